@@ -1,0 +1,85 @@
+//! The memory event log through `Arc<dyn EventLog>`, as host apps call it:
+//! single-entry appends and full-range query throughput.
+
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use infinisheet_benches::entry_of;
+use infinisheet_event_log::{EventLog, EventLogExt, KnownSnapshot, QueryEnd, QueryStart};
+use infinisheet_memory::MemoryEventLog;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn appends(c: &mut Criterion) {
+    let rt = runtime();
+    let mut group = c.benchmark_group("memory_log");
+    group.throughput(Throughput::Elements(1));
+    let entry = entry_of(60);
+    group.bench_function("append_single", |b| {
+        b.to_async(&rt).iter_custom(|iters| {
+            let entry = entry.clone();
+            async move {
+                let log: Arc<dyn EventLog> = Arc::new(MemoryEventLog::new());
+                let start = Instant::now();
+                for seq in 0..iters {
+                    log.add_entry(entry.clone(), seq, KnownSnapshot::NotTracked)
+                        .await
+                        .unwrap();
+                }
+                start.elapsed()
+            }
+        });
+    });
+    group.bench_function("append_single_tracking_snapshot", |b| {
+        b.to_async(&rt).iter_custom(|iters| {
+            let entry = entry.clone();
+            async move {
+                let log: Arc<dyn EventLog> = Arc::new(MemoryEventLog::new());
+                let start = Instant::now();
+                for seq in 0..iters {
+                    log.add_entry(entry.clone(), seq, KnownSnapshot::NoSnapshot)
+                        .await
+                        .unwrap();
+                }
+                start.elapsed()
+            }
+        });
+    });
+    group.finish();
+}
+
+fn queries(c: &mut Criterion) {
+    const ENTRIES: u64 = 100_000;
+    let rt = runtime();
+    let log: Arc<dyn EventLog> = Arc::new(MemoryEventLog::new());
+    rt.block_on(async {
+        let entries = (0..ENTRIES).map(|_| entry_of(60)).collect();
+        log.add_entries(entries, 0, KnownSnapshot::NotTracked)
+            .await
+            .unwrap();
+    });
+    let mut group = c.benchmark_group("memory_log");
+    group.throughput(Throughput::Elements(ENTRIES));
+    group.measurement_time(Duration::from_secs(5));
+    group.bench_function("query_all_100k", |b| {
+        b.to_async(&rt).iter(|| async {
+            let all = log
+                .query_all(QueryStart::Start, QueryEnd::End, KnownSnapshot::NotTracked)
+                .await
+                .unwrap();
+            assert_eq!(all.entries.len() as u64, ENTRIES);
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, appends, queries);
+criterion_main!(benches);

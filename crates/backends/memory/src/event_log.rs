@@ -1,0 +1,221 @@
+//! `MemoryEventLog`: the reference event log, a deque under a mutex.
+
+use crate::lock;
+use async_trait::async_trait;
+use infinisheet_event_log::{
+    AddEntryError, AddEntryValue, EventLog, KnownSnapshot, LogCapabilities, LogEntry,
+    MetadataUpdate, QueryEnd, QueryError, QueryStart, QueryValue, RangeError, SequenceId,
+    SetMetadataError, SnapshotValue, TruncateError,
+};
+use std::collections::{BTreeSet, VecDeque};
+use std::sync::{Arc, Mutex};
+
+/// Default number of entries a query returns at most.
+const DEFAULT_PAGE_SIZE: usize = 1000;
+
+/// The reference [`EventLog`]: entries in memory, clones share them.
+///
+/// ```
+/// use infinisheet_memory::MemoryEventLog;
+/// let log = MemoryEventLog::with_page_size(10);
+/// let other_client = log.clone(); // sees the same entries
+/// # drop(other_client);
+/// ```
+#[derive(Clone, Debug)]
+pub struct MemoryEventLog {
+    state: Arc<Mutex<State>>,
+    page_size: usize,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    start: SequenceId,
+    entries: VecDeque<LogEntry>,
+    /// Ids of entries whose `snapshot` metadata is set.
+    snapshots: BTreeSet<SequenceId>,
+}
+
+impl State {
+    fn end(&self) -> SequenceId {
+        self.start + self.entries.len() as SequenceId
+    }
+
+    fn range_error(&self, requested: SequenceId) -> RangeError {
+        RangeError {
+            requested,
+            start: self.start,
+            end: self.end(),
+        }
+    }
+
+    fn index(&self, seq: SequenceId) -> usize {
+        // Callers check `seq` lies in [start, end], which fits in memory.
+        (seq - self.start) as usize
+    }
+
+    fn latest_snapshot(&self) -> Option<SnapshotValue> {
+        let seq = *self.snapshots.last()?;
+        let blob_id = self.entries[self.index(seq)].metadata.snapshot.clone()?;
+        Some(SnapshotValue {
+            sequence_id: seq,
+            blob_id,
+        })
+    }
+
+    fn newer_snapshot(&self, known: KnownSnapshot) -> Option<SnapshotValue> {
+        if known.is_tracked() {
+            known.newer(self.latest_snapshot())
+        } else {
+            None
+        }
+    }
+}
+
+impl MemoryEventLog {
+    /// An empty log whose queries return at most 1,000 entries a page.
+    pub fn new() -> Self {
+        Self::with_page_size(DEFAULT_PAGE_SIZE)
+    }
+
+    /// An empty log whose queries return at most `page_size` entries a page
+    /// (at least 1).
+    pub fn with_page_size(page_size: usize) -> Self {
+        MemoryEventLog {
+            state: Arc::default(),
+            page_size: page_size.max(1),
+        }
+    }
+
+    /// The most entries one query returns.
+    pub fn page_size(&self) -> usize {
+        self.page_size
+    }
+}
+
+impl Default for MemoryEventLog {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[async_trait]
+impl EventLog for MemoryEventLog {
+    async fn add_entry(
+        &self,
+        entry: LogEntry,
+        seq: SequenceId,
+        known: KnownSnapshot,
+    ) -> Result<AddEntryValue, AddEntryError> {
+        let mut state = lock(&self.state);
+        let end = state.end();
+        if seq != end {
+            return Err(AddEntryError::Conflict {
+                attempted: seq,
+                next: end,
+            });
+        }
+        if entry.metadata.snapshot.is_some() {
+            state.snapshots.insert(seq);
+        }
+        state.entries.push_back(entry);
+        Ok(AddEntryValue {
+            last_snapshot: state.newer_snapshot(known),
+        })
+    }
+
+    async fn add_entries(
+        &self,
+        entries: Vec<LogEntry>,
+        seq: SequenceId,
+        known: KnownSnapshot,
+    ) -> Result<AddEntryValue, AddEntryError> {
+        let mut state = lock(&self.state);
+        let end = state.end();
+        if seq != end {
+            return Err(AddEntryError::Conflict {
+                attempted: seq,
+                next: end,
+            });
+        }
+        for (offset, entry) in entries.into_iter().enumerate() {
+            if entry.metadata.snapshot.is_some() {
+                state.snapshots.insert(seq + offset as SequenceId);
+            }
+            state.entries.push_back(entry);
+        }
+        Ok(AddEntryValue {
+            last_snapshot: state.newer_snapshot(known),
+        })
+    }
+
+    async fn query(
+        &self,
+        start: QueryStart,
+        end: QueryEnd,
+        known: KnownSnapshot,
+    ) -> Result<QueryValue, QueryError> {
+        let state = lock(&self.state);
+        let log_end = state.end();
+        let start = match start {
+            QueryStart::Start => state.start,
+            QueryStart::Snapshot => state.snapshots.last().copied().unwrap_or(state.start),
+            QueryStart::Id(seq) if seq < state.start || seq > log_end => {
+                return Err(state.range_error(seq).into());
+            }
+            QueryStart::Id(seq) => seq,
+        };
+        let wanted_end = match end {
+            QueryEnd::End => log_end,
+            QueryEnd::Id(seq) => seq.clamp(start, log_end),
+        };
+        let page_end = wanted_end.min(start + self.page_size as SequenceId);
+        let entries = state
+            .entries
+            .range(state.index(start)..state.index(page_end))
+            .cloned()
+            .collect();
+        Ok(QueryValue {
+            start,
+            end: page_end,
+            entries,
+            is_complete: page_end == wanted_end,
+            last_snapshot: state.newer_snapshot(known),
+        })
+    }
+
+    async fn set_metadata(
+        &self,
+        seq: SequenceId,
+        update: MetadataUpdate,
+    ) -> Result<(), SetMetadataError> {
+        let mut state = lock(&self.state);
+        if seq < state.start || seq >= state.end() {
+            return Err(state.range_error(seq).into());
+        }
+        let index = state.index(seq);
+        let metadata = &mut state.entries[index].metadata;
+        update.apply(metadata);
+        if metadata.snapshot.is_some() {
+            state.snapshots.insert(seq);
+        } else {
+            state.snapshots.remove(&seq);
+        }
+        Ok(())
+    }
+
+    async fn truncate(&self, start: SequenceId) -> Result<(), TruncateError> {
+        let mut state = lock(&self.state);
+        if start < state.start || start > state.end() {
+            return Err(state.range_error(start).into());
+        }
+        let drop = state.index(start);
+        state.entries.drain(..drop);
+        state.snapshots = state.snapshots.split_off(&start);
+        state.start = start;
+        Ok(())
+    }
+
+    fn capabilities(&self) -> LogCapabilities {
+        LogCapabilities::volatile()
+    }
+}

@@ -1,0 +1,41 @@
+//! The `BlobStore` and `BlobDir` traits of Infinisheet and the types that
+//! cross them.
+//!
+//! A blob store is a hierarchy of directories holding blobs: immutable bytes
+//! per write. A store hands out its root [`BlobDir`]; every operation works on
+//! names inside one directory. Names are validated [`BlobName`]s, so an
+//! invalid name can never reach a backend, let alone name a path outside the
+//! store. A directory exists while some blob lies beneath it; an empty one is
+//! invisible.
+//!
+//! The crate holds only traits, types, errors and small helpers; it performs
+//! no I/O and names no backend.
+//!
+//! ```
+//! use infinisheet_blob_store::{BlobDirExt, BlobStore, EntryKind};
+//! use infinisheet_memory::MemoryBlobStore;
+//!
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! let store = MemoryBlobStore::new();
+//! let sheet = store.root().open_dir("budget").await?;
+//! sheet.write("metadata", &b"{}"[..]).await?;
+//! assert_eq!(&sheet.read("metadata").await?[..], b"{}");
+//! let listed = store.root().list_all().await?;
+//! assert_eq!(listed[0].name.as_str(), "budget");
+//! assert_eq!(listed[0].kind, EntryKind::Dir);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # }).unwrap();
+//! ```
+
+mod dir;
+mod error;
+mod ext;
+mod list;
+mod name;
+
+pub use dir::{BlobCapabilities, BlobDir, BlobStore};
+pub use error::{DirError, ListError, ReadBlobError, RemoveBlobError, WriteBlobError};
+pub use ext::BlobDirExt;
+pub use infinisheet_storage_error::{BoxError, StorageError};
+pub use list::{Continuation, EntryKind, ListEntry, ListPage};
+pub use name::{BlobName, InvalidBlobName, MAX_NAME_CHARS};

@@ -1,0 +1,67 @@
+//! The executable specification of the Infinisheet storage traits.
+//!
+//! Every case is a documented `pub async fn` in [`event_log`] or
+//! [`blob_store`] that takes the backend under test and panics, with a message
+//! saying what the contract wanted, when the backend breaks it. The macros
+//! [`event_log_tests!`] and [`blob_store_tests!`] expand to one `#[test]` per
+//! case, so failures are independent and can be filtered by name.
+//!
+//! Testing a custom backend takes one dev-dependency and one macro call per
+//! trait:
+//!
+//! ```ignore
+//! // tests/conformance.rs
+//! infinisheet_conformance::event_log_tests!(|| async { MyLog::temporary().await.unwrap() });
+//! infinisheet_conformance::blob_store_tests!(|| async { MyStore::temporary().await.unwrap() });
+//! ```
+//!
+//! A backend that declares [`persistent`](infinisheet_event_log::LogCapabilities::persistent)
+//! passes a second closure that drops a handle and opens the same storage
+//! again; the persistence cases use it:
+//!
+//! ```ignore
+//! infinisheet_conformance::event_log_tests!(
+//!     || async { MyLog::temporary().await.unwrap() },
+//!     reopen = |log: MyLog| async move { log.reopen().await.unwrap() },
+//! );
+//! ```
+//!
+//! A case whose guarantee the backend does not declare reports itself on
+//! standard error as `conformance: SKIPPED <case>: <reason>` (written past
+//! the test harness's output capture, so it shows in every run) and returns;
+//! it never passes silently. A backend that declares a guarantee but gives the
+//! suite no way to test it fails.
+//!
+//! The suite expects listings to return at most 1,000 names a page and
+//! queries to return at least one entry whenever entries remain; both are part
+//! of the trait contracts.
+
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed conformance case
+
+/// Asserts that `$result` is an `Err` matching `$pat`, printing what came
+/// instead.
+macro_rules! assert_err {
+    ($result:expr, $pat:pat $(if $guard:expr)?) => {
+        match $result {
+            Err($pat) $(if $guard)? => {}
+            other => panic!(
+                "expected Err({}), got {:?}",
+                stringify!($pat),
+                other
+            ),
+        }
+    };
+}
+
+pub mod blob_store;
+pub mod event_log;
+mod macros;
+mod report;
+
+pub use report::{run, skip};
+
+#[doc(hidden)]
+pub mod __private {
+    pub use std::future::Ready;
+    pub use std::sync::Arc;
+}

@@ -1,0 +1,231 @@
+//! `event_log_tests!` and `blob_store_tests!`: one `#[test]` per case.
+
+/// Expands to a module of tests, one per [`event_log`](crate::event_log)
+/// case, each on a fresh log from `factory` (a closure returning a future of
+/// the log).
+///
+/// ```ignore
+/// infinisheet_conformance::event_log_tests!(|| async { MemoryEventLog::new() });
+///
+/// // A persistent backend passes a way to reopen a log (it gets the old
+/// // handle, drops it, and opens the same storage); a second module name
+/// // lets one file test two configurations.
+/// infinisheet_conformance::event_log_tests!(
+///     mod durable_log,
+///     || async { MyLog::temporary().await.unwrap() },
+///     reopen = |log: MyLog| async move { log.reopen().await.unwrap() },
+/// );
+/// ```
+///
+/// The module is `event_log_conformance` unless named; it `use`s everything
+/// from the calling module, so the factory may name anything in scope there.
+#[macro_export]
+macro_rules! event_log_tests {
+    (mod $module:ident, $factory:expr, reopen = $reopen:expr $(,)?) => {
+        $crate::__event_log_tests!($module, $factory, ::core::option::Option::Some($reopen));
+    };
+    (mod $module:ident, $factory:expr $(,)?) => {
+        $crate::__event_log_tests!(
+            $module,
+            $factory,
+            ::core::option::Option::None::<fn(_) -> $crate::__private::Ready<_>>
+        );
+    };
+    ($factory:expr, reopen = $reopen:expr $(,)?) => {
+        $crate::event_log_tests!(mod event_log_conformance, $factory, reopen = $reopen);
+    };
+    ($factory:expr $(,)?) => {
+        $crate::event_log_tests!(mod event_log_conformance, $factory);
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __event_log_tests {
+    ($module:ident, $factory:expr, $reopen:expr) => {
+        $crate::__cases!(
+            $module, event_log, $factory, $reopen;
+            plain: [
+                empty_log_is_empty,
+                empty_log_query_past_end_is_range_error,
+                empty_log_set_metadata_is_range_error,
+                empty_log_truncate,
+                add_entry_appends_in_order,
+                add_entry_conflict_reports_next,
+                add_entry_conflict_changes_nothing,
+                add_entry_keeps_metadata,
+                add_entry_metadata_strings_round_trip,
+                set_metadata_sets_each_field_alone,
+                set_metadata_clears_each_field_alone,
+                set_metadata_mixed_update,
+                set_metadata_keep_all_changes_nothing,
+                set_metadata_leaves_other_entries_alone,
+                set_metadata_never_changes_payload,
+                set_metadata_outside_log_is_range_error,
+                truncate_removes_earlier_entries,
+                truncate_repeated,
+                truncate_to_end_keeps_end,
+                truncate_outside_log_is_range_error,
+                truncate_then_query_below_start,
+                query_range_in_middle,
+                query_end_before_start_is_empty,
+                query_end_past_log_end_stops_at_end,
+                query_start_at_end_is_empty,
+                query_start_past_end_is_range_error,
+                query_pages_cover_the_log,
+                query_pages_continue_while_appending,
+                query_snapshot_start_without_snapshot_is_first_entry,
+                query_is_repeatable,
+                query_snapshot_start_is_latest_snapshot,
+                query_reports_newer_snapshot,
+                query_no_reply_when_known_is_newest,
+                replies_name_no_snapshot_when_not_tracked,
+                add_reports_newer_snapshot,
+                add_no_reply_when_known_is_newest,
+                newer_snapshot_after_truncate,
+                cleared_snapshot_is_no_longer_newest,
+                appended_snapshot_metadata_counts,
+                republished_snapshot_keeps_its_entry,
+                racing_writers_one_winner_per_id,
+                racing_appenders_lose_nothing,
+                batch_appends_all_in_order,
+                batch_conflict_appends_nothing,
+                empty_batch,
+                batch_reports_newer_snapshot,
+                racing_batches_are_all_or_nothing,
+                concurrent_metadata_updates_lose_nothing,
+                payload_empty,
+                payload_one_byte,
+                payload_binary,
+                payload_four_mib,
+            ];
+            reopen: [
+                log_entries_survive_reopen,
+                log_truncate_survives_reopen,
+            ];
+            model: event_log_matches_reference;
+        );
+    };
+}
+
+/// Expands to a module of tests, one per [`blob_store`](crate::blob_store)
+/// case, each on a fresh store from `factory`. Takes the same forms as
+/// [`event_log_tests!`]; the module is `blob_store_conformance` unless named.
+///
+/// ```ignore
+/// infinisheet_conformance::blob_store_tests!(|| async { MemoryBlobStore::new() });
+/// ```
+#[macro_export]
+macro_rules! blob_store_tests {
+    (mod $module:ident, $factory:expr, reopen = $reopen:expr $(,)?) => {
+        $crate::__blob_store_tests!($module, $factory, ::core::option::Option::Some($reopen));
+    };
+    (mod $module:ident, $factory:expr $(,)?) => {
+        $crate::__blob_store_tests!(
+            $module,
+            $factory,
+            ::core::option::Option::None::<fn(_) -> $crate::__private::Ready<_>>
+        );
+    };
+    ($factory:expr, reopen = $reopen:expr $(,)?) => {
+        $crate::blob_store_tests!(mod blob_store_conformance, $factory, reopen = $reopen);
+    };
+    ($factory:expr $(,)?) => {
+        $crate::blob_store_tests!(mod blob_store_conformance, $factory);
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __blob_store_tests {
+    ($module:ident, $factory:expr, $reopen:expr) => {
+        $crate::__cases!(
+            $module, blob_store, $factory, $reopen;
+            plain: [
+                name_empty_rejected,
+                name_length_limit,
+                name_dots_rejected,
+                name_separators_rejected,
+                name_control_characters_rejected,
+                name_unicode_accepted,
+                read_missing_is_not_found,
+                write_then_read,
+                write_replaces,
+                remove_blob_removes,
+                remove_missing_blob_is_ok,
+                read_dir_is_wrong_kind,
+                write_over_dir_is_wrong_kind,
+                remove_dir_as_blob_is_wrong_kind,
+                dir_over_blob_is_wrong_kind,
+                empty_dirs_are_invisible,
+                dir_reappears_when_written,
+                names_change_kind_once_free,
+                nested_dirs,
+                dir_handles_share_content,
+                remove_all_is_recursive,
+                remove_all_leaves_siblings,
+                remove_all_then_write_again,
+                remove_all_root,
+                list_empty_dir,
+                list_reports_kinds,
+                list_pages_cover_every_name,
+                list_ten_thousand_blobs,
+                continuation_replay,
+                continuation_from_other_dir_rejected,
+                continuation_garbage_rejected,
+                list_while_writing,
+                blob_empty,
+                blob_binary,
+                blob_sixteen_mib,
+                concurrent_writers_leave_one_whole_version,
+                concurrent_write_and_remove,
+            ];
+            reopen: [
+                blobs_survive_reopen,
+                removals_survive_reopen,
+            ];
+            model: blob_store_matches_reference;
+        );
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __cases {
+    (
+        $module:ident, $suite:ident, $factory:expr, $reopen:expr;
+        plain: [$($case:ident),* $(,)?];
+        reopen: [$($persist:ident),* $(,)?];
+        model: $model:ident;
+    ) => {
+        #[allow(unused_imports, clippy::redundant_closure_call)]
+        mod $module {
+            use super::*;
+
+            $(
+                #[test]
+                fn $case() {
+                    $crate::run(async {
+                        let subject = ($factory)().await;
+                        $crate::$suite::$case($crate::__private::Arc::new(subject)).await;
+                    });
+                }
+            )*
+
+            $(
+                #[test]
+                fn $persist() {
+                    $crate::run(async {
+                        let subject = ($factory)().await;
+                        $crate::$suite::$persist(subject, $reopen).await;
+                    });
+                }
+            )*
+
+            #[test]
+            fn $model() {
+                $crate::$suite::$model($factory);
+            }
+        }
+    };
+}

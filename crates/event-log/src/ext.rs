@@ -1,0 +1,69 @@
+//! Conveniences built on the `EventLog` trait, implemented once for every
+//! log so implementers cannot get them subtly wrong.
+
+use crate::{
+    AddEntryError, AddEntryValue, EventLog, KnownSnapshot, LogEntry, QueryEnd, QueryError,
+    QueryStart, QueryValue, SequenceId,
+};
+use async_trait::async_trait;
+
+/// Conveniences for every [`EventLog`]; implemented for all of them.
+#[async_trait]
+pub trait EventLogExt: EventLog {
+    /// Like [`EventLog::query`], but follows pages until the reply is
+    /// complete and returns every entry in one value.
+    ///
+    /// With [`QueryEnd::End`] and writers appending faster than pages are
+    /// read, this keeps reading; pass an id to bound it. The reply's
+    /// `last_snapshot` is the one the final page reported.
+    ///
+    /// # Errors
+    ///
+    /// As [`EventLog::query`]. A truncate racing with the paging can make a
+    /// later page a [`QueryError::Range`].
+    async fn query_all(
+        &self,
+        start: QueryStart,
+        end: QueryEnd,
+        known: KnownSnapshot,
+    ) -> Result<QueryValue, QueryError> {
+        let mut all = self.query(start, end, known).await?;
+        while !all.is_complete {
+            let page = self.query(QueryStart::Id(all.end), end, known).await?;
+            if page.entries.is_empty() && !page.is_complete {
+                // A backend that returns an empty incomplete page would loop
+                // forever; treat it as complete rather than spin.
+                break;
+            }
+            all.end = page.end;
+            all.entries.extend(page.entries);
+            all.is_complete = page.is_complete;
+            all.last_snapshot = page.last_snapshot;
+        }
+        Ok(all)
+    }
+
+    /// Appends `entry` at the end of the log, starting from the guess `seq`
+    /// and retrying at the id a conflict reports until it wins one.
+    /// Returns the id the entry was written at.
+    ///
+    /// # Errors
+    ///
+    /// [`AddEntryError::Storage`] if the storage fails; conflicts are retried.
+    async fn append(
+        &self,
+        entry: LogEntry,
+        mut seq: SequenceId,
+        known: KnownSnapshot,
+    ) -> Result<(SequenceId, AddEntryValue), AddEntryError> {
+        loop {
+            match self.add_entry(entry.clone(), seq, known).await {
+                Ok(value) => return Ok((seq, value)),
+                Err(AddEntryError::Conflict { next, .. }) => seq = next,
+                Err(err) => return Err(err),
+            }
+        }
+    }
+}
+
+impl<L: EventLog + ?Sized> EventLogExt for L {}

@@ -1,0 +1,184 @@
+//! The `EventLog` trait, its declared capabilities, and forwarding impls for
+//! `Arc<T>` and `Box<T>`.
+
+use crate::{
+    AddEntryError, AddEntryValue, KnownSnapshot, LogEntry, MetadataUpdate, QueryEnd, QueryError,
+    QueryStart, QueryValue, SequenceId, SetMetadataError, TruncateError,
+};
+use async_trait::async_trait;
+use std::fmt::Debug;
+use std::sync::Arc;
+
+/// Optional guarantees a backend declares. The conformance suite skips, and
+/// reports loudly, the cases of a guarantee a backend does not declare.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LogCapabilities {
+    /// Entries and metadata survive dropping every handle and opening the log
+    /// again.
+    pub persistent: bool,
+}
+
+impl LogCapabilities {
+    /// A log that lives only as long as its handles (the memory backend).
+    pub const fn volatile() -> Self {
+        LogCapabilities { persistent: false }
+    }
+
+    /// A log whose content survives reopening.
+    pub const fn persistent() -> Self {
+        LogCapabilities { persistent: true }
+    }
+}
+
+/// A dense, totally ordered log of immutable entries with mutable metadata.
+///
+/// Object safe: host apps hold an `Arc<dyn EventLog>` and mix backends at run
+/// time. Conveniences built on these methods live in
+/// [`EventLogExt`](crate::EventLogExt).
+///
+/// The contract below is what the `infinisheet-conformance` suite checks; a
+/// backend is correct when it passes that suite.
+#[async_trait]
+pub trait EventLog: Send + Sync + Debug + 'static {
+    /// Appends `entry` at `seq`, which must be the log's current end.
+    ///
+    /// Exactly one of any number of racing writers wins a given `seq`. When it
+    /// returns `Ok` on a durable backend, the entry survives a crash. The
+    /// reply names the log's most recent snapshot if `known` tracks snapshots
+    /// and that snapshot differs from the known one (see
+    /// [`KnownSnapshot::newer`]).
+    ///
+    /// The default forwards to [`add_entries`](EventLog::add_entries) with one
+    /// entry.
+    ///
+    /// # Errors
+    ///
+    /// * [`AddEntryError::Conflict`] if `seq` is not the log's end; it carries
+    ///   the real end.
+    /// * [`AddEntryError::Storage`] if the storage fails; nothing was appended
+    ///   unless the failure happened after the write (a lost reply), in which
+    ///   case a retry reports a conflict, never a duplicate.
+    async fn add_entry(
+        &self,
+        entry: LogEntry,
+        seq: SequenceId,
+        known: KnownSnapshot,
+    ) -> Result<AddEntryValue, AddEntryError> {
+        self.add_entries(vec![entry], seq, known).await
+    }
+
+    /// Appends `entries` at `seq` atomically: all of them, at
+    /// `seq..seq + entries.len()`, or none. An empty batch appends nothing
+    /// and succeeds when `seq` is the end.
+    ///
+    /// # Errors
+    ///
+    /// As [`add_entry`](EventLog::add_entry); on a conflict no entry of the
+    /// batch is appended.
+    async fn add_entries(
+        &self,
+        entries: Vec<LogEntry>,
+        seq: SequenceId,
+        known: KnownSnapshot,
+    ) -> Result<AddEntryValue, AddEntryError>;
+
+    /// Reads entries from `start` up to `end` (exclusive).
+    ///
+    /// A backend may return fewer entries than asked (its page size); the
+    /// reply's `is_complete` is then `false` and the caller continues from
+    /// the reply's `end`. An `end` past the log's end stops at the log's end;
+    /// an `end` before the start gives an empty, complete reply. The reply
+    /// names a newer snapshot as [`add_entry`](EventLog::add_entry) does.
+    ///
+    /// # Errors
+    ///
+    /// * [`QueryError::Range`] if a [`QueryStart::Id`] lies below the log's
+    ///   start or above its end.
+    /// * [`QueryError::Storage`] if the storage fails.
+    async fn query(
+        &self,
+        start: QueryStart,
+        end: QueryEnd,
+        known: KnownSnapshot,
+    ) -> Result<QueryValue, QueryError>;
+
+    /// Changes the metadata of entry `seq` atomically: each field kept, set or
+    /// cleared as `update` says. The payload never changes.
+    ///
+    /// # Errors
+    ///
+    /// * [`SetMetadataError::Range`] if `seq` is outside `[start, end)`.
+    /// * [`SetMetadataError::Storage`] if the storage fails.
+    async fn set_metadata(
+        &self,
+        seq: SequenceId,
+        update: MetadataUpdate,
+    ) -> Result<(), SetMetadataError>;
+
+    /// Removes every entry before `start`. `truncate(end)` empties the log but
+    /// keeps its end; truncating at the current start does nothing.
+    ///
+    /// # Errors
+    ///
+    /// * [`TruncateError::Range`] if `start` lies below the log's start or
+    ///   above its end.
+    /// * [`TruncateError::Storage`] if the storage fails.
+    async fn truncate(&self, start: SequenceId) -> Result<(), TruncateError>;
+
+    /// The optional guarantees this backend offers.
+    fn capabilities(&self) -> LogCapabilities;
+}
+
+macro_rules! forward_event_log {
+    ($ty:ty) => {
+        #[async_trait]
+        impl<T: EventLog + ?Sized> EventLog for $ty {
+            async fn add_entry(
+                &self,
+                entry: LogEntry,
+                seq: SequenceId,
+                known: KnownSnapshot,
+            ) -> Result<AddEntryValue, AddEntryError> {
+                (**self).add_entry(entry, seq, known).await
+            }
+
+            async fn add_entries(
+                &self,
+                entries: Vec<LogEntry>,
+                seq: SequenceId,
+                known: KnownSnapshot,
+            ) -> Result<AddEntryValue, AddEntryError> {
+                (**self).add_entries(entries, seq, known).await
+            }
+
+            async fn query(
+                &self,
+                start: QueryStart,
+                end: QueryEnd,
+                known: KnownSnapshot,
+            ) -> Result<QueryValue, QueryError> {
+                (**self).query(start, end, known).await
+            }
+
+            async fn set_metadata(
+                &self,
+                seq: SequenceId,
+                update: MetadataUpdate,
+            ) -> Result<(), SetMetadataError> {
+                (**self).set_metadata(seq, update).await
+            }
+
+            async fn truncate(&self, start: SequenceId) -> Result<(), TruncateError> {
+                (**self).truncate(start).await
+            }
+
+            fn capabilities(&self) -> LogCapabilities {
+                (**self).capabilities()
+            }
+        }
+    };
+}
+
+forward_event_log!(Arc<T>);
+forward_event_log!(Box<T>);

@@ -1,0 +1,124 @@
+//! The one error type that every Infinisheet storage operation shares for
+//! failures of the underlying storage: I/O, a busy database, a throttled or
+//! unreachable server, a corrupt file.
+//!
+//! [`StorageError`] names the backend that failed, says whether retrying the
+//! same call can help, and keeps the native error as its
+//! [`source`](std::error::Error::source) so nothing is lost on the way up.
+
+use std::error::Error;
+use std::fmt;
+
+/// Boxed native error kept as the source of a [`StorageError`].
+pub type BoxError = Box<dyn Error + Send + Sync + 'static>;
+
+/// A failure of the storage beneath an event log or blob store.
+///
+/// Build one with [`StorageError::new`] (a permanent failure) or
+/// [`StorageError::retryable`] (a transient one: a busy database, a throttled
+/// or timed-out request), then attach the native error with
+/// [`with_source`](StorageError::with_source).
+///
+/// ```
+/// use infinisheet_storage_error::StorageError;
+///
+/// let io = std::io::Error::other("disk on fire");
+/// let err = StorageError::new("filesystem", "cannot write segment 00000042").with_source(io);
+/// assert!(!err.is_retryable());
+/// assert_eq!(err.backend(), "filesystem");
+/// assert_eq!(err.to_string(), "filesystem backend: cannot write segment 00000042");
+/// ```
+pub struct StorageError {
+    backend: &'static str,
+    message: String,
+    retryable: bool,
+    source: Option<BoxError>,
+}
+
+impl StorageError {
+    /// A failure that retrying the same call will not cure (corruption,
+    /// permissions, a missing database, an unsupported store).
+    pub fn new(backend: &'static str, message: impl Into<String>) -> Self {
+        StorageError {
+            backend,
+            message: message.into(),
+            retryable: false,
+            source: None,
+        }
+    }
+
+    /// A transient failure: the same call may succeed if retried later
+    /// (busy database, throttling, a timed-out or dropped request).
+    pub fn retryable(backend: &'static str, message: impl Into<String>) -> Self {
+        StorageError {
+            retryable: true,
+            ..StorageError::new(backend, message)
+        }
+    }
+
+    /// Keeps `source` as the underlying cause.
+    #[must_use]
+    pub fn with_source(mut self, source: impl Into<BoxError>) -> Self {
+        self.source = Some(source.into());
+        self
+    }
+
+    /// The name of the backend that failed (`"memory"`, `"sqlite"`, ...).
+    pub fn backend(&self) -> &'static str {
+        self.backend
+    }
+
+    /// What failed, in the backend's words, without the source.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// Whether retrying the same call may succeed.
+    pub fn is_retryable(&self) -> bool {
+        self.retryable
+    }
+}
+
+impl fmt::Display for StorageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} backend: {}", self.backend, self.message)?;
+        if self.retryable {
+            f.write_str(" (retryable)")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for StorageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StorageError")
+            .field("backend", &self.backend)
+            .field("message", &self.message)
+            .field("retryable", &self.retryable)
+            .field("source", &self.source)
+            .finish()
+    }
+}
+
+impl Error for StorageError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        self.source.as_deref().map(|e| e as &(dyn Error + 'static))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retryable_is_reported_and_source_kept() {
+        let err = StorageError::retryable("sqlite", "database is locked")
+            .with_source(std::io::Error::other("busy"));
+        assert!(err.is_retryable());
+        assert_eq!(
+            err.to_string(),
+            "sqlite backend: database is locked (retryable)"
+        );
+        assert_eq!(err.source().map(|s| s.to_string()).as_deref(), Some("busy"));
+    }
+}

@@ -1,0 +1,2 @@
+//! Developer and CI tasks: `cargo xtask test | ci | bench`.
+fn main() {}
