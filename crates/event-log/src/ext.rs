@@ -47,9 +47,14 @@ pub trait EventLogExt: EventLog {
     /// and retrying at the id a conflict reports until it wins one.
     /// Returns the id the entry was written at.
     ///
+    /// Conflicts are only retried because a conflict proves the entry was not
+    /// written. After a storage error the entry may or may not be in the log
+    /// (the reply may have been lost): calling `append` again then could add
+    /// a second copy, so check the log first.
+    ///
     /// # Errors
     ///
-    /// [`AddEntryError::Storage`] if the storage fails; conflicts are retried.
+    /// [`AddEntryError::Storage`] if the storage fails.
     async fn append(
         &self,
         entry: LogEntry,

@@ -3,13 +3,16 @@
 use super::{Log, assert_holds, entry, everything, fill};
 use bytes::Bytes;
 use infinisheet_event_log::{
-    AddEntryError, EventLogExt, FieldUpdate, KnownSnapshot, LogEntry, MetadataUpdate, SnapshotValue,
+    AddEntryError, FieldUpdate, KnownSnapshot, LogEntry, MetadataUpdate, SnapshotValue,
 };
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use tokio::sync::Barrier;
 
 const RACERS: usize = 16;
+/// Conflicts one append may meet before the case decides the log makes no
+/// progress (with 8 racers, a correct log needs at most a few hundred).
+const MAX_ATTEMPTS: u32 = 100_000;
 const ROUNDS: u64 = 200;
 
 fn tagged(task: usize, n: u64) -> LogEntry {
@@ -82,12 +85,19 @@ pub async fn racing_appenders_lose_nothing(log: Log) {
                 let mut acked = Vec::new();
                 let mut hint = 0;
                 for n in 0..100 {
-                    let (seq, _) = log
-                        .append(tagged(task, n), hint, KnownSnapshot::NotTracked)
-                        .await
-                        .unwrap_or_else(|err| panic!("task {task}: {err}"));
-                    acked.push((seq, tagged(task, n).payload));
-                    hint = seq + 1;
+                    for attempt in 0.. {
+                        assert!(attempt < MAX_ATTEMPTS, "task {task} made no progress");
+                        match log
+                            .add_entry(tagged(task, n), hint, KnownSnapshot::NotTracked)
+                            .await
+                        {
+                            Ok(_) => break,
+                            Err(AddEntryError::Conflict { next, .. }) => hint = next,
+                            Err(err) => panic!("task {task}: {err}"),
+                        }
+                    }
+                    acked.push((hint, tagged(task, n).payload));
+                    hint += 1;
                 }
                 acked
             })
@@ -191,7 +201,8 @@ pub async fn racing_batches_are_all_or_nothing(log: Log) {
                 let mut seq = 0;
                 for n in 0..25 {
                     let batch: Vec<_> = (0..BATCH).map(|i| tagged(task, n * BATCH + i)).collect();
-                    loop {
+                    for attempt in 0.. {
+                        assert!(attempt < MAX_ATTEMPTS, "task {task} made no progress");
                         match log
                             .add_entries(batch.clone(), seq, KnownSnapshot::NotTracked)
                             .await

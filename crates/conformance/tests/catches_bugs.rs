@@ -1,0 +1,411 @@
+//! The suite itself under test: backends with one deliberate bug each must
+//! fail the cases written to catch that bug. A case that passes a broken
+//! backend cannot fail, and is a defect of the suite.
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use infinisheet_blob_store::{
+    BlobCapabilities, BlobDir, BlobName, BlobStore, Continuation, DirError, ListError, ListPage,
+    ReadBlobError, RemoveBlobError, StorageError, WriteBlobError,
+};
+use infinisheet_conformance::{blob_store, event_log};
+use infinisheet_event_log::{
+    AddEntryError, AddEntryValue, EventLog, KnownSnapshot, LogCapabilities, LogEntry,
+    MetadataUpdate, QueryEnd, QueryError, QueryStart, QueryValue, SequenceId, SetMetadataError,
+    TruncateError,
+};
+use infinisheet_memory::{MemoryBlobStore, MemoryEventLog};
+use std::future::Future;
+use std::sync::Arc;
+
+/// Which bug a [`BuggyLog`] has.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum LogBug {
+    /// A conflict reports one past the real end.
+    ConflictOffByOne,
+    /// `set_metadata` clears the fields it was told to keep.
+    MetadataClobbers,
+    /// Replies never name a newer snapshot.
+    ForgetsSnapshots,
+    /// `add_entry` checks the end, yields, then appends: racing writers can
+    /// both win.
+    CheckThenAct,
+    /// Batches append their first entry even on conflict.
+    PartialBatch,
+    /// Queries drop the last entry of every page.
+    DropsLastEntry,
+}
+
+#[derive(Debug)]
+struct BuggyLog {
+    inner: MemoryEventLog,
+    bug: LogBug,
+}
+
+impl BuggyLog {
+    fn new(bug: LogBug) -> Self {
+        BuggyLog {
+            inner: MemoryEventLog::with_page_size(4),
+            bug,
+        }
+    }
+}
+
+/// The log's end, read from the conflict an impossible append reports.
+async fn current_end(log: &MemoryEventLog) -> SequenceId {
+    match log
+        .add_entries(Vec::new(), u64::MAX, KnownSnapshot::NotTracked)
+        .await
+    {
+        Err(AddEntryError::Conflict { next, .. }) => next,
+        other => panic!("probing the end: {other:?}"),
+    }
+}
+
+#[async_trait]
+impl EventLog for BuggyLog {
+    async fn add_entry(
+        &self,
+        entry: LogEntry,
+        seq: SequenceId,
+        known: KnownSnapshot,
+    ) -> Result<AddEntryValue, AddEntryError> {
+        if self.bug == LogBug::CheckThenAct {
+            let end = current_end(&self.inner).await;
+            if seq != end {
+                return Err(AddEntryError::Conflict {
+                    attempted: seq,
+                    next: end,
+                });
+            }
+            tokio::task::yield_now().await;
+            // The end may have moved; this writer "wins" anyway.
+            let end = current_end(&self.inner).await;
+            return self.inner.add_entry(entry, end, known).await;
+        }
+        let result = self.inner.add_entry(entry, seq, known).await;
+        match (self.bug, result) {
+            (LogBug::ConflictOffByOne, Err(AddEntryError::Conflict { attempted, next })) => {
+                Err(AddEntryError::Conflict {
+                    attempted,
+                    next: next + 1,
+                })
+            }
+            (LogBug::ForgetsSnapshots, Ok(_)) => Ok(AddEntryValue::default()),
+            (_, result) => result,
+        }
+    }
+
+    async fn add_entries(
+        &self,
+        entries: Vec<LogEntry>,
+        seq: SequenceId,
+        known: KnownSnapshot,
+    ) -> Result<AddEntryValue, AddEntryError> {
+        let first = entries.first().cloned();
+        let result = self.inner.add_entries(entries, seq, known).await;
+        match (self.bug, result, first) {
+            (
+                LogBug::PartialBatch,
+                Err(AddEntryError::Conflict { attempted, next }),
+                Some(first),
+            ) => {
+                self.inner.add_entry(first, next, known).await?;
+                Err(AddEntryError::Conflict { attempted, next })
+            }
+            (_, result, _) => result,
+        }
+    }
+
+    async fn query(
+        &self,
+        start: QueryStart,
+        end: QueryEnd,
+        known: KnownSnapshot,
+    ) -> Result<QueryValue, QueryError> {
+        let mut value = self.inner.query(start, end, known).await?;
+        match self.bug {
+            LogBug::ForgetsSnapshots => value.last_snapshot = None,
+            LogBug::DropsLastEntry if value.entries.len() > 1 => {
+                value.entries.pop();
+            }
+            _ => {}
+        }
+        Ok(value)
+    }
+
+    async fn set_metadata(
+        &self,
+        seq: SequenceId,
+        mut update: MetadataUpdate,
+    ) -> Result<(), SetMetadataError> {
+        if self.bug == LogBug::MetadataClobbers {
+            use infinisheet_event_log::FieldUpdate::{Clear, Keep};
+            for field in [
+                &mut update.snapshot,
+                &mut update.history,
+                &mut update.pending,
+            ] {
+                if *field == Keep {
+                    *field = Clear;
+                }
+            }
+        }
+        self.inner.set_metadata(seq, update).await
+    }
+
+    async fn truncate(&self, start: SequenceId) -> Result<(), TruncateError> {
+        self.inner.truncate(start).await
+    }
+
+    fn capabilities(&self) -> LogCapabilities {
+        self.inner.capabilities()
+    }
+}
+
+/// Which bug a [`BuggyStore`] has.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum StoreBug {
+    /// `remove_all` removes only the blobs directly in the directory.
+    ShallowRemoveAll,
+    /// `read_blob` of a directory says not-found instead of wrong-kind.
+    DirReadsAsMissing,
+    /// Listings after the first page drop their first name.
+    ListingSkips,
+}
+
+#[derive(Debug, Clone)]
+struct BuggyStore {
+    inner: MemoryBlobStore,
+    bug: StoreBug,
+}
+
+#[derive(Debug)]
+struct BuggyDir {
+    inner: Arc<dyn BlobDir>,
+    bug: StoreBug,
+}
+
+impl BlobStore for BuggyStore {
+    fn root(&self) -> Arc<dyn BlobDir> {
+        Arc::new(BuggyDir {
+            inner: self.inner.root(),
+            bug: self.bug,
+        })
+    }
+
+    fn capabilities(&self) -> BlobCapabilities {
+        self.inner.capabilities()
+    }
+}
+
+#[async_trait]
+impl BlobDir for BuggyDir {
+    async fn read_blob(&self, name: &BlobName) -> Result<Bytes, ReadBlobError> {
+        match (self.bug, self.inner.read_blob(name).await) {
+            (StoreBug::DirReadsAsMissing, Err(ReadBlobError::WrongKind { name, .. })) => {
+                Err(ReadBlobError::NotFound { name })
+            }
+            (_, result) => result,
+        }
+    }
+
+    async fn write_blob(&self, name: &BlobName, content: Bytes) -> Result<(), WriteBlobError> {
+        self.inner.write_blob(name, content).await
+    }
+
+    async fn remove_blob(&self, name: &BlobName) -> Result<(), RemoveBlobError> {
+        self.inner.remove_blob(name).await
+    }
+
+    async fn dir(&self, name: &BlobName) -> Result<Arc<dyn BlobDir>, DirError> {
+        Ok(Arc::new(BuggyDir {
+            inner: self.inner.dir(name).await?,
+            bug: self.bug,
+        }))
+    }
+
+    async fn list(&self, continuation: Option<&Continuation>) -> Result<ListPage, ListError> {
+        let mut page = self.inner.list(continuation).await?;
+        if self.bug == StoreBug::ListingSkips && continuation.is_some() && !page.entries.is_empty()
+        {
+            page.entries.remove(0);
+        }
+        Ok(page)
+    }
+
+    async fn remove_all(&self) -> Result<(), StorageError> {
+        if self.bug != StoreBug::ShallowRemoveAll {
+            return self.inner.remove_all().await;
+        }
+        let mut token = None;
+        loop {
+            let page = self
+                .inner
+                .list(token.as_ref())
+                .await
+                .map_err(|err| StorageError::new("buggy", "listing").with_source(err))?;
+            for entry in page.entries {
+                if entry.kind == infinisheet_blob_store::EntryKind::Blob {
+                    self.inner
+                        .remove_blob(&entry.name)
+                        .await
+                        .map_err(|err| StorageError::new("buggy", "removing").with_source(err))?;
+                }
+            }
+            match page.continuation {
+                Some(next) => token = Some(next),
+                None => return Ok(()),
+            }
+        }
+    }
+}
+
+/// Runs a case and reports whether it failed (panicked).
+fn fails<F: Future<Output = ()> + Send + 'static>(case: F) -> bool {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async { tokio::spawn(case).await.is_err() })
+}
+
+fn log(bug: LogBug) -> Arc<dyn EventLog> {
+    Arc::new(BuggyLog::new(bug))
+}
+
+fn store(bug: StoreBug) -> Arc<dyn BlobStore> {
+    Arc::new(BuggyStore {
+        inner: MemoryBlobStore::with_page_size(5),
+        bug,
+    })
+}
+
+#[test]
+fn conflict_off_by_one_is_caught() {
+    assert!(fails(event_log::add_entry_conflict_reports_next(log(
+        LogBug::ConflictOffByOne
+    ))));
+    assert!(fails(event_log::racing_writers_one_winner_per_id(log(
+        LogBug::ConflictOffByOne
+    ))));
+}
+
+#[test]
+fn clobbered_metadata_is_caught() {
+    assert!(fails(event_log::set_metadata_sets_each_field_alone(log(
+        LogBug::MetadataClobbers
+    ))));
+    assert!(fails(event_log::set_metadata_mixed_update(log(
+        LogBug::MetadataClobbers
+    ))));
+    assert!(fails(event_log::concurrent_metadata_updates_lose_nothing(
+        log(LogBug::MetadataClobbers)
+    )));
+}
+
+#[test]
+fn forgotten_snapshots_are_caught() {
+    assert!(fails(event_log::query_reports_newer_snapshot(log(
+        LogBug::ForgetsSnapshots
+    ))));
+    assert!(fails(event_log::add_reports_newer_snapshot(log(
+        LogBug::ForgetsSnapshots
+    ))));
+    assert!(fails(event_log::newer_snapshot_after_truncate(log(
+        LogBug::ForgetsSnapshots
+    ))));
+}
+
+#[test]
+fn check_then_act_race_is_caught() {
+    assert!(fails(event_log::racing_writers_one_winner_per_id(log(
+        LogBug::CheckThenAct
+    ))));
+}
+
+#[test]
+fn partial_batches_are_caught() {
+    assert!(fails(event_log::batch_conflict_appends_nothing(log(
+        LogBug::PartialBatch
+    ))));
+    assert!(fails(event_log::racing_batches_are_all_or_nothing(log(
+        LogBug::PartialBatch
+    ))));
+}
+
+#[test]
+fn dropped_entries_are_caught() {
+    assert!(fails(event_log::query_pages_cover_the_log(log(
+        LogBug::DropsLastEntry
+    ))));
+    assert!(fails(event_log::add_entry_appends_in_order(log(
+        LogBug::DropsLastEntry
+    ))));
+}
+
+#[test]
+fn the_model_test_catches_every_log_bug() {
+    for bug in [
+        LogBug::ConflictOffByOne,
+        LogBug::MetadataClobbers,
+        LogBug::ForgetsSnapshots,
+        LogBug::PartialBatch,
+        LogBug::DropsLastEntry,
+    ] {
+        let caught = std::panic::catch_unwind(|| {
+            event_log::event_log_matches_reference(move || async move { BuggyLog::new(bug) });
+        });
+        assert!(
+            caught.is_err(),
+            "the model test passed a log with bug {bug:?}"
+        );
+    }
+}
+
+#[test]
+fn shallow_remove_all_is_caught() {
+    assert!(fails(blob_store::remove_all_is_recursive(store(
+        StoreBug::ShallowRemoveAll
+    ))));
+}
+
+#[test]
+fn wrong_kind_as_not_found_is_caught() {
+    assert!(fails(blob_store::read_dir_is_wrong_kind(store(
+        StoreBug::DirReadsAsMissing
+    ))));
+}
+
+#[test]
+fn skipping_listings_are_caught() {
+    assert!(fails(blob_store::list_pages_cover_every_name(store(
+        StoreBug::ListingSkips
+    ))));
+    assert!(fails(blob_store::list_ten_thousand_blobs(store(
+        StoreBug::ListingSkips
+    ))));
+}
+
+#[test]
+fn the_model_test_catches_every_store_bug() {
+    for bug in [
+        StoreBug::ShallowRemoveAll,
+        StoreBug::DirReadsAsMissing,
+        StoreBug::ListingSkips,
+    ] {
+        let caught = std::panic::catch_unwind(|| {
+            blob_store::blob_store_matches_reference(move || async move {
+                BuggyStore {
+                    inner: MemoryBlobStore::with_page_size(2),
+                    bug,
+                }
+            });
+        });
+        assert!(
+            caught.is_err(),
+            "the model test passed a store with bug {bug:?}"
+        );
+    }
+}
