@@ -1,2 +1,141 @@
-//! Developer and CI tasks: `cargo xtask test | ci | bench`.
-fn main() {}
+//! Developer and CI tasks for Infinisheet, run as `cargo xtask <task>`.
+//!
+//! * `test`: every test of the workspace (unit, integration, conformance,
+//!   doctests), after starting any server the tests need.
+//! * `conformance`: the conformance suite against every backend.
+//! * `ci`: what CI runs: rustfmt check, clippy `-D warnings`, `test`, docs
+//!   with `-D warnings`, and the offline `cargo deny` checks.
+//! * `bench`: the criterion benchmarks; extra arguments go to criterion.
+//!
+//! Plain std on purpose: it must build fast on a fresh machine.
+
+use anyhow::{Context, Result, bail};
+use std::env;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+const USAGE: &str = "usage: cargo xtask <test | conformance | ci | bench [criterion args...]>";
+
+fn main() -> Result<()> {
+    let mut args = env::args().skip(1);
+    let task = args.next().unwrap_or_default();
+    let rest: Vec<String> = args.collect();
+    let root = workspace_root()?;
+    env::set_current_dir(&root).with_context(|| format!("entering {}", root.display()))?;
+    match task.as_str() {
+        "test" => test(),
+        "conformance" => conformance(),
+        "ci" => ci(),
+        "bench" => bench(&rest),
+        "" | "help" | "-h" | "--help" => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        other => bail!("unknown task {other:?}\n{USAGE}"),
+    }
+}
+
+/// The workspace root: the parent of this crate's manifest directory.
+fn workspace_root() -> Result<PathBuf> {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .parent()
+        .map(Path::to_path_buf)
+        .context("xtask has no parent directory")
+}
+
+/// Runs `program args...`, echoing it, and fails if it fails.
+fn run(program: &str, args: &[&str], envs: &[(&str, &str)]) -> Result<()> {
+    eprintln!("$ {program} {}", args.join(" "));
+    let started = Instant::now();
+    let status = Command::new(program)
+        .args(args)
+        .envs(envs.iter().copied())
+        .status()
+        .with_context(|| format!("starting {program}"))?;
+    if !status.success() {
+        bail!("`{program} {}` failed with {status}", args.join(" "));
+    }
+    eprintln!("  ({:.1}s)", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// Whether `program args...` runs and succeeds (output discarded).
+fn works(program: &str, args: &[&str]) -> bool {
+    Command::new(program)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
+fn test() -> Result<()> {
+    // No test needs a server yet; the object-store backend's S3 server will
+    // be started here and its address passed through the environment.
+    run("cargo", &["test", "--workspace", "--all-targets"], &[])?;
+    run("cargo", &["test", "--workspace", "--doc"], &[])
+}
+
+fn conformance() -> Result<()> {
+    run(
+        "cargo",
+        &["test", "--workspace", "--test", "conformance"],
+        &[],
+    )
+}
+
+fn ensure_component(tool: &str, component: &str) -> Result<()> {
+    if !works("cargo", &[tool, "--version"]) {
+        run("rustup", &["component", "add", component], &[])?;
+    }
+    Ok(())
+}
+
+fn ensure_cargo_deny() -> Result<()> {
+    if !works("cargo", &["deny", "--version"]) {
+        run("cargo", &["install", "--locked", "cargo-deny"], &[])?;
+    }
+    Ok(())
+}
+
+fn ci() -> Result<()> {
+    ensure_component("fmt", "rustfmt")?;
+    ensure_component("clippy", "clippy")?;
+    run("cargo", &["fmt", "--all", "--", "--check"], &[])?;
+    run(
+        "cargo",
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
+        &[],
+    )?;
+    test()?;
+    run(
+        "cargo",
+        &["doc", "--workspace", "--no-deps"],
+        &[("RUSTDOCFLAGS", "-D warnings")],
+    )?;
+    ensure_cargo_deny()?;
+    // The advisories check needs a network database CI cannot reach.
+    run(
+        "cargo",
+        &["deny", "check", "bans", "licenses", "sources"],
+        &[],
+    )
+}
+
+fn bench(extra: &[String]) -> Result<()> {
+    let mut args = vec!["bench", "--package", "infinisheet-benches"];
+    if !extra.is_empty() {
+        args.push("--");
+        args.extend(extra.iter().map(String::as_str));
+    }
+    run("cargo", &args, &[])
+}

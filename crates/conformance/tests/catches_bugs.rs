@@ -2,6 +2,8 @@
 //! fail the cases written to catch that bug. A case that passes a broken
 //! backend cannot fail, and is a defect of the suite.
 
+#![allow(clippy::unwrap_used)] // tests fail by panicking
+
 use async_trait::async_trait;
 use bytes::Bytes;
 use infinisheet_blob_store::{

@@ -1,6 +1,8 @@
 //! Every layer keeps the contract: the whole conformance suite through each
 //! one around the memory backends.
 
+#![allow(clippy::unwrap_used)] // tests fail by panicking
+
 use infinisheet_layers::{Delay, Faults, Layered, Trace};
 use infinisheet_memory::{MemoryBlobStore, MemoryEventLog};
 use std::time::Duration;

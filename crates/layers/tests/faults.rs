@@ -1,5 +1,7 @@
 //! What the fault layer injects, where, and what the log looks like after.
 
+#![allow(clippy::unwrap_used)] // tests fail by panicking
+
 use infinisheet_blob_store::{BlobDirExt, BlobStore, ReadBlobError, WriteBlobError};
 use infinisheet_event_log::{
     AddEntryError, EventLog, EventLogExt, KnownSnapshot, LogEntry, QueryEnd, QueryError, QueryStart,

@@ -1,5 +1,7 @@
 //! The tracing layer emits a span per call, with the outcome.
 
+#![allow(clippy::unwrap_used)] // tests fail by panicking
+
 use infinisheet_event_log::{EventLog, KnownSnapshot, LogEntry};
 use infinisheet_layers::{Layered, Trace};
 use infinisheet_memory::MemoryEventLog;

@@ -1,6 +1,8 @@
 //! The memory backends against the whole conformance suite: as they come,
 //! with a page size that forces paging everywhere, and through every layer.
 
+#![allow(clippy::unwrap_used)] // tests fail by panicking
+
 use infinisheet_memory::{MemoryBlobStore, MemoryEventLog};
 
 infinisheet_conformance::event_log_tests!(|| async { MemoryEventLog::new() });

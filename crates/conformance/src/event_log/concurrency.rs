@@ -28,34 +28,40 @@ pub async fn racing_writers_one_winner_per_id(log: Log) {
         .map(|task| {
             let (log, barrier) = (log.clone(), barrier.clone());
             tokio::spawn(async move {
-                let mut won = Vec::new();
+                // Every task takes part in every round whatever the log
+                // replies, so a wrong reply fails the case instead of leaving
+                // the other racers waiting at the barrier.
+                let mut outcomes = Vec::new();
                 for round in 0..ROUNDS {
                     barrier.wait().await;
-                    match log
+                    let result = log
                         .add_entry(tagged(task, round), round, KnownSnapshot::NotTracked)
-                        .await
-                    {
-                        Ok(_) => won.push(round),
-                        Err(AddEntryError::Conflict { attempted, next }) => {
-                            assert_eq!(attempted, round);
-                            assert_eq!(next, round + 1, "a loser is told the real end");
-                        }
-                        Err(err) => panic!("task {task}, round {round}: {err}"),
-                    }
-                    // Every racer has tried before the next round starts.
+                        .await;
+                    outcomes.push((round, result));
                     barrier.wait().await;
                 }
-                won
+                outcomes
             })
         })
         .collect();
     let mut winner = BTreeMap::new();
     for (task, handle) in tasks.into_iter().enumerate() {
-        for round in handle.await.expect("racing task") {
-            assert!(
-                winner.insert(round, task).is_none(),
-                "two writers won id {round}"
-            );
+        for (round, result) in handle.await.expect("racing task") {
+            match result {
+                Ok(_) => assert!(
+                    winner.insert(round, task).is_none(),
+                    "two writers won id {round}"
+                ),
+                Err(AddEntryError::Conflict { attempted, next }) => {
+                    assert_eq!(attempted, round);
+                    assert_eq!(
+                        next,
+                        round + 1,
+                        "a loser of id {round} is told the real end"
+                    );
+                }
+                Err(err) => panic!("task {task}, round {round}: {err}"),
+            }
         }
     }
     assert_eq!(

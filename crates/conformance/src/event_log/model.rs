@@ -12,15 +12,15 @@ use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use std::future::Future;
 
 #[derive(Clone, Debug)]
-enum Start {
-    Start,
+enum From {
+    First,
     Snapshot,
     Relative(i8),
 }
 
 #[derive(Clone, Debug)]
-enum End {
-    End,
+enum Until {
+    Last,
     Relative(i8),
 }
 
@@ -41,8 +41,8 @@ enum Op {
     },
     Query {
         client: usize,
-        start: Start,
-        end: End,
+        start: From,
+        end: Until,
     },
     SetMetadata {
         client: usize,
@@ -89,8 +89,8 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(client, delta, count)| Op::Batch { client, delta, count }),
         3 => (
             client.clone(),
-            prop_oneof![Just(Start::Start), Just(Start::Snapshot), (-4i8..1).prop_map(Start::Relative)],
-            prop_oneof![Just(End::End), (-4i8..3).prop_map(End::Relative)],
+            prop_oneof![Just(From::First), Just(From::Snapshot), (-4i8..1).prop_map(From::Relative)],
+            prop_oneof![Just(Until::Last), (-4i8..3).prop_map(Until::Relative)],
         )
             .prop_map(|(client, start, end)| Op::Query { client, start, end }),
         3 => (client.clone(), -5i8..1, (field(), field(), field()))
@@ -146,13 +146,13 @@ async fn apply(log: &dyn EventLog, client: &Client, op: &Op) -> Result<Reply, St
         }
         Op::Query { start, end, .. } => {
             let start = match start {
-                Start::Start => QueryStart::Start,
-                Start::Snapshot => QueryStart::Snapshot,
-                Start::Relative(delta) => QueryStart::Id(seq(client, *delta)),
+                From::First => QueryStart::Start,
+                From::Snapshot => QueryStart::Snapshot,
+                From::Relative(delta) => QueryStart::Id(seq(client, *delta)),
             };
             let end = match end {
-                End::End => QueryEnd::End,
-                End::Relative(delta) => QueryEnd::Id(seq(client, *delta)),
+                Until::Last => QueryEnd::End,
+                Until::Relative(delta) => QueryEnd::Id(seq(client, *delta)),
             };
             match log.query_all(start, end, client.known).await {
                 Ok(value) => Ok(Reply::Queried(value)),
