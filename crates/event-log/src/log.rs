@@ -85,9 +85,9 @@ pub trait EventLog: Send + Sync + Debug + 'static {
 
     /// Reads entries from `start` up to `end` (exclusive).
     ///
-    /// A backend may return fewer entries than asked (its page size); the
-    /// reply's `is_complete` is then `false` and the caller continues from
-    /// the reply's `end`. An `end` past the log's end stops at the log's end;
+    /// A backend may return fewer entries than asked (its page size), but at
+    /// least one while any remain; the reply's `is_complete` is then `false`
+    /// and the caller continues from the reply's `end`. An `end` past the log's end stops at the log's end;
     /// an `end` before the start gives an empty, complete reply. The reply
     /// names a newer snapshot as [`add_entry`](EventLog::add_entry) does.
     ///

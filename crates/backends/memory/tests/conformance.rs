@@ -14,3 +14,14 @@ infinisheet_conformance::event_log_tests!(mod small_pages_log, || async {
 infinisheet_conformance::blob_store_tests!(mod small_pages_store, || async {
     MemoryBlobStore::with_page_size(7)
 });
+
+// Through the forwarding impls: `Box<dyn ...>` and `Arc<T>` are backends too.
+infinisheet_conformance::event_log_tests!(mod boxed_log, || async {
+    Box::new(MemoryEventLog::new()) as Box<dyn infinisheet_event_log::EventLog>
+});
+infinisheet_conformance::blob_store_tests!(mod boxed_store, || async {
+    Box::new(MemoryBlobStore::new()) as Box<dyn infinisheet_blob_store::BlobStore>
+});
+infinisheet_conformance::event_log_tests!(mod arc_log, || async {
+    std::sync::Arc::new(MemoryEventLog::new())
+});
