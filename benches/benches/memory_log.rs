@@ -18,40 +18,29 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
+/// Appends `iters` single 60-byte entries to a fresh memory log through
+/// `Arc<dyn EventLog>`, passing `known` on every call.
+async fn append_loop(iters: u64, known: KnownSnapshot) -> Duration {
+    let entry = entry_of(60);
+    let log: Arc<dyn EventLog> = Arc::new(MemoryEventLog::new());
+    let start = Instant::now();
+    for seq in 0..iters {
+        log.add_entry(entry.clone(), seq, known).await.unwrap();
+    }
+    start.elapsed()
+}
+
 fn appends(c: &mut Criterion) {
     let rt = runtime();
     let mut group = c.benchmark_group("memory_log");
     group.throughput(Throughput::Elements(1));
-    let entry = entry_of(60);
     group.bench_function("append_single", |b| {
-        b.to_async(&rt).iter_custom(|iters| {
-            let entry = entry.clone();
-            async move {
-                let log: Arc<dyn EventLog> = Arc::new(MemoryEventLog::new());
-                let start = Instant::now();
-                for seq in 0..iters {
-                    log.add_entry(entry.clone(), seq, KnownSnapshot::NotTracked)
-                        .await
-                        .unwrap();
-                }
-                start.elapsed()
-            }
-        });
+        b.to_async(&rt)
+            .iter_custom(|iters| append_loop(iters, KnownSnapshot::NotTracked));
     });
     group.bench_function("append_single_tracking_snapshot", |b| {
-        b.to_async(&rt).iter_custom(|iters| {
-            let entry = entry.clone();
-            async move {
-                let log: Arc<dyn EventLog> = Arc::new(MemoryEventLog::new());
-                let start = Instant::now();
-                for seq in 0..iters {
-                    log.add_entry(entry.clone(), seq, KnownSnapshot::NoSnapshot)
-                        .await
-                        .unwrap();
-                }
-                start.elapsed()
-            }
-        });
+        b.to_async(&rt)
+            .iter_custom(|iters| append_loop(iters, KnownSnapshot::NoSnapshot));
     });
     group.finish();
 }

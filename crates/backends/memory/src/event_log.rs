@@ -90,6 +90,33 @@ impl MemoryEventLog {
     pub fn page_size(&self) -> usize {
         self.page_size
     }
+
+    /// Appends `entries` at `seq` if it is the end, all under one lock.
+    fn append(
+        &self,
+        entries: impl IntoIterator<Item = LogEntry>,
+        seq: SequenceId,
+        known: KnownSnapshot,
+    ) -> Result<AddEntryValue, AddEntryError> {
+        let mut state = lock(&self.state);
+        let end = state.end();
+        if seq != end {
+            return Err(AddEntryError::Conflict {
+                attempted: seq,
+                next: end,
+            });
+        }
+        for entry in entries {
+            if entry.metadata.snapshot.is_some() {
+                let at = state.end();
+                state.snapshots.insert(at);
+            }
+            state.entries.push_back(entry);
+        }
+        Ok(AddEntryValue {
+            last_snapshot: state.newer_snapshot(known),
+        })
+    }
 }
 
 impl Default for MemoryEventLog {
@@ -106,21 +133,7 @@ impl EventLog for MemoryEventLog {
         seq: SequenceId,
         known: KnownSnapshot,
     ) -> Result<AddEntryValue, AddEntryError> {
-        let mut state = lock(&self.state);
-        let end = state.end();
-        if seq != end {
-            return Err(AddEntryError::Conflict {
-                attempted: seq,
-                next: end,
-            });
-        }
-        if entry.metadata.snapshot.is_some() {
-            state.snapshots.insert(seq);
-        }
-        state.entries.push_back(entry);
-        Ok(AddEntryValue {
-            last_snapshot: state.newer_snapshot(known),
-        })
+        self.append(std::iter::once(entry), seq, known)
     }
 
     async fn add_entries(
@@ -129,23 +142,7 @@ impl EventLog for MemoryEventLog {
         seq: SequenceId,
         known: KnownSnapshot,
     ) -> Result<AddEntryValue, AddEntryError> {
-        let mut state = lock(&self.state);
-        let end = state.end();
-        if seq != end {
-            return Err(AddEntryError::Conflict {
-                attempted: seq,
-                next: end,
-            });
-        }
-        for (offset, entry) in entries.into_iter().enumerate() {
-            if entry.metadata.snapshot.is_some() {
-                state.snapshots.insert(seq + offset as SequenceId);
-            }
-            state.entries.push_back(entry);
-        }
-        Ok(AddEntryValue {
-            last_snapshot: state.newer_snapshot(known),
-        })
+        self.append(entries, seq, known)
     }
 
     async fn query(

@@ -5,19 +5,6 @@ use super::{entries, listing};
 use infinisheet_blob_store::{BlobDirExt, BlobStore, EntryKind, ReadBlobError};
 use std::future::Future;
 
-fn reopener<S: BlobStore, R>(case: &str, store: &S, reopen: Option<R>) -> Option<R> {
-    match (store.capabilities().persistent, reopen) {
-        (false, _) => {
-            crate::skip(case, "the store does not declare `persistent`");
-            None
-        }
-        (true, None) => panic!(
-            "the store declares `persistent` but blob_store_tests! was given no `reopen = ...` closure"
-        ),
-        (true, Some(reopen)) => Some(reopen),
-    }
-}
-
 /// Blobs at every depth, with their exact content, survive reopening.
 pub async fn blobs_survive_reopen<S, R, Fut>(store: S, reopen: Option<R>)
 where
@@ -25,7 +12,12 @@ where
     R: FnOnce(S) -> Fut,
     Fut: Future<Output = S>,
 {
-    let Some(reopen) = reopener("blobs_survive_reopen", &store, reopen) else {
+    let Some(reopen) = crate::report::reopener(
+        "blobs_survive_reopen",
+        store.capabilities().persistent,
+        "blob_store_tests!",
+        reopen,
+    ) else {
         return;
     };
     let root = store.root();
@@ -66,7 +58,12 @@ where
     R: FnOnce(S) -> Fut,
     Fut: Future<Output = S>,
 {
-    let Some(reopen) = reopener("removals_survive_reopen", &store, reopen) else {
+    let Some(reopen) = crate::report::reopener(
+        "removals_survive_reopen",
+        store.capabilities().persistent,
+        "blob_store_tests!",
+        reopen,
+    ) else {
         return;
     };
     let root = store.root();

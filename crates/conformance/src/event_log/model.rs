@@ -8,7 +8,7 @@ use infinisheet_event_log::{
 };
 use infinisheet_memory::MemoryEventLog;
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use proptest::test_runner::TestCaseError;
 use std::future::Future;
 
 #[derive(Clone, Debug)]
@@ -249,21 +249,9 @@ where
     Fut: Future<Output = L>,
     L: EventLog,
 {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("cannot start a tokio runtime for the model test");
-    let config = Config {
-        cases: 48,
-        failure_persistence: None,
-        ..Config::default()
-    };
     let strategy = (1..=3usize, proptest::collection::vec(op(), 1..40));
-    let result = TestRunner::new(config).run(&strategy, |(clients, ops)| {
-        runtime.block_on(async { run_ops(factory().await, clients, &ops).await })
+    crate::report::run_model("the log", strategy, |(clients, ops)| {
+        let subject = factory();
+        async move { run_ops(subject.await, clients, &ops).await }
     });
-    if let Err(err) = result {
-        panic!("the log disagrees with the reference: {err}");
-    }
 }

@@ -8,22 +8,6 @@ use infinisheet_event_log::{
 };
 use std::future::Future;
 
-/// Returns the reopen closure if the case should run; reports a skip if the
-/// log does not declare persistence, and fails if it declares it but the
-/// suite was given no way to reopen it.
-fn reopener<L: EventLog, R>(case: &str, log: &L, reopen: Option<R>) -> Option<R> {
-    match (log.capabilities().persistent, reopen) {
-        (false, _) => {
-            crate::skip(case, "the log does not declare `persistent`");
-            None
-        }
-        (true, None) => panic!(
-            "the log declares `persistent` but event_log_tests! was given no `reopen = ...` closure"
-        ),
-        (true, Some(reopen)) => Some(reopen),
-    }
-}
-
 async fn everything<L: EventLog>(log: &L) -> QueryValue {
     log.query_all(QueryStart::Start, QueryEnd::End, KnownSnapshot::NotTracked)
         .await
@@ -38,7 +22,12 @@ where
     R: FnOnce(L) -> Fut,
     Fut: Future<Output = L>,
 {
-    let Some(reopen) = reopener("log_entries_survive_reopen", &log, reopen) else {
+    let Some(reopen) = crate::report::reopener(
+        "log_entries_survive_reopen",
+        log.capabilities().persistent,
+        "event_log_tests!",
+        reopen,
+    ) else {
         return;
     };
     fill(&log, 10).await;
@@ -81,7 +70,12 @@ where
     R: FnOnce(L) -> Fut + Clone,
     Fut: Future<Output = L>,
 {
-    let Some(reopen) = reopener("log_truncate_survives_reopen", &log, reopen) else {
+    let Some(reopen) = crate::report::reopener(
+        "log_truncate_survives_reopen",
+        log.capabilities().persistent,
+        "event_log_tests!",
+        reopen,
+    ) else {
         return;
     };
     fill(&log, 6).await;

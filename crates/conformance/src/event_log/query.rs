@@ -25,22 +25,28 @@ fn check_page(page: &QueryValue) {
     );
 }
 
+/// Pages from `start` to `end`, checking each page and that it starts where
+/// the last ended; returns where the last page ended and every payload.
+async fn page_through(log: &Log, start: u64, end: QueryEnd) -> (u64, Vec<bytes::Bytes>) {
+    let mut start = start;
+    let mut got = Vec::new();
+    loop {
+        let page = query(log, QueryStart::Id(start), end).await;
+        check_page(&page);
+        assert_eq!(page.start, start, "each page starts where the last ended");
+        got.extend(payloads(&page));
+        start = page.end;
+        if page.is_complete {
+            return (start, got);
+        }
+    }
+}
+
 /// A query from an id inside the log to an id inside it returns exactly that
 /// range.
 pub async fn query_range_in_middle(log: Log) {
     fill(&*log, 10).await;
-    let mut start = 3;
-    let mut got = Vec::new();
-    loop {
-        let page = query(&log, QueryStart::Id(start), QueryEnd::Id(7)).await;
-        check_page(&page);
-        assert_eq!(page.start, start);
-        got.extend(payloads(&page));
-        start = page.end;
-        if page.is_complete {
-            break;
-        }
-    }
+    let (start, got) = page_through(&log, 3, QueryEnd::Id(7)).await;
     assert_eq!(start, 7);
     assert_eq!(got, expected_payloads(3..7));
 }
@@ -100,18 +106,7 @@ pub async fn query_start_past_end_is_range_error(log: Log) {
 /// once, in order.
 pub async fn query_pages_cover_the_log(log: Log) {
     fill_batched(&*log, 0, 2_500, 500).await;
-    let mut start = 0;
-    let mut got = Vec::new();
-    loop {
-        let page = query(&log, QueryStart::Id(start), QueryEnd::End).await;
-        check_page(&page);
-        assert_eq!(page.start, start, "each page starts where the last ended");
-        got.extend(payloads(&page));
-        start = page.end;
-        if page.is_complete {
-            break;
-        }
-    }
+    let (start, got) = page_through(&log, 0, QueryEnd::End).await;
     assert_eq!(start, 2_500);
     assert_eq!(got, expected_payloads(0..2_500));
 }
@@ -130,18 +125,7 @@ pub async fn query_pages_continue_while_appending(log: Log) {
             }
         })
     };
-    let mut start = 0;
-    let mut got = Vec::new();
-    loop {
-        let page = query(&log, QueryStart::Id(start), QueryEnd::End).await;
-        check_page(&page);
-        assert_eq!(page.start, start);
-        got.extend(payloads(&page));
-        start = page.end;
-        if page.is_complete {
-            break;
-        }
-    }
+    let (start, mut got) = page_through(&log, 0, QueryEnd::End).await;
     assert!(
         start >= 1_500,
         "the query saw at least the entries present when it began"
