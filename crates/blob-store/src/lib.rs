@@ -30,6 +30,7 @@
 mod dir;
 mod error;
 mod ext;
+pub mod keys;
 mod list;
 mod name;
 

@@ -6,10 +6,9 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use infinisheet_blob_store::{
     BlobCapabilities, BlobDir, BlobName, BlobStore, Continuation, DirError, EntryKind, ListEntry,
-    ListError, ListPage, ReadBlobError, RemoveBlobError, StorageError, WriteBlobError,
+    ListError, ListPage, ReadBlobError, RemoveBlobError, StorageError, WriteBlobError, keys,
 };
 use std::collections::BTreeMap;
-use std::ops::Bound;
 use std::sync::{Arc, Mutex};
 
 /// Default number of names a listing returns per page.
@@ -83,78 +82,35 @@ impl BlobStore for MemoryBlobStore {
     }
 }
 
-/// `prefix` followed by `name`: the full path of `name` in the directory
-/// whose key prefix is `prefix` (`""` or `"a/b/"`).
-fn join(prefix: &str, name: &str) -> String {
-    let mut key = String::with_capacity(prefix.len() + name.len());
-    key.push_str(prefix);
-    key.push_str(name);
-    key
-}
-
-/// Whether any blob lies beneath the directory path `key`.
+/// Whether any blob lies beneath the directory whose key is `key`.
 fn has_children(blobs: &BTreeMap<String, Bytes>, key: &str) -> bool {
-    let lower = format!("{key}/");
-    blobs
-        .range::<str, _>((Bound::Included(lower.as_str()), Bound::Unbounded))
-        .next()
-        .is_some_and(|(k, _)| k.starts_with(&lower))
+    let (lower, upper) = keys::subtree_range(key);
+    blobs.range(lower..upper).next().is_some()
 }
 
 impl MemoryBlobDir {
-    /// Key prefix of the names in this directory: `""` or `"a/b/"`.
-    fn prefix(&self) -> String {
-        let mut prefix = String::new();
-        for name in &self.path {
-            prefix.push_str(name.as_str());
-            prefix.push('/');
-        }
-        prefix
+    fn key(&self, name: &BlobName) -> String {
+        keys::dir_prefix(&self.path) + name.as_str()
     }
 
     /// The first directory on the way to this one (or this one) that a blob
     /// has replaced, if any.
     fn blocked_by_blob(&self, blobs: &BTreeMap<String, Bytes>) -> Option<BlobName> {
-        let mut key = String::new();
-        for name in &self.path {
-            key.push_str(name.as_str());
-            if blobs.contains_key(&key) {
-                return Some(name.clone());
-            }
-            key.push('/');
-        }
-        None
+        keys::ancestor_keys(&self.path)
+            .find(|(key, _)| blobs.contains_key(key))
+            .map(|(_, name)| name.clone())
     }
 
-    /// Token text: store id, this directory's path and the key the next page
-    /// starts at. NUL separates the parts; no name contains it.
-    fn token(&self, resume: &str) -> Continuation {
-        Continuation::from(format!(
-            "{:016x}\0{}\0{}",
-            self.inner.id,
-            self.prefix(),
-            resume
-        ))
-    }
-
-    fn resume_key(&self, token: &Continuation, prefix: &str) -> Result<String, ListError> {
-        let mut parts = token.as_str().splitn(3, '\0');
-        let (Some(id), Some(path), Some(resume)) = (parts.next(), parts.next(), parts.next())
-        else {
-            return Err(ListError::NoContinuation);
-        };
-        if id != format!("{:016x}", self.inner.id) || path != prefix || !resume.starts_with(prefix)
-        {
-            return Err(ListError::NoContinuation);
-        }
-        Ok(resume.to_owned())
+    /// Scope of this store's continuation tokens.
+    fn scope(&self) -> String {
+        format!("memory:{:016x}", self.inner.id)
     }
 }
 
 #[async_trait]
 impl BlobDir for MemoryBlobDir {
     async fn read_blob(&self, name: &BlobName) -> Result<Bytes, ReadBlobError> {
-        let key = join(&self.prefix(), name.as_str());
+        let key = self.key(name);
         let blobs = lock(&self.inner.blobs);
         if let Some(content) = blobs.get(&key) {
             return Ok(content.clone());
@@ -169,7 +125,7 @@ impl BlobDir for MemoryBlobDir {
     }
 
     async fn write_blob(&self, name: &BlobName, content: Bytes) -> Result<(), WriteBlobError> {
-        let key = join(&self.prefix(), name.as_str());
+        let key = self.key(name);
         let mut blobs = lock(&self.inner.blobs);
         if let Some(blocker) = self.blocked_by_blob(&blobs) {
             return Err(WriteBlobError::WrongKind {
@@ -188,7 +144,7 @@ impl BlobDir for MemoryBlobDir {
     }
 
     async fn remove_blob(&self, name: &BlobName) -> Result<(), RemoveBlobError> {
-        let key = join(&self.prefix(), name.as_str());
+        let key = self.key(name);
         let mut blobs = lock(&self.inner.blobs);
         if blobs.remove(&key).is_none() && has_children(&blobs, &key) {
             return Err(RemoveBlobError::WrongKind {
@@ -200,7 +156,7 @@ impl BlobDir for MemoryBlobDir {
     }
 
     async fn dir(&self, name: &BlobName) -> Result<Arc<dyn BlobDir>, DirError> {
-        let key = join(&self.prefix(), name.as_str());
+        let key = self.key(name);
         let blobs = lock(&self.inner.blobs);
         if let Some(blocker) = self.blocked_by_blob(&blobs) {
             return Err(DirError::WrongKind {
@@ -223,45 +179,45 @@ impl BlobDir for MemoryBlobDir {
     }
 
     async fn list(&self, continuation: Option<&Continuation>) -> Result<ListPage, ListError> {
-        let prefix = self.prefix();
-        let lower = match continuation {
+        let prefix = keys::dir_prefix(&self.path);
+        let scope = self.scope();
+        let mut lower = match continuation {
             None => prefix.clone(),
-            Some(token) => self.resume_key(token, &prefix)?,
+            Some(token) => {
+                keys::decode_token(token, &scope, &prefix).ok_or(ListError::NoContinuation)?
+            }
         };
         let blobs = lock(&self.inner.blobs);
         let mut entries: Vec<ListEntry> = Vec::new();
-        let mut range = blobs.range::<str, _>((Bound::Included(lower.as_str()), Bound::Unbounded));
-        let mut next_lower: Option<String> = None;
-        // Each child is a contiguous run of keys: the blob `p/name` or the
-        // keys under `p/name/`. After a child, resume at the first key past
-        // its run.
-        while let Some((key, _)) = range.next() {
-            let Some(rest) = key.strip_prefix(&prefix) else {
+        // Each child is a contiguous run of keys; after a child, resume at
+        // the first key past its run.
+        while let Some((key, _)) = blobs.range(lower.clone()..).next() {
+            let Some(child) = keys::child_of(&prefix, key) else {
                 break;
-            };
-            let (child, kind, resume) = match rest.split_once('/') {
-                None => (rest, EntryKind::Blob, format!("{key}\0")),
-                // `0` follows `/`, so `p/name0` sorts after every `p/name/...`.
-                Some((dir, _)) => (dir, EntryKind::Dir, format!("{prefix}{dir}0")),
             };
             if entries.len() == self.inner.page_size {
-                next_lower = Some(key.clone());
-                break;
+                return Ok(ListPage {
+                    entries,
+                    continuation: Some(keys::encode_token(&scope, &prefix, key)),
+                });
             }
-            let name = BlobName::new(child).map_err(|err| {
+            let name = BlobName::new(child.name).map_err(|err| {
                 StorageError::new(BACKEND, "a stored path holds an invalid name").with_source(err)
             })?;
-            entries.push(ListEntry { name, kind });
-            range = blobs.range::<str, _>((Bound::Included(resume.as_str()), Bound::Unbounded));
+            entries.push(ListEntry {
+                name,
+                kind: child.kind,
+            });
+            lower = child.next_key;
         }
         Ok(ListPage {
             entries,
-            continuation: next_lower.map(|key| self.token(&key)),
+            continuation: None,
         })
     }
 
     async fn remove_all(&self) -> Result<(), StorageError> {
-        let prefix = self.prefix();
+        let prefix = keys::dir_prefix(&self.path);
         let mut blobs = lock(&self.inner.blobs);
         if prefix.is_empty() {
             blobs.clear();

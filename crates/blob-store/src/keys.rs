@@ -1,0 +1,131 @@
+//! Helpers for backends that keep blobs under flat keys: a blob's key is its
+//! path joined with `/` (which no [`BlobName`] contains), so in byte order
+//! every directory's contents form one contiguous run of keys.
+//!
+//! The memory and SQLite backends use these; an object store's keys have the
+//! same shape. Pure functions, no I/O.
+
+use crate::{BlobName, Continuation, EntryKind};
+
+/// The key prefix of the names in directory `path`: `""` for the root, else
+/// `"a/b/"`.
+pub fn dir_prefix(path: &[BlobName]) -> String {
+    let mut prefix = String::new();
+    for name in path {
+        prefix.push_str(name.as_str());
+        prefix.push('/');
+    }
+    prefix
+}
+
+/// The keys of the directories on the way to `path` and of `path` itself,
+/// each paired with its last name: `"a"`, `"a/b"`, ... A blob at any of
+/// these keys blocks writing beneath `path`.
+pub fn ancestor_keys(path: &[BlobName]) -> impl Iterator<Item = (String, &BlobName)> {
+    path.iter().scan(String::new(), |key, name| {
+        if !key.is_empty() {
+            key.push('/');
+        }
+        key.push_str(name.as_str());
+        Some((key.clone(), name))
+    })
+}
+
+/// The half-open key range `[lower, upper)` holding everything beneath the
+/// directory whose key is `key`: `"key/"` up to `"key0"` (`0` is the byte
+/// after `/`).
+pub fn subtree_range(key: &str) -> (String, String) {
+    (format!("{key}/"), format!("{key}0"))
+}
+
+/// What a key beneath a listed directory says about that directory's child.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Child<'a> {
+    /// The child's name.
+    pub name: &'a str,
+    /// Blob (the key is the child itself) or directory (the key lies
+    /// beneath it).
+    pub kind: EntryKind,
+    /// The first key past every key of this child: resume a listing there.
+    pub next_key: String,
+}
+
+/// The child of the directory with key prefix `prefix` that `key` belongs
+/// to, or `None` if `key` is not beneath that directory.
+pub fn child_of<'a>(prefix: &str, key: &'a str) -> Option<Child<'a>> {
+    let rest = key.strip_prefix(prefix)?;
+    Some(match rest.split_once('/') {
+        // The smallest key after `key` is `key` followed by NUL.
+        None => Child {
+            name: rest,
+            kind: EntryKind::Blob,
+            next_key: format!("{key}\0"),
+        },
+        Some((dir, _)) => Child {
+            name: dir,
+            kind: EntryKind::Dir,
+            next_key: format!("{prefix}{dir}0"),
+        },
+    })
+}
+
+/// A continuation token naming the `scope` that issued it (a store
+/// instance), the listed directory's `prefix`, and the key the next page
+/// starts at. NUL separates the parts; no name or prefix contains it.
+pub fn encode_token(scope: &str, prefix: &str, next_key: &str) -> Continuation {
+    Continuation::from(format!("{scope}\0{prefix}\0{next_key}"))
+}
+
+/// The key the next page starts at, if `token` was issued by `scope` for the
+/// directory `prefix`; `None` for any other token.
+pub fn decode_token(token: &Continuation, scope: &str, prefix: &str) -> Option<String> {
+    let mut parts = token.as_str().splitn(3, '\0');
+    let (token_scope, token_prefix, next_key) = (parts.next()?, parts.next()?, parts.next()?);
+    (token_scope == scope && token_prefix == prefix && next_key.starts_with(prefix))
+        .then(|| next_key.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(parts: &[&str]) -> Vec<BlobName> {
+        parts.iter().map(|p| BlobName::new(*p).unwrap()).collect()
+    }
+
+    #[test]
+    fn prefixes_and_ancestors() {
+        assert_eq!(dir_prefix(&[]), "");
+        assert_eq!(dir_prefix(&names(&["a", "b"])), "a/b/");
+        let path = names(&["a", "b"]);
+        let keys: Vec<_> = ancestor_keys(&path).map(|(k, n)| (k, n.as_str())).collect();
+        assert_eq!(keys, vec![("a".to_owned(), "a"), ("a/b".to_owned(), "b")]);
+    }
+
+    #[test]
+    fn children_and_their_runs() {
+        let blob = child_of("d/", "d/x").unwrap();
+        assert_eq!((blob.name, blob.kind), ("x", EntryKind::Blob));
+        let dir = child_of("d/", "d/x/y/z").unwrap();
+        assert_eq!(
+            (dir.name, dir.kind, dir.next_key.as_str()),
+            ("x", EntryKind::Dir, "d/x0")
+        );
+        // Every key beneath d/x sorts before the resume key, and d/x.y
+        // (another child) does not lie in d/x's run.
+        assert!("d/x/\u{10ffff}" < "d/x0" && "d/x.y" < "d/x/");
+        assert_eq!(child_of("d/", "e/x"), None);
+    }
+
+    #[test]
+    fn tokens_are_scoped() {
+        let token = encode_token("s1", "d/", "d/x");
+        assert_eq!(decode_token(&token, "s1", "d/").as_deref(), Some("d/x"));
+        assert_eq!(decode_token(&token, "s2", "d/"), None);
+        assert_eq!(decode_token(&token, "s1", "e/"), None);
+        assert_eq!(
+            decode_token(&Continuation::from("junk".to_owned()), "s1", "d/"),
+            None
+        );
+    }
+}
