@@ -1,0 +1,357 @@
+//! `SqliteBlobStore`: a named blob tree in a database file. A blob is a row
+//! keyed by its full path (names joined with `/`), so a directory is the
+//! contiguous range of keys beneath it; every operation is one transaction.
+
+use crate::database::SqliteDatabase;
+use crate::error::{BACKEND, storage};
+use async_trait::async_trait;
+use bytes::Bytes;
+use infinisheet_blob_store::{
+    BlobCapabilities, BlobDir, BlobName, BlobStore, Continuation, DirError, EntryKind, ListEntry,
+    ListError, ListPage, ReadBlobError, RemoveBlobError, StorageError, WriteBlobError, keys,
+};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use std::sync::Arc;
+
+/// A named [`BlobStore`] in a [`SqliteDatabase`]. Clones share the
+/// database's connection; handles in other processes see the same blobs.
+#[derive(Clone, Debug)]
+pub struct SqliteBlobStore {
+    db: SqliteDatabase,
+    id: i64,
+    name: String,
+}
+
+/// A directory of a [`SqliteBlobStore`].
+#[derive(Clone, Debug)]
+pub struct SqliteBlobDir {
+    db: SqliteDatabase,
+    store: i64,
+    path: Vec<BlobName>,
+}
+
+impl SqliteBlobStore {
+    pub(crate) fn new(db: SqliteDatabase, id: i64, name: String) -> Self {
+        SqliteBlobStore { db, id, name }
+    }
+
+    /// A new blob store in a new temporary database, removed when the last
+    /// handle is dropped. For tests and samples.
+    ///
+    /// # Errors
+    ///
+    /// As [`SqliteDatabase::temporary`].
+    pub async fn temporary(options: crate::SqliteOptions) -> Result<Self, crate::OpenError> {
+        SqliteDatabase::temporary(options)
+            .await?
+            .blob_store("blobs")
+            .await
+    }
+
+    /// The same store through a new connection to the same file.
+    ///
+    /// # Errors
+    ///
+    /// As [`SqliteDatabase::open`] and [`SqliteDatabase::blob_store`].
+    pub async fn reopen(self) -> Result<Self, crate::OpenError> {
+        let db = self.db.reopen().await?;
+        db.blob_store(&self.name).await
+    }
+
+    /// The store's name in its database.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl BlobStore for SqliteBlobStore {
+    fn root(&self) -> Arc<dyn BlobDir> {
+        Arc::new(SqliteBlobDir {
+            db: self.db.clone(),
+            store: self.id,
+            path: Vec::new(),
+        })
+    }
+
+    fn capabilities(&self) -> BlobCapabilities {
+        BlobCapabilities::persistent()
+    }
+}
+
+fn is_blob(tx: &Transaction<'_>, store: i64, key: &str) -> rusqlite::Result<bool> {
+    tx.prepare_cached("SELECT 1 FROM blobs WHERE store = ?1 AND path = ?2")?
+        .exists(params![store, key])
+}
+
+fn has_children(tx: &Transaction<'_>, store: i64, key: &str) -> rusqlite::Result<bool> {
+    let (lower, upper) = keys::subtree_range(key);
+    tx.prepare_cached("SELECT 1 FROM blobs WHERE store = ?1 AND path >= ?2 AND path < ?3 LIMIT 1")?
+        .exists(params![store, lower, upper])
+}
+
+/// The first directory on the way to `path` (or `path` itself) that a blob
+/// has replaced.
+fn blocked_by_blob(
+    tx: &Transaction<'_>,
+    store: i64,
+    path: &[BlobName],
+) -> rusqlite::Result<Option<BlobName>> {
+    for (key, name) in keys::ancestor_keys(path) {
+        if is_blob(tx, store, &key)? {
+            return Ok(Some(name.clone()));
+        }
+    }
+    Ok(None)
+}
+
+/// The first key at or after `lower` in the store, below `upper` if given.
+fn next_key(
+    tx: &Transaction<'_>,
+    store: i64,
+    lower: &str,
+    upper: Option<&str>,
+) -> rusqlite::Result<Option<String>> {
+    match upper {
+        Some(upper) => tx
+            .prepare_cached(
+                "SELECT path FROM blobs WHERE store = ?1 AND path >= ?2 AND path < ?3 \
+                 ORDER BY path LIMIT 1",
+            )?
+            .query_row(params![store, lower, upper], |row| row.get(0))
+            .optional(),
+        None => tx
+            .prepare_cached(
+                "SELECT path FROM blobs WHERE store = ?1 AND path >= ?2 ORDER BY path LIMIT 1",
+            )?
+            .query_row(params![store, lower], |row| row.get(0))
+            .optional(),
+    }
+}
+
+/// Outcome of a job: the operation's own error, or a SQLite error.
+enum Failed<E> {
+    Op(E),
+    Sql(rusqlite::Error),
+}
+
+impl<E> From<rusqlite::Error> for Failed<E> {
+    fn from(err: rusqlite::Error) -> Self {
+        Failed::Sql(err)
+    }
+}
+
+fn finish<T, E: From<StorageError>>(
+    doing: &str,
+    result: Result<Result<T, Failed<E>>, StorageError>,
+) -> Result<T, E> {
+    match result? {
+        Ok(value) => Ok(value),
+        Err(Failed::Op(err)) => Err(err),
+        Err(Failed::Sql(err)) => Err(storage(doing, err).into()),
+    }
+}
+
+impl SqliteBlobDir {
+    fn key(&self, name: &BlobName) -> String {
+        keys::dir_prefix(&self.path) + name.as_str()
+    }
+
+    fn scope(&self) -> String {
+        format!("sqlite:{:016x}:{}", self.db.shared.instance, self.store)
+    }
+
+    /// Runs `job` in one transaction on the connection thread.
+    async fn run<T, E, F>(&self, doing: &str, immediate: bool, job: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StorageError> + Send + 'static,
+        F: FnOnce(&Transaction<'_>, i64) -> Result<T, Failed<E>> + Send + 'static,
+    {
+        let store = self.store;
+        let behavior = if immediate {
+            TransactionBehavior::Immediate
+        } else {
+            TransactionBehavior::Deferred
+        };
+        let result = self
+            .db
+            .shared
+            .worker
+            .call(move |conn: &mut Connection| {
+                let tx = conn.transaction_with_behavior(behavior)?;
+                let value = job(&tx, store)?;
+                tx.commit()?;
+                Ok(value)
+            })
+            .await;
+        finish(doing, result)
+    }
+}
+
+#[async_trait]
+impl BlobDir for SqliteBlobDir {
+    async fn read_blob(&self, name: &BlobName) -> Result<Bytes, ReadBlobError> {
+        let key = self.key(name);
+        let name = name.clone();
+        self.run("reading a blob", false, move |tx, store| {
+            let content: Option<Vec<u8>> = tx
+                .prepare_cached("SELECT content FROM blobs WHERE store = ?1 AND path = ?2")?
+                .query_row(params![store, key], |row| row.get(0))
+                .optional()?;
+            match content {
+                Some(content) => Ok(Bytes::from(content)),
+                None if has_children(tx, store, &key)? => {
+                    Err(Failed::Op(ReadBlobError::WrongKind {
+                        name,
+                        found: EntryKind::Dir,
+                    }))
+                }
+                None => Err(Failed::Op(ReadBlobError::NotFound { name })),
+            }
+        })
+        .await
+    }
+
+    async fn write_blob(&self, name: &BlobName, content: Bytes) -> Result<(), WriteBlobError> {
+        let key = self.key(name);
+        let (name, path) = (name.clone(), self.path.clone());
+        self.run("writing a blob", true, move |tx, store| {
+            if let Some(blocker) = blocked_by_blob(tx, store, &path)? {
+                return Err(Failed::Op(WriteBlobError::WrongKind {
+                    name: blocker,
+                    found: EntryKind::Blob,
+                }));
+            }
+            if has_children(tx, store, &key)? {
+                return Err(Failed::Op(WriteBlobError::WrongKind {
+                    name,
+                    found: EntryKind::Dir,
+                }));
+            }
+            tx.prepare_cached(
+                "INSERT INTO blobs (store, path, content) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (store, path) DO UPDATE SET content = excluded.content",
+            )?
+            .execute(params![store, key, &content[..]])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn remove_blob(&self, name: &BlobName) -> Result<(), RemoveBlobError> {
+        let key = self.key(name);
+        let name = name.clone();
+        self.run("removing a blob", true, move |tx, store| {
+            let removed = tx
+                .prepare_cached("DELETE FROM blobs WHERE store = ?1 AND path = ?2")?
+                .execute(params![store, key])?;
+            if removed == 0 && has_children(tx, store, &key)? {
+                return Err(Failed::Op(RemoveBlobError::WrongKind {
+                    name,
+                    found: EntryKind::Dir,
+                }));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn dir(&self, name: &BlobName) -> Result<Arc<dyn BlobDir>, DirError> {
+        let key = self.key(name);
+        let (child, path) = (name.clone(), self.path.clone());
+        self.run("opening a directory", false, move |tx, store| {
+            if let Some(blocker) = blocked_by_blob(tx, store, &path)? {
+                return Err(Failed::Op(DirError::WrongKind {
+                    name: blocker,
+                    found: EntryKind::Blob,
+                }));
+            }
+            if is_blob(tx, store, &key)? {
+                return Err(Failed::Op(DirError::WrongKind {
+                    name: child,
+                    found: EntryKind::Blob,
+                }));
+            }
+            Ok(())
+        })
+        .await?;
+        let mut path = self.path.clone();
+        path.push(name.clone());
+        Ok(Arc::new(SqliteBlobDir {
+            db: self.db.clone(),
+            store: self.store,
+            path,
+        }))
+    }
+
+    async fn list(&self, continuation: Option<&Continuation>) -> Result<ListPage, ListError> {
+        let prefix = keys::dir_prefix(&self.path);
+        let scope = self.scope();
+        let lower = match continuation {
+            None => prefix.clone(),
+            Some(token) => {
+                keys::decode_token(token, &scope, &prefix).ok_or(ListError::NoContinuation)?
+            }
+        };
+        let page_size = self.db.shared.options.list_page_names;
+        self.run("listing a directory", false, move |tx, store| {
+            // The root's keys have no upper bound; a directory's end where
+            // its subtree does.
+            let upper = prefix
+                .strip_suffix('/')
+                .map(|key| keys::subtree_range(key).1);
+            let mut lower = lower;
+            let mut entries = Vec::new();
+            while let Some(key) = next_key(tx, store, &lower, upper.as_deref())? {
+                let Some(child) = keys::child_of(&prefix, &key) else {
+                    break;
+                };
+                if entries.len() == page_size {
+                    return Ok(ListPage {
+                        entries,
+                        continuation: Some(keys::encode_token(&scope, &prefix, &key)),
+                    });
+                }
+                let name = BlobName::new(child.name).map_err(|err| {
+                    Failed::Op(ListError::Storage(
+                        StorageError::new(
+                            BACKEND,
+                            format!("stored path {key:?} holds an invalid name"),
+                        )
+                        .with_source(err),
+                    ))
+                })?;
+                entries.push(ListEntry {
+                    name,
+                    kind: child.kind,
+                });
+                lower = child.next_key;
+            }
+            Ok(ListPage {
+                entries,
+                continuation: None,
+            })
+        })
+        .await
+    }
+
+    async fn remove_all(&self) -> Result<(), StorageError> {
+        let prefix = keys::dir_prefix(&self.path);
+        self.run("removing a directory", true, move |tx, store| {
+            match prefix.strip_suffix('/') {
+                None => tx
+                    .prepare_cached("DELETE FROM blobs WHERE store = ?1")?
+                    .execute([store])?,
+                Some(key) => {
+                    let (lower, upper) = keys::subtree_range(key);
+                    tx.prepare_cached(
+                        "DELETE FROM blobs WHERE store = ?1 AND path >= ?2 AND path < ?3",
+                    )?
+                    .execute(params![store, lower, upper])?
+                }
+            };
+            Ok::<(), Failed<StorageError>>(())
+        })
+        .await
+    }
+}

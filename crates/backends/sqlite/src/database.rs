@@ -1,0 +1,292 @@
+//! `SqliteDatabase`: one database file, its connection thread, and the named
+//! logs and blob stores inside it.
+
+use crate::error::{OpenError, corrupt, storage};
+use crate::options::{Durability, SqliteOptions};
+use crate::schema;
+use crate::worker::Worker;
+use crate::{SqliteBlobStore, SqliteEventLog};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// An open Infinisheet database file. One file holds any number of named
+/// event logs and named blob stores (a host app can keep every spreadsheet
+/// of a user in one file). Clones share one connection; other processes may
+/// open the same file at the same time.
+///
+/// ```
+/// use infinisheet_event_log::{EventLog, KnownSnapshot, LogEntry};
+/// use infinisheet_sqlite::{SqliteDatabase, SqliteOptions};
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let dir = tempfile::tempdir()?;
+/// let db = SqliteDatabase::open(dir.path().join("sheets.db"), SqliteOptions::default()).await?;
+/// let log = db.create_log("budget").await?;
+/// log.add_entry(LogEntry::new("A1 = 1"), 0, KnownSnapshot::NotTracked).await?;
+/// let store = db.blob_store("files").await?;
+/// # drop((log, store));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+#[derive(Clone, Debug)]
+pub struct SqliteDatabase {
+    pub(crate) shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) worker: Worker,
+    pub(crate) path: PathBuf,
+    pub(crate) options: SqliteOptions,
+    /// Random id recorded in the file; scopes continuation tokens.
+    pub(crate) instance: u64,
+    /// Keeps the directory of a temporary database alive.
+    pub(crate) temporary: Option<Arc<tempfile::TempDir>>,
+}
+
+/// The longest log or blob store name, in characters.
+const MAX_NAME_CHARS: usize = 200;
+
+fn check_name(kind: &'static str, name: &str) -> Result<(), OpenError> {
+    let reason = if name.is_empty() {
+        Some("a name cannot be empty")
+    } else if name.chars().count() > MAX_NAME_CHARS {
+        Some("a name is at most 200 characters")
+    } else if name.chars().any(char::is_control) {
+        Some("a name cannot contain control characters")
+    } else {
+        None
+    };
+    match reason {
+        None => Ok(()),
+        Some(reason) => Err(OpenError::InvalidName {
+            kind,
+            name: name.to_owned(),
+            reason,
+        }),
+    }
+}
+
+impl SqliteDatabase {
+    /// Opens the database at `path`, creating the file and the schema if the
+    /// file does not exist or is empty.
+    ///
+    /// # Errors
+    ///
+    /// * [`OpenError::NotADatabase`] if the file is not SQLite, and
+    ///   [`OpenError::ForeignDatabase`] if it is another application's
+    ///   database; neither file is changed.
+    /// * [`OpenError::SchemaTooNew`] if a newer version wrote the file.
+    /// * [`OpenError::Storage`] if the file cannot be opened or read.
+    pub async fn open(path: impl AsRef<Path>, options: SqliteOptions) -> Result<Self, OpenError> {
+        Self::open_inner(path.as_ref().to_owned(), options, None).await
+    }
+
+    /// A database in a new temporary directory, removed when the last handle
+    /// to it is dropped. For tests and samples.
+    ///
+    /// # Errors
+    ///
+    /// [`OpenError::Storage`] if the directory or the database cannot be
+    /// created.
+    pub async fn temporary(options: SqliteOptions) -> Result<Self, OpenError> {
+        let dir = tempfile::tempdir()
+            .map_err(|err| corrupt("cannot create a temporary directory").with_source(err))?;
+        let path = dir.path().join("infinisheet.db");
+        Self::open_inner(path, options, Some(Arc::new(dir))).await
+    }
+
+    async fn open_inner(
+        path: PathBuf,
+        options: SqliteOptions,
+        temporary: Option<Arc<tempfile::TempDir>>,
+    ) -> Result<Self, OpenError> {
+        let opening = path.clone();
+        let (connection, instance) =
+            tokio::task::spawn_blocking(move || open_connection(&opening, options))
+                .await
+                .map_err(|err| {
+                    corrupt("opening the database panicked (a bug)").with_source(err)
+                })??;
+        let worker = Worker::spawn(connection)?;
+        Ok(SqliteDatabase {
+            shared: Arc::new(Shared {
+                worker,
+                path,
+                options,
+                instance,
+                temporary,
+            }),
+        })
+    }
+
+    /// Opens the same file again with a new connection, keeping a temporary
+    /// database's directory alive. Dropping the old handle and reopening is
+    /// what the persistence tests do.
+    ///
+    /// # Errors
+    ///
+    /// As [`open`](SqliteDatabase::open).
+    pub async fn reopen(&self) -> Result<Self, OpenError> {
+        Self::open_inner(
+            self.shared.path.clone(),
+            self.shared.options,
+            self.shared.temporary.clone(),
+        )
+        .await
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.shared.path
+    }
+
+    /// The options the database was opened with.
+    pub fn options(&self) -> SqliteOptions {
+        self.shared.options
+    }
+
+    /// Creates the log `name`.
+    ///
+    /// # Errors
+    ///
+    /// [`OpenError::AlreadyExists`], [`OpenError::InvalidName`],
+    /// [`OpenError::Storage`].
+    pub async fn create_log(&self, name: &str) -> Result<SqliteEventLog, OpenError> {
+        let id = self.named("log", "logs", name, Mode::Create).await?;
+        Ok(SqliteEventLog::new(self.clone(), id, name.to_owned()))
+    }
+
+    /// Opens the existing log `name`.
+    ///
+    /// # Errors
+    ///
+    /// [`OpenError::NotFound`] if there is no such log;
+    /// [`OpenError::InvalidName`], [`OpenError::Storage`].
+    pub async fn open_log(&self, name: &str) -> Result<SqliteEventLog, OpenError> {
+        let id = self.named("log", "logs", name, Mode::Open).await?;
+        Ok(SqliteEventLog::new(self.clone(), id, name.to_owned()))
+    }
+
+    /// Opens the log `name`, creating it if it does not exist.
+    ///
+    /// # Errors
+    ///
+    /// [`OpenError::InvalidName`], [`OpenError::Storage`].
+    pub async fn log(&self, name: &str) -> Result<SqliteEventLog, OpenError> {
+        let id = self.named("log", "logs", name, Mode::OpenOrCreate).await?;
+        Ok(SqliteEventLog::new(self.clone(), id, name.to_owned()))
+    }
+
+    /// Opens the blob store `name`, creating it if it does not exist.
+    ///
+    /// # Errors
+    ///
+    /// [`OpenError::InvalidName`], [`OpenError::Storage`].
+    pub async fn blob_store(&self, name: &str) -> Result<SqliteBlobStore, OpenError> {
+        let id = self
+            .named("blob store", "blob_stores", name, Mode::OpenOrCreate)
+            .await?;
+        Ok(SqliteBlobStore::new(self.clone(), id, name.to_owned()))
+    }
+
+    /// The names of the logs in the database, in name order.
+    ///
+    /// # Errors
+    ///
+    /// [`OpenError::Storage`] if the database cannot be read.
+    pub async fn log_names(&self) -> Result<Vec<String>, OpenError> {
+        let names = self
+            .shared
+            .worker
+            .call(|conn| {
+                let mut statement = conn.prepare_cached("SELECT name FROM logs ORDER BY name")?;
+                let names = statement.query_map([], |row| row.get(0))?;
+                names.collect::<Result<Vec<String>, _>>()
+            })
+            .await?
+            .map_err(|err| storage("listing logs", err))?;
+        Ok(names)
+    }
+
+    async fn named(
+        &self,
+        kind: &'static str,
+        table: &'static str,
+        name: &str,
+        mode: Mode,
+    ) -> Result<i64, OpenError> {
+        check_name(kind, name)?;
+        let owned = name.to_owned();
+        let found = self
+            .shared
+            .worker
+            .call(move |conn| -> rusqlite::Result<(Option<i64>, bool)> {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let existing: Option<i64> = tx
+                    .query_row(
+                        &format!("SELECT id FROM {table} WHERE name = ?1"),
+                        [&owned],
+                        |row| row.get(0),
+                    )
+                    .optional()?;
+                let result = match (existing, mode) {
+                    (Some(id), Mode::Create) => (Some(id), true),
+                    (Some(id), _) => (Some(id), false),
+                    (None, Mode::Open) => (None, false),
+                    (None, _) => {
+                        let sql = if table == "logs" {
+                            "INSERT INTO logs (name, start_seq, end_seq) VALUES (?1, 0, 0)"
+                        } else {
+                            "INSERT INTO blob_stores (name) VALUES (?1)"
+                        };
+                        tx.execute(sql, [&owned])?;
+                        (Some(tx.last_insert_rowid()), false)
+                    }
+                };
+                tx.commit()?;
+                Ok(result)
+            })
+            .await?
+            .map_err(|err| storage(&format!("opening {kind} {name:?}"), err))?;
+        match found {
+            (Some(_), true) => Err(OpenError::AlreadyExists {
+                kind,
+                name: name.to_owned(),
+            }),
+            (Some(id), false) => Ok(id),
+            (None, _) => Err(OpenError::NotFound {
+                kind,
+                name: name.to_owned(),
+            }),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Mode {
+    Create,
+    Open,
+    OpenOrCreate,
+}
+
+fn open_connection(path: &Path, options: SqliteOptions) -> Result<(Connection, u64), OpenError> {
+    let mut connection = Connection::open(path)
+        .map_err(|err| storage(&format!("opening {}", path.display()), err))?;
+    connection
+        .busy_timeout(options.busy_timeout)
+        .map_err(|err| storage("setting the busy timeout", err))?;
+    let instance = schema::check_or_create(&mut connection, path)?;
+    let synchronous = match options.durability {
+        Durability::Full => "FULL",
+        Durability::Normal => "NORMAL",
+    };
+    connection
+        .pragma_update(None, "synchronous", synchronous)
+        .map_err(|err| storage("setting the durability", err))?;
+    connection
+        .pragma_update(None, "foreign_keys", "ON")
+        .map_err(|err| storage("enabling foreign keys", err))?;
+    Ok((connection, instance))
+}

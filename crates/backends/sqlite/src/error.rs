@@ -1,0 +1,112 @@
+//! The one place this backend inspects SQLite's errors: what becomes a
+//! retryable or permanent [`StorageError`], and the errors of opening a
+//! database, a log or a blob store.
+
+use infinisheet_event_log::StorageError;
+use rusqlite::ErrorCode;
+use std::path::PathBuf;
+
+/// Name reported in this backend's storage errors.
+pub const BACKEND: &str = "sqlite";
+
+/// Converts a SQLite error met while `doing` something into a
+/// [`StorageError`]: busy and locked databases are retryable (another
+/// process held the lock past the busy timeout); everything else is not.
+pub(crate) fn storage(doing: &str, err: rusqlite::Error) -> StorageError {
+    let retryable = matches!(
+        err.sqlite_error_code(),
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+    );
+    let message = format!("{doing}: {}", describe(&err));
+    let storage = if retryable {
+        StorageError::retryable(BACKEND, message)
+    } else {
+        StorageError::new(BACKEND, message)
+    };
+    storage.with_source(err)
+}
+
+fn describe(err: &rusqlite::Error) -> &'static str {
+    match err.sqlite_error_code() {
+        Some(ErrorCode::DatabaseBusy) => "the database is busy (locked by another connection)",
+        Some(ErrorCode::DatabaseLocked) => "a table is locked",
+        Some(ErrorCode::DiskFull) => "the disk is full",
+        Some(ErrorCode::DatabaseCorrupt) => "the database file is corrupt",
+        Some(ErrorCode::NotADatabase) => "the file is not a SQLite database",
+        Some(ErrorCode::ReadOnly) => "the database is read-only",
+        Some(ErrorCode::SystemIoFailure) => "an I/O error occurred",
+        Some(ErrorCode::CannotOpen) => "the database file cannot be opened",
+        Some(ErrorCode::PermissionDenied) => "permission denied",
+        _ => "SQLite failed",
+    }
+}
+
+/// Whether `err` says the file is not a SQLite database.
+pub(crate) fn is_not_a_database(err: &rusqlite::Error) -> bool {
+    err.sqlite_error_code() == Some(ErrorCode::NotADatabase)
+}
+
+/// A storage error for data the schema should make impossible.
+pub(crate) fn corrupt(message: impl Into<String>) -> StorageError {
+    StorageError::new(BACKEND, message)
+}
+
+/// Error of opening a database, or a log or blob store inside one.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenError {
+    /// The file exists but is not a SQLite database. It was not changed.
+    #[error("{path} is not a SQLite database")]
+    NotADatabase {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The file is a SQLite database that some other application made. It
+    /// was not changed.
+    #[error("{path} is a SQLite database, but not an Infinisheet one")]
+    ForeignDatabase {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The database was written by a newer version of this backend.
+    #[error(
+        "{path} has schema version {found}; this version of infinisheet-sqlite reads up to {supported}"
+    )]
+    SchemaTooNew {
+        /// The file.
+        path: PathBuf,
+        /// The schema version recorded in the file.
+        found: i64,
+        /// The newest schema version this code understands.
+        supported: i64,
+    },
+    /// No log or blob store of that name exists in the database.
+    #[error("the database holds no {kind} named {name:?}")]
+    NotFound {
+        /// `"log"` or `"blob store"`.
+        kind: &'static str,
+        /// The name looked for.
+        name: String,
+    },
+    /// A log or blob store of that name already exists.
+    #[error("the database already holds a {kind} named {name:?}")]
+    AlreadyExists {
+        /// `"log"` or `"blob store"`.
+        kind: &'static str,
+        /// The name.
+        name: String,
+    },
+    /// The name is not a valid log or blob store name.
+    #[error("invalid {kind} name {name:?}: {reason}")]
+    InvalidName {
+        /// `"log"` or `"blob store"`.
+        kind: &'static str,
+        /// The rejected name.
+        name: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The storage failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}

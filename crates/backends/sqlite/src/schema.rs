@@ -1,0 +1,128 @@
+//! The database layout, its recorded version, and the checks on open that
+//! refuse files this backend did not make (without changing them).
+
+use crate::error::{OpenError, is_not_a_database, storage};
+use rusqlite::{Connection, TransactionBehavior};
+use std::path::Path;
+
+/// `PRAGMA application_id` of an Infinisheet database: "ISHT".
+const APPLICATION_ID: i64 = 0x4953_4854;
+
+/// The schema version this code writes and reads (`PRAGMA user_version`).
+pub const SCHEMA_VERSION: i64 = 1;
+
+const CREATE: &str = "
+CREATE TABLE infinisheet_meta (
+    key TEXT PRIMARY KEY,
+    value ANY
+) STRICT;
+CREATE TABLE logs (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    start_seq INTEGER NOT NULL,
+    end_seq INTEGER NOT NULL
+) STRICT;
+CREATE TABLE entries (
+    log INTEGER NOT NULL REFERENCES logs(id),
+    seq INTEGER NOT NULL,
+    payload BLOB NOT NULL,
+    snapshot TEXT,
+    history TEXT,
+    pending TEXT,
+    PRIMARY KEY (log, seq)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX entries_with_snapshot ON entries (log, seq) WHERE snapshot IS NOT NULL;
+CREATE TABLE blob_stores (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE
+) STRICT;
+CREATE TABLE blobs (
+    store INTEGER NOT NULL REFERENCES blob_stores(id),
+    path TEXT NOT NULL,
+    content BLOB NOT NULL,
+    PRIMARY KEY (store, path)
+) STRICT;
+";
+
+/// Checks that the database behind `connection` is an Infinisheet database
+/// of a version this code reads, creating the schema in an empty one.
+/// Returns the database's random instance id (it scopes continuation
+/// tokens). A file that fails the checks is not written to.
+pub(crate) fn check_or_create(connection: &mut Connection, path: &Path) -> Result<u64, OpenError> {
+    let not_a_database = |err: rusqlite::Error| {
+        if is_not_a_database(&err) {
+            OpenError::NotADatabase {
+                path: path.to_owned(),
+            }
+        } else {
+            OpenError::Storage(storage("reading the database header", err))
+        }
+    };
+    // Reading the header first: a file that is not SQLite fails here,
+    // before anything (such as switching to WAL) could write to it.
+    let application_id: i64 = connection
+        .query_row("PRAGMA application_id", [], |row| row.get(0))
+        .map_err(not_a_database)?;
+    let tables: i64 = connection
+        .query_row("SELECT count(*) FROM sqlite_schema", [], |row| row.get(0))
+        .map_err(not_a_database)?;
+    if application_id != APPLICATION_ID && !(application_id == 0 && tables == 0) {
+        return Err(OpenError::ForeignDatabase {
+            path: path.to_owned(),
+        });
+    }
+    connection
+        .pragma_update(None, "journal_mode", "WAL")
+        .map_err(|err| storage("switching to WAL mode", err))?;
+
+    let tx = connection
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(|err| storage("locking the database to check its schema", err))?;
+    let version: i64 = tx
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .map_err(|err| storage("reading the schema version", err))?;
+    let application_id: i64 = tx
+        .query_row("PRAGMA application_id", [], |row| row.get(0))
+        .map_err(|err| storage("reading the application id", err))?;
+    if application_id == 0 {
+        // Empty, and still empty now that we hold the write lock: create.
+        let instance = fastrand::u64(..);
+        tx.execute_batch(CREATE)
+            .map_err(|err| storage("creating the schema", err))?;
+        tx.execute(
+            "INSERT INTO infinisheet_meta (key, value) VALUES ('instance', ?1)",
+            [instance.to_string()],
+        )
+        .map_err(|err| storage("recording the instance id", err))?;
+        tx.execute_batch(&format!(
+            "PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {SCHEMA_VERSION};"
+        ))
+        .map_err(|err| storage("recording the schema version", err))?;
+    } else if version > SCHEMA_VERSION {
+        return Err(OpenError::SchemaTooNew {
+            path: path.to_owned(),
+            found: version,
+            supported: SCHEMA_VERSION,
+        });
+    } else if version < SCHEMA_VERSION {
+        return Err(OpenError::Storage(crate::error::corrupt(format!(
+            "{} records schema version {version}, which no release wrote",
+            path.display()
+        ))));
+    }
+    let instance: String = tx
+        .query_row(
+            "SELECT value FROM infinisheet_meta WHERE key = 'instance'",
+            [],
+            |row| row.get(0),
+        )
+        .map_err(|err| storage("reading the instance id", err))?;
+    tx.commit()
+        .map_err(|err| storage("committing the schema", err))?;
+    instance.parse().map_err(|_| {
+        OpenError::Storage(crate::error::corrupt(format!(
+            "{} holds an unreadable instance id",
+            path.display()
+        )))
+    })
+}
