@@ -176,7 +176,7 @@ impl SqliteBlobDir {
         let result = self
             .db
             .shared
-            .worker
+            .connection
             .call(move |conn: &mut Connection| {
                 let tx = conn.transaction_with_behavior(behavior)?;
                 let value = job(&tx, store)?;

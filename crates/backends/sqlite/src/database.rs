@@ -1,10 +1,10 @@
 //! `SqliteDatabase`: one database file, its connection thread, and the named
 //! logs and blob stores inside it.
 
+use crate::connection::SharedConnection;
 use crate::error::{OpenError, corrupt, storage};
 use crate::options::{Durability, SqliteOptions};
 use crate::schema;
-use crate::worker::Worker;
 use crate::{SqliteBlobStore, SqliteEventLog};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 use std::path::{Path, PathBuf};
@@ -12,8 +12,8 @@ use std::sync::Arc;
 
 /// An open Infinisheet database file. One file holds any number of named
 /// event logs and named blob stores (a host app can keep every spreadsheet
-/// of a user in one file). Clones share one connection; other processes may
-/// open the same file at the same time.
+/// of a user in one file). Clones share one connection, on which calls take
+/// turns; other processes may open the same file at the same time.
 ///
 /// ```
 /// use infinisheet_event_log::{EventLog, KnownSnapshot, LogEntry};
@@ -36,7 +36,7 @@ pub struct SqliteDatabase {
 
 #[derive(Debug)]
 pub(crate) struct Shared {
-    pub(crate) worker: Worker,
+    pub(crate) connection: SharedConnection,
     pub(crate) path: PathBuf,
     pub(crate) options: SqliteOptions,
     /// Random id recorded in the file; scopes continuation tokens.
@@ -109,10 +109,9 @@ impl SqliteDatabase {
                 .map_err(|err| {
                     corrupt("opening the database panicked (a bug)").with_source(err)
                 })??;
-        let worker = Worker::spawn(connection)?;
         Ok(SqliteDatabase {
             shared: Arc::new(Shared {
-                worker,
+                connection: SharedConnection::new(connection),
                 path,
                 options,
                 instance,
@@ -199,7 +198,7 @@ impl SqliteDatabase {
     pub async fn log_names(&self) -> Result<Vec<String>, OpenError> {
         let names = self
             .shared
-            .worker
+            .connection
             .call(|conn| {
                 let mut statement = conn.prepare_cached("SELECT name FROM logs ORDER BY name")?;
                 let names = statement.query_map([], |row| row.get(0))?;
@@ -221,7 +220,7 @@ impl SqliteDatabase {
         let owned = name.to_owned();
         let found = self
             .shared
-            .worker
+            .connection
             .call(move |conn| -> rusqlite::Result<(Option<i64>, bool)> {
                 let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
                 let existing: Option<i64> = tx

@@ -356,7 +356,7 @@ impl EventLog for SqliteEventLog {
         let result = self
             .db
             .shared
-            .worker
+            .connection
             .call(move |conn| append(conn, log, vec![entry], seq, known))
             .await;
         finish("appending an entry", result)
@@ -372,7 +372,7 @@ impl EventLog for SqliteEventLog {
         let result = self
             .db
             .shared
-            .worker
+            .connection
             .call(move |conn| append(conn, log, entries, seq, known))
             .await;
         finish("appending a batch", result)
@@ -390,7 +390,7 @@ impl EventLog for SqliteEventLog {
         let result = self
             .db
             .shared
-            .worker
+            .connection
             .call(move |conn| query(conn, log, start, end, known, max_entries, max_bytes))
             .await;
         finish("querying", result)
@@ -405,7 +405,7 @@ impl EventLog for SqliteEventLog {
         let result = self
             .db
             .shared
-            .worker
+            .connection
             .call(move |conn| set_metadata(conn, log, seq, update))
             .await;
         finish("setting metadata", result)
@@ -416,7 +416,7 @@ impl EventLog for SqliteEventLog {
         let result = self
             .db
             .shared
-            .worker
+            .connection
             .call(move |conn| truncate(conn, log, start))
             .await;
         finish("truncating", result)
