@@ -4,19 +4,11 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use infinisheet_benches::entry_of;
+use infinisheet_benches::{entry_of, runtime};
 use infinisheet_event_log::{EventLog, EventLogExt, KnownSnapshot, QueryEnd, QueryStart};
 use infinisheet_memory::MemoryEventLog;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 /// Appends `iters` single 60-byte entries to a fresh memory log through
 /// `Arc<dyn EventLog>`, passing `known` on every call.

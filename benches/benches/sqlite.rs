@@ -7,7 +7,7 @@
 
 use bytes::Bytes;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use infinisheet_benches::entry_of;
+use infinisheet_benches::{entry_of, on_worker, runtime, settle};
 use infinisheet_event_log::{
     EntryMetadata, EventLog, EventLogExt, KnownSnapshot, LogEntry, QueryEnd, QueryStart,
 };
@@ -18,24 +18,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const PAYLOAD: usize = 60;
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-/// Runs `work` as a task on a runtime worker thread, as a host app's calls
-/// run (not on the thread blocking on the runtime, where the backend's
-/// `block_in_place` would cost nothing and flatter it).
-fn on_worker<T: Send + 'static>(
-    rt: &tokio::runtime::Runtime,
-    work: impl std::future::Future<Output = T> + Send + 'static,
-) -> T {
-    rt.block_on(async { tokio::spawn(work).await.unwrap() })
-}
 
 /// A raw connection to `path` with the settings the backend uses.
 fn raw_connection(path: &Path, durability: Durability) -> Connection {
@@ -115,13 +97,6 @@ fn raw_append(conn: &mut Connection, log: i64, at: i64, payloads: &[Bytes]) {
         }
     }
     tx.commit().unwrap();
-}
-
-/// Flushes dirty pages and lets the disk settle, so a durable measurement
-/// does not pay for earlier writes (see ANCHORS.md).
-fn settle() {
-    let _ = std::process::Command::new("sync").status();
-    std::thread::sleep(Duration::from_millis(200));
 }
 
 fn single_appends(c: &mut Criterion, durability: Durability, name: &str) {

@@ -1,0 +1,20 @@
+//! The filesystem backend of Infinisheet: [`FsBlobStore`], the blob
+//! hierarchy as real directories and files.
+//!
+//! Every write is atomic (temporary file, `fdatasync`, rename, directory
+//! `fsync`): a reader or a crash sees the old or the new blob, never a part.
+//! Paths are walked with `openat` and `O_NOFOLLOW`, so a symbolic link
+//! planted inside the store is never followed out of it. Calls run through
+//! `tokio::task::block_in_place` (or `spawn_blocking` on a current-thread
+//! runtime), so the async runtime keeps running while the disk syncs.
+//!
+//! Linux only: it relies on `openat`-family calls and `/proc` to recognise
+//! writes abandoned by dead processes.
+
+mod blob_store;
+mod blocking;
+mod error;
+mod tree;
+
+pub use blob_store::{FsBlobDir, FsBlobStore};
+pub use error::BACKEND;

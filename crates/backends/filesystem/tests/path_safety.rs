@@ -1,0 +1,114 @@
+//! Names cannot escape the store, and symbolic links planted inside it are
+//! never followed out of it.
+
+#![allow(clippy::unwrap_used)] // tests fail by panicking
+
+use infinisheet_blob_store::{BlobDirExt, BlobStore, ReadBlobError, WriteBlobError};
+use infinisheet_filesystem::FsBlobStore;
+use std::os::unix::fs::symlink;
+
+#[tokio::test]
+async fn escaping_names_are_rejected_before_touching_the_disk() {
+    let outside = tempfile::tempdir().unwrap();
+    let store = FsBlobStore::temporary().await.unwrap();
+    let root = store.root();
+    let escape = format!("../../../../{}/owned", outside.path().display());
+    for bad in ["..", "../x", "a/../../b", escape.as_str(), "x\0y", "a\\b"] {
+        assert!(matches!(
+            root.write(bad, &b"x"[..]).await,
+            Err(WriteBlobError::InvalidName(_))
+        ));
+        assert!(matches!(
+            root.read(bad).await,
+            Err(ReadBlobError::InvalidName(_))
+        ));
+    }
+    assert_eq!(
+        std::fs::read_dir(outside.path()).unwrap().count(),
+        0,
+        "something escaped"
+    );
+}
+
+#[tokio::test]
+async fn planted_symlinks_are_not_followed() {
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("secret"), b"outside").unwrap();
+    let store = FsBlobStore::temporary().await.unwrap();
+    let blobs = store.path().join("blobs");
+    symlink(outside.path(), blobs.join("evil_dir")).unwrap();
+    symlink(outside.path().join("secret"), blobs.join("evil_file")).unwrap();
+    let root = store.root();
+
+    // Reading through a directory link, or a file link, never yields the
+    // outside content.
+    let via_dir = root
+        .open_dir("evil_dir")
+        .await
+        .unwrap()
+        .read("secret")
+        .await;
+    assert!(
+        !matches!(&via_dir, Ok(content) if content.as_ref() == b"outside"),
+        "read followed a directory link: {via_dir:?}"
+    );
+    let via_file = root.read("evil_file").await;
+    assert!(
+        !matches!(&via_file, Ok(content) if content.as_ref() == b"outside"),
+        "read followed a file link: {via_file:?}"
+    );
+
+    // Writing through a directory link fails; writing a linked name replaces
+    // the link, never the file it points to.
+    let dir_write = root
+        .open_dir("evil_dir")
+        .await
+        .unwrap()
+        .write("planted", &b"x"[..])
+        .await;
+    assert!(dir_write.is_err(), "wrote through a directory link");
+    assert!(
+        !outside.path().join("planted").exists(),
+        "a file appeared outside the store"
+    );
+    root.write("evil_file", &b"inside"[..]).await.unwrap();
+    assert_eq!(
+        std::fs::read(outside.path().join("secret")).unwrap(),
+        b"outside"
+    );
+    assert_eq!(root.read("evil_file").await.unwrap(), &b"inside"[..]);
+
+    // Links are not listed, and removing everything leaves the outside alone.
+    let listed: Vec<_> = root
+        .list_all()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.name.into_string())
+        .collect();
+    assert_eq!(listed, vec!["evil_file"]);
+    root.remove_all().await.unwrap();
+    assert_eq!(
+        std::fs::read(outside.path().join("secret")).unwrap(),
+        b"outside"
+    );
+}
+
+#[tokio::test]
+async fn the_tree_is_plain_files_a_person_can_read() {
+    let store = FsBlobStore::temporary().await.unwrap();
+    let sheet = store.root().open_dir("budget 2026").await.unwrap();
+    sheet
+        .open_dir("snapshots")
+        .await
+        .unwrap()
+        .write("s100", &b"tiles"[..])
+        .await
+        .unwrap();
+    let on_disk = store.path().join("blobs/budget 2026/snapshots/s100");
+    assert_eq!(std::fs::read(on_disk).unwrap(), b"tiles");
+    assert_eq!(
+        std::fs::read_dir(store.path().join("tmp")).unwrap().count(),
+        0
+    );
+}
