@@ -1,7 +1,13 @@
-//! The filesystem backend of Infinisheet: [`FsBlobStore`], the blob
-//! hierarchy as real directories and files.
+//! The filesystem backend of Infinisheet: [`FsEventLog`], a crash-safe
+//! event log in segment files, and [`FsBlobStore`], the blob hierarchy as
+//! real directories and files.
 //!
-//! Every write is atomic (temporary file, `fdatasync`, rename, directory
+//! The log appends checksummed frames to preallocated segment files and
+//! syncs each before acknowledging it; on open, a torn final append is cut
+//! and any other damage is an error naming the file and offset. A file
+//! lock makes it safe for several processes on one machine.
+//!
+//! Every blob write is atomic (temporary file, `fdatasync`, rename, directory
 //! `fsync`): a reader or a crash sees the old or the new blob, never a part.
 //! Paths are walked with `openat` and `O_NOFOLLOW`, so a symbolic link
 //! planted inside the store is never followed out of it. Calls run through
@@ -14,7 +20,9 @@
 mod blob_store;
 mod blocking;
 mod error;
+mod log;
 mod tree;
 
 pub use blob_store::{FsBlobDir, FsBlobStore};
 pub use error::BACKEND;
+pub use log::{FsEventLog, FsLogOptions, OpenLogError};

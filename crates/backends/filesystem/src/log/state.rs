@@ -1,0 +1,415 @@
+//! The log's state in one process: where every live entry's payload sits,
+//! its metadata, and where the next frame goes. Built by replaying the
+//! segments, kept current by replaying what other processes appended, and
+//! changed only after the frame that records a change is durable.
+
+use super::FsLogOptions;
+use super::frame::{self, Record, SEAL_FRAME};
+use super::segment::{self, FIRST_FRAME, Read, Segment};
+use crate::error::{BACKEND, io};
+use infinisheet_event_log::{
+    EntryMetadata, MetadataUpdate, SequenceId, SnapshotValue, StorageError,
+};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+/// Why the state could not be built or brought up to date.
+#[derive(Debug)]
+pub(crate) enum Fault {
+    /// The files are damaged at this place.
+    Corrupt {
+        file: PathBuf,
+        offset: u64,
+        reason: String,
+    },
+    Storage(StorageError),
+}
+
+impl From<StorageError> for Fault {
+    fn from(err: StorageError) -> Self {
+        Fault::Storage(err)
+    }
+}
+
+impl From<Fault> for StorageError {
+    fn from(fault: Fault) -> Self {
+        match fault {
+            Fault::Storage(err) => err,
+            Fault::Corrupt {
+                file,
+                offset,
+                reason,
+            } => StorageError::new(
+                BACKEND,
+                format!("{} is damaged at byte {offset}: {reason}", file.display()),
+            ),
+        }
+    }
+}
+
+/// Where one live entry's payload is, and its metadata (boxed: most entries
+/// have none).
+#[derive(Debug)]
+pub(crate) struct Slot {
+    pub(crate) segment: u32,
+    pub(crate) offset: u64,
+    pub(crate) len: u32,
+    pub(crate) metadata: Option<Box<EntryMetadata>>,
+}
+
+#[derive(Debug)]
+pub(crate) struct State {
+    pub(crate) dir: PathBuf,
+    pub(crate) options: FsLogOptions,
+    pub(crate) segments: BTreeMap<u32, Segment>,
+    /// The segment new frames go to, and where in it.
+    tail: u32,
+    offset: u64,
+    /// The tail segment ends with a seal; the next frame starts a new one.
+    sealed: bool,
+    /// Whether `start` is known yet while replaying.
+    started: bool,
+    pub(crate) start: SequenceId,
+    pub(crate) end: SequenceId,
+    pub(crate) slots: VecDeque<Slot>,
+    pub(crate) snapshots: BTreeSet<SequenceId>,
+    /// A write failed part way: reload from disk before the next operation.
+    stale: bool,
+}
+
+fn corrupt(file: &Path, offset: u64, reason: impl Into<String>) -> Fault {
+    Fault::Corrupt {
+        file: file.to_owned(),
+        offset,
+        reason: reason.into(),
+    }
+}
+
+fn segment_indices(dir: &Path) -> Result<Vec<u32>, StorageError> {
+    let shown = dir.display().to_string();
+    let mut indices = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|err| io("listing", &shown, err))? {
+        let entry = entry.map_err(|err| io("listing", &shown, err))?;
+        if let Some(index) = entry.file_name().to_str().and_then(segment::parse_name) {
+            indices.push(index);
+        }
+    }
+    indices.sort_unstable();
+    Ok(indices)
+}
+
+fn open_segment(dir: &Path, index: u32) -> Result<Segment, Fault> {
+    let path = dir.join(segment::name(index));
+    match Segment::open(dir, index) {
+        Ok(Ok(segment)) => Ok(segment),
+        Ok(Err(reason)) => Err(corrupt(&path, 0, reason)),
+        Err(err) => Err(io("opening", &path.display().to_string(), err).into()),
+    }
+}
+
+impl State {
+    /// Replays every segment in `dir`, creating the first if there is none.
+    /// A torn frame at the very end of the data (nothing valid after it) is
+    /// an append that was never acknowledged: it is zeroed. Anything else
+    /// that does not fit is corruption.
+    pub(crate) fn load(dir: &Path, options: FsLogOptions) -> Result<State, Fault> {
+        let mut state = State {
+            dir: dir.to_owned(),
+            options,
+            segments: BTreeMap::new(),
+            tail: 1,
+            offset: FIRST_FRAME,
+            sealed: false,
+            started: false,
+            start: 0,
+            end: 0,
+            slots: VecDeque::new(),
+            snapshots: BTreeSet::new(),
+            stale: false,
+        };
+        let indices = segment_indices(dir)?;
+        if indices.is_empty() {
+            let segment = Segment::create(dir, 1, options.segment_bytes).map_err(|err| {
+                io(
+                    "creating the first segment in",
+                    &dir.display().to_string(),
+                    err,
+                )
+            })?;
+            state.segments.insert(1, segment);
+        }
+        let last = indices.last().copied();
+        for index in indices {
+            state.segments.insert(index, open_segment(dir, index)?);
+            state.tail = index;
+            state.offset = FIRST_FRAME;
+            state.sealed = false;
+            state.scan(Some(index) == last, true)?;
+        }
+        state.started = true;
+        Ok(state)
+    }
+
+    /// Reads and applies frames of the tail segment from the current offset
+    /// until the end of its data or a seal. `last`: no segment follows, so a
+    /// bad frame may be a torn tail. `thorough`: also check that nothing
+    /// valid follows the end of the data (on open; too slow for every call).
+    fn scan(&mut self, last: bool, thorough: bool) -> Result<(), Fault> {
+        loop {
+            let segment = &self.segments[&self.tail];
+            let shown = || segment.path.display().to_string();
+            let read = segment
+                .read(self.offset)
+                .map_err(|err| io("reading", &shown(), err))?;
+            match read {
+                Read::End => {
+                    if last && thorough {
+                        let after = segment
+                            .valid_frame_from(self.offset)
+                            .map_err(|err| io("reading", &shown(), err))?;
+                        if let Some(at) = after {
+                            return Err(corrupt(
+                                &segment.path,
+                                self.offset,
+                                format!("the data stops here but a frame follows at byte {at}"),
+                            ));
+                        }
+                        segment
+                            .zero_from(self.offset)
+                            .map_err(|err| io("clearing a torn tail of", &shown(), err))?;
+                    }
+                    return Ok(());
+                }
+                Read::Bad(reason) => {
+                    let after = segment
+                        .valid_frame_from(self.offset + 8)
+                        .map_err(|err| io("reading", &shown(), err))?;
+                    if last && after.is_none() {
+                        // A torn append that was never acknowledged.
+                        segment
+                            .zero_from(self.offset)
+                            .map_err(|err| io("clearing a torn tail of", &shown(), err))?;
+                        return Ok(());
+                    }
+                    return Err(corrupt(&segment.path, self.offset, reason));
+                }
+                Read::Frame(Record::Seal, len) => {
+                    self.offset += len;
+                    self.sealed = true;
+                    return Ok(());
+                }
+                Read::Frame(record, len) => {
+                    let at = self.offset;
+                    self.offset += len;
+                    self.apply(record, at)?;
+                }
+            }
+        }
+    }
+
+    /// Applies a record read from the tail segment at `at`.
+    fn apply(&mut self, record: Record, at: u64) -> Result<(), Fault> {
+        let path = || self.segments[&self.tail].path.clone();
+        match record {
+            Record::Entries { first, entries } => {
+                if !self.started {
+                    (self.start, self.end, self.started) = (first, first, true);
+                }
+                if first != self.end {
+                    return Err(corrupt(
+                        &path(),
+                        at,
+                        format!(
+                            "entries from {first} follow entry {}: entries are missing or repeated",
+                            self.end
+                        ),
+                    ));
+                }
+                for entry in entries {
+                    let metadata = (entry.metadata != EntryMetadata::default())
+                        .then(|| Box::new(entry.metadata));
+                    if metadata.as_ref().is_some_and(|m| m.snapshot.is_some()) {
+                        self.snapshots.insert(self.end);
+                    }
+                    self.slots.push_back(Slot {
+                        segment: self.tail,
+                        offset: at + entry.offset as u64,
+                        len: entry.len,
+                        metadata,
+                    });
+                    self.end += 1;
+                }
+            }
+            Record::Metadata { seq, update } => {
+                if !self.started || seq < self.start {
+                    return Ok(()); // about an entry truncated away
+                }
+                if seq >= self.end {
+                    return Err(corrupt(
+                        &path(),
+                        at,
+                        format!("metadata of entry {seq}, which does not exist"),
+                    ));
+                }
+                self.apply_metadata(seq, update);
+            }
+            Record::Truncate { start } => {
+                if !self.started {
+                    (self.start, self.end, self.started) = (start, start, true);
+                } else if start > self.end {
+                    return Err(corrupt(
+                        &path(),
+                        at,
+                        format!("truncate to {start}, past the end {}", self.end),
+                    ));
+                } else if start > self.start {
+                    self.apply_truncate(start);
+                }
+            }
+            Record::Seal => {}
+        }
+        Ok(())
+    }
+
+    pub(crate) fn apply_metadata(&mut self, seq: SequenceId, update: MetadataUpdate) {
+        let slot = &mut self.slots[(seq - self.start) as usize];
+        let mut metadata = slot.metadata.take().map(|m| *m).unwrap_or_default();
+        update.apply(&mut metadata);
+        if metadata.snapshot.is_some() {
+            self.snapshots.insert(seq);
+        } else {
+            self.snapshots.remove(&seq);
+        }
+        slot.metadata = (metadata != EntryMetadata::default()).then(|| Box::new(metadata));
+    }
+
+    pub(crate) fn apply_truncate(&mut self, start: SequenceId) {
+        self.slots.drain(..(start - self.start) as usize);
+        self.snapshots = self.snapshots.split_off(&start);
+        self.start = start;
+    }
+
+    /// Brings the state up to date with what other processes wrote (the
+    /// caller holds the log's file lock).
+    pub(crate) fn catch_up(&mut self) -> Result<(), Fault> {
+        if self.stale {
+            return self.reload();
+        }
+        loop {
+            self.scan(true, false)?;
+            if !self.sealed {
+                return Ok(());
+            }
+            let next = self.tail + 1;
+            if !self.dir.join(segment::name(next)).exists() {
+                // Sealed with no successor yet, unless this process fell so
+                // far behind that a truncate removed segments it still needs.
+                if segment_indices(&self.dir)?
+                    .last()
+                    .is_some_and(|last| *last > next)
+                {
+                    return self.reload();
+                }
+                return Ok(());
+            }
+            let segment = open_segment(&self.dir, next)?;
+            self.segments.insert(next, segment);
+            (self.tail, self.offset, self.sealed) = (next, FIRST_FRAME, false);
+        }
+    }
+
+    fn reload(&mut self) -> Result<(), Fault> {
+        *self = State::load(&self.dir, self.options)?;
+        Ok(())
+    }
+
+    /// Writes `frame` after the last frame and syncs it; returns the
+    /// segment and offset it went to. Rolls over to a new segment when the
+    /// frame (and a seal after it) does not fit.
+    pub(crate) fn write(&mut self, frame: &[u8]) -> Result<(u32, u64), StorageError> {
+        let needed = (frame.len() + SEAL_FRAME) as u64;
+        if self.sealed || self.offset + needed > self.segments[&self.tail].capacity {
+            self.roll_over(needed)?;
+        }
+        let segment = &self.segments[&self.tail];
+        let written = segment
+            .file
+            .write_all_at(frame, self.offset)
+            .and_then(|()| segment.file.sync_data());
+        if let Err(err) = written {
+            // Part of the frame may be on disk: rebuild from the files.
+            self.stale = true;
+            return Err(io("appending to", &segment.path.display().to_string(), err));
+        }
+        let at = (self.tail, self.offset);
+        self.offset += frame.len() as u64;
+        Ok(at)
+    }
+
+    fn roll_over(&mut self, needed: u64) -> Result<(), StorageError> {
+        if !self.sealed {
+            let segment = &self.segments[&self.tail];
+            let sealed = segment
+                .file
+                .write_all_at(&frame::seal_frame(), self.offset)
+                .and_then(|()| segment.file.sync_data());
+            if let Err(err) = sealed {
+                self.stale = true;
+                return Err(io("sealing", &segment.path.display().to_string(), err));
+            }
+            self.offset += SEAL_FRAME as u64;
+            self.sealed = true;
+        }
+        let next = self.tail + 1;
+        let capacity = self
+            .options
+            .segment_bytes
+            .max(FIRST_FRAME + needed)
+            .div_ceil(8)
+            * 8;
+        let path = self.dir.join(segment::name(next));
+        // A segment file without frames may be left by a crash during a
+        // roll-over; this process caught up, so it holds no data.
+        if path.exists() {
+            std::fs::remove_file(&path)
+                .map_err(|err| io("replacing", &path.display().to_string(), err))?;
+        }
+        let segment = Segment::create(&self.dir, next, capacity)
+            .map_err(|err| io("creating", &path.display().to_string(), err))?;
+        self.segments.insert(next, segment);
+        (self.tail, self.offset, self.sealed) = (next, FIRST_FRAME, false);
+        Ok(())
+    }
+
+    /// Deletes the segments that hold no live entry and are not the tail.
+    /// Failures only leave files behind; a later truncate retries.
+    pub(crate) fn drop_dead_segments(&mut self) {
+        let first_live = self.slots.front().map_or(self.tail, |slot| slot.segment);
+        let dead: Vec<u32> = self
+            .segments
+            .range(..first_live.min(self.tail))
+            .map(|(i, _)| *i)
+            .collect();
+        let mut removed = false;
+        for index in dead {
+            if let Some(segment) = self.segments.remove(&index) {
+                removed |= std::fs::remove_file(&segment.path).is_ok();
+            }
+        }
+        if removed && let Ok(dir) = File::open(&self.dir) {
+            let _ = dir.sync_all();
+        }
+    }
+
+    /// The newest snapshot among the live entries.
+    pub(crate) fn latest_snapshot(&self) -> Option<SnapshotValue> {
+        let seq = *self.snapshots.last()?;
+        let slot = &self.slots[(seq - self.start) as usize];
+        Some(SnapshotValue {
+            sequence_id: seq,
+            blob_id: slot.metadata.as_ref()?.snapshot.clone()?,
+        })
+    }
+}
