@@ -1,12 +1,15 @@
-//! Test helper: replaces the blob `d/b` of a filesystem store with version
-//! 0, 1, 2, ... and prints `ack <version>` on stdout after each write
-//! returns. The crash test kills it with SIGKILL and checks what survived.
+//! Test helper run as a real child process by the multi-process and crash
+//! tests.
 //!
-//! usage: infinisheet-fs-writer blobs <root> <count>
+//! * `blobs <root> <count>`: replaces the blob `d/b` of a store with
+//!   versions 0, 1, 2, ..., printing `ack <version>` after each write.
+//! * `log <dir> <writer> <count>`: appends `count` entries to a log,
+//!   retrying on conflict, printing `ack <seq> <writer> <n>` after each.
 
 use bytes::Bytes;
 use infinisheet_blob_store::{BlobDirExt, BlobStore};
-use infinisheet_filesystem::FsBlobStore;
+use infinisheet_event_log::{AddEntryError, EventLog, KnownSnapshot, LogEntry};
+use infinisheet_filesystem::{FsBlobStore, FsEventLog, FsLogOptions};
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -24,14 +27,17 @@ fn version(v: u64) -> Bytes {
     Bytes::from(content)
 }
 
-async fn run(args: &[String]) -> Result<(), String> {
-    let [mode, root, count] = args else {
-        return Err("usage: infinisheet-fs-writer blobs <root> <count>".into());
-    };
-    if mode != "blobs" {
-        return Err(format!("unknown mode {mode:?}"));
-    }
-    let count: u64 = count.parse().map_err(|_| format!("bad count {count:?}"))?;
+/// The payload of entry `n` of `writer`: self-checking, so a torn or mixed
+/// entry is detectable.
+fn payload(writer: u32, n: u64) -> String {
+    let body = format!("writer {writer} entry {n} ");
+    let check = body
+        .bytes()
+        .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
+    format!("{body}check {check:08x}")
+}
+
+async fn blobs(root: &str, count: u64) -> Result<(), String> {
     let store = FsBlobStore::open(root).await.map_err(|e| e.to_string())?;
     let dir = store
         .root()
@@ -47,6 +53,45 @@ async fn run(args: &[String]) -> Result<(), String> {
         out.flush().map_err(|e| e.to_string())?;
     }
     Ok(())
+}
+
+async fn log(dir: &str, writer: u32, count: u64) -> Result<(), String> {
+    let log = FsEventLog::open(dir, FsLogOptions::default().segment_bytes(64 * 1024))
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut out = std::io::stdout().lock();
+    let mut seq = 0;
+    for n in 0..count {
+        loop {
+            let entry = LogEntry::new(payload(writer, n));
+            match log.add_entry(entry, seq, KnownSnapshot::NotTracked).await {
+                Ok(_) => break,
+                Err(AddEntryError::Conflict { next, .. }) => seq = next,
+                Err(err) => return Err(format!("appending entry {n}: {err}")),
+            }
+        }
+        writeln!(out, "ack {seq} {writer} {n}").map_err(|e| e.to_string())?;
+        out.flush().map_err(|e| e.to_string())?;
+        seq += 1;
+    }
+    Ok(())
+}
+
+async fn run(args: &[String]) -> Result<(), String> {
+    let number = |text: &str| {
+        text.parse::<u64>()
+            .map_err(|_| format!("bad number {text:?}"))
+    };
+    match args {
+        [mode, root, count] if mode == "blobs" => blobs(root, number(count)?).await,
+        [mode, dir, writer, count] if mode == "log" => {
+            let writer = u32::try_from(number(writer)?).map_err(|_| "bad writer id".to_owned())?;
+            log(dir, writer, number(count)?).await
+        }
+        _ => Err(
+            "usage: infinisheet-fs-writer blobs <root> <count> | log <dir> <writer> <count>".into(),
+        ),
+    }
 }
 
 fn main() -> ExitCode {

@@ -1,0 +1,186 @@
+//! Damaged log files: a torn final append is recovered from; damage
+//! anywhere else is a typed error naming the file and offset, and the files
+//! are left as they are. Never a panic.
+
+#![allow(clippy::unwrap_used)] // tests fail by panicking
+
+use infinisheet_event_log::{EventLog, EventLogExt, KnownSnapshot, LogEntry, QueryEnd, QueryStart};
+use infinisheet_filesystem::{FsEventLog, FsLogOptions, OpenLogError};
+use std::path::{Path, PathBuf};
+
+fn payload(i: u64) -> String {
+    format!("payload-{i:04}-{}", "x".repeat(40))
+}
+
+/// A log of `n` entries, each in its own frame, closed.
+async fn log_of(dir: &Path, n: u64, options: FsLogOptions) {
+    let log = FsEventLog::open(dir, options).await.unwrap();
+    for i in 0..n {
+        log.add_entry(LogEntry::new(payload(i)), i, KnownSnapshot::NotTracked)
+            .await
+            .unwrap();
+    }
+}
+
+fn segments(dir: &Path) -> Vec<PathBuf> {
+    let mut found: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "seg"))
+        .collect();
+    found.sort();
+    found
+}
+
+fn position(haystack: &[u8], needle: &str) -> usize {
+    haystack
+        .windows(needle.len())
+        .position(|w| w == needle.as_bytes())
+        .unwrap_or_else(|| panic!("{needle} not found"))
+}
+
+async fn payloads(dir: &Path) -> Vec<String> {
+    let log = FsEventLog::open(dir, FsLogOptions::default())
+        .await
+        .unwrap();
+    let all = log
+        .query_all(QueryStart::Start, QueryEnd::End, KnownSnapshot::NotTracked)
+        .await
+        .unwrap();
+    all.entries
+        .iter()
+        .map(|e| String::from_utf8(e.payload.to_vec()).unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_flipped_byte_in_a_middle_record_is_an_error_naming_file_and_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    log_of(dir.path(), 10, FsLogOptions::default()).await;
+    let segment = segments(dir.path()).remove(0);
+    let mut bytes = std::fs::read(&segment).unwrap();
+    let at = position(&bytes, &payload(4)) + 3;
+    bytes[at] ^= 0x40;
+    std::fs::write(&segment, &bytes).unwrap();
+
+    match FsEventLog::open(dir.path(), FsLogOptions::default()).await {
+        Err(OpenLogError::Corrupt { file, offset, .. }) => {
+            assert_eq!(file, segment);
+            assert!(
+                offset < at as u64 && at as u64 - offset < 64,
+                "offset {offset} is the damaged frame"
+            );
+        }
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+    assert_eq!(
+        std::fs::read(&segment).unwrap(),
+        bytes,
+        "the damaged file was changed"
+    );
+}
+
+#[tokio::test]
+async fn a_torn_final_append_is_cut_and_the_log_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    log_of(dir.path(), 10, FsLogOptions::default()).await;
+    let segment = segments(dir.path()).remove(0);
+    let mut bytes = std::fs::read(&segment).unwrap();
+    // Tear the last append: keep its header and half its payload.
+    let last = position(&bytes, &payload(9));
+    for byte in &mut bytes[last + 20..last + 200] {
+        *byte = 0;
+    }
+    std::fs::write(&segment, &bytes).unwrap();
+
+    let expected: Vec<_> = (0..9).map(payload).collect();
+    assert_eq!(payloads(dir.path()).await, expected);
+    let log = FsEventLog::open(dir.path(), FsLogOptions::default())
+        .await
+        .unwrap();
+    log.add_entry(LogEntry::new("after"), 9, KnownSnapshot::NotTracked)
+        .await
+        .unwrap();
+    drop(log);
+    let mut expected = expected;
+    expected.push("after".into());
+    assert_eq!(
+        payloads(dir.path()).await,
+        expected,
+        "the repaired tail holds new appends"
+    );
+}
+
+#[tokio::test]
+async fn a_truncated_last_segment_keeps_every_whole_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    log_of(dir.path(), 10, FsLogOptions::default()).await;
+    let segment = segments(dir.path()).remove(0);
+    let bytes = std::fs::read(&segment).unwrap();
+    let cut = position(&bytes, &payload(7)) + 10;
+    std::fs::write(&segment, &bytes[..cut]).unwrap();
+
+    let expected: Vec<_> = (0..7).map(payload).collect();
+    assert_eq!(payloads(dir.path()).await, expected);
+}
+
+#[tokio::test]
+async fn a_truncated_middle_segment_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let small = FsLogOptions::default().segment_bytes(4096);
+    log_of(dir.path(), 200, small).await;
+    let all = segments(dir.path());
+    assert!(all.len() >= 3, "the log spans several segments");
+    let middle = &all[1];
+    let bytes = std::fs::read(middle).unwrap();
+    std::fs::write(middle, &bytes[..bytes.len() / 2]).unwrap();
+
+    match FsEventLog::open(dir.path(), small).await {
+        Err(OpenLogError::Corrupt { file, .. }) => {
+            assert!(
+                file == *middle || all.contains(&file),
+                "names a segment: {}",
+                file.display()
+            );
+        }
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn garbage_files_in_the_log_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    log_of(dir.path(), 3, FsLogOptions::default()).await;
+    // Not named like a segment: ignored.
+    std::fs::write(dir.path().join("notes.txt"), "hello").unwrap();
+    assert_eq!(
+        payloads(dir.path()).await,
+        (0..3).map(payload).collect::<Vec<_>>()
+    );
+    // Named like a segment but not one: an error naming it, left alone.
+    let fake = dir.path().join("0000000099.seg");
+    std::fs::write(&fake, "definitely not a segment").unwrap();
+    match FsEventLog::open(dir.path(), FsLogOptions::default()).await {
+        Err(OpenLogError::Corrupt {
+            file, offset: 0, ..
+        }) => assert_eq!(file, fake),
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+    assert_eq!(
+        std::fs::read_to_string(&fake).unwrap(),
+        "definitely not a segment"
+    );
+}
+
+#[tokio::test]
+async fn a_missing_middle_segment_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let small = FsLogOptions::default().segment_bytes(4096);
+    log_of(dir.path(), 200, small).await;
+    let all = segments(dir.path());
+    std::fs::remove_file(&all[1]).unwrap();
+    assert!(matches!(
+        FsEventLog::open(dir.path(), small).await,
+        Err(OpenLogError::Corrupt { .. })
+    ));
+}
