@@ -3,7 +3,7 @@
 //! synced, renamed into place, and the directory synced.
 
 use crate::blocking::blocking;
-use crate::error::{BACKEND, io, os};
+use crate::error::{BACKEND, create_dir_durably, io, os};
 use crate::tree::{DIR, Kind, Walk, entries, has_blobs, kind_at, remove_tree, walk};
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -84,10 +84,6 @@ pub struct FsBlobDir {
     page_size: usize,
 }
 
-fn ensure_dir(path: &Path) -> Result<(), StorageError> {
-    std::fs::create_dir_all(path).map_err(|err| io("creating", &path.display().to_string(), err))
-}
-
 fn open_dir(path: &Path) -> Result<OwnedFd, StorageError> {
     rustix::fs::open(path, DIR, Mode::empty())
         .map_err(|err| os("opening", &path.display().to_string(), err))
@@ -151,7 +147,7 @@ impl FsBlobStore {
         temporary: Option<Arc<tempfile::TempDir>>,
     ) -> Result<Self, StorageError> {
         for sub in ["blobs", "tmp"] {
-            ensure_dir(&root.join(sub))?;
+            create_dir_durably(&root.join(sub))?;
         }
         let tree = open_dir(&root.join("blobs"))?;
         let tmp = open_dir(&root.join("tmp"))?;

@@ -39,3 +39,27 @@ pub(crate) fn io(doing: &str, what: &str, err: std::io::Error) -> StorageError {
         None => StorageError::new(BACKEND, format!("{doing} {what}")).with_source(err),
     }
 }
+
+/// Creates `path` and any missing parents, syncing each parent that gained
+/// an entry, so a new directory survives a crash.
+pub(crate) fn create_dir_durably(path: &std::path::Path) -> Result<(), StorageError> {
+    let shown = || path.display().to_string();
+    if path.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        create_dir_durably(parent)?;
+    }
+    match std::fs::create_dir(path) {
+        Ok(()) => {}
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => return Ok(()),
+        Err(err) => return Err(io("creating", &shown(), err)),
+    }
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    std::fs::File::open(parent)
+        .and_then(|dir| dir.sync_all())
+        .map_err(|err| io("syncing the parent of", &shown(), err))
+}

@@ -11,7 +11,7 @@ mod segment;
 mod state;
 
 use crate::blocking::blocking;
-use crate::error::{BACKEND, io};
+use crate::error::{BACKEND, create_dir_durably, io};
 use async_trait::async_trait;
 use bytes::Bytes;
 use infinisheet_event_log::{
@@ -197,7 +197,7 @@ impl FsEventLog {
         temporary: Option<Arc<tempfile::TempDir>>,
     ) -> Result<Self, OpenLogError> {
         let shown = dir.display().to_string();
-        std::fs::create_dir_all(&dir).map_err(|err| io("creating", &shown, err))?;
+        create_dir_durably(&dir)?;
         let lock_file = OpenOptions::new()
             .read(true)
             .write(true)
