@@ -5,7 +5,7 @@
 //! The memory and SQLite backends use these; an object store's keys have the
 //! same shape. Pure functions, no I/O.
 
-use crate::{BlobName, Continuation, EntryKind};
+use crate::{BlobName, Continuation, EntryKind, ListEntry, ListPage};
 
 /// The key prefix of the names in directory `path`: `""` for the root, else
 /// `"a/b/"`.
@@ -83,6 +83,47 @@ pub fn decode_token(token: &Continuation, scope: &str, prefix: &str) -> Option<S
     let (token_scope, token_prefix, next_key) = (parts.next()?, parts.next()?, parts.next()?);
     (token_scope == scope && token_prefix == prefix && next_key.starts_with(prefix))
         .then(|| next_key.to_owned())
+}
+
+/// One page of the listing of the directory with key prefix `prefix`,
+/// starting at key `lower` (the prefix itself for the first page).
+///
+/// `next_key(lower)` returns the first stored key at or after `lower` (in
+/// byte order), or `None`; the page visits each child once by skipping past
+/// its run of keys. A page holds at most `page_size` names; the token of the
+/// next page is scoped to `scope` and `prefix`. A stored key whose child
+/// name is not a valid [`BlobName`] is reported through `invalid`.
+pub fn list_page<E>(
+    scope: &str,
+    prefix: &str,
+    lower: String,
+    page_size: usize,
+    mut next_key: impl FnMut(&str) -> Result<Option<String>, E>,
+    invalid: impl Fn(&str, crate::InvalidBlobName) -> E,
+) -> Result<ListPage, E> {
+    let mut lower = lower;
+    let mut entries = Vec::new();
+    while let Some(key) = next_key(&lower)? {
+        let Some(child) = child_of(prefix, &key) else {
+            break;
+        };
+        if entries.len() == page_size {
+            return Ok(ListPage {
+                entries,
+                continuation: Some(encode_token(scope, prefix, &key)),
+            });
+        }
+        let name = BlobName::new(child.name).map_err(|err| invalid(&key, err))?;
+        entries.push(ListEntry {
+            name,
+            kind: child.kind,
+        });
+        lower = child.next_key;
+    }
+    Ok(ListPage {
+        entries,
+        continuation: None,
+    })
 }
 
 #[cfg(test)]

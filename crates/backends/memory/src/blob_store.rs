@@ -5,8 +5,8 @@ use crate::{BACKEND, lock};
 use async_trait::async_trait;
 use bytes::Bytes;
 use infinisheet_blob_store::{
-    BlobCapabilities, BlobDir, BlobName, BlobStore, Continuation, DirError, EntryKind, ListEntry,
-    ListError, ListPage, ReadBlobError, RemoveBlobError, StorageError, WriteBlobError, keys,
+    BlobCapabilities, BlobDir, BlobName, BlobStore, Continuation, DirError, EntryKind, ListError,
+    ListPage, ReadBlobError, RemoveBlobError, StorageError, WriteBlobError, keys,
 };
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -181,39 +181,34 @@ impl BlobDir for MemoryBlobDir {
     async fn list(&self, continuation: Option<&Continuation>) -> Result<ListPage, ListError> {
         let prefix = keys::dir_prefix(&self.path);
         let scope = self.scope();
-        let mut lower = match continuation {
+        let lower = match continuation {
             None => prefix.clone(),
             Some(token) => {
                 keys::decode_token(token, &scope, &prefix).ok_or(ListError::NoContinuation)?
             }
         };
         let blobs = lock(&self.inner.blobs);
-        let mut entries: Vec<ListEntry> = Vec::new();
-        // Each child is a contiguous run of keys; after a child, resume at
-        // the first key past its run.
-        while let Some((key, _)) = blobs.range(lower.clone()..).next() {
-            let Some(child) = keys::child_of(&prefix, key) else {
-                break;
-            };
-            if entries.len() == self.inner.page_size {
-                return Ok(ListPage {
-                    entries,
-                    continuation: Some(keys::encode_token(&scope, &prefix, key)),
-                });
-            }
-            let name = BlobName::new(child.name).map_err(|err| {
-                StorageError::new(BACKEND, "a stored path holds an invalid name").with_source(err)
-            })?;
-            entries.push(ListEntry {
-                name,
-                kind: child.kind,
-            });
-            lower = child.next_key;
-        }
-        Ok(ListPage {
-            entries,
-            continuation: None,
-        })
+        keys::list_page(
+            &scope,
+            &prefix,
+            lower,
+            self.inner.page_size,
+            |lower| {
+                Ok(blobs
+                    .range(lower.to_owned()..)
+                    .next()
+                    .map(|(key, _)| key.clone()))
+            },
+            |key, err| {
+                ListError::Storage(
+                    StorageError::new(
+                        BACKEND,
+                        format!("stored path {key:?} holds an invalid name"),
+                    )
+                    .with_source(err),
+                )
+            },
+        )
     }
 
     async fn remove_all(&self) -> Result<(), StorageError> {

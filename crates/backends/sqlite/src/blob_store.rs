@@ -3,12 +3,12 @@
 //! contiguous range of keys beneath it; every operation is one transaction.
 
 use crate::database::SqliteDatabase;
-use crate::error::{BACKEND, storage};
+use crate::error::{BACKEND, Failed, finish};
 use async_trait::async_trait;
 use bytes::Bytes;
 use infinisheet_blob_store::{
-    BlobCapabilities, BlobDir, BlobName, BlobStore, Continuation, DirError, EntryKind, ListEntry,
-    ListError, ListPage, ReadBlobError, RemoveBlobError, StorageError, WriteBlobError, keys,
+    BlobCapabilities, BlobDir, BlobName, BlobStore, Continuation, DirError, EntryKind, ListError,
+    ListPage, ReadBlobError, RemoveBlobError, StorageError, WriteBlobError, keys,
 };
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use std::sync::Arc;
@@ -125,29 +125,6 @@ fn next_key(
             )?
             .query_row(params![store, lower], |row| row.get(0))
             .optional(),
-    }
-}
-
-/// Outcome of a job: the operation's own error, or a SQLite error.
-enum Failed<E> {
-    Op(E),
-    Sql(rusqlite::Error),
-}
-
-impl<E> From<rusqlite::Error> for Failed<E> {
-    fn from(err: rusqlite::Error) -> Self {
-        Failed::Sql(err)
-    }
-}
-
-fn finish<T, E: From<StorageError>>(
-    doing: &str,
-    result: Result<Result<T, Failed<E>>, StorageError>,
-) -> Result<T, E> {
-    match result? {
-        Ok(value) => Ok(value),
-        Err(Failed::Op(err)) => Err(err),
-        Err(Failed::Sql(err)) => Err(storage(doing, err).into()),
     }
 }
 
@@ -300,19 +277,13 @@ impl BlobDir for SqliteBlobDir {
             let upper = prefix
                 .strip_suffix('/')
                 .map(|key| keys::subtree_range(key).1);
-            let mut lower = lower;
-            let mut entries = Vec::new();
-            while let Some(key) = next_key(tx, store, &lower, upper.as_deref())? {
-                let Some(child) = keys::child_of(&prefix, &key) else {
-                    break;
-                };
-                if entries.len() == page_size {
-                    return Ok(ListPage {
-                        entries,
-                        continuation: Some(keys::encode_token(&scope, &prefix, &key)),
-                    });
-                }
-                let name = BlobName::new(child.name).map_err(|err| {
+            keys::list_page(
+                &scope,
+                &prefix,
+                lower,
+                page_size,
+                |lower| next_key(tx, store, lower, upper.as_deref()).map_err(Failed::Sql),
+                |key, err| {
                     Failed::Op(ListError::Storage(
                         StorageError::new(
                             BACKEND,
@@ -320,17 +291,8 @@ impl BlobDir for SqliteBlobDir {
                         )
                         .with_source(err),
                     ))
-                })?;
-                entries.push(ListEntry {
-                    name,
-                    kind: child.kind,
-                });
-                lower = child.next_key;
-            }
-            Ok(ListPage {
-                entries,
-                continuation: None,
-            })
+                },
+            )
         })
         .await
     }

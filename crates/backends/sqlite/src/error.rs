@@ -41,6 +41,32 @@ fn describe(err: &rusqlite::Error) -> &'static str {
     }
 }
 
+/// Outcome of a job on the connection that failed: with the operation's
+/// own error (a conflict, a range error), or with a SQLite error.
+pub(crate) enum Failed<E> {
+    Op(E),
+    Sql(rusqlite::Error),
+}
+
+impl<E> From<rusqlite::Error> for Failed<E> {
+    fn from(err: rusqlite::Error) -> Self {
+        Failed::Sql(err)
+    }
+}
+
+/// Converts a job's result into the operation's error type; a SQLite error
+/// becomes a storage error saying what was being done.
+pub(crate) fn finish<T, E: From<StorageError>>(
+    doing: &str,
+    result: Result<Result<T, Failed<E>>, StorageError>,
+) -> Result<T, E> {
+    match result? {
+        Ok(value) => Ok(value),
+        Err(Failed::Op(err)) => Err(err),
+        Err(Failed::Sql(err)) => Err(storage(doing, err).into()),
+    }
+}
+
 /// Whether `err` says the file is not a SQLite database.
 pub(crate) fn is_not_a_database(err: &rusqlite::Error) -> bool {
     err.sqlite_error_code() == Some(ErrorCode::NotADatabase)

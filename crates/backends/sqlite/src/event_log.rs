@@ -4,13 +4,13 @@
 //! end, so racing connections and processes cannot both win.
 
 use crate::database::SqliteDatabase;
-use crate::error::{corrupt, storage};
+use crate::error::{Failed, corrupt, finish};
 use async_trait::async_trait;
 use bytes::Bytes;
 use infinisheet_event_log::{
     AddEntryError, AddEntryValue, EntryMetadata, EventLog, FieldUpdate, KnownSnapshot,
     LogCapabilities, LogEntry, MetadataUpdate, QueryEnd, QueryError, QueryStart, QueryValue,
-    RangeError, SequenceId, SetMetadataError, SnapshotValue, StorageError, TruncateError,
+    RangeError, SequenceId, SetMetadataError, SnapshotValue, TruncateError,
 };
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
@@ -21,31 +21,6 @@ pub struct SqliteEventLog {
     db: SqliteDatabase,
     id: i64,
     name: String,
-}
-
-/// Outcome of a job that can fail with the operation's own error or with a
-/// SQLite error.
-enum Failed<E> {
-    Op(E),
-    Sql(rusqlite::Error),
-}
-
-impl<E> From<rusqlite::Error> for Failed<E> {
-    fn from(err: rusqlite::Error) -> Self {
-        Failed::Sql(err)
-    }
-}
-
-/// Converts a job's result into the operation's error type.
-fn finish<T, E: From<StorageError>>(
-    doing: &str,
-    result: Result<Result<T, Failed<E>>, StorageError>,
-) -> Result<T, E> {
-    match result? {
-        Ok(value) => Ok(value),
-        Err(Failed::Op(err)) => Err(err),
-        Err(Failed::Sql(err)) => Err(storage(doing, err).into()),
-    }
 }
 
 /// Sequence ids are SQLite integers; one that does not fit cannot be in any
