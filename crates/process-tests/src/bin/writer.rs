@@ -1,0 +1,80 @@
+//! The child process of the multi-process and crash tests.
+//!
+//! ```text
+//! infinisheet-writer sqlite-log <db> <log> <writer> <count>   append, print `ack <seq> <writer> <n>`
+//! infinisheet-writer fs-log <dir> <writer> <count>            the same on a filesystem log (64 KiB segments)
+//! infinisheet-writer fs-blobs <root> <count>                  replace blob d/b with versions, print `ack <v>`
+//! ```
+
+use infinisheet_blob_store::{BlobDirExt, BlobStore};
+use infinisheet_filesystem::{FsBlobStore, FsEventLog, FsLogOptions};
+use infinisheet_process_tests::{append_and_ack, version};
+use infinisheet_sqlite::{SqliteDatabase, SqliteOptions};
+use std::io::Write;
+use std::process::ExitCode;
+
+fn number(text: &str) -> Result<u64, String> {
+    text.parse().map_err(|_| format!("bad number {text:?}"))
+}
+
+fn writer_id(text: &str) -> Result<u32, String> {
+    text.parse().map_err(|_| format!("bad writer id {text:?}"))
+}
+
+async fn fs_blobs(root: &str, count: u64) -> Result<(), String> {
+    let store = FsBlobStore::open(root).await.map_err(|e| e.to_string())?;
+    let dir = store
+        .root()
+        .open_dir("d")
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut out = std::io::stdout().lock();
+    for v in 0..count {
+        dir.write("b", version(v))
+            .await
+            .map_err(|e| e.to_string())?;
+        writeln!(out, "ack {v}").map_err(|e| e.to_string())?;
+        out.flush().map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+async fn run(args: &[String]) -> Result<(), String> {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    match args[..] {
+        ["sqlite-log", db, log, writer, count] => {
+            let db = SqliteDatabase::open(db, SqliteOptions::default())
+                .await
+                .map_err(|e| e.to_string())?;
+            let log = db.log(log).await.map_err(|e| e.to_string())?;
+            append_and_ack(&log, writer_id(writer)?, number(count)?).await
+        }
+        ["fs-log", dir, writer, count] => {
+            let options = FsLogOptions::default().segment_bytes(64 * 1024);
+            let log = FsEventLog::open(dir, options)
+                .await
+                .map_err(|e| e.to_string())?;
+            append_and_ack(&log, writer_id(writer)?, number(count)?).await
+        }
+        ["fs-blobs", root, count] => fs_blobs(root, number(count)?).await,
+        _ => Err("usage: see the doc comment of src/bin/writer.rs".into()),
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let runtime = match tokio::runtime::Builder::new_current_thread().build() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("cannot start a runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(&args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("infinisheet-writer: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,237 @@
+//! Multi-process and crash tests of the durable backends: what the child
+//! process writes ([`payload`], [`version`]), how it reports (`ack` lines),
+//! and the drivers that spawn children, kill them, and check what the
+//! storage holds afterwards. The child is the `infinisheet-writer` binary
+//! of this package; the tests are in `tests/`, one file per backend.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use bytes::Bytes;
+use infinisheet_event_log::{
+    AddEntryError, EventLog, EventLogExt, KnownSnapshot, LogEntry, QueryEnd, QueryStart,
+};
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::io::{BufRead, BufReader, Write};
+use std::process::Child;
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// Longest any child may take before a test fails instead of hanging.
+pub const DEADLINE: Duration = Duration::from_secs(120);
+
+fn check(text: &str) -> u32 {
+    text.bytes()
+        .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)))
+}
+
+/// The payload of entry `n` of `writer`: self-checking, so a torn or mixed
+/// entry is detectable.
+pub fn payload(writer: u32, n: u64) -> String {
+    let body = format!("writer {writer} entry {n} ");
+    format!("{body}check {:08x}", check(&body))
+}
+
+/// The writer and entry number a payload claims, if its check holds.
+pub fn check_payload(payload: &[u8]) -> Option<(u32, u64)> {
+    let text = std::str::from_utf8(payload).ok()?;
+    let (body, sum) = text.rsplit_once("check ")?;
+    if format!("{:08x}", check(body)) != sum {
+        return None;
+    }
+    let words: Vec<&str> = body.split(' ').collect();
+    Some((words.get(1)?.parse().ok()?, words.get(3)?.parse().ok()?))
+}
+
+/// Version `v` of the blob the blob writer replaces: 1 to 64 KiB derived
+/// from `v`, then an 8-byte check of everything before it.
+pub fn version(v: u64) -> Bytes {
+    let len = 1024 * (1 + (v * 7919 % 64)) as usize;
+    let mut content: Vec<u8> = format!("version {v}\n").into_bytes();
+    content.extend((0..len).map(|i| (i as u64 ^ v) as u8));
+    let check = content.iter().fold(0u64, |h, b| {
+        h.wrapping_mul(1_099_511_628_211) ^ u64::from(*b)
+    });
+    content.extend_from_slice(&check.to_le_bytes());
+    Bytes::from(content)
+}
+
+/// The version a blob claims, if its check holds.
+pub fn check_version(content: &[u8]) -> Option<u64> {
+    let (body, tail) = content.split_at(content.len().checked_sub(8)?);
+    let check = body.iter().fold(0u64, |h, b| {
+        h.wrapping_mul(1_099_511_628_211) ^ u64::from(*b)
+    });
+    if check.to_le_bytes() != tail {
+        return None;
+    }
+    let line = body.split(|b| *b == b'\n').next()?;
+    std::str::from_utf8(line)
+        .ok()?
+        .strip_prefix("version ")?
+        .parse()
+        .ok()
+}
+
+/// The child's side: appends `count` entries of `writer` to `log`,
+/// retrying at the id each conflict reports, and prints
+/// `ack <seq> <writer> <n>` after each acknowledged append.
+///
+/// # Errors
+///
+/// A description of the first storage error.
+pub async fn append_and_ack(log: &dyn EventLog, writer: u32, count: u64) -> Result<(), String> {
+    let mut out = std::io::stdout().lock();
+    let mut seq = 0;
+    for n in 0..count {
+        loop {
+            let entry = LogEntry::new(payload(writer, n));
+            match log.add_entry(entry, seq, KnownSnapshot::NotTracked).await {
+                Ok(_) => break,
+                Err(AddEntryError::Conflict { next, .. }) => seq = next,
+                Err(err) => return Err(format!("appending entry {n}: {err}")),
+            }
+        }
+        writeln!(out, "ack {seq} {writer} {n}").map_err(|e| e.to_string())?;
+        out.flush().map_err(|e| e.to_string())?;
+        seq += 1;
+    }
+    Ok(())
+}
+
+/// Parses an `ack <seq> <writer> <n>` line.
+pub fn parse_ack(line: &str) -> (u64, u32, u64) {
+    let parts: Vec<&str> = line.split(' ').collect();
+    assert!(
+        parts.len() == 4 && parts[0] == "ack",
+        "bad ack line {line:?}"
+    );
+    (
+        parts[1].parse().unwrap(),
+        parts[2].parse().unwrap(),
+        parts[3].parse().unwrap(),
+    )
+}
+
+/// The whole log as `seq -> (writer, n)`, checking every payload; with the
+/// log's bounds.
+pub async fn read_log(log: &dyn EventLog) -> (u64, u64, BTreeMap<u64, (u32, u64)>) {
+    let all = log
+        .query_all(QueryStart::Start, QueryEnd::End, KnownSnapshot::NotTracked)
+        .await
+        .unwrap();
+    let mut entries = BTreeMap::new();
+    for (seq, entry) in (all.start..).zip(&all.entries) {
+        let claimed = check_payload(&entry.payload)
+            .unwrap_or_else(|| panic!("entry {seq} is torn or foreign: {:?}", entry.payload));
+        entries.insert(seq, claimed);
+    }
+    (all.start, all.end, entries)
+}
+
+/// Runs `writers` children at once, each appending `each` entries with
+/// `spawn(writer, each)`, then checks with the log `open` returns: dense,
+/// and every acknowledged entry exactly once, at its id.
+pub async fn concurrent_appenders<L, Fut>(
+    spawn: impl Fn(u32, u64) -> Child,
+    writers: u32,
+    each: u64,
+    open: impl FnOnce() -> Fut,
+) where
+    L: EventLog,
+    Fut: Future<Output = L>,
+{
+    let mut children: Vec<_> = (0..writers).map(|w| spawn(w, each)).collect();
+    let receivers: Vec<_> = children
+        .iter_mut()
+        .map(|child| {
+            let stdout = child.stdout.take().unwrap();
+            let (done, acks) = mpsc::channel();
+            std::thread::spawn(move || {
+                let acked: Vec<_> = BufReader::new(stdout)
+                    .lines()
+                    .map(|l| parse_ack(&l.unwrap()))
+                    .collect();
+                let _ = done.send(acked);
+            });
+            acks
+        })
+        .collect();
+    let mut acked = BTreeMap::new();
+    for (writer, receiver) in receivers.into_iter().enumerate() {
+        let acks = receiver
+            .recv_timeout(DEADLINE)
+            .unwrap_or_else(|_| panic!("writer {writer} did not finish in time"));
+        assert_eq!(
+            acks.len() as u64,
+            each,
+            "writer {writer} acknowledged every entry"
+        );
+        for (seq, w, n) in acks {
+            assert!(
+                acked.insert(seq, (w, n)).is_none(),
+                "id {seq} acknowledged twice"
+            );
+        }
+    }
+    for (writer, child) in children.iter_mut().enumerate() {
+        assert!(child.wait().unwrap().success(), "writer {writer} failed");
+    }
+    let (start, end, entries) = read_log(&open().await).await;
+    assert_eq!(
+        (start, end),
+        (0, u64::from(writers) * each),
+        "the log is dense"
+    );
+    assert_eq!(
+        entries, acked,
+        "every acknowledged entry exactly once, at its id"
+    );
+}
+
+/// `kills` times: runs a child with `spawn(round)` that appends until
+/// killed, kills it (SIGKILL) after a random number (below `max_acks`) of
+/// acknowledged appends, and checks with the log `open` returns that the
+/// log is dense and holds every entry ever acknowledged.
+pub async fn killed_appenders<L, Fut>(
+    spawn: impl Fn(u32) -> Child,
+    kills: u32,
+    max_acks: usize,
+    open: impl Fn() -> Fut,
+) where
+    L: EventLog,
+    Fut: Future<Output = L>,
+{
+    let mut acked = BTreeMap::new();
+    for round in 0..kills {
+        let mut child = spawn(round);
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        for _ in 0..fastrand::usize(1..max_acks) {
+            let line = lines.next().expect("the writer stopped early").unwrap();
+            let (seq, w, n) = parse_ack(&line);
+            acked.insert(seq, (w, n));
+        }
+        child.kill().unwrap();
+        // Acks the child wrote before it died are still in the pipe.
+        for line in lines {
+            let (seq, w, n) = parse_ack(&line.unwrap());
+            acked.insert(seq, (w, n));
+        }
+        child.wait().unwrap();
+
+        let (start, end, entries) = read_log(&open().await).await;
+        assert_eq!(start, 0);
+        assert_eq!(
+            end,
+            entries.len() as u64,
+            "the log is dense after kill {round}"
+        );
+        for (seq, claimed) in &acked {
+            assert_eq!(
+                entries.get(seq),
+                Some(claimed),
+                "acknowledged entry {seq} after kill {round}"
+            );
+        }
+    }
+}
