@@ -184,3 +184,89 @@ async fn a_missing_middle_segment_is_an_error() {
         Err(OpenLogError::Corrupt { .. })
     ));
 }
+
+#[tokio::test]
+async fn a_segment_with_data_is_never_overwritten_by_a_roll_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let small = FsLogOptions::default().segment_bytes(4096);
+    let log = FsEventLog::open(dir.path(), small).await.unwrap();
+    log.add_entry(LogEntry::new(payload(0)), 0, KnownSnapshot::NotTracked)
+        .await
+        .unwrap();
+    // A second segment with data appears while the first is not sealed.
+    let first = segments(dir.path()).remove(0);
+    let planted = dir.path().join("0000000002.seg");
+    std::fs::copy(&first, &planted).unwrap();
+    let before = std::fs::read(&planted).unwrap();
+    let mut failed = false;
+    for i in 1..200 {
+        match log
+            .add_entry(LogEntry::new(payload(i)), i, KnownSnapshot::NotTracked)
+            .await
+        {
+            Ok(_) => {}
+            Err(err) => {
+                assert!(err.to_string().contains("0000000002.seg"), "{err}");
+                failed = true;
+                break;
+            }
+        }
+    }
+    assert!(
+        failed,
+        "the roll-over must refuse to replace a segment holding data"
+    );
+    assert_eq!(
+        std::fs::read(&planted).unwrap(),
+        before,
+        "the segment was overwritten"
+    );
+}
+
+/// Descriptors of this process open on deleted files in `dir`.
+fn deleted_files_held_open(dir: &Path) -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|fd| std::fs::read_link(fd.unwrap().path()).ok())
+        .filter(|target| {
+            let text = target.to_string_lossy();
+            text.starts_with(&*dir.to_string_lossy()) && text.ends_with("(deleted)")
+        })
+        .count()
+}
+
+#[tokio::test]
+async fn a_handle_that_learns_of_a_truncate_closes_the_deleted_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let small = FsLogOptions::default().segment_bytes(4096);
+    let writer = FsEventLog::open(dir.path(), small).await.unwrap();
+    let reader = FsEventLog::open(dir.path(), small).await.unwrap();
+    for i in 0..200 {
+        writer
+            .add_entry(LogEntry::new(payload(i)), i, KnownSnapshot::NotTracked)
+            .await
+            .unwrap();
+    }
+    // The reader catches up and opens every segment.
+    let all = reader
+        .query_all(QueryStart::Start, QueryEnd::End, KnownSnapshot::NotTracked)
+        .await
+        .unwrap();
+    assert_eq!(all.entries.len(), 200);
+    let before = segments(dir.path()).len();
+    writer.truncate(190).await.unwrap();
+    assert!(
+        segments(dir.path()).len() < before,
+        "the truncate deleted segments"
+    );
+    let rest = reader
+        .query(QueryStart::Start, QueryEnd::End, KnownSnapshot::NotTracked)
+        .await
+        .unwrap();
+    assert_eq!(rest.start, 190);
+    assert_eq!(
+        deleted_files_held_open(dir.path()),
+        0,
+        "deleted segments are still open"
+    );
+}

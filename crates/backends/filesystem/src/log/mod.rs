@@ -431,8 +431,8 @@ impl EventLog for FsEventLog {
             }
             if start > state.start {
                 state.write(&frame::truncate_frame(start))?;
-                state.apply_truncate(start);
-                state.drop_dead_segments();
+                let dead = state.apply_truncate(start);
+                state.delete_segments(dead);
             }
             Ok(())
         })

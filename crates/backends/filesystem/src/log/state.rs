@@ -77,6 +77,8 @@ pub(crate) struct State {
     pub(crate) snapshots: BTreeSet<SequenceId>,
     /// A write failed part way: reload from disk before the next operation.
     stale: bool,
+    /// Replaying on open (not catching up with other processes).
+    loading: bool,
 }
 
 fn corrupt(file: &Path, offset: u64, reason: impl Into<String>) -> Fault {
@@ -128,6 +130,7 @@ impl State {
             slots: VecDeque::new(),
             snapshots: BTreeSet::new(),
             stale: false,
+            loading: true,
         };
         let indices = segment_indices(dir)?;
         if indices.is_empty() {
@@ -149,6 +152,7 @@ impl State {
             state.scan(Some(index) == last, true)?;
         }
         state.started = true;
+        state.loading = false;
         Ok(state)
     }
 
@@ -265,7 +269,10 @@ impl State {
                         format!("truncate to {start}, past the end {}", self.end),
                     ));
                 } else if start > self.start {
-                    self.apply_truncate(start);
+                    let dead = self.apply_truncate(start);
+                    if self.loading {
+                        self.delete_segments(dead);
+                    }
                 }
             }
             Record::Seal => {}
@@ -285,10 +292,25 @@ impl State {
         slot.metadata = (metadata != EntryMetadata::default()).then(|| Box::new(metadata));
     }
 
-    pub(crate) fn apply_truncate(&mut self, start: SequenceId) {
+    /// Drops the entries before `start`, and closes the segments that now
+    /// hold no live entry (never the tail). Returns those segments' paths:
+    /// the process that truncates, or recovers from a crash during a
+    /// truncate, deletes the files; one that only learns of it just closes
+    /// them, so deleted segments do not stay open.
+    pub(crate) fn apply_truncate(&mut self, start: SequenceId) -> Vec<PathBuf> {
         self.slots.drain(..(start - self.start) as usize);
         self.snapshots = self.snapshots.split_off(&start);
         self.start = start;
+        let first_live = self.slots.front().map_or(self.tail, |slot| slot.segment);
+        let dead: Vec<u32> = self
+            .segments
+            .range(..first_live.min(self.tail))
+            .map(|(i, _)| *i)
+            .collect();
+        dead.into_iter()
+            .filter_map(|index| self.segments.remove(&index))
+            .map(|segment| segment.path)
+            .collect()
     }
 
     /// Brings the state up to date with what other processes wrote (the
@@ -370,11 +392,27 @@ impl State {
             .div_ceil(8)
             * 8;
         let path = self.dir.join(segment::name(next));
-        // A segment file without frames may be left by a crash during a
-        // roll-over; this process caught up, so it holds no data.
+        let shown = path.display().to_string();
+        // A crash during an earlier roll-over can leave the next segment
+        // created but empty: replace it. One holding frames after a segment
+        // that is not sealed is damage, never overwritten.
         if path.exists() {
-            std::fs::remove_file(&path)
-                .map_err(|err| io("replacing", &path.display().to_string(), err))?;
+            let leftover = open_segment(&self.dir, next).map_err(StorageError::from)?;
+            match leftover
+                .read(FIRST_FRAME)
+                .map_err(|err| io("reading", &shown, err))?
+            {
+                Read::End => {
+                    std::fs::remove_file(&path).map_err(|err| io("replacing", &shown, err))?;
+                }
+                _ => {
+                    self.stale = true;
+                    return Err(StorageError::new(
+                        BACKEND,
+                        format!("{shown} holds data although the segment before it is not sealed"),
+                    ));
+                }
+            }
         }
         let segment = Segment::create(&self.dir, next, capacity)
             .map_err(|err| io("creating", &path.display().to_string(), err))?;
@@ -383,20 +421,12 @@ impl State {
         Ok(())
     }
 
-    /// Deletes the segments that hold no live entry and are not the tail.
-    /// Failures only leave files behind; a later truncate retries.
-    pub(crate) fn drop_dead_segments(&mut self) {
-        let first_live = self.slots.front().map_or(self.tail, |slot| slot.segment);
-        let dead: Vec<u32> = self
-            .segments
-            .range(..first_live.min(self.tail))
-            .map(|(i, _)| *i)
-            .collect();
+    /// Deletes segment files a truncate left without live entries.
+    /// Failures only leave files behind: the next open deletes them.
+    pub(crate) fn delete_segments(&self, paths: Vec<PathBuf>) {
         let mut removed = false;
-        for index in dead {
-            if let Some(segment) = self.segments.remove(&index) {
-                removed |= std::fs::remove_file(&segment.path).is_ok();
-            }
+        for path in paths {
+            removed |= std::fs::remove_file(&path).is_ok();
         }
         if removed && let Ok(dir) = File::open(&self.dir) {
             let _ = dir.sync_all();
