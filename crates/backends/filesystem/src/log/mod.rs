@@ -50,10 +50,11 @@ impl Default for FsLogOptions {
 }
 
 impl FsLogOptions {
-    /// The same options with segments of `bytes` (at least 4 KiB).
+    /// The same options with segments of `bytes` (at least 256; tests use
+    /// tiny segments to exercise roll-overs).
     #[must_use]
     pub fn segment_bytes(mut self, bytes: u64) -> Self {
-        self.segment_bytes = bytes.max(4096);
+        self.segment_bytes = bytes.max(256);
         self
     }
 
