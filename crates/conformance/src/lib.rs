@@ -9,17 +9,20 @@
 //! Testing a custom backend takes one dev-dependency and one macro call per
 //! trait:
 //!
-//! ```ignore
-//! // tests/conformance.rs
-//! infinisheet_conformance::event_log_tests!(|| async { MyLog::temporary().await.unwrap() });
-//! infinisheet_conformance::blob_store_tests!(|| async { MyStore::temporary().await.unwrap() });
+//! ```
+//! // tests/conformance.rs (here with the memory backends)
+//! use infinisheet_memory::{MemoryBlobStore, MemoryEventLog};
+//!
+//! infinisheet_conformance::event_log_tests!(|| async { MemoryEventLog::new() });
+//! infinisheet_conformance::blob_store_tests!(|| async { MemoryBlobStore::new() });
+//! # fn main() {}
 //! ```
 //!
 //! A backend that declares [`persistent`](infinisheet_event_log::LogCapabilities::persistent)
 //! passes a second closure that drops a handle and opens the same storage
 //! again; the persistence cases use it:
 //!
-//! ```ignore
+//! ```text
 //! infinisheet_conformance::event_log_tests!(
 //!     || async { MyLog::temporary().await.unwrap() },
 //!     reopen = |log: MyLog| async move { log.reopen().await.unwrap() },

@@ -4,12 +4,21 @@
 /// case, each on a fresh log from `factory` (a closure returning a future of
 /// the log).
 ///
-/// ```ignore
-/// infinisheet_conformance::event_log_tests!(|| async { MemoryEventLog::new() });
+/// ```
+/// use infinisheet_memory::MemoryEventLog;
 ///
-/// // A persistent backend passes a way to reopen a log (it gets the old
-/// // handle, drops it, and opens the same storage); a second module name
-/// // lets one file test two configurations.
+/// infinisheet_conformance::event_log_tests!(|| async { MemoryEventLog::new() });
+/// // A second module name lets one file test two configurations.
+/// infinisheet_conformance::event_log_tests!(mod small_pages, || async {
+///     MemoryEventLog::with_page_size(3)
+/// });
+/// # fn main() {}
+/// ```
+///
+/// A persistent backend passes a way to reopen a log (it gets the old
+/// handle, drops it, and opens the same storage):
+///
+/// ```text
 /// infinisheet_conformance::event_log_tests!(
 ///     mod durable_log,
 ///     || async { MyLog::temporary().await.unwrap() },
@@ -112,8 +121,11 @@ macro_rules! __event_log_tests {
 /// case, each on a fresh store from `factory`. Takes the same forms as
 /// [`event_log_tests!`]; the module is `blob_store_conformance` unless named.
 ///
-/// ```ignore
+/// ```
+/// use infinisheet_memory::MemoryBlobStore;
+///
 /// infinisheet_conformance::blob_store_tests!(|| async { MemoryBlobStore::new() });
+/// # fn main() {}
 /// ```
 #[macro_export]
 macro_rules! blob_store_tests {
