@@ -5,7 +5,7 @@
 //! The memory and SQLite backends use these; an object store's keys have the
 //! same shape. Pure functions, no I/O.
 
-use crate::{BlobName, Continuation, EntryKind, ListEntry, ListPage};
+use crate::{BlobName, Continuation, EntryKind, ListEntry, ListError, ListPage};
 
 /// The key prefix of the names in directory `path`: `""` for the root, else
 /// `"a/b/"`.
@@ -83,6 +83,24 @@ pub fn decode_token(token: &Continuation, scope: &str, prefix: &str) -> Option<S
     let (token_scope, token_prefix, next_key) = (parts.next()?, parts.next()?, parts.next()?);
     (token_scope == scope && token_prefix == prefix && next_key.starts_with(prefix))
         .then(|| next_key.to_owned())
+}
+
+/// The key a listing page of the directory `prefix` starts at: the prefix
+/// itself for the first page, else the key `continuation` names.
+///
+/// # Errors
+///
+/// [`ListError::NoContinuation`] if `continuation` was not issued by
+/// `scope` for this directory.
+pub fn start_key(
+    continuation: Option<&Continuation>,
+    scope: &str,
+    prefix: &str,
+) -> Result<String, ListError> {
+    match continuation {
+        None => Ok(prefix.to_owned()),
+        Some(token) => decode_token(token, scope, prefix).ok_or(ListError::NoContinuation),
+    }
 }
 
 /// One page of the listing of the directory with key prefix `prefix`,

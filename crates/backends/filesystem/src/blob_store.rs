@@ -456,15 +456,10 @@ impl BlobDir for FsBlobDir {
     }
 
     async fn list(&self, continuation: Option<&Continuation>) -> Result<ListPage, ListError> {
-        let after = match continuation {
-            None => None,
-            Some(token) => {
-                let prefix = keys::dir_prefix(&self.path);
-                let next = keys::decode_token(token, &self.inner.scope, &prefix)
-                    .ok_or(ListError::NoContinuation)?;
-                Some(next[prefix.len()..].to_owned())
-            }
-        };
+        // Names at or after this one (an empty name sorts first).
+        let prefix = keys::dir_prefix(&self.path);
+        let start = keys::start_key(continuation, &self.inner.scope, &prefix)?;
+        let after = Some(start[prefix.len()..].to_owned()).filter(|name| !name.is_empty());
         let this = self.clone();
         blocking(move || this.list_sync(after)).await?
     }

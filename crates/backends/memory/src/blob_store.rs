@@ -181,12 +181,7 @@ impl BlobDir for MemoryBlobDir {
     async fn list(&self, continuation: Option<&Continuation>) -> Result<ListPage, ListError> {
         let prefix = keys::dir_prefix(&self.path);
         let scope = self.scope();
-        let lower = match continuation {
-            None => prefix.clone(),
-            Some(token) => {
-                keys::decode_token(token, &scope, &prefix).ok_or(ListError::NoContinuation)?
-            }
-        };
+        let lower = keys::start_key(continuation, &scope, &prefix)?;
         let blobs = lock(&self.inner.blobs);
         keys::list_page(
             &scope,

@@ -264,12 +264,7 @@ impl BlobDir for SqliteBlobDir {
     async fn list(&self, continuation: Option<&Continuation>) -> Result<ListPage, ListError> {
         let prefix = keys::dir_prefix(&self.path);
         let scope = self.scope();
-        let lower = match continuation {
-            None => prefix.clone(),
-            Some(token) => {
-                keys::decode_token(token, &scope, &prefix).ok_or(ListError::NoContinuation)?
-            }
-        };
+        let lower = keys::start_key(continuation, &scope, &prefix)?;
         let page_size = self.db.shared.options.list_page_names;
         self.run("listing a directory", false, move |tx, store| {
             // The root's keys have no upper bound; a directory's end where

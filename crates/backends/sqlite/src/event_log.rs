@@ -10,7 +10,7 @@ use bytes::Bytes;
 use infinisheet_event_log::{
     AddEntryError, AddEntryValue, EntryMetadata, EventLog, FieldUpdate, KnownSnapshot,
     LogCapabilities, LogEntry, MetadataUpdate, QueryEnd, QueryError, QueryStart, QueryValue,
-    RangeError, SequenceId, SetMetadataError, SnapshotValue, TruncateError,
+    RangeError, SequenceId, SetMetadataError, SnapshotValue, StorageError, TruncateError,
 };
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
@@ -317,6 +317,24 @@ impl SqliteEventLog {
     pub fn database(&self) -> &SqliteDatabase {
         &self.db
     }
+
+    /// Runs `job` on the connection with this log's id; a SQLite error
+    /// becomes a storage error saying it happened while `doing`.
+    async fn run<T, E, F>(&self, doing: &str, job: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StorageError> + Send + 'static,
+        F: FnOnce(&mut Connection, i64) -> Result<T, Failed<E>> + Send + 'static,
+    {
+        let log = self.id;
+        let result = self
+            .db
+            .shared
+            .connection
+            .call(move |conn| job(conn, log))
+            .await;
+        finish(doing, result)
+    }
 }
 
 #[async_trait]
@@ -327,14 +345,10 @@ impl EventLog for SqliteEventLog {
         seq: SequenceId,
         known: KnownSnapshot,
     ) -> Result<AddEntryValue, AddEntryError> {
-        let log = self.id;
-        let result = self
-            .db
-            .shared
-            .connection
-            .call(move |conn| append(conn, log, vec![entry], seq, known))
-            .await;
-        finish("appending an entry", result)
+        self.run("appending an entry", move |conn, log| {
+            append(conn, log, vec![entry], seq, known)
+        })
+        .await
     }
 
     async fn add_entries(
@@ -343,14 +357,10 @@ impl EventLog for SqliteEventLog {
         seq: SequenceId,
         known: KnownSnapshot,
     ) -> Result<AddEntryValue, AddEntryError> {
-        let log = self.id;
-        let result = self
-            .db
-            .shared
-            .connection
-            .call(move |conn| append(conn, log, entries, seq, known))
-            .await;
-        finish("appending a batch", result)
+        self.run("appending a batch", move |conn, log| {
+            append(conn, log, entries, seq, known)
+        })
+        .await
     }
 
     async fn query(
@@ -359,16 +369,12 @@ impl EventLog for SqliteEventLog {
         end: QueryEnd,
         known: KnownSnapshot,
     ) -> Result<QueryValue, QueryError> {
-        let log = self.id;
         let options = self.db.shared.options;
         let (max_entries, max_bytes) = (options.query_page_entries, options.query_page_bytes);
-        let result = self
-            .db
-            .shared
-            .connection
-            .call(move |conn| query(conn, log, start, end, known, max_entries, max_bytes))
-            .await;
-        finish("querying", result)
+        self.run("querying", move |conn, log| {
+            query(conn, log, start, end, known, max_entries, max_bytes)
+        })
+        .await
     }
 
     async fn set_metadata(
@@ -376,25 +382,15 @@ impl EventLog for SqliteEventLog {
         seq: SequenceId,
         update: MetadataUpdate,
     ) -> Result<(), SetMetadataError> {
-        let log = self.id;
-        let result = self
-            .db
-            .shared
-            .connection
-            .call(move |conn| set_metadata(conn, log, seq, update))
-            .await;
-        finish("setting metadata", result)
+        self.run("setting metadata", move |conn, log| {
+            set_metadata(conn, log, seq, update)
+        })
+        .await
     }
 
     async fn truncate(&self, start: SequenceId) -> Result<(), TruncateError> {
-        let log = self.id;
-        let result = self
-            .db
-            .shared
-            .connection
-            .call(move |conn| truncate(conn, log, start))
-            .await;
-        finish("truncating", result)
+        self.run("truncating", move |conn, log| truncate(conn, log, start))
+            .await
     }
 
     fn capabilities(&self) -> LogCapabilities {
