@@ -186,6 +186,20 @@ async fn a_missing_middle_segment_is_an_error() {
 }
 
 #[tokio::test]
+async fn a_missing_first_segment_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let small = FsLogOptions::default().segment_bytes(4096);
+    log_of(dir.path(), 200, small).await;
+    let all = segments(dir.path());
+    std::fs::remove_file(&all[0]).unwrap();
+    let err = FsEventLog::open(dir.path(), small).await.unwrap_err();
+    let OpenLogError::Corrupt { reason, .. } = err else {
+        panic!("not reported as damage: {err}");
+    };
+    assert!(reason.contains("missing"), "{reason}");
+}
+
+#[tokio::test]
 async fn a_segment_with_data_is_never_overwritten_by_a_roll_over() {
     let dir = tempfile::tempdir().unwrap();
     let small = FsLogOptions::default().segment_bytes(4096);

@@ -79,6 +79,10 @@ pub(crate) struct State {
     stale: bool,
     /// Replaying on open (not catching up with other processes).
     loading: bool,
+    /// While replaying on open: records so far refer to entries below this
+    /// id that no remaining segment holds (where it was noticed). Legitimate
+    /// only if a later truncate record discards them; otherwise damage.
+    missing: Option<(SequenceId, PathBuf, u64)>,
 }
 
 fn corrupt(file: &Path, offset: u64, reason: impl Into<String>) -> Fault {
@@ -131,6 +135,7 @@ impl State {
             snapshots: BTreeSet::new(),
             stale: false,
             loading: true,
+            missing: None,
         };
         let indices = segment_indices(dir)?;
         if indices.is_empty() {
@@ -143,6 +148,10 @@ impl State {
             })?;
             state.segments.insert(1, segment);
         }
+        // Segment 1 is gone only if a truncate deleted it: replay as if
+        // entries before the first record had been there, so the gap they
+        // leave must be discarded by a truncate record (see `gone_before`).
+        state.started = indices.first().is_some_and(|first| *first > 1);
         let last = indices.last().copied();
         for index in indices {
             state.segments.insert(index, open_segment(dir, index)?);
@@ -150,6 +159,13 @@ impl State {
             state.offset = FIRST_FRAME;
             state.sealed = false;
             state.scan(Some(index) == last, true)?;
+        }
+        if let Some((id, file, offset)) = state.missing.take() {
+            return Err(corrupt(
+                &file,
+                offset,
+                format!("entries before {id} are missing and no later truncate discards them"),
+            ));
         }
         state.started = true;
         state.loading = false;
@@ -213,17 +229,22 @@ impl State {
         }
     }
 
+    fn tail_path(&self) -> PathBuf {
+        self.segments[&self.tail].path.clone()
+    }
+
     /// Applies a record read from the tail segment at `at`.
     fn apply(&mut self, record: Record, at: u64) -> Result<(), Fault> {
-        let path = || self.segments[&self.tail].path.clone();
         match record {
             Record::Entries { first, entries } => {
                 if !self.started {
                     (self.start, self.end, self.started) = (first, first, true);
+                } else if first > self.end && self.gone_before(first, at) {
+                    (self.start, self.end) = (first, first);
                 }
                 if first != self.end {
                     return Err(corrupt(
-                        &path(),
+                        &self.tail_path(),
                         at,
                         format!(
                             "entries from {first} follow entry {}: entries are missing or repeated",
@@ -250,9 +271,12 @@ impl State {
                 if !self.started || seq < self.start {
                     return Ok(()); // about an entry truncated away
                 }
+                if seq >= self.end && self.gone_before(seq + 1, at) {
+                    return Ok(()); // about an entry in a deleted segment
+                }
                 if seq >= self.end {
                     return Err(corrupt(
-                        &path(),
+                        &self.tail_path(),
                         at,
                         format!("metadata of entry {seq}, which does not exist"),
                     ));
@@ -260,11 +284,18 @@ impl State {
                 self.apply_metadata(seq, update);
             }
             Record::Truncate { start } => {
+                if self.missing.as_ref().is_some_and(|(id, ..)| start >= *id) {
+                    self.missing = None;
+                }
                 if !self.started {
                     (self.start, self.end, self.started) = (start, start, true);
+                } else if start > self.end && self.loading && self.slots.is_empty() {
+                    // The entries below `start` were in deleted segments;
+                    // this record discards them.
+                    (self.start, self.end) = (start, start);
                 } else if start > self.end {
                     return Err(corrupt(
-                        &path(),
+                        &self.tail_path(),
                         at,
                         format!("truncate to {start}, past the end {}", self.end),
                     ));
@@ -278,6 +309,24 @@ impl State {
             Record::Seal => {}
         }
         Ok(())
+    }
+
+    /// On open, with no live entry so far: a record refers to entries from
+    /// the current end up to (not including) `id` that no remaining segment
+    /// holds. A truncate deletes a segment once all its entries are gone,
+    /// while older records about them (an earlier truncate, a metadata
+    /// change) may sit in the next segment, which stays. Such a gap is
+    /// accepted, and remembered as `missing` until a later truncate record
+    /// discards it; one that never is, is damage. Returns whether the gap
+    /// is accepted (never while catching up, which reads every segment).
+    fn gone_before(&mut self, id: SequenceId, at: u64) -> bool {
+        if !self.loading || !self.slots.is_empty() {
+            return false;
+        }
+        if self.missing.as_ref().is_none_or(|(known, ..)| id > *known) {
+            self.missing = Some((id, self.tail_path(), at));
+        }
+        true
     }
 
     pub(crate) fn apply_metadata(&mut self, seq: SequenceId, update: MetadataUpdate) {
