@@ -1,0 +1,181 @@
+//! The immutable content of a sheet: what a reader takes and asks, getting
+//! consistent answers however the engine moves on.
+
+use crate::format::{Index, Tile};
+use crate::segment::Segment;
+use crate::value::Cell;
+use infinisheet_event_log::{SequenceId, SnapshotValue};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// A snapshot a content is built on: where it is and its index.
+#[derive(Debug)]
+pub(crate) struct Base {
+    pub(crate) value: SnapshotValue,
+    pub(crate) index: Index,
+}
+
+/// Position of a tile: (tile row, tile column).
+pub(crate) type TileKey = (u32, u32);
+
+/// What a [`Content`] knows about one cell.
+#[derive(Clone, Debug, PartialEq)]
+pub enum CellState {
+    /// The cell holds this (possibly [`CellValue::Empty`](crate::CellValue::Empty)).
+    Set(Cell),
+    /// Nothing was ever written to the cell.
+    Blank,
+    /// The cell lies in a snapshot tile that is not loaded; move the
+    /// viewport over it to load it.
+    NotLoaded,
+}
+
+impl CellState {
+    /// The cell, if it is known to be set.
+    pub fn cell(&self) -> Option<&Cell> {
+        match self {
+            CellState::Set(cell) => Some(cell),
+            _ => None,
+        }
+    }
+}
+
+/// One consistent state of a sheet: the snapshot it starts from, the edits
+/// since, and the snapshot tiles loaded so far. Cheap to clone and to keep;
+/// never changes. Get the newest from
+/// [`Spreadsheet::content`](crate::Spreadsheet::content).
+#[derive(Clone, Debug)]
+pub struct Content {
+    pub(crate) end: SequenceId,
+    pub(crate) segment: Arc<Segment>,
+    /// How many of the segment's edits this content holds.
+    pub(crate) visible: usize,
+    pub(crate) base: Option<Arc<Base>>,
+    pub(crate) tiles: Arc<HashMap<TileKey, Arc<Tile>>>,
+    pub(crate) rows: u64,
+    pub(crate) columns: u64,
+}
+
+impl Content {
+    pub(crate) fn empty(start: SequenceId, base: Option<Arc<Base>>) -> Content {
+        let (rows, columns) = base
+            .as_ref()
+            .map_or((0, 0), |b| (b.index.rows, b.index.columns));
+        Content {
+            end: start,
+            segment: Arc::new(Segment::new(start)),
+            visible: 0,
+            base,
+            tiles: Arc::default(),
+            rows,
+            columns,
+        }
+    }
+
+    /// The sequence id of the next log entry: every entry before it is in
+    /// this content.
+    pub fn end(&self) -> SequenceId {
+        self.end
+    }
+
+    /// One more than the largest row index holding a cell (0 if none).
+    pub fn row_count(&self) -> u64 {
+        self.rows
+    }
+
+    /// One more than the largest column index holding a cell (0 if none).
+    pub fn column_count(&self) -> u64 {
+        self.columns
+    }
+
+    /// The snapshot this content starts from, if any.
+    pub fn snapshot(&self) -> Option<&SnapshotValue> {
+        self.base.as_ref().map(|b| &b.value)
+    }
+
+    /// Where the current log segment starts (the snapshot's sequence id, or
+    /// the log's start), and how many edits it holds.
+    pub fn segment(&self) -> (SequenceId, usize) {
+        (self.segment.start, self.visible)
+    }
+
+    /// How many snapshot tiles are loaded.
+    pub fn loaded_tiles(&self) -> usize {
+        self.tiles.len()
+    }
+
+    /// The cell at zero-based `row` and `column`.
+    pub fn cell(&self, row: u32, column: u32) -> CellState {
+        if let Some(cell) = self.segment.get(self.visible, row, column) {
+            return CellState::Set(cell);
+        }
+        let Some(base) = &self.base else {
+            return CellState::Blank;
+        };
+        let index = &base.index;
+        let key = (row / index.tile_rows, column / index.tile_columns);
+        if index.tile(key.0, key.1).is_none() {
+            return CellState::Blank;
+        }
+        match self.tiles.get(&key) {
+            Some(tile) => tile
+                .get(row % index.tile_rows, column % index.tile_columns)
+                .map_or(CellState::Blank, |cell| CellState::Set(cell.clone())),
+            None => CellState::NotLoaded,
+        }
+    }
+
+    /// The snapshot's tiles (present in its index) that cover the rows and
+    /// columns given, inclusive.
+    pub(crate) fn tiles_covering(&self, rows: (u32, u32), columns: (u32, u32)) -> Vec<TileKey> {
+        let Some(base) = &self.base else {
+            return Vec::new();
+        };
+        let index = &base.index;
+        let tile_rows = (rows.0 / index.tile_rows)..=(rows.1 / index.tile_rows);
+        let tile_columns = (columns.0 / index.tile_columns)..=(columns.1 / index.tile_columns);
+        index
+            .tiles
+            .iter()
+            .map(|t| (t.tile_row, t.tile_column))
+            .filter(|(r, c)| tile_rows.contains(r) && tile_columns.contains(c))
+            .collect()
+    }
+
+    /// Adds the edit at `end` to this (draft) content.
+    pub(crate) fn apply(&mut self, row: u32, column: u32, cell: Cell) {
+        if !self.segment.push(self.visible, row, column, cell.clone()) {
+            // Another draft appended past us: continue on a copy.
+            let copy = self.segment.fork(0, self.visible, self.segment.start);
+            copy.push(self.visible, row, column, cell);
+            self.segment = Arc::new(copy);
+        }
+        self.visible += 1;
+        self.end += 1;
+        self.rows = self.rows.max(u64::from(row) + 1);
+        self.columns = self.columns.max(u64::from(column) + 1);
+    }
+
+    /// Moves this draft onto `base`, a snapshot at `base.value.sequence_id`
+    /// within the segment: the new segment holds the edits from there on.
+    pub(crate) fn fork(&mut self, base: Arc<Base>, tiles: HashMap<TileKey, Arc<Tile>>) {
+        let at = base.value.sequence_id;
+        let skip = (at - self.segment.start) as usize;
+        let segment = self.segment.fork(skip, self.visible, at);
+        self.visible = segment.len();
+        self.segment = Arc::new(segment);
+        self.rows = self.rows.max(base.index.rows);
+        self.columns = self.columns.max(base.index.columns);
+        self.base = Some(base);
+        self.tiles = Arc::new(tiles);
+    }
+
+    /// Whether `base` is the snapshot this content starts from.
+    pub(crate) fn same_base(&self, base: Option<&Arc<Base>>) -> bool {
+        match (&self.base, base) {
+            (None, None) => true,
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+}

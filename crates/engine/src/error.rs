@@ -1,0 +1,168 @@
+//! The engine's errors: one enum per operation, sharing the snapshot-read
+//! leaf type.
+
+use crate::entry::EntryError;
+use infinisheet_blob_store::{DirError, ReadBlobError, WriteBlobError};
+use infinisheet_event_log::{QueryError, SequenceId, StorageError};
+
+/// A snapshot blob (index or tile) could not be read. `blob` is its path
+/// inside the sheet's directory, such as `snapshots/00000000000000000100/t0-0`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SnapshotReadError {
+    /// The blob is not there although the log or an index names it.
+    #[error("snapshot blob {blob} is missing")]
+    Missing {
+        /// The blob's path.
+        blob: String,
+    },
+    /// The blob is there but is not a valid tile or index.
+    #[error("snapshot blob {blob} is damaged: {reason}")]
+    Corrupt {
+        /// The blob's path.
+        blob: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The blob store failed (or a directory of that name is a blob).
+    #[error("reading snapshot blob {blob}: {message}")]
+    Storage {
+        /// The blob's path.
+        blob: String,
+        /// What failed.
+        message: String,
+        /// Whether trying again may help.
+        retryable: bool,
+    },
+}
+
+impl SnapshotReadError {
+    pub(crate) fn from_read(blob: String, err: ReadBlobError) -> Self {
+        match err {
+            ReadBlobError::NotFound { .. } => SnapshotReadError::Missing { blob },
+            ReadBlobError::Storage(err) => SnapshotReadError::Storage {
+                blob,
+                retryable: err.is_retryable(),
+                message: err.to_string(),
+            },
+            other => SnapshotReadError::Storage {
+                blob,
+                retryable: false,
+                message: other.to_string(),
+            },
+        }
+    }
+
+    pub(crate) fn from_dir(blob: String, err: DirError) -> Self {
+        let retryable = matches!(&err, DirError::Storage(e) if e.is_retryable());
+        SnapshotReadError::Storage {
+            blob,
+            retryable,
+            message: err.to_string(),
+        }
+    }
+
+    /// Whether trying again may help.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            SnapshotReadError::Storage {
+                retryable: true,
+                ..
+            }
+        )
+    }
+}
+
+/// Error of opening or syncing a sheet.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoadError {
+    /// The event log failed.
+    #[error("reading the sheet's log: {0}")]
+    Log(#[from] QueryError),
+    /// A snapshot the log names could not be read.
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotReadError),
+    /// An entry of the log is not a sheet edit this version can read.
+    #[error("log entry {seq} is not a sheet edit: {source}")]
+    Entry {
+        /// Its sequence id.
+        seq: SequenceId,
+        /// What is wrong with it.
+        source: EntryError,
+    },
+    /// The log starts after 0 at an entry that names no snapshot, so the
+    /// edits before it are lost.
+    #[error("the log starts at entry {start}, which names no snapshot: the earlier edits are gone")]
+    NoSnapshot {
+        /// Where the log starts.
+        start: SequenceId,
+    },
+}
+
+/// Error of an edit. Unless it says otherwise, the edit is not in the log.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EditError {
+    /// Other writers took the next sequence id every time the edit was
+    /// tried (after a resync each time).
+    #[error("the edit lost the race for the next log entry {attempts} times in a row")]
+    Contended {
+        /// How many times it was tried.
+        attempts: u32,
+    },
+    /// Resyncing after a lost race failed.
+    #[error("resyncing after a lost race: {0}")]
+    Sync(#[from] LoadError),
+    /// The log failed. The edit may or may not have been added (a store
+    /// can fail after writing); a sync shows which.
+    #[error("adding the edit to the log: {0}")]
+    Storage(#[from] StorageError),
+}
+
+/// Error of loading the tiles a viewport needs.
+pub type ViewportError = SnapshotReadError;
+
+/// Error of writing a snapshot.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WriteSnapshotError {
+    /// The sheet's content does not reach the requested place: a snapshot
+    /// at `at` needs the segment (starting at `start`) synced to at least
+    /// `at` (`end`).
+    #[error("cannot write a snapshot at {at}: the sheet holds entries {start} to {end}")]
+    OutOfRange {
+        /// The requested place.
+        at: SequenceId,
+        /// Where the sheet's segment starts (its snapshot).
+        start: SequenceId,
+        /// Where the sheet's content ends.
+        end: SequenceId,
+    },
+    /// A tile of the previous snapshot could not be read.
+    #[error(transparent)]
+    Read(#[from] SnapshotReadError),
+    /// Writing a blob failed; blobs written so far are harmless (no index
+    /// names them yet) and are overwritten by the next try.
+    #[error("writing snapshot blob {blob}: {source}")]
+    Write {
+        /// The blob's path.
+        blob: String,
+        /// What failed.
+        source: WriteBlobError,
+    },
+}
+
+impl WriteSnapshotError {
+    /// Whether trying again may help.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            WriteSnapshotError::OutOfRange { .. } => false,
+            WriteSnapshotError::Read(err) => err.is_retryable(),
+            WriteSnapshotError::Write { source, .. } => {
+                matches!(source, WriteBlobError::Storage(e) if e.is_retryable())
+            }
+        }
+    }
+}

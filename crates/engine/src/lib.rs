@@ -1,0 +1,40 @@
+//! The event-sourced spreadsheet of Infinisheet.
+//!
+//! A sheet is its event log: every edit (set a cell's value and format) is
+//! one log entry. Every `snapshot_interval` entries an edit asks for a
+//! snapshot (`pending = "snapshot"`); a worker writes it into the sheet's
+//! blob directory with [`Spreadsheet::write_snapshot`] and names it on that
+//! entry. Opening a sheet reads the newest snapshot's index and the log
+//! from there on, then only the snapshot tiles a viewport needs.
+//!
+//! * [`Spreadsheet`]: open, [`sync`](Spreadsheet::sync),
+//!   [`set_cell`](Spreadsheet::set_cell),
+//!   [`set_viewport`](Spreadsheet::set_viewport),
+//!   [`write_snapshot`](Spreadsheet::write_snapshot).
+//! * [`Content`]: one immutable, consistent state to read cells from.
+//! * [`CellValue`], [`Cell`], [`ErrorValue`]: what a cell holds;
+//!   [`CellRef`], [`CellRange`]: A1-style references.
+//! * [`SheetEntry`]: the log entries, versioned postcard.
+//!
+//! The engine depends on the `EventLog` and `BlobDir` traits only; it never
+//! names a backend.
+
+mod content;
+mod entry;
+mod error;
+mod format;
+mod options;
+mod reference;
+mod segment;
+mod sheet;
+mod snapshot;
+mod value;
+
+pub use content::{CellState, Content};
+pub use entry::{ENTRY_VERSION, EntryError, SheetEntry};
+pub use error::{EditError, LoadError, SnapshotReadError, ViewportError, WriteSnapshotError};
+pub use options::SheetOptions;
+pub use reference::{CellRange, CellRef, ReferenceError};
+pub use sheet::{SNAPSHOT_WORKFLOW, Spreadsheet};
+pub use snapshot::{SNAPSHOTS_DIR, snapshot_id};
+pub use value::{Cell, CellValue, ErrorValue, UnknownErrorValue};

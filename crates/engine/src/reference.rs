@@ -1,0 +1,204 @@
+//! A1-style cell references (`B7`) and ranges (`A1:F20`), parsed into
+//! zero-based rows and columns.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// One cell's place: zero-based row and column. `A1` is row 0, column 0.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CellRef {
+    /// Zero-based row (`A1` is row 0).
+    pub row: u32,
+    /// Zero-based column (`A` is 0, `Z` 25, `AA` 26).
+    pub column: u32,
+}
+
+/// Text that is not an A1-style reference or range.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{text:?} is not a cell reference like B7 or a range like A1:F20: {reason}")]
+pub struct ReferenceError {
+    /// The text given.
+    pub text: String,
+    /// What is wrong with it.
+    pub reason: &'static str,
+}
+
+impl CellRef {
+    /// The cell at zero-based `row` and `column`.
+    pub fn new(row: u32, column: u32) -> CellRef {
+        CellRef { row, column }
+    }
+
+    /// The column's letters: 0 is `A`, 26 is `AA`.
+    pub fn column_name(column: u32) -> String {
+        let mut n = u64::from(column) + 1;
+        let mut letters = Vec::new();
+        while n > 0 {
+            let rem = ((n - 1) % 26) as u8;
+            letters.push(b'A' + rem);
+            n = (n - 1) / 26;
+        }
+        letters.reverse();
+        String::from_utf8(letters).unwrap_or_default()
+    }
+}
+
+impl fmt::Display for CellRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}{}",
+            CellRef::column_name(self.column),
+            u64::from(self.row) + 1
+        )
+    }
+}
+
+impl FromStr for CellRef {
+    type Err = ReferenceError;
+
+    /// Parses `B7` (letters in any case, then a row number from 1).
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let err = |reason| ReferenceError {
+            text: text.to_owned(),
+            reason,
+        };
+        let split = text
+            .find(|c: char| !c.is_ascii_alphabetic())
+            .ok_or_else(|| err("it has no row number"))?;
+        let (letters, digits) = text.split_at(split);
+        if letters.is_empty() {
+            return Err(err("it does not start with column letters"));
+        }
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(err("the row must be a number after the column letters"));
+        }
+        let mut column: u64 = 0;
+        for letter in letters.bytes() {
+            column = column * 26 + u64::from(letter.to_ascii_uppercase() - b'A') + 1;
+            if column > u64::from(u32::MAX) + 1 {
+                return Err(err("the column is too far right"));
+            }
+        }
+        let row: u64 = digits.parse().map_err(|_| err("the row is too large"))?;
+        if row == 0 {
+            return Err(err("rows are numbered from 1"));
+        }
+        let row = u32::try_from(row - 1).map_err(|_| err("the row is too large"))?;
+        Ok(CellRef {
+            row,
+            column: (column - 1) as u32,
+        })
+    }
+}
+
+/// A rectangle of cells, corners included: `A1:F20`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct CellRange {
+    /// The top-left cell.
+    pub first: CellRef,
+    /// The bottom-right cell.
+    pub last: CellRef,
+}
+
+impl CellRange {
+    /// The range spanned by two corners, in either order.
+    pub fn new(a: CellRef, b: CellRef) -> CellRange {
+        CellRange {
+            first: CellRef::new(a.row.min(b.row), a.column.min(b.column)),
+            last: CellRef::new(a.row.max(b.row), a.column.max(b.column)),
+        }
+    }
+
+    /// Rows from the first to the last.
+    pub fn rows(&self) -> std::ops::RangeInclusive<u32> {
+        self.first.row..=self.last.row
+    }
+
+    /// Columns from the first to the last.
+    pub fn columns(&self) -> std::ops::RangeInclusive<u32> {
+        self.first.column..=self.last.column
+    }
+}
+
+impl fmt::Display for CellRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.first, self.last)
+    }
+}
+
+impl FromStr for CellRange {
+    type Err = ReferenceError;
+
+    /// Parses `A1:F20` (corners in any order) or a single cell `B7`.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let rewrap = |e: ReferenceError| ReferenceError {
+            text: text.to_owned(),
+            reason: e.reason,
+        };
+        match text.split_once(':') {
+            Some((a, b)) => Ok(CellRange::new(
+                a.parse().map_err(rewrap)?,
+                b.parse().map_err(rewrap)?,
+            )),
+            None => {
+                let cell: CellRef = text.parse()?;
+                Ok(CellRange::new(cell, cell))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_parse_and_print() {
+        for (text, row, column) in [
+            ("A1", 0, 0),
+            ("b7", 6, 1),
+            ("Z10", 9, 25),
+            ("AA1", 0, 26),
+            ("XFD1048576", 1_048_575, 16_383),
+        ] {
+            let cell: CellRef = text.parse().unwrap();
+            assert_eq!(cell, CellRef::new(row, column), "{text}");
+            assert_eq!(cell.to_string(), text.to_uppercase());
+        }
+        assert_eq!(
+            CellRef::new(u32::MAX, u32::MAX)
+                .to_string()
+                .parse::<CellRef>(),
+            Ok(CellRef::new(u32::MAX, u32::MAX))
+        );
+    }
+
+    #[test]
+    fn bad_references_say_why() {
+        for (text, reason) in [
+            ("", "it has no row number"),
+            ("A", "it has no row number"),
+            ("7", "it does not start with column letters"),
+            ("A0", "rows are numbered from 1"),
+            ("A1B", "the row must be a number after the column letters"),
+            ("A-1", "the row must be a number after the column letters"),
+            ("A99999999999", "the row is too large"),
+            ("ZZZZZZZZ1", "the column is too far right"),
+            ("É1", "it does not start with column letters"),
+        ] {
+            let err = text.parse::<CellRef>().unwrap_err();
+            assert_eq!(err.reason, reason, "{text}");
+        }
+    }
+
+    #[test]
+    fn ranges_normalize_their_corners() {
+        let range: CellRange = "F20:A1".parse().unwrap();
+        assert_eq!(range.to_string(), "A1:F20");
+        assert_eq!(range.rows(), 0..=19);
+        let single: CellRange = "C3".parse().unwrap();
+        assert_eq!(single.to_string(), "C3:C3");
+        assert_eq!("A1:".parse::<CellRange>().unwrap_err().text, "A1:");
+    }
+}

@@ -1,0 +1,536 @@
+//! `Spreadsheet`: a sheet as an event log plus snapshots. Opens from the
+//! newest snapshot, syncs new entries (switching to newer snapshots as they
+//! turn up), appends edits, loads the tiles a viewport needs, and writes
+//! snapshots for the snapshot workflow.
+
+use crate::content::{Base, CellState, Content, TileKey};
+use crate::entry::SheetEntry;
+use crate::error::{EditError, LoadError, ViewportError, WriteSnapshotError};
+use crate::format::Tile;
+use crate::options::SheetOptions;
+use crate::reference::{CellRange, CellRef};
+use crate::snapshot::{self, Blobs};
+use crate::value::Cell;
+use infinisheet_blob_store::BlobDir;
+use infinisheet_event_log::{
+    AddEntryError, EventLog, KnownSnapshot, LogEntry, QueryEnd, QueryError, QueryStart, QueryValue,
+    SequenceId, SnapshotValue, StorageError,
+};
+use std::collections::HashMap;
+use std::ops::Range;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use tokio::sync::watch;
+
+/// The `pending` marker an entry carries when a snapshot of everything
+/// before it is due.
+pub const SNAPSHOT_WORKFLOW: &str = "snapshot";
+
+/// An event-sourced spreadsheet over an event log and the sheet's own blob
+/// directory (snapshots under `snapshots/`). Clones share one sheet.
+///
+/// Edits and syncs of one `Spreadsheet` run one at a time (each is one step
+/// from one content to the next); readers never wait: they take a
+/// [`Content`] and ask it. Several `Spreadsheet`s, in one process or many,
+/// can share a log: each sees the others' edits when it syncs.
+///
+/// ```
+/// use infinisheet_engine::{Cell, CellState, CellValue, SheetOptions, Spreadsheet};
+/// use infinisheet_memory::{MemoryBlobStore, MemoryEventLog};
+/// use infinisheet_blob_store::BlobStore;
+/// use std::sync::Arc;
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let log = Arc::new(MemoryEventLog::new());
+/// let dir = MemoryBlobStore::new().root();
+/// let sheet = Spreadsheet::open(log, dir, SheetOptions::default()).await?;
+/// sheet.set_cell(0, 0, Cell::new(CellValue::Number(42.0))).await?;
+/// let content = sheet.content();
+/// assert_eq!(content.cell(0, 0), CellState::Set(Cell::new(CellValue::Number(42.0))));
+/// assert_eq!((content.row_count(), content.column_count()), (1, 1));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+#[derive(Clone, Debug)]
+pub struct Spreadsheet {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    log: Arc<dyn EventLog>,
+    blobs: Blobs,
+    options: SheetOptions,
+    content: watch::Sender<Arc<Content>>,
+    /// Held by an edit or sync for its whole length.
+    ops: tokio::sync::Mutex<()>,
+    viewport: Mutex<Viewport>,
+}
+
+/// The area a reader looks at, and when each loaded tile was last needed.
+#[derive(Debug, Default)]
+struct Viewport {
+    area: Option<CellRange>,
+    tick: u64,
+    used: HashMap<TileKey, u64>,
+}
+
+fn storage(err: AddEntryError) -> StorageError {
+    match err {
+        AddEntryError::Storage(err) => err,
+        other => StorageError::new("engine", other.to_string()),
+    }
+}
+
+impl Spreadsheet {
+    /// Opens the sheet: reads the log from its newest snapshot to the end,
+    /// that snapshot's index, and nothing else; tiles load as a viewport
+    /// needs them ([`set_viewport`](Spreadsheet::set_viewport)). With
+    /// `polling_interval` set, a background task syncs while the sheet is
+    /// alive.
+    ///
+    /// # Errors
+    ///
+    /// [`LoadError`] if the log or the snapshot's index cannot be read, an
+    /// entry is not a sheet edit, or the log starts without a snapshot.
+    pub async fn open(
+        log: Arc<dyn EventLog>,
+        dir: Arc<dyn BlobDir>,
+        options: SheetOptions,
+    ) -> Result<Spreadsheet, LoadError> {
+        let inner = Arc::new(Inner {
+            log,
+            blobs: Blobs::new(dir),
+            options,
+            content: watch::Sender::new(Arc::new(Content::empty(0, None))),
+            ops: tokio::sync::Mutex::new(()),
+            viewport: Mutex::default(),
+        });
+        let loaded = inner.load().await?;
+        inner.content.send_replace(Arc::new(loaded));
+        if let Some(interval) = options.polling_interval {
+            tokio::spawn(poll(Arc::downgrade(&inner), interval));
+        }
+        Ok(Spreadsheet { inner })
+    }
+
+    /// The sheet's newest content.
+    pub fn content(&self) -> Arc<Content> {
+        self.inner.content.borrow().clone()
+    }
+
+    /// A receiver that sees every new content (for example to re-render).
+    pub fn subscribe(&self) -> watch::Receiver<Arc<Content>> {
+        self.inner.content.subscribe()
+    }
+
+    /// The sheet's settings.
+    pub fn options(&self) -> &SheetOptions {
+        &self.inner.options
+    }
+
+    /// Reads the entries other writers added since this content's end. A
+    /// newer snapshot reported by the log is switched to when it lies within
+    /// the entries held; one reported while no new entry arrived changes
+    /// nothing yet (the next entries bring it). If the log was truncated
+    /// past this content, the sheet reloads from the newest snapshot.
+    ///
+    /// # Errors
+    ///
+    /// [`LoadError`]; the content is then unchanged.
+    pub async fn sync(&self) -> Result<(), LoadError> {
+        let _op = self.inner.ops.lock().await;
+        self.inner.sync().await
+    }
+
+    /// Sets the cell at zero-based `row` and `column`, appending one entry
+    /// at the content's end; returns its sequence id. When the content
+    /// returns, it holds the edit.
+    ///
+    /// An edit that loses the race for the next id to another writer is
+    /// never dropped: the sheet syncs and tries again at the new end (edits
+    /// are "last writer wins" per cell), up to `max_edit_attempts` times.
+    ///
+    /// # Errors
+    ///
+    /// * [`EditError::Contended`] after `max_edit_attempts` lost races.
+    /// * [`EditError::Sync`] if syncing after a lost race failed.
+    /// * [`EditError::Storage`] if the log failed.
+    pub async fn set_cell(
+        &self,
+        row: u32,
+        column: u32,
+        cell: Cell,
+    ) -> Result<SequenceId, EditError> {
+        let range = self
+            .set_cells(vec![(CellRef::new(row, column), cell)])
+            .await?;
+        Ok(range.start)
+    }
+
+    /// Sets several cells with one batch of entries, all or none, in order
+    /// (a later edit of the same cell wins). Returns the entries' ids. As
+    /// [`set_cell`](Spreadsheet::set_cell) otherwise.
+    ///
+    /// # Errors
+    ///
+    /// As [`set_cell`](Spreadsheet::set_cell).
+    pub async fn set_cells(
+        &self,
+        cells: Vec<(CellRef, Cell)>,
+    ) -> Result<Range<SequenceId>, EditError> {
+        let _op = self.inner.ops.lock().await;
+        self.inner.edit(cells).await
+    }
+
+    /// Looks at `area`: loads the snapshot tiles it covers that are not
+    /// loaded yet, and drops the least recently needed tiles beyond the
+    /// budget. Cells outside loaded tiles read as
+    /// [`CellState::NotLoaded`]. The sheet remembers the area, and loads
+    /// its tiles again after switching to a newer snapshot.
+    ///
+    /// # Errors
+    ///
+    /// [`ViewportError`] if a tile cannot be read; tiles read before it are
+    /// kept.
+    pub async fn set_viewport(&self, area: CellRange) -> Result<(), ViewportError> {
+        self.inner.viewport().area = Some(area);
+        let content = self.content();
+        let Some(base) = content.base.clone() else {
+            return Ok(());
+        };
+        let needed = self.inner.needed(&content);
+        let missing: Vec<TileKey> = needed
+            .iter()
+            .copied()
+            .filter(|key| !content.tiles.contains_key(key))
+            .collect();
+        let read = self
+            .inner
+            .blobs
+            .read_tiles(&base, &missing, self.inner.options.blob_concurrency)
+            .await?;
+        self.inner.content.send_if_modified(|current| {
+            if !current.same_base(Some(&base)) {
+                return false; // a newer snapshot was loaded meanwhile
+            }
+            let mut tiles = (*current.tiles).clone();
+            tiles.extend(read);
+            let mut next = (**current).clone();
+            next.tiles = Arc::new(self.inner.evict(tiles, &needed));
+            *current = Arc::new(next);
+            true
+        });
+        Ok(())
+    }
+
+    /// Writes the snapshot of everything before entry `at` into the sheet's
+    /// `snapshots/` directory and returns the value to publish on entry
+    /// `at` (the snapshot workflow then sets it there, clearing `pending`).
+    /// Only the tiles changed since the content's snapshot are written; the
+    /// rest are shared. The content must hold the entries from its snapshot
+    /// up to `at` (sync first). Writing a snapshot again is harmless.
+    ///
+    /// # Errors
+    ///
+    /// * [`WriteSnapshotError::OutOfRange`] if the content does not reach
+    ///   `at`, or already starts from a snapshot after it.
+    /// * [`WriteSnapshotError::Read`] / [`WriteSnapshotError::Write`] if a
+    ///   blob cannot be read or written; no index names what was written.
+    pub async fn write_snapshot(
+        &self,
+        at: SequenceId,
+    ) -> Result<SnapshotValue, WriteSnapshotError> {
+        let content = self.content();
+        snapshot::write(&self.inner.blobs, &content, at, &self.inner.options).await
+    }
+}
+
+/// Syncs every `interval` while the sheet is alive.
+async fn poll(sheet: Weak<Inner>, interval: std::time::Duration) {
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await;
+    loop {
+        ticks.tick().await;
+        let Some(inner) = sheet.upgrade() else {
+            return;
+        };
+        let _op = inner.ops.lock().await;
+        if let Err(err) = inner.sync().await {
+            tracing::warn!(%err, "background sync of a sheet failed");
+        }
+    }
+}
+
+impl Inner {
+    fn viewport(&self) -> std::sync::MutexGuard<'_, Viewport> {
+        self.viewport.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn current(&self) -> Arc<Content> {
+        self.content.borrow().clone()
+    }
+
+    /// The tiles of `content`'s snapshot the viewport covers, marked used.
+    fn needed(&self, content: &Content) -> Vec<TileKey> {
+        let mut viewport = self.viewport();
+        let Some(area) = viewport.area else {
+            return Vec::new();
+        };
+        let needed = content.tiles_covering(
+            (area.first.row, area.last.row),
+            (area.first.column, area.last.column),
+        );
+        viewport.tick += 1;
+        let tick = viewport.tick;
+        for key in &needed {
+            viewport.used.insert(*key, tick);
+        }
+        needed
+    }
+
+    /// Drops the least recently used tiles beyond the budget, never one in
+    /// `needed`.
+    fn evict(
+        &self,
+        mut tiles: HashMap<TileKey, Arc<Tile>>,
+        needed: &[TileKey],
+    ) -> HashMap<TileKey, Arc<Tile>> {
+        let budget = self.options.loaded_tile_budget.max(needed.len());
+        if tiles.len() > budget {
+            let mut viewport = self.viewport();
+            let mut by_use: Vec<(u64, TileKey)> = tiles
+                .keys()
+                .filter(|k| !needed.contains(k))
+                .map(|k| (viewport.used.get(k).copied().unwrap_or(0), *k))
+                .collect();
+            by_use.sort_unstable();
+            for (_, key) in by_use.into_iter().take(tiles.len() - budget) {
+                tiles.remove(&key);
+                viewport.used.remove(&key);
+            }
+        }
+        tiles
+    }
+
+    /// Reads a snapshot's index and the viewport's tiles of it.
+    async fn base_with_tiles(
+        &self,
+        value: SnapshotValue,
+        draft: &Content,
+    ) -> Result<(Arc<Base>, HashMap<TileKey, Arc<Tile>>), LoadError> {
+        let base = Arc::new(self.blobs.read_base(value).await?);
+        let mut probe = draft.clone();
+        probe.base = Some(base.clone());
+        let needed = self.needed(&probe);
+        let tiles = self
+            .blobs
+            .read_tiles(&base, &needed, self.options.blob_concurrency)
+            .await?;
+        Ok((base, tiles))
+    }
+
+    /// Builds the content from the newest snapshot to the end of the log.
+    async fn load(&self) -> Result<Content, LoadError> {
+        let first = self
+            .log
+            .query(
+                QueryStart::Snapshot,
+                QueryEnd::End,
+                KnownSnapshot::NoSnapshot,
+            )
+            .await?;
+        let snapshot = first
+            .entries
+            .first()
+            .and_then(|e| e.metadata.snapshot.clone());
+        let mut draft = match snapshot {
+            Some(blob_id) => {
+                let value = SnapshotValue {
+                    sequence_id: first.start,
+                    blob_id,
+                };
+                let empty = Content::empty(first.start, None);
+                let (base, tiles) = self.base_with_tiles(value, &empty).await?;
+                let mut draft = Content::empty(first.start, Some(base));
+                draft.tiles = Arc::new(tiles);
+                draft
+            }
+            None if first.start > 0 => {
+                return Err(LoadError::NoSnapshot { start: first.start });
+            }
+            None => Content::empty(0, None),
+        };
+        let mut page = first;
+        // The reply to the first query names the snapshot the query started
+        // from; only a newer one matters.
+        page.last_snapshot = None;
+        loop {
+            let complete = page.is_complete;
+            self.absorb(&mut draft, page).await?;
+            if complete {
+                return Ok(draft);
+            }
+            page = self
+                .log
+                .query(QueryStart::Id(draft.end), QueryEnd::End, known(&draft))
+                .await?;
+        }
+    }
+
+    /// Adds a page of entries to `draft`, then switches to the newer
+    /// snapshot the log reported if it lies within what the draft holds.
+    async fn absorb(&self, draft: &mut Content, page: QueryValue) -> Result<(), LoadError> {
+        let arrived = !page.entries.is_empty();
+        for (i, entry) in page.entries.iter().enumerate() {
+            apply_entry(draft, page.start + i as u64, entry)?;
+        }
+        if let Some(newer) = page.last_snapshot {
+            let held = draft.segment.start..=draft.end;
+            if arrived && held.contains(&newer.sequence_id) && is_newer(draft, &newer) {
+                let (base, tiles) = self.base_with_tiles(newer, draft).await?;
+                draft.fork(base, tiles);
+            }
+        }
+        Ok(())
+    }
+
+    async fn sync(&self) -> Result<(), LoadError> {
+        let mut draft = (*self.current()).clone();
+        loop {
+            let page = match self
+                .log
+                .query(QueryStart::Id(draft.end), QueryEnd::End, known(&draft))
+                .await
+            {
+                Ok(page) => page,
+                Err(QueryError::Range(range)) if range.start > draft.end => {
+                    // Truncated past what this sheet holds: start again from
+                    // the newest snapshot.
+                    let loaded = self.load().await?;
+                    self.publish(loaded);
+                    return Ok(());
+                }
+                Err(err) => return Err(err.into()),
+            };
+            let complete = page.is_complete;
+            self.absorb(&mut draft, page).await?;
+            if complete {
+                break;
+            }
+        }
+        self.publish(draft);
+        Ok(())
+    }
+
+    /// Makes `draft` the content, in one step, keeping the tiles loaded
+    /// meanwhile if it starts from the same snapshot.
+    fn publish(&self, mut draft: Content) {
+        self.content.send_if_modified(|current| {
+            if current.end == draft.end
+                && Arc::ptr_eq(&current.segment, &draft.segment)
+                && current.visible == draft.visible
+            {
+                return false; // nothing new
+            }
+            if current.same_base(draft.base.as_ref()) {
+                draft.tiles = current.tiles.clone();
+            }
+            *current = Arc::new(draft);
+            true
+        });
+    }
+
+    async fn edit(&self, cells: Vec<(CellRef, Cell)>) -> Result<Range<SequenceId>, EditError> {
+        let attempts = self.options.max_edit_attempts.max(1);
+        for _ in 0..attempts {
+            let current = self.current();
+            let seq = current.end;
+            let entries: Vec<LogEntry> = cells
+                .iter()
+                .enumerate()
+                .map(|(i, (at, cell))| {
+                    let entry = LogEntry::new(
+                        SheetEntry::set_cell(at.row, at.column, cell.clone()).encode(),
+                    );
+                    let id = seq + i as u64;
+                    let interval = self.options.snapshot_interval;
+                    if interval > 0 && id > 0 && id.is_multiple_of(interval) {
+                        entry.with_pending(SNAPSHOT_WORKFLOW)
+                    } else {
+                        entry
+                    }
+                })
+                .collect();
+            let added = if entries.len() == 1 {
+                let entry = entries.into_iter().next().unwrap_or_default();
+                self.log.add_entry(entry, seq, known(&current)).await
+            } else {
+                self.log.add_entries(entries, seq, known(&current)).await
+            };
+            match added {
+                Ok(value) => {
+                    let mut draft = (*current).clone();
+                    for (at, cell) in &cells {
+                        draft.apply(at.row, at.column, cell.clone());
+                    }
+                    if let Some(newer) = value.last_snapshot
+                        && newer.sequence_id >= draft.segment.start
+                        && newer.sequence_id <= draft.end
+                        && is_newer(&draft, &newer)
+                    {
+                        // The add succeeded, so the snapshot covers entries
+                        // this sheet holds: fork there. If it cannot be read
+                        // the content stays on its own snapshot, which is
+                        // just as right; the next sync tries again.
+                        match self.base_with_tiles(newer, &draft).await {
+                            Ok((base, tiles)) => draft.fork(base, tiles),
+                            Err(err) => {
+                                tracing::warn!(%err, "cannot switch to a newer snapshot");
+                            }
+                        }
+                    }
+                    self.publish(draft);
+                    return Ok(seq..seq + cells.len() as u64);
+                }
+                Err(AddEntryError::Conflict { .. }) => self.sync().await?,
+                Err(err) => return Err(EditError::Storage(storage(err))),
+            }
+        }
+        Err(EditError::Contended { attempts })
+    }
+}
+
+/// The snapshot a draft starts from, as the log wants to hear it.
+fn known(draft: &Content) -> KnownSnapshot {
+    KnownSnapshot::from(draft.base.as_ref().map(|b| b.value.sequence_id))
+}
+
+fn is_newer(draft: &Content, snapshot: &SnapshotValue) -> bool {
+    draft
+        .base
+        .as_ref()
+        .is_none_or(|b| snapshot.sequence_id > b.value.sequence_id)
+}
+
+fn apply_entry(draft: &mut Content, seq: SequenceId, entry: &LogEntry) -> Result<(), LoadError> {
+    match SheetEntry::decode(&entry.payload) {
+        Ok(SheetEntry::SetCellValueAndFormat {
+            row,
+            column,
+            value,
+            format,
+        }) => {
+            draft.apply(row, column, Cell { value, format });
+            Ok(())
+        }
+        Err(source) => Err(LoadError::Entry { seq, source }),
+    }
+}
+
+impl CellState {
+    /// Whether the cell is known (set or blank), not waiting for a tile.
+    pub fn is_loaded(&self) -> bool {
+        !matches!(self, CellState::NotLoaded)
+    }
+}

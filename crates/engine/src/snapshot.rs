@@ -1,0 +1,271 @@
+//! Snapshots in the sheet's blob directory: reading indexes and tiles, and
+//! writing a new cumulative snapshot that rewrites only the tiles changed
+//! since the previous one.
+//!
+//! Layout: `snapshots/<id>/index` and `snapshots/<id>/t<row>-<column>`,
+//! where `<id>` is the snapshot's blob id, the zero-padded sequence id of
+//! the entry it precedes. An index may name tiles in older snapshots'
+//! directories (unchanged tiles are shared). The index is written last, and
+//! the log names the snapshot only after that, so a reader never sees a
+//! partial snapshot.
+
+use crate::content::{Base, Content, TileKey};
+use crate::error::{SnapshotReadError, WriteSnapshotError};
+use crate::format::{INDEX_NAME, Index, Tile, TileRef, tile_name};
+use crate::options::SheetOptions;
+use crate::value::Cell;
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt, stream};
+use infinisheet_blob_store::{BlobDir, BlobName, WriteBlobError};
+use infinisheet_event_log::{SequenceId, SnapshotValue};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// The directory of a sheet holding its snapshots.
+pub const SNAPSHOTS_DIR: &str = "snapshots";
+
+/// The blob id of the snapshot preceding entry `seq`.
+pub fn snapshot_id(seq: SequenceId) -> String {
+    format!("{seq:020}")
+}
+
+/// A cell and its place within its tile.
+type PlacedCell = ((u32, u32), Cell);
+
+fn path(snapshot: &str, blob: &str) -> String {
+    format!("{SNAPSHOTS_DIR}/{snapshot}/{blob}")
+}
+
+/// The sheet's blob directory, with the snapshot directories opened so far.
+#[derive(Debug)]
+pub(crate) struct Blobs {
+    dir: Arc<dyn BlobDir>,
+    opened: Mutex<HashMap<String, Arc<dyn BlobDir>>>,
+}
+
+impl Blobs {
+    pub(crate) fn new(dir: Arc<dyn BlobDir>) -> Blobs {
+        Blobs {
+            dir,
+            opened: Mutex::default(),
+        }
+    }
+
+    async fn snapshot_dir(
+        &self,
+        snapshot: &str,
+        blob: &str,
+    ) -> Result<Arc<dyn BlobDir>, SnapshotReadError> {
+        if let Some(dir) = self
+            .opened
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(snapshot)
+        {
+            return Ok(dir.clone());
+        }
+        let name = BlobName::new(snapshot).map_err(|err| SnapshotReadError::Corrupt {
+            blob: path(snapshot, blob),
+            reason: format!("the snapshot id is not a blob name: {err}"),
+        })?;
+        let fail = |err| SnapshotReadError::from_dir(path(snapshot, blob), err);
+        let snapshots = self
+            .dir
+            .dir(&BlobName::new(SNAPSHOTS_DIR).map_err(|e| fail(e.into()))?)
+            .await
+            .map_err(fail)?;
+        let dir = snapshots.dir(&name).await.map_err(fail)?;
+        self.opened
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(snapshot.to_owned(), dir.clone());
+        Ok(dir)
+    }
+
+    async fn read(&self, snapshot: &str, blob: &str) -> Result<Bytes, SnapshotReadError> {
+        let dir = self.snapshot_dir(snapshot, blob).await?;
+        let name = BlobName::new(blob).map_err(|err| SnapshotReadError::Corrupt {
+            blob: path(snapshot, blob),
+            reason: err.to_string(),
+        })?;
+        dir.read_blob(&name)
+            .await
+            .map_err(|err| SnapshotReadError::from_read(path(snapshot, blob), err))
+    }
+
+    /// Reads the index of the snapshot `value` names.
+    pub(crate) async fn read_base(&self, value: SnapshotValue) -> Result<Base, SnapshotReadError> {
+        let bytes = self.read(&value.blob_id, INDEX_NAME).await?;
+        let index = Index::decode(&bytes).map_err(|reason| SnapshotReadError::Corrupt {
+            blob: path(&value.blob_id, INDEX_NAME),
+            reason,
+        })?;
+        Ok(Base { value, index })
+    }
+
+    async fn read_tile(&self, tile: &TileRef) -> Result<Arc<Tile>, SnapshotReadError> {
+        let name = tile_name(tile.tile_row, tile.tile_column);
+        let bytes = self.read(&tile.snapshot, &name).await?;
+        let decoded = Tile::decode(&bytes).map_err(|reason| SnapshotReadError::Corrupt {
+            blob: path(&tile.snapshot, &name),
+            reason,
+        })?;
+        if decoded.len() != tile.cells as usize {
+            return Err(SnapshotReadError::Corrupt {
+                blob: path(&tile.snapshot, &name),
+                reason: format!(
+                    "it holds {} cells; the index says {}",
+                    decoded.len(),
+                    tile.cells
+                ),
+            });
+        }
+        Ok(Arc::new(decoded))
+    }
+
+    /// Reads the tiles at `keys` of `base` (keys not in its index are
+    /// skipped), `concurrency` at a time.
+    pub(crate) async fn read_tiles(
+        &self,
+        base: &Base,
+        keys: &[TileKey],
+        concurrency: usize,
+    ) -> Result<HashMap<TileKey, Arc<Tile>>, SnapshotReadError> {
+        let tiles: Vec<TileRef> = keys
+            .iter()
+            .filter_map(|&(r, c)| base.index.tile(r, c).cloned())
+            .collect();
+        stream::iter(tiles)
+            .map(|tile| self.read_keyed(tile))
+            .buffer_unordered(concurrency.max(1))
+            .try_collect()
+            .await
+    }
+
+    async fn read_keyed(&self, tile: TileRef) -> Result<(TileKey, Arc<Tile>), SnapshotReadError> {
+        let read = self.read_tile(&tile).await?;
+        Ok(((tile.tile_row, tile.tile_column), read))
+    }
+
+    async fn write(
+        &self,
+        snapshot: &str,
+        blob: &str,
+        bytes: Vec<u8>,
+    ) -> Result<(), WriteSnapshotError> {
+        let failed = |source| WriteSnapshotError::Write {
+            blob: path(snapshot, blob),
+            source,
+        };
+        let dir = self.snapshot_dir(snapshot, blob).await.map_err(|err| {
+            failed(WriteBlobError::Storage(
+                infinisheet_event_log::StorageError::new("engine", err.to_string()),
+            ))
+        })?;
+        let name = BlobName::new(blob).map_err(|err| failed(err.into()))?;
+        dir.write_blob(&name, Bytes::from(bytes))
+            .await
+            .map_err(failed)
+    }
+}
+
+/// Writes the snapshot of everything before entry `at` of `content`, whose
+/// segment must reach from its snapshot (or the log's start) to at least
+/// `at`. Reads the previous snapshot's tiles that changed, writes them
+/// merged with the segment's edits before `at`, then the index. Returns the
+/// value to publish on entry `at`. Writing the same snapshot twice, or from
+/// two engines at once, writes the same cells.
+pub(crate) async fn write(
+    blobs: &Blobs,
+    content: &Content,
+    at: SequenceId,
+    options: &SheetOptions,
+) -> Result<SnapshotValue, WriteSnapshotError> {
+    let start = content.segment.start;
+    if at < start || at > content.end {
+        return Err(WriteSnapshotError::OutOfRange {
+            at,
+            start,
+            end: content.end,
+        });
+    }
+    if let Some(base) = content.base.as_ref().filter(|b| b.value.sequence_id == at) {
+        return Ok(base.value.clone());
+    }
+    let id = snapshot_id(at);
+    let (tile_rows, tile_columns) = content.base.as_ref().map_or(
+        (
+            options.tile_rows.clamp(1, 1 << 16),
+            options.tile_columns.clamp(1, 1 << 16),
+        ),
+        |b| (b.index.tile_rows, b.index.tile_columns),
+    );
+    // The edits before `at`, by tile.
+    let mut changed: BTreeMap<TileKey, Vec<PlacedCell>> = BTreeMap::new();
+    let (mut rows, mut columns) = content
+        .base
+        .as_ref()
+        .map_or((0, 0), |b| (b.index.rows, b.index.columns));
+    for ((row, column), cell) in content.segment.cells((at - start) as usize) {
+        rows = rows.max(u64::from(row) + 1);
+        columns = columns.max(u64::from(column) + 1);
+        changed
+            .entry((row / tile_rows, column / tile_columns))
+            .or_default()
+            .push(((row % tile_rows, column % tile_columns), cell));
+    }
+    let mut tiles: BTreeMap<TileKey, TileRef> = content
+        .base
+        .as_ref()
+        .map(|b| {
+            b.index
+                .tiles
+                .iter()
+                .map(|t| ((t.tile_row, t.tile_column), t.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let written: Vec<TileRef> = stream::iter(changed)
+        .map(|(key, edits)| {
+            let previous = tiles.get(&key).cloned();
+            let id = &id;
+            async move {
+                let old = match (&previous, content.tiles.get(&key)) {
+                    (_, Some(loaded)) => Some(loaded.clone()),
+                    (Some(tile), None) => Some(blobs.read_tile(tile).await?),
+                    (None, None) => None,
+                };
+                let cells = old
+                    .iter()
+                    .flat_map(|t| t.cells().map(|(k, c)| (k, c.clone())))
+                    .chain(edits);
+                let tile = Tile::from_cells(cells);
+                let name = tile_name(key.0, key.1);
+                blobs.write(id, &name, tile.encode()).await?;
+                Ok::<_, WriteSnapshotError>(TileRef {
+                    tile_row: key.0,
+                    tile_column: key.1,
+                    snapshot: id.clone(),
+                    cells: tile.len() as u32,
+                })
+            }
+        })
+        .buffer_unordered(options.blob_concurrency.max(1))
+        .try_collect()
+        .await?;
+    for tile in written {
+        tiles.insert((tile.tile_row, tile.tile_column), tile);
+    }
+    let index = Index {
+        rows,
+        columns,
+        tile_rows,
+        tile_columns,
+        tiles: tiles.into_values().collect(),
+    };
+    blobs.write(&id, INDEX_NAME, index.encode()).await?;
+    Ok(SnapshotValue {
+        sequence_id: at,
+        blob_id: id,
+    })
+}

@@ -1,0 +1,87 @@
+//! Shared by the engine's tests: a snapshot worker pass (what the snapshot
+//! workflow does, done inline), and comparing sheets cell by cell.
+
+#![allow(dead_code, clippy::unwrap_used)] // each test file uses a part
+
+use infinisheet_blob_store::{BlobDir, BlobStore};
+use infinisheet_engine::{CellRange, CellRef, CellState, SheetOptions, Spreadsheet};
+use infinisheet_event_log::{
+    EventLog, EventLogExt, KnownSnapshot, MetadataUpdate, QueryEnd, QueryStart,
+};
+use infinisheet_memory::{MemoryBlobStore, MemoryEventLog};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+pub(crate) fn memory() -> (Arc<dyn EventLog>, Arc<dyn BlobDir>) {
+    (
+        Arc::new(MemoryEventLog::new()),
+        MemoryBlobStore::new().root(),
+    )
+}
+
+/// Writes and publishes a snapshot for every entry marked pending, oldest
+/// first, each with a freshly opened worker sheet (so each builds on the
+/// snapshot before it). Returns how many it published.
+pub(crate) async fn worker_pass(log: &Arc<dyn EventLog>, dir: &Arc<dyn BlobDir>) -> usize {
+    let all = log
+        .query_all(QueryStart::Start, QueryEnd::End, KnownSnapshot::NotTracked)
+        .await
+        .unwrap();
+    let pending: Vec<u64> = all
+        .entries
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.metadata.pending.is_some())
+        .map(|(i, _)| all.start + i as u64)
+        .collect();
+    let mut published = 0;
+    for at in pending {
+        let worker = Spreadsheet::open(log.clone(), dir.clone(), SheetOptions::default())
+            .await
+            .unwrap();
+        let value = worker.write_snapshot(at).await.unwrap();
+        log.set_metadata(at, MetadataUpdate::publish_snapshot(value.blob_id))
+            .await
+            .unwrap();
+        published += 1;
+    }
+    published
+}
+
+/// Every cell of a sheet within `rows` x `columns`, loading the tiles as a
+/// viewport would, in pieces that fit the tile budget.
+pub(crate) async fn cells(
+    sheet: &Spreadsheet,
+    rows: u32,
+    columns: u32,
+) -> BTreeMap<(u32, u32), String> {
+    let mut found = BTreeMap::new();
+    let step = 50;
+    for top in (0..rows.max(1)).step_by(step) {
+        for left in (0..columns.max(1)).step_by(step) {
+            let area = CellRange::new(
+                CellRef::new(top, left),
+                CellRef::new(
+                    (top + step as u32 - 1).min(rows.max(1) - 1),
+                    (left + step as u32 - 1).min(columns.max(1) - 1),
+                ),
+            );
+            sheet.set_viewport(area).await.unwrap();
+            let content = sheet.content();
+            for row in area.rows() {
+                for column in area.columns() {
+                    match content.cell(row, column) {
+                        CellState::Set(cell) => {
+                            found.insert((row, column), format!("{:?}", cell));
+                        }
+                        CellState::Blank => {}
+                        CellState::NotLoaded => {
+                            panic!("{} not loaded in its viewport", CellRef::new(row, column))
+                        }
+                    }
+                }
+            }
+        }
+    }
+    found
+}

@@ -1,0 +1,638 @@
+//! The original's engine scenarios, and the trap it fell into: loads at
+//! several sizes, viewports, snapshots saved and loaded, two clients,
+//! edits interleaved with syncs, delays, conflicts; plus damaged blobs and
+//! entries, truncation, tile budgets and polling.
+
+#![allow(clippy::unwrap_used)] // tests fail by panicking
+
+mod common;
+
+use bytes::Bytes;
+use common::{cells, memory, worker_pass};
+use infinisheet_blob_store::{BlobDirExt, BlobStore};
+use infinisheet_engine::{
+    Cell, CellRange, CellRef, CellState, CellValue, EditError, LoadError, SheetOptions,
+    SnapshotReadError, Spreadsheet, WriteSnapshotError,
+};
+use infinisheet_event_log::{
+    EventLog, EventLogExt, KnownSnapshot, LogEntry, MetadataUpdate, QueryEnd, QueryStart,
+};
+use infinisheet_layers::{Delay, Layered};
+use infinisheet_memory::{MemoryBlobStore, MemoryEventLog};
+use std::sync::Arc;
+use std::time::Duration;
+
+fn number(n: f64) -> Cell {
+    Cell::new(CellValue::Number(n))
+}
+
+fn area(text: &str) -> CellRange {
+    text.parse().unwrap()
+}
+
+/// Fills `n` cells, row by row in a 37-column band, with their index.
+async fn fill(sheet: &Spreadsheet, n: u32) {
+    for i in 0..n {
+        sheet
+            .set_cell(i / 37, i % 37, number(f64::from(i)))
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn initial_load_at_several_sizes() {
+    for n in [0, 1, 99, 100, 101, 250, 1_000] {
+        let (log, dir) = memory();
+        let options = SheetOptions::default().tile_size(10, 10);
+        let writer = Spreadsheet::open(log.clone(), dir.clone(), options)
+            .await
+            .unwrap();
+        fill(&writer, n).await;
+        let published = worker_pass(&log, &dir).await;
+        assert_eq!(published as u32, n.saturating_sub(1) / 100, "n = {n}");
+        let reader = Spreadsheet::open(log.clone(), dir.clone(), options)
+            .await
+            .unwrap();
+        let content = reader.content();
+        assert_eq!(content.end(), u64::from(n));
+        assert_eq!(content.row_count(), writer.content().row_count());
+        assert_eq!(content.column_count(), writer.content().column_count());
+        let want = cells(&writer, 30, 37).await;
+        assert_eq!(want.len(), n as usize);
+        assert_eq!(cells(&reader, 30, 37).await, want, "n = {n}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pending_markers_every_interval() {
+    let (log, dir) = memory();
+    let sheet = Spreadsheet::open(
+        log.clone(),
+        dir,
+        SheetOptions::default().snapshot_interval(10),
+    )
+    .await
+    .unwrap();
+    fill(&sheet, 25).await;
+    let all = log
+        .query_all(QueryStart::Start, QueryEnd::End, KnownSnapshot::NotTracked)
+        .await
+        .unwrap();
+    let marked: Vec<u64> = (0..25)
+        .filter(|i| all.entries[*i as usize].metadata.pending.as_deref() == Some("snapshot"))
+        .collect();
+    assert_eq!(marked, vec![10, 20]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn save_and_load_snapshots() {
+    let (log, dir) = memory();
+    let options = SheetOptions::default().tile_size(4, 4).snapshot_interval(0);
+    let writer = Spreadsheet::open(log.clone(), dir.clone(), options)
+        .await
+        .unwrap();
+    for i in 0..20 {
+        writer.set_cell(i, i, number(f64::from(i))).await.unwrap();
+    }
+    let value = writer.write_snapshot(15).await.unwrap();
+    assert_eq!(value.sequence_id, 15);
+    // Written but not published: a reader does not use it.
+    let reader = Spreadsheet::open(log.clone(), dir.clone(), options)
+        .await
+        .unwrap();
+    assert_eq!(reader.content().snapshot(), None);
+    log.set_metadata(15, MetadataUpdate::publish_snapshot(value.blob_id.clone()))
+        .await
+        .unwrap();
+    let reader = Spreadsheet::open(log.clone(), dir.clone(), options)
+        .await
+        .unwrap();
+    let content = reader.content();
+    assert_eq!(content.snapshot(), Some(&value));
+    assert_eq!(content.segment(), (15, 5));
+    assert_eq!((content.row_count(), content.column_count()), (20, 20));
+    // Cells from the segment are there; cells in tiles are not loaded yet.
+    assert_eq!(content.cell(17, 17), CellState::Set(number(17.0)));
+    assert_eq!(content.cell(3, 3), CellState::NotLoaded);
+    assert_eq!(content.cell(3, 2), CellState::NotLoaded);
+    assert_eq!(content.cell(3, 9), CellState::Blank, "no tile holds it");
+    reader.set_viewport(area("A1:D4")).await.unwrap();
+    let content = reader.content();
+    assert_eq!(content.cell(3, 3), CellState::Set(number(3.0)));
+    assert_eq!(content.cell(3, 2), CellState::Blank);
+    assert_eq!(content.loaded_tiles(), 1);
+    assert_eq!(cells(&reader, 20, 20).await, cells(&writer, 20, 20).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_snapshot_rewrites_only_changed_tiles() {
+    let (log, dir) = memory();
+    let options = SheetOptions::default()
+        .tile_size(10, 10)
+        .snapshot_interval(0);
+    let writer = Spreadsheet::open(log.clone(), dir.clone(), options)
+        .await
+        .unwrap();
+    for i in 0..10 {
+        writer
+            .set_cell(i * 10, 0, number(f64::from(i)))
+            .await
+            .unwrap(); // 10 tiles
+    }
+    let first = writer.write_snapshot(10).await.unwrap();
+    writer.set_cell(0, 1, number(99.0)).await.unwrap(); // entry 10: tile 0-0 only
+    log.set_metadata(10, MetadataUpdate::publish_snapshot(first.blob_id.clone()))
+        .await
+        .unwrap();
+    writer.set_cell(1, 1, number(98.0)).await.unwrap();
+    let second = Spreadsheet::open(log.clone(), dir.clone(), options)
+        .await
+        .unwrap();
+    let value = second.write_snapshot(12).await.unwrap();
+    let snapshots = dir.open_dir("snapshots").await.unwrap();
+    let written = snapshots
+        .open_dir(&value.blob_id)
+        .await
+        .unwrap()
+        .list_all()
+        .await
+        .unwrap();
+    let mut names: Vec<_> = written.iter().map(|e| e.name.to_string()).collect();
+    names.sort();
+    assert_eq!(names, vec!["index", "t0-0"]);
+    writer.set_cell(2, 2, number(1.0)).await.unwrap();
+    log.set_metadata(12, MetadataUpdate::publish_snapshot(value.blob_id))
+        .await
+        .unwrap();
+    let reader = Spreadsheet::open(log.clone(), dir.clone(), options)
+        .await
+        .unwrap();
+    assert_eq!(reader.content().segment(), (12, 1));
+    assert_eq!(cells(&reader, 100, 3).await, cells(&writer, 100, 3).await);
+}
+
+/// The trap: snapshots that hold only the cells changed since the previous
+/// one lose every older cell for a fresh reader.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_many_snapshots_a_fresh_reader_sees_every_cell() {
+    let (log, dir) = memory();
+    let options = SheetOptions::default()
+        .tile_size(4, 4)
+        .snapshot_interval(10);
+    let writer = Spreadsheet::open(log.clone(), dir.clone(), options)
+        .await
+        .unwrap();
+    let mut rng = fastrand::Rng::with_seed(7);
+    for round in 0..20 {
+        for _ in 0..10 {
+            let (row, column) = (rng.u32(0..40), rng.u32(0..12));
+            writer
+                .set_cell(row, column, Cell::new(CellValue::Text(format!("r{round}"))))
+                .await
+                .unwrap();
+        }
+        worker_pass(&log, &dir).await;
+    }
+    let reader = Spreadsheet::open(log.clone(), dir.clone(), options)
+        .await
+        .unwrap();
+    assert_eq!(reader.content().snapshot().unwrap().sequence_id, 190);
+    let want = cells(&writer, 40, 12).await;
+    assert!(want.len() > 100);
+    assert_eq!(cells(&reader, 40, 12).await, want);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_clients_with_snapshots() {
+    let (log, dir) = memory();
+    let options = SheetOptions::default()
+        .tile_size(5, 5)
+        .snapshot_interval(10);
+    let a = Spreadsheet::open(log.clone(), dir.clone(), options)
+        .await
+        .unwrap();
+    let b = Spreadsheet::open(log.clone(), dir.clone(), options)
+        .await
+        .unwrap();
+    fill(&a, 25).await;
+    worker_pass(&log, &dir).await; // snapshots at 10 and 20
+    b.sync().await.unwrap();
+    // B learned of the snapshot at 20 along with new entries: it forked.
+    assert_eq!(b.content().segment(), (20, 5));
+    // A has no new entries to add: it stays on its segment (lazily).
+    a.sync().await.unwrap();
+    assert_eq!(a.content().segment(), (0, 25));
+    // A's next edit reports the newer snapshot, and A forks then.
+    a.set_cell(0, 0, number(-1.0)).await.unwrap();
+    assert_eq!(a.content().segment(), (20, 6));
+    b.set_cell(1, 1, number(-2.0)).await.unwrap();
+    a.sync().await.unwrap();
+    assert_eq!(cells(&a, 5, 37).await, cells(&b, 5, 37).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newer_snapshot_inside_held_entries_is_forked_there() {
+    let (log, dir) = memory();
+    let options = SheetOptions::default().snapshot_interval(0);
+    let a = Spreadsheet::open(log.clone(), dir.clone(), options)
+        .await
+        .unwrap();
+    fill(&a, 30).await;
+    let value = a.write_snapshot(12).await.unwrap();
+    log.set_metadata(12, MetadataUpdate::publish_snapshot(value.blob_id))
+        .await
+        .unwrap();
+    let b = Spreadsheet::open(log.clone(), dir.clone(), options)
+        .await
+        .unwrap();
+    b.set_cell(5, 5, number(5.0)).await.unwrap();
+    a.sync().await.unwrap();
+    assert_eq!(a.content().segment(), (12, 19));
+    assert_eq!(cells(&a, 10, 37).await, cells(&b, 10, 37).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newer_snapshot_beyond_the_page_is_reached_by_paging() {
+    let log = Arc::new(MemoryEventLog::with_page_size(7));
+    let dir = MemoryBlobStore::new().root();
+    let options = SheetOptions::default().snapshot_interval(0);
+    let a = Spreadsheet::open(log.clone(), dir.clone(), options)
+        .await
+        .unwrap();
+    let b = Spreadsheet::open(log.clone(), dir.clone(), options)
+        .await
+        .unwrap();
+    fill(&a, 40).await;
+    let value = a.write_snapshot(33).await.unwrap();
+    log.set_metadata(33, MetadataUpdate::publish_snapshot(value.blob_id))
+        .await
+        .unwrap();
+    b.sync().await.unwrap();
+    assert_eq!(b.content().segment(), (33, 7));
+    assert_eq!(cells(&b, 2, 37).await, cells(&a, 2, 37).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn load_despite_viewport_changes() {
+    let (log, dir) = memory();
+    let options = SheetOptions::default()
+        .tile_size(10, 10)
+        .snapshot_interval(50);
+    let writer = Spreadsheet::open(log.clone(), dir.clone(), options)
+        .await
+        .unwrap();
+    fill(&writer, 500).await;
+    worker_pass(&log, &dir).await;
+    let reader = Spreadsheet::open(log.clone(), dir.clone(), options)
+        .await
+        .unwrap();
+    let moves = ["A1:J10", "K11:T30", "A1:AK14", "B2:C3"];
+    let (left, right) = tokio::join!(
+        async {
+            for m in moves {
+                reader.set_viewport(area(m)).await.unwrap();
+            }
+        },
+        async {
+            writer.set_cell(0, 0, number(-5.0)).await.unwrap();
+            reader.sync().await.unwrap();
+        }
+    );
+    let ((), ()) = (left, right);
+    reader.sync().await.unwrap();
+    assert_eq!(cells(&reader, 14, 37).await, cells(&writer, 14, 37).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edits_interleaved_with_sync() {
+    let (log, dir) = memory();
+    let options = SheetOptions::default().snapshot_interval(7);
+    let sheet = Spreadsheet::open(log.clone(), dir.clone(), options)
+        .await
+        .unwrap();
+    let other = Spreadsheet::open(log.clone(), dir.clone(), options)
+        .await
+        .unwrap();
+    let mut edits = Vec::new();
+    for i in 0..30u32 {
+        let (s, o) = (sheet.clone(), other.clone());
+        edits.push(tokio::spawn(async move {
+            s.set_cell(i, 0, number(f64::from(i))).await.unwrap();
+            s.sync().await.unwrap();
+            o.set_cell(i, 1, number(f64::from(i))).await.unwrap();
+        }));
+        if i % 10 == 9 {
+            worker_pass(&log, &dir).await;
+        }
+    }
+    for edit in edits {
+        edit.await.unwrap();
+    }
+    sheet.sync().await.unwrap();
+    other.sync().await.unwrap();
+    assert_eq!(sheet.content().end(), 60);
+    let want = cells(&sheet, 30, 2).await;
+    assert_eq!(want.len(), 60);
+    assert_eq!(cells(&other, 30, 2).await, want);
+    let fresh = Spreadsheet::open(log, dir, options).await.unwrap();
+    assert_eq!(cells(&fresh, 30, 2).await, want);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delays_on_every_call() {
+    let delay = Delay::new(Duration::from_millis(2));
+    let log: Arc<dyn EventLog> = Arc::new(Layered::new(delay, MemoryEventLog::new()));
+    let dir = Layered::new(delay, MemoryBlobStore::new()).root();
+    let options = SheetOptions::default().tile_size(5, 5).snapshot_interval(5);
+    let a = Spreadsheet::open(log.clone(), dir.clone(), options)
+        .await
+        .unwrap();
+    let b = Spreadsheet::open(log.clone(), dir.clone(), options)
+        .await
+        .unwrap();
+    let (x, y) = tokio::join!(
+        async {
+            for i in 0..12 {
+                a.set_cell(i, 0, number(1.0)).await.unwrap();
+                a.set_viewport(area("A1:B20")).await.unwrap();
+            }
+        },
+        async {
+            for i in 0..12 {
+                b.set_cell(i, 1, number(2.0)).await.unwrap();
+                b.sync().await.unwrap();
+            }
+        }
+    );
+    let ((), ()) = (x, y);
+    worker_pass(&log, &dir).await;
+    a.sync().await.unwrap();
+    b.sync().await.unwrap();
+    let want = cells(&a, 12, 2).await;
+    assert_eq!(want.len(), 24);
+    assert_eq!(cells(&b, 12, 2).await, want);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_race_is_retried_never_dropped() {
+    let (log, dir) = memory();
+    let options = SheetOptions::default();
+    let a = Spreadsheet::open(log.clone(), dir.clone(), options)
+        .await
+        .unwrap();
+    let b = Spreadsheet::open(log.clone(), dir.clone(), options)
+        .await
+        .unwrap();
+    a.set_cell(0, 0, number(1.0)).await.unwrap();
+    // B still believes the log is empty: it loses the race for id 0, syncs
+    // and lands its edit at 1.
+    assert_eq!(b.set_cell(0, 0, number(2.0)).await.unwrap(), 1);
+    assert_eq!(b.content().cell(0, 0), CellState::Set(number(2.0)));
+    a.sync().await.unwrap();
+    assert_eq!(a.content().cell(0, 0), CellState::Set(number(2.0)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_race_lost_every_time_is_a_typed_error_and_adds_nothing() {
+    let (log, dir) = memory();
+    let a = Spreadsheet::open(log.clone(), dir.clone(), SheetOptions::default())
+        .await
+        .unwrap();
+    let b = Spreadsheet::open(
+        log.clone(),
+        dir.clone(),
+        SheetOptions::default().max_edit_attempts(1),
+    )
+    .await
+    .unwrap();
+    a.set_cell(0, 0, number(1.0)).await.unwrap();
+    let err = b.set_cell(3, 3, number(3.0)).await.unwrap_err();
+    assert!(matches!(err, EditError::Contended { attempts: 1 }), "{err}");
+    // It resynced, and its edit is not in the log.
+    assert_eq!(b.content().end(), 1);
+    assert_eq!(b.content().cell(3, 3), CellState::Blank);
+    let all = log
+        .query_all(QueryStart::Start, QueryEnd::End, KnownSnapshot::NotTracked)
+        .await
+        .unwrap();
+    assert_eq!(all.entries.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_are_one_append() {
+    let (log, dir) = memory();
+    let sheet = Spreadsheet::open(
+        log.clone(),
+        dir,
+        SheetOptions::default().snapshot_interval(3),
+    )
+    .await
+    .unwrap();
+    let batch = (0..7)
+        .map(|i| (CellRef::new(i, 0), number(f64::from(i))))
+        .collect();
+    assert_eq!(sheet.set_cells(batch).await.unwrap(), 0..7);
+    assert_eq!(sheet.content().end(), 7);
+    let all = log
+        .query_all(QueryStart::Start, QueryEnd::End, KnownSnapshot::NotTracked)
+        .await
+        .unwrap();
+    let marked: Vec<_> = (0..7)
+        .filter(|i| all.entries[*i].metadata.pending.is_some())
+        .collect();
+    assert_eq!(marked, vec![3, 6]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readers_keep_a_consistent_content_and_subscribers_hear_of_changes() {
+    let (log, dir) = memory();
+    let sheet = Spreadsheet::open(log, dir, SheetOptions::default())
+        .await
+        .unwrap();
+    let mut changes = sheet.subscribe();
+    sheet.set_cell(0, 0, number(1.0)).await.unwrap();
+    let before = sheet.content();
+    sheet.set_cell(0, 0, number(2.0)).await.unwrap();
+    sheet.set_cell(9, 9, number(3.0)).await.unwrap();
+    assert_eq!(before.cell(0, 0), CellState::Set(number(1.0)));
+    assert_eq!(before.cell(9, 9), CellState::Blank);
+    assert_eq!((before.end(), before.row_count()), (1, 1));
+    assert!(changes.has_changed().unwrap());
+    assert_eq!(changes.borrow_and_update().end(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn polling_picks_up_other_writers() {
+    let (log, dir) = memory();
+    let options = SheetOptions::default().polling_interval(Duration::from_millis(5));
+    let reader = Spreadsheet::open(log.clone(), dir.clone(), options)
+        .await
+        .unwrap();
+    let writer = Spreadsheet::open(log, dir, SheetOptions::default())
+        .await
+        .unwrap();
+    let mut changes = reader.subscribe();
+    writer.set_cell(2, 2, number(7.0)).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(10), changes.wait_for(|c| c.end() == 1))
+        .await
+        .expect("polling never synced")
+        .unwrap();
+    assert_eq!(reader.content().cell(2, 2), CellState::Set(number(7.0)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tile_budget_drops_the_least_recently_used() {
+    let (log, dir) = memory();
+    let options = SheetOptions::default()
+        .tile_size(2, 2)
+        .snapshot_interval(0)
+        .loaded_tile_budget(2);
+    let writer = Spreadsheet::open(log.clone(), dir.clone(), options)
+        .await
+        .unwrap();
+    for i in 0..8 {
+        writer.set_cell(i, i, number(f64::from(i))).await.unwrap(); // 4 diagonal tiles
+    }
+    let value = writer.write_snapshot(8).await.unwrap();
+    writer.set_cell(20, 20, number(0.0)).await.unwrap();
+    log.set_metadata(8, MetadataUpdate::publish_snapshot(value.blob_id))
+        .await
+        .unwrap();
+    let reader = Spreadsheet::open(log, dir, options).await.unwrap();
+    for viewport in ["A1:B2", "C3:D4", "E5:F6"] {
+        reader.set_viewport(area(viewport)).await.unwrap();
+    }
+    let content = reader.content();
+    assert_eq!(content.loaded_tiles(), 2);
+    assert_eq!(content.cell(0, 0), CellState::NotLoaded, "oldest dropped");
+    assert_eq!(content.cell(3, 3), CellState::Set(number(3.0)));
+    assert_eq!(content.cell(5, 5), CellState::Set(number(5.0)));
+    // A viewport larger than the budget still loads all it needs.
+    reader.set_viewport(area("A1:H8")).await.unwrap();
+    assert_eq!(reader.content().loaded_tiles(), 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn damaged_or_missing_snapshot_blobs_are_errors_naming_the_blob() {
+    let (log, dir) = memory();
+    let options = SheetOptions::default().snapshot_interval(0);
+    let writer = Spreadsheet::open(log.clone(), dir.clone(), options)
+        .await
+        .unwrap();
+    writer.set_cell(0, 0, number(1.0)).await.unwrap();
+    writer.set_cell(1, 0, number(1.0)).await.unwrap();
+    let value = writer.write_snapshot(1).await.unwrap();
+    log.set_metadata(1, MetadataUpdate::publish_snapshot(value.blob_id.clone()))
+        .await
+        .unwrap();
+    let snapshot = dir
+        .open_dir("snapshots")
+        .await
+        .unwrap()
+        .open_dir(&value.blob_id)
+        .await
+        .unwrap();
+    let tile = snapshot.read("t0-0").await.unwrap();
+    let mut damaged = tile.to_vec();
+    let last = damaged.len() - 1;
+    damaged[last] ^= 1;
+    snapshot.write("t0-0", Bytes::from(damaged)).await.unwrap();
+    let reader = Spreadsheet::open(log.clone(), dir.clone(), options)
+        .await
+        .unwrap();
+    let err = reader.set_viewport(area("A1:B2")).await.unwrap_err();
+    let SnapshotReadError::Corrupt { blob, .. } = &err else {
+        panic!("{err}");
+    };
+    assert_eq!(blob, "snapshots/00000000000000000001/t0-0");
+    assert_eq!(reader.content().cell(0, 0), CellState::NotLoaded);
+
+    snapshot.remove("t0-0").await.unwrap();
+    let err = reader.set_viewport(area("A1:B2")).await.unwrap_err();
+    assert!(matches!(err, SnapshotReadError::Missing { .. }), "{err}");
+
+    snapshot
+        .write("index", Bytes::from_static(b"{\"json\": 1}"))
+        .await
+        .unwrap();
+    let err = Spreadsheet::open(log.clone(), dir.clone(), options)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, LoadError::Snapshot(SnapshotReadError::Corrupt { blob, .. }) if blob == "snapshots/00000000000000000001/index"),
+        "{err}"
+    );
+    snapshot.remove("index").await.unwrap();
+    let err = Spreadsheet::open(log, dir, options).await.unwrap_err();
+    assert!(
+        matches!(err, LoadError::Snapshot(SnapshotReadError::Missing { .. })),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn foreign_entries_and_lost_history_are_load_errors() {
+    let (log, dir) = memory();
+    log.add_entry(
+        LogEntry::new("not a sheet edit"),
+        0,
+        KnownSnapshot::NotTracked,
+    )
+    .await
+    .unwrap();
+    let err = Spreadsheet::open(log.clone(), dir.clone(), SheetOptions::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, LoadError::Entry { seq: 0, .. }), "{err}");
+
+    let (log, dir) = memory();
+    let sheet = Spreadsheet::open(log.clone(), dir.clone(), SheetOptions::default())
+        .await
+        .unwrap();
+    fill(&sheet, 5).await;
+    log.truncate(3).await.unwrap();
+    let err = Spreadsheet::open(log, dir, SheetOptions::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, LoadError::NoSnapshot { start: 3 }), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_behind_a_truncation_reloads_from_the_snapshot() {
+    let (log, dir) = memory();
+    let options = SheetOptions::default().snapshot_interval(10);
+    let writer = Spreadsheet::open(log.clone(), dir.clone(), options)
+        .await
+        .unwrap();
+    let behind = Spreadsheet::open(log.clone(), dir.clone(), options)
+        .await
+        .unwrap();
+    fill(&writer, 25).await;
+    worker_pass(&log, &dir).await;
+    log.truncate(20).await.unwrap();
+    behind.sync().await.unwrap();
+    assert_eq!(behind.content().segment(), (20, 5));
+    assert_eq!(cells(&behind, 1, 37).await, cells(&writer, 1, 37).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshots_outside_the_content_are_refused() {
+    let (log, dir) = memory();
+    let sheet = Spreadsheet::open(log, dir, SheetOptions::default())
+        .await
+        .unwrap();
+    fill(&sheet, 3).await;
+    let err = sheet.write_snapshot(4).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            WriteSnapshotError::OutOfRange {
+                at: 4,
+                start: 0,
+                end: 3
+            }
+        ),
+        "{err}"
+    );
+}
