@@ -39,3 +39,75 @@ pub fn on_worker<T: Send + 'static>(
             .unwrap_or_else(|err| panic!("benchmark task failed: {err}"))
     })
 }
+
+/// The million-cell sheet of the engine benchmarks: 1,000 rows by 1,000
+/// columns of numbers and some text, a snapshot of all but the last 1,000
+/// edits, and those 1,000 edits as the log tail.
+pub mod sheet {
+    use infinisheet_blob_store::{BlobDir, BlobStore};
+    use infinisheet_engine::{Cell, CellRef, CellValue, SheetOptions, Spreadsheet};
+    use infinisheet_event_log::{EventLog, MetadataUpdate};
+    use infinisheet_filesystem::FsBlobStore;
+    use infinisheet_sqlite::{SqliteDatabase, SqliteOptions};
+    use std::path::Path;
+    use std::sync::Arc;
+
+    /// Rows and columns of the sheet.
+    pub const SIDE: u32 = 1_000;
+    /// Edits after the snapshot.
+    pub const TAIL: u32 = 1_000;
+
+    fn cell(i: u32) -> Cell {
+        if i % 10 == 0 {
+            Cell::new(CellValue::Text(format!("label {i}")))
+        } else {
+            Cell::new(CellValue::Number(f64::from(i) * 0.5)).with_format("0.00")
+        }
+    }
+
+    /// Writes the sheet into `log` and `dir`: all cells in batches of
+    /// 10,000, a snapshot before the last `TAIL`, published.
+    pub async fn build(log: Arc<dyn EventLog>, dir: Arc<dyn BlobDir>) {
+        let options = SheetOptions::default().snapshot_interval(0);
+        let sheet = Spreadsheet::open(log.clone(), dir, options)
+            .await
+            .unwrap_or_else(|err| panic!("open: {err}"));
+        let total = SIDE * SIDE;
+        let at = u64::from(total - TAIL);
+        for chunk in (0..total).collect::<Vec<_>>().chunks(10_000) {
+            let batch = chunk
+                .iter()
+                .map(|&i| (CellRef::new(i / SIDE, i % SIDE), cell(i)))
+                .collect();
+            sheet
+                .set_cells(batch)
+                .await
+                .unwrap_or_else(|err| panic!("edit: {err}"));
+        }
+        // The snapshot is written from a sheet holding exactly the entries
+        // before it would hold them all; writing from `sheet` is the same.
+        let value = sheet
+            .write_snapshot(at)
+            .await
+            .unwrap_or_else(|err| panic!("snapshot: {err}"));
+        log.set_metadata(at, MetadataUpdate::publish_snapshot(value.blob_id))
+            .await
+            .unwrap_or_else(|err| panic!("publish: {err}"));
+    }
+
+    /// The default embedded storage of a sheet in `dir`: a SQLite log
+    /// (`sheet.db`, log `sheet`) and a filesystem blob store (`blobs/`).
+    pub async fn embedded(dir: &Path) -> (Arc<dyn EventLog>, Arc<dyn BlobDir>) {
+        let db = SqliteDatabase::open(dir.join("sheet.db"), SqliteOptions::default())
+            .await
+            .unwrap_or_else(|err| panic!("sqlite: {err}"));
+        let log = db
+            .log("sheet")
+            .await
+            .unwrap_or_else(|err| panic!("sqlite log: {err}"));
+        let blobs = FsBlobStore::open(dir.join("blobs"))
+            .await
+            .unwrap_or_else(|err| panic!("blobs: {err}"));
+        (Arc::new(log), blobs.root())
+    }
+}
