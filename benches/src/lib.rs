@@ -58,7 +58,7 @@ pub mod sheet {
     pub const TAIL: u32 = 1_000;
 
     fn cell(i: u32) -> Cell {
-        if i % 10 == 0 {
+        if i.is_multiple_of(10) {
             Cell::new(CellValue::Text(format!("label {i}")))
         } else {
             Cell::new(CellValue::Number(f64::from(i) * 0.5)).with_format("0.00")
