@@ -8,7 +8,7 @@
 mod common;
 
 use bytes::Bytes;
-use common::{cells, memory, worker_pass};
+use common::{cells, memory, open, publish, worker_pass};
 use infinisheet_blob_store::{BlobDirExt, BlobStore};
 use infinisheet_engine::{
     Cell, CellRange, CellRef, CellState, CellValue, EditError, LoadError, SheetOptions,
@@ -45,15 +45,11 @@ async fn initial_load_at_several_sizes() {
     for n in [0, 1, 99, 100, 101, 250, 1_000] {
         let (log, dir) = memory();
         let options = SheetOptions::default().tile_size(10, 10);
-        let writer = Spreadsheet::open(log.clone(), dir.clone(), options)
-            .await
-            .unwrap();
+        let writer = open(&log, &dir, options).await;
         fill(&writer, n).await;
         let published = worker_pass(&log, &dir).await;
         assert_eq!(published as u32, n.saturating_sub(1) / 100, "n = {n}");
-        let reader = Spreadsheet::open(log.clone(), dir.clone(), options)
-            .await
-            .unwrap();
+        let reader = open(&log, &dir, options).await;
         let content = reader.content();
         assert_eq!(content.end(), u64::from(n));
         assert_eq!(content.row_count(), writer.content().row_count());
@@ -89,25 +85,19 @@ async fn pending_markers_every_interval() {
 async fn save_and_load_snapshots() {
     let (log, dir) = memory();
     let options = SheetOptions::default().tile_size(4, 4).snapshot_interval(0);
-    let writer = Spreadsheet::open(log.clone(), dir.clone(), options)
-        .await
-        .unwrap();
+    let writer = open(&log, &dir, options).await;
     for i in 0..20 {
         writer.set_cell(i, i, number(f64::from(i))).await.unwrap();
     }
     let value = writer.write_snapshot(15).await.unwrap();
     assert_eq!(value.sequence_id, 15);
     // Written but not published: a reader does not use it.
-    let reader = Spreadsheet::open(log.clone(), dir.clone(), options)
-        .await
-        .unwrap();
+    let reader = open(&log, &dir, options).await;
     assert_eq!(reader.content().snapshot(), None);
     log.set_metadata(15, MetadataUpdate::publish_snapshot(value.blob_id.clone()))
         .await
         .unwrap();
-    let reader = Spreadsheet::open(log.clone(), dir.clone(), options)
-        .await
-        .unwrap();
+    let reader = open(&log, &dir, options).await;
     let content = reader.content();
     assert_eq!(content.snapshot(), Some(&value));
     assert_eq!(content.segment(), (15, 5));
@@ -131,9 +121,7 @@ async fn a_new_snapshot_rewrites_only_changed_tiles() {
     let options = SheetOptions::default()
         .tile_size(10, 10)
         .snapshot_interval(0);
-    let writer = Spreadsheet::open(log.clone(), dir.clone(), options)
-        .await
-        .unwrap();
+    let writer = open(&log, &dir, options).await;
     for i in 0..10 {
         writer
             .set_cell(i * 10, 0, number(f64::from(i)))
@@ -146,9 +134,7 @@ async fn a_new_snapshot_rewrites_only_changed_tiles() {
         .await
         .unwrap();
     writer.set_cell(1, 1, number(98.0)).await.unwrap();
-    let second = Spreadsheet::open(log.clone(), dir.clone(), options)
-        .await
-        .unwrap();
+    let second = open(&log, &dir, options).await;
     let value = second.write_snapshot(12).await.unwrap();
     let snapshots = dir.open_dir("snapshots").await.unwrap();
     let written = snapshots
@@ -165,9 +151,7 @@ async fn a_new_snapshot_rewrites_only_changed_tiles() {
     log.set_metadata(12, MetadataUpdate::publish_snapshot(value.blob_id))
         .await
         .unwrap();
-    let reader = Spreadsheet::open(log.clone(), dir.clone(), options)
-        .await
-        .unwrap();
+    let reader = open(&log, &dir, options).await;
     assert_eq!(reader.content().segment(), (12, 1));
     assert_eq!(cells(&reader, 100, 3).await, cells(&writer, 100, 3).await);
 }
@@ -180,9 +164,7 @@ async fn after_many_snapshots_a_fresh_reader_sees_every_cell() {
     let options = SheetOptions::default()
         .tile_size(4, 4)
         .snapshot_interval(10);
-    let writer = Spreadsheet::open(log.clone(), dir.clone(), options)
-        .await
-        .unwrap();
+    let writer = open(&log, &dir, options).await;
     let mut rng = fastrand::Rng::with_seed(7);
     for round in 0..20 {
         for _ in 0..10 {
@@ -194,9 +176,7 @@ async fn after_many_snapshots_a_fresh_reader_sees_every_cell() {
         }
         worker_pass(&log, &dir).await;
     }
-    let reader = Spreadsheet::open(log.clone(), dir.clone(), options)
-        .await
-        .unwrap();
+    let reader = open(&log, &dir, options).await;
     assert_eq!(reader.content().snapshot().unwrap().sequence_id, 190);
     let want = cells(&writer, 40, 12).await;
     assert!(want.len() > 100);
@@ -209,12 +189,8 @@ async fn two_clients_with_snapshots() {
     let options = SheetOptions::default()
         .tile_size(5, 5)
         .snapshot_interval(10);
-    let a = Spreadsheet::open(log.clone(), dir.clone(), options)
-        .await
-        .unwrap();
-    let b = Spreadsheet::open(log.clone(), dir.clone(), options)
-        .await
-        .unwrap();
+    let a = open(&log, &dir, options).await;
+    let b = open(&log, &dir, options).await;
     fill(&a, 25).await;
     worker_pass(&log, &dir).await; // snapshots at 10 and 20
     b.sync().await.unwrap();
@@ -235,17 +211,10 @@ async fn two_clients_with_snapshots() {
 async fn a_newer_snapshot_inside_held_entries_is_forked_there() {
     let (log, dir) = memory();
     let options = SheetOptions::default().snapshot_interval(0);
-    let a = Spreadsheet::open(log.clone(), dir.clone(), options)
-        .await
-        .unwrap();
+    let a = open(&log, &dir, options).await;
     fill(&a, 30).await;
-    let value = a.write_snapshot(12).await.unwrap();
-    log.set_metadata(12, MetadataUpdate::publish_snapshot(value.blob_id))
-        .await
-        .unwrap();
-    let b = Spreadsheet::open(log.clone(), dir.clone(), options)
-        .await
-        .unwrap();
+    publish(&log, &a, 12).await;
+    let b = open(&log, &dir, options).await;
     b.set_cell(5, 5, number(5.0)).await.unwrap();
     a.sync().await.unwrap();
     assert_eq!(a.content().segment(), (12, 19));
@@ -254,20 +223,13 @@ async fn a_newer_snapshot_inside_held_entries_is_forked_there() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_newer_snapshot_beyond_the_page_is_reached_by_paging() {
-    let log = Arc::new(MemoryEventLog::with_page_size(7));
+    let log: Arc<dyn EventLog> = Arc::new(MemoryEventLog::with_page_size(7));
     let dir = MemoryBlobStore::new().root();
     let options = SheetOptions::default().snapshot_interval(0);
-    let a = Spreadsheet::open(log.clone(), dir.clone(), options)
-        .await
-        .unwrap();
-    let b = Spreadsheet::open(log.clone(), dir.clone(), options)
-        .await
-        .unwrap();
+    let a = open(&log, &dir, options).await;
+    let b = open(&log, &dir, options).await;
     fill(&a, 40).await;
-    let value = a.write_snapshot(33).await.unwrap();
-    log.set_metadata(33, MetadataUpdate::publish_snapshot(value.blob_id))
-        .await
-        .unwrap();
+    publish(&log, &a, 33).await;
     b.sync().await.unwrap();
     assert_eq!(b.content().segment(), (33, 7));
     assert_eq!(cells(&b, 2, 37).await, cells(&a, 2, 37).await);
@@ -279,14 +241,10 @@ async fn load_despite_viewport_changes() {
     let options = SheetOptions::default()
         .tile_size(10, 10)
         .snapshot_interval(50);
-    let writer = Spreadsheet::open(log.clone(), dir.clone(), options)
-        .await
-        .unwrap();
+    let writer = open(&log, &dir, options).await;
     fill(&writer, 500).await;
     worker_pass(&log, &dir).await;
-    let reader = Spreadsheet::open(log.clone(), dir.clone(), options)
-        .await
-        .unwrap();
+    let reader = open(&log, &dir, options).await;
     let moves = ["A1:J10", "K11:T30", "A1:AK14", "B2:C3"];
     let (left, right) = tokio::join!(
         async {
@@ -308,12 +266,8 @@ async fn load_despite_viewport_changes() {
 async fn edits_interleaved_with_sync() {
     let (log, dir) = memory();
     let options = SheetOptions::default().snapshot_interval(7);
-    let sheet = Spreadsheet::open(log.clone(), dir.clone(), options)
-        .await
-        .unwrap();
-    let other = Spreadsheet::open(log.clone(), dir.clone(), options)
-        .await
-        .unwrap();
+    let sheet = open(&log, &dir, options).await;
+    let other = open(&log, &dir, options).await;
     let mut edits = Vec::new();
     for i in 0..30u32 {
         let (s, o) = (sheet.clone(), other.clone());
@@ -345,12 +299,8 @@ async fn delays_on_every_call() {
     let log: Arc<dyn EventLog> = Arc::new(Layered::new(delay, MemoryEventLog::new()));
     let dir = Layered::new(delay, MemoryBlobStore::new()).root();
     let options = SheetOptions::default().tile_size(5, 5).snapshot_interval(5);
-    let a = Spreadsheet::open(log.clone(), dir.clone(), options)
-        .await
-        .unwrap();
-    let b = Spreadsheet::open(log.clone(), dir.clone(), options)
-        .await
-        .unwrap();
+    let a = open(&log, &dir, options).await;
+    let b = open(&log, &dir, options).await;
     let (x, y) = tokio::join!(
         async {
             for i in 0..12 {
@@ -378,12 +328,8 @@ async fn delays_on_every_call() {
 async fn a_lost_race_is_retried_never_dropped() {
     let (log, dir) = memory();
     let options = SheetOptions::default();
-    let a = Spreadsheet::open(log.clone(), dir.clone(), options)
-        .await
-        .unwrap();
-    let b = Spreadsheet::open(log.clone(), dir.clone(), options)
-        .await
-        .unwrap();
+    let a = open(&log, &dir, options).await;
+    let b = open(&log, &dir, options).await;
     a.set_cell(0, 0, number(1.0)).await.unwrap();
     // B still believes the log is empty: it loses the race for id 0, syncs
     // and lands its edit at 1.
@@ -466,9 +412,7 @@ async fn readers_keep_a_consistent_content_and_subscribers_hear_of_changes() {
 async fn polling_picks_up_other_writers() {
     let (log, dir) = memory();
     let options = SheetOptions::default().polling_interval(Duration::from_millis(5));
-    let reader = Spreadsheet::open(log.clone(), dir.clone(), options)
-        .await
-        .unwrap();
+    let reader = open(&log, &dir, options).await;
     let writer = Spreadsheet::open(log, dir, SheetOptions::default())
         .await
         .unwrap();
@@ -488,9 +432,7 @@ async fn the_tile_budget_drops_the_least_recently_used() {
         .tile_size(2, 2)
         .snapshot_interval(0)
         .loaded_tile_budget(2);
-    let writer = Spreadsheet::open(log.clone(), dir.clone(), options)
-        .await
-        .unwrap();
+    let writer = open(&log, &dir, options).await;
     for i in 0..8 {
         writer.set_cell(i, i, number(f64::from(i))).await.unwrap(); // 4 diagonal tiles
     }
@@ -517,15 +459,10 @@ async fn the_tile_budget_drops_the_least_recently_used() {
 async fn damaged_or_missing_snapshot_blobs_are_errors_naming_the_blob() {
     let (log, dir) = memory();
     let options = SheetOptions::default().snapshot_interval(0);
-    let writer = Spreadsheet::open(log.clone(), dir.clone(), options)
-        .await
-        .unwrap();
+    let writer = open(&log, &dir, options).await;
     writer.set_cell(0, 0, number(1.0)).await.unwrap();
     writer.set_cell(1, 0, number(1.0)).await.unwrap();
-    let value = writer.write_snapshot(1).await.unwrap();
-    log.set_metadata(1, MetadataUpdate::publish_snapshot(value.blob_id.clone()))
-        .await
-        .unwrap();
+    let value = publish(&log, &writer, 1).await;
     let snapshot = dir
         .open_dir("snapshots")
         .await
@@ -538,9 +475,7 @@ async fn damaged_or_missing_snapshot_blobs_are_errors_naming_the_blob() {
     let last = damaged.len() - 1;
     damaged[last] ^= 1;
     snapshot.write("t0-0", Bytes::from(damaged)).await.unwrap();
-    let reader = Spreadsheet::open(log.clone(), dir.clone(), options)
-        .await
-        .unwrap();
+    let reader = open(&log, &dir, options).await;
     let err = reader.set_viewport(area("A1:B2")).await.unwrap_err();
     let SnapshotReadError::Corrupt { blob, .. } = &err else {
         panic!("{err}");
@@ -602,12 +537,8 @@ async fn foreign_entries_and_lost_history_are_load_errors() {
 async fn a_client_behind_a_truncation_reloads_from_the_snapshot() {
     let (log, dir) = memory();
     let options = SheetOptions::default().snapshot_interval(10);
-    let writer = Spreadsheet::open(log.clone(), dir.clone(), options)
-        .await
-        .unwrap();
-    let behind = Spreadsheet::open(log.clone(), dir.clone(), options)
-        .await
-        .unwrap();
+    let writer = open(&log, &dir, options).await;
+    let behind = open(&log, &dir, options).await;
     fill(&writer, 25).await;
     worker_pass(&log, &dir).await;
     log.truncate(20).await.unwrap();

@@ -6,7 +6,7 @@
 use infinisheet_blob_store::{BlobDir, BlobStore};
 use infinisheet_engine::{CellRange, CellRef, CellState, SheetOptions, Spreadsheet};
 use infinisheet_event_log::{
-    EventLog, EventLogExt, KnownSnapshot, MetadataUpdate, QueryEnd, QueryStart,
+    EventLog, EventLogExt, KnownSnapshot, MetadataUpdate, QueryEnd, QueryStart, SnapshotValue,
 };
 use infinisheet_memory::{MemoryBlobStore, MemoryEventLog};
 use std::collections::BTreeMap;
@@ -17,6 +17,31 @@ pub(crate) fn memory() -> (Arc<dyn EventLog>, Arc<dyn BlobDir>) {
         Arc::new(MemoryEventLog::new()),
         MemoryBlobStore::new().root(),
     )
+}
+
+/// Opens a sheet on `log` and `dir`.
+pub(crate) async fn open(
+    log: &Arc<dyn EventLog>,
+    dir: &Arc<dyn BlobDir>,
+    options: SheetOptions,
+) -> Spreadsheet {
+    Spreadsheet::open(log.clone(), dir.clone(), options)
+        .await
+        .unwrap()
+}
+
+/// Writes the snapshot before entry `at` from `sheet` and names it on
+/// entry `at`, which must exist.
+pub(crate) async fn publish(
+    log: &Arc<dyn EventLog>,
+    sheet: &Spreadsheet,
+    at: u64,
+) -> SnapshotValue {
+    let value = sheet.write_snapshot(at).await.unwrap();
+    log.set_metadata(at, MetadataUpdate::publish_snapshot(value.blob_id.clone()))
+        .await
+        .unwrap();
+    value
 }
 
 /// Writes and publishes a snapshot for every entry marked pending, oldest
@@ -36,13 +61,8 @@ pub(crate) async fn worker_pass(log: &Arc<dyn EventLog>, dir: &Arc<dyn BlobDir>)
         .collect();
     let mut published = 0;
     for at in pending {
-        let worker = Spreadsheet::open(log.clone(), dir.clone(), SheetOptions::default())
-            .await
-            .unwrap();
-        let value = worker.write_snapshot(at).await.unwrap();
-        log.set_metadata(at, MetadataUpdate::publish_snapshot(value.blob_id))
-            .await
-            .unwrap();
+        let worker = open(log, dir, SheetOptions::default()).await;
+        publish(log, &worker, at).await;
         published += 1;
     }
     published
