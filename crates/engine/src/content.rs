@@ -2,6 +2,7 @@
 //! consistent answers however the engine moves on.
 
 use crate::format::{Index, Tile};
+use crate::reference::CellRange;
 use crate::segment::Segment;
 use crate::value::Cell;
 use infinisheet_event_log::{SequenceId, SnapshotValue};
@@ -13,6 +14,23 @@ use std::sync::Arc;
 pub(crate) struct Base {
     pub(crate) value: SnapshotValue,
     pub(crate) index: Index,
+}
+
+impl Base {
+    /// The tiles of this snapshot (present in its index) that hold cells
+    /// of `area`.
+    pub(crate) fn tiles_covering(&self, area: CellRange) -> Vec<TileKey> {
+        let index = &self.index;
+        let tile_rows = (area.first.row / index.tile_rows)..=(area.last.row / index.tile_rows);
+        let tile_columns =
+            (area.first.column / index.tile_columns)..=(area.last.column / index.tile_columns);
+        index
+            .tiles
+            .iter()
+            .map(|t| (t.tile_row, t.tile_column))
+            .filter(|(r, c)| tile_rows.contains(r) && tile_columns.contains(c))
+            .collect()
+    }
 }
 
 /// Position of a tile: (tile row, tile column).
@@ -31,6 +49,11 @@ pub enum CellState {
 }
 
 impl CellState {
+    /// Whether the cell is known (set or blank), not waiting for a tile.
+    pub fn is_loaded(&self) -> bool {
+        !matches!(self, CellState::NotLoaded)
+    }
+
     /// The cell, if it is known to be set.
     pub fn cell(&self) -> Option<&Cell> {
         match self {
@@ -123,23 +146,6 @@ impl Content {
                 .map_or(CellState::Blank, |cell| CellState::Set(cell.clone())),
             None => CellState::NotLoaded,
         }
-    }
-
-    /// The snapshot's tiles (present in its index) that cover the rows and
-    /// columns given, inclusive.
-    pub(crate) fn tiles_covering(&self, rows: (u32, u32), columns: (u32, u32)) -> Vec<TileKey> {
-        let Some(base) = &self.base else {
-            return Vec::new();
-        };
-        let index = &base.index;
-        let tile_rows = (rows.0 / index.tile_rows)..=(rows.1 / index.tile_rows);
-        let tile_columns = (columns.0 / index.tile_columns)..=(columns.1 / index.tile_columns);
-        index
-            .tiles
-            .iter()
-            .map(|t| (t.tile_row, t.tile_column))
-            .filter(|(r, c)| tile_rows.contains(r) && tile_columns.contains(c))
-            .collect()
     }
 
     /// Adds the edit at `end` to this (draft) content.

@@ -3,7 +3,7 @@
 //! turn up), appends edits, loads the tiles a viewport needs, and writes
 //! snapshots for the snapshot workflow.
 
-use crate::content::{Base, CellState, Content, TileKey};
+use crate::content::{Base, Content, TileKey};
 use crate::entry::SheetEntry;
 use crate::error::{EditError, LoadError, ViewportError, WriteSnapshotError};
 use crate::format::Tile;
@@ -185,20 +185,20 @@ impl Spreadsheet {
     /// Looks at `area`: loads the snapshot tiles it covers that are not
     /// loaded yet, and drops the least recently needed tiles beyond the
     /// budget. Cells outside loaded tiles read as
-    /// [`CellState::NotLoaded`]. The sheet remembers the area, and loads
+    /// [`CellState::NotLoaded`](crate::CellState::NotLoaded). The sheet remembers the area, and loads
     /// its tiles again after switching to a newer snapshot.
     ///
     /// # Errors
     ///
-    /// [`ViewportError`] if a tile cannot be read; tiles read before it are
-    /// kept.
+    /// [`ViewportError`] if a tile cannot be read; no tile read by this call
+    /// is kept.
     pub async fn set_viewport(&self, area: CellRange) -> Result<(), ViewportError> {
         self.inner.viewport().area = Some(area);
         let content = self.content();
         let Some(base) = content.base.clone() else {
             return Ok(());
         };
-        let needed = self.inner.needed(&content);
+        let needed = self.inner.needed(&base);
         let missing: Vec<TileKey> = needed
             .iter()
             .copied()
@@ -271,16 +271,13 @@ impl Inner {
         self.content.borrow().clone()
     }
 
-    /// The tiles of `content`'s snapshot the viewport covers, marked used.
-    fn needed(&self, content: &Content) -> Vec<TileKey> {
+    /// The tiles of `base` the viewport covers, marked used.
+    fn needed(&self, base: &Base) -> Vec<TileKey> {
         let mut viewport = self.viewport();
         let Some(area) = viewport.area else {
             return Vec::new();
         };
-        let needed = content.tiles_covering(
-            (area.first.row, area.last.row),
-            (area.first.column, area.last.column),
-        );
+        let needed = base.tiles_covering(area);
         viewport.tick += 1;
         let tick = viewport.tick;
         for key in &needed {
@@ -317,12 +314,9 @@ impl Inner {
     async fn base_with_tiles(
         &self,
         value: SnapshotValue,
-        draft: &Content,
     ) -> Result<(Arc<Base>, HashMap<TileKey, Arc<Tile>>), LoadError> {
         let base = Arc::new(self.blobs.read_base(value).await?);
-        let mut probe = draft.clone();
-        probe.base = Some(base.clone());
-        let needed = self.needed(&probe);
+        let needed = self.needed(&base);
         let tiles = self
             .blobs
             .read_tiles(&base, &needed, self.options.blob_concurrency)
@@ -350,8 +344,7 @@ impl Inner {
                     sequence_id: first.start,
                     blob_id,
                 };
-                let empty = Content::empty(first.start, None);
-                let (base, tiles) = self.base_with_tiles(value, &empty).await?;
+                let (base, tiles) = self.base_with_tiles(value).await?;
                 let mut draft = Content::empty(first.start, Some(base));
                 draft.tiles = Arc::new(tiles);
                 draft
@@ -388,7 +381,7 @@ impl Inner {
         if let Some(newer) = page.last_snapshot {
             let held = draft.segment.start..=draft.end;
             if arrived && held.contains(&newer.sequence_id) && is_newer(draft, &newer) {
-                let (base, tiles) = self.base_with_tiles(newer, draft).await?;
+                let (base, tiles) = self.base_with_tiles(newer).await?;
                 draft.fork(base, tiles);
             }
         }
@@ -483,7 +476,7 @@ impl Inner {
                         // this sheet holds: fork there. If it cannot be read
                         // the content stays on its own snapshot, which is
                         // just as right; the next sync tries again.
-                        match self.base_with_tiles(newer, &draft).await {
+                        match self.base_with_tiles(newer).await {
                             Ok((base, tiles)) => draft.fork(base, tiles),
                             Err(err) => {
                                 tracing::warn!(%err, "cannot switch to a newer snapshot");
@@ -525,12 +518,5 @@ fn apply_entry(draft: &mut Content, seq: SequenceId, entry: &LogEntry) -> Result
             Ok(())
         }
         Err(source) => Err(LoadError::Entry { seq, source }),
-    }
-}
-
-impl CellState {
-    /// Whether the cell is known (set or blank), not waiting for a tile.
-    pub fn is_loaded(&self) -> bool {
-        !matches!(self, CellState::NotLoaded)
     }
 }

@@ -17,7 +17,7 @@ use crate::value::Cell;
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt, stream};
 use infinisheet_blob_store::{BlobDir, BlobName, WriteBlobError};
-use infinisheet_event_log::{SequenceId, SnapshotValue};
+use infinisheet_event_log::{SequenceId, SnapshotValue, StorageError};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -158,9 +158,12 @@ impl Blobs {
             source,
         };
         let dir = self.snapshot_dir(snapshot, blob).await.map_err(|err| {
-            failed(WriteBlobError::Storage(
-                infinisheet_event_log::StorageError::new("engine", err.to_string()),
-            ))
+            let storage = if err.is_retryable() {
+                StorageError::retryable
+            } else {
+                StorageError::new
+            };
+            failed(WriteBlobError::Storage(storage("engine", err.to_string())))
         })?;
         let name = BlobName::new(blob).map_err(|err| failed(err.into()))?;
         dir.write_blob(&name, Bytes::from(bytes))

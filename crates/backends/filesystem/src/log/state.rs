@@ -271,10 +271,10 @@ impl State {
                 if !self.started || seq < self.start {
                     return Ok(()); // about an entry truncated away
                 }
-                if seq >= self.end && self.gone_before(seq + 1, at) {
-                    return Ok(()); // about an entry in a deleted segment
-                }
                 if seq >= self.end {
+                    if self.gone_before(seq + 1, at) {
+                        return Ok(()); // about an entry in a deleted segment
+                    }
                     return Err(corrupt(
                         &self.tail_path(),
                         at,
@@ -289,7 +289,7 @@ impl State {
                 }
                 if !self.started {
                     (self.start, self.end, self.started) = (start, start, true);
-                } else if start > self.end && self.loading && self.slots.is_empty() {
+                } else if start > self.end && self.replaying_nothing_live() {
                     // The entries below `start` were in deleted segments;
                     // this record discards them.
                     (self.start, self.end) = (start, start);
@@ -311,6 +311,12 @@ impl State {
         Ok(())
     }
 
+    /// Replaying on open, with no live entry so far: the only state in
+    /// which records may refer to entries of deleted segments.
+    fn replaying_nothing_live(&self) -> bool {
+        self.loading && self.slots.is_empty()
+    }
+
     /// On open, with no live entry so far: a record refers to entries from
     /// the current end up to (not including) `id` that no remaining segment
     /// holds. A truncate deletes a segment once all its entries are gone,
@@ -320,7 +326,7 @@ impl State {
     /// discards it; one that never is, is damage. Returns whether the gap
     /// is accepted (never while catching up, which reads every segment).
     fn gone_before(&mut self, id: SequenceId, at: u64) -> bool {
-        if !self.loading || !self.slots.is_empty() {
+        if !self.replaying_nothing_live() {
             return false;
         }
         if self.missing.as_ref().is_none_or(|(known, ..)| id > *known) {
