@@ -1,13 +1,16 @@
 //! Developer and CI tasks for Infinisheet, run as `cargo xtask <task>`.
 //!
 //! * `test`: every test of the workspace (unit, integration, conformance,
-//!   doctests), after starting any server the tests need.
+//!   doctests), with the S3-compatible server (moto, see `s3.rs`) running.
 //! * `conformance`: the conformance suite against every backend.
 //! * `ci`: what CI runs: rustfmt check, clippy `-D warnings`, `test`, docs
 //!   with `-D warnings`, and the offline `cargo deny` checks.
-//! * `bench`: the criterion benchmarks; extra arguments go to criterion.
+//! * `bench`: the criterion benchmarks (with the S3 server running); extra
+//!   arguments go to criterion.
 //!
 //! Plain std on purpose: it must build fast on a fresh machine.
+
+mod s3;
 
 use anyhow::{Context, Result, bail};
 use std::env;
@@ -47,11 +50,17 @@ fn workspace_root() -> Result<PathBuf> {
 
 /// Runs `program args...`, echoing it, and fails if it fails.
 fn run(program: &str, args: &[&str], envs: &[(&str, &str)]) -> Result<()> {
+    let owned: Vec<(&str, String)> = envs.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
+    run_with(program, args, &owned)
+}
+
+/// [`run`] with owned environment values.
+fn run_with(program: &str, args: &[&str], envs: &[(&str, String)]) -> Result<()> {
     eprintln!("$ {program} {}", args.join(" "));
     let started = Instant::now();
     let status = Command::new(program)
         .args(args)
-        .envs(envs.iter().copied())
+        .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
         .status()
         .with_context(|| format!("starting {program}"))?;
     if !status.success() {
@@ -71,19 +80,49 @@ fn works(program: &str, args: &[&str]) -> bool {
         .is_ok_and(|status| status.success())
 }
 
+/// The features that build the tests needing the S3 server.
+const S3_FEATURES: &str = "infinisheet-object-store/s3-tests,infinisheet-process-tests/s3-tests";
+
 fn test() -> Result<()> {
-    // No test needs a server yet; the object-store backend's S3 server will
-    // be started here and its address passed through the environment.
+    let server = s3::S3Server::start(Path::new("."))?;
     run("cargo", &["test", "--workspace", "--all-targets"], &[])?;
-    run("cargo", &["test", "--workspace", "--doc"], &[])
+    s3_tests(&server)?;
+    run("cargo", &["test", "--workspace", "--doc"], &[])?;
+    drop(server);
+    Ok(())
+}
+
+/// The tests that need the S3 server. Each waits on the server most of its
+/// time, so they run eight at a time rather than one per core.
+fn s3_tests(server: &s3::S3Server) -> Result<()> {
+    run_with(
+        "cargo",
+        &[
+            "test",
+            "--package",
+            "infinisheet-object-store",
+            "--package",
+            "infinisheet-process-tests",
+            "--features",
+            S3_FEATURES,
+            "--test",
+            "s3",
+            "--",
+            "--test-threads",
+            "8",
+        ],
+        &server.env(),
+    )
 }
 
 fn conformance() -> Result<()> {
+    let server = s3::S3Server::start(Path::new("."))?;
     run(
         "cargo",
         &["test", "--workspace", "--test", "conformance"],
         &[],
-    )
+    )?;
+    s3_tests(&server)
 }
 
 fn ensure_component(tool: &str, component: &str) -> Result<()> {
@@ -110,6 +149,8 @@ fn ci() -> Result<()> {
             "clippy",
             "--workspace",
             "--all-targets",
+            "--features",
+            S3_FEATURES,
             "--",
             "-D",
             "warnings",
@@ -132,10 +173,11 @@ fn ci() -> Result<()> {
 }
 
 fn bench(extra: &[String]) -> Result<()> {
+    let server = s3::S3Server::start(Path::new("."))?;
     let mut args = vec!["bench", "--package", "infinisheet-benches"];
     if !extra.is_empty() {
         args.push("--");
         args.extend(extra.iter().map(String::as_str));
     }
-    run("cargo", &args, &[])
+    run_with("cargo", &args, &server.env())
 }

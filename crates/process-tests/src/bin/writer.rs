@@ -4,14 +4,19 @@
 //! infinisheet-writer sqlite-log <db> <log> <writer> <count>   append, print `ack <seq> <writer> <n>`
 //! infinisheet-writer fs-log <dir> <writer> <count>            the same on a filesystem log (64 KiB segments)
 //! infinisheet-writer fs-blobs <root> <count>                  replace blob d/b with versions, print `ack <v>`
+//! infinisheet-writer s3-log <prefix> <writer> <count>         append to the log under <prefix> of the
+//!                                                             bucket the AWS_* environment names
 //! ```
 
 use infinisheet_blob_store::{BlobDirExt, BlobStore};
 use infinisheet_filesystem::{FsBlobStore, FsEventLog, FsLogOptions};
+use infinisheet_object_store::ObjectStoreEventLog;
+use infinisheet_object_store::object_store::aws::AmazonS3Builder;
 use infinisheet_process_tests::{append_and_ack, version};
 use infinisheet_sqlite::{SqliteDatabase, SqliteOptions};
 use std::io::Write;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 fn number(text: &str) -> Result<u64, String> {
     text.parse().map_err(|_| format!("bad number {text:?}"))
@@ -57,13 +62,25 @@ async fn run(args: &[String]) -> Result<(), String> {
             append_and_ack(&log, writer_id(writer)?, number(count)?).await
         }
         ["fs-blobs", root, count] => fs_blobs(root, number(count)?).await,
+        ["s3-log", prefix, writer, count] => {
+            let store = AmazonS3Builder::from_env()
+                .build()
+                .map_err(|e| e.to_string())?;
+            let log = ObjectStoreEventLog::open(Arc::new(store), prefix.into())
+                .await
+                .map_err(|e| e.to_string())?;
+            append_and_ack(&log, writer_id(writer)?, number(count)?).await
+        }
         _ => Err("usage: see the doc comment of src/bin/writer.rs".into()),
     }
 }
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let runtime = match tokio::runtime::Builder::new_current_thread().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("cannot start a runtime: {err}");

@@ -1,0 +1,440 @@
+//! `ObjectStoreBlobStore`: the blob hierarchy as keys under a prefix. A
+//! directory is a key prefix ending in `/`, a blob one object; listing asks
+//! the store for one level at a time (by delimiter). Writes are single PUTs,
+//! so a reader sees the old or the new blob, never a mix.
+
+use crate::error::{BACKEND, is_not_found, storage};
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
+use infinisheet_blob_store::{
+    BlobCapabilities, BlobDir, BlobName, BlobStore, Continuation, DirError, EntryKind, ListEntry,
+    ListError, ListPage, ReadBlobError, RemoveBlobError, StorageError, WriteBlobError, keys,
+};
+use object_store::path::{Path, PathPart};
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Default number of names one listing page holds at most.
+const DEFAULT_PAGE_SIZE: usize = 1000;
+
+/// Scope of this backend's continuation tokens.
+const TOKEN_SCOPE: &str = "object-store";
+
+/// A [`BlobStore`] over any [`ObjectStore`], under a key prefix.
+///
+/// A blob `a/b/c` is the object `<prefix>/a/b/c`; a name holding a
+/// character `object_store` reserves (`%`, `#`, `*` and a few others) is
+/// percent-encoded, so every valid [`BlobName`] round-trips. Clones share
+/// the store; handles on other machines see the same blobs.
+///
+/// Over `LocalFileSystem`, build the store `with_automatic_cleanup(true)`:
+/// otherwise a directory emptied by removals stays on disk, shows in
+/// listings and blocks a blob of its name.
+///
+/// Object stores have no transaction spanning two keys: the wrong-kind checks
+/// (a blob where a directory is, or the other way round) are made with a
+/// listing or a HEAD beside the write, so two clients racing to create a blob
+/// and a directory of the same name may both succeed. A directory handle
+/// that saw a name hold a blob within the last second rewrites it with one
+/// PUT and no listing.
+///
+/// ```
+/// # tokio_test_block_on(async {
+/// use infinisheet_blob_store::{BlobDirExt, BlobStore};
+/// use infinisheet_object_store::ObjectStoreBlobStore;
+/// use object_store::memory::InMemory;
+/// use std::sync::Arc;
+///
+/// let blobs = ObjectStoreBlobStore::new(Arc::new(InMemory::new()), "sheets".into());
+/// blobs.root().write("hello", "world").await.unwrap();
+/// assert_eq!(blobs.root().read("hello").await.unwrap(), "world");
+/// # });
+/// # fn tokio_test_block_on(f: impl std::future::Future<Output = ()>) {
+/// #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+/// # }
+/// ```
+#[derive(Clone, Debug)]
+pub struct ObjectStoreBlobStore {
+    store: Arc<dyn ObjectStore>,
+    prefix: Path,
+    page_size: usize,
+}
+
+impl ObjectStoreBlobStore {
+    /// The blob store under `prefix` of `store` (the empty path for the
+    /// whole store).
+    pub fn new(store: Arc<dyn ObjectStore>, prefix: Path) -> Self {
+        ObjectStoreBlobStore {
+            store,
+            prefix,
+            page_size: DEFAULT_PAGE_SIZE,
+        }
+    }
+
+    /// The same store, listing at most `page_size` names a page (at least
+    /// 1). The default is 1,000.
+    #[must_use]
+    pub fn with_page_size(mut self, page_size: usize) -> Self {
+        self.page_size = page_size.max(1);
+        self
+    }
+
+    /// The key prefix the store's blobs live under.
+    pub fn prefix(&self) -> &Path {
+        &self.prefix
+    }
+
+    /// The underlying object store.
+    pub fn object_store(&self) -> &Arc<dyn ObjectStore> {
+        &self.store
+    }
+}
+
+impl BlobStore for ObjectStoreBlobStore {
+    fn root(&self) -> Arc<dyn BlobDir> {
+        Arc::new(ObjectStoreBlobDir {
+            store: self.store.clone(),
+            prefix: self.prefix.clone(),
+            page_size: self.page_size,
+            listing: Mutex::default(),
+            known_blobs: Mutex::default(),
+        })
+    }
+
+    fn capabilities(&self) -> BlobCapabilities {
+        BlobCapabilities::persistent()
+    }
+}
+
+/// A directory of an [`ObjectStoreBlobStore`]: a key prefix.
+///
+/// Listing fetches the whole directory level once (the store pages through
+/// it by delimiter) and serves the pages that follow from that one listing,
+/// so a long listing costs one pass over the store and its pages are a
+/// consistent picture of the directory as it was when the first page was
+/// asked for.
+#[derive(Debug)]
+pub struct ObjectStoreBlobDir {
+    store: Arc<dyn ObjectStore>,
+    prefix: Path,
+    page_size: usize,
+    /// The latest listing this handle made, for its continuation tokens.
+    listing: Mutex<Option<Arc<Listing>>>,
+    /// Names this handle saw hold a blob (it wrote or read one) in the last
+    /// [`KIND_MEMORY`], which a write then need not check are directories.
+    known_blobs: Mutex<HashMap<BlobName, Instant>>,
+}
+
+/// How long a handle trusts that a name it saw hold a blob still does, so
+/// rewriting it costs one PUT rather than a PUT and a listing. A name only
+/// becomes a directory after its blob is removed; another client doing that
+/// within this window and this handle then writing the old blob again
+/// would leave a blob and a directory of one name.
+const KIND_MEMORY: Duration = Duration::from_secs(1);
+
+/// Known names kept before expired ones are dropped.
+const KIND_MEMORY_NAMES: usize = 4096;
+
+/// One listing of a directory: children sorted by full key.
+#[derive(Debug)]
+struct Listing {
+    /// Named in the listing's tokens, so a token finds its listing.
+    session: u64,
+    children: Vec<(String, Path, EntryKind)>,
+}
+
+/// Locks `mutex`, taking over a lock whose holder panicked: the guarded
+/// value is a cache, never left half-changed.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The listing session a token names, if it is one of this backend's.
+fn token_session(token: &Continuation) -> Option<u64> {
+    let scope = token.as_str().split('\0').next()?;
+    scope
+        .strip_prefix(TOKEN_SCOPE)?
+        .strip_prefix('#')?
+        .parse()
+        .ok()
+}
+
+impl ObjectStoreBlobDir {
+    fn key(&self, name: &BlobName) -> Path {
+        self.prefix.clone().join(key_part(name))
+    }
+
+    /// Whether any object lies beneath `key/`: whether `key` is a directory.
+    async fn is_dir(&self, key: &Path) -> Result<bool, StorageError> {
+        match self.store.list(Some(key)).next().await {
+            None => Ok(false),
+            Some(Ok(_)) => Ok(true),
+            Some(Err(err)) => Err(storage("listing beneath", key, err)),
+        }
+    }
+
+    /// Lists the directory from the store (every child, one level deep) and
+    /// keeps the listing for the pages that follow.
+    async fn fresh_listing(&self) -> Result<Arc<Listing>, StorageError> {
+        let found = self
+            .store
+            .list_with_delimiter(Some(&self.prefix))
+            .await
+            .map_err(|err| storage("listing", &self.prefix, err))?;
+        // Every child as its full key (a directory's with a trailing `/`),
+        // in the order the pages follow.
+        let mut children: Vec<(String, Path, EntryKind)> = found
+            .objects
+            .into_iter()
+            .map(|meta| (meta.location.to_string(), meta.location, EntryKind::Blob))
+            .chain(
+                found
+                    .common_prefixes
+                    .into_iter()
+                    .map(|dir| (format!("{dir}/"), dir, EntryKind::Dir)),
+            )
+            .collect();
+        children.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let listing = Arc::new(Listing {
+            session: fastrand::u64(..),
+            children,
+        });
+        *lock(&self.listing) = Some(listing.clone());
+        Ok(listing)
+    }
+
+    /// The listing of session `session`, if this handle still keeps it.
+    fn cached_listing(&self, session: u64) -> Option<Arc<Listing>> {
+        lock(&self.listing)
+            .as_ref()
+            .filter(|listing| listing.session == session)
+            .cloned()
+    }
+
+    fn remember_blob(&self, name: &BlobName) {
+        let now = Instant::now();
+        let mut known = lock(&self.known_blobs);
+        if known.len() >= KIND_MEMORY_NAMES {
+            known.retain(|_, seen| now.duration_since(*seen) < KIND_MEMORY);
+        }
+        known.insert(name.clone(), now);
+    }
+
+    fn forget_blob(&self, name: &BlobName) {
+        lock(&self.known_blobs).remove(name);
+    }
+
+    fn is_known_blob(&self, name: &BlobName) -> bool {
+        lock(&self.known_blobs)
+            .get(name)
+            .is_some_and(|seen| seen.elapsed() < KIND_MEMORY)
+    }
+
+    /// The prefix of this directory's keys as text, for tokens.
+    fn token_prefix(&self) -> String {
+        let prefix = self.prefix.as_ref();
+        if prefix.is_empty() {
+            String::new()
+        } else {
+            format!("{prefix}/")
+        }
+    }
+}
+
+/// Characters `object_store` reserves in a key part (it percent-encodes
+/// them); a name holding none of them is stored as it is.
+const RESERVED: &[char] = &[
+    '%', '\\', '{', '^', '}', '`', ']', '"', '>', '[', '~', '<', '#', '|', '*', '?',
+];
+
+/// The key part of `name`: the name itself when it holds no reserved
+/// character (so keys stay readable and short, which a local file system's
+/// 255-byte file names need), else the name percent-encoded whole.
+fn key_part(name: &BlobName) -> PathPart<'_> {
+    let raw = name.as_str();
+    if raw.contains(RESERVED) {
+        PathPart::from(raw)
+    } else {
+        // Valid names hold no `/`, control character, `.` or `..`: the parts
+        // `parse` refuses. Should that ever differ, encode.
+        PathPart::parse(raw).unwrap_or_else(|_| PathPart::from(raw))
+    }
+}
+
+/// The decoded name of the last part of `path`, a child of a listed
+/// directory. Only encoded parts hold a `%`.
+fn child_name(path: &Path) -> Result<BlobName, StorageError> {
+    let part = path.parts().next_back().unwrap_or_else(|| PathPart::from(""));
+    let decoded = percent_encoding::percent_decode_str(part.as_ref())
+        .decode_utf8()
+        .map_err(|err| {
+            StorageError::new(BACKEND, format!("key {path} is not UTF-8 when decoded"))
+                .with_source(err)
+        })?;
+    BlobName::new(decoded.as_ref()).map_err(|err| {
+        StorageError::new(
+            BACKEND,
+            format!("key {path} does not hold a valid blob name"),
+        )
+        .with_source(err)
+    })
+}
+
+#[async_trait]
+impl BlobDir for ObjectStoreBlobDir {
+    async fn read_blob(&self, name: &BlobName) -> Result<Bytes, ReadBlobError> {
+        let key = self.key(name);
+        let err = match self.store.get(&key).await {
+            Ok(found) => match found.bytes().await {
+                Ok(bytes) => {
+                    self.remember_blob(name);
+                    return Ok(bytes);
+                }
+                Err(err) => err,
+            },
+            Err(err) => err,
+        };
+        if !is_not_found(&err) {
+            return Err(storage("reading", &key, err).into());
+        }
+        if self.is_dir(&key).await? {
+            Err(ReadBlobError::WrongKind {
+                name: name.clone(),
+                found: EntryKind::Dir,
+            })
+        } else {
+            Err(ReadBlobError::NotFound { name: name.clone() })
+        }
+    }
+
+    async fn write_blob(&self, name: &BlobName, content: Bytes) -> Result<(), WriteBlobError> {
+        let key = self.key(name);
+        if self.is_known_blob(name) {
+            self.store
+                .put(&key, PutPayload::from(content))
+                .await
+                .map_err(|err| storage("writing", &key, err))?;
+            self.remember_blob(name);
+            return Ok(());
+        }
+        // The kind check runs beside the write rather than before it, so a
+        // write costs one round trip; a write that lands on a directory's
+        // name is taken back.
+        let (written, is_dir) = tokio::join!(
+            self.store.put(&key, PutPayload::from(content)),
+            self.is_dir(&key)
+        );
+        if is_dir? {
+            if written.is_ok() {
+                self.store
+                    .delete(&key)
+                    .await
+                    .or_else(|err| if is_not_found(&err) { Ok(()) } else { Err(err) })
+                    .map_err(|err| {
+                        storage("taking back a blob written over a directory", &key, err)
+                    })?;
+            }
+            return Err(WriteBlobError::WrongKind {
+                name: name.clone(),
+                found: EntryKind::Dir,
+            });
+        }
+        written.map_err(|err| storage("writing", &key, err))?;
+        self.remember_blob(name);
+        Ok(())
+    }
+
+    async fn remove_blob(&self, name: &BlobName) -> Result<(), RemoveBlobError> {
+        self.forget_blob(name);
+        let key = self.key(name);
+        if self.is_dir(&key).await? {
+            return Err(RemoveBlobError::WrongKind {
+                name: name.clone(),
+                found: EntryKind::Dir,
+            });
+        }
+        match self.store.delete(&key).await {
+            Ok(()) => Ok(()),
+            Err(err) if is_not_found(&err) => Ok(()),
+            Err(err) => Err(storage("removing", &key, err).into()),
+        }
+    }
+
+    async fn dir(&self, name: &BlobName) -> Result<Arc<dyn BlobDir>, DirError> {
+        let key = self.key(name);
+        match self.store.head(&key).await {
+            Ok(_) => Err(DirError::WrongKind {
+                name: name.clone(),
+                found: EntryKind::Blob,
+            }),
+            Err(err) if is_not_found(&err) => Ok(Arc::new(ObjectStoreBlobDir {
+                store: self.store.clone(),
+                prefix: key,
+                page_size: self.page_size,
+                listing: Mutex::default(),
+                known_blobs: Mutex::default(),
+            })),
+            Err(err) => Err(storage("looking up", &key, err).into()),
+        }
+    }
+
+    async fn list(&self, continuation: Option<&Continuation>) -> Result<ListPage, ListError> {
+        let token_prefix = self.token_prefix();
+        let (listing, start) = match continuation {
+            None => (self.fresh_listing().await?, token_prefix.clone()),
+            Some(token) => {
+                let session = token_session(token).ok_or(ListError::NoContinuation)?;
+                let scope = format!("{TOKEN_SCOPE}#{session}");
+                let start = keys::decode_token(token, &scope, &token_prefix)
+                    .ok_or(ListError::NoContinuation)?;
+                match self.cached_listing(session) {
+                    Some(listing) => (listing, start),
+                    // Another handle's token, or a listing replaced since:
+                    // continue in a fresh one from the same place.
+                    None => (self.fresh_listing().await?, start),
+                }
+            }
+        };
+        let from = listing.children.partition_point(|(key, _, _)| *key < start);
+        let page = &listing.children[from..];
+        let continuation = page.get(self.page_size).map(|(key, _, _)| {
+            let scope = format!("{TOKEN_SCOPE}#{}", listing.session);
+            keys::encode_token(&scope, &token_prefix, key)
+        });
+        let entries = page
+            .iter()
+            .take(self.page_size)
+            .map(|(_, path, kind)| {
+                Ok(ListEntry {
+                    name: child_name(path)?,
+                    kind: *kind,
+                })
+            })
+            .collect::<Result<_, StorageError>>()?;
+        Ok(ListPage {
+            entries,
+            continuation,
+        })
+    }
+
+    async fn remove_all(&self) -> Result<(), StorageError> {
+        lock(&self.known_blobs).clear();
+        let prefix = (!self.prefix.as_ref().is_empty()).then_some(&self.prefix);
+        let locations = self.store.list(prefix).map_ok(|meta| meta.location).boxed();
+        let mut deleted = self.store.delete_stream(locations);
+        while let Some(result) = deleted.next().await {
+            match result {
+                // Another client removed it first.
+                Err(err) if is_not_found(&err) => {}
+                Err(err) => return Err(storage("removing everything beneath", &self.prefix, err)),
+                Ok(_) => {}
+            }
+        }
+        Ok(())
+    }
+}

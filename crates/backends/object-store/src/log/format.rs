@@ -1,0 +1,211 @@
+//! The bytes of the log's objects: records (one batch of entries each), the
+//! head (start and end hint) and the snapshot candidates. Every object opens
+//! with a four-byte magic and a version byte, so a foreign or damaged object
+//! is a clear error rather than a misread log.
+
+use crate::error::corrupt;
+use bytes::{BufMut, Bytes, BytesMut};
+use infinisheet_event_log::{EntryMetadata, LogEntry, SequenceId, StorageError};
+use object_store::path::Path;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// Version byte of every object this module writes.
+const VERSION: u8 = 1;
+
+/// Magic of a record: a batch of entries appended in one call.
+pub(crate) const RECORD_MAGIC: &[u8; 4] = b"ISLR";
+/// Magic of the head object.
+pub(crate) const HEAD_MAGIC: &[u8; 4] = b"ISLH";
+/// Magic of the snapshot candidates object.
+pub(crate) const SNAPSHOTS_MAGIC: &[u8; 4] = b"ISLS";
+
+/// Where the log starts and roughly where it ends. Changed only by
+/// compare-and-swap.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Head {
+    /// The log's first entry.
+    pub(crate) start: SequenceId,
+    /// The key of the record holding `start`, or `start` itself when the log
+    /// is empty: the first record a walk along the log may read.
+    pub(crate) first_record: SequenceId,
+    /// A record key (or the end) at or after `first_record`: walks towards
+    /// the end start here. Never ahead of the log's end.
+    pub(crate) end_hint: SequenceId,
+}
+
+/// Metadata as stored: the three fields of [`EntryMetadata`].
+#[derive(Serialize, Deserialize)]
+struct StoredMetadata {
+    snapshot: Option<String>,
+    history: Option<String>,
+    pending: Option<String>,
+}
+
+/// Encodes a small object: magic, version, postcard.
+pub(crate) fn encode_small<T: Serialize>(magic: &[u8; 4], value: &T) -> Bytes {
+    let mut header = Vec::with_capacity(32);
+    header.extend_from_slice(magic);
+    header.push(VERSION);
+    // Serializing plain structs of integers and strings into a Vec cannot
+    // fail; should it ever, the object is written with its header only and
+    // read back as corrupt rather than panicking here.
+    Bytes::from(postcard::to_extend(value, header.clone()).unwrap_or(header))
+}
+
+/// Decodes an object written by [`encode_small`].
+pub(crate) fn decode_small<T: DeserializeOwned>(
+    magic: &[u8; 4],
+    key: &Path,
+    bytes: &[u8],
+) -> Result<T, StorageError> {
+    let body = check_header(magic, key, bytes)?;
+    postcard::from_bytes(body).map_err(|err| corrupt(key, err))
+}
+
+fn check_header<'a>(
+    magic: &[u8; 4],
+    key: &Path,
+    bytes: &'a [u8],
+) -> Result<&'a [u8], StorageError> {
+    let Some((found, rest)) = bytes.split_first_chunk::<4>() else {
+        return Err(corrupt(key, "shorter than its header"));
+    };
+    if found != magic {
+        return Err(corrupt(key, "not an Infinisheet log object"));
+    }
+    match rest.split_first() {
+        Some((&VERSION, body)) => Ok(body),
+        Some((version, _)) => Err(corrupt(
+            key,
+            format!("format version {version}; this build reads version {VERSION}"),
+        )),
+        None => Err(corrupt(key, "shorter than its header")),
+    }
+}
+
+/// Encodes a record: magic, version, entry count, then per entry its
+/// metadata (length-prefixed postcard) and its payload (length-prefixed).
+pub(crate) fn encode_record(entries: &[LogEntry]) -> Bytes {
+    let payloads: usize = entries.iter().map(|entry| entry.payload.len() + 64).sum();
+    let mut out = BytesMut::with_capacity(9 + payloads);
+    out.put_slice(RECORD_MAGIC);
+    out.put_u8(VERSION);
+    out.put_u32_le(u32::try_from(entries.len()).unwrap_or(u32::MAX));
+    for entry in entries {
+        let stored = StoredMetadata {
+            snapshot: entry.metadata.snapshot.clone(),
+            history: entry.metadata.history.clone(),
+            pending: entry.metadata.pending.clone(),
+        };
+        // As in `encode_small`: cannot fail; empty metadata reads back as
+        // corrupt.
+        let metadata = postcard::to_allocvec(&stored).unwrap_or_default();
+        out.put_u32_le(u32::try_from(metadata.len()).unwrap_or(u32::MAX));
+        out.put_slice(&metadata);
+        out.put_u64_le(entry.payload.len() as u64);
+        out.put_slice(&entry.payload);
+    }
+    out.freeze()
+}
+
+/// Decodes a record; payloads share `bytes` rather than being copied.
+pub(crate) fn decode_record(key: &Path, bytes: &Bytes) -> Result<Vec<LogEntry>, StorageError> {
+    let body_len = check_header(RECORD_MAGIC, key, bytes)?.len();
+    let mut at = bytes.len() - body_len;
+    let mut take = |len: usize| -> Result<Bytes, StorageError> {
+        let end = at
+            .checked_add(len)
+            .filter(|end| *end <= bytes.len())
+            .ok_or_else(|| corrupt(key, "ends inside an entry"))?;
+        let part = bytes.slice(at..end);
+        at = end;
+        Ok(part)
+    };
+    let count = u32::from_le_bytes(fixed(&take(4)?));
+    let mut entries = Vec::with_capacity(count.min(1 << 16) as usize);
+    for _ in 0..count {
+        let metadata_len = u32::from_le_bytes(fixed(&take(4)?));
+        let stored: StoredMetadata =
+            postcard::from_bytes(&take(metadata_len as usize)?).map_err(|err| corrupt(key, err))?;
+        let payload_len = u64::from_le_bytes(fixed(&take(8)?));
+        let payload_len =
+            usize::try_from(payload_len).map_err(|_| corrupt(key, "payload too large"))?;
+        let payload = take(payload_len)?;
+        entries.push(LogEntry {
+            payload,
+            metadata: EntryMetadata {
+                snapshot: stored.snapshot,
+                history: stored.history,
+                pending: stored.pending,
+            },
+        });
+    }
+    if at != bytes.len() {
+        return Err(corrupt(key, "trailing bytes after the last entry"));
+    }
+    if entries.is_empty() {
+        return Err(corrupt(key, "a record without entries"));
+    }
+    Ok(entries)
+}
+
+/// The first `N` bytes of `bytes`, which the caller took with that length.
+fn fixed<const N: usize>(bytes: &[u8]) -> [u8; N] {
+    let mut out = [0; N];
+    out.copy_from_slice(&bytes[..N]);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn key() -> Path {
+        Path::from("log/records/1")
+    }
+
+    #[test]
+    fn records_round_trip() {
+        let entries = vec![
+            LogEntry::new(Bytes::new()),
+            LogEntry::new(vec![1, 2, 3]).with_pending("snapshot"),
+        ];
+        let bytes = encode_record(&entries);
+        assert_eq!(decode_record(&key(), &bytes).unwrap(), entries);
+    }
+
+    #[test]
+    fn damaged_records_are_errors() {
+        let bytes = encode_record(&[LogEntry::new(vec![7; 10])]);
+        for cut in 0..bytes.len() {
+            assert!(
+                decode_record(&key(), &bytes.slice(..cut)).is_err(),
+                "cut {cut}"
+            );
+        }
+        let mut longer = bytes.to_vec();
+        longer.push(0);
+        assert!(decode_record(&key(), &Bytes::from(longer)).is_err());
+        let mut newer = bytes.to_vec();
+        newer[4] = 2;
+        let err = decode_record(&key(), &Bytes::from(newer)).unwrap_err();
+        assert!(err.message().contains("version 2"), "{err}");
+    }
+
+    #[test]
+    fn heads_round_trip_and_check_their_magic() {
+        let head = Head {
+            start: 5,
+            first_record: 3,
+            end_hint: 9,
+        };
+        let bytes = encode_small(HEAD_MAGIC, &head);
+        assert_eq!(
+            decode_small::<Head>(HEAD_MAGIC, &key(), &bytes).unwrap(),
+            head
+        );
+        assert!(decode_small::<Head>(SNAPSHOTS_MAGIC, &key(), &bytes).is_err());
+    }
+}

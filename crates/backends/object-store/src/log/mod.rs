@@ -1,0 +1,532 @@
+//! `ObjectStoreEventLog`: a log shared by any number of clients on any number
+//! of machines, built on two things an object store offers: create-if-absent
+//! (`PutMode::Create`) and replace-if-unchanged (`PutMode::Update` with the
+//! ETag).
+//!
+//! Layout under the log's prefix:
+//! * `records/<20-digit id>`: one record per append call, holding its batch
+//!   of entries; keyed by the id of its first entry. Records tile the log:
+//!   each begins where the previous one ends, so the keys form a chain.
+//! * `head`: the log's start, the record holding it, and an end hint (a
+//!   chain position never past the end), changed by compare-and-swap.
+//! * `snapshots`: ids that may carry a snapshot (a superset, kept short by
+//!   truncation), so the newest snapshot is found without a listing.
+//!
+//! An append creates its record at the end with `PutMode::Create`: exactly
+//! one writer wins an id. The end is found by walking the chain from the
+//! hint (or this handle's last known end), reading record headers only.
+
+mod format;
+mod objects;
+mod open;
+
+pub use open::OpenError;
+
+use crate::error::{BACKEND, corrupt};
+use async_trait::async_trait;
+use format::{Head, encode_record};
+use futures::{StreamExt, TryStreamExt};
+use infinisheet_event_log::{
+    AddEntryError, AddEntryValue, EventLog, FieldUpdate, KnownSnapshot, LogCapabilities, LogEntry,
+    MetadataUpdate, QueryEnd, QueryError, QueryStart, QueryValue, RangeError, SequenceId,
+    SetMetadataError, SnapshotValue, StorageError, TruncateError,
+};
+use object_store::ObjectStore;
+use object_store::path::Path;
+use objects::{Objects, Swap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Default number of entries a query returns at most.
+const DEFAULT_PAGE_SIZE: usize = 1000;
+
+/// Default number of records a query fetches at once.
+const DEFAULT_FETCH_CONCURRENCY: usize = 16;
+
+/// An append moves the head's end hint once the hint lags this many
+/// entries, so a walk from the hint stays short.
+const HINT_STRIDE: u64 = 16;
+
+/// Ids below an id whose record is looked up by listing: the first window.
+const LOCATE_WINDOW: u64 = 64;
+
+/// An [`EventLog`] in any [`ObjectStore`] offering conditional writes:
+/// S3 and S3-compatible stores, GCS, Azure, and `object_store`'s in-memory
+/// store. Open it with [`ObjectStoreEventLog::open`], which refuses a store
+/// that lacks conditional writes.
+///
+/// Clones share one client; other handles on the same prefix, in this
+/// process or on other machines, see the same log.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use infinisheet_event_log::{EventLog, KnownSnapshot, LogEntry};
+/// use infinisheet_object_store::ObjectStoreEventLog;
+/// use object_store::memory::InMemory;
+/// use std::sync::Arc;
+///
+/// let log = ObjectStoreEventLog::open(Arc::new(InMemory::new()), "logs/sheet-1".into())
+///     .await
+///     .unwrap();
+/// log.add_entry(LogEntry::new("edit"), 0, KnownSnapshot::NotTracked).await.unwrap();
+/// # });
+/// ```
+#[derive(Clone, Debug)]
+pub struct ObjectStoreEventLog {
+    objects: Objects,
+    /// A chain position this client has seen (a record key or the end): a
+    /// walk for the end may begin here, and an append here needs no walk.
+    known_end: Arc<AtomicU64>,
+    page_size: usize,
+    fetch_concurrency: usize,
+}
+
+impl ObjectStoreEventLog {
+    /// Opens the log under `prefix` of `store` (an empty log if nothing is
+    /// there yet), after checking that the store honours conditional writes.
+    ///
+    /// # Errors
+    ///
+    /// * [`OpenError::Unsupported`] if the store lacks create-if-absent or
+    ///   replace-if-unchanged, or ignores them (`LocalFileSystem` has no
+    ///   ETag-conditional update; some S3-compatible servers accept the
+    ///   headers and overwrite anyway).
+    /// * [`OpenError::Storage`] if the store cannot be reached.
+    pub async fn open(store: Arc<dyn ObjectStore>, prefix: Path) -> Result<Self, OpenError> {
+        open::check_conditional_writes(&store, &prefix).await?;
+        Ok(ObjectStoreEventLog {
+            objects: Objects::new(store, prefix),
+            known_end: Arc::new(AtomicU64::new(0)),
+            page_size: DEFAULT_PAGE_SIZE,
+            fetch_concurrency: DEFAULT_FETCH_CONCURRENCY,
+        })
+    }
+
+    /// The same log, returning at most `page_size` entries a query (at least
+    /// 1). The default is 1,000.
+    #[must_use]
+    pub fn with_page_size(mut self, page_size: usize) -> Self {
+        self.page_size = page_size.max(1);
+        self
+    }
+
+    /// The same log, fetching at most `concurrency` records at once in a
+    /// query (at least 1). The default is 16.
+    #[must_use]
+    pub fn with_fetch_concurrency(mut self, concurrency: usize) -> Self {
+        self.fetch_concurrency = concurrency.max(1);
+        self
+    }
+
+    /// The key prefix the log's objects live under.
+    pub fn prefix(&self) -> &Path {
+        &self.objects.prefix
+    }
+
+    /// The underlying object store.
+    pub fn object_store(&self) -> &Arc<dyn ObjectStore> {
+        &self.objects.store
+    }
+
+    fn learn_end(&self, end: SequenceId) {
+        self.known_end.fetch_max(end, Ordering::Relaxed);
+    }
+
+    /// The log's end, walking from the furthest chain position known.
+    async fn end(&self, head: &Head) -> Result<SequenceId, StorageError> {
+        let mine = self.known_end.load(Ordering::Relaxed);
+        // A position below the first record may have been deleted by a
+        // truncate, and a deleted record would look like the end.
+        let from = head
+            .end_hint
+            .max(head.first_record)
+            .max(if mine >= head.first_record { mine } else { 0 });
+        let (end, _) = self.objects.walk(from).await?;
+        self.learn_end(end);
+        Ok(end)
+    }
+
+    /// Reads the head and finds the end.
+    async fn bounds(&self) -> Result<(Head, SequenceId), StorageError> {
+        let (head, _) = self.objects.head().await?;
+        let end = self.end(&head).await?;
+        Ok((head, end))
+    }
+
+    /// The record holding `seq`, its first id and version; `None` if no
+    /// record holds it (it is at or past the end).
+    async fn locate(
+        &self,
+        seq: SequenceId,
+        head: &Head,
+    ) -> Result<Option<(SequenceId, objects::Versioned<Vec<LogEntry>>)>, StorageError> {
+        if let Some(record) = self.objects.record(seq).await? {
+            return Ok(Some((seq, record)));
+        }
+        let mut window = LOCATE_WINDOW;
+        loop {
+            let low = seq.saturating_sub(window).max(head.first_record);
+            let keys = self.objects.record_keys(low, seq).await?;
+            if let Some(&first) = keys.last() {
+                let Some(record) = self.objects.record(first).await? else {
+                    // Deleted since it was listed: a truncate passed it.
+                    return Ok(None);
+                };
+                let len = record.0.len() as u64;
+                return Ok((first + len > seq).then_some((first, record)));
+            }
+            if low == head.first_record {
+                return Ok(None);
+            }
+            window = window.saturating_mul(16);
+        }
+    }
+
+    /// The log's most recent snapshot: the highest candidate at or after the
+    /// start whose entry has `snapshot` set.
+    async fn latest_snapshot(&self, head: &Head) -> Result<Option<SnapshotValue>, StorageError> {
+        let (candidates, _) = self.objects.snapshot_candidates().await?;
+        for &seq in candidates
+            .iter()
+            .rev()
+            .take_while(|seq| **seq >= head.start)
+        {
+            let Some((first, (entries, _))) = self.locate(seq, head).await? else {
+                continue;
+            };
+            let index = (seq - first) as usize;
+            if let Some(blob_id) = entries.get(index).and_then(|e| e.metadata.snapshot.clone()) {
+                return Ok(Some(SnapshotValue {
+                    sequence_id: seq,
+                    blob_id,
+                }));
+            }
+        }
+        Ok(None)
+    }
+
+    async fn newer_snapshot(
+        &self,
+        known: KnownSnapshot,
+        head: &Head,
+    ) -> Result<Option<SnapshotValue>, StorageError> {
+        if known.is_tracked() {
+            Ok(known.newer(self.latest_snapshot(head).await?))
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// The conflict reply for `attempted`, with the real end.
+    async fn conflict(&self, attempted: SequenceId) -> Result<AddEntryError, StorageError> {
+        let (_, next) = self.bounds().await?;
+        Ok(AddEntryError::Conflict { attempted, next })
+    }
+
+    /// Moves the head's end hint to `end` if it lags far behind. One try: a
+    /// lost race means someone else moved the head.
+    async fn advance_hint(
+        &self,
+        head: Head,
+        version: Option<object_store::UpdateVersion>,
+        end: SequenceId,
+    ) -> Result<(), StorageError> {
+        if end.saturating_sub(head.end_hint) >= HINT_STRIDE {
+            let moved = Head {
+                end_hint: end,
+                ..head
+            };
+            self.objects.swap_head(version, &moved).await?;
+        }
+        Ok(())
+    }
+
+    /// Fetches the entries `[start, page_end)`, a range inside the log.
+    async fn fetch(
+        &self,
+        head: &Head,
+        start: SequenceId,
+        page_end: SequenceId,
+    ) -> Result<Vec<LogEntry>, QueryError> {
+        let Some((first, (located, _))) = self.locate(start, head).await? else {
+            return Err(self.moved_under(start).await);
+        };
+        let mut keys = Vec::new();
+        let located_end = first + located.len() as u64;
+        if located_end < page_end {
+            keys = self.objects.record_keys(located_end, page_end - 1).await?;
+        }
+        let objects = &self.objects;
+        let fetched: Vec<_> = futures::stream::iter(keys.iter().copied())
+            .map(|seq| objects.record(seq))
+            .buffered(self.fetch_concurrency)
+            .try_collect()
+            .await?;
+        let records = std::iter::once((first, Some((located, None))))
+            .chain(keys.iter().copied().zip(fetched));
+        let mut entries = Vec::with_capacity((page_end - start) as usize);
+        let mut at = first;
+        for (seq, record) in records {
+            let Some((batch, _)) = record else {
+                return Err(self.moved_under(start).await);
+            };
+            if seq != at {
+                return Err(corrupt(
+                    &self.objects.record_key(seq),
+                    format!("a record at {seq} where the previous one ends at {at}"),
+                )
+                .into());
+            }
+            for entry in batch {
+                if (start..page_end).contains(&at) {
+                    entries.push(entry);
+                }
+                at += 1;
+            }
+        }
+        if at < page_end {
+            return Err(self.moved_under(start).await);
+        }
+        Ok(entries)
+    }
+
+    /// The error for a query whose entries vanished while it ran: a range
+    /// error if a truncate passed `start`, else damage.
+    async fn moved_under(&self, start: SequenceId) -> QueryError {
+        match self.bounds().await {
+            Err(err) => err.into(),
+            Ok((head, end)) if start < head.start => RangeError {
+                requested: start,
+                start: head.start,
+                end,
+            }
+            .into(),
+            Ok(_) => StorageError::new(
+                BACKEND,
+                format!(
+                    "records of the log under {} are missing at {start}",
+                    self.objects.prefix
+                ),
+            )
+            .into(),
+        }
+    }
+}
+
+#[async_trait]
+impl EventLog for ObjectStoreEventLog {
+    async fn add_entries(
+        &self,
+        entries: Vec<LogEntry>,
+        seq: SequenceId,
+        known: KnownSnapshot,
+    ) -> Result<AddEntryValue, AddEntryError> {
+        if entries.is_empty() || seq != self.known_end.load(Ordering::Relaxed) {
+            // Not where this client last saw the end: find the real end.
+            let (head, end) = self.bounds().await?;
+            if seq != end {
+                return Err(AddEntryError::Conflict {
+                    attempted: seq,
+                    next: end,
+                });
+            }
+            if entries.is_empty() {
+                return Ok(AddEntryValue {
+                    last_snapshot: self.newer_snapshot(known, &head).await?,
+                });
+            }
+        }
+        let count = entries.len() as u64;
+        let carried: Vec<SequenceId> = (seq..)
+            .zip(&entries)
+            .filter(|(_, entry)| entry.metadata.snapshot.is_some())
+            .map(|(at, _)| at)
+            .collect();
+        if !carried.is_empty() {
+            // Candidates first: they may name more than the log holds, never
+            // less.
+            self.objects
+                .change_candidates(|candidates| add_candidates(candidates, &carried))
+                .await?;
+        }
+        if let Swap::Lost = self
+            .objects
+            .create_record(seq, encode_record(&entries))
+            .await?
+        {
+            return Err(self.conflict(seq).await?);
+        }
+        let (head, version) = self.objects.head().await?;
+        if head.first_record > seq {
+            // The record at `seq` had been removed by a truncate that passed
+            // it, so creating it again succeeded: this client was behind.
+            // (Or a truncate passed this very record before the check; it
+            // was removed either way and is reported as not appended.)
+            self.objects.delete_record(seq).await?;
+            return Err(self.conflict(seq).await?);
+        }
+        let end = seq + count;
+        self.learn_end(end);
+        self.advance_hint(head, version, end).await?;
+        Ok(AddEntryValue {
+            last_snapshot: self.newer_snapshot(known, &head).await?,
+        })
+    }
+
+    async fn query(
+        &self,
+        start: QueryStart,
+        end: QueryEnd,
+        known: KnownSnapshot,
+    ) -> Result<QueryValue, QueryError> {
+        let (head, log_end) = self.bounds().await?;
+        let latest = if known.is_tracked() || start == QueryStart::Snapshot {
+            self.latest_snapshot(&head).await?
+        } else {
+            None
+        };
+        let start = match start {
+            QueryStart::Start => head.start,
+            QueryStart::Snapshot => latest.as_ref().map_or(head.start, |s| s.sequence_id),
+            QueryStart::Id(seq) if seq < head.start || seq > log_end => {
+                return Err(RangeError {
+                    requested: seq,
+                    start: head.start,
+                    end: log_end,
+                }
+                .into());
+            }
+            QueryStart::Id(seq) => seq,
+        };
+        let wanted_end = match end {
+            QueryEnd::End => log_end,
+            QueryEnd::Id(seq) => seq.clamp(start, log_end),
+        };
+        let page_end = wanted_end.min(start.saturating_add(self.page_size as u64));
+        let entries = if page_end > start {
+            self.fetch(&head, start, page_end).await?
+        } else {
+            Vec::new()
+        };
+        Ok(QueryValue {
+            start,
+            end: page_end,
+            entries,
+            is_complete: page_end == wanted_end,
+            last_snapshot: if known.is_tracked() {
+                known.newer(latest)
+            } else {
+                None
+            },
+        })
+    }
+
+    async fn set_metadata(
+        &self,
+        seq: SequenceId,
+        update: MetadataUpdate,
+    ) -> Result<(), SetMetadataError> {
+        let (head, _) = self.objects.head().await?;
+        let out_of_range = |head: Head, end| RangeError {
+            requested: seq,
+            start: head.start,
+            end,
+        };
+        if seq < head.start {
+            let end = self.end(&head).await?;
+            return Err(out_of_range(head, end).into());
+        }
+        let Some((first, (mut entries, mut version))) = self.locate(seq, &head).await? else {
+            let (head, end) = self.bounds().await?;
+            return Err(out_of_range(head, end).into());
+        };
+        if let FieldUpdate::Set(_) = update.snapshot {
+            self.objects
+                .change_candidates(|candidates| add_candidates(candidates, &[seq]))
+                .await?;
+        }
+        let index = (seq - first) as usize;
+        loop {
+            let Some(entry) = entries.get_mut(index) else {
+                return Err(corrupt(&self.objects.record_key(first), "shorter than it was").into());
+            };
+            update.clone().apply(&mut entry.metadata);
+            let bytes = encode_record(&entries);
+            if let Swap::Done = self.objects.swap_record(first, version, bytes).await? {
+                return Ok(());
+            }
+            // Someone else changed the record (or a truncate removed it).
+            match self.objects.record(first).await? {
+                Some((fresh, fresh_version)) => (entries, version) = (fresh, fresh_version),
+                None => {
+                    let (head, end) = self.bounds().await?;
+                    return Err(out_of_range(head, end).into());
+                }
+            }
+        }
+    }
+
+    async fn truncate(&self, start: SequenceId) -> Result<(), TruncateError> {
+        let first_record = loop {
+            let (head, version) = self.objects.head().await?;
+            let end = self.end(&head).await?;
+            if start < head.start || start > end {
+                return Err(RangeError {
+                    requested: start,
+                    start: head.start,
+                    end,
+                }
+                .into());
+            }
+            if start == head.start {
+                return Ok(());
+            }
+            let first_record = if start == end {
+                start
+            } else {
+                let keys = self.objects.record_keys(head.first_record, start).await?;
+                *keys.last().ok_or_else(|| {
+                    corrupt(
+                        &self.objects.record_key(start),
+                        "no record holds this entry",
+                    )
+                })?
+            };
+            let moved = Head {
+                start,
+                first_record,
+                end_hint: head.end_hint.max(first_record),
+            };
+            if let Swap::Done = self.objects.swap_head(version, &moved).await? {
+                break first_record;
+            }
+        };
+        // The head moved first: from now on nothing reads below it, and an
+        // append that recreates a removed record finds out and takes it back.
+        self.objects.delete_records_below(first_record).await?;
+        self.objects
+            .change_candidates(|candidates| {
+                let before = candidates.len();
+                candidates.retain(|seq| *seq >= start);
+                candidates.len() != before
+            })
+            .await?;
+        Ok(())
+    }
+
+    fn capabilities(&self) -> LogCapabilities {
+        LogCapabilities::persistent()
+    }
+}
+
+/// Adds `ids` to the sorted `candidates`; `false` if all were there.
+fn add_candidates(candidates: &mut Vec<SequenceId>, ids: &[SequenceId]) -> bool {
+    let mut changed = false;
+    for id in ids {
+        if let Err(at) = candidates.binary_search(id) {
+            candidates.insert(at, *id);
+            changed = true;
+        }
+    }
+    changed
+}

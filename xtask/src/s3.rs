@@ -1,0 +1,152 @@
+//! The S3-compatible server the object-store tests run against: moto in
+//! server mode, installed into a cache directory on first use, started on
+//! loopback on a free port with a fresh bucket, and stopped when dropped.
+
+use anyhow::{Context, Result, bail};
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// What gets installed: moto's S3 server and the web stack it serves with,
+/// pinned so every machine runs the server the tests were written against.
+const PACKAGES: [&str; 4] = [
+    "moto[s3]==5.2.5",
+    "flask==3.1.3",
+    "flask-cors==6.0.5",
+    "werkzeug==3.1.9",
+];
+
+/// The bucket the tests use; every test picks its own random prefix in it.
+pub(crate) const BUCKET: &str = "infinisheet-tests";
+
+/// How long the server may take to answer after it was started.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A running server; stopped on drop.
+pub(crate) struct S3Server {
+    child: Child,
+    endpoint: String,
+}
+
+impl S3Server {
+    /// Installs moto if needed and starts it.
+    pub(crate) fn start(root: &Path) -> Result<Self> {
+        let venv = install(root)?;
+        let port = free_port()?;
+        let log_path = root.join("target").join("moto-server.log");
+        std::fs::create_dir_all(root.join("target"))?;
+        let log = std::fs::File::create(&log_path)
+            .with_context(|| format!("creating {}", log_path.display()))?;
+        let child = Command::new(venv.join("bin").join("moto_server"))
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .context("starting moto_server")?;
+        let mut server = S3Server {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        };
+        server
+            .wait_until_up(port)
+            .with_context(|| format!("moto did not come up; see {}", log_path.display()))?;
+        http_put(port, &format!("/{BUCKET}")).context("creating the test bucket")?;
+        eprintln!("S3 server (moto) on {}", server.endpoint);
+        Ok(server)
+    }
+
+    /// The environment that points `object_store`'s S3 builder at the
+    /// server.
+    pub(crate) fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT", self.endpoint.clone()),
+            ("AWS_ALLOW_HTTP", "true".to_owned()),
+            ("AWS_REGION", "us-east-1".to_owned()),
+            ("AWS_ACCESS_KEY_ID", "infinisheet".to_owned()),
+            ("AWS_SECRET_ACCESS_KEY", "infinisheet".to_owned()),
+            ("AWS_BUCKET", BUCKET.to_owned()),
+            // Tells the S3 tests a server is there: missing it is a failure.
+            ("INFINISHEET_S3", "1".to_owned()),
+        ]
+    }
+
+    fn wait_until_up(&mut self, port: u16) -> Result<()> {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                bail!("moto_server exited with {status}");
+            }
+            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Ok(());
+            }
+            if started.elapsed() > START_TIMEOUT {
+                bail!("no answer on port {port} after {START_TIMEOUT:?}");
+            }
+            // Polling a port that is not open yet: there is no event to wait on.
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Where moto is installed: `$INFINISHEET_CACHE`, else `~/.cache/infinisheet`,
+/// else the target directory.
+fn cache_dir(root: &Path) -> PathBuf {
+    if let Some(dir) = std::env::var_os("INFINISHEET_CACHE") {
+        return PathBuf::from(dir);
+    }
+    match std::env::var_os("HOME") {
+        Some(home) => PathBuf::from(home).join(".cache").join("infinisheet"),
+        None => root.join("target").join("cache"),
+    }
+}
+
+/// A virtualenv holding the pinned packages, created on first use.
+fn install(root: &Path) -> Result<PathBuf> {
+    let venv = cache_dir(root).join("moto-5.2.5");
+    let marker = venv.join("installed");
+    let wanted = PACKAGES.join("\n");
+    if std::fs::read_to_string(&marker).is_ok_and(|done| done == wanted) {
+        return Ok(venv);
+    }
+    eprintln!("installing moto into {}", venv.display());
+    std::fs::create_dir_all(venv.parent().context("cache directory")?)?;
+    crate::run("python3", &["-m", "venv", &venv.to_string_lossy()], &[])?;
+    let pip = venv.join("bin").join("pip");
+    let mut args = vec!["install", "--quiet", "--disable-pip-version-check"];
+    args.extend(PACKAGES);
+    crate::run(&pip.to_string_lossy(), &args, &[])?;
+    std::fs::write(&marker, wanted)?;
+    Ok(venv)
+}
+
+fn free_port() -> Result<u16> {
+    let listener = TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// A bodiless HTTP PUT that must answer 200.
+fn http_put(port: u16, path: &str) -> Result<()> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    write!(
+        stream,
+        "PUT {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply)?;
+    let status = reply.lines().next().unwrap_or_default();
+    if !status.contains(" 200") {
+        bail!("PUT {path} answered {status:?}");
+    }
+    Ok(())
+}
