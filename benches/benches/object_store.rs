@@ -72,38 +72,79 @@ fn blobs(c: &mut Criterion) {
     group.finish();
 }
 
+/// A log of 1,000 entries appended `per_append` at a time, and the keys of
+/// its records.
+fn query_fixture(
+    rt: &tokio::runtime::Runtime,
+    store: &Arc<dyn ObjectStore>,
+    per_append: u64,
+) -> (Arc<dyn EventLog>, Vec<Path>) {
+    const ENTRIES: u64 = 1000;
+    let log_prefix = prefix(&format!("log-{per_append}"));
+    let log = rt.block_on(async {
+        let log = ObjectStoreEventLog::open(store.clone(), log_prefix.clone())
+            .await
+            .unwrap();
+        for first in (0..ENTRIES).step_by(per_append as usize) {
+            let batch = (0..per_append).map(|_| entry_of(60)).collect();
+            log.add_entries(batch, first, KnownSnapshot::NotTracked)
+                .await
+                .unwrap();
+        }
+        log
+    });
+    let records = log_prefix.join("records");
+    let keys = (0..ENTRIES)
+        .step_by(per_append as usize)
+        .map(|first| records.clone().join(format!("{first:020}")))
+        .collect();
+    (Arc::new(log), keys)
+}
+
+/// One query of 1,000 entries against fetching them one by one: with
+/// single-entry records (every edit its own append, the worst case) the
+/// one-by-one reference is a raw GET per record; with 100-entry batches
+/// (an import) it is a query per entry.
 fn queries(c: &mut Criterion) {
     const ENTRIES: u64 = 1000;
     let rt = runtime();
     let store = store();
-    let log: Arc<dyn EventLog> = rt.block_on(async {
-        let log = ObjectStoreEventLog::open(store.clone(), prefix("log"))
-            .await
-            .unwrap();
-        // One append call per entry: 1,000 records, the worst case.
-        for seq in 0..ENTRIES {
-            log.add_entry(entry_of(60), seq, KnownSnapshot::NotTracked)
-                .await
-                .unwrap();
-        }
-        Arc::new(log)
-    });
-    let records = prefix("log").clone().join("records");
     let mut group = c.benchmark_group("object_store/query_1000");
     group.throughput(Throughput::Elements(ENTRIES));
     group.sample_size(10);
     group.measurement_time(Duration::from_secs(20));
-    group.bench_function("one_by_one_raw", |b| {
+    let (single, keys) = query_fixture(&rt, &store, 1);
+    group.bench_function("single_records/one_by_one_raw_get", |b| {
         b.to_async(&rt).iter(|| async {
-            for seq in 0..ENTRIES {
-                let key = records.clone().join(format!("{seq:020}"));
-                store.get(&key).await.unwrap().bytes().await.unwrap();
+            for key in &keys {
+                store.get(key).await.unwrap().bytes().await.unwrap();
             }
         });
     });
-    group.bench_function("query_backend", |b| {
+    group.bench_function("single_records/query", |b| {
         b.to_async(&rt).iter(|| async {
-            let page = log
+            let page = single
+                .query(QueryStart::Start, QueryEnd::End, KnownSnapshot::NotTracked)
+                .await
+                .unwrap();
+            assert_eq!(page.entries.len() as u64, ENTRIES);
+        });
+    });
+    let (batched, _) = query_fixture(&rt, &store, 100);
+    group.bench_function("batches_of_100/one_by_one_query", |b| {
+        b.to_async(&rt).iter(|| async {
+            for seq in 0..ENTRIES {
+                let page = batched
+                    .query(seq.into(), (seq + 1).into(), KnownSnapshot::NotTracked)
+                    .await
+                    .unwrap();
+                assert_eq!(page.entries.len(), 1);
+            }
+        });
+    });
+    group.bench_function("batches_of_100/query", |b| {
+        b.to_async(&rt).iter(|| async {
+            let page = batched
                 .query(QueryStart::Start, QueryEnd::End, KnownSnapshot::NotTracked)
                 .await
                 .unwrap();

@@ -1,7 +1,7 @@
 //! A writer and a fresh reader on real storage: a SQLite log with a
-//! filesystem blob store, and a filesystem log with SQLite blobs, each in
-//! its own files, snapshots included. The object-store backend joins when
-//! it lands.
+//! filesystem blob store, a filesystem log with SQLite blobs, and a log and
+//! blobs in one object store (in memory here; the S3 server runs the
+//! backend's own suite), snapshots included.
 
 #![allow(clippy::unwrap_used)] // tests fail by panicking
 
@@ -12,6 +12,8 @@ use infinisheet_blob_store::{BlobDir, BlobStore};
 use infinisheet_engine::{Cell, CellValue, SheetOptions, Spreadsheet};
 use infinisheet_event_log::EventLog;
 use infinisheet_filesystem::{FsBlobStore, FsEventLog, FsLogOptions};
+use infinisheet_object_store::object_store::{ObjectStore, memory::InMemory};
+use infinisheet_object_store::{ObjectStoreBlobStore, ObjectStoreEventLog};
 use infinisheet_sqlite::{SqliteDatabase, SqliteOptions};
 use std::sync::Arc;
 
@@ -76,6 +78,23 @@ async fn filesystem_log_with_sqlite_blobs() {
                 .await
                 .unwrap(),
         );
+        (log, dir)
+    };
+    let (log, dir) = open().await;
+    writer_then_fresh_reader(log, dir, open).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn object_store_log_and_blobs() {
+    let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+    let open = async || {
+        let log: Arc<dyn EventLog> = Arc::new(
+            ObjectStoreEventLog::open(store.clone(), "sheets/budget/log".into())
+                .await
+                .unwrap()
+                .with_page_size(16),
+        );
+        let dir = ObjectStoreBlobStore::new(store.clone(), "sheets/budget/files".into()).root();
         (log, dir)
     };
     let (log, dir) = open().await;

@@ -269,7 +269,10 @@ fn key_part(name: &BlobName) -> PathPart<'_> {
 /// The decoded name of the last part of `path`, a child of a listed
 /// directory. Only encoded parts hold a `%`.
 fn child_name(path: &Path) -> Result<BlobName, StorageError> {
-    let part = path.parts().next_back().unwrap_or_else(|| PathPart::from(""));
+    let part = path
+        .parts()
+        .next_back()
+        .unwrap_or_else(|| PathPart::from(""));
     let decoded = percent_encoding::percent_decode_str(part.as_ref())
         .decode_utf8()
         .map_err(|err| {

@@ -6,13 +6,32 @@
 
 mod common;
 
+use infinisheet_object_store::object_store::ObjectStore;
 use infinisheet_object_store::{ObjectStoreBlobStore, ObjectStoreEventLog};
+use std::sync::Arc;
+
+/// Page size of the logs and blob listings here: small enough that the
+/// suite's longer cases page, large enough that the server (which answers
+/// a few hundred requests a second) is not asked for a page of seven
+/// entries thousands of times. The in-memory run pages by seven.
+const PAGE: usize = 100;
+
+/// A new client of the bucket `store` uses.
+fn reconnect(store: &Arc<dyn ObjectStore>) -> Arc<dyn ObjectStore> {
+    // `AmazonS3` displays as `AmazonS3(<bucket>)`.
+    let shown = store.to_string();
+    let bucket = shown
+        .strip_prefix("AmazonS3(")
+        .and_then(|rest| rest.strip_suffix(')'))
+        .expect("an S3 store");
+    common::s3_bucket(bucket)
+}
 
 async fn log() -> ObjectStoreEventLog {
     ObjectStoreEventLog::open(common::s3(), common::random_prefix("log"))
         .await
         .unwrap()
-        .with_page_size(7)
+        .with_page_size(PAGE)
 }
 
 infinisheet_conformance::event_log_tests!(
@@ -20,18 +39,19 @@ infinisheet_conformance::event_log_tests!(
     log,
     reopen = |log: ObjectStoreEventLog| async move {
         // A new client: a new HTTP connection pool and no shared state.
-        ObjectStoreEventLog::open(common::s3(), log.prefix().clone())
+        ObjectStoreEventLog::open(reconnect(log.object_store()), log.prefix().clone())
             .await
             .unwrap()
-            .with_page_size(7)
+            .with_page_size(PAGE)
     }
 );
 
 infinisheet_conformance::blob_store_tests!(
     mod s3_blob_store,
-    || async { ObjectStoreBlobStore::new(common::s3(), common::random_prefix("blobs")).with_page_size(7) },
+    || async { ObjectStoreBlobStore::new(common::s3(), common::random_prefix("blobs")).with_page_size(PAGE) },
     reopen = |blobs: ObjectStoreBlobStore| async move {
-        ObjectStoreBlobStore::new(common::s3(), blobs.prefix().clone()).with_page_size(7)
+        ObjectStoreBlobStore::new(reconnect(blobs.object_store()), blobs.prefix().clone())
+            .with_page_size(PAGE)
     }
 );
 
@@ -40,12 +60,13 @@ infinisheet_conformance::blob_store_tests!(
 fn s3_handles_match_reference() {
     infinisheet_conformance::event_log::event_log_handles_match_reference(|| async {
         let prefix = common::random_prefix("log");
+        let first = common::s3();
         let mut handles = Vec::new();
         for _ in 0..3 {
-            let log = ObjectStoreEventLog::open(common::s3(), prefix.clone())
+            let log = ObjectStoreEventLog::open(reconnect(&first), prefix.clone())
                 .await
                 .unwrap()
-                .with_page_size(7);
+                .with_page_size(PAGE);
             handles.push(log);
         }
         handles
@@ -61,6 +82,6 @@ async fn a_url_and_the_environment_open_the_bucket() {
     let (store, prefix) = infinisheet_object_store::parse_url(&url).unwrap();
     let blobs = ObjectStoreBlobStore::new(store, prefix.clone());
     blobs.root().write("hello", "world").await.unwrap();
-    let direct = ObjectStoreBlobStore::new(common::s3(), prefix);
+    let direct = ObjectStoreBlobStore::new(common::s3_bucket(&bucket), prefix);
     assert_eq!(direct.root().read("hello").await.unwrap(), "world");
 }
