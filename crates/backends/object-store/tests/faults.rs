@@ -21,6 +21,7 @@ use infinisheet_object_store::object_store::{
     PutMultipartOptions, PutOptions, PutPayload, PutResult,
 };
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Which calls fail, and whether before or after reaching the store.
@@ -40,6 +41,8 @@ struct Faulty {
     inner: Arc<dyn ObjectStore>,
     plan: Mutex<Plan>,
     rng: Mutex<fastrand::Rng>,
+    /// Failures injected so far.
+    injected: AtomicU64,
 }
 
 impl fmt::Display for Faulty {
@@ -61,6 +64,7 @@ impl Faulty {
             inner: common::memory(),
             plan: Mutex::default(),
             rng: Mutex::new(fastrand::Rng::with_seed(seed)),
+            injected: AtomicU64::new(0),
         })
     }
 
@@ -84,6 +88,9 @@ impl Faulty {
         fault: Option<bool>,
         call: impl Future<Output = object_store::Result<T>>,
     ) -> object_store::Result<T> {
+        if fault.is_some() {
+            self.injected.fetch_add(1, Ordering::Relaxed);
+        }
         match fault {
             None => call.await,
             Some(false) => Err(injected(what)),
@@ -153,6 +160,16 @@ impl ObjectStore for Faulty {
     }
 }
 
+/// Asserts that `$call` failed with a retryable storage error of `$error`.
+macro_rules! assert_retryable {
+    ($call:expr, $error:ident) => {
+        match $call {
+            Err($error::Storage(err)) => assert!(err.is_retryable(), "{err}"),
+            other => panic!("expected a storage error, got {other:?}"),
+        }
+    };
+}
+
 async fn open(store: &Arc<Faulty>) -> ObjectStoreEventLog {
     let store: Arc<dyn ObjectStore> = store.clone();
     ObjectStoreEventLog::open(store, Path::from("log"))
@@ -187,10 +204,10 @@ async fn a_failed_append_is_retryable_and_appends_nothing() {
         put: Some(false),
         ..Plan::default()
     });
-    match log.add_entry(entry(1), 1, KnownSnapshot::NotTracked).await {
-        Err(AddEntryError::Storage(err)) => assert!(err.is_retryable(), "{err}"),
-        other => panic!("expected a storage error, got {other:?}"),
-    }
+    assert_retryable!(
+        log.add_entry(entry(1), 1, KnownSnapshot::NotTracked).await,
+        AddEntryError
+    );
     assert_eq!(payloads(&log).await, ["entry 0"]);
     log.add_entry(entry(1), 1, KnownSnapshot::NotTracked)
         .await
@@ -206,10 +223,10 @@ async fn a_lost_reply_then_a_retry_is_a_conflict_not_a_duplicate() {
         put: Some(true),
         ..Plan::default()
     });
-    match log.add_entry(entry(0), 0, KnownSnapshot::NotTracked).await {
-        Err(AddEntryError::Storage(err)) => assert!(err.is_retryable(), "{err}"),
-        other => panic!("expected a storage error, got {other:?}"),
-    }
+    assert_retryable!(
+        log.add_entry(entry(0), 0, KnownSnapshot::NotTracked).await,
+        AddEntryError
+    );
     match log.add_entry(entry(0), 0, KnownSnapshot::NotTracked).await {
         Err(AddEntryError::Conflict {
             attempted: 0,
@@ -231,13 +248,11 @@ async fn a_failed_read_is_retryable_and_changes_nothing() {
         get: true,
         ..Plan::default()
     });
-    match log
-        .query(0.into(), 3.into(), KnownSnapshot::NotTracked)
-        .await
-    {
-        Err(QueryError::Storage(err)) => assert!(err.is_retryable(), "{err}"),
-        other => panic!("expected a storage error, got {other:?}"),
-    }
+    assert_retryable!(
+        log.query(0.into(), 3.into(), KnownSnapshot::NotTracked)
+            .await,
+        QueryError
+    );
     assert_eq!(payloads(&log).await, ["entry 0", "entry 1", "entry 2"]);
 }
 
@@ -253,13 +268,11 @@ async fn a_metadata_change_whose_reply_was_lost_can_be_repeated() {
         ..Plan::default()
     });
     // The first put of the change is the snapshot candidates object.
-    match log
-        .set_metadata(0, MetadataUpdate::publish_snapshot("s0"))
-        .await
-    {
-        Err(SetMetadataError::Storage(err)) => assert!(err.is_retryable(), "{err}"),
-        other => panic!("expected a storage error, got {other:?}"),
-    }
+    assert_retryable!(
+        log.set_metadata(0, MetadataUpdate::publish_snapshot("s0"))
+            .await,
+        SetMetadataError
+    );
     log.set_metadata(0, MetadataUpdate::publish_snapshot("s0"))
         .await
         .unwrap();
@@ -356,6 +369,8 @@ async fn under_random_faults_acknowledged_entries_are_there_exactly_once() {
         acknowledged.extend(writer.await.unwrap());
     }
     store.set(Plan::default());
+    let injected = store.injected.load(Ordering::Relaxed);
+    assert!(injected >= 10, "only {injected} failures were injected");
     let all = payloads(&log).await;
     let mut seen = std::collections::BTreeMap::new();
     for payload in &all {

@@ -426,17 +426,18 @@ impl EventLog for ObjectStoreEventLog {
         seq: SequenceId,
         update: MetadataUpdate,
     ) -> Result<(), SetMetadataError> {
-        let (head, _) = self.objects.head().await?;
         let out_of_range = |head: Head, end| RangeError {
             requested: seq,
             start: head.start,
             end,
         };
-        if seq < head.start {
-            let end = self.end(&head).await?;
+        // The end first: an id past it needs no search for its record.
+        let (head, end) = self.bounds().await?;
+        if seq < head.start || seq >= end {
             return Err(out_of_range(head, end).into());
         }
         let Some((first, (mut entries, mut version))) = self.locate(seq, &head).await? else {
+            // Truncated away since the bounds were read.
             let (head, end) = self.bounds().await?;
             return Err(out_of_range(head, end).into());
         };
