@@ -59,6 +59,27 @@ mod in_memory {
     }
 }
 
+/// Pages of 1,000 entries: whole 64-entry blocks are read, packed and read
+/// back from their packs.
+mod in_memory_packed {
+    use super::*;
+
+    async fn log() -> ObjectStoreEventLog {
+        ObjectStoreEventLog::open(common::memory(), common::random_prefix("log"))
+            .await
+            .unwrap()
+    }
+
+    infinisheet_conformance::event_log_tests!(
+        log,
+        reopen = |log: ObjectStoreEventLog| async move {
+            ObjectStoreEventLog::open(log.object_store().clone(), log.prefix().clone())
+                .await
+                .unwrap()
+        }
+    );
+}
+
 mod local_files {
     use super::*;
 

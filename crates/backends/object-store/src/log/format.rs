@@ -1,5 +1,7 @@
-//! The bytes of the log's objects: records (one batch of entries each), the
-//! head (start and end hint) and the snapshot candidates. Every object opens
+//! The bytes of the log's objects: records (one batch of entries each) and
+//! packs (one block of entries, in the record encoding), overlays (metadata
+//! changed since append), the head (start and end hint) and the snapshot
+//! candidates. Every object opens
 //! with a four-byte magic and a version byte, so a foreign or damaged object
 //! is a clear error rather than a misread log.
 
@@ -36,11 +38,34 @@ pub(crate) struct Head {
 
 /// Metadata as stored: the three fields of [`EntryMetadata`].
 #[derive(Serialize, Deserialize)]
-struct StoredMetadata {
+pub(crate) struct StoredMetadata {
     snapshot: Option<String>,
     history: Option<String>,
     pending: Option<String>,
 }
+
+impl From<EntryMetadata> for StoredMetadata {
+    fn from(metadata: EntryMetadata) -> Self {
+        StoredMetadata {
+            snapshot: metadata.snapshot,
+            history: metadata.history,
+            pending: metadata.pending,
+        }
+    }
+}
+
+impl From<StoredMetadata> for EntryMetadata {
+    fn from(stored: StoredMetadata) -> Self {
+        EntryMetadata {
+            snapshot: stored.snapshot,
+            history: stored.history,
+            pending: stored.pending,
+        }
+    }
+}
+
+/// Magic of an overlay: metadata changed since append, for one block of ids.
+pub(crate) const OVERLAY_MAGIC: &[u8; 4] = b"ISLM";
 
 /// Encodes a small object: magic, version, postcard.
 pub(crate) fn encode_small<T: Serialize>(magic: &[u8; 4], value: &T) -> Bytes {
@@ -93,11 +118,7 @@ pub(crate) fn encode_record(entries: &[LogEntry]) -> Bytes {
     out.put_u8(VERSION);
     out.put_u32_le(u32::try_from(entries.len()).unwrap_or(u32::MAX));
     for entry in entries {
-        let stored = StoredMetadata {
-            snapshot: entry.metadata.snapshot.clone(),
-            history: entry.metadata.history.clone(),
-            pending: entry.metadata.pending.clone(),
-        };
+        let stored = StoredMetadata::from(entry.metadata.clone());
         // As in `encode_small`: cannot fail; empty metadata reads back as
         // corrupt.
         let metadata = postcard::to_allocvec(&stored).unwrap_or_default();
@@ -134,11 +155,7 @@ pub(crate) fn decode_record(key: &Path, bytes: &Bytes) -> Result<Vec<LogEntry>, 
         let payload = take(payload_len)?;
         entries.push(LogEntry {
             payload,
-            metadata: EntryMetadata {
-                snapshot: stored.snapshot,
-                history: stored.history,
-                pending: stored.pending,
-            },
+            metadata: stored.into(),
         });
     }
     if at != bytes.len() {

@@ -5,8 +5,14 @@
 //!
 //! Layout under the log's prefix:
 //! * `records/<20-digit id>`: one record per append call, holding its batch
-//!   of entries; keyed by the id of its first entry. Records tile the log:
-//!   each begins where the previous one ends, so the keys form a chain.
+//!   of entries as appended; keyed by the id of its first entry, never
+//!   changed. Records tile the log: each begins where the previous one
+//!   ends, so the keys form a chain.
+//! * `overlays/<20-digit block>`: the metadata changed since append of the
+//!   entries of one block of 1,024 ids, changed by compare-and-swap.
+//! * `packs/<20-digit block>`: the 64 entries of one block as appended,
+//!   written by a query that read them all from records, so later queries
+//!   read one object where they would read up to 64.
 //! * `head`: the log's start, the record holding it, and an end hint (a
 //!   chain position never past the end), changed by compare-and-swap.
 //! * `snapshots`: ids that may carry a snapshot (a superset, kept short by
@@ -27,13 +33,14 @@ use async_trait::async_trait;
 use format::{Head, encode_record};
 use futures::{StreamExt, TryStreamExt};
 use infinisheet_event_log::{
-    AddEntryError, AddEntryValue, EventLog, FieldUpdate, KnownSnapshot, LogCapabilities, LogEntry,
-    MetadataUpdate, QueryEnd, QueryError, QueryStart, QueryValue, RangeError, SequenceId,
-    SetMetadataError, SnapshotValue, StorageError, TruncateError,
+    AddEntryError, AddEntryValue, EntryMetadata, EventLog, FieldUpdate, KnownSnapshot,
+    LogCapabilities, LogEntry, MetadataUpdate, QueryEnd, QueryError, QueryStart, QueryValue,
+    RangeError, SequenceId, SetMetadataError, SnapshotValue, StorageError, TruncateError,
 };
 use object_store::ObjectStore;
 use object_store::path::Path;
-use objects::{Objects, Swap};
+use objects::{OVERLAY_BLOCK, Objects, Overlay, PACK, Swap};
+use std::collections::{BTreeMap, btree_map};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -186,16 +193,21 @@ impl ObjectStoreEventLog {
     /// start whose entry has `snapshot` set.
     async fn latest_snapshot(&self, head: &Head) -> Result<Option<SnapshotValue>, StorageError> {
         let (candidates, _) = self.objects.snapshot_candidates().await?;
+        let mut overlays = BTreeMap::new();
         for &seq in candidates
             .iter()
             .rev()
             .take_while(|seq| **seq >= head.start)
         {
-            let Some((first, (entries, _))) = self.locate(seq, head).await? else {
-                continue;
+            let block = seq / OVERLAY_BLOCK;
+            if let btree_map::Entry::Vacant(slot) = overlays.entry(block) {
+                slot.insert(self.objects.overlay(block).await?.0);
+            }
+            let metadata = match overlays.get(&block).and_then(|o| o.get(&seq)) {
+                Some(metadata) => Some(metadata.clone()),
+                None => self.appended_metadata(seq, head).await?,
             };
-            let index = (seq - first) as usize;
-            if let Some(blob_id) = entries.get(index).and_then(|e| e.metadata.snapshot.clone()) {
+            if let Some(blob_id) = metadata.and_then(|m| m.snapshot) {
                 return Ok(Some(SnapshotValue {
                     sequence_id: seq,
                     blob_id,
@@ -203,6 +215,22 @@ impl ObjectStoreEventLog {
             }
         }
         Ok(None)
+    }
+
+    /// The metadata entry `seq` was appended with; `None` if no record holds
+    /// it.
+    async fn appended_metadata(
+        &self,
+        seq: SequenceId,
+        head: &Head,
+    ) -> Result<Option<EntryMetadata>, StorageError> {
+        let Some((first, (entries, _))) = self.locate(seq, head).await? else {
+            return Ok(None);
+        };
+        Ok(entries
+            .into_iter()
+            .nth((seq - first) as usize)
+            .map(|entry| entry.metadata))
     }
 
     async fn newer_snapshot(
@@ -241,8 +269,9 @@ impl ObjectStoreEventLog {
         Ok(())
     }
 
-    /// Fetches the entries `[start, page_end)`, a range inside the log.
-    async fn fetch(
+    /// Fetches the entries `[start, page_end)` from their records, as
+    /// appended (without later metadata changes).
+    async fn fetch_records(
         &self,
         head: &Head,
         start: SequenceId,
@@ -288,6 +317,114 @@ impl ObjectStoreEventLog {
             return Err(self.moved_under(start).await);
         }
         Ok(entries)
+    }
+
+    /// Fetches the entries `[start, page_end)`, a range inside the log:
+    /// whole blocks from their packs where one was written, the rest from
+    /// records; then packs the whole blocks read from records, and applies
+    /// the metadata changed since append.
+    async fn fetch(
+        &self,
+        head: &Head,
+        start: SequenceId,
+        page_end: SequenceId,
+    ) -> Result<Vec<LogEntry>, QueryError> {
+        let packed = self
+            .objects
+            .pack_ids(start / PACK, (page_end - 1) / PACK)
+            .await?;
+        // The range in pieces: a packed block, or a run of unpacked ids.
+        let mut pieces: Vec<(SequenceId, SequenceId, bool)> = Vec::new();
+        let mut at = start;
+        while at < page_end {
+            let k = at / PACK;
+            let block_end = ((k + 1) * PACK).min(page_end);
+            let is_packed = packed.binary_search(&k).is_ok();
+            match pieces.last_mut() {
+                Some((_, end, false)) if !is_packed => *end = block_end,
+                _ => pieces.push((at, block_end, is_packed)),
+            }
+            at = block_end;
+        }
+        let fetched: Vec<Vec<LogEntry>> = futures::stream::iter(pieces.iter().copied())
+            .map(|(low, high, is_packed)| async move {
+                if !is_packed {
+                    return self.fetch_records(head, low, high).await;
+                }
+                let k = low / PACK;
+                match self.objects.pack(k).await? {
+                    Some(pack) => {
+                        Ok(pack[(low - k * PACK) as usize..(high - k * PACK) as usize].to_vec())
+                    }
+                    None => Err(self.moved_under(low).await),
+                }
+            })
+            .buffered(self.fetch_concurrency)
+            .try_collect()
+            .await?;
+        let mut entries: Vec<LogEntry> = fetched.into_iter().flatten().collect();
+        self.pack_blocks(&pieces, start, &entries).await;
+        self.apply_overlays(start, &mut entries).await?;
+        Ok(entries)
+    }
+
+    /// Writes a pack for every whole block that `pieces` read from records
+    /// (`entries` holds the range from `start`, as appended). Only an
+    /// optimisation for later queries: a failure here fails nothing.
+    async fn pack_blocks(
+        &self,
+        pieces: &[(SequenceId, SequenceId, bool)],
+        start: SequenceId,
+        entries: &[LogEntry],
+    ) {
+        let blocks: Vec<u64> = pieces
+            .iter()
+            .filter(|(_, _, is_packed)| !is_packed)
+            .flat_map(|(low, high, _)| low.div_ceil(PACK)..high / PACK)
+            .collect();
+        if blocks.is_empty() {
+            return;
+        }
+        // A truncate that passed a block while it was read may have let a
+        // client behind it recreate one of its records: pack only blocks
+        // still inside the log.
+        let Ok((head, _)) = self.objects.head().await else {
+            return;
+        };
+        for k in blocks.into_iter().filter(|k| k * PACK >= head.start) {
+            let from = (k * PACK - start) as usize;
+            if let Some(block) = entries.get(from..from + PACK as usize) {
+                let _ = self.objects.create_pack(k, block).await;
+            }
+        }
+    }
+
+    /// Replaces the metadata of `entries` (ids from `start`) by what the
+    /// overlays say changed since append.
+    async fn apply_overlays(
+        &self,
+        start: SequenceId,
+        entries: &mut [LogEntry],
+    ) -> Result<(), StorageError> {
+        let Some(last) = (start + entries.len() as u64).checked_sub(1) else {
+            return Ok(());
+        };
+        let blocks = (start / OVERLAY_BLOCK)..=(last / OVERLAY_BLOCK);
+        let objects = &self.objects;
+        let overlays: Vec<Overlay> = futures::stream::iter(blocks)
+            .map(|block| async move { Ok::<_, StorageError>(objects.overlay(block).await?.0) })
+            .buffered(self.fetch_concurrency)
+            .try_collect()
+            .await?;
+        for (seq, metadata) in overlays.into_iter().flatten() {
+            if let Some(entry) = seq
+                .checked_sub(start)
+                .and_then(|index| entries.get_mut(index as usize))
+            {
+                entry.metadata = metadata;
+            }
+        }
+        Ok(())
     }
 
     /// The error for a query whose entries vanished while it ran: a range
@@ -436,34 +573,37 @@ impl EventLog for ObjectStoreEventLog {
         if seq < head.start || seq >= end {
             return Err(out_of_range(head, end).into());
         }
-        let Some((first, (mut entries, mut version))) = self.locate(seq, &head).await? else {
-            // Truncated away since the bounds were read.
-            let (head, end) = self.bounds().await?;
-            return Err(out_of_range(head, end).into());
-        };
         if let FieldUpdate::Set(_) = update.snapshot {
+            // Candidates first: they may name more than the log holds, never
+            // less.
             self.objects
                 .change_candidates(|candidates| add_candidates(candidates, &[seq]))
                 .await?;
         }
-        let index = (seq - first) as usize;
+        let block = seq / OVERLAY_BLOCK;
+        let mut appended = None;
         loop {
-            let Some(entry) = entries.get_mut(index) else {
-                return Err(corrupt(&self.objects.record_key(first), "shorter than it was").into());
+            let (mut overlay, version) = self.objects.overlay(block).await?;
+            let mut metadata = match overlay.get(&seq) {
+                Some(changed) => changed.clone(),
+                None => {
+                    if appended.is_none() {
+                        appended = self.appended_metadata(seq, &head).await?;
+                    }
+                    let Some(appended) = appended.clone() else {
+                        // Truncated away since the bounds were read.
+                        let (head, end) = self.bounds().await?;
+                        return Err(out_of_range(head, end).into());
+                    };
+                    appended
+                }
             };
-            update.clone().apply(&mut entry.metadata);
-            let bytes = encode_record(&entries);
-            if let Swap::Done = self.objects.swap_record(first, version, bytes).await? {
+            update.clone().apply(&mut metadata);
+            overlay.insert(seq, metadata);
+            if let Swap::Done = self.objects.swap_overlay(block, version, &overlay).await? {
                 return Ok(());
             }
-            // Someone else changed the record (or a truncate removed it).
-            match self.objects.record(first).await? {
-                Some((fresh, fresh_version)) => (entries, version) = (fresh, fresh_version),
-                None => {
-                    let (head, end) = self.bounds().await?;
-                    return Err(out_of_range(head, end).into());
-                }
-            }
+            // Another change to the block landed first: apply to it.
         }
     }
 
@@ -504,7 +644,7 @@ impl EventLog for ObjectStoreEventLog {
         };
         // The head moved first: from now on nothing reads below it, and an
         // append that recreates a removed record finds out and takes it back.
-        self.objects.delete_records_below(first_record).await?;
+        self.objects.delete_below(start, first_record).await?;
         self.objects
             .change_candidates(|candidates| {
                 let before = candidates.len();

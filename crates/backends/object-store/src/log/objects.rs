@@ -3,20 +3,31 @@
 //! the chain of records find the end; listings find the record holding an id.
 
 use super::format::{
-    HEAD_MAGIC, Head, RECORD_MAGIC, SNAPSHOTS_MAGIC, decode_record, decode_small, encode_small,
+    HEAD_MAGIC, Head, OVERLAY_MAGIC, RECORD_MAGIC, SNAPSHOTS_MAGIC, StoredMetadata, decode_record,
+    decode_small, encode_record, encode_small,
 };
 use crate::error::{corrupt, is_lost_race, is_not_found, storage};
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
-use infinisheet_event_log::{LogEntry, SequenceId, StorageError};
+use infinisheet_event_log::{EntryMetadata, LogEntry, SequenceId, StorageError};
 use object_store::path::Path;
 use object_store::{
     GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutMode, PutPayload, UpdateVersion,
 };
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// Digits of a record key: every `u64` fits, and keys sort as numbers.
 const KEY_DIGITS: usize = 20;
+
+/// Entries of a pack: ids `[k * PACK, (k + 1) * PACK)` make pack `k`.
+pub(crate) const PACK: u64 = 64;
+
+/// Ids whose changed metadata one overlay holds.
+pub(crate) const OVERLAY_BLOCK: u64 = 1024;
+
+/// Metadata changed since append, by id, for one block of ids.
+pub(crate) type Overlay = BTreeMap<SequenceId, EntryMetadata>;
 
 /// Bytes of a record's header: magic, version, entry count.
 const RECORD_HEADER: u64 = 9;
@@ -33,6 +44,8 @@ pub(crate) struct Objects {
     head: Path,
     snapshots: Path,
     records: Path,
+    packs: Path,
+    overlays: Path,
 }
 
 /// Whether a conditional write landed.
@@ -47,13 +60,97 @@ impl Objects {
             head: prefix.clone().join("head"),
             snapshots: prefix.clone().join("snapshots"),
             records: prefix.clone().join("records"),
+            packs: prefix.clone().join("packs"),
+            overlays: prefix.clone().join("overlays"),
             store,
             prefix,
         }
     }
 
     pub(crate) fn record_key(&self, seq: SequenceId) -> Path {
-        self.records.clone().join(format!("{seq:0KEY_DIGITS$}"))
+        numbered(&self.records, seq)
+    }
+
+    fn pack_key(&self, k: u64) -> Path {
+        numbered(&self.packs, k)
+    }
+
+    fn overlay_key(&self, block: u64) -> Path {
+        numbered(&self.overlays, block)
+    }
+
+    /// The entries of pack `k`, or `None` if it was not written (or was
+    /// removed by a truncate).
+    pub(crate) async fn pack(&self, k: u64) -> Result<Option<Vec<LogEntry>>, StorageError> {
+        let key = self.pack_key(k);
+        let Some((bytes, _)) = self.get(&key).await? else {
+            return Ok(None);
+        };
+        let entries = decode_record(&key, &bytes)?;
+        if entries.len() as u64 != PACK {
+            return Err(corrupt(
+                &key,
+                format!("{} entries in a pack", entries.len()),
+            ));
+        }
+        Ok(Some(entries))
+    }
+
+    /// Writes pack `k` unless it exists; every writer of a pack writes the
+    /// same entries (payloads and metadata as appended never change).
+    pub(crate) async fn create_pack(
+        &self,
+        k: u64,
+        entries: &[LogEntry],
+    ) -> Result<(), StorageError> {
+        let key = self.pack_key(k);
+        match self
+            .store
+            .put_opts(
+                &key,
+                PutPayload::from(encode_record(entries)),
+                PutMode::Create.into(),
+            )
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(err) if is_lost_race(&err) => Ok(()),
+            Err(err) => Err(storage("packing", &key, err)),
+        }
+    }
+
+    /// The packs that exist among `[low, high]`.
+    pub(crate) async fn pack_ids(&self, low: u64, high: u64) -> Result<Vec<u64>, StorageError> {
+        self.numbered_keys(&self.packs, low, high).await
+    }
+
+    /// The overlay of `block` and its version (empty and `None` if absent).
+    pub(crate) async fn overlay(&self, block: u64) -> Result<Versioned<Overlay>, StorageError> {
+        let key = self.overlay_key(block);
+        match self.get(&key).await? {
+            None => Ok((Overlay::new(), None)),
+            Some((bytes, version)) => {
+                let stored: Vec<(SequenceId, StoredMetadata)> =
+                    decode_small(OVERLAY_MAGIC, &key, &bytes)?;
+                let overlay = stored.into_iter().map(|(seq, m)| (seq, m.into())).collect();
+                Ok((overlay, version))
+            }
+        }
+    }
+
+    /// Replaces the overlay of `block` if it is still at `version`.
+    pub(crate) async fn swap_overlay(
+        &self,
+        block: u64,
+        version: Option<UpdateVersion>,
+        overlay: &Overlay,
+    ) -> Result<Swap, StorageError> {
+        let stored: Vec<(SequenceId, StoredMetadata)> = overlay
+            .iter()
+            .map(|(seq, m)| (*seq, StoredMetadata::from(m.clone())))
+            .collect();
+        let bytes = encode_small(OVERLAY_MAGIC, &stored);
+        self.swap(&self.overlay_key(block), version, bytes).await
     }
 
     /// Reads a whole object, or `None` if it does not exist.
@@ -173,21 +270,6 @@ impl Objects {
         }
     }
 
-    /// Replaces the record at `seq` if it is still at `version`.
-    pub(crate) async fn swap_record(
-        &self,
-        seq: SequenceId,
-        version: Option<UpdateVersion>,
-        bytes: Bytes,
-    ) -> Result<Swap, StorageError> {
-        // A record always exists when it is swapped; `None` would create.
-        let version = version.unwrap_or(UpdateVersion {
-            e_tag: None,
-            version: None,
-        });
-        self.swap(&self.record_key(seq), Some(version), bytes).await
-    }
-
     pub(crate) async fn delete_record(&self, seq: SequenceId) -> Result<(), StorageError> {
         let key = self.record_key(seq);
         match self.store.delete(&key).await {
@@ -245,60 +327,81 @@ impl Objects {
         Ok((from, passed))
     }
 
-    /// The record keys in `[low, high]`, ascending. Relies on the store
-    /// listing keys in order, as S3, GCS, Azure and the in-memory store do,
-    /// to stop early.
+    /// The record keys in `[low, high]`, ascending.
     pub(crate) async fn record_keys(
         &self,
         low: SequenceId,
         high: SequenceId,
     ) -> Result<Vec<SequenceId>, StorageError> {
+        self.numbered_keys(&self.records, low, high).await
+    }
+
+    /// The numbers in `[low, high]` that name an object under `dir`,
+    /// ascending. Relies on the store listing keys in order, as S3, GCS,
+    /// Azure and the in-memory store do, to stop early.
+    async fn numbered_keys(
+        &self,
+        dir: &Path,
+        low: u64,
+        high: u64,
+    ) -> Result<Vec<u64>, StorageError> {
         let listing = match low.checked_sub(1) {
-            None => self.store.list(Some(&self.records)),
+            None => self.store.list(Some(dir)),
             Some(below) => self
                 .store
-                .list_with_offset(Some(&self.records), &self.record_key(below)),
+                .list_with_offset(Some(dir), &numbered(dir, below)),
         };
-        let mut keys: Vec<SequenceId> = listing
-            .map_err(|err| storage("listing", &self.records, err))
-            .try_filter_map(|meta| std::future::ready(Ok(record_id(&self.records, &meta.location))))
-            .try_take_while(|seq| std::future::ready(Ok(*seq <= high)))
+        let mut keys: Vec<u64> = listing
+            .map_err(|err| storage("listing", dir, err))
+            .try_filter_map(|meta| std::future::ready(Ok(number_of(dir, &meta.location))))
+            .try_take_while(|n| std::future::ready(Ok(*n <= high)))
             .try_collect()
             .await?;
         keys.sort_unstable();
         Ok(keys)
     }
 
-    /// Every record key below `below`: garbage a truncate removes.
-    pub(crate) async fn delete_records_below(&self, below: SequenceId) -> Result<(), StorageError> {
-        let Some(last) = below.checked_sub(1) else {
-            return Ok(());
-        };
-        let doomed = self.record_keys(0, last).await?;
-        let store = self.store.clone();
-        let locations = futures::stream::iter(
-            doomed
-                .into_iter()
-                .map(|seq| Ok(self.record_key(seq)))
-                .collect::<Vec<_>>(),
-        )
-        .boxed();
-        let mut deleted = store.delete_stream(locations);
+    /// Removes what a truncate to `start` leaves unreachable: records below
+    /// `first_record`, and packs and overlays wholly below `start`.
+    pub(crate) async fn delete_below(
+        &self,
+        start: SequenceId,
+        first_record: SequenceId,
+    ) -> Result<(), StorageError> {
+        let mut doomed = Vec::new();
+        for (dir, below) in [
+            (&self.records, first_record),
+            (&self.packs, start / PACK),
+            (&self.overlays, start / OVERLAY_BLOCK),
+        ] {
+            if let Some(last) = below.checked_sub(1) {
+                let numbers = self.numbered_keys(dir, 0, last).await?;
+                doomed.extend(numbers.into_iter().map(|n| Ok(numbered(dir, n))));
+            }
+        }
+        let mut deleted = self
+            .store
+            .delete_stream(futures::stream::iter(doomed).boxed());
         while let Some(result) = deleted.next().await {
             match result {
                 Ok(_) => {}
                 Err(err) if is_not_found(&err) => {}
-                Err(err) => return Err(storage("truncating below", &self.record_key(below), err)),
+                Err(err) => return Err(storage("truncating under", &self.prefix, err)),
             }
         }
         Ok(())
     }
 }
 
-/// The id a record key under `records` names, or `None` for a key that is
-/// not a record.
-fn record_id(records: &Path, key: &Path) -> Option<SequenceId> {
-    let mut parts = key.prefix_match(records)?;
+/// The key of object `n` under `dir`: zero-padded, so keys sort as numbers.
+fn numbered(dir: &Path, n: u64) -> Path {
+    dir.clone().join(format!("{n:0KEY_DIGITS$}"))
+}
+
+/// The number a key under `dir` names, or `None` for a key that is not one
+/// of this crate's numbered objects.
+fn number_of(dir: &Path, key: &Path) -> Option<u64> {
+    let mut parts = key.prefix_match(dir)?;
     let name = parts.next()?;
     let digits = name.as_ref();
     (parts.next().is_none() && digits.len() == KEY_DIGITS)
