@@ -3,7 +3,7 @@
 //! the store for one level at a time (by delimiter). Writes are single PUTs,
 //! so a reader sees the old or the new blob, never a mix.
 
-use crate::error::{BACKEND, is_not_found, storage};
+use crate::error::{BACKEND, is_lost_race, is_not_found, is_unsupported, storage};
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
@@ -12,10 +12,10 @@ use infinisheet_blob_store::{
     ListError, ListPage, ReadBlobError, RemoveBlobError, StorageError, WriteBlobError, keys,
 };
 use object_store::path::{Path, PathPart};
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutPayload, UpdateVersion};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 /// Default number of names one listing page holds at most.
 const DEFAULT_PAGE_SIZE: usize = 1000;
@@ -38,8 +38,10 @@ const TOKEN_SCOPE: &str = "object-store";
 /// (a blob where a directory is, or the other way round) are made with a
 /// listing or a HEAD beside the write, so two clients racing to create a blob
 /// and a directory of the same name may both succeed. A directory handle
-/// that saw a name hold a blob within the last second rewrites it with one
-/// PUT and no listing.
+/// rewrites a blob it last wrote or read with one PUT conditional on the
+/// blob's ETag (still that blob, so not a directory) and no listing; where
+/// the store has no conditional replace, or the blob changed, the write
+/// takes the checked path.
 ///
 /// ```
 /// # tokio_test_block_on(async {
@@ -61,6 +63,7 @@ pub struct ObjectStoreBlobStore {
     store: Arc<dyn ObjectStore>,
     prefix: Path,
     page_size: usize,
+    no_conditional_replace: Arc<AtomicBool>,
 }
 
 impl ObjectStoreBlobStore {
@@ -71,6 +74,7 @@ impl ObjectStoreBlobStore {
             store,
             prefix,
             page_size: DEFAULT_PAGE_SIZE,
+            no_conditional_replace: Arc::default(),
         }
     }
 
@@ -101,6 +105,7 @@ impl BlobStore for ObjectStoreBlobStore {
             page_size: self.page_size,
             listing: Mutex::default(),
             known_blobs: Mutex::default(),
+            no_conditional_replace: self.no_conditional_replace.clone(),
         })
     }
 
@@ -123,20 +128,16 @@ pub struct ObjectStoreBlobDir {
     page_size: usize,
     /// The latest listing this handle made, for its continuation tokens.
     listing: Mutex<Option<Arc<Listing>>>,
-    /// Names this handle saw hold a blob (it wrote or read one) in the last
-    /// [`KIND_MEMORY`], which a write then need not check are directories.
-    known_blobs: Mutex<HashMap<BlobName, Instant>>,
+    /// The version of each blob this handle last wrote or read: rewriting
+    /// it is one PUT on the condition that it is still that version (so
+    /// still a blob), with no listing beside it.
+    known_blobs: Mutex<HashMap<BlobName, UpdateVersion>>,
+    /// Set once the store refused a conditional replace: it has none.
+    no_conditional_replace: Arc<AtomicBool>,
 }
 
-/// How long a handle trusts that a name it saw hold a blob still does, so
-/// rewriting it costs one PUT rather than a PUT and a listing. A name only
-/// becomes a directory after its blob is removed; another client doing that
-/// within this window and this handle then writing the old blob again
-/// would leave a blob and a directory of one name.
-const KIND_MEMORY: Duration = Duration::from_secs(1);
-
-/// Known names kept before expired ones are dropped.
-const KIND_MEMORY_NAMES: usize = 4096;
+/// Blob versions a handle keeps before it forgets them all.
+const KNOWN_BLOBS: usize = 4096;
 
 /// One listing of a directory: children sorted by full key.
 #[derive(Debug)]
@@ -216,23 +217,54 @@ impl ObjectStoreBlobDir {
             .cloned()
     }
 
-    fn remember_blob(&self, name: &BlobName) {
-        let now = Instant::now();
-        let mut known = lock(&self.known_blobs);
-        if known.len() >= KIND_MEMORY_NAMES {
-            known.retain(|_, seen| now.duration_since(*seen) < KIND_MEMORY);
+    /// Remembers that `name` holds a blob at this version (if the store
+    /// gave one).
+    fn remember_blob(&self, name: &BlobName, e_tag: Option<String>, version: Option<String>) {
+        if e_tag.is_none() && version.is_none() {
+            return;
         }
-        known.insert(name.clone(), now);
+        let mut known = lock(&self.known_blobs);
+        if known.len() >= KNOWN_BLOBS {
+            known.clear();
+        }
+        known.insert(name.clone(), UpdateVersion { e_tag, version });
     }
 
     fn forget_blob(&self, name: &BlobName) {
         lock(&self.known_blobs).remove(name);
     }
 
-    fn is_known_blob(&self, name: &BlobName) -> bool {
-        lock(&self.known_blobs)
-            .get(name)
-            .is_some_and(|seen| seen.elapsed() < KIND_MEMORY)
+    /// Replaces the blob `name` if it is still the version this handle last
+    /// saw: `Some` when that settled the write (done, or failed for good),
+    /// `None` when the write must take the checked path.
+    async fn replace_known(
+        &self,
+        name: &BlobName,
+        key: &Path,
+        content: &Bytes,
+    ) -> Option<Result<(), WriteBlobError>> {
+        if self.no_conditional_replace.load(Ordering::Relaxed) {
+            return None;
+        }
+        let version = lock(&self.known_blobs).get(name).cloned()?;
+        let mode = PutMode::Update(version);
+        match self
+            .store
+            .put_opts(key, PutPayload::from(content.clone()), mode.into())
+            .await
+        {
+            Ok(put) => {
+                self.remember_blob(name, put.e_tag, put.version);
+                Some(Ok(()))
+            }
+            // Changed or removed since: it may be a directory now.
+            Err(err) if is_lost_race(&err) || is_not_found(&err) => None,
+            Err(err) if is_unsupported(&err) => {
+                self.no_conditional_replace.store(true, Ordering::Relaxed);
+                None
+            }
+            Err(err) => Some(Err(storage("writing", key, err).into())),
+        }
     }
 
     /// The prefix of this directory's keys as text, for tokens.
@@ -293,13 +325,16 @@ impl BlobDir for ObjectStoreBlobDir {
     async fn read_blob(&self, name: &BlobName) -> Result<Bytes, ReadBlobError> {
         let key = self.key(name);
         let err = match self.store.get(&key).await {
-            Ok(found) => match found.bytes().await {
-                Ok(bytes) => {
-                    self.remember_blob(name);
-                    return Ok(bytes);
+            Ok(found) => {
+                let (e_tag, version) = (found.meta.e_tag.clone(), found.meta.version.clone());
+                match found.bytes().await {
+                    Ok(bytes) => {
+                        self.remember_blob(name, e_tag, version);
+                        return Ok(bytes);
+                    }
+                    Err(err) => err,
                 }
-                Err(err) => err,
-            },
+            }
             Err(err) => err,
         };
         if !is_not_found(&err) {
@@ -317,13 +352,8 @@ impl BlobDir for ObjectStoreBlobDir {
 
     async fn write_blob(&self, name: &BlobName, content: Bytes) -> Result<(), WriteBlobError> {
         let key = self.key(name);
-        if self.is_known_blob(name) {
-            self.store
-                .put(&key, PutPayload::from(content))
-                .await
-                .map_err(|err| storage("writing", &key, err))?;
-            self.remember_blob(name);
-            return Ok(());
+        if let Some(settled) = self.replace_known(name, &key, &content).await {
+            return settled;
         }
         // The kind check runs beside the write rather than before it, so a
         // write costs one round trip; a write that lands on a directory's
@@ -347,8 +377,8 @@ impl BlobDir for ObjectStoreBlobDir {
                 found: EntryKind::Dir,
             });
         }
-        written.map_err(|err| storage("writing", &key, err))?;
-        self.remember_blob(name);
+        let put = written.map_err(|err| storage("writing", &key, err))?;
+        self.remember_blob(name, put.e_tag, put.version);
         Ok(())
     }
 
@@ -381,6 +411,7 @@ impl BlobDir for ObjectStoreBlobDir {
                 page_size: self.page_size,
                 listing: Mutex::default(),
                 known_blobs: Mutex::default(),
+                no_conditional_replace: self.no_conditional_replace.clone(),
             })),
             Err(err) => Err(storage("looking up", &key, err).into()),
         }
