@@ -148,7 +148,7 @@ impl ObjectStoreEventLog {
             .end_hint
             .max(head.first_record)
             .max(if mine >= head.first_record { mine } else { 0 });
-        let (end, _) = self.objects.walk(from).await?;
+        let end = self.objects.walk(from).await?;
         self.learn_end(end);
         Ok(end)
     }
@@ -160,13 +160,13 @@ impl ObjectStoreEventLog {
         Ok((head, end))
     }
 
-    /// The record holding `seq`, its first id and version; `None` if no
-    /// record holds it (it is at or past the end).
+    /// The record holding `seq` and its first id; `None` if no record holds
+    /// it (it is at or past the end).
     async fn locate(
         &self,
         seq: SequenceId,
         head: &Head,
-    ) -> Result<Option<(SequenceId, objects::Versioned<Vec<LogEntry>>)>, StorageError> {
+    ) -> Result<Option<(SequenceId, Vec<LogEntry>)>, StorageError> {
         if let Some(record) = self.objects.record(seq).await? {
             return Ok(Some((seq, record)));
         }
@@ -179,7 +179,7 @@ impl ObjectStoreEventLog {
                     // Deleted since it was listed: a truncate passed it.
                     return Ok(None);
                 };
-                let len = record.0.len() as u64;
+                let len = record.len() as u64;
                 return Ok((first + len > seq).then_some((first, record)));
             }
             if low == head.first_record {
@@ -224,7 +224,7 @@ impl ObjectStoreEventLog {
         seq: SequenceId,
         head: &Head,
     ) -> Result<Option<EntryMetadata>, StorageError> {
-        let Some((first, (entries, _))) = self.locate(seq, head).await? else {
+        let Some((first, entries)) = self.locate(seq, head).await? else {
             return Ok(None);
         };
         Ok(entries
@@ -277,7 +277,7 @@ impl ObjectStoreEventLog {
         start: SequenceId,
         page_end: SequenceId,
     ) -> Result<Vec<LogEntry>, QueryError> {
-        let Some((first, (located, _))) = self.locate(start, head).await? else {
+        let Some((first, located)) = self.locate(start, head).await? else {
             return Err(self.moved_under(start).await);
         };
         let mut keys = Vec::new();
@@ -291,12 +291,12 @@ impl ObjectStoreEventLog {
             .buffered(self.fetch_concurrency)
             .try_collect()
             .await?;
-        let records = std::iter::once((first, Some((located, None))))
-            .chain(keys.iter().copied().zip(fetched));
+        let records =
+            std::iter::once((first, Some(located))).chain(keys.iter().copied().zip(fetched));
         let mut entries = Vec::with_capacity((page_end - start) as usize);
         let mut at = first;
         for (seq, record) in records {
-            let Some((batch, _)) = record else {
+            let Some(batch) = record else {
                 return Err(self.moved_under(start).await);
             };
             if seq != at {

@@ -258,15 +258,16 @@ impl Objects {
         }
     }
 
-    /// The record at `seq` and its version, or `None` if there is none.
+    /// The entries of the record at `seq`, or `None` if there is none.
+    /// Records never change, so no version is kept.
     pub(crate) async fn record(
         &self,
         seq: SequenceId,
-    ) -> Result<Option<Versioned<Vec<LogEntry>>>, StorageError> {
+    ) -> Result<Option<Vec<LogEntry>>, StorageError> {
         let key = self.record_key(seq);
         match self.get(&key).await? {
             None => Ok(None),
-            Some((bytes, version)) => Ok(Some((decode_record(&key, &bytes)?, version))),
+            Some((bytes, _)) => Ok(Some(decode_record(&key, &bytes)?)),
         }
     }
 
@@ -311,20 +312,14 @@ impl Objects {
     }
 
     /// Follows the chain of records from the record key `from` to the first
-    /// id with no record: the log's end. Returns it and how many records
-    /// were passed.
-    pub(crate) async fn walk(
-        &self,
-        mut from: SequenceId,
-    ) -> Result<(SequenceId, u64), StorageError> {
-        let mut passed = 0;
+    /// id with no record: the log's end.
+    pub(crate) async fn walk(&self, mut from: SequenceId) -> Result<SequenceId, StorageError> {
         while let Some(len) = self.record_len(from).await? {
             from = from
                 .checked_add(len)
                 .ok_or_else(|| corrupt(&self.record_key(from), "ids past the largest id"))?;
-            passed += 1;
         }
-        Ok((from, passed))
+        Ok(from)
     }
 
     /// The record keys in `[low, high]`, ascending.
