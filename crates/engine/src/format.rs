@@ -172,7 +172,7 @@ pub(crate) fn tile_name(tile_row: u32, tile_column: u32) -> String {
 }
 
 /// The blob name of a snapshot's index inside its directory.
-pub(crate) const INDEX_NAME: &str = "index";
+pub const INDEX_NAME: &str = "index";
 
 #[cfg(test)]
 mod tests {

@@ -18,7 +18,7 @@ use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt, stream};
 use infinisheet_blob_store::{BlobDir, BlobName, WriteBlobError};
 use infinisheet_event_log::{SequenceId, SnapshotValue, StorageError};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
 
 /// The directory of a sheet holding its snapshots.
@@ -36,11 +36,19 @@ fn path(snapshot: &str, blob: &str) -> String {
     format!("{SNAPSHOTS_DIR}/{snapshot}/{blob}")
 }
 
+/// The tiles of one snapshot, by position.
+type WrittenTiles = HashMap<TileKey, Arc<Tile>>;
+
 /// The sheet's blob directory, with the snapshot directories opened so far.
 #[derive(Debug)]
 pub(crate) struct Blobs {
     dir: Arc<dyn BlobDir>,
     opened: Mutex<HashMap<String, Arc<dyn BlobDir>>>,
+    /// The tiles of the last snapshot this sheet wrote, as written, so the
+    /// next snapshot (a worker writes one after another) need not read and
+    /// decode them again. Tile blobs never change once their snapshot is
+    /// written, so these stay right.
+    written: Mutex<(String, WrittenTiles)>,
 }
 
 impl Blobs {
@@ -48,6 +56,7 @@ impl Blobs {
         Blobs {
             dir,
             opened: Mutex::default(),
+            written: Mutex::default(),
         }
     }
 
@@ -104,6 +113,14 @@ impl Blobs {
     }
 
     async fn read_tile(&self, tile: &TileRef) -> Result<Arc<Tile>, SnapshotReadError> {
+        {
+            let written = self.written.lock().unwrap_or_else(PoisonError::into_inner);
+            if written.0 == tile.snapshot
+                && let Some(found) = written.1.get(&(tile.tile_row, tile.tile_column))
+            {
+                return Ok(found.clone());
+            }
+        }
         let name = tile_name(tile.tile_row, tile.tile_column);
         let bytes = self.read(&tile.snapshot, &name).await?;
         let decoded = Tile::decode(&bytes).map_err(|reason| SnapshotReadError::Corrupt {
@@ -228,7 +245,7 @@ pub(crate) async fn write(
                 .collect()
         })
         .unwrap_or_default();
-    let written: Vec<TileRef> = stream::iter(changed)
+    let written: Vec<(TileRef, Arc<Tile>)> = stream::iter(changed)
         .map(|(key, edits)| {
             let previous = tiles.get(&key).cloned();
             let id = &id;
@@ -245,19 +262,23 @@ pub(crate) async fn write(
                 let tile = Tile::from_cells(cells);
                 let name = tile_name(key.0, key.1);
                 blobs.write(id, &name, tile.encode()).await?;
-                Ok::<_, WriteSnapshotError>(TileRef {
+                let tile_ref = TileRef {
                     tile_row: key.0,
                     tile_column: key.1,
                     snapshot: id.clone(),
                     cells: tile.len() as u32,
-                })
+                };
+                Ok::<_, WriteSnapshotError>((tile_ref, Arc::new(tile)))
             }
         })
         .buffer_unordered(options.blob_concurrency.max(1))
         .try_collect()
         .await?;
-    for tile in written {
-        tiles.insert((tile.tile_row, tile.tile_column), tile);
+    let mut kept = HashMap::with_capacity(written.len());
+    for (tile_ref, tile) in written {
+        let key = (tile_ref.tile_row, tile_ref.tile_column);
+        kept.insert(key, tile);
+        tiles.insert(key, tile_ref);
     }
     let index = Index {
         rows,
@@ -267,8 +288,63 @@ pub(crate) async fn write(
         tiles: tiles.into_values().collect(),
     };
     blobs.write(&id, INDEX_NAME, index.encode()).await?;
+    *blobs.written.lock().unwrap_or_else(PoisonError::into_inner) = (id.clone(), kept);
     Ok(SnapshotValue {
         sequence_id: at,
         blob_id: id,
     })
+}
+
+/// The snapshot directories whose blobs the snapshot `blob_id` of the sheet
+/// in `dir` needs: its own (for its index) and each one holding a tile its
+/// index names (unchanged tiles are shared with older snapshots). A snapshot
+/// is whole while each of them still holds its own index and tiles; a
+/// cleanup that removes old snapshot directories must keep these.
+///
+/// # Errors
+///
+/// [`SnapshotReadError`] if the snapshot's index cannot be read.
+pub async fn snapshot_dependencies(
+    dir: Arc<dyn BlobDir>,
+    blob_id: &str,
+) -> Result<BTreeSet<String>, SnapshotReadError> {
+    let blobs = Blobs::new(dir);
+    let base = blobs
+        .read_base(SnapshotValue {
+            sequence_id: 0,
+            blob_id: blob_id.to_owned(),
+        })
+        .await?;
+    let mut dirs: BTreeSet<String> = base.index.tiles.into_iter().map(|t| t.snapshot).collect();
+    dirs.insert(blob_id.to_owned());
+    Ok(dirs)
+}
+
+/// Reads the snapshot `blob_id` of the sheet in `dir` whole — its index and
+/// every tile it names, each checked against its checksum and the cell
+/// count the index gives — and returns how many cells it holds. For
+/// checking a store, not for loading a sheet (that reads only the tiles a
+/// viewport needs).
+///
+/// # Errors
+///
+/// [`SnapshotReadError`] naming the first blob that is missing, damaged or
+/// cannot be read.
+pub async fn verify_snapshot(
+    dir: Arc<dyn BlobDir>,
+    blob_id: &str,
+) -> Result<u64, SnapshotReadError> {
+    let blobs = Blobs::new(dir);
+    let base = blobs
+        .read_base(SnapshotValue {
+            sequence_id: 0,
+            blob_id: blob_id.to_owned(),
+        })
+        .await?;
+    let cells = stream::iter(&base.index.tiles)
+        .map(|tile| blobs.read_tile(tile))
+        .buffer_unordered(8)
+        .try_fold(0u64, |sum, tile| async move { Ok(sum + tile.len() as u64) })
+        .await?;
+    Ok(cells)
 }

@@ -1,0 +1,302 @@
+//! `WorkflowHost`: an in-process snapshot worker fed through a channel by
+//! an `EventLog` wrapper that notices entries added or updated with a
+//! pending snapshot job (the original's worker host).
+
+use crate::scan::is_pending;
+use crate::{SnapshotWorker, WorkflowOptions};
+use async_trait::async_trait;
+use infinisheet_blob_store::BlobDir;
+use infinisheet_event_log::{
+    AddEntryError, AddEntryValue, EntryMetadata, EventLog, FieldUpdate, KnownSnapshot,
+    LogCapabilities, LogEntry, MetadataUpdate, QueryEnd, QueryError, QueryStart, QueryValue,
+    SequenceId, SetMetadataError, TruncateError,
+};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+
+/// What the wrapper and the host's task share.
+#[derive(Debug)]
+struct Shared {
+    jobs: mpsc::UnboundedSender<SequenceId>,
+    /// Jobs sent and not finished yet (plus one while the host's startup
+    /// pass runs).
+    outstanding: watch::Sender<usize>,
+    failures: AtomicU64,
+}
+
+impl Shared {
+    fn notify(&self, at: SequenceId) {
+        self.outstanding.send_modify(|n| *n += 1);
+        if self.jobs.send(at).is_err() {
+            // The host stopped; polling workers find the job.
+            self.done(1);
+        }
+    }
+
+    fn done(&self, jobs: usize) {
+        self.outstanding
+            .send_modify(|n| *n = n.saturating_sub(jobs));
+    }
+}
+
+/// Runs snapshot jobs in a tokio task of this process as soon as the
+/// sheet's own writers ask for them.
+///
+/// Give the sheet [`log`](WorkflowHost::log) instead of the raw log: it is
+/// the same log, but every entry added with `pending = "snapshot"` (and
+/// every `set_metadata` that sets it) also sends the job to the host.
+/// Notification is a shortcut, never the only path: with `poll_interval`
+/// set the host also polls the log, and with `restart_pending_on_load` it
+/// first runs the jobs already pending.
+///
+/// ```
+/// use infinisheet_blob_store::BlobStore;
+/// use infinisheet_engine::{Cell, CellValue, SheetOptions, Spreadsheet};
+/// use infinisheet_memory::{MemoryBlobStore, MemoryEventLog};
+/// use infinisheet_snapshot_workflow::{WorkflowHost, WorkflowOptions};
+/// use std::sync::Arc;
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let dir = MemoryBlobStore::new().root();
+/// let host = WorkflowHost::start(Arc::new(MemoryEventLog::new()), dir.clone(), WorkflowOptions::default());
+/// let options = SheetOptions::default().snapshot_interval(10);
+/// let sheet = Spreadsheet::open(host.log(), dir.clone(), options).await?;
+/// for row in 0..25 {
+///     sheet.set_cell(row, 0, Cell::new(CellValue::Number(row.into()))).await?;
+/// }
+/// host.idle().await; // the snapshots at 10 and 20 are published
+/// let reader = Spreadsheet::open(host.log(), dir, SheetOptions::default()).await?;
+/// assert_eq!(reader.content().snapshot().map(|s| s.sequence_id), Some(20));
+/// host.shutdown().await;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+#[derive(Debug)]
+pub struct WorkflowHost {
+    shared: Arc<Shared>,
+    log: Arc<dyn EventLog>,
+    worker: SnapshotWorker,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl WorkflowHost {
+    /// Starts a host for the sheet whose log is `log` and whose directory
+    /// is `dir`, in a task of the current tokio runtime.
+    ///
+    /// # Panics
+    ///
+    /// If called outside a tokio runtime.
+    pub fn start(log: Arc<dyn EventLog>, dir: Arc<dyn BlobDir>, options: WorkflowOptions) -> Self {
+        let worker = SnapshotWorker::new(log.clone(), dir, options);
+        let (jobs, queue) = mpsc::unbounded_channel();
+        let startup = usize::from(options.restart_pending_on_load);
+        let shared = Arc::new(Shared {
+            jobs,
+            outstanding: watch::Sender::new(startup),
+            failures: AtomicU64::new(0),
+        });
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(serve(worker.clone(), queue, shared.clone(), stopped));
+        WorkflowHost {
+            log: Arc::new(NotifyingLog {
+                inner: log,
+                shared: shared.clone(),
+            }),
+            shared,
+            worker,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// The sheet's log, wrapped to send the host the jobs its writers ask
+    /// for. Open the sheet on this.
+    pub fn log(&self) -> Arc<dyn EventLog> {
+        self.log.clone()
+    }
+
+    /// The host's worker (for example to run a job or maintenance by
+    /// hand).
+    pub fn worker(&self) -> &SnapshotWorker {
+        &self.worker
+    }
+
+    /// Waits until every job sent so far (and the startup pass) is done.
+    pub async fn idle(&self) {
+        let mut outstanding = self.shared.outstanding.subscribe();
+        // The sender lives in `self.shared`, so this cannot fail.
+        let _ = outstanding.wait_for(|n| *n == 0).await;
+    }
+
+    /// How many jobs failed after their retries (they stay pending for the
+    /// next poll).
+    pub fn failures(&self) -> u64 {
+        self.shared.failures.load(Ordering::SeqCst)
+    }
+
+    /// Stops the host after the job it is running; queued jobs stay pending
+    /// in the log.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for WorkflowHost {
+    fn drop(&mut self) {
+        if let Some(task) = &self.task {
+            task.abort();
+        }
+    }
+}
+
+async fn serve(
+    worker: SnapshotWorker,
+    mut queue: mpsc::UnboundedReceiver<SequenceId>,
+    shared: Arc<Shared>,
+    mut stop: oneshot::Receiver<()>,
+) {
+    let options = *worker.options();
+    if options.restart_pending_on_load {
+        poll(&worker, &shared).await;
+        shared.done(1);
+    }
+    let mut ticks = options.poll_interval.map(|every| {
+        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticks
+    });
+    loop {
+        let tick = async {
+            match ticks.as_mut() {
+                Some(ticks) => {
+                    ticks.tick().await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            biased;
+            _ = &mut stop => return,
+            job = queue.recv() => {
+                let Some(first) = job else { return };
+                let mut batch = vec![first];
+                while let Ok(more) = queue.try_recv() {
+                    batch.push(more);
+                }
+                let count = batch.len();
+                batch.sort_unstable();
+                batch.dedup();
+                // Newest first: it supersedes the others, which then only
+                // clear their markers.
+                for at in batch.into_iter().rev() {
+                    if let Err(err) = worker.run_job(at).await {
+                        tracing::warn!(at, %err, "snapshot job failed; it stays pending");
+                        shared.failures.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+                shared.done(count);
+            }
+            () = tick => poll(&worker, &shared).await,
+        }
+    }
+}
+
+/// One polling pass of the host.
+async fn poll(worker: &SnapshotWorker, shared: &Shared) {
+    match worker.poll_once().await {
+        Ok(report) => {
+            for (at, err) in &report.failed {
+                tracing::warn!(at, %err, "snapshot job failed; it stays pending");
+            }
+            shared
+                .failures
+                .fetch_add(report.failed.len() as u64, Ordering::SeqCst);
+        }
+        Err(err) => tracing::warn!(%err, "scanning for snapshot jobs failed"),
+    }
+}
+
+/// The sheet's log, sending the host every snapshot job its callers ask
+/// for.
+#[derive(Debug)]
+struct NotifyingLog {
+    inner: Arc<dyn EventLog>,
+    shared: Arc<Shared>,
+}
+
+fn pending_at(seq: SequenceId, metadata: &EntryMetadata) -> Option<SequenceId> {
+    is_pending(metadata).then_some(seq)
+}
+
+#[deny(clippy::missing_trait_methods)]
+#[async_trait]
+impl EventLog for NotifyingLog {
+    async fn add_entry(
+        &self,
+        entry: LogEntry,
+        seq: SequenceId,
+        known: KnownSnapshot,
+    ) -> Result<AddEntryValue, AddEntryError> {
+        let job = pending_at(seq, &entry.metadata);
+        let value = self.inner.add_entry(entry, seq, known).await?;
+        if let Some(at) = job {
+            self.shared.notify(at);
+        }
+        Ok(value)
+    }
+
+    async fn add_entries(
+        &self,
+        entries: Vec<LogEntry>,
+        seq: SequenceId,
+        known: KnownSnapshot,
+    ) -> Result<AddEntryValue, AddEntryError> {
+        let jobs: Vec<SequenceId> = (seq..)
+            .zip(&entries)
+            .filter_map(|(at, e)| pending_at(at, &e.metadata))
+            .collect();
+        let value = self.inner.add_entries(entries, seq, known).await?;
+        for at in jobs {
+            self.shared.notify(at);
+        }
+        Ok(value)
+    }
+
+    async fn query(
+        &self,
+        start: QueryStart,
+        end: QueryEnd,
+        known: KnownSnapshot,
+    ) -> Result<QueryValue, QueryError> {
+        self.inner.query(start, end, known).await
+    }
+
+    async fn set_metadata(
+        &self,
+        seq: SequenceId,
+        update: MetadataUpdate,
+    ) -> Result<(), SetMetadataError> {
+        let job = matches!(&update.pending, FieldUpdate::Set(w) if w == infinisheet_engine::SNAPSHOT_WORKFLOW);
+        self.inner.set_metadata(seq, update).await?;
+        if job {
+            self.shared.notify(seq);
+        }
+        Ok(())
+    }
+
+    async fn truncate(&self, start: SequenceId) -> Result<(), TruncateError> {
+        self.inner.truncate(start).await
+    }
+
+    fn capabilities(&self) -> LogCapabilities {
+        self.inner.capabilities()
+    }
+}

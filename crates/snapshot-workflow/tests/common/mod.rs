@@ -1,0 +1,135 @@
+//! Shared by the workflow's tests: the edits a test makes, reading a whole
+//! sheet back, and checking that every snapshot the log names is whole.
+
+#![allow(dead_code, clippy::unwrap_used)] // each test file uses a part
+
+use infinisheet_blob_store::BlobDir;
+use infinisheet_engine::{
+    Cell, CellRange, CellRef, CellState, CellValue, SheetOptions, Spreadsheet, verify_snapshot,
+};
+use infinisheet_event_log::{EventLog, EventLogExt, KnownSnapshot, QueryEnd, QueryStart};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The longest a test waits for something before it fails.
+pub(crate) const PATIENCE: Duration = Duration::from_secs(60);
+
+/// The value the tests write at a cell, `round` telling rewrites apart.
+pub(crate) fn value(row: u32, column: u32, round: u32) -> Cell {
+    Cell::new(CellValue::Number(
+        f64::from(row + column) + f64::from(round) * 1000.0,
+    ))
+}
+
+/// Every cell a sheet of `rows` x `columns` holds after `round` filled it.
+pub(crate) fn expected(rows: u32, columns: u32, round: u32) -> BTreeMap<(u32, u32), Cell> {
+    let mut cells = BTreeMap::new();
+    for row in 0..rows {
+        for column in 0..columns {
+            cells.insert((row, column), value(row, column, round));
+        }
+    }
+    cells
+}
+
+/// Sets every cell of `rows` x `columns`, row by row, one edit each.
+pub(crate) async fn fill(sheet: &Spreadsheet, rows: u32, columns: u32, round: u32) {
+    for row in 0..rows {
+        for column in 0..columns {
+            sheet
+                .set_cell(row, column, value(row, column, round))
+                .await
+                .unwrap();
+        }
+    }
+}
+
+/// Every set cell of a sheet within `rows` x `columns`, loading the tiles
+/// viewport by viewport; a cell left unloaded fails the test.
+pub(crate) async fn read_all(
+    sheet: &Spreadsheet,
+    rows: u32,
+    columns: u32,
+) -> BTreeMap<(u32, u32), Cell> {
+    let mut found = BTreeMap::new();
+    let step = 100;
+    for top in (0..rows.max(1)).step_by(step) {
+        for left in (0..columns.max(1)).step_by(step) {
+            let area = CellRange::new(
+                CellRef::new(top, left),
+                CellRef::new(
+                    (top + step as u32 - 1).min(rows.max(1) - 1),
+                    (left + step as u32 - 1).min(columns.max(1) - 1),
+                ),
+            );
+            sheet.set_viewport(area).await.unwrap();
+            let content = sheet.content();
+            for row in area.rows() {
+                for column in area.columns() {
+                    match content.cell(row, column) {
+                        CellState::Set(cell) => {
+                            found.insert((row, column), cell);
+                        }
+                        CellState::Blank => {}
+                        CellState::NotLoaded => {
+                            panic!("{} not loaded in its viewport", CellRef::new(row, column))
+                        }
+                    }
+                }
+            }
+        }
+    }
+    found
+}
+
+/// Opens a fresh reader and checks it sees exactly `cells`; returns the
+/// snapshot it opened from.
+pub(crate) async fn assert_reader_sees(
+    log: &Arc<dyn EventLog>,
+    dir: &Arc<dyn BlobDir>,
+    cells: &BTreeMap<(u32, u32), Cell>,
+) -> Option<u64> {
+    let reader = Spreadsheet::open(log.clone(), dir.clone(), SheetOptions::default())
+        .await
+        .unwrap();
+    let rows = cells.keys().map(|k| k.0 + 1).max().unwrap_or(0);
+    let columns = cells.keys().map(|k| k.1 + 1).max().unwrap_or(0);
+    let seen = read_all(&reader, rows, columns).await;
+    assert_eq!(seen.len(), cells.len(), "cells the reader sees");
+    assert!(seen == *cells, "the reader sees other values");
+    reader.content().snapshot().map(|s| s.sequence_id)
+}
+
+/// Checks that every snapshot the log names is whole (index and every
+/// tile); returns how many there are and how many carry `pending`.
+pub(crate) async fn assert_snapshots_whole(
+    log: &Arc<dyn EventLog>,
+    dir: &Arc<dyn BlobDir>,
+) -> (usize, usize) {
+    let all = log
+        .query_all(QueryStart::Start, QueryEnd::End, KnownSnapshot::NotTracked)
+        .await
+        .unwrap();
+    let mut snapshots = 0;
+    let mut pending = 0;
+    for (seq, entry) in (all.start..).zip(&all.entries) {
+        if let Some(blob_id) = &entry.metadata.snapshot {
+            verify_snapshot(dir.clone(), blob_id)
+                .await
+                .unwrap_or_else(|err| panic!("the snapshot on entry {seq}: {err}"));
+            snapshots += 1;
+        }
+        if entry.metadata.pending.is_some() {
+            pending += 1;
+        }
+    }
+    (snapshots, pending)
+}
+
+/// Runs `fut`, failing the test if it takes longer than [`PATIENCE`].
+pub(crate) async fn within<T>(what: &str, fut: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(PATIENCE, fut)
+        .await
+        .unwrap_or_else(|_| panic!("{what} took longer than {PATIENCE:?}"))
+}
