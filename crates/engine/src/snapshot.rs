@@ -112,6 +112,16 @@ impl Blobs {
         Ok(Base { value, index })
     }
 
+    /// The tile `tile` names, taken out of the tiles this sheet wrote last
+    /// (so a merge can reuse it without copying), if it is there.
+    fn take_written(&self, tile: &TileRef) -> Option<Arc<Tile>> {
+        let mut written = self.written.lock().unwrap_or_else(PoisonError::into_inner);
+        if written.0 != tile.snapshot {
+            return None;
+        }
+        written.1.remove(&(tile.tile_row, tile.tile_column))
+    }
+
     async fn read_tile(&self, tile: &TileRef) -> Result<Arc<Tile>, SnapshotReadError> {
         {
             let written = self.written.lock().unwrap_or_else(PoisonError::into_inner);
@@ -252,14 +262,13 @@ pub(crate) async fn write(
             async move {
                 let old = match (&previous, content.tiles.get(&key)) {
                     (_, Some(loaded)) => Some(loaded.clone()),
-                    (Some(tile), None) => Some(blobs.read_tile(tile).await?),
+                    (Some(tile), None) => Some(match blobs.take_written(tile) {
+                        Some(kept) => kept,
+                        None => blobs.read_tile(tile).await?,
+                    }),
                     (None, None) => None,
                 };
-                let cells = old
-                    .iter()
-                    .flat_map(|t| t.cells().map(|(k, c)| (k, c.clone())))
-                    .chain(edits);
-                let tile = Tile::from_cells(cells);
+                let tile = Tile::merged(old, edits);
                 let name = tile_name(key.0, key.1);
                 blobs.write(id, &name, tile.encode()).await?;
                 let tile_ref = TileRef {
