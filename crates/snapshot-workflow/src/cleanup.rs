@@ -138,11 +138,14 @@ pub(crate) async fn cleanup(
         scanned_to: found.start,
         ..CleanupReport::default()
     };
-    if found.snapshots.len() <= keep {
+    // Snapshots on entries a truncate removed are forgotten already; their
+    // directories go too.
+    let (old, kept) = found
+        .snapshots
+        .split_at(found.snapshots.len().saturating_sub(keep));
+    let Some(oldest_kept) = kept.first().map(|s| s.sequence_id) else {
         return Ok(report);
-    }
-    let (old, kept) = found.snapshots.split_at(found.snapshots.len() - keep);
-    let oldest_kept = kept[0].sequence_id;
+    };
     let mut alive = alive(dir, kept).await?;
 
     for value in old {
