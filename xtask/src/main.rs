@@ -81,7 +81,8 @@ fn works(program: &str, args: &[&str]) -> bool {
 }
 
 /// The features that build the tests needing the S3 server.
-const S3_FEATURES: &str = "infinisheet-object-store/s3-tests,infinisheet-process-tests/s3-tests";
+const S3_FEATURES: &str = "infinisheet-object-store/s3-tests,infinisheet-process-tests/s3-tests,\
+                           infinisheet-snapshot-workflow/s3-tests";
 
 fn test() -> Result<()> {
     let server = s3::S3Server::start(Path::new("."))?;
@@ -103,6 +104,8 @@ fn s3_tests(server: &s3::S3Server) -> Result<()> {
             "infinisheet-object-store",
             "--package",
             "infinisheet-process-tests",
+            "--package",
+            "infinisheet-snapshot-workflow",
             "--features",
             S3_FEATURES,
             "--test",

@@ -28,7 +28,11 @@ fn memory() -> (Arc<dyn EventLog>, Arc<dyn BlobDir>) {
 
 async fn bounds(log: &Arc<dyn EventLog>) -> (u64, u64) {
     let first = log
-        .query(QueryStart::Start, QueryEnd::Id(0), KnownSnapshot::NotTracked)
+        .query(
+            QueryStart::Start,
+            QueryEnd::Id(0),
+            KnownSnapshot::NotTracked,
+        )
         .await
         .unwrap();
     let all = log
@@ -92,7 +96,10 @@ async fn after_ten_thousand_edits_the_log_is_short_and_every_entry_readable() {
         .unwrap();
     for row in 0..100 {
         for column in 0..100 {
-            writer.set_cell(row, column, value(row, column, 0)).await.unwrap();
+            writer
+                .set_cell(row, column, value(row, column, 0))
+                .await
+                .unwrap();
         }
         within("the host", host.idle()).await;
     }
@@ -109,10 +116,26 @@ async fn after_ten_thousand_edits_the_log_is_short_and_every_entry_readable() {
     let part = read_payloads(&*log, &dir, 4_321, 9_900).await.unwrap();
     assert_eq!(part[..], payloads[4_321..9_900]);
 
-    let history = dir.open_dir(HISTORY_DIR).await.unwrap().list_all().await.unwrap();
+    let history = dir
+        .open_dir(HISTORY_DIR)
+        .await
+        .unwrap()
+        .list_all()
+        .await
+        .unwrap();
     assert!(history.len() >= 2, "{} history blobs", history.len());
-    let snapshots = dir.open_dir(SNAPSHOTS_DIR).await.unwrap().list_all().await.unwrap();
-    assert_eq!(snapshots.len(), 2, "retention keeps two snapshots: {snapshots:?}");
+    let snapshots = dir
+        .open_dir(SNAPSHOTS_DIR)
+        .await
+        .unwrap()
+        .list_all()
+        .await
+        .unwrap();
+    assert_eq!(
+        snapshots.len(),
+        2,
+        "retention keeps two snapshots: {snapshots:?}"
+    );
     assert!(snapshots.iter().all(|e| e.kind == EntryKind::Dir));
     assert_eq!(assert_snapshots_whole(&log, &dir).await, (2, 0));
 
@@ -151,7 +174,9 @@ async fn two_polling_workers_share_one_log_without_visible_duplicates() {
     let writer = Spreadsheet::open(
         log.clone(),
         dir.clone(),
-        SheetOptions::default().snapshot_interval(20).tile_size(10, 10),
+        SheetOptions::default()
+            .snapshot_interval(20)
+            .tile_size(10, 10),
     )
     .await
     .unwrap();
@@ -212,7 +237,10 @@ async fn damaged_or_missing_history_is_a_clear_error() {
 
     history.remove(&id).await.unwrap();
     let err = read_payloads(&*log, &dir, 0, 50).await.unwrap_err();
-    assert!(matches!(err, WorkflowError::HistoryGap { reached: 30 }), "{err}");
+    assert!(
+        matches!(err, WorkflowError::HistoryGap { reached: 30 }),
+        "{err}"
+    );
 
     // A log truncated without history has a gap too.
     let (bare, bare_dir) = memory();
@@ -222,6 +250,12 @@ async fn damaged_or_missing_history_is_a_clear_error() {
     common::fill(&writer, 1, 5, 0).await;
     bare.truncate(3).await.unwrap();
     let err = read_payloads(&*bare, &bare_dir, 0, 5).await.unwrap_err();
-    assert!(matches!(err, WorkflowError::HistoryGap { reached: 3 }), "{err}");
-    assert_eq!(read_payloads(&*bare, &bare_dir, 3, 5).await.unwrap().len(), 2);
+    assert!(
+        matches!(err, WorkflowError::HistoryGap { reached: 3 }),
+        "{err}"
+    );
+    assert_eq!(
+        read_payloads(&*bare, &bare_dir, 3, 5).await.unwrap().len(),
+        2
+    );
 }

@@ -8,6 +8,7 @@ use infinisheet_engine::{
     Cell, CellRange, CellRef, CellState, CellValue, SheetOptions, Spreadsheet, verify_snapshot,
 };
 use infinisheet_event_log::{EventLog, EventLogExt, KnownSnapshot, QueryEnd, QueryStart};
+use infinisheet_snapshot_workflow::{WorkflowHost, WorkflowOptions, read_payloads};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -132,4 +133,38 @@ pub(crate) async fn within<T>(what: &str, fut: impl std::future::Future<Output =
     tokio::time::timeout(PATIENCE, fut)
         .await
         .unwrap_or_else(|_| panic!("{what} took longer than {PATIENCE:?}"))
+}
+
+/// Writes a 24x20 sheet (480 edits, a snapshot asked for every 50) through
+/// a host that archives history and keeps two snapshots; then, on storage
+/// opened again, checks what a fresh reader sees.
+pub(crate) async fn writer_with_host_then_fresh_reader(
+    open: impl AsyncFn() -> (Arc<dyn EventLog>, Arc<dyn BlobDir>),
+) {
+    let sheet = SheetOptions::default()
+        .snapshot_interval(50)
+        .tile_size(8, 8);
+    let options = WorkflowOptions::default()
+        .sheet(sheet)
+        .history(2)
+        .keep_snapshots(2);
+    let (log, dir) = open().await;
+    let host = WorkflowHost::start(log, dir.clone(), options);
+    let writer = Spreadsheet::open(host.log(), dir.clone(), sheet)
+        .await
+        .unwrap();
+    fill(&writer, 24, 20, 0).await;
+    within("the host", host.idle()).await;
+    assert_eq!(host.failures(), 0);
+    host.shutdown().await;
+    drop((writer, dir));
+
+    let (log, dir) = open().await;
+    let (snapshots, pending) = assert_snapshots_whole(&log, &dir).await;
+    assert!((1..=2).contains(&snapshots), "{snapshots} snapshots named");
+    assert_eq!(pending, 0);
+    let from = assert_reader_sees(&log, &dir, &expected(24, 20, 0)).await;
+    assert_eq!(from, Some(450));
+    let payloads = read_payloads(&*log, &dir, 0, 480).await.unwrap();
+    assert_eq!(payloads.len(), 480);
 }
