@@ -17,6 +17,14 @@ use std::process::Child;
 use std::sync::mpsc;
 use std::time::Duration;
 
+/// The sheet settings of the snapshot-worker crash test: 10x10 tiles, so a
+/// snapshot of its 200x100 cells writes many tile blobs.
+pub fn worker_sheet() -> infinisheet_engine::SheetOptions {
+    infinisheet_engine::SheetOptions::default()
+        .tile_size(10, 10)
+        .snapshot_interval(200)
+}
+
 /// Longest any child may take before a test fails instead of hanging.
 pub const DEADLINE: Duration = Duration::from_secs(120);
 

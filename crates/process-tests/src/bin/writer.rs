@@ -6,13 +6,19 @@
 //! infinisheet-writer fs-blobs <root> <count>                  replace blob d/b with versions, print `ack <v>`
 //! infinisheet-writer s3-log <prefix> <writer> <count>         append to the log under <prefix> of the
 //!                                                             bucket the AWS_* environment names
+//! infinisheet-writer snapshot-worker <db> <blobs>             run the pending snapshot jobs of log
+//!                                                             `sheet` in <db> with blobs in <blobs>
+//!                                                             (history and retention on), newest
+//!                                                             first; print `start <at>` before each
+//!                                                             and `done <at> <micros>` after it
 //! ```
 
 use infinisheet_blob_store::{BlobDirExt, BlobStore};
 use infinisheet_filesystem::{FsBlobStore, FsEventLog, FsLogOptions};
 use infinisheet_object_store::ObjectStoreEventLog;
 use infinisheet_object_store::object_store::aws::AmazonS3Builder;
-use infinisheet_process_tests::{append_and_ack, version};
+use infinisheet_process_tests::{append_and_ack, version, worker_sheet};
+use infinisheet_snapshot_workflow::{SnapshotWorker, WorkflowOptions};
 use infinisheet_sqlite::{SqliteDatabase, SqliteOptions};
 use std::io::Write;
 use std::process::ExitCode;
@@ -39,6 +45,34 @@ async fn fs_blobs(root: &str, count: u64) -> Result<(), String> {
             .await
             .map_err(|e| e.to_string())?;
         writeln!(out, "ack {v}").map_err(|e| e.to_string())?;
+        out.flush().map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+async fn snapshot_worker(db: &str, blobs: &str) -> Result<(), String> {
+    let db = SqliteDatabase::open(db, SqliteOptions::default())
+        .await
+        .map_err(|e| e.to_string())?;
+    let log = Arc::new(db.log("sheet").await.map_err(|e| e.to_string())?);
+    let dir = FsBlobStore::open(blobs)
+        .await
+        .map_err(|e| e.to_string())?
+        .root();
+    let options = WorkflowOptions::default()
+        .sheet(worker_sheet())
+        .history(2)
+        .keep_snapshots(2);
+    let worker = SnapshotWorker::new(log, dir, options);
+    let pending = worker.pending().await.map_err(|e| e.to_string())?;
+    let mut out = std::io::stdout().lock();
+    for at in pending.into_iter().rev() {
+        writeln!(out, "start {at}").map_err(|e| e.to_string())?;
+        out.flush().map_err(|e| e.to_string())?;
+        let started = std::time::Instant::now();
+        worker.run_job(at).await.map_err(|e| e.to_string())?;
+        let micros = started.elapsed().as_micros();
+        writeln!(out, "done {at} {micros}").map_err(|e| e.to_string())?;
         out.flush().map_err(|e| e.to_string())?;
     }
     Ok(())
@@ -71,6 +105,7 @@ async fn run(args: &[String]) -> Result<(), String> {
                 .map_err(|e| e.to_string())?;
             append_and_ack(&log, writer_id(writer)?, number(count)?).await
         }
+        ["snapshot-worker", db, blobs] => snapshot_worker(db, blobs).await,
         _ => Err("usage: see the doc comment of src/bin/writer.rs".into()),
     }
 }
