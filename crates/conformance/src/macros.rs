@@ -77,6 +77,7 @@ macro_rules! __event_log_tests {
                 truncate_outside_log_is_range_error,
                 truncate_then_query_below_start,
                 query_range_in_middle,
+                query_range_error_names_the_bounds,
                 query_end_before_start_is_empty,
                 query_end_past_log_end_stops_at_end,
                 query_start_at_end_is_empty,

@@ -9,7 +9,9 @@ use std::time::Duration;
 pub struct SheetOptions {
     /// Every entry whose sequence id is a non-zero multiple of this carries
     /// `pending = "snapshot"`, asking a snapshot worker for a snapshot of
-    /// everything before it; 100 unless set, 0 turns snapshots off.
+    /// everything before it (in a batch of edits, only the last such entry
+    /// does: its snapshot covers the others'); 100 unless set, 0 turns
+    /// snapshots off.
     pub snapshot_interval: u64,
     /// Rows of a snapshot tile (1 to 65,536); 100 unless set. Used for a
     /// sheet's first snapshot; later ones keep the geometry of the first.

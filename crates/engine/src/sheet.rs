@@ -439,6 +439,7 @@ impl Inner {
         for _ in 0..attempts {
             let current = self.current();
             let seq = current.end;
+            let due = snapshot_due(seq, cells.len() as u64, self.options.snapshot_interval);
             let entries: Vec<LogEntry> = cells
                 .iter()
                 .enumerate()
@@ -446,9 +447,7 @@ impl Inner {
                     let entry = LogEntry::new(
                         SheetEntry::set_cell(at.row, at.column, cell.clone()).encode(),
                     );
-                    let id = seq + i as u64;
-                    let interval = self.options.snapshot_interval;
-                    if interval > 0 && id > 0 && id.is_multiple_of(interval) {
+                    if due == Some(seq + i as u64) {
                         entry.with_pending(SNAPSHOT_WORKFLOW)
                     } else {
                         entry
@@ -494,6 +493,18 @@ impl Inner {
     }
 }
 
+/// The entry of a batch of `count` edits at `seq` that asks for a
+/// snapshot: the last one whose id is a non-zero multiple of `interval`
+/// (a snapshot there covers what the earlier ones would have), if any.
+fn snapshot_due(seq: SequenceId, count: u64, interval: u64) -> Option<SequenceId> {
+    let last = seq.checked_add(count)?.checked_sub(1)?;
+    if interval == 0 || count == 0 || last == 0 {
+        return None;
+    }
+    let due = last - last % interval;
+    (due >= seq && due > 0).then_some(due)
+}
+
 /// The snapshot a draft starts from, as the log wants to hear it.
 fn known(draft: &Content) -> KnownSnapshot {
     KnownSnapshot::from(draft.base.as_ref().map(|b| b.value.sequence_id))
@@ -518,5 +529,24 @@ fn apply_entry(draft: &mut Content, seq: SequenceId, entry: &LogEntry) -> Result
             Ok(())
         }
         Err(source) => Err(LoadError::Entry { seq, source }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::snapshot_due;
+
+    #[test]
+    fn a_batch_asks_for_one_snapshot_at_its_last_boundary() {
+        assert_eq!(snapshot_due(0, 1, 100), None, "entry 0 asks for nothing");
+        assert_eq!(snapshot_due(100, 1, 100), Some(100));
+        assert_eq!(snapshot_due(99, 1, 100), None);
+        assert_eq!(snapshot_due(0, 10_000, 100), Some(9_900));
+        assert_eq!(snapshot_due(150, 100, 100), Some(200));
+        assert_eq!(snapshot_due(101, 99, 100), None);
+        assert_eq!(snapshot_due(101, 100, 100), Some(200));
+        assert_eq!(snapshot_due(5, 10, 0), None, "interval 0: never");
+        assert_eq!(snapshot_due(5, 0, 10), None);
+        assert_eq!(snapshot_due(u64::MAX, 2, 10), None);
     }
 }

@@ -51,6 +51,18 @@ pub async fn query_range_in_middle(log: Log) {
     assert_eq!(got, expected_payloads(3..7));
 }
 
+/// The range error of a start past the end names the log's bounds, which
+/// `EventLogExt::bounds` reports: empty, filled, then truncated.
+pub async fn query_range_error_names_the_bounds(log: Log) {
+    assert_eq!(log.bounds().await.unwrap(), (0, 0));
+    fill(&*log, 6).await;
+    assert_eq!(log.bounds().await.unwrap(), (0, 6));
+    log.truncate(4).await.unwrap();
+    assert_eq!(log.bounds().await.unwrap(), (4, 6));
+    log.truncate(6).await.unwrap();
+    assert_eq!(log.bounds().await.unwrap(), (6, 6));
+}
+
 /// An end before the start gives an empty, complete reply.
 pub async fn query_end_before_start_is_empty(log: Log) {
     fill(&*log, 10).await;

@@ -1,0 +1,692 @@
+//! The catalog: many spreadsheets in one blob store, whose upper levels are
+//! a folder tree a person sees. A folder is a directory holding a `.folder`
+//! marker (a blob store has no empty directories); a sheet is a directory
+//! holding its metadata blob `sheet.json` (which log it uses: the log
+//! store's backend and the log's id; its snapshot settings), `snapshots/`
+//! and `history/`. Opening a sheet reads its metadata and ties its log and
+//! its directory together.
+
+use crate::storage::{LogStoreError, Storage};
+use bytes::Bytes;
+use infinisheet_blob_store::{BlobDir, BlobDirExt, BlobName, EntryKind, ReadBlobError};
+use infinisheet_engine::{LoadError, SheetOptions, Spreadsheet};
+use infinisheet_event_log::EventLog;
+use infinisheet_snapshot_workflow::WorkflowOptions;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// The blob in a sheet's directory that makes it a sheet.
+pub const SHEET_METADATA: &str = "sheet.json";
+/// The blob in a folder's directory that makes it a folder.
+pub const FOLDER_MARKER: &str = ".folder";
+/// The metadata format this version writes and reads.
+const FORMAT: u32 = 1;
+
+/// Error of a catalog operation.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CatalogError {
+    /// A path is not a sequence of valid names separated by `/`.
+    #[error("{path:?} is not a valid path: {reason}")]
+    InvalidPath {
+        /// The path given.
+        path: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Nothing is at the path.
+    #[error("{path} does not exist")]
+    NotFound {
+        /// The path.
+        path: String,
+    },
+    /// Something is at the path already.
+    #[error("{path} already exists")]
+    AlreadyExists {
+        /// The path.
+        path: String,
+    },
+    /// A sheet is where a folder is needed.
+    #[error("{path} is a sheet, not a folder")]
+    NotAFolder {
+        /// The path.
+        path: String,
+    },
+    /// A folder is where a sheet is needed.
+    #[error("{path} is a folder, not a sheet")]
+    NotASheet {
+        /// The path.
+        path: String,
+    },
+    /// A folder to remove holds sheets or folders.
+    #[error("folder {path} is not empty")]
+    NotEmpty {
+        /// The path.
+        path: String,
+    },
+    /// A sheet's metadata is missing or cannot be read.
+    #[error("sheet {path} has bad metadata: {reason}")]
+    BadMetadata {
+        /// The sheet's path.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A sheet's log is in a backend this catalog's storage is not.
+    #[error(
+        "sheet {path} keeps its log in a {backend:?} store; this catalog's logs are in {available}"
+    )]
+    UnknownBackend {
+        /// The sheet's path.
+        path: String,
+        /// The backend its metadata names.
+        backend: String,
+        /// The catalog's log store.
+        available: String,
+    },
+    /// The sheet's log could not be opened, created or cleared.
+    #[error(transparent)]
+    Log(#[from] LogStoreError),
+    /// The blob store failed.
+    #[error("{path}: {message}")]
+    Storage {
+        /// The path being worked on.
+        path: String,
+        /// What failed.
+        message: String,
+    },
+}
+
+/// A sheet's metadata blob.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SheetMetadata {
+    /// The metadata format version.
+    pub format: u32,
+    /// The backend of the sheet's log (`sqlite`, `file`, `object-store`,
+    /// `memory`), which must be the catalog's log store's.
+    pub log_backend: String,
+    /// The log's id in that store.
+    pub log_id: String,
+    /// Every this many entries, an edit asks for a snapshot.
+    pub snapshot_interval: u64,
+    /// Rows of a snapshot tile.
+    pub tile_rows: u32,
+    /// Columns of a snapshot tile.
+    pub tile_columns: u32,
+}
+
+impl SheetMetadata {
+    /// The engine settings every client and worker of the sheet uses.
+    pub fn sheet_options(&self) -> SheetOptions {
+        SheetOptions::default()
+            .snapshot_interval(self.snapshot_interval)
+            .tile_size(self.tile_rows, self.tile_columns)
+    }
+}
+
+/// What is at a place in the catalog.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ItemKind {
+    /// A folder.
+    Folder,
+    /// A sheet.
+    Sheet,
+    /// A directory that is neither (a sheet whose metadata is missing).
+    Unknown,
+}
+
+/// One name in a folder.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CatalogItem {
+    /// The name.
+    pub name: String,
+    /// What it is.
+    pub kind: ItemKind,
+}
+
+/// An opened sheet of a catalog: its metadata, log and directory.
+#[derive(Clone, Debug)]
+pub struct CatalogSheet {
+    path: String,
+    metadata: SheetMetadata,
+    log: Arc<dyn EventLog>,
+    dir: Arc<dyn BlobDir>,
+}
+
+impl CatalogSheet {
+    /// The sheet's path in the catalog.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// Its metadata.
+    pub fn metadata(&self) -> &SheetMetadata {
+        &self.metadata
+    }
+
+    /// Its event log.
+    pub fn log(&self) -> Arc<dyn EventLog> {
+        self.log.clone()
+    }
+
+    /// Its directory (snapshots and history).
+    pub fn dir(&self) -> Arc<dyn BlobDir> {
+        self.dir.clone()
+    }
+
+    /// Snapshot-worker settings matching the sheet's.
+    pub fn workflow_options(&self) -> WorkflowOptions {
+        WorkflowOptions::default().sheet(self.metadata.sheet_options())
+    }
+
+    /// Opens the spreadsheet on `log` (the sheet's own log, or a wrapper of
+    /// it such as a [`WorkflowHost`](infinisheet_snapshot_workflow::WorkflowHost)'s).
+    ///
+    /// # Errors
+    ///
+    /// [`LoadError`] if the sheet cannot be loaded.
+    pub async fn open_on(&self, log: Arc<dyn EventLog>) -> Result<Spreadsheet, LoadError> {
+        Spreadsheet::open(log, self.dir.clone(), self.metadata.sheet_options()).await
+    }
+
+    /// Opens the spreadsheet on the sheet's log.
+    ///
+    /// # Errors
+    ///
+    /// [`LoadError`] if the sheet cannot be loaded.
+    pub async fn open(&self) -> Result<Spreadsheet, LoadError> {
+        self.open_on(self.log.clone()).await
+    }
+}
+
+/// A path in the catalog: names separated by `/`; empty is the top folder.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct CatalogPath {
+    names: Vec<BlobName>,
+}
+
+impl CatalogPath {
+    fn parse(text: &str) -> Result<CatalogPath, CatalogError> {
+        let trimmed = text.trim_matches('/');
+        if trimmed.is_empty() {
+            return Ok(CatalogPath { names: Vec::new() });
+        }
+        let names = trimmed
+            .split('/')
+            .map(|name| {
+                if name == FOLDER_MARKER || name == SHEET_METADATA {
+                    return Err(format!("{name:?} is reserved"));
+                }
+                BlobName::new(name).map_err(|e| e.to_string())
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|reason| CatalogError::InvalidPath {
+                path: text.to_owned(),
+                reason,
+            })?;
+        Ok(CatalogPath { names })
+    }
+
+    fn display(&self) -> String {
+        let names: Vec<&str> = self.names.iter().map(BlobName::as_str).collect();
+        if names.is_empty() {
+            "/".to_owned()
+        } else {
+            names.join("/")
+        }
+    }
+
+    fn parent(&self) -> Option<(CatalogPath, &BlobName)> {
+        let (last, parent) = self.names.split_last()?;
+        Some((
+            CatalogPath {
+                names: parent.to_vec(),
+            },
+            last,
+        ))
+    }
+
+    fn child(&self, name: BlobName) -> CatalogPath {
+        let mut names = self.names.clone();
+        names.push(name);
+        CatalogPath { names }
+    }
+}
+
+/// Folders and sheets in a [`Storage`]'s blob store, each sheet tied to a
+/// log of its log store.
+///
+/// ```
+/// use infinisheet::{Catalog, Storage};
+/// use infinisheet::engine::{Cell, CellValue, SheetOptions};
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let catalog = Catalog::new(Storage::open("memory:", "memory:").await?);
+/// catalog.create_sheet("budget/2026", SheetOptions::default()).await?;
+/// let sheet = catalog.open_sheet("budget/2026").await?.open().await?;
+/// sheet.set_cell(0, 0, Cell::new(CellValue::Number(42.0))).await?;
+/// let items = catalog.list("budget").await?;
+/// assert_eq!(items[0].name, "2026");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+#[derive(Clone, Debug)]
+pub struct Catalog {
+    storage: Storage,
+}
+
+fn storage_error(path: &CatalogPath) -> impl Fn(String) -> CatalogError + '_ {
+    move |message| CatalogError::Storage {
+        path: path.display(),
+        message,
+    }
+}
+
+fn new_log_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    format!("{:016x}{:016x}", nanos, fastrand::u64(..))
+}
+
+impl Catalog {
+    /// The catalog in `storage`.
+    pub fn new(storage: Storage) -> Catalog {
+        Catalog { storage }
+    }
+
+    /// The catalog's storage.
+    pub fn storage(&self) -> &Storage {
+        &self.storage
+    }
+
+    /// The directory at `path`, walked to from the top; `dir` creates
+    /// nothing, so this works whether or not anything is there.
+    async fn dir(&self, path: &CatalogPath) -> Result<Arc<dyn BlobDir>, CatalogError> {
+        let mut dir = self.storage.blobs.root();
+        for name in &path.names {
+            dir = dir
+                .dir(name)
+                .await
+                .map_err(|e| storage_error(path)(e.to_string()))?;
+        }
+        Ok(dir)
+    }
+
+    /// Whether `name` is a blob in `dir`.
+    async fn has_blob(
+        dir: &Arc<dyn BlobDir>,
+        name: &str,
+        path: &CatalogPath,
+    ) -> Result<Option<Bytes>, CatalogError> {
+        match dir.read(name).await {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(ReadBlobError::NotFound { .. } | ReadBlobError::WrongKind { .. }) => Ok(None),
+            Err(err) => Err(storage_error(path)(err.to_string())),
+        }
+    }
+
+    /// What is at `path`, if anything.
+    async fn kind(&self, path: &CatalogPath) -> Result<Option<ItemKind>, CatalogError> {
+        if path.names.is_empty() {
+            return Ok(Some(ItemKind::Folder));
+        }
+        let dir = self.dir(path).await?;
+        if Catalog::has_blob(&dir, SHEET_METADATA, path).await?.is_some() {
+            return Ok(Some(ItemKind::Sheet));
+        }
+        if Catalog::has_blob(&dir, FOLDER_MARKER, path).await?.is_some() {
+            return Ok(Some(ItemKind::Folder));
+        }
+        let page = dir
+            .list(None)
+            .await
+            .map_err(|e| storage_error(path)(e.to_string()))?;
+        Ok((!page.entries.is_empty()).then_some(ItemKind::Unknown))
+    }
+
+    /// Makes `path` and every folder above it a folder (never a sheet).
+    async fn ensure_folder(&self, path: &CatalogPath) -> Result<(), CatalogError> {
+        let mut at = CatalogPath { names: Vec::new() };
+        for name in &path.names {
+            at = at.child(name.clone());
+            match self.kind(&at).await? {
+                Some(ItemKind::Folder) => {}
+                Some(ItemKind::Sheet) => return Err(CatalogError::NotAFolder { path: at.display() }),
+                Some(ItemKind::Unknown) | None => {
+                    self.dir(&at)
+                        .await?
+                        .write(FOLDER_MARKER, Bytes::new())
+                        .await
+                        .map_err(|e| storage_error(&at)(e.to_string()))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks that nothing is at `path` and its parent can hold it.
+    async fn check_free(&self, path: &CatalogPath, text: &str) -> Result<(), CatalogError> {
+        if path.names.is_empty() {
+            return Err(CatalogError::InvalidPath {
+                path: text.to_owned(),
+                reason: "the top folder cannot be created, moved or removed".into(),
+            });
+        }
+        if self.kind(path).await?.is_some() {
+            return Err(CatalogError::AlreadyExists {
+                path: path.display(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Creates a folder (and the folders above it).
+    ///
+    /// # Errors
+    ///
+    /// [`CatalogError`]: a bad path, something already there, a sheet on
+    /// the way, or a storage failure.
+    pub async fn create_folder(&self, path: &str) -> Result<(), CatalogError> {
+        let at = CatalogPath::parse(path)?;
+        self.check_free(&at, path).await?;
+        self.ensure_folder(&at).await
+    }
+
+    /// Creates a sheet with a new, empty log (and the folders above it).
+    ///
+    /// # Errors
+    ///
+    /// As [`create_folder`](Catalog::create_folder), or a log store failure.
+    pub async fn create_sheet(
+        &self,
+        path: &str,
+        options: SheetOptions,
+    ) -> Result<CatalogSheet, CatalogError> {
+        let at = CatalogPath::parse(path)?;
+        self.check_free(&at, path).await?;
+        if let Some((parent, _)) = at.parent() {
+            self.ensure_folder(&parent).await?;
+        }
+        let metadata = SheetMetadata {
+            format: FORMAT,
+            log_backend: self.storage.logs.backend().to_owned(),
+            log_id: new_log_id(),
+            snapshot_interval: options.snapshot_interval,
+            tile_rows: options.tile_rows.clamp(1, 1 << 16),
+            tile_columns: options.tile_columns.clamp(1, 1 << 16),
+        };
+        let log = self.storage.logs.log(&metadata.log_id, true).await?;
+        let dir = self.dir(&at).await?;
+        let json = serde_json::to_vec_pretty(&metadata)
+            .map_err(|e| storage_error(&at)(e.to_string()))?;
+        // Written last: the sheet exists once its metadata does.
+        dir.write(SHEET_METADATA, json)
+            .await
+            .map_err(|e| storage_error(&at)(e.to_string()))?;
+        Ok(CatalogSheet {
+            path: at.display(),
+            metadata,
+            log,
+            dir,
+        })
+    }
+
+    /// The folders and sheets in a folder, sorted by name.
+    ///
+    /// # Errors
+    ///
+    /// [`CatalogError`]: a bad path, nothing there, a sheet, or a storage
+    /// failure.
+    pub async fn list(&self, folder: &str) -> Result<Vec<CatalogItem>, CatalogError> {
+        let at = CatalogPath::parse(folder)?;
+        match self.kind(&at).await? {
+            Some(ItemKind::Folder) => {}
+            Some(ItemKind::Sheet) => return Err(CatalogError::NotAFolder { path: at.display() }),
+            Some(ItemKind::Unknown) | None => {
+                return Err(CatalogError::NotFound { path: at.display() });
+            }
+        }
+        let listed = self
+            .dir(&at)
+            .await?
+            .list_all()
+            .await
+            .map_err(|e| storage_error(&at)(e.to_string()))?;
+        let mut items = Vec::new();
+        for entry in listed.into_iter().filter(|e| e.kind == EntryKind::Dir) {
+            let child = at.child(entry.name.clone());
+            let kind = self.kind(&child).await?.unwrap_or(ItemKind::Unknown);
+            items.push(CatalogItem {
+                name: entry.name.to_string(),
+                kind,
+            });
+        }
+        items.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(items)
+    }
+
+    /// Every sheet under `folder`, by path.
+    ///
+    /// # Errors
+    ///
+    /// As [`list`](Catalog::list).
+    pub async fn sheets(&self, folder: &str) -> Result<Vec<String>, CatalogError> {
+        let mut found = Vec::new();
+        let mut folders = vec![folder.trim_matches('/').to_owned()];
+        while let Some(folder) = folders.pop() {
+            for item in self.list(&folder).await? {
+                let path = if folder.is_empty() {
+                    item.name
+                } else {
+                    format!("{folder}/{}", item.name)
+                };
+                match item.kind {
+                    ItemKind::Sheet => found.push(path),
+                    ItemKind::Folder => folders.push(path),
+                    ItemKind::Unknown => {}
+                }
+            }
+        }
+        found.sort();
+        Ok(found)
+    }
+
+    async fn read_metadata(
+        &self,
+        at: &CatalogPath,
+        dir: &Arc<dyn BlobDir>,
+    ) -> Result<SheetMetadata, CatalogError> {
+        let Some(bytes) = Catalog::has_blob(dir, SHEET_METADATA, at).await? else {
+            return Err(match self.kind(at).await? {
+                Some(ItemKind::Folder) => CatalogError::NotASheet { path: at.display() },
+                Some(ItemKind::Unknown) => CatalogError::BadMetadata {
+                    path: at.display(),
+                    reason: format!("its directory has no {SHEET_METADATA}"),
+                },
+                _ => CatalogError::NotFound { path: at.display() },
+            });
+        };
+        let metadata: SheetMetadata =
+            serde_json::from_slice(&bytes).map_err(|e| CatalogError::BadMetadata {
+                path: at.display(),
+                reason: format!("{SHEET_METADATA} does not parse: {e}"),
+            })?;
+        if metadata.format != FORMAT {
+            return Err(CatalogError::BadMetadata {
+                path: at.display(),
+                reason: format!(
+                    "it is of format {}; this version reads {FORMAT}",
+                    metadata.format
+                ),
+            });
+        }
+        if metadata.log_backend != self.storage.logs.backend() {
+            return Err(CatalogError::UnknownBackend {
+                path: at.display(),
+                backend: metadata.log_backend,
+                available: format!(
+                    "a {} store ({})",
+                    self.storage.logs.backend(),
+                    self.storage.logs.url()
+                ),
+            });
+        }
+        Ok(metadata)
+    }
+
+    /// Opens the sheet at `path`: reads its metadata and opens its log.
+    ///
+    /// # Errors
+    ///
+    /// [`CatalogError`]: a bad path, nothing there, a folder, bad metadata
+    /// (missing, damaged, another backend), or a storage failure.
+    pub async fn open_sheet(&self, path: &str) -> Result<CatalogSheet, CatalogError> {
+        let at = CatalogPath::parse(path)?;
+        if at.names.is_empty() {
+            return Err(CatalogError::NotASheet { path: at.display() });
+        }
+        let dir = self.dir(&at).await?;
+        let metadata = self.read_metadata(&at, &dir).await?;
+        let log = self.storage.logs.log(&metadata.log_id, false).await?;
+        Ok(CatalogSheet {
+            path: at.display(),
+            metadata,
+            log,
+            dir,
+        })
+    }
+
+    /// Moves (renames) a sheet or folder with everything in it. The sheets
+    /// keep their logs.
+    ///
+    /// # Errors
+    ///
+    /// [`CatalogError`]: bad paths, nothing at `from`, something at `to`,
+    /// `to` inside `from`, or a storage failure.
+    pub async fn rename(&self, from: &str, to: &str) -> Result<(), CatalogError> {
+        let source = CatalogPath::parse(from)?;
+        let target = CatalogPath::parse(to)?;
+        if source.names.is_empty() {
+            return Err(CatalogError::InvalidPath {
+                path: from.to_owned(),
+                reason: "the top folder cannot be moved".into(),
+            });
+        }
+        let kind = match self.kind(&source).await? {
+            Some(kind) => kind,
+            None => return Err(CatalogError::NotFound { path: source.display() }),
+        };
+        if target.names.starts_with(&source.names) {
+            return Err(CatalogError::InvalidPath {
+                path: to.to_owned(),
+                reason: format!("it is inside {}", source.display()),
+            });
+        }
+        self.check_free(&target, to).await?;
+        if let Some((parent, _)) = target.parent() {
+            self.ensure_folder(&parent).await?;
+        }
+        let from_dir = self.dir(&source).await?;
+        let to_dir = self.dir(&target).await?;
+        copy_tree(&from_dir, &to_dir, &target).await?;
+        // The copy is whole; now the source goes, its metadata first.
+        if kind == ItemKind::Sheet {
+            from_dir
+                .remove(SHEET_METADATA)
+                .await
+                .map_err(|e| storage_error(&source)(e.to_string()))?;
+        }
+        from_dir
+            .remove_all()
+            .await
+            .map_err(|e| storage_error(&source)(e.to_string()))
+    }
+
+    /// Removes a sheet (its directory, then its log's entries) or a folder
+    /// (with `recursive`, everything in it; without, only if empty).
+    ///
+    /// # Errors
+    ///
+    /// [`CatalogError`]: a bad path, nothing there, a folder that is not
+    /// empty, or a storage failure.
+    pub async fn remove(&self, path: &str, recursive: bool) -> Result<(), CatalogError> {
+        let at = CatalogPath::parse(path)?;
+        if at.names.is_empty() {
+            return Err(CatalogError::InvalidPath {
+                path: path.to_owned(),
+                reason: "the top folder cannot be removed".into(),
+            });
+        }
+        match self.kind(&at).await? {
+            None => Err(CatalogError::NotFound { path: at.display() }),
+            Some(ItemKind::Sheet) => self.remove_sheet(&at).await,
+            Some(ItemKind::Unknown) => self.remove_dir(&at).await,
+            Some(ItemKind::Folder) => {
+                let items = self.list(&at.display()).await?;
+                if !items.is_empty() && !recursive {
+                    return Err(CatalogError::NotEmpty { path: at.display() });
+                }
+                for item in items {
+                    let child = format!("{}/{}", at.display(), item.name);
+                    Box::pin(self.remove(&child, true)).await?;
+                }
+                self.remove_dir(&at).await
+            }
+        }
+    }
+
+    async fn remove_dir(&self, at: &CatalogPath) -> Result<(), CatalogError> {
+        self.dir(at)
+            .await?
+            .remove_all()
+            .await
+            .map_err(|e| storage_error(at)(e.to_string()))
+    }
+
+    async fn remove_sheet(&self, at: &CatalogPath) -> Result<(), CatalogError> {
+        let dir = self.dir(at).await?;
+        // A sheet whose metadata is damaged is removed all the same; its
+        // log cannot be found then.
+        let metadata = self.read_metadata(at, &dir).await.ok();
+        dir.remove(SHEET_METADATA)
+            .await
+            .map_err(|e| storage_error(at)(e.to_string()))?;
+        self.remove_dir(at).await?;
+        if let Some(metadata) = metadata {
+            self.storage.logs.clear(&metadata.log_id).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Copies every blob under `from` to the same place under `to`; a sheet's
+/// metadata blob last, so a sheet appears only once it is whole.
+async fn copy_tree(
+    from: &Arc<dyn BlobDir>,
+    to: &Arc<dyn BlobDir>,
+    path: &CatalogPath,
+) -> Result<(), CatalogError> {
+    let fail = storage_error(path);
+    let mut listed = from.list_all().await.map_err(|e| fail(e.to_string()))?;
+    listed.sort_by_key(|e| e.name.as_str() == SHEET_METADATA);
+    for entry in listed {
+        match entry.kind {
+            EntryKind::Blob => {
+                let bytes = from
+                    .read_blob(&entry.name)
+                    .await
+                    .map_err(|e| fail(e.to_string()))?;
+                to.write_blob(&entry.name, bytes)
+                    .await
+                    .map_err(|e| fail(e.to_string()))?;
+            }
+            EntryKind::Dir => {
+                let sub_from = from.dir(&entry.name).await.map_err(|e| fail(e.to_string()))?;
+                let sub_to = to.dir(&entry.name).await.map_err(|e| fail(e.to_string()))?;
+                Box::pin(copy_tree(&sub_from, &sub_to, path)).await?;
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,198 @@
+//! `new`, `ls`, `mv`, `rm`, `info`: the catalog's folders and sheets.
+
+use super::Place;
+use anyhow::Context;
+use infinisheet::blob_store::{BlobDir, BlobDirExt, EntryKind};
+use infinisheet::event_log::{EventLogExt, KnownSnapshot, QueryEnd, QueryStart};
+use infinisheet::{ItemKind, SheetOptions};
+use std::sync::Arc;
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct New {
+    /// The new sheet's path, such as `budget/2026`.
+    path: String,
+    /// Create a folder instead of a sheet.
+    #[arg(long)]
+    folder: bool,
+    /// Ask for a snapshot every this many edits (0: never).
+    #[arg(long, default_value_t = 100)]
+    snapshot_interval: u64,
+    /// Snapshot tiles of ROWSxCOLUMNS cells.
+    #[arg(long, default_value = "100x100", value_parser = tile_size)]
+    tiles: (u32, u32),
+}
+
+fn tile_size(text: &str) -> Result<(u32, u32), String> {
+    let bad = || format!("{text:?} is not ROWSxCOLUMNS (such as 100x100)");
+    let (rows, columns) = text.split_once('x').ok_or_else(bad)?;
+    let side = |s: &str| -> Result<u32, String> {
+        s.parse::<u32>()
+            .ok()
+            .filter(|n| (1..=65_536).contains(n))
+            .ok_or_else(bad)
+    };
+    Ok((side(rows)?, side(columns)?))
+}
+
+pub(crate) async fn new(place: &Place, args: New) -> anyhow::Result<()> {
+    let catalog = place.catalog().await?;
+    if args.folder {
+        catalog.create_folder(&args.path).await?;
+        println!("created folder {}", args.path);
+    } else {
+        let options = SheetOptions::default()
+            .snapshot_interval(args.snapshot_interval)
+            .tile_size(args.tiles.0, args.tiles.1);
+        let sheet = catalog.create_sheet(&args.path, options).await?;
+        println!(
+            "created sheet {} (log {} in {})",
+            sheet.path(),
+            sheet.metadata().log_id,
+            catalog.storage().logs.url()
+        );
+    }
+    Ok(())
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Ls {
+    /// The folder to list; the top folder if left out.
+    #[arg(default_value = "")]
+    folder: String,
+}
+
+pub(crate) async fn ls(place: &Place, args: Ls) -> anyhow::Result<()> {
+    let catalog = place.catalog().await?;
+    for item in catalog.list(&args.folder).await? {
+        match item.kind {
+            ItemKind::Folder => println!("{}/", item.name),
+            ItemKind::Sheet => println!("{}", item.name),
+            ItemKind::Unknown => println!("{}  (damaged: no sheet metadata)", item.name),
+        }
+    }
+    Ok(())
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Mv {
+    /// The sheet or folder to move.
+    from: String,
+    /// Its new path.
+    to: String,
+}
+
+pub(crate) async fn mv(place: &Place, args: Mv) -> anyhow::Result<()> {
+    let catalog = place.catalog().await?;
+    catalog.rename(&args.from, &args.to).await?;
+    println!("moved {} to {}", args.from, args.to);
+    Ok(())
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Rm {
+    /// The sheet or folder to remove.
+    path: String,
+    /// Remove a folder with everything in it.
+    #[arg(short, long)]
+    recursive: bool,
+}
+
+pub(crate) async fn rm(place: &Place, args: Rm) -> anyhow::Result<()> {
+    let catalog = place.catalog().await?;
+    catalog.remove(&args.path, args.recursive).await?;
+    println!("removed {}", args.path);
+    Ok(())
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Info {
+    /// The sheet.
+    sheet: String,
+}
+
+/// Blobs and their bytes under `dir`.
+async fn usage(dir: Arc<dyn BlobDir>) -> anyhow::Result<(u64, u64)> {
+    let (mut blobs, mut bytes) = (0, 0);
+    let mut dirs = vec![dir];
+    while let Some(dir) = dirs.pop() {
+        for entry in dir.list_all().await? {
+            match entry.kind {
+                EntryKind::Blob => {
+                    blobs += 1;
+                    bytes += dir.read_blob(&entry.name).await?.len() as u64;
+                }
+                EntryKind::Dir => dirs.push(dir.dir(&entry.name).await?),
+            }
+        }
+    }
+    Ok((blobs, bytes))
+}
+
+pub(crate) async fn info(place: &Place, args: Info) -> anyhow::Result<()> {
+    let (catalog, sheet) = place.sheet(&args.sheet).await?;
+    let log = sheet.log();
+    let (start, end) = log.bounds().await.context("reading the log")?;
+    let mut snapshots = Vec::new();
+    let mut pending = 0;
+    let mut history = None;
+    let mut at = start;
+    while at < end {
+        let page = log
+            .query(QueryStart::Id(at), QueryEnd::End, KnownSnapshot::NotTracked)
+            .await?;
+        for (seq, entry) in (page.start..).zip(&page.entries) {
+            if entry.metadata.snapshot.is_some() {
+                snapshots.push(seq);
+            }
+            if entry.metadata.pending.is_some() {
+                pending += 1;
+            }
+            if seq == start {
+                history.clone_from(&entry.metadata.history);
+            }
+        }
+        if page.entries.is_empty() {
+            break;
+        }
+        at = page.end;
+    }
+    let cells = sheet.open().await?;
+    let content = cells.content();
+    let (blobs, bytes) = usage(sheet.dir()).await?;
+    let metadata = sheet.metadata();
+    println!("sheet      {}", sheet.path());
+    println!(
+        "log        {} store {}, log {}",
+        metadata.log_backend,
+        catalog.storage().logs.url(),
+        metadata.log_id
+    );
+    println!("blobs      {}", catalog.storage().blobs_url);
+    println!(
+        "entries    {start}..{end} ({} in the log{})",
+        end - start,
+        if history.is_some() {
+            ", older ones in history blobs"
+        } else {
+            ""
+        }
+    );
+    match snapshots.last() {
+        Some(newest) => println!(
+            "snapshots  {} named in the log, newest on entry {newest}",
+            snapshots.len()
+        ),
+        None => println!("snapshots  none"),
+    }
+    println!("pending    {pending} snapshot job(s)");
+    println!(
+        "size       {} rows x {} columns; {blobs} blobs, {bytes} bytes",
+        content.row_count(),
+        content.column_count()
+    );
+    println!(
+        "settings   a snapshot every {} edits, tiles {}x{}",
+        metadata.snapshot_interval, metadata.tile_rows, metadata.tile_columns
+    );
+    Ok(())
+}

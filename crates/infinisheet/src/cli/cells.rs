@@ -1,0 +1,340 @@
+//! `set`, `get`, `import`, `export`, `log`, `snapshot`: a sheet's cells and
+//! its log.
+
+use super::{Place, finish, host};
+use anyhow::{Context, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use infinisheet::engine::{SNAPSHOT_WORKFLOW, SheetEntry};
+use infinisheet::event_log::{
+    EventLogExt, FieldUpdate, KnownSnapshot, MetadataUpdate, QueryEnd, QueryStart,
+};
+use infinisheet::table::{export_csv, import_csv, read_range, value_text};
+use infinisheet::workflow::JobOutcome;
+use infinisheet::{Cell, CellRange, CellRef, CellValue, SnapshotWorker};
+use serde_json::{Value, json};
+use std::io::Write;
+use std::path::PathBuf;
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Set {
+    /// The sheet.
+    sheet: String,
+    /// The cell, such as B2.
+    cell: String,
+    /// The value: a number, TRUE or FALSE, an error value (#N/A), or text;
+    /// empty for an explicitly empty cell.
+    value: String,
+    /// How to show the value (the sheet stores it as it is).
+    #[arg(long)]
+    format: Option<String>,
+    /// Leave the snapshot this edit may ask for to a `worker` process.
+    #[arg(long)]
+    no_worker: bool,
+}
+
+pub(crate) async fn set(place: &Place, args: Set) -> anyhow::Result<()> {
+    let at: CellRef = args.cell.parse()?;
+    let (_, sheet) = place.sheet(&args.sheet).await?;
+    let host = host(&sheet, args.no_worker);
+    let log = host.as_ref().map_or_else(|| sheet.log(), |h| h.log());
+    let cells = sheet.open_on(log).await?;
+    let mut cell = Cell::new(CellValue::parse(&args.value));
+    if let Some(format) = args.format {
+        cell = cell.with_format(format);
+    }
+    let seq = cells.set_cell(at.row, at.column, cell).await?;
+    finish(host).await;
+    println!("{} {at} (entry {seq})", sheet.path());
+    Ok(())
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Get {
+    /// The sheet.
+    sheet: String,
+    /// A cell or range, such as A1:F20; the used range if left out.
+    range: Option<String>,
+    /// Print JSON: the range and its rows of cells (null for blank ones).
+    #[arg(long)]
+    json: bool,
+}
+
+/// A cell as JSON: `{"value": ...}` plus `"format"` if it has one; an
+/// error value is `{"error": "#N/A"}`.
+fn cell_json(cell: &Cell) -> Value {
+    let mut object = match &cell.value {
+        CellValue::Empty => json!({ "value": null }),
+        CellValue::Text(text) => json!({ "value": text }),
+        CellValue::Number(n) => json!({ "value": n }),
+        CellValue::Boolean(b) => json!({ "value": b }),
+        CellValue::Error(e) => json!({ "error": e.as_str() }),
+    };
+    if let (Some(format), Some(map)) = (&cell.format, object.as_object_mut()) {
+        map.insert("format".into(), json!(format));
+    }
+    object
+}
+
+/// Rows of text as an aligned table with column letters and row numbers.
+fn print_table(range: CellRange, rows: &[Vec<String>]) -> std::io::Result<()> {
+    const WIDEST: usize = 40;
+    let clip = |text: &str| -> String {
+        if text.chars().count() > WIDEST {
+            let mut clipped: String = text.chars().take(WIDEST - 1).collect();
+            clipped.push('…');
+            clipped
+        } else {
+            text.to_owned()
+        }
+    };
+    let columns: Vec<u32> = range.columns().collect();
+    let mut widths: Vec<usize> = columns
+        .iter()
+        .map(|c| CellRef::column_name(*c).len())
+        .collect();
+    for row in rows {
+        for (i, text) in row.iter().enumerate() {
+            widths[i] = widths[i].max(clip(text).chars().count());
+        }
+    }
+    let label = range.last.row.saturating_add(1).to_string().len();
+    let mut out = std::io::stdout().lock();
+    let mut header = " ".repeat(label);
+    for (i, column) in columns.iter().enumerate() {
+        header.push_str(&format!("  {:<w$}", CellRef::column_name(*column), w = widths[i]));
+    }
+    writeln!(out, "{}", header.trim_end())?;
+    for (row, texts) in range.rows().zip(rows) {
+        let mut line = format!("{:>label$}", u64::from(row) + 1);
+        for (i, text) in texts.iter().enumerate() {
+            line.push_str(&format!("  {:<w$}", clip(text), w = widths[i]));
+        }
+        writeln!(out, "{}", line.trim_end())?;
+    }
+    Ok(())
+}
+
+pub(crate) async fn get(place: &Place, args: Get) -> anyhow::Result<()> {
+    let (_, sheet) = place.sheet(&args.sheet).await?;
+    let cells = sheet.open().await?;
+    let range = match &args.range {
+        Some(text) => text.parse::<CellRange>()?,
+        None => match infinisheet::table::used_range(&cells) {
+            Some(range) => range,
+            None => {
+                if args.json {
+                    println!("{}", json!({ "range": null, "rows": [] }));
+                } else {
+                    println!("{} is empty", sheet.path());
+                }
+                return Ok(());
+            }
+        },
+    };
+    let size = u64::from(range.last.row - range.first.row + 1)
+        * u64::from(range.last.column - range.first.column + 1);
+    if size > 1_000_000 {
+        bail!("{range} holds {size} cells; get prints at most 1,000,000 (use export)");
+    }
+    let rows = read_range(&cells, range).await?;
+    if args.json {
+        let rows: Vec<Value> = rows
+            .iter()
+            .map(|row| Value::Array(row.iter().map(|c| c.as_ref().map_or(Value::Null, cell_json)).collect()))
+            .collect();
+        println!("{}", json!({ "range": range.to_string(), "rows": rows }));
+    } else {
+        let texts: Vec<Vec<String>> = rows
+            .iter()
+            .map(|row| {
+                row.iter()
+                    .map(|c| c.as_ref().map(|c| value_text(&c.value)).unwrap_or_default())
+                    .collect()
+            })
+            .collect();
+        print_table(range, &texts)?;
+    }
+    Ok(())
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Import {
+    /// The sheet.
+    sheet: String,
+    /// The CSV file (`-` for standard input).
+    file: PathBuf,
+    /// Where the file's first field goes.
+    #[arg(long, default_value = "A1")]
+    at: String,
+    /// Cells per log append.
+    #[arg(long, default_value_t = 10_000)]
+    batch: usize,
+    /// Leave the snapshots to a `worker` process.
+    #[arg(long)]
+    no_worker: bool,
+}
+
+pub(crate) async fn import(place: &Place, args: Import) -> anyhow::Result<()> {
+    let origin: CellRef = args.at.parse()?;
+    let reader: Box<dyn std::io::Read> = if args.file.as_os_str() == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        Box::new(
+            std::fs::File::open(&args.file)
+                .with_context(|| format!("opening {}", args.file.display()))?,
+        )
+    };
+    let total = std::fs::metadata(&args.file).map_or(0, |m| m.len());
+    let (_, sheet) = place.sheet(&args.sheet).await?;
+    let host = host(&sheet, args.no_worker);
+    let log = host.as_ref().map_or_else(|| sheet.log(), |h| h.log());
+    let cells = sheet.open_on(log).await?;
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {elapsed}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let started = std::time::Instant::now();
+    let reader = std::io::BufReader::with_capacity(1 << 20, reader);
+    let report = import_csv(&cells, reader, origin, args.batch, |bytes| bar.set_position(bytes))
+        .await
+        .with_context(|| format!("importing {}", args.file.display()))?;
+    bar.finish_and_clear();
+    let wrote = started.elapsed();
+    finish(host).await;
+    println!(
+        "imported {} cells ({} rows, {} columns) into {} in {:.2} s; snapshots done in {:.2} s",
+        report.cells,
+        report.rows,
+        report.columns,
+        sheet.path(),
+        wrote.as_secs_f64(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Export {
+    /// The sheet.
+    sheet: String,
+    /// The CSV file to write; standard output if left out.
+    file: Option<PathBuf>,
+    /// The range to export; the used range if left out.
+    #[arg(long)]
+    range: Option<String>,
+}
+
+pub(crate) async fn export(place: &Place, args: Export) -> anyhow::Result<()> {
+    let range = args.range.as_deref().map(str::parse::<CellRange>).transpose()?;
+    let (_, sheet) = place.sheet(&args.sheet).await?;
+    let cells = sheet.open().await?;
+    match &args.file {
+        Some(path) => {
+            let file = std::fs::File::create(path)
+                .with_context(|| format!("creating {}", path.display()))?;
+            let rows = export_csv(&cells, std::io::BufWriter::new(file), range).await?;
+            eprintln!("exported {rows} rows to {}", path.display());
+        }
+        None => {
+            export_csv(&cells, std::io::stdout().lock(), range).await?;
+        }
+    }
+    Ok(())
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Log {
+    /// The sheet.
+    sheet: String,
+    /// The first entry to show; the log's start if left out.
+    #[arg(long)]
+    from: Option<u64>,
+    /// How many entries to show.
+    #[arg(long, default_value_t = 20)]
+    limit: u64,
+}
+
+pub(crate) async fn log(place: &Place, args: Log) -> anyhow::Result<()> {
+    let (_, sheet) = place.sheet(&args.sheet).await?;
+    let log = sheet.log();
+    let (start, end) = log.bounds().await?;
+    let from = args.from.unwrap_or(start);
+    let until = from.saturating_add(args.limit).min(end);
+    let page = log
+        .query_all(QueryStart::Id(from), QueryEnd::Id(until), KnownSnapshot::NotTracked)
+        .await?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "entries {start}..{end}; showing {}..{}", page.start, page.end)?;
+    for (seq, entry) in (page.start..).zip(&page.entries) {
+        let edit = match SheetEntry::decode(&entry.payload) {
+            Ok(SheetEntry::SetCellValueAndFormat {
+                row,
+                column,
+                value,
+                format,
+            }) => {
+                let format = format.map(|f| format!(" [{f}]")).unwrap_or_default();
+                format!("{} = {:?}{format}", CellRef::new(row, column), value_text(&value))
+            }
+            Err(err) => format!("(not a sheet edit: {err})"),
+        };
+        let meta = &entry.metadata;
+        let mut marks = Vec::new();
+        if let Some(id) = &meta.snapshot {
+            marks.push(format!("snapshot={id}"));
+        }
+        if let Some(id) = &meta.history {
+            marks.push(format!("history={id}"));
+        }
+        if let Some(id) = &meta.pending {
+            marks.push(format!("pending={id}"));
+        }
+        let line = format!("{seq:>10}  {edit}  {}", marks.join(" "));
+        writeln!(out, "{}", line.trim_end())?;
+    }
+    Ok(())
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Snapshot {
+    /// The sheet.
+    sheet: String,
+    /// Only ask (mark the last entry pending) and leave the work to a
+    /// `worker` process.
+    #[arg(long)]
+    no_wait: bool,
+}
+
+pub(crate) async fn snapshot(place: &Place, args: Snapshot) -> anyhow::Result<()> {
+    let (_, sheet) = place.sheet(&args.sheet).await?;
+    let log = sheet.log();
+    let (start, end) = log.bounds().await?;
+    // A snapshot on entry S holds everything before S: the newest possible
+    // one is on the last entry.
+    if end <= start || end < 2 {
+        println!("{} has nothing to snapshot yet", sheet.path());
+        return Ok(());
+    }
+    let at = end - 1;
+    let ask = MetadataUpdate {
+        pending: FieldUpdate::Set(SNAPSHOT_WORKFLOW.to_owned()),
+        ..MetadataUpdate::default()
+    };
+    log.set_metadata(at, ask).await?;
+    if args.no_wait {
+        println!("asked for a snapshot on entry {at} of {}", sheet.path());
+        return Ok(());
+    }
+    let worker = SnapshotWorker::new(sheet.log(), sheet.dir(), sheet.workflow_options());
+    match worker.run_job(at).await? {
+        JobOutcome::Published(value) => println!(
+            "snapshot {} of {} published on entry {at}",
+            value.blob_id,
+            sheet.path()
+        ),
+        JobOutcome::AlreadyDone => println!("entry {at} already has a snapshot"),
+        _ => println!("a newer snapshot covers entry {at}"),
+    }
+    Ok(())
+}

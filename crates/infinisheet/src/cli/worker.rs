@@ -1,0 +1,86 @@
+//! `worker`: a polling snapshot worker for a catalog's sheets, as its own
+//! process.
+
+use super::Place;
+use infinisheet::SnapshotWorker;
+use std::collections::HashMap;
+use std::time::Duration;
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Worker {
+    /// The sheets to work for; every sheet in the catalog (looked for again
+    /// each pass) if left out.
+    sheets: Vec<String>,
+    /// Seconds between passes.
+    #[arg(long, default_value_t = 1.0)]
+    interval: f64,
+    /// Run one pass and exit.
+    #[arg(long)]
+    once: bool,
+    /// Archive entries older than the newest N snapshot segments into
+    /// history blobs and truncate the log.
+    #[arg(long, value_name = "N")]
+    history: Option<u32>,
+    /// Keep the newest N snapshots and remove older ones.
+    #[arg(long, value_name = "N")]
+    keep_snapshots: Option<u32>,
+}
+
+pub(crate) async fn run(place: &Place, args: Worker) -> anyhow::Result<()> {
+    let catalog = place.catalog().await?;
+    let interval = Duration::try_from_secs_f64(args.interval.max(0.01))
+        .unwrap_or(Duration::from_secs(1));
+    let mut workers: HashMap<String, SnapshotWorker> = HashMap::new();
+    let stop = tokio::signal::ctrl_c();
+    tokio::pin!(stop);
+    loop {
+        let sheets = if args.sheets.is_empty() {
+            catalog.sheets("").await?
+        } else {
+            args.sheets.clone()
+        };
+        for path in sheets {
+            let worker = match workers.get(&path) {
+                Some(worker) => worker.clone(),
+                None => {
+                    let sheet = match catalog.open_sheet(&path).await {
+                        Ok(sheet) => sheet,
+                        Err(err) if args.sheets.is_empty() => {
+                            eprintln!("warning: skipping {path}: {err}");
+                            continue;
+                        }
+                        Err(err) => return Err(err.into()),
+                    };
+                    let mut options = sheet.workflow_options();
+                    if let Some(segments) = args.history {
+                        options = options.history(segments);
+                    }
+                    if let Some(keep) = args.keep_snapshots {
+                        options = options.keep_snapshots(keep);
+                    }
+                    let worker = SnapshotWorker::new(sheet.log(), sheet.dir(), options);
+                    workers.insert(path.clone(), worker.clone());
+                    worker
+                }
+            };
+            match worker.poll_once().await {
+                Ok(report) => {
+                    for value in &report.published {
+                        println!("{path}: published snapshot on entry {}", value.sequence_id);
+                    }
+                    for (at, err) in &report.failed {
+                        eprintln!("warning: {path}: the snapshot job on entry {at} failed: {err}");
+                    }
+                }
+                Err(err) => eprintln!("warning: {path}: {err}"),
+            }
+        }
+        if args.once {
+            return Ok(());
+        }
+        tokio::select! {
+            _ = &mut stop => return Ok(()),
+            () = tokio::time::sleep(interval) => {}
+        }
+    }
+}

@@ -1,0 +1,53 @@
+//! Infinisheet: event-sourced spreadsheets on pluggable storage.
+//!
+//! This facade re-exports the storage traits, the engine and the snapshot
+//! workflow, and adds what a host app or the `infinisheet` command needs
+//! around them:
+//!
+//! * [`Storage`]: where logs and blobs live, from URLs — `memory:`,
+//!   `sqlite:PATH`, `file:DIR`, `s3://bucket/prefix` (with the `AWS_*`
+//!   environment) — and the two may come from different backends;
+//!   [`Storage::embedded`] is the default that needs no server: a SQLite
+//!   file of logs beside a filesystem blob store in one directory.
+//! * [`Catalog`]: many sheets in one blob store, as a folder tree; each
+//!   sheet a directory with a metadata blob naming its log, its snapshots
+//!   and its history.
+//! * [`table`]: values as text, CSV import and export.
+//!
+//! ```
+//! use infinisheet::{Catalog, Storage, WorkflowHost};
+//! use infinisheet::engine::{Cell, CellValue, SheetOptions};
+//!
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! // A SQLite log beside S3 blobs would be
+//! // Storage::open("sqlite:sheets.db", "s3://bucket/sheets").
+//! let catalog = Catalog::new(Storage::open("memory:", "memory:").await?);
+//! let sheet = catalog.create_sheet("reports/q3", SheetOptions::default()).await?;
+//! let host = WorkflowHost::start(sheet.log(), sheet.dir(), sheet.workflow_options());
+//! let cells = sheet.open_on(host.log()).await?;
+//! cells.set_cell(0, 0, Cell::new(CellValue::Text("revenue".into()))).await?;
+//! host.idle().await;
+//! host.shutdown().await;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # }).unwrap();
+//! ```
+
+mod catalog;
+mod storage;
+pub mod table;
+
+pub use catalog::{
+    Catalog, CatalogError, CatalogItem, CatalogSheet, FOLDER_MARKER, ItemKind, SHEET_METADATA,
+    SheetMetadata,
+};
+pub use storage::{LogStore, LogStoreError, Storage, StorageUrlError, open_blob_store};
+
+pub use infinisheet_blob_store as blob_store;
+pub use infinisheet_engine as engine;
+pub use infinisheet_event_log as event_log;
+pub use infinisheet_snapshot_workflow as workflow;
+
+pub use infinisheet_blob_store::{BlobDir, BlobStore};
+pub use infinisheet_engine::{Cell, CellRange, CellRef, CellValue, SheetOptions, Spreadsheet};
+pub use infinisheet_event_log::EventLog;
+pub use infinisheet_snapshot_workflow::{SnapshotWorker, WorkflowHost, WorkflowOptions};

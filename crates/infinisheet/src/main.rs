@@ -1,0 +1,119 @@
+//! The `infinisheet` command: sheets in a catalog on any storage, edited,
+//! read, imported and exported from the shell; snapshot workers as their
+//! own processes; a demo.
+
+mod cli;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Event-sourced spreadsheets on pluggable storage.
+///
+/// Sheets live in a catalog: folders and sheets in a blob store, each
+/// sheet's edits in its own event log. By default both are in one local
+/// directory (`--home`, else $INFINISHEET_HOME, else ~/.infinisheet): a
+/// SQLite file of logs and a folder tree of files. `--logs` and `--blobs`
+/// take storage URLs instead: memory:, sqlite:PATH, file:DIR,
+/// s3://bucket/prefix (with the AWS_* environment).
+#[derive(Debug, Parser)]
+#[command(name = "infinisheet", version, about, long_about)]
+struct Cli {
+    /// The directory of the embedded storage.
+    #[arg(long, global = true, env = "INFINISHEET_HOME")]
+    home: Option<PathBuf>,
+    /// Where the sheets' logs live (a storage URL); needs --blobs.
+    #[arg(long, global = true, requires = "blobs")]
+    logs: Option<String>,
+    /// Where the folder tree and the sheets' snapshots live (a storage
+    /// URL); needs --logs.
+    #[arg(long, global = true, requires = "logs")]
+    blobs: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create a sheet (or with --folder, a folder), and the folders above it.
+    New(cli::catalog::New),
+    /// List a folder's sheets and folders.
+    Ls(cli::catalog::Ls),
+    /// Move or rename a sheet or folder.
+    Mv(cli::catalog::Mv),
+    /// Remove a sheet (and its log's entries) or a folder.
+    Rm(cli::catalog::Rm),
+    /// Show a sheet's log, snapshots, size and backends.
+    Info(cli::catalog::Info),
+    /// Set a cell: a number, TRUE/FALSE, an error value such as #N/A, or text.
+    Set(cli::cells::Set),
+    /// Print a range of cells as a table (or JSON).
+    Get(cli::cells::Get),
+    /// Import a CSV file into a sheet.
+    Import(cli::cells::Import),
+    /// Export a sheet (or a range of it) as CSV.
+    Export(cli::cells::Export),
+    /// List a sheet's log entries and their metadata.
+    Log(cli::cells::Log),
+    /// Ask for a snapshot of a sheet now (and write it, unless --no-wait).
+    Snapshot(cli::cells::Snapshot),
+    /// Run a polling snapshot worker for the catalog's sheets.
+    Worker(cli::worker::Worker),
+    /// Build a sheet of a few hundred thousand cells with snapshots on the
+    /// default storage, reopen it cold, and print a viewport and timings.
+    Demo(cli::demo::Demo),
+}
+
+fn main() -> ExitCode {
+    // An internal error is one line too, never a backtrace.
+    std::panic::set_hook(Box::new(|info| {
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(ToString::to_string)
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        eprintln!("error: internal error: {message}");
+    }));
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {}", cli::one_line(&err));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let place = cli::Place {
+        home: cli.home,
+        logs: cli.logs,
+        blobs: cli.blobs,
+    };
+    match cli.command {
+        Command::New(args) => cli::catalog::new(&place, args).await,
+        Command::Ls(args) => cli::catalog::ls(&place, args).await,
+        Command::Mv(args) => cli::catalog::mv(&place, args).await,
+        Command::Rm(args) => cli::catalog::rm(&place, args).await,
+        Command::Info(args) => cli::catalog::info(&place, args).await,
+        Command::Set(args) => cli::cells::set(&place, args).await,
+        Command::Get(args) => cli::cells::get(&place, args).await,
+        Command::Import(args) => cli::cells::import(&place, args).await,
+        Command::Export(args) => cli::cells::export(&place, args).await,
+        Command::Log(args) => cli::cells::log(&place, args).await,
+        Command::Snapshot(args) => cli::cells::snapshot(&place, args).await,
+        Command::Worker(args) => cli::worker::run(&place, args).await,
+        Command::Demo(args) => cli::demo::run(args).await,
+    }
+}

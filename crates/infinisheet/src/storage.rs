@@ -1,0 +1,350 @@
+//! Storage by URL: where a catalog's event logs live (one per sheet) and
+//! its blob store, from `memory:`, `sqlite:PATH`, `file:DIR` or
+//! `s3://bucket/prefix` (and the other `object_store` schemes); the
+//! embedded default, a local directory holding a SQLite file of logs and
+//! a filesystem blob store.
+
+use infinisheet_blob_store::BlobStore;
+use infinisheet_event_log::{EventLog, EventLogExt};
+use infinisheet_filesystem::{FsBlobStore, FsEventLog, FsLogOptions};
+use infinisheet_memory::{MemoryBlobStore, MemoryEventLog};
+use infinisheet_object_store::object_store::aws::AmazonS3Builder;
+use infinisheet_object_store::object_store::path::Path as KeyPath;
+use infinisheet_object_store::object_store::{ObjectStore, RetryConfig};
+use infinisheet_object_store::{ObjectStoreBlobStore, ObjectStoreEventLog};
+use infinisheet_sqlite::{SqliteDatabase, SqliteOptions};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+/// Error of opening storage from a URL or a directory.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StorageUrlError {
+    /// The text is not a storage URL this crate knows.
+    #[error(
+        "{url:?} is not a storage URL: use memory:, sqlite:PATH, file:DIR or s3://bucket/prefix"
+    )]
+    Unknown {
+        /// The text given.
+        url: String,
+    },
+    /// The URL names a path that is empty.
+    #[error("{url:?} names no path")]
+    NoPath {
+        /// The text given.
+        url: String,
+    },
+    /// The storage it names cannot be opened.
+    #[error("cannot open {url}: {message}")]
+    Open {
+        /// The URL.
+        url: String,
+        /// What failed.
+        message: String,
+    },
+}
+
+/// Where the event logs of a catalog live: one log per sheet, named by an
+/// id the sheet's metadata records.
+#[derive(Clone, Debug)]
+pub struct LogStore {
+    url: String,
+    kind: LogKind,
+}
+
+#[derive(Clone, Debug)]
+enum LogKind {
+    Memory(Arc<Mutex<HashMap<String, MemoryEventLog>>>),
+    Sqlite(SqliteDatabase),
+    Files(PathBuf),
+    Objects(Arc<dyn ObjectStore>, KeyPath),
+}
+
+/// An error of opening, creating or removing one log of a [`LogStore`].
+#[derive(Debug, thiserror::Error)]
+#[error("event log {id} in {store}: {message}")]
+pub struct LogStoreError {
+    /// The store's URL.
+    pub store: String,
+    /// The log's id.
+    pub id: String,
+    /// What failed.
+    pub message: String,
+}
+
+fn open_error(url: &str) -> impl Fn(String) -> StorageUrlError + '_ {
+    move |message| StorageUrlError::Open {
+        url: url.to_owned(),
+        message,
+    }
+}
+
+/// The path after `scheme:` (an optional `//` dropped), and the part after
+/// `#` if any.
+fn local_path(url: &str, rest: &str) -> Result<(PathBuf, Option<String>), StorageUrlError> {
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let (path, fragment) = match rest.split_once('#') {
+        Some((path, fragment)) => (path, Some(fragment.to_owned())),
+        None => (rest, None),
+    };
+    if path.is_empty() {
+        return Err(StorageUrlError::NoPath {
+            url: url.to_owned(),
+        });
+    }
+    Ok((PathBuf::from(path), fragment))
+}
+
+/// An object store from an `object_store` URL. S3 stores take the `AWS_*`
+/// environment and give up on an unreachable endpoint after a few seconds
+/// rather than `object_store`'s three minutes.
+fn object_store(url: &str) -> Result<(Arc<dyn ObjectStore>, KeyPath), StorageUrlError> {
+    if url.starts_with("s3://") || url.starts_with("s3a://") {
+        let parsed = url::Url::parse(url).map_err(|e| open_error(url)(e.to_string()))?;
+        let retry = RetryConfig {
+            max_retries: 2,
+            retry_timeout: Duration::from_secs(10),
+            ..RetryConfig::default()
+        };
+        let store = AmazonS3Builder::from_env()
+            .with_url(url)
+            .with_retry(retry)
+            .build()
+            .map_err(|e| open_error(url)(e.to_string()))?;
+        let prefix = KeyPath::from_url_path(parsed.path())
+            .map_err(|e| open_error(url)(e.to_string()))?;
+        return Ok((Arc::new(store), prefix));
+    }
+    infinisheet_object_store::parse_url(url).map_err(|e| open_error(url)(e.to_string()))
+}
+
+fn scheme(url: &str) -> Option<(&str, &str)> {
+    let (scheme, rest) = url.split_once(':')?;
+    Some((scheme, rest))
+}
+
+impl LogStore {
+    /// The logs at `url`: `memory:` (this process only), `sqlite:PATH` (one
+    /// database file, created if missing), `file:DIR` (a directory per
+    /// log) or an object store (`s3://bucket/prefix`, a prefix per log).
+    ///
+    /// # Errors
+    ///
+    /// [`StorageUrlError`] if the URL is unknown or the storage cannot be
+    /// opened.
+    pub async fn open(url: &str) -> Result<LogStore, StorageUrlError> {
+        let unknown = || StorageUrlError::Unknown {
+            url: url.to_owned(),
+        };
+        let (scheme, rest) = scheme(url).ok_or_else(unknown)?;
+        let kind = match scheme {
+            "memory" => LogKind::Memory(Arc::default()),
+            "sqlite" => {
+                let (path, _) = local_path(url, rest)?;
+                create_parent(url, &path)?;
+                let db = SqliteDatabase::open(&path, SqliteOptions::default())
+                    .await
+                    .map_err(|e| open_error(url)(e.to_string()))?;
+                LogKind::Sqlite(db)
+            }
+            "file" => {
+                let (path, _) = local_path(url, rest)?;
+                std::fs::create_dir_all(&path).map_err(|e| open_error(url)(e.to_string()))?;
+                LogKind::Files(path)
+            }
+            "s3" | "s3a" | "gs" | "az" | "abfs" | "abfss" | "http" | "https" => {
+                let (store, prefix) = object_store(url)?;
+                LogKind::Objects(store, prefix)
+            }
+            _ => return Err(unknown()),
+        };
+        Ok(LogStore {
+            url: url.to_owned(),
+            kind,
+        })
+    }
+
+    /// The backend's name, as sheet metadata records it: `memory`,
+    /// `sqlite`, `file` or `object-store`.
+    pub fn backend(&self) -> &'static str {
+        match self.kind {
+            LogKind::Memory(_) => "memory",
+            LogKind::Sqlite(_) => "sqlite",
+            LogKind::Files(_) => "file",
+            LogKind::Objects(..) => "object-store",
+        }
+    }
+
+    /// The URL the store was opened from.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn error(&self, id: &str) -> impl Fn(String) -> LogStoreError + '_ {
+        let id = id.to_owned();
+        move |message| LogStoreError {
+            store: self.url.clone(),
+            id: id.clone(),
+            message,
+        }
+    }
+
+    /// Opens the log `id`, creating it (empty) if `create` and it does not
+    /// exist.
+    ///
+    /// # Errors
+    ///
+    /// [`LogStoreError`] if it does not exist (and `create` is false) or
+    /// the storage fails.
+    pub async fn log(&self, id: &str, create: bool) -> Result<Arc<dyn EventLog>, LogStoreError> {
+        let fail = self.error(id);
+        Ok(match &self.kind {
+            LogKind::Memory(logs) => {
+                let mut logs = logs.lock().unwrap_or_else(PoisonError::into_inner);
+                match logs.get(id) {
+                    Some(log) => Arc::new(log.clone()),
+                    None if create => {
+                        let log = MemoryEventLog::new();
+                        logs.insert(id.to_owned(), log.clone());
+                        Arc::new(log)
+                    }
+                    None => return Err(fail("no such log".into())),
+                }
+            }
+            LogKind::Sqlite(db) => {
+                let log = if create {
+                    db.log(id).await
+                } else {
+                    db.open_log(id).await
+                };
+                Arc::new(log.map_err(|e| fail(e.to_string()))?)
+            }
+            LogKind::Files(root) => {
+                let dir = root.join(id);
+                if !create && !dir.is_dir() {
+                    return Err(fail("no such log".into()));
+                }
+                let log = FsEventLog::open(&dir, FsLogOptions::default())
+                    .await
+                    .map_err(|e| fail(e.to_string()))?;
+                Arc::new(log)
+            }
+            LogKind::Objects(store, prefix) => {
+                let log = ObjectStoreEventLog::open(store.clone(), prefix.clone().join(id))
+                    .await
+                    .map_err(|e| fail(e.to_string()))?;
+                Arc::new(log)
+            }
+        })
+    }
+
+    /// Removes the entries of log `id`: truncates it to its end (no backend
+    /// here deletes a log outright; an emptied log costs a row, a directory
+    /// or a few objects).
+    ///
+    /// # Errors
+    ///
+    /// [`LogStoreError`] if the storage fails. A log that does not exist is
+    /// not an error.
+    pub async fn clear(&self, id: &str) -> Result<(), LogStoreError> {
+        let fail = self.error(id);
+        let Ok(log) = self.log(id, false).await else {
+            return Ok(());
+        };
+        let (_, end) = log.bounds().await.map_err(|e| fail(e.to_string()))?;
+        log.truncate(end).await.map_err(|e| fail(e.to_string()))
+    }
+}
+
+fn create_parent(url: &str, path: &Path) -> Result<(), StorageUrlError> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| open_error(url)(e.to_string()))?;
+    }
+    Ok(())
+}
+
+/// The blob store at `url`: `memory:`, `sqlite:PATH#TREE` (a named tree in
+/// a database file; `blobs` if no `#TREE`), `file:DIR` or an object store
+/// (`s3://bucket/prefix`).
+///
+/// # Errors
+///
+/// [`StorageUrlError`] if the URL is unknown or the store cannot be opened.
+pub async fn open_blob_store(url: &str) -> Result<Arc<dyn BlobStore>, StorageUrlError> {
+    let unknown = || StorageUrlError::Unknown {
+        url: url.to_owned(),
+    };
+    let (scheme, rest) = scheme(url).ok_or_else(unknown)?;
+    Ok(match scheme {
+        "memory" => Arc::new(MemoryBlobStore::new()),
+        "sqlite" => {
+            let (path, tree) = local_path(url, rest)?;
+            create_parent(url, &path)?;
+            let db = SqliteDatabase::open(&path, SqliteOptions::default())
+                .await
+                .map_err(|e| open_error(url)(e.to_string()))?;
+            let tree = tree.unwrap_or_else(|| "blobs".to_owned());
+            Arc::new(
+                db.blob_store(&tree)
+                    .await
+                    .map_err(|e| open_error(url)(e.to_string()))?,
+            )
+        }
+        "file" => {
+            let (path, _) = local_path(url, rest)?;
+            std::fs::create_dir_all(&path).map_err(|e| open_error(url)(e.to_string()))?;
+            Arc::new(
+                FsBlobStore::open(&path)
+                    .await
+                    .map_err(|e| open_error(url)(e.to_string()))?,
+            )
+        }
+        "s3" | "s3a" | "gs" | "az" | "abfs" | "abfss" | "http" | "https" => {
+            let (store, prefix) = object_store(url)?;
+            Arc::new(ObjectStoreBlobStore::new(store, prefix))
+        }
+        _ => return Err(unknown()),
+    })
+}
+
+/// A catalog's storage: its logs and its blob store, which may come from
+/// different backends (a SQLite file of logs beside S3 blobs).
+#[derive(Clone, Debug)]
+pub struct Storage {
+    /// Where the sheets' logs live.
+    pub logs: LogStore,
+    /// The blob store holding the folder tree and each sheet's directory.
+    pub blobs: Arc<dyn BlobStore>,
+    /// The blob store's URL, for messages.
+    pub blobs_url: String,
+}
+
+impl Storage {
+    /// Logs from `logs_url` and blobs from `blobs_url`.
+    ///
+    /// # Errors
+    ///
+    /// [`StorageUrlError`] if either cannot be opened.
+    pub async fn open(logs_url: &str, blobs_url: &str) -> Result<Storage, StorageUrlError> {
+        Ok(Storage {
+            logs: LogStore::open(logs_url).await?,
+            blobs: open_blob_store(blobs_url).await?,
+            blobs_url: blobs_url.to_owned(),
+        })
+    }
+
+    /// The embedded default: in `home`, a SQLite file `logs.db` holding
+    /// every sheet's log and a filesystem blob store `sheets/`. Needs no
+    /// server; `home` is created if missing.
+    ///
+    /// # Errors
+    ///
+    /// [`StorageUrlError`] if the directory, file or store cannot be
+    /// opened.
+    pub async fn embedded(home: &Path) -> Result<Storage, StorageUrlError> {
+        let home = home.display();
+        Storage::open(&format!("sqlite:{home}/logs.db"), &format!("file:{home}/sheets")).await
+    }
+}
