@@ -93,8 +93,9 @@ fn test() -> Result<()> {
     Ok(())
 }
 
-/// The tests that need the S3 server. Each waits on the server most of its
-/// time, so they run eight at a time rather than one per core.
+/// The tests that need the S3 server, then the example that mixes a SQLite
+/// log with S3 blobs. The tests wait on the server most of their time, so
+/// they run eight at a time rather than one per core.
 fn s3_tests(server: &s3::S3Server) -> Result<()> {
     run_with(
         "cargo",
@@ -113,6 +114,18 @@ fn s3_tests(server: &s3::S3Server) -> Result<()> {
             "--",
             "--test-threads",
             "8",
+        ],
+        &server.env(),
+    )?;
+    run_with(
+        "cargo",
+        &[
+            "run",
+            "--quiet",
+            "--package",
+            "infinisheet",
+            "--example",
+            "mixed_backends",
         ],
         &server.env(),
     )

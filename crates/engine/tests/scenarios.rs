@@ -387,7 +387,11 @@ async fn batches_are_one_append() {
     let marked: Vec<_> = (0..7)
         .filter(|i| all.entries[*i].metadata.pending.is_some())
         .collect();
-    assert_eq!(marked, vec![6], "one snapshot asked for: at the batch's last boundary");
+    assert_eq!(
+        marked,
+        vec![6],
+        "one snapshot asked for: at the batch's last boundary"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

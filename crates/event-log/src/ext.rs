@@ -52,7 +52,11 @@ pub trait EventLogExt: EventLog {
     async fn bounds(&self) -> Result<(SequenceId, SequenceId), QueryError> {
         let past = QueryStart::Id(SequenceId::MAX);
         match self
-            .query(past, QueryEnd::Id(SequenceId::MAX), KnownSnapshot::NotTracked)
+            .query(
+                past,
+                QueryEnd::Id(SequenceId::MAX),
+                KnownSnapshot::NotTracked,
+            )
             .await
         {
             Err(QueryError::Range(range)) => Ok((range.start, range.end)),

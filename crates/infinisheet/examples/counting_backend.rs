@@ -72,8 +72,12 @@ infinisheet_conformance::blob_store_tests!(|| async { counting_store() });
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let log = counting_log();
     for seq in 0..3 {
-        log.add_entry(LogEntry::new(format!("entry {seq}")), seq, KnownSnapshot::NotTracked)
-            .await?;
+        log.add_entry(
+            LogEntry::new(format!("entry {seq}")),
+            seq,
+            KnownSnapshot::NotTracked,
+        )
+        .await?;
     }
     let store = counting_store();
     let dir = store.root().open_dir("reports").await?;

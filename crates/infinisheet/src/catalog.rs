@@ -230,7 +230,7 @@ impl CatalogPath {
     fn display(&self) -> String {
         let names: Vec<&str> = self.names.iter().map(BlobName::as_str).collect();
         if names.is_empty() {
-            "/".to_owned()
+            "the top folder".to_owned()
         } else {
             names.join("/")
         }
@@ -275,10 +275,12 @@ pub struct Catalog {
     storage: Storage,
 }
 
-fn storage_error(path: &CatalogPath) -> impl Fn(String) -> CatalogError + '_ {
-    move |message| CatalogError::Storage {
+fn storage_error<E: std::error::Error + 'static>(
+    path: &CatalogPath,
+) -> impl Fn(E) -> CatalogError + '_ {
+    move |err| CatalogError::Storage {
         path: path.display(),
-        message,
+        message: crate::storage::describe(&err),
     }
 }
 
@@ -305,10 +307,7 @@ impl Catalog {
     async fn dir(&self, path: &CatalogPath) -> Result<Arc<dyn BlobDir>, CatalogError> {
         let mut dir = self.storage.blobs.root();
         for name in &path.names {
-            dir = dir
-                .dir(name)
-                .await
-                .map_err(|e| storage_error(path)(e.to_string()))?;
+            dir = dir.dir(name).await.map_err(|e| storage_error(path)(e))?;
         }
         Ok(dir)
     }
@@ -322,7 +321,7 @@ impl Catalog {
         match dir.read(name).await {
             Ok(bytes) => Ok(Some(bytes)),
             Err(ReadBlobError::NotFound { .. } | ReadBlobError::WrongKind { .. }) => Ok(None),
-            Err(err) => Err(storage_error(path)(err.to_string())),
+            Err(err) => Err(storage_error(path)(err)),
         }
     }
 
@@ -332,16 +331,19 @@ impl Catalog {
             return Ok(Some(ItemKind::Folder));
         }
         let dir = self.dir(path).await?;
-        if Catalog::has_blob(&dir, SHEET_METADATA, path).await?.is_some() {
+        if Catalog::has_blob(&dir, SHEET_METADATA, path)
+            .await?
+            .is_some()
+        {
             return Ok(Some(ItemKind::Sheet));
         }
-        if Catalog::has_blob(&dir, FOLDER_MARKER, path).await?.is_some() {
+        if Catalog::has_blob(&dir, FOLDER_MARKER, path)
+            .await?
+            .is_some()
+        {
             return Ok(Some(ItemKind::Folder));
         }
-        let page = dir
-            .list(None)
-            .await
-            .map_err(|e| storage_error(path)(e.to_string()))?;
+        let page = dir.list(None).await.map_err(|e| storage_error(path)(e))?;
         Ok((!page.entries.is_empty()).then_some(ItemKind::Unknown))
     }
 
@@ -352,13 +354,15 @@ impl Catalog {
             at = at.child(name.clone());
             match self.kind(&at).await? {
                 Some(ItemKind::Folder) => {}
-                Some(ItemKind::Sheet) => return Err(CatalogError::NotAFolder { path: at.display() }),
+                Some(ItemKind::Sheet) => {
+                    return Err(CatalogError::NotAFolder { path: at.display() });
+                }
                 Some(ItemKind::Unknown) | None => {
                     self.dir(&at)
                         .await?
                         .write(FOLDER_MARKER, Bytes::new())
                         .await
-                        .map_err(|e| storage_error(&at)(e.to_string()))?;
+                        .map_err(|e| storage_error(&at)(e))?;
                 }
             }
         }
@@ -418,12 +422,11 @@ impl Catalog {
         };
         let log = self.storage.logs.log(&metadata.log_id, true).await?;
         let dir = self.dir(&at).await?;
-        let json = serde_json::to_vec_pretty(&metadata)
-            .map_err(|e| storage_error(&at)(e.to_string()))?;
+        let json = serde_json::to_vec_pretty(&metadata).map_err(storage_error(&at))?;
         // Written last: the sheet exists once its metadata does.
         dir.write(SHEET_METADATA, json)
             .await
-            .map_err(|e| storage_error(&at)(e.to_string()))?;
+            .map_err(|e| storage_error(&at)(e))?;
         Ok(CatalogSheet {
             path: at.display(),
             metadata,
@@ -452,7 +455,7 @@ impl Catalog {
             .await?
             .list_all()
             .await
-            .map_err(|e| storage_error(&at)(e.to_string()))?;
+            .map_err(|e| storage_error(&at)(e))?;
         let mut items = Vec::new();
         for entry in listed.into_iter().filter(|e| e.kind == EntryKind::Dir) {
             let child = at.child(entry.name.clone());
@@ -575,7 +578,11 @@ impl Catalog {
         }
         let kind = match self.kind(&source).await? {
             Some(kind) => kind,
-            None => return Err(CatalogError::NotFound { path: source.display() }),
+            None => {
+                return Err(CatalogError::NotFound {
+                    path: source.display(),
+                });
+            }
         };
         if target.names.starts_with(&source.names) {
             return Err(CatalogError::InvalidPath {
@@ -595,12 +602,12 @@ impl Catalog {
             from_dir
                 .remove(SHEET_METADATA)
                 .await
-                .map_err(|e| storage_error(&source)(e.to_string()))?;
+                .map_err(|e| storage_error(&source)(e))?;
         }
         from_dir
             .remove_all()
             .await
-            .map_err(|e| storage_error(&source)(e.to_string()))
+            .map_err(|e| storage_error(&source)(e))
     }
 
     /// Removes a sheet (its directory, then its log's entries) or a folder
@@ -641,7 +648,7 @@ impl Catalog {
             .await?
             .remove_all()
             .await
-            .map_err(|e| storage_error(at)(e.to_string()))
+            .map_err(|e| storage_error(at)(e))
     }
 
     async fn remove_sheet(&self, at: &CatalogPath) -> Result<(), CatalogError> {
@@ -651,7 +658,7 @@ impl Catalog {
         let metadata = self.read_metadata(at, &dir).await.ok();
         dir.remove(SHEET_METADATA)
             .await
-            .map_err(|e| storage_error(at)(e.to_string()))?;
+            .map_err(|e| storage_error(at)(e))?;
         self.remove_dir(at).await?;
         if let Some(metadata) = metadata {
             self.storage.logs.clear(&metadata.log_id).await?;
@@ -667,8 +674,7 @@ async fn copy_tree(
     to: &Arc<dyn BlobDir>,
     path: &CatalogPath,
 ) -> Result<(), CatalogError> {
-    let fail = storage_error(path);
-    let mut listed = from.list_all().await.map_err(|e| fail(e.to_string()))?;
+    let mut listed = from.list_all().await.map_err(storage_error(path))?;
     listed.sort_by_key(|e| e.name.as_str() == SHEET_METADATA);
     for entry in listed {
         match entry.kind {
@@ -676,14 +682,14 @@ async fn copy_tree(
                 let bytes = from
                     .read_blob(&entry.name)
                     .await
-                    .map_err(|e| fail(e.to_string()))?;
+                    .map_err(storage_error(path))?;
                 to.write_blob(&entry.name, bytes)
                     .await
-                    .map_err(|e| fail(e.to_string()))?;
+                    .map_err(storage_error(path))?;
             }
             EntryKind::Dir => {
-                let sub_from = from.dir(&entry.name).await.map_err(|e| fail(e.to_string()))?;
-                let sub_to = to.dir(&entry.name).await.map_err(|e| fail(e.to_string()))?;
+                let sub_from = from.dir(&entry.name).await.map_err(storage_error(path))?;
+                let sub_to = to.dir(&entry.name).await.map_err(storage_error(path))?;
                 Box::pin(copy_tree(&sub_from, &sub_to, path)).await?;
             }
         }

@@ -81,6 +81,22 @@ fn open_error(url: &str) -> impl Fn(String) -> StorageUrlError + '_ {
     }
 }
 
+/// An error with each of its sources that its text does not already hold,
+/// on one line.
+pub(crate) fn describe(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let more = cause.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 /// The path after `scheme:` (an optional `//` dropped), and the part after
 /// `#` if any.
 fn local_path(url: &str, rest: &str) -> Result<(PathBuf, Option<String>), StorageUrlError> {
@@ -102,7 +118,7 @@ fn local_path(url: &str, rest: &str) -> Result<(PathBuf, Option<String>), Storag
 /// rather than `object_store`'s three minutes.
 fn object_store(url: &str) -> Result<(Arc<dyn ObjectStore>, KeyPath), StorageUrlError> {
     if url.starts_with("s3://") || url.starts_with("s3a://") {
-        let parsed = url::Url::parse(url).map_err(|e| open_error(url)(e.to_string()))?;
+        let parsed = url::Url::parse(url).map_err(|e| open_error(url)(describe(&e)))?;
         let retry = RetryConfig {
             max_retries: 2,
             retry_timeout: Duration::from_secs(10),
@@ -112,12 +128,12 @@ fn object_store(url: &str) -> Result<(Arc<dyn ObjectStore>, KeyPath), StorageUrl
             .with_url(url)
             .with_retry(retry)
             .build()
-            .map_err(|e| open_error(url)(e.to_string()))?;
-        let prefix = KeyPath::from_url_path(parsed.path())
-            .map_err(|e| open_error(url)(e.to_string()))?;
+            .map_err(|e| open_error(url)(describe(&e)))?;
+        let prefix =
+            KeyPath::from_url_path(parsed.path()).map_err(|e| open_error(url)(describe(&e)))?;
         return Ok((Arc::new(store), prefix));
     }
-    infinisheet_object_store::parse_url(url).map_err(|e| open_error(url)(e.to_string()))
+    infinisheet_object_store::parse_url(url).map_err(|e| open_error(url)(describe(&e)))
 }
 
 fn scheme(url: &str) -> Option<(&str, &str)> {
@@ -146,12 +162,12 @@ impl LogStore {
                 create_parent(url, &path)?;
                 let db = SqliteDatabase::open(&path, SqliteOptions::default())
                     .await
-                    .map_err(|e| open_error(url)(e.to_string()))?;
+                    .map_err(|e| open_error(url)(describe(&e)))?;
                 LogKind::Sqlite(db)
             }
             "file" => {
                 let (path, _) = local_path(url, rest)?;
-                std::fs::create_dir_all(&path).map_err(|e| open_error(url)(e.to_string()))?;
+                std::fs::create_dir_all(&path).map_err(|e| open_error(url)(describe(&e)))?;
                 LogKind::Files(path)
             }
             "s3" | "s3a" | "gs" | "az" | "abfs" | "abfss" | "http" | "https" => {
@@ -164,6 +180,16 @@ impl LogStore {
             url: url.to_owned(),
             kind,
         })
+    }
+
+    /// Logs under `prefix` of an object store the host app built itself
+    /// (any `object_store` store; conditional writes required). `url` is
+    /// how messages name it.
+    pub fn object_store(store: Arc<dyn ObjectStore>, prefix: &str, url: &str) -> LogStore {
+        LogStore {
+            url: url.to_owned(),
+            kind: LogKind::Objects(store, KeyPath::from(prefix)),
+        }
     }
 
     /// The backend's name, as sheet metadata records it: `memory`,
@@ -219,7 +245,7 @@ impl LogStore {
                 } else {
                     db.open_log(id).await
                 };
-                Arc::new(log.map_err(|e| fail(e.to_string()))?)
+                Arc::new(log.map_err(|e| fail(describe(&e)))?)
             }
             LogKind::Files(root) => {
                 let dir = root.join(id);
@@ -228,13 +254,13 @@ impl LogStore {
                 }
                 let log = FsEventLog::open(&dir, FsLogOptions::default())
                     .await
-                    .map_err(|e| fail(e.to_string()))?;
+                    .map_err(|e| fail(describe(&e)))?;
                 Arc::new(log)
             }
             LogKind::Objects(store, prefix) => {
                 let log = ObjectStoreEventLog::open(store.clone(), prefix.clone().join(id))
                     .await
-                    .map_err(|e| fail(e.to_string()))?;
+                    .map_err(|e| fail(describe(&e)))?;
                 Arc::new(log)
             }
         })
@@ -253,14 +279,14 @@ impl LogStore {
         let Ok(log) = self.log(id, false).await else {
             return Ok(());
         };
-        let (_, end) = log.bounds().await.map_err(|e| fail(e.to_string()))?;
-        log.truncate(end).await.map_err(|e| fail(e.to_string()))
+        let (_, end) = log.bounds().await.map_err(|e| fail(describe(&e)))?;
+        log.truncate(end).await.map_err(|e| fail(describe(&e)))
     }
 }
 
 fn create_parent(url: &str, path: &Path) -> Result<(), StorageUrlError> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(|e| open_error(url)(e.to_string()))?;
+        std::fs::create_dir_all(parent).map_err(|e| open_error(url)(describe(&e)))?;
     }
     Ok(())
 }
@@ -284,21 +310,21 @@ pub async fn open_blob_store(url: &str) -> Result<Arc<dyn BlobStore>, StorageUrl
             create_parent(url, &path)?;
             let db = SqliteDatabase::open(&path, SqliteOptions::default())
                 .await
-                .map_err(|e| open_error(url)(e.to_string()))?;
+                .map_err(|e| open_error(url)(describe(&e)))?;
             let tree = tree.unwrap_or_else(|| "blobs".to_owned());
             Arc::new(
                 db.blob_store(&tree)
                     .await
-                    .map_err(|e| open_error(url)(e.to_string()))?,
+                    .map_err(|e| open_error(url)(describe(&e)))?,
             )
         }
         "file" => {
             let (path, _) = local_path(url, rest)?;
-            std::fs::create_dir_all(&path).map_err(|e| open_error(url)(e.to_string()))?;
+            std::fs::create_dir_all(&path).map_err(|e| open_error(url)(describe(&e)))?;
             Arc::new(
                 FsBlobStore::open(&path)
                     .await
-                    .map_err(|e| open_error(url)(e.to_string()))?,
+                    .map_err(|e| open_error(url)(describe(&e)))?,
             )
         }
         "s3" | "s3a" | "gs" | "az" | "abfs" | "abfss" | "http" | "https" => {
@@ -322,6 +348,16 @@ pub struct Storage {
 }
 
 impl Storage {
+    /// Storage from parts a host app built itself; `blobs_url` is how
+    /// messages name the blob store.
+    pub fn new(logs: LogStore, blobs: Arc<dyn BlobStore>, blobs_url: &str) -> Storage {
+        Storage {
+            logs,
+            blobs,
+            blobs_url: blobs_url.to_owned(),
+        }
+    }
+
     /// Logs from `logs_url` and blobs from `blobs_url`.
     ///
     /// # Errors
@@ -345,6 +381,10 @@ impl Storage {
     /// opened.
     pub async fn embedded(home: &Path) -> Result<Storage, StorageUrlError> {
         let home = home.display();
-        Storage::open(&format!("sqlite:{home}/logs.db"), &format!("file:{home}/sheets")).await
+        Storage::open(
+            &format!("sqlite:{home}/logs.db"),
+            &format!("file:{home}/sheets"),
+        )
+        .await
     }
 }

@@ -194,7 +194,11 @@ pub async fn export_csv<W: std::io::Write>(
             let used = row.iter().rposition(Option::is_some).map_or(0, |i| i + 1);
             let fields: Vec<String> = row[..used]
                 .iter()
-                .map(|cell| cell.as_ref().map(|c| value_text(&c.value)).unwrap_or_default())
+                .map(|cell| {
+                    cell.as_ref()
+                        .map(|c| value_text(&c.value))
+                        .unwrap_or_default()
+                })
                 .collect();
             if fields.is_empty() {
                 csv.write_record([""])?;

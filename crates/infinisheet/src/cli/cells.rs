@@ -1,7 +1,7 @@
 //! `set`, `get`, `import`, `export`, `log`, `snapshot`: a sheet's cells and
 //! its log.
 
-use super::{Place, finish, host};
+use super::{Place, finish, host, print_table};
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use infinisheet::engine::{SNAPSHOT_WORKFLOW, SheetEntry};
@@ -23,6 +23,7 @@ pub(crate) struct Set {
     cell: String,
     /// The value: a number, TRUE or FALSE, an error value (#N/A), or text;
     /// empty for an explicitly empty cell.
+    #[arg(allow_hyphen_values = true)]
     value: String,
     /// How to show the value (the sheet stores it as it is).
     #[arg(long)]
@@ -75,45 +76,6 @@ fn cell_json(cell: &Cell) -> Value {
     object
 }
 
-/// Rows of text as an aligned table with column letters and row numbers.
-fn print_table(range: CellRange, rows: &[Vec<String>]) -> std::io::Result<()> {
-    const WIDEST: usize = 40;
-    let clip = |text: &str| -> String {
-        if text.chars().count() > WIDEST {
-            let mut clipped: String = text.chars().take(WIDEST - 1).collect();
-            clipped.push('…');
-            clipped
-        } else {
-            text.to_owned()
-        }
-    };
-    let columns: Vec<u32> = range.columns().collect();
-    let mut widths: Vec<usize> = columns
-        .iter()
-        .map(|c| CellRef::column_name(*c).len())
-        .collect();
-    for row in rows {
-        for (i, text) in row.iter().enumerate() {
-            widths[i] = widths[i].max(clip(text).chars().count());
-        }
-    }
-    let label = range.last.row.saturating_add(1).to_string().len();
-    let mut out = std::io::stdout().lock();
-    let mut header = " ".repeat(label);
-    for (i, column) in columns.iter().enumerate() {
-        header.push_str(&format!("  {:<w$}", CellRef::column_name(*column), w = widths[i]));
-    }
-    writeln!(out, "{}", header.trim_end())?;
-    for (row, texts) in range.rows().zip(rows) {
-        let mut line = format!("{:>label$}", u64::from(row) + 1);
-        for (i, text) in texts.iter().enumerate() {
-            line.push_str(&format!("  {:<w$}", clip(text), w = widths[i]));
-        }
-        writeln!(out, "{}", line.trim_end())?;
-    }
-    Ok(())
-}
-
 pub(crate) async fn get(place: &Place, args: Get) -> anyhow::Result<()> {
     let (_, sheet) = place.sheet(&args.sheet).await?;
     let cells = sheet.open().await?;
@@ -140,7 +102,13 @@ pub(crate) async fn get(place: &Place, args: Get) -> anyhow::Result<()> {
     if args.json {
         let rows: Vec<Value> = rows
             .iter()
-            .map(|row| Value::Array(row.iter().map(|c| c.as_ref().map_or(Value::Null, cell_json)).collect()))
+            .map(|row| {
+                Value::Array(
+                    row.iter()
+                        .map(|c| c.as_ref().map_or(Value::Null, cell_json))
+                        .collect(),
+                )
+            })
             .collect();
         println!("{}", json!({ "range": range.to_string(), "rows": rows }));
     } else {
@@ -196,9 +164,11 @@ pub(crate) async fn import(place: &Place, args: Import) -> anyhow::Result<()> {
     );
     let started = std::time::Instant::now();
     let reader = std::io::BufReader::with_capacity(1 << 20, reader);
-    let report = import_csv(&cells, reader, origin, args.batch, |bytes| bar.set_position(bytes))
-        .await
-        .with_context(|| format!("importing {}", args.file.display()))?;
+    let report = import_csv(&cells, reader, origin, args.batch, |bytes| {
+        bar.set_position(bytes)
+    })
+    .await
+    .with_context(|| format!("importing {}", args.file.display()))?;
     bar.finish_and_clear();
     let wrote = started.elapsed();
     finish(host).await;
@@ -226,7 +196,11 @@ pub(crate) struct Export {
 }
 
 pub(crate) async fn export(place: &Place, args: Export) -> anyhow::Result<()> {
-    let range = args.range.as_deref().map(str::parse::<CellRange>).transpose()?;
+    let range = args
+        .range
+        .as_deref()
+        .map(str::parse::<CellRange>)
+        .transpose()?;
     let (_, sheet) = place.sheet(&args.sheet).await?;
     let cells = sheet.open().await?;
     match &args.file {
@@ -262,10 +236,18 @@ pub(crate) async fn log(place: &Place, args: Log) -> anyhow::Result<()> {
     let from = args.from.unwrap_or(start);
     let until = from.saturating_add(args.limit).min(end);
     let page = log
-        .query_all(QueryStart::Id(from), QueryEnd::Id(until), KnownSnapshot::NotTracked)
+        .query_all(
+            QueryStart::Id(from),
+            QueryEnd::Id(until),
+            KnownSnapshot::NotTracked,
+        )
         .await?;
     let mut out = std::io::stdout().lock();
-    writeln!(out, "entries {start}..{end}; showing {}..{}", page.start, page.end)?;
+    writeln!(
+        out,
+        "entries {start}..{end}; showing {}..{}",
+        page.start, page.end
+    )?;
     for (seq, entry) in (page.start..).zip(&page.entries) {
         let edit = match SheetEntry::decode(&entry.payload) {
             Ok(SheetEntry::SetCellValueAndFormat {
@@ -275,7 +257,11 @@ pub(crate) async fn log(place: &Place, args: Log) -> anyhow::Result<()> {
                 format,
             }) => {
                 let format = format.map(|f| format!(" [{f}]")).unwrap_or_default();
-                format!("{} = {:?}{format}", CellRef::new(row, column), value_text(&value))
+                format!(
+                    "{} = {:?}{format}",
+                    CellRef::new(row, column),
+                    value_text(&value)
+                )
             }
             Err(err) => format!("(not a sheet edit: {err})"),
         };

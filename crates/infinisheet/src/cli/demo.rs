@@ -5,7 +5,9 @@
 use infinisheet::engine::CellState;
 use infinisheet::event_log::{KnownSnapshot, QueryEnd, QueryStart};
 use infinisheet::table::value_text;
-use infinisheet::{Catalog, Cell, CellRange, CellRef, CellValue, SheetOptions, Storage, WorkflowHost};
+use infinisheet::{
+    Catalog, Cell, CellRange, CellRef, CellValue, SheetOptions, Storage, WorkflowHost,
+};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -27,8 +29,10 @@ fn value(row: u32, column: u32) -> Cell {
     match column % 4 {
         0 => Cell::new(CellValue::Text(format!("item {}", row + 1))),
         1 => Cell::new(CellValue::Number(f64::from(row % 97) * 1.25)).with_format("0.00"),
-        2 => Cell::new(CellValue::Number(f64::from(row) + f64::from(column) / 100.0)),
-        _ => Cell::new(CellValue::Boolean((row + column) % 3 == 0)),
+        2 => Cell::new(CellValue::Number(
+            f64::from(row) + f64::from(column) / 100.0,
+        )),
+        _ => Cell::new(CellValue::Boolean((row + column).is_multiple_of(3))),
     }
 }
 
@@ -75,7 +79,11 @@ pub(crate) async fn run(args: Demo) -> anyhow::Result<()> {
         host.shutdown().await;
         let newest = sheet
             .log()
-            .query(QueryStart::Snapshot, QueryEnd::Id(0), KnownSnapshot::NotTracked)
+            .query(
+                QueryStart::Snapshot,
+                QueryEnd::Id(0),
+                KnownSnapshot::NotTracked,
+            )
             .await?;
         let snapshot = (newest.start > 0).then_some(newest.start);
         println!(
@@ -105,7 +113,6 @@ pub(crate) async fn run(args: Demo) -> anyhow::Result<()> {
         (viewed - opened).as_secs_f64() * 1000.0,
     );
     println!();
-    let mut widths = vec![4usize; 8];
     let texts: Vec<Vec<String>> = area
         .rows()
         .map(|row| {
@@ -117,22 +124,6 @@ pub(crate) async fn run(args: Demo) -> anyhow::Result<()> {
                 .collect()
         })
         .collect();
-    for row in &texts {
-        for (i, text) in row.iter().enumerate() {
-            widths[i] = widths[i].max(text.len());
-        }
-    }
-    let mut header = String::from("    ");
-    for (i, column) in area.columns().enumerate() {
-        header.push_str(&format!("  {:<w$}", CellRef::column_name(column), w = widths[i]));
-    }
-    println!("{}", header.trim_end());
-    for (row, line) in area.rows().zip(&texts) {
-        let mut text = format!("{:>4}", row + 1);
-        for (i, cell) in line.iter().enumerate() {
-            text.push_str(&format!("  {:<w$}", cell, w = widths[i]));
-        }
-        println!("{}", text.trim_end());
-    }
+    super::print_table(area, &texts)?;
     Ok(())
 }

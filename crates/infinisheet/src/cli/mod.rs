@@ -7,7 +7,8 @@ pub(crate) mod demo;
 pub(crate) mod worker;
 
 use anyhow::Context;
-use infinisheet::{Catalog, CatalogSheet, Storage, WorkflowHost};
+use infinisheet::{Catalog, CatalogSheet, CellRange, CellRef, Storage, WorkflowHost};
+use std::io::Write;
 use std::path::PathBuf;
 
 /// Where the catalog is: the embedded storage in a directory, or logs and
@@ -89,4 +90,47 @@ pub(crate) async fn finish(host: Option<WorkflowHost>) {
         }
         host.shutdown().await;
     }
+}
+
+/// Rows of text as an aligned table with column letters and row numbers.
+pub(crate) fn print_table(range: CellRange, rows: &[Vec<String>]) -> std::io::Result<()> {
+    const WIDEST: usize = 40;
+    let clip = |text: &str| -> String {
+        if text.chars().count() > WIDEST {
+            let mut clipped: String = text.chars().take(WIDEST - 1).collect();
+            clipped.push('…');
+            clipped
+        } else {
+            text.to_owned()
+        }
+    };
+    let columns: Vec<u32> = range.columns().collect();
+    let mut widths: Vec<usize> = columns
+        .iter()
+        .map(|c| CellRef::column_name(*c).len())
+        .collect();
+    for row in rows {
+        for (i, text) in row.iter().enumerate() {
+            widths[i] = widths[i].max(clip(text).chars().count());
+        }
+    }
+    let label = range.last.row.saturating_add(1).to_string().len();
+    let mut out = std::io::stdout().lock();
+    let mut header = " ".repeat(label);
+    for (i, column) in columns.iter().enumerate() {
+        header.push_str(&format!(
+            "  {:<w$}",
+            CellRef::column_name(*column),
+            w = widths[i]
+        ));
+    }
+    writeln!(out, "{}", header.trim_end())?;
+    for (row, texts) in range.rows().zip(rows) {
+        let mut line = format!("{:>label$}", u64::from(row) + 1);
+        for (i, text) in texts.iter().enumerate() {
+            line.push_str(&format!("  {:<w$}", clip(text), w = widths[i]));
+        }
+        writeln!(out, "{}", line.trim_end())?;
+    }
+    Ok(())
 }

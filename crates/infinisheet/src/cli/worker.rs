@@ -28,8 +28,8 @@ pub(crate) struct Worker {
 
 pub(crate) async fn run(place: &Place, args: Worker) -> anyhow::Result<()> {
     let catalog = place.catalog().await?;
-    let interval = Duration::try_from_secs_f64(args.interval.max(0.01))
-        .unwrap_or(Duration::from_secs(1));
+    let interval =
+        Duration::try_from_secs_f64(args.interval.max(0.01)).unwrap_or(Duration::from_secs(1));
     let mut workers: HashMap<String, SnapshotWorker> = HashMap::new();
     let stop = tokio::signal::ctrl_c();
     tokio::pin!(stop);

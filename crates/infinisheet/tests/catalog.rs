@@ -1,0 +1,174 @@
+//! The catalog on real storage: sheets and folders created, listed, moved
+//! and removed; logs and blobs from different backends; bad metadata.
+
+#![allow(clippy::unwrap_used)]
+
+use infinisheet::blob_store::{BlobDirExt, BlobStore};
+use infinisheet::event_log::EventLogExt;
+use infinisheet::{
+    Catalog, CatalogError, Cell, CellValue, ItemKind, LogStore, SHEET_METADATA, SheetOptions,
+    Storage,
+};
+use infinisheet_object_store::ObjectStoreBlobStore;
+use infinisheet_object_store::object_store::{ObjectStore, memory::InMemory};
+use std::sync::Arc;
+
+fn number(n: f64) -> Cell {
+    Cell::new(CellValue::Number(n))
+}
+
+/// Creates, fills, moves and removes sheets in `catalog`, checking each
+/// step; `reopen` gives the same storage opened again.
+async fn exercise(catalog: Catalog, reopen: impl AsyncFn() -> Catalog) {
+    let options = SheetOptions::default().snapshot_interval(10);
+    let sheet = catalog.create_sheet("team/q3", options).await.unwrap();
+    let cells = sheet.open().await.unwrap();
+    for i in 0..25u32 {
+        cells.set_cell(i, 0, number(f64::from(i))).await.unwrap();
+    }
+    catalog.create_folder("team/old").await.unwrap();
+    let items = catalog.list("team").await.unwrap();
+    let kinds: Vec<(&str, ItemKind)> = items.iter().map(|i| (i.name.as_str(), i.kind)).collect();
+    assert_eq!(kinds, [("old", ItemKind::Folder), ("q3", ItemKind::Sheet)]);
+    assert!(matches!(
+        catalog.create_sheet("team/q3", options).await,
+        Err(CatalogError::AlreadyExists { .. })
+    ));
+    assert!(matches!(
+        catalog.create_sheet("team/q3/inside", options).await,
+        Err(CatalogError::NotAFolder { .. })
+    ));
+
+    // Moved into a folder: same log, same cells, after reopening.
+    catalog.rename("team/q3", "team/old/q3").await.unwrap();
+    assert!(matches!(
+        catalog.rename("team", "team/old/team").await,
+        Err(CatalogError::InvalidPath { .. })
+    ));
+    let catalog = reopen().await;
+    assert_eq!(catalog.sheets("").await.unwrap(), ["team/old/q3"]);
+    let moved = catalog.open_sheet("team/old/q3").await.unwrap();
+    assert_eq!(moved.metadata().log_id, sheet.metadata().log_id);
+    let cells = moved.open().await.unwrap();
+    assert_eq!(cells.content().end(), 25);
+    assert!(matches!(
+        catalog.open_sheet("team/q3").await,
+        Err(CatalogError::NotFound { .. })
+    ));
+
+    // Removing the folder removes the sheet and its log's entries.
+    assert!(matches!(
+        catalog.remove("team", false).await,
+        Err(CatalogError::NotEmpty { .. })
+    ));
+    let log = moved.log();
+    catalog.remove("team", true).await.unwrap();
+    let (start, end) = log.bounds().await.unwrap();
+    assert_eq!((start, end), (25, 25), "the log is emptied");
+    assert!(catalog.list("").await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_memory() {
+    let storage = Storage::open("memory:", "memory:").await.unwrap();
+    let again = storage.clone();
+    exercise(Catalog::new(storage), async || Catalog::new(again.clone())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_sqlite_logs_with_file_blobs() {
+    let home = tempfile::tempdir().unwrap();
+    let catalog = Catalog::new(Storage::embedded(home.path()).await.unwrap());
+    exercise(catalog, async || {
+        Catalog::new(Storage::embedded(home.path()).await.unwrap())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_logs_with_sqlite_blobs() {
+    let home = tempfile::tempdir().unwrap();
+    let logs = format!("file:{}/logs", home.path().display());
+    let blobs = format!("sqlite:{}/blobs.db#tree", home.path().display());
+    let open = async || Catalog::new(Storage::open(&logs, &blobs).await.unwrap());
+    exercise(open().await, open).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn object_store_logs_and_blobs() {
+    // One store for logs and blobs, opened again for the reopen (a
+    // `memory://` URL would make a new, empty store each time).
+    let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+    let open = async || {
+        let logs = LogStore::object_store(store.clone(), "logs", "memory://logs");
+        let blobs = ObjectStoreBlobStore::new(store.clone(), "sheets".into());
+        assert_eq!(logs.backend(), "object-store");
+        Catalog::new(Storage::new(logs, Arc::new(blobs), "memory://sheets"))
+    };
+    exercise(open().await, open).await;
+}
+
+#[tokio::test]
+async fn bad_metadata_and_paths_are_typed_errors() {
+    let storage = Storage::open("memory:", "memory:").await.unwrap();
+    let catalog = Catalog::new(storage.clone());
+    catalog
+        .create_sheet("s", SheetOptions::default())
+        .await
+        .unwrap();
+    let dir = storage.blobs.root().open_dir("s").await.unwrap();
+    let good = dir.read(SHEET_METADATA).await.unwrap();
+
+    dir.write(SHEET_METADATA, "{").await.unwrap();
+    let err = catalog.open_sheet("s").await.unwrap_err();
+    assert!(matches!(err, CatalogError::BadMetadata { .. }), "{err}");
+
+    let text = String::from_utf8(good.to_vec()).unwrap();
+    dir.write(SHEET_METADATA, text.replace("\"memory\"", "\"tape\""))
+        .await
+        .unwrap();
+    let err = catalog.open_sheet("s").await.unwrap_err();
+    assert!(
+        matches!(&err, CatalogError::UnknownBackend { backend, .. } if backend == "tape"),
+        "{err}"
+    );
+    dir.write(
+        SHEET_METADATA,
+        text.replace("\"format\": 1", "\"format\": 9"),
+    )
+    .await
+    .unwrap();
+    let err = catalog.open_sheet("s").await.unwrap_err();
+    assert!(err.to_string().contains("format 9"), "{err}");
+
+    dir.remove(SHEET_METADATA).await.unwrap();
+    dir.open_dir("snapshots")
+        .await
+        .unwrap()
+        .write("x", "y")
+        .await
+        .unwrap();
+    let err = catalog.open_sheet("s").await.unwrap_err();
+    assert!(
+        matches!(&err, CatalogError::BadMetadata { reason, .. } if reason.contains(SHEET_METADATA)),
+        "{err}"
+    );
+    // A damaged sheet can still be removed.
+    catalog.remove("s", false).await.unwrap();
+
+    for bad in ["a//b", "a/../b", "x/sheet.json", "a\\b"] {
+        let err = catalog.open_sheet(bad).await.unwrap_err();
+        assert!(
+            matches!(err, CatalogError::InvalidPath { .. }),
+            "{bad}: {err}"
+        );
+    }
+    assert!(matches!(
+        catalog.remove("", true).await,
+        Err(CatalogError::InvalidPath { .. })
+    ));
+    assert!(matches!(
+        catalog.list("nothing").await,
+        Err(CatalogError::NotFound { .. })
+    ));
+}

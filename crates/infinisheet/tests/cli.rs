@@ -1,0 +1,284 @@
+//! End-to-end tests of the `infinisheet` binary: each runs the real
+//! command in fresh processes on storage in a temporary directory.
+
+#![allow(clippy::unwrap_used)]
+
+use assert_cmd::Command;
+use serde_json::Value;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// The command on the embedded storage in `home`.
+fn cli(home: &Path) -> Command {
+    let mut command = Command::cargo_bin("infinisheet").unwrap();
+    command
+        .arg("--home")
+        .arg(home)
+        .env_remove("INFINISHEET_HOME");
+    command
+}
+
+/// Runs a command that must succeed; returns its standard output.
+fn ok(home: &Path, args: &[&str]) -> String {
+    let out = cli(home).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Runs a command that must fail with one line on standard error, no
+/// panic and no backtrace; returns that line.
+fn fails(mut command: Command, args: &[&str]) -> String {
+    let out = command.args(args).output().unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(!out.status.success(), "{args:?} succeeded: {stderr}");
+    assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{args:?} printed {stderr:?}");
+    assert!(lines[0].starts_with("error: "), "{stderr:?}");
+    assert!(!stderr.contains("panicked") && !stderr.contains("backtrace"));
+    lines[0].to_owned()
+}
+
+fn get_json(home: &Path, sheet: &str, range: &str) -> Value {
+    serde_json::from_str(&ok(home, &["get", sheet, range, "--json"])).unwrap()
+}
+
+#[test]
+fn set_then_get_round_trips_every_kind_of_value() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    ok(home, &["new", "budget/2026"]);
+    ok(
+        home,
+        &["set", "budget/2026", "A1", "42", "--format", "0.00"],
+    );
+    ok(home, &["set", "budget/2026", "B1", "hello, world"]);
+    ok(home, &["set", "budget/2026", "A2", "true"]);
+    ok(home, &["set", "budget/2026", "B2", "#DIV/0!"]);
+    ok(home, &["set", "budget/2026", "C2", "-1.5e3"]);
+    let got = get_json(home, "budget/2026", "A1:C2");
+    assert_eq!(got["range"], "A1:C2");
+    let rows = &got["rows"];
+    assert_eq!(rows[0][0]["value"], 42.0);
+    assert_eq!(rows[0][0]["format"], "0.00");
+    assert_eq!(rows[0][1]["value"], "hello, world");
+    assert_eq!(rows[0][2], Value::Null);
+    assert_eq!(rows[1][0]["value"], true);
+    assert_eq!(rows[1][1]["error"], "#DIV/0!");
+    assert_eq!(rows[1][2]["value"], -1500.0);
+    let table = ok(home, &["get", "budget/2026", "A1:C2"]);
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(
+        lines[0].split_whitespace().collect::<Vec<_>>(),
+        ["A", "B", "C"]
+    );
+    assert!(lines[1].starts_with("1  42"), "{table}");
+    assert!(
+        lines[2].contains("TRUE") && lines[2].contains("#DIV/0!") && lines[2].contains("-1500")
+    );
+}
+
+#[test]
+fn a_csv_import_exports_identically() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let mut csv = String::new();
+    for row in 0..300 {
+        let fields = [
+            format!("{row}"),
+            format!("item {row}"),
+            "\"quoted, with a comma\"".to_owned(),
+            String::new(),
+            if row % 2 == 0 { "TRUE" } else { "FALSE" }.to_owned(),
+            "#N/A".to_owned(),
+            format!("{}", f64::from(row) * 0.25),
+        ];
+        csv.push_str(&fields.join(","));
+        csv.push('\n');
+    }
+    let input = home.join("in.csv");
+    std::fs::write(&input, &csv).unwrap();
+    ok(home, &["new", "imports/data"]);
+    let said = ok(home, &["import", "imports/data", input.to_str().unwrap()]);
+    assert!(
+        said.starts_with("imported 1800 cells (300 rows, 7 columns)"),
+        "{said}"
+    );
+    let output = home.join("out.csv");
+    ok(home, &["export", "imports/data", output.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(&output).unwrap(), csv);
+    // Standard output too, and a range of it.
+    let part = ok(home, &["export", "imports/data", "--range", "A2:B3"]);
+    assert_eq!(part, "1,item 1\n2,item 2\n");
+}
+
+#[test]
+fn bad_input_gives_one_clear_line_and_exit_code_1() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    ok(home, &["new", "s"]);
+    let line = fails(cli(home), &["set", "s", "A0", "1"]);
+    assert!(line.contains("\"A0\""), "{line}");
+    let line = fails(cli(home), &["get", "s", "B7:ZZZZZZZZZ9"]);
+    assert!(line.contains("ZZZZZZZZZ9"), "{line}");
+    let line = fails(cli(home), &["get", "nowhere", "A1"]);
+    assert_eq!(line, "error: nowhere does not exist");
+    let line = fails(cli(home), &["new", "s"]);
+    assert_eq!(line, "error: s already exists");
+    let line = fails(cli(home), &["new", "bad\\name"]);
+    assert!(line.contains("not a valid path"), "{line}");
+    let line = fails(cli(home), &["import", "s", "/no/such/file.csv"]);
+    assert!(line.contains("/no/such/file.csv"), "{line}");
+
+    // Damaged metadata, and metadata naming a backend this storage is not.
+    let metadata = home.join("sheets/blobs/s/sheet.json");
+    let good = std::fs::read_to_string(&metadata).unwrap();
+    std::fs::write(&metadata, "{ not json").unwrap();
+    let line = fails(cli(home), &["get", "s", "A1"]);
+    assert!(line.contains("bad metadata"), "{line}");
+    std::fs::write(&metadata, good.replace("\"sqlite\"", "\"cassandra\"")).unwrap();
+    let line = fails(cli(home), &["get", "s", "A1"]);
+    assert!(line.contains("cassandra"), "{line}");
+    std::fs::write(&metadata, good).unwrap();
+    ok(home, &["get", "s", "A1"]);
+
+    // A log file that is not a database: an error, and nothing overwritten.
+    let db = home.join("logs.db");
+    std::fs::write(&db, vec![7u8; 4096]).unwrap();
+    let line = fails(cli(home), &["ls"]);
+    assert!(line.contains("not a SQLite database"), "{line}");
+    assert_eq!(std::fs::read(&db).unwrap(), vec![7u8; 4096]);
+
+    // Storage URLs: unknown, and an S3 endpoint nothing listens on.
+    let line = fails(
+        cli(home),
+        &["--logs", "ftp://x", "--blobs", "memory:", "ls"],
+    );
+    assert!(line.contains("not a storage URL"), "{line}");
+    let mut unreachable = cli(home);
+    unreachable
+        .env("AWS_ENDPOINT", "http://127.0.0.1:9")
+        .env("AWS_ALLOW_HTTP", "true")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "x")
+        .env("AWS_SECRET_ACCESS_KEY", "x");
+    let started = Instant::now();
+    let line = fails(
+        unreachable,
+        &["--logs", "memory:", "--blobs", "s3://bucket/sheets", "ls"],
+    );
+    assert!(
+        line.contains("127.0.0.1:9") || line.contains("connect"),
+        "{line}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "gave up too slowly"
+    );
+}
+
+#[test]
+fn folders_and_sheets_move_and_go() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    ok(home, &["new", "--folder", "archive"]);
+    ok(home, &["new", "work/q3"]);
+    ok(home, &["set", "work/q3", "C3", "7"]);
+    assert_eq!(ok(home, &["ls"]), "archive/\nwork/\n");
+    ok(home, &["mv", "work/q3", "archive/2026/q3"]);
+    assert_eq!(ok(home, &["ls", "archive/2026"]), "q3\n");
+    assert_eq!(ok(home, &["ls", "work"]), "");
+    assert_eq!(
+        get_json(home, "archive/2026/q3", "C3")["rows"][0][0]["value"],
+        7.0
+    );
+    let line = fails(cli(home), &["rm", "archive"]);
+    assert_eq!(line, "error: folder archive is not empty");
+    ok(home, &["rm", "-r", "archive"]);
+    assert_eq!(ok(home, &["ls"]), "work/\n");
+    let line = fails(cli(home), &["get", "archive/2026/q3", "A1"]);
+    assert!(line.contains("does not exist"), "{line}");
+}
+
+#[test]
+fn a_worker_process_snapshots_what_set_processes_write() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    ok(
+        home,
+        &[
+            "new",
+            "shared",
+            "--snapshot-interval",
+            "5",
+            "--tiles",
+            "2x2",
+        ],
+    );
+    let mut worker = std::process::Command::new(assert_cmd::cargo::cargo_bin("infinisheet"))
+        .arg("--home")
+        .arg(home)
+        .args(["worker", "--interval", "0.05"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    for i in 0..7u32 {
+        let cell = format!("{}{}", ["A", "B", "C"][(i % 3) as usize], i / 3 + 1);
+        ok(
+            home,
+            &["set", "shared", &cell, &i.to_string(), "--no-worker"],
+        );
+    }
+    // Entry 5 asked for a snapshot; wait for the worker to publish it.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let info = ok(home, &["info", "shared"]);
+        if info.contains("newest on entry 5") && info.contains("pending    0") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no snapshot appeared: {info}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    worker.kill().unwrap();
+    worker.wait().unwrap();
+    let log = ok(home, &["log", "shared"]);
+    assert!(log.contains("snapshot=00000000000000000005"), "{log}");
+    // A fresh reader opens from the snapshot and sees every cell.
+    let rows = get_json(home, "shared", "A1:C3")["rows"].clone();
+    let values: Vec<Value> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|row| row.as_array().unwrap().clone())
+        .map(|cell| cell["value"].clone())
+        .collect();
+    let want: Vec<Value> = (0..7)
+        .map(|i| Value::from(f64::from(i)))
+        .chain([Value::Null, Value::Null])
+        .collect();
+    assert_eq!(values, want);
+}
+
+#[test]
+fn the_demo_runs() {
+    let home = tempfile::tempdir().unwrap();
+    let out = ok(
+        home.path(),
+        &[
+            "demo",
+            "--rows",
+            "300",
+            "--columns",
+            "12",
+            "--dir",
+            home.path().join("demo").to_str().unwrap(),
+        ],
+    );
+    assert!(out.contains("wrote 3600 edits"), "{out}");
+    assert!(out.contains("reopened cold"), "{out}");
+    assert!(out.contains("item 12"), "{out}");
+}
