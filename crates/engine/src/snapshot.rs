@@ -304,6 +304,21 @@ pub(crate) async fn write(
     })
 }
 
+/// The index of the snapshot `blob_id` in the sheet directory `dir`, and
+/// the handle that read it (wherever in the log the snapshot is named).
+async fn read_index(
+    dir: Arc<dyn BlobDir>,
+    blob_id: &str,
+) -> Result<(Blobs, Base), SnapshotReadError> {
+    let blobs = Blobs::new(dir);
+    let value = SnapshotValue {
+        sequence_id: 0,
+        blob_id: blob_id.to_owned(),
+    };
+    let base = blobs.read_base(value).await?;
+    Ok((blobs, base))
+}
+
 /// The snapshot directories whose blobs the snapshot `blob_id` of the sheet
 /// in `dir` needs: its own (for its index) and each one holding a tile its
 /// index names (unchanged tiles are shared with older snapshots). A snapshot
@@ -317,13 +332,7 @@ pub async fn snapshot_dependencies(
     dir: Arc<dyn BlobDir>,
     blob_id: &str,
 ) -> Result<BTreeSet<String>, SnapshotReadError> {
-    let blobs = Blobs::new(dir);
-    let base = blobs
-        .read_base(SnapshotValue {
-            sequence_id: 0,
-            blob_id: blob_id.to_owned(),
-        })
-        .await?;
+    let (_, base) = read_index(dir, blob_id).await?;
     let mut dirs: BTreeSet<String> = base.index.tiles.into_iter().map(|t| t.snapshot).collect();
     dirs.insert(blob_id.to_owned());
     Ok(dirs)
@@ -343,13 +352,7 @@ pub async fn verify_snapshot(
     dir: Arc<dyn BlobDir>,
     blob_id: &str,
 ) -> Result<u64, SnapshotReadError> {
-    let blobs = Blobs::new(dir);
-    let base = blobs
-        .read_base(SnapshotValue {
-            sequence_id: 0,
-            blob_id: blob_id.to_owned(),
-        })
-        .await?;
+    let (blobs, base) = read_index(dir, blob_id).await?;
     let cells = stream::iter(&base.index.tiles)
         .map(|tile| blobs.read_tile(tile))
         .buffer_unordered(8)

@@ -110,15 +110,8 @@ pub async fn read_range(
     sheet: &Spreadsheet,
     range: CellRange,
 ) -> Result<Vec<Vec<Option<Cell>>>, ViewportError> {
-    let band = 100;
     let mut rows = Vec::new();
-    let mut top = range.first.row;
-    loop {
-        let bottom = top.saturating_add(band - 1).min(range.last.row);
-        let area = CellRange::new(
-            CellRef::new(top, range.first.column),
-            CellRef::new(bottom, range.last.column),
-        );
+    for area in bands(range, 100) {
         sheet.set_viewport(area).await?;
         let content = sheet.content();
         for row in area.rows() {
@@ -131,11 +124,23 @@ pub async fn read_range(
                 .collect();
             rows.push(cells);
         }
-        if bottom >= range.last.row {
-            return Ok(rows);
-        }
-        top = bottom + 1;
     }
+    Ok(rows)
+}
+
+/// `range` cut into bands of at most `rows` rows, top to bottom.
+fn bands(range: CellRange, rows: u32) -> impl Iterator<Item = CellRange> {
+    let step = rows.max(1);
+    let mut top = Some(range.first.row);
+    std::iter::from_fn(move || {
+        let first = top?;
+        let last = first.saturating_add(step - 1).min(range.last.row);
+        top = (last < range.last.row).then(|| last + 1);
+        Some(CellRange::new(
+            CellRef::new(first, range.first.column),
+            CellRef::new(last, range.last.column),
+        ))
+    })
 }
 
 /// The range from A1 to the last row and column holding a cell, if any.
@@ -182,14 +187,7 @@ pub async fn export_csv<W: std::io::Write>(
         return Ok(0);
     };
     let mut written = 0;
-    let band = 1_000;
-    let mut top = range.first.row;
-    loop {
-        let bottom = top.saturating_add(band - 1).min(range.last.row);
-        let area = CellRange::new(
-            CellRef::new(top, range.first.column),
-            CellRef::new(bottom, range.last.column),
-        );
+    for area in bands(range, 1_000) {
         for row in read_range(sheet, area).await? {
             let used = row.iter().rposition(Option::is_some).map_or(0, |i| i + 1);
             let fields: Vec<String> = row[..used]
@@ -207,11 +205,23 @@ pub async fn export_csv<W: std::io::Write>(
             }
             written += 1;
         }
-        if bottom >= range.last.row {
-            break;
-        }
-        top = bottom + 1;
     }
     csv.flush().map_err(csv::Error::from)?;
     Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bands_cover_a_range_once() {
+        let range: CellRange = "B3:D12".parse().unwrap_or_else(|e| panic!("{e}"));
+        let cut: Vec<String> = bands(range, 4).map(|b| b.to_string()).collect();
+        assert_eq!(cut, ["B3:D6", "B7:D10", "B11:D12"]);
+        let one: CellRange = "A1".parse().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(bands(one, 100).count(), 1);
+        let bottom = CellRange::new(CellRef::new(u32::MAX - 1, 0), CellRef::new(u32::MAX, 0));
+        assert_eq!(bands(bottom, 1).count(), 2);
+    }
 }

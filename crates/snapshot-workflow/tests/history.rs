@@ -7,24 +7,18 @@
 
 mod common;
 
-use common::{assert_reader_sees, assert_snapshots_whole, expected, read_all, value, within};
-use infinisheet_blob_store::{BlobDir, BlobDirExt, BlobStore, EntryKind};
+use common::{
+    assert_reader_sees, assert_snapshots_whole, expected, memory, read_all, value, within,
+};
+use infinisheet_blob_store::{BlobDirExt, EntryKind};
 use infinisheet_engine::{SNAPSHOTS_DIR, SheetEntry, SheetOptions, Spreadsheet};
 use infinisheet_event_log::{EventLog, KnownSnapshot, QueryEnd, QueryStart};
-use infinisheet_memory::{MemoryBlobStore, MemoryEventLog};
 use infinisheet_snapshot_workflow::{
     HISTORY_DIR, SnapshotWorker, WorkflowError, WorkflowHost, WorkflowOptions, history_id,
     read_payloads,
 };
 use std::sync::Arc;
 use std::time::Duration;
-
-fn memory() -> (Arc<dyn EventLog>, Arc<dyn BlobDir>) {
-    (
-        Arc::new(MemoryEventLog::new()),
-        MemoryBlobStore::new().root(),
-    )
-}
 
 async fn bounds(log: &Arc<dyn EventLog>) -> (u64, u64) {
     let first = log

@@ -4,10 +4,10 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use infinisheet_blob_store::{BlobDir, BlobDirExt, BlobStore, EntryKind};
-use infinisheet_engine::{
-    Cell, CellRef, CellValue, SNAPSHOTS_DIR, SheetOptions, Spreadsheet, snapshot_id,
-};
+use infinisheet_engine::{Cell, CellRef, CellValue, SheetOptions, Spreadsheet};
 use infinisheet_event_log::EventLog;
 use infinisheet_memory::{MemoryBlobStore, MemoryEventLog};
 use infinisheet_snapshot_workflow::{JobOutcome, SnapshotWorker, WorkflowOptions};
@@ -15,13 +15,7 @@ use std::sync::Arc;
 
 /// Bytes of the blobs in one snapshot's directory: what writing it wrote.
 async fn written(dir: &Arc<dyn BlobDir>, at: u64) -> usize {
-    let snapshot = dir
-        .open_dir(SNAPSHOTS_DIR)
-        .await
-        .unwrap()
-        .open_dir(&snapshot_id(at))
-        .await
-        .unwrap();
+    let snapshot = common::snapshot_dir(dir, at).await;
     let mut bytes = 0;
     for entry in snapshot.list_all().await.unwrap() {
         assert_eq!(entry.kind, EntryKind::Blob);
@@ -78,15 +72,7 @@ async fn changing_a_hundred_cells_rewrites_at_most_two_percent() {
         .set_cell(0, 0, Cell::new(CellValue::Empty))
         .await
         .unwrap();
-    log.set_metadata(
-        next_at,
-        infinisheet_event_log::MetadataUpdate {
-            pending: infinisheet_event_log::FieldUpdate::Set("snapshot".into()),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    common::ask_for_snapshot(&log, next_at).await;
     assert!(matches!(
         worker.run_job(next_at).await.unwrap(),
         JobOutcome::Published(_)

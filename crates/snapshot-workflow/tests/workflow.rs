@@ -6,13 +6,15 @@
 
 mod common;
 
-use common::{assert_reader_sees, assert_snapshots_whole, expected, fill, within};
+use common::{
+    ask_for_snapshot, assert_reader_sees, assert_snapshots_whole, expected, fill, memory,
+    snapshot_dir, within,
+};
 use futures::future::BoxFuture;
-use infinisheet_blob_store::{BlobDir, BlobDirExt, BlobStore, EntryKind, StorageError};
+use infinisheet_blob_store::{BlobDir, BlobDirExt, EntryKind, StorageError};
 use infinisheet_engine::{SNAPSHOTS_DIR, SheetOptions, Spreadsheet, snapshot_id};
 use infinisheet_event_log::{EventLog, EventLogExt, KnownSnapshot, QueryEnd, QueryStart};
 use infinisheet_layers::{Call, Hook, Layered, Op};
-use infinisheet_memory::{MemoryBlobStore, MemoryEventLog};
 use infinisheet_snapshot_workflow::{
     JobOutcome, REMOVING_MARKER, RetryPolicy, SnapshotWorker, WorkflowError, WorkflowHost,
     WorkflowOptions,
@@ -23,13 +25,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::sync::Notify;
-
-fn memory() -> (Arc<dyn EventLog>, Arc<dyn BlobDir>) {
-    (
-        Arc::new(MemoryEventLog::new()),
-        MemoryBlobStore::new().root(),
-    )
-}
 
 fn every(interval: u64) -> SheetOptions {
     SheetOptions::default().snapshot_interval(interval)
@@ -123,15 +118,7 @@ async fn jobs_are_idempotent_and_say_what_they_did() {
         other.run_job(20).await.unwrap(),
         JobOutcome::Published(_)
     ));
-    log.set_metadata(
-        20,
-        infinisheet_event_log::MetadataUpdate {
-            pending: infinisheet_event_log::FieldUpdate::Set("snapshot".into()),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    ask_for_snapshot(&log, 20).await;
     assert!(matches!(
         worker.run_job(20).await.unwrap(),
         JobOutcome::Published(_)
@@ -219,13 +206,7 @@ async fn a_marker_of_a_cleanup_in_progress_stops_publishing() {
         .unwrap(); // entry 20
     // Snapshot 20 shares tile (0,0) with snapshot 10; a cleanup is about to
     // remove snapshot 10.
-    let old = dir
-        .open_dir(SNAPSHOTS_DIR)
-        .await
-        .unwrap()
-        .open_dir(&snapshot_id(10))
-        .await
-        .unwrap();
+    let old = snapshot_dir(&dir, 10).await;
     old.write(REMOVING_MARKER, bytes::Bytes::new())
         .await
         .unwrap();
@@ -318,13 +299,7 @@ async fn a_snapshot_whose_shared_tiles_went_while_publishing_is_withdrawn() {
     within("the publish", pause.reached.notified()).await;
     // Published; now a cleanup that scanned the log before the publish
     // marks snapshot 10 for removal.
-    let old = dir
-        .open_dir(SNAPSHOTS_DIR)
-        .await
-        .unwrap()
-        .open_dir(&snapshot_id(10))
-        .await
-        .unwrap();
+    let old = snapshot_dir(&dir, 10).await;
     old.write(REMOVING_MARKER, bytes::Bytes::new())
         .await
         .unwrap();

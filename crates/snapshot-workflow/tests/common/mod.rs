@@ -3,11 +3,15 @@
 
 #![allow(dead_code, clippy::unwrap_used)] // each test file uses a part
 
-use infinisheet_blob_store::BlobDir;
+use infinisheet_blob_store::{BlobDir, BlobDirExt, BlobStore};
 use infinisheet_engine::{
-    Cell, CellRange, CellRef, CellState, CellValue, SheetOptions, Spreadsheet, verify_snapshot,
+    Cell, CellRange, CellRef, CellState, CellValue, SNAPSHOTS_DIR, SheetOptions, Spreadsheet,
+    snapshot_id, verify_snapshot,
 };
-use infinisheet_event_log::{EventLog, EventLogExt, KnownSnapshot, QueryEnd, QueryStart};
+use infinisheet_event_log::{
+    EventLog, EventLogExt, FieldUpdate, KnownSnapshot, MetadataUpdate, QueryEnd, QueryStart,
+};
+use infinisheet_memory::{MemoryBlobStore, MemoryEventLog};
 use infinisheet_snapshot_workflow::{WorkflowHost, WorkflowOptions, read_payloads};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -15,6 +19,33 @@ use std::time::Duration;
 
 /// The longest a test waits for something before it fails.
 pub(crate) const PATIENCE: Duration = Duration::from_secs(60);
+
+/// A memory log and blob directory.
+pub(crate) fn memory() -> (Arc<dyn EventLog>, Arc<dyn BlobDir>) {
+    (
+        Arc::new(MemoryEventLog::new()),
+        MemoryBlobStore::new().root(),
+    )
+}
+
+/// The directory of the snapshot on entry `at`.
+pub(crate) async fn snapshot_dir(dir: &Arc<dyn BlobDir>, at: u64) -> Arc<dyn BlobDir> {
+    dir.open_dir(SNAPSHOTS_DIR)
+        .await
+        .unwrap()
+        .open_dir(&snapshot_id(at))
+        .await
+        .unwrap()
+}
+
+/// Marks entry `at` as waiting for a snapshot job.
+pub(crate) async fn ask_for_snapshot(log: &Arc<dyn EventLog>, at: u64) {
+    let ask = MetadataUpdate {
+        pending: FieldUpdate::Set("snapshot".into()),
+        ..MetadataUpdate::default()
+    };
+    log.set_metadata(at, ask).await.unwrap();
+}
 
 /// The value the tests write at a cell, `round` telling rewrites apart.
 pub(crate) fn value(row: u32, column: u32, round: u32) -> Cell {
