@@ -136,6 +136,23 @@ fn object_store(url: &str) -> Result<(Arc<dyn ObjectStore>, KeyPath), StorageUrl
     infinisheet_object_store::parse_url(url).map_err(|e| open_error(url)(describe(&e)))
 }
 
+/// The SQLite database at `path` (created, with its directory, if missing).
+async fn sqlite(url: &str, path: &Path) -> Result<SqliteDatabase, StorageUrlError> {
+    create_parent(url, path)?;
+    SqliteDatabase::open(path, SqliteOptions::default())
+        .await
+        .map_err(|e| open_error(url)(describe(&e)))
+}
+
+/// The filesystem blob store at `path` (created if missing).
+async fn file_blobs(url: &str, path: &Path) -> Result<Arc<dyn BlobStore>, StorageUrlError> {
+    std::fs::create_dir_all(path).map_err(|e| open_error(url)(describe(&e)))?;
+    let store = FsBlobStore::open(path)
+        .await
+        .map_err(|e| open_error(url)(describe(&e)))?;
+    Ok(Arc::new(store))
+}
+
 fn scheme(url: &str) -> Option<(&str, &str)> {
     let (scheme, rest) = url.split_once(':')?;
     Some((scheme, rest))
@@ -157,14 +174,7 @@ impl LogStore {
         let (scheme, rest) = scheme(url).ok_or_else(unknown)?;
         let kind = match scheme {
             "memory" => LogKind::Memory(Arc::default()),
-            "sqlite" => {
-                let (path, _) = local_path(url, rest)?;
-                create_parent(url, &path)?;
-                let db = SqliteDatabase::open(&path, SqliteOptions::default())
-                    .await
-                    .map_err(|e| open_error(url)(describe(&e)))?;
-                LogKind::Sqlite(db)
-            }
+            "sqlite" => LogKind::Sqlite(sqlite(url, &local_path(url, rest)?.0).await?),
             "file" => {
                 let (path, _) = local_path(url, rest)?;
                 std::fs::create_dir_all(&path).map_err(|e| open_error(url)(describe(&e)))?;
@@ -307,10 +317,7 @@ pub async fn open_blob_store(url: &str) -> Result<Arc<dyn BlobStore>, StorageUrl
         "memory" => Arc::new(MemoryBlobStore::new()),
         "sqlite" => {
             let (path, tree) = local_path(url, rest)?;
-            create_parent(url, &path)?;
-            let db = SqliteDatabase::open(&path, SqliteOptions::default())
-                .await
-                .map_err(|e| open_error(url)(describe(&e)))?;
+            let db = sqlite(url, &path).await?;
             let tree = tree.unwrap_or_else(|| "blobs".to_owned());
             Arc::new(
                 db.blob_store(&tree)
@@ -318,15 +325,7 @@ pub async fn open_blob_store(url: &str) -> Result<Arc<dyn BlobStore>, StorageUrl
                     .map_err(|e| open_error(url)(describe(&e)))?,
             )
         }
-        "file" => {
-            let (path, _) = local_path(url, rest)?;
-            std::fs::create_dir_all(&path).map_err(|e| open_error(url)(describe(&e)))?;
-            Arc::new(
-                FsBlobStore::open(&path)
-                    .await
-                    .map_err(|e| open_error(url)(describe(&e)))?,
-            )
-        }
+        "file" => file_blobs(url, &local_path(url, rest)?.0).await?,
         "s3" | "s3a" | "gs" | "az" | "abfs" | "abfss" | "http" | "https" => {
             let (store, prefix) = object_store(url)?;
             Arc::new(ObjectStoreBlobStore::new(store, prefix))

@@ -172,3 +172,18 @@ async fn bad_metadata_and_paths_are_typed_errors() {
         Err(CatalogError::NotFound { .. })
     ));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_embedded_storage_takes_any_directory_name() {
+    let temp = tempfile::tempdir().unwrap();
+    let home = temp.path().join("my #1 sheets");
+    let catalog = Catalog::new(Storage::embedded(&home).await.unwrap());
+    catalog
+        .create_sheet("s", SheetOptions::default())
+        .await
+        .unwrap();
+    assert!(home.join("logs.db").is_file());
+    assert!(home.join("sheets").is_dir());
+    let again = Catalog::new(Storage::embedded(&home).await.unwrap());
+    assert_eq!(again.sheets("").await.unwrap(), ["s"]);
+}
