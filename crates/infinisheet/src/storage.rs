@@ -379,11 +379,15 @@ impl Storage {
     /// [`StorageUrlError`] if the directory, file or store cannot be
     /// opened.
     pub async fn embedded(home: &Path) -> Result<Storage, StorageUrlError> {
-        let home = home.display();
-        Storage::open(
-            &format!("sqlite:{home}/logs.db"),
-            &format!("file:{home}/sheets"),
-        )
-        .await
+        // Opened by path, not through URLs: a directory name may hold `#`.
+        let (db, sheets) = (home.join("logs.db"), home.join("sheets"));
+        let logs_url = format!("sqlite:{}", db.display());
+        let blobs_url = format!("file:{}", sheets.display());
+        let logs = LogStore {
+            kind: LogKind::Sqlite(sqlite(&logs_url, &db).await?),
+            url: logs_url,
+        };
+        let blobs = file_blobs(&blobs_url, &sheets).await?;
+        Ok(Storage::new(logs, blobs, &blobs_url))
     }
 }
