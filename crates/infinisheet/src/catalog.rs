@@ -307,12 +307,12 @@ impl Catalog {
     async fn dir(&self, path: &CatalogPath) -> Result<Arc<dyn BlobDir>, CatalogError> {
         let mut dir = self.storage.blobs.root();
         for name in &path.names {
-            dir = dir.dir(name).await.map_err(|e| storage_error(path)(e))?;
+            dir = dir.dir(name).await.map_err(storage_error(path))?;
         }
         Ok(dir)
     }
 
-    /// Whether `name` is a blob in `dir`.
+    /// The blob `name` in `dir`, if there is one.
     async fn has_blob(
         dir: &Arc<dyn BlobDir>,
         name: &str,
@@ -343,7 +343,7 @@ impl Catalog {
         {
             return Ok(Some(ItemKind::Folder));
         }
-        let page = dir.list(None).await.map_err(|e| storage_error(path)(e))?;
+        let page = dir.list(None).await.map_err(storage_error(path))?;
         Ok((!page.entries.is_empty()).then_some(ItemKind::Unknown))
     }
 
@@ -357,12 +357,20 @@ impl Catalog {
                 Some(ItemKind::Sheet) => {
                     return Err(CatalogError::NotAFolder { path: at.display() });
                 }
-                Some(ItemKind::Unknown) | None => {
+                // Never turn a directory that is neither (a sheet whose
+                // metadata went missing) into a folder.
+                Some(ItemKind::Unknown) => {
+                    return Err(CatalogError::BadMetadata {
+                        path: at.display(),
+                        reason: format!("it holds neither {SHEET_METADATA} nor {FOLDER_MARKER}"),
+                    });
+                }
+                None => {
                     self.dir(&at)
                         .await?
                         .write(FOLDER_MARKER, Bytes::new())
                         .await
-                        .map_err(|e| storage_error(&at)(e))?;
+                        .map_err(storage_error(&at))?;
                 }
             }
         }
@@ -426,7 +434,7 @@ impl Catalog {
         // Written last: the sheet exists once its metadata does.
         dir.write(SHEET_METADATA, json)
             .await
-            .map_err(|e| storage_error(&at)(e))?;
+            .map_err(storage_error(&at))?;
         Ok(CatalogSheet {
             path: at.display(),
             metadata,
@@ -455,7 +463,7 @@ impl Catalog {
             .await?
             .list_all()
             .await
-            .map_err(|e| storage_error(&at)(e))?;
+            .map_err(storage_error(&at))?;
         let mut items = Vec::new();
         for entry in listed.into_iter().filter(|e| e.kind == EntryKind::Dir) {
             let child = at.child(entry.name.clone());
@@ -602,12 +610,9 @@ impl Catalog {
             from_dir
                 .remove(SHEET_METADATA)
                 .await
-                .map_err(|e| storage_error(&source)(e))?;
+                .map_err(storage_error(&source))?;
         }
-        from_dir
-            .remove_all()
-            .await
-            .map_err(|e| storage_error(&source)(e))
+        from_dir.remove_all().await.map_err(storage_error(&source))
     }
 
     /// Removes a sheet (its directory, then its log's entries) or a folder
@@ -648,7 +653,7 @@ impl Catalog {
             .await?
             .remove_all()
             .await
-            .map_err(|e| storage_error(at)(e))
+            .map_err(storage_error(at))
     }
 
     async fn remove_sheet(&self, at: &CatalogPath) -> Result<(), CatalogError> {
@@ -658,7 +663,7 @@ impl Catalog {
         let metadata = self.read_metadata(at, &dir).await.ok();
         dir.remove(SHEET_METADATA)
             .await
-            .map_err(|e| storage_error(at)(e))?;
+            .map_err(storage_error(at))?;
         self.remove_dir(at).await?;
         if let Some(metadata) = metadata {
             self.storage.logs.clear(&metadata.log_id).await?;

@@ -153,6 +153,12 @@ async fn bad_metadata_and_paths_are_typed_errors() {
         matches!(&err, CatalogError::BadMetadata { reason, .. } if reason.contains(SHEET_METADATA)),
         "{err}"
     );
+    // Nothing is created inside it, as if it were a folder.
+    let err = catalog
+        .create_sheet("s/inside", SheetOptions::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, CatalogError::BadMetadata { .. }), "{err}");
     // A damaged sheet can still be removed.
     catalog.remove("s", false).await.unwrap();
 

@@ -7,7 +7,8 @@ use crate::{WorkflowError, WorkflowOptions, history};
 use infinisheet_blob_store::BlobDir;
 use infinisheet_engine::{SNAPSHOT_WORKFLOW, Spreadsheet, WriteSnapshotError};
 use infinisheet_event_log::{
-    EventLog, FieldUpdate, MetadataUpdate, SequenceId, SetMetadataError, SnapshotValue,
+    EventLog, EventLogExt, FieldUpdate, KnownSnapshot, MetadataUpdate, QueryEnd, QueryError,
+    QueryStart, SequenceId, SetMetadataError, SnapshotValue,
 };
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -104,6 +105,8 @@ struct Inner {
     /// The worker's engine: opened by the first job, dropped after a
     /// failed try (the next opens a fresh one).
     sheet: Mutex<Option<Spreadsheet>>,
+    /// The last snapshot this worker published, checked whole.
+    verified: Mutex<Option<SequenceId>>,
     /// Where the next poll scans from: every pending entry before it was
     /// superseded by a snapshot and cleared.
     scan_from: AtomicU64,
@@ -122,6 +125,7 @@ impl SnapshotWorker {
                 options,
                 job: tokio::sync::Mutex::new(()),
                 sheet: Mutex::new(None),
+                verified: Mutex::new(None),
                 scan_from: AtomicU64::new(0),
                 cleaned_to: AtomicU64::new(0),
             }),
@@ -307,6 +311,7 @@ impl Inner {
                 opened
             }
         };
+        let base = sheet.content().snapshot().map(|b| b.sequence_id);
         let value = match sheet.write_snapshot(at).await {
             Ok(value) => value,
             Err(WriteSnapshotError::OutOfRange { start, .. }) if start > at => {
@@ -314,7 +319,13 @@ impl Inner {
             }
             Err(err) => return Err(err.into()),
         };
-        if let Some(missing) = cleanup::dangling_dependency(&self.dir, &value.blob_id).await? {
+        // The base is whole and nothing can remove what it shares while it
+        // is the newest snapshot, if this worker checked it when it
+        // published it and nothing was published (or withdrawn) since.
+        let trusted = base.is_none() || base == *self.verified();
+        if (!trusted || self.others_since(base, at).await?)
+            && let Some(missing) = cleanup::dangling_dependency(&self.dir, &value.blob_id).await?
+        {
             return Err(WorkflowError::Dangling {
                 snapshot: value.blob_id,
                 missing,
@@ -330,7 +341,12 @@ impl Inner {
             }
             Err(source) => return Err(WorkflowError::Metadata { seq: at, source }),
         }
-        if let Some(missing) = cleanup::dangling_dependency(&self.dir, &value.blob_id).await? {
+        // Only a cleanup that saw a snapshot newer than the base can have
+        // marked what this one shares after the first check (see
+        // `cleanup`); without one, the check need not be repeated.
+        if self.others_since(base, at).await?
+            && let Some(missing) = cleanup::dangling_dependency(&self.dir, &value.blob_id).await?
+        {
             // A cleanup removed what the snapshot shares after this worker's
             // first check: withdraw it and write it again.
             let withdraw = MetadataUpdate {
@@ -347,7 +363,44 @@ impl Inner {
                 missing,
             });
         }
+        *self.verified() = Some(at);
         Ok(JobOutcome::Published(value))
+    }
+
+    fn verified(&self) -> std::sync::MutexGuard<'_, Option<SequenceId>> {
+        self.verified.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether any entry after `base` (the snapshot the new one on `at` was
+    /// built on) other than `at` names a snapshot or waits for one (a
+    /// snapshot withdrawn again waits for one). Without such an entry, no
+    /// cleanup can have been deciding to remove what the new snapshot
+    /// shares: every cleanup keeps the newest snapshot and what it shares,
+    /// and the newest was `base` (see `cleanup`), so the check after
+    /// publishing can be left out. Reads the entries since `base`: about
+    /// one snapshot interval.
+    async fn others_since(
+        &self,
+        base: Option<SequenceId>,
+        at: SequenceId,
+    ) -> Result<bool, WorkflowError> {
+        let from = base.map_or(0, |b| b + 1).min(at);
+        match self
+            .log
+            .query_all(
+                QueryStart::Id(from),
+                QueryEnd::End,
+                KnownSnapshot::NotTracked,
+            )
+            .await
+        {
+            Ok(page) => Ok((page.start..).zip(&page.entries).any(|(seq, entry)| {
+                seq != at && (entry.metadata.snapshot.is_some() || entry.metadata.pending.is_some())
+            })),
+            // Truncated past the base: a newer snapshot allowed that.
+            Err(QueryError::Range(_)) => Ok(true),
+            Err(err) => Err(err.into()),
+        }
     }
 
     /// Clears the pending marker of a job a newer snapshot covers.

@@ -12,7 +12,7 @@ use common::{
 };
 use infinisheet_blob_store::{BlobDirExt, EntryKind};
 use infinisheet_engine::{SNAPSHOTS_DIR, SheetEntry, SheetOptions, Spreadsheet};
-use infinisheet_event_log::{EventLog, KnownSnapshot, QueryEnd, QueryStart};
+use infinisheet_event_log::{EventLog, EventLogExt, KnownSnapshot, QueryEnd, QueryStart};
 use infinisheet_snapshot_workflow::{
     HISTORY_DIR, SnapshotWorker, WorkflowError, WorkflowHost, WorkflowOptions, history_id,
     read_payloads,
@@ -21,26 +21,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 async fn bounds(log: &Arc<dyn EventLog>) -> (u64, u64) {
-    let first = log
-        .query(
-            QueryStart::Start,
-            QueryEnd::Id(0),
-            KnownSnapshot::NotTracked,
-        )
-        .await
-        .unwrap();
-    let all = log
-        .query(QueryStart::Start, QueryEnd::End, KnownSnapshot::NotTracked)
-        .await
-        .unwrap();
-    assert!(all.is_complete);
-    (first.start, all.end)
+    log.bounds().await.unwrap()
 }
 
 /// The entries of the live log that name a snapshot.
 async fn named_snapshots(log: &Arc<dyn EventLog>) -> Vec<u64> {
     let all = log
-        .query(QueryStart::Start, QueryEnd::End, KnownSnapshot::NotTracked)
+        .query_all(QueryStart::Start, QueryEnd::End, KnownSnapshot::NotTracked)
         .await
         .unwrap();
     (all.start..)

@@ -193,7 +193,16 @@ async fn a_marker_of_a_cleanup_in_progress_stops_publishing() {
         .set_cell(10, 0, common::value(10, 0, 0))
         .await
         .unwrap(); // entry 10, tile (1,0)
-    worker.run_job(10).await.unwrap();
+    // Another worker publishes snapshot 10, so this one cannot vouch for it
+    // and checks what it shares.
+    SnapshotWorker::new(
+        log.clone(),
+        dir.clone(),
+        WorkflowOptions::default().sheet(options),
+    )
+    .run_job(10)
+    .await
+    .unwrap();
     for column in 1..10 {
         writer
             .set_cell(10, column, common::value(10, column, 0))
@@ -205,7 +214,8 @@ async fn a_marker_of_a_cleanup_in_progress_stops_publishing() {
         .await
         .unwrap(); // entry 20
     // Snapshot 20 shares tile (0,0) with snapshot 10; a cleanup is about to
-    // remove snapshot 10.
+    // remove snapshot 10 (as one that saw a newer snapshot, since
+    // withdrawn, would).
     let old = snapshot_dir(&dir, 10).await;
     old.write(REMOVING_MARKER, bytes::Bytes::new())
         .await
@@ -297,15 +307,30 @@ async fn a_snapshot_whose_shared_tiles_went_while_publishing_is_withdrawn() {
         async move { worker.run_job(20).await }
     });
     within("the publish", pause.reached.notified()).await;
-    // Published; now a cleanup that scanned the log before the publish
-    // marks snapshot 10 for removal.
-    let old = snapshot_dir(&dir, 10).await;
-    old.write(REMOVING_MARKER, bytes::Bytes::new())
-        .await
-        .unwrap();
+    // Snapshot 20 is published and shares tile (0,0) with snapshot 10. Now
+    // tile (0,0) changes, another worker publishes snapshot 30 (which
+    // rewrites it), and a cleanup keeping one snapshot removes 10 and 20
+    // (30 needs neither) before the first worker looks again.
+    writer.set_cell(0, 0, common::value(0, 0, 1)).await.unwrap();
+    for column in 1..10 {
+        writer
+            .set_cell(11, column, common::value(11, column, 0))
+            .await
+            .unwrap();
+    }
+    let other = SnapshotWorker::new(log.clone(), dir.clone(), workflow);
+    assert!(matches!(
+        other.run_job(30).await.unwrap(),
+        JobOutcome::Published(_)
+    ));
+    let cleaner = SnapshotWorker::new(log.clone(), dir.clone(), workflow.keep_snapshots(1));
+    let cleaned = cleaner.maintain().await.unwrap().cleanup.unwrap();
+    assert_eq!(cleaned.removed, [snapshot_id(10), snapshot_id(20)]);
     pause.resume.notify_one();
-    let err = within("the job", job).await.unwrap().unwrap_err();
-    assert!(matches!(err, WorkflowError::Dangling { .. }), "{err}");
+    // The first worker sees its snapshot's blobs gone, withdraws it, and on
+    // its retry finds it superseded by 30.
+    let outcome = within("the job", job).await.unwrap().unwrap();
+    assert_eq!(outcome, JobOutcome::Superseded);
     let entry = log
         .query(
             QueryStart::Id(20),
@@ -317,17 +342,18 @@ async fn a_snapshot_whose_shared_tiles_went_while_publishing_is_withdrawn() {
         .entries
         .remove(0);
     assert_eq!(entry.metadata.snapshot, None, "withdrawn");
-    assert_eq!(
-        entry.metadata.pending.as_deref(),
-        Some("snapshot"),
-        "pending again"
-    );
-    old.remove(REMOVING_MARKER).await.unwrap();
-    assert!(matches!(
-        worker.run_job(20).await.unwrap(),
-        JobOutcome::Published(_)
-    ));
-    assert_eq!(assert_snapshots_whole(&log, &dir).await, (2, 0));
+    assert_eq!(entry.metadata.pending, None, "superseded");
+    assert_eq!(assert_snapshots_whole(&log, &dir).await, (1, 0));
+    let mut cells = expected(1, 10, 0);
+    cells.insert((0, 0), common::value(0, 0, 1));
+    for column in 0..10 {
+        cells.insert((10, column), common::value(10, column, 0));
+    }
+    cells.insert((11, 0), common::value(11, 0, 0));
+    for column in 1..10 {
+        cells.insert((11, column), common::value(11, column, 0));
+    }
+    assert_eq!(assert_reader_sees(&log, &dir, &cells).await, Some(30));
 }
 
 #[tokio::test]
