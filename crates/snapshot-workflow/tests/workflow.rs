@@ -12,7 +12,7 @@ use common::{
 };
 use futures::future::BoxFuture;
 use infinisheet_blob_store::{BlobDir, BlobDirExt, EntryKind, StorageError};
-use infinisheet_engine::{SNAPSHOTS_DIR, SheetOptions, Spreadsheet, snapshot_id};
+use infinisheet_engine::{CellRef, SNAPSHOTS_DIR, SheetOptions, Spreadsheet, snapshot_id};
 use infinisheet_event_log::{EventLog, EventLogExt, KnownSnapshot, QueryEnd, QueryStart};
 use infinisheet_layers::{Call, Hook, Layered, Op};
 use infinisheet_snapshot_workflow::{
@@ -177,42 +177,38 @@ async fn a_host_restarts_the_jobs_left_pending() {
     host.shutdown().await;
 }
 
+/// A sheet with 10x10 tiles and snapshots asked for every 10 entries:
+/// entries 0..10 fill tile (0,0), entries 10..21 go to tile (1,0). Snapshot
+/// 10 is published by a worker of its own (so no other worker vouches for
+/// it); entry 20 waits for its snapshot, which shares tile (0,0) with 10.
+/// Returns the writer and workflow options with quick retries.
+async fn sharing_a_tile(
+    log: &Arc<dyn EventLog>,
+    dir: &Arc<dyn BlobDir>,
+) -> (Spreadsheet, WorkflowOptions) {
+    let options = every(10).tile_size(10, 10);
+    let writer = sheet(log, dir, options).await;
+    fill(&writer, 1, 10, 0).await;
+    let cell = |row, column| (CellRef::new(row, column), common::value(row, column, 0));
+    writer.set_cells(vec![cell(10, 0)]).await.unwrap();
+    let quick = RetryPolicy::new(2, Duration::from_millis(1), Duration::from_millis(1));
+    let workflow = WorkflowOptions::default().sheet(options).retry(quick);
+    SnapshotWorker::new(log.clone(), dir.clone(), workflow)
+        .run_job(10)
+        .await
+        .unwrap();
+    for column in 1..10 {
+        writer.set_cells(vec![cell(10, column)]).await.unwrap();
+    }
+    writer.set_cells(vec![cell(11, 0)]).await.unwrap();
+    (writer, workflow)
+}
+
 #[tokio::test]
 async fn a_marker_of_a_cleanup_in_progress_stops_publishing() {
     let (log, dir) = memory();
-    let options = every(10).tile_size(10, 10);
-    let writer = sheet(&log, &dir, options).await;
-    fill(&writer, 1, 10, 0).await; // tile (0,0)
-    let quick = RetryPolicy::new(2, Duration::from_millis(1), Duration::from_millis(1));
-    let worker = SnapshotWorker::new(
-        log.clone(),
-        dir.clone(),
-        WorkflowOptions::default().sheet(options).retry(quick),
-    );
-    writer
-        .set_cell(10, 0, common::value(10, 0, 0))
-        .await
-        .unwrap(); // entry 10, tile (1,0)
-    // Another worker publishes snapshot 10, so this one cannot vouch for it
-    // and checks what it shares.
-    SnapshotWorker::new(
-        log.clone(),
-        dir.clone(),
-        WorkflowOptions::default().sheet(options),
-    )
-    .run_job(10)
-    .await
-    .unwrap();
-    for column in 1..10 {
-        writer
-            .set_cell(10, column, common::value(10, column, 0))
-            .await
-            .unwrap();
-    }
-    writer
-        .set_cell(11, 0, common::value(11, 0, 0))
-        .await
-        .unwrap(); // entry 20
+    let (_writer, workflow) = sharing_a_tile(&log, &dir).await;
+    let worker = SnapshotWorker::new(log.clone(), dir.clone(), workflow);
     // Snapshot 20 shares tile (0,0) with snapshot 10; a cleanup is about to
     // remove snapshot 10 (as one that saw a newer snapshot, since
     // withdrawn, would).
@@ -269,29 +265,7 @@ impl Hook for PauseAfter {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_snapshot_whose_shared_tiles_went_while_publishing_is_withdrawn() {
     let (log, dir) = memory();
-    let options = every(10).tile_size(10, 10);
-    let writer = sheet(&log, &dir, options).await;
-    fill(&writer, 1, 10, 0).await;
-    writer
-        .set_cell(10, 0, common::value(10, 0, 0))
-        .await
-        .unwrap();
-    let quick = RetryPolicy::new(2, Duration::from_millis(1), Duration::from_millis(1));
-    let workflow = WorkflowOptions::default().sheet(options).retry(quick);
-    SnapshotWorker::new(log.clone(), dir.clone(), workflow)
-        .run_job(10)
-        .await
-        .unwrap();
-    for column in 1..10 {
-        writer
-            .set_cell(10, column, common::value(10, column, 0))
-            .await
-            .unwrap();
-    }
-    writer
-        .set_cell(11, 0, common::value(11, 0, 0))
-        .await
-        .unwrap();
+    let (writer, workflow) = sharing_a_tile(&log, &dir).await;
 
     let pause = PauseAfter {
         op: Op::SetMetadata,
