@@ -242,7 +242,7 @@ async fn read_once(
     start: SequenceId,
     end: SequenceId,
 ) -> Result<Vec<Bytes>, WorkflowError> {
-    let live = scan::log_start(log).await?;
+    let (live, _) = log.bounds().await?;
     let mut payloads = Vec::new();
     if start < live {
         let metadata = match scan::entry(log, live).await? {

@@ -98,15 +98,3 @@ pub(crate) async fn entry(log: &dyn EventLog, at: SequenceId) -> Result<Found, W
         Err(err) => Err(err.into()),
     }
 }
-
-/// The log's start.
-pub(crate) async fn log_start(log: &dyn EventLog) -> Result<SequenceId, WorkflowError> {
-    let page = log
-        .query(
-            QueryStart::Start,
-            QueryEnd::Id(0),
-            KnownSnapshot::NotTracked,
-        )
-        .await?;
-    Ok(page.start)
-}
