@@ -20,7 +20,9 @@
 //! ([`dangling_dependency`]). If it published before step 4 read the log,
 //! step 4 spares what it needs; if after, its check after publishing sees
 //! the marker (or the removal) and it withdraws the snapshot and writes it
-//! again from a fresh sheet.
+//! again from a fresh sheet. Since every cleanup keeps the newest snapshot
+//! and what it shares, the writer leaves the checks out when its base is
+//! the newest snapshot and one it checked itself (see the worker).
 
 use crate::WorkflowError;
 use crate::scan;
