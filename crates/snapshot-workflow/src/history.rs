@@ -155,25 +155,26 @@ pub(crate) async fn archive(
     dir: &Arc<dyn BlobDir>,
     segments: u32,
 ) -> Result<Option<SequenceId>, WorkflowError> {
-    let found = scan::scan(log, 0).await?;
-    let kept = segments.max(1) as usize;
-    if found.snapshots.len() < kept {
-        return Ok(None);
-    }
-    let cut = found.snapshots[found.snapshots.len() - kept].sequence_id;
-    if cut <= found.start {
-        return Ok(None);
-    }
-    let entries = log
-        .query_all(
-            QueryStart::Start,
-            QueryEnd::Id(cut),
-            KnownSnapshot::NotTracked,
-        )
+    // One read of the live log (short while history is on) gives both the
+    // snapshots and the entries to archive.
+    let mut live = log
+        .query_all(QueryStart::Start, QueryEnd::End, KnownSnapshot::NotTracked)
         .await?;
-    if entries.start >= cut {
+    let snapshots: Vec<SequenceId> = (live.start..)
+        .zip(&live.entries)
+        .filter(|(_, e)| e.metadata.snapshot.is_some())
+        .map(|(seq, _)| seq)
+        .collect();
+    let kept = segments.max(1) as usize;
+    if snapshots.len() < kept {
         return Ok(None);
     }
+    let cut = snapshots[snapshots.len() - kept];
+    if cut <= live.start {
+        return Ok(None);
+    }
+    live.entries.truncate((cut - live.start) as usize);
+    let entries = live;
     let previous = entries
         .entries
         .first()

@@ -209,19 +209,10 @@ async fn serve(
     }
 }
 
-/// One polling pass of the host.
+/// One polling pass of the host, counting its failed jobs.
 async fn poll(worker: &SnapshotWorker, shared: &Shared) {
-    match worker.poll_once().await {
-        Ok(report) => {
-            for (at, err) in &report.failed {
-                tracing::warn!(at, %err, "snapshot job failed; it stays pending");
-            }
-            shared
-                .failures
-                .fetch_add(report.failed.len() as u64, Ordering::SeqCst);
-        }
-        Err(err) => tracing::warn!(%err, "scanning for snapshot jobs failed"),
-    }
+    let failed = worker.poll_logged().await;
+    shared.failures.fetch_add(failed, Ordering::SeqCst);
 }
 
 /// The sheet's log, sending the host every snapshot job its callers ask

@@ -224,17 +224,27 @@ impl SnapshotWorker {
     pub async fn run_polling(&self, interval: Duration, stop: impl Future<Output = ()>) {
         tokio::pin!(stop);
         loop {
-            match self.poll_once().await {
-                Ok(report) => {
-                    for (at, err) in &report.failed {
-                        tracing::warn!(at, %err, "snapshot job failed; it stays pending");
-                    }
-                }
-                Err(err) => tracing::warn!(%err, "scanning for snapshot jobs failed"),
-            }
+            self.poll_logged().await;
             tokio::select! {
                 () = &mut stop => return,
                 () = tokio::time::sleep(interval) => {}
+            }
+        }
+    }
+
+    /// One [`poll_once`](SnapshotWorker::poll_once) whose failures are
+    /// logged; returns how many jobs failed.
+    pub(crate) async fn poll_logged(&self) -> u64 {
+        match self.poll_once().await {
+            Ok(report) => {
+                for (at, err) in &report.failed {
+                    tracing::warn!(at, %err, "snapshot job failed; it stays pending");
+                }
+                report.failed.len() as u64
+            }
+            Err(err) => {
+                tracing::warn!(%err, "scanning for snapshot jobs failed");
+                0
             }
         }
     }
