@@ -32,6 +32,7 @@ pub struct StorageError {
     backend: &'static str,
     message: String,
     retryable: bool,
+    corrupt: bool,
     source: Option<BoxError>,
 }
 
@@ -43,7 +44,19 @@ impl StorageError {
             backend,
             message: message.into(),
             retryable: false,
+            corrupt: false,
             source: None,
+        }
+    }
+
+    /// Stored data that fails its checks: a checksum that does not match, a
+    /// record that cannot be decoded, an entry the bounds promise but the
+    /// store lacks. Never retryable; `message` names what is damaged (the
+    /// file and offset, the log and id, the blob).
+    pub fn corrupt(backend: &'static str, message: impl Into<String>) -> Self {
+        StorageError {
+            corrupt: true,
+            ..StorageError::new(backend, message)
         }
     }
 
@@ -77,6 +90,11 @@ impl StorageError {
     pub fn is_retryable(&self) -> bool {
         self.retryable
     }
+
+    /// Whether the stored data is damaged (see [`StorageError::corrupt`]).
+    pub fn is_corrupt(&self) -> bool {
+        self.corrupt
+    }
 }
 
 impl fmt::Display for StorageError {
@@ -84,6 +102,9 @@ impl fmt::Display for StorageError {
         write!(f, "{} backend: {}", self.backend, self.message)?;
         if self.retryable {
             f.write_str(" (retryable)")?;
+        }
+        if self.corrupt {
+            f.write_str(" (corrupt)")?;
         }
         Ok(())
     }
@@ -95,6 +116,7 @@ impl fmt::Debug for StorageError {
             .field("backend", &self.backend)
             .field("message", &self.message)
             .field("retryable", &self.retryable)
+            .field("corrupt", &self.corrupt)
             .field("source", &self.source)
             .finish()
     }
@@ -120,5 +142,16 @@ mod tests {
             "sqlite backend: database is locked (retryable)"
         );
         assert_eq!(err.source().map(|s| s.to_string()).as_deref(), Some("busy"));
+        assert!(!err.is_corrupt());
+    }
+
+    #[test]
+    fn corrupt_is_reported_and_not_retryable() {
+        let err = StorageError::corrupt("sqlite", "log 3 entry 7 fails its checksum");
+        assert!(err.is_corrupt() && !err.is_retryable());
+        assert_eq!(
+            err.to_string(),
+            "sqlite backend: log 3 entry 7 fails its checksum (corrupt)"
+        );
     }
 }

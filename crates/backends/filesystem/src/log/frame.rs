@@ -7,6 +7,7 @@
 //!        | 2 seq:u64 update update update                    metadata change
 //!        | 3 start:u64                                        truncate
 //!        | 4                                                  seal: continue in the next segment
+//!        | 5 index:u32 capacity:u64                           begin: the first frame of a segment
 //! meta   = opt opt opt            (snapshot, history, pending)
 //! opt    = 0 | 1 len:u32 utf8
 //! update = 0 (keep) | 1 len:u32 utf8 (set) | 2 (clear)
@@ -15,6 +16,12 @@
 //! All integers little-endian; checksums are CRC-32C. An all-zero header
 //! marks the end of the data in a segment (segments are preallocated with
 //! zeros), and is never a valid header.
+//!
+//! A segment starts with a 16-byte magic. Segments of the current format
+//! ([`MAGIC`]) hold a begin frame right after it, naming the segment's index
+//! and its size, so a segment cut short, or moved to another index, is told
+//! from one that ends early. Segments of the first format ([`MAGIC_V1`])
+//! have no begin frame; they are still read.
 
 use infinisheet_event_log::{EntryMetadata, FieldUpdate, LogEntry, MetadataUpdate};
 
@@ -22,13 +29,18 @@ use infinisheet_event_log::{EntryMetadata, FieldUpdate, LogEntry, MetadataUpdate
 pub(crate) const HEADER: usize = 16;
 /// Bytes of a whole seal frame; every segment keeps room for one.
 pub(crate) const SEAL_FRAME: usize = HEADER + 8;
-/// The first bytes of every segment file.
-pub(crate) const MAGIC: &[u8; 16] = b"infinisheet-log1";
+/// The first bytes of a segment file of the current format.
+pub(crate) const MAGIC: &[u8; 16] = b"infinisheet-log2";
+/// The first bytes of a segment file of the first format (no begin frame).
+pub(crate) const MAGIC_V1: &[u8; 16] = b"infinisheet-log1";
+/// Bytes of a whole begin frame.
+pub(crate) const BEGIN_FRAME: usize = HEADER + 16;
 
 const ENTRIES: u8 = 1;
 const METADATA: u8 = 2;
 const TRUNCATE: u8 = 3;
 const SEAL: u8 = 4;
+const BEGIN: u8 = 5;
 
 /// A decoded record. Entries keep where each payload sits in the body, so
 /// queries can read payloads straight from the file.
@@ -46,6 +58,10 @@ pub(crate) enum Record {
         start: u64,
     },
     Seal,
+    Begin {
+        index: u32,
+        capacity: u64,
+    },
 }
 
 #[derive(Debug)]
@@ -223,6 +239,14 @@ pub(crate) fn seal_frame() -> Vec<u8> {
     FrameBuilder::new(SEAL, 0).finish()
 }
 
+/// The frame that begins segment `index`, a file of `capacity` bytes.
+pub(crate) fn begin_frame(index: u32, capacity: u64) -> Vec<u8> {
+    let mut frame = FrameBuilder::new(BEGIN, 12);
+    frame.u32(index);
+    frame.u64(capacity);
+    frame.finish()
+}
+
 /// Reads a body front to back; every read checks the bounds.
 struct Reader<'a> {
     body: &'a [u8],
@@ -311,6 +335,10 @@ pub(crate) fn decode(body: &[u8]) -> Result<Record, &'static str> {
         },
         TRUNCATE => Record::Truncate { start: r.u64()? },
         SEAL => Record::Seal,
+        BEGIN => Record::Begin {
+            index: r.u32()?,
+            capacity: r.u64()?,
+        },
         _ => return Err("a record has an unknown type"),
     };
     if r.at != body.len() {
@@ -380,6 +408,14 @@ mod tests {
             other => panic!("decoded {other:?}"),
         }
         assert_eq!(seal_frame().len(), SEAL_FRAME);
+        assert_eq!(begin_frame(3, 4096).len(), BEGIN_FRAME);
+        assert!(matches!(
+            decode(body(&begin_frame(3, 4096))).unwrap(),
+            Record::Begin {
+                index: 3,
+                capacity: 4096
+            }
+        ));
         assert!(matches!(decode(body(&seal_frame())).unwrap(), Record::Seal));
     }
 }

@@ -5,7 +5,7 @@
 
 use super::FsLogOptions;
 use super::frame::{self, Record, SEAL_FRAME};
-use super::segment::{self, FIRST_FRAME, Read, Segment};
+use super::segment::{self, FIRST_FRAME, Opened, Read, Segment};
 use crate::error::{BACKEND, io};
 use infinisheet_event_log::{
     EntryMetadata, MetadataUpdate, SequenceId, SnapshotValue, StorageError,
@@ -41,7 +41,7 @@ impl From<Fault> for StorageError {
                 file,
                 offset,
                 reason,
-            } => StorageError::new(
+            } => StorageError::corrupt(
                 BACKEND,
                 format!("{} is damaged at byte {offset}: {reason}", file.display()),
             ),
@@ -106,13 +106,43 @@ fn segment_indices(dir: &Path) -> Result<Vec<u32>, StorageError> {
     Ok(indices)
 }
 
+/// Opens segment `index`; a header that is not whole is damage.
 fn open_segment(dir: &Path, index: u32) -> Result<Segment, Fault> {
     let path = dir.join(segment::name(index));
     match Segment::open(dir, index) {
-        Ok(Ok(segment)) => Ok(segment),
-        Ok(Err(reason)) => Err(corrupt(&path, 0, reason)),
+        Ok(Opened::Segment(segment)) => Ok(segment),
+        Ok(Opened::Unfinished) => Err(corrupt(&path, 0, "the segment is shorter than its header")),
+        Ok(Opened::Damaged { offset, reason }) => Err(corrupt(&path, offset, reason)),
         Err(err) => Err(io("opening", &path.display().to_string(), err).into()),
     }
+}
+
+/// Removes the temporary files of segment creations that did not finish.
+fn remove_unfinished_creations(dir: &Path) -> Result<(), StorageError> {
+    let shown = dir.display().to_string();
+    let mut removed = false;
+    for entry in std::fs::read_dir(dir).map_err(|err| io("listing", &shown, err))? {
+        let entry = entry.map_err(|err| io("listing", &shown, err))?;
+        if entry
+            .file_name()
+            .to_str()
+            .is_some_and(segment::is_temp_name)
+        {
+            std::fs::remove_file(entry.path())
+                .map_err(|err| io("removing", &entry.path().display().to_string(), err))?;
+            removed = true;
+        }
+    }
+    if removed {
+        sync_dir(dir)?;
+    }
+    Ok(())
+}
+
+fn sync_dir(dir: &Path) -> Result<(), StorageError> {
+    File::open(dir)
+        .and_then(|file| file.sync_all())
+        .map_err(|err| io("syncing", &dir.display().to_string(), err))
 }
 
 impl State {
@@ -137,8 +167,48 @@ impl State {
             loading: true,
             missing: None,
         };
+        remove_unfinished_creations(dir)?;
         let indices = segment_indices(dir)?;
-        if indices.is_empty() {
+        if let Some(pair) = indices.windows(2).find(|pair| pair[1] != pair[0] + 1) {
+            return Err(corrupt(
+                &dir.join(segment::name(pair[1])),
+                0,
+                format!(
+                    "the segment follows segment {}: the segments between are missing",
+                    pair[0]
+                ),
+            ));
+        }
+        // Segment 1 is gone only if a truncate deleted it: replay as if
+        // entries before the first record had been there, so the gap they
+        // leave must be discarded by a truncate record (see `gone_before`).
+        state.started = indices.first().is_some_and(|first| *first > 1);
+        let last = indices.last().copied();
+        for index in indices.iter().copied() {
+            let is_last = Some(index) == last;
+            let path = dir.join(segment::name(index));
+            let segment = match Segment::open(dir, index) {
+                Ok(Opened::Segment(segment)) => segment,
+                // A creation in place (by the first format) that died: it
+                // never held a frame if it is the newest segment and the one
+                // before it is sealed (or it is the log's only segment).
+                Ok(Opened::Unfinished)
+                    if is_last && (state.sealed || (index == 1 && state.segments.is_empty())) =>
+                {
+                    std::fs::remove_file(&path)
+                        .map_err(|err| io("removing", &path.display().to_string(), err))?;
+                    sync_dir(dir)?;
+                    break;
+                }
+                _ => open_segment(dir, index)?,
+            };
+            state.offset = segment.data_start;
+            state.segments.insert(index, segment);
+            state.tail = index;
+            state.sealed = false;
+            state.scan(is_last, true)?;
+        }
+        if state.segments.is_empty() {
             let segment = Segment::create(dir, 1, options.segment_bytes).map_err(|err| {
                 io(
                     "creating the first segment in",
@@ -146,19 +216,8 @@ impl State {
                     err,
                 )
             })?;
+            (state.tail, state.offset, state.sealed) = (1, segment.data_start, false);
             state.segments.insert(1, segment);
-        }
-        // Segment 1 is gone only if a truncate deleted it: replay as if
-        // entries before the first record had been there, so the gap they
-        // leave must be discarded by a truncate record (see `gone_before`).
-        state.started = indices.first().is_some_and(|first| *first > 1);
-        let last = indices.last().copied();
-        for index in indices {
-            state.segments.insert(index, open_segment(dir, index)?);
-            state.tail = index;
-            state.offset = FIRST_FRAME;
-            state.sealed = false;
-            state.scan(Some(index) == last, true)?;
         }
         if let Some((id, file, offset)) = state.missing.take() {
             return Err(corrupt(
@@ -184,8 +243,17 @@ impl State {
                 .read(self.offset)
                 .map_err(|err| io("reading", &shown(), err))?;
             match read {
+                Read::End if !last => {
+                    // Every segment but the newest ends with a seal: data
+                    // that stops early was cut or zeroed.
+                    return Err(corrupt(
+                        &segment.path,
+                        self.offset,
+                        "the data ends without a seal, but a newer segment follows",
+                    ));
+                }
                 Read::End => {
-                    if last && thorough {
+                    if thorough {
                         let after = segment
                             .valid_frame_from(self.offset)
                             .map_err(|err| io("reading", &shown(), err))?;
@@ -307,6 +375,13 @@ impl State {
                 }
             }
             Record::Seal => {}
+            Record::Begin { .. } => {
+                return Err(corrupt(
+                    &self.tail_path(),
+                    at,
+                    "a segment's begin frame in the middle of its data",
+                ));
+            }
         }
         Ok(())
     }
@@ -392,8 +467,8 @@ impl State {
                 return Ok(());
             }
             let segment = open_segment(&self.dir, next)?;
+            (self.tail, self.offset, self.sealed) = (next, segment.data_start, false);
             self.segments.insert(next, segment);
-            (self.tail, self.offset, self.sealed) = (next, FIRST_FRAME, false);
         }
     }
 
@@ -440,39 +515,39 @@ impl State {
             self.sealed = true;
         }
         let next = self.tail + 1;
-        let capacity = self
-            .options
-            .segment_bytes
-            .max(FIRST_FRAME + needed)
-            .div_ceil(8)
-            * 8;
+        let capacity = self.options.segment_bytes.max(segment::DATA_START + needed);
         let path = self.dir.join(segment::name(next));
         let shown = path.display().to_string();
-        // A crash during an earlier roll-over can leave the next segment
-        // created but empty: replace it. One holding frames after a segment
-        // that is not sealed is damage, never overwritten.
+        // Segments are renamed into place whole, and this process caught up
+        // under the lock, so a segment here is one a crash left between its
+        // rename and the directory's sync, or damage. An empty one is
+        // replaced; one holding frames after a segment that is not sealed is
+        // damage, never overwritten.
         if path.exists() {
-            let leftover = open_segment(&self.dir, next).map_err(StorageError::from)?;
-            match leftover
-                .read(FIRST_FRAME)
-                .map_err(|err| io("reading", &shown, err))?
-            {
-                Read::End => {
-                    std::fs::remove_file(&path).map_err(|err| io("replacing", &shown, err))?;
-                }
-                _ => {
-                    self.stale = true;
-                    return Err(StorageError::new(
-                        BACKEND,
-                        format!("{shown} holds data although the segment before it is not sealed"),
-                    ));
-                }
+            let empty =
+                match Segment::open(&self.dir, next).map_err(|err| io("opening", &shown, err))? {
+                    Opened::Segment(leftover) => matches!(
+                        leftover
+                            .read(leftover.data_start)
+                            .map_err(|err| io("reading", &shown, err))?,
+                        Read::End
+                    ),
+                    Opened::Unfinished => true,
+                    Opened::Damaged { .. } => false,
+                };
+            if !empty {
+                self.stale = true;
+                return Err(StorageError::corrupt(
+                    BACKEND,
+                    format!("{shown} already exists and holds data this log never replayed"),
+                ));
             }
+            std::fs::remove_file(&path).map_err(|err| io("replacing", &shown, err))?;
         }
         let segment = Segment::create(&self.dir, next, capacity)
-            .map_err(|err| io("creating", &path.display().to_string(), err))?;
+            .map_err(|err| io("creating", &shown, err))?;
+        (self.tail, self.offset, self.sealed) = (next, segment.data_start, false);
         self.segments.insert(next, segment);
-        (self.tail, self.offset, self.sealed) = (next, FIRST_FRAME, false);
         Ok(())
     }
 
