@@ -2,6 +2,7 @@
 //! keyed by its full path (names joined with `/`), so a directory is the
 //! contiguous range of keys beneath it; every operation is one transaction.
 
+use crate::checksum;
 use crate::database::SqliteDatabase;
 use crate::error::{BACKEND, Failed, finish};
 use async_trait::async_trait;
@@ -161,7 +162,11 @@ impl SqliteBlobDir {
                 Ok(value)
             })
             .await;
-        finish(doing, result)
+        finish(
+            doing,
+            &format!("blob store {} of {}", self.store, self.db.path().display()),
+            result,
+        )
     }
 }
 
@@ -171,12 +176,15 @@ impl BlobDir for SqliteBlobDir {
         let key = self.key(name);
         let name = name.clone();
         self.run("reading a blob", false, move |tx, store| {
-            let content: Option<Vec<u8>> = tx
-                .prepare_cached("SELECT content FROM blobs WHERE store = ?1 AND path = ?2")?
-                .query_row(params![store, key], |row| row.get(0))
+            let content: Option<(Vec<u8>, i64)> = tx
+                .prepare_cached("SELECT content, crc FROM blobs WHERE store = ?1 AND path = ?2")?
+                .query_row(params![store, &key], |row| Ok((row.get(0)?, row.get(1)?)))
                 .optional()?;
             match content {
-                Some(content) => Ok(Bytes::from(content)),
+                Some((content, crc)) if crc != checksum::blob(store, &key, &content) => {
+                    Err(Failed::Corrupt(format!("blob {key:?} fails its checksum")))
+                }
+                Some((content, _)) => Ok(Bytes::from(content)),
                 None if has_children(tx, store, &key)? => {
                     Err(Failed::Op(ReadBlobError::WrongKind {
                         name,
@@ -205,11 +213,12 @@ impl BlobDir for SqliteBlobDir {
                     found: EntryKind::Dir,
                 }));
             }
+            let crc = checksum::blob(store, &key, &content);
             tx.prepare_cached(
-                "INSERT INTO blobs (store, path, content) VALUES (?1, ?2, ?3) \
-                 ON CONFLICT (store, path) DO UPDATE SET content = excluded.content",
+                "INSERT INTO blobs (store, path, content, crc) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT (store, path) DO UPDATE SET content = excluded.content, crc = excluded.crc",
             )?
-            .execute(params![store, key, &content[..]])?;
+            .execute(params![store, key, &content[..], crc])?;
             Ok(())
         })
         .await

@@ -2,11 +2,12 @@
 //! logs and blob stores inside it.
 
 use crate::connection::SharedConnection;
-use crate::error::{OpenError, corrupt, storage};
+use crate::error::{OpenError, storage};
 use crate::options::{Durability, SqliteOptions};
 use crate::schema;
 use crate::{SqliteBlobStore, SqliteEventLog};
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
+use infinisheet_event_log::StorageError;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -91,8 +92,10 @@ impl SqliteDatabase {
     /// [`OpenError::Storage`] if the directory or the database cannot be
     /// created.
     pub async fn temporary(options: SqliteOptions) -> Result<Self, OpenError> {
-        let dir = tempfile::tempdir()
-            .map_err(|err| corrupt("cannot create a temporary directory").with_source(err))?;
+        let dir = tempfile::tempdir().map_err(|err| {
+            StorageError::new(crate::BACKEND, "cannot create a temporary directory")
+                .with_source(err)
+        })?;
         let path = dir.path().join("infinisheet.db");
         Self::open_inner(path, options, Some(Arc::new(dir))).await
     }
@@ -107,7 +110,8 @@ impl SqliteDatabase {
             tokio::task::spawn_blocking(move || open_connection(&opening, options))
                 .await
                 .map_err(|err| {
-                    corrupt("opening the database panicked (a bug)").with_source(err)
+                    StorageError::new(crate::BACKEND, "opening the database panicked (a bug)")
+                        .with_source(err)
                 })??;
         Ok(SqliteDatabase {
             shared: Arc::new(Shared {
@@ -236,12 +240,19 @@ impl SqliteDatabase {
                     (None, Mode::Open) => (None, false),
                     (None, _) => {
                         let sql = if table == "logs" {
-                            "INSERT INTO logs (name, start_seq, end_seq) VALUES (?1, 0, 0)"
+                            "INSERT INTO logs (name, start_seq, end_seq, crc) VALUES (?1, 0, 0, 0)"
                         } else {
                             "INSERT INTO blob_stores (name) VALUES (?1)"
                         };
                         tx.execute(sql, [&owned])?;
-                        (Some(tx.last_insert_rowid()), false)
+                        let id = tx.last_insert_rowid();
+                        if table == "logs" {
+                            tx.execute(
+                                "UPDATE logs SET crc = ?1 WHERE id = ?2",
+                                rusqlite::params![crate::checksum::log(id, &owned, 0, 0), id],
+                            )?;
+                        }
+                        (Some(id), false)
                     }
                 };
                 tx.commit()?;
@@ -271,6 +282,17 @@ enum Mode {
 }
 
 fn open_connection(path: &Path, options: SqliteOptions) -> Result<(Connection, u64), OpenError> {
+    // An existing file is first looked at through a read-only connection:
+    // a read-write connection to another application's database would
+    // checkpoint its WAL into it (and delete the WAL) when it closes, even
+    // after only reading. A read-only one changes neither file (SQLite may
+    // create the `-shm` index beside them).
+    if std::fs::metadata(path).is_ok_and(|m| m.len() > 0) {
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        if let Ok(reader) = Connection::open_with_flags(path, flags) {
+            schema::refuse_foreign(&reader, path)?;
+        }
+    }
     let mut connection = Connection::open(path)
         .map_err(|err| storage(&format!("opening {}", path.display()), err))?;
     connection

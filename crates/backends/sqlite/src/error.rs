@@ -17,9 +17,15 @@ pub(crate) fn storage(doing: &str, err: rusqlite::Error) -> StorageError {
         err.sqlite_error_code(),
         Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
     );
+    let damaged = matches!(
+        err.sqlite_error_code(),
+        Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase)
+    );
     let message = format!("{doing}: {}", describe(&err));
     let storage = if retryable {
         StorageError::retryable(BACKEND, message)
+    } else if damaged {
+        StorageError::corrupt(BACKEND, message)
     } else {
         StorageError::new(BACKEND, message)
     };
@@ -42,10 +48,13 @@ fn describe(err: &rusqlite::Error) -> &'static str {
 }
 
 /// Outcome of a job on the connection that failed: with the operation's
-/// own error (a conflict, a range error), or with a SQLite error.
+/// own error (a conflict, a range error), with a SQLite error, or with
+/// stored data that fails its checks (what is damaged, without the log or
+/// store, which [`finish`] adds).
 pub(crate) enum Failed<E> {
     Op(E),
     Sql(rusqlite::Error),
+    Corrupt(String),
 }
 
 impl<E> From<rusqlite::Error> for Failed<E> {
@@ -55,15 +64,20 @@ impl<E> From<rusqlite::Error> for Failed<E> {
 }
 
 /// Converts a job's result into the operation's error type; a SQLite error
-/// becomes a storage error saying what was being done.
+/// becomes a storage error saying what was being done, and damage a
+/// corruption error naming `whose` data (a log, a blob store) it is.
 pub(crate) fn finish<T, E: From<StorageError>>(
     doing: &str,
+    whose: &str,
     result: Result<Result<T, Failed<E>>, StorageError>,
 ) -> Result<T, E> {
     match result? {
         Ok(value) => Ok(value),
         Err(Failed::Op(err)) => Err(err),
         Err(Failed::Sql(err)) => Err(storage(doing, err).into()),
+        Err(Failed::Corrupt(what)) => {
+            Err(StorageError::corrupt(BACKEND, format!("{whose}: {what}")).into())
+        }
     }
 }
 
@@ -74,7 +88,7 @@ pub(crate) fn is_not_a_database(err: &rusqlite::Error) -> bool {
 
 /// A storage error for data the schema should make impossible.
 pub(crate) fn corrupt(message: impl Into<String>) -> StorageError {
-    StorageError::new(BACKEND, message)
+    StorageError::corrupt(BACKEND, message)
 }
 
 /// Error of opening a database, or a log or blob store inside one.

@@ -3,24 +3,25 @@
 //! (`BEGIN IMMEDIATE`) and win an id with a conditional update of the log's
 //! end, so racing connections and processes cannot both win.
 
+use crate::checksum;
 use crate::database::SqliteDatabase;
-use crate::error::{Failed, corrupt, finish};
+use crate::error::{Failed, finish};
 use async_trait::async_trait;
 use bytes::Bytes;
 use infinisheet_event_log::{
-    AddEntryError, AddEntryValue, EntryMetadata, EventLog, FieldUpdate, KnownSnapshot,
-    LogCapabilities, LogEntry, MetadataUpdate, QueryEnd, QueryError, QueryStart, QueryValue,
-    RangeError, SequenceId, SetMetadataError, SnapshotValue, StorageError, TruncateError,
+    AddEntryError, AddEntryValue, EntryMetadata, EventLog, KnownSnapshot, LogCapabilities,
+    LogEntry, MetadataUpdate, QueryEnd, QueryError, QueryStart, QueryValue, RangeError, SequenceId,
+    SetMetadataError, SnapshotValue, StorageError, TruncateError,
 };
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use rusqlite::{Connection, Transaction, TransactionBehavior, params};
+use std::sync::Arc;
 
 /// A named [`EventLog`] in a [`SqliteDatabase`]. Clones share the
 /// database's connection; handles in other processes see the same log.
 #[derive(Clone, Debug)]
 pub struct SqliteEventLog {
     db: SqliteDatabase,
-    id: i64,
-    name: String,
+    target: Target,
 }
 
 /// Sequence ids are SQLite integers; one that does not fit cannot be in any
@@ -33,33 +34,113 @@ fn seq_of(value: i64) -> Result<SequenceId, rusqlite::Error> {
     SequenceId::try_from(value).map_err(|_| rusqlite::Error::IntegralValueOutOfRange(0, value))
 }
 
-/// The log's `[start, end)`, read inside `tx`.
-fn bounds(tx: &Transaction<'_>, log: i64) -> rusqlite::Result<(SequenceId, SequenceId)> {
-    let (start, end): (i64, i64) = tx
-        .prepare_cached("SELECT start_seq, end_seq FROM logs WHERE id = ?1")?
-        .query_row([log], |row| Ok((row.get(0)?, row.get(1)?)))?;
+/// The log a job works on: its row id and name (both in its checksum).
+#[derive(Clone, Debug)]
+struct Target {
+    id: i64,
+    name: Arc<str>,
+}
+
+/// The log's `[start, end)`, read inside `tx` and checked against its
+/// checksum.
+fn bounds<E>(tx: &Transaction<'_>, log: &Target) -> Result<(SequenceId, SequenceId), Failed<E>> {
+    let (start, end, crc): (i64, i64, i64) = tx
+        .prepare_cached("SELECT start_seq, end_seq, crc FROM logs WHERE id = ?1")?
+        .query_row([log.id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?;
+    if crc != checksum::log(log.id, &log.name, start, end) {
+        return Err(Failed::Corrupt(format!(
+            "its bounds ({start}..{end}) fail their checksum"
+        )));
+    }
     Ok((seq_of(start)?, seq_of(end)?))
 }
 
-fn latest_snapshot(tx: &Transaction<'_>, log: i64) -> rusqlite::Result<Option<SnapshotValue>> {
-    tx.prepare_cached(
-        "SELECT seq, snapshot FROM entries WHERE log = ?1 AND snapshot IS NOT NULL \
-         ORDER BY seq DESC LIMIT 1",
-    )?
-    .query_row([log], |row| {
-        Ok(SnapshotValue {
-            sequence_id: seq_of(row.get(0)?)?,
-            blob_id: row.get(1)?,
-        })
-    })
-    .optional()
+/// Records new bounds with their checksum. With `if_end`, only if the end
+/// is still that (an append winning its id); returns whether it changed.
+fn set_bounds(
+    tx: &Transaction<'_>,
+    log: &Target,
+    start: i64,
+    end: i64,
+    if_end: i64,
+) -> rusqlite::Result<bool> {
+    let crc = checksum::log(log.id, &log.name, start, end);
+    Ok(tx
+        .prepare_cached(
+            "UPDATE logs SET start_seq = ?1, end_seq = ?2, crc = ?3 WHERE id = ?4 AND end_seq = ?5",
+        )?
+        .execute(params![start, end, crc, log.id, if_end])?
+        == 1)
 }
 
-fn newer_snapshot(
+/// One stored entry, checked against its checksum.
+struct Row {
+    seq: SequenceId,
+    entry: LogEntry,
+}
+
+const ROW_COLUMNS: &str = "seq, payload, snapshot, history, pending, crc";
+
+fn read_row(log: &Target, row: &rusqlite::Row<'_>) -> Result<Row, Failed<()>> {
+    let at: i64 = row.get(0)?;
+    let payload = row.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?;
+    let metadata = EntryMetadata {
+        snapshot: row.get(2)?,
+        history: row.get(3)?,
+        pending: row.get(4)?,
+    };
+    let crc: i64 = row.get(5)?;
+    if crc != checksum::entry(log.id, at, payload, &metadata) {
+        return Err(Failed::Corrupt(format!("entry {at} fails its checksum")));
+    }
+    Ok(Row {
+        seq: seq_of(at)?,
+        entry: LogEntry {
+            payload: Bytes::copy_from_slice(payload),
+            metadata,
+        },
+    })
+}
+
+/// Re-types a row failure for an operation with error type `E`.
+fn widen<E>(failed: Failed<()>) -> Failed<E> {
+    match failed {
+        Failed::Op(()) => Failed::Corrupt("a row could not be read".into()),
+        Failed::Sql(err) => Failed::Sql(err),
+        Failed::Corrupt(what) => Failed::Corrupt(what),
+    }
+}
+
+fn latest_snapshot<E>(
     tx: &Transaction<'_>,
-    log: i64,
+    log: &Target,
+) -> Result<Option<SnapshotValue>, Failed<E>> {
+    let mut statement = tx.prepare_cached(&format!(
+        "SELECT {ROW_COLUMNS} FROM entries WHERE log = ?1 AND snapshot IS NOT NULL \
+         ORDER BY seq DESC LIMIT 1"
+    ))?;
+    let mut rows = statement.query([log.id])?;
+    let Some(row) = rows.next()? else {
+        return Ok(None);
+    };
+    let row = read_row(log, row).map_err(widen)?;
+    let blob_id = row.entry.metadata.snapshot.ok_or_else(|| {
+        Failed::Corrupt(format!(
+            "entry {} is indexed as a snapshot but names none",
+            row.seq
+        ))
+    })?;
+    Ok(Some(SnapshotValue {
+        sequence_id: row.seq,
+        blob_id,
+    }))
+}
+
+fn newer_snapshot<E>(
+    tx: &Transaction<'_>,
+    log: &Target,
     known: KnownSnapshot,
-) -> rusqlite::Result<Option<SnapshotValue>> {
+) -> Result<Option<SnapshotValue>, Failed<E>> {
     if known.is_tracked() {
         Ok(known.newer(latest_snapshot(tx, log)?))
     } else {
@@ -67,25 +148,30 @@ fn newer_snapshot(
     }
 }
 
+fn missing<E>(seq: SequenceId) -> Failed<E> {
+    Failed::Corrupt(format!(
+        "it has no entry {seq} although its bounds include it"
+    ))
+}
+
 fn append(
     conn: &mut Connection,
-    log: i64,
+    log: &Target,
     entries: Vec<LogEntry>,
     seq: SequenceId,
     known: KnownSnapshot,
 ) -> Result<AddEntryValue, Failed<AddEntryError>> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let count = entries.len() as u64;
+    let (start, end) = bounds(&tx, log)?;
     let won = match (sql_id(seq), seq.checked_add(count).and_then(sql_id)) {
-        (Some(at), Some(new_end)) => {
-            tx.prepare_cached("UPDATE logs SET end_seq = ?1 WHERE id = ?2 AND end_seq = ?3")?
-                .execute(params![new_end, log, at])?
-                == 1
+        (Some(at), Some(new_end)) if seq == end => {
+            // `start` fits: it is at most the end, which fits.
+            set_bounds(&tx, log, sql_id(start).unwrap_or(0), new_end, at)?
         }
         _ => false,
     };
     if !won {
-        let (_, end) = bounds(&tx, log)?;
         return Err(Failed::Op(AddEntryError::Conflict {
             attempted: seq,
             next: end,
@@ -93,8 +179,8 @@ fn append(
     }
     {
         let mut insert = tx.prepare_cached(
-            "INSERT INTO entries (log, seq, payload, snapshot, history, pending) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT INTO entries (log, seq, payload, snapshot, history, pending, crc) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?;
         for (at, entry) in (seq..).zip(&entries) {
             let EntryMetadata {
@@ -104,13 +190,15 @@ fn append(
             } = &entry.metadata;
             // `at` fits: it is below the new end, which fits.
             let at = sql_id(at).unwrap_or(i64::MAX);
+            let crc = checksum::entry(log.id, at, &entry.payload, &entry.metadata);
             insert.execute(params![
-                log,
+                log.id,
                 at,
                 &entry.payload[..],
                 snapshot,
                 history,
-                pending
+                pending,
+                crc
             ])?;
         }
     }
@@ -121,7 +209,7 @@ fn append(
 
 fn query(
     conn: &mut Connection,
-    log: i64,
+    log: &Target,
     start: QueryStart,
     end: QueryEnd,
     known: KnownSnapshot,
@@ -151,39 +239,28 @@ fn query(
     let mut bytes = 0;
     let mut next = start;
     if start < wanted_end {
-        let mut select = tx.prepare_cached(
-            "SELECT seq, payload, snapshot, history, pending FROM entries \
-             WHERE log = ?1 AND seq >= ?2 AND seq < ?3 ORDER BY seq LIMIT ?4",
-        )?;
+        let mut select = tx.prepare_cached(&format!(
+            "SELECT {ROW_COLUMNS} FROM entries \
+             WHERE log = ?1 AND seq >= ?2 AND seq < ?3 ORDER BY seq LIMIT ?4"
+        ))?;
         let limit = i64::try_from(max_entries).unwrap_or(i64::MAX);
         // Both ids lie within the log's bounds, which fit.
         let (from, to) = (sql_id(start).unwrap_or(0), sql_id(wanted_end).unwrap_or(0));
-        let mut rows = select.query(params![log, from, to, limit])?;
+        let mut rows = select.query(params![log.id, from, to, limit])?;
         while let Some(row) = rows.next()? {
-            if seq_of(row.get(0)?)? != next {
-                return Err(Failed::Op(QueryError::Storage(corrupt(format!(
-                    "log {log} has no entry {next} although its bounds include it"
-                )))));
+            let row = read_row(log, row).map_err(widen)?;
+            if row.seq != next {
+                return Err(missing(next));
             }
-            let payload = row.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?;
-            bytes += payload.len();
-            entries.push(LogEntry {
-                payload: Bytes::copy_from_slice(payload),
-                metadata: EntryMetadata {
-                    snapshot: row.get(2)?,
-                    history: row.get(3)?,
-                    pending: row.get(4)?,
-                },
-            });
+            bytes += row.entry.payload.len();
+            entries.push(row.entry);
             next += 1;
             if bytes >= max_bytes {
                 break;
             }
         }
         if next == start {
-            return Err(Failed::Op(QueryError::Storage(corrupt(format!(
-                "log {log} has no entry {start} although its bounds include it"
-            )))));
+            return Err(missing(start));
         }
     }
     let last_snapshot = newer_snapshot(&tx, log, known)?;
@@ -196,38 +273,9 @@ fn query(
     })
 }
 
-/// The `UPDATE` for one metadata change, or `None` if it keeps every field.
-fn metadata_sql(update: &MetadataUpdate) -> Option<(String, Vec<Option<String>>)> {
-    let mut sets = Vec::new();
-    let mut values = Vec::new();
-    for (column, field) in [
-        ("snapshot", &update.snapshot),
-        ("history", &update.history),
-        ("pending", &update.pending),
-    ] {
-        match field {
-            FieldUpdate::Keep => {}
-            FieldUpdate::Set(value) => {
-                values.push(Some(value.clone()));
-                sets.push(format!("{column} = ?{}", values.len() + 2));
-            }
-            FieldUpdate::Clear => sets.push(format!("{column} = NULL")),
-        }
-    }
-    (!sets.is_empty()).then(|| {
-        (
-            format!(
-                "UPDATE entries SET {} WHERE log = ?1 AND seq = ?2",
-                sets.join(", ")
-            ),
-            values,
-        )
-    })
-}
-
 fn set_metadata(
     conn: &mut Connection,
-    log: i64,
+    log: &Target,
     seq: SequenceId,
     update: MetadataUpdate,
 ) -> Result<(), Failed<SetMetadataError>> {
@@ -240,18 +288,32 @@ fn set_metadata(
             end,
         })));
     }
-    if let Some((sql, values)) = metadata_sql(&update) {
-        let mut statement = tx.prepare_cached(&sql)?;
-        statement.raw_bind_parameter(1, log)?;
-        statement.raw_bind_parameter(2, sql_id(seq).unwrap_or(i64::MAX))?;
-        for (index, value) in values.iter().enumerate() {
-            statement.raw_bind_parameter(index + 3, value)?;
+    // Within the bounds, which fit.
+    let at = sql_id(seq).unwrap_or(i64::MAX);
+    let mut entry = {
+        let mut select = tx.prepare_cached(&format!(
+            "SELECT {ROW_COLUMNS} FROM entries WHERE log = ?1 AND seq = ?2"
+        ))?;
+        let mut rows = select.query(params![log.id, at])?;
+        match rows.next()? {
+            Some(row) => read_row(log, row).map_err(widen)?.entry,
+            None => return Err(missing(seq)),
         }
-        if statement.raw_execute()? != 1 {
-            return Err(Failed::Op(SetMetadataError::Storage(corrupt(format!(
-                "log {log} has no entry {seq} although its bounds include it"
-            )))));
-        }
+    };
+    let before = entry.metadata.clone();
+    update.apply(&mut entry.metadata);
+    if entry.metadata != before {
+        let EntryMetadata {
+            snapshot,
+            history,
+            pending,
+        } = &entry.metadata;
+        let crc = checksum::entry(log.id, at, &entry.payload, &entry.metadata);
+        tx.prepare_cached(
+            "UPDATE entries SET snapshot = ?3, history = ?4, pending = ?5, crc = ?6 \
+             WHERE log = ?1 AND seq = ?2",
+        )?
+        .execute(params![log.id, at, snapshot, history, pending, crc])?;
     }
     tx.commit()?;
     Ok(())
@@ -259,7 +321,7 @@ fn set_metadata(
 
 fn truncate(
     conn: &mut Connection,
-    log: i64,
+    log: &Target,
     new_start: SequenceId,
 ) -> Result<(), Failed<TruncateError>> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -271,18 +333,27 @@ fn truncate(
             end,
         })));
     }
-    let at = sql_id(new_start).unwrap_or(i64::MAX);
+    // Both within the bounds, which fit.
+    let (at, end) = (
+        sql_id(new_start).unwrap_or(i64::MAX),
+        sql_id(end).unwrap_or(0),
+    );
     tx.prepare_cached("DELETE FROM entries WHERE log = ?1 AND seq < ?2")?
-        .execute(params![log, at])?;
-    tx.prepare_cached("UPDATE logs SET start_seq = ?1 WHERE id = ?2")?
-        .execute(params![at, log])?;
+        .execute(params![log.id, at])?;
+    set_bounds(&tx, log, at, end, end)?;
     tx.commit()?;
     Ok(())
 }
 
 impl SqliteEventLog {
     pub(crate) fn new(db: SqliteDatabase, id: i64, name: String) -> Self {
-        SqliteEventLog { db, id, name }
+        SqliteEventLog {
+            db,
+            target: Target {
+                id,
+                name: name.into(),
+            },
+        }
     }
 
     /// A new log in a new temporary database, removed when the last handle
@@ -305,12 +376,12 @@ impl SqliteEventLog {
     /// As [`SqliteDatabase::open`] and [`SqliteDatabase::open_log`].
     pub async fn reopen(self) -> Result<Self, crate::OpenError> {
         let db = self.db.reopen().await?;
-        db.open_log(&self.name).await
+        db.open_log(&self.target.name).await
     }
 
     /// The log's name in its database.
     pub fn name(&self) -> &str {
-        &self.name
+        &self.target.name
     }
 
     /// The database holding the log.
@@ -324,16 +395,17 @@ impl SqliteEventLog {
     where
         T: Send + 'static,
         E: From<StorageError> + Send + 'static,
-        F: FnOnce(&mut Connection, i64) -> Result<T, Failed<E>> + Send + 'static,
+        F: FnOnce(&mut Connection, &Target) -> Result<T, Failed<E>> + Send + 'static,
     {
-        let log = self.id;
+        let log = self.target.clone();
+        let whose = format!("log {:?} of {}", log.name, self.db.path().display());
         let result = self
             .db
             .shared
             .connection
-            .call(move |conn| job(conn, log))
+            .call(move |conn| job(conn, &log))
             .await;
-        finish(doing, result)
+        finish(doing, &whose, result)
     }
 }
 

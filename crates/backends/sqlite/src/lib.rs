@@ -18,6 +18,7 @@
 //! write is synced (`synchronous = FULL`).
 
 mod blob_store;
+mod checksum;
 mod connection;
 mod database;
 mod error;

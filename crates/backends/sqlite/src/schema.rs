@@ -1,15 +1,17 @@
 //! The database layout, its recorded version, and the checks on open that
 //! refuse files this backend did not make (without changing them).
 
+use crate::checksum;
 use crate::error::{OpenError, is_not_a_database, storage};
-use rusqlite::{Connection, TransactionBehavior};
+use infinisheet_event_log::EntryMetadata;
+use rusqlite::{Connection, TransactionBehavior, params};
 use std::path::Path;
 
 /// `PRAGMA application_id` of an Infinisheet database: "ISHT".
 const APPLICATION_ID: i64 = 0x4953_4854;
 
 /// The schema version this code writes and reads (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 const CREATE: &str = "
 CREATE TABLE infinisheet_meta (
@@ -20,7 +22,8 @@ CREATE TABLE logs (
     id INTEGER PRIMARY KEY,
     name TEXT NOT NULL UNIQUE,
     start_seq INTEGER NOT NULL,
-    end_seq INTEGER NOT NULL
+    end_seq INTEGER NOT NULL,
+    crc INTEGER NOT NULL
 ) STRICT;
 CREATE TABLE entries (
     log INTEGER NOT NULL REFERENCES logs(id),
@@ -29,6 +32,7 @@ CREATE TABLE entries (
     snapshot TEXT,
     history TEXT,
     pending TEXT,
+    crc INTEGER NOT NULL,
     PRIMARY KEY (log, seq)
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX entries_with_snapshot ON entries (log, seq) WHERE snapshot IS NOT NULL;
@@ -40,15 +44,15 @@ CREATE TABLE blobs (
     store INTEGER NOT NULL REFERENCES blob_stores(id),
     path TEXT NOT NULL,
     content BLOB NOT NULL,
+    crc INTEGER NOT NULL,
     PRIMARY KEY (store, path)
 ) STRICT;
 ";
 
-/// Checks that the database behind `connection` is an Infinisheet database
-/// of a version this code reads, creating the schema in an empty one.
-/// Returns the database's random instance id (it scopes continuation
-/// tokens). A file that fails the checks is not written to.
-pub(crate) fn check_or_create(connection: &mut Connection, path: &Path) -> Result<u64, OpenError> {
+/// Refuses a file that is not SQLite, or is another application's database,
+/// reading only: the header first, so a file that is not SQLite fails before
+/// anything (such as switching to WAL) could write to it.
+pub(crate) fn refuse_foreign(connection: &Connection, path: &Path) -> Result<(), OpenError> {
     let not_a_database = |err: rusqlite::Error| {
         if is_not_a_database(&err) {
             OpenError::NotADatabase {
@@ -58,8 +62,6 @@ pub(crate) fn check_or_create(connection: &mut Connection, path: &Path) -> Resul
             OpenError::Storage(storage("reading the database header", err))
         }
     };
-    // Reading the header first: a file that is not SQLite fails here,
-    // before anything (such as switching to WAL) could write to it.
     let application_id: i64 = connection
         .query_row("PRAGMA application_id", [], |row| row.get(0))
         .map_err(not_a_database)?;
@@ -71,6 +73,15 @@ pub(crate) fn check_or_create(connection: &mut Connection, path: &Path) -> Resul
             path: path.to_owned(),
         });
     }
+    Ok(())
+}
+
+/// Checks that the database behind `connection` is an Infinisheet database
+/// of a version this code reads, creating the schema in an empty one.
+/// Returns the database's random instance id (it scopes continuation
+/// tokens). A file that fails the checks is not written to.
+pub(crate) fn check_or_create(connection: &mut Connection, path: &Path) -> Result<u64, OpenError> {
+    refuse_foreign(connection, path)?;
     connection
         .pragma_update(None, "journal_mode", "WAL")
         .map_err(|err| storage("switching to WAL mode", err))?;
@@ -104,6 +115,9 @@ pub(crate) fn check_or_create(connection: &mut Connection, path: &Path) -> Resul
             found: version,
             supported: SCHEMA_VERSION,
         });
+    } else if version == 1 {
+        migrate_from_1(&tx)
+            .map_err(|err| storage("adding checksums (schema version 1 to 2)", err))?;
     } else if version < SCHEMA_VERSION {
         return Err(OpenError::Storage(crate::error::corrupt(format!(
             "{} records schema version {version}, which no release wrote",
@@ -125,4 +139,54 @@ pub(crate) fn check_or_create(connection: &mut Connection, path: &Path) -> Resul
             path.display()
         )))
     })
+}
+
+/// Version 1 had no checksums: add the columns and compute every row's.
+fn migrate_from_1(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute_batch(
+        "ALTER TABLE logs ADD COLUMN crc INTEGER NOT NULL DEFAULT 0;
+         ALTER TABLE entries ADD COLUMN crc INTEGER NOT NULL DEFAULT 0;
+         ALTER TABLE blobs ADD COLUMN crc INTEGER NOT NULL DEFAULT 0;",
+    )?;
+    let logs: Vec<(i64, String, i64, i64)> = tx
+        .prepare("SELECT id, name, start_seq, end_seq FROM logs")?
+        .query_map([], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    for (id, name, start, end) in logs {
+        tx.execute(
+            "UPDATE logs SET crc = ?1 WHERE id = ?2",
+            params![checksum::log(id, &name, start, end), id],
+        )?;
+    }
+    {
+        let mut select =
+            tx.prepare("SELECT log, seq, payload, snapshot, history, pending FROM entries")?;
+        let mut update = tx.prepare("UPDATE entries SET crc = ?1 WHERE log = ?2 AND seq = ?3")?;
+        let mut rows = select.query([])?;
+        while let Some(row) = rows.next()? {
+            let (log, seq): (i64, i64) = (row.get(0)?, row.get(1)?);
+            let metadata = EntryMetadata {
+                snapshot: row.get(3)?,
+                history: row.get(4)?,
+                pending: row.get(5)?,
+            };
+            let payload = row.get_ref(2)?.as_blob()?;
+            update.execute(params![
+                checksum::entry(log, seq, payload, &metadata),
+                log,
+                seq
+            ])?;
+        }
+    }
+    let mut select = tx.prepare("SELECT store, path, content FROM blobs")?;
+    let mut update = tx.prepare("UPDATE blobs SET crc = ?1 WHERE store = ?2 AND path = ?3")?;
+    let mut rows = select.query([])?;
+    while let Some(row) = rows.next()? {
+        let (store, path): (i64, String) = (row.get(0)?, row.get(1)?);
+        let content = row.get_ref(2)?.as_blob()?;
+        update.execute(params![checksum::blob(store, &path, content), store, path])?;
+    }
+    tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION};"))
 }

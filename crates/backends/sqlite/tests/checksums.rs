@@ -1,0 +1,221 @@
+//! Stored values carry checksums: a flipped bit in an entry, a log's bounds
+//! or a blob reads back as a corruption error naming what is damaged, never
+//! as other data. Version 1 files (no checksums) gain them on open.
+
+#![allow(clippy::unwrap_used)] // tests fail by panicking
+
+use bytes::Bytes;
+use infinisheet_blob_store::{BlobDirExt, BlobStore};
+use infinisheet_event_log::{
+    EventLog, EventLogExt, KnownSnapshot, LogEntry, MetadataUpdate, QueryEnd, QueryStart,
+};
+use infinisheet_sqlite::{SqliteDatabase, SqliteOptions};
+use std::path::Path;
+
+/// Moves everything from the WAL into the main file, so the bytes below
+/// are where a flip in the file lands.
+fn checkpoint(path: &Path) {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+        .unwrap();
+}
+
+fn flip_inside(path: &Path, needle: &[u8], at: usize) {
+    let mut bytes = std::fs::read(path).unwrap();
+    let found = bytes
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .expect("the value is in the file");
+    bytes[found + at] ^= 0x04;
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[tokio::test]
+async fn a_flipped_bit_in_an_entry_is_an_error_naming_the_log_and_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("logs.db");
+    {
+        let db = SqliteDatabase::open(&path, SqliteOptions::default())
+            .await
+            .unwrap();
+        let log = db.create_log("budget").await.unwrap();
+        for i in 0..5 {
+            let entry = LogEntry::new(format!("cell A{i} = 4{i} and some more text"));
+            log.add_entry(entry, i, KnownSnapshot::NotTracked)
+                .await
+                .unwrap();
+        }
+    }
+    checkpoint(&path);
+    flip_inside(&path, b"cell A2 = 42", 10);
+    let db = SqliteDatabase::open(&path, SqliteOptions::default())
+        .await
+        .unwrap();
+    let log = db.open_log("budget").await.unwrap();
+    let err = log
+        .query_all(QueryStart::Start, QueryEnd::End, KnownSnapshot::NotTracked)
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("\"budget\"") && text.contains("entry 2"),
+        "{text}"
+    );
+    assert!(matches!(&err, infinisheet_event_log::QueryError::Storage(s) if s.is_corrupt()));
+    // Entries before the damage still read.
+    let first = log
+        .query(
+            QueryStart::Start,
+            QueryEnd::Id(2),
+            KnownSnapshot::NotTracked,
+        )
+        .await
+        .unwrap();
+    assert_eq!(first.entries.len(), 2);
+}
+
+#[tokio::test]
+async fn a_flipped_bit_in_metadata_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("logs.db");
+    {
+        let db = SqliteDatabase::open(&path, SqliteOptions::default())
+            .await
+            .unwrap();
+        let log = db.create_log("budget").await.unwrap();
+        log.add_entry(LogEntry::new("x"), 0, KnownSnapshot::NotTracked)
+            .await
+            .unwrap();
+        log.set_metadata(0, MetadataUpdate::publish_snapshot("snapshot-blob-00000"))
+            .await
+            .unwrap();
+    }
+    checkpoint(&path);
+    flip_inside(&path, b"snapshot-blob-00000", 15);
+    let db = SqliteDatabase::open(&path, SqliteOptions::default())
+        .await
+        .unwrap();
+    let log = db.open_log("budget").await.unwrap();
+    let err = log
+        .query(
+            QueryStart::Snapshot,
+            QueryEnd::End,
+            KnownSnapshot::NoSnapshot,
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("entry 0"), "{err}");
+}
+
+#[tokio::test]
+async fn a_flipped_bit_in_a_blob_is_an_error_naming_the_blob() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("blobs.db");
+    {
+        let db = SqliteDatabase::open(&path, SqliteOptions::default())
+            .await
+            .unwrap();
+        let store = db.blob_store("files").await.unwrap();
+        store
+            .root()
+            .write("tile", Bytes::from_static(b"the content of a tile blob"))
+            .await
+            .unwrap();
+    }
+    checkpoint(&path);
+    flip_inside(&path, b"the content of a tile", 5);
+    let db = SqliteDatabase::open(&path, SqliteOptions::default())
+        .await
+        .unwrap();
+    let store = db.blob_store("files").await.unwrap();
+    let err = store.root().read("tile").await.unwrap_err();
+    assert!(err.to_string().contains("tile"), "{err}");
+}
+
+#[tokio::test]
+async fn a_version_1_file_gains_checksums_and_keeps_its_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             CREATE TABLE infinisheet_meta (key TEXT PRIMARY KEY, value ANY) STRICT;
+             CREATE TABLE logs (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,
+                 start_seq INTEGER NOT NULL, end_seq INTEGER NOT NULL) STRICT;
+             CREATE TABLE entries (log INTEGER NOT NULL REFERENCES logs(id),
+                 seq INTEGER NOT NULL, payload BLOB NOT NULL, snapshot TEXT, history TEXT,
+                 pending TEXT, PRIMARY KEY (log, seq)) STRICT, WITHOUT ROWID;
+             CREATE INDEX entries_with_snapshot ON entries (log, seq) WHERE snapshot IS NOT NULL;
+             CREATE TABLE blob_stores (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE) STRICT;
+             CREATE TABLE blobs (store INTEGER NOT NULL REFERENCES blob_stores(id),
+                 path TEXT NOT NULL, content BLOB NOT NULL, PRIMARY KEY (store, path)) STRICT;
+             INSERT INTO infinisheet_meta VALUES ('instance', '12345');
+             INSERT INTO logs VALUES (1, 'old', 1, 3);
+             INSERT INTO entries VALUES (1, 1, x'6f6e65', 'snap', NULL, NULL);
+             INSERT INTO entries VALUES (1, 2, x'74776f', NULL, NULL, NULL);
+             INSERT INTO blob_stores VALUES (1, 'files');
+             INSERT INTO blobs VALUES (1, 'a', x'626c6f62');
+             PRAGMA application_id = 1230194772;
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+    }
+    let db = SqliteDatabase::open(&path, SqliteOptions::default())
+        .await
+        .unwrap();
+    let log = db.open_log("old").await.unwrap();
+    let all = log
+        .query_all(QueryStart::Start, QueryEnd::End, KnownSnapshot::NoSnapshot)
+        .await
+        .unwrap();
+    assert_eq!((all.start, all.end), (1, 3));
+    assert_eq!(&all.entries[1].payload[..], b"two");
+    assert_eq!(all.last_snapshot.unwrap().sequence_id, 1);
+    log.add_entry(LogEntry::new("three"), 3, KnownSnapshot::NotTracked)
+        .await
+        .unwrap();
+    let store = db.blob_store("files").await.unwrap();
+    assert_eq!(&store.root().read("a").await.unwrap()[..], b"blob");
+    let version: i64 = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 2);
+}
+
+#[tokio::test]
+async fn a_foreign_database_with_a_wal_is_left_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("other.db");
+    let wal = dir.path().join("other.db-wal");
+    // Another application's database with committed data still in its WAL
+    // (copied while that application had it open, as a backup tool would).
+    let (db_bytes, wal_bytes) = {
+        let conn = rusqlite::Connection::open(dir.path().join("live.db")).unwrap();
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0;
+             CREATE TABLE customers (name TEXT); INSERT INTO customers VALUES ('Ada');",
+        )
+        .unwrap();
+        (
+            std::fs::read(dir.path().join("live.db")).unwrap(),
+            std::fs::read(dir.path().join("live.db-wal")).unwrap(),
+        )
+    };
+    assert!(!wal_bytes.is_empty());
+    std::fs::write(&path, &db_bytes).unwrap();
+    std::fs::write(&wal, &wal_bytes).unwrap();
+    match SqliteDatabase::open(&path, SqliteOptions::default()).await {
+        Err(infinisheet_sqlite::OpenError::ForeignDatabase { path: p }) => assert_eq!(p, path),
+        other => panic!("expected ForeignDatabase, got {other:?}"),
+    }
+    assert!(
+        std::fs::read(&path).unwrap() == db_bytes,
+        "the database was changed"
+    );
+    assert!(
+        std::fs::read(&wal).ok() == Some(wal_bytes),
+        "the WAL was changed or removed"
+    );
+}
