@@ -6,6 +6,8 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
+pub mod sweep;
+
 use bytes::Bytes;
 use infinisheet_event_log::{
     AddEntryError, EventLog, EventLogExt, KnownSnapshot, LogEntry, QueryEnd, QueryStart,

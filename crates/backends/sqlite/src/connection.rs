@@ -41,13 +41,22 @@ impl SharedConnection {
         let connection = self.connection.clone();
         // A job that panicked left no transaction open (dropping it rolled
         // back), so a poisoned lock still guards a usable connection.
-        let run = move || job(&mut connection.lock().unwrap_or_else(PoisonError::into_inner));
-        match Handle::try_current().map(|handle| handle.runtime_flavor()) {
-            Ok(RuntimeFlavor::MultiThread) => Ok(tokio::task::block_in_place(run)),
-            Ok(_) => tokio::task::spawn_blocking(run).await.map_err(|err| {
-                StorageError::new(BACKEND, "a database call panicked (a bug)").with_source(err)
-            }),
-            Err(_) => Ok(run()),
-        }
+        blocking(move || job(&mut connection.lock().unwrap_or_else(PoisonError::into_inner))).await
+    }
+}
+
+/// Runs `job` off the async runtime's critical path, as the module doc
+/// says: `block_in_place`, `spawn_blocking`, or in place outside tokio.
+pub(crate) async fn blocking<T, F>(job: F) -> Result<T, StorageError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> T + Send + 'static,
+{
+    match Handle::try_current().map(|handle| handle.runtime_flavor()) {
+        Ok(RuntimeFlavor::MultiThread) => Ok(tokio::task::block_in_place(job)),
+        Ok(_) => tokio::task::spawn_blocking(job).await.map_err(|err| {
+            StorageError::new(BACKEND, "a database call panicked (a bug)").with_source(err)
+        }),
+        Err(_) => Ok(job()),
     }
 }

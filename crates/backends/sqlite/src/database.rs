@@ -106,13 +106,10 @@ impl SqliteDatabase {
         temporary: Option<Arc<tempfile::TempDir>>,
     ) -> Result<Self, OpenError> {
         let opening = path.clone();
+        // Opening syncs and may wait for another process's lock, like any
+        // call; outside tokio it runs in place.
         let (connection, instance) =
-            tokio::task::spawn_blocking(move || open_connection(&opening, options))
-                .await
-                .map_err(|err| {
-                    StorageError::new(crate::BACKEND, "opening the database panicked (a bug)")
-                        .with_source(err)
-                })??;
+            crate::connection::blocking(move || open_connection(&opening, options)).await??;
         Ok(SqliteDatabase {
             shared: Arc::new(Shared {
                 connection: SharedConnection::new(connection),
@@ -295,6 +292,18 @@ fn open_connection(path: &Path, options: SqliteOptions) -> Result<(Connection, u
     }
     let mut connection = Connection::open(path)
         .map_err(|err| storage(&format!("opening {}", path.display()), err))?;
+    // SQLite falls back to reading only when the file cannot be opened for
+    // writing (permissions, or a failed open on a full disk); such a handle
+    // would refuse every write for good, so the open fails instead.
+    let read_only = connection
+        .is_readonly(rusqlite::MAIN_DB)
+        .map_err(|err| storage("checking the database is writable", err))?;
+    if read_only {
+        return Err(OpenError::Storage(StorageError::new(
+            crate::BACKEND,
+            format!("{} cannot be opened for writing", path.display()),
+        )));
+    }
     connection
         .busy_timeout(options.busy_timeout)
         .map_err(|err| storage("setting the busy timeout", err))?;
