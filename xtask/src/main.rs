@@ -7,6 +7,8 @@
 //!   with `-D warnings`, and the offline `cargo deny` checks.
 //! * `bench`: the criterion benchmarks (with the S3 server running); extra
 //!   arguments go to criterion.
+//! * `sweep`: the crash-point sweep and the damage sweep over every point,
+//!   printing their counts (`test` runs them too, quietly).
 //!
 //! Plain std on purpose: it must build fast on a fresh machine.
 
@@ -18,7 +20,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-const USAGE: &str = "usage: cargo xtask <test | conformance | ci | bench [criterion args...]>";
+const USAGE: &str =
+    "usage: cargo xtask <test | conformance | ci | sweep | bench [criterion args...]>";
 
 fn main() -> Result<()> {
     let mut args = env::args().skip(1);
@@ -31,6 +34,7 @@ fn main() -> Result<()> {
         "conformance" => conformance(),
         "ci" => ci(),
         "bench" => bench(&rest),
+        "sweep" => sweep(),
         "" | "help" | "-h" | "--help" => {
             println!("{USAGE}");
             Ok(())
@@ -39,13 +43,25 @@ fn main() -> Result<()> {
     }
 }
 
-/// The workspace root: the parent of this crate's manifest directory.
+/// The root of the workspace cargo runs in, asked of cargo at run time (a
+/// path fixed at compile time would name another checkout when several
+/// share a target directory).
 fn workspace_root() -> Result<PathBuf> {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let output = Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["locate-project", "--workspace", "--message-format", "plain"])
+        .output()
+        .context("running cargo locate-project")?;
+    if !output.status.success() {
+        bail!(
+            "cargo locate-project failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    let manifest = PathBuf::from(String::from_utf8(output.stdout)?.trim());
     manifest
         .parent()
         .map(Path::to_path_buf)
-        .context("xtask has no parent directory")
+        .context("the workspace manifest has no directory")
 }
 
 /// Runs `program args...`, echoing it, and fails if it fails.
@@ -84,7 +100,42 @@ fn works(program: &str, args: &[&str]) -> bool {
 const S3_FEATURES: &str = "infinisheet-object-store/s3-tests,infinisheet-process-tests/s3-tests,\
                            infinisheet-snapshot-workflow/s3-tests";
 
+/// Installs `strace` (the crash-point sweep's fault injector) from Debian's
+/// packages when it is missing.
+fn ensure_strace() -> Result<()> {
+    if works("strace", &["-V"]) {
+        return Ok(());
+    }
+    run("apt-get", &["update", "-qq"], &[])?;
+    run(
+        "apt-get",
+        &["install", "-y", "-qq", "--no-install-recommends", "strace"],
+        &[("DEBIAN_FRONTEND", "noninteractive")],
+    )
+    .context("installing strace (needs root, as on CI)")
+}
+
+fn sweep() -> Result<()> {
+    ensure_strace()?;
+    run(
+        "cargo",
+        &[
+            "test",
+            "--package",
+            "infinisheet-process-tests",
+            "--test",
+            "crash_points",
+            "--test",
+            "damage",
+            "--",
+            "--nocapture",
+        ],
+        &[("INFINISHEET_SWEEP_EVERY", "1")],
+    )
+}
+
 fn test() -> Result<()> {
+    ensure_strace()?;
     let server = s3::S3Server::start(Path::new("."))?;
     run("cargo", &["test", "--workspace", "--all-targets"], &[])?;
     s3_tests(&server)?;

@@ -59,6 +59,11 @@ pub(crate) fn log(id: i64, name: &str, start: i64, end: i64) -> i64 {
         .finish()
 }
 
+/// The checksum of a blob store's row: its id and name.
+pub(crate) fn store(id: i64, name: &str) -> i64 {
+    Crc::new(4).int(id).bytes(name.as_bytes()).finish()
+}
+
 /// The checksum of the blob at `path` in blob store `store`.
 pub(crate) fn blob(store: i64, path: &str, content: &[u8]) -> i64 {
     Crc::new(3)

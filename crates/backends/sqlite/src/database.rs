@@ -1,13 +1,14 @@
 //! `SqliteDatabase`: one database file, its connection thread, and the named
 //! logs and blob stores inside it.
 
+use crate::checksum;
 use crate::connection::SharedConnection;
 use crate::error::{OpenError, storage};
 use crate::options::{Durability, SqliteOptions};
 use crate::schema;
 use crate::{SqliteBlobStore, SqliteEventLog};
 use infinisheet_event_log::StorageError;
-use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -222,7 +223,7 @@ impl SqliteDatabase {
         let found = self
             .shared
             .connection
-            .call(move |conn| -> rusqlite::Result<(Option<i64>, bool)> {
+            .call(move |conn| -> rusqlite::Result<Named> {
                 let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
                 let existing: Option<i64> = tx
                     .query_row(
@@ -232,24 +233,33 @@ impl SqliteDatabase {
                     )
                     .optional()?;
                 let result = match (existing, mode) {
-                    (Some(id), Mode::Create) => (Some(id), true),
-                    (Some(id), _) => (Some(id), false),
-                    (None, Mode::Open) => (None, false),
+                    (Some(_), Mode::Create) => Named::Exists,
+                    (Some(id), _) => Named::Found(id),
+                    // Before saying "missing" (or making a new one), check
+                    // that no row's name was damaged into another.
+                    (None, _) if let Some(damaged) = damaged_row(&tx, table)? => {
+                        Named::Damaged(damaged)
+                    }
+                    (None, Mode::Open) => Named::Missing,
                     (None, _) => {
-                        let sql = if table == "logs" {
-                            "INSERT INTO logs (name, start_seq, end_seq, crc) VALUES (?1, 0, 0, 0)"
-                        } else {
-                            "INSERT INTO blob_stores (name) VALUES (?1)"
-                        };
-                        tx.execute(sql, [&owned])?;
-                        let id = tx.last_insert_rowid();
+                        let id: i64 = tx.query_row(
+                            &format!("SELECT coalesce(max(id), 0) + 1 FROM {table}"),
+                            [],
+                            |row| row.get(0),
+                        )?;
                         if table == "logs" {
                             tx.execute(
-                                "UPDATE logs SET crc = ?1 WHERE id = ?2",
-                                rusqlite::params![crate::checksum::log(id, &owned, 0, 0), id],
+                                "INSERT INTO logs (id, name, start_seq, end_seq, crc) \
+                                 VALUES (?1, ?2, 0, 0, ?3)",
+                                params![id, &owned, checksum::log(id, &owned, 0, 0)],
+                            )?;
+                        } else {
+                            tx.execute(
+                                "INSERT INTO blob_stores (id, name, crc) VALUES (?1, ?2, ?3)",
+                                params![id, &owned, checksum::store(id, &owned)],
                             )?;
                         }
-                        (Some(id), false)
+                        Named::Found(id)
                     }
                 };
                 tx.commit()?;
@@ -258,17 +268,59 @@ impl SqliteDatabase {
             .await?
             .map_err(|err| storage(&format!("opening {kind} {name:?}"), err))?;
         match found {
-            (Some(_), true) => Err(OpenError::AlreadyExists {
+            Named::Exists => Err(OpenError::AlreadyExists {
                 kind,
                 name: name.to_owned(),
             }),
-            (Some(id), false) => Ok(id),
-            (None, _) => Err(OpenError::NotFound {
+            Named::Found(id) => Ok(id),
+            Named::Missing => Err(OpenError::NotFound {
                 kind,
                 name: name.to_owned(),
             }),
+            Named::Damaged(what) => Err(OpenError::Storage(StorageError::corrupt(
+                crate::BACKEND,
+                format!("{}: {what}", self.path().display()),
+            ))),
         }
     }
+}
+
+/// What looking a log or blob store up by name found.
+enum Named {
+    Found(i64),
+    /// Found, but it was to be created.
+    Exists,
+    Missing,
+    /// A row of the table fails its checksum.
+    Damaged(String),
+}
+
+/// The first row of `logs` or `blob_stores` whose checksum fails, if any.
+fn damaged_row(tx: &rusqlite::Transaction<'_>, table: &str) -> rusqlite::Result<Option<String>> {
+    if table == "logs" {
+        let mut select = tx.prepare("SELECT id, name, start_seq, end_seq, crc FROM logs")?;
+        let mut rows = select.query([])?;
+        while let Some(row) = rows.next()? {
+            let (id, name): (i64, String) = (row.get(0)?, row.get(1)?);
+            if row.get::<_, i64>(4)? != checksum::log(id, &name, row.get(2)?, row.get(3)?) {
+                return Ok(Some(format!(
+                    "the row of log {id} ({name:?}) fails its checksum"
+                )));
+            }
+        }
+    } else {
+        let mut select = tx.prepare("SELECT id, name, crc FROM blob_stores")?;
+        let mut rows = select.query([])?;
+        while let Some(row) = rows.next()? {
+            let (id, name): (i64, String) = (row.get(0)?, row.get(1)?);
+            if row.get::<_, i64>(2)? != checksum::store(id, &name) {
+                return Ok(Some(format!(
+                    "the row of blob store {id} ({name:?}) fails its checksum"
+                )));
+            }
+        }
+    }
+    Ok(None)
 }
 
 #[derive(Clone, Copy, Debug)]

@@ -4,7 +4,7 @@
 use crate::checksum;
 use crate::error::{OpenError, is_not_a_database, storage};
 use infinisheet_event_log::EntryMetadata;
-use rusqlite::{Connection, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::path::Path;
 
 /// `PRAGMA application_id` of an Infinisheet database: "ISHT".
@@ -38,7 +38,8 @@ CREATE TABLE entries (
 CREATE INDEX entries_with_snapshot ON entries (log, seq) WHERE snapshot IS NOT NULL;
 CREATE TABLE blob_stores (
     id INTEGER PRIMARY KEY,
-    name TEXT NOT NULL UNIQUE
+    name TEXT NOT NULL UNIQUE,
+    crc INTEGER NOT NULL
 ) STRICT;
 CREATE TABLE blobs (
     store INTEGER NOT NULL REFERENCES blob_stores(id),
@@ -109,6 +110,7 @@ pub(crate) fn check_or_create(connection: &mut Connection, path: &Path) -> Resul
             "PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {SCHEMA_VERSION};"
         ))
         .map_err(|err| storage("recording the schema version", err))?;
+        record_schema(&tx).map_err(|err| storage("recording the schema's checksum", err))?;
     } else if version > SCHEMA_VERSION {
         return Err(OpenError::SchemaTooNew {
             path: path.to_owned(),
@@ -117,10 +119,26 @@ pub(crate) fn check_or_create(connection: &mut Connection, path: &Path) -> Resul
         });
     } else if version == 1 {
         migrate_from_1(&tx)
+            .and_then(|()| record_schema(&tx))
             .map_err(|err| storage("adding checksums (schema version 1 to 2)", err))?;
     } else if version < SCHEMA_VERSION {
         return Err(OpenError::Storage(crate::error::corrupt(format!(
             "{} records schema version {version}, which no release wrote",
+            path.display()
+        ))));
+    }
+    let recorded: Option<i64> = tx
+        .query_row(
+            "SELECT value FROM infinisheet_meta WHERE key = 'schema'",
+            [],
+            |row| row.get(0),
+        )
+        .optional()
+        .map_err(|err| storage("reading the schema's checksum", err))?;
+    let actual = schema_checksum(&tx).map_err(|err| storage("reading the schema", err))?;
+    if recorded != Some(actual) {
+        return Err(OpenError::Storage(crate::error::corrupt(format!(
+            "{}: the schema (its tables and indexes) does not match its checksum",
             path.display()
         ))));
     }
@@ -141,12 +159,43 @@ pub(crate) fn check_or_create(connection: &mut Connection, path: &Path) -> Resul
     })
 }
 
+/// The checksum of the tables and indexes as SQLite records them.
+fn schema_checksum(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<i64> {
+    let mut select =
+        tx.prepare("SELECT type, name, tbl_name, sql FROM sqlite_schema ORDER BY type, name")?;
+    let mut rows = select.query([])?;
+    let mut crc = 0u32;
+    while let Some(row) = rows.next()? {
+        for column in 0..4 {
+            let text: Option<String> = row.get(column)?;
+            let text = text.unwrap_or_default();
+            crc = crc32c::crc32c_append(crc, &(text.len() as u64).to_le_bytes());
+            crc = crc32c::crc32c_append(crc, text.as_bytes());
+        }
+    }
+    Ok(i64::from(crc))
+}
+
+/// Records the schema's checksum, checked on every open: a damaged table
+/// definition would otherwise surface as "no such table" or, worse, as a
+/// working table of another shape.
+fn record_schema(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
+    let crc = schema_checksum(tx)?;
+    tx.execute(
+        "INSERT INTO infinisheet_meta (key, value) VALUES ('schema', ?1) \
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        [crc],
+    )?;
+    Ok(())
+}
+
 /// Version 1 had no checksums: add the columns and compute every row's.
 fn migrate_from_1(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
     tx.execute_batch(
         "ALTER TABLE logs ADD COLUMN crc INTEGER NOT NULL DEFAULT 0;
          ALTER TABLE entries ADD COLUMN crc INTEGER NOT NULL DEFAULT 0;
-         ALTER TABLE blobs ADD COLUMN crc INTEGER NOT NULL DEFAULT 0;",
+         ALTER TABLE blobs ADD COLUMN crc INTEGER NOT NULL DEFAULT 0;
+         ALTER TABLE blob_stores ADD COLUMN crc INTEGER NOT NULL DEFAULT 0;",
     )?;
     let logs: Vec<(i64, String, i64, i64)> = tx
         .prepare("SELECT id, name, start_seq, end_seq FROM logs")?
@@ -158,6 +207,16 @@ fn migrate_from_1(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
         tx.execute(
             "UPDATE logs SET crc = ?1 WHERE id = ?2",
             params![checksum::log(id, &name, start, end), id],
+        )?;
+    }
+    let stores: Vec<(i64, String)> = tx
+        .prepare("SELECT id, name FROM blob_stores")?
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (id, name) in stores {
+        tx.execute(
+            "UPDATE blob_stores SET crc = ?1 WHERE id = ?2",
+            params![checksum::store(id, &name), id],
         )?;
     }
     {
