@@ -237,7 +237,7 @@ impl SqliteDatabase {
                     (Some(id), _) => Named::Found(id),
                     // Before saying "missing" (or making a new one), check
                     // that no row's name was damaged into another.
-                    (None, _) if let Some(damaged) = damaged_row(&tx, table)? => {
+                    (None, _) if let Some(damaged) = damaged_row(&tx, table, &owned)? => {
                         Named::Damaged(damaged)
                     }
                     (None, Mode::Open) => Named::Missing,
@@ -295,13 +295,25 @@ enum Named {
     Damaged(String),
 }
 
-/// The first row of `logs` or `blob_stores` whose checksum fails, if any.
-fn damaged_row(tx: &rusqlite::Transaction<'_>, table: &str) -> rusqlite::Result<Option<String>> {
+/// The first row of `logs` or `blob_stores` whose checksum fails, or whose
+/// name is `looked_for` although the lookup by name missed it (a damaged
+/// index), if any. The rows are read from the table, not the index.
+fn damaged_row(
+    tx: &rusqlite::Transaction<'_>,
+    table: &str,
+    looked_for: &str,
+) -> rusqlite::Result<Option<String>> {
     if table == "logs" {
-        let mut select = tx.prepare("SELECT id, name, start_seq, end_seq, crc FROM logs")?;
+        let mut select =
+            tx.prepare("SELECT id, name, start_seq, end_seq, crc FROM logs NOT INDEXED")?;
         let mut rows = select.query([])?;
         while let Some(row) = rows.next()? {
             let (id, name): (i64, String) = (row.get(0)?, row.get(1)?);
+            if name == looked_for {
+                return Ok(Some(format!(
+                    "the index of log names misses log {id} ({name:?})"
+                )));
+            }
             if row.get::<_, i64>(4)? != checksum::log(id, &name, row.get(2)?, row.get(3)?) {
                 return Ok(Some(format!(
                     "the row of log {id} ({name:?}) fails its checksum"
@@ -309,10 +321,15 @@ fn damaged_row(tx: &rusqlite::Transaction<'_>, table: &str) -> rusqlite::Result<
             }
         }
     } else {
-        let mut select = tx.prepare("SELECT id, name, crc FROM blob_stores")?;
+        let mut select = tx.prepare("SELECT id, name, crc FROM blob_stores NOT INDEXED")?;
         let mut rows = select.query([])?;
         while let Some(row) = rows.next()? {
             let (id, name): (i64, String) = (row.get(0)?, row.get(1)?);
+            if name == looked_for {
+                return Ok(Some(format!(
+                    "the index of blob store names misses store {id} ({name:?})"
+                )));
+            }
             if row.get::<_, i64>(2)? != checksum::store(id, &name) {
                 return Ok(Some(format!(
                     "the row of blob store {id} ({name:?}) fails its checksum"
@@ -330,12 +347,55 @@ enum Mode {
     OpenOrCreate,
 }
 
+/// Refuses a file shorter than its own header says while no WAL could hold
+/// the rest: SQLite reads pages past the end of a cut file as missing rows,
+/// not as damage. (With frames in a WAL the main file may lag its header
+/// after a checkpoint that died; recovery completes it.)
+fn refuse_cut_file(path: &Path) -> Result<(), OpenError> {
+    use std::io::Read;
+    let wal = PathBuf::from(format!("{}-wal", path.display()));
+    if std::fs::metadata(&wal).is_ok_and(|m| m.len() > 0) {
+        return Ok(());
+    }
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return Ok(()); // missing: created below; unreadable: the open says why
+    };
+    let mut header = [0u8; 100];
+    if file.read_exact(&mut header).is_err() || &header[..16] != b"SQLite format 3\0" {
+        return Ok(()); // empty, or not SQLite: the checks below say which
+    }
+    let word = |at: usize| {
+        u32::from_be_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]])
+    };
+    let page_size = match u16::from_be_bytes([header[16], header[17]]) {
+        1 => 65_536,
+        size => u64::from(size),
+    };
+    // The page count is valid only when written by the same change.
+    if word(24) != word(92) {
+        return Ok(());
+    }
+    let expected = page_size * u64::from(word(28));
+    let actual = file.metadata().map(|m| m.len()).unwrap_or(expected);
+    if actual < expected {
+        return Err(OpenError::Storage(StorageError::corrupt(
+            crate::BACKEND,
+            format!(
+                "{} is {actual} bytes, but its header says {expected}: the file was cut",
+                path.display()
+            ),
+        )));
+    }
+    Ok(())
+}
+
 fn open_connection(path: &Path, options: SqliteOptions) -> Result<(Connection, u64), OpenError> {
     // An existing file is first looked at through a read-only connection:
     // a read-write connection to another application's database would
     // checkpoint its WAL into it (and delete the WAL) when it closes, even
     // after only reading. A read-only one changes neither file (SQLite may
     // create the `-shm` index beside them).
+    refuse_cut_file(path)?;
     if std::fs::metadata(path).is_ok_and(|m| m.len() > 0) {
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         if let Ok(reader) = Connection::open_with_flags(path, flags) {

@@ -17,11 +17,21 @@ pub(crate) fn storage(doing: &str, err: rusqlite::Error) -> StorageError {
         err.sqlite_error_code(),
         Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
     );
+    // In these STRICT tables a value of the wrong type, or text that is not
+    // UTF-8, can only be damage; so is a row that must exist (the instance
+    // id, a log's bounds) gone missing (lookups that may miss are optional).
     let damaged = matches!(
         err.sqlite_error_code(),
         Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase)
+    ) || matches!(
+        err,
+        rusqlite::Error::InvalidColumnType(..)
+            | rusqlite::Error::FromSqlConversionFailure(..)
+            | rusqlite::Error::IntegralValueOutOfRange(..)
+            | rusqlite::Error::Utf8Error(..)
+            | rusqlite::Error::QueryReturnedNoRows
     );
-    let message = format!("{doing}: {}", describe(&err));
+    let message = format!("{doing}: {} ({err})", describe(&err));
     let storage = if retryable {
         StorageError::retryable(BACKEND, message)
     } else if damaged {
@@ -33,6 +43,16 @@ pub(crate) fn storage(doing: &str, err: rusqlite::Error) -> StorageError {
 }
 
 fn describe(err: &rusqlite::Error) -> &'static str {
+    if matches!(
+        err,
+        rusqlite::Error::InvalidColumnType(..)
+            | rusqlite::Error::FromSqlConversionFailure(..)
+            | rusqlite::Error::IntegralValueOutOfRange(..)
+            | rusqlite::Error::Utf8Error(..)
+            | rusqlite::Error::QueryReturnedNoRows
+    ) {
+        return "a stored value is missing or of the wrong type (the file is damaged)";
+    }
     match err.sqlite_error_code() {
         Some(ErrorCode::DatabaseBusy) => "the database is busy (locked by another connection)",
         Some(ErrorCode::DatabaseLocked) => "a table is locked",
