@@ -179,6 +179,8 @@ macro_rules! __blob_store_tests {
                 remove_all_leaves_siblings,
                 remove_all_then_write_again,
                 remove_all_root,
+                deep_nesting_lists_and_removes,
+                write_over_empty_dir_never_deletes_a_racing_blob,
                 list_empty_dir,
                 list_reports_kinds,
                 list_pages_cover_every_name,

@@ -4,7 +4,9 @@
 
 use crate::blocking::blocking;
 use crate::error::{BACKEND, create_dir_durably, io, os};
-use crate::tree::{DIR, Kind, Walk, entries, has_blobs, kind_at, remove_tree, walk};
+use crate::tree::{
+    DIR, Kind, Walk, entries, has_blobs, kind_at, remove_empty_tree, remove_tree, walk,
+};
 use async_trait::async_trait;
 use bytes::Bytes;
 use infinisheet_blob_store::{
@@ -256,15 +258,16 @@ impl FsBlobDir {
                 }
                 Walk::Missing => continue,
             };
-            if kind_at(dir.as_fd(), name.as_str())? == Some(Kind::Dir) {
-                if has_blobs(dir.as_fd(), name.as_str())? {
-                    return Err(WriteBlobError::WrongKind {
-                        name: name.clone(),
-                        found: EntryKind::Dir,
-                    });
-                }
-                // An empty directory is invisible: the name is free.
-                remove_tree(dir.as_fd(), name.as_str())?;
+            // An empty directory is invisible: the name is free once the
+            // empty directories are gone. Anything in them (a blob renamed
+            // in meanwhile) stops the removal and is kept.
+            if kind_at(dir.as_fd(), name.as_str())? == Some(Kind::Dir)
+                && !remove_empty_tree(dir.as_fd(), name.as_str())?
+            {
+                return Err(WriteBlobError::WrongKind {
+                    name: name.clone(),
+                    found: EntryKind::Dir,
+                });
             }
             let temp = inner.temp_name("tmp");
             let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC;

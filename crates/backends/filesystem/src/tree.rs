@@ -124,39 +124,132 @@ pub(crate) fn entries(dir: BorrowedFd<'_>) -> Result<Vec<(String, Kind)>, Storag
     Ok(out)
 }
 
+/// What a visit of one name asks of a tree walk.
+pub(crate) type Flow = std::ops::ControlFlow<()>;
+
+/// One directory on the way down a walk: its identity, to check the way
+/// back up, and the names in it still to visit.
+struct Level {
+    id: (u64, u64),
+    name: String,
+    pending: Vec<(String, Kind)>,
+}
+
+fn identity(fd: BorrowedFd<'_>) -> Result<(u64, u64), StorageError> {
+    let stat = rustix::fs::fstat(fd).map_err(|err| os("inspecting", "a directory", err))?;
+    Ok((stat.st_dev, stat.st_ino))
+}
+
+/// Walks the tree beneath the directory `name` in `top`, depth first and
+/// without recursion: one descriptor open at a time (going back up through
+/// `..`, checked to be the directory it came from), so a tree of any depth
+/// costs neither stack nor descriptors. `file` is called for each name that
+/// is not a directory, with the directory holding it; `left` after each
+/// directory's contents, with its parent. Either may stop the walk
+/// (`Break`), which the walk returns. A missing `name` is an empty walk.
+pub(crate) fn walk_tree(
+    top: BorrowedFd<'_>,
+    name: &str,
+    mut file: impl FnMut(BorrowedFd<'_>, &str, Kind) -> Result<Flow, StorageError>,
+    mut left: impl FnMut(BorrowedFd<'_>, &str) -> Result<Flow, StorageError>,
+) -> Result<Flow, StorageError> {
+    let mut current = match rustix::fs::openat(top, name, DIR, Mode::empty()) {
+        Ok(fd) => fd,
+        Err(Errno::NOENT | Errno::NOTDIR | Errno::LOOP) => return Ok(Flow::Continue(())),
+        Err(err) => return Err(os("opening directory", name, err)),
+    };
+    let mut levels = vec![Level {
+        id: identity(current.as_fd())?,
+        name: name.to_owned(),
+        pending: entries(current.as_fd())?,
+    }];
+    while let Some(level) = levels.last_mut() {
+        match level.pending.pop() {
+            Some((child, Kind::Dir)) => {
+                match rustix::fs::openat(&current, child.as_str(), DIR, Mode::empty()) {
+                    Ok(sub) => {
+                        levels.push(Level {
+                            id: identity(sub.as_fd())?,
+                            pending: entries(sub.as_fd())?,
+                            name: child,
+                        });
+                        current = sub;
+                    }
+                    Err(Errno::NOENT) => {}
+                    Err(Errno::NOTDIR | Errno::LOOP) => {
+                        if file(current.as_fd(), &child, Kind::Other)?.is_break() {
+                            return Ok(Flow::Break(()));
+                        }
+                    }
+                    Err(err) => return Err(os("opening directory", &child, err)),
+                }
+            }
+            Some((child, kind)) => {
+                if file(current.as_fd(), &child, kind)?.is_break() {
+                    return Ok(Flow::Break(()));
+                }
+            }
+            None => {
+                let done = levels.pop().map(|level| level.name).unwrap_or_default();
+                let Some(parent) = levels.last() else {
+                    drop(current);
+                    return left(top, &done);
+                };
+                let up = rustix::fs::openat(&current, "..", DIR, Mode::empty())
+                    .map_err(|err| os("opening the parent of", &done, err))?;
+                if identity(up.as_fd())? != parent.id {
+                    return Err(StorageError::retryable(
+                        crate::error::BACKEND,
+                        format!("directory {done} moved while it was walked"),
+                    ));
+                }
+                current = up;
+                if left(current.as_fd(), &done)?.is_break() {
+                    return Ok(Flow::Break(()));
+                }
+            }
+        }
+    }
+    Ok(Flow::Continue(()))
+}
+
 /// Whether a blob (a regular file with a valid name) lies anywhere beneath
 /// the directory `name` in `dir`.
 pub(crate) fn has_blobs(dir: BorrowedFd<'_>, name: &str) -> Result<bool, StorageError> {
-    let sub = match rustix::fs::openat(dir, name, DIR, Mode::empty()) {
-        Ok(sub) => sub,
-        Err(Errno::NOENT | Errno::NOTDIR | Errno::LOOP) => return Ok(false),
-        Err(err) => return Err(os("opening directory", name, err)),
-    };
-    for (child, kind) in entries(sub.as_fd())? {
-        let found = match kind {
-            Kind::File => BlobName::new(child.as_str()).is_ok(),
-            Kind::Dir => has_blobs(sub.as_fd(), &child)?,
-            Kind::Other => false,
-        };
-        if found {
-            return Ok(true);
-        }
-    }
-    Ok(false)
+    let found = walk_tree(
+        dir,
+        name,
+        |_, child, kind| {
+            Ok(if kind == Kind::File && BlobName::new(child).is_ok() {
+                Flow::Break(())
+            } else {
+                Flow::Continue(())
+            })
+        },
+        |_, _| Ok(Flow::Continue(())),
+    )?;
+    Ok(found.is_break())
 }
 
 /// Removes `name` from `dir` and, if it is a directory, everything beneath
 /// it, without following links. Absent is fine.
 pub(crate) fn remove_tree(dir: BorrowedFd<'_>, name: &str) -> Result<(), StorageError> {
     match rustix::fs::openat(dir, name, DIR, Mode::empty()) {
-        Ok(sub) => {
-            for (child, _) in entries(sub.as_fd())? {
-                remove_tree(sub.as_fd(), &child)?;
-            }
-            match rustix::fs::unlinkat(dir, name, AtFlags::REMOVEDIR) {
-                Ok(()) | Err(Errno::NOENT) => Ok(()),
-                Err(err) => Err(os("removing directory", name, err)),
-            }
+        Ok(_) => {
+            // The callbacks never stop the walk.
+            let _ = walk_tree(
+                dir,
+                name,
+                |parent, child, _| match rustix::fs::unlinkat(parent, child, AtFlags::empty()) {
+                    Ok(()) | Err(Errno::NOENT) => Ok(Flow::Continue(())),
+                    Err(err) => Err(os("removing", child, err)),
+                },
+                |parent, child| match rustix::fs::unlinkat(parent, child, AtFlags::REMOVEDIR) {
+                    Ok(()) | Err(Errno::NOENT) => Ok(Flow::Continue(())),
+                    Err(err) => Err(os("removing directory", child, err)),
+                },
+            )?;
+            Ok(())
         }
         Err(Errno::NOTDIR | Errno::LOOP) => match rustix::fs::unlinkat(dir, name, AtFlags::empty())
         {
@@ -166,4 +259,23 @@ pub(crate) fn remove_tree(dir: BorrowedFd<'_>, name: &str) -> Result<(), Storage
         Err(Errno::NOENT) => Ok(()),
         Err(err) => Err(os("opening directory", name, err)),
     }
+}
+
+/// Removes the directory `name` from `dir` if it and every directory
+/// beneath it hold nothing else: only empty directories are removed, each
+/// with `rmdir`, so a blob that another task or process renames into it
+/// meanwhile makes the removal stop (`rmdir` fails with `ENOTEMPTY`) and is
+/// never deleted. Returns whether the name is free now.
+pub(crate) fn remove_empty_tree(dir: BorrowedFd<'_>, name: &str) -> Result<bool, StorageError> {
+    let flow = walk_tree(
+        dir,
+        name,
+        |_, _, _| Ok(Flow::Break(())),
+        |parent, child| match rustix::fs::unlinkat(parent, child, AtFlags::REMOVEDIR) {
+            Ok(()) | Err(Errno::NOENT) => Ok(Flow::Continue(())),
+            Err(Errno::NOTEMPTY | Errno::EXIST) => Ok(Flow::Break(())),
+            Err(err) => Err(os("removing directory", child, err)),
+        },
+    )?;
+    Ok(flow.is_continue())
 }

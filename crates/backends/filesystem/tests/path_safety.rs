@@ -112,3 +112,25 @@ async fn the_tree_is_plain_files_a_person_can_read() {
         0
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn four_thousand_nested_directories_list_and_remove_without_recursion() {
+    use infinisheet_blob_store::{BlobDirExt, BlobStore};
+    let dir = tempfile::tempdir().unwrap();
+    let store = infinisheet_filesystem::FsBlobStore::open(dir.path())
+        .await
+        .unwrap();
+    let root = store.root();
+    let mut deep = root.clone();
+    for _ in 0..4_000 {
+        deep = deep.open_dir("n").await.unwrap();
+    }
+    deep.write("leaf", bytes::Bytes::from_static(b"deep"))
+        .await
+        .unwrap();
+    // Listing the root asks whether "n" holds a blob: a walk 4,000 deep.
+    let listed = root.list_all().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    root.remove_all().await.unwrap();
+    assert!(root.list_all().await.unwrap().is_empty());
+}
