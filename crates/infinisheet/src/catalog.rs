@@ -532,6 +532,12 @@ impl Catalog {
                 ),
             });
         }
+        if let Some(problem) = crate::storage::log_id_problem(&metadata.log_id) {
+            return Err(CatalogError::BadMetadata {
+                path: at.display(),
+                reason: format!("its log id {:?} is invalid: {problem}", metadata.log_id),
+            });
+        }
         if metadata.log_backend != self.storage.logs.backend() {
             return Err(CatalogError::UnknownBackend {
                 path: at.display(),

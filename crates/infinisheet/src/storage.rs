@@ -218,6 +218,21 @@ impl LogStore {
         &self.url
     }
 
+    /// Checks that `id` can name a log in every backend without leaving its
+    /// place: it becomes a SQLite row name, a directory under `file:`'s
+    /// root and a key segment under an object prefix, so `..`, separators
+    /// or an absolute path would reach outside.
+    ///
+    /// # Errors
+    ///
+    /// [`LogStoreError`] naming what is wrong with it.
+    pub fn check_id(&self, id: &str) -> Result<(), LogStoreError> {
+        match log_id_problem(id) {
+            None => Ok(()),
+            Some(problem) => Err(self.error(id)(format!("invalid log id: {problem}"))),
+        }
+    }
+
     fn error(&self, id: &str) -> impl Fn(String) -> LogStoreError + '_ {
         let id = id.to_owned();
         move |message| LogStoreError {
@@ -235,6 +250,7 @@ impl LogStore {
     /// [`LogStoreError`] if it does not exist (and `create` is false) or
     /// the storage fails.
     pub async fn log(&self, id: &str, create: bool) -> Result<Arc<dyn EventLog>, LogStoreError> {
+        self.check_id(id)?;
         let fail = self.error(id);
         Ok(match &self.kind {
             LogKind::Memory(logs) => {
@@ -285,12 +301,30 @@ impl LogStore {
     /// [`LogStoreError`] if the storage fails. A log that does not exist is
     /// not an error.
     pub async fn clear(&self, id: &str) -> Result<(), LogStoreError> {
+        self.check_id(id)?;
         let fail = self.error(id);
         let Ok(log) = self.log(id, false).await else {
             return Ok(());
         };
         let (_, end) = log.bounds().await.map_err(|e| fail(describe(&e)))?;
         log.truncate(end).await.map_err(|e| fail(describe(&e)))
+    }
+}
+
+/// What makes `id` unfit to name a log, if anything: it must be 1 to 64
+/// ASCII letters, digits, `-` or `_` (the catalog makes 32 hex digits).
+pub(crate) fn log_id_problem(id: &str) -> Option<&'static str> {
+    if id.is_empty() {
+        Some("it is empty")
+    } else if id.len() > 64 {
+        Some("it is longer than 64 characters")
+    } else if !id
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        Some("only ASCII letters, digits, - and _ may name a log")
+    } else {
+        None
     }
 }
 

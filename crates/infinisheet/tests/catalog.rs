@@ -193,3 +193,51 @@ async fn the_embedded_storage_takes_any_directory_name() {
     let again = Catalog::new(Storage::embedded(&home).await.unwrap());
     assert_eq!(again.sheets("").await.unwrap(), ["s"]);
 }
+
+#[tokio::test]
+async fn a_log_id_that_would_leave_the_log_store_is_refused_and_nothing_is_written() {
+    let home = tempfile::tempdir().unwrap();
+    let logs = home.path().join("logs");
+    let victim = home.path().join("victim");
+    std::fs::create_dir_all(&victim).unwrap();
+    let storage = Storage::open(
+        &format!("file:{}", logs.display()),
+        &format!("file:{}", home.path().join("sheets").display()),
+    )
+    .await
+    .unwrap();
+    let catalog = Catalog::new(storage.clone());
+    catalog
+        .create_sheet("s", SheetOptions::default())
+        .await
+        .unwrap();
+    let dir = storage.blobs.root().open_dir("s").await.unwrap();
+    let good = String::from_utf8(dir.read(SHEET_METADATA).await.unwrap().to_vec()).unwrap();
+    let id = good
+        .split("\"log_id\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').nth(1))
+        .unwrap()
+        .to_owned();
+    for bad in [
+        "../victim".to_owned(),
+        victim.display().to_string(),
+        String::new(),
+    ] {
+        dir.write(SHEET_METADATA, good.replace(&id, &bad))
+            .await
+            .unwrap();
+        let err = catalog.open_sheet("s").await.unwrap_err();
+        assert!(
+            matches!(&err, CatalogError::BadMetadata { reason, .. } if reason.contains("log id")),
+            "{bad}: {err}"
+        );
+        // The log store refuses it too, for callers that skip the catalog.
+        assert!(storage.logs.log(&bad, true).await.is_err(), "{bad}");
+    }
+    assert_eq!(
+        std::fs::read_dir(&victim).unwrap().count(),
+        0,
+        "files were made outside the log store"
+    );
+}
