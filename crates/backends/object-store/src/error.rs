@@ -25,7 +25,7 @@ pub(crate) fn storage(what: &str, key: &Path, err: object_store::Error) -> Stora
 
 /// A storage error for an object whose content this crate cannot decode.
 pub(crate) fn corrupt(key: &Path, reason: impl std::fmt::Display) -> StorageError {
-    StorageError::new(BACKEND, format!("corrupt object {key}: {reason}"))
+    StorageError::corrupt(BACKEND, format!("corrupt object {key}: {reason}"))
 }
 
 /// Whether `err` says the object does not exist.

@@ -626,12 +626,21 @@ impl EventLog for ObjectStoreEventLog {
                 start
             } else {
                 let keys = self.objects.record_keys(head.first_record, start).await?;
-                *keys.last().ok_or_else(|| {
-                    corrupt(
-                        &self.objects.record_key(start),
-                        "no record holds this entry",
-                    )
-                })?
+                match keys.last() {
+                    Some(key) => *key,
+                    // Another truncate moved the head and removed these
+                    // records after this one read the head: go again from
+                    // the new head. Only with the head unchanged is a
+                    // missing record damage.
+                    None if self.objects.head().await?.1 != version => continue,
+                    None => {
+                        return Err(corrupt(
+                            &self.objects.record_key(start),
+                            "no record holds this entry",
+                        )
+                        .into());
+                    }
+                }
             };
             let moved = Head {
                 start,
