@@ -181,6 +181,7 @@ macro_rules! __blob_store_tests {
                 remove_all_root,
                 deep_nesting_lists_and_removes,
                 write_over_empty_dir_never_deletes_a_racing_blob,
+                write_beneath_a_dir_replaced_by_a_blob_is_wrong_kind,
                 list_empty_dir,
                 list_reports_kinds,
                 list_pages_cover_every_name,

@@ -106,6 +106,7 @@ impl BlobStore for ObjectStoreBlobStore {
             listing: Mutex::default(),
             known_blobs: Mutex::default(),
             no_conditional_replace: self.no_conditional_replace.clone(),
+            ancestors: Arc::default(),
         })
     }
 
@@ -134,6 +135,9 @@ pub struct ObjectStoreBlobDir {
     known_blobs: Mutex<HashMap<BlobName, UpdateVersion>>,
     /// Set once the store refused a conditional replace: it has none.
     no_conditional_replace: Arc<AtomicBool>,
+    /// The directories from the root down to this one, by name and key:
+    /// a write checks that none of them has become a blob.
+    ancestors: Arc<Vec<(BlobName, Path)>>,
 }
 
 /// Blob versions a handle keeps before it forgets them all.
@@ -171,10 +175,31 @@ impl ObjectStoreBlobDir {
     }
 
     /// Whether any object lies beneath `key/`: whether `key` is a directory.
+    /// The first directory on the way to this one that is a blob now (a
+    /// blob written over its name after this handle was made), if any: one
+    /// HEAD per level, all at once.
+    async fn blob_ancestor(&self) -> Result<Option<BlobName>, StorageError> {
+        let heads = self.ancestors.iter().map(|(_, key)| self.store.head(key));
+        for ((name, key), found) in self
+            .ancestors
+            .iter()
+            .zip(futures::future::join_all(heads).await)
+        {
+            match found {
+                Ok(_) => return Ok(Some(name.clone())),
+                Err(err) if is_not_found(&err) => {}
+                Err(err) => return Err(storage("looking up", key, err)),
+            }
+        }
+        Ok(None)
+    }
+
     async fn is_dir(&self, key: &Path) -> Result<bool, StorageError> {
         match self.store.list(Some(key)).next().await {
             None => Ok(false),
             Some(Ok(_)) => Ok(true),
+            // Nothing beneath a path that runs through a file.
+            Some(Err(err)) if is_not_found(&err) => Ok(false),
             Some(Err(err)) => Err(storage("listing beneath", key, err)),
         }
     }
@@ -358,10 +383,28 @@ impl BlobDir for ObjectStoreBlobDir {
         // The kind check runs beside the write rather than before it, so a
         // write costs one round trip; a write that lands on a directory's
         // name is taken back.
-        let (written, is_dir) = tokio::join!(
+        let (written, is_dir, blob_ancestor) = tokio::join!(
             self.store.put(&key, PutPayload::from(content)),
-            self.is_dir(&key)
+            self.is_dir(&key),
+            self.blob_ancestor()
         );
+        if let Some(blocker) = blob_ancestor? {
+            // A directory on the way is a blob now: the write is no blob of
+            // this directory. (A file system store refuses the write.)
+            if written.is_ok() {
+                self.store
+                    .delete(&key)
+                    .await
+                    .or_else(|err| if is_not_found(&err) { Ok(()) } else { Err(err) })
+                    .map_err(|err| {
+                        storage("taking back a blob written beneath a blob", &key, err)
+                    })?;
+            }
+            return Err(WriteBlobError::WrongKind {
+                name: blocker,
+                found: EntryKind::Blob,
+            });
+        }
         if is_dir? {
             if written.is_ok() {
                 self.store
@@ -405,14 +448,19 @@ impl BlobDir for ObjectStoreBlobDir {
                 name: name.clone(),
                 found: EntryKind::Blob,
             }),
-            Err(err) if is_not_found(&err) => Ok(Arc::new(ObjectStoreBlobDir {
-                store: self.store.clone(),
-                prefix: key,
-                page_size: self.page_size,
-                listing: Mutex::default(),
-                known_blobs: Mutex::default(),
-                no_conditional_replace: self.no_conditional_replace.clone(),
-            })),
+            Err(err) if is_not_found(&err) => {
+                let mut ancestors = Vec::clone(&self.ancestors);
+                ancestors.push((name.clone(), key.clone()));
+                Ok(Arc::new(ObjectStoreBlobDir {
+                    store: self.store.clone(),
+                    prefix: key,
+                    page_size: self.page_size,
+                    listing: Mutex::default(),
+                    known_blobs: Mutex::default(),
+                    no_conditional_replace: self.no_conditional_replace.clone(),
+                    ancestors: Arc::new(ancestors),
+                }))
+            }
             Err(err) => Err(storage("looking up", &key, err).into()),
         }
     }

@@ -308,3 +308,26 @@ pub async fn write_over_empty_dir_never_deletes_a_racing_blob(store: Store) {
         }
     }
 }
+
+/// A handle to a directory whose name (or an ancestor's) became a blob
+/// after the handle was made: writing beneath it is wrong-kind naming the
+/// blob, and the store still holds just the blob.
+pub async fn write_beneath_a_dir_replaced_by_a_blob_is_wrong_kind(store: Store) {
+    let root = store.root();
+    let x = root.open_dir("x").await.unwrap();
+    let deeper = x.open_dir("z").await.unwrap();
+    put(&*root, "x", b"blob").await;
+    assert_err!(
+        x.write("y", bytes::Bytes::from_static(b"y")).await,
+        WriteBlobError::WrongKind { name, found: EntryKind::Blob } if name.as_str() == "x"
+    );
+    assert_err!(
+        deeper.write("y", bytes::Bytes::from_static(b"y")).await,
+        WriteBlobError::WrongKind { name, found: EntryKind::Blob } if name.as_str() == "x"
+    );
+    assert_eq!(listing(&*root).await, entries(&[("x", EntryKind::Blob)]));
+    assert_eq!(root.read("x").await.unwrap(), &b"blob"[..]);
+    assert_err!(x.read("y").await, ReadBlobError::NotFound { .. });
+    root.remove("x").await.unwrap();
+    assert_eq!(listing(&*root).await, vec![]);
+}
