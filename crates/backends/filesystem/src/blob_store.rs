@@ -4,6 +4,7 @@
 
 use crate::blocking::blocking;
 use crate::error::{BACKEND, create_dir_durably, io, os};
+use crate::names::{from_disk, on_disk};
 use crate::tree::{
     DIR, Kind, Walk, entries, has_blobs, kind_at, remove_empty_tree, remove_tree, walk,
 };
@@ -95,7 +96,10 @@ fn open_dir(path: &Path) -> Result<OwnedFd, StorageError> {
 fn clean_tmp(tmp: &OwnedFd) -> Result<(), StorageError> {
     let me = std::process::id();
     for (name, _) in entries(tmp.as_fd())? {
-        let owner: Option<u32> = name.split('.').next().and_then(|pid| pid.parse().ok());
+        let owner: Option<u32> = name
+            .to_str()
+            .and_then(|n| n.split('.').next())
+            .and_then(|pid| pid.parse().ok());
         let dead = match owner {
             Some(pid) => pid != me && !Path::new(&format!("/proc/{pid}")).exists(),
             None => true,
@@ -231,10 +235,10 @@ impl FsBlobDir {
         };
         // NONBLOCK: opening a planted FIFO must not hang.
         let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK;
-        match rustix::fs::openat(&dir, name.as_str(), flags, Mode::empty()) {
+        match rustix::fs::openat(&dir, &*on_disk(name), flags, Mode::empty()) {
             Ok(fd) => match read_file(fd, name)? {
                 Some(content) => Ok(content),
-                None if has_blobs(dir.as_fd(), name.as_str())? => Err(ReadBlobError::WrongKind {
+                None if has_blobs(dir.as_fd(), &on_disk(name))? => Err(ReadBlobError::WrongKind {
                     name: name.clone(),
                     found: EntryKind::Dir,
                 }),
@@ -261,8 +265,8 @@ impl FsBlobDir {
             // An empty directory is invisible: the name is free once the
             // empty directories are gone. Anything in them (a blob renamed
             // in meanwhile) stops the removal and is kept.
-            if kind_at(dir.as_fd(), name.as_str())? == Some(Kind::Dir)
-                && !remove_empty_tree(dir.as_fd(), name.as_str())?
+            if kind_at(dir.as_fd(), &on_disk(name))? == Some(Kind::Dir)
+                && !remove_empty_tree(dir.as_fd(), &on_disk(name))?
             {
                 return Err(WriteBlobError::WrongKind {
                     name: name.clone(),
@@ -280,7 +284,7 @@ impl FsBlobDir {
                 .map_err(|err| io("writing", name.as_str(), err));
             drop(file);
             let renamed = written.and_then(|()| {
-                match rustix::fs::renameat(&inner.tmp, &temp, &dir, name.as_str()) {
+                match rustix::fs::renameat(&inner.tmp, &temp, &dir, &*on_disk(name)) {
                     Ok(()) => Ok(true),
                     // The directory was removed, or a directory took the
                     // name, since the walk: start over.
@@ -315,9 +319,9 @@ impl FsBlobDir {
             Walk::Dir(dir) => dir,
             Walk::Missing | Walk::Blocked(_) => return Ok(()),
         };
-        match kind_at(dir.as_fd(), name.as_str())? {
+        match kind_at(dir.as_fd(), &on_disk(name))? {
             None => Ok(()),
-            Some(Kind::Dir) if has_blobs(dir.as_fd(), name.as_str())? => {
+            Some(Kind::Dir) if has_blobs(dir.as_fd(), &on_disk(name))? => {
                 Err(RemoveBlobError::WrongKind {
                     name: name.clone(),
                     found: EntryKind::Dir,
@@ -326,7 +330,7 @@ impl FsBlobDir {
             // An empty directory is no blob: nothing to remove.
             Some(Kind::Dir) => Ok(()),
             Some(Kind::File | Kind::Other) => {
-                match rustix::fs::unlinkat(&dir, name.as_str(), AtFlags::empty()) {
+                match rustix::fs::unlinkat(&dir, &*on_disk(name), AtFlags::empty()) {
                     Ok(()) | Err(Errno::NOENT) => {}
                     Err(err) => return Err(os("removing", name.as_str(), err).into()),
                 }
@@ -344,7 +348,7 @@ impl FsBlobDir {
                 found: EntryKind::Blob,
             }),
             Walk::Missing => Ok(()),
-            Walk::Dir(dir) => match kind_at(dir.as_fd(), name.as_str())? {
+            Walk::Dir(dir) => match kind_at(dir.as_fd(), &on_disk(name))? {
                 Some(Kind::File) => Err(DirError::WrongKind {
                     name: name.clone(),
                     found: EntryKind::Blob,
@@ -362,12 +366,12 @@ impl FsBlobDir {
         };
         let mut names: Vec<(BlobName, EntryKind)> = Vec::new();
         for (name, kind) in entries(dir.as_fd())? {
-            let Ok(blob_name) = BlobName::new(name.as_str()) else {
+            let Some(blob_name) = from_disk(&name) else {
                 continue;
             };
             if after
                 .as_ref()
-                .is_some_and(|first| name.as_str() < first.as_str())
+                .is_some_and(|first| blob_name.as_str() < first.as_str())
             {
                 continue;
             }
@@ -412,20 +416,20 @@ impl FsBlobDir {
             Walk::Dir(parent) => parent,
             Walk::Missing | Walk::Blocked(_) => return Ok(()),
         };
-        if kind_at(parent.as_fd(), last.as_str())? != Some(Kind::Dir) {
+        if kind_at(parent.as_fd(), &on_disk(last))? != Some(Kind::Dir) {
             return Ok(());
         }
         // Move the directory out of the tree in one step, then delete it at
         // leisure: a crash leaves it in `tmp`, cleaned on the next open.
         let doomed = inner.temp_name("removed");
-        match rustix::fs::renameat(&parent, last.as_str(), &inner.tmp, &doomed) {
+        match rustix::fs::renameat(&parent, &*on_disk(last), &inner.tmp, &doomed) {
             Ok(()) => {}
             Err(Errno::NOENT) => return Ok(()),
             Err(err) => return Err(os("removing directory", last.as_str(), err)),
         }
         rustix::fs::fsync(&parent)
             .map_err(|err| os("syncing the parent of", last.as_str(), err))?;
-        remove_tree(inner.tmp.as_fd(), &doomed)
+        remove_tree(inner.tmp.as_fd(), std::ffi::OsStr::new(&doomed))
     }
 }
 

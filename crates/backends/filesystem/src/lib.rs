@@ -21,6 +21,7 @@ mod blob_store;
 mod blocking;
 mod error;
 mod log;
+mod names;
 mod tree;
 
 pub use blob_store::{FsBlobDir, FsBlobStore};

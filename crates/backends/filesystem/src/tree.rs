@@ -3,10 +3,12 @@
 //! outside the store's root.
 
 use crate::error::os;
+use crate::names::{from_disk, on_disk};
 use infinisheet_blob_store::{BlobName, StorageError};
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::fs::{AtFlags, Dir, FileType, Mode, OFlags};
 use rustix::io::Errno;
+use std::ffi::{OsStr, OsString};
 
 /// Flags for opening a directory on the way: never through a link.
 pub(crate) const DIR: OFlags = OFlags::RDONLY
@@ -38,11 +40,11 @@ pub(crate) enum Kind {
 }
 
 /// The kind of `name` in `dir`, not following links; `None` if absent.
-pub(crate) fn kind_at(dir: BorrowedFd<'_>, name: &str) -> Result<Option<Kind>, StorageError> {
+pub(crate) fn kind_at(dir: BorrowedFd<'_>, name: &OsStr) -> Result<Option<Kind>, StorageError> {
     match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
         Ok(stat) => Ok(Some(kind_of(FileType::from_raw_mode(stat.st_mode)))),
         Err(Errno::NOENT) => Ok(None),
-        Err(err) => Err(os("inspecting", name, err)),
+        Err(err) => Err(os("inspecting", &name.to_string_lossy(), err)),
     }
 }
 
@@ -74,10 +76,11 @@ pub(crate) fn walk(
                     format!("directory {name} kept appearing and vanishing"),
                 ));
             }
-            match rustix::fs::openat(&current, name.as_str(), DIR, Mode::empty()) {
+            let file_name = on_disk(name);
+            match rustix::fs::openat(&current, &*file_name, DIR, Mode::empty()) {
                 Ok(next) => break next,
                 Err(Errno::NOENT) if create => {
-                    match rustix::fs::mkdirat(&current, name.as_str(), Mode::from_raw_mode(0o755)) {
+                    match rustix::fs::mkdirat(&current, &*file_name, Mode::from_raw_mode(0o755)) {
                         Ok(()) => rustix::fs::fsync(&current)
                             .map_err(|err| os("syncing the parent of", name.as_str(), err))?,
                         Err(Errno::EXIST) => {}
@@ -86,7 +89,7 @@ pub(crate) fn walk(
                 }
                 Err(Errno::NOENT) => return Ok(Walk::Missing),
                 Err(Errno::NOTDIR | Errno::LOOP) => {
-                    return match kind_at(current.as_fd(), name.as_str())? {
+                    return match kind_at(current.as_fd(), &file_name)? {
                         Some(Kind::File) => Ok(Walk::Blocked(name.clone())),
                         None => continue,
                         _ => Err(os("opening directory", name.as_str(), Errno::LOOP)),
@@ -99,16 +102,15 @@ pub(crate) fn walk(
     Ok(Walk::Dir(current))
 }
 
-/// The names in `dir` with their kinds (names that are not UTF-8 are left
-/// out: no blob name can reach them).
-pub(crate) fn entries(dir: BorrowedFd<'_>) -> Result<Vec<(String, Kind)>, StorageError> {
+/// The file names in `dir` with their kinds ([`from_disk`] tells which
+/// stand for blob names).
+pub(crate) fn entries(dir: BorrowedFd<'_>) -> Result<Vec<(OsString, Kind)>, StorageError> {
+    use std::os::unix::ffi::OsStrExt;
     let mut listing = Dir::read_from(dir).map_err(|err| os("listing", "a directory", err))?;
     let mut out = Vec::new();
     for entry in &mut listing {
         let entry = entry.map_err(|err| os("listing", "a directory", err))?;
-        let Ok(name) = entry.file_name().to_str() else {
-            continue;
-        };
+        let name = OsStr::from_bytes(entry.file_name().to_bytes());
         if name == "." || name == ".." {
             continue;
         }
@@ -131,8 +133,8 @@ pub(crate) type Flow = std::ops::ControlFlow<()>;
 /// back up, and the names in it still to visit.
 struct Level {
     id: (u64, u64),
-    name: String,
-    pending: Vec<(String, Kind)>,
+    name: OsString,
+    pending: Vec<(OsString, Kind)>,
 }
 
 fn identity(fd: BorrowedFd<'_>) -> Result<(u64, u64), StorageError> {
@@ -149,14 +151,15 @@ fn identity(fd: BorrowedFd<'_>) -> Result<(u64, u64), StorageError> {
 /// (`Break`), which the walk returns. A missing `name` is an empty walk.
 pub(crate) fn walk_tree(
     top: BorrowedFd<'_>,
-    name: &str,
-    mut file: impl FnMut(BorrowedFd<'_>, &str, Kind) -> Result<Flow, StorageError>,
-    mut left: impl FnMut(BorrowedFd<'_>, &str) -> Result<Flow, StorageError>,
+    name: &OsStr,
+    mut file: impl FnMut(BorrowedFd<'_>, &OsStr, Kind) -> Result<Flow, StorageError>,
+    mut left: impl FnMut(BorrowedFd<'_>, &OsStr) -> Result<Flow, StorageError>,
 ) -> Result<Flow, StorageError> {
+    let shown = |name: &OsStr| name.to_string_lossy().into_owned();
     let mut current = match rustix::fs::openat(top, name, DIR, Mode::empty()) {
         Ok(fd) => fd,
         Err(Errno::NOENT | Errno::NOTDIR | Errno::LOOP) => return Ok(Flow::Continue(())),
-        Err(err) => return Err(os("opening directory", name, err)),
+        Err(err) => return Err(os("opening directory", &shown(name), err)),
     };
     let mut levels = vec![Level {
         id: identity(current.as_fd())?,
@@ -166,7 +169,7 @@ pub(crate) fn walk_tree(
     while let Some(level) = levels.last_mut() {
         match level.pending.pop() {
             Some((child, Kind::Dir)) => {
-                match rustix::fs::openat(&current, child.as_str(), DIR, Mode::empty()) {
+                match rustix::fs::openat(&current, child.as_os_str(), DIR, Mode::empty()) {
                     Ok(sub) => {
                         levels.push(Level {
                             id: identity(sub.as_fd())?,
@@ -181,7 +184,7 @@ pub(crate) fn walk_tree(
                             return Ok(Flow::Break(()));
                         }
                     }
-                    Err(err) => return Err(os("opening directory", &child, err)),
+                    Err(err) => return Err(os("opening directory", &shown(&child), err)),
                 }
             }
             Some((child, kind)) => {
@@ -196,11 +199,11 @@ pub(crate) fn walk_tree(
                     return left(top, &done);
                 };
                 let up = rustix::fs::openat(&current, "..", DIR, Mode::empty())
-                    .map_err(|err| os("opening the parent of", &done, err))?;
+                    .map_err(|err| os("opening the parent of", &shown(&done), err))?;
                 if identity(up.as_fd())? != parent.id {
                     return Err(StorageError::retryable(
                         crate::error::BACKEND,
-                        format!("directory {done} moved while it was walked"),
+                        format!("directory {} moved while it was walked", shown(&done)),
                     ));
                 }
                 current = up;
@@ -215,12 +218,12 @@ pub(crate) fn walk_tree(
 
 /// Whether a blob (a regular file with a valid name) lies anywhere beneath
 /// the directory `name` in `dir`.
-pub(crate) fn has_blobs(dir: BorrowedFd<'_>, name: &str) -> Result<bool, StorageError> {
+pub(crate) fn has_blobs(dir: BorrowedFd<'_>, name: &OsStr) -> Result<bool, StorageError> {
     let found = walk_tree(
         dir,
         name,
         |_, child, kind| {
-            Ok(if kind == Kind::File && BlobName::new(child).is_ok() {
+            Ok(if kind == Kind::File && from_disk(child).is_some() {
                 Flow::Break(())
             } else {
                 Flow::Continue(())
@@ -233,7 +236,8 @@ pub(crate) fn has_blobs(dir: BorrowedFd<'_>, name: &str) -> Result<bool, Storage
 
 /// Removes `name` from `dir` and, if it is a directory, everything beneath
 /// it, without following links. Absent is fine.
-pub(crate) fn remove_tree(dir: BorrowedFd<'_>, name: &str) -> Result<(), StorageError> {
+pub(crate) fn remove_tree(dir: BorrowedFd<'_>, name: &OsStr) -> Result<(), StorageError> {
+    let shown = |name: &OsStr| name.to_string_lossy().into_owned();
     match rustix::fs::openat(dir, name, DIR, Mode::empty()) {
         Ok(_) => {
             // The callbacks never stop the walk.
@@ -242,11 +246,11 @@ pub(crate) fn remove_tree(dir: BorrowedFd<'_>, name: &str) -> Result<(), Storage
                 name,
                 |parent, child, _| match rustix::fs::unlinkat(parent, child, AtFlags::empty()) {
                     Ok(()) | Err(Errno::NOENT) => Ok(Flow::Continue(())),
-                    Err(err) => Err(os("removing", child, err)),
+                    Err(err) => Err(os("removing", &shown(child), err)),
                 },
                 |parent, child| match rustix::fs::unlinkat(parent, child, AtFlags::REMOVEDIR) {
                     Ok(()) | Err(Errno::NOENT) => Ok(Flow::Continue(())),
-                    Err(err) => Err(os("removing directory", child, err)),
+                    Err(err) => Err(os("removing directory", &shown(child), err)),
                 },
             )?;
             Ok(())
@@ -254,10 +258,10 @@ pub(crate) fn remove_tree(dir: BorrowedFd<'_>, name: &str) -> Result<(), Storage
         Err(Errno::NOTDIR | Errno::LOOP) => match rustix::fs::unlinkat(dir, name, AtFlags::empty())
         {
             Ok(()) | Err(Errno::NOENT) => Ok(()),
-            Err(err) => Err(os("removing", name, err)),
+            Err(err) => Err(os("removing", &shown(name), err)),
         },
         Err(Errno::NOENT) => Ok(()),
-        Err(err) => Err(os("opening directory", name, err)),
+        Err(err) => Err(os("opening directory", &shown(name), err)),
     }
 }
 
@@ -266,7 +270,7 @@ pub(crate) fn remove_tree(dir: BorrowedFd<'_>, name: &str) -> Result<(), Storage
 /// with `rmdir`, so a blob that another task or process renames into it
 /// meanwhile makes the removal stop (`rmdir` fails with `ENOTEMPTY`) and is
 /// never deleted. Returns whether the name is free now.
-pub(crate) fn remove_empty_tree(dir: BorrowedFd<'_>, name: &str) -> Result<bool, StorageError> {
+pub(crate) fn remove_empty_tree(dir: BorrowedFd<'_>, name: &OsStr) -> Result<bool, StorageError> {
     let flow = walk_tree(
         dir,
         name,
@@ -274,7 +278,7 @@ pub(crate) fn remove_empty_tree(dir: BorrowedFd<'_>, name: &str) -> Result<bool,
         |parent, child| match rustix::fs::unlinkat(parent, child, AtFlags::REMOVEDIR) {
             Ok(()) | Err(Errno::NOENT) => Ok(Flow::Continue(())),
             Err(Errno::NOTEMPTY | Errno::EXIST) => Ok(Flow::Break(())),
-            Err(err) => Err(os("removing directory", child, err)),
+            Err(err) => Err(os("removing directory", &child.to_string_lossy(), err)),
         },
     )?;
     Ok(flow.is_continue())

@@ -134,3 +134,48 @@ async fn four_thousand_nested_directories_list_and_remove_without_recursion() {
     root.remove_all().await.unwrap();
     assert!(root.list_all().await.unwrap().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn names_longer_than_a_file_name_are_stored_listed_and_removed() {
+    use infinisheet_blob_store::{BlobDirExt, BlobStore, EntryKind};
+    let dir = tempfile::tempdir().unwrap();
+    let store = infinisheet_filesystem::FsBlobStore::open(dir.path())
+        .await
+        .unwrap();
+    let root = store.root();
+    // 100 characters of 4 bytes: 400 bytes, past Linux's 255.
+    let blob = "😀".repeat(100);
+    let folder = format!("{}d", "𝄞".repeat(99));
+    root.write(&blob, bytes::Bytes::from_static(b"long"))
+        .await
+        .unwrap();
+    let sub = root.open_dir(&folder).await.unwrap();
+    sub.write(&blob, bytes::Bytes::from_static(b"deeper"))
+        .await
+        .unwrap();
+    assert_eq!(&root.read(&blob).await.unwrap()[..], b"long");
+    let mut listed: Vec<(String, EntryKind)> = root
+        .list_all()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.name.as_str().to_owned(), e.kind))
+        .collect();
+    listed.sort();
+    let mut expected = vec![
+        (blob.clone(), EntryKind::Blob),
+        (folder.clone(), EntryKind::Dir),
+    ];
+    expected.sort();
+    assert_eq!(listed, expected);
+    // A store opened again reads the same names.
+    drop(store);
+    let store = infinisheet_filesystem::FsBlobStore::open(dir.path())
+        .await
+        .unwrap();
+    let sub = store.root().open_dir(&folder).await.unwrap();
+    assert_eq!(&sub.read(&blob).await.unwrap()[..], b"deeper");
+    sub.remove(&blob).await.unwrap();
+    store.root().remove(&blob).await.unwrap();
+    assert!(store.root().list_all().await.unwrap().is_empty());
+}
