@@ -85,14 +85,25 @@ fn raw_append(conn: &mut Connection, log: i64, at: i64, payloads: &[Bytes]) {
     {
         let mut insert = tx
             .prepare_cached(
-                "INSERT INTO entries (log, seq, payload, snapshot, history, pending) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO entries (log, seq, payload, snapshot, history, pending, crc) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )
             .unwrap();
         let none: Option<String> = None;
         for (i, payload) in payloads.iter().enumerate() {
+            // A checksum of the payload, as the backend stores one (the raw
+            // log is never read back, so its value is not checked).
+            let crc = i64::from(crc32c::crc32c(payload));
             insert
-                .execute(params![log, at + i as i64, &payload[..], none, none, none])
+                .execute(params![
+                    log,
+                    at + i as i64,
+                    &payload[..],
+                    none,
+                    none,
+                    none,
+                    crc
+                ])
                 .unwrap();
         }
     }
