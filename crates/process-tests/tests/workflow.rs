@@ -137,6 +137,13 @@ async fn killed_snapshot_workers_never_leave_a_partial_snapshot() {
     // How long a whole job took, to kill the next one somewhere inside it.
     let mut job = Duration::from_millis(50);
     let mut inside = 0;
+    // When in the job each kill lands; INFINISHEET_SEED repeats a run.
+    let seed = std::env::var("INFINISHEET_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| fastrand::u64(..));
+    eprintln!("kill moments seeded with INFINISHEET_SEED={seed}");
+    let mut rng = fastrand::Rng::with_seed(seed);
     for round in 0..=KILLS {
         {
             let (log, dir) = open(&db, &blobs).await;
@@ -157,7 +164,7 @@ async fn killed_snapshot_workers_never_leave_a_partial_snapshot() {
         let output = lines(&mut child);
         let started = output.recv_timeout(DEADLINE).unwrap();
         assert!(started.starts_with("start "), "{started}");
-        std::thread::sleep(job.mul_f64(fastrand::f64()));
+        std::thread::sleep(job.mul_f64(rng.f64()));
         child.kill().unwrap();
         child.wait().unwrap();
         let finished = output.try_iter().any(|line| line.starts_with("done "));
@@ -193,6 +200,6 @@ async fn killed_snapshot_workers_never_leave_a_partial_snapshot() {
     eprintln!("{inside} of {KILLS} kills landed inside a job (the last took {job:?})");
     assert!(
         inside >= KILLS / 3,
-        "only {inside} of {KILLS} kills landed inside a job"
+        "only {inside} of {KILLS} kills landed inside a job (INFINISHEET_SEED={seed})"
     );
 }

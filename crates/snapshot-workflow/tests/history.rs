@@ -174,9 +174,16 @@ async fn two_polling_workers_share_one_log_without_visible_duplicates() {
     assert_eq!(pending, 0);
     let (start, end) = bounds(&log).await;
     assert_eq!(end, 2_000);
+    // How many snapshots the workers published depends on how often they
+    // ran (on a busy machine the last pass may supersede all but one):
+    // history keeps the entries from the second newest, or all of them.
     let named = named_snapshots(&log).await;
-    assert!(named.len() >= 2, "{named:?}");
-    assert_eq!(start, named[named.len() - 2], "two segments kept");
+    let kept_from = if named.len() >= 2 {
+        named[named.len() - 2]
+    } else {
+        0
+    };
+    assert_eq!(start, kept_from, "two segments kept: {named:?}");
     let payloads = read_payloads(&*log, &dir, 0, end).await.unwrap();
     assert_eq!(payloads.len(), 2_000);
     assert_edits(&payloads, 40, 0);
