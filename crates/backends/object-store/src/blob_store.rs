@@ -171,7 +171,7 @@ fn token_session(token: &Continuation) -> Option<u64> {
 
 impl ObjectStoreBlobDir {
     fn key(&self, name: &BlobName) -> Path {
-        self.prefix.clone().join(key_part(name))
+        key_part(name, |part| self.prefix.clone().join(part))
     }
 
     /// Whether any object lies beneath `key/`: whether `key` is a directory.
@@ -309,17 +309,26 @@ const RESERVED: &[char] = &[
     '%', '\\', '{', '^', '}', '`', ']', '"', '>', '[', '~', '<', '#', '|', '*', '?',
 ];
 
-/// The key part of `name`: the name itself when it holds no reserved
-/// character (so keys stay readable and short, which a local file system's
-/// 255-byte file names need), else the name percent-encoded whole.
-fn key_part(name: &BlobName) -> PathPart<'_> {
+/// `with` the key part of `name`: the name itself when it holds no
+/// reserved character (so keys stay readable and short, which a local file
+/// system's 255-byte file names need), else the name percent-encoded whole.
+fn key_part<T>(name: &BlobName, with: impl FnOnce(PathPart<'_>) -> T) -> T {
     let raw = name.as_str();
     if raw.contains(RESERVED) {
-        PathPart::from(raw)
+        with(PathPart::from(raw))
+    } else if let Some(stem) = raw.strip_suffix(':') {
+        // A local file system's URLs read a part ending in `:` as a
+        // directory (`ab:` became `ab:/`): its last `:` is encoded, which
+        // `child_name` decodes (a name holding `%` itself has that encoded).
+        let encoded = format!("{stem}%3A");
+        match PathPart::parse(&encoded) {
+            Ok(part) => with(part),
+            Err(_) => with(PathPart::from(raw)),
+        }
     } else {
         // Valid names hold no `/`, control character, `.` or `..`: the parts
         // `parse` refuses. Should that ever differ, encode.
-        PathPart::parse(raw).unwrap_or_else(|_| PathPart::from(raw))
+        with(PathPart::parse(raw).unwrap_or_else(|_| PathPart::from(raw)))
     }
 }
 
