@@ -161,6 +161,7 @@ macro_rules! __blob_store_tests {
                 name_separators_rejected,
                 name_control_characters_rejected,
                 name_unicode_accepted,
+                longest_names_accepted,
                 read_missing_is_not_found,
                 write_then_read,
                 write_replaces,

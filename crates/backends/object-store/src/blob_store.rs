@@ -148,7 +148,7 @@ const KNOWN_BLOBS: usize = 4096;
 struct Listing {
     /// Named in the listing's tokens, so a token finds its listing.
     session: u64,
-    children: Vec<(String, Path, EntryKind)>,
+    children: Vec<(String, BlobName, EntryKind)>,
 }
 
 /// Locks `mutex`, taking over a lock whose holder panicked: the guarded
@@ -171,7 +171,7 @@ fn token_session(token: &Continuation) -> Option<u64> {
 
 impl ObjectStoreBlobDir {
     fn key(&self, name: &BlobName) -> Path {
-        key_part(name, |part| self.prefix.clone().join(part))
+        key_part(name, |part| join_part(&self.prefix, &part))
     }
 
     /// Whether any object lies beneath `key/`: whether `key` is a directory.
@@ -214,17 +214,42 @@ impl ObjectStoreBlobDir {
             .map_err(|err| storage("listing", &self.prefix, err))?;
         // Every child as its full key (a directory's with a trailing `/`),
         // in the order the pages follow.
-        let mut children: Vec<(String, Path, EntryKind)> = found
-            .objects
-            .into_iter()
-            .map(|meta| (meta.location.to_string(), meta.location, EntryKind::Blob))
-            .chain(
-                found
-                    .common_prefixes
-                    .into_iter()
-                    .map(|dir| (format!("{dir}/"), dir, EntryKind::Dir)),
-            )
-            .collect();
+        let mut children: Vec<(String, BlobName, EntryKind)> = Vec::new();
+        let mut chunked = Vec::new();
+        for meta in found.objects {
+            let name = child_name(&meta.location, "")?;
+            children.push((meta.location.to_string(), name, EntryKind::Blob));
+        }
+        for dir in found.common_prefixes {
+            match last_part(&dir).strip_prefix(CHUNK) {
+                Some(chunk) => chunked.push((dir.clone(), chunk.to_owned())),
+                None => {
+                    let name = child_name(&dir, "")?;
+                    children.push((format!("{dir}/"), name, EntryKind::Dir));
+                }
+            }
+        }
+        // Long names: the chunks of their keys, one listing a level.
+        while let Some((dir, before)) = chunked.pop() {
+            let found = self
+                .store
+                .list_with_delimiter(Some(&dir))
+                .await
+                .map_err(|err| storage("listing", &dir, err))?;
+            for meta in found.objects {
+                let name = child_name(&meta.location, &before)?;
+                children.push((meta.location.to_string(), name, EntryKind::Blob));
+            }
+            for inner in found.common_prefixes {
+                match last_part(&inner).strip_prefix(CHUNK) {
+                    Some(chunk) => chunked.push((inner.clone(), format!("{before}{chunk}"))),
+                    None => {
+                        let name = child_name(&inner, &before)?;
+                        children.push((format!("{inner}/"), name, EntryKind::Dir));
+                    }
+                }
+            }
+        }
         children.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let listing = Arc::new(Listing {
             session: fastrand::u64(..),
@@ -332,14 +357,53 @@ fn key_part<T>(name: &BlobName, with: impl FnOnce(PathPart<'_>) -> T) -> T {
     }
 }
 
-/// The decoded name of the last part of `path`, a child of a listed
-/// directory. Only encoded parts hold a `%`.
-fn child_name(path: &Path) -> Result<BlobName, StorageError> {
-    let part = path
-        .parts()
+/// The longest key part: a local file system's file names take 255 bytes.
+const PART_MAX: usize = 255;
+/// How much of a long name's key each part but the last holds.
+const CHUNK_BYTES: usize = 240;
+/// Starts every part of a long name's key but the last. No name's own part
+/// starts with it: a `~` in a name is always encoded.
+const CHUNK: &str = "~L";
+
+/// `prefix` with the key part `part` below it; a part longer than a file
+/// name may be is split into parts of [`CHUNK_BYTES`], each but the last
+/// marked [`CHUNK`] (a listing puts them together again). The parts are
+/// pieces of the encoded name, joined before it is decoded, so a cut may
+/// fall anywhere that is a character boundary.
+fn join_part(prefix: &Path, part: &PathPart<'_>) -> Path {
+    let mut rest = part.as_ref();
+    if rest.len() <= PART_MAX {
+        return prefix.clone().join(part.clone());
+    }
+    let mut path = prefix.clone();
+    while rest.len() > PART_MAX {
+        let mut cut = CHUNK_BYTES;
+        // On a character boundary, and never leaving `.` or `..` last.
+        while cut > 1 && (!rest.is_char_boundary(cut) || matches!(&rest[cut..], "." | "..")) {
+            cut -= 1;
+        }
+        let chunk = format!("{CHUNK}{}", &rest[..cut]);
+        path =
+            path.join(PathPart::parse(&chunk).unwrap_or_else(|_| PathPart::from(chunk.as_str())));
+        rest = &rest[cut..];
+    }
+    path.join(PathPart::parse(rest).unwrap_or_else(|_| PathPart::from(rest)))
+}
+
+/// The last part of `path` as stored.
+fn last_part(path: &Path) -> String {
+    path.parts()
         .next_back()
-        .unwrap_or_else(|| PathPart::from(""));
-    let decoded = percent_encoding::percent_decode_str(part.as_ref())
+        .map(|part| part.as_ref().to_owned())
+        .unwrap_or_default()
+}
+
+/// The decoded name of a listed child: `before` (the earlier parts of a
+/// long name's key, without their markers) and the last part of `path`.
+/// Only encoded names hold a `%`.
+fn child_name(path: &Path, before: &str) -> Result<BlobName, StorageError> {
+    let encoded = format!("{before}{}", last_part(path));
+    let decoded = percent_encoding::percent_decode_str(&encoded)
         .decode_utf8()
         .map_err(|err| {
             StorageError::new(BACKEND, format!("key {path} is not UTF-8 when decoded"))
@@ -500,13 +564,11 @@ impl BlobDir for ObjectStoreBlobDir {
         let entries = page
             .iter()
             .take(self.page_size)
-            .map(|(_, path, kind)| {
-                Ok(ListEntry {
-                    name: child_name(path)?,
-                    kind: *kind,
-                })
+            .map(|(_, name, kind)| ListEntry {
+                name: name.clone(),
+                kind: *kind,
             })
-            .collect::<Result<_, StorageError>>()?;
+            .collect();
         Ok(ListPage {
             entries,
             continuation,

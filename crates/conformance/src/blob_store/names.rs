@@ -112,3 +112,43 @@ pub async fn name_unicode_accepted(store: Store) {
     let expected: Vec<_> = names.iter().map(|n| (*n, EntryKind::Blob)).collect();
     assert_eq!(listing(&*root).await, entries(&expected));
 }
+
+/// The longest valid names — 100 characters of 4 bytes, 400 bytes, past
+/// the 255 a Linux file name takes — and ones full of characters a store
+/// encodes, work as blob and directory names: written, listed by their
+/// real names, read, removed.
+pub async fn longest_names_accepted(store: Store) {
+    let long_blob = "😀".repeat(100);
+    let long_dir = format!("{}d", "𝄞".repeat(99));
+    let encoded = "%#*?".repeat(25);
+    let root = store.root();
+    put(&*root, &long_blob, b"long").await;
+    put(&*root, &encoded, b"encoded").await;
+    let sub = root.open_dir(&long_dir).await.unwrap();
+    put(&*sub, &long_blob, b"beneath").await;
+    let mut expected = vec![
+        (long_blob.clone(), EntryKind::Blob),
+        (long_dir.clone(), EntryKind::Dir),
+        (encoded.clone(), EntryKind::Blob),
+    ];
+    expected.sort();
+    assert_eq!(listing(&*root).await, expected);
+    assert_eq!(
+        listing(&*sub).await,
+        vec![(long_blob.clone(), EntryKind::Blob)]
+    );
+    assert_eq!(root.read(&long_blob).await.unwrap(), &b"long"[..]);
+    assert_eq!(root.read(&encoded).await.unwrap(), &b"encoded"[..]);
+    assert_eq!(sub.read(&long_blob).await.unwrap(), &b"beneath"[..]);
+    assert_err!(
+        root.read(&long_dir).await,
+        ReadBlobError::WrongKind {
+            found: EntryKind::Dir,
+            ..
+        }
+    );
+    sub.remove(&long_blob).await.unwrap();
+    root.remove(&long_blob).await.unwrap();
+    root.remove(&encoded).await.unwrap();
+    assert_eq!(listing(&*root).await, vec![]);
+}
