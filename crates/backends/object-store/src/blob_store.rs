@@ -461,37 +461,25 @@ impl BlobDir for ObjectStoreBlobDir {
             self.is_dir(&key),
             self.blob_ancestor()
         );
-        if let Some(blocker) = blob_ancestor? {
-            // A directory on the way is a blob now: the write is no blob of
-            // this directory. (A file system store refuses the write.)
+        // A directory on the way that is a blob now, or a directory of this
+        // name: the write is taken back. (A file system store refuses a
+        // write beneath a file itself.)
+        let refused = match (blob_ancestor?, is_dir?) {
+            (Some(blocker), _) => Some((blocker, EntryKind::Blob, "beneath a blob")),
+            (None, true) => Some((name.clone(), EntryKind::Dir, "over a directory")),
+            (None, false) => None,
+        };
+        if let Some((name, found, place)) = refused {
             if written.is_ok() {
                 self.store
                     .delete(&key)
                     .await
                     .or_else(|err| if is_not_found(&err) { Ok(()) } else { Err(err) })
                     .map_err(|err| {
-                        storage("taking back a blob written beneath a blob", &key, err)
+                        storage(&format!("taking back a blob written {place}"), &key, err)
                     })?;
             }
-            return Err(WriteBlobError::WrongKind {
-                name: blocker,
-                found: EntryKind::Blob,
-            });
-        }
-        if is_dir? {
-            if written.is_ok() {
-                self.store
-                    .delete(&key)
-                    .await
-                    .or_else(|err| if is_not_found(&err) { Ok(()) } else { Err(err) })
-                    .map_err(|err| {
-                        storage("taking back a blob written over a directory", &key, err)
-                    })?;
-            }
-            return Err(WriteBlobError::WrongKind {
-                name: name.clone(),
-                found: EntryKind::Dir,
-            });
+            return Err(WriteBlobError::WrongKind { name, found });
         }
         let put = written.map_err(|err| storage("writing", &key, err))?;
         self.remember_blob(name, put.e_tag, put.version);

@@ -17,20 +17,10 @@ pub(crate) fn storage(doing: &str, err: rusqlite::Error) -> StorageError {
         err.sqlite_error_code(),
         Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
     );
-    // In these STRICT tables a value of the wrong type, or text that is not
-    // UTF-8, can only be damage; so is a row that must exist (the instance
-    // id, a log's bounds) gone missing (lookups that may miss are optional).
     let damaged = matches!(
         err.sqlite_error_code(),
         Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase)
-    ) || matches!(
-        err,
-        rusqlite::Error::InvalidColumnType(..)
-            | rusqlite::Error::FromSqlConversionFailure(..)
-            | rusqlite::Error::IntegralValueOutOfRange(..)
-            | rusqlite::Error::Utf8Error(..)
-            | rusqlite::Error::QueryReturnedNoRows
-    );
+    ) || is_damaged_value(&err);
     let message = format!("{doing}: {} ({err})", describe(&err));
     let storage = if retryable {
         StorageError::retryable(BACKEND, message)
@@ -42,15 +32,23 @@ pub(crate) fn storage(doing: &str, err: rusqlite::Error) -> StorageError {
     storage.with_source(err)
 }
 
-fn describe(err: &rusqlite::Error) -> &'static str {
-    if matches!(
+/// Whether `err` is about a stored value rather than the call: in these
+/// STRICT tables a value of the wrong type, or text that is not UTF-8, can
+/// only be damage; so is a row that must exist (the instance id, a log's
+/// bounds) gone missing (lookups that may miss are `optional`).
+fn is_damaged_value(err: &rusqlite::Error) -> bool {
+    matches!(
         err,
         rusqlite::Error::InvalidColumnType(..)
             | rusqlite::Error::FromSqlConversionFailure(..)
             | rusqlite::Error::IntegralValueOutOfRange(..)
             | rusqlite::Error::Utf8Error(..)
             | rusqlite::Error::QueryReturnedNoRows
-    ) {
+    )
+}
+
+fn describe(err: &rusqlite::Error) -> &'static str {
+    if is_damaged_value(err) {
         return "a stored value is missing or of the wrong type (the file is damaged)";
     }
     match err.sqlite_error_code() {

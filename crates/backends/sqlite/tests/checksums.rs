@@ -12,6 +12,12 @@ use infinisheet_event_log::{
 use infinisheet_sqlite::{SqliteDatabase, SqliteOptions};
 use std::path::Path;
 
+async fn db(path: &Path) -> SqliteDatabase {
+    SqliteDatabase::open(path, SqliteOptions::default())
+        .await
+        .unwrap()
+}
+
 /// Moves everything from the WAL into the main file, so the bytes below
 /// are where a flip in the file lands.
 fn checkpoint(path: &Path) {
@@ -35,9 +41,7 @@ async fn a_flipped_bit_in_an_entry_is_an_error_naming_the_log_and_id() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("logs.db");
     {
-        let db = SqliteDatabase::open(&path, SqliteOptions::default())
-            .await
-            .unwrap();
+        let db = db(&path).await;
         let log = db.create_log("budget").await.unwrap();
         for i in 0..5 {
             let entry = LogEntry::new(format!("cell A{i} = 4{i} and some more text"));
@@ -48,9 +52,7 @@ async fn a_flipped_bit_in_an_entry_is_an_error_naming_the_log_and_id() {
     }
     checkpoint(&path);
     flip_inside(&path, b"cell A2 = 42", 10);
-    let db = SqliteDatabase::open(&path, SqliteOptions::default())
-        .await
-        .unwrap();
+    let db = db(&path).await;
     let log = db.open_log("budget").await.unwrap();
     let err = log
         .query_all(QueryStart::Start, QueryEnd::End, KnownSnapshot::NotTracked)
@@ -79,9 +81,7 @@ async fn a_flipped_bit_in_metadata_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("logs.db");
     {
-        let db = SqliteDatabase::open(&path, SqliteOptions::default())
-            .await
-            .unwrap();
+        let db = db(&path).await;
         let log = db.create_log("budget").await.unwrap();
         log.add_entry(LogEntry::new("x"), 0, KnownSnapshot::NotTracked)
             .await
@@ -92,9 +92,7 @@ async fn a_flipped_bit_in_metadata_is_an_error() {
     }
     checkpoint(&path);
     flip_inside(&path, b"snapshot-blob-00000", 15);
-    let db = SqliteDatabase::open(&path, SqliteOptions::default())
-        .await
-        .unwrap();
+    let db = db(&path).await;
     let log = db.open_log("budget").await.unwrap();
     let err = log
         .query(
@@ -112,9 +110,7 @@ async fn a_flipped_bit_in_a_blob_is_an_error_naming_the_blob() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("blobs.db");
     {
-        let db = SqliteDatabase::open(&path, SqliteOptions::default())
-            .await
-            .unwrap();
+        let db = db(&path).await;
         let store = db.blob_store("files").await.unwrap();
         store
             .root()
@@ -124,9 +120,7 @@ async fn a_flipped_bit_in_a_blob_is_an_error_naming_the_blob() {
     }
     checkpoint(&path);
     flip_inside(&path, b"the content of a tile", 5);
-    let db = SqliteDatabase::open(&path, SqliteOptions::default())
-        .await
-        .unwrap();
+    let db = db(&path).await;
     let store = db.blob_store("files").await.unwrap();
     let err = store.root().read("tile").await.unwrap_err();
     assert!(err.to_string().contains("tile"), "{err}");
@@ -161,9 +155,7 @@ async fn a_version_1_file_gains_checksums_and_keeps_its_data() {
         )
         .unwrap();
     }
-    let db = SqliteDatabase::open(&path, SqliteOptions::default())
-        .await
-        .unwrap();
+    let db = db(&path).await;
     let log = db.open_log("old").await.unwrap();
     let all = log
         .query_all(QueryStart::Start, QueryEnd::End, KnownSnapshot::NoSnapshot)
