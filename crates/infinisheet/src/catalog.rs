@@ -58,6 +58,17 @@ pub enum CatalogError {
         /// The path.
         path: String,
     },
+    /// A directory holds neither a sheet's metadata nor a folder's marker:
+    /// the catalog did not make it (or a sheet lost its metadata), so it
+    /// removes nothing there.
+    #[error(
+        "{path} is neither a sheet nor a folder of this catalog (it holds neither \
+         {SHEET_METADATA} nor {FOLDER_MARKER}); nothing was removed"
+    )]
+    NotCatalogItem {
+        /// The path.
+        path: String,
+    },
     /// A folder to remove holds sheets or folders.
     #[error("folder {path} is not empty")]
     NotEmpty {
@@ -591,6 +602,11 @@ impl Catalog {
             });
         }
         let kind = match self.kind(&source).await? {
+            Some(ItemKind::Unknown) => {
+                return Err(CatalogError::NotCatalogItem {
+                    path: source.display(),
+                });
+            }
             Some(kind) => kind,
             None => {
                 return Err(CatalogError::NotFound {
@@ -639,19 +655,63 @@ impl Catalog {
         match self.kind(&at).await? {
             None => Err(CatalogError::NotFound { path: at.display() }),
             Some(ItemKind::Sheet) => self.remove_sheet(&at).await,
-            Some(ItemKind::Unknown) => self.remove_dir(&at).await,
+            // Only what the catalog made is removed: a directory with
+            // neither marker may be another catalog's logs or anything else.
+            Some(ItemKind::Unknown) => Err(CatalogError::NotCatalogItem { path: at.display() }),
             Some(ItemKind::Folder) => {
                 let items = self.list(&at.display()).await?;
                 if !items.is_empty() && !recursive {
                     return Err(CatalogError::NotEmpty { path: at.display() });
                 }
-                for item in items {
-                    let child = format!("{}/{}", at.display(), item.name);
-                    Box::pin(self.remove(&child, true)).await?;
-                }
-                self.remove_dir(&at).await
+                // Every folder beneath is checked before anything goes.
+                self.refuse_unknown_beneath(&at).await?;
+                self.remove_folder(&at).await
             }
         }
+    }
+
+    /// Fails, naming it, if a directory the catalog did not make lies in
+    /// the folder `at` or any folder beneath it.
+    async fn refuse_unknown_beneath(&self, at: &CatalogPath) -> Result<(), CatalogError> {
+        let mut folders = vec![at.display()];
+        while let Some(folder) = folders.pop() {
+            for item in self.list(&folder).await? {
+                let path = format!("{folder}/{}", item.name);
+                match item.kind {
+                    ItemKind::Folder => folders.push(path),
+                    ItemKind::Sheet => {}
+                    ItemKind::Unknown => return Err(CatalogError::NotCatalogItem { path }),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes the sheets and folders in the folder `at`, then its marker:
+    /// whatever else its directory holds stays.
+    async fn remove_folder(&self, at: &CatalogPath) -> Result<(), CatalogError> {
+        for item in self.list(&at.display()).await? {
+            let child = at.child(BlobName::new(item.name.as_str()).map_err(|err| {
+                CatalogError::InvalidPath {
+                    path: item.name.clone(),
+                    reason: err.to_string(),
+                }
+            })?);
+            match item.kind {
+                ItemKind::Sheet => self.remove_sheet(&child).await?,
+                ItemKind::Folder => Box::pin(self.remove_folder(&child)).await?,
+                ItemKind::Unknown => {
+                    return Err(CatalogError::NotCatalogItem {
+                        path: child.display(),
+                    });
+                }
+            }
+        }
+        self.dir(at)
+            .await?
+            .remove(FOLDER_MARKER)
+            .await
+            .map_err(storage_error(at))
     }
 
     async fn remove_dir(&self, at: &CatalogPath) -> Result<(), CatalogError> {

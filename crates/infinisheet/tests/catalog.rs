@@ -159,7 +159,22 @@ async fn bad_metadata_and_paths_are_typed_errors() {
         .await
         .unwrap_err();
     assert!(matches!(err, CatalogError::BadMetadata { .. }), "{err}");
-    // A damaged sheet can still be removed.
+    // A directory with neither metadata nor marker is not the catalog's to
+    // remove (a sheet that lost its metadata waits for a repair).
+    for recursive in [false, true] {
+        let err = catalog.remove("s", recursive).await.unwrap_err();
+        assert!(matches!(err, CatalogError::NotCatalogItem { .. }), "{err}");
+    }
+    assert!(
+        dir.open_dir("snapshots")
+            .await
+            .unwrap()
+            .read("x")
+            .await
+            .is_ok()
+    );
+    // With damaged (but present) metadata a sheet is still removed.
+    dir.write(SHEET_METADATA, "{").await.unwrap();
     catalog.remove("s", false).await.unwrap();
 
     for bad in ["a//b", "a/../b", "x/sheet.json", "a\\b"] {
@@ -240,4 +255,52 @@ async fn a_log_id_that_would_leave_the_log_store_is_refused_and_nothing_is_writt
         0,
         "files were made outside the log store"
     );
+}
+
+#[tokio::test]
+async fn rm_removes_only_what_the_catalog_made() {
+    let storage = Storage::open("memory:", "memory:").await.unwrap();
+    let catalog = Catalog::new(storage.clone());
+    // Another catalog's logs, or anything else, in the same blob store.
+    let foreign = storage.blobs.root().open_dir("logs").await.unwrap();
+    foreign.write("00000001", "entries").await.unwrap();
+    for recursive in [false, true] {
+        let err = catalog.remove("logs", recursive).await.unwrap_err();
+        assert!(
+            matches!(&err, CatalogError::NotCatalogItem { path } if path == "logs"),
+            "{err}"
+        );
+    }
+    let err = catalog.rename("logs", "elsewhere").await.unwrap_err();
+    assert!(matches!(err, CatalogError::NotCatalogItem { .. }), "{err}");
+    assert_eq!(foreign.read("00000001").await.unwrap(), "entries");
+    // A folder tree holding such a directory: `rm -r` removes nothing.
+    catalog
+        .create_sheet("team/a", SheetOptions::default())
+        .await
+        .unwrap();
+    let stray = storage
+        .blobs
+        .root()
+        .open_dir("team")
+        .await
+        .unwrap()
+        .open_dir("stray")
+        .await
+        .unwrap();
+    stray.write("keep", "me").await.unwrap();
+    let err = catalog.remove("team", true).await.unwrap_err();
+    assert!(
+        matches!(&err, CatalogError::NotCatalogItem { path } if path == "team/stray"),
+        "{err}"
+    );
+    assert!(catalog.open_sheet("team/a").await.is_ok(), "the sheet went");
+    assert_eq!(stray.read("keep").await.unwrap(), "me");
+    // Without it, the tree goes.
+    stray.remove("keep").await.unwrap();
+    catalog.remove("team", true).await.unwrap();
+    assert!(matches!(
+        catalog.list("team").await,
+        Err(CatalogError::NotFound { .. })
+    ));
 }
