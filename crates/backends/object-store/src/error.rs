@@ -82,3 +82,33 @@ pub(crate) fn is_unsupported(err: &object_store::Error) -> bool {
         object_store::Error::NotImplemented { .. } | object_store::Error::NotSupported { .. }
     )
 }
+
+/// Compare-and-swap attempts one operation makes before it gives up with a
+/// retryable error: a loop that lost this many races in a row is better
+/// retried by the caller later than spun on.
+pub(crate) const CAS_ATTEMPTS: u32 = 32;
+
+/// Counts the lost races of one compare-and-swap loop and backs off
+/// between attempts (1 ms doubling to 64 ms, with jitter).
+#[derive(Debug, Default)]
+pub(crate) struct Contention {
+    lost: u32,
+}
+
+impl Contention {
+    /// Records a lost race on `key` while `doing`; waits before the next
+    /// attempt, or fails once [`CAS_ATTEMPTS`] were lost.
+    pub(crate) async fn lost(&mut self, doing: &str, key: &Path) -> Result<(), StorageError> {
+        self.lost += 1;
+        if self.lost >= CAS_ATTEMPTS {
+            return Err(StorageError::retryable(
+                BACKEND,
+                format!("{doing} {key}: lost {CAS_ATTEMPTS} races in a row to other writers"),
+            ));
+        }
+        let ceiling = 1u64 << self.lost.min(6);
+        let micros = fastrand::u64(ceiling * 500..=ceiling * 1000);
+        tokio::time::sleep(std::time::Duration::from_micros(micros)).await;
+        Ok(())
+    }
+}

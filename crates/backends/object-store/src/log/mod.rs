@@ -28,7 +28,7 @@ mod open;
 
 pub use open::OpenError;
 
-use crate::error::{BACKEND, corrupt};
+use crate::error::{BACKEND, Contention, corrupt};
 use async_trait::async_trait;
 use format::{Head, encode_record};
 use futures::{StreamExt, TryStreamExt};
@@ -582,6 +582,7 @@ impl EventLog for ObjectStoreEventLog {
         }
         let block = seq / OVERLAY_BLOCK;
         let mut appended = None;
+        let mut contention = Contention::default();
         loop {
             let (mut overlay, version) = self.objects.overlay(block).await?;
             let mut metadata = match overlay.get(&seq) {
@@ -604,10 +605,14 @@ impl EventLog for ObjectStoreEventLog {
                 return Ok(());
             }
             // Another change to the block landed first: apply to it.
+            contention
+                .lost("changing metadata in", &self.objects.record_key(seq))
+                .await?;
         }
     }
 
     async fn truncate(&self, start: SequenceId) -> Result<(), TruncateError> {
+        let mut contention = Contention::default();
         let first_record = loop {
             let (head, version) = self.objects.head().await?;
             let end = self.end(&head).await?;
@@ -632,7 +637,12 @@ impl EventLog for ObjectStoreEventLog {
                     // records after this one read the head: go again from
                     // the new head. Only with the head unchanged is a
                     // missing record damage.
-                    None if self.objects.head().await?.1 != version => continue,
+                    None if self.objects.head().await?.1 != version => {
+                        contention
+                            .lost("truncating", &self.objects.record_key(start))
+                            .await?;
+                        continue;
+                    }
                     None => {
                         return Err(corrupt(
                             &self.objects.record_key(start),
@@ -650,6 +660,9 @@ impl EventLog for ObjectStoreEventLog {
             if let Swap::Done = self.objects.swap_head(version, &moved).await? {
                 break first_record;
             }
+            contention
+                .lost("truncating", &self.objects.record_key(start))
+                .await?;
         };
         // The head moved first: from now on nothing reads below it, and an
         // append that recreates a removed record finds out and takes it back.

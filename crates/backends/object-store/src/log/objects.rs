@@ -223,11 +223,13 @@ impl Objects {
     }
 
     /// Changes the snapshot candidates with `change` by compare-and-swap,
-    /// retried until it lands; `change` returns `false` to write nothing.
+    /// retried (with backoff, a bounded number of times) until it lands;
+    /// `change` returns `false` to write nothing.
     pub(crate) async fn change_candidates(
         &self,
         change: impl Fn(&mut Vec<SequenceId>) -> bool,
     ) -> Result<(), StorageError> {
+        let mut contention = crate::error::Contention::default();
         loop {
             let (mut candidates, version) = self.snapshot_candidates().await?;
             if !change(&mut candidates) {
@@ -237,6 +239,9 @@ impl Objects {
             if let Swap::Done = self.swap(&self.snapshots, version, bytes).await? {
                 return Ok(());
             }
+            contention
+                .lost("changing the snapshot candidates", &self.snapshots)
+                .await?;
         }
     }
 
