@@ -207,30 +207,13 @@ impl ObjectStoreBlobDir {
     /// Lists the directory from the store (every child, one level deep) and
     /// keeps the listing for the pages that follow.
     async fn fresh_listing(&self) -> Result<Arc<Listing>, StorageError> {
-        let found = self
-            .store
-            .list_with_delimiter(Some(&self.prefix))
-            .await
-            .map_err(|err| storage("listing", &self.prefix, err))?;
         // Every child as its full key (a directory's with a trailing `/`),
-        // in the order the pages follow.
+        // in the order the pages follow. A long name's key runs over parts
+        // marked `CHUNK`: those are listed in turn, one level each, with
+        // the chunks so far (`before`) in front of the name.
         let mut children: Vec<(String, BlobName, EntryKind)> = Vec::new();
-        let mut chunked = Vec::new();
-        for meta in found.objects {
-            let name = child_name(&meta.location, "")?;
-            children.push((meta.location.to_string(), name, EntryKind::Blob));
-        }
-        for dir in found.common_prefixes {
-            match last_part(&dir).strip_prefix(CHUNK) {
-                Some(chunk) => chunked.push((dir.clone(), chunk.to_owned())),
-                None => {
-                    let name = child_name(&dir, "")?;
-                    children.push((format!("{dir}/"), name, EntryKind::Dir));
-                }
-            }
-        }
-        // Long names: the chunks of their keys, one listing a level.
-        while let Some((dir, before)) = chunked.pop() {
+        let mut levels = vec![(self.prefix.clone(), String::new())];
+        while let Some((dir, before)) = levels.pop() {
             let found = self
                 .store
                 .list_with_delimiter(Some(&dir))
@@ -242,7 +225,7 @@ impl ObjectStoreBlobDir {
             }
             for inner in found.common_prefixes {
                 match last_part(&inner).strip_prefix(CHUNK) {
-                    Some(chunk) => chunked.push((inner.clone(), format!("{before}{chunk}"))),
+                    Some(chunk) => levels.push((inner.clone(), format!("{before}{chunk}"))),
                     None => {
                         let name = child_name(&inner, &before)?;
                         children.push((format!("{inner}/"), name, EntryKind::Dir));

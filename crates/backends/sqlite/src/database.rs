@@ -303,38 +303,36 @@ fn damaged_row(
     table: &str,
     looked_for: &str,
 ) -> rusqlite::Result<Option<String>> {
-    if table == "logs" {
-        let mut select =
-            tx.prepare("SELECT id, name, start_seq, end_seq, crc FROM logs NOT INDEXED")?;
-        let mut rows = select.query([])?;
-        while let Some(row) = rows.next()? {
-            let (id, name): (i64, String) = (row.get(0)?, row.get(1)?);
-            if name == looked_for {
-                return Ok(Some(format!(
-                    "the index of log names misses log {id} ({name:?})"
-                )));
-            }
-            if row.get::<_, i64>(4)? != checksum::log(id, &name, row.get(2)?, row.get(3)?) {
-                return Ok(Some(format!(
-                    "the row of log {id} ({name:?}) fails its checksum"
-                )));
-            }
-        }
+    let logs = table == "logs";
+    let (sql, what) = if logs {
+        (
+            "SELECT id, name, crc, start_seq, end_seq FROM logs NOT INDEXED",
+            "log",
+        )
     } else {
-        let mut select = tx.prepare("SELECT id, name, crc FROM blob_stores NOT INDEXED")?;
-        let mut rows = select.query([])?;
-        while let Some(row) = rows.next()? {
-            let (id, name): (i64, String) = (row.get(0)?, row.get(1)?);
-            if name == looked_for {
-                return Ok(Some(format!(
-                    "the index of blob store names misses store {id} ({name:?})"
-                )));
-            }
-            if row.get::<_, i64>(2)? != checksum::store(id, &name) {
-                return Ok(Some(format!(
-                    "the row of blob store {id} ({name:?}) fails its checksum"
-                )));
-            }
+        (
+            "SELECT id, name, crc FROM blob_stores NOT INDEXED",
+            "blob store",
+        )
+    };
+    let mut select = tx.prepare(sql)?;
+    let mut rows = select.query([])?;
+    while let Some(row) = rows.next()? {
+        let (id, name, crc): (i64, String, i64) = (row.get(0)?, row.get(1)?, row.get(2)?);
+        if name == looked_for {
+            return Ok(Some(format!(
+                "the index of {what} names misses {what} {id} ({name:?})"
+            )));
+        }
+        let expected = if logs {
+            checksum::log(id, &name, row.get(3)?, row.get(4)?)
+        } else {
+            checksum::store(id, &name)
+        };
+        if crc != expected {
+            return Ok(Some(format!(
+                "the row of {what} {id} ({name:?}) fails its checksum"
+            )));
         }
     }
     Ok(None)
@@ -390,12 +388,12 @@ fn refuse_cut_file(path: &Path) -> Result<(), OpenError> {
 }
 
 fn open_connection(path: &Path, options: SqliteOptions) -> Result<(Connection, u64), OpenError> {
+    refuse_cut_file(path)?;
     // An existing file is first looked at through a read-only connection:
     // a read-write connection to another application's database would
     // checkpoint its WAL into it (and delete the WAL) when it closes, even
     // after only reading. A read-only one changes neither file (SQLite may
     // create the `-shm` index beside them).
-    refuse_cut_file(path)?;
     if std::fs::metadata(path).is_ok_and(|m| m.len() > 0) {
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         if let Ok(reader) = Connection::open_with_flags(path, flags) {

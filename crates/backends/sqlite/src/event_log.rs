@@ -81,7 +81,7 @@ struct Row {
 
 const ROW_COLUMNS: &str = "seq, payload, snapshot, history, pending, crc";
 
-fn read_row(log: &Target, row: &rusqlite::Row<'_>) -> Result<Row, Failed<()>> {
+fn read_row<E>(log: &Target, row: &rusqlite::Row<'_>) -> Result<Row, Failed<E>> {
     let at: i64 = row.get(0)?;
     let payload = row.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?;
     let metadata = EntryMetadata {
@@ -102,15 +102,6 @@ fn read_row(log: &Target, row: &rusqlite::Row<'_>) -> Result<Row, Failed<()>> {
     })
 }
 
-/// Re-types a row failure for an operation with error type `E`.
-fn widen<E>(failed: Failed<()>) -> Failed<E> {
-    match failed {
-        Failed::Op(()) => Failed::Corrupt("a row could not be read".into()),
-        Failed::Sql(err) => Failed::Sql(err),
-        Failed::Corrupt(what) => Failed::Corrupt(what),
-    }
-}
-
 fn latest_snapshot<E>(
     tx: &Transaction<'_>,
     log: &Target,
@@ -123,7 +114,7 @@ fn latest_snapshot<E>(
     let Some(row) = rows.next()? else {
         return Ok(None);
     };
-    let row = read_row(log, row).map_err(widen)?;
+    let row = read_row(log, row)?;
     let blob_id = row.entry.metadata.snapshot.ok_or_else(|| {
         Failed::Corrupt(format!(
             "entry {} is indexed as a snapshot but names none",
@@ -248,7 +239,7 @@ fn query(
         let (from, to) = (sql_id(start).unwrap_or(0), sql_id(wanted_end).unwrap_or(0));
         let mut rows = select.query(params![log.id, from, to, limit])?;
         while let Some(row) = rows.next()? {
-            let row = read_row(log, row).map_err(widen)?;
+            let row = read_row(log, row)?;
             if row.seq != next {
                 return Err(missing(next));
             }
@@ -296,7 +287,7 @@ fn set_metadata(
         ))?;
         let mut rows = select.query(params![log.id, at])?;
         match rows.next()? {
-            Some(row) => read_row(log, row).map_err(widen)?.entry,
+            Some(row) => read_row(log, row)?.entry,
             None => return Err(missing(seq)),
         }
     };

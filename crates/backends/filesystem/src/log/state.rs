@@ -108,8 +108,17 @@ fn segment_indices(dir: &Path) -> Result<Vec<u32>, StorageError> {
 
 /// Opens segment `index`; a header that is not whole is damage.
 fn open_segment(dir: &Path, index: u32) -> Result<Segment, Fault> {
+    whole_segment(dir, index, Segment::open(dir, index))
+}
+
+/// The segment an open found, or the damage or error it met.
+fn whole_segment(
+    dir: &Path,
+    index: u32,
+    opened: std::io::Result<Opened>,
+) -> Result<Segment, Fault> {
     let path = dir.join(segment::name(index));
-    match Segment::open(dir, index) {
+    match opened {
         Ok(Opened::Segment(segment)) => Ok(segment),
         Ok(Opened::Unfinished) => Err(corrupt(&path, 0, "the segment is shorter than its header")),
         Ok(Opened::Damaged { offset, reason }) => Err(corrupt(&path, offset, reason)),
@@ -188,7 +197,6 @@ impl State {
             let is_last = Some(index) == last;
             let path = dir.join(segment::name(index));
             let segment = match Segment::open(dir, index) {
-                Ok(Opened::Segment(segment)) => segment,
                 // A creation in place (by the first format) that died: it
                 // never held a frame if it is the newest segment and the one
                 // before it is sealed (or it is the log's only segment).
@@ -200,7 +208,7 @@ impl State {
                     sync_dir(dir)?;
                     break;
                 }
-                _ => open_segment(dir, index)?,
+                opened => whole_segment(dir, index, opened)?,
             };
             state.offset = segment.data_start;
             state.segments.insert(index, segment);
@@ -519,10 +527,9 @@ impl State {
         let path = self.dir.join(segment::name(next));
         let shown = path.display().to_string();
         // Segments are renamed into place whole, and this process caught up
-        // under the lock, so a segment here is one a crash left between its
-        // rename and the directory's sync, or damage. An empty one is
-        // replaced; one holding frames after a segment that is not sealed is
-        // damage, never overwritten.
+        // under the lock, so a segment here is one this process renamed into
+        // place before a failed directory sync, or damage. An empty one is
+        // replaced; one holding frames is damage, never overwritten.
         if path.exists() {
             let empty =
                 match Segment::open(&self.dir, next).map_err(|err| io("opening", &shown, err))? {
