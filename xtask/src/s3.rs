@@ -1,6 +1,14 @@
-//! The S3-compatible server the object-store tests run against: moto in
-//! server mode, installed into a cache directory on first use, started on
-//! loopback on a free port with a fresh bucket, and stopped when dropped.
+//! The S3-compatible server the object-store tests run against: moto,
+//! installed into a cache directory on first use, started on loopback on a
+//! free port with a fresh bucket, and stopped when dropped.
+//!
+//! moto checks a conditional write (`If-None-Match: *`, `If-Match`) and
+//! then writes, without a lock, on a threaded server: two racing creates
+//! can both succeed. Real S3 decides them atomically. So the server is not
+//! `moto_server` but [`LAUNCHER`], which serves moto's WSGI app with one
+//! lock around every request: requests still arrive on many connections,
+//! but moto handles them one at a time, and a test of "exactly one writer
+//! wins" tests the client, not the server's luck.
 
 use anyhow::{Context, Result, bail};
 use std::io::{Read, Write};
@@ -17,6 +25,47 @@ const PACKAGES: [&str; 4] = [
     "flask-cors==6.0.5",
     "werkzeug==3.1.9",
 ];
+
+/// Serves moto's S3 app with one request handled at a time (see the module
+/// documentation). Written into the virtualenv on every start.
+const LAUNCHER: &str = r#"# Serves moto's S3 with every request handled one at a time.
+#
+# Written by `cargo xtask` (xtask/src/s3.rs). moto checks conditional writes
+# and then writes without a lock; one lock around each request makes every
+# check-then-write atomic, as S3's are.
+import sys
+import threading
+
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+from werkzeug.serving import run_simple
+
+app = DomainDispatcherApplication(create_backend_app)
+lock = threading.Lock()
+
+
+def serialized(environ, start_response):
+    with lock:
+        result = app(environ, start_response)
+        try:
+            return [bytes(chunk) for chunk in result]
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+
+
+run_simple(
+    sys.argv[1],
+    int(sys.argv[2]),
+    serialized,
+    threaded=True,
+    request_handler=MotoRequestHandler,
+)
+"#;
 
 /// The bucket the tests use; every test picks its own random prefix in it.
 pub(crate) const BUCKET: &str = "infinisheet-tests";
@@ -39,13 +88,17 @@ impl S3Server {
         std::fs::create_dir_all(root.join("target"))?;
         let log = std::fs::File::create(&log_path)
             .with_context(|| format!("creating {}", log_path.display()))?;
-        let child = Command::new(venv.join("bin").join("moto_server"))
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        let launcher = venv.join("serialized_moto.py");
+        std::fs::write(&launcher, LAUNCHER)
+            .with_context(|| format!("writing {}", launcher.display()))?;
+        let child = Command::new(venv.join("bin").join("python"))
+            .arg(&launcher)
+            .args(["127.0.0.1", &port.to_string()])
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()
-            .context("starting moto_server")?;
+            .context("starting moto")?;
         let mut server = S3Server {
             child,
             endpoint: format!("http://127.0.0.1:{port}"),
@@ -77,7 +130,7 @@ impl S3Server {
         let started = Instant::now();
         loop {
             if let Some(status) = self.child.try_wait()? {
-                bail!("moto_server exited with {status}");
+                bail!("moto exited with {status}");
             }
             if TcpStream::connect(("127.0.0.1", port)).is_ok() {
                 return Ok(());

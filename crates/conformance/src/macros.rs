@@ -103,6 +103,11 @@ macro_rules! __event_log_tests {
                 empty_batch,
                 batch_reports_newer_snapshot,
                 racing_batches_are_all_or_nothing,
+                lost_reply_then_retry_lands_once,
+                retried_append_reports_newer_snapshot,
+                a_token_never_takes_another_writers_id,
+                racing_retries_land_once,
+                tokens_survive_truncating_other_entries,
                 concurrent_metadata_updates_lose_nothing,
                 payload_empty,
                 payload_one_byte,
@@ -112,6 +117,7 @@ macro_rules! __event_log_tests {
             reopen: [
                 log_entries_survive_reopen,
                 log_truncate_survives_reopen,
+                tokens_survive_reopen,
             ];
             model: event_log_matches_reference;
         );

@@ -12,7 +12,7 @@ use infinisheet_blob_store::{
 };
 use infinisheet_conformance::{blob_store, event_log};
 use infinisheet_event_log::{
-    AddEntryError, AddEntryValue, EventLog, KnownSnapshot, LogCapabilities, LogEntry,
+    AddEntryError, AddEntryValue, AppendToken, EventLog, KnownSnapshot, LogCapabilities, LogEntry,
     MetadataUpdate, QueryEnd, QueryError, QueryStart, QueryValue, SequenceId, SetMetadataError,
     TruncateError,
 };
@@ -36,6 +36,13 @@ enum LogBug {
     PartialBatch,
     /// Queries drop the last entry of every page.
     DropsLastEntry,
+    /// Tokens are dropped: a retry after a lost reply is a conflict.
+    IgnoresTokens,
+    /// Any append with a token that meets a conflict is taken as landed.
+    TrustsAnyToken,
+    /// A retried append that meets a conflict is appended again at the
+    /// end (what a client does that retries blindly): a double winner.
+    AppendsRetriesAgain,
 }
 
 #[derive(Debug)]
@@ -98,15 +105,34 @@ impl EventLog for BuggyLog {
         }
     }
 
-    async fn add_entries(
+    async fn add_entries_with_token(
         &self,
         entries: Vec<LogEntry>,
         seq: SequenceId,
         known: KnownSnapshot,
+        token: Option<AppendToken>,
     ) -> Result<AddEntryValue, AddEntryError> {
         let first = entries.first().cloned();
-        let result = self.inner.add_entries(entries, seq, known).await;
+        let kept = token.filter(|_| {
+            !matches!(
+                self.bug,
+                LogBug::IgnoresTokens | LogBug::AppendsRetriesAgain
+            )
+        });
+        let again = entries.clone();
+        let result = self
+            .inner
+            .add_entries_with_token(entries, seq, known, kept)
+            .await;
         match (self.bug, result, first) {
+            (LogBug::TrustsAnyToken, Err(AddEntryError::Conflict { .. }), _) if token.is_some() => {
+                Ok(AddEntryValue::default())
+            }
+            (LogBug::AppendsRetriesAgain, Err(AddEntryError::Conflict { next, .. }), _)
+                if token.is_some() =>
+            {
+                self.inner.add_entries(again, next, known).await
+            }
             (
                 LogBug::PartialBatch,
                 Err(AddEntryError::Conflict { attempted, next }),
@@ -344,6 +370,36 @@ fn dropped_entries_are_caught() {
     ))));
     assert!(fails(event_log::add_entry_appends_in_order(log(
         LogBug::DropsLastEntry
+    ))));
+}
+
+#[test]
+fn forgotten_tokens_are_caught() {
+    assert!(fails(event_log::lost_reply_then_retry_lands_once(log(
+        LogBug::IgnoresTokens
+    ))));
+    assert!(fails(event_log::racing_retries_land_once(log(
+        LogBug::IgnoresTokens
+    ))));
+}
+
+#[test]
+fn tokens_taken_on_trust_are_caught() {
+    assert!(fails(event_log::a_token_never_takes_another_writers_id(
+        log(LogBug::TrustsAnyToken)
+    )));
+    assert!(fails(event_log::racing_retries_land_once(log(
+        LogBug::TrustsAnyToken
+    ))));
+}
+
+#[test]
+fn retries_appended_twice_are_caught() {
+    assert!(fails(event_log::lost_reply_then_retry_lands_once(log(
+        LogBug::AppendsRetriesAgain
+    ))));
+    assert!(fails(event_log::racing_retries_land_once(log(
+        LogBug::AppendsRetriesAgain
     ))));
 }
 

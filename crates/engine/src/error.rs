@@ -115,8 +115,10 @@ pub enum EditError {
     /// Resyncing after a lost race failed.
     #[error("resyncing after a lost race: {0}")]
     Sync(#[from] LoadError),
-    /// The log failed. The edit may or may not have been added (a store
-    /// can fail after writing); a sync shows which.
+    /// The log failed, and kept failing through the retries
+    /// ([`SheetOptions::storage_retries`](crate::SheetOptions)). The edit
+    /// may or may not have been added (a store can fail after writing); a
+    /// sync shows which.
     #[error("adding the edit to the log: {0}")]
     Storage(#[from] StorageError),
 }

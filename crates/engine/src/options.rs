@@ -28,6 +28,12 @@ pub struct SheetOptions {
     /// id is tried before [`EditError::Contended`](crate::EditError); 16
     /// unless set.
     pub max_edit_attempts: u32,
+    /// How many times an edit whose append failed with a retryable storage
+    /// error is sent again (the same entries at the same id under the same
+    /// [`AppendToken`](infinisheet_event_log::AppendToken), so an append
+    /// whose reply was lost is found landed, never added twice), waiting
+    /// 10 ms, 20 ms, 40 ms, … (at most 160 ms) between tries; 5 unless set.
+    pub storage_retries: u32,
     /// How many tile blobs are read or written at once; 8 unless set.
     pub blob_concurrency: usize,
 }
@@ -41,6 +47,7 @@ impl Default for SheetOptions {
             loaded_tile_budget: 64,
             polling_interval: None,
             max_edit_attempts: 16,
+            storage_retries: 5,
             blob_concurrency: 8,
         }
     }
@@ -82,6 +89,14 @@ impl SheetOptions {
     #[must_use]
     pub fn max_edit_attempts(mut self, attempts: u32) -> Self {
         self.max_edit_attempts = attempts.max(1);
+        self
+    }
+
+    /// The same options with at most `retries` resends of an edit after
+    /// retryable storage errors (0: report the first one).
+    #[must_use]
+    pub fn storage_retries(mut self, retries: u32) -> Self {
+        self.storage_retries = retries;
         self
     }
 }

@@ -13,12 +13,13 @@ use crate::snapshot::{self, Blobs};
 use crate::value::Cell;
 use infinisheet_blob_store::BlobDir;
 use infinisheet_event_log::{
-    AddEntryError, EventLog, KnownSnapshot, LogEntry, QueryEnd, QueryError, QueryStart, QueryValue,
-    SequenceId, SnapshotValue, StorageError,
+    AddEntryError, AppendToken, EventLog, KnownSnapshot, LogEntry, QueryEnd, QueryError,
+    QueryStart, QueryValue, SequenceId, SnapshotValue, StorageError,
 };
 use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::Duration;
 use tokio::sync::watch;
 
 /// The `pending` marker an entry carries when a snapshot of everything
@@ -246,7 +247,7 @@ impl Spreadsheet {
 }
 
 /// Syncs every `interval` while the sheet is alive.
-async fn poll(sheet: Weak<Inner>, interval: std::time::Duration) {
+async fn poll(sheet: Weak<Inner>, interval: Duration) {
     let mut ticks = tokio::time::interval(interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticks.tick().await;
@@ -436,8 +437,15 @@ impl Inner {
 
     async fn edit(&self, cells: Vec<(CellRef, Cell)>) -> Result<Range<SequenceId>, EditError> {
         let attempts = self.options.max_edit_attempts.max(1);
-        for _ in 0..attempts {
-            let current = self.current();
+        // One token for every try of this edit: a try whose reply was lost
+        // is then found landed by the next, never appended twice.
+        let token = AppendToken::random();
+        let mut conflicts = 0;
+        let mut failures = 0;
+        // After a storage error: the same append again (it may have landed).
+        let mut resend: Option<Arc<Content>> = None;
+        loop {
+            let current = resend.take().unwrap_or_else(|| self.current());
             let seq = current.end;
             let due = snapshot_due(seq, cells.len() as u64, self.options.snapshot_interval);
             let entries: Vec<LogEntry> = cells
@@ -454,12 +462,10 @@ impl Inner {
                     }
                 })
                 .collect();
-            let added = if entries.len() == 1 {
-                let entry = entries.into_iter().next().unwrap_or_default();
-                self.log.add_entry(entry, seq, known(&current)).await
-            } else {
-                self.log.add_entries(entries, seq, known(&current)).await
-            };
+            let added = self
+                .log
+                .add_entries_with_token(entries, seq, known(&current), Some(token))
+                .await;
             match added {
                 Ok(value) => {
                     let mut draft = (*current).clone();
@@ -485,11 +491,26 @@ impl Inner {
                     self.publish(draft);
                     return Ok(seq..seq + cells.len() as u64);
                 }
-                Err(AddEntryError::Conflict { .. }) => self.sync().await?,
+                Err(AddEntryError::Conflict { .. }) => {
+                    // Not landed at `seq` under this token: someone else
+                    // holds it. Catch up and try at the new end.
+                    conflicts += 1;
+                    self.sync().await?;
+                    if conflicts >= attempts {
+                        return Err(EditError::Contended { attempts });
+                    }
+                }
+                Err(AddEntryError::Storage(err))
+                    if err.is_retryable() && failures < self.options.storage_retries =>
+                {
+                    tracing::debug!(%err, seq, "resending an edit after a storage error");
+                    tokio::time::sleep(Duration::from_millis(10 << failures.min(4))).await;
+                    failures += 1;
+                    resend = Some(current);
+                }
                 Err(err) => return Err(EditError::Storage(storage(err))),
             }
         }
-        Err(EditError::Contended { attempts })
     }
 }
 

@@ -2,8 +2,8 @@
 //! log so implementers cannot get them subtly wrong.
 
 use crate::{
-    AddEntryError, AddEntryValue, EventLog, KnownSnapshot, LogEntry, QueryEnd, QueryError,
-    QueryStart, QueryValue, SequenceId,
+    AddEntryError, AddEntryValue, AppendToken, EventLog, KnownSnapshot, LogEntry, QueryEnd,
+    QueryError, QueryStart, QueryValue, SequenceId,
 };
 use async_trait::async_trait;
 
@@ -70,10 +70,11 @@ pub trait EventLogExt: EventLog {
     /// and retrying at the id a conflict reports until it wins one.
     /// Returns the id the entry was written at.
     ///
-    /// Conflicts are only retried because a conflict proves the entry was not
-    /// written. After a storage error the entry may or may not be in the log
-    /// (the reply may have been lost): calling `append` again then could add
-    /// a second copy, so check the log first.
+    /// Every attempt carries `token`, so after a storage error (the entry
+    /// may or may not have landed: the reply may have been lost) calling
+    /// `append` again with the same entry, guess and token is safe: it walks
+    /// the same ids and stops where the first call's entry landed, and the
+    /// log holds one copy.
     ///
     /// # Errors
     ///
@@ -83,9 +84,13 @@ pub trait EventLogExt: EventLog {
         entry: LogEntry,
         mut seq: SequenceId,
         known: KnownSnapshot,
+        token: AppendToken,
     ) -> Result<(SequenceId, AddEntryValue), AddEntryError> {
         loop {
-            match self.add_entry(entry.clone(), seq, known).await {
+            match self
+                .add_entries_with_token(vec![entry.clone()], seq, known, Some(token))
+                .await
+            {
                 Ok(value) => return Ok((seq, value)),
                 Err(AddEntryError::Conflict { next, .. }) => seq = next,
                 Err(err) => return Err(err),

@@ -45,6 +45,6 @@ pub use ext::EventLogExt;
 pub use infinisheet_storage_error::{BoxError, StorageError};
 pub use log::{EventLog, LogCapabilities};
 pub use types::{
-    AddEntryValue, BlobId, EntryMetadata, FieldUpdate, KnownSnapshot, LogEntry, MetadataUpdate,
-    QueryEnd, QueryStart, QueryValue, SequenceId, SnapshotValue, WorkflowId,
+    AddEntryValue, AppendToken, BlobId, EntryMetadata, FieldUpdate, KnownSnapshot, LogEntry,
+    MetadataUpdate, QueryEnd, QueryStart, QueryValue, SequenceId, SnapshotValue, WorkflowId,
 };

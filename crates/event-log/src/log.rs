@@ -2,8 +2,8 @@
 //! `Arc<T>` and `Box<T>`.
 
 use crate::{
-    AddEntryError, AddEntryValue, KnownSnapshot, LogEntry, MetadataUpdate, QueryEnd, QueryError,
-    QueryStart, QueryValue, SequenceId, SetMetadataError, TruncateError,
+    AddEntryError, AddEntryValue, AppendToken, KnownSnapshot, LogEntry, MetadataUpdate, QueryEnd,
+    QueryError, QueryStart, QueryValue, SequenceId, SetMetadataError, TruncateError,
 };
 use async_trait::async_trait;
 use std::fmt::Debug;
@@ -58,7 +58,9 @@ pub trait EventLog: Send + Sync + Debug + 'static {
     ///   the real end.
     /// * [`AddEntryError::Storage`] if the storage fails; nothing was appended
     ///   unless the failure happened after the write (a lost reply), in which
-    ///   case a retry reports a conflict, never a duplicate.
+    ///   case a retry reports a conflict, never a duplicate. To retry such an
+    ///   append and learn whether it landed, append with a token
+    ///   ([`add_entries_with_token`](EventLog::add_entries_with_token)).
     async fn add_entry(
         &self,
         entry: LogEntry,
@@ -72,6 +74,10 @@ pub trait EventLog: Send + Sync + Debug + 'static {
     /// `seq..seq + entries.len()`, or none. An empty batch appends nothing
     /// and succeeds when `seq` is the end.
     ///
+    /// The default forwards to
+    /// [`add_entries_with_token`](EventLog::add_entries_with_token) with no
+    /// token.
+    ///
     /// # Errors
     ///
     /// As [`add_entry`](EventLog::add_entry); on a conflict no entry of the
@@ -81,6 +87,34 @@ pub trait EventLog: Send + Sync + Debug + 'static {
         entries: Vec<LogEntry>,
         seq: SequenceId,
         known: KnownSnapshot,
+    ) -> Result<AddEntryValue, AddEntryError> {
+        self.add_entries_with_token(entries, seq, known, None).await
+    }
+
+    /// Appends `entries` at `seq` atomically, as
+    /// [`add_entries`](EventLog::add_entries), marked with `token` so the
+    /// append can be retried safely after a storage error.
+    ///
+    /// With a token, the append succeeds also when the log already holds a
+    /// batch of as many entries at `seq`, appended under the same token (an
+    /// earlier attempt of this very append whose reply was lost): nothing is
+    /// appended again and the reply is the one the first attempt would have
+    /// had. Any number of such attempts, even racing one another, leave one
+    /// copy in the log. The backend keeps the token with the entries for as
+    /// long as they are in the log (see [`AppendToken`]).
+    ///
+    /// # Errors
+    ///
+    /// * [`AddEntryError::Conflict`] if `seq` is not the log's end and the
+    ///   entries at `seq` are not this token's batch.
+    /// * [`AddEntryError::Storage`] if the storage fails; the append may or
+    ///   may not have landed, and retrying with the same token is safe.
+    async fn add_entries_with_token(
+        &self,
+        entries: Vec<LogEntry>,
+        seq: SequenceId,
+        known: KnownSnapshot,
+        token: Option<AppendToken>,
     ) -> Result<AddEntryValue, AddEntryError>;
 
     /// Reads entries from `start` up to `end` (exclusive).
@@ -150,6 +184,18 @@ macro_rules! forward_event_log {
                 known: KnownSnapshot,
             ) -> Result<AddEntryValue, AddEntryError> {
                 (**self).add_entries(entries, seq, known).await
+            }
+
+            async fn add_entries_with_token(
+                &self,
+                entries: Vec<LogEntry>,
+                seq: SequenceId,
+                known: KnownSnapshot,
+                token: Option<AppendToken>,
+            ) -> Result<AddEntryValue, AddEntryError> {
+                (**self)
+                    .add_entries_with_token(entries, seq, known, token)
+                    .await
             }
 
             async fn query(

@@ -53,6 +53,76 @@ impl LogEntry {
     }
 }
 
+/// A writer's mark on one append, so that a retry of it can be told from a
+/// conflict.
+///
+/// After a storage error an append may or may not be in the log: the reply
+/// may have been lost after the entries landed. Retrying
+/// [`add_entries_with_token`](crate::EventLog::add_entries_with_token) with
+/// the same entries, id and token is then safe: if the first attempt
+/// landed, every backend answers `Ok` as the first attempt would have,
+/// instead of a conflict, and the log holds one copy. Make a fresh token
+/// for each append ([`AppendToken::random`]) and keep it until that append
+/// is known to have landed or not.
+///
+/// A backend keeps the token with the entries it marks, for as long as
+/// they are in the log: truncating other entries never forgets it.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AppendToken(u128);
+
+impl AppendToken {
+    /// A token from the operating system's random source: distinct from
+    /// every other writer's on any machine (128 random bits). Falls back to
+    /// a process-local generator seeded from the clock and a counter should
+    /// the random source fail.
+    pub fn random() -> Self {
+        let mut bytes = [0u8; 16];
+        if getrandom::fill(&mut bytes).is_err() {
+            use std::hash::{BuildHasher, Hasher};
+            use std::sync::atomic::{AtomicU64, Ordering};
+            static COUNTER: AtomicU64 = AtomicU64::new(0);
+            let state = std::collections::hash_map::RandomState::new();
+            for half in bytes.chunks_mut(8) {
+                let mut hasher = state.build_hasher();
+                hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+                hasher.write_u128(
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_nanos()),
+                );
+                half.copy_from_slice(&hasher.finish().to_le_bytes());
+            }
+        }
+        AppendToken(u128::from_le_bytes(bytes))
+    }
+
+    /// The token with this value.
+    pub const fn from_u128(value: u128) -> Self {
+        AppendToken(value)
+    }
+
+    /// The token's value.
+    pub const fn as_u128(self) -> u128 {
+        self.0
+    }
+
+    /// The token as 16 bytes (little-endian), the form backends store.
+    pub const fn to_bytes(self) -> [u8; 16] {
+        self.0.to_le_bytes()
+    }
+
+    /// The token stored as [`to_bytes`](AppendToken::to_bytes) gave it.
+    pub const fn from_bytes(bytes: [u8; 16]) -> Self {
+        AppendToken(u128::from_le_bytes(bytes))
+    }
+}
+
+impl std::fmt::Debug for AppendToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "AppendToken({:032x})", self.0)
+    }
+}
+
 /// The snapshot that a caller builds its state on, passed to
 /// [`add_entry`](crate::EventLog::add_entry) and [`query`](crate::EventLog::query)
 /// so the reply can name a newer one.

@@ -11,7 +11,7 @@ use std::fmt::{self, Debug};
 pub enum Op {
     /// `EventLog::add_entry`.
     AddEntry,
-    /// `EventLog::add_entries`.
+    /// `EventLog::add_entries` and `EventLog::add_entries_with_token`.
     AddEntries,
     /// `EventLog::query`.
     Query,

@@ -9,7 +9,7 @@ use infinisheet_blob_store::{
     ReadBlobError, RemoveBlobError, StorageError, WriteBlobError,
 };
 use infinisheet_event_log::{
-    AddEntryError, AddEntryValue, EventLog, KnownSnapshot, LogCapabilities, LogEntry,
+    AddEntryError, AddEntryValue, AppendToken, EventLog, KnownSnapshot, LogCapabilities, LogEntry,
     MetadataUpdate, QueryEnd, QueryError, QueryStart, QueryValue, SequenceId, SetMetadataError,
     TruncateError,
 };
@@ -84,6 +84,22 @@ impl<H: Hook + Clone, L: EventLog> EventLog for Layered<H, L> {
         known: KnownSnapshot,
     ) -> Result<AddEntryValue, AddEntryError> {
         let inner = self.inner.add_entries(entries, seq, known).boxed();
+        self.hook
+            .around(log_call(Op::AddEntries, Some(seq)), inner)
+            .await
+    }
+
+    async fn add_entries_with_token(
+        &self,
+        entries: Vec<LogEntry>,
+        seq: SequenceId,
+        known: KnownSnapshot,
+        token: Option<AppendToken>,
+    ) -> Result<AddEntryValue, AddEntryError> {
+        let inner = self
+            .inner
+            .add_entries_with_token(entries, seq, known, token)
+            .boxed();
         self.hook
             .around(log_call(Op::AddEntries, Some(seq)), inner)
             .await

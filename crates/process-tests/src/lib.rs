@@ -6,11 +6,13 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
+pub mod proxy;
 pub mod sweep;
 
 use bytes::Bytes;
 use infinisheet_event_log::{
-    AddEntryError, EventLog, EventLogExt, KnownSnapshot, LogEntry, QueryEnd, QueryStart,
+    AddEntryError, AppendToken, EventLog, EventLogExt, KnownSnapshot, LogEntry, QueryEnd,
+    QueryStart,
 };
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -83,22 +85,69 @@ pub fn check_version(content: &[u8]) -> Option<u64> {
         .ok()
 }
 
+/// The S3 client's retries in these tests: as many as the default, but
+/// from 10 ms rather than 100 ms, so a run with thousands of injected
+/// faults stays short.
+pub fn quick_retries() -> infinisheet_object_store::object_store::RetryConfig {
+    use infinisheet_object_store::object_store::{BackoffConfig, RetryConfig};
+    RetryConfig {
+        backoff: BackoffConfig {
+            init_backoff: Duration::from_millis(10),
+            max_backoff: Duration::from_millis(500),
+            base: 2.0,
+        },
+        max_retries: 10,
+        retry_timeout: Duration::from_secs(60),
+    }
+}
+
+/// How many retryable storage errors in a row one append rides out.
+const STORAGE_RETRIES: u32 = 50;
+
 /// The child's side: appends `count` entries of `writer` to `log`,
 /// retrying at the id each conflict reports, and prints
 /// `ack <seq> <writer> <n>` after each acknowledged append.
 ///
 /// # Errors
 ///
-/// A description of the first storage error.
+/// A description of the first storage error that is not retryable.
 pub async fn append_and_ack(log: &dyn EventLog, writer: u32, count: u64) -> Result<(), String> {
-    let mut out = std::io::stdout().lock();
+    append_and_report(log, writer, count, &mut std::io::stdout().lock()).await
+}
+
+/// [`append_and_ack`], writing the `ack` lines to `out`. Each append
+/// carries a token of its own; after a retryable storage error (the reply
+/// may have been lost after the entry landed) it is sent again at the same
+/// id with the same token, so it lands once.
+///
+/// # Errors
+///
+/// A description of the first storage error that is not retryable, or of
+/// one that persists through 50 tries.
+pub async fn append_and_report(
+    log: &dyn EventLog,
+    writer: u32,
+    count: u64,
+    out: &mut impl Write,
+) -> Result<(), String> {
     let mut seq = 0;
     for n in 0..count {
+        let token = AppendToken::random();
+        let mut failures = 0;
         loop {
             let entry = LogEntry::new(payload(writer, n));
-            match log.add_entry(entry, seq, KnownSnapshot::NotTracked).await {
+            match log
+                .add_entries_with_token(vec![entry], seq, KnownSnapshot::NotTracked, Some(token))
+                .await
+            {
                 Ok(_) => break,
                 Err(AddEntryError::Conflict { next, .. }) => seq = next,
+                Err(AddEntryError::Storage(err))
+                    if err.is_retryable() && failures < STORAGE_RETRIES =>
+                {
+                    failures += 1;
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
                 Err(err) => return Err(format!("appending entry {n}: {err}")),
             }
         }
@@ -167,36 +216,69 @@ pub async fn concurrent_appenders<L, Fut>(
             acks
         })
         .collect();
-    let mut acked = BTreeMap::new();
-    for (writer, receiver) in receivers.into_iter().enumerate() {
-        let acks = receiver
-            .recv_timeout(DEADLINE)
-            .unwrap_or_else(|_| panic!("writer {writer} did not finish in time"));
-        assert_eq!(
-            acks.len() as u64,
-            each,
-            "writer {writer} acknowledged every entry"
-        );
-        for (seq, w, n) in acks {
-            assert!(
-                acked.insert(seq, (w, n)).is_none(),
-                "id {seq} acknowledged twice"
-            );
-        }
-    }
+    let acks: Vec<_> = receivers
+        .into_iter()
+        .enumerate()
+        .map(|(writer, receiver)| {
+            receiver
+                .recv_timeout(DEADLINE)
+                .unwrap_or_else(|_| panic!("writer {writer} did not finish in time"))
+        })
+        .collect();
     for (writer, child) in children.iter_mut().enumerate() {
         assert!(child.wait().unwrap().success(), "writer {writer} failed");
     }
-    let (start, end, entries) = read_log(&open().await).await;
-    assert_eq!(
-        (start, end),
-        (0, u64::from(writers) * each),
-        "the log is dense"
-    );
-    assert_eq!(
-        entries, acked,
-        "every acknowledged entry exactly once, at its id"
-    );
+    if let Err(problem) = check_exactly_once(&acks, each, &open().await).await {
+        panic!("{problem}");
+    }
+}
+
+/// Checks what writers acknowledged (`acks[w]` holds writer `w`'s
+/// `(seq, writer, n)`, each writer `each` of them) against the log: every
+/// writer acknowledged every entry, no id twice, and the log is dense and
+/// holds every acknowledged entry exactly once, at its id, and nothing
+/// else. Returns the first problem found.
+///
+/// # Errors
+///
+/// A description of the first problem: the check can fail, and the S3
+/// tests show it does on a store that lets two writers win one id.
+pub async fn check_exactly_once(
+    acks: &[Vec<(u64, u32, u64)>],
+    each: u64,
+    log: &dyn EventLog,
+) -> Result<(), String> {
+    let mut acked = BTreeMap::new();
+    for (writer, acks) in acks.iter().enumerate() {
+        if acks.len() as u64 != each {
+            return Err(format!(
+                "writer {writer} acknowledged {} of {each} entries",
+                acks.len()
+            ));
+        }
+        for &(seq, w, n) in acks {
+            if acked.insert(seq, (w, n)).is_some() {
+                return Err(format!("id {seq} acknowledged twice"));
+            }
+        }
+    }
+    let (start, end, entries) = read_log(log).await;
+    let total = acks.len() as u64 * each;
+    if (start, end) != (0, total) {
+        return Err(format!(
+            "the log holds {start}..{end}, not the {total} acknowledged entries"
+        ));
+    }
+    if let Some((seq, held)) = entries
+        .iter()
+        .find(|(seq, held)| acked.get(seq) != Some(held))
+    {
+        return Err(format!(
+            "entry {seq} holds {held:?}, acknowledged as {:?}",
+            acked.get(seq)
+        ));
+    }
+    Ok(())
 }
 
 /// `kills` times: runs a child with `spawn(round)` that appends until

@@ -7,7 +7,7 @@ use crate::{SnapshotWorker, WorkflowOptions};
 use async_trait::async_trait;
 use infinisheet_blob_store::BlobDir;
 use infinisheet_event_log::{
-    AddEntryError, AddEntryValue, EntryMetadata, EventLog, FieldUpdate, KnownSnapshot,
+    AddEntryError, AddEntryValue, AppendToken, EntryMetadata, EventLog, FieldUpdate, KnownSnapshot,
     LogCapabilities, LogEntry, MetadataUpdate, QueryEnd, QueryError, QueryStart, QueryValue,
     SequenceId, SetMetadataError, TruncateError,
 };
@@ -255,6 +255,29 @@ impl EventLog for NotifyingLog {
             .filter_map(|(at, e)| pending_at(at, &e.metadata))
             .collect();
         let value = self.inner.add_entries(entries, seq, known).await?;
+        for at in jobs {
+            self.shared.notify(at);
+        }
+        Ok(value)
+    }
+
+    async fn add_entries_with_token(
+        &self,
+        entries: Vec<LogEntry>,
+        seq: SequenceId,
+        known: KnownSnapshot,
+        token: Option<AppendToken>,
+    ) -> Result<AddEntryValue, AddEntryError> {
+        let jobs: Vec<SequenceId> = (seq..)
+            .zip(&entries)
+            .filter_map(|(at, e)| pending_at(at, &e.metadata))
+            .collect();
+        // A retry that finds its batch landed notifies again: the jobs are
+        // idempotent, and the first attempt's notice was lost with its reply.
+        let value = self
+            .inner
+            .add_entries_with_token(entries, seq, known, token)
+            .await?;
         for at in jobs {
             self.shared.notify(at);
         }

@@ -3,11 +3,11 @@
 use crate::lock;
 use async_trait::async_trait;
 use infinisheet_event_log::{
-    AddEntryError, AddEntryValue, EventLog, KnownSnapshot, LogCapabilities, LogEntry,
+    AddEntryError, AddEntryValue, AppendToken, EventLog, KnownSnapshot, LogCapabilities, LogEntry,
     MetadataUpdate, QueryEnd, QueryError, QueryStart, QueryValue, RangeError, SequenceId,
     SetMetadataError, SnapshotValue, TruncateError,
 };
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex};
 
 /// Default number of entries a query returns at most.
@@ -33,6 +33,9 @@ struct State {
     entries: VecDeque<LogEntry>,
     /// Ids of entries whose `snapshot` metadata is set.
     snapshots: BTreeSet<SequenceId>,
+    /// The token and length of each batch appended with a token, by the id
+    /// of its first entry; dropped with its entries on truncate.
+    tokens: BTreeMap<SequenceId, (AppendToken, u64)>,
 }
 
 impl State {
@@ -91,20 +94,33 @@ impl MemoryEventLog {
         self.page_size
     }
 
-    /// Appends `entries` at `seq` if it is the end, all under one lock.
+    /// Appends `entries` at `seq` if it is the end, all under one lock; or
+    /// succeeds without appending if they are there under `token`.
     fn append(
         &self,
-        entries: impl IntoIterator<Item = LogEntry>,
+        entries: Vec<LogEntry>,
         seq: SequenceId,
         known: KnownSnapshot,
+        token: Option<AppendToken>,
     ) -> Result<AddEntryValue, AddEntryError> {
         let mut state = lock(&self.state);
         let end = state.end();
+        let count = entries.len() as u64;
         if seq != end {
+            let landed = token
+                .is_some_and(|token| count > 0 && state.tokens.get(&seq) == Some(&(token, count)));
+            if landed {
+                return Ok(AddEntryValue {
+                    last_snapshot: state.newer_snapshot(known),
+                });
+            }
             return Err(AddEntryError::Conflict {
                 attempted: seq,
                 next: end,
             });
+        }
+        if let Some(token) = token.filter(|_| count > 0) {
+            state.tokens.insert(seq, (token, count));
         }
         for entry in entries {
             if entry.metadata.snapshot.is_some() {
@@ -133,16 +149,17 @@ impl EventLog for MemoryEventLog {
         seq: SequenceId,
         known: KnownSnapshot,
     ) -> Result<AddEntryValue, AddEntryError> {
-        self.append(std::iter::once(entry), seq, known)
+        self.append(vec![entry], seq, known, None)
     }
 
-    async fn add_entries(
+    async fn add_entries_with_token(
         &self,
         entries: Vec<LogEntry>,
         seq: SequenceId,
         known: KnownSnapshot,
+        token: Option<AppendToken>,
     ) -> Result<AddEntryValue, AddEntryError> {
-        self.append(entries, seq, known)
+        self.append(entries, seq, known, token)
     }
 
     async fn query(
@@ -208,6 +225,7 @@ impl EventLog for MemoryEventLog {
         let drop = state.index(start);
         state.entries.drain(..drop);
         state.snapshots = state.snapshots.split_off(&start);
+        state.tokens = state.tokens.split_off(&start);
         state.start = start;
         Ok(())
     }

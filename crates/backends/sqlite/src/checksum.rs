@@ -66,6 +66,16 @@ pub(crate) fn log(id: i64, name: &str, start: i64, end: i64) -> i64 {
         .finish()
 }
 
+/// The checksum of the append token of the batch at `seq` of log `log`.
+pub(crate) fn token(log: i64, seq: i64, token: &[u8], count: i64) -> i64 {
+    Crc::new(5)
+        .int(log)
+        .int(seq)
+        .bytes(token)
+        .int(count)
+        .finish()
+}
+
 /// The checksum of a blob store's row: its id and name.
 pub(crate) fn store(id: i64, name: &str) -> i64 {
     Crc::new(4).int(id).bytes(name.as_bytes()).finish()
@@ -98,5 +108,7 @@ mod tests {
         assert_ne!(base, entry(1, 2, b"ab", &snap));
         assert_ne!(log(1, "a", 0, 5), log(1, "a", 0, 4));
         assert_ne!(blob(1, "a/b", b"x"), blob(1, "a/c", b"x"));
+        assert_ne!(token(1, 2, b"t", 3), token(1, 2, b"t", 4));
+        assert_ne!(token(1, 2, b"t", 3), token(1, 3, b"t", 3));
     }
 }

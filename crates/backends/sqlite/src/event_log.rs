@@ -9,11 +9,11 @@ use crate::error::{Failed, finish};
 use async_trait::async_trait;
 use bytes::Bytes;
 use infinisheet_event_log::{
-    AddEntryError, AddEntryValue, EntryMetadata, EventLog, KnownSnapshot, LogCapabilities,
-    LogEntry, MetadataUpdate, QueryEnd, QueryError, QueryStart, QueryValue, RangeError, SequenceId,
-    SetMetadataError, SnapshotValue, StorageError, TruncateError,
+    AddEntryError, AddEntryValue, AppendToken, EntryMetadata, EventLog, KnownSnapshot,
+    LogCapabilities, LogEntry, MetadataUpdate, QueryEnd, QueryError, QueryStart, QueryValue,
+    RangeError, SequenceId, SetMetadataError, SnapshotValue, StorageError, TruncateError,
 };
-use rusqlite::{Connection, Transaction, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use std::sync::Arc;
 
 /// A named [`EventLog`] in a [`SqliteDatabase`]. Clones share the
@@ -145,12 +145,42 @@ fn missing<E>(seq: SequenceId) -> Failed<E> {
     ))
 }
 
+/// Whether the batch at `seq` was appended under `token` with `count`
+/// entries (an earlier attempt of this append whose reply was lost).
+fn landed<E>(
+    tx: &Transaction<'_>,
+    log: &Target,
+    seq: SequenceId,
+    count: u64,
+    token: AppendToken,
+) -> Result<bool, Failed<E>> {
+    let Some(at) = sql_id(seq) else {
+        return Ok(false);
+    };
+    let row: Option<(Vec<u8>, i64, i64)> = tx
+        .prepare_cached("SELECT token, count, crc FROM append_tokens WHERE log = ?1 AND seq = ?2")?
+        .query_row(params![log.id, at], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+        })
+        .optional()?;
+    let Some((stored, stored_count, crc)) = row else {
+        return Ok(false);
+    };
+    if crc != checksum::token(log.id, at, &stored, stored_count) {
+        return Err(Failed::Corrupt(format!(
+            "the append token of the batch at {seq} fails its checksum"
+        )));
+    }
+    Ok(stored == token.to_bytes() && u64::try_from(stored_count) == Ok(count))
+}
+
 fn append(
     conn: &mut Connection,
     log: &Target,
     entries: Vec<LogEntry>,
     seq: SequenceId,
     known: KnownSnapshot,
+    token: Option<AppendToken>,
 ) -> Result<AddEntryValue, Failed<AddEntryError>> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let count = entries.len() as u64;
@@ -163,6 +193,15 @@ fn append(
         _ => false,
     };
     if !won {
+        if let Some(token) = token
+            && count > 0
+            && (start..end).contains(&seq)
+            && landed(&tx, log, seq, count, token)?
+        {
+            return Ok(AddEntryValue {
+                last_snapshot: newer_snapshot(&tx, log, known)?,
+            });
+        }
         return Err(Failed::Op(AddEntryError::Conflict {
             attempted: seq,
             next: end,
@@ -192,6 +231,21 @@ fn append(
                 crc
             ])?;
         }
+    }
+    if let Some(token) = token.filter(|_| count > 0) {
+        // `seq` and `count` fit: they are below the new end, which fits.
+        let (at, count) = (sql_id(seq).unwrap_or(0), sql_id(count).unwrap_or(0));
+        let bytes = token.to_bytes();
+        tx.prepare_cached(
+            "INSERT INTO append_tokens (log, seq, token, count, crc) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?
+        .execute(params![
+            log.id,
+            at,
+            &bytes[..],
+            count,
+            checksum::token(log.id, at, &bytes, count)
+        ])?;
     }
     let last_snapshot = newer_snapshot(&tx, log, known)?;
     tx.commit()?;
@@ -331,6 +385,8 @@ fn truncate(
     );
     tx.prepare_cached("DELETE FROM entries WHERE log = ?1 AND seq < ?2")?
         .execute(params![log.id, at])?;
+    tx.prepare_cached("DELETE FROM append_tokens WHERE log = ?1 AND seq < ?2")?
+        .execute(params![log.id, at])?;
     set_bounds(&tx, log, at, end, end)?;
     tx.commit()?;
     Ok(())
@@ -409,19 +465,20 @@ impl EventLog for SqliteEventLog {
         known: KnownSnapshot,
     ) -> Result<AddEntryValue, AddEntryError> {
         self.run("appending an entry", move |conn, log| {
-            append(conn, log, vec![entry], seq, known)
+            append(conn, log, vec![entry], seq, known, None)
         })
         .await
     }
 
-    async fn add_entries(
+    async fn add_entries_with_token(
         &self,
         entries: Vec<LogEntry>,
         seq: SequenceId,
         known: KnownSnapshot,
+        token: Option<AppendToken>,
     ) -> Result<AddEntryValue, AddEntryError> {
         self.run("appending a batch", move |conn, log| {
-            append(conn, log, entries, seq, known)
+            append(conn, log, entries, seq, known, token)
         })
         .await
     }

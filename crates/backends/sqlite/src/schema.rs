@@ -11,7 +11,7 @@ use std::path::Path;
 const APPLICATION_ID: i64 = 0x4953_4854;
 
 /// The schema version this code writes and reads (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 const CREATE: &str = "
 CREATE TABLE infinisheet_meta (
@@ -48,6 +48,19 @@ CREATE TABLE blobs (
     crc INTEGER NOT NULL,
     PRIMARY KEY (store, path)
 ) STRICT;
+";
+
+/// The table added in version 3: the token of each batch appended with one
+/// (by the id of its first entry), so a retry can be told from a conflict.
+const CREATE_TOKENS: &str = "
+CREATE TABLE append_tokens (
+    log INTEGER NOT NULL REFERENCES logs(id),
+    seq INTEGER NOT NULL,
+    token BLOB NOT NULL,
+    count INTEGER NOT NULL,
+    crc INTEGER NOT NULL,
+    PRIMARY KEY (log, seq)
+) STRICT, WITHOUT ROWID;
 ";
 
 /// Refuses a file that is not SQLite, or is another application's database,
@@ -100,6 +113,7 @@ pub(crate) fn check_or_create(connection: &mut Connection, path: &Path) -> Resul
         // Empty, and still empty now that we hold the write lock: create.
         let instance = fastrand::u64(..);
         tx.execute_batch(CREATE)
+            .and_then(|()| tx.execute_batch(CREATE_TOKENS))
             .map_err(|err| storage("creating the schema", err))?;
         tx.execute(
             "INSERT INTO infinisheet_meta (key, value) VALUES ('instance', ?1)",
@@ -117,10 +131,14 @@ pub(crate) fn check_or_create(connection: &mut Connection, path: &Path) -> Resul
             found: version,
             supported: SCHEMA_VERSION,
         });
-    } else if version == 1 {
-        migrate_from_1(&tx)
+    } else if (1..SCHEMA_VERSION).contains(&version) {
+        if version == 1 {
+            migrate_from_1(&tx)
+                .map_err(|err| storage("adding checksums (schema version 1 to 2)", err))?;
+        }
+        migrate_from_2(&tx)
             .and_then(|()| record_schema(&tx))
-            .map_err(|err| storage("adding checksums (schema version 1 to 2)", err))?;
+            .map_err(|err| storage("adding append tokens (schema version 2 to 3)", err))?;
     } else if version < SCHEMA_VERSION {
         return Err(OpenError::Storage(crate::error::corrupt(format!(
             "{} records schema version {version}, which no release wrote",
@@ -249,5 +267,12 @@ fn migrate_from_1(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
         let content = row.get_ref(2)?.as_blob()?;
         update.execute(params![checksum::blob(store, &path, content), store, path])?;
     }
+    tx.execute_batch("PRAGMA user_version = 2;")
+}
+
+/// Version 2 kept no append tokens: add their table (empty: no append of
+/// an older release carried one).
+fn migrate_from_2(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute_batch(CREATE_TOKENS)?;
     tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION};"))
 }

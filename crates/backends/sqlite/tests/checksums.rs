@@ -167,13 +167,25 @@ async fn a_version_1_file_gains_checksums_and_keeps_its_data() {
     log.add_entry(LogEntry::new("three"), 3, KnownSnapshot::NotTracked)
         .await
         .unwrap();
+    // The migrated file keeps append tokens (schema version 3).
+    let token = Some(infinisheet_event_log::AppendToken::random());
+    for _attempt in 0..2 {
+        log.add_entries_with_token(
+            vec![LogEntry::new("four")],
+            4,
+            KnownSnapshot::NotTracked,
+            token,
+        )
+        .await
+        .unwrap();
+    }
     let store = db.blob_store("files").await.unwrap();
     assert_eq!(&store.root().read("a").await.unwrap()[..], b"blob");
     let version: i64 = rusqlite::Connection::open(&path)
         .unwrap()
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(version, infinisheet_sqlite::SCHEMA_VERSION);
 }
 
 #[tokio::test]

@@ -16,6 +16,7 @@ mod model;
 mod payload;
 mod persistence;
 mod query;
+mod retry;
 mod snapshot;
 mod truncate;
 
@@ -26,6 +27,7 @@ pub use model::*;
 pub use payload::*;
 pub use persistence::*;
 pub use query::*;
+pub use retry::*;
 pub use snapshot::*;
 pub use truncate::*;
 

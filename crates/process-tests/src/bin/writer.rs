@@ -98,6 +98,7 @@ async fn run(args: &[String]) -> Result<(), String> {
         ["fs-blobs", root, count] => fs_blobs(root, number(count)?).await,
         ["s3-log", prefix, writer, count] => {
             let store = AmazonS3Builder::from_env()
+                .with_retry(infinisheet_process_tests::quick_retries())
                 .build()
                 .map_err(|e| e.to_string())?;
             let log = ObjectStoreEventLog::open(Arc::new(store), prefix.into())

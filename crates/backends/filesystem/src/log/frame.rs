@@ -4,6 +4,8 @@
 //! ```text
 //! frame  = len:u32 body_crc:u32 header_crc:u32 0:u32  body  zero padding to 8
 //! body   = 1 first:u64 count:u32 (len:u32 payload meta)*   entries (one batch)
+//!        | 6 first:u64 count:u32 token:16 (len:u32 payload meta)*
+//!                                                           entries appended with a token
 //!        | 2 seq:u64 update update update                    metadata change
 //!        | 3 start:u64                                        truncate
 //!        | 4                                                  seal: continue in the next segment
@@ -23,7 +25,7 @@
 //! from one that ends early. Segments of the first format ([`MAGIC_V1`])
 //! have no begin frame; they are still read.
 
-use infinisheet_event_log::{EntryMetadata, FieldUpdate, LogEntry, MetadataUpdate};
+use infinisheet_event_log::{AppendToken, EntryMetadata, FieldUpdate, LogEntry, MetadataUpdate};
 
 /// Bytes of a frame header.
 pub(crate) const HEADER: usize = 16;
@@ -41,6 +43,7 @@ const METADATA: u8 = 2;
 const TRUNCATE: u8 = 3;
 const SEAL: u8 = 4;
 const BEGIN: u8 = 5;
+const TOKEN_ENTRIES: u8 = 6;
 
 /// A decoded record. Entries keep where each payload sits in the body, so
 /// queries can read payloads straight from the file.
@@ -48,6 +51,7 @@ const BEGIN: u8 = 5;
 pub(crate) enum Record {
     Entries {
         first: u64,
+        token: Option<AppendToken>,
         entries: Vec<DecodedEntry>,
     },
     Metadata {
@@ -186,9 +190,14 @@ impl FrameBuilder {
 /// The longest body a frame may have: lengths are 32-bit.
 pub(crate) const MAX_BODY: usize = u32::MAX as usize - 64;
 
-/// The frame of a batch of entries starting at `first`, and the offset of
-/// each payload in it. `None` if the batch is too large for one frame.
-pub(crate) fn entries_frame(first: u64, entries: &[LogEntry]) -> Option<(Vec<u8>, Vec<usize>)> {
+/// The frame of a batch of entries starting at `first`, marked with
+/// `token` if given, and the offset of each payload in it. `None` if the
+/// batch is too large for one frame.
+pub(crate) fn entries_frame(
+    first: u64,
+    entries: &[LogEntry],
+    token: Option<AppendToken>,
+) -> Option<(Vec<u8>, Vec<usize>)> {
     let size: usize = entries
         .iter()
         .map(|e| {
@@ -197,13 +206,21 @@ pub(crate) fn entries_frame(first: u64, entries: &[LogEntry]) -> Option<(Vec<u8>
             4 + e.payload.len() + text(&m.snapshot) + text(&m.history) + text(&m.pending)
         })
         .sum::<usize>()
-        + 13;
+        + 29;
     if size > MAX_BODY || entries.len() > u32::MAX as usize {
         return None;
     }
-    let mut frame = FrameBuilder::new(ENTRIES, size);
+    let tag = if token.is_some() {
+        TOKEN_ENTRIES
+    } else {
+        ENTRIES
+    };
+    let mut frame = FrameBuilder::new(tag, size);
     frame.u64(first);
     frame.u32(entries.len() as u32);
+    if let Some(token) = token {
+        frame.bytes.extend_from_slice(&token.to_bytes());
+    }
     let mut offsets = Vec::with_capacity(entries.len());
     for entry in entries {
         frame.u32(entry.payload.len() as u32);
@@ -304,9 +321,16 @@ impl Reader<'_> {
 pub(crate) fn decode(body: &[u8]) -> Result<Record, &'static str> {
     let mut r = Reader { body, at: 0 };
     let record = match r.u8()? {
-        ENTRIES => {
+        tag @ (ENTRIES | TOKEN_ENTRIES) => {
             let first = r.u64()?;
             let count = r.u32()? as usize;
+            let token = if tag == TOKEN_ENTRIES {
+                let mut bytes = [0u8; 16];
+                bytes.copy_from_slice(r.bytes(16)?);
+                Some(AppendToken::from_bytes(bytes))
+            } else {
+                None
+            };
             let mut entries = Vec::with_capacity(count.min(body.len() / 8));
             for _ in 0..count {
                 let len = r.u32()?;
@@ -323,7 +347,11 @@ pub(crate) fn decode(body: &[u8]) -> Result<Record, &'static str> {
                     metadata,
                 });
             }
-            Record::Entries { first, entries }
+            Record::Entries {
+                first,
+                token,
+                entries,
+            }
         }
         METADATA => Record::Metadata {
             seq: r.u64()?,
@@ -369,18 +397,38 @@ mod tests {
         let mut second = LogEntry::new(&b"second"[..]);
         second.metadata.snapshot = Some("snap".into());
         let entries = vec![LogEntry::new(&b""[..]), second.clone()];
-        let (frame, offsets) = entries_frame(7, &entries).unwrap();
+        let (frame, offsets) = entries_frame(7, &entries, None).unwrap();
         assert_eq!(frame.len() % 8, 0);
         match decode(body(&frame)).unwrap() {
             Record::Entries {
                 first,
+                token,
                 entries: decoded,
             } => {
-                assert_eq!(first, 7);
+                assert_eq!((first, token), (7, None));
                 assert_eq!(decoded.len(), 2);
                 assert_eq!(decoded[1].offset, offsets[1]);
                 assert_eq!(&frame[offsets[1]..offsets[1] + 6], b"second");
                 assert_eq!(decoded[1].metadata, second.metadata);
+            }
+            other => panic!("decoded {other:?}"),
+        }
+    }
+
+    #[test]
+    fn tokens_round_trip() {
+        let token = AppendToken::from_u128(0x0123_4567_89ab_cdef_fedc_ba98_7654_3210);
+        let entries = vec![LogEntry::new(&b"one"[..]), LogEntry::new(&b"two"[..])];
+        let (frame, offsets) = entries_frame(3, &entries, Some(token)).unwrap();
+        match decode(body(&frame)).unwrap() {
+            Record::Entries {
+                first: 3,
+                token: Some(back),
+                entries: decoded,
+            } => {
+                assert_eq!(back, token);
+                assert_eq!(&frame[offsets[1]..offsets[1] + 3], b"two");
+                assert_eq!(decoded[1].offset, offsets[1]);
             }
             other => panic!("decoded {other:?}"),
         }

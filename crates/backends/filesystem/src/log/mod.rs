@@ -15,7 +15,7 @@ use crate::error::{BACKEND, create_dir_durably, io};
 use async_trait::async_trait;
 use bytes::Bytes;
 use infinisheet_event_log::{
-    AddEntryError, AddEntryValue, EventLog, KnownSnapshot, LogCapabilities, LogEntry,
+    AddEntryError, AddEntryValue, AppendToken, EventLog, KnownSnapshot, LogCapabilities, LogEntry,
     MetadataUpdate, QueryEnd, QueryError, QueryStart, QueryValue, RangeError, SequenceId,
     SetMetadataError, StorageError, TruncateError,
 };
@@ -268,18 +268,30 @@ fn append(
     entries: Vec<LogEntry>,
     seq: SequenceId,
     known: KnownSnapshot,
+    token: Option<AppendToken>,
 ) -> Result<AddEntryValue, AddEntryError> {
+    let count = entries.len() as u64;
     if seq != state.end {
+        let landed =
+            token.is_some_and(|token| count > 0 && state.tokens.get(&seq) == Some(&(token, count)));
+        if landed {
+            return Ok(AddEntryValue {
+                last_snapshot: newer(state, known),
+            });
+        }
         return Err(AddEntryError::Conflict {
             attempted: seq,
             next: state.end,
         });
     }
     if !entries.is_empty() {
-        let (frame, offsets) = frame::entries_frame(seq, &entries).ok_or_else(|| {
+        let (frame, offsets) = frame::entries_frame(seq, &entries, token).ok_or_else(|| {
             StorageError::new(BACKEND, "the batch is too large for one log frame (4 GiB)")
         })?;
         let (segment, at) = state.write(&frame)?;
+        if let Some(token) = token {
+            state.tokens.insert(seq, (token, count));
+        }
         for (entry, offset) in entries.into_iter().zip(offsets) {
             let metadata = (entry.metadata != Default::default()).then(|| Box::new(entry.metadata));
             if metadata.as_ref().is_some_and(|m| m.snapshot.is_some()) {
@@ -385,17 +397,18 @@ impl EventLog for FsEventLog {
         seq: SequenceId,
         known: KnownSnapshot,
     ) -> Result<AddEntryValue, AddEntryError> {
-        self.locked(move |state| append(state, vec![entry], seq, known))
+        self.locked(move |state| append(state, vec![entry], seq, known, None))
             .await
     }
 
-    async fn add_entries(
+    async fn add_entries_with_token(
         &self,
         entries: Vec<LogEntry>,
         seq: SequenceId,
         known: KnownSnapshot,
+        token: Option<AppendToken>,
     ) -> Result<AddEntryValue, AddEntryError> {
-        self.locked(move |state| append(state, entries, seq, known))
+        self.locked(move |state| append(state, entries, seq, known, token))
             .await
     }
 

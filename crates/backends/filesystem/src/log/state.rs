@@ -8,7 +8,7 @@ use super::frame::{self, Record, SEAL_FRAME};
 use super::segment::{self, FIRST_FRAME, Opened, Read, Segment};
 use crate::error::{BACKEND, io};
 use infinisheet_event_log::{
-    EntryMetadata, MetadataUpdate, SequenceId, SnapshotValue, StorageError,
+    AppendToken, EntryMetadata, MetadataUpdate, SequenceId, SnapshotValue, StorageError,
 };
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fs::File;
@@ -75,6 +75,9 @@ pub(crate) struct State {
     pub(crate) end: SequenceId,
     pub(crate) slots: VecDeque<Slot>,
     pub(crate) snapshots: BTreeSet<SequenceId>,
+    /// The token and length of each live batch appended with a token, by
+    /// the id of its first entry.
+    pub(crate) tokens: BTreeMap<SequenceId, (AppendToken, u64)>,
     /// A write failed part way: reload from disk before the next operation.
     stale: bool,
     /// Replaying on open (not catching up with other processes).
@@ -172,6 +175,7 @@ impl State {
             end: 0,
             slots: VecDeque::new(),
             snapshots: BTreeSet::new(),
+            tokens: BTreeMap::new(),
             stale: false,
             loading: true,
             missing: None,
@@ -312,7 +316,11 @@ impl State {
     /// Applies a record read from the tail segment at `at`.
     fn apply(&mut self, record: Record, at: u64) -> Result<(), Fault> {
         match record {
-            Record::Entries { first, entries } => {
+            Record::Entries {
+                first,
+                token,
+                entries,
+            } => {
                 if !self.started {
                     (self.start, self.end, self.started) = (first, first, true);
                 } else if first > self.end && self.gone_before(first, at) {
@@ -327,6 +335,9 @@ impl State {
                             self.end
                         ),
                     ));
+                }
+                if let Some(token) = token {
+                    self.tokens.insert(first, (token, entries.len() as u64));
                 }
                 for entry in entries {
                     let metadata = (entry.metadata != EntryMetadata::default())
@@ -438,6 +449,7 @@ impl State {
     pub(crate) fn apply_truncate(&mut self, start: SequenceId) -> Vec<PathBuf> {
         self.slots.drain(..(start - self.start) as usize);
         self.snapshots = self.snapshots.split_off(&start);
+        self.tokens = self.tokens.split_off(&start);
         self.start = start;
         let first_live = self.slots.front().map_or(self.tail, |slot| slot.segment);
         let dead: Vec<u32> = self

@@ -7,7 +7,7 @@
 
 use crate::error::corrupt;
 use bytes::{BufMut, Bytes, BytesMut};
-use infinisheet_event_log::{EntryMetadata, LogEntry, SequenceId, StorageError};
+use infinisheet_event_log::{AppendToken, EntryMetadata, LogEntry, SequenceId, StorageError};
 use object_store::path::Path;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -109,14 +109,26 @@ fn check_header<'a>(
     }
 }
 
-/// Encodes a record: magic, version, entry count, then per entry its
-/// metadata (length-prefixed postcard) and its payload (length-prefixed).
-pub(crate) fn encode_record(entries: &[LogEntry]) -> Bytes {
+/// Version byte of a record that carries its append's token.
+const TOKEN_RECORD: u8 = 2;
+
+/// Encodes a record: magic, version, entry count, the append's token if
+/// any (version 2; version 1 has none), then per entry its metadata
+/// (length-prefixed postcard) and its payload (length-prefixed). Packs are
+/// records without a token.
+pub(crate) fn encode_record(entries: &[LogEntry], token: Option<AppendToken>) -> Bytes {
     let payloads: usize = entries.iter().map(|entry| entry.payload.len() + 64).sum();
-    let mut out = BytesMut::with_capacity(9 + payloads);
+    let mut out = BytesMut::with_capacity(25 + payloads);
     out.put_slice(RECORD_MAGIC);
-    out.put_u8(VERSION);
+    out.put_u8(if token.is_some() {
+        TOKEN_RECORD
+    } else {
+        VERSION
+    });
     out.put_u32_le(u32::try_from(entries.len()).unwrap_or(u32::MAX));
+    if let Some(token) = token {
+        out.put_slice(&token.to_bytes());
+    }
     for entry in entries {
         let stored = StoredMetadata::from(entry.metadata.clone());
         // As in `encode_small`: cannot fail; empty metadata reads back as
@@ -130,10 +142,31 @@ pub(crate) fn encode_record(entries: &[LogEntry]) -> Bytes {
     out.freeze()
 }
 
-/// Decodes a record; payloads share `bytes` rather than being copied.
-pub(crate) fn decode_record(key: &Path, bytes: &Bytes) -> Result<Vec<LogEntry>, StorageError> {
-    let body_len = check_header(RECORD_MAGIC, key, bytes)?.len();
-    let mut at = bytes.len() - body_len;
+/// Whether a record's version byte is one this build reads.
+pub(crate) fn is_record_version(version: u8) -> bool {
+    version == VERSION || version == TOKEN_RECORD
+}
+
+/// Decodes a record into its token (if it has one) and its entries;
+/// payloads share `bytes` rather than being copied.
+pub(crate) fn decode_record(
+    key: &Path,
+    bytes: &Bytes,
+) -> Result<(Option<AppendToken>, Vec<LogEntry>), StorageError> {
+    let version = match bytes.get(..5) {
+        None => return Err(corrupt(key, "shorter than its header")),
+        Some([m0, m1, m2, m3, version]) if [*m0, *m1, *m2, *m3] == *RECORD_MAGIC => *version,
+        Some(_) => return Err(corrupt(key, "not an Infinisheet log object")),
+    };
+    if !is_record_version(version) {
+        return Err(corrupt(
+            key,
+            format!(
+                "format version {version}; this build reads versions {VERSION} and {TOKEN_RECORD}"
+            ),
+        ));
+    }
+    let mut at: usize = 5;
     let mut take = |len: usize| -> Result<Bytes, StorageError> {
         let end = at
             .checked_add(len)
@@ -144,6 +177,11 @@ pub(crate) fn decode_record(key: &Path, bytes: &Bytes) -> Result<Vec<LogEntry>, 
         Ok(part)
     };
     let count = u32::from_le_bytes(fixed(&take(4)?));
+    let token = if version == TOKEN_RECORD {
+        Some(AppendToken::from_bytes(fixed(&take(16)?)))
+    } else {
+        None
+    };
     let mut entries = Vec::with_capacity(count.min(1 << 16) as usize);
     for _ in 0..count {
         let metadata_len = u32::from_le_bytes(fixed(&take(4)?));
@@ -164,7 +202,7 @@ pub(crate) fn decode_record(key: &Path, bytes: &Bytes) -> Result<Vec<LogEntry>, 
     if entries.is_empty() {
         return Err(corrupt(key, "a record without entries"));
     }
-    Ok(entries)
+    Ok((token, entries))
 }
 
 /// The first `N` bytes of `bytes`, which the caller took with that length.
@@ -189,26 +227,41 @@ mod tests {
             LogEntry::new(Bytes::new()),
             LogEntry::new(vec![1, 2, 3]).with_pending("snapshot"),
         ];
-        let bytes = encode_record(&entries);
-        assert_eq!(decode_record(&key(), &bytes).unwrap(), entries);
+        let bytes = encode_record(&entries, None);
+        assert_eq!(
+            decode_record(&key(), &bytes).unwrap(),
+            (None, entries.clone())
+        );
+        let token = AppendToken::from_u128(7 << 100 | 5);
+        let bytes = encode_record(&entries, Some(token));
+        assert_eq!(
+            decode_record(&key(), &bytes).unwrap(),
+            (Some(token), entries)
+        );
     }
 
     #[test]
     fn damaged_records_are_errors() {
-        let bytes = encode_record(&[LogEntry::new(vec![7; 10])]);
-        for cut in 0..bytes.len() {
-            assert!(
-                decode_record(&key(), &bytes.slice(..cut)).is_err(),
-                "cut {cut}"
-            );
+        let token = Some(AppendToken::from_u128(1));
+        for bytes in [
+            encode_record(&[LogEntry::new(vec![7; 10])], None),
+            encode_record(&[LogEntry::new(vec![7; 10])], token),
+        ] {
+            for cut in 0..bytes.len() {
+                assert!(
+                    decode_record(&key(), &bytes.slice(..cut)).is_err(),
+                    "cut {cut}"
+                );
+            }
         }
+        let bytes = encode_record(&[LogEntry::new(vec![7; 10])], None);
         let mut longer = bytes.to_vec();
         longer.push(0);
         assert!(decode_record(&key(), &Bytes::from(longer)).is_err());
         let mut newer = bytes.to_vec();
-        newer[4] = 2;
+        newer[4] = 3;
         let err = decode_record(&key(), &Bytes::from(newer)).unwrap_err();
-        assert!(err.message().contains("version 2"), "{err}");
+        assert!(err.message().contains("version 3"), "{err}");
     }
 
     #[test]

@@ -33,7 +33,7 @@ use async_trait::async_trait;
 use format::{Head, encode_record};
 use futures::{StreamExt, TryStreamExt};
 use infinisheet_event_log::{
-    AddEntryError, AddEntryValue, EntryMetadata, EventLog, FieldUpdate, KnownSnapshot,
+    AddEntryError, AddEntryValue, AppendToken, EntryMetadata, EventLog, FieldUpdate, KnownSnapshot,
     LogCapabilities, LogEntry, MetadataUpdate, QueryEnd, QueryError, QueryStart, QueryValue,
     RangeError, SequenceId, SetMetadataError, SnapshotValue, StorageError, TruncateError,
 };
@@ -245,6 +245,20 @@ impl ObjectStoreEventLog {
         }
     }
 
+    /// Whether the record at `seq` is the batch of `count` entries appended
+    /// under `token`: an earlier attempt of this append landed.
+    async fn landed(
+        &self,
+        seq: SequenceId,
+        count: u64,
+        token: AppendToken,
+    ) -> Result<bool, StorageError> {
+        Ok(matches!(
+            self.objects.tokened_record(seq).await?,
+            Some((Some(found), entries)) if found == token && entries.len() as u64 == count
+        ))
+    }
+
     /// The conflict reply for `attempted`, with the real end.
     async fn conflict(&self, attempted: SequenceId) -> Result<AddEntryError, StorageError> {
         let (_, next) = self.bounds().await?;
@@ -452,16 +466,29 @@ impl ObjectStoreEventLog {
 
 #[async_trait]
 impl EventLog for ObjectStoreEventLog {
-    async fn add_entries(
+    async fn add_entries_with_token(
         &self,
         entries: Vec<LogEntry>,
         seq: SequenceId,
         known: KnownSnapshot,
+        token: Option<AppendToken>,
     ) -> Result<AddEntryValue, AddEntryError> {
+        // Every record carries a token, the caller's or a fresh one: the
+        // store's client retries a PUT whose reply was lost, and the retry
+        // then finds the record the first attempt created; the token tells
+        // that from another writer's record.
+        let own = token.unwrap_or_else(AppendToken::random);
+        let count = entries.len() as u64;
         if entries.is_empty() || seq != self.known_end.load(Ordering::Relaxed) {
             // Not where this client last saw the end: find the real end.
             let (head, end) = self.bounds().await?;
             if seq != end {
+                if token.is_some() && count > 0 && seq < end && self.landed(seq, count, own).await?
+                {
+                    return Ok(AddEntryValue {
+                        last_snapshot: self.newer_snapshot(known, &head).await?,
+                    });
+                }
                 return Err(AddEntryError::Conflict {
                     attempted: seq,
                     next: end,
@@ -473,7 +500,6 @@ impl EventLog for ObjectStoreEventLog {
                 });
             }
         }
-        let count = entries.len() as u64;
         let carried: Vec<SequenceId> = (seq..)
             .zip(&entries)
             .filter(|(_, entry)| entry.metadata.snapshot.is_some())
@@ -488,8 +514,9 @@ impl EventLog for ObjectStoreEventLog {
         }
         if let Swap::Lost = self
             .objects
-            .create_record(seq, encode_record(&entries))
+            .create_record(seq, encode_record(&entries, Some(own)))
             .await?
+            && !self.landed(seq, count, own).await?
         {
             return Err(self.conflict(seq).await?);
         }

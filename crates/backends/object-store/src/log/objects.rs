@@ -4,12 +4,12 @@
 
 use super::format::{
     HEAD_MAGIC, Head, OVERLAY_MAGIC, RECORD_MAGIC, SNAPSHOTS_MAGIC, StoredMetadata, decode_record,
-    decode_small, encode_record, encode_small,
+    decode_small, encode_record, encode_small, is_record_version,
 };
 use crate::error::{corrupt, is_lost_race, is_not_found, storage};
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
-use infinisheet_event_log::{EntryMetadata, LogEntry, SequenceId, StorageError};
+use infinisheet_event_log::{AppendToken, EntryMetadata, LogEntry, SequenceId, StorageError};
 use object_store::path::Path;
 use object_store::{
     GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutMode, PutPayload, UpdateVersion,
@@ -86,7 +86,7 @@ impl Objects {
         let Some((bytes, _)) = self.get(&key).await? else {
             return Ok(None);
         };
-        let entries = decode_record(&key, &bytes)?;
+        let (_, entries) = decode_record(&key, &bytes)?;
         if entries.len() as u64 != PACK {
             return Err(corrupt(
                 &key,
@@ -108,7 +108,7 @@ impl Objects {
             .store
             .put_opts(
                 &key,
-                PutPayload::from(encode_record(entries)),
+                PutPayload::from(encode_record(entries, None)),
                 PutMode::Create.into(),
             )
             .await
@@ -269,6 +269,15 @@ impl Objects {
         &self,
         seq: SequenceId,
     ) -> Result<Option<Vec<LogEntry>>, StorageError> {
+        Ok(self.tokened_record(seq).await?.map(|(_, entries)| entries))
+    }
+
+    /// The record at `seq` with its append's token, or `None` if there is
+    /// none.
+    pub(crate) async fn tokened_record(
+        &self,
+        seq: SequenceId,
+    ) -> Result<Option<(Option<AppendToken>, Vec<LogEntry>)>, StorageError> {
         let key = self.record_key(seq);
         match self.get(&key).await? {
             None => Ok(None),
@@ -303,7 +312,9 @@ impl Objects {
             Err(err) => return Err(storage("reading", &key, err)),
         };
         match header.as_ref() {
-            [m0, m1, m2, m3, 1, c0, c1, c2, c3] if [*m0, *m1, *m2, *m3] == *RECORD_MAGIC => {
+            [m0, m1, m2, m3, version, c0, c1, c2, c3]
+                if [*m0, *m1, *m2, *m3] == *RECORD_MAGIC && is_record_version(*version) =>
+            {
                 match u32::from_le_bytes([*c0, *c1, *c2, *c3]) {
                     0 => Err(corrupt(&key, "a record without entries")),
                     count => Ok(Some(u64::from(count))),

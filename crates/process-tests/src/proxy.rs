@@ -1,0 +1,265 @@
+//! `FaultProxy`: an HTTP/1.1 proxy between S3 clients and the S3 server
+//! that loses replies after the server acted, turns replies into `503`s
+//! and adds latency, each at a seeded rate.
+//!
+//! Every request goes to the server on a connection of its own, with
+//! `Connection: close`, and the whole reply is read before the proxy
+//! decides what the client gets: the reply as it is (after a random
+//! delay), a `503 Service Unavailable`, or nothing at all (the connection
+//! is closed). In the last two cases the server *did* act: a `PUT` landed,
+//! a `DELETE` removed. That is the fault a client library's retry turns
+//! into a duplicate unless the caller can tell its own landed write from
+//! another writer's.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+
+/// How often each fault strikes.
+#[derive(Clone, Copy, Debug)]
+pub struct FaultRates {
+    /// Share of replies lost after the server acted (0.0 to 1.0).
+    pub lost_reply: f64,
+    /// Share of replies turned into `503 Service Unavailable` after the
+    /// server acted.
+    pub unavailable: f64,
+    /// Every reply is delayed by a random time up to this.
+    pub max_latency: Duration,
+    /// Seeds the generator that decides.
+    pub seed: u64,
+}
+
+/// What the proxy did so far.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FaultCounts {
+    /// Requests forwarded to the server.
+    pub requests: u64,
+    /// Replies lost after the server acted.
+    pub lost: u64,
+    /// Replies turned into `503`.
+    pub unavailable: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    requests: AtomicU64,
+    lost: AtomicU64,
+    unavailable: AtomicU64,
+}
+
+/// A running proxy; stops accepting when dropped.
+#[derive(Debug)]
+pub struct FaultProxy {
+    address: SocketAddr,
+    counters: Arc<Counters>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// The longest request or reply head the proxy reads.
+const MAX_HEAD: usize = 64 * 1024;
+
+impl FaultProxy {
+    /// Starts a proxy on a free loopback port in front of `upstream`, on
+    /// the current tokio runtime.
+    ///
+    /// # Errors
+    ///
+    /// If no port can be bound.
+    pub async fn start(upstream: SocketAddr, rates: FaultRates) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        let address = listener.local_addr()?;
+        let counters = Arc::new(Counters::default());
+        let shared = counters.clone();
+        let rng = Arc::new(std::sync::Mutex::new(fastrand::Rng::with_seed(rates.seed)));
+        let task = tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let (shared, rng) = (shared.clone(), rng.clone());
+                tokio::spawn(async move {
+                    // A client that hangs up mid-request is no fault of the
+                    // proxy's; the client sees it as the error it made.
+                    let _ = serve(client, upstream, rates, &shared, &rng).await;
+                });
+            }
+        });
+        Ok(FaultProxy {
+            address,
+            counters,
+            task,
+        })
+    }
+
+    /// The URL clients use instead of the server's.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    /// What the proxy did so far.
+    pub fn counts(&self) -> FaultCounts {
+        FaultCounts {
+            requests: self.counters.requests.load(Ordering::SeqCst),
+            lost: self.counters.lost.load(Ordering::SeqCst),
+            unavailable: self.counters.unavailable.load(Ordering::SeqCst),
+        }
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The server's address from an `http://host:port` endpoint.
+///
+/// # Panics
+///
+/// If the endpoint is not of that form.
+pub fn upstream_address(endpoint: &str) -> SocketAddr {
+    let rest = endpoint
+        .strip_prefix("http://")
+        .unwrap_or_else(|| panic!("not an http:// endpoint: {endpoint}"));
+    let host_port = rest.trim_end_matches('/');
+    std::net::ToSocketAddrs::to_socket_addrs(host_port)
+        .unwrap_or_else(|err| panic!("resolving {host_port}: {err}"))
+        .next()
+        .unwrap_or_else(|| panic!("{host_port} resolves to nothing"))
+}
+
+enum Fate {
+    Deliver(Duration),
+    Lose,
+    Unavailable,
+}
+
+fn decide(rates: &FaultRates, rng: &std::sync::Mutex<fastrand::Rng>) -> Fate {
+    let mut rng = rng
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let draw = rng.f64();
+    if draw < rates.lost_reply {
+        Fate::Lose
+    } else if draw < rates.lost_reply + rates.unavailable {
+        Fate::Unavailable
+    } else {
+        let micros = rates.max_latency.as_micros() as u64;
+        Fate::Deliver(Duration::from_micros(rng.u64(0..=micros)))
+    }
+}
+
+/// Reads a head (up to and including the blank line); `None` at a clean
+/// end of stream before any byte.
+async fn read_head<R: AsyncBufReadExt + Unpin>(reader: &mut R) -> std::io::Result<Option<Vec<u8>>> {
+    let mut head = Vec::new();
+    loop {
+        let before = head.len();
+        let n = reader.read_until(b'\n', &mut head).await?;
+        if n == 0 {
+            return if head.is_empty() {
+                Ok(None)
+            } else {
+                Err(std::io::ErrorKind::UnexpectedEof.into())
+            };
+        }
+        if &head[before..] == b"\r\n" {
+            return Ok(Some(head));
+        }
+        if head.len() > MAX_HEAD {
+            return Err(std::io::Error::other("head too long"));
+        }
+    }
+}
+
+/// The request head with its `Connection` header replaced by `close`, and
+/// the body length its `Content-Length` gives.
+fn rewrite(head: &[u8]) -> std::io::Result<(Vec<u8>, usize)> {
+    let text = std::str::from_utf8(head).map_err(std::io::Error::other)?;
+    let mut out = String::with_capacity(text.len() + 20);
+    let mut length = 0;
+    for line in text.split("\r\n").filter(|l| !l.is_empty()) {
+        let lower = line.to_ascii_lowercase();
+        if lower.starts_with("connection:") {
+            continue;
+        }
+        if lower.starts_with("transfer-encoding:") {
+            return Err(std::io::Error::other(
+                "the proxy does not forward chunked requests",
+            ));
+        }
+        if let Some(value) = lower.strip_prefix("content-length:") {
+            length = value.trim().parse().map_err(std::io::Error::other)?;
+        }
+        out.push_str(line);
+        out.push_str("\r\n");
+    }
+    out.push_str("Connection: close\r\n\r\n");
+    Ok((out.into_bytes(), length))
+}
+
+/// The reply with its head saying `Connection: close`, so the client
+/// never reuses a connection the proxy closes.
+fn closing(reply: &[u8]) -> Vec<u8> {
+    let Some(split) = reply.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return reply.to_vec();
+    };
+    let (head, body) = (&reply[..split], &reply[split + 4..]);
+    let mut out = Vec::with_capacity(reply.len() + 20);
+    for line in head.split(|b| *b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let lower = line.to_ascii_lowercase();
+        if lower.starts_with(b"connection:") || lower.starts_with(b"keep-alive:") {
+            continue;
+        }
+        out.extend_from_slice(line);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"Connection: close\r\n\r\n");
+    out.extend_from_slice(body);
+    out
+}
+
+async fn serve(
+    client: TcpStream,
+    upstream: SocketAddr,
+    rates: FaultRates,
+    counters: &Counters,
+    rng: &std::sync::Mutex<fastrand::Rng>,
+) -> std::io::Result<()> {
+    let mut client = BufReader::new(client);
+    let Some(head) = read_head(&mut client).await? else {
+        return Ok(());
+    };
+    let (head, length) = rewrite(&head)?;
+    let mut body = vec![0; length];
+    client.read_exact(&mut body).await?;
+    let mut server = TcpStream::connect(upstream).await?;
+    server.write_all(&head).await?;
+    server.write_all(&body).await?;
+    let mut reply = Vec::new();
+    server.read_to_end(&mut reply).await?;
+    counters.requests.fetch_add(1, Ordering::SeqCst);
+    let client = client.get_mut();
+    match decide(&rates, rng) {
+        Fate::Lose => {
+            counters.lost.fetch_add(1, Ordering::SeqCst);
+            // Dropping the connection without a byte of reply.
+            Ok(())
+        }
+        Fate::Unavailable => {
+            counters.unavailable.fetch_add(1, Ordering::SeqCst);
+            client
+                .write_all(
+                    b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                )
+                .await?;
+            client.shutdown().await
+        }
+        Fate::Deliver(delay) => {
+            tokio::time::sleep(delay).await;
+            client.write_all(&closing(&reply)).await?;
+            client.shutdown().await
+        }
+    }
+}
