@@ -84,7 +84,8 @@ fn query_fixture(
     let log = rt.block_on(async {
         let log = ObjectStoreEventLog::open(store.clone(), log_prefix.clone())
             .await
-            .unwrap();
+            .unwrap()
+            .with_packing(true);
         for first in (0..ENTRIES).step_by(per_append as usize) {
             let batch = (0..per_append).map(|_| entry_of(60)).collect();
             log.add_entries(batch, first, KnownSnapshot::NotTracked)

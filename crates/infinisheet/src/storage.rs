@@ -284,10 +284,21 @@ impl LogStore {
                 Arc::new(log)
             }
             LogKind::Objects(store, prefix) => {
-                let log = ObjectStoreEventLog::open(store.clone(), prefix.clone().join(id))
-                    .await
-                    .map_err(|e| fail(describe(&e)))?;
-                Arc::new(log)
+                let at = prefix.clone().join(id);
+                let log = if create {
+                    ObjectStoreEventLog::open(store.clone(), at).await
+                } else {
+                    // Reading only: a sheet opened for reading needs no
+                    // write permission.
+                    ObjectStoreEventLog::open_existing(store.clone(), at).await
+                };
+                match log {
+                    Ok(log) => Arc::new(log),
+                    Err(infinisheet_object_store::OpenError::NotFound { .. }) => {
+                        return Err(fail("no such log".into()));
+                    }
+                    Err(e) => return Err(fail(describe(&e))),
+                }
             }
         })
     }

@@ -9,9 +9,11 @@ pub(crate) const BACKEND: &str = "object-store";
 
 /// A storage error for a failed call `what` on `key`.
 ///
-/// Generic failures (network, timeouts, throttling and server errors that
-/// outlived `object_store`'s own retries) are retryable; a denied permission,
-/// an invalid path or an unsupported operation is not.
+/// Retryable: network failures, timeouts, and answers a retry can change —
+/// server errors (5xx), `408`, `409`, `412` and `429` — that outlived
+/// `object_store`'s own retries. Not retryable: every other `4xx` (a bad
+/// request, a denied permission, a missing bucket), an invalid path, an
+/// unsupported operation, a local file system's permanent refusals.
 pub(crate) fn storage(what: &str, key: &Path, err: object_store::Error) -> StorageError {
     // A local file system's permanent refusals (a name too long, a path
     // through a file, no permission) come as generic errors too.
@@ -21,14 +23,58 @@ pub(crate) fn storage(what: &str, key: &Path, err: object_store::Error) -> Stora
             ENOTDIR | EISDIR | ENAMETOOLONG | EACCES | EPERM | EROFS | EINVAL
         )
     });
-    let retryable = matches!(err, object_store::Error::Generic { .. }) && !permanent;
-    let message = format!("{what} {key}");
+    let answered = http_status(&err);
+    let retry_helps =
+        answered.is_none_or(|status| status >= 500 || matches!(status, 408 | 409 | 412 | 429));
+    let missing_bucket = is_missing_bucket(&err);
+    let retryable = matches!(err, object_store::Error::Generic { .. })
+        && !permanent
+        && retry_helps
+        && !missing_bucket;
+    let message = if missing_bucket {
+        format!("{what} {key}: the bucket (or container) does not exist")
+    } else {
+        format!("{what} {key}")
+    };
     let error = if retryable {
         StorageError::retryable(BACKEND, message)
     } else {
         StorageError::new(BACKEND, message)
     };
     error.with_source(err)
+}
+
+/// The texts of `err` and its chain of sources.
+fn chain(err: &object_store::Error) -> impl Iterator<Item = String> + '_ {
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    std::iter::from_fn(move || {
+        let current = next?;
+        next = current.source();
+        Some(current.to_string())
+    })
+}
+
+/// The HTTP status a server answered with, if `err` carries one.
+/// `object_store` keeps the status in an error type it does not export;
+/// its text ("Server returned non-2xx status code: 400 Bad Request: …") is
+/// what there is to read.
+fn http_status(err: &object_store::Error) -> Option<u16> {
+    const MARK: &str = "Server returned non-2xx status code: ";
+    chain(err).find_map(|text| {
+        let at = text.find(MARK)? + MARK.len();
+        text.get(at..at + 3)?.parse().ok()
+    })
+}
+
+/// Whether the server said the bucket or container itself is missing (S3's
+/// `NoSuchBucket`, Azure's `ContainerNotFound`, GCS's "bucket does not
+/// exist"): not an absent object, and no retry brings it.
+pub(crate) fn is_missing_bucket(err: &object_store::Error) -> bool {
+    chain(err).any(|text| {
+        text.contains("NoSuchBucket")
+            || text.contains("ContainerNotFound")
+            || text.contains("The specified bucket does not exist")
+    })
 }
 
 /// A storage error for an object whose content this crate cannot decode.
@@ -62,8 +108,10 @@ fn os_error(err: &object_store::Error) -> Option<i32> {
 
 /// Whether `err` says the object does not exist (on a local file system,
 /// also: a directory on its path is a file, so nothing can be beneath it).
+/// A missing bucket is not a missing object.
 pub(crate) fn is_not_found(err: &object_store::Error) -> bool {
-    matches!(err, object_store::Error::NotFound { .. }) || os_error(err) == Some(ENOTDIR)
+    (matches!(err, object_store::Error::NotFound { .. }) && !is_missing_bucket(err))
+        || os_error(err) == Some(ENOTDIR)
 }
 
 /// Whether `err` says a conditional write lost: the object exists
@@ -110,5 +158,78 @@ impl Contention {
         let micros = fastrand::u64(ceiling * 500..=ceiling * 1000);
         tokio::time::sleep(std::time::Duration::from_micros(micros)).await;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Answer(&'static str);
+
+    impl std::fmt::Display for Answer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+
+    impl std::error::Error for Answer {}
+
+    fn generic(text: &'static str) -> object_store::Error {
+        object_store::Error::Generic {
+            store: "S3",
+            source: Box::new(Answer(text)),
+        }
+    }
+
+    fn retryable(err: object_store::Error) -> bool {
+        storage("reading", &Path::from("k"), err).is_retryable()
+    }
+
+    #[test]
+    fn only_answers_a_retry_can_change_are_retryable() {
+        let status = |code: &str| -> &'static str {
+            Box::leak(format!("Server returned non-2xx status code: {code}: body").into_boxed_str())
+        };
+        for code in [
+            "500 Internal Server Error",
+            "503 Service Unavailable",
+            "429 Too Many Requests",
+            "409 Conflict",
+            "412 Precondition Failed",
+            "408 Request Timeout",
+        ] {
+            assert!(retryable(generic(status(code))), "{code}");
+        }
+        for code in [
+            "400 Bad Request",
+            "405 Method Not Allowed",
+            "411 Length Required",
+            "416 Range Not Satisfiable",
+        ] {
+            assert!(!retryable(generic(status(code))), "{code}");
+        }
+        assert!(retryable(generic(
+            "error sending request: connection reset"
+        )));
+        let bucket = object_store::Error::NotFound {
+            path: "k".into(),
+            source: Box::new(Answer("<Error><Code>NoSuchBucket</Code></Error>")),
+        };
+        assert!(
+            !is_not_found(&bucket),
+            "a missing bucket is not a missing object"
+        );
+        let err = storage("reading", &Path::from("k"), bucket);
+        assert!(
+            !err.is_retryable() && err.to_string().contains("bucket"),
+            "{err}"
+        );
+        let object = object_store::Error::NotFound {
+            path: "k".into(),
+            source: Box::new(Answer("<Error><Code>NoSuchKey</Code></Error>")),
+        };
+        assert!(is_not_found(&object));
     }
 }

@@ -13,6 +13,8 @@
 //!   Azure and the in-memory store offer both; `LocalFileSystem` has no
 //!   conditional replace and is refused. The log also relies on listings
 //!   coming back in key order, as every one of those stores returns them.
+//! * [`CountingStore`] counts the requests made through it, to measure
+//!   what an operation costs.
 //! * [`parse_url`] builds a store from a URL and the environment with
 //!   `object_store`'s own configuration parsing.
 //!
@@ -20,11 +22,13 @@
 //! [`EventLog`]: infinisheet_event_log::EventLog
 
 mod blob_store;
+mod counting;
 mod error;
 mod log;
 mod url;
 
 pub use blob_store::{ObjectStoreBlobDir, ObjectStoreBlobStore};
+pub use counting::{CountingStore, RequestCounts};
 pub use log::{ObjectStoreEventLog, OpenError};
 pub use object_store;
 pub use url::{UrlError, parse_url, parse_url_opts};

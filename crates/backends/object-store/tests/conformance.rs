@@ -68,6 +68,7 @@ mod in_memory_packed {
         ObjectStoreEventLog::open(common::memory(), common::random_prefix("log"))
             .await
             .unwrap()
+            .with_packing(true)
     }
 
     infinisheet_conformance::event_log_tests!(
@@ -76,6 +77,7 @@ mod in_memory_packed {
             ObjectStoreEventLog::open(log.object_store().clone(), log.prefix().clone())
                 .await
                 .unwrap()
+                .with_packing(true)
         }
     );
 }

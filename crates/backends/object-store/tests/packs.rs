@@ -45,7 +45,8 @@ async fn queries_pack_whole_blocks_and_read_them_back() {
     let store = common::memory();
     let log = ObjectStoreEventLog::open(store.clone(), Path::from("log"))
         .await
-        .unwrap();
+        .unwrap()
+        .with_packing(true);
     for seq in 0..300u64 {
         log.add_entry(
             LogEntry::new(format!("e{seq}")),

@@ -85,3 +85,32 @@ async fn a_url_and_the_environment_open_the_bucket() {
     let direct = ObjectStoreBlobStore::new(common::s3_bucket(&bucket), prefix);
     assert_eq!(direct.root().read("hello").await.unwrap(), "world");
 }
+
+/// A mistyped bucket is a clear error that no retry fixes — never an empty
+/// log or a missing blob.
+#[tokio::test]
+async fn a_missing_bucket_is_a_permanent_error_not_an_absent_object() {
+    use infinisheet_blob_store::{BlobDirExt, BlobStore};
+    let store = common::s3_bucket(&format!("no-such-bucket-{:016x}", fastrand::u64(..)));
+    for open in [
+        ObjectStoreEventLog::open(store.clone(), "log".into()).await,
+        ObjectStoreEventLog::open_existing(store.clone(), "log".into()).await,
+    ] {
+        match open {
+            Err(infinisheet_object_store::OpenError::Storage(err)) => {
+                assert!(!err.is_retryable(), "{err}");
+                assert!(err.to_string().contains("bucket"), "{err}");
+            }
+            other => panic!("opening a log in a missing bucket gave {other:?}"),
+        }
+    }
+    let blobs = ObjectStoreBlobStore::new(store, "blobs".into());
+    let err = blobs.root().read("b").await.unwrap_err();
+    assert!(err.to_string().contains("bucket"), "{err}");
+    assert!(
+        !matches!(err, infinisheet_blob_store::ReadBlobError::NotFound { .. }),
+        "{err}"
+    );
+    let err = blobs.root().write("b", "content").await.unwrap_err();
+    assert!(err.to_string().contains("bucket"), "{err}");
+}

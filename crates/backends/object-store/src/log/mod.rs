@@ -51,8 +51,9 @@ const DEFAULT_PAGE_SIZE: usize = 1000;
 const DEFAULT_FETCH_CONCURRENCY: usize = 16;
 
 /// An append moves the head's end hint once the hint lags this many
-/// entries, so a walk from the hint stays short.
-const HINT_STRIDE: u64 = 16;
+/// entries: one head write per 256 entries, and a walk from the hint (a
+/// few record reads, then a listing) stays short.
+const HINT_STRIDE: u64 = 256;
 
 /// Ids below an id whose record is looked up by listing: the first window.
 const LOCATE_WINDOW: u64 = 64;
@@ -86,27 +87,64 @@ pub struct ObjectStoreEventLog {
     known_end: Arc<AtomicU64>,
     page_size: usize,
     fetch_concurrency: usize,
+    packing: bool,
 }
 
 impl ObjectStoreEventLog {
-    /// Opens the log under `prefix` of `store` (an empty log if nothing is
-    /// there yet), after checking that the store honours conditional writes.
+    /// Opens the log under `prefix` of `store`. A log that exists is opened
+    /// with one read and no write. If nothing is there yet, the log is
+    /// created (empty): the store's conditional writes are checked first,
+    /// on a probe object that is removed again.
     ///
     /// # Errors
     ///
-    /// * [`OpenError::Unsupported`] if the store lacks create-if-absent or
-    ///   replace-if-unchanged, or ignores them (`LocalFileSystem` has no
+    /// * [`OpenError::Unsupported`] if the log is new and the store lacks
+    ///   create-if-absent or replace-if-unchanged, or ignores them (`LocalFileSystem` has no
     ///   ETag-conditional update; some S3-compatible servers accept the
     ///   headers and overwrite anyway).
     /// * [`OpenError::Storage`] if the store cannot be reached.
     pub async fn open(store: Arc<dyn ObjectStore>, prefix: Path) -> Result<Self, OpenError> {
-        open::check_conditional_writes(&store, &prefix).await?;
-        Ok(ObjectStoreEventLog {
-            objects: Objects::new(store, prefix),
+        let objects = Objects::new(store, prefix);
+        open::ensure_created(
+            &objects.store,
+            &objects.prefix,
+            &objects.head,
+            &objects.records,
+            format::encode_small(format::HEAD_MAGIC, &Head::default()),
+        )
+        .await?;
+        Ok(Self::with_objects(objects))
+    }
+
+    /// Opens the log under `prefix` of `store` if there is one, reading
+    /// only (one request): a client with read permission alone can open
+    /// and query a log.
+    ///
+    /// # Errors
+    ///
+    /// * [`OpenError::NotFound`] if no log is there.
+    /// * [`OpenError::Storage`] if the store cannot be reached.
+    pub async fn open_existing(
+        store: Arc<dyn ObjectStore>,
+        prefix: Path,
+    ) -> Result<Self, OpenError> {
+        let objects = Objects::new(store, prefix);
+        if !open::exists(&objects.store, &objects.head, &objects.records).await? {
+            return Err(OpenError::NotFound {
+                prefix: objects.prefix.to_string(),
+            });
+        }
+        Ok(Self::with_objects(objects))
+    }
+
+    fn with_objects(objects: Objects) -> Self {
+        ObjectStoreEventLog {
+            objects,
             known_end: Arc::new(AtomicU64::new(0)),
             page_size: DEFAULT_PAGE_SIZE,
             fetch_concurrency: DEFAULT_FETCH_CONCURRENCY,
-        })
+            packing: false,
+        }
     }
 
     /// The same log, returning at most `page_size` entries a query (at least
@@ -122,6 +160,17 @@ impl ObjectStoreEventLog {
     #[must_use]
     pub fn with_fetch_concurrency(mut self, concurrency: usize) -> Self {
         self.fetch_concurrency = concurrency.max(1);
+        self
+    }
+
+    /// The same log, writing a pack (one object for 64 entries) for every
+    /// whole block a query reads from records, so later queries of those
+    /// entries read one object where they read up to 64. Off by default:
+    /// a query then writes nothing, and reading needs no write permission.
+    /// Packs written by any client speed up every client's queries.
+    #[must_use]
+    pub fn with_packing(mut self, packing: bool) -> Self {
+        self.packing = packing;
         self
     }
 
@@ -335,8 +384,8 @@ impl ObjectStoreEventLog {
 
     /// Fetches the entries `[start, page_end)`, a range inside the log:
     /// whole blocks from their packs where one was written, the rest from
-    /// records; then packs the whole blocks read from records, and applies
-    /// the metadata changed since append.
+    /// records; then (with packing on) packs the whole blocks read from
+    /// records, and applies the metadata changed since append.
     async fn fetch(
         &self,
         head: &Head,
@@ -377,7 +426,9 @@ impl ObjectStoreEventLog {
             .try_collect()
             .await?;
         let mut entries: Vec<LogEntry> = fetched.into_iter().flatten().collect();
-        self.pack_blocks(&pieces, start, &entries).await;
+        if self.packing {
+            self.pack_blocks(&pieces, start, &entries).await;
+        }
         self.apply_overlays(start, &mut entries).await?;
         Ok(entries)
     }

@@ -41,9 +41,9 @@ pub(crate) type Versioned<T> = (T, Option<UpdateVersion>);
 pub(crate) struct Objects {
     pub(crate) store: Arc<dyn ObjectStore>,
     pub(crate) prefix: Path,
-    head: Path,
+    pub(crate) head: Path,
     snapshots: Path,
-    records: Path,
+    pub(crate) records: Path,
     packs: Path,
     overlays: Path,
 }
@@ -328,12 +328,22 @@ impl Objects {
     }
 
     /// Follows the chain of records from the record key `from` to the first
-    /// id with no record: the log's end.
+    /// id with no record: the log's end. After a few records it lists the
+    /// record keys from where it got to and jumps to the last one, so a
+    /// walk from far behind costs a listing, not a read per record.
     pub(crate) async fn walk(&self, mut from: SequenceId) -> Result<SequenceId, StorageError> {
+        let mut steps = 0;
         while let Some(len) = self.record_len(from).await? {
             from = from
                 .checked_add(len)
                 .ok_or_else(|| corrupt(&self.record_key(from), "ids past the largest id"))?;
+            steps += 1;
+            if steps == WALK_BEFORE_LISTING
+                && let Some(&last) = self.record_keys(from, SequenceId::MAX).await?.last()
+            {
+                // Records tile the log, so the last key is the last record.
+                from = last;
+            }
         }
         Ok(from)
     }
@@ -403,6 +413,9 @@ impl Objects {
         Ok(())
     }
 }
+
+/// Records a walk reads one by one before it lists the rest.
+const WALK_BEFORE_LISTING: u32 = 4;
 
 /// The key of object `n` under `dir`: zero-padded, so keys sort as numbers.
 fn numbered(dir: &Path, n: u64) -> Path {

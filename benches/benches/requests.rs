@@ -1,0 +1,211 @@
+//! What each operation of the object-store backend costs in requests,
+//! counted with `CountingStore` around the in-memory store (the counts are
+//! the same on S3: the backend makes the same calls). Prints a table; the
+//! targets are at most 2 requests per steady-state append and no write for
+//! any read.
+
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use bytes::Bytes;
+use infinisheet_benches::runtime;
+use infinisheet_blob_store::{BlobDirExt, BlobStore};
+use infinisheet_engine::{Cell, CellValue, SheetOptions, Spreadsheet};
+use infinisheet_event_log::{
+    EventLog, EventLogExt, KnownSnapshot, LogEntry, MetadataUpdate, QueryEnd, QueryStart,
+};
+use infinisheet_object_store::object_store::memory::InMemory;
+use infinisheet_object_store::{
+    CountingStore, ObjectStoreBlobStore, ObjectStoreEventLog, RequestCounts,
+};
+use std::sync::Arc;
+
+/// One row of the table: `what`, the requests `counts` over `times` runs.
+fn row(what: &str, counts: RequestCounts, times: u64) {
+    let per = |n: u64| n as f64 / times as f64;
+    println!(
+        "| {what} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} |",
+        per(counts.total()),
+        per(counts.put),
+        per(counts.get),
+        per(counts.head),
+        per(counts.list),
+        per(counts.delete),
+        per(counts.writes()),
+    );
+}
+
+async fn measure<F: std::future::Future>(store: &CountingStore, work: F) -> RequestCounts {
+    let before = store.counts();
+    work.await;
+    store.counts().since(before)
+}
+
+async fn open(store: &CountingStore, prefix: &str) -> ObjectStoreEventLog {
+    ObjectStoreEventLog::open(Arc::new(store.clone()), prefix.into())
+        .await
+        .unwrap()
+}
+
+fn main() {
+    let rt = runtime();
+    rt.block_on(async {
+        let store = CountingStore::new(Arc::new(InMemory::new()));
+        println!("| operation | requests | PUT | GET | HEAD | LIST | DELETE | writes |");
+        println!("|---|---|---|---|---|---|---|---|");
+
+        let created = measure(&store, open(&store, "new-log")).await;
+        row("create a log (open where none is)", created, 1);
+
+        let log = open(&store, "log").await;
+        for seq in 0..100 {
+            log.add_entry(LogEntry::new(vec![1; 60]), seq, KnownSnapshot::NotTracked)
+                .await
+                .unwrap();
+        }
+        const APPENDS: u64 = 320;
+        let appends = measure(&store, async {
+            for seq in 100..100 + APPENDS {
+                log.add_entry(LogEntry::new(vec![1; 60]), seq, KnownSnapshot::NotTracked)
+                    .await
+                    .unwrap();
+            }
+        })
+        .await;
+        row("append, steady state, untracked", appends, APPENDS);
+
+        log.set_metadata(400, MetadataUpdate::publish_snapshot("s400"))
+            .await
+            .unwrap();
+        let end = 100 + APPENDS;
+        let tracked = measure(&store, async {
+            for seq in end..end + APPENDS {
+                log.add_entry(LogEntry::new(vec![1; 60]), seq, KnownSnapshot::At(400))
+                    .await
+                    .unwrap();
+            }
+        })
+        .await;
+        row(
+            "append, steady state, knowing the newest snapshot",
+            tracked,
+            APPENDS,
+        );
+        let end = end + APPENDS;
+
+        let metadata = measure(&store, async {
+            log.set_metadata(end - 10, MetadataUpdate::publish_snapshot("s"))
+                .await
+                .unwrap();
+        })
+        .await;
+        row("set_metadata (publish a snapshot)", metadata, 1);
+
+        let reopened = measure(&store, open(&store, "log")).await;
+        row("open a log that exists", reopened, 1);
+
+        let tail = measure(&store, async {
+            let log = open(&store, "log").await;
+            let all = log
+                .query_all(
+                    QueryStart::Id(end - 100),
+                    QueryEnd::End,
+                    KnownSnapshot::NoSnapshot,
+                )
+                .await
+                .unwrap();
+            assert_eq!(all.entries.len(), 100);
+        })
+        .await;
+        row("cold open + read the 100-entry tail", tail, 1);
+
+        let bounds = measure(&store, async {
+            let log = open(&store, "log").await;
+            log.bounds().await.unwrap();
+        })
+        .await;
+        row("cold open + bounds", bounds, 1);
+
+        // The engine: a sheet with 200 edits, then edits in steady state.
+        let blobs = ObjectStoreBlobStore::new(Arc::new(store.clone()), "sheet".into());
+        let sheet_log: Arc<dyn EventLog> = Arc::new(open(&store, "sheet-log").await);
+        let options = SheetOptions::default().snapshot_interval(0);
+        let sheet = Spreadsheet::open(sheet_log.clone(), blobs.root(), options)
+            .await
+            .unwrap();
+        for i in 0..200 {
+            sheet
+                .set_cell(i, 0, Cell::new(CellValue::Number(f64::from(i))))
+                .await
+                .unwrap();
+        }
+        const EDITS: u64 = 100;
+        let edits = measure(&store, async {
+            for i in 0..EDITS as u32 {
+                sheet
+                    .set_cell(i, 1, Cell::new(CellValue::Number(1.0)))
+                    .await
+                    .unwrap();
+            }
+        })
+        .await;
+        row("engine edit (set_cell), steady state", edits, EDITS);
+        let opened = measure(&store, async {
+            let log: Arc<dyn EventLog> = Arc::new(open(&store, "sheet-log").await);
+            let sheet = Spreadsheet::open(log, blobs.root(), options).await.unwrap();
+            assert!(sheet.content().end() >= 300);
+        })
+        .await;
+        row("cold open of a 300-edit sheet (no snapshot)", opened, 1);
+
+        let dir = blobs.root();
+        let content = Bytes::from(vec![7u8; 4096]);
+        let write = measure(&store, async {
+            dir.write("b", content.clone()).await.unwrap();
+        })
+        .await;
+        row("blob write (4 KiB, top level)", write, 1);
+        let nested = dir
+            .open_dir("d")
+            .await
+            .unwrap()
+            .open_dir("e")
+            .await
+            .unwrap();
+        let write = measure(&store, async {
+            nested.write("b", content.clone()).await.unwrap();
+        })
+        .await;
+        row("blob write (4 KiB, two levels down)", write, 1);
+        let read = measure(&store, async {
+            dir.read("b").await.unwrap();
+        })
+        .await;
+        row("blob read (4 KiB)", read, 1);
+        let many = dir.open_dir("many").await.unwrap();
+        for i in 0..2500 {
+            many.write(&format!("b{i:05}"), Bytes::from_static(b"x"))
+                .await
+                .unwrap();
+        }
+        let listed = measure(&store, async {
+            let mut page = many.list(None).await.unwrap();
+            let mut pages = 1;
+            while let Some(next) = page.continuation.clone() {
+                page = many.list(Some(&next)).await.unwrap();
+                pages += 1;
+            }
+            println!("<!-- listing 2,500 blobs took {pages} pages -->");
+        })
+        .await;
+        row("list a directory of 2,500 blobs (all pages)", listed, 1);
+        let first_page = measure(&store, async {
+            many.list(None).await.unwrap();
+        })
+        .await;
+        row(
+            "list a directory of 2,500 blobs (first page)",
+            first_page,
+            1,
+        );
+    });
+}
