@@ -136,18 +136,89 @@ fn sweep() -> Result<()> {
 
 fn test() -> Result<()> {
     ensure_strace()?;
+    let skips = SkipLog::new(Path::new("."))?;
     let server = s3::S3Server::start(Path::new("."))?;
-    run("cargo", &["test", "--workspace", "--all-targets"], &[])?;
-    s3_tests(&server)?;
+    run_with(
+        "cargo",
+        &["test", "--workspace", "--all-targets"],
+        &[skips.env()],
+    )?;
+    s3_tests(&server, &skips)?;
     run("cargo", &["test", "--workspace", "--doc"], &[])?;
     drop(server);
-    Ok(())
+    skips.check(Path::new("."))
+}
+
+/// Where the conformance suite records its skips during `test`
+/// (`INFINISHEET_SKIP_LOG`, see `infinisheet_conformance::SKIP_LOG`), and
+/// the check of them against `xtask/expected-skips.txt`: a case that starts
+/// being skipped, or stops, fails the run until the list says so.
+struct SkipLog {
+    path: PathBuf,
+}
+
+impl SkipLog {
+    fn new(root: &Path) -> Result<Self> {
+        let path = root.join("target").join("conformance-skips.log");
+        std::fs::create_dir_all(root.join("target"))?;
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => return Err(err).with_context(|| format!("removing {}", path.display())),
+        }
+        let path = std::fs::canonicalize(root.join("target"))?.join("conformance-skips.log");
+        Ok(SkipLog { path })
+    }
+
+    fn env(&self) -> (&'static str, String) {
+        (
+            "INFINISHEET_SKIP_LOG",
+            self.path.to_string_lossy().into_owned(),
+        )
+    }
+
+    fn check(&self, root: &Path) -> Result<()> {
+        let recorded = std::fs::read_to_string(&self.path).unwrap_or_default();
+        let mut seen: Vec<&str> = recorded.lines().collect();
+        seen.sort_unstable();
+        seen.dedup();
+        let expected_path = root.join("xtask").join("expected-skips.txt");
+        let expected_text = std::fs::read_to_string(&expected_path)
+            .with_context(|| format!("reading {}", expected_path.display()))?;
+        let expected: Vec<&str> = expected_text
+            .lines()
+            .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+            .collect();
+        let new: Vec<&&str> = seen.iter().filter(|l| !expected.contains(l)).collect();
+        let gone: Vec<&&str> = expected.iter().filter(|l| !seen.contains(l)).collect();
+        eprintln!(
+            "conformance skips: {} (each is a case a backend does not declare the capability for)",
+            seen.len()
+        );
+        if new.is_empty() && gone.is_empty() {
+            return Ok(());
+        }
+        for line in &new {
+            eprintln!("  skipped, not in {}: {line}", expected_path.display());
+        }
+        for line in &gone {
+            eprintln!("  in {} but not skipped: {line}", expected_path.display());
+        }
+        bail!(
+            "the conformance skips differ from {} ({} new, {} gone)",
+            expected_path.display(),
+            new.len(),
+            gone.len()
+        )
+    }
 }
 
 /// The tests that need the S3 server, then the example that mixes a SQLite
 /// log with S3 blobs. The tests wait on the server most of their time, so
 /// they run eight at a time rather than one per core.
-fn s3_tests(server: &s3::S3Server) -> Result<()> {
+fn s3_tests(server: &s3::S3Server, skips: &SkipLog) -> Result<()> {
+    let mut env = server.env();
+    env.push(skips.env());
     run_with(
         "cargo",
         &[
@@ -166,7 +237,7 @@ fn s3_tests(server: &s3::S3Server) -> Result<()> {
             "--test-threads",
             "8",
         ],
-        &server.env(),
+        &env,
     )?;
     run_with(
         "cargo",
@@ -183,13 +254,14 @@ fn s3_tests(server: &s3::S3Server) -> Result<()> {
 }
 
 fn conformance() -> Result<()> {
+    let skips = SkipLog::new(Path::new("."))?;
     let server = s3::S3Server::start(Path::new("."))?;
-    run(
+    run_with(
         "cargo",
         &["test", "--workspace", "--test", "conformance"],
-        &[],
+        &[skips.env()],
     )?;
-    s3_tests(&server)
+    s3_tests(&server, &skips)
 }
 
 fn ensure_component(tool: &str, component: &str) -> Result<()> {

@@ -61,7 +61,7 @@ pub mod event_log;
 mod macros;
 mod report;
 
-pub use report::{run, skip};
+pub use report::{SKIP_LOG, run, skip};
 
 #[doc(hidden)]
 pub mod __private {

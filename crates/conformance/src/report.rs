@@ -17,14 +17,68 @@ pub fn run<F: Future<Output = ()>>(case: F) {
         .block_on(case);
 }
 
+/// The environment variable naming a file that every skip is also
+/// appended to, one line each: `<package dir>/<test target> <test>: <case>:
+/// <reason>`. `cargo xtask test` sets it and checks the skips against the
+/// list it expects, so a new skip fails CI instead of passing unseen.
+pub const SKIP_LOG: &str = "INFINISHEET_SKIP_LOG";
+
 /// Reports that `case` was skipped because the backend lacks what it tests.
 ///
 /// Written straight to the process's standard error, which the test
-/// harness's output capture does not intercept, so every run shows it.
+/// harness's output capture does not intercept, so every run shows it; and
+/// appended to the file [`SKIP_LOG`] names, if set, so a harness can count
+/// them.
 pub fn skip(case: &str, reason: &str) {
     let line = format!("conformance: SKIPPED {case}: {reason}\n");
     // Nothing sensible remains to do if stderr is closed.
     let _ = std::io::stderr().lock().write_all(line.as_bytes());
+    if let Some(path) = std::env::var_os(SKIP_LOG) {
+        let record = format!("{} {}: {case}: {reason}\n", test_target(), test_name());
+        let appended = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut file| file.write_all(record.as_bytes()));
+        if let Err(err) = appended {
+            panic!(
+                "cannot record the skip in {}: {err}",
+                path.to_string_lossy()
+            );
+        }
+    }
+}
+
+/// `<package dir>/<test target>` of the running test binary (cargo sets
+/// `CARGO_MANIFEST_DIR` when it runs tests; the binary is named after its
+/// target, with a hash).
+fn test_target() -> String {
+    let package = std::env::var("CARGO_MANIFEST_DIR")
+        .ok()
+        .and_then(|dir| {
+            std::path::Path::new(&dir)
+                .file_name()
+                .map(|name| name.to_string_lossy().into_owned())
+        })
+        .unwrap_or_else(|| "?".to_owned());
+    let target = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .map(|stem| match stem.rsplit_once('-') {
+            Some((name, hash)) if hash.chars().all(|c| c.is_ascii_hexdigit()) => name.to_owned(),
+            _ => stem,
+        })
+        .unwrap_or_else(|| "?".to_owned());
+    format!("{package}/{target}")
+}
+
+/// The running test's name: the test harness names each test's thread
+/// after it.
+fn test_name() -> String {
+    std::thread::current()
+        .name()
+        .unwrap_or("an unnamed thread")
+        .to_owned()
 }
 
 /// Runs a model test: 48 cases drawn from `strategy`, each run to completion

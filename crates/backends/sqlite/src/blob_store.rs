@@ -84,6 +84,14 @@ fn is_blob(tx: &Transaction<'_>, store: i64, key: &str) -> rusqlite::Result<bool
         .exists(params![store, key])
 }
 
+/// Whether the second index of blob paths (schema version 3) holds `key`.
+fn indexed_by_path(tx: &Transaction<'_>, store: i64, key: &str) -> rusqlite::Result<bool> {
+    tx.prepare_cached(
+        "SELECT 1 FROM blobs INDEXED BY blobs_by_path WHERE path = ?2 AND store = ?1",
+    )?
+    .exists(params![store, key])
+}
+
 fn has_children(tx: &Transaction<'_>, store: i64, key: &str) -> rusqlite::Result<bool> {
     let (lower, upper) = keys::subtree_range(key);
     tx.prepare_cached("SELECT 1 FROM blobs WHERE store = ?1 AND path >= ?2 AND path < ?3 LIMIT 1")?
@@ -177,7 +185,10 @@ impl BlobDir for SqliteBlobDir {
         let name = name.clone();
         self.run("reading a blob", false, move |tx, store| {
             let content: Option<(Vec<u8>, i64)> = tx
-                .prepare_cached("SELECT content, crc FROM blobs WHERE store = ?1 AND path = ?2")?
+                .prepare_cached(
+                    "SELECT content, crc FROM blobs INDEXED BY sqlite_autoindex_blobs_1 \
+                     WHERE store = ?1 AND path = ?2",
+                )?
                 .query_row(params![store, &key], |row| Ok((row.get(0)?, row.get(1)?)))
                 .optional()?;
             match content {
@@ -191,6 +202,11 @@ impl BlobDir for SqliteBlobDir {
                         found: EntryKind::Dir,
                     }))
                 }
+                // Absent, or hidden by a damaged page of the primary key's
+                // index: ask the second index, whose pages are others.
+                None if indexed_by_path(tx, store, &key)? => Err(Failed::Corrupt(format!(
+                    "the index of blob paths misses blob {key:?}, which the second index holds"
+                ))),
                 None => Err(Failed::Op(ReadBlobError::NotFound { name })),
             }
         })

@@ -20,7 +20,8 @@ pub(crate) fn storage(doing: &str, err: rusqlite::Error) -> StorageError {
     let damaged = matches!(
         err.sqlite_error_code(),
         Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase)
-    ) || is_damaged_value(&err);
+    ) || is_damaged_value(&err)
+        || is_damaged_header(&err);
     let message = format!("{doing}: {} ({err})", describe(&err));
     let storage = if retryable {
         StorageError::retryable(BACKEND, message)
@@ -100,6 +101,13 @@ pub(crate) fn finish<T, E: From<StorageError>>(
 }
 
 /// Whether `err` says the file is not a SQLite database.
+/// Whether SQLite refused the file's header as a format it does not know
+/// ("unsupported file format": a schema format number above 4, which no
+/// SQLite writes): the header is damaged.
+fn is_damaged_header(err: &rusqlite::Error) -> bool {
+    err.to_string().contains("unsupported file format")
+}
+
 pub(crate) fn is_not_a_database(err: &rusqlite::Error) -> bool {
     err.sqlite_error_code() == Some(ErrorCode::NotADatabase)
 }

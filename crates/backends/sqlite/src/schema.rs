@@ -50,9 +50,13 @@ CREATE TABLE blobs (
 ) STRICT;
 ";
 
-/// The table added in version 3: the token of each batch appended with one
-/// (by the id of its first entry), so a retry can be told from a conflict.
-const CREATE_TOKENS: &str = "
+/// What version 3 added: the token of each batch appended with one (by the
+/// id of its first entry), so a retry can be told from a conflict; and a
+/// second index of blob paths, so a lookup that misses in the primary
+/// key's index (damaged pages make a b-tree search go astray; SQLite does
+/// not check an index against its table) is asked again of independent
+/// pages before a blob is called absent.
+const CREATE_V3: &str = "
 CREATE TABLE append_tokens (
     log INTEGER NOT NULL REFERENCES logs(id),
     seq INTEGER NOT NULL,
@@ -61,8 +65,8 @@ CREATE TABLE append_tokens (
     crc INTEGER NOT NULL,
     PRIMARY KEY (log, seq)
 ) STRICT, WITHOUT ROWID;
+CREATE INDEX blobs_by_path ON blobs (path, store);
 ";
-
 /// Refuses a file that is not SQLite, or is another application's database,
 /// reading only: the header first, so a file that is not SQLite fails before
 /// anything (such as switching to WAL) could write to it.
@@ -113,7 +117,7 @@ pub(crate) fn check_or_create(connection: &mut Connection, path: &Path) -> Resul
         // Empty, and still empty now that we hold the write lock: create.
         let instance = fastrand::u64(..);
         tx.execute_batch(CREATE)
-            .and_then(|()| tx.execute_batch(CREATE_TOKENS))
+            .and_then(|()| tx.execute_batch(CREATE_V3))
             .map_err(|err| storage("creating the schema", err))?;
         tx.execute(
             "INSERT INTO infinisheet_meta (key, value) VALUES ('instance', ?1)",
@@ -138,7 +142,12 @@ pub(crate) fn check_or_create(connection: &mut Connection, path: &Path) -> Resul
         }
         migrate_from_2(&tx)
             .and_then(|()| record_schema(&tx))
-            .map_err(|err| storage("adding append tokens (schema version 2 to 3)", err))?;
+            .map_err(|err| {
+                storage(
+                    "adding append tokens and an index (schema version 2 to 3)",
+                    err,
+                )
+            })?;
     } else if version < SCHEMA_VERSION {
         return Err(OpenError::Storage(crate::error::corrupt(format!(
             "{} records schema version {version}, which no release wrote",
@@ -270,9 +279,10 @@ fn migrate_from_1(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
     tx.execute_batch("PRAGMA user_version = 2;")
 }
 
-/// Version 2 kept no append tokens: add their table (empty: no append of
-/// an older release carried one).
+/// Version 2 kept no append tokens and one index of blob paths: add the
+/// tokens' table (empty: no append of an older release carried one) and
+/// the second index.
 fn migrate_from_2(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
-    tx.execute_batch(CREATE_TOKENS)?;
+    tx.execute_batch(CREATE_V3)?;
     tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION};"))
 }

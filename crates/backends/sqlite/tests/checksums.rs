@@ -223,3 +223,91 @@ async fn a_foreign_database_with_a_wal_is_left_unchanged() {
         "the WAL was changed or removed"
     );
 }
+
+/// A damaged page of the blobs' primary-key index can make a lookup miss
+/// a blob that is there (SQLite does not check an index against its
+/// table): the read asks the second index and reports the damage instead
+/// of "not found".
+#[tokio::test]
+async fn a_blob_hidden_by_a_damaged_index_is_corruption_not_absence() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("blobs.db");
+    {
+        let db = db(&path).await;
+        let store = db.blob_store("files").await.unwrap();
+        for i in 0..5 {
+            store
+                .root()
+                .write(&format!("blob-{i}"), format!("content {i}"))
+                .await
+                .unwrap();
+        }
+    }
+    checkpoint(&path);
+    // The key "blob-3" inside the primary key's index page (not the table's
+    // or the second index's): make it "blob-7", so a search for "blob-3"
+    // finds nothing.
+    let (page_size, root): (usize, usize) = {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let page_size: i64 = conn
+            .query_row("PRAGMA page_size", [], |r| r.get(0))
+            .unwrap();
+        let root: i64 = conn
+            .query_row(
+                "SELECT rootpage FROM sqlite_schema WHERE name = 'sqlite_autoindex_blobs_1'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        (page_size as usize, root as usize)
+    };
+    let mut bytes = std::fs::read(&path).unwrap();
+    let page = (root - 1) * page_size..root * page_size;
+    let at = bytes[page.clone()]
+        .windows(6)
+        .position(|w| w == b"blob-3")
+        .expect("the key is in the index page");
+    bytes[page.start + at + 5] = b'7';
+    std::fs::write(&path, bytes).unwrap();
+
+    let db = db(&path).await;
+    let store = db.blob_store("files").await.unwrap();
+    assert_eq!(
+        &store.root().read("blob-2").await.unwrap()[..],
+        b"content 2"
+    );
+    let err = store.root().read("blob-3").await.unwrap_err();
+    match &err {
+        infinisheet_blob_store::ReadBlobError::Storage(s) => {
+            assert!(s.is_corrupt() && s.to_string().contains("blob-3"), "{s}");
+        }
+        other => panic!("a blob behind a damaged index read as {other:?}"),
+    }
+    // A blob that is truly absent is still just absent.
+    assert!(matches!(
+        store.root().read("blob-9").await,
+        Err(infinisheet_blob_store::ReadBlobError::NotFound { .. })
+    ));
+}
+
+/// A flipped bit in the header's schema format number makes SQLite call
+/// the file an unsupported format: that is a damaged file, reported as
+/// corruption.
+#[tokio::test]
+async fn a_damaged_header_is_corruption() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("blobs.db");
+    {
+        let db = db(&path).await;
+        let store = db.blob_store("files").await.unwrap();
+        store.root().write("b", "content").await.unwrap();
+    }
+    checkpoint(&path);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[47] ^= 0x10;
+    std::fs::write(&path, bytes).unwrap();
+    match SqliteDatabase::open(&path, SqliteOptions::default()).await {
+        Err(infinisheet_sqlite::OpenError::Storage(err)) => assert!(err.is_corrupt(), "{err}"),
+        other => panic!("a damaged header opened as {:?}", other.map(|_| ())),
+    }
+}
