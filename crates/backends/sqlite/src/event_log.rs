@@ -106,15 +106,37 @@ fn latest_snapshot<E>(
     tx: &Transaction<'_>,
     log: &Target,
 ) -> Result<Option<SnapshotValue>, Failed<E>> {
+    // Two indexes of the same entries on pages of their own: a damaged page
+    // can make a b-tree search miss (SQLite does not check an index against
+    // its table), and a missed newest snapshot would read as an older one,
+    // or as none. They must agree.
+    let other: Option<i64> = tx
+        .prepare_cached(
+            "SELECT seq FROM entries INDEXED BY entries_with_snapshot_too \
+             WHERE log = ?1 AND snapshot IS NOT NULL ORDER BY seq DESC LIMIT 1",
+        )?
+        .query_row([log.id], |row| row.get(0))
+        .optional()?;
     let mut statement = tx.prepare_cached(&format!(
-        "SELECT {ROW_COLUMNS} FROM entries WHERE log = ?1 AND snapshot IS NOT NULL \
-         ORDER BY seq DESC LIMIT 1"
+        "SELECT {ROW_COLUMNS} FROM entries INDEXED BY entries_with_snapshot \
+         WHERE log = ?1 AND snapshot IS NOT NULL ORDER BY seq DESC LIMIT 1"
     ))?;
     let mut rows = statement.query([log.id])?;
     let Some(row) = rows.next()? else {
-        return Ok(None);
+        return match other {
+            None => Ok(None),
+            Some(seq) => Err(Failed::Corrupt(format!(
+                "the indexes of snapshots disagree: one names entry {seq}, the other none"
+            ))),
+        };
     };
     let row = read_row(log, row)?;
+    if sql_id(row.seq) != other {
+        return Err(Failed::Corrupt(format!(
+            "the indexes of snapshots disagree: one names entry {}, the other {other:?}",
+            row.seq
+        )));
+    }
     let blob_id = row.entry.metadata.snapshot.ok_or_else(|| {
         Failed::Corrupt(format!(
             "entry {} is indexed as a snapshot but names none",

@@ -55,7 +55,9 @@ CREATE TABLE blobs (
 /// second index of blob paths, so a lookup that misses in the primary
 /// key's index (damaged pages make a b-tree search go astray; SQLite does
 /// not check an index against its table) is asked again of independent
-/// pages before a blob is called absent.
+/// pages before a blob is called absent; and a second index of the entries
+/// carrying a snapshot, checked against the first on every lookup of the
+/// newest snapshot.
 const CREATE_V3: &str = "
 CREATE TABLE append_tokens (
     log INTEGER NOT NULL REFERENCES logs(id),
@@ -66,6 +68,7 @@ CREATE TABLE append_tokens (
     PRIMARY KEY (log, seq)
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX blobs_by_path ON blobs (path, store);
+CREATE INDEX entries_with_snapshot_too ON entries (log, seq) WHERE snapshot IS NOT NULL;
 ";
 /// Refuses a file that is not SQLite, or is another application's database,
 /// reading only: the header first, so a file that is not SQLite fails before
@@ -279,9 +282,9 @@ fn migrate_from_1(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
     tx.execute_batch("PRAGMA user_version = 2;")
 }
 
-/// Version 2 kept no append tokens and one index of blob paths: add the
-/// tokens' table (empty: no append of an older release carried one) and
-/// the second index.
+/// Version 2 kept no append tokens and one index each of blob paths and
+/// snapshots: add the tokens' table (empty: no append of an older release
+/// carried one) and the second indexes.
 fn migrate_from_2(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
     tx.execute_batch(CREATE_V3)?;
     tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION};"))

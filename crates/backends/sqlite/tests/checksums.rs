@@ -311,3 +311,63 @@ async fn a_damaged_header_is_corruption() {
         other => panic!("a damaged header opened as {:?}", other.map(|_| ())),
     }
 }
+
+/// The index of the entries carrying snapshots emptied by damage (its
+/// page's cell count zeroed): the newest snapshot would read as none, and a
+/// reader of a truncated log would start from its first entry without the
+/// state before it. The second index disagrees, and the lookup is
+/// corruption.
+#[tokio::test]
+async fn a_snapshot_hidden_by_a_damaged_index_is_corruption() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("logs.db");
+    {
+        let db = db(&path).await;
+        let log = db.create_log("sheet").await.unwrap();
+        for i in 0..10 {
+            log.add_entry(LogEntry::new(format!("e{i}")), i, KnownSnapshot::NotTracked)
+                .await
+                .unwrap();
+        }
+        log.set_metadata(6, MetadataUpdate::publish_snapshot("s6"))
+            .await
+            .unwrap();
+        log.truncate(6).await.unwrap();
+    }
+    checkpoint(&path);
+    let (page_size, root): (usize, usize) = {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let page_size: i64 = conn
+            .query_row("PRAGMA page_size", [], |r| r.get(0))
+            .unwrap();
+        let root: i64 = conn
+            .query_row(
+                "SELECT rootpage FROM sqlite_schema WHERE name = 'entries_with_snapshot'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        (page_size as usize, root as usize)
+    };
+    let mut bytes = std::fs::read(&path).unwrap();
+    let page = (root - 1) * page_size;
+    assert_eq!(bytes[page], 0x0a, "a leaf index page");
+    bytes[page + 3] = 0;
+    bytes[page + 4] = 0;
+    std::fs::write(&path, bytes).unwrap();
+
+    let db = db(&path).await;
+    let log = db.open_log("sheet").await.unwrap();
+    let err = log
+        .query(
+            QueryStart::Snapshot,
+            QueryEnd::End,
+            KnownSnapshot::NoSnapshot,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, infinisheet_event_log::QueryError::Storage(s) if s.is_corrupt()),
+        "{err}"
+    );
+}
