@@ -113,10 +113,16 @@ fn local_path(url: &str, rest: &str) -> Result<(PathBuf, Option<String>), Storag
     Ok((PathBuf::from(path), fragment))
 }
 
-/// An object store from an `object_store` URL. S3 stores take the `AWS_*`
-/// environment and give up on an unreachable endpoint after a few seconds
-/// rather than `object_store`'s three minutes.
+/// An object store from an `object_store` URL, with its paginated listing
+/// where it has one (S3). S3 stores take the `AWS_*` environment and give up
+/// on an unreachable endpoint after a few seconds rather than
+/// `object_store`'s three minutes.
 fn object_store(url: &str) -> Result<(Arc<dyn ObjectStore>, KeyPath), StorageUrlError> {
+    object_store_paged(url).map(|(store, _, prefix)| (store, prefix))
+}
+
+/// [`object_store`], with the store's paginated listing if it has one.
+fn object_store_paged(url: &str) -> Result<PagedStore, StorageUrlError> {
     if url.starts_with("s3://") || url.starts_with("s3a://") {
         let parsed = url::Url::parse(url).map_err(|e| open_error(url)(describe(&e)))?;
         let retry = RetryConfig {
@@ -131,10 +137,20 @@ fn object_store(url: &str) -> Result<(Arc<dyn ObjectStore>, KeyPath), StorageUrl
             .map_err(|e| open_error(url)(describe(&e)))?;
         let prefix =
             KeyPath::from_url_path(parsed.path()).map_err(|e| open_error(url)(describe(&e)))?;
-        return Ok((Arc::new(store), prefix));
+        let store = Arc::new(store);
+        return Ok((store.clone(), Some(store), prefix));
     }
-    infinisheet_object_store::parse_url(url).map_err(|e| open_error(url)(describe(&e)))
+    let (store, prefix) =
+        infinisheet_object_store::parse_url(url).map_err(|e| open_error(url)(describe(&e)))?;
+    Ok((store, None, prefix))
 }
+
+/// A store, its paginated listing if it has one, and the URL's key prefix.
+type PagedStore = (
+    Arc<dyn ObjectStore>,
+    Option<Arc<dyn infinisheet_object_store::object_store::list::PaginatedListStore>>,
+    KeyPath,
+);
 
 /// The SQLite database at `path` (created, with its directory, if missing).
 async fn sqlite(url: &str, path: &Path) -> Result<SqliteDatabase, StorageUrlError> {
@@ -372,8 +388,12 @@ pub async fn open_blob_store(url: &str) -> Result<Arc<dyn BlobStore>, StorageUrl
         }
         "file" => file_blobs(url, &local_path(url, rest)?.0).await?,
         "s3" | "s3a" | "gs" | "az" | "abfs" | "abfss" | "http" | "https" => {
-            let (store, prefix) = object_store(url)?;
-            Arc::new(ObjectStoreBlobStore::new(store, prefix))
+            let (store, lister, prefix) = object_store_paged(url)?;
+            let blobs = ObjectStoreBlobStore::new(store, prefix);
+            Arc::new(match lister {
+                Some(lister) => blobs.with_paginated_listing(lister),
+                None => blobs,
+            })
         }
         _ => return Err(unknown()),
     })

@@ -11,6 +11,7 @@ use infinisheet_blob_store::{
     BlobCapabilities, BlobDir, BlobName, BlobStore, Continuation, DirError, EntryKind, ListEntry,
     ListError, ListPage, ReadBlobError, RemoveBlobError, StorageError, WriteBlobError, keys,
 };
+use object_store::list::{PaginatedListOptions, PaginatedListStore};
 use object_store::path::{Path, PathPart};
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutPayload, UpdateVersion};
 use std::collections::HashMap;
@@ -64,6 +65,7 @@ pub struct ObjectStoreBlobStore {
     prefix: Path,
     page_size: usize,
     no_conditional_replace: Arc<AtomicBool>,
+    lister: Option<Lister>,
 }
 
 impl ObjectStoreBlobStore {
@@ -75,7 +77,20 @@ impl ObjectStoreBlobStore {
             prefix,
             page_size: DEFAULT_PAGE_SIZE,
             no_conditional_replace: Arc::default(),
+            lister: None,
         }
+    }
+
+    /// The same store, listing directories a page at a time through
+    /// `lister` (the same store's paginated listing: `AmazonS3`,
+    /// `GoogleCloudStorage` and `MicrosoftAzure` offer one): each page of
+    /// names is one listing request, with the store's own page token in the
+    /// continuation. Without it, a listing reads the whole directory level
+    /// when its first page is asked for and serves the rest from that.
+    #[must_use]
+    pub fn with_paginated_listing(mut self, lister: Arc<dyn PaginatedListStore>) -> Self {
+        self.lister = Some(Lister(lister));
+        self
     }
 
     /// The same store, listing at most `page_size` names a page (at least
@@ -107,6 +122,7 @@ impl BlobStore for ObjectStoreBlobStore {
             known_blobs: Mutex::default(),
             no_conditional_replace: self.no_conditional_replace.clone(),
             ancestors: Arc::default(),
+            lister: self.lister.clone(),
         })
     }
 
@@ -117,11 +133,13 @@ impl BlobStore for ObjectStoreBlobStore {
 
 /// A directory of an [`ObjectStoreBlobStore`]: a key prefix.
 ///
-/// Listing fetches the whole directory level once (the store pages through
-/// it by delimiter) and serves the pages that follow from that one listing,
-/// so a long listing costs one pass over the store and its pages are a
-/// consistent picture of the directory as it was when the first page was
-/// asked for.
+/// With the store's paginated listing
+/// ([`ObjectStoreBlobStore::with_paginated_listing`]), each page is one
+/// listing request. Without it, listing fetches the whole directory level
+/// once (the store pages through it by delimiter) and serves the pages that
+/// follow from that one listing, so a long listing costs one pass over the
+/// store and its pages are a consistent picture of the directory as it was
+/// when the first page was asked for.
 #[derive(Debug)]
 pub struct ObjectStoreBlobDir {
     store: Arc<dyn ObjectStore>,
@@ -138,6 +156,18 @@ pub struct ObjectStoreBlobDir {
     /// The directories from the root down to this one, by name and key:
     /// a write checks that none of them has become a blob.
     ancestors: Arc<Vec<(BlobName, Path)>>,
+    /// The store's paginated listing, if it was given one.
+    lister: Option<Lister>,
+}
+
+/// A store's paginated listing (the trait object has no `Debug`).
+#[derive(Clone)]
+struct Lister(Arc<dyn PaginatedListStore>);
+
+impl std::fmt::Debug for Lister {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PaginatedListStore")
+    }
 }
 
 /// Blob versions a handle keeps before it forgets them all.
@@ -195,6 +225,24 @@ impl ObjectStoreBlobDir {
     }
 
     async fn is_dir(&self, key: &Path) -> Result<bool, StorageError> {
+        if let Some(Lister(lister)) = &self.lister {
+            // One key is enough to know: one request for at most one key.
+            let options = PaginatedListOptions {
+                max_keys: Some(1),
+                ..PaginatedListOptions::default()
+            };
+            return match lister
+                .list_paginated(Some(&format!("{key}/")), options)
+                .await
+            {
+                Ok(found) => Ok(
+                    !found.result.objects.is_empty() || !found.result.common_prefixes.is_empty()
+                ),
+                Err(err) if is_not_found(&err) => Ok(false),
+                Err(err) => Err(storage("listing beneath", key, err)),
+            };
+        }
+        // The first key of the listing only: its first request.
         match self.store.list(Some(key)).next().await {
             None => Ok(false),
             Some(Ok(_)) => Ok(true),
@@ -207,32 +255,9 @@ impl ObjectStoreBlobDir {
     /// Lists the directory from the store (every child, one level deep) and
     /// keeps the listing for the pages that follow.
     async fn fresh_listing(&self) -> Result<Arc<Listing>, StorageError> {
-        // Every child as its full key (a directory's with a trailing `/`),
-        // in the order the pages follow. A long name's key runs over parts
-        // marked `CHUNK`: those are listed in turn, one level each, with
-        // the chunks so far (`before`) in front of the name.
         let mut children: Vec<(String, BlobName, EntryKind)> = Vec::new();
-        let mut levels = vec![(self.prefix.clone(), String::new())];
-        while let Some((dir, before)) = levels.pop() {
-            let found = self
-                .store
-                .list_with_delimiter(Some(&dir))
-                .await
-                .map_err(|err| storage("listing", &dir, err))?;
-            for meta in found.objects {
-                let name = child_name(&meta.location, &before)?;
-                children.push((meta.location.to_string(), name, EntryKind::Blob));
-            }
-            for inner in found.common_prefixes {
-                match last_part(&inner).strip_prefix(CHUNK) {
-                    Some(chunk) => levels.push((inner.clone(), format!("{before}{chunk}"))),
-                    None => {
-                        let name = child_name(&inner, &before)?;
-                        children.push((format!("{inner}/"), name, EntryKind::Dir));
-                    }
-                }
-            }
-        }
+        self.list_levels(vec![(self.prefix.clone(), String::new())], &mut children)
+            .await?;
         children.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let listing = Arc::new(Listing {
             session: fastrand::u64(..),
@@ -240,6 +265,70 @@ impl ObjectStoreBlobDir {
         });
         *lock(&self.listing) = Some(listing.clone());
         Ok(listing)
+    }
+
+    /// Adds to `children` every child of the directories `levels` names,
+    /// each as its full key (a directory's with a trailing `/`). A long
+    /// name's key runs over parts marked `CHUNK`: those are listed in turn,
+    /// one level each, with the chunks so far (`before`) in front of the
+    /// name.
+    async fn list_levels(
+        &self,
+        mut levels: Vec<(Path, String)>,
+        children: &mut Vec<(String, BlobName, EntryKind)>,
+    ) -> Result<(), StorageError> {
+        while let Some((dir, before)) = levels.pop() {
+            let found = self
+                .store
+                .list_with_delimiter(Some(&dir))
+                .await
+                .map_err(|err| storage("listing", &dir, err))?;
+            add_children(found, &before, children, &mut levels)?;
+        }
+        Ok(())
+    }
+
+    /// One page of the directory from the store's paginated listing: one
+    /// request (and one more per long name's level in it).
+    async fn list_page(
+        &self,
+        Lister(lister): &Lister,
+        continuation: Option<&Continuation>,
+    ) -> Result<ListPage, ListError> {
+        let token_prefix = self.token_prefix();
+        let scope = format!("{TOKEN_SCOPE}#paged");
+        let page_token = match continuation {
+            None => None,
+            Some(token) => {
+                let key = keys::decode_token(token, &scope, &token_prefix)
+                    .ok_or(ListError::NoContinuation)?;
+                Some(key[token_prefix.len()..].to_owned())
+            }
+        };
+        let options = PaginatedListOptions {
+            delimiter: Some("/".into()),
+            max_keys: Some(self.page_size),
+            page_token,
+            ..PaginatedListOptions::default()
+        };
+        let found = lister
+            .list_paginated(Some(&token_prefix), options)
+            .await
+            .map_err(|err| storage("listing", &self.prefix, err))?;
+        let mut children = Vec::new();
+        let mut levels = Vec::new();
+        add_children(found.result, "", &mut children, &mut levels)?;
+        self.list_levels(levels, &mut children).await?;
+        children.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        Ok(ListPage {
+            entries: children
+                .into_iter()
+                .map(|(_, name, kind)| ListEntry { name, kind })
+                .collect(),
+            continuation: found.page_token.map(|next| {
+                keys::encode_token(&scope, &token_prefix, &(token_prefix.clone() + &next))
+            }),
+        })
     }
 
     /// The listing of session `session`, if this handle still keeps it.
@@ -373,6 +462,31 @@ fn join_part(prefix: &Path, part: &PathPart<'_>) -> Path {
     path.join(PathPart::parse(rest).unwrap_or_else(|_| PathPart::from(rest)))
 }
 
+/// Adds the objects and common prefixes of one delimited listing to
+/// `children` (full key, name, kind); a prefix that is a long name's chunk
+/// goes to `levels`, to be listed in turn.
+fn add_children(
+    found: object_store::ListResult,
+    before: &str,
+    children: &mut Vec<(String, BlobName, EntryKind)>,
+    levels: &mut Vec<(Path, String)>,
+) -> Result<(), StorageError> {
+    for meta in found.objects {
+        let name = child_name(&meta.location, before)?;
+        children.push((meta.location.to_string(), name, EntryKind::Blob));
+    }
+    for inner in found.common_prefixes {
+        match last_part(&inner).strip_prefix(CHUNK) {
+            Some(chunk) => levels.push((inner.clone(), format!("{before}{chunk}"))),
+            None => {
+                let name = child_name(&inner, before)?;
+                children.push((format!("{inner}/"), name, EntryKind::Dir));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The last part of `path` as stored.
 fn last_part(path: &Path) -> String {
     path.parts()
@@ -503,6 +617,7 @@ impl BlobDir for ObjectStoreBlobDir {
                     known_blobs: Mutex::default(),
                     no_conditional_replace: self.no_conditional_replace.clone(),
                     ancestors: Arc::new(ancestors),
+                    lister: self.lister.clone(),
                 }))
             }
             Err(err) => Err(storage("looking up", &key, err).into()),
@@ -510,6 +625,9 @@ impl BlobDir for ObjectStoreBlobDir {
     }
 
     async fn list(&self, continuation: Option<&Continuation>) -> Result<ListPage, ListError> {
+        if let Some(lister) = &self.lister {
+            return self.list_page(lister, continuation).await;
+        }
         let token_prefix = self.token_prefix();
         let (listing, start) = match continuation {
             None => (self.fresh_listing().await?, token_prefix.clone()),

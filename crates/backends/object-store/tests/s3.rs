@@ -18,13 +18,19 @@ const PAGE: usize = 100;
 
 /// A new client of the bucket `store` uses.
 fn reconnect(store: &Arc<dyn ObjectStore>) -> Arc<dyn ObjectStore> {
-    // `AmazonS3` displays as `AmazonS3(<bucket>)`.
+    reconnect_client(store)
+}
+
+/// A new client of the bucket `store` uses, as its own type.
+fn reconnect_client(
+    store: &Arc<dyn ObjectStore>,
+) -> Arc<infinisheet_object_store::object_store::aws::AmazonS3> {
     let shown = store.to_string();
     let bucket = shown
         .strip_prefix("AmazonS3(")
         .and_then(|rest| rest.strip_suffix(')'))
         .expect("an S3 store");
-    common::s3_bucket(bucket)
+    common::s3_client(bucket)
 }
 
 async fn log() -> ObjectStoreEventLog {
@@ -54,6 +60,98 @@ infinisheet_conformance::blob_store_tests!(
             .with_page_size(PAGE)
     }
 );
+
+// The same suite listing a page per request through S3's own pagination.
+infinisheet_conformance::blob_store_tests!(
+    mod s3_paged_blob_store,
+    || async {
+        let bucket = format!("test-{:016x}", fastrand::u64(..));
+        common::create_bucket(&bucket);
+        let client = common::s3_client(&bucket);
+        ObjectStoreBlobStore::new(client.clone(), common::random_prefix("blobs"))
+            .with_page_size(PAGE)
+            .with_paginated_listing(client)
+    },
+    reopen = |blobs: ObjectStoreBlobStore| async move {
+        let client = reconnect_client(blobs.object_store());
+        ObjectStoreBlobStore::new(client.clone(), blobs.prefix().clone())
+            .with_page_size(PAGE)
+            .with_paginated_listing(client)
+    }
+);
+
+/// Paged listing costs one request a page: counted at the server's door.
+#[tokio::test]
+async fn a_paged_listing_makes_one_request_a_page() {
+    use infinisheet_blob_store::{BlobDirExt, BlobStore};
+    use infinisheet_object_store::object_store::list::{
+        PaginatedListOptions, PaginatedListResult, PaginatedListStore,
+    };
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    struct Counted(
+        Arc<infinisheet_object_store::object_store::aws::AmazonS3>,
+        AtomicU64,
+    );
+    #[async_trait::async_trait]
+    impl PaginatedListStore for Counted {
+        async fn list_paginated(
+            &self,
+            prefix: Option<&str>,
+            opts: PaginatedListOptions,
+        ) -> infinisheet_object_store::object_store::Result<PaginatedListResult> {
+            self.1.fetch_add(1, Ordering::SeqCst);
+            self.0.list_paginated(prefix, opts).await
+        }
+    }
+
+    let bucket = format!("test-{:016x}", fastrand::u64(..));
+    common::create_bucket(&bucket);
+    let client = common::s3_client(&bucket);
+    let counted = Arc::new(Counted(client.clone(), AtomicU64::new(0)));
+    let blobs = ObjectStoreBlobStore::new(client, common::random_prefix("blobs"))
+        .with_page_size(50)
+        .with_paginated_listing(counted.clone());
+    let dir = blobs.root().open_dir("many").await.unwrap();
+    for i in 0..120 {
+        dir.write(&format!("b{i:03}"), "x").await.unwrap();
+    }
+    dir.open_dir("sub")
+        .await
+        .unwrap()
+        .write("deep", "x")
+        .await
+        .unwrap();
+    // Each write's kind check was one request for at most one key.
+    assert_eq!(
+        counted.1.load(Ordering::SeqCst),
+        121,
+        "one request per write's check"
+    );
+    counted.1.store(0, Ordering::SeqCst);
+    let mut names = Vec::new();
+    let mut page = dir.list(None).await.unwrap();
+    assert_eq!(
+        counted.1.load(Ordering::SeqCst),
+        1,
+        "the first page is one request"
+    );
+    loop {
+        names.extend(page.entries.iter().map(|e| e.name.to_string()));
+        let Some(next) = page.continuation.clone() else {
+            break;
+        };
+        page = dir.list(Some(&next)).await.unwrap();
+    }
+    assert_eq!(
+        counted.1.load(Ordering::SeqCst),
+        3,
+        "121 names in pages of 50"
+    );
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), 121);
+}
 
 /// Clients with their own connections agree with the reference log.
 #[test]
