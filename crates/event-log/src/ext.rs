@@ -7,6 +7,11 @@ use crate::{
 };
 use async_trait::async_trait;
 
+/// How many ids [`EventLogExt::append`] tries before it gives up: each lost
+/// race means another writer appended, so this many in a row is contention
+/// better handled by the caller than spun on.
+pub const APPEND_ATTEMPTS: u32 = 64;
+
 /// Conveniences for every [`EventLog`]; implemented for all of them.
 #[async_trait]
 pub trait EventLogExt: EventLog {
@@ -76,9 +81,14 @@ pub trait EventLogExt: EventLog {
     /// the same ids and stops where the first call's entry landed, and the
     /// log holds one copy.
     ///
+    /// It gives up after [`APPEND_ATTEMPTS`] lost races in a row (other
+    /// writers took every id it tried), with the last conflict; the entry
+    /// is then not in the log.
+    ///
     /// # Errors
     ///
-    /// [`AddEntryError::Storage`] if the storage fails.
+    /// * [`AddEntryError::Storage`] if the storage fails.
+    /// * [`AddEntryError::Conflict`] after [`APPEND_ATTEMPTS`] lost races.
     async fn append(
         &self,
         entry: LogEntry,
@@ -86,12 +96,17 @@ pub trait EventLogExt: EventLog {
         known: KnownSnapshot,
         token: AppendToken,
     ) -> Result<(SequenceId, AddEntryValue), AddEntryError> {
+        let mut attempts = 0;
         loop {
+            attempts += 1;
             match self
                 .add_entries_with_token(vec![entry.clone()], seq, known, Some(token))
                 .await
             {
                 Ok(value) => return Ok((seq, value)),
+                Err(err @ AddEntryError::Conflict { .. }) if attempts >= APPEND_ATTEMPTS => {
+                    return Err(err);
+                }
                 Err(AddEntryError::Conflict { next, .. }) => seq = next,
                 Err(err) => return Err(err),
             }
@@ -100,3 +115,73 @@ pub trait EventLogExt: EventLog {
 }
 
 impl<L: EventLog + ?Sized> EventLogExt for L {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{AddEntryValue, LogCapabilities, MetadataUpdate, SetMetadataError, TruncateError};
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    /// A log some other writer always just got ahead of.
+    #[derive(Debug, Default)]
+    struct AlwaysBehind(AtomicU64);
+
+    #[async_trait]
+    impl EventLog for AlwaysBehind {
+        async fn add_entries_with_token(
+            &self,
+            _: Vec<LogEntry>,
+            seq: SequenceId,
+            _: KnownSnapshot,
+            _: Option<AppendToken>,
+        ) -> Result<AddEntryValue, AddEntryError> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Err(AddEntryError::Conflict {
+                attempted: seq,
+                next: seq + 1,
+            })
+        }
+        async fn query(
+            &self,
+            _: QueryStart,
+            _: QueryEnd,
+            _: KnownSnapshot,
+        ) -> Result<QueryValue, QueryError> {
+            Ok(QueryValue::default())
+        }
+        async fn set_metadata(
+            &self,
+            _: SequenceId,
+            _: MetadataUpdate,
+        ) -> Result<(), SetMetadataError> {
+            Ok(())
+        }
+        async fn truncate(&self, _: SequenceId) -> Result<(), TruncateError> {
+            Ok(())
+        }
+        fn capabilities(&self) -> LogCapabilities {
+            LogCapabilities::volatile()
+        }
+    }
+
+    #[test]
+    fn append_gives_up_after_its_attempts() {
+        let log = AlwaysBehind::default();
+        let result = block_on(log.append(
+            LogEntry::new("x"),
+            0,
+            KnownSnapshot::NotTracked,
+            AppendToken::from_u128(1),
+        ));
+        assert!(matches!(result, Err(AddEntryError::Conflict { .. })));
+        assert_eq!(log.0.load(Ordering::SeqCst), u64::from(APPEND_ATTEMPTS));
+    }
+
+    /// Runs a future that never waits on anything.
+    fn block_on<F: std::future::Future>(future: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("a runtime")
+            .block_on(future)
+    }
+}

@@ -41,7 +41,7 @@ mod log;
 mod types;
 
 pub use error::{AddEntryError, QueryError, RangeError, SetMetadataError, TruncateError};
-pub use ext::EventLogExt;
+pub use ext::{APPEND_ATTEMPTS, EventLogExt};
 pub use infinisheet_storage_error::{BoxError, StorageError};
 pub use log::{EventLog, LogCapabilities};
 pub use types::{
