@@ -1,0 +1,86 @@
+//! The `infinisheet` command on the S3-compatible server `cargo xtask test`
+//! starts (the `AWS_*` environment names it). Built only with the
+//! `s3-tests` feature.
+
+#![allow(clippy::unwrap_used)]
+
+use assert_cmd::Command;
+
+/// The command with logs and blobs under `logs` and `blobs` of the bucket.
+fn cli(logs: &str, blobs: &str) -> Command {
+    assert!(
+        std::env::var_os("INFINISHEET_S3").is_some(),
+        "this test needs the S3 server `cargo xtask test` starts"
+    );
+    let bucket = std::env::var("AWS_BUCKET").unwrap();
+    let mut command = Command::cargo_bin("infinisheet").unwrap();
+    command
+        .args(["--logs", &format!("s3://{bucket}/{logs}")])
+        .args(["--blobs", &format!("s3://{bucket}/{blobs}")])
+        .env_remove("INFINISHEET_HOME");
+    command
+}
+
+fn run(logs: &str, blobs: &str, args: &[&str]) -> (bool, String, String) {
+    let out = cli(logs, blobs).args(args).output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A mistyped log prefix is an error, never a new empty log: reading says
+/// the log is missing, and an import through it writes nothing anywhere,
+/// so the real sheet keeps its own cells and snapshot.
+#[test]
+fn a_mistyped_log_prefix_is_an_error_and_touches_no_sheet() {
+    let run_id = format!("{:016x}", fastrand::u64(..));
+    let (logs, typo, blobs) = (
+        format!("cli-{run_id}/logs"),
+        format!("cli-{run_id}/logz"),
+        format!("cli-{run_id}/sheets"),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let real = dir.path().join("real.csv");
+    let fake = dir.path().join("fake.csv");
+    let rows = |word: &str| {
+        (1..=150)
+            .map(|i| format!("{word}{i}\n"))
+            .collect::<String>()
+    };
+    std::fs::write(&real, rows("REAL")).unwrap();
+    std::fs::write(&fake, rows("FAKE")).unwrap();
+
+    let (ok, _, err) = run(&logs, &blobs, &["new", "t/s"]);
+    assert!(ok, "{err}");
+    let (ok, _, err) = run(
+        &logs,
+        &blobs,
+        &["import", "t/s", real.to_str().unwrap(), "--batch", "1"],
+    );
+    assert!(ok, "{err}");
+
+    let (ok, out, err) = run(&typo, &blobs, &["get", "t/s", "A1"]);
+    assert!(
+        !ok,
+        "reading through a mistyped log prefix succeeded: {out}"
+    );
+    assert!(err.contains("no such log"), "{err}");
+    let (ok, out, _) = run(
+        &typo,
+        &blobs,
+        &["import", "t/s", fake.to_str().unwrap(), "--batch", "1"],
+    );
+    assert!(
+        !ok,
+        "importing through a mistyped log prefix succeeded: {out}"
+    );
+
+    let (ok, out, err) = run(&logs, &blobs, &["get", "t/s", "A1:A3"]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("REAL1") && out.contains("REAL3") && !out.contains("FAKE"),
+        "{out}"
+    );
+}
