@@ -279,3 +279,81 @@ fn the_demo_runs() {
     assert!(out.contains("reopened cold"), "{out}");
     assert!(out.contains("item 12"), "{out}");
 }
+
+/// A worker that outlives `mv`s follows the catalog: after `mv s/a s/b`
+/// and `mv s/c s/a`, the jobs of s/b's log are done in s/b's folder, never
+/// in the folder that now holds another sheet, and both sheets read back.
+#[test]
+fn a_long_running_worker_follows_sheets_across_moves() {
+    use std::io::BufRead;
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let csv = |name: &str, word: &str, rows: u32| {
+        let path = home.join(name);
+        let text: String = (1..=rows).map(|i| format!("{word}{i}\n")).collect();
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+    let mut worker = std::process::Command::new(assert_cmd::cargo::cargo_bin("infinisheet"))
+        .arg("--home")
+        .arg(home)
+        .args(["worker", "--interval", "0.05"])
+        .env_remove("INFINISHEET_HOME")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = worker.stdout.take().unwrap();
+    // Killed however the test ends, a failed assertion included.
+    struct Killed(std::process::Child);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let worker = Killed(worker);
+    let (lines, published) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // Waits for the worker to say it published on `entry`; returns the line.
+    let wait_for = |entry: u32| -> String {
+        let want = format!("published snapshot on entry {entry}");
+        loop {
+            let line = published
+                .recv_timeout(Duration::from_secs(60))
+                .unwrap_or_else(|_| panic!("the worker published nothing on entry {entry}"));
+            if line.ends_with(&want) {
+                return line;
+            }
+        }
+    };
+
+    ok(home, &["new", "s/a"]);
+    let a = csv("a.csv", "A", 250);
+    ok(home, &["import", "s/a", &a, "--no-worker"]);
+    assert_eq!(wait_for(200), "s/a: published snapshot on entry 200");
+    ok(home, &["mv", "s/a", "s/b"]);
+    ok(home, &["new", "s/c"]);
+    let c = csv("c.csv", "C", 250);
+    ok(home, &["import", "s/c", &c, "--no-worker"]);
+    assert_eq!(wait_for(200), "s/c: published snapshot on entry 200");
+    ok(home, &["mv", "s/c", "s/a"]);
+    let b2 = csv("b2.csv", "B", 100);
+    ok(home, &["import", "s/b", &b2, "--at", "B1", "--no-worker"]);
+    assert_eq!(
+        wait_for(300),
+        "s/b: published snapshot on entry 300",
+        "the job of s/b's log was done for s/b"
+    );
+    drop(worker);
+    let b = ok(home, &["get", "s/b", "A1:B2"]);
+    assert!(b.contains("A1") && b.contains("B1"), "{b}");
+    let a = ok(home, &["get", "s/a", "A1:A2"]);
+    assert!(a.contains("C1") && !a.contains("A1"), "{a}");
+}

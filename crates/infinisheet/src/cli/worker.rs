@@ -3,7 +3,7 @@
 
 use super::Place;
 use infinisheet::SnapshotWorker;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 #[derive(Debug, clap::Args)]
@@ -30,7 +30,11 @@ pub(crate) async fn run(place: &Place, args: Worker) -> anyhow::Result<()> {
     let catalog = place.catalog().await?;
     let interval =
         Duration::try_from_secs_f64(args.interval.max(0.01)).unwrap_or(Duration::from_secs(1));
-    let mut workers: HashMap<String, SnapshotWorker> = HashMap::new();
+    // By path and log: a path that now holds another sheet (after `mv`, or
+    // `rm` and `new`) gets a worker of its own, and a worker is dropped once
+    // its path no longer holds its log, so no job writes one sheet's
+    // snapshot into another's folder.
+    let mut workers: HashMap<(String, String), SnapshotWorker> = HashMap::new();
     let stop = tokio::signal::ctrl_c();
     tokio::pin!(stop);
     loop {
@@ -39,18 +43,23 @@ pub(crate) async fn run(place: &Place, args: Worker) -> anyhow::Result<()> {
         } else {
             args.sheets.clone()
         };
+        let mut seen = HashSet::new();
         for path in sheets {
-            let worker = match workers.get(&path) {
+            // Looked up again on every pass: the catalog says which log the
+            // path holds now.
+            let sheet = match catalog.open_sheet(&path).await {
+                Ok(sheet) => sheet,
+                Err(err) if args.sheets.is_empty() => {
+                    eprintln!("warning: skipping {path}: {err}");
+                    continue;
+                }
+                Err(err) => return Err(err.into()),
+            };
+            let key = (path.clone(), sheet.metadata().log_id.clone());
+            seen.insert(key.clone());
+            let worker = match workers.get(&key) {
                 Some(worker) => worker.clone(),
                 None => {
-                    let sheet = match catalog.open_sheet(&path).await {
-                        Ok(sheet) => sheet,
-                        Err(err) if args.sheets.is_empty() => {
-                            eprintln!("warning: skipping {path}: {err}");
-                            continue;
-                        }
-                        Err(err) => return Err(err.into()),
-                    };
                     let mut options = sheet.workflow_options();
                     if let Some(segments) = args.history {
                         options = options.history(segments);
@@ -59,7 +68,7 @@ pub(crate) async fn run(place: &Place, args: Worker) -> anyhow::Result<()> {
                         options = options.keep_snapshots(keep);
                     }
                     let worker = SnapshotWorker::new(sheet.log(), sheet.dir(), options);
-                    workers.insert(path.clone(), worker.clone());
+                    workers.insert(key, worker.clone());
                     worker
                 }
             };
@@ -75,6 +84,7 @@ pub(crate) async fn run(place: &Place, args: Worker) -> anyhow::Result<()> {
                 Err(err) => eprintln!("warning: {path}: {err}"),
             }
         }
+        workers.retain(|key, _| seen.contains(key));
         if args.once {
             return Ok(());
         }
