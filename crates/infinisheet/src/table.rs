@@ -55,13 +55,47 @@ pub struct ImportReport {
 ///
 /// # Errors
 ///
-/// [`ImportError`]; the batches appended before it stay.
+/// [`ImportFailed`]: why the import stopped ([`ImportError`]) and how many
+/// rows and cells it had appended by then, which stay in the sheet.
 pub async fn import_csv<R: std::io::Read>(
     sheet: &Spreadsheet,
     reader: R,
     origin: CellRef,
     batch: usize,
+    progress: impl FnMut(u64),
+) -> Result<ImportReport, ImportFailed> {
+    let mut committed = ImportReport::default();
+    match import_rows(sheet, reader, origin, batch, progress, &mut committed).await {
+        Ok(report) => Ok(report),
+        Err(error) => Err(ImportFailed { committed, error }),
+    }
+}
+
+/// An import that stopped part way: what it had written to the log by
+/// then, and why it stopped.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{error}; the first {} rows ({} cells) were imported before it stopped",
+    committed.rows,
+    committed.cells
+)]
+pub struct ImportFailed {
+    /// The rows and cells in the sheet's log: every cell of these rows was
+    /// appended, and nothing after them — unless the import stopped on a
+    /// storage error, whose batch may have landed too.
+    pub committed: ImportReport,
+    /// Why the import stopped.
+    #[source]
+    pub error: ImportError,
+}
+
+async fn import_rows<R: std::io::Read>(
+    sheet: &Spreadsheet,
+    reader: R,
+    origin: CellRef,
+    batch: usize,
     mut progress: impl FnMut(u64),
+    committed: &mut ImportReport,
 ) -> Result<ImportReport, ImportError> {
     let mut csv = csv::ReaderBuilder::new()
         .has_headers(false)
@@ -87,15 +121,19 @@ pub async fn import_csv<R: std::io::Read>(
         report.rows += 1;
         report.columns = report.columns.max(record.len() as u64);
         if cells.len() >= batch.max(1) {
-            report.cells += cells.len() as u64;
+            let count = cells.len() as u64;
             sheet.set_cells(std::mem::take(&mut cells)).await?;
+            report.cells += count;
+            *committed = report;
             progress(csv.position().byte());
         }
     }
     if !cells.is_empty() {
-        report.cells += cells.len() as u64;
+        let count = cells.len() as u64;
         sheet.set_cells(cells).await?;
+        report.cells += count;
     }
+    *committed = report;
     progress(csv.position().byte());
     Ok(report)
 }

@@ -357,3 +357,34 @@ fn a_long_running_worker_follows_sheets_across_moves() {
     let a = ok(home, &["get", "s/a", "A1:A2"]);
     assert!(a.contains("C1") && !a.contains("A1"), "{a}");
 }
+
+/// An import that stops on bad input says how much of the file is in the
+/// sheet; one that leaves its snapshots to a worker says so.
+#[test]
+fn imports_report_what_they_committed_and_left() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    ok(home, &["new", "s"]);
+    let mut bytes: Vec<u8> = (1..=250)
+        .flat_map(|i| format!("{i}\n").into_bytes())
+        .collect();
+    bytes.extend_from_slice(b"\xff\xfe not UTF-8\n");
+    let bad = home.join("bad.csv");
+    std::fs::write(&bad, bytes).unwrap();
+    let line = fails(
+        cli(home),
+        &["import", "s", bad.to_str().unwrap(), "--batch", "100"],
+    );
+    assert!(
+        line.contains("the first 200 rows (200 cells) were imported"),
+        "{line}"
+    );
+    let good = home.join("good.csv");
+    std::fs::write(&good, "1\n2\n").unwrap();
+    let out = ok(
+        home,
+        &["import", "s", good.to_str().unwrap(), "--no-worker"],
+    );
+    assert!(out.contains("left to a `worker` process"), "{out}");
+    assert!(!out.contains("snapshots done"), "{out}");
+}

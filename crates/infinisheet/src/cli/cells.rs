@@ -171,15 +171,19 @@ pub(crate) async fn import(place: &Place, args: Import) -> anyhow::Result<()> {
     .with_context(|| format!("importing {}", args.file.display()))?;
     bar.finish_and_clear();
     let wrote = started.elapsed();
-    finish(host).await;
+    let snapshots = if host.is_some() {
+        finish(host).await;
+        format!("snapshots done in {:.2} s", started.elapsed().as_secs_f64())
+    } else {
+        "snapshot jobs are left to a `worker` process".to_owned()
+    };
     println!(
-        "imported {} cells ({} rows, {} columns) into {} in {:.2} s; snapshots done in {:.2} s",
+        "imported {} cells ({} rows, {} columns) into {} in {:.2} s; {snapshots}",
         report.cells,
         report.rows,
         report.columns,
         sheet.path(),
         wrote.as_secs_f64(),
-        started.elapsed().as_secs_f64()
     );
     Ok(())
 }
