@@ -12,6 +12,8 @@
 //! * [`Catalog`]: many sheets in one blob store, as a folder tree; each
 //!   sheet a directory with a metadata blob naming its log, its snapshots
 //!   and its history.
+//! * [`check_sheet`]: verifies a sheet end to end (log, snapshots,
+//!   history), reading only.
 //! * [`table`]: values as text, CSV import and export.
 //!
 //! ```
@@ -33,6 +35,7 @@
 //! ```
 
 mod catalog;
+mod check;
 mod storage;
 pub mod table;
 
@@ -40,6 +43,7 @@ pub use catalog::{
     Catalog, CatalogError, CatalogItem, CatalogSheet, FOLDER_MARKER, ItemKind, SHEET_METADATA,
     SheetMetadata,
 };
+pub use check::{SheetCheck, check_sheet};
 pub use storage::{LogStore, LogStoreError, Storage, StorageUrlError, open_blob_store};
 
 pub use infinisheet_blob_store as blob_store;

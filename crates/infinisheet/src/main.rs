@@ -45,6 +45,9 @@ enum Command {
     Rm(cli::catalog::Rm),
     /// Show a sheet's log, snapshots, size and backends.
     Info(cli::catalog::Info),
+    /// Verify sheets end to end: the log, every snapshot it names, the
+    /// history; exit 1 if any is damaged.
+    Check(cli::catalog::Check),
     /// Set a cell: a number, TRUE/FALSE, an error value such as #N/A, or text.
     Set(cli::cells::Set),
     /// Print a range of cells as a table (or JSON).
@@ -107,6 +110,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Mv(args) => cli::catalog::mv(&place, args).await,
         Command::Rm(args) => cli::catalog::rm(&place, args).await,
         Command::Info(args) => cli::catalog::info(&place, args).await,
+        Command::Check(args) => cli::catalog::check(&place, args).await,
         Command::Set(args) => cli::cells::set(&place, args).await,
         Command::Get(args) => cli::cells::get(&place, args).await,
         Command::Import(args) => cli::cells::import(&place, args).await,

@@ -388,3 +388,49 @@ fn imports_report_what_they_committed_and_left() {
     assert!(out.contains("left to a `worker` process"), "{out}");
     assert!(!out.contains("snapshots done"), "{out}");
 }
+
+/// `check` reads a sheet end to end and reports it healthy; after a tile
+/// blob is damaged it names the snapshot and exits 1.
+#[test]
+fn check_finds_a_damaged_snapshot() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    ok(home, &["new", "t/s", "--tiles", "10x10"]);
+    let csv = home.join("rows.csv");
+    let text: String = (1..=250).map(|i| format!("{i},x{i}\n")).collect();
+    std::fs::write(&csv, text).unwrap();
+    ok(home, &["import", "t/s", csv.to_str().unwrap(), "--batch", "100"]);
+    let out = ok(home, &["check"]);
+    assert!(out.contains("t/s: healthy: entries 0..500"), "{out}");
+    assert!(out.contains("snapshots whole"), "{out}");
+
+    // Damage one tile of the snapshots (a byte in the middle of the file).
+    let snapshots = home.join("sheets/blobs/t/s/snapshots");
+    let mut tiles = Vec::new();
+    let mut dirs = vec![snapshots];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if !path.ends_with("index") {
+                tiles.push(path);
+            }
+        }
+    }
+    tiles.sort();
+    let tile = tiles.first().expect("a tile blob");
+    let mut bytes = std::fs::read(tile).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x40;
+    std::fs::write(tile, bytes).unwrap();
+
+    let out = cli(home).args(["check", "t/s"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("is not whole"), "{stdout}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("1 of 1 sheets have problems"),
+        "{stdout}"
+    );
+}

@@ -1,4 +1,5 @@
-//! `new`, `ls`, `mv`, `rm`, `info`: the catalog's folders and sheets.
+//! `new`, `ls`, `mv`, `rm`, `info`, `check`: the catalog's folders and
+//! sheets.
 
 use super::Place;
 use anyhow::Context;
@@ -194,5 +195,51 @@ pub(crate) async fn info(place: &Place, args: Info) -> anyhow::Result<()> {
         "settings   a snapshot every {} edits, tiles {}x{}",
         metadata.snapshot_interval, metadata.tile_rows, metadata.tile_columns
     );
+    Ok(())
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Check {
+    /// The sheets to check; every sheet in the catalog if left out.
+    sheets: Vec<String>,
+}
+
+pub(crate) async fn check(place: &Place, args: Check) -> anyhow::Result<()> {
+    let catalog = place.catalog().await?;
+    let paths = if args.sheets.is_empty() {
+        catalog.sheets("").await?
+    } else {
+        args.sheets
+    };
+    let mut damaged = 0;
+    for path in &paths {
+        let report = match catalog.open_sheet(path).await {
+            Ok(sheet) => infinisheet::check_sheet(&sheet).await,
+            Err(err) => {
+                println!("{path}: cannot be opened: {err}");
+                damaged += 1;
+                continue;
+            }
+        };
+        if report.is_healthy() {
+            println!(
+                "{path}: healthy: entries {}..{}, {} snapshots whole, {} entries in history, {} jobs pending",
+                report.start,
+                report.end,
+                report.snapshots.len(),
+                report.history_entries,
+                report.pending.len()
+            );
+        } else {
+            damaged += 1;
+            println!("{path}: {} problems", report.problems.len());
+            for problem in &report.problems {
+                println!("  {problem}");
+            }
+        }
+    }
+    if damaged > 0 {
+        anyhow::bail!("{damaged} of {} sheets have problems", paths.len());
+    }
     Ok(())
 }
