@@ -399,7 +399,10 @@ fn check_finds_a_damaged_snapshot() {
     let csv = home.join("rows.csv");
     let text: String = (1..=250).map(|i| format!("{i},x{i}\n")).collect();
     std::fs::write(&csv, text).unwrap();
-    ok(home, &["import", "t/s", csv.to_str().unwrap(), "--batch", "100"]);
+    ok(
+        home,
+        &["import", "t/s", csv.to_str().unwrap(), "--batch", "100"],
+    );
     let out = ok(home, &["check"]);
     assert!(out.contains("t/s: healthy: entries 0..500"), "{out}");
     assert!(out.contains("snapshots whole"), "{out}");

@@ -406,9 +406,21 @@ async fn sqlite_entries_and_blobs_read_back_whole_or_as_corruption() {
         let read = match read_sqlite(&work).await {
             Ok(found) if found == expected => Read::Same,
             Ok(found) => Read::Other(format!(
-                "read {:?} and {} blobs",
+                "read {:?}, newest snapshot {:?} (not {:?}), {} blobs{}{}",
                 found.bounds,
-                found.blobs.len()
+                found.snapshot,
+                expected.snapshot,
+                found.blobs.len(),
+                if found.entries == expected.entries {
+                    ""
+                } else {
+                    ", other entries"
+                },
+                if found.blobs == expected.blobs {
+                    ""
+                } else {
+                    ", other blobs"
+                },
             )),
             Err(read) => read,
         };

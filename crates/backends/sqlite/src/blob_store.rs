@@ -84,12 +84,15 @@ fn is_blob(tx: &Transaction<'_>, store: i64, key: &str) -> rusqlite::Result<bool
         .exists(params![store, key])
 }
 
+/// Whether a blob is at a path, from the second index of paths alone (it
+/// covers the query: no table page is read).
+pub(crate) const SECOND_BLOB_LOOKUP: &str =
+    "SELECT 1 FROM blobs INDEXED BY blobs_by_path WHERE path = ?2 AND store = ?1";
+
 /// Whether the second index of blob paths (schema version 3) holds `key`.
 fn indexed_by_path(tx: &Transaction<'_>, store: i64, key: &str) -> rusqlite::Result<bool> {
-    tx.prepare_cached(
-        "SELECT 1 FROM blobs INDEXED BY blobs_by_path WHERE path = ?2 AND store = ?1",
-    )?
-    .exists(params![store, key])
+    tx.prepare_cached(SECOND_BLOB_LOOKUP)?
+        .exists(params![store, key])
 }
 
 fn has_children(tx: &Transaction<'_>, store: i64, key: &str) -> rusqlite::Result<bool> {

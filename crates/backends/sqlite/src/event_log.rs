@@ -102,6 +102,11 @@ fn read_row<E>(log: &Target, row: &rusqlite::Row<'_>) -> Result<Row, Failed<E>> 
     })
 }
 
+/// The newest snapshot's id from the second index of snapshots alone (it
+/// covers the query: no table page is read).
+pub(crate) const SECOND_SNAPSHOT_LOOKUP: &str = "SELECT seq FROM entries INDEXED BY entries_with_snapshot_too \
+     WHERE log = ?1 AND snapshot IS NOT NULL ORDER BY seq DESC LIMIT 1";
+
 fn latest_snapshot<E>(
     tx: &Transaction<'_>,
     log: &Target,
@@ -109,12 +114,11 @@ fn latest_snapshot<E>(
     // Two indexes of the same entries on pages of their own: a damaged page
     // can make a b-tree search miss (SQLite does not check an index against
     // its table), and a missed newest snapshot would read as an older one,
-    // or as none. They must agree.
+    // or as none. They must agree. The second covers its query, so it
+    // answers from its own pages alone, also when a damaged table page
+    // hides the row from the first.
     let other: Option<i64> = tx
-        .prepare_cached(
-            "SELECT seq FROM entries INDEXED BY entries_with_snapshot_too \
-             WHERE log = ?1 AND snapshot IS NOT NULL ORDER BY seq DESC LIMIT 1",
-        )?
+        .prepare_cached(SECOND_SNAPSHOT_LOOKUP)?
         .query_row([log.id], |row| row.get(0))
         .optional()?;
     let mut statement = tx.prepare_cached(&format!(

@@ -57,7 +57,9 @@ CREATE TABLE blobs (
 /// not check an index against its table) is asked again of independent
 /// pages before a blob is called absent; and a second index of the entries
 /// carrying a snapshot, checked against the first on every lookup of the
-/// newest snapshot.
+/// newest snapshot. Both second indexes cover their lookups (hold every
+/// column asked for), so they answer without the table's pages: a damaged
+/// table page that makes a lookup by key miss is caught too.
 const CREATE_V3: &str = "
 CREATE TABLE append_tokens (
     log INTEGER NOT NULL REFERENCES logs(id),
@@ -68,7 +70,7 @@ CREATE TABLE append_tokens (
     PRIMARY KEY (log, seq)
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX blobs_by_path ON blobs (path, store);
-CREATE INDEX entries_with_snapshot_too ON entries (log, seq) WHERE snapshot IS NOT NULL;
+CREATE INDEX entries_with_snapshot_too ON entries (log, seq, snapshot) WHERE snapshot IS NOT NULL;
 ";
 /// Refuses a file that is not SQLite, or is another application's database,
 /// reading only: the header first, so a file that is not SQLite fails before
@@ -288,4 +290,32 @@ fn migrate_from_1(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
 fn migrate_from_2(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
     tx.execute_batch(CREATE_V3)?;
     tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION};"))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// The second lookups read their index alone: SQLite plans them as
+    /// covering, so a damaged table page cannot hide a row from them too.
+    #[test]
+    fn the_second_lookups_never_read_the_tables() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(CREATE).unwrap();
+        conn.execute_batch(CREATE_V3).unwrap();
+        let plan = |query: &str, args: &[&dyn rusqlite::ToSql]| -> String {
+            conn.query_row(&format!("EXPLAIN QUERY PLAN {query}"), args, |row| {
+                row.get(3)
+            })
+            .unwrap()
+        };
+        let snapshot = plan(crate::event_log::SECOND_SNAPSHOT_LOOKUP, &[&1]);
+        assert!(
+            snapshot.contains("COVERING INDEX entries_with_snapshot_too"),
+            "{snapshot}"
+        );
+        let blob = plan(crate::blob_store::SECOND_BLOB_LOOKUP, &[&1, &"a"]);
+        assert!(blob.contains("COVERING INDEX blobs_by_path"), "{blob}");
+    }
 }
