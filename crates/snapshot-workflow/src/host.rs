@@ -250,15 +250,7 @@ impl EventLog for NotifyingLog {
         seq: SequenceId,
         known: KnownSnapshot,
     ) -> Result<AddEntryValue, AddEntryError> {
-        let jobs: Vec<SequenceId> = (seq..)
-            .zip(&entries)
-            .filter_map(|(at, e)| pending_at(at, &e.metadata))
-            .collect();
-        let value = self.inner.add_entries(entries, seq, known).await?;
-        for at in jobs {
-            self.shared.notify(at);
-        }
-        Ok(value)
+        self.add_entries_with_token(entries, seq, known, None).await
     }
 
     async fn add_entries_with_token(

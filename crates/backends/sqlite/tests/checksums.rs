@@ -26,6 +26,23 @@ fn checkpoint(path: &Path) {
         .unwrap();
 }
 
+/// The bytes of the file that hold the root page of index or table `name`.
+fn root_page(path: &Path, name: &str) -> std::ops::Range<usize> {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let page_size: i64 = conn
+        .query_row("PRAGMA page_size", [], |r| r.get(0))
+        .unwrap();
+    let root: i64 = conn
+        .query_row(
+            "SELECT rootpage FROM sqlite_schema WHERE name = ?1",
+            [name],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let (page_size, root) = (page_size as usize, root as usize);
+    (root - 1) * page_size..root * page_size
+}
+
 fn flip_inside(path: &Path, needle: &[u8], at: usize) {
     let mut bytes = std::fs::read(path).unwrap();
     let found = bytes
@@ -247,22 +264,8 @@ async fn a_blob_hidden_by_a_damaged_index_is_corruption_not_absence() {
     // The key "blob-3" inside the primary key's index page (not the table's
     // or the second index's): make it "blob-7", so a search for "blob-3"
     // finds nothing.
-    let (page_size, root): (usize, usize) = {
-        let conn = rusqlite::Connection::open(&path).unwrap();
-        let page_size: i64 = conn
-            .query_row("PRAGMA page_size", [], |r| r.get(0))
-            .unwrap();
-        let root: i64 = conn
-            .query_row(
-                "SELECT rootpage FROM sqlite_schema WHERE name = 'sqlite_autoindex_blobs_1'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        (page_size as usize, root as usize)
-    };
     let mut bytes = std::fs::read(&path).unwrap();
-    let page = (root - 1) * page_size..root * page_size;
+    let page = root_page(&path, "sqlite_autoindex_blobs_1");
     let at = bytes[page.clone()]
         .windows(6)
         .position(|w| w == b"blob-3")
@@ -335,22 +338,8 @@ async fn a_snapshot_hidden_by_a_damaged_index_is_corruption() {
         log.truncate(6).await.unwrap();
     }
     checkpoint(&path);
-    let (page_size, root): (usize, usize) = {
-        let conn = rusqlite::Connection::open(&path).unwrap();
-        let page_size: i64 = conn
-            .query_row("PRAGMA page_size", [], |r| r.get(0))
-            .unwrap();
-        let root: i64 = conn
-            .query_row(
-                "SELECT rootpage FROM sqlite_schema WHERE name = 'entries_with_snapshot'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        (page_size as usize, root as usize)
-    };
     let mut bytes = std::fs::read(&path).unwrap();
-    let page = (root - 1) * page_size;
+    let page = root_page(&path, "entries_with_snapshot").start;
     assert_eq!(bytes[page], 0x0a, "a leaf index page");
     bytes[page + 3] = 0;
     bytes[page + 4] = 0;
