@@ -159,14 +159,14 @@ struct SkipLog {
 
 impl SkipLog {
     fn new(root: &Path) -> Result<Self> {
-        let path = root.join("target").join("conformance-skips.log");
+        // Absolute: the tests run in their packages' directories.
         std::fs::create_dir_all(root.join("target"))?;
+        let path = std::fs::canonicalize(root.join("target"))?.join("conformance-skips.log");
         match std::fs::remove_file(&path) {
             Ok(()) => {}
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
             Err(err) => return Err(err).with_context(|| format!("removing {}", path.display())),
         }
-        let path = std::fs::canonicalize(root.join("target"))?.join("conformance-skips.log");
         Ok(SkipLog { path })
     }
 

@@ -166,20 +166,20 @@ mod tests {
     use super::*;
 
     #[derive(Debug)]
-    struct Answer(&'static str);
+    struct Answer(String);
 
     impl std::fmt::Display for Answer {
         fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str(self.0)
+            f.write_str(&self.0)
         }
     }
 
     impl std::error::Error for Answer {}
 
-    fn generic(text: &'static str) -> object_store::Error {
+    fn generic(text: impl Into<String>) -> object_store::Error {
         object_store::Error::Generic {
             store: "S3",
-            source: Box::new(Answer(text)),
+            source: Box::new(Answer(text.into())),
         }
     }
 
@@ -189,9 +189,7 @@ mod tests {
 
     #[test]
     fn only_answers_a_retry_can_change_are_retryable() {
-        let status = |code: &str| -> &'static str {
-            Box::leak(format!("Server returned non-2xx status code: {code}: body").into_boxed_str())
-        };
+        let status = |code: &str| format!("Server returned non-2xx status code: {code}: body");
         for code in [
             "500 Internal Server Error",
             "503 Service Unavailable",
@@ -215,7 +213,7 @@ mod tests {
         )));
         let bucket = object_store::Error::NotFound {
             path: "k".into(),
-            source: Box::new(Answer("<Error><Code>NoSuchBucket</Code></Error>")),
+            source: Box::new(Answer("<Error><Code>NoSuchBucket</Code></Error>".into())),
         };
         assert!(
             !is_not_found(&bucket),
@@ -228,7 +226,7 @@ mod tests {
         );
         let object = object_store::Error::NotFound {
             path: "k".into(),
-            source: Box::new(Answer("<Error><Code>NoSuchKey</Code></Error>")),
+            source: Box::new(Answer("<Error><Code>NoSuchKey</Code></Error>".into())),
         };
         assert!(is_not_found(&object));
     }
