@@ -116,7 +116,7 @@ async fn snapshot_bytes(dir: &Arc<dyn BlobDir>, at: u64) -> u64 {
         .open_dir(SNAPSHOTS_DIR)
         .await
         .unwrap()
-        .open_dir(&snapshot_id(at))
+        .open_dir(&snapshot_id(at, None))
         .await
         .unwrap();
     let mut bytes = 0;

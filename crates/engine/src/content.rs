@@ -162,6 +162,17 @@ impl Content {
         self.columns = self.columns.max(u64::from(column) + 1);
     }
 
+    /// Adds the entry at `end`, which changes no cell, to this draft.
+    pub(crate) fn apply_mark(&mut self) {
+        if !self.segment.push_mark(self.visible) {
+            let copy = self.segment.fork(0, self.visible, self.segment.start);
+            copy.push_mark(self.visible);
+            self.segment = Arc::new(copy);
+        }
+        self.visible += 1;
+        self.end += 1;
+    }
+
     /// Moves this draft onto `base`, a snapshot at `base.value.sequence_id`
     /// within the segment: the new segment holds the edits from there on.
     pub(crate) fn fork(&mut self, base: Arc<Base>, tiles: HashMap<TileKey, Arc<Tile>>) {

@@ -2,6 +2,7 @@
 //! leaf type.
 
 use crate::entry::EntryError;
+use crate::identity::SheetId;
 use infinisheet_blob_store::{DirError, ReadBlobError, WriteBlobError};
 use infinisheet_event_log::{QueryError, SequenceId, StorageError};
 
@@ -99,6 +100,36 @@ pub enum LoadError {
         /// Where the log starts.
         start: SequenceId,
     },
+    /// The log is not the sheet's: its first entry, or a snapshot it names,
+    /// carries another identity than the sheet's
+    /// ([`SheetOptions::identity`](crate::SheetOptions::identity)), or none.
+    #[error("the log is not sheet {expected}'s: {found}")]
+    WrongSheet {
+        /// The sheet's identity.
+        expected: SheetId,
+        /// The identity the log carries, if any.
+        carried: Option<SheetId>,
+        /// What was found instead.
+        found: String,
+    },
+}
+
+/// Error of creating a sheet ([`Spreadsheet::create`](crate::Spreadsheet::create)).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CreateError {
+    /// The log holds entries already: a sheet is made on an empty log only.
+    #[error("the log holds {end} entries already; a sheet is created on an empty log")]
+    NotEmpty {
+        /// The log's end.
+        end: SequenceId,
+    },
+    /// Writing the identity entry failed, through the retries.
+    #[error("writing the sheet's identity into its log: {0}")]
+    Storage(#[from] StorageError),
+    /// Opening the new sheet failed.
+    #[error(transparent)]
+    Load(#[from] LoadError),
 }
 
 /// Error of an edit. Unless it says otherwise, the edit is not in the log.

@@ -23,6 +23,7 @@ mod content;
 mod entry;
 mod error;
 mod format;
+mod identity;
 mod options;
 mod reference;
 mod segment;
@@ -31,11 +32,16 @@ mod snapshot;
 mod value;
 
 pub use content::{CellState, Content};
-pub use entry::{ENTRY_VERSION, EntryError, SheetEntry};
-pub use error::{EditError, LoadError, SnapshotReadError, ViewportError, WriteSnapshotError};
+pub use entry::{ENTRY_VERSION, EntryError, IDENTITY_TAG, SheetEntry};
+pub use error::{
+    CreateError, EditError, LoadError, SnapshotReadError, ViewportError, WriteSnapshotError,
+};
 pub use format::INDEX_NAME as SNAPSHOT_INDEX;
+pub use identity::{SheetId, SheetIdError};
 pub use options::SheetOptions;
 pub use reference::{CellRange, CellRef, ReferenceError};
 pub use sheet::{SNAPSHOT_WORKFLOW, Spreadsheet};
-pub use snapshot::{SNAPSHOTS_DIR, snapshot_dependencies, snapshot_id, verify_snapshot};
+pub use snapshot::{
+    SNAPSHOTS_DIR, parse_snapshot_id, snapshot_dependencies, snapshot_id, verify_snapshot,
+};
 pub use value::{Cell, CellValue, ErrorValue, UnknownErrorValue};

@@ -1,5 +1,6 @@
 //! Settings of a [`Spreadsheet`](crate::Spreadsheet).
 
+use crate::identity::SheetId;
 use std::time::Duration;
 
 /// Settings of a [`Spreadsheet`](crate::Spreadsheet); start from
@@ -36,6 +37,14 @@ pub struct SheetOptions {
     pub storage_retries: u32,
     /// How many tile blobs are read or written at once; 8 unless set.
     pub blob_concurrency: usize,
+    /// The sheet's identity. If set, snapshots are named after it
+    /// (`<seq>-<id>`), and opening fails with
+    /// [`LoadError::WrongSheet`](crate::LoadError::WrongSheet) unless the
+    /// log belongs to it: its first entry (while the log starts at 0) is
+    /// this identity, and every snapshot it names carries it. Unset, the
+    /// sheet checks nothing and names snapshots by sequence id alone. Unset
+    /// unless set.
+    pub identity: Option<SheetId>,
 }
 
 impl Default for SheetOptions {
@@ -49,6 +58,7 @@ impl Default for SheetOptions {
             max_edit_attempts: 16,
             storage_retries: 5,
             blob_concurrency: 8,
+            identity: None,
         }
     }
 }
@@ -97,6 +107,13 @@ impl SheetOptions {
     #[must_use]
     pub fn storage_retries(mut self, retries: u32) -> Self {
         self.storage_retries = retries;
+        self
+    }
+
+    /// The same options for the sheet `identity`.
+    #[must_use]
+    pub fn identity(mut self, identity: SheetId) -> Self {
+        self.identity = Some(identity);
         self
     }
 }

@@ -17,6 +17,9 @@ struct Edit {
     cell: Cell,
     /// The previous edit of the same cell in this segment, or `NONE`.
     prev: u32,
+    /// An entry that changes no cell (a sheet's identity): it holds its
+    /// place in the sequence and is in no cell's chain.
+    mark: bool,
 }
 
 #[derive(Debug, Default)]
@@ -71,7 +74,28 @@ impl Segment {
         let key = cell_key(row, column);
         let index = data.edits.len() as u32;
         let prev = data.newest.insert(key, index).unwrap_or(NONE);
-        data.edits.push(Edit { key, cell, prev });
+        data.edits.push(Edit {
+            key,
+            cell,
+            prev,
+            mark: false,
+        });
+        true
+    }
+
+    /// Appends an entry that changes no cell, as [`push`](Segment::push)
+    /// appends an edit.
+    pub(crate) fn push_mark(&self, visible: usize) -> bool {
+        let mut data = self.data.write().unwrap_or_else(PoisonError::into_inner);
+        if data.edits.len() != visible || data.edits.len() >= NONE as usize {
+            return false;
+        }
+        data.edits.push(Edit {
+            key: 0,
+            cell: Cell::new(crate::value::CellValue::Empty),
+            prev: NONE,
+            mark: true,
+        });
         true
     }
 
@@ -94,8 +118,12 @@ impl Segment {
         let forked = Segment::new(start);
         let data = self.read();
         for (i, edit) in data.edits[skip.min(visible)..visible].iter().enumerate() {
-            let (row, column) = split_key(edit.key);
-            forked.push(i, row, column, edit.cell.clone());
+            if edit.mark {
+                forked.push_mark(i);
+            } else {
+                let (row, column) = split_key(edit.key);
+                forked.push(i, row, column, edit.cell.clone());
+            }
         }
         forked
     }

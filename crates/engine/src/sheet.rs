@@ -4,9 +4,10 @@
 //! snapshots for the snapshot workflow.
 
 use crate::content::{Base, Content, TileKey};
-use crate::entry::SheetEntry;
-use crate::error::{EditError, LoadError, ViewportError, WriteSnapshotError};
+use crate::entry::{EntryError, SheetEntry};
+use crate::error::{CreateError, EditError, LoadError, ViewportError, WriteSnapshotError};
 use crate::format::Tile;
+use crate::identity::SheetId;
 use crate::options::SheetOptions;
 use crate::reference::{CellRange, CellRef};
 use crate::snapshot::{self, Blobs};
@@ -112,6 +113,51 @@ impl Spreadsheet {
             tokio::spawn(poll(Arc::downgrade(&inner), interval));
         }
         Ok(Spreadsheet { inner })
+    }
+
+    /// Creates a sheet on an empty log: writes its identity (the options',
+    /// or a new random one) as the log's first entry, then opens it with
+    /// options carrying that identity. Retryable storage errors are retried
+    /// as an edit's are, under one [`AppendToken`], so a lost reply never
+    /// leaves two identities.
+    ///
+    /// # Errors
+    ///
+    /// * [`CreateError::NotEmpty`] if the log holds entries already.
+    /// * [`CreateError::Storage`] if the log keeps failing.
+    /// * [`CreateError::Load`] if the new sheet cannot be opened.
+    pub async fn create(
+        log: Arc<dyn EventLog>,
+        dir: Arc<dyn BlobDir>,
+        options: SheetOptions,
+    ) -> Result<Spreadsheet, CreateError> {
+        let identity = options.identity.unwrap_or_else(SheetId::random);
+        let token = AppendToken::random();
+        let mut failures = 0;
+        loop {
+            let entry = LogEntry::new(SheetEntry::identity(identity).encode());
+            match log
+                .add_entries_with_token(vec![entry], 0, KnownSnapshot::NotTracked, Some(token))
+                .await
+            {
+                Ok(_) => break,
+                Err(AddEntryError::Conflict { .. }) => {
+                    let end = log
+                        .query(QueryStart::Start, QueryEnd::End, KnownSnapshot::NotTracked)
+                        .await
+                        .map_or(1, |page| page.end);
+                    return Err(CreateError::NotEmpty { end });
+                }
+                Err(AddEntryError::Storage(err))
+                    if err.is_retryable() && failures < options.storage_retries =>
+                {
+                    tokio::time::sleep(Duration::from_millis(10 << failures.min(4))).await;
+                    failures += 1;
+                }
+                Err(err) => return Err(CreateError::Storage(storage(err))),
+            }
+        }
+        Ok(Spreadsheet::open(log, dir, options.identity(identity)).await?)
     }
 
     /// The sheet's newest content.
@@ -325,6 +371,59 @@ impl Inner {
         Ok((base, tiles))
     }
 
+    /// Fails unless the snapshot `blob_id` a log names carries the sheet's
+    /// identity (a sheet without one takes any snapshot).
+    fn check_snapshot(&self, blob_id: &str) -> Result<(), LoadError> {
+        let Some(expected) = self.options.identity else {
+            return Ok(());
+        };
+        let (carried, found) = match snapshot::parse_snapshot_id(blob_id) {
+            Some((_, Some(carried))) if carried == expected => return Ok(()),
+            Some((_, Some(carried))) => (
+                Some(carried),
+                format!("it names snapshot {blob_id}, of sheet {carried}"),
+            ),
+            _ => (
+                None,
+                format!("it names snapshot {blob_id}, which carries no sheet's identity"),
+            ),
+        };
+        Err(LoadError::WrongSheet {
+            expected,
+            carried,
+            found,
+        })
+    }
+
+    /// Fails unless the log, read from its start in `first`, begins with
+    /// the sheet's identity (a sheet without one takes any log).
+    fn check_first(&self, first: &QueryValue) -> Result<(), LoadError> {
+        let Some(expected) = self.options.identity else {
+            return Ok(());
+        };
+        let (carried, found) = match first
+            .entries
+            .first()
+            .map(|e| SheetEntry::decode(&e.payload))
+        {
+            Some(Ok(SheetEntry::Identity { sheet })) if sheet == expected => return Ok(()),
+            Some(Ok(SheetEntry::Identity { sheet })) => (
+                Some(sheet),
+                format!("its first entry is the identity of sheet {sheet}"),
+            ),
+            Some(_) => (
+                None,
+                "its first entry is not a sheet's identity (it was made without one)".to_owned(),
+            ),
+            None => (None, "it is empty".to_owned()),
+        };
+        Err(LoadError::WrongSheet {
+            expected,
+            carried,
+            found,
+        })
+    }
+
     /// Builds the content from the newest snapshot to the end of the log.
     async fn load(&self) -> Result<Content, LoadError> {
         let first = self
@@ -341,6 +440,7 @@ impl Inner {
             .and_then(|e| e.metadata.snapshot.clone());
         let mut draft = match snapshot {
             Some(blob_id) => {
+                self.check_snapshot(&blob_id)?;
                 let value = SnapshotValue {
                     sequence_id: first.start,
                     blob_id,
@@ -353,7 +453,10 @@ impl Inner {
             None if first.start > 0 => {
                 return Err(LoadError::NoSnapshot { start: first.start });
             }
-            None => Content::empty(0, None),
+            None => {
+                self.check_first(&first)?;
+                Content::empty(0, None)
+            }
         };
         let mut page = first;
         // The reply to the first query names the snapshot the query started
@@ -382,6 +485,7 @@ impl Inner {
         if let Some(newer) = page.last_snapshot {
             let held = draft.segment.start..=draft.end;
             if arrived && held.contains(&newer.sequence_id) && is_newer(draft, &newer) {
+                self.check_snapshot(&newer.blob_id)?;
                 let (base, tiles) = self.base_with_tiles(newer).await?;
                 draft.fork(base, tiles);
             }
@@ -476,6 +580,7 @@ impl Inner {
                         && newer.sequence_id >= draft.segment.start
                         && newer.sequence_id <= draft.end
                         && is_newer(&draft, &newer)
+                        && self.check_snapshot(&newer.blob_id).is_ok()
                     {
                         // The add succeeded, so the snapshot covers entries
                         // this sheet holds: fork there. If it cannot be read
@@ -549,6 +654,15 @@ fn apply_entry(draft: &mut Content, seq: SequenceId, entry: &LogEntry) -> Result
             draft.apply(row, column, Cell { value, format });
             Ok(())
         }
+        // Checked against the sheet's own when the log is opened.
+        Ok(SheetEntry::Identity { .. }) if seq == 0 => {
+            draft.apply_mark();
+            Ok(())
+        }
+        Ok(SheetEntry::Identity { .. }) => Err(LoadError::Entry {
+            seq,
+            source: EntryError::Malformed("an identity is only ever the first entry".into()),
+        }),
         Err(source) => Err(LoadError::Entry { seq, source }),
     }
 }

@@ -3,8 +3,9 @@
 //! since the previous one.
 //!
 //! Layout: `snapshots/<id>/index` and `snapshots/<id>/t<row>-<column>`,
-//! where `<id>` is the snapshot's blob id, the zero-padded sequence id of
-//! the entry it precedes. An index may name tiles in older snapshots'
+//! where `<id>` is the snapshot's blob id: the zero-padded sequence id of
+//! the entry it precedes, then, for a sheet with an identity, `-` and the
+//! identity (so two sheets' snapshots never share a directory). An index may name tiles in older snapshots'
 //! directories (unchanged tiles are shared). The index is written last, and
 //! the log names the snapshot only after that, so a reader never sees a
 //! partial snapshot.
@@ -12,6 +13,7 @@
 use crate::content::{Base, Content, TileKey};
 use crate::error::{SnapshotReadError, WriteSnapshotError};
 use crate::format::{INDEX_NAME, Index, Tile, TileRef, tile_name};
+use crate::identity::SheetId;
 use crate::options::SheetOptions;
 use crate::value::Cell;
 use bytes::Bytes;
@@ -24,9 +26,26 @@ use std::sync::{Arc, Mutex, PoisonError};
 /// The directory of a sheet holding its snapshots.
 pub const SNAPSHOTS_DIR: &str = "snapshots";
 
-/// The blob id of the snapshot preceding entry `seq`.
-pub fn snapshot_id(seq: SequenceId) -> String {
-    format!("{seq:020}")
+/// The blob id of the snapshot preceding entry `seq` of the sheet
+/// `identity` (`<seq>-<identity>`, or `<seq>` for a sheet without one).
+pub fn snapshot_id(seq: SequenceId, identity: Option<SheetId>) -> String {
+    match identity {
+        Some(identity) => format!("{seq:020}-{identity}"),
+        None => format!("{seq:020}"),
+    }
+}
+
+/// The sequence id and the sheet identity (if it carries one) a snapshot
+/// blob id written by [`snapshot_id`] names; `None` for any other name.
+pub fn parse_snapshot_id(blob_id: &str) -> Option<(SequenceId, Option<SheetId>)> {
+    let (seq, identity) = match blob_id.split_once('-') {
+        Some((seq, identity)) => (seq, Some(identity.parse::<SheetId>().ok()?)),
+        None => (blob_id, None),
+    };
+    if seq.len() != 20 || !seq.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some((seq.parse().ok()?, identity))
 }
 
 /// A cell and its place within its tile.
@@ -222,7 +241,7 @@ pub(crate) async fn write(
     if let Some(base) = content.base.as_ref().filter(|b| b.value.sequence_id == at) {
         return Ok(base.value.clone());
     }
-    let id = snapshot_id(at);
+    let id = snapshot_id(at, options.identity);
     let (tile_rows, tile_columns) = content.base.as_ref().map_or(
         (
             options.tile_rows.clamp(1, 1 << 16),

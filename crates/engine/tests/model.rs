@@ -140,7 +140,10 @@ fn check(clients: usize, snapshots: bool, ops: Vec<Op>) -> Result<(), TestCaseEr
                 column,
                 value,
                 format,
-            } = SheetEntry::decode(&entry.payload).unwrap();
+            } = SheetEntry::decode(&entry.payload).unwrap()
+            else {
+                panic!("only edits are in this log");
+            };
             replayed.insert((row, column), format!("{:?}", Cell { value, format }));
         }
         sheets.push(

@@ -29,6 +29,7 @@ use crate::scan;
 use futures::{StreamExt, TryStreamExt, stream};
 use infinisheet_blob_store::{BlobDir, BlobDirExt, EntryKind, ReadBlobError};
 use infinisheet_engine::{SNAPSHOT_INDEX, SNAPSHOTS_DIR, SnapshotReadError, snapshot_dependencies};
+use infinisheet_engine::{SheetId, parse_snapshot_id};
 use infinisheet_event_log::{
     EventLog, FieldUpdate, MetadataUpdate, SequenceId, SetMetadataError, SnapshotValue,
 };
@@ -133,6 +134,7 @@ pub(crate) async fn cleanup(
     dir: &Arc<dyn BlobDir>,
     keep: u32,
     from: SequenceId,
+    identity: Option<SheetId>,
 ) -> Result<CleanupReport, WorkflowError> {
     let keep = keep.max(1) as usize;
     let found = scan::scan(log, from).await?;
@@ -176,9 +178,10 @@ pub(crate) async fn cleanup(
         .into_iter()
         .filter(|e| e.kind == EntryKind::Dir)
         .map(|e| e.name.to_string())
+        // Only this sheet's own snapshots: a directory named after another
+        // identity is not this sheet's to remove.
         .filter(|name| {
-            name.parse::<SequenceId>()
-                .is_ok_and(|seq| seq < oldest_kept)
+            parse_snapshot_id(name).is_some_and(|(seq, of)| of == identity && seq < oldest_kept)
         })
         .collect();
     // A marker left in a live directory by a cleanup that failed half way

@@ -12,6 +12,7 @@ use crate::WorkflowError;
 use crate::scan::{self, Found};
 use bytes::{Buf, BufMut, Bytes};
 use infinisheet_blob_store::{BlobDir, BlobDirExt, ReadBlobError};
+use infinisheet_engine::SheetId;
 use infinisheet_event_log::{
     BlobId, EventLog, EventLogExt, FieldUpdate, KnownSnapshot, MetadataUpdate, QueryEnd,
     QueryError, QueryStart, SequenceId, SetMetadataError, TruncateError,
@@ -21,9 +22,14 @@ use std::sync::Arc;
 /// The directory of a sheet holding its history blobs.
 pub const HISTORY_DIR: &str = "history";
 
-/// The blob id of the history blob holding the entries before `end`.
-pub fn history_id(end: SequenceId) -> String {
-    format!("{end:020}")
+/// The blob id of the history blob holding the entries before `end` of
+/// the sheet `identity` (`<end>-<identity>`, or `<end>` for a sheet without
+/// one), so two sheets' history never shares a blob.
+pub fn history_id(end: SequenceId, identity: Option<SheetId>) -> String {
+    match identity {
+        Some(identity) => format!("{end:020}-{identity}"),
+        None => format!("{end:020}"),
+    }
 }
 
 const MAGIC: &[u8; 4] = b"ISHB";
@@ -154,6 +160,7 @@ pub(crate) async fn archive(
     log: &dyn EventLog,
     dir: &Arc<dyn BlobDir>,
     segments: u32,
+    identity: Option<SheetId>,
 ) -> Result<Option<SequenceId>, WorkflowError> {
     // One read of the live log (short while history is on) gives both the
     // snapshots and the entries to archive.
@@ -185,7 +192,7 @@ pub(crate) async fn archive(
         previous,
         payloads: entries.entries.into_iter().map(|e| e.payload).collect(),
     };
-    let id = history_id(cut);
+    let id = history_id(cut, identity);
     history_dir(dir)
         .await?
         .write(&id, blob.encode())
@@ -332,7 +339,7 @@ mod tests {
         let blob = HistoryBlob {
             start: 100,
             end: 103,
-            previous: Some(history_id(100)),
+            previous: Some(history_id(100, None)),
             payloads: vec![
                 Bytes::from_static(b"a"),
                 Bytes::new(),

@@ -438,11 +438,20 @@ impl Inner {
     async fn maintain(&self) -> Result<MaintenanceReport, WorkflowError> {
         let mut report = MaintenanceReport::default();
         if let Some(segments) = self.options.history_segments {
-            report.truncated_to = history::archive(&*self.log, &self.dir, segments).await?;
+            report.truncated_to =
+                history::archive(&*self.log, &self.dir, segments, self.options.sheet.identity)
+                    .await?;
         }
         if let Some(keep) = self.options.snapshots_kept() {
             let from = self.cleaned_to.load(Ordering::SeqCst);
-            let cleaned = cleanup::cleanup(&*self.log, &self.dir, keep, from).await?;
+            let cleaned = cleanup::cleanup(
+                &*self.log,
+                &self.dir,
+                keep,
+                from,
+                self.options.sheet.identity,
+            )
+            .await?;
             self.cleaned_to
                 .fetch_max(cleaned.scanned_to, Ordering::SeqCst);
             report.cleanup = Some(cleaned);

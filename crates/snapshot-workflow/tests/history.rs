@@ -53,6 +53,7 @@ fn assert_edits(payloads: &[bytes::Bytes], columns: u32, round: u32) {
                 assert_eq!(v, value(row, column, round).value, "entry {seq}");
                 assert_eq!(format, None);
             }
+            other => panic!("entry {seq} is {other:?}, not an edit"),
         }
     }
 }
@@ -210,7 +211,7 @@ async fn damaged_or_missing_history_is_a_clear_error() {
     assert_eq!(read_payloads(&*log, &dir, 0, 50).await.unwrap().len(), 50);
 
     let history = dir.open_dir(HISTORY_DIR).await.unwrap();
-    let id = history_id(30);
+    let id = history_id(30, None);
     let mut bytes = history.read(&id).await.unwrap().to_vec();
     let middle = bytes.len() / 2;
     bytes[middle] ^= 1;

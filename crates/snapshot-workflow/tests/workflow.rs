@@ -299,7 +299,10 @@ async fn a_snapshot_whose_shared_tiles_went_while_publishing_is_withdrawn() {
     ));
     let cleaner = SnapshotWorker::new(log.clone(), dir.clone(), workflow.keep_snapshots(1));
     let cleaned = cleaner.maintain().await.unwrap().cleanup.unwrap();
-    assert_eq!(cleaned.removed, [snapshot_id(10), snapshot_id(20)]);
+    assert_eq!(
+        cleaned.removed,
+        [snapshot_id(10, None), snapshot_id(20, None)]
+    );
     pause.resume.notify_one();
     // The first worker sees its snapshot's blobs gone, withdraws it, and on
     // its retry finds it superseded by 30.
@@ -359,7 +362,7 @@ async fn cleanup_keeps_the_tiles_a_kept_snapshot_shares() {
     let dirs = snapshot_dirs(&dir).await;
     assert_eq!(
         dirs,
-        BTreeSet::from([snapshot_id(10), snapshot_id(30)]),
+        BTreeSet::from([snapshot_id(10, None), snapshot_id(30, None)]),
         "what cleanup left"
     );
     assert_eq!(assert_snapshots_whole(&log, &dir).await, (1, 0));
@@ -375,7 +378,7 @@ async fn cleanup_keeps_the_tiles_a_kept_snapshot_shares() {
         .collect();
     assert_eq!(
         snapshots,
-        [Some(snapshot_id(30))],
+        [Some(snapshot_id(30, None))],
         "the log names only the kept one"
     );
 }

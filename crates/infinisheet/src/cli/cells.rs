@@ -267,6 +267,7 @@ pub(crate) async fn log(place: &Place, args: Log) -> anyhow::Result<()> {
                     value_text(&value)
                 )
             }
+            Ok(SheetEntry::Identity { sheet }) => format!("identity of sheet {sheet}"),
             Err(err) => format!("(not a sheet edit: {err})"),
         };
         let meta = &entry.metadata;

@@ -33,7 +33,7 @@ pub(crate) async fn snapshot_dir(dir: &Arc<dyn BlobDir>, at: u64) -> Arc<dyn Blo
     dir.open_dir(SNAPSHOTS_DIR)
         .await
         .unwrap()
-        .open_dir(&snapshot_id(at))
+        .open_dir(&snapshot_id(at, None))
         .await
         .unwrap()
 }
