@@ -132,6 +132,20 @@ pub enum CreateError {
     Load(#[from] LoadError),
 }
 
+/// Error of rebuilding a snapshot
+/// ([`rebuild_snapshot`](crate::rebuild_snapshot)).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RebuildError {
+    /// The base snapshot cannot be read, is another sheet's, or an entry
+    /// is not a sheet entry.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// Writing the snapshot failed.
+    #[error(transparent)]
+    Write(#[from] WriteSnapshotError),
+}
+
 /// Error of an edit. Unless it says otherwise, the edit is not in the log.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -67,6 +67,20 @@ impl FromStr for SheetId {
     }
 }
 
+/// As its text, so it reads well in JSON.
+impl serde::Serialize for SheetId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for SheetId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<SheetId, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

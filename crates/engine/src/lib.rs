@@ -34,13 +34,14 @@ mod value;
 pub use content::{CellState, Content};
 pub use entry::{ENTRY_VERSION, EntryError, IDENTITY_TAG, SheetEntry};
 pub use error::{
-    CreateError, EditError, LoadError, SnapshotReadError, ViewportError, WriteSnapshotError,
+    CreateError, EditError, LoadError, RebuildError, SnapshotReadError, ViewportError,
+    WriteSnapshotError,
 };
 pub use format::INDEX_NAME as SNAPSHOT_INDEX;
 pub use identity::{SheetId, SheetIdError};
 pub use options::SheetOptions;
 pub use reference::{CellRange, CellRef, ReferenceError};
-pub use sheet::{SNAPSHOT_WORKFLOW, Spreadsheet};
+pub use sheet::{SNAPSHOT_WORKFLOW, Spreadsheet, rebuild_snapshot};
 pub use snapshot::{
     SNAPSHOTS_DIR, parse_snapshot_id, snapshot_dependencies, snapshot_id, verify_snapshot,
 };

@@ -5,7 +5,9 @@
 
 use crate::content::{Base, Content, TileKey};
 use crate::entry::{EntryError, SheetEntry};
-use crate::error::{CreateError, EditError, LoadError, ViewportError, WriteSnapshotError};
+use crate::error::{
+    CreateError, EditError, LoadError, RebuildError, ViewportError, WriteSnapshotError,
+};
 use crate::format::Tile;
 use crate::identity::SheetId;
 use crate::options::SheetOptions;
@@ -292,6 +294,97 @@ impl Spreadsheet {
     }
 }
 
+/// Writes again the snapshot preceding entry `at` of the sheet whose
+/// directory is `dir`, from the whole snapshot `base` (or from nothing, the
+/// log's start) and the payloads of every entry from there to `at` (which
+/// the caller reads from the log or its history): for a repair, when the
+/// snapshot the log names is missing or damaged. It is written where
+/// [`write_snapshot`](Spreadsheet::write_snapshot) would write it, holding
+/// the same cells, and the tiles it does not change point to `base`'s, so
+/// nothing damaged is named again. Returns the value to publish.
+///
+/// # Errors
+///
+/// * [`RebuildError::Load`] if `base` cannot be read or is another
+///   sheet's, the first of the payloads from the start is another sheet's
+///   identity, or a payload is not a sheet entry.
+/// * [`RebuildError::Write`] if a blob cannot be written.
+pub async fn rebuild_snapshot(
+    dir: Arc<dyn BlobDir>,
+    options: SheetOptions,
+    base: Option<SnapshotValue>,
+    payloads: &[bytes::Bytes],
+) -> Result<SnapshotValue, RebuildError> {
+    let blobs = Blobs::new(dir);
+    let mut draft = match base {
+        Some(value) => {
+            check_snapshot(options.identity, &value.blob_id)?;
+            let start = value.sequence_id;
+            let base = blobs.read_base(value).await.map_err(LoadError::from)?;
+            Content::empty(start, Some(Arc::new(base)))
+        }
+        None => {
+            check_first(options.identity, payloads.first().map(|p| &p[..]))?;
+            Content::empty(0, None)
+        }
+    };
+    for payload in payloads {
+        let seq = draft.end;
+        apply_entry(&mut draft, seq, &LogEntry::new(payload.clone()))?;
+    }
+    let at = draft.end;
+    Ok(snapshot::write(&blobs, &draft, at, &options).await?)
+}
+
+/// Fails unless the snapshot `blob_id` a log names carries the sheet's
+/// `identity` (a sheet without one takes any snapshot).
+fn check_snapshot(identity: Option<SheetId>, blob_id: &str) -> Result<(), LoadError> {
+    let Some(expected) = identity else {
+        return Ok(());
+    };
+    let (carried, found) = match snapshot::parse_snapshot_id(blob_id) {
+        Some((_, Some(carried))) if carried == expected => return Ok(()),
+        Some((_, Some(carried))) => (
+            Some(carried),
+            format!("it names snapshot {blob_id}, of sheet {carried}"),
+        ),
+        _ => (
+            None,
+            format!("it names snapshot {blob_id}, which carries no sheet's identity"),
+        ),
+    };
+    Err(LoadError::WrongSheet {
+        expected,
+        carried,
+        found,
+    })
+}
+
+/// Fails unless a log whose first entry is `first` (`None`: an empty log)
+/// begins with the sheet's `identity` (a sheet without one takes any log).
+fn check_first(identity: Option<SheetId>, first: Option<&[u8]>) -> Result<(), LoadError> {
+    let Some(expected) = identity else {
+        return Ok(());
+    };
+    let (carried, found) = match first.map(SheetEntry::decode) {
+        Some(Ok(SheetEntry::Identity { sheet })) if sheet == expected => return Ok(()),
+        Some(Ok(SheetEntry::Identity { sheet })) => (
+            Some(sheet),
+            format!("its first entry is the identity of sheet {sheet}"),
+        ),
+        Some(_) => (
+            None,
+            "its first entry is not a sheet's identity (it was made without one)".to_owned(),
+        ),
+        None => (None, "it is empty".to_owned()),
+    };
+    Err(LoadError::WrongSheet {
+        expected,
+        carried,
+        found,
+    })
+}
+
 /// Syncs every `interval` while the sheet is alive.
 async fn poll(sheet: Weak<Inner>, interval: Duration) {
     let mut ticks = tokio::time::interval(interval);
@@ -371,57 +464,15 @@ impl Inner {
         Ok((base, tiles))
     }
 
-    /// Fails unless the snapshot `blob_id` a log names carries the sheet's
-    /// identity (a sheet without one takes any snapshot).
     fn check_snapshot(&self, blob_id: &str) -> Result<(), LoadError> {
-        let Some(expected) = self.options.identity else {
-            return Ok(());
-        };
-        let (carried, found) = match snapshot::parse_snapshot_id(blob_id) {
-            Some((_, Some(carried))) if carried == expected => return Ok(()),
-            Some((_, Some(carried))) => (
-                Some(carried),
-                format!("it names snapshot {blob_id}, of sheet {carried}"),
-            ),
-            _ => (
-                None,
-                format!("it names snapshot {blob_id}, which carries no sheet's identity"),
-            ),
-        };
-        Err(LoadError::WrongSheet {
-            expected,
-            carried,
-            found,
-        })
+        check_snapshot(self.options.identity, blob_id)
     }
 
-    /// Fails unless the log, read from its start in `first`, begins with
-    /// the sheet's identity (a sheet without one takes any log).
     fn check_first(&self, first: &QueryValue) -> Result<(), LoadError> {
-        let Some(expected) = self.options.identity else {
-            return Ok(());
-        };
-        let (carried, found) = match first
-            .entries
-            .first()
-            .map(|e| SheetEntry::decode(&e.payload))
-        {
-            Some(Ok(SheetEntry::Identity { sheet })) if sheet == expected => return Ok(()),
-            Some(Ok(SheetEntry::Identity { sheet })) => (
-                Some(sheet),
-                format!("its first entry is the identity of sheet {sheet}"),
-            ),
-            Some(_) => (
-                None,
-                "its first entry is not a sheet's identity (it was made without one)".to_owned(),
-            ),
-            None => (None, "it is empty".to_owned()),
-        };
-        Err(LoadError::WrongSheet {
-            expected,
-            carried,
-            found,
-        })
+        check_first(
+            self.options.identity,
+            first.entries.first().map(|e| &e.payload[..]),
+        )
     }
 
     /// Builds the content from the newest snapshot to the end of the log.

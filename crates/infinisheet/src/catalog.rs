@@ -1,15 +1,20 @@
 //! The catalog: many spreadsheets in one blob store, whose upper levels are
 //! a folder tree a person sees. A folder is a directory holding a `.folder`
 //! marker (a blob store has no empty directories); a sheet is a directory
-//! holding its metadata blob `sheet.json` (which log it uses: the log
-//! store's backend and the log's id; its snapshot settings), `snapshots/`
-//! and `history/`. Opening a sheet reads its metadata and ties its log and
-//! its directory together.
+//! holding its metadata blob `sheet.json`: its identity, which log it uses
+//! (the log store's backend and the log's id) and its snapshot settings.
+//! A sheet's data — `snapshots/` and `history/` — lives in a directory
+//! named by its identity, `.sheets/<id>/`, which never moves: moving a
+//! sheet moves its metadata only, so no snapshot job under way can land in
+//! another sheet's place. The identity is also the first entry of the
+//! sheet's log and part of every snapshot's name; opening a sheet checks
+//! them all (sheets made before identities, format 1, keep their data in
+//! their own directory and check nothing).
 
 use crate::storage::{LogStoreError, Storage};
 use bytes::Bytes;
 use infinisheet_blob_store::{BlobDir, BlobDirExt, BlobName, EntryKind, ReadBlobError};
-use infinisheet_engine::{LoadError, SheetOptions, Spreadsheet};
+use infinisheet_engine::{CreateError, LoadError, SheetId, SheetOptions, Spreadsheet};
 use infinisheet_event_log::EventLog;
 use infinisheet_snapshot_workflow::WorkflowOptions;
 use serde::{Deserialize, Serialize};
@@ -19,8 +24,12 @@ use std::sync::Arc;
 pub const SHEET_METADATA: &str = "sheet.json";
 /// The blob in a folder's directory that makes it a folder.
 pub const FOLDER_MARKER: &str = ".folder";
-/// The metadata format this version writes and reads.
-const FORMAT: u32 = 1;
+/// The directory at the top of the blob store holding each sheet's data,
+/// by identity.
+pub const DATA_DIR: &str = ".sheets";
+/// The metadata format this version writes (it reads this and format 1,
+/// of sheets made before identities).
+const FORMAT: u32 = 2;
 
 /// Error of a catalog operation.
 #[derive(Debug, thiserror::Error)]
@@ -113,6 +122,11 @@ pub enum CatalogError {
 pub struct SheetMetadata {
     /// The metadata format version.
     pub format: u32,
+    /// The sheet's identity (format 2 on): its log's first entry and part
+    /// of its snapshots' names; its data is in `.sheets/<id>/`. `None` for
+    /// a sheet of format 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<SheetId>,
     /// The backend of the sheet's log (`sqlite`, `file`, `object-store`,
     /// `memory`), which must be the catalog's log store's.
     pub log_backend: String,
@@ -129,9 +143,13 @@ pub struct SheetMetadata {
 impl SheetMetadata {
     /// The engine settings every client and worker of the sheet uses.
     pub fn sheet_options(&self) -> SheetOptions {
-        SheetOptions::default()
+        let options = SheetOptions::default()
             .snapshot_interval(self.snapshot_interval)
-            .tile_size(self.tile_rows, self.tile_columns)
+            .tile_size(self.tile_rows, self.tile_columns);
+        match self.id {
+            Some(id) => options.identity(id),
+            None => options,
+        }
     }
 }
 
@@ -225,7 +243,7 @@ impl CatalogPath {
         let names = trimmed
             .split('/')
             .map(|name| {
-                if name == FOLDER_MARKER || name == SHEET_METADATA {
+                if name == FOLDER_MARKER || name == SHEET_METADATA || name == DATA_DIR {
                     return Err(format!("{name:?} is reserved"));
                 }
                 BlobName::new(name).map_err(|e| e.to_string())
@@ -295,13 +313,6 @@ fn storage_error<E: std::error::Error + 'static>(
     }
 }
 
-fn new_log_id() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
-    format!("{:016x}{:016x}", nanos, fastrand::u64(..))
-}
-
 impl Catalog {
     /// The catalog in `storage`.
     pub fn new(storage: Storage) -> Catalog {
@@ -311,6 +322,32 @@ impl Catalog {
     /// The catalog's storage.
     pub fn storage(&self) -> &Storage {
         &self.storage
+    }
+
+    /// Where the data of the sheet at `at` with `metadata` is: its
+    /// identity's directory in `.sheets/`, or (format 1) its own.
+    async fn data_dir(
+        &self,
+        at: &CatalogPath,
+        metadata: &SheetMetadata,
+    ) -> Result<Arc<dyn BlobDir>, CatalogError> {
+        let Some(id) = metadata.id else {
+            return self.dir(at).await;
+        };
+        let name = |text: String| {
+            BlobName::new(&text).map_err(|err| CatalogError::BadMetadata {
+                path: at.display(),
+                reason: err.to_string(),
+            })
+        };
+        let root = self.storage.blobs.root();
+        let data = root
+            .dir(&name(DATA_DIR.to_owned())?)
+            .await
+            .map_err(storage_error(at))?;
+        data.dir(&name(id.to_string())?)
+            .await
+            .map_err(storage_error(at))
     }
 
     /// The directory at `path`, walked to from the top; `dir` creates
@@ -431,26 +468,48 @@ impl Catalog {
         if let Some((parent, _)) = at.parent() {
             self.ensure_folder(&parent).await?;
         }
+        let id = SheetId::random();
         let metadata = SheetMetadata {
             format: FORMAT,
+            id: Some(id),
             log_backend: self.storage.logs.backend().to_owned(),
-            log_id: new_log_id(),
+            // The log is named by the sheet's identity too.
+            log_id: id.to_string(),
             snapshot_interval: options.snapshot_interval,
             tile_rows: options.tile_rows.clamp(1, 1 << 16),
             tile_columns: options.tile_columns.clamp(1, 1 << 16),
         };
         let log = self.storage.logs.log(&metadata.log_id, true).await?;
-        let dir = self.dir(&at).await?;
+        let data = self.data_dir(&at, &metadata).await?;
+        // The identity goes into the log first: a log is a sheet's from
+        // its first entry on.
+        Spreadsheet::create(log.clone(), data.clone(), metadata.sheet_options())
+            .await
+            .map_err(|err| match err {
+                CreateError::NotEmpty { end } => CatalogError::Storage {
+                    path: at.display(),
+                    message: format!(
+                        "the new sheet's log {} holds {end} entries already",
+                        metadata.log_id
+                    ),
+                },
+                other => CatalogError::Storage {
+                    path: at.display(),
+                    message: crate::storage::describe(&other),
+                },
+            })?;
         let json = serde_json::to_vec_pretty(&metadata).map_err(storage_error(&at))?;
         // Written last: the sheet exists once its metadata does.
-        dir.write(SHEET_METADATA, json)
+        self.dir(&at)
+            .await?
+            .write(SHEET_METADATA, json)
             .await
             .map_err(storage_error(&at))?;
         Ok(CatalogSheet {
             path: at.display(),
             metadata,
             log,
-            dir,
+            dir: data,
         })
     }
 
@@ -476,7 +535,11 @@ impl Catalog {
             .await
             .map_err(storage_error(&at))?;
         let mut items = Vec::new();
-        for entry in listed.into_iter().filter(|e| e.kind == EntryKind::Dir) {
+        let top = at.names.is_empty();
+        for entry in listed
+            .into_iter()
+            .filter(|e| e.kind == EntryKind::Dir && !(top && e.name.as_str() == DATA_DIR))
+        {
             let child = at.child(entry.name.clone());
             let kind = self.kind(&child).await?.unwrap_or(ItemKind::Unknown);
             items.push(CatalogItem {
@@ -534,14 +597,26 @@ impl Catalog {
                 path: at.display(),
                 reason: format!("{SHEET_METADATA} does not parse: {e}"),
             })?;
-        if metadata.format != FORMAT {
-            return Err(CatalogError::BadMetadata {
-                path: at.display(),
-                reason: format!(
-                    "it is of format {}; this version reads {FORMAT}",
-                    metadata.format
-                ),
-            });
+        match (metadata.format, metadata.id) {
+            (FORMAT, Some(_)) | (1, None) => {}
+            (FORMAT, None) => {
+                return Err(CatalogError::BadMetadata {
+                    path: at.display(),
+                    reason: "it names no sheet identity".into(),
+                });
+            }
+            (1, Some(_)) => {
+                return Err(CatalogError::BadMetadata {
+                    path: at.display(),
+                    reason: "it is of format 1, which has no identity, yet names one".into(),
+                });
+            }
+            (format, _) => {
+                return Err(CatalogError::BadMetadata {
+                    path: at.display(),
+                    reason: format!("it is of format {format}; this version reads 1 and {FORMAT}"),
+                });
+            }
         }
         if let Some(problem) = crate::storage::log_id_problem(&metadata.log_id) {
             return Err(CatalogError::BadMetadata {
@@ -577,6 +652,7 @@ impl Catalog {
         let dir = self.dir(&at).await?;
         let metadata = self.read_metadata(&at, &dir).await?;
         let log = self.storage.logs.log(&metadata.log_id, false).await?;
+        let dir = self.data_dir(&at, &metadata).await?;
         Ok(CatalogSheet {
             path: at.display(),
             metadata,
@@ -732,6 +808,13 @@ impl Catalog {
             .map_err(storage_error(at))?;
         self.remove_dir(at).await?;
         if let Some(metadata) = metadata {
+            if metadata.id.is_some() {
+                self.data_dir(at, &metadata)
+                    .await?
+                    .remove_all()
+                    .await
+                    .map_err(storage_error(at))?;
+            }
             self.storage.logs.clear(&metadata.log_id).await?;
         }
         Ok(())

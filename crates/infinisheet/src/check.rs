@@ -1,11 +1,16 @@
 //! `check_sheet`: verifies a catalog sheet end to end — every entry of its
-//! log readable, every snapshot the log names whole, the history before
-//! the log's first entry complete, the sheet loadable — and says what is
-//! wrong, reading only.
+//! log readable, every snapshot the log names whole and the sheet's, the
+//! history before the log's first entry complete, the sheet loadable — and
+//! says what is wrong, reading only. `repair_sheet` rebuilds the snapshots
+//! that are missing or damaged from the log and its history.
 
 use crate::CatalogSheet;
-use infinisheet_engine::verify_snapshot;
-use infinisheet_event_log::{EventLogExt, KnownSnapshot, QueryEnd, QueryStart, SequenceId};
+use infinisheet_engine::{
+    SheetEntry, SheetId, parse_snapshot_id, rebuild_snapshot, verify_snapshot,
+};
+use infinisheet_event_log::{
+    EventLogExt, KnownSnapshot, MetadataUpdate, QueryEnd, QueryStart, SequenceId, SnapshotValue,
+};
 use infinisheet_snapshot_workflow::read_payloads;
 
 /// What [`check_sheet`] found.
@@ -56,16 +61,18 @@ pub async fn check_sheet(sheet: &CatalogSheet) -> SheetCheck {
         }
     };
     (check.start, check.end) = (all.start, all.end);
+    let identity = sheet.metadata().id;
+    if let Some(problem) = identity.and_then(|id| first_entry_problem(id, &all)) {
+        check.problems.push(problem);
+    }
     for (seq, entry) in (all.start..).zip(&all.entries) {
         if entry.metadata.pending.is_some() {
             check.pending.push(seq);
         }
         if let Some(blob_id) = &entry.metadata.snapshot {
-            match verify_snapshot(dir.clone(), blob_id).await {
-                Ok(_) => check.snapshots.push(seq),
-                Err(err) => check.problems.push(format!(
-                    "the snapshot on entry {seq} ({blob_id}) is not whole: {err}"
-                )),
+            match snapshot_problem(&dir, identity, seq, blob_id).await {
+                None => check.snapshots.push(seq),
+                Some(problem) => check.problems.push(problem),
             }
         }
     }
@@ -91,4 +98,153 @@ pub async fn check_sheet(sheet: &CatalogSheet) -> SheetCheck {
             .push(format!("the sheet cannot be opened: {err}"));
     }
     check
+}
+
+/// What is wrong with the first entry of a log that starts at 0 and should
+/// begin with the identity `id`, if anything.
+fn first_entry_problem(id: SheetId, all: &infinisheet_event_log::QueryValue) -> Option<String> {
+    if all.start > 0 {
+        return None; // archived; the snapshots carry the identity now
+    }
+    match all.entries.first().map(|e| SheetEntry::decode(&e.payload)) {
+        Some(Ok(SheetEntry::Identity { sheet })) if sheet == id => None,
+        Some(Ok(SheetEntry::Identity { sheet })) => Some(format!(
+            "the log's first entry is the identity of sheet {sheet}, not of this sheet ({id})"
+        )),
+        Some(_) => Some(format!(
+            "the log's first entry is not this sheet's identity ({id})"
+        )),
+        None => Some(format!(
+            "the log is empty; it should begin with this sheet's identity ({id})"
+        )),
+    }
+}
+
+/// What is wrong with the snapshot `blob_id` on entry `seq`, if anything:
+/// it is named for another entry or another sheet, or is not whole.
+async fn snapshot_problem(
+    dir: &std::sync::Arc<dyn crate::BlobDir>,
+    identity: Option<SheetId>,
+    seq: SequenceId,
+    blob_id: &str,
+) -> Option<String> {
+    match parse_snapshot_id(blob_id) {
+        Some((at, carried)) if at == seq && carried == identity => {}
+        _ => {
+            return Some(format!(
+                "the snapshot on entry {seq} ({blob_id}) is not named for this sheet's entry {seq}"
+            ));
+        }
+    }
+    match verify_snapshot(dir.clone(), blob_id).await {
+        Ok(_) => None,
+        Err(err) => Some(format!(
+            "the snapshot on entry {seq} ({blob_id}) is not whole: {err}"
+        )),
+    }
+}
+
+/// What [`repair_sheet`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SheetRepair {
+    /// The entries whose snapshot was missing, damaged or misnamed and is
+    /// now rebuilt, whole.
+    pub rebuilt: Vec<SequenceId>,
+    /// What could not be repaired, one line each.
+    pub unrepaired: Vec<String>,
+}
+
+/// Repairs `sheet`: every snapshot its log names that is missing, damaged,
+/// or named for another entry or sheet is rebuilt — oldest first, from the
+/// newest whole snapshot before it (or from the log's start) and the
+/// entries in between, read from the log and its history — where the
+/// worker would have written it, and published again if its name changed.
+/// A snapshot that cannot be rebuilt (the entries before it are gone) is
+/// reported in [`SheetRepair::unrepaired`]; run [`check_sheet`] afterwards
+/// for the whole picture.
+///
+/// # Errors
+///
+/// [`QueryError`](infinisheet_event_log::QueryError) if the log cannot be
+/// read at all: nothing can be repaired then.
+pub async fn repair_sheet(
+    sheet: &CatalogSheet,
+) -> Result<SheetRepair, infinisheet_event_log::QueryError> {
+    let log = sheet.log();
+    let dir = sheet.dir();
+    let identity = sheet.metadata().id;
+    let options = sheet.metadata().sheet_options();
+    let all = log
+        .query_all(QueryStart::Start, QueryEnd::End, KnownSnapshot::NotTracked)
+        .await?;
+    let mut repair = SheetRepair::default();
+    if let Some(problem) = identity.and_then(|id| first_entry_problem(id, &all)) {
+        repair.unrepaired.push(problem);
+    }
+    // The whole snapshots so far, oldest first: the bases to rebuild from.
+    let mut whole: Vec<SnapshotValue> = Vec::new();
+    for (seq, entry) in (all.start..).zip(&all.entries) {
+        let Some(blob_id) = &entry.metadata.snapshot else {
+            continue;
+        };
+        if snapshot_problem(&dir, identity, seq, blob_id)
+            .await
+            .is_none()
+        {
+            whole.push(SnapshotValue {
+                sequence_id: seq,
+                blob_id: blob_id.clone(),
+            });
+            continue;
+        }
+        let base = whole.last().cloned();
+        let from = base.as_ref().map_or(0, |b| b.sequence_id);
+        let payloads = match read_payloads(&*log, &dir, from, seq).await {
+            Ok(payloads) if payloads.len() as u64 == seq - from => payloads,
+            Ok(payloads) => {
+                repair.unrepaired.push(format!(
+                    "the snapshot on entry {seq}: only {} of the entries {from}..{seq} it is \
+                     made of are left",
+                    payloads.len()
+                ));
+                continue;
+            }
+            Err(err) => {
+                repair.unrepaired.push(format!(
+                    "the snapshot on entry {seq}: the entries {from}..{seq} it is made of \
+                     cannot be read: {err}"
+                ));
+                continue;
+            }
+        };
+        let value = match rebuild_snapshot(dir.clone(), options, base, &payloads).await {
+            Ok(value) => value,
+            Err(err) => {
+                repair.unrepaired.push(format!(
+                    "the snapshot on entry {seq} cannot be rebuilt: {err}"
+                ));
+                continue;
+            }
+        };
+        if &value.blob_id != blob_id {
+            let publish = MetadataUpdate::publish_snapshot(value.blob_id.clone());
+            if let Err(err) = log.set_metadata(seq, publish).await {
+                repair.unrepaired.push(format!(
+                    "the snapshot on entry {seq} was rebuilt as {} but cannot be published: {err}",
+                    value.blob_id
+                ));
+                continue;
+            }
+        }
+        if let Some(problem) = snapshot_problem(&dir, identity, seq, &value.blob_id).await {
+            repair
+                .unrepaired
+                .push(format!("after rebuilding it, {problem}"));
+            continue;
+        }
+        repair.rebuilt.push(seq);
+        whole.push(value);
+    }
+    Ok(repair)
 }

@@ -10,10 +10,11 @@
 //!   [`Storage::embedded`] is the default that needs no server: a SQLite
 //!   file of logs beside a filesystem blob store in one directory.
 //! * [`Catalog`]: many sheets in one blob store, as a folder tree; each
-//!   sheet a directory with a metadata blob naming its log, its snapshots
-//!   and its history.
+//!   sheet a metadata blob naming its identity and its log, with its
+//!   snapshots and history in a directory of its identity's.
 //! * [`check_sheet`]: verifies a sheet end to end (log, snapshots,
-//!   history), reading only.
+//!   history, identity), reading only; [`repair_sheet`] rebuilds the
+//!   snapshots that are missing or damaged from the log and its history.
 //! * [`table`]: values as text, CSV import and export.
 //!
 //! ```
@@ -40,10 +41,10 @@ mod storage;
 pub mod table;
 
 pub use catalog::{
-    Catalog, CatalogError, CatalogItem, CatalogSheet, FOLDER_MARKER, ItemKind, SHEET_METADATA,
-    SheetMetadata,
+    Catalog, CatalogError, CatalogItem, CatalogSheet, DATA_DIR, FOLDER_MARKER, ItemKind,
+    SHEET_METADATA, SheetMetadata,
 };
-pub use check::{SheetCheck, check_sheet};
+pub use check::{SheetCheck, SheetRepair, check_sheet, repair_sheet};
 pub use storage::{LogStore, LogStoreError, Storage, StorageUrlError, open_blob_store};
 
 pub use infinisheet_blob_store as blob_store;

@@ -48,6 +48,9 @@ enum Command {
     /// Verify sheets end to end: the log, every snapshot it names, the
     /// history; exit 1 if any is damaged.
     Check(cli::catalog::Check),
+    /// Rebuild the snapshots of sheets that are missing or damaged, from
+    /// their logs and history; exit 1 if anything is left unrepaired.
+    Repair(cli::catalog::Repair),
     /// Set a cell: a number, TRUE/FALSE, an error value such as #N/A, or text.
     Set(cli::cells::Set),
     /// Print a range of cells as a table (or JSON).
@@ -111,6 +114,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Rm(args) => cli::catalog::rm(&place, args).await,
         Command::Info(args) => cli::catalog::info(&place, args).await,
         Command::Check(args) => cli::catalog::check(&place, args).await,
+        Command::Repair(args) => cli::catalog::repair(&place, args).await,
         Command::Set(args) => cli::cells::set(&place, args).await,
         Command::Get(args) => cli::cells::get(&place, args).await,
         Command::Import(args) => cli::cells::import(&place, args).await,

@@ -50,7 +50,8 @@ async fn exercise(catalog: Catalog, reopen: impl AsyncFn() -> Catalog) {
     let moved = catalog.open_sheet("team/old/q3").await.unwrap();
     assert_eq!(moved.metadata().log_id, sheet.metadata().log_id);
     let cells = moved.open().await.unwrap();
-    assert_eq!(cells.content().end(), 25);
+    // The sheet's identity, then its 25 edits.
+    assert_eq!(cells.content().end(), 26);
     assert!(matches!(
         catalog.open_sheet("team/q3").await,
         Err(CatalogError::NotFound { .. })
@@ -64,7 +65,7 @@ async fn exercise(catalog: Catalog, reopen: impl AsyncFn() -> Catalog) {
     let log = moved.log();
     catalog.remove("team", true).await.unwrap();
     let (start, end) = log.bounds().await.unwrap();
-    assert_eq!((start, end), (25, 25), "the log is emptied");
+    assert_eq!((start, end), (26, 26), "the log is emptied");
     assert!(catalog.list("").await.unwrap().is_empty());
 }
 
@@ -134,7 +135,7 @@ async fn bad_metadata_and_paths_are_typed_errors() {
     );
     dir.write(
         SHEET_METADATA,
-        text.replace("\"format\": 1", "\"format\": 9"),
+        text.replace("\"format\": 2", "\"format\": 9"),
     )
     .await
     .unwrap();
@@ -239,7 +240,8 @@ async fn a_log_id_that_would_leave_the_log_store_is_refused_and_nothing_is_writt
         victim.display().to_string(),
         String::new(),
     ] {
-        dir.write(SHEET_METADATA, good.replace(&id, &bad))
+        let field = |id: &str| format!("\"log_id\": \"{id}\"");
+        dir.write(SHEET_METADATA, good.replace(&field(&id), &field(&bad)))
             .await
             .unwrap();
         let err = catalog.open_sheet("s").await.unwrap_err();

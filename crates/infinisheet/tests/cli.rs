@@ -5,7 +5,7 @@
 
 use assert_cmd::Command;
 use serde_json::Value;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// The command on the embedded storage in `home`.
@@ -351,11 +351,23 @@ fn a_long_running_worker_follows_sheets_across_moves() {
         "s/b: published snapshot on entry 300",
         "the job of s/b's log was done for s/b"
     );
+    // `rm` and `new` at the same path: the new sheet's jobs are done.
+    ok(home, &["rm", "s/a"]);
+    ok(home, &["new", "s/a"]);
+    let d = csv("d.csv", "D", 250);
+    ok(home, &["import", "s/a", &d, "--no-worker"]);
+    assert_eq!(wait_for(200), "s/a: published snapshot on entry 200");
     drop(worker);
     let b = ok(home, &["get", "s/b", "A1:B2"]);
     assert!(b.contains("A1") && b.contains("B1"), "{b}");
     let a = ok(home, &["get", "s/a", "A1:A2"]);
-    assert!(a.contains("C1") && !a.contains("A1"), "{a}");
+    assert!(
+        a.contains("D1") && !a.contains("A1") && !a.contains("C1"),
+        "{a}"
+    );
+    // Every sheet the worker and the moves left behind is whole.
+    let out = ok(home, &["check"]);
+    assert_eq!(out.matches(": healthy").count(), 2, "{out}");
 }
 
 /// An import that stops on bad input says how much of the file is in the
@@ -389,6 +401,16 @@ fn imports_report_what_they_committed_and_left() {
     assert!(!out.contains("snapshots done"), "{out}");
 }
 
+/// The data directory of the only sheet in the catalog at `home`.
+fn data_dir(home: &Path) -> PathBuf {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(home.join("sheets/blobs/.sheets"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(dirs.len(), 1, "{dirs:?}");
+    dirs.pop().unwrap()
+}
+
 /// `check` reads a sheet end to end and reports it healthy; after a tile
 /// blob is damaged it names the snapshot and exits 1.
 #[test]
@@ -404,11 +426,12 @@ fn check_finds_a_damaged_snapshot() {
         &["import", "t/s", csv.to_str().unwrap(), "--batch", "100"],
     );
     let out = ok(home, &["check"]);
-    assert!(out.contains("t/s: healthy: entries 0..500"), "{out}");
+    // The identity, then 500 cells.
+    assert!(out.contains("t/s: healthy: entries 0..501"), "{out}");
     assert!(out.contains("snapshots whole"), "{out}");
 
     // Damage one tile of the snapshots (a byte in the middle of the file).
-    let snapshots = home.join("sheets/blobs/t/s/snapshots");
+    let snapshots = data_dir(home).join("snapshots");
     let mut tiles = Vec::new();
     let mut dirs = vec![snapshots];
     while let Some(dir) = dirs.pop() {
@@ -436,4 +459,53 @@ fn check_finds_a_damaged_snapshot() {
         String::from_utf8_lossy(&out.stderr).contains("1 of 1 sheets have problems"),
         "{stdout}"
     );
+}
+
+/// A sheet whose newest snapshot went missing (the dead end:
+/// every command failed with `snapshot blob … is missing`) and whose
+/// older snapshot has a damaged tile is rebuilt by `repair` from its log:
+/// `check` reports it healthy again and it reads back whole.
+#[test]
+fn repair_rebuilds_missing_and_damaged_snapshots() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    ok(home, &["new", "t/s", "--tiles", "10x10"]);
+    let csv = home.join("rows.csv");
+    let text: String = (1..=250).map(|i| format!("{i},x{i}\n")).collect();
+    std::fs::write(&csv, text).unwrap();
+    ok(
+        home,
+        &["import", "t/s", csv.to_str().unwrap(), "--batch", "100"],
+    );
+    let snapshots = data_dir(home).join("snapshots");
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&snapshots)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    dirs.sort();
+    assert!(dirs.len() >= 2, "{dirs:?}");
+    // The newest snapshot's directory goes; a tile of the oldest is damaged.
+    std::fs::remove_dir_all(dirs.last().unwrap()).unwrap();
+    let tile = dirs[0].join("t0-0");
+    let mut bytes = std::fs::read(&tile).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x40;
+    std::fs::write(&tile, bytes).unwrap();
+
+    let line = fails(cli(home), &["get", "t/s", "A1"]);
+    assert!(line.contains("missing"), "{line}");
+    let out = cli(home).args(["check", "t/s"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+
+    let out = ok(home, &["repair", "t/s"]);
+    assert!(out.contains("rebuilt the snapshot on entry"), "{out}");
+    assert!(out.contains("t/s: healthy"), "{out}");
+    let out = ok(home, &["check", "t/s"]);
+    assert!(out.contains("t/s: healthy: entries 0..501"), "{out}");
+    let exported = ok(home, &["export", "t/s"]);
+    let expected: String = (1..=250).map(|i| format!("{i},x{i}\n")).collect();
+    assert_eq!(exported, expected);
+    // Nothing left to do: a second repair rebuilds nothing.
+    let out = ok(home, &["repair"]);
+    assert!(!out.contains("rebuilt"), "{out}");
 }

@@ -1,4 +1,4 @@
-//! `new`, `ls`, `mv`, `rm`, `info`, `check`: the catalog's folders and
+//! `new`, `ls`, `mv`, `rm`, `info`, `check`, `repair`: the catalog's folders and
 //! sheets.
 
 use super::Place;
@@ -240,6 +240,63 @@ pub(crate) async fn check(place: &Place, args: Check) -> anyhow::Result<()> {
     }
     if damaged > 0 {
         anyhow::bail!("{damaged} of {} sheets have problems", paths.len());
+    }
+    Ok(())
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Repair {
+    /// The sheets to repair; every sheet in the catalog if left out.
+    sheets: Vec<String>,
+}
+
+pub(crate) async fn repair(place: &Place, args: Repair) -> anyhow::Result<()> {
+    let catalog = place.catalog().await?;
+    let paths = if args.sheets.is_empty() {
+        catalog.sheets("").await?
+    } else {
+        args.sheets
+    };
+    let mut left = 0;
+    for path in &paths {
+        let sheet = match catalog.open_sheet(path).await {
+            Ok(sheet) => sheet,
+            Err(err) => {
+                println!("{path}: cannot be opened, so not repaired: {err}");
+                left += 1;
+                continue;
+            }
+        };
+        let report = infinisheet::repair_sheet(&sheet)
+            .await
+            .with_context(|| format!("repairing {path}"))?;
+        for seq in &report.rebuilt {
+            println!("{path}: rebuilt the snapshot on entry {seq}");
+        }
+        for problem in &report.unrepaired {
+            println!("{path}: not repaired: {problem}");
+        }
+        // The whole picture after the repair.
+        let check = infinisheet::check_sheet(&sheet).await;
+        if check.is_healthy() {
+            println!(
+                "{path}: healthy: entries {}..{}, {} snapshots whole",
+                check.start,
+                check.end,
+                check.snapshots.len()
+            );
+        } else {
+            left += 1;
+            for problem in &check.problems {
+                println!("{path}: still wrong: {problem}");
+            }
+        }
+    }
+    if left > 0 {
+        anyhow::bail!(
+            "{left} of {} sheets are not healthy after the repair",
+            paths.len()
+        );
     }
     Ok(())
 }

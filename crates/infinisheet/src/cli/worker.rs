@@ -30,10 +30,11 @@ pub(crate) async fn run(place: &Place, args: Worker) -> anyhow::Result<()> {
     let catalog = place.catalog().await?;
     let interval =
         Duration::try_from_secs_f64(args.interval.max(0.01)).unwrap_or(Duration::from_secs(1));
-    // By path and log: a path that now holds another sheet (after `mv`, or
-    // `rm` and `new`) gets a worker of its own, and a worker is dropped once
-    // its path no longer holds its log, so no job writes one sheet's
-    // snapshot into another's folder.
+    // By identity and log: a sheet's data directory is its identity's, so
+    // a sheet keeps its worker across `mv`, a path that now holds another
+    // sheet (`rm` and `new`) gets one of its own, and a worker is dropped
+    // once no path holds its sheet. (A sheet of format 1 keeps its data
+    // in its own directory: it is keyed by path instead.)
     let mut workers: HashMap<(String, String), SnapshotWorker> = HashMap::new();
     let stop = tokio::signal::ctrl_c();
     tokio::pin!(stop);
@@ -55,7 +56,11 @@ pub(crate) async fn run(place: &Place, args: Worker) -> anyhow::Result<()> {
                 }
                 Err(err) => return Err(err.into()),
             };
-            let key = (path.clone(), sheet.metadata().log_id.clone());
+            let metadata = sheet.metadata();
+            let place = metadata
+                .id
+                .map_or_else(|| path.clone(), |id| id.to_string());
+            let key = (place, metadata.log_id.clone());
             seen.insert(key.clone());
             let worker = match workers.get(&key) {
                 Some(worker) => worker.clone(),
