@@ -45,7 +45,10 @@ pub use catalog::{
     SHEET_METADATA, SheetMetadata,
 };
 pub use check::{SheetCheck, SheetRepair, check_sheet, repair_sheet};
-pub use storage::{LogStore, LogStoreError, Storage, StorageUrlError, open_blob_store};
+pub use storage::{
+    Access, LogStore, LogStoreError, Storage, StorageUrlError, open_blob_store,
+    open_blob_store_with,
+};
 
 pub use infinisheet_blob_store as blob_store;
 pub use infinisheet_engine as engine;

@@ -46,6 +46,23 @@ pub enum StorageUrlError {
     },
 }
 
+/// How a [`Storage`] is opened.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Access {
+    /// For reading and writing: a missing database, directory or blob
+    /// store is created.
+    #[default]
+    ReadWrite,
+    /// For reading only: nothing is created or changed (SQLite files are
+    /// opened read-only, a filesystem blob store makes no `tmp`), it works
+    /// with files, directories and credentials that cannot write, and a
+    /// missing database, directory or blob store is an error. (A `file:`
+    /// log directory is not created either; its logs are opened as for
+    /// writing, which changes nothing unless a crash left something to
+    /// clean up.)
+    ReadOnly,
+}
+
 /// Where the event logs of a catalog live: one log per sheet, named by an
 /// id the sheet's metadata records.
 #[derive(Clone, Debug)]
@@ -152,21 +169,47 @@ type PagedStore = (
     KeyPath,
 );
 
-/// The SQLite database at `path` (created, with its directory, if missing).
-async fn sqlite(url: &str, path: &Path) -> Result<SqliteDatabase, StorageUrlError> {
-    create_parent(url, path)?;
-    SqliteDatabase::open(path, SqliteOptions::default())
-        .await
-        .map_err(|e| open_error(url)(describe(&e)))
+/// The SQLite database at `path` (for writing: created, with its
+/// directory, if missing).
+async fn sqlite(url: &str, path: &Path, access: Access) -> Result<SqliteDatabase, StorageUrlError> {
+    let opened = match access {
+        Access::ReadWrite => {
+            create_parent(url, path)?;
+            SqliteDatabase::open(path, SqliteOptions::default()).await
+        }
+        Access::ReadOnly => SqliteDatabase::open_read_only(path, SqliteOptions::default()).await,
+    };
+    opened.map_err(|e| open_error(url)(describe(&e)))
 }
 
-/// The filesystem blob store at `path` (created if missing).
-async fn file_blobs(url: &str, path: &Path) -> Result<Arc<dyn BlobStore>, StorageUrlError> {
-    std::fs::create_dir_all(path).map_err(|e| open_error(url)(describe(&e)))?;
-    let store = FsBlobStore::open(path)
-        .await
-        .map_err(|e| open_error(url)(describe(&e)))?;
-    Ok(Arc::new(store))
+/// The filesystem blob store at `path` (for writing: created if missing).
+async fn file_blobs(
+    url: &str,
+    path: &Path,
+    access: Access,
+) -> Result<Arc<dyn BlobStore>, StorageUrlError> {
+    let store = match access {
+        Access::ReadWrite => {
+            std::fs::create_dir_all(path).map_err(|e| open_error(url)(describe(&e)))?;
+            FsBlobStore::open(path).await
+        }
+        Access::ReadOnly => FsBlobStore::open_read_only(path).await,
+    };
+    Ok(Arc::new(store.map_err(|e| open_error(url)(describe(&e)))?))
+}
+
+/// A directory of `file:` logs, created for writing if missing.
+fn log_dir(url: &str, path: &Path, access: Access) -> Result<(), StorageUrlError> {
+    match access {
+        Access::ReadWrite => {
+            std::fs::create_dir_all(path).map_err(|e| open_error(url)(describe(&e)))
+        }
+        Access::ReadOnly if path.is_dir() => Ok(()),
+        Access::ReadOnly => Err(open_error(url)(format!(
+            "there is no log directory at {}",
+            path.display()
+        ))),
+    }
 }
 
 fn scheme(url: &str) -> Option<(&str, &str)> {
@@ -184,16 +227,26 @@ impl LogStore {
     /// [`StorageUrlError`] if the URL is unknown or the storage cannot be
     /// opened.
     pub async fn open(url: &str) -> Result<LogStore, StorageUrlError> {
+        LogStore::open_with(url, Access::ReadWrite).await
+    }
+
+    /// The logs at `url`, as [`open`](LogStore::open), for `access`.
+    ///
+    /// # Errors
+    ///
+    /// As [`open`](LogStore::open); for [`Access::ReadOnly`], also if the
+    /// database or directory does not exist.
+    pub async fn open_with(url: &str, access: Access) -> Result<LogStore, StorageUrlError> {
         let unknown = || StorageUrlError::Unknown {
             url: url.to_owned(),
         };
         let (scheme, rest) = scheme(url).ok_or_else(unknown)?;
         let kind = match scheme {
             "memory" => LogKind::Memory(Arc::default()),
-            "sqlite" => LogKind::Sqlite(sqlite(url, &local_path(url, rest)?.0).await?),
+            "sqlite" => LogKind::Sqlite(sqlite(url, &local_path(url, rest)?.0, access).await?),
             "file" => {
                 let (path, _) = local_path(url, rest)?;
-                std::fs::create_dir_all(&path).map_err(|e| open_error(url)(describe(&e)))?;
+                log_dir(url, &path, access)?;
                 LogKind::Files(path)
             }
             "s3" | "s3a" | "gs" | "az" | "abfs" | "abfss" | "http" | "https" => {
@@ -370,6 +423,19 @@ fn create_parent(url: &str, path: &Path) -> Result<(), StorageUrlError> {
 ///
 /// [`StorageUrlError`] if the URL is unknown or the store cannot be opened.
 pub async fn open_blob_store(url: &str) -> Result<Arc<dyn BlobStore>, StorageUrlError> {
+    open_blob_store_with(url, Access::ReadWrite).await
+}
+
+/// The blob store at `url`, as [`open_blob_store`], for `access`.
+///
+/// # Errors
+///
+/// As [`open_blob_store`]; for [`Access::ReadOnly`], also if the database,
+/// its tree or the directory does not exist.
+pub async fn open_blob_store_with(
+    url: &str,
+    access: Access,
+) -> Result<Arc<dyn BlobStore>, StorageUrlError> {
     let unknown = || StorageUrlError::Unknown {
         url: url.to_owned(),
     };
@@ -378,15 +444,15 @@ pub async fn open_blob_store(url: &str) -> Result<Arc<dyn BlobStore>, StorageUrl
         "memory" => Arc::new(MemoryBlobStore::new()),
         "sqlite" => {
             let (path, tree) = local_path(url, rest)?;
-            let db = sqlite(url, &path).await?;
+            let db = sqlite(url, &path, access).await?;
             let tree = tree.unwrap_or_else(|| "blobs".to_owned());
-            Arc::new(
-                db.blob_store(&tree)
-                    .await
-                    .map_err(|e| open_error(url)(describe(&e)))?,
-            )
+            let store = match access {
+                Access::ReadWrite => db.blob_store(&tree).await,
+                Access::ReadOnly => db.open_blob_store(&tree).await,
+            };
+            Arc::new(store.map_err(|e| open_error(url)(describe(&e)))?)
         }
-        "file" => file_blobs(url, &local_path(url, rest)?.0).await?,
+        "file" => file_blobs(url, &local_path(url, rest)?.0, access).await?,
         "s3" | "s3a" | "gs" | "az" | "abfs" | "abfss" | "http" | "https" => {
             let (store, lister, prefix) = object_store_paged(url)?;
             let blobs = ObjectStoreBlobStore::new(store, prefix);
@@ -428,9 +494,23 @@ impl Storage {
     ///
     /// [`StorageUrlError`] if either cannot be opened.
     pub async fn open(logs_url: &str, blobs_url: &str) -> Result<Storage, StorageUrlError> {
+        Storage::open_with(logs_url, blobs_url, Access::ReadWrite).await
+    }
+
+    /// Logs from `logs_url` and blobs from `blobs_url`, for `access`.
+    ///
+    /// # Errors
+    ///
+    /// [`StorageUrlError`] if either cannot be opened (for reading only:
+    /// also if either does not exist).
+    pub async fn open_with(
+        logs_url: &str,
+        blobs_url: &str,
+        access: Access,
+    ) -> Result<Storage, StorageUrlError> {
         Ok(Storage {
-            logs: LogStore::open(logs_url).await?,
-            blobs: open_blob_store(blobs_url).await?,
+            logs: LogStore::open_with(logs_url, access).await?,
+            blobs: open_blob_store_with(blobs_url, access).await?,
             blobs_url: blobs_url.to_owned(),
         })
     }
@@ -444,15 +524,33 @@ impl Storage {
     /// [`StorageUrlError`] if the directory, file or store cannot be
     /// opened.
     pub async fn embedded(home: &Path) -> Result<Storage, StorageUrlError> {
+        Storage::embedded_with(home, Access::ReadWrite).await
+    }
+
+    /// The embedded storage in `home`, for `access`.
+    ///
+    /// # Errors
+    ///
+    /// As [`embedded`](Storage::embedded); for [`Access::ReadOnly`], also
+    /// if `home` holds no embedded storage (nothing is created then).
+    pub async fn embedded_with(home: &Path, access: Access) -> Result<Storage, StorageUrlError> {
         // Opened by path, not through URLs: a directory name may hold `#`.
         let (db, sheets) = (home.join("logs.db"), home.join("sheets"));
         let logs_url = format!("sqlite:{}", db.display());
         let blobs_url = format!("file:{}", sheets.display());
+        if access == Access::ReadOnly && !home.is_dir() {
+            return Err(StorageUrlError::Open {
+                url: home.display().to_string(),
+                message: "there is no such directory, so no sheets to read (`infinisheet new` \
+                          makes the first)"
+                    .into(),
+            });
+        }
         let logs = LogStore {
-            kind: LogKind::Sqlite(sqlite(&logs_url, &db).await?),
+            kind: LogKind::Sqlite(sqlite(&logs_url, &db, access).await?),
             url: logs_url,
         };
-        let blobs = file_blobs(&blobs_url, &sheets).await?;
+        let blobs = file_blobs(&blobs_url, &sheets, access).await?;
         Ok(Storage::new(logs, blobs, &blobs_url))
     }
 }

@@ -509,3 +509,114 @@ fn repair_rebuilds_missing_and_damaged_snapshots() {
     let out = ok(home, &["repair"]);
     assert!(!out.contains("rebuilt"), "{out}");
 }
+
+/// Every file and directory under `root` with its size and modification
+/// time, so a test can tell that nothing was created or changed.
+fn tree(root: &Path) -> Vec<(PathBuf, u64, std::time::SystemTime)> {
+    let mut found = Vec::new();
+    let mut dirs = vec![root.to_owned()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            if meta.is_dir() {
+                dirs.push(path.clone());
+            }
+            found.push((path, meta.len(), meta.modified().unwrap()));
+        }
+    }
+    found.sort();
+    found
+}
+
+/// Sets every file under `root` (and `root`) to `file` and every
+/// directory to `dir` permissions.
+fn chmod_tree(root: &Path, file: u32, dir: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    for (path, _, _) in tree(root) {
+        let mode = if path.is_dir() { dir } else { file };
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    std::fs::set_permissions(root, std::fs::Permissions::from_mode(dir)).unwrap();
+}
+
+/// The sequence 4: with the catalog read-only (and, when the test
+/// runs as root, the commands run as another user, who cannot write it),
+/// `ls`, `get`, `export`, `info`, `log` and `check` work and change
+/// nothing; reading a missing home, database or blob store is an error
+/// that creates nothing.
+#[test]
+fn reading_commands_work_read_only_and_create_nothing() {
+    use std::os::unix::fs::MetadataExt;
+    use std::os::unix::process::CommandExt;
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    ok(home, &["new", "t/s", "--tiles", "10x10"]);
+    let csv = home.join("rows.csv");
+    let text: String = (1..=250).map(|i| format!("{i},x{i}\n")).collect();
+    std::fs::write(&csv, &text).unwrap();
+    ok(
+        home,
+        &["import", "t/s", csv.to_str().unwrap(), "--batch", "100"],
+    );
+    let before = tree(home);
+    chmod_tree(home, 0o444, 0o555);
+    let as_root = std::fs::metadata(&csv).unwrap().uid() == 0;
+    let run = |args: &[&str]| -> std::process::Output {
+        let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("infinisheet"));
+        command
+            .arg("--home")
+            .arg(home)
+            .args(args)
+            .env_remove("INFINISHEET_HOME");
+        if as_root {
+            // `nobody` may read the catalog but write nothing in it.
+            command.uid(65534).gid(65534);
+        }
+        command.output().unwrap()
+    };
+    let read = |args: &[&str]| -> String {
+        let out = run(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{args:?} failed read-only: {stderr}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let listed = read(&["ls", "t"]);
+    assert!(listed.contains('s'), "{listed}");
+    let got = read(&["get", "t/s", "A1:B2"]);
+    assert!(got.contains("x1") && got.contains("x2"), "{got}");
+    assert_eq!(read(&["export", "t/s"]), text);
+    let info = read(&["info", "t/s"]);
+    assert!(info.contains("pending"), "{info}");
+    read(&["log", "t/s"]);
+    assert!(read(&["check"]).contains("t/s: healthy"));
+    // A write is refused, and changes nothing either.
+    let out = run(&["set", "t/s", "A1", "9"]);
+    assert_eq!(out.status.code(), Some(1), "a write to a read-only catalog");
+    chmod_tree(home, 0o644, 0o755);
+    assert_eq!(tree(home), before, "reading changed the catalog");
+
+    // Missing places are errors, and reading makes none of them.
+    let missing = home.join("no/such/home");
+    let line = fails(cli(&missing), &["ls"]);
+    assert!(line.contains("no such directory"), "{line}");
+    assert!(!home.join("no").exists());
+    let other_db = home.join("OTHER.db");
+    let sheets = format!("file:{}", home.join("sheets").display());
+    let mut command = Command::cargo_bin("infinisheet").unwrap();
+    command.args(["--logs", &format!("sqlite:{}", other_db.display())]);
+    command.args(["--blobs", &sheets]);
+    let line = fails(command, &["get", "t/s", "A1"]);
+    assert!(line.contains("no database"), "{line}");
+    assert!(!other_db.exists());
+    let other_blobs = home.join("OTHER");
+    let mut command = Command::cargo_bin("infinisheet").unwrap();
+    command.args([
+        "--logs",
+        &format!("sqlite:{}", home.join("logs.db").display()),
+    ]);
+    command.args(["--blobs", &format!("file:{}", other_blobs.display())]);
+    let line = fails(command, &["ls"]);
+    assert!(line.contains("no blob store"), "{line}");
+    assert!(!other_blobs.exists());
+}

@@ -64,6 +64,24 @@ struct Inner {
     counter: AtomicU64,
     /// Keeps a temporary store's directory alive.
     temporary: Option<Arc<tempfile::TempDir>>,
+    /// Opened by [`FsBlobStore::open_read_only`]: every change is refused.
+    read_only: bool,
+}
+
+impl Inner {
+    /// The error of a change through a read-only store, if this is one.
+    fn refuse_change(&self) -> Result<(), StorageError> {
+        if self.read_only {
+            return Err(StorageError::new(
+                BACKEND,
+                format!(
+                    "the blob store at {} was opened read-only",
+                    self.root.display()
+                ),
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl Inner {
@@ -148,6 +166,59 @@ impl FsBlobStore {
         blocking(move || Self::open_sync(root, temporary)).await?
     }
 
+    /// Opens an existing store for reading only: creates nothing (not even
+    /// `tmp`), cleans nothing, and works in directories the process may
+    /// not write to. Every write and removal through it fails with a
+    /// storage error.
+    ///
+    /// # Errors
+    ///
+    /// [`StorageError`] if there is no store at `root` (no `blobs`
+    /// directory) or it cannot be opened.
+    pub async fn open_read_only(root: impl AsRef<Path>) -> Result<Self, StorageError> {
+        let root = root.as_ref().to_owned();
+        blocking(move || {
+            if !root.join("blobs").is_dir() {
+                return Err(StorageError::new(
+                    BACKEND,
+                    format!("there is no blob store at {}", root.display()),
+                ));
+            }
+            let tree = open_dir(&root.join("blobs"))?;
+            // Never written through: changes are refused first.
+            let tmp = open_dir(&root.join("blobs"))?;
+            Ok(Self::from_parts(root, tree, tmp, None, true))
+        })
+        .await?
+    }
+
+    fn from_parts(
+        root: PathBuf,
+        tree: OwnedFd,
+        tmp: OwnedFd,
+        temporary: Option<Arc<tempfile::TempDir>>,
+        read_only: bool,
+    ) -> Self {
+        let scope = format!(
+            "fs:{}",
+            std::fs::canonicalize(&root)
+                .unwrap_or_else(|_| root.clone())
+                .display()
+        );
+        FsBlobStore {
+            inner: Arc::new(Inner {
+                root,
+                tree,
+                tmp,
+                scope,
+                counter: AtomicU64::new(0),
+                temporary,
+                read_only,
+            }),
+            page_size: PAGE,
+        }
+    }
+
     fn open_sync(
         root: PathBuf,
         temporary: Option<Arc<tempfile::TempDir>>,
@@ -158,23 +229,7 @@ impl FsBlobStore {
         let tree = open_dir(&root.join("blobs"))?;
         let tmp = open_dir(&root.join("tmp"))?;
         clean_tmp(&tmp)?;
-        let scope = format!(
-            "fs:{}",
-            std::fs::canonicalize(&root)
-                .unwrap_or_else(|_| root.clone())
-                .display()
-        );
-        Ok(FsBlobStore {
-            inner: Arc::new(Inner {
-                root,
-                tree,
-                tmp,
-                scope,
-                counter: AtomicU64::new(0),
-                temporary,
-            }),
-            page_size: PAGE,
-        })
+        Ok(Self::from_parts(root, tree, tmp, temporary, false))
     }
 
     /// The store's root directory.
@@ -251,6 +306,7 @@ impl FsBlobDir {
 
     fn write_sync(&self, name: &BlobName, content: &[u8]) -> Result<(), WriteBlobError> {
         let inner = &self.inner;
+        inner.refuse_change()?;
         for _ in 0..WRITE_ATTEMPTS {
             let dir = match walk(inner.tree.as_fd(), &self.path, true)? {
                 Walk::Dir(dir) => dir,
@@ -315,6 +371,7 @@ impl FsBlobDir {
     }
 
     fn remove_sync(&self, name: &BlobName) -> Result<(), RemoveBlobError> {
+        self.inner.refuse_change()?;
         let dir = match walk(self.inner.tree.as_fd(), &self.path, false)? {
             Walk::Dir(dir) => dir,
             Walk::Missing | Walk::Blocked(_) => return Ok(()),
@@ -405,6 +462,7 @@ impl FsBlobDir {
 
     fn remove_all_sync(&self) -> Result<(), StorageError> {
         let inner = &self.inner;
+        inner.refuse_change()?;
         let Some((last, parents)) = self.path.split_last() else {
             // The root: empty it, keep it.
             for (name, _) in entries(inner.tree.as_fd())? {

@@ -101,6 +101,35 @@ impl SqliteDatabase {
         Self::open_inner(path, options, Some(Arc::new(dir))).await
     }
 
+    /// Opens an existing database for reading only: creates nothing and
+    /// changes nothing (not even the journal mode), and works on a file
+    /// and directory the process may not write to. Every write through it
+    /// fails with a storage error.
+    ///
+    /// # Errors
+    ///
+    /// [`OpenError::Missing`] if there is no database file at `path`;
+    /// [`OpenError::NeedsUpgrade`] if it has an older schema (open it for
+    /// writing once to upgrade it); otherwise as [`open`](SqliteDatabase::open).
+    pub async fn open_read_only(
+        path: impl AsRef<Path>,
+        options: SqliteOptions,
+    ) -> Result<Self, OpenError> {
+        let path = path.as_ref().to_owned();
+        let opening = path.clone();
+        let (connection, instance) =
+            crate::connection::blocking(move || open_read_only(&opening, options)).await??;
+        Ok(SqliteDatabase {
+            shared: Arc::new(Shared {
+                connection: SharedConnection::new(connection),
+                path,
+                options,
+                instance,
+                temporary: None,
+            }),
+        })
+    }
+
     async fn open_inner(
         path: PathBuf,
         options: SqliteOptions,
@@ -178,6 +207,19 @@ impl SqliteDatabase {
     pub async fn log(&self, name: &str) -> Result<SqliteEventLog, OpenError> {
         let id = self.named("log", "logs", name, Mode::OpenOrCreate).await?;
         Ok(SqliteEventLog::new(self.clone(), id, name.to_owned()))
+    }
+
+    /// Opens the existing blob store `name`.
+    ///
+    /// # Errors
+    ///
+    /// [`OpenError::NotFound`] if there is no such blob store;
+    /// [`OpenError::InvalidName`], [`OpenError::Storage`].
+    pub async fn open_blob_store(&self, name: &str) -> Result<SqliteBlobStore, OpenError> {
+        let id = self
+            .named("blob store", "blob_stores", name, Mode::Open)
+            .await?;
+        Ok(SqliteBlobStore::new(self.clone(), id, name.to_owned()))
     }
 
     /// Opens the blob store `name`, creating it if it does not exist.
@@ -385,6 +427,56 @@ fn refuse_cut_file(path: &Path) -> Result<(), OpenError> {
         )));
     }
     Ok(())
+}
+
+/// A read-only connection to the existing database at `path`, checked as
+/// [`open_connection`] checks one, writing nothing.
+fn open_read_only(path: &Path, options: SqliteOptions) -> Result<(Connection, u64), OpenError> {
+    if !std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() > 0) {
+        return Err(OpenError::Missing {
+            path: path.to_owned(),
+        });
+    }
+    refuse_cut_file(path)?;
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let open = |flags| -> Result<(Connection, u64), OpenError> {
+        let connection = Connection::open_with_flags(path, flags)
+            .map_err(|err| storage(&format!("opening {} to read", path.display()), err))?;
+        connection
+            .busy_timeout(options.busy_timeout)
+            .map_err(|err| storage("setting the busy timeout", err))?;
+        let instance = schema::check_read_only(&connection, path)?;
+        Ok((connection, instance))
+    };
+    match open(flags) {
+        Ok(opened) => Ok(opened),
+        // A WAL database needs its `-shm` index beside it, which a reader
+        // cannot make in a directory it may not write to. If no write is
+        // waiting in a WAL, the file alone holds the whole database: read
+        // it as immutable (no locks, no index).
+        Err(OpenError::Storage(_)) if !wal_holds_writes(path) => {
+            let uri = format!(
+                "file:{}?immutable=1",
+                path.display()
+                    .to_string()
+                    .replace('%', "%25")
+                    .replace('?', "%3f")
+                    .replace('#', "%23")
+            );
+            let connection = Connection::open_with_flags(&uri, flags | OpenFlags::SQLITE_OPEN_URI)
+                .map_err(|err| storage(&format!("opening {} to read", path.display()), err))?;
+            let instance = schema::check_read_only(&connection, path)?;
+            Ok((connection, instance))
+        }
+        Err(err) => Err(err),
+    }
+}
+
+/// Whether the WAL beside the database at `path` holds anything.
+fn wal_holds_writes(path: &Path) -> bool {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    std::fs::metadata(wal).is_ok_and(|m| m.len() > 0)
 }
 
 fn open_connection(path: &Path, options: SqliteOptions) -> Result<(Connection, u64), OpenError> {

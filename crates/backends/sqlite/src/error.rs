@@ -146,6 +146,25 @@ pub enum OpenError {
         /// The newest schema version this code understands.
         supported: i64,
     },
+    /// There is no database file to open for reading.
+    #[error("there is no database at {path}")]
+    Missing {
+        /// The path.
+        path: PathBuf,
+    },
+    /// The database has an older schema, which only opening it for writing
+    /// upgrades.
+    #[error(
+        "{path} has schema version {found}, older than this version's {supported}; open it for writing once to upgrade it"
+    )]
+    NeedsUpgrade {
+        /// The file.
+        path: PathBuf,
+        /// The schema version recorded in the file.
+        found: i64,
+        /// The schema version this code reads.
+        supported: i64,
+    },
     /// No log or blob store of that name exists in the database.
     #[error("the database holds no {kind} named {name:?}")]
     NotFound {

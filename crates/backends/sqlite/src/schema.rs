@@ -193,6 +193,70 @@ pub(crate) fn check_or_create(connection: &mut Connection, path: &Path) -> Resul
     })
 }
 
+/// Checks, reading only, that the database behind `connection` is an
+/// Infinisheet database of this code's schema version, whose schema
+/// matches its checksum; returns its instance id.
+pub(crate) fn check_read_only(connection: &Connection, path: &Path) -> Result<u64, OpenError> {
+    refuse_foreign(connection, path)?;
+    let tx = connection
+        .unchecked_transaction()
+        .map_err(|err| storage("starting a read of the schema", err))?;
+    let version: i64 = tx
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .map_err(|err| storage("reading the schema version", err))?;
+    let application_id: i64 = tx
+        .query_row("PRAGMA application_id", [], |row| row.get(0))
+        .map_err(|err| storage("reading the application id", err))?;
+    if application_id == 0 {
+        return Err(OpenError::Missing {
+            path: path.to_owned(),
+        });
+    }
+    if version > SCHEMA_VERSION {
+        return Err(OpenError::SchemaTooNew {
+            path: path.to_owned(),
+            found: version,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    if version < SCHEMA_VERSION {
+        return Err(OpenError::NeedsUpgrade {
+            path: path.to_owned(),
+            found: version,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    let recorded: Option<i64> = tx
+        .query_row(
+            "SELECT value FROM infinisheet_meta WHERE key = 'schema'",
+            [],
+            |row| row.get(0),
+        )
+        .optional()
+        .unwrap_or(None);
+    let actual = schema_checksum(&tx).map_err(|err| storage("reading the schema", err))?;
+    if recorded != Some(actual) {
+        return Err(OpenError::Storage(crate::error::corrupt(format!(
+            "{}: the schema (its tables and indexes) does not match its checksum",
+            path.display()
+        ))));
+    }
+    let instance: String = tx
+        .query_row(
+            "SELECT value FROM infinisheet_meta WHERE key = 'instance'",
+            [],
+            |row| row.get(0),
+        )
+        .map_err(|err| storage("reading the instance id", err))?;
+    drop(tx);
+    instance.parse().map_err(|_| {
+        OpenError::Storage(crate::error::corrupt(format!(
+            "{} holds an unreadable instance id",
+            path.display()
+        )))
+    })
+}
+
 /// The checksum of the tables and indexes as SQLite records them.
 fn schema_checksum(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<i64> {
     let mut select =

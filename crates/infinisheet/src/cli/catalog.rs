@@ -63,7 +63,7 @@ pub(crate) struct Ls {
 }
 
 pub(crate) async fn ls(place: &Place, args: Ls) -> anyhow::Result<()> {
-    let catalog = place.catalog().await?;
+    let catalog = place.reader().await?;
     for item in catalog.list(&args.folder).await? {
         match item.kind {
             ItemKind::Folder => println!("{}/", item.name),
@@ -130,7 +130,7 @@ async fn usage(dir: Arc<dyn BlobDir>) -> anyhow::Result<(u64, u64)> {
 }
 
 pub(crate) async fn info(place: &Place, args: Info) -> anyhow::Result<()> {
-    let (catalog, sheet) = place.sheet(&args.sheet).await?;
+    let (catalog, sheet) = place.reader_sheet(&args.sheet).await?;
     let log = sheet.log();
     let (start, end) = log.bounds().await.context("reading the log")?;
     let mut snapshots = Vec::new();
@@ -205,7 +205,7 @@ pub(crate) struct Check {
 }
 
 pub(crate) async fn check(place: &Place, args: Check) -> anyhow::Result<()> {
-    let catalog = place.catalog().await?;
+    let catalog = place.reader().await?;
     let paths = if args.sheets.is_empty() {
         catalog.sheets("").await?
     } else {

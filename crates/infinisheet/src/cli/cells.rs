@@ -77,7 +77,7 @@ fn cell_json(cell: &Cell) -> Value {
 }
 
 pub(crate) async fn get(place: &Place, args: Get) -> anyhow::Result<()> {
-    let (_, sheet) = place.sheet(&args.sheet).await?;
+    let (_, sheet) = place.reader_sheet(&args.sheet).await?;
     let cells = sheet.open().await?;
     let range = match &args.range {
         Some(text) => text.parse::<CellRange>()?,
@@ -205,7 +205,7 @@ pub(crate) async fn export(place: &Place, args: Export) -> anyhow::Result<()> {
         .as_deref()
         .map(str::parse::<CellRange>)
         .transpose()?;
-    let (_, sheet) = place.sheet(&args.sheet).await?;
+    let (_, sheet) = place.reader_sheet(&args.sheet).await?;
     let cells = sheet.open().await?;
     match &args.file {
         Some(path) => {
@@ -234,7 +234,7 @@ pub(crate) struct Log {
 }
 
 pub(crate) async fn log(place: &Place, args: Log) -> anyhow::Result<()> {
-    let (_, sheet) = place.sheet(&args.sheet).await?;
+    let (_, sheet) = place.reader_sheet(&args.sheet).await?;
     let log = sheet.log();
     let (start, end) = log.bounds().await?;
     let from = args.from.unwrap_or(start);

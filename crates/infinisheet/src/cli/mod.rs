@@ -7,7 +7,7 @@ pub(crate) mod demo;
 pub(crate) mod worker;
 
 use anyhow::Context;
-use infinisheet::{Catalog, CatalogSheet, CellRange, CellRef, Storage, WorkflowHost};
+use infinisheet::{Access, Catalog, CatalogSheet, CellRange, CellRef, Storage, WorkflowHost};
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -32,12 +32,23 @@ impl Place {
         })
     }
 
+    /// The catalog, for a command that writes.
     pub(crate) async fn catalog(&self) -> anyhow::Result<Catalog> {
+        self.catalog_with(Access::ReadWrite).await
+    }
+
+    /// The catalog, for a command that only reads: nothing is created, and
+    /// read-only files and credentials do.
+    pub(crate) async fn reader(&self) -> anyhow::Result<Catalog> {
+        self.catalog_with(Access::ReadOnly).await
+    }
+
+    async fn catalog_with(&self, access: Access) -> anyhow::Result<Catalog> {
         let storage = match (&self.logs, &self.blobs) {
-            (Some(logs), Some(blobs)) => Storage::open(logs, blobs).await?,
+            (Some(logs), Some(blobs)) => Storage::open_with(logs, blobs, access).await?,
             _ => {
                 let home = self.home();
-                Storage::embedded(&home)
+                Storage::embedded_with(&home, access)
                     .await
                     .with_context(|| format!("opening the storage in {}", home.display()))?
             }
@@ -45,8 +56,16 @@ impl Place {
         Ok(Catalog::new(storage))
     }
 
+    /// A sheet, for a command that writes.
     pub(crate) async fn sheet(&self, path: &str) -> anyhow::Result<(Catalog, CatalogSheet)> {
         let catalog = self.catalog().await?;
+        let sheet = catalog.open_sheet(path).await?;
+        Ok((catalog, sheet))
+    }
+
+    /// A sheet, for a command that only reads.
+    pub(crate) async fn reader_sheet(&self, path: &str) -> anyhow::Result<(Catalog, CatalogSheet)> {
+        let catalog = self.reader().await?;
         let sheet = catalog.open_sheet(path).await?;
         Ok((catalog, sheet))
     }
