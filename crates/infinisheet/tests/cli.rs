@@ -399,6 +399,9 @@ fn imports_report_what_they_committed_and_left() {
     );
     assert!(out.contains("left to a `worker` process"), "{out}");
     assert!(!out.contains("snapshots done"), "{out}");
+    // What the stopped import committed is a whole sheet.
+    let out = ok(home, &["check", "s"]);
+    assert!(out.contains("s: healthy"), "{out}");
 }
 
 /// The data directory of the only sheet in the catalog at `home`.

@@ -83,4 +83,28 @@ fn a_mistyped_log_prefix_is_an_error_and_touches_no_sheet() {
         out.contains("REAL1") && out.contains("REAL3") && !out.contains("FAKE"),
         "{out}"
     );
+    let (ok, out, err) = run(&logs, &blobs, &["check"]);
+    assert!(ok && out.contains("t/s: healthy"), "{out}{err}");
+}
+
+/// The issue's sequence 3 on S3: with the catalog at the top of a prefix
+/// whose `logs` part holds the logs, `rm logs` (and `rm -r logs`) removes
+/// nothing: the catalog did not make that directory.
+#[test]
+fn rm_never_removes_what_the_catalog_did_not_make() {
+    let run_id = format!("{:016x}", fastrand::u64(..));
+    let (logs, blobs) = (format!("rm-{run_id}/logs"), format!("rm-{run_id}"));
+    let (ok, _, err) = run(&logs, &blobs, &["new", "s"]);
+    assert!(ok, "{err}");
+    let (ok, _, err) = run(&logs, &blobs, &["set", "s", "A1", "kept"]);
+    assert!(ok, "{err}");
+    for args in [&["rm", "logs"][..], &["rm", "-r", "logs"][..]] {
+        let (ok, out, err) = run(&logs, &blobs, args);
+        assert!(!ok, "{args:?} succeeded: {out}");
+        assert!(err.contains("neither a sheet nor a folder"), "{err}");
+    }
+    let (ok, out, err) = run(&logs, &blobs, &["get", "s", "A1"]);
+    assert!(ok && out.contains("kept"), "{out}{err}");
+    let (ok, out, err) = run(&logs, &blobs, &["check"]);
+    assert!(ok && out.contains("s: healthy"), "{out}{err}");
 }

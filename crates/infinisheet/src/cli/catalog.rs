@@ -5,7 +5,7 @@ use super::Place;
 use anyhow::Context;
 use infinisheet::blob_store::{BlobDir, BlobDirExt, EntryKind};
 use infinisheet::event_log::{EventLogExt, KnownSnapshot, QueryEnd, QueryStart};
-use infinisheet::{ItemKind, SheetOptions};
+use infinisheet::{DATA_DIR, ItemKind, SheetOptions};
 use std::sync::Arc;
 
 #[derive(Debug, clap::Args)]
@@ -162,6 +162,10 @@ pub(crate) async fn info(place: &Place, args: Info) -> anyhow::Result<()> {
     let (blobs, bytes) = usage(sheet.dir()).await?;
     let metadata = sheet.metadata();
     println!("sheet      {}", sheet.path());
+    match metadata.id {
+        Some(id) => println!("identity   {id} (data in {DATA_DIR}/{id})"),
+        None => println!("identity   none (a sheet of format 1)"),
+    }
     println!(
         "log        {} store {}, log {}",
         metadata.log_backend,
