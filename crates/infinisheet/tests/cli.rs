@@ -399,6 +399,11 @@ fn imports_report_what_they_committed_and_left() {
     );
     assert!(out.contains("left to a `worker` process"), "{out}");
     assert!(!out.contains("snapshots done"), "{out}");
+    // The next reading command says that jobs are pending.
+    let out = cli(home).args(["get", "s", "A1"]).output().unwrap();
+    assert!(out.status.success());
+    let note = String::from_utf8_lossy(&out.stderr);
+    assert!(note.contains("snapshot job(s) pending"), "{note}");
     // What the stopped import committed is a whole sheet.
     let out = ok(home, &["check", "s"]);
     assert!(out.contains("s: healthy"), "{out}");

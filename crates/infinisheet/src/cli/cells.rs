@@ -1,7 +1,7 @@
 //! `set`, `get`, `import`, `export`, `log`, `snapshot`: a sheet's cells and
 //! its log.
 
-use super::{Place, finish, host, print_table};
+use super::{Place, finish, host, note_pending, print_table};
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use infinisheet::engine::{SNAPSHOT_WORKFLOW, SheetEntry};
@@ -79,6 +79,7 @@ fn cell_json(cell: &Cell) -> Value {
 pub(crate) async fn get(place: &Place, args: Get) -> anyhow::Result<()> {
     let (_, sheet) = place.reader_sheet(&args.sheet).await?;
     let cells = sheet.open().await?;
+    note_pending(&sheet).await;
     let range = match &args.range {
         Some(text) => text.parse::<CellRange>()?,
         None => match infinisheet::table::used_range(&cells) {

@@ -88,6 +88,37 @@ pub(crate) fn one_line(err: &anyhow::Error) -> String {
     line.replace('\n', " ")
 }
 
+/// Says on stderr (a note, not an error) if snapshot jobs of `sheet` are
+/// pending since its newest snapshot: the reads are right either way, but
+/// the sheet opens slower until a `worker` (or any editing command) does
+/// them.
+pub(crate) async fn note_pending(sheet: &CatalogSheet) {
+    use infinisheet::event_log::{EventLogExt, KnownSnapshot, QueryEnd, QueryStart};
+    let Ok(tail) = sheet
+        .log()
+        .query_all(
+            QueryStart::Snapshot,
+            QueryEnd::End,
+            KnownSnapshot::NotTracked,
+        )
+        .await
+    else {
+        return; // the read that matters already succeeded
+    };
+    let pending = tail
+        .entries
+        .iter()
+        .filter(|e| e.metadata.pending.is_some())
+        .count();
+    if pending > 0 {
+        eprintln!(
+            "note: {} has {pending} snapshot job(s) pending; a `worker` (or any editing \
+             command) runs them",
+            sheet.path()
+        );
+    }
+}
+
 /// A writer's snapshot host, or none with `--no-worker`: runs the jobs the
 /// command's edits ask for (and those already pending) before it exits.
 pub(crate) fn host(sheet: &CatalogSheet, no_worker: bool) -> Option<WorkflowHost> {
