@@ -153,7 +153,7 @@ impl Spreadsheet {
                 Err(AddEntryError::Storage(err))
                     if err.is_retryable() && failures < options.storage_retries =>
                 {
-                    tokio::time::sleep(Duration::from_millis(10 << failures.min(4))).await;
+                    tokio::time::sleep(retry_delay(failures)).await;
                     failures += 1;
                 }
                 Err(err) => return Err(CreateError::Storage(storage(err))),
@@ -660,7 +660,7 @@ impl Inner {
                     if err.is_retryable() && failures < self.options.storage_retries =>
                 {
                     tracing::debug!(%err, seq, "resending an edit after a storage error");
-                    tokio::time::sleep(Duration::from_millis(10 << failures.min(4))).await;
+                    tokio::time::sleep(retry_delay(failures)).await;
                     failures += 1;
                     resend = Some(current);
                 }
@@ -668,6 +668,12 @@ impl Inner {
             }
         }
     }
+}
+
+/// How long to wait before resending after `failures` retryable storage
+/// errors: 10 ms, doubling, at most 160 ms.
+fn retry_delay(failures: u32) -> Duration {
+    Duration::from_millis(10 << failures.min(4))
 }
 
 /// The entry of a batch of `count` edits at `seq` that asks for a

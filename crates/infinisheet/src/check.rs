@@ -1,13 +1,12 @@
 //! `check_sheet`: verifies a catalog sheet end to end — every entry of its
 //! log readable, every snapshot the log names whole and the sheet's, the
-//! history before the log's first entry complete, the sheet loadable — and
+//! history before the log's first entry complete, the sheet loadable (which
+//! checks the log's identity) — and
 //! says what is wrong, reading only. `repair_sheet` rebuilds the snapshots
 //! that are missing or damaged from the log and its history.
 
 use crate::CatalogSheet;
-use infinisheet_engine::{
-    SheetEntry, SheetId, parse_snapshot_id, rebuild_snapshot, verify_snapshot,
-};
+use infinisheet_engine::{SheetId, parse_snapshot_id, rebuild_snapshot, verify_snapshot};
 use infinisheet_event_log::{
     EventLogExt, KnownSnapshot, MetadataUpdate, QueryEnd, QueryStart, SequenceId, SnapshotValue,
 };
@@ -61,10 +60,8 @@ pub async fn check_sheet(sheet: &CatalogSheet) -> SheetCheck {
         }
     };
     (check.start, check.end) = (all.start, all.end);
+    // The first entry's identity is checked by opening the sheet, below.
     let identity = sheet.metadata().id;
-    if let Some(problem) = identity.and_then(|id| first_entry_problem(id, &all)) {
-        check.problems.push(problem);
-    }
     for (seq, entry) in (all.start..).zip(&all.entries) {
         if entry.metadata.pending.is_some() {
             check.pending.push(seq);
@@ -98,26 +95,6 @@ pub async fn check_sheet(sheet: &CatalogSheet) -> SheetCheck {
             .push(format!("the sheet cannot be opened: {err}"));
     }
     check
-}
-
-/// What is wrong with the first entry of a log that starts at 0 and should
-/// begin with the identity `id`, if anything.
-fn first_entry_problem(id: SheetId, all: &infinisheet_event_log::QueryValue) -> Option<String> {
-    if all.start > 0 {
-        return None; // archived; the snapshots carry the identity now
-    }
-    match all.entries.first().map(|e| SheetEntry::decode(&e.payload)) {
-        Some(Ok(SheetEntry::Identity { sheet })) if sheet == id => None,
-        Some(Ok(SheetEntry::Identity { sheet })) => Some(format!(
-            "the log's first entry is the identity of sheet {sheet}, not of this sheet ({id})"
-        )),
-        Some(_) => Some(format!(
-            "the log's first entry is not this sheet's identity ({id})"
-        )),
-        None => Some(format!(
-            "the log is empty; it should begin with this sheet's identity ({id})"
-        )),
-    }
 }
 
 /// What is wrong with the snapshot `blob_id` on entry `seq`, if anything:
@@ -179,9 +156,6 @@ pub async fn repair_sheet(
         .query_all(QueryStart::Start, QueryEnd::End, KnownSnapshot::NotTracked)
         .await?;
     let mut repair = SheetRepair::default();
-    if let Some(problem) = identity.and_then(|id| first_entry_problem(id, &all)) {
-        repair.unrepaired.push(problem);
-    }
     // The whole snapshots so far, oldest first: the bases to rebuild from.
     let mut whole: Vec<SnapshotValue> = Vec::new();
     for (seq, entry) in (all.start..).zip(&all.entries) {

@@ -419,20 +419,28 @@ fn data_dir(home: &Path) -> PathBuf {
     dirs.pop().unwrap()
 }
 
+/// Makes the sheet `t/s` (10x10 tiles) at `home` and imports 250 rows of
+/// two cells into it, in batches of 100 (so it has snapshots); returns the
+/// CSV text.
+fn sheet_of_250_rows(home: &Path) -> String {
+    ok(home, &["new", "t/s", "--tiles", "10x10"]);
+    let csv = home.join("rows.csv");
+    let text: String = (1..=250).map(|i| format!("{i},x{i}\n")).collect();
+    std::fs::write(&csv, &text).unwrap();
+    ok(
+        home,
+        &["import", "t/s", csv.to_str().unwrap(), "--batch", "100"],
+    );
+    text
+}
+
 /// `check` reads a sheet end to end and reports it healthy; after a tile
 /// blob is damaged it names the snapshot and exits 1.
 #[test]
 fn check_finds_a_damaged_snapshot() {
     let home = tempfile::tempdir().unwrap();
     let home = home.path();
-    ok(home, &["new", "t/s", "--tiles", "10x10"]);
-    let csv = home.join("rows.csv");
-    let text: String = (1..=250).map(|i| format!("{i},x{i}\n")).collect();
-    std::fs::write(&csv, text).unwrap();
-    ok(
-        home,
-        &["import", "t/s", csv.to_str().unwrap(), "--batch", "100"],
-    );
+    sheet_of_250_rows(home);
     let out = ok(home, &["check"]);
     // The identity, then 500 cells.
     assert!(out.contains("t/s: healthy: entries 0..501"), "{out}");
@@ -477,14 +485,7 @@ fn check_finds_a_damaged_snapshot() {
 fn repair_rebuilds_missing_and_damaged_snapshots() {
     let home = tempfile::tempdir().unwrap();
     let home = home.path();
-    ok(home, &["new", "t/s", "--tiles", "10x10"]);
-    let csv = home.join("rows.csv");
-    let text: String = (1..=250).map(|i| format!("{i},x{i}\n")).collect();
-    std::fs::write(&csv, text).unwrap();
-    ok(
-        home,
-        &["import", "t/s", csv.to_str().unwrap(), "--batch", "100"],
-    );
+    let text = sheet_of_250_rows(home);
     let snapshots = data_dir(home).join("snapshots");
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(&snapshots)
         .unwrap()
@@ -510,9 +511,7 @@ fn repair_rebuilds_missing_and_damaged_snapshots() {
     assert!(out.contains("t/s: healthy"), "{out}");
     let out = ok(home, &["check", "t/s"]);
     assert!(out.contains("t/s: healthy: entries 0..501"), "{out}");
-    let exported = ok(home, &["export", "t/s"]);
-    let expected: String = (1..=250).map(|i| format!("{i},x{i}\n")).collect();
-    assert_eq!(exported, expected);
+    assert_eq!(ok(home, &["export", "t/s"]), text);
     // Nothing left to do: a second repair rebuilds nothing.
     let out = ok(home, &["repair"]);
     assert!(!out.contains("rebuilt"), "{out}");
@@ -559,17 +558,10 @@ fn reading_commands_work_read_only_and_create_nothing() {
     use std::os::unix::process::CommandExt;
     let home = tempfile::tempdir().unwrap();
     let home = home.path();
-    ok(home, &["new", "t/s", "--tiles", "10x10"]);
-    let csv = home.join("rows.csv");
-    let text: String = (1..=250).map(|i| format!("{i},x{i}\n")).collect();
-    std::fs::write(&csv, &text).unwrap();
-    ok(
-        home,
-        &["import", "t/s", csv.to_str().unwrap(), "--batch", "100"],
-    );
+    let text = sheet_of_250_rows(home);
     let before = tree(home);
     chmod_tree(home, 0o444, 0o555);
-    let as_root = std::fs::metadata(&csv).unwrap().uid() == 0;
+    let as_root = std::fs::metadata(home.join("rows.csv")).unwrap().uid() == 0;
     let run = |args: &[&str]| -> std::process::Output {
         let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("infinisheet"));
         command

@@ -82,7 +82,7 @@ impl SqliteDatabase {
     /// * [`OpenError::SchemaTooNew`] if a newer version wrote the file.
     /// * [`OpenError::Storage`] if the file cannot be opened or read.
     pub async fn open(path: impl AsRef<Path>, options: SqliteOptions) -> Result<Self, OpenError> {
-        Self::open_inner(path.as_ref().to_owned(), options, None).await
+        Self::open_inner(path.as_ref().to_owned(), options, None, open_connection).await
     }
 
     /// A database in a new temporary directory, removed when the last handle
@@ -98,7 +98,7 @@ impl SqliteDatabase {
                 .with_source(err)
         })?;
         let path = dir.path().join("infinisheet.db");
-        Self::open_inner(path, options, Some(Arc::new(dir))).await
+        Self::open_inner(path, options, Some(Arc::new(dir)), open_connection).await
     }
 
     /// Opens an existing database for reading only: creates nothing and
@@ -115,31 +115,20 @@ impl SqliteDatabase {
         path: impl AsRef<Path>,
         options: SqliteOptions,
     ) -> Result<Self, OpenError> {
-        let path = path.as_ref().to_owned();
-        let opening = path.clone();
-        let (connection, instance) =
-            crate::connection::blocking(move || open_read_only(&opening, options)).await??;
-        Ok(SqliteDatabase {
-            shared: Arc::new(Shared {
-                connection: SharedConnection::new(connection),
-                path,
-                options,
-                instance,
-                temporary: None,
-            }),
-        })
+        Self::open_inner(path.as_ref().to_owned(), options, None, open_read_only).await
     }
 
     async fn open_inner(
         path: PathBuf,
         options: SqliteOptions,
         temporary: Option<Arc<tempfile::TempDir>>,
+        connect: Connect,
     ) -> Result<Self, OpenError> {
         let opening = path.clone();
         // Opening syncs and may wait for another process's lock, like any
         // call; outside tokio it runs in place.
         let (connection, instance) =
-            crate::connection::blocking(move || open_connection(&opening, options)).await??;
+            crate::connection::blocking(move || connect(&opening, options)).await??;
         Ok(SqliteDatabase {
             shared: Arc::new(Shared {
                 connection: SharedConnection::new(connection),
@@ -163,6 +152,7 @@ impl SqliteDatabase {
             self.shared.path.clone(),
             self.shared.options,
             self.shared.temporary.clone(),
+            open_connection,
         )
         .await
     }
@@ -439,8 +429,8 @@ fn open_read_only(path: &Path, options: SqliteOptions) -> Result<(Connection, u6
     }
     refuse_cut_file(path)?;
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let open = |flags| -> Result<(Connection, u64), OpenError> {
-        let connection = Connection::open_with_flags(path, flags)
+    let open = |target: &str, flags| -> Result<(Connection, u64), OpenError> {
+        let connection = Connection::open_with_flags(target, flags)
             .map_err(|err| storage(&format!("opening {} to read", path.display()), err))?;
         connection
             .busy_timeout(options.busy_timeout)
@@ -448,7 +438,8 @@ fn open_read_only(path: &Path, options: SqliteOptions) -> Result<(Connection, u6
         let instance = schema::check_read_only(&connection, path)?;
         Ok((connection, instance))
     };
-    match open(flags) {
+    let text = path.display().to_string();
+    match open(&text, flags) {
         Ok(opened) => Ok(opened),
         // A WAL database needs its `-shm` index beside it, which a reader
         // cannot make in a directory it may not write to. If no write is
@@ -457,20 +448,18 @@ fn open_read_only(path: &Path, options: SqliteOptions) -> Result<(Connection, u6
         Err(OpenError::Storage(_)) if !wal_holds_writes(path) => {
             let uri = format!(
                 "file:{}?immutable=1",
-                path.display()
-                    .to_string()
-                    .replace('%', "%25")
+                text.replace('%', "%25")
                     .replace('?', "%3f")
                     .replace('#', "%23")
             );
-            let connection = Connection::open_with_flags(&uri, flags | OpenFlags::SQLITE_OPEN_URI)
-                .map_err(|err| storage(&format!("opening {} to read", path.display()), err))?;
-            let instance = schema::check_read_only(&connection, path)?;
-            Ok((connection, instance))
+            open(&uri, flags | OpenFlags::SQLITE_OPEN_URI)
         }
         Err(err) => Err(err),
     }
 }
+
+/// A way to open the database file: its connection and instance id.
+type Connect = fn(&Path, SqliteOptions) -> Result<(Connection, u64), OpenError>;
 
 /// Whether the WAL beside the database at `path` holds anything.
 fn wal_holds_writes(path: &Path) -> bool {

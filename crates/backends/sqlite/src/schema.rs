@@ -159,38 +159,10 @@ pub(crate) fn check_or_create(connection: &mut Connection, path: &Path) -> Resul
             path.display()
         ))));
     }
-    // Read with the tables' own definitions: if those are damaged, the
-    // read fails, and that too is a schema that fails its checksum.
-    let recorded: Option<i64> = tx
-        .query_row(
-            "SELECT value FROM infinisheet_meta WHERE key = 'schema'",
-            [],
-            |row| row.get(0),
-        )
-        .optional()
-        .unwrap_or(None);
-    let actual = schema_checksum(&tx).map_err(|err| storage("reading the schema", err))?;
-    if recorded != Some(actual) {
-        return Err(OpenError::Storage(crate::error::corrupt(format!(
-            "{}: the schema (its tables and indexes) does not match its checksum",
-            path.display()
-        ))));
-    }
-    let instance: String = tx
-        .query_row(
-            "SELECT value FROM infinisheet_meta WHERE key = 'instance'",
-            [],
-            |row| row.get(0),
-        )
-        .map_err(|err| storage("reading the instance id", err))?;
+    let instance = checked_instance(&tx, path)?;
     tx.commit()
         .map_err(|err| storage("committing the schema", err))?;
-    instance.parse().map_err(|_| {
-        OpenError::Storage(crate::error::corrupt(format!(
-            "{} holds an unreadable instance id",
-            path.display()
-        )))
-    })
+    Ok(instance)
 }
 
 /// Checks, reading only, that the database behind `connection` is an
@@ -226,6 +198,13 @@ pub(crate) fn check_read_only(connection: &Connection, path: &Path) -> Result<u6
             supported: SCHEMA_VERSION,
         });
     }
+    checked_instance(&tx, path)
+}
+
+/// Checks the schema against its recorded checksum (read with the tables'
+/// own definitions: if those are damaged, the read fails, and that too is
+/// a schema that fails its checksum) and returns the instance id.
+fn checked_instance(tx: &rusqlite::Transaction<'_>, path: &Path) -> Result<u64, OpenError> {
     let recorded: Option<i64> = tx
         .query_row(
             "SELECT value FROM infinisheet_meta WHERE key = 'schema'",
@@ -234,7 +213,7 @@ pub(crate) fn check_read_only(connection: &Connection, path: &Path) -> Result<u6
         )
         .optional()
         .unwrap_or(None);
-    let actual = schema_checksum(&tx).map_err(|err| storage("reading the schema", err))?;
+    let actual = schema_checksum(tx).map_err(|err| storage("reading the schema", err))?;
     if recorded != Some(actual) {
         return Err(OpenError::Storage(crate::error::corrupt(format!(
             "{}: the schema (its tables and indexes) does not match its checksum",
@@ -248,7 +227,6 @@ pub(crate) fn check_read_only(connection: &Connection, path: &Path) -> Result<u6
             |row| row.get(0),
         )
         .map_err(|err| storage("reading the instance id", err))?;
-    drop(tx);
     instance.parse().map_err(|_| {
         OpenError::Storage(crate::error::corrupt(format!(
             "{} holds an unreadable instance id",
