@@ -3,7 +3,7 @@
 
 use crate::format::{Index, Tile};
 use crate::reference::CellRange;
-use crate::segment::Segment;
+use crate::segment::{Change, Extent, Lookup, Segment};
 use crate::value::Cell;
 use infinisheet_event_log::{SequenceId, SnapshotValue};
 use std::collections::HashMap;
@@ -75,23 +75,22 @@ pub struct Content {
     pub(crate) visible: usize,
     pub(crate) base: Option<Arc<Base>>,
     pub(crate) tiles: Arc<HashMap<TileKey, Arc<Tile>>>,
-    pub(crate) rows: u64,
-    pub(crate) columns: u64,
+    pub(crate) extent: Extent,
 }
 
 impl Content {
     pub(crate) fn empty(start: SequenceId, base: Option<Arc<Base>>) -> Content {
-        let (rows, columns) = base
-            .as_ref()
-            .map_or((0, 0), |b| (b.index.rows, b.index.columns));
+        let extent = base.as_ref().map_or_else(Extent::default, |b| Extent {
+            rows: b.index.rows,
+            columns: b.index.columns,
+        });
         Content {
             end: start,
             segment: Arc::new(Segment::new(start)),
             visible: 0,
             base,
             tiles: Arc::default(),
-            rows,
-            columns,
+            extent,
         }
     }
 
@@ -101,14 +100,17 @@ impl Content {
         self.end
     }
 
-    /// One more than the largest row index holding a cell (0 if none).
+    /// One more than the largest row index holding a cell (0 if none). A
+    /// clear that does not reach the last row across every column leaves
+    /// it as it was, so after one it may count blank rows at the end.
     pub fn row_count(&self) -> u64 {
-        self.rows
+        self.extent.rows
     }
 
-    /// One more than the largest column index holding a cell (0 if none).
+    /// One more than the largest column index holding a cell (0 if none);
+    /// as [`row_count`](Content::row_count) after a clear.
     pub fn column_count(&self) -> u64 {
-        self.columns
+        self.extent.columns
     }
 
     /// The snapshot this content starts from, if any.
@@ -129,8 +131,10 @@ impl Content {
 
     /// The cell at zero-based `row` and `column`.
     pub fn cell(&self, row: u32, column: u32) -> CellState {
-        if let Some(cell) = self.segment.get(self.visible, row, column) {
-            return CellState::Set(cell);
+        match self.segment.get(self.visible, row, column) {
+            Lookup::Set(cell) => return CellState::Set(cell),
+            Lookup::Cleared => return CellState::Blank,
+            Lookup::Untouched => {}
         }
         let Some(base) = &self.base else {
             return CellState::Blank;
@@ -148,25 +152,31 @@ impl Content {
         }
     }
 
-    /// Adds the edit at `end` to this (draft) content.
-    pub(crate) fn apply(&mut self, row: u32, column: u32, cell: Cell) {
-        if !self.segment.push(self.visible, row, column, cell.clone()) {
-            // Another draft appended past us: continue on a copy.
-            let copy = self.segment.fork(0, self.visible, self.segment.start);
-            copy.push(self.visible, row, column, cell);
-            self.segment = Arc::new(copy);
+    /// Adds the entry at `end`, setting `cells`, to this (draft) content.
+    pub(crate) fn apply(&mut self, cells: Vec<((u32, u32), Cell)>) {
+        for &((row, column), _) in &cells {
+            self.extent.grow(row, column);
         }
-        self.visible += 1;
-        self.end += 1;
-        self.rows = self.rows.max(u64::from(row) + 1);
-        self.columns = self.columns.max(u64::from(column) + 1);
+        self.push(Change::Cells(cells));
     }
 
     /// Adds the entry at `end`, which changes no cell, to this draft.
     pub(crate) fn apply_mark(&mut self) {
-        if !self.segment.push_mark(self.visible) {
+        self.push(Change::Cells(Vec::new()));
+    }
+
+    /// Adds the entry at `end`, making `range` blank, to this draft.
+    pub(crate) fn apply_clear(&mut self, range: CellRange) {
+        self.extent.clear(range);
+        self.push(Change::Clear(range));
+    }
+
+    fn push(&mut self, change: Change<Vec<((u32, u32), Cell)>>) {
+        if let Err(change) = self.segment.push(self.visible, change) {
+            // Another draft appended past us: continue on a copy.
             let copy = self.segment.fork(0, self.visible, self.segment.start);
-            copy.push_mark(self.visible);
+            // A fresh copy holds exactly `visible` entries.
+            let _ = copy.push(self.visible, change);
             self.segment = Arc::new(copy);
         }
         self.visible += 1;
@@ -181,8 +191,8 @@ impl Content {
         let segment = self.segment.fork(skip, self.visible, at);
         self.visible = segment.len();
         self.segment = Arc::new(segment);
-        self.rows = self.rows.max(base.index.rows);
-        self.columns = self.columns.max(base.index.columns);
+        // The extent stays: the snapshot's, grown and shrunk by the
+        // entries after it, is what this draft holds already.
         self.base = Some(base);
         self.tiles = Arc::new(tiles);
     }

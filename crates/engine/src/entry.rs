@@ -2,9 +2,15 @@
 //! postcard. A new entry kind or field gets a new tag; old tags stay
 //! readable. Tag 1 is a cell edit; tag 2 the sheet's identity (16 bytes,
 //! little-endian), the first entry of a log made by
-//! [`Spreadsheet::create`](crate::Spreadsheet::create).
+//! [`Spreadsheet::create`](crate::Spreadsheet::create); tag 3 a block of
+//! cells (LZ4 over varints and the compact cells of `compact.rs`); tag 4
+//! clearing a range (four varints: first row, first column, last row, last
+//! column).
 
+use crate::compact::{Reader, compress, decompress, put_cell, varint};
+use crate::edit::{Block, Edit};
 use crate::identity::SheetId;
+use crate::reference::{CellRange, CellRef};
 use crate::value::{Cell, CellValue};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -14,6 +20,12 @@ pub const ENTRY_VERSION: u8 = 1;
 
 /// The version tag of an identity entry.
 pub const IDENTITY_TAG: u8 = 2;
+
+/// The version tag of a block entry.
+pub const BLOCK_TAG: u8 = 3;
+
+/// The version tag of a clear entry.
+pub const CLEAR_TAG: u8 = 4;
 
 /// One edit of a sheet, as stored in its event log.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -37,6 +49,16 @@ pub enum SheetEntry {
         /// The sheet's identity.
         sheet: SheetId,
     },
+    /// Set a block of cells (a paste, an import). Encoded under its own
+    /// tag.
+    #[serde(skip)]
+    Block(Block),
+    /// Make every cell of a range blank. Encoded under its own tag.
+    #[serde(skip)]
+    Clear {
+        /// The cells made blank.
+        range: CellRange,
+    },
 }
 
 /// A log entry that is not a sheet entry this version can read.
@@ -48,7 +70,7 @@ pub enum EntryError {
     Empty,
     /// The entry was written by a newer version (or is not a sheet entry).
     #[error(
-        "the entry has version tag {0}; this version reads tags {ENTRY_VERSION} and {IDENTITY_TAG}"
+        "the entry has version tag {0}; this version reads tags {ENTRY_VERSION} to {CLEAR_TAG}"
     )]
     UnknownVersion(u8),
     /// The bytes after the tag do not decode.
@@ -75,10 +97,15 @@ impl SheetEntry {
     /// The entry's bytes: the version tag, then postcard (an identity: its
     /// tag, then the 16 bytes of the id).
     pub fn encode(&self) -> Bytes {
-        if let SheetEntry::Identity { sheet } = self {
-            let mut bytes = vec![IDENTITY_TAG];
-            bytes.extend_from_slice(&sheet.as_u128().to_le_bytes());
-            return Bytes::from(bytes);
+        match self {
+            SheetEntry::SetCellValueAndFormat { .. } => {}
+            SheetEntry::Identity { sheet } => {
+                let mut bytes = vec![IDENTITY_TAG];
+                bytes.extend_from_slice(&sheet.as_u128().to_le_bytes());
+                return Bytes::from(bytes);
+            }
+            SheetEntry::Block(block) => return encode_block(block),
+            SheetEntry::Clear { range } => return encode_clear(*range),
         }
         let mut bytes = vec![ENTRY_VERSION];
         // Writing into a Vec cannot fail, and every field serializes.
@@ -105,6 +132,26 @@ impl SheetEntry {
                 u128::from_le_bytes(id),
             )));
         }
+        if tag == BLOCK_TAG {
+            return decode_block(body).map_err(EntryError::Malformed);
+        }
+        if tag == CLEAR_TAG {
+            let mut reader = Reader::new(body);
+            let mut n = || reader.u32("reference").map_err(EntryError::Malformed);
+            let first = CellRef::new(n()?, n()?);
+            let last = CellRef::new(n()?, n()?);
+            if !reader.is_empty() {
+                return Err(EntryError::Malformed("bytes follow the range".into()));
+            }
+            if first.row > last.row || first.column > last.column {
+                return Err(EntryError::Malformed(format!(
+                    "the range {first}:{last} is upside down"
+                )));
+            }
+            return Ok(SheetEntry::Clear {
+                range: CellRange::new(first, last),
+            });
+        }
         if tag != ENTRY_VERSION {
             return Err(EntryError::UnknownVersion(tag));
         }
@@ -117,6 +164,69 @@ impl SheetEntry {
             Err(err) => Err(EntryError::Malformed(err.to_string())),
         }
     }
+}
+
+/// The bytes of a block entry (tag 3).
+pub(crate) fn encode_block(block: &Block) -> Bytes {
+    let cells = block.cells();
+    let mut body = Vec::with_capacity(16 + cells.len() * 8);
+    varint(&mut body, u64::from(block.origin().row));
+    varint(&mut body, u64::from(block.origin().column));
+    varint(&mut body, u64::from(block.width()));
+    varint(&mut body, cells.len() as u64);
+    let mut scratch = String::new();
+    for cell in cells {
+        put_cell(&mut body, cell.as_ref(), &mut scratch);
+    }
+    let mut bytes = vec![BLOCK_TAG];
+    bytes.extend(compress(&body));
+    Bytes::from(bytes)
+}
+
+/// The bytes of a clear entry (tag 4).
+pub(crate) fn encode_clear(range: CellRange) -> Bytes {
+    let mut bytes = vec![CLEAR_TAG];
+    for n in [
+        range.first.row,
+        range.first.column,
+        range.last.row,
+        range.last.column,
+    ] {
+        varint(&mut bytes, u64::from(n));
+    }
+    Bytes::from(bytes)
+}
+
+/// The bytes of the entry making `edit`.
+pub(crate) fn encode_edit(edit: &Edit) -> Bytes {
+    match edit {
+        Edit::Set(at, cell) => SheetEntry::set_cell(at.row, at.column, cell.clone()).encode(),
+        Edit::Block(block) => encode_block(block),
+        Edit::Clear(range) => encode_clear(*range),
+    }
+}
+
+fn decode_block(body: &[u8]) -> Result<SheetEntry, String> {
+    let body = decompress(body).map_err(|e| format!("the block {e}"))?;
+    let mut reader = Reader::new(&body);
+    let origin = CellRef::new(reader.u32("row")?, reader.u32("column")?);
+    let width = reader.u32("width")?;
+    let count = reader.varint()?;
+    // Each cell takes at least a byte: a larger count is damage.
+    let count = usize::try_from(count)
+        .ok()
+        .filter(|&c| c <= body.len())
+        .ok_or_else(|| format!("the block claims {count} cells in {} bytes", body.len()))?;
+    let mut cells = Vec::with_capacity(count);
+    for _ in 0..count {
+        cells.push(reader.cell()?);
+    }
+    if !reader.is_empty() {
+        return Err("bytes follow the block's cells".into());
+    }
+    Block::new(origin, width, cells)
+        .map(SheetEntry::Block)
+        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -136,6 +246,23 @@ mod tests {
             let entry = SheetEntry::set_cell(7, 3, Cell::new(value).with_format("0.00"));
             assert_eq!(SheetEntry::decode(&entry.encode()), Ok(entry));
         }
+        let block = Block::new(
+            CellRef::new(5, 2),
+            3,
+            vec![
+                Some(Cell::new(CellValue::Text("a,b".into()))),
+                None,
+                Some(Cell::new(CellValue::Number(0.25)).with_format("0%")),
+                Some(Cell::new(CellValue::Empty)),
+            ],
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let block = SheetEntry::Block(block);
+        assert_eq!(SheetEntry::decode(&block.encode()), Ok(block));
+        let clear = SheetEntry::Clear {
+            range: "B2:XFD1048576".parse().unwrap_or_else(|e| panic!("{e}")),
+        };
+        assert_eq!(SheetEntry::decode(&clear.encode()), Ok(clear));
         let identity = SheetEntry::identity(SheetId::random());
         assert_eq!(identity.encode().len(), 17);
         assert_eq!(SheetEntry::decode(&identity.encode()), Ok(identity));
@@ -145,9 +272,28 @@ mod tests {
     fn foreign_bytes_are_typed_errors() {
         assert_eq!(SheetEntry::decode(b""), Err(EntryError::Empty));
         assert_eq!(
-            SheetEntry::decode(b"\x03abc"),
-            Err(EntryError::UnknownVersion(3))
+            SheetEntry::decode(b"\x05abc"),
+            Err(EntryError::UnknownVersion(5))
         );
+        for damaged in [
+            &b"\x03abc"[..],
+            b"\x03\x05\0\0\0\x50\0\0\0\0",
+            b"\x04\x01\x01\0\0",
+            b"\x04\x01\x01\x01\x01\x01",
+            b"\x04\xFF\xFF\xFF\xFF\x7F\0\0\0",
+        ] {
+            assert!(
+                matches!(SheetEntry::decode(damaged), Err(EntryError::Malformed(_))),
+                "{damaged:?}"
+            );
+        }
+        let block = SheetEntry::Block(
+            Block::new(CellRef::new(0, 0), 2, vec![None; 5]).unwrap_or_else(|e| panic!("{e}")),
+        )
+        .encode();
+        for cut in 1..block.len() {
+            assert!(SheetEntry::decode(&block[..cut]).is_err(), "cut at {cut}");
+        }
         assert!(matches!(
             SheetEntry::decode(b"\x02abc"),
             Err(EntryError::Malformed(_))

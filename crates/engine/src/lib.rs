@@ -19,7 +19,9 @@
 //! The engine depends on the `EventLog` and `BlobDir` traits only; it never
 //! names a backend.
 
+mod compact;
 mod content;
+mod edit;
 mod entry;
 mod error;
 mod format;
@@ -32,7 +34,8 @@ mod snapshot;
 mod value;
 
 pub use content::{CellState, Content};
-pub use entry::{ENTRY_VERSION, EntryError, IDENTITY_TAG, SheetEntry};
+pub use edit::{Block, BlockError, Edit};
+pub use entry::{BLOCK_TAG, CLEAR_TAG, ENTRY_VERSION, EntryError, IDENTITY_TAG, SheetEntry};
 pub use error::{
     CreateError, EditError, LoadError, RebuildError, SnapshotReadError, ViewportError,
     WriteSnapshotError,
@@ -45,4 +48,4 @@ pub use sheet::{SNAPSHOT_WORKFLOW, Spreadsheet, rebuild_snapshot};
 pub use snapshot::{
     SNAPSHOTS_DIR, parse_snapshot_id, snapshot_dependencies, snapshot_id, verify_snapshot,
 };
-pub use value::{Cell, CellValue, ErrorValue, UnknownErrorValue};
+pub use value::{Cell, CellValue, ErrorValue, UnknownErrorValue, number_text};

@@ -119,6 +119,27 @@ impl CellRange {
     pub fn columns(&self) -> std::ops::RangeInclusive<u32> {
         self.first.column..=self.last.column
     }
+
+    /// How many rows it spans (0 if its corners are upside down).
+    pub fn height(&self) -> u64 {
+        (u64::from(self.last.row) + 1).saturating_sub(u64::from(self.first.row))
+    }
+
+    /// How many columns it spans (0 if its corners are the wrong way round).
+    pub fn width(&self) -> u64 {
+        (u64::from(self.last.column) + 1).saturating_sub(u64::from(self.first.column))
+    }
+
+    /// How many cells it holds; `u64::MAX` for the whole sheet (2^64
+    /// cells, one more than fits).
+    pub fn cell_count(&self) -> u64 {
+        self.height().saturating_mul(self.width())
+    }
+
+    /// Whether the cell at `row`, `column` is in it.
+    pub fn contains(&self, row: u32, column: u32) -> bool {
+        self.rows().contains(&row) && self.columns().contains(&column)
+    }
 }
 
 impl fmt::Display for CellRange {
@@ -190,6 +211,22 @@ mod tests {
             let err = text.parse::<CellRef>().unwrap_err();
             assert_eq!(err.reason, reason, "{text}");
         }
+    }
+
+    #[test]
+    fn range_sizes_never_overflow() {
+        let all = CellRange::new(CellRef::new(0, 0), CellRef::new(u32::MAX, u32::MAX));
+        assert_eq!((all.height(), all.width()), (1 << 32, 1 << 32));
+        assert_eq!(all.cell_count(), u64::MAX);
+        let column: CellRange = "A1:A4294967296".parse().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(column.cell_count(), 1 << 32);
+        let upside_down = CellRange {
+            first: CellRef::new(5, 5),
+            last: CellRef::new(1, 1),
+        };
+        assert_eq!(upside_down.cell_count(), 0);
+        assert!(!upside_down.contains(3, 3));
+        assert!(column.contains(u32::MAX, 0) && !column.contains(0, 1));
     }
 
     #[test]

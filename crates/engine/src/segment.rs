@@ -3,6 +3,7 @@
 //! value that uses it; each content sees only its first `visible` edits, so
 //! an older content keeps its answers while the engine appends.
 
+use crate::reference::CellRange;
 use crate::value::Cell;
 use infinisheet_event_log::SequenceId;
 use std::collections::HashMap;
@@ -17,16 +18,21 @@ struct Edit {
     cell: Cell,
     /// The previous edit of the same cell in this segment, or `NONE`.
     prev: u32,
-    /// An entry that changes no cell (a sheet's identity): it holds its
-    /// place in the sequence and is in no cell's chain.
-    mark: bool,
+    /// The entry (counted from the segment's start) that made it.
+    entry: u32,
 }
 
 #[derive(Debug, Default)]
 struct Data {
+    /// The cells set, in order; an entry may set none (a sheet's
+    /// identity, a clear) or many (a block).
     edits: Vec<Edit>,
+    /// How many entries the segment holds.
+    entries: u32,
     /// Each edited cell's newest edit.
     newest: HashMap<u64, u32>,
+    /// The ranges cleared, with their entries, in order.
+    clears: Vec<(u32, CellRange)>,
 }
 
 /// The key of a cell in the map.
@@ -38,9 +44,54 @@ fn split_key(key: u64) -> (u32, u32) {
     ((key >> 32) as u32, key as u32)
 }
 
+/// A cell and its place.
+pub(crate) type Placed = ((u32, u32), Cell);
+
+/// What a segment knows of a cell.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Lookup {
+    /// Set by an entry of the segment.
+    Set(Cell),
+    /// Cleared by an entry of the segment after any edit of it.
+    Cleared,
+    /// Not touched by the segment: the snapshot holds it.
+    Untouched,
+}
+
+/// One entry's change for [`Segment::push`].
+pub(crate) enum Change<I> {
+    /// Cells set (none for an entry that changes no cell).
+    Cells(I),
+    /// A range made blank.
+    Clear(CellRange),
+}
+
+impl Data {
+    fn append(&mut self, entry: u32, row: u32, column: u32, cell: Cell) {
+        let key = cell_key(row, column);
+        let index = self.edits.len() as u32;
+        let prev = self.newest.insert(key, index).unwrap_or(NONE);
+        self.edits.push(Edit {
+            key,
+            cell,
+            prev,
+            entry,
+        });
+    }
+
+    /// The newest clear among the first `visible` entries covering the cell.
+    fn cleared_at(&self, visible: u32, row: u32, column: u32) -> Option<u32> {
+        self.clears
+            .iter()
+            .rev()
+            .find(|(entry, range)| *entry < visible && range.contains(row, column))
+            .map(|(entry, _)| *entry)
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct Segment {
-    /// The sequence id of the first edit (the snapshot's, if there is one).
+    /// The sequence id of the first entry (the snapshot's, if there is one).
     pub(crate) start: SequenceId,
     data: RwLock<Data>,
 }
@@ -58,91 +109,185 @@ impl Segment {
         self.data.read().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// How many entries it holds.
     pub(crate) fn len(&self) -> usize {
-        self.read().edits.len()
+        self.read().entries as usize
     }
 
-    /// Appends an edit seen by contents with more than `visible` edits.
-    /// Returns `false`, appending nothing, if the segment already holds more
-    /// than `visible` edits (a draft that was abandoned appended them): the
-    /// caller then continues on a copy.
-    pub(crate) fn push(&self, visible: usize, row: u32, column: u32, cell: Cell) -> bool {
+    /// Appends one entry seen by contents with more than `visible`
+    /// entries. Gives the change back, appending nothing, if the segment
+    /// already holds more than `visible` entries (a draft that was
+    /// abandoned appended them): the caller then continues on a copy.
+    pub(crate) fn push<I>(&self, visible: usize, change: Change<I>) -> Result<(), Change<I>>
+    where
+        I: IntoIterator<Item = ((u32, u32), Cell)>,
+    {
         let mut data = self.data.write().unwrap_or_else(PoisonError::into_inner);
-        if data.edits.len() != visible || data.edits.len() >= NONE as usize {
-            return false;
+        if data.entries as usize != visible || data.entries >= NONE - 1 {
+            return Err(change);
         }
-        let key = cell_key(row, column);
-        let index = data.edits.len() as u32;
-        let prev = data.newest.insert(key, index).unwrap_or(NONE);
-        data.edits.push(Edit {
-            key,
-            cell,
-            prev,
-            mark: false,
-        });
-        true
-    }
-
-    /// Appends an entry that changes no cell, as [`push`](Segment::push)
-    /// appends an edit.
-    pub(crate) fn push_mark(&self, visible: usize) -> bool {
-        let mut data = self.data.write().unwrap_or_else(PoisonError::into_inner);
-        if data.edits.len() != visible || data.edits.len() >= NONE as usize {
-            return false;
-        }
-        data.edits.push(Edit {
-            key: 0,
-            cell: Cell::new(crate::value::CellValue::Empty),
-            prev: NONE,
-            mark: true,
-        });
-        true
-    }
-
-    /// The newest of the first `visible` edits of a cell.
-    pub(crate) fn get(&self, visible: usize, row: u32, column: u32) -> Option<Cell> {
-        let data = self.read();
-        let mut index = *data.newest.get(&cell_key(row, column))?;
-        while index as usize >= visible {
-            index = data.edits[index as usize].prev;
-            if index == NONE {
-                return None;
+        let entry = data.entries;
+        match change {
+            Change::Cells(cells) => {
+                for ((row, column), cell) in cells {
+                    if data.edits.len() >= NONE as usize {
+                        // 2^32 edits since a snapshot; the edits past
+                        // them are kept by the log and the next load.
+                        tracing::error!("a log segment holds 2^32 edits; reload the sheet");
+                        break;
+                    }
+                    data.append(entry, row, column, cell);
+                }
             }
+            Change::Clear(range) => data.clears.push((entry, range)),
         }
-        Some(data.edits[index as usize].cell.clone())
+        data.entries += 1;
+        Ok(())
     }
 
-    /// A new segment starting `skip` edits in, holding the edits up to
+    /// What the first `visible` entries say of a cell.
+    pub(crate) fn get(&self, visible: usize, row: u32, column: u32) -> Lookup {
+        let data = self.read();
+        let visible = visible as u32;
+        let mut found = data.newest.get(&cell_key(row, column)).copied();
+        while let Some(index) = found {
+            let edit = &data.edits[index as usize];
+            if edit.entry < visible {
+                break;
+            }
+            found = (edit.prev != NONE).then_some(edit.prev);
+        }
+        let cleared = if data.clears.is_empty() {
+            None
+        } else {
+            data.cleared_at(visible, row, column)
+        };
+        match (found, cleared) {
+            (Some(index), cleared) => {
+                let edit = &data.edits[index as usize];
+                if cleared.is_some_and(|c| c > edit.entry) {
+                    Lookup::Cleared
+                } else {
+                    Lookup::Set(edit.cell.clone())
+                }
+            }
+            (None, Some(_)) => Lookup::Cleared,
+            (None, None) => Lookup::Untouched,
+        }
+    }
+
+    /// A new segment starting `skip` entries in, holding the entries up to
     /// `visible`.
     pub(crate) fn fork(&self, skip: usize, visible: usize, start: SequenceId) -> Segment {
         let forked = Segment::new(start);
         let data = self.read();
-        for (i, edit) in data.edits[skip.min(visible)..visible].iter().enumerate() {
-            if edit.mark {
-                forked.push_mark(i);
-            } else {
+        let (skip, visible) = (skip.min(visible) as u32, visible as u32);
+        {
+            let mut into = forked.data.write().unwrap_or_else(PoisonError::into_inner);
+            for edit in data
+                .edits
+                .iter()
+                .filter(|e| (skip..visible).contains(&e.entry))
+            {
                 let (row, column) = split_key(edit.key);
-                forked.push(i, row, column, edit.cell.clone());
+                into.append(edit.entry - skip, row, column, edit.cell.clone());
             }
+            into.clears = data
+                .clears
+                .iter()
+                .filter(|(entry, _)| (skip..visible).contains(entry))
+                .map(|&(entry, range)| (entry - skip, range))
+                .collect();
+            into.entries = visible - skip;
         }
         forked
     }
 
-    /// Each cell's newest value among the first `visible` edits.
-    pub(crate) fn cells(&self, visible: usize) -> Vec<((u32, u32), Cell)> {
+    /// Each cell's newest value among the first `visible` entries, left
+    /// out where a later clear made it blank; and the ranges those entries
+    /// cleared (which blank the snapshot's cells there).
+    pub(crate) fn cells(&self, visible: usize) -> (Vec<Placed>, Vec<CellRange>) {
         let data = self.read();
+        let visible = visible as u32;
         let mut cells = Vec::with_capacity(data.newest.len());
         for &newest in data.newest.values() {
             let mut index = newest;
-            while index != NONE && index as usize >= visible {
+            while index != NONE && data.edits[index as usize].entry >= visible {
                 index = data.edits[index as usize].prev;
             }
             if index != NONE {
                 let edit = &data.edits[index as usize];
-                cells.push((split_key(edit.key), edit.cell.clone()));
+                let (row, column) = split_key(edit.key);
+                if data
+                    .cleared_at(visible, row, column)
+                    .is_some_and(|c| c > edit.entry)
+                {
+                    continue;
+                }
+                cells.push(((row, column), edit.cell.clone()));
             }
         }
-        cells
+        let clears = data
+            .clears
+            .iter()
+            .filter(|(entry, _)| *entry < visible)
+            .map(|(_, range)| *range)
+            .collect();
+        (cells, clears)
+    }
+
+    /// The rows and columns in use after the first `visible` entries,
+    /// starting from the snapshot's: as [`Extent`] grows and shrinks them,
+    /// entry by entry.
+    pub(crate) fn extent(&self, visible: usize, mut extent: Extent) -> Extent {
+        let data = self.read();
+        let visible = visible as u32;
+        let mut clears = data.clears.iter().filter(|(e, _)| *e < visible).peekable();
+        for edit in data.edits.iter().take_while(|e| e.entry < visible) {
+            while let Some((_, range)) = clears.next_if(|(e, _)| *e < edit.entry) {
+                extent.clear(*range);
+            }
+            let (row, column) = split_key(edit.key);
+            extent.grow(row, column);
+        }
+        for (_, range) in clears {
+            extent.clear(*range);
+        }
+        extent
+    }
+}
+
+/// The rows and columns a sheet uses: one more than the largest row and
+/// column index holding a cell. Setting a cell grows it; clearing a range
+/// that reaches the last row (or column) across every column (or row)
+/// shrinks it to the range's start, so clearing everything makes it 0 by
+/// 0. Other clears leave it as it is: an upper bound.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Extent {
+    pub(crate) rows: u64,
+    pub(crate) columns: u64,
+}
+
+impl Extent {
+    pub(crate) fn grow(&mut self, row: u32, column: u32) {
+        self.rows = self.rows.max(u64::from(row) + 1);
+        self.columns = self.columns.max(u64::from(column) + 1);
+    }
+
+    pub(crate) fn clear(&mut self, range: CellRange) {
+        let all_rows = range.first.row == 0 && u64::from(range.last.row) + 1 >= self.rows;
+        let all_columns =
+            range.first.column == 0 && u64::from(range.last.column) + 1 >= self.columns;
+        if all_rows && all_columns {
+            *self = Extent::default();
+            return;
+        }
+        if all_columns && u64::from(range.last.row) + 1 >= self.rows {
+            self.rows = self.rows.min(u64::from(range.first.row));
+        }
+        if all_rows && u64::from(range.last.column) + 1 >= self.columns {
+            self.columns = self.columns.min(u64::from(range.first.column));
+        }
     }
 }
 
@@ -155,23 +300,116 @@ mod tests {
         Cell::new(CellValue::Number(n))
     }
 
+    fn set(segment: &Segment, visible: usize, row: u32, column: u32, cell: Cell) -> bool {
+        segment
+            .push(visible, Change::Cells([((row, column), cell)]))
+            .is_ok()
+    }
+
     #[test]
     fn each_view_sees_only_its_edits() {
         let segment = Segment::new(10);
-        assert!(segment.push(0, 1, 1, number(1.0)));
-        assert!(segment.push(1, 1, 1, number(2.0)));
-        assert!(segment.push(2, 0, 5, number(3.0)));
-        assert!(!segment.push(1, 9, 9, number(9.0)), "a stale view appended");
-        assert_eq!(segment.get(0, 1, 1), None);
-        assert_eq!(segment.get(1, 1, 1), Some(number(1.0)));
-        assert_eq!(segment.get(3, 1, 1), Some(number(2.0)));
-        assert_eq!(segment.get(2, 0, 5), None);
-        let mut cells = segment.cells(2);
+        assert!(set(&segment, 0, 1, 1, number(1.0)));
+        assert!(set(&segment, 1, 1, 1, number(2.0)));
+        assert!(set(&segment, 2, 0, 5, number(3.0)));
+        assert!(
+            !set(&segment, 1, 9, 9, number(9.0)),
+            "a stale view appended"
+        );
+        assert_eq!(segment.get(0, 1, 1), Lookup::Untouched);
+        assert_eq!(segment.get(1, 1, 1), Lookup::Set(number(1.0)));
+        assert_eq!(segment.get(3, 1, 1), Lookup::Set(number(2.0)));
+        assert_eq!(segment.get(2, 0, 5), Lookup::Untouched);
+        let (mut cells, _) = segment.cells(2);
         cells.sort_by_key(|(k, _)| *k);
         assert_eq!(cells, vec![((1, 1), number(2.0))]);
         let forked = segment.fork(1, 3, 11);
         assert_eq!((forked.start, forked.len()), (11, 2));
-        assert_eq!(forked.get(2, 1, 1), Some(number(2.0)));
-        assert_eq!(forked.get(2, 0, 5), Some(number(3.0)));
+        assert_eq!(forked.get(2, 1, 1), Lookup::Set(number(2.0)));
+        assert_eq!(forked.get(2, 0, 5), Lookup::Set(number(3.0)));
+    }
+
+    #[test]
+    fn blocks_and_clears_are_one_entry_each() {
+        let range = |text: &str| text.parse::<CellRange>().unwrap_or_else(|e| panic!("{e}"));
+        let segment = Segment::new(0);
+        let block: Vec<_> = (0..4).map(|i| ((i, i), number(f64::from(i)))).collect();
+        assert!(segment.push(0, Change::Cells(block)).is_ok());
+        assert!(
+            segment
+                .push(1, Change::<Vec<_>>::Clear(range("A1:B2")))
+                .is_ok()
+        );
+        assert!(set(&segment, 2, 1, 1, number(9.0)));
+        assert!(segment.push(3, Change::<Vec<_>>::Cells(vec![])).is_ok());
+        assert_eq!(segment.len(), 4);
+        assert_eq!(segment.get(1, 0, 0), Lookup::Set(number(0.0)));
+        assert_eq!(segment.get(2, 0, 0), Lookup::Cleared);
+        assert_eq!(
+            segment.get(2, 1, 0),
+            Lookup::Cleared,
+            "blank in the snapshot too"
+        );
+        assert_eq!(segment.get(4, 1, 1), Lookup::Set(number(9.0)));
+        assert_eq!(segment.get(4, 3, 3), Lookup::Set(number(3.0)));
+        let (mut cells, clears) = segment.cells(4);
+        cells.sort_by_key(|(k, _)| *k);
+        assert_eq!(
+            cells,
+            vec![
+                ((1, 1), number(9.0)),
+                ((2, 2), number(2.0)),
+                ((3, 3), number(3.0))
+            ]
+        );
+        assert_eq!(clears, vec![range("A1:B2")]);
+        let forked = segment.fork(1, 4, 1);
+        assert_eq!(forked.len(), 3);
+        assert_eq!(forked.get(1, 0, 0), Lookup::Cleared);
+        assert_eq!(forked.get(3, 3, 3), Lookup::Untouched);
+        let extent = segment.extent(2, Extent::default());
+        assert_eq!((extent.rows, extent.columns), (4, 4));
+        let cleared = segment.fork(0, 1, 0);
+        assert!(
+            cleared
+                .push(1, Change::<Vec<_>>::Clear(range("A1:D4")))
+                .is_ok()
+        );
+        assert_eq!(cleared.extent(2, Extent::default()), Extent::default());
+    }
+
+    #[test]
+    fn clears_shrink_the_extent_only_from_its_end() {
+        let range = |text: &str| text.parse::<CellRange>().unwrap_or_else(|e| panic!("{e}"));
+        let mut extent = Extent {
+            rows: 10,
+            columns: 5,
+        };
+        extent.clear(range("B2:C3"));
+        assert_eq!(
+            extent,
+            Extent {
+                rows: 10,
+                columns: 5
+            }
+        );
+        extent.clear(range("A8:Z20"));
+        assert_eq!(
+            extent,
+            Extent {
+                rows: 7,
+                columns: 5
+            }
+        );
+        extent.clear(range("D1:E7"));
+        assert_eq!(
+            extent,
+            Extent {
+                rows: 7,
+                columns: 3
+            }
+        );
+        extent.clear(range("A1:XFD1048576"));
+        assert_eq!(extent, Extent::default());
     }
 }

@@ -4,7 +4,8 @@
 //! snapshots for the snapshot workflow.
 
 use crate::content::{Base, Content, TileKey};
-use crate::entry::{EntryError, SheetEntry};
+use crate::edit::{Block, Edit};
+use crate::entry::{EntryError, SheetEntry, encode_edit};
 use crate::error::{
     CreateError, EditError, LoadError, RebuildError, ViewportError, WriteSnapshotError,
 };
@@ -227,8 +228,45 @@ impl Spreadsheet {
         &self,
         cells: Vec<(CellRef, Cell)>,
     ) -> Result<Range<SequenceId>, EditError> {
+        self.edit(cells.into_iter().map(|(at, c)| Edit::Set(at, c)).collect())
+            .await
+    }
+
+    /// Sets a block of cells (a paste, an import) with one log entry,
+    /// however many cells it holds; returns its sequence id. As
+    /// [`set_cell`](Spreadsheet::set_cell) otherwise.
+    ///
+    /// # Errors
+    ///
+    /// As [`set_cell`](Spreadsheet::set_cell).
+    pub async fn set_block(&self, block: Block) -> Result<SequenceId, EditError> {
+        Ok(self.edit(vec![Edit::Block(block)]).await?.start)
+    }
+
+    /// Makes every cell of `range` blank, as if never set, with one log
+    /// entry however large the range; returns its sequence id. As
+    /// [`set_cell`](Spreadsheet::set_cell) otherwise.
+    ///
+    /// # Errors
+    ///
+    /// As [`set_cell`](Spreadsheet::set_cell).
+    pub async fn clear(&self, range: CellRange) -> Result<SequenceId, EditError> {
+        Ok(self.edit(vec![Edit::Clear(range)]).await?.start)
+    }
+
+    /// Appends `edits`, one log entry each, all or none, in order (a later
+    /// edit of the same cell wins); returns the entries' ids. A batch asks
+    /// for a snapshot on its last entry whose id is a multiple of
+    /// `snapshot_interval`, or else on its last entry if it sets at least
+    /// `snapshot_interval` cells. As [`set_cell`](Spreadsheet::set_cell)
+    /// otherwise.
+    ///
+    /// # Errors
+    ///
+    /// As [`set_cell`](Spreadsheet::set_cell).
+    pub async fn edit(&self, edits: Vec<Edit>) -> Result<Range<SequenceId>, EditError> {
         let _op = self.inner.ops.lock().await;
-        self.inner.edit(cells).await
+        self.inner.edit(edits).await
     }
 
     /// Looks at `area`: loads the snapshot tiles it covers that are not
@@ -590,7 +628,7 @@ impl Inner {
         });
     }
 
-    async fn edit(&self, cells: Vec<(CellRef, Cell)>) -> Result<Range<SequenceId>, EditError> {
+    async fn edit(&self, edits: Vec<Edit>) -> Result<Range<SequenceId>, EditError> {
         let attempts = self.options.max_edit_attempts.max(1);
         // One token for every try of this edit: a try whose reply was lost
         // is then found landed by the next, never appended twice.
@@ -599,17 +637,21 @@ impl Inner {
         let mut failures = 0;
         // After a storage error: the same append again (it may have landed).
         let mut resend: Option<Arc<Content>> = None;
+        let payloads: Vec<bytes::Bytes> = edits.iter().map(encode_edit).collect();
+        let weight = edits.iter().map(Edit::weight).sum::<u64>();
+        let count = edits.len() as u64;
         loop {
             let current = resend.take().unwrap_or_else(|| self.current());
             let seq = current.end;
-            let due = snapshot_due(seq, cells.len() as u64, self.options.snapshot_interval);
-            let entries: Vec<LogEntry> = cells
+            let interval = self.options.snapshot_interval;
+            let due = snapshot_due(seq, count, interval).or_else(|| {
+                (interval > 0 && weight >= interval && seq + count > 1).then(|| seq + count - 1)
+            });
+            let entries: Vec<LogEntry> = payloads
                 .iter()
                 .enumerate()
-                .map(|(i, (at, cell))| {
-                    let entry = LogEntry::new(
-                        SheetEntry::set_cell(at.row, at.column, cell.clone()).encode(),
-                    );
+                .map(|(i, payload)| {
+                    let entry = LogEntry::new(payload.clone());
                     if due == Some(seq + i as u64) {
                         entry.with_pending(SNAPSHOT_WORKFLOW)
                     } else {
@@ -624,8 +666,12 @@ impl Inner {
             match added {
                 Ok(value) => {
                     let mut draft = (*current).clone();
-                    for (at, cell) in &cells {
-                        draft.apply(at.row, at.column, cell.clone());
+                    for edit in edits {
+                        match edit {
+                            Edit::Set(at, cell) => draft.apply(vec![((at.row, at.column), cell)]),
+                            Edit::Block(block) => draft.apply(placed(block)),
+                            Edit::Clear(range) => draft.apply_clear(range),
+                        }
                     }
                     if let Some(newer) = value.last_snapshot
                         && newer.sequence_id >= draft.segment.start
@@ -645,7 +691,7 @@ impl Inner {
                         }
                     }
                     self.publish(draft);
-                    return Ok(seq..seq + cells.len() as u64);
+                    return Ok(seq..seq + count);
                 }
                 Err(AddEntryError::Conflict { .. }) => {
                     // Not landed at `seq` under this token: someone else
@@ -700,6 +746,22 @@ fn is_newer(draft: &Content, snapshot: &SnapshotValue) -> bool {
         .is_none_or(|b| snapshot.sequence_id > b.value.sequence_id)
 }
 
+/// The cells a block sets, with their places.
+fn placed(block: Block) -> Vec<((u32, u32), Cell)> {
+    let (origin, width, cells) = block.into_parts();
+    let width = width as usize;
+    cells
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, cell)| {
+            // `Block::new` checked that every place fits.
+            let row = origin.row + (i / width) as u32;
+            let column = origin.column + (i % width) as u32;
+            Some(((row, column), cell?))
+        })
+        .collect()
+}
+
 fn apply_entry(draft: &mut Content, seq: SequenceId, entry: &LogEntry) -> Result<(), LoadError> {
     match SheetEntry::decode(&entry.payload) {
         Ok(SheetEntry::SetCellValueAndFormat {
@@ -708,7 +770,15 @@ fn apply_entry(draft: &mut Content, seq: SequenceId, entry: &LogEntry) -> Result
             value,
             format,
         }) => {
-            draft.apply(row, column, Cell { value, format });
+            draft.apply(vec![((row, column), Cell { value, format })]);
+            Ok(())
+        }
+        Ok(SheetEntry::Block(block)) => {
+            draft.apply(placed(block));
+            Ok(())
+        }
+        Ok(SheetEntry::Clear { range }) => {
+            draft.apply_clear(range);
             Ok(())
         }
         // Checked against the sheet's own when the log is opened.

@@ -15,6 +15,8 @@ use crate::error::{SnapshotReadError, WriteSnapshotError};
 use crate::format::{INDEX_NAME, Index, Tile, TileRef, tile_name};
 use crate::identity::SheetId;
 use crate::options::SheetOptions;
+use crate::reference::{CellRange, CellRef};
+use crate::segment::Extent;
 use crate::value::Cell;
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt, stream};
@@ -249,15 +251,19 @@ pub(crate) async fn write(
         ),
         |b| (b.index.tile_rows, b.index.tile_columns),
     );
-    // The edits before `at`, by tile.
-    let mut changed: BTreeMap<TileKey, Vec<PlacedCell>> = BTreeMap::new();
-    let (mut rows, mut columns) = content
+    // The edits before `at`, by tile, and the tiles a clear touches.
+    let visible = (at - start) as usize;
+    let (cells, clears) = content.segment.cells(visible);
+    let base_extent = content
         .base
         .as_ref()
-        .map_or((0, 0), |b| (b.index.rows, b.index.columns));
-    for ((row, column), cell) in content.segment.cells((at - start) as usize) {
-        rows = rows.max(u64::from(row) + 1);
-        columns = columns.max(u64::from(column) + 1);
+        .map_or_else(Extent::default, |b| Extent {
+            rows: b.index.rows,
+            columns: b.index.columns,
+        });
+    let Extent { rows, columns } = content.segment.extent(visible, base_extent);
+    let mut changed: BTreeMap<TileKey, Vec<PlacedCell>> = BTreeMap::new();
+    for ((row, column), cell) in cells {
         changed
             .entry((row / tile_rows, column / tile_columns))
             .or_default()
@@ -274,6 +280,22 @@ pub(crate) async fn write(
                 .collect()
         })
         .unwrap_or_default();
+    let area = |(tile_row, tile_column): TileKey| {
+        let first = CellRef::new(tile_row * tile_rows, tile_column * tile_columns);
+        let last = CellRef::new(
+            first.row.saturating_add(tile_rows - 1),
+            first.column.saturating_add(tile_columns - 1),
+        );
+        CellRange::new(first, last)
+    };
+    for &key in tiles.keys() {
+        if clears.iter().any(|clear| overlap(*clear, area(key))) {
+            changed.entry(key).or_default();
+        }
+    }
+    let touched: Vec<TileKey> = changed.keys().copied().collect();
+    let clears = &clears;
+    let area = &area;
     let written: Vec<(TileRef, Arc<Tile>)> = stream::iter(changed)
         .map(|(key, edits)| {
             let previous = tiles.get(&key).cloned();
@@ -287,7 +309,20 @@ pub(crate) async fn write(
                     }),
                     (None, None) => None,
                 };
+                let old = match old {
+                    Some(old) if !clears.is_empty() => {
+                        let origin = area(key).first;
+                        Some(old.without(|row, column| {
+                            let (row, column) = (origin.row + row, origin.column + column);
+                            clears.iter().any(|clear| clear.contains(row, column))
+                        }))
+                    }
+                    old => old,
+                };
                 let tile = Tile::merged(old, edits);
+                if tile.len() == 0 {
+                    return Ok(None); // all cleared
+                }
                 let name = tile_name(key.0, key.1);
                 blobs.write(id, &name, tile.encode()).await?;
                 let tile_ref = TileRef {
@@ -296,13 +331,17 @@ pub(crate) async fn write(
                     snapshot: id.clone(),
                     cells: tile.len() as u32,
                 };
-                Ok::<_, WriteSnapshotError>((tile_ref, Arc::new(tile)))
+                Ok::<_, WriteSnapshotError>(Some((tile_ref, Arc::new(tile))))
             }
         })
         .buffer_unordered(options.blob_concurrency.max(1))
+        .try_filter_map(|written| async move { Ok(written) })
         .try_collect()
         .await?;
     let mut kept = HashMap::with_capacity(written.len());
+    for key in touched {
+        tiles.remove(&key);
+    }
     for (tile_ref, tile) in written {
         let key = (tile_ref.tile_row, tile_ref.tile_column);
         kept.insert(key, tile);
@@ -321,6 +360,14 @@ pub(crate) async fn write(
         sequence_id: at,
         blob_id: id,
     })
+}
+
+/// Whether two ranges share a cell.
+fn overlap(a: CellRange, b: CellRange) -> bool {
+    a.first.row <= b.last.row
+        && b.first.row <= a.last.row
+        && a.first.column <= b.last.column
+        && b.first.column <= a.last.column
 }
 
 /// The index of the snapshot `blob_id` in the sheet directory `dir`, and

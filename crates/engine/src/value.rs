@@ -112,43 +112,86 @@ pub enum CellValue {
 }
 
 impl CellValue {
-    /// Reads text as a person types it into a cell: empty is
-    /// [`Empty`](CellValue::Empty); a number (`42`, `-1.5e3`) is a
-    /// number; `TRUE`/`FALSE` (any case) a boolean; an error value
-    /// (`#DIV/0!`) an error; anything else, text. Never fails.
+    /// Reads text losslessly, so that writing the value back
+    /// ([`Display`](fmt::Display)) gives exactly `text`: empty text is
+    /// [`Empty`](CellValue::Empty); `TRUE` and `FALSE` are booleans; an
+    /// error value as it is written (`#DIV/0!`) is an error; text that is a
+    /// number written in its shortest form ([`number_text`]: `42`, `-1.5`,
+    /// `1e300`) is a number. Everything else stays text as it is — `06`,
+    /// `4.10`, `2.0`, `0E0`, `+5`, ` 42`, `true`, a field of spaces, a
+    /// 20-digit integer that a number would round. Never fails.
     pub fn parse(text: &str) -> CellValue {
-        let trimmed = text.trim();
-        if trimmed.is_empty() {
-            return CellValue::Empty;
+        match text {
+            "" => return CellValue::Empty,
+            "TRUE" => return CellValue::Boolean(true),
+            "FALSE" => return CellValue::Boolean(false),
+            _ => {}
         }
-        if trimmed.eq_ignore_ascii_case("true") {
-            return CellValue::Boolean(true);
+        if text.starts_with('#') {
+            if let Some(error) = ErrorValue::ALL.into_iter().find(|e| e.as_str() == text) {
+                return CellValue::Error(error);
+            }
+            return CellValue::Text(text.to_owned());
         }
-        if trimmed.eq_ignore_ascii_case("false") {
-            return CellValue::Boolean(false);
+        match parse_number(text) {
+            Some(number) => CellValue::Number(number),
+            None => CellValue::Text(text.to_owned()),
         }
-        if let Ok(error) = trimmed.parse::<ErrorValue>() {
-            return CellValue::Error(error);
-        }
-        // Rust also parses "inf" and "NaN"; a person typing those means text.
-        let numeric = trimmed
-            .bytes()
-            .all(|b| b.is_ascii_digit() || matches!(b, b'+' | b'-' | b'.' | b'e' | b'E'));
-        match trimmed.parse::<f64>() {
-            Ok(number) if numeric && number.is_finite() => CellValue::Number(number),
-            _ => CellValue::Text(text.to_owned()),
+    }
+
+    /// Reads what a person typed into a cell: as [`parse`](CellValue::parse),
+    /// except that a leading apostrophe makes the rest text, as
+    /// spreadsheets do (`'007` is the text `007`, `'TRUE` the text `TRUE`,
+    /// `''` the text `'`).
+    pub fn from_input(text: &str) -> CellValue {
+        match text.strip_prefix('\'') {
+            Some(rest) => CellValue::Text(rest.to_owned()),
+            None => CellValue::parse(text),
         }
     }
 }
 
+/// The number `text` is written as in its shortest form, if it is one.
+fn parse_number(text: &str) -> Option<f64> {
+    // Rust also reads "inf", "NaN" and "+1"; only the shortest form counts.
+    let bytes = text.as_bytes();
+    let first = *bytes.first()?;
+    if !(first.is_ascii_digit() || first == b'-') {
+        return None;
+    }
+    if !bytes
+        .iter()
+        .all(|b| b.is_ascii_digit() || matches!(b, b'-' | b'.' | b'e'))
+    {
+        return None;
+    }
+    let number: f64 = text.parse().ok()?;
+    (number.is_finite() && number_text(number) == text).then_some(number)
+}
+
+/// A number in the shortest text that reads back to the same value: the
+/// fewest significant digits that do, in plain decimals from 1e-6 up to
+/// 1e21 (as JavaScript writes numbers) (`0.5`, `-42`, `123456789012345680000`), otherwise with an
+/// exponent (`1e300`, `1.5e-8`). `-0` keeps its sign.
+pub fn number_text(number: f64) -> String {
+    let magnitude = number.abs();
+    if magnitude == 0.0 || (1e-6..1e21).contains(&magnitude) || !number.is_finite() {
+        number.to_string()
+    } else {
+        format!("{number:e}")
+    }
+}
+
 impl fmt::Display for CellValue {
-    /// Writes the value as [`parse`](CellValue::parse) reads it back (text
-    /// that looks like another kind of value excepted).
+    /// Writes the value as [`parse`](CellValue::parse) reads it back: a
+    /// number in its shortest form ([`number_text`]), text as it is (text
+    /// that looks like another kind of value excepted: `42` as text is
+    /// written `42`).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CellValue::Empty => Ok(()),
             CellValue::Text(text) => f.write_str(text),
-            CellValue::Number(number) => write!(f, "{number}"),
+            CellValue::Number(number) => f.write_str(&number_text(*number)),
             CellValue::Boolean(true) => f.write_str("TRUE"),
             CellValue::Boolean(false) => f.write_str("FALSE"),
             CellValue::Error(error) => f.write_str(error.as_str()),
@@ -190,17 +233,121 @@ mod tests {
     fn parse_reads_each_kind() {
         assert_eq!(CellValue::parse(""), CellValue::Empty);
         assert_eq!(CellValue::parse("42"), CellValue::Number(42.0));
-        assert_eq!(CellValue::parse("-1.5e3"), CellValue::Number(-1500.0));
-        assert_eq!(CellValue::parse("true"), CellValue::Boolean(true));
+        assert_eq!(CellValue::parse("-1500"), CellValue::Number(-1500.0));
+        assert_eq!(CellValue::parse("0.5"), CellValue::Number(0.5));
+        assert_eq!(CellValue::parse("1e300"), CellValue::Number(1e300));
+        assert_eq!(CellValue::parse("-0"), CellValue::Number(-0.0));
+        assert_eq!(CellValue::parse("TRUE"), CellValue::Boolean(true));
         assert_eq!(CellValue::parse("FALSE"), CellValue::Boolean(false));
         assert_eq!(
-            CellValue::parse("#div/0!"),
+            CellValue::parse("#DIV/0!"),
             CellValue::Error(ErrorValue::DivZero)
         );
-        assert_eq!(CellValue::parse("inf"), CellValue::Text("inf".into()));
-        assert_eq!(CellValue::parse("NaN"), CellValue::Text("NaN".into()));
-        assert_eq!(CellValue::parse("1e999"), CellValue::Text("1e999".into()));
         assert_eq!(CellValue::parse("hello"), CellValue::Text("hello".into()));
+    }
+
+    #[test]
+    fn parse_keeps_text_that_a_value_would_change() {
+        for text in [
+            "06",
+            "4.10",
+            "2.0",
+            "0E0",
+            "47.0",
+            "-91.9475000",
+            "12345678901234567890",
+            "1e5",
+            "1E300",
+            "+5",
+            ".5",
+            " 42",
+            "42 ",
+            "   ",
+            "\u{a0}",
+            "true",
+            "False",
+            "#div/0!",
+            "#OOPS!",
+            "inf",
+            "NaN",
+            "1e999",
+            "-",
+            "1-2",
+            "0x10",
+        ] {
+            assert_eq!(
+                CellValue::parse(text),
+                CellValue::Text(text.into()),
+                "{text:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_value_parse_reads_is_written_back_the_same() {
+        for text in [
+            "",
+            "0",
+            "-0",
+            "7",
+            "0.1",
+            "3.14159",
+            "-2.5",
+            "0.000001",
+            "1e-7",
+            "1e-8",
+            "1.5e-8",
+            "1e21",
+            "123456789012345680000",
+            "1e300",
+            "-1.7976931348623157e308",
+            "5e-324",
+            "TRUE",
+            "FALSE",
+            "#N/A",
+            "#SPILL!",
+            "06",
+            "x",
+            "'007",
+        ] {
+            assert_eq!(CellValue::parse(text).to_string(), text, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn numbers_are_written_in_their_shortest_exact_form() {
+        for number in [
+            0.1 + 0.2,
+            1e300,
+            -1e-300,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+            5e-324,
+            1e21,
+            999_999_999_999_999_900_000.0,
+            1e-7,
+            9.99e-8,
+            123.456,
+        ] {
+            let text = number_text(number);
+            assert_eq!(text.parse::<f64>(), Ok(number), "{text}");
+            assert_eq!(CellValue::parse(&text), CellValue::Number(number), "{text}");
+        }
+        assert_eq!(number_text(1e300), "1e300");
+        assert_eq!(number_text(1e20), "100000000000000000000");
+        assert_eq!(number_text(0.1 + 0.2), "0.30000000000000004");
+    }
+
+    #[test]
+    fn an_apostrophe_makes_typed_input_text() {
+        assert_eq!(CellValue::from_input("'007"), CellValue::Text("007".into()));
+        assert_eq!(
+            CellValue::from_input("'TRUE"),
+            CellValue::Text("TRUE".into())
+        );
+        assert_eq!(CellValue::from_input("''"), CellValue::Text("'".into()));
+        assert_eq!(CellValue::from_input("'"), CellValue::Text(String::new()));
+        assert_eq!(CellValue::from_input("42"), CellValue::Number(42.0));
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Property test: 2–3 clients on one log make random edits, batches and
-//! syncs (some at once), while a snapshot worker now and then publishes the
+//! syncs, blocks and clears (some at once), while a snapshot worker now and then publishes the
 //! pending snapshots. Afterwards every client, and a fresh reader, holds
 //! exactly what replaying the whole log from scratch gives: with snapshots
 //! and without.
@@ -9,7 +9,9 @@
 mod common;
 
 use common::{cells, memory, worker_pass};
-use infinisheet_engine::{Cell, CellRef, CellValue, SheetEntry, SheetOptions, Spreadsheet};
+use infinisheet_engine::{
+    Block, Cell, CellRange, CellRef, CellValue, SheetEntry, SheetOptions, Spreadsheet,
+};
 use infinisheet_event_log::{EventLogExt, KnownSnapshot, QueryEnd, QueryStart};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
@@ -33,6 +35,20 @@ enum Op {
     Sync {
         client: usize,
     },
+    /// One entry setting a block (with gaps).
+    Block {
+        client: usize,
+        row: u32,
+        column: u32,
+        width: u32,
+        count: u8,
+        value: u8,
+    },
+    Clear {
+        client: usize,
+        first: (u32, u32),
+        last: (u32, u32),
+    },
     /// Two operations at once.
     Both(Box<Op>, Box<Op>),
     Worker,
@@ -45,6 +61,10 @@ fn single() -> impl Strategy<Value = Op> {
         1 => (0..3usize, 1..6u8, any::<u8>())
             .prop_map(|(client, count, value)| Op::Batch { client, count, value }),
         3 => (0..3usize).prop_map(|client| Op::Sync { client }),
+        2 => (0..3usize, 0..ROWS, 0..COLUMNS, 1..5u32, 1..20u8, any::<u8>())
+            .prop_map(|(client, row, column, width, count, value)| Op::Block { client, row, column, width, count, value }),
+        1 => (0..3usize, (0..ROWS + 2, 0..COLUMNS + 2), (0..ROWS + 2, 0..COLUMNS + 2))
+            .prop_map(|(client, first, last)| Op::Clear { client, first, last }),
     ]
 }
 
@@ -93,6 +113,32 @@ async fn run(sheets: &[Spreadsheet], op: &Op) {
             sheet.set_cells(batch).await.unwrap();
         }
         Op::Sync { client } => sheets[client % sheets.len()].sync().await.unwrap(),
+        Op::Block {
+            client,
+            row,
+            column,
+            width,
+            count,
+            value,
+        } => {
+            let cells = (0..*count)
+                .map(|i| (i % 3 != 2).then(|| cell(value.wrapping_add(i))))
+                .collect();
+            let block = Block::new(CellRef::new(*row, *column), *width, cells).unwrap();
+            sheets[client % sheets.len()]
+                .set_block(block)
+                .await
+                .unwrap();
+        }
+        Op::Clear {
+            client,
+            first,
+            last,
+        } => {
+            let range =
+                CellRange::new(CellRef::new(first.0, first.1), CellRef::new(last.0, last.1));
+            sheets[client % sheets.len()].clear(range).await.unwrap();
+        }
         Op::Both(a, b) => {
             tokio::join!(Box::pin(run(sheets, a)), Box::pin(run(sheets, b)));
         }
@@ -134,17 +180,49 @@ fn check(clients: usize, snapshots: bool, ops: Vec<Op>) -> Result<(), TestCaseEr
             .await
             .unwrap();
         let mut replayed = BTreeMap::new();
+        let mut extent = (0u64, 0u64);
         for entry in &all.entries {
-            let SheetEntry::SetCellValueAndFormat {
-                row,
-                column,
-                value,
-                format,
-            } = SheetEntry::decode(&entry.payload).unwrap()
-            else {
-                panic!("only edits are in this log");
-            };
-            replayed.insert((row, column), format!("{:?}", Cell { value, format }));
+            match SheetEntry::decode(&entry.payload).unwrap() {
+                SheetEntry::SetCellValueAndFormat {
+                    row,
+                    column,
+                    value,
+                    format,
+                } => {
+                    replayed.insert((row, column), format!("{:?}", Cell { value, format }));
+                    extent = (
+                        extent.0.max(u64::from(row) + 1),
+                        extent.1.max(u64::from(column) + 1),
+                    );
+                }
+                SheetEntry::Block(block) => {
+                    for (at, cell) in block.iter() {
+                        replayed.insert((at.row, at.column), format!("{cell:?}"));
+                        extent = (
+                            extent.0.max(u64::from(at.row) + 1),
+                            extent.1.max(u64::from(at.column) + 1),
+                        );
+                    }
+                }
+                SheetEntry::Clear { range } => {
+                    replayed.retain(|&(row, column), _| !range.contains(row, column));
+                    let all_rows =
+                        range.first.row == 0 && u64::from(range.last.row) + 1 >= extent.0;
+                    let all_columns =
+                        range.first.column == 0 && u64::from(range.last.column) + 1 >= extent.1;
+                    if all_rows && all_columns {
+                        extent = (0, 0);
+                    } else {
+                        if all_columns && u64::from(range.last.row) + 1 >= extent.0 {
+                            extent.0 = extent.0.min(u64::from(range.first.row));
+                        }
+                        if all_rows && u64::from(range.last.column) + 1 >= extent.1 {
+                            extent.1 = extent.1.min(u64::from(range.first.column));
+                        }
+                    }
+                }
+                other => panic!("unexpected entry {other:?}"),
+            }
         }
         sheets.push(
             Spreadsheet::open(log.clone(), dir.clone(), options)
@@ -155,8 +233,14 @@ fn check(clients: usize, snapshots: bool, ops: Vec<Op>) -> Result<(), TestCaseEr
             sheet.sync().await.unwrap();
             let content = sheet.content();
             prop_assert_eq!(content.end(), all.end, "client {} end", i);
-            let got = cells(sheet, ROWS, COLUMNS).await;
+            let got = cells(sheet, ROWS + 30, COLUMNS + 6).await;
             prop_assert_eq!(&got, &replayed, "client {} (the last is a fresh reader)", i);
+            prop_assert_eq!(
+                (content.row_count(), content.column_count()),
+                extent,
+                "client {} extent",
+                i
+            );
         }
         Ok(())
     })

@@ -53,6 +53,8 @@ enum Command {
     Repair(cli::catalog::Repair),
     /// Set a cell: a number, TRUE/FALSE, an error value such as #N/A, or text.
     Set(cli::cells::Set),
+    /// Make a range of a sheet blank, as if never set.
+    Clear(cli::cells::Clear),
     /// Print a range of cells as a table (or JSON).
     Get(cli::cells::Get),
     /// Import a CSV file into a sheet.
@@ -116,6 +118,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Check(args) => cli::catalog::check(&place, args).await,
         Command::Repair(args) => cli::catalog::repair(&place, args).await,
         Command::Set(args) => cli::cells::set(&place, args).await,
+        Command::Clear(args) => cli::cells::clear(&place, args).await,
         Command::Get(args) => cli::cells::get(&place, args).await,
         Command::Import(args) => cli::cells::import(&place, args).await,
         Command::Export(args) => cli::cells::export(&place, args).await,

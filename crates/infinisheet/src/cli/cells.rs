@@ -1,5 +1,5 @@
-//! `set`, `get`, `import`, `export`, `log`, `snapshot`: a sheet's cells and
-//! its log.
+//! `set`, `clear`, `get`, `import`, `export`, `log`, `snapshot`: a sheet's
+//! cells and its log.
 
 use super::{Place, finish, host, note_pending, print_table};
 use anyhow::{Context, bail};
@@ -8,7 +8,10 @@ use infinisheet::engine::{SNAPSHOT_WORKFLOW, SheetEntry};
 use infinisheet::event_log::{
     EventLogExt, FieldUpdate, KnownSnapshot, MetadataUpdate, QueryEnd, QueryStart,
 };
-use infinisheet::table::{export_csv, import_csv, read_range, value_text};
+use infinisheet::table::{
+    CsvFormat, ImportOptions, Types, band_rows, export_csv, import_csv, read_range, value_text,
+    whole_sheet,
+};
 use infinisheet::workflow::JobOutcome;
 use infinisheet::{Cell, CellRange, CellRef, CellValue, SnapshotWorker};
 use serde_json::{Value, json};
@@ -21,8 +24,10 @@ pub(crate) struct Set {
     sheet: String,
     /// The cell, such as B2.
     cell: String,
-    /// The value: a number, TRUE or FALSE, an error value (#N/A), or text;
-    /// empty for an explicitly empty cell.
+    /// The value: a number as it is written back (42, -1.5, 1e300), TRUE or
+    /// FALSE, an error value (#N/A), or text (anything else, kept as
+    /// typed; a leading apostrophe makes the rest text: '007); empty for an
+    /// explicitly empty cell.
     #[arg(allow_hyphen_values = true)]
     value: String,
     /// How to show the value (the sheet stores it as it is).
@@ -39,7 +44,7 @@ pub(crate) async fn set(place: &Place, args: Set) -> anyhow::Result<()> {
     let host = host(&sheet, args.no_worker);
     let log = host.as_ref().map_or_else(|| sheet.log(), |h| h.log());
     let cells = sheet.open_on(log).await?;
-    let mut cell = Cell::new(CellValue::parse(&args.value));
+    let mut cell = Cell::new(CellValue::from_input(&args.value));
     if let Some(format) = args.format {
         cell = cell.with_format(format);
     }
@@ -48,6 +53,36 @@ pub(crate) async fn set(place: &Place, args: Set) -> anyhow::Result<()> {
     println!("{} {at} (entry {seq})", sheet.path());
     Ok(())
 }
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Clear {
+    /// The sheet.
+    sheet: String,
+    /// The cells to make blank, such as B2:D40; `all` for every cell.
+    range: String,
+    /// Leave the snapshot this edit may ask for to a `worker` process.
+    #[arg(long)]
+    no_worker: bool,
+}
+
+pub(crate) async fn clear(place: &Place, args: Clear) -> anyhow::Result<()> {
+    let range = if args.range.eq_ignore_ascii_case("all") {
+        whole_sheet()
+    } else {
+        args.range.parse::<CellRange>()?
+    };
+    let (_, sheet) = place.sheet(&args.sheet).await?;
+    let host = host(&sheet, args.no_worker);
+    let log = host.as_ref().map_or_else(|| sheet.log(), |h| h.log());
+    let cells = sheet.open_on(log).await?;
+    let seq = cells.clear(range).await?;
+    finish(host).await;
+    println!("{} {range} cleared (entry {seq})", sheet.path());
+    Ok(())
+}
+
+/// The most cells `get` prints.
+const GET_LIMIT: u64 = 1_000_000;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Get {
@@ -94,25 +129,32 @@ pub(crate) async fn get(place: &Place, args: Get) -> anyhow::Result<()> {
             }
         },
     };
-    let size = u64::from(range.last.row - range.first.row + 1)
-        * u64::from(range.last.column - range.first.column + 1);
-    if size > 1_000_000 {
-        bail!("{range} holds {size} cells; get prints at most 1,000,000 (use export)");
+    let size = range.cell_count();
+    if size > GET_LIMIT {
+        bail!("{range} holds {size} cells; get prints at most {GET_LIMIT} (use export)");
     }
-    let rows = read_range(&cells, range).await?;
     if args.json {
-        let rows: Vec<Value> = rows
-            .iter()
-            .map(|row| {
-                Value::Array(
-                    row.iter()
-                        .map(|c| c.as_ref().map_or(Value::Null, cell_json))
-                        .collect(),
-                )
-            })
-            .collect();
-        println!("{}", json!({ "range": range.to_string(), "rows": rows }));
+        // A band of rows at a time, so memory stays flat however large.
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        write!(out, "{{\"range\":{},\"rows\":[", json!(range.to_string()))?;
+        let mut first = true;
+        for band in infinisheet::table::bands(range, band_rows(range)) {
+            for row in read_range(&cells, band).await? {
+                if !first {
+                    out.write_all(b",")?;
+                }
+                first = false;
+                let row: Vec<Value> = row
+                    .iter()
+                    .map(|c| c.as_ref().map_or(Value::Null, cell_json))
+                    .collect();
+                serde_json::to_writer(&mut out, &row)?;
+            }
+        }
+        writeln!(out, "]}}")?;
+        out.flush()?;
     } else {
+        let rows = read_range(&cells, range).await?;
         let texts: Vec<Vec<String>> = rows
             .iter()
             .map(|row| {
@@ -126,6 +168,38 @@ pub(crate) async fn get(place: &Place, args: Get) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The CSV format options `import` and `export` share.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Format {
+    /// The field delimiter: one character, or `tab`.
+    #[arg(long, default_value = ",")]
+    delimiter: String,
+    /// The file's character encoding (a WHATWG label: utf-8, windows-1252,
+    /// iso-8859-1, shift_jis…).
+    #[arg(long, default_value = "utf-8")]
+    encoding: String,
+}
+
+impl Format {
+    fn csv(&self, crlf: bool) -> anyhow::Result<CsvFormat> {
+        Ok(CsvFormat {
+            delimiter: CsvFormat::delimiter(&self.delimiter)?,
+            crlf,
+            encoding: CsvFormat::encoding(&self.encoding)?,
+        })
+    }
+}
+
+/// `--types`: how fields become values.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum TypesArg {
+    /// Numbers, booleans and error values where the field is written
+    /// exactly as the value is; text otherwise.
+    Auto,
+    /// Every field is text.
+    Text,
+}
+
 #[derive(Debug, clap::Args)]
 pub(crate) struct Import {
     /// The sheet.
@@ -135,16 +209,33 @@ pub(crate) struct Import {
     /// Where the file's first field goes.
     #[arg(long, default_value = "A1")]
     at: String,
-    /// Cells per log append.
-    #[arg(long, default_value_t = 10_000)]
+    /// Cells per log entry (each batch of rows is one block entry).
+    #[arg(long, default_value_t = 100_000)]
     batch: usize,
+    /// How fields become values.
+    #[arg(long, value_enum, default_value = "auto")]
+    types: TypesArg,
+    /// Clear the whole sheet first, so it holds the file and nothing else.
+    #[arg(long)]
+    replace: bool,
+    #[command(flatten)]
+    format: Format,
     /// Leave the snapshots to a `worker` process.
     #[arg(long)]
     no_worker: bool,
 }
 
 pub(crate) async fn import(place: &Place, args: Import) -> anyhow::Result<()> {
-    let origin: CellRef = args.at.parse()?;
+    let options = ImportOptions {
+        origin: args.at.parse::<CellRef>()?,
+        batch: args.batch,
+        types: match args.types {
+            TypesArg::Auto => Types::Auto,
+            TypesArg::Text => Types::Text,
+        },
+        format: args.format.csv(false)?,
+        replace: args.replace,
+    };
     let reader: Box<dyn std::io::Read> = if args.file.as_os_str() == "-" {
         Box::new(std::io::stdin().lock())
     } else {
@@ -164,12 +255,9 @@ pub(crate) async fn import(place: &Place, args: Import) -> anyhow::Result<()> {
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let started = std::time::Instant::now();
-    let reader = std::io::BufReader::with_capacity(1 << 20, reader);
-    let report = import_csv(&cells, reader, origin, args.batch, |bytes| {
-        bar.set_position(bytes)
-    })
-    .await
-    .with_context(|| format!("importing {}", args.file.display()))?;
+    let report = import_csv(&cells, reader, &options, |bytes| bar.set_position(bytes))
+        .await
+        .with_context(|| format!("importing {}", args.file.display()))?;
     bar.finish_and_clear();
     let wrote = started.elapsed();
     let snapshots = if host.is_some() {
@@ -198,6 +286,11 @@ pub(crate) struct Export {
     /// The range to export; the used range if left out.
     #[arg(long)]
     range: Option<String>,
+    #[command(flatten)]
+    format: Format,
+    /// End lines with CRLF instead of LF.
+    #[arg(long)]
+    crlf: bool,
 }
 
 pub(crate) async fn export(place: &Place, args: Export) -> anyhow::Result<()> {
@@ -206,17 +299,18 @@ pub(crate) async fn export(place: &Place, args: Export) -> anyhow::Result<()> {
         .as_deref()
         .map(str::parse::<CellRange>)
         .transpose()?;
+    let format = args.format.csv(args.crlf)?;
     let (_, sheet) = place.reader_sheet(&args.sheet).await?;
     let cells = sheet.open().await?;
     match &args.file {
         Some(path) => {
             let file = std::fs::File::create(path)
                 .with_context(|| format!("creating {}", path.display()))?;
-            let rows = export_csv(&cells, std::io::BufWriter::new(file), range).await?;
+            let rows = export_csv(&cells, file, range, &format).await?;
             eprintln!("exported {rows} rows to {}", path.display());
         }
         None => {
-            export_csv(&cells, std::io::stdout().lock(), range).await?;
+            export_csv(&cells, std::io::stdout().lock(), range, &format).await?;
         }
     }
     Ok(())
@@ -269,6 +363,20 @@ pub(crate) async fn log(place: &Place, args: Log) -> anyhow::Result<()> {
                 )
             }
             Ok(SheetEntry::Identity { sheet }) => format!("identity of sheet {sheet}"),
+            Ok(SheetEntry::Block(block)) => {
+                let rows = (block.cells().len() as u64).div_ceil(u64::from(block.width()));
+                let origin = block.origin();
+                let last = CellRef::new(
+                    origin.row.saturating_add(rows.saturating_sub(1) as u32),
+                    origin.column.saturating_add(block.width() - 1),
+                );
+                format!(
+                    "block {} ({} cells)",
+                    CellRange::new(origin, last),
+                    block.len()
+                )
+            }
+            Ok(SheetEntry::Clear { range }) => format!("clear {range}"),
             Err(err) => format!("(not a sheet edit: {err})"),
         };
         let meta = &entry.metadata;

@@ -1,0 +1,259 @@
+//! The compact cell encoding shared by block entries and tiles, and the
+//! LZ4 wrapping both use.
+//!
+//! A cell is a varint header `length << 3 | kind`, then `length` bytes:
+//!
+//! | kind | meaning | length | bytes |
+//! |---|---|---|---|
+//! | 0 | no cell (a block's gap) | 0 | — |
+//! | 1 | [`CellValue::Empty`] | 0 | — |
+//! | 2 | text | its UTF-8 length | the text |
+//! | 3 | number | its text's length | [`number_text`] of it |
+//! | 4 | boolean | 0 or 1 | — |
+//! | 5 | error value | its place in [`ErrorValue::ALL`] | — |
+//! | 6 | a format, then the cell's value | the format's length | the format |
+//!
+//! Numbers are kept as their shortest text, which reads back to the same
+//! value and is shorter than 8 bytes for most numbers in real data.
+
+use crate::value::{Cell, CellValue, ErrorValue, number_text};
+use std::fmt::Write as _;
+
+/// Decompressed bodies above this many bytes are refused.
+const BODY_LIMIT: usize = 1 << 30;
+
+/// Postcard's unsigned integer: LEB128.
+pub(crate) fn varint(bytes: &mut Vec<u8>, mut value: u64) {
+    while value >= 0x80 {
+        bytes.push((value as u8) | 0x80);
+        value >>= 7;
+    }
+    bytes.push(value as u8);
+}
+
+fn header(bytes: &mut Vec<u8>, length: usize, kind: u8) {
+    varint(bytes, ((length as u64) << 3) | u64::from(kind));
+}
+
+/// Appends `cell` (`None`: a gap) in the compact encoding; `scratch` is
+/// reused to write numbers.
+pub(crate) fn put_cell(bytes: &mut Vec<u8>, cell: Option<&Cell>, scratch: &mut String) {
+    let Some(cell) = cell else {
+        bytes.push(0);
+        return;
+    };
+    if let Some(format) = &cell.format {
+        header(bytes, format.len(), 6);
+        bytes.extend_from_slice(format.as_bytes());
+    }
+    match &cell.value {
+        CellValue::Empty => bytes.push(1),
+        CellValue::Text(text) => {
+            header(bytes, text.len(), 2);
+            bytes.extend_from_slice(text.as_bytes());
+        }
+        CellValue::Number(number) => {
+            scratch.clear();
+            if number.is_finite() && number.fract() == 0.0 && number.abs() < 1e15 {
+                // Integers are most numbers in real data: the fast path.
+                let _ = write!(scratch, "{}", *number as i64);
+                if *number == 0.0 && number.is_sign_negative() {
+                    scratch.insert(0, '-');
+                }
+            } else {
+                scratch.push_str(&number_text(*number));
+            }
+            header(bytes, scratch.len(), 3);
+            bytes.extend_from_slice(scratch.as_bytes());
+        }
+        CellValue::Boolean(flag) => header(bytes, usize::from(*flag), 4),
+        CellValue::Error(error) => {
+            let index = ErrorValue::ALL.iter().position(|e| e == error);
+            header(bytes, index.unwrap_or_default(), 5);
+        }
+    }
+}
+
+/// Reads what [`varint`] and [`put_cell`] wrote.
+pub(crate) struct Reader<'a> {
+    bytes: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    pub(crate) fn new(bytes: &'a [u8]) -> Reader<'a> {
+        Reader { bytes }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    pub(crate) fn varint(&mut self) -> Result<u64, String> {
+        let mut value = 0u64;
+        for shift in (0..64).step_by(7) {
+            let (&byte, rest) = self.bytes.split_first().ok_or("it ends inside a number")?;
+            self.bytes = rest;
+            let part = u64::from(byte & 0x7F);
+            if shift == 63 && part > 1 {
+                break;
+            }
+            value |= part << shift;
+            if byte & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err("a number in it is too large".into())
+    }
+
+    pub(crate) fn u32(&mut self, what: &str) -> Result<u32, String> {
+        u32::try_from(self.varint()?).map_err(|_| format!("its {what} is too large"))
+    }
+
+    fn take(&mut self, length: u64) -> Result<&'a [u8], String> {
+        let length = usize::try_from(length).unwrap_or(usize::MAX);
+        if length > self.bytes.len() {
+            return Err("it ends inside a cell".into());
+        }
+        let (taken, rest) = self.bytes.split_at(length);
+        self.bytes = rest;
+        Ok(taken)
+    }
+
+    fn text(&mut self, length: u64) -> Result<String, String> {
+        let bytes = self.take(length)?;
+        String::from_utf8(bytes.to_vec()).map_err(|_| "a text in it is not UTF-8".to_owned())
+    }
+
+    /// One cell (`None`: a gap).
+    pub(crate) fn cell(&mut self) -> Result<Option<Cell>, String> {
+        let mut format = None;
+        loop {
+            let head = self.varint()?;
+            let (length, kind) = (head >> 3, (head & 7) as u8);
+            let value = match kind {
+                0 if length == 0 && format.is_none() => return Ok(None),
+                1 if length == 0 => CellValue::Empty,
+                2 => CellValue::Text(self.text(length)?),
+                3 => {
+                    let bytes = self.take(length)?;
+                    let number = std::str::from_utf8(bytes)
+                        .ok()
+                        .and_then(|text| text.parse::<f64>().ok())
+                        .ok_or("a number in it does not read")?;
+                    CellValue::Number(number)
+                }
+                4 if length < 2 => CellValue::Boolean(length == 1),
+                5 => CellValue::Error(
+                    *usize::try_from(length)
+                        .ok()
+                        .and_then(|i| ErrorValue::ALL.get(i))
+                        .ok_or("an error value in it is unknown")?,
+                ),
+                6 if format.is_none() => {
+                    format = Some(self.text(length)?);
+                    continue;
+                }
+                _ => return Err(format!("a cell in it has kind {kind} and length {length}")),
+            };
+            return Ok(Some(Cell { value, format }));
+        }
+    }
+}
+
+/// `body` compressed with LZ4, after its length (4 bytes, little-endian).
+pub(crate) fn compress(body: &[u8]) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(4 + lz4_flex::block::get_maximum_output_size(body.len()));
+    bytes.extend_from_slice(&(body.len() as u32).to_le_bytes());
+    let start = bytes.len();
+    bytes.resize(
+        start + lz4_flex::block::get_maximum_output_size(body.len()),
+        0,
+    );
+    // The buffer holds the largest output LZ4 can make.
+    let written = lz4_flex::block::compress_into(body, &mut bytes[start..]).unwrap_or(0);
+    bytes.truncate(start + written);
+    bytes
+}
+
+/// The body [`compress`] compressed.
+pub(crate) fn decompress(bytes: &[u8]) -> Result<Vec<u8>, String> {
+    let (length, compressed) = bytes
+        .split_first_chunk::<4>()
+        .ok_or("it ends before its length")?;
+    let length = u32::from_le_bytes(*length) as usize;
+    // LZ4 expands at most 255 times; a length beyond is damage.
+    if length > BODY_LIMIT || length > compressed.len().saturating_mul(255).saturating_add(16) {
+        return Err(format!(
+            "it claims {length} bytes from {} compressed",
+            compressed.len()
+        ));
+    }
+    let mut body = vec![0; length];
+    match lz4_flex::block::decompress_into(compressed, &mut body) {
+        Ok(n) if n == length => Ok(body),
+        Ok(n) => Err(format!("it decompresses to {n} bytes, not {length}")),
+        Err(err) => Err(format!("it does not decompress: {err}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cells() -> Vec<Option<Cell>> {
+        let mut cells: Vec<Option<Cell>> = [
+            CellValue::Empty,
+            CellValue::Text("héllo".into()),
+            CellValue::Text(String::new()),
+            CellValue::Number(-2.5),
+            CellValue::Number(-0.0),
+            CellValue::Number(42.0),
+            CellValue::Number(1e300),
+            CellValue::Number(f64::INFINITY),
+            CellValue::Number(123_456_789_012_345_680_000.0),
+            CellValue::Boolean(true),
+            CellValue::Boolean(false),
+            CellValue::Error(ErrorValue::Calc),
+        ]
+        .into_iter()
+        .map(|v| Some(Cell::new(v)))
+        .collect();
+        cells.push(None);
+        cells.push(Some(Cell::new(CellValue::Number(7.0)).with_format("0.00")));
+        cells.push(Some(Cell::new(CellValue::Empty).with_format("")));
+        cells
+    }
+
+    #[test]
+    fn cells_round_trip() {
+        let mut bytes = Vec::new();
+        let mut scratch = String::new();
+        for cell in cells() {
+            put_cell(&mut bytes, cell.as_ref(), &mut scratch);
+        }
+        let body = compress(&bytes);
+        let bytes = decompress(&body).unwrap_or_else(|e| panic!("{e}"));
+        let mut reader = Reader::new(&bytes);
+        for cell in cells() {
+            let read = reader.cell().unwrap_or_else(|e| panic!("{e}"));
+            // Debug tells -0 from 0.
+            assert_eq!(format!("{read:?}"), format!("{cell:?}"));
+        }
+        assert!(reader.is_empty());
+    }
+
+    #[test]
+    fn damage_is_an_error_not_a_panic() {
+        assert!(decompress(b"").is_err());
+        assert!(decompress(&[0xFF, 0xFF, 0xFF, 0x7F, 0]).is_err());
+        for bytes in [
+            &[0x0E][..],
+            &[0x07],
+            &[0x12, b'a'],
+            &[0x1A, 0xFF, 0xFE, 0x80],
+        ] {
+            assert!(Reader::new(bytes).cell().is_err(), "{bytes:?}");
+        }
+        assert!(Reader::new(&[0xFF; 11]).varint().is_err());
+    }
+}

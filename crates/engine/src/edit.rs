@@ -1,0 +1,148 @@
+//! Edits: one cell, a block of cells (a paste, an import), or clearing a
+//! range. Each is one log entry.
+
+use crate::reference::{CellRange, CellRef};
+use crate::value::Cell;
+
+/// A rectangle of cells set by one log entry: rows of `width` cells, from
+/// `origin` right and down, row by row; a gap (`None`) leaves its cell as
+/// it is. The last row may be short.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Block {
+    origin: CellRef,
+    width: u32,
+    cells: Vec<Option<Cell>>,
+}
+
+/// A block that does not fit in the sheet, or has no width.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BlockError {
+    /// Rows of no cells.
+    #[error("a block is at least one cell wide")]
+    NoWidth,
+    /// The block reaches past the last row or column (2^32).
+    #[error("a block of {cells} cells, {width} wide, from {origin} reaches past the sheet's edge")]
+    TooLarge {
+        /// Where it starts.
+        origin: CellRef,
+        /// Its width.
+        width: u32,
+        /// Its cells.
+        cells: usize,
+    },
+}
+
+impl Block {
+    /// The block of `cells`, row by row, `width` a row, from `origin`.
+    ///
+    /// # Errors
+    ///
+    /// [`BlockError`] if `width` is 0 or the block reaches past the sheet.
+    pub fn new(origin: CellRef, width: u32, cells: Vec<Option<Cell>>) -> Result<Block, BlockError> {
+        if width == 0 {
+            return Err(BlockError::NoWidth);
+        }
+        let too_large = || BlockError::TooLarge {
+            origin,
+            width,
+            cells: cells.len(),
+        };
+        let rows = (cells.len() as u64).div_ceil(u64::from(width));
+        let last_row = u64::from(origin.row) + rows.saturating_sub(1);
+        let last_column = u64::from(origin.column) + u64::from(width) - 1;
+        if last_row > u64::from(u32::MAX) || last_column > u64::from(u32::MAX) {
+            return Err(too_large());
+        }
+        Ok(Block {
+            origin,
+            width,
+            cells,
+        })
+    }
+
+    /// The block of `rows` from `origin`, as wide as its widest row
+    /// (shorter rows end in gaps).
+    ///
+    /// # Errors
+    ///
+    /// As [`new`](Block::new); rows of no cells at all are a width of 0.
+    pub fn from_rows(origin: CellRef, rows: Vec<Vec<Option<Cell>>>) -> Result<Block, BlockError> {
+        let width = rows.iter().map(Vec::len).max().unwrap_or(0);
+        let width = u32::try_from(width).map_err(|_| BlockError::TooLarge {
+            origin,
+            width: u32::MAX,
+            cells: width,
+        })?;
+        let mut cells = Vec::with_capacity(rows.len() * width as usize);
+        for mut row in rows {
+            row.resize(width as usize, None);
+            cells.extend(row);
+        }
+        Block::new(origin, width, cells)
+    }
+
+    /// The top-left cell.
+    pub fn origin(&self) -> CellRef {
+        self.origin
+    }
+
+    /// Cells a row.
+    pub fn width(&self) -> u32 {
+        self.width
+    }
+
+    /// The cells, row by row (gaps `None`).
+    pub fn cells(&self) -> &[Option<Cell>] {
+        &self.cells
+    }
+
+    /// The cells it sets, with their places.
+    pub fn iter(&self) -> impl Iterator<Item = (CellRef, &Cell)> {
+        let (origin, width) = (self.origin, self.width as usize);
+        self.cells.iter().enumerate().filter_map(move |(i, cell)| {
+            let cell = cell.as_ref()?;
+            // `new` checked that every place fits.
+            let row = origin.row + (i / width) as u32;
+            let column = origin.column + (i % width) as u32;
+            Some((CellRef::new(row, column), cell))
+        })
+    }
+
+    /// How many cells it sets (gaps left out).
+    pub fn len(&self) -> usize {
+        self.cells.iter().filter(|c| c.is_some()).count()
+    }
+
+    /// Whether it sets no cell.
+    pub fn is_empty(&self) -> bool {
+        self.cells.iter().all(Option::is_none)
+    }
+
+    pub(crate) fn into_parts(self) -> (CellRef, u32, Vec<Option<Cell>>) {
+        (self.origin, self.width, self.cells)
+    }
+}
+
+/// One change of a sheet, written as one log entry by
+/// [`Spreadsheet::edit`](crate::Spreadsheet::edit).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Edit {
+    /// Set one cell.
+    Set(CellRef, Cell),
+    /// Set a block of cells.
+    Block(Block),
+    /// Make every cell of a range blank (as if never set).
+    Clear(CellRange),
+}
+
+impl Edit {
+    /// How many cells it sets or may clear (a clear counts as one): what
+    /// it weighs towards the next snapshot.
+    pub(crate) fn weight(&self) -> u64 {
+        match self {
+            Edit::Block(block) => block.cells.len() as u64,
+            Edit::Set(..) | Edit::Clear(_) => 1,
+        }
+    }
+}
