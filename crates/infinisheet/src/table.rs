@@ -30,6 +30,8 @@ pub struct CsvFormat {
     pub delimiter: u8,
     /// End lines with `\r\n` when writing (reading takes either).
     pub crlf: bool,
+    /// End the last line with a line break too (as most files do).
+    pub final_newline: bool,
     /// The file's character encoding; UTF-8 unless set.
     pub encoding: &'static Encoding,
 }
@@ -39,6 +41,7 @@ impl Default for CsvFormat {
         CsvFormat {
             delimiter: b',',
             crlf: false,
+            final_newline: true,
             encoding: encoding_rs::UTF_8,
         }
     }
@@ -154,6 +157,10 @@ pub struct ImportReport {
     pub columns: u64,
     /// Cells written (an empty field writes an empty cell).
     pub cells: u64,
+    /// Whether the file's first line ends in `\r\n`.
+    pub crlf: bool,
+    /// Whether the file ends in a line break (an empty file does).
+    pub final_newline: bool,
 }
 
 /// Reads CSV from `reader` into `sheet` as `options` say, one block entry
@@ -171,6 +178,11 @@ pub async fn import_csv<R: std::io::Read>(
     progress: impl FnMut(u64),
 ) -> Result<ImportReport, ImportFailed> {
     let mut committed = ImportReport::default();
+    let ending = std::sync::Arc::new(std::sync::Mutex::new(Ending::default()));
+    let reader = Watch {
+        inner: reader,
+        ending: ending.clone(),
+    };
     let reader: Box<dyn std::io::Read + '_> = if options.format.encoding == encoding_rs::UTF_8 {
         // Invalid UTF-8 is an error, never replaced.
         Box::new(reader)
@@ -182,8 +194,54 @@ pub async fn import_csv<R: std::io::Read>(
         )
     };
     match import_rows(sheet, reader, options, progress, &mut committed).await {
-        Ok(report) => Ok(report),
+        Ok(mut report) => {
+            let ending = *ending
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            report.crlf = ending.first == Some(true);
+            report.final_newline = matches!(ending.last, None | Some(b'\n' | b'\r'));
+            Ok(report)
+        }
         Err(error) => Err(ImportFailed { committed, error }),
+    }
+}
+
+/// How the bytes of a file end its lines, as read so far.
+#[derive(Clone, Copy, Debug, Default)]
+struct Ending {
+    /// Whether the first line break was `\r\n` (once one was read).
+    first: Option<bool>,
+    /// The last byte read.
+    last: Option<u8>,
+    previous_cr: bool,
+}
+
+/// Notes the line endings of what passes through.
+struct Watch<R> {
+    inner: R,
+    ending: std::sync::Arc<std::sync::Mutex<Ending>>,
+}
+
+impl<R: std::io::Read> std::io::Read for Watch<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let mut ending = self
+            .ending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if ending.first.is_none() {
+            for &b in &buf[..n] {
+                if b == b'\n' {
+                    ending.first = Some(ending.previous_cr);
+                    break;
+                }
+                ending.previous_cr = b == b'\r';
+            }
+        }
+        if n > 0 {
+            ending.last = Some(buf[n - 1]);
+        }
+        Ok(n)
     }
 }
 
@@ -435,7 +493,8 @@ pub enum ExportError {
 
 /// Writes `range` of `sheet` (its used range if `None`) as CSV in
 /// `format`: one line a row through its last cell that is set (blank cells
-/// before it are empty fields), a row with none an empty line; values as
+/// before it are empty fields), a row with none an empty line, the last
+/// line ending in a line break only if `format.final_newline`; values as
 /// [`value_text`] shows them. Reads a band of rows at a time. Returns the
 /// rows written.
 ///
@@ -462,9 +521,13 @@ pub async fn export_csv<W: std::io::Write>(
     if cells > EXPORT_LIMIT {
         return Err(ExportError::TooLarge { range, cells });
     }
-    let mut written = 0;
+    let mut written = 0u64;
+    let lines = range.height();
     for area in bands(range, band_rows(range)) {
         for row in read_range(sheet, area).await? {
+            if written > 0 {
+                out.write_all(line_end)?;
+            }
             let used = row.iter().rposition(Option::is_some).map_or(0, |i| i + 1);
             for (i, cell) in row[..used].iter().enumerate() {
                 if i > 0 {
@@ -476,9 +539,11 @@ pub async fn export_csv<W: std::io::Write>(
                     .unwrap_or_default();
                 write_field(&mut out, &text, format.delimiter, used == 1)?;
             }
-            out.write_all(line_end)?;
             written += 1;
         }
+    }
+    if written == lines && format.final_newline {
+        out.write_all(line_end)?;
     }
     out.into_inner().map_err(|e| e.into_error())?.finish()?;
     Ok(written)

@@ -181,10 +181,11 @@ pub(crate) struct Format {
 }
 
 impl Format {
-    fn csv(&self, crlf: bool) -> anyhow::Result<CsvFormat> {
+    fn csv(&self, crlf: bool, final_newline: bool) -> anyhow::Result<CsvFormat> {
         Ok(CsvFormat {
             delimiter: CsvFormat::delimiter(&self.delimiter)?,
             crlf,
+            final_newline,
             encoding: CsvFormat::encoding(&self.encoding)?,
         })
     }
@@ -233,7 +234,7 @@ pub(crate) async fn import(place: &Place, args: Import) -> anyhow::Result<()> {
             TypesArg::Auto => Types::Auto,
             TypesArg::Text => Types::Text,
         },
-        format: args.format.csv(false)?,
+        format: args.format.csv(false, true)?,
         replace: args.replace,
     };
     let reader: Box<dyn std::io::Read> = if args.file.as_os_str() == "-" {
@@ -274,6 +275,24 @@ pub(crate) async fn import(place: &Place, args: Import) -> anyhow::Result<()> {
         sheet.path(),
         wrote.as_secs_f64(),
     );
+    let mut flags = Vec::new();
+    if report.crlf {
+        flags.push("--crlf");
+    }
+    if !report.final_newline {
+        flags.push("--no-final-newline");
+    }
+    if !flags.is_empty() {
+        eprintln!(
+            "note: the file's lines end {}; `export {}` writes them back the same",
+            match (report.crlf, report.final_newline) {
+                (true, true) => "in CRLF",
+                (true, false) => "in CRLF, the last without a line break",
+                _ => "without a line break after the last",
+            },
+            flags.join(" ")
+        );
+    }
     Ok(())
 }
 
@@ -291,6 +310,9 @@ pub(crate) struct Export {
     /// End lines with CRLF instead of LF.
     #[arg(long)]
     crlf: bool,
+    /// Leave the line break after the last line out.
+    #[arg(long)]
+    no_final_newline: bool,
 }
 
 pub(crate) async fn export(place: &Place, args: Export) -> anyhow::Result<()> {
@@ -299,7 +321,7 @@ pub(crate) async fn export(place: &Place, args: Export) -> anyhow::Result<()> {
         .as_deref()
         .map(str::parse::<CellRange>)
         .transpose()?;
-    let format = args.format.csv(args.crlf)?;
+    let format = args.format.csv(args.crlf, !args.no_final_newline)?;
     let (_, sheet) = place.reader_sheet(&args.sheet).await?;
     let cells = sheet.open().await?;
     match &args.file {
