@@ -7,8 +7,8 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use infinisheet::table::import_csv;
-use infinisheet::{Catalog, CellRef, SheetOptions, Storage, WorkflowHost};
+use infinisheet::table::{ImportOptions, import_csv};
+use infinisheet::{Catalog, SheetOptions, Storage, WorkflowHost};
 use infinisheet_benches::runtime;
 use std::time::{Duration, Instant};
 
@@ -46,9 +46,11 @@ async fn import_once(data: &[u8]) -> Duration {
     let started = Instant::now();
     let host = WorkflowHost::start(sheet.log(), sheet.dir(), sheet.workflow_options());
     let cells = sheet.open_on(host.log()).await.unwrap();
-    let report = import_csv(&cells, data, CellRef::new(0, 0), 10_000, |_| {})
-        .await
-        .unwrap();
+    let options = ImportOptions {
+        batch: 10_000,
+        ..ImportOptions::default()
+    };
+    let report = import_csv(&cells, data, &options, |_| {}).await.unwrap();
     host.idle().await;
     let took = started.elapsed();
     assert_eq!(report.cells, u64::from(SIDE * SIDE));

@@ -10,18 +10,6 @@ use infinisheet_benches::sheet;
 use infinisheet_engine::{CellRange, SheetOptions, Spreadsheet};
 use std::time::Instant;
 
-fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 fn main() {
     let dir = std::env::args().nth(1).unwrap_or_else(|| {
         eprintln!("usage: cold-open DIR");
@@ -49,6 +37,6 @@ fn main() {
     });
     println!(
         "open_us={micros} cells={cells} peak_rss_kib={}",
-        peak_rss_kib()
+        infinisheet_benches::peak_rss_kib()
     );
 }

@@ -8,7 +8,7 @@
 //! | 0 | no cell (a block's gap) | 0 | — |
 //! | 1 | [`CellValue::Empty`] | 0 | — |
 //! | 2 | text | its UTF-8 length | the text |
-//! | 3 | number | its text's length | [`number_text`] of it |
+//! | 3 | number | its text's length | [`number_text`](crate::number_text) of it |
 //! | 4 | boolean | 0 or 1 | — |
 //! | 5 | error value | its place in [`ErrorValue::ALL`] | — |
 //! | 6 | a format, then the cell's value | the format's length | the format |
@@ -16,8 +16,7 @@
 //! Numbers are kept as their shortest text, which reads back to the same
 //! value and is shorter than 8 bytes for most numbers in real data.
 
-use crate::value::{Cell, CellValue, ErrorValue, number_text};
-use std::fmt::Write as _;
+use crate::value::{Cell, CellValue, ErrorValue, write_number};
 
 /// Decompressed bodies above this many bytes are refused.
 const BODY_LIMIT: usize = 1 << 30;
@@ -54,15 +53,7 @@ pub(crate) fn put_cell(bytes: &mut Vec<u8>, cell: Option<&Cell>, scratch: &mut S
         }
         CellValue::Number(number) => {
             scratch.clear();
-            if number.is_finite() && number.fract() == 0.0 && number.abs() < 1e15 {
-                // Integers are most numbers in real data: the fast path.
-                let _ = write!(scratch, "{}", *number as i64);
-                if *number == 0.0 && number.is_sign_negative() {
-                    scratch.insert(0, '-');
-                }
-            } else {
-                scratch.push_str(&number_text(*number));
-            }
+            write_number(scratch, *number);
             header(bytes, scratch.len(), 3);
             bytes.extend_from_slice(scratch.as_bytes());
         }

@@ -15,7 +15,10 @@ pub struct SheetOptions {
     /// snapshots off.
     pub snapshot_interval: u64,
     /// Rows of a snapshot tile (1 to 65,536); 100 unless set. Used for a
-    /// sheet's first snapshot; later ones keep the geometry of the first.
+    /// sheet's first snapshot — times up to 16 for a sheet narrower than
+    /// a tile, so a tile holds about as many cells (a 10-column sheet of
+    /// the default 100x100 gets 1000x100) — and later ones keep the
+    /// geometry of the first.
     pub tile_rows: u32,
     /// Columns of a snapshot tile (1 to 65,536); 100 unless set.
     pub tile_columns: u32,

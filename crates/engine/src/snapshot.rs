@@ -244,11 +244,17 @@ pub(crate) async fn write(
         return Ok(base.value.clone());
     }
     let id = snapshot_id(at, options.identity);
-    let (tile_rows, tile_columns) = content.base.as_ref().map_or(
-        (
-            options.tile_rows.clamp(1, 1 << 16),
-            options.tile_columns.clamp(1, 1 << 16),
-        ),
+    let visible = (at - start) as usize;
+    let base_extent = content
+        .base
+        .as_ref()
+        .map_or_else(Extent::default, |b| Extent {
+            rows: b.index.rows,
+            columns: b.index.columns,
+        });
+    let extent = content.segment.extent(visible, base_extent);
+    let (tile_rows, tile_columns) = content.base.as_ref().map_or_else(
+        || first_geometry(options, extent.columns),
         |b| (b.index.tile_rows, b.index.tile_columns),
     );
     // The edits before `at`, by tile, and the tiles a clear touches.
@@ -360,6 +366,17 @@ pub(crate) async fn write(
         sequence_id: at,
         blob_id: id,
     })
+}
+
+/// The tile geometry of a sheet's first snapshot: the options', but taller
+/// (up to 16 times) for a sheet narrower than a tile, so that a tile
+/// still holds about `tile_rows` x `tile_columns` cells (a 10-column table
+/// of 100x100 tiles would make ten times the blobs, each a tenth full).
+fn first_geometry(options: &SheetOptions, columns: u64) -> (u32, u32) {
+    let tile_rows = options.tile_rows.clamp(1, 1 << 16);
+    let tile_columns = options.tile_columns.clamp(1, 1 << 16);
+    let taller = (u64::from(tile_columns) / columns.max(1)).clamp(1, 16) as u32;
+    (tile_rows.saturating_mul(taller).min(1 << 16), tile_columns)
 }
 
 /// Whether two ranges share a cell.

@@ -183,17 +183,16 @@ pub async fn import_csv<R: std::io::Read>(
         inner: reader,
         ending: ending.clone(),
     };
-    let reader: Box<dyn std::io::Read + '_> = if options.format.encoding == encoding_rs::UTF_8 {
+    let result = if options.format.encoding == encoding_rs::UTF_8 {
         // Invalid UTF-8 is an error, never replaced.
-        Box::new(reader)
+        import_rows(sheet, reader, options, progress, &mut committed).await
     } else {
-        Box::new(
-            encoding_rs_io::DecodeReaderBytesBuilder::new()
-                .encoding(Some(options.format.encoding))
-                .build(reader),
-        )
+        let reader = encoding_rs_io::DecodeReaderBytesBuilder::new()
+            .encoding(Some(options.format.encoding))
+            .build(reader);
+        import_rows(sheet, reader, options, progress, &mut committed).await
     };
-    match import_rows(sheet, reader, options, progress, &mut committed).await {
+    match result {
         Ok(mut report) => {
             let ending = *ending
                 .lock()
@@ -575,6 +574,71 @@ fn write_field(
         out.write_all(part.as_bytes())?;
     }
     out.write_all(b"\"")
+}
+
+/// A cell as JSON: `{"value": ...}` plus `"format"` if it has one; an
+/// error value is `{"error": "#N/A"}`; an empty cell's value is `null`.
+pub fn cell_json(cell: &Cell) -> serde_json::Value {
+    use serde_json::json;
+    let mut object = match &cell.value {
+        CellValue::Empty => json!({ "value": null }),
+        CellValue::Text(text) => json!({ "value": text }),
+        CellValue::Number(n) => json!({ "value": n }),
+        CellValue::Boolean(b) => json!({ "value": b }),
+        CellValue::Error(e) => json!({ "error": e.as_str() }),
+    };
+    if let (Some(format), Some(map)) = (&cell.format, object.as_object_mut()) {
+        map.insert("format".into(), json!(format));
+    }
+    object
+}
+
+/// Writes `range` of `sheet` as one JSON object, `{"range": "A1:C3",
+/// "rows": [[cell or null, ...], ...]}` ([`cell_json`]; `null` for a blank
+/// cell), a band of rows at a time, so memory stays flat however large
+/// the range. Returns the rows written.
+///
+/// # Errors
+///
+/// [`ExportError`].
+pub async fn write_json<W: std::io::Write>(
+    sheet: &Spreadsheet,
+    mut out: W,
+    range: CellRange,
+) -> Result<u64, ExportError> {
+    let cells = range.cell_count();
+    if cells > EXPORT_LIMIT {
+        return Err(ExportError::TooLarge { range, cells });
+    }
+    let to_io = |e: serde_json::Error| std::io::Error::other(e);
+    out.write_all(b"{\"range\":")?;
+    serde_json::to_writer(&mut out, &range.to_string()).map_err(to_io)?;
+    out.write_all(b",\"rows\":[")?;
+    let mut written = 0u64;
+    for band in bands(range, band_rows(range)) {
+        for row in read_range(sheet, band).await? {
+            if written > 0 {
+                out.write_all(b",")?;
+            }
+            out.write_all(b"[")?;
+            for (i, cell) in row.iter().enumerate() {
+                if i > 0 {
+                    out.write_all(b",")?;
+                }
+                match cell {
+                    Some(cell) => {
+                        serde_json::to_writer(&mut out, &cell_json(cell)).map_err(to_io)?
+                    }
+                    None => out.write_all(b"null")?,
+                }
+            }
+            out.write_all(b"]")?;
+            written += 1;
+        }
+    }
+    out.write_all(b"]}\n")?;
+    out.flush()?;
+    Ok(written)
 }
 
 /// Rows a band of `range` holds: about 100,000 cells, 1 to 1,000 rows.

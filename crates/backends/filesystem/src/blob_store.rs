@@ -2,7 +2,7 @@
 //! `<root>/blobs`, each write atomic: a temporary file in `<root>/tmp`,
 //! synced, renamed into place, and the directory synced.
 
-use crate::blocking::blocking;
+use crate::blocking::{blocking, pooled};
 use crate::error::{BACKEND, create_dir_durably, io, os};
 use crate::names::{from_disk, on_disk};
 use crate::tree::{
@@ -495,17 +495,17 @@ impl FsBlobDir {
 impl BlobDir for FsBlobDir {
     async fn read_blob(&self, name: &BlobName) -> Result<Bytes, ReadBlobError> {
         let (this, name) = (self.clone(), name.clone());
-        blocking(move || this.read_sync(&name)).await?
+        pooled(move || this.read_sync(&name)).await?
     }
 
     async fn write_blob(&self, name: &BlobName, content: Bytes) -> Result<(), WriteBlobError> {
         let (this, name) = (self.clone(), name.clone());
-        blocking(move || this.write_sync(&name, &content)).await?
+        pooled(move || this.write_sync(&name, &content)).await?
     }
 
     async fn remove_blob(&self, name: &BlobName) -> Result<(), RemoveBlobError> {
         let (this, name) = (self.clone(), name.clone());
-        blocking(move || this.remove_sync(&name)).await?
+        pooled(move || this.remove_sync(&name)).await?
     }
 
     async fn dir(&self, name: &BlobName) -> Result<Arc<dyn BlobDir>, DirError> {

@@ -9,12 +9,12 @@ use infinisheet::event_log::{
     EventLogExt, FieldUpdate, KnownSnapshot, MetadataUpdate, QueryEnd, QueryStart,
 };
 use infinisheet::table::{
-    CsvFormat, ImportOptions, Types, band_rows, export_csv, import_csv, read_range, value_text,
-    whole_sheet,
+    CsvFormat, ImportOptions, Types, export_csv, import_csv, read_range, value_text, whole_sheet,
+    write_json,
 };
 use infinisheet::workflow::JobOutcome;
 use infinisheet::{Cell, CellRange, CellRef, CellValue, SnapshotWorker};
-use serde_json::{Value, json};
+use serde_json::json;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -95,22 +95,6 @@ pub(crate) struct Get {
     json: bool,
 }
 
-/// A cell as JSON: `{"value": ...}` plus `"format"` if it has one; an
-/// error value is `{"error": "#N/A"}`.
-fn cell_json(cell: &Cell) -> Value {
-    let mut object = match &cell.value {
-        CellValue::Empty => json!({ "value": null }),
-        CellValue::Text(text) => json!({ "value": text }),
-        CellValue::Number(n) => json!({ "value": n }),
-        CellValue::Boolean(b) => json!({ "value": b }),
-        CellValue::Error(e) => json!({ "error": e.as_str() }),
-    };
-    if let (Some(format), Some(map)) = (&cell.format, object.as_object_mut()) {
-        map.insert("format".into(), json!(format));
-    }
-    object
-}
-
 pub(crate) async fn get(place: &Place, args: Get) -> anyhow::Result<()> {
     let (_, sheet) = place.reader_sheet(&args.sheet).await?;
     let cells = sheet.open().await?;
@@ -134,25 +118,8 @@ pub(crate) async fn get(place: &Place, args: Get) -> anyhow::Result<()> {
         bail!("{range} holds {size} cells; get prints at most {GET_LIMIT} (use export)");
     }
     if args.json {
-        // A band of rows at a time, so memory stays flat however large.
-        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-        write!(out, "{{\"range\":{},\"rows\":[", json!(range.to_string()))?;
-        let mut first = true;
-        for band in infinisheet::table::bands(range, band_rows(range)) {
-            for row in read_range(&cells, band).await? {
-                if !first {
-                    out.write_all(b",")?;
-                }
-                first = false;
-                let row: Vec<Value> = row
-                    .iter()
-                    .map(|c| c.as_ref().map_or(Value::Null, cell_json))
-                    .collect();
-                serde_json::to_writer(&mut out, &row)?;
-            }
-        }
-        writeln!(out, "]}}")?;
-        out.flush()?;
+        let out = std::io::BufWriter::new(std::io::stdout().lock());
+        write_json(&cells, out, range).await?;
     } else {
         let rows = read_range(&cells, range).await?;
         let texts: Vec<Vec<String>> = rows

@@ -1,0 +1,263 @@
+//! Bulk edits at the speed of the disk, each measured against a reference
+//! in the same run:
+//!
+//! * importing a 100,000 x 10 CSV (1,000,000 cells: numbers, text with
+//!   quoted commas, booleans) into a new sheet on the default durable
+//!   storage, its snapshot included, against `sqlite3 FILE ".import --csv
+//!   CSV t"` of the same file (skipped, loudly, where `sqlite3` is
+//!   missing); and the bytes the import leaves on disk against the CSV's;
+//! * a whole snapshot of that sheet to filesystem blobs against the same
+//!   snapshot to memory blobs;
+//! * the peak memory of `get --json` and `export` of all of it, in fresh
+//!   processes (`bulk-read`).
+
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use infinisheet::table::{ImportOptions, import_csv};
+use infinisheet::{Catalog, SheetOptions, Storage, WorkflowHost};
+use infinisheet_benches::{runtime, settle};
+use infinisheet_blob_store::BlobStore;
+use infinisheet_engine::{Block, Cell, CellRef, CellValue, Spreadsheet};
+use infinisheet_event_log::EventLog;
+use infinisheet_filesystem::FsBlobStore;
+use infinisheet_memory::{MemoryBlobStore, MemoryEventLog};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const ROWS: u32 = 100_000;
+const COLUMNS: u32 = 10;
+const CELLS: u64 = ROWS as u64 * COLUMNS as u64;
+
+/// The CSV: an id, numbers with two decimals, a text with a quoted comma,
+/// a boolean, a code with a leading zero, and so on.
+fn csv() -> Vec<u8> {
+    let mut text = String::with_capacity(8 << 20);
+    for row in 0..ROWS {
+        let n = row.wrapping_mul(7919) % 100_000;
+        text.push_str(&format!(
+            "{row},{}.{:02},\"item {row}, grade {}\",{},0{},{},city {},{},{}.5,x{}\n",
+            n / 100,
+            n % 100,
+            n % 7,
+            if n.is_multiple_of(2) { "TRUE" } else { "FALSE" },
+            n % 90,
+            n * 3,
+            n % 1000,
+            -(i64::from(n) - 50_000),
+            n % 977,
+            n % 31,
+        ));
+    }
+    text.into_bytes()
+}
+
+/// Bytes under `path` (a file, or every file below a directory).
+fn disk_bytes(path: &Path) -> u64 {
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return 0;
+    };
+    if !meta.is_dir() {
+        return meta.len();
+    }
+    std::fs::read_dir(path)
+        .unwrap()
+        .map(|e| disk_bytes(&e.unwrap().path()))
+        .sum()
+}
+
+/// Imports `file` into the sheet `big` of a new catalog at `home`, as
+/// `infinisheet import` does (its snapshot host finishing the jobs).
+async fn import_once(home: &Path, file: &Path) -> Duration {
+    let catalog = Catalog::new(Storage::embedded(home).await.unwrap());
+    let sheet = catalog
+        .create_sheet("big", SheetOptions::default())
+        .await
+        .unwrap();
+    settle();
+    let started = Instant::now();
+    let host = WorkflowHost::start(sheet.log(), sheet.dir(), sheet.workflow_options());
+    let cells = sheet.open_on(host.log()).await.unwrap();
+    let reader = std::fs::File::open(file).unwrap();
+    let report = import_csv(&cells, reader, &ImportOptions::default(), |_| {})
+        .await
+        .unwrap();
+    host.idle().await;
+    let took = started.elapsed();
+    assert_eq!(report.cells, CELLS);
+    assert_eq!(host.failures(), 0);
+    host.shutdown().await;
+    took
+}
+
+fn sqlite3_once(dir: &Path, file: &Path) -> Option<Duration> {
+    let db = dir.join("reference.db");
+    let _ = std::fs::remove_file(&db);
+    settle();
+    let started = Instant::now();
+    let status = std::process::Command::new("sqlite3")
+        .arg(&db)
+        .arg(format!(".import --csv {} t", file.display()))
+        .status()
+        .ok()?;
+    let took = started.elapsed();
+    assert!(status.success(), "sqlite3 .import failed");
+    Some(took)
+}
+
+fn import(c: &mut Criterion) {
+    let rt = runtime();
+    let work = tempfile::tempdir().unwrap();
+    let file = work.path().join("data.csv");
+    std::fs::write(&file, csv()).unwrap();
+    let csv_bytes = disk_bytes(&file);
+
+    // One import for its size on disk (and the reads below).
+    let home = work.path().join("kept");
+    let took = rt.block_on(async {
+        let (home, file) = (home.clone(), file.clone());
+        tokio::spawn(async move { import_once(&home, &file).await })
+            .await
+            .unwrap()
+    });
+    let logs = disk_bytes(&home.join("logs.db"))
+        + disk_bytes(&home.join("logs.db-wal"))
+        + disk_bytes(&home.join("logs.db-shm"));
+    let blobs = disk_bytes(&home.join("sheets"));
+    eprintln!(
+        "bulk/import size: CSV {csv_bytes} B; log {logs} B + snapshots and catalog {blobs} B \
+         = {:.2}x the CSV (first import took {:.2} s)",
+        (logs + blobs) as f64 / csv_bytes as f64,
+        took.as_secs_f64()
+    );
+    read_peaks(&home);
+
+    let mut group = c.benchmark_group("bulk");
+    group.throughput(Throughput::Elements(CELLS));
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(30));
+    group.bench_function("import_csv_1m_cells_embedded", |b| {
+        b.to_async(&rt).iter_custom(|iters| {
+            let file = file.clone();
+            async move {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let file = file.clone();
+                    total += tokio::spawn(async move {
+                        let home = tempfile::tempdir().unwrap();
+                        import_once(home.path(), &file).await
+                    })
+                    .await
+                    .unwrap();
+                }
+                total
+            }
+        });
+    });
+    if sqlite3_once(work.path(), &file).is_none() {
+        eprintln!(
+            "\n!!! bulk/sqlite3_import_reference SKIPPED: no `sqlite3` command on this machine \
+             (Debian: apt-get install sqlite3); the import has no reference to compare with !!!\n"
+        );
+    } else {
+        group.bench_function("sqlite3_import_reference", |b| {
+            b.iter_custom(|iters| {
+                (0..iters)
+                    .map(|_| sqlite3_once(work.path(), &file).unwrap())
+                    .sum()
+            });
+        });
+    }
+    group.finish();
+}
+
+/// Runs `bulk-read` on the kept catalog for `get --json` and `export` of
+/// every cell, and prints their peak memory.
+fn read_peaks(home: &Path) {
+    for what in ["json", "csv"] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_bulk-read"))
+            .arg(home)
+            .arg(what)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        eprintln!(
+            "bulk/read_1m_{what} fresh process: {}",
+            String::from_utf8_lossy(&out.stdout).trim()
+        );
+    }
+}
+
+fn cell(i: u64) -> Cell {
+    match i % 10 {
+        0 => Cell::new(CellValue::Number(i as f64)),
+        2 => Cell::new(CellValue::Text(format!("item {i}, grade {}", i % 7))),
+        3 => Cell::new(CellValue::Boolean(i.is_multiple_of(2))),
+        _ => Cell::new(CellValue::Number((i % 100_000) as f64 / 100.0)),
+    }
+}
+
+/// A sheet on `dir` holding the 1M cells as one block in `log`.
+async fn sheet_on(
+    log: Arc<dyn EventLog>,
+    dir: Arc<dyn infinisheet_blob_store::BlobDir>,
+) -> Spreadsheet {
+    let sheet = Spreadsheet::open(log, dir, SheetOptions::default().snapshot_interval(0))
+        .await
+        .unwrap();
+    sheet.sync().await.unwrap();
+    sheet
+}
+
+fn snapshot(c: &mut Criterion) {
+    let rt = runtime();
+    let work = tempfile::tempdir().unwrap();
+    let log: Arc<dyn EventLog> = Arc::new(MemoryEventLog::new());
+    let (fs, memory) = rt.block_on(async {
+        let writer = sheet_on(log.clone(), MemoryBlobStore::new().root()).await;
+        let cells = (0..CELLS).map(|i| Some(cell(i))).collect();
+        let block = Block::new(CellRef::new(0, 0), COLUMNS, cells).unwrap();
+        writer.set_block(block).await.unwrap();
+        let fs = FsBlobStore::open(work.path().join("blobs")).await.unwrap();
+        (
+            sheet_on(log.clone(), fs.root()).await,
+            sheet_on(log.clone(), MemoryBlobStore::new().root()).await,
+        )
+    });
+    let mut group = c.benchmark_group("bulk");
+    group.throughput(Throughput::Elements(CELLS));
+    group.sample_size(10);
+    for (name, sheet) in [
+        ("snapshot_1m_memory_blobs", memory),
+        ("snapshot_1m_fs_blobs", fs),
+    ] {
+        group.bench_function(name, |b| {
+            b.to_async(&rt).iter_custom(|iters| {
+                let sheet = sheet.clone();
+                async move {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        let sheet = sheet.clone();
+                        total += tokio::spawn(async move {
+                            let started = Instant::now();
+                            sheet.write_snapshot(1).await.unwrap();
+                            started.elapsed()
+                        })
+                        .await
+                        .unwrap();
+                    }
+                    total
+                }
+            });
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, snapshot, import);
+criterion_main!(benches);
