@@ -6,8 +6,8 @@
 //!   storage, its snapshot included, against `sqlite3 FILE ".import --csv
 //!   CSV t"` of the same file (skipped, loudly, where `sqlite3` is
 //!   missing); and the bytes the import leaves on disk against the CSV's;
-//! * a whole snapshot of that sheet to filesystem blobs against the same
-//!   snapshot to memory blobs;
+//! * a whole snapshot of that sheet to filesystem blobs (and to SQLite
+//!   blobs) against the same snapshot to memory blobs;
 //! * the peak memory of `get --json` and `export` of all of it, in fresh
 //!   processes (`bulk-read`).
 
@@ -22,6 +22,7 @@ use infinisheet_engine::{Block, Cell, CellRef, CellValue, Spreadsheet};
 use infinisheet_event_log::EventLog;
 use infinisheet_filesystem::FsBlobStore;
 use infinisheet_memory::{MemoryBlobStore, MemoryEventLog};
+use infinisheet_sqlite::{SqliteDatabase, SqliteOptions};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -218,15 +219,20 @@ fn snapshot(c: &mut Criterion) {
     let rt = runtime();
     let work = tempfile::tempdir().unwrap();
     let log: Arc<dyn EventLog> = Arc::new(MemoryEventLog::new());
-    let (fs, memory) = rt.block_on(async {
+    let (fs, memory, sqlite) = rt.block_on(async {
         let writer = sheet_on(log.clone(), MemoryBlobStore::new().root()).await;
         let cells = (0..CELLS).map(|i| Some(cell(i))).collect();
         let block = Block::new(CellRef::new(0, 0), COLUMNS, cells).unwrap();
         writer.set_block(block).await.unwrap();
         let fs = FsBlobStore::open(work.path().join("blobs")).await.unwrap();
+        let db = SqliteDatabase::open(work.path().join("blobs.db"), SqliteOptions::default())
+            .await
+            .unwrap();
+        let store = db.blob_store("blobs").await.unwrap();
         (
             sheet_on(log.clone(), fs.root()).await,
             sheet_on(log.clone(), MemoryBlobStore::new().root()).await,
+            sheet_on(log.clone(), store.root()).await,
         )
     });
     let mut group = c.benchmark_group("bulk");
@@ -235,6 +241,7 @@ fn snapshot(c: &mut Criterion) {
     for (name, sheet) in [
         ("snapshot_1m_memory_blobs", memory),
         ("snapshot_1m_fs_blobs", fs),
+        ("snapshot_1m_sqlite_blobs", sqlite),
     ] {
         group.bench_function(name, |b| {
             b.to_async(&rt).iter_custom(|iters| {

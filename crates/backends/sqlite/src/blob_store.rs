@@ -1,10 +1,14 @@
 //! `SqliteBlobStore`: a named blob tree in a database file. A blob is a row
 //! keyed by its full path (names joined with `/`), so a directory is the
-//! contiguous range of keys beneath it; every operation is one transaction.
+//! contiguous range of keys beneath it; every operation is one transaction,
+//! except that blob writes made at once (a snapshot's tiles) commit
+//! together: each waits in the database's queue, and the first to take the
+//! connection writes every waiting one in one transaction and one sync,
+//! then answers each.
 
 use crate::checksum;
 use crate::database::SqliteDatabase;
-use crate::error::{BACKEND, Failed, finish};
+use crate::error::{BACKEND, Failed, copy, finish, storage};
 use async_trait::async_trait;
 use bytes::Bytes;
 use infinisheet_blob_store::{
@@ -12,7 +16,7 @@ use infinisheet_blob_store::{
     ListPage, ReadBlobError, RemoveBlobError, StorageError, WriteBlobError, keys,
 };
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// A named [`BlobStore`] in a [`SqliteDatabase`]. Clones share the
 /// database's connection; handles in other processes see the same blobs.
@@ -79,7 +83,7 @@ impl BlobStore for SqliteBlobStore {
     }
 }
 
-fn is_blob(tx: &Transaction<'_>, store: i64, key: &str) -> rusqlite::Result<bool> {
+fn is_blob(tx: &Connection, store: i64, key: &str) -> rusqlite::Result<bool> {
     tx.prepare_cached("SELECT 1 FROM blobs WHERE store = ?1 AND path = ?2")?
         .exists(params![store, key])
 }
@@ -90,12 +94,12 @@ pub(crate) const SECOND_BLOB_LOOKUP: &str =
     "SELECT 1 FROM blobs INDEXED BY blobs_by_path WHERE path = ?2 AND store = ?1";
 
 /// Whether the second index of blob paths (schema version 3) holds `key`.
-fn indexed_by_path(tx: &Transaction<'_>, store: i64, key: &str) -> rusqlite::Result<bool> {
+fn indexed_by_path(tx: &Connection, store: i64, key: &str) -> rusqlite::Result<bool> {
     tx.prepare_cached(SECOND_BLOB_LOOKUP)?
         .exists(params![store, key])
 }
 
-fn has_children(tx: &Transaction<'_>, store: i64, key: &str) -> rusqlite::Result<bool> {
+fn has_children(tx: &Connection, store: i64, key: &str) -> rusqlite::Result<bool> {
     let (lower, upper) = keys::subtree_range(key);
     tx.prepare_cached("SELECT 1 FROM blobs WHERE store = ?1 AND path >= ?2 AND path < ?3 LIMIT 1")?
         .exists(params![store, lower, upper])
@@ -104,7 +108,7 @@ fn has_children(tx: &Transaction<'_>, store: i64, key: &str) -> rusqlite::Result
 /// The first directory on the way to `path` (or `path` itself) that a blob
 /// has replaced.
 fn blocked_by_blob(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     store: i64,
     path: &[BlobName],
 ) -> rusqlite::Result<Option<BlobName>> {
@@ -137,6 +141,102 @@ fn next_key(
             )?
             .query_row(params![store, lower], |row| row.get(0))
             .optional(),
+    }
+}
+
+/// A blob write waiting for its commit.
+pub(crate) struct QueuedWrite {
+    store: i64,
+    key: String,
+    name: BlobName,
+    path: Vec<BlobName>,
+    content: Bytes,
+    reply: tokio::sync::oneshot::Sender<Result<(), WriteBlobError>>,
+}
+
+/// The blob writes of a database waiting for a commit.
+#[derive(Default)]
+pub(crate) struct WriteQueue(Mutex<Vec<QueuedWrite>>);
+
+impl std::fmt::Debug for WriteQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WriteQueue").finish_non_exhaustive()
+    }
+}
+
+impl WriteQueue {
+    fn push(&self, write: QueuedWrite) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(write);
+    }
+
+    fn take(&self) -> Vec<QueuedWrite> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+/// Writes one queued blob in `tx`: nothing if it is refused (a blob or a
+/// directory in the way).
+fn write_one(tx: &Transaction<'_>, write: &QueuedWrite) -> Result<(), Failed<WriteBlobError>> {
+    let store = write.store;
+    if let Some(blocker) = blocked_by_blob(tx, store, &write.path)? {
+        return Err(Failed::Op(WriteBlobError::WrongKind {
+            name: blocker,
+            found: EntryKind::Blob,
+        }));
+    }
+    if has_children(tx, store, &write.key)? {
+        return Err(Failed::Op(WriteBlobError::WrongKind {
+            name: write.name.clone(),
+            found: EntryKind::Dir,
+        }));
+    }
+    let crc = checksum::blob(store, &write.key, &write.content);
+    tx.prepare_cached(
+        "INSERT INTO blobs (store, path, content, crc) VALUES (?1, ?2, ?3, ?4) \
+         ON CONFLICT (store, path) DO UPDATE SET content = excluded.content, crc = excluded.crc",
+    )?
+    .execute(params![store, write.key, &write.content[..], crc])?;
+    Ok(())
+}
+
+/// Takes the connection and commits every queued blob write in one
+/// transaction, answering each: a refused write its own error; a SQLite
+/// error (a full disk, a lock held too long) rolls back all of them and
+/// answers each with it, so none is acknowledged unless all are durable.
+fn commit_writes(shared: &crate::database::Shared, whose: &str) {
+    let mut connection = shared.connection.lock();
+    let writes = shared.blob_writes.take();
+    if writes.is_empty() {
+        return; // another call committed them
+    }
+    let doing = "writing a blob";
+    let outcome = (|| -> Result<Vec<Result<(), Failed<WriteBlobError>>>, rusqlite::Error> {
+        let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut results = Vec::with_capacity(writes.len());
+        for write in &writes {
+            match write_one(&tx, write) {
+                Err(Failed::Sql(err)) => return Err(err),
+                other => results.push(other),
+            }
+        }
+        tx.commit()?;
+        Ok(results)
+    })();
+    match outcome {
+        Ok(results) => {
+            for (write, result) in writes.into_iter().zip(results) {
+                let _ = write.reply.send(finish(doing, whose, Ok(result)));
+            }
+        }
+        Err(err) => {
+            let err = storage(doing, err);
+            for write in writes {
+                let _ = write.reply.send(Err(copy(&err).into()));
+            }
+        }
     }
 }
 
@@ -217,30 +317,22 @@ impl BlobDir for SqliteBlobDir {
     }
 
     async fn write_blob(&self, name: &BlobName, content: Bytes) -> Result<(), WriteBlobError> {
-        let key = self.key(name);
-        let (name, path) = (name.clone(), self.path.clone());
-        self.run("writing a blob", true, move |tx, store| {
-            if let Some(blocker) = blocked_by_blob(tx, store, &path)? {
-                return Err(Failed::Op(WriteBlobError::WrongKind {
-                    name: blocker,
-                    found: EntryKind::Blob,
-                }));
-            }
-            if has_children(tx, store, &key)? {
-                return Err(Failed::Op(WriteBlobError::WrongKind {
-                    name,
-                    found: EntryKind::Dir,
-                }));
-            }
-            let crc = checksum::blob(store, &key, &content);
-            tx.prepare_cached(
-                "INSERT INTO blobs (store, path, content, crc) VALUES (?1, ?2, ?3, ?4) \
-                 ON CONFLICT (store, path) DO UPDATE SET content = excluded.content, crc = excluded.crc",
-            )?
-            .execute(params![store, key, &content[..], crc])?;
-            Ok(())
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.db.shared.blob_writes.push(QueuedWrite {
+            store: self.store,
+            key: self.key(name),
+            name: name.clone(),
+            path: self.path.clone(),
+            content,
+            reply,
+        });
+        let shared = self.db.shared.clone();
+        let whose = format!("blob store {} of {}", self.store, self.db.path().display());
+        crate::connection::pooled(move || commit_writes(&shared, &whose)).await?;
+        // The commit that took this write has answered it by now.
+        answer.await.unwrap_or_else(|_| {
+            Err(StorageError::new(BACKEND, "a blob write went unanswered (a bug)").into())
         })
-        .await
     }
 
     async fn remove_blob(&self, name: &BlobName) -> Result<(), RemoveBlobError> {

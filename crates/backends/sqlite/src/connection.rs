@@ -32,6 +32,14 @@ impl SharedConnection {
         }
     }
 
+    /// The connection itself, for a job already off the runtime.
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, rusqlite::Connection> {
+        // As in `call`: a poisoned lock still guards a usable connection.
+        self.connection
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Runs `job` on the connection, off the async runtime's critical path.
     pub(crate) async fn call<T, F>(&self, job: F) -> Result<T, StorageError>
     where
@@ -54,6 +62,22 @@ where
 {
     match Handle::try_current().map(|handle| handle.runtime_flavor()) {
         Ok(RuntimeFlavor::MultiThread) => Ok(tokio::task::block_in_place(job)),
+        Ok(_) => tokio::task::spawn_blocking(job).await.map_err(|err| {
+            StorageError::new(BACKEND, "a database call panicked (a bug)").with_source(err)
+        }),
+        Err(_) => Ok(job()),
+    }
+}
+
+/// Runs `job` on the blocking pool (in place outside tokio), so that calls
+/// made at once from one task overlap rather than take turns: blob writes,
+/// which commit together (see `blob_store.rs`).
+pub(crate) async fn pooled<T, F>(job: F) -> Result<T, StorageError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> T + Send + 'static,
+{
+    match Handle::try_current() {
         Ok(_) => tokio::task::spawn_blocking(job).await.map_err(|err| {
             StorageError::new(BACKEND, "a database call panicked (a bug)").with_source(err)
         }),

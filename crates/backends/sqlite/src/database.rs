@@ -45,6 +45,8 @@ pub(crate) struct Shared {
     pub(crate) instance: u64,
     /// Keeps the directory of a temporary database alive.
     pub(crate) temporary: Option<Arc<tempfile::TempDir>>,
+    /// Blob writes waiting to be committed together.
+    pub(crate) blob_writes: crate::blob_store::WriteQueue,
 }
 
 /// The longest log or blob store name, in characters.
@@ -136,6 +138,7 @@ impl SqliteDatabase {
                 options,
                 instance,
                 temporary,
+                blob_writes: crate::blob_store::WriteQueue::default(),
             }),
         })
     }

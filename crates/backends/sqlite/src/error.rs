@@ -195,3 +195,16 @@ pub enum OpenError {
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
+
+/// The same error again (without its source), for each of the calls one
+/// failure answers.
+pub(crate) fn copy(err: &StorageError) -> StorageError {
+    let message = err.message().to_owned();
+    if err.is_corrupt() {
+        StorageError::corrupt(err.backend(), message)
+    } else if err.is_retryable() {
+        StorageError::retryable(err.backend(), message)
+    } else {
+        StorageError::new(err.backend(), message)
+    }
+}
