@@ -440,8 +440,8 @@ fn cell(i: u32) -> Cell {
     }
 }
 
-/// Cells in the snapshot: 20 rows by 3 columns over 8x8 tiles.
-const CELLS: u32 = 60;
+/// Cells in the snapshot: 20 rows by 8 columns over 8x8 tiles.
+const CELLS: u32 = 160;
 
 fn area(text: &str) -> CellRange {
     text.parse().unwrap()
