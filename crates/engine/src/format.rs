@@ -1,10 +1,10 @@
 //! The snapshot's blobs in bytes: a tile (the cells of one rectangle) and
 //! the index (counts, tile geometry, which blob holds each tile). Both sit
 //! in an envelope: 4 bytes of magic, a version byte, the CRC-32C of the
-//! body, then the body. An index body is postcard (version 1). A tile body
-//! of version 2 (what this version writes) is LZ4 over the cell count,
-//! then each cell as the gap from the previous cell's place and the
-//! compact cell of `compact.rs`; version 1 tiles (postcard) still read.
+//! body, then the body. Version 2 (what this version writes): an index
+//! body is LZ4 over postcard; a tile body is LZ4 over the cell count, then
+//! each cell as the gap from the previous cell's place and the compact
+//! cell of `compact.rs`. Version 1 (postcard, uncompressed) still reads.
 
 use crate::compact::{Reader, compress, decompress, put_cell, varint};
 use crate::value::Cell;
@@ -14,13 +14,15 @@ use std::sync::Arc;
 
 const TILE_MAGIC: &[u8; 4] = b"ISTL";
 const INDEX_MAGIC: &[u8; 4] = b"ISIX";
-/// The format version of indexes, and of the tiles version 1 wrote.
+/// The format version of the indexes and tiles version 1 wrote (postcard).
 const VERSION: u8 = 1;
-/// The format version of the tiles this version writes.
+/// The format version of the tiles and indexes this version writes
+/// (compressed).
 const TILE_VERSION: u8 = 2;
 const HEADER: usize = 4 + 1 + 4;
 
 /// `body` in its envelope; `size` is a guess of the encoded body's bytes.
+#[cfg(test)]
 fn seal<T: Serialize>(magic: &[u8; 4], body: &T, size: usize) -> Vec<u8> {
     let mut bytes = Vec::with_capacity(HEADER + size);
     bytes.extend_from_slice(magic);
@@ -41,7 +43,7 @@ fn unseal<T: DeserializeOwned>(magic: &[u8; 4], what: &str, bytes: &[u8]) -> Res
     }
     if bytes[4] != VERSION {
         return Err(format!(
-            "it is a snapshot {what} of format version {}; this version reads {VERSION}",
+            "it is a snapshot {what} of format version {}; this version reads {VERSION} and {TILE_VERSION}",
             bytes[4]
         ));
     }
@@ -254,12 +256,36 @@ pub(crate) struct Index {
 }
 
 impl Index {
+    /// The index in its envelope (version 2: postcard under LZ4, where the
+    /// snapshot ids its tiles repeat take little room).
     pub(crate) fn encode(&self) -> Vec<u8> {
-        seal(INDEX_MAGIC, self, 32 + self.tiles.len() * 32)
+        let body = postcard::to_allocvec(self).unwrap_or_default();
+        let compressed = compress(&body);
+        let mut bytes = Vec::with_capacity(HEADER + compressed.len());
+        bytes.extend_from_slice(INDEX_MAGIC);
+        bytes.push(TILE_VERSION);
+        bytes.extend_from_slice(&crc32c::crc32c(&compressed).to_le_bytes());
+        bytes.extend_from_slice(&compressed);
+        bytes
     }
 
     pub(crate) fn decode(bytes: &[u8]) -> Result<Index, String> {
-        let index: Index = unseal(INDEX_MAGIC, "index", bytes)?;
+        let index: Index =
+            if bytes.len() >= HEADER && &bytes[..4] == INDEX_MAGIC && bytes[4] == TILE_VERSION {
+                let mut crc = [0; 4];
+                crc.copy_from_slice(&bytes[5..HEADER]);
+                if crc32c::crc32c(&bytes[HEADER..]) != u32::from_le_bytes(crc) {
+                    return Err("its checksum does not match its contents".into());
+                }
+                let body = decompress(&bytes[HEADER..])?;
+                match postcard::take_from_bytes(&body) {
+                    Ok((index, [])) => index,
+                    Ok(_) => return Err("bytes follow the index".into()),
+                    Err(err) => return Err(format!("it does not decode: {err}")),
+                }
+            } else {
+                unseal(INDEX_MAGIC, "index", bytes)?
+            };
         if !(1..=1 << 16).contains(&index.tile_rows) || !(1..=1 << 16).contains(&index.tile_columns)
         {
             return Err(format!(
@@ -391,14 +417,20 @@ mod tests {
             tiles: vec![],
         };
         let bytes = index.encode();
-        assert_eq!(Index::decode(&bytes), Ok(index));
+        assert_eq!(Index::decode(&bytes), Ok(index.clone()));
         assert!(
             Index::decode(&sample().encode())
                 .unwrap_err()
                 .contains("not a snapshot index")
         );
+        let old = seal(INDEX_MAGIC, &index, 0);
+        assert_eq!(
+            Index::decode(&old),
+            Ok(index.clone()),
+            "version 1 still reads"
+        );
         let mut newer = bytes.clone();
-        newer[4] = 2;
-        assert!(Index::decode(&newer).unwrap_err().contains("version 2"));
+        newer[4] = 3;
+        assert!(Index::decode(&newer).unwrap_err().contains("version 3"));
     }
 }
