@@ -18,9 +18,6 @@
 
 use crate::value::{Cell, CellValue, ErrorValue, write_number};
 
-/// Decompressed bodies above this many bytes are refused.
-const BODY_LIMIT: usize = 1 << 30;
-
 /// Postcard's unsigned integer: LEB128.
 pub(crate) fn varint(bytes: &mut Vec<u8>, mut value: u64) {
     while value >= 0x80 {
@@ -151,15 +148,13 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// `body` compressed with LZ4, after its length (4 bytes, little-endian).
+/// `body` compressed with LZ4, after its length (a varint).
 pub(crate) fn compress(body: &[u8]) -> Vec<u8> {
-    let mut bytes = Vec::with_capacity(4 + lz4_flex::block::get_maximum_output_size(body.len()));
-    bytes.extend_from_slice(&(body.len() as u32).to_le_bytes());
+    let most = lz4_flex::block::get_maximum_output_size(body.len());
+    let mut bytes = Vec::with_capacity(10 + most);
+    varint(&mut bytes, body.len() as u64);
     let start = bytes.len();
-    bytes.resize(
-        start + lz4_flex::block::get_maximum_output_size(body.len()),
-        0,
-    );
+    bytes.resize(start + most, 0);
     // The buffer holds the largest output LZ4 can make.
     let written = lz4_flex::block::compress_into(body, &mut bytes[start..]).unwrap_or(0);
     bytes.truncate(start + written);
@@ -168,17 +163,23 @@ pub(crate) fn compress(body: &[u8]) -> Vec<u8> {
 
 /// The body [`compress`] compressed.
 pub(crate) fn decompress(bytes: &[u8]) -> Result<Vec<u8>, String> {
-    let (length, compressed) = bytes
-        .split_first_chunk::<4>()
-        .ok_or("it ends before its length")?;
-    let length = u32::from_le_bytes(*length) as usize;
-    // LZ4 expands at most 255 times; a length beyond is damage.
-    if length > BODY_LIMIT || length > compressed.len().saturating_mul(255).saturating_add(16) {
-        return Err(format!(
-            "it claims {length} bytes from {} compressed",
-            compressed.len()
-        ));
-    }
+    let mut reader = Reader::new(bytes);
+    let length = reader.varint()?;
+    let compressed = reader.bytes;
+    // LZ4 expands at most 255 times: a length beyond is damage, refused
+    // before anything is allocated.
+    let most = (compressed.len() as u64)
+        .saturating_mul(255)
+        .saturating_add(16);
+    let length = usize::try_from(length)
+        .ok()
+        .filter(|&l| l as u64 <= most)
+        .ok_or_else(|| {
+            format!(
+                "it claims {length} bytes from {} compressed",
+                compressed.len()
+            )
+        })?;
     let mut body = vec![0; length];
     match lz4_flex::block::decompress_into(compressed, &mut body) {
         Ok(n) if n == length => Ok(body),
@@ -237,6 +238,7 @@ mod tests {
     fn damage_is_an_error_not_a_panic() {
         assert!(decompress(b"").is_err());
         assert!(decompress(&[0xFF, 0xFF, 0xFF, 0x7F, 0]).is_err());
+        assert!(decompress(&[0x80, 0x80, 0x80, 0x80, 0x01, 0, 0]).is_err());
         for bytes in [
             &[0x0E][..],
             &[0x07],

@@ -647,3 +647,67 @@ fn reading_commands_work_read_only_and_create_nothing() {
     assert!(line.contains("no blob store"), "{line}");
     assert!(!other_blobs.exists());
 }
+
+/// `clear` blanks a range with one entry; `import --replace` leaves the
+/// sheet holding the file and nothing else; the dialect flags and the
+/// note that names them; bounded ranges are clear errors.
+#[test]
+fn clear_replace_and_dialects() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    ok(home, &["new", "s"]);
+    let first = home.join("first.csv");
+    std::fs::write(&first, "a,b,c\nd,e,f\ng,h,i\n").unwrap();
+    ok(home, &["import", "s", first.to_str().unwrap()]);
+    let said = ok(home, &["clear", "s", "B1:C2"]);
+    assert!(said.contains("B1:C2 cleared"), "{said}");
+    assert_eq!(ok(home, &["export", "s"]), "a\nd\ng,h,i\n");
+    let log = ok(home, &["log", "s"]);
+    // The last row is a block of its own (the snapshot holds the rest).
+    assert!(
+        log.contains("block A1:C2 (6 cells)") && log.contains("clear B1:C2"),
+        "{log}"
+    );
+
+    let second = home.join("second.csv");
+    std::fs::write(&second, "06;x y;4.10\r\n;\"q;r\";TRUE").unwrap();
+    let out = cli(home)
+        .args([
+            "import",
+            "s",
+            second.to_str().unwrap(),
+            "--replace",
+            "--delimiter",
+            ";",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let note = String::from_utf8_lossy(&out.stderr);
+    assert!(note.contains("--crlf --no-final-newline"), "{note}");
+    let back = ok(
+        home,
+        &[
+            "export",
+            "s",
+            "--delimiter",
+            ";",
+            "--crlf",
+            "--no-final-newline",
+        ],
+    );
+    assert_eq!(back, "06;x y;4.10\r\n;\"q;r\";TRUE");
+    let got = get_json(home, "s", "A1:C2");
+    assert_eq!(got["rows"][0][0]["value"], "06");
+    assert_eq!(got["rows"][0][2]["value"], "4.10");
+    assert_eq!(got["rows"][1][2]["value"], true);
+
+    let line = fails(cli(home), &["get", "s", "A1:A4294967296"]);
+    assert!(line.contains("get prints at most 1000000"), "{line}");
+    let line = fails(cli(home), &["export", "s", "--range", "A1:XFD1048576"]);
+    assert!(line.contains("an export writes at most"), "{line}");
+    let line = fails(cli(home), &["export", "s", "--delimiter", "ab"]);
+    assert!(line.contains("delimiter"), "{line}");
+    ok(home, &["clear", "s", "all"]);
+    assert_eq!(ok(home, &["export", "s"]), "");
+}

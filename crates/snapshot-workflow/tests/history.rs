@@ -248,3 +248,88 @@ async fn damaged_or_missing_history_is_a_clear_error() {
         2
     );
 }
+
+/// Blocks and clears through a host that archives history and keeps one
+/// snapshot: every entry reads back from the log or its history, replaying
+/// them from scratch gives what the writer, a reader that fell behind the
+/// truncation, and a fresh reader hold.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocks_and_clears_replay_through_history_and_snapshots() {
+    use infinisheet_engine::{Block, Cell, CellRange, CellRef, CellValue, Edit};
+    use std::collections::BTreeMap;
+    let (log, dir) = memory();
+    let sheet_options = SheetOptions::default()
+        .tile_size(8, 8)
+        .snapshot_interval(40);
+    let options = WorkflowOptions::default()
+        .history(1)
+        .keep_snapshots(1)
+        .poll_interval(None)
+        .sheet(sheet_options);
+    let host = WorkflowHost::start(log.clone(), dir.clone(), options);
+    let writer = Spreadsheet::open(host.log(), dir.clone(), sheet_options)
+        .await
+        .unwrap();
+    let reader = Spreadsheet::open(log.clone(), dir.clone(), sheet_options)
+        .await
+        .unwrap();
+    for round in 0..60u32 {
+        let origin = CellRef::new((round * 7) % 30, (round * 3) % 12);
+        let cells = (0..48)
+            .map(|i| (i % 5 != 4).then(|| Cell::new(CellValue::Number(f64::from(round * 100 + i)))))
+            .collect();
+        let mut edits = vec![Edit::Block(Block::new(origin, 6, cells).unwrap())];
+        if round % 4 == 3 {
+            let (r, c) = ((round * 5) % 30, (round * 2) % 12);
+            edits.push(Edit::Clear(CellRange::new(
+                CellRef::new(r, c),
+                CellRef::new(r + 6, c + 4),
+            )));
+        }
+        if round % 9 == 8 {
+            edits.push(Edit::Set(
+                CellRef::new(round % 30, 13),
+                Cell::new(CellValue::Text(format!("single {round}"))),
+            ));
+        }
+        writer.edit(edits).await.unwrap();
+        within("the host", host.idle()).await;
+    }
+    assert_eq!(host.failures(), 0);
+    let (start, end) = bounds(&log).await;
+    assert!(start > 0, "history archived the start of the log");
+
+    let mut replayed = BTreeMap::new();
+    for payload in read_payloads(&*log, &dir, 0, end).await.unwrap() {
+        match SheetEntry::decode(&payload).unwrap() {
+            SheetEntry::Block(block) => {
+                for (at, cell) in block.iter() {
+                    replayed.insert((at.row, at.column), cell.clone());
+                }
+            }
+            SheetEntry::Clear { range } => {
+                replayed.retain(|&(row, column), _| !range.contains(row, column));
+            }
+            SheetEntry::SetCellValueAndFormat {
+                row,
+                column,
+                value,
+                format,
+            } => {
+                replayed.insert((row, column), Cell { value, format });
+            }
+            other => panic!("unexpected entry {other:?}"),
+        }
+    }
+    assert!(replayed.len() > 100, "{} cells", replayed.len());
+    within("the reader's sync", reader.sync()).await.unwrap();
+    let fresh = Spreadsheet::open(log.clone(), dir.clone(), sheet_options)
+        .await
+        .unwrap();
+    for (who, sheet) in [("writer", &writer), ("reader", &reader), ("fresh", &fresh)] {
+        assert_eq!(sheet.content().end(), end, "{who}");
+        assert!(read_all(sheet, 50, 20).await == replayed, "{who} differs");
+    }
+    assert_eq!(assert_snapshots_whole(&log, &dir).await.0, 1);
+    host.shutdown().await;
+}
