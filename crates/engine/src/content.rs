@@ -160,6 +160,15 @@ impl Content {
         self.push(Change::Cells(cells));
     }
 
+    /// Adds the entry at `end`, setting a block of cells, to this draft.
+    pub(crate) fn apply_block(&mut self, block: Arc<crate::edit::Block>) {
+        let reach = block.reach();
+        if let Some((row, column)) = reach {
+            self.extent.grow(row, column);
+        }
+        self.push(Change::Block(block));
+    }
+
     /// Adds the entry at `end`, which changes no cell, to this draft.
     pub(crate) fn apply_mark(&mut self) {
         self.push(Change::Cells(Vec::new()));

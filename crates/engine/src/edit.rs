@@ -119,8 +119,16 @@ impl Block {
         self.cells.iter().all(Option::is_none)
     }
 
-    pub(crate) fn into_parts(self) -> (CellRef, u32, Vec<Option<Cell>>) {
-        (self.origin, self.width, self.cells)
+    /// The largest row and the largest column of a cell it sets (none if
+    /// it is all gaps).
+    pub(crate) fn reach(&self) -> Option<(u32, u32)> {
+        let mut reach: Option<(u32, u32)> = None;
+        for (at, _) in self.iter() {
+            reach = Some(reach.map_or((at.row, at.column), |(r, c)| {
+                (r.max(at.row), c.max(at.column))
+            }));
+        }
+        reach
     }
 }
 

@@ -3,11 +3,13 @@
 //! value that uses it; each content sees only its first `visible` edits, so
 //! an older content keeps its answers while the engine appends.
 
-use crate::reference::CellRange;
+use crate::edit::Block;
+use crate::reference::{CellRange, CellRef};
 use crate::value::Cell;
 use infinisheet_event_log::SequenceId;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
 
 /// Hashes a cell key (row and column, 64 bits) with SplitMix64's mixer:
 /// two multiplications, where SipHash took a tenth of a bulk import. Keys
@@ -63,6 +65,50 @@ struct Data {
     newest: KeyMap,
     /// The ranges cleared, with their entries, in order.
     clears: Vec<(u32, CellRange)>,
+    /// The blocks set, with their entries, in order: kept whole (shared
+    /// by forks), never cell by cell.
+    blocks: Vec<BlockEdit>,
+}
+
+/// A block entry of the segment.
+#[derive(Debug, Clone)]
+struct BlockEdit {
+    entry: u32,
+    block: Arc<Block>,
+    /// The rectangle it spans.
+    area: CellRange,
+    /// The largest row and column of a cell it sets (none if all gaps).
+    reach: Option<(u32, u32)>,
+}
+
+impl BlockEdit {
+    fn new(entry: u32, block: Arc<Block>) -> BlockEdit {
+        let origin = block.origin();
+        let rows = block.cells().len().div_ceil(block.width().max(1) as usize);
+        // `Block::new` checked that every place fits.
+        let last = CellRef::new(
+            origin.row + rows.saturating_sub(1) as u32,
+            origin.column + block.width().saturating_sub(1),
+        );
+        let reach = block.reach();
+        BlockEdit {
+            entry,
+            block,
+            area: CellRange::new(origin, last),
+            reach,
+        }
+    }
+
+    /// The cell it sets at a place, if any.
+    fn get(&self, row: u32, column: u32) -> Option<&Cell> {
+        if !self.area.contains(row, column) {
+            return None;
+        }
+        let origin = self.block.origin();
+        let i = (row - origin.row) as usize * self.block.width() as usize
+            + (column - origin.column) as usize;
+        self.block.cells().get(i)?.as_ref()
+    }
 }
 
 /// The key of a cell in the map.
@@ -92,6 +138,8 @@ pub(crate) enum Lookup {
 pub(crate) enum Change<I> {
     /// Cells set (none for an entry that changes no cell).
     Cells(I),
+    /// A block of cells set.
+    Block(Arc<Block>),
     /// A range made blank.
     Clear(CellRange),
 }
@@ -177,6 +225,7 @@ impl Segment {
                     data.append(entry, row, column, cell);
                 }
             }
+            Change::Block(block) => data.blocks.push(BlockEdit::new(entry, block)),
             Change::Clear(range) => data.clears.push((entry, range)),
         }
         data.entries += 1;
@@ -195,20 +244,31 @@ impl Segment {
             }
             found = (edit.prev != NONE).then_some(edit.prev);
         }
+        let mut newest = found.map(|index| {
+            let edit = &data.edits[index as usize];
+            (edit.entry, &edit.cell)
+        });
+        // A block newer than the newest single edit may set it.
+        for block in data.blocks.iter().rev() {
+            if newest.is_some_and(|(entry, _)| block.entry < entry) {
+                break;
+            }
+            if block.entry >= visible {
+                continue;
+            }
+            if let Some(cell) = block.get(row, column) {
+                newest = Some((block.entry, cell));
+                break;
+            }
+        }
         let cleared = if data.clears.is_empty() {
             None
         } else {
             data.cleared_at(visible, row, column)
         };
-        match (found, cleared) {
-            (Some(index), cleared) => {
-                let edit = &data.edits[index as usize];
-                if cleared.is_some_and(|c| c > edit.entry) {
-                    Lookup::Cleared
-                } else {
-                    Lookup::Set(edit.cell.clone())
-                }
-            }
+        match (newest, cleared) {
+            (Some((entry, _)), Some(clear)) if clear > entry => Lookup::Cleared,
+            (Some((_, cell)), _) => Lookup::Set(cell.clone()),
             (None, Some(_)) => Lookup::Cleared,
             (None, None) => Lookup::Untouched,
         }
@@ -236,33 +296,53 @@ impl Segment {
                 .filter(|(entry, _)| (skip..visible).contains(entry))
                 .map(|&(entry, range)| (entry - skip, range))
                 .collect();
+            into.blocks = data
+                .blocks
+                .iter()
+                .filter(|b| (skip..visible).contains(&b.entry))
+                .map(|b| BlockEdit {
+                    entry: b.entry - skip,
+                    ..b.clone()
+                })
+                .collect();
             into.entries = visible - skip;
         }
         forked
     }
 
-    /// Each cell's newest value among the first `visible` entries, left
-    /// out where a later clear made it blank; and the ranges those entries
-    /// cleared (which blank the snapshot's cells there).
+    /// The cells the first `visible` entries set, in the order of their
+    /// entries (so where a place comes twice, the later is the newer),
+    /// left out where a later clear made them blank; and the ranges those
+    /// entries cleared (which blank the snapshot's cells there).
     pub(crate) fn cells(&self, visible: usize) -> (Vec<Placed>, Vec<CellRange>) {
         let data = self.read();
         let visible = visible as u32;
-        let mut cells = Vec::with_capacity(data.newest.len());
-        // In order of the edits (cells of a block come out row by row): an
-        // edit is its cell's newest visible one if no visible edit follows.
+        let blocks = data.blocks.iter().take_while(|b| b.entry < visible);
+        let in_blocks: usize = blocks.clone().map(|b| b.block.cells().len()).sum();
+        let mut cells = Vec::with_capacity(data.newest.len() + in_blocks);
+        let cleared = |row, column, entry| {
+            !data.clears.is_empty()
+                && data
+                    .cleared_at(visible, row, column)
+                    .is_some_and(|c| c > entry)
+        };
+        let mut blocks = blocks.peekable();
+        // Single edits in order: an edit is its cell's newest visible one
+        // if no visible edit follows.
         for edit in data.edits.iter().take_while(|e| e.entry < visible) {
+            while let Some(block) = blocks.next_if(|b| b.entry < edit.entry) {
+                push_block(&mut cells, block, &cleared);
+            }
             if edit.next != NONE && data.edits[edit.next as usize].entry < visible {
                 continue;
             }
             let (row, column) = split_key(edit.key);
-            if !data.clears.is_empty()
-                && data
-                    .cleared_at(visible, row, column)
-                    .is_some_and(|c| c > edit.entry)
-            {
-                continue;
+            if !cleared(row, column, edit.entry) {
+                cells.push(((row, column), edit.cell.clone()));
             }
-            cells.push(((row, column), edit.cell.clone()));
+        }
+        for block in blocks {
+            push_block(&mut cells, block, &cleared);
         }
         let clears = data
             .clears
@@ -280,17 +360,57 @@ impl Segment {
         let data = self.read();
         let visible = visible as u32;
         let mut clears = data.clears.iter().filter(|(e, _)| *e < visible).peekable();
-        for edit in data.edits.iter().take_while(|e| e.entry < visible) {
-            while let Some((_, range)) = clears.next_if(|(e, _)| *e < edit.entry) {
+        let mut blocks = data.blocks.iter().filter(|b| b.entry < visible).peekable();
+        let mut edits = data
+            .edits
+            .iter()
+            .take_while(|e| e.entry < visible)
+            .peekable();
+        // Entry by entry: each entry is a clear, a block or single edits.
+        loop {
+            let next = [
+                clears.peek().map(|c| c.0),
+                blocks.peek().map(|b| b.entry),
+                edits.peek().map(|e| e.entry),
+            ];
+            let Some(entry) = next.into_iter().flatten().min() else {
+                break;
+            };
+            if let Some((_, range)) = clears.next_if(|c| c.0 == entry) {
                 extent.clear(*range);
+            } else if let Some(block) = blocks.next_if(|b| b.entry == entry) {
+                if let Some((row, column)) = block.reach {
+                    extent.grow(row, column);
+                }
+            } else {
+                while let Some(edit) = edits.next_if(|e| e.entry == entry) {
+                    let (row, column) = split_key(edit.key);
+                    extent.grow(row, column);
+                }
             }
-            let (row, column) = split_key(edit.key);
-            extent.grow(row, column);
-        }
-        for (_, range) in clears {
-            extent.clear(*range);
         }
         extent
+    }
+}
+
+/// Appends the cells `block` sets that no later clear blanked.
+fn push_block(
+    cells: &mut Vec<Placed>,
+    block: &BlockEdit,
+    cleared: &impl Fn(u32, u32, u32) -> bool,
+) {
+    let origin = block.block.origin();
+    let width = block.block.width() as usize;
+    for (i, cell) in block.block.cells().iter().enumerate() {
+        if let Some(cell) = cell {
+            let (row, column) = (
+                origin.row + (i / width) as u32,
+                origin.column + (i % width) as u32,
+            );
+            if !cleared(row, column, block.entry) {
+                cells.push(((row, column), cell.clone()));
+            }
+        }
     }
 }
 

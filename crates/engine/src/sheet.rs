@@ -669,7 +669,7 @@ impl Inner {
                     for edit in edits {
                         match edit {
                             Edit::Set(at, cell) => draft.apply(vec![((at.row, at.column), cell)]),
-                            Edit::Block(block) => draft.apply(placed(block)),
+                            Edit::Block(block) => draft.apply_block(Arc::new(block)),
                             Edit::Clear(range) => draft.apply_clear(range),
                         }
                     }
@@ -746,22 +746,6 @@ fn is_newer(draft: &Content, snapshot: &SnapshotValue) -> bool {
         .is_none_or(|b| snapshot.sequence_id > b.value.sequence_id)
 }
 
-/// The cells a block sets, with their places.
-fn placed(block: Block) -> Vec<((u32, u32), Cell)> {
-    let (origin, width, cells) = block.into_parts();
-    let width = width as usize;
-    cells
-        .into_iter()
-        .enumerate()
-        .filter_map(|(i, cell)| {
-            // `Block::new` checked that every place fits.
-            let row = origin.row + (i / width) as u32;
-            let column = origin.column + (i % width) as u32;
-            Some(((row, column), cell?))
-        })
-        .collect()
-}
-
 fn apply_entry(draft: &mut Content, seq: SequenceId, entry: &LogEntry) -> Result<(), LoadError> {
     match SheetEntry::decode(&entry.payload) {
         Ok(SheetEntry::SetCellValueAndFormat {
@@ -774,7 +758,7 @@ fn apply_entry(draft: &mut Content, seq: SequenceId, entry: &LogEntry) -> Result
             Ok(())
         }
         Ok(SheetEntry::Block(block)) => {
-            draft.apply(placed(block));
+            draft.apply_block(Arc::new(block));
             Ok(())
         }
         Ok(SheetEntry::Clear { range }) => {
