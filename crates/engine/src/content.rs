@@ -152,35 +152,33 @@ impl Content {
         }
     }
 
-    /// Adds the entry at `end`, setting `cells`, to this (draft) content.
-    pub(crate) fn apply(&mut self, cells: Vec<((u32, u32), Cell)>) {
-        for &((row, column), _) in &cells {
-            self.extent.grow(row, column);
-        }
-        self.push(Change::Cells(cells));
-    }
-
     /// Adds the entry at `end`, setting a block of cells, to this draft.
     pub(crate) fn apply_block(&mut self, block: Arc<crate::edit::Block>) {
         let reach = block.reach();
         if let Some((row, column)) = reach {
             self.extent.grow(row, column);
         }
-        self.push(Change::Block(block));
+        self.push(Change::<std::iter::Empty<_>>::Block(block));
     }
 
     /// Adds the entry at `end`, which changes no cell, to this draft.
     pub(crate) fn apply_mark(&mut self) {
-        self.push(Change::Cells(Vec::new()));
+        self.push(Change::Cells(std::iter::empty()));
     }
 
     /// Adds the entry at `end`, making `range` blank, to this draft.
     pub(crate) fn apply_clear(&mut self, range: CellRange) {
         self.extent.clear(range);
-        self.push(Change::Clear(range));
+        self.push(Change::<std::iter::Empty<_>>::Clear(range));
     }
 
-    fn push(&mut self, change: Change<Vec<((u32, u32), Cell)>>) {
+    /// Adds the entry at `end`, setting one cell, to this draft.
+    pub(crate) fn apply_one(&mut self, row: u32, column: u32, cell: Cell) {
+        self.extent.grow(row, column);
+        self.push(Change::Cells(std::iter::once(((row, column), cell))));
+    }
+
+    fn push<I: IntoIterator<Item = ((u32, u32), Cell)>>(&mut self, change: Change<I>) {
         if let Err(change) = self.segment.push(self.visible, change) {
             // Another draft appended past us: continue on a copy.
             let copy = self.segment.fork(0, self.visible, self.segment.start);

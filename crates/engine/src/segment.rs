@@ -48,8 +48,6 @@ struct Edit {
     cell: Cell,
     /// The previous edit of the same cell in this segment, or `NONE`.
     prev: u32,
-    /// The next edit of the same cell in this segment, or `NONE`.
-    next: u32,
     /// The entry (counted from the segment's start) that made it.
     entry: u32,
 }
@@ -149,14 +147,10 @@ impl Data {
         let key = cell_key(row, column);
         let index = self.edits.len() as u32;
         let prev = self.newest.insert(key, index).unwrap_or(NONE);
-        if prev != NONE {
-            self.edits[prev as usize].next = index;
-        }
         self.edits.push(Edit {
             key,
             cell,
             prev,
-            next: NONE,
             entry,
         });
     }
@@ -319,7 +313,7 @@ impl Segment {
         let visible = visible as u32;
         let blocks = data.blocks.iter().take_while(|b| b.entry < visible);
         let in_blocks: usize = blocks.clone().map(|b| b.block.cells().len()).sum();
-        let mut cells = Vec::with_capacity(data.newest.len() + in_blocks);
+        let mut cells = Vec::with_capacity(data.edits.len() + in_blocks);
         let cleared = |row, column, entry| {
             !data.clears.is_empty()
                 && data
@@ -327,14 +321,11 @@ impl Segment {
                     .is_some_and(|c| c > entry)
         };
         let mut blocks = blocks.peekable();
-        // Single edits in order: an edit is its cell's newest visible one
-        // if no visible edit follows.
+        // Single edits and blocks in entry order (a cell edited twice
+        // comes twice; the tile keeps the later).
         for edit in data.edits.iter().take_while(|e| e.entry < visible) {
             while let Some(block) = blocks.next_if(|b| b.entry < edit.entry) {
                 push_block(&mut cells, block, &cleared);
-            }
-            if edit.next != NONE && data.edits[edit.next as usize].entry < visible {
-                continue;
             }
             let (row, column) = split_key(edit.key);
             if !cleared(row, column, edit.entry) {
@@ -477,9 +468,12 @@ mod tests {
         assert_eq!(segment.get(1, 1, 1), Lookup::Set(number(1.0)));
         assert_eq!(segment.get(3, 1, 1), Lookup::Set(number(2.0)));
         assert_eq!(segment.get(2, 0, 5), Lookup::Untouched);
-        let (mut cells, _) = segment.cells(2);
-        cells.sort_by_key(|(k, _)| *k);
-        assert_eq!(cells, vec![((1, 1), number(2.0))]);
+        let (cells, _) = segment.cells(2);
+        assert_eq!(
+            cells,
+            vec![((1, 1), number(1.0)), ((1, 1), number(2.0))],
+            "in entry order; the tile keeps the later"
+        );
         let forked = segment.fork(1, 3, 11);
         assert_eq!((forked.start, forked.len()), (11, 2));
         assert_eq!(forked.get(2, 1, 1), Lookup::Set(number(2.0)));

@@ -668,7 +668,7 @@ impl Inner {
                     let mut draft = (*current).clone();
                     for edit in edits {
                         match edit {
-                            Edit::Set(at, cell) => draft.apply(vec![((at.row, at.column), cell)]),
+                            Edit::Set(at, cell) => draft.apply_one(at.row, at.column, cell),
                             Edit::Block(block) => draft.apply_block(Arc::new(block)),
                             Edit::Clear(range) => draft.apply_clear(range),
                         }
@@ -754,7 +754,7 @@ fn apply_entry(draft: &mut Content, seq: SequenceId, entry: &LogEntry) -> Result
             value,
             format,
         }) => {
-            draft.apply(vec![((row, column), Cell { value, format })]);
+            draft.apply_one(row, column, Cell { value, format });
             Ok(())
         }
         Ok(SheetEntry::Block(block)) => {
