@@ -249,7 +249,7 @@ impl SqliteBlobDir {
         format!("sqlite:{:016x}:{}", self.db.shared.instance, self.store)
     }
 
-    /// Runs `job` in one transaction on the connection thread.
+    /// Runs `job` in one transaction on the shared connection.
     async fn run<T, E, F>(&self, doing: &str, immediate: bool, job: F) -> Result<T, E>
     where
         T: Send + 'static,

@@ -1,4 +1,4 @@
-//! `SqliteDatabase`: one database file, its connection thread, and the named
+//! `SqliteDatabase`: one database file, its shared connection, and the named
 //! logs and blob stores inside it.
 
 use crate::checksum;

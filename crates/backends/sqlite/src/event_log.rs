@@ -1,5 +1,5 @@
 //! `SqliteEventLog`: a named log in a database file. Every operation is one
-//! transaction on the connection thread; appends take the write lock first
+//! transaction on the shared connection; appends take the write lock first
 //! (`BEGIN IMMEDIATE`) and win an id with a conditional update of the log's
 //! end, so racing connections and processes cannot both win.
 
