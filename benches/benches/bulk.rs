@@ -16,7 +16,7 @@
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use infinisheet::table::{ImportOptions, import_csv};
 use infinisheet::{Catalog, SheetOptions, Storage, WorkflowHost};
-use infinisheet_benches::{runtime, settle};
+use infinisheet_benches::{fresh_process, runtime, settle, timed_tasks};
 use infinisheet_blob_store::BlobStore;
 use infinisheet_engine::{Block, Cell, CellRef, CellValue, Spreadsheet};
 use infinisheet_event_log::EventLog;
@@ -140,20 +140,13 @@ fn import(c: &mut Criterion) {
     group.measurement_time(Duration::from_secs(30));
     group.bench_function("import_csv_1m_cells_embedded", |b| {
         b.to_async(&rt).iter_custom(|iters| {
-            let file = file.clone();
-            async move {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    let file = file.clone();
-                    total += tokio::spawn(async move {
-                        let home = tempfile::tempdir().unwrap();
-                        import_once(home.path(), &file).await
-                    })
-                    .await
-                    .unwrap();
+            timed_tasks(iters, || {
+                let file = file.clone();
+                async move {
+                    let home = tempfile::tempdir().unwrap();
+                    import_once(home.path(), &file).await
                 }
-                total
-            }
+            })
         });
     });
     if sqlite3_once(work.path(), &file).is_none() {
@@ -177,20 +170,11 @@ fn import(c: &mut Criterion) {
 /// every cell, and prints their peak memory.
 fn read_peaks(home: &Path) {
     for what in ["json", "csv"] {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_bulk-read"))
-            .arg(home)
-            .arg(what)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        let said = fresh_process(
+            env!("CARGO_BIN_EXE_bulk-read"),
+            &[home.as_os_str(), what.as_ref()],
         );
-        eprintln!(
-            "bulk/read_1m_{what} fresh process: {}",
-            String::from_utf8_lossy(&out.stdout).trim()
-        );
+        eprintln!("bulk/read_1m_{what} fresh process: {said}");
     }
 }
 
@@ -245,21 +229,14 @@ fn snapshot(c: &mut Criterion) {
     ] {
         group.bench_function(name, |b| {
             b.to_async(&rt).iter_custom(|iters| {
-                let sheet = sheet.clone();
-                async move {
-                    let mut total = Duration::ZERO;
-                    for _ in 0..iters {
-                        let sheet = sheet.clone();
-                        total += tokio::spawn(async move {
-                            let started = Instant::now();
-                            sheet.write_snapshot(1).await.unwrap();
-                            started.elapsed()
-                        })
-                        .await
-                        .unwrap();
+                timed_tasks(iters, || {
+                    let sheet = sheet.clone();
+                    async move {
+                        let started = Instant::now();
+                        sheet.write_snapshot(1).await.unwrap();
+                        started.elapsed()
                     }
-                    total
-                }
+                })
             });
         });
     }

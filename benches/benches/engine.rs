@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use infinisheet_benches::{runtime, sheet};
+use infinisheet_benches::{fresh_process, runtime, sheet};
 use infinisheet_blob_store::BlobStore;
 use infinisheet_engine::{Cell, CellRange, CellValue, SheetOptions, Spreadsheet};
 use infinisheet_event_log::EventLog;
@@ -24,16 +24,10 @@ fn cold_open(c: &mut Criterion) {
     // In fresh processes: nothing cached but what the OS keeps.
     let mut runs = Vec::new();
     for _ in 0..5 {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_cold-open"))
-            .arg(dir.path())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        runs.push(String::from_utf8_lossy(&out.stdout).trim().to_owned());
+        runs.push(fresh_process(
+            env!("CARGO_BIN_EXE_cold-open"),
+            &[dir.path().as_os_str()],
+        ));
     }
     eprintln!("engine/cold_open_1m fresh processes: {}", runs.join(" | "));
 

@@ -17,6 +17,38 @@ pub fn settle() {
     std::thread::sleep(std::time::Duration::from_millis(200));
 }
 
+/// Runs the benchmark binary `exe` with `args` in a fresh process and
+/// returns what it printed (trimmed); panics, with its stderr, if it fails.
+pub fn fresh_process(exe: &str, args: &[&std::ffi::OsStr]) -> String {
+    let out = std::process::Command::new(exe)
+        .args(args)
+        .output()
+        .unwrap_or_else(|err| panic!("cannot run {exe}: {err}"));
+    assert!(
+        out.status.success(),
+        "{exe}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// The sum of `iters` runs of `run`, each a task of its own on the
+/// runtime (so a backend's `block_in_place` is measured as a host app
+/// meets it), each timing itself.
+pub async fn timed_tasks<F, Fut>(iters: u64, run: F) -> std::time::Duration
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = std::time::Duration> + Send + 'static,
+{
+    let mut total = std::time::Duration::ZERO;
+    for _ in 0..iters {
+        total += tokio::spawn(run())
+            .await
+            .unwrap_or_else(|err| panic!("benchmark task failed: {err}"));
+    }
+    total
+}
+
 /// The peak resident memory of this process so far (`VmHWM`), in KiB.
 pub fn peak_rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")

@@ -17,6 +17,14 @@ pub(crate) struct Base {
 }
 
 impl Base {
+    /// The rows and columns the snapshot uses.
+    pub(crate) fn extent(&self) -> Extent {
+        Extent {
+            rows: self.index.rows,
+            columns: self.index.columns,
+        }
+    }
+
     /// The tiles of this snapshot (present in its index) that hold cells
     /// of `area`.
     pub(crate) fn tiles_covering(&self, area: CellRange) -> Vec<TileKey> {
@@ -80,10 +88,7 @@ pub struct Content {
 
 impl Content {
     pub(crate) fn empty(start: SequenceId, base: Option<Arc<Base>>) -> Content {
-        let extent = base.as_ref().map_or_else(Extent::default, |b| Extent {
-            rows: b.index.rows,
-            columns: b.index.columns,
-        });
+        let extent = base.as_ref().map_or_else(Extent::default, |b| b.extent());
         Content {
             end: start,
             segment: Arc::new(Segment::new(start)),

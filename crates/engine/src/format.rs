@@ -14,19 +14,30 @@ use std::sync::Arc;
 
 const TILE_MAGIC: &[u8; 4] = b"ISTL";
 const INDEX_MAGIC: &[u8; 4] = b"ISIX";
-/// The format version of the indexes and tiles version 1 wrote (postcard).
-const VERSION: u8 = 1;
+/// The format version of the tiles and indexes version 1 wrote (postcard,
+/// uncompressed); still read.
+const VERSION_1: u8 = 1;
 /// The format version of the tiles and indexes this version writes
 /// (compressed).
-const TILE_VERSION: u8 = 2;
+const VERSION: u8 = 2;
 const HEADER: usize = 4 + 1 + 4;
 
-/// `body` in its envelope; `size` is a guess of the encoded body's bytes.
-#[cfg(test)]
-fn seal<T: Serialize>(magic: &[u8; 4], body: &T, size: usize) -> Vec<u8> {
-    let mut bytes = Vec::with_capacity(HEADER + size);
+/// `body` compressed, in its envelope (the current version).
+fn seal(magic: &[u8; 4], body: &[u8]) -> Vec<u8> {
+    let compressed = compress(body);
+    let mut bytes = Vec::with_capacity(HEADER + compressed.len());
     bytes.extend_from_slice(magic);
     bytes.push(VERSION);
+    bytes.extend_from_slice(&crc32c::crc32c(&compressed).to_le_bytes());
+    bytes.extend_from_slice(&compressed);
+    bytes
+}
+
+/// `body` in postcard, in a version 1 envelope.
+#[cfg(test)]
+fn seal_version_1<T: Serialize>(magic: &[u8; 4], body: &T) -> Vec<u8> {
+    let mut bytes = magic.to_vec();
+    bytes.push(VERSION_1);
     bytes.extend_from_slice(&[0; 4]);
     // Serializing plain data into a Vec cannot fail.
     let mut bytes = postcard::to_extend(body, bytes).unwrap_or_default();
@@ -37,14 +48,23 @@ fn seal<T: Serialize>(magic: &[u8; 4], body: &T, size: usize) -> Vec<u8> {
     bytes
 }
 
-fn unseal<T: DeserializeOwned>(magic: &[u8; 4], what: &str, bytes: &[u8]) -> Result<T, String> {
+/// What an envelope holds, its checksum checked.
+enum Body<'a> {
+    /// Version 1: postcard.
+    Version1(&'a [u8]),
+    /// The current version: the decompressed body.
+    Current(Vec<u8>),
+}
+
+fn unseal<'a>(magic: &[u8; 4], what: &str, bytes: &'a [u8]) -> Result<Body<'a>, String> {
     if bytes.len() < HEADER || &bytes[..4] != magic {
         return Err(format!("it is not a snapshot {what}"));
     }
-    if bytes[4] != VERSION {
+    let version = bytes[4];
+    if version != VERSION && version != VERSION_1 {
         return Err(format!(
-            "it is a snapshot {what} of format version {}; this version reads {VERSION} and {TILE_VERSION}",
-            bytes[4]
+            "it is a snapshot {what} of format version {version}; this version reads \
+             {VERSION_1} and {VERSION}"
         ));
     }
     let mut crc = [0; 4];
@@ -52,8 +72,16 @@ fn unseal<T: DeserializeOwned>(magic: &[u8; 4], what: &str, bytes: &[u8]) -> Res
     if crc32c::crc32c(&bytes[HEADER..]) != u32::from_le_bytes(crc) {
         return Err("its checksum does not match its contents".into());
     }
-    match postcard::take_from_bytes(&bytes[HEADER..]) {
-        Ok((body, [])) => Ok(body),
+    if version == VERSION_1 {
+        return Ok(Body::Version1(&bytes[HEADER..]));
+    }
+    Ok(Body::Current(decompress(&bytes[HEADER..])?))
+}
+
+/// The postcard value `bytes` hold, and nothing after it.
+fn from_postcard<T: DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, String> {
+    match postcard::take_from_bytes(bytes) {
+        Ok((value, [])) => Ok(value),
         Ok(_) => Err(format!("bytes follow the {what}")),
         Err(err) => Err(format!("it does not decode: {err}")),
     }
@@ -178,34 +206,24 @@ impl Tile {
             next = u64::from(*key) + 1;
             put_cell(&mut body, Some(cell), &mut scratch);
         }
-        let compressed = compress(&body);
-        let mut bytes = Vec::with_capacity(HEADER + compressed.len());
-        bytes.extend_from_slice(TILE_MAGIC);
-        bytes.push(TILE_VERSION);
-        bytes.extend_from_slice(&crc32c::crc32c(&compressed).to_le_bytes());
-        bytes.extend_from_slice(&compressed);
-        bytes
+        seal(TILE_MAGIC, &body)
     }
 
     pub(crate) fn decode(bytes: &[u8]) -> Result<Tile, String> {
-        if bytes.len() >= HEADER && &bytes[..4] == TILE_MAGIC && bytes[4] == TILE_VERSION {
-            let mut crc = [0; 4];
-            crc.copy_from_slice(&bytes[5..HEADER]);
-            if crc32c::crc32c(&bytes[HEADER..]) != u32::from_le_bytes(crc) {
-                return Err("its checksum does not match its contents".into());
+        match unseal(TILE_MAGIC, "tile", bytes)? {
+            Body::Current(body) => Tile::decode_body(&body),
+            Body::Version1(body) => {
+                let tile: Tile = from_postcard("tile", body)?;
+                if tile.cells.windows(2).any(|w| w[0].0 >= w[1].0) {
+                    return Err("its cells are out of order".into());
+                }
+                Ok(tile)
             }
-            return Tile::decode_body(&bytes[HEADER..]);
         }
-        let tile: Tile = unseal(TILE_MAGIC, "tile", bytes)?;
-        if tile.cells.windows(2).any(|w| w[0].0 >= w[1].0) {
-            return Err("its cells are out of order".into());
-        }
-        Ok(tile)
     }
 
-    fn decode_body(compressed: &[u8]) -> Result<Tile, String> {
-        let body = decompress(compressed)?;
-        let mut reader = Reader::new(&body);
+    fn decode_body(body: &[u8]) -> Result<Tile, String> {
+        let mut reader = Reader::new(body);
         let count = reader.varint()?;
         // Each cell takes at least two bytes: a larger count is damage.
         let count = usize::try_from(count)
@@ -259,33 +277,18 @@ impl Index {
     /// The index in its envelope (version 2: postcard under LZ4, where the
     /// snapshot ids its tiles repeat take little room).
     pub(crate) fn encode(&self) -> Vec<u8> {
-        let body = postcard::to_allocvec(self).unwrap_or_default();
-        let compressed = compress(&body);
-        let mut bytes = Vec::with_capacity(HEADER + compressed.len());
-        bytes.extend_from_slice(INDEX_MAGIC);
-        bytes.push(TILE_VERSION);
-        bytes.extend_from_slice(&crc32c::crc32c(&compressed).to_le_bytes());
-        bytes.extend_from_slice(&compressed);
-        bytes
+        // Serializing plain data into a Vec cannot fail.
+        seal(
+            INDEX_MAGIC,
+            &postcard::to_allocvec(self).unwrap_or_default(),
+        )
     }
 
     pub(crate) fn decode(bytes: &[u8]) -> Result<Index, String> {
-        let index: Index =
-            if bytes.len() >= HEADER && &bytes[..4] == INDEX_MAGIC && bytes[4] == TILE_VERSION {
-                let mut crc = [0; 4];
-                crc.copy_from_slice(&bytes[5..HEADER]);
-                if crc32c::crc32c(&bytes[HEADER..]) != u32::from_le_bytes(crc) {
-                    return Err("its checksum does not match its contents".into());
-                }
-                let body = decompress(&bytes[HEADER..])?;
-                match postcard::take_from_bytes(&body) {
-                    Ok((index, [])) => index,
-                    Ok(_) => return Err("bytes follow the index".into()),
-                    Err(err) => return Err(format!("it does not decode: {err}")),
-                }
-            } else {
-                unseal(INDEX_MAGIC, "index", bytes)?
-            };
+        let index: Index = match unseal(INDEX_MAGIC, "index", bytes)? {
+            Body::Current(body) => from_postcard("index", &body)?,
+            Body::Version1(body) => from_postcard("index", body)?,
+        };
         if !(1..=1 << 16).contains(&index.tile_rows) || !(1..=1 << 16).contains(&index.tile_columns)
         {
             return Err(format!(
@@ -367,7 +370,7 @@ mod tests {
             proptest::prop_assert_eq!(decoded.len(), tile.len());
             proptest::prop_assert_eq!(decoded.encode(), encoded);
             // Version 1 tiles (postcard) still read.
-            let old = seal(TILE_MAGIC, &tile, 0);
+            let old = seal_version_1(TILE_MAGIC, &tile);
             proptest::prop_assert_eq!(Tile::decode(&old).unwrap().encode(), tile.encode());
         }
     }
@@ -423,7 +426,7 @@ mod tests {
                 .unwrap_err()
                 .contains("not a snapshot index")
         );
-        let old = seal(INDEX_MAGIC, &index, 0);
+        let old = seal_version_1(INDEX_MAGIC, &index);
         assert_eq!(
             Index::decode(&old),
             Ok(index.clone()),

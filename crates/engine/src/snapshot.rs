@@ -248,26 +248,15 @@ pub(crate) async fn write(
     let base_extent = content
         .base
         .as_ref()
-        .map_or_else(Extent::default, |b| Extent {
-            rows: b.index.rows,
-            columns: b.index.columns,
-        });
+        .map_or_else(Extent::default, |b| b.extent());
     let extent = content.segment.extent(visible, base_extent);
     let (tile_rows, tile_columns) = content.base.as_ref().map_or_else(
         || first_geometry(options, extent.columns),
         |b| (b.index.tile_rows, b.index.tile_columns),
     );
     // The edits before `at`, by tile, and the tiles a clear touches.
-    let visible = (at - start) as usize;
     let (cells, clears) = content.segment.cells(visible);
-    let base_extent = content
-        .base
-        .as_ref()
-        .map_or_else(Extent::default, |b| Extent {
-            rows: b.index.rows,
-            columns: b.index.columns,
-        });
-    let Extent { rows, columns } = content.segment.extent(visible, base_extent);
+    let Extent { rows, columns } = extent;
     let mut changed: BTreeMap<TileKey, Vec<PlacedCell>> = BTreeMap::new();
     for ((row, column), cell) in cells {
         changed

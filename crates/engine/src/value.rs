@@ -176,8 +176,8 @@ fn parse_number(text: &str) -> Option<f64> {
 
 /// A number in the shortest text that reads back to the same value: the
 /// fewest significant digits that do, in plain decimals from 1e-6 up to
-/// 1e21 (as JavaScript writes numbers) (`0.5`, `-42`, `123456789012345680000`), otherwise with an
-/// exponent (`1e300`, `1.5e-8`). `-0` keeps its sign.
+/// 1e21 (`0.5`, `-42`, `123456789012345680000`), otherwise with an exponent
+/// (`1e300`, `1.5e-8`), as JavaScript writes numbers. `-0` keeps its sign.
 pub fn number_text(number: f64) -> String {
     let mut text = String::new();
     write_number(&mut text, number);
@@ -214,11 +214,7 @@ impl fmt::Display for CellValue {
         match self {
             CellValue::Empty => Ok(()),
             CellValue::Text(text) => f.write_str(text),
-            CellValue::Number(number) => {
-                let mut text = String::new();
-                write_number(&mut text, *number);
-                f.write_str(&text)
-            }
+            CellValue::Number(number) => f.write_str(&number_text(*number)),
             CellValue::Boolean(true) => f.write_str("TRUE"),
             CellValue::Boolean(false) => f.write_str("FALSE"),
             CellValue::Error(error) => f.write_str(error.as_str()),

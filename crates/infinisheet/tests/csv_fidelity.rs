@@ -98,6 +98,15 @@ async fn round_trip(text: &[u8], types: Types, format: CsvFormat) -> (Vec<u8>, S
     (out, sheet)
 }
 
+/// The sheet as CSV in the default format.
+async fn exported(sheet: &Spreadsheet) -> String {
+    let mut out = Vec::new();
+    export_csv(sheet, &mut out, None, &CsvFormat::default())
+        .await
+        .unwrap();
+    String::from_utf8(out).unwrap()
+}
+
 fn same(out: &[u8], text: &[u8], what: &str) {
     assert!(
         out == text,
@@ -201,11 +210,7 @@ async fn replace_clears_what_the_file_does_not_hold() {
     import_csv(&sheet, &b"x,,z\n"[..], &first, |_| {})
         .await
         .unwrap();
-    let mut out = Vec::new();
-    export_csv(&sheet, &mut out, None, &CsvFormat::default())
-        .await
-        .unwrap();
-    assert_eq!(String::from_utf8(out).unwrap(), "x,,z\nd,e,f\ng,h,i\n");
+    assert_eq!(exported(&sheet).await, "x,,z\nd,e,f\ng,h,i\n");
     let replace = ImportOptions {
         replace: true,
         ..ImportOptions::default()
@@ -213,11 +218,7 @@ async fn replace_clears_what_the_file_does_not_hold() {
     import_csv(&sheet, &b"1,2\n"[..], &replace, |_| {})
         .await
         .unwrap();
-    let mut out = Vec::new();
-    export_csv(&sheet, &mut out, None, &CsvFormat::default())
-        .await
-        .unwrap();
-    assert_eq!(String::from_utf8(out).unwrap(), "1,2\n");
+    assert_eq!(exported(&sheet).await, "1,2\n");
     assert_eq!(
         (sheet.content().row_count(), sheet.content().column_count()),
         (1, 2)

@@ -23,10 +23,7 @@ where
 {
     match Handle::try_current().map(|handle| handle.runtime_flavor()) {
         Ok(RuntimeFlavor::MultiThread) => Ok(tokio::task::block_in_place(job)),
-        Ok(_) => tokio::task::spawn_blocking(job).await.map_err(|err| {
-            StorageError::new(BACKEND, "a file-system call panicked (a bug)").with_source(err)
-        }),
-        Err(_) => Ok(job()),
+        _ => pooled(job).await,
     }
 }
 
