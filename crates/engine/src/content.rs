@@ -163,7 +163,7 @@ impl Content {
         if let Some((row, column)) = reach {
             self.extent.grow(row, column);
         }
-        self.push(Change::<std::iter::Empty<_>>::Block(block));
+        self.push(Change::<std::iter::Empty<_>>::Block(block, reach));
     }
 
     /// Adds the entry at `end`, which changes no cell, to this draft.

@@ -92,6 +92,17 @@ impl Block {
         self.width
     }
 
+    /// The rectangle it spans, gaps and a short last row included.
+    pub fn area(&self) -> CellRange {
+        let rows = self.cells.len().div_ceil(self.width as usize);
+        // `new` checked that every place fits.
+        let last = CellRef::new(
+            self.origin.row + rows.saturating_sub(1) as u32,
+            self.origin.column + self.width - 1,
+        );
+        CellRange::new(self.origin, last)
+    }
+
     /// The cells, row by row (gaps `None`).
     pub fn cells(&self) -> &[Option<Cell>] {
         &self.cells

@@ -4,7 +4,7 @@
 //! an older content keeps its answers while the engine appends.
 
 use crate::edit::Block;
-use crate::reference::{CellRange, CellRef};
+use crate::reference::CellRange;
 use crate::value::Cell;
 use infinisheet_event_log::SequenceId;
 use std::collections::HashMap;
@@ -80,19 +80,11 @@ struct BlockEdit {
 }
 
 impl BlockEdit {
-    fn new(entry: u32, block: Arc<Block>) -> BlockEdit {
-        let origin = block.origin();
-        let rows = block.cells().len().div_ceil(block.width().max(1) as usize);
-        // `Block::new` checked that every place fits.
-        let last = CellRef::new(
-            origin.row + rows.saturating_sub(1) as u32,
-            origin.column + block.width().saturating_sub(1),
-        );
-        let reach = block.reach();
+    fn new(entry: u32, block: Arc<Block>, reach: Option<(u32, u32)>) -> BlockEdit {
         BlockEdit {
             entry,
+            area: block.area(),
             block,
-            area: CellRange::new(origin, last),
             reach,
         }
     }
@@ -136,8 +128,8 @@ pub(crate) enum Lookup {
 pub(crate) enum Change<I> {
     /// Cells set (none for an entry that changes no cell).
     Cells(I),
-    /// A block of cells set.
-    Block(Arc<Block>),
+    /// A block of cells set, and its [`reach`](Block::reach).
+    Block(Arc<Block>, Option<(u32, u32)>),
     /// A range made blank.
     Clear(CellRange),
 }
@@ -219,7 +211,7 @@ impl Segment {
                     data.append(entry, row, column, cell);
                 }
             }
-            Change::Block(block) => data.blocks.push(BlockEdit::new(entry, block)),
+            Change::Block(block, reach) => data.blocks.push(BlockEdit::new(entry, block, reach)),
             Change::Clear(range) => data.clears.push((entry, range)),
         }
         data.entries += 1;

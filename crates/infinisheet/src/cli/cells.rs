@@ -353,17 +353,7 @@ pub(crate) async fn log(place: &Place, args: Log) -> anyhow::Result<()> {
             }
             Ok(SheetEntry::Identity { sheet }) => format!("identity of sheet {sheet}"),
             Ok(SheetEntry::Block(block)) => {
-                let rows = (block.cells().len() as u64).div_ceil(u64::from(block.width()));
-                let origin = block.origin();
-                let last = CellRef::new(
-                    origin.row.saturating_add(rows.saturating_sub(1) as u32),
-                    origin.column.saturating_add(block.width() - 1),
-                );
-                format!(
-                    "block {} ({} cells)",
-                    CellRange::new(origin, last),
-                    block.len()
-                )
+                format!("block {} ({} cells)", block.area(), block.len())
             }
             Ok(SheetEntry::Clear { range }) => format!("clear {range}"),
             Err(err) => format!("(not a sheet edit: {err})"),
