@@ -62,6 +62,26 @@ pub fn peak_rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
+/// Reads the last `n` entries of `log` (fewer if it holds fewer) and
+/// returns how many it read.
+pub async fn tail_of(log: &dyn infinisheet_event_log::EventLog, n: u64) -> usize {
+    use infinisheet_event_log::{EventLogExt, KnownSnapshot, QueryEnd, QueryStart};
+    let (start, end) = log
+        .bounds()
+        .await
+        .unwrap_or_else(|err| panic!("bounds: {err}"));
+    let from = end.saturating_sub(n).max(start);
+    let read = log
+        .query_all(
+            QueryStart::Id(from),
+            QueryEnd::End,
+            KnownSnapshot::NotTracked,
+        )
+        .await
+        .unwrap_or_else(|err| panic!("tail read: {err}"));
+    read.entries.len()
+}
+
 /// A multi-threaded runtime like a host app's.
 pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
