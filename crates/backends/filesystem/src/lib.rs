@@ -3,9 +3,13 @@
 //! real directories and files.
 //!
 //! The log appends checksummed frames to preallocated segment files and
-//! syncs each before acknowledging it; on open, a torn final append is cut
-//! and any other damage is an error naming the file and offset. A file
-//! lock makes it safe for several processes on one machine.
+//! syncs each before acknowledging it. It keeps nothing in memory per
+//! entry: a checkpoint of its bounds, segment starts and metadata, written
+//! every megabyte, lets an open replay only what follows it, and entries
+//! are read from the segments through a sparse index. On open, a torn
+//! final append is cut; any other damage is an error naming the file and
+//! offset, on open or when the damaged part is read. A file lock makes it
+//! safe for several processes on one machine.
 //!
 //! Every blob write is atomic (temporary file, `fdatasync`, rename, directory
 //! `fsync`): a reader or a crash sees the old or the new blob, never a part.

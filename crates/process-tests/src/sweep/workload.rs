@@ -15,7 +15,8 @@ use std::sync::Arc;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Workload {
     /// [`log_ops`] on a filesystem log with 512-byte segments (a roll-over
-    /// every few appends, batches included).
+    /// every few appends, batches included) and a checkpoint every 256
+    /// bytes (so opening after a crash starts from one).
     FsLog,
     /// [`blob_ops`] on a filesystem blob store.
     FsBlobs,
@@ -166,7 +167,11 @@ pub fn blob_content(v: u64) -> Bytes {
 pub async fn open_log(workload: Workload, dir: &Path) -> Result<Arc<dyn EventLog>, String> {
     match workload {
         Workload::FsLog => {
-            let options = FsLogOptions::default().segment_bytes(512);
+            // Tiny segments and checkpoints: roll-overs and checkpoint
+            // writes fall between the operations.
+            let options = FsLogOptions::default()
+                .segment_bytes(512)
+                .checkpoint_bytes(256);
             let log = FsEventLog::open(dir.join("log"), options)
                 .await
                 .map_err(|e| e.to_string())?;

@@ -10,6 +10,7 @@
 //!        | 3 start:u64                                        truncate
 //!        | 4                                                  seal: continue in the next segment
 //!        | 5 index:u32 capacity:u64                           begin: the first frame of a segment
+//!        | 7 ...                                              a checkpoint (its own file, see checkpoint.rs)
 //! meta   = opt opt opt            (snapshot, history, pending)
 //! opt    = 0 | 1 len:u32 utf8
 //! update = 0 (keep) | 1 len:u32 utf8 (set) | 2 (clear)
@@ -44,6 +45,8 @@ const TRUNCATE: u8 = 3;
 const SEAL: u8 = 4;
 const BEGIN: u8 = 5;
 const TOKEN_ENTRIES: u8 = 6;
+/// The tag of a checkpoint's frame (in its own file, never in a segment).
+pub(crate) const CHECKPOINT: u8 = 7;
 
 /// A decoded record. Entries keep where each payload sits in the body, so
 /// queries can read payloads straight from the file.
@@ -129,23 +132,27 @@ pub(crate) fn body_ok(body: &[u8], crc: u32) -> bool {
 }
 
 /// Builds frames: reserve the header, append the body, then `finish`.
-struct FrameBuilder {
+pub(crate) struct FrameBuilder {
     bytes: Vec<u8>,
 }
 
 impl FrameBuilder {
-    fn new(tag: u8, capacity: usize) -> Self {
+    pub(crate) fn new(tag: u8, capacity: usize) -> Self {
         let mut bytes = Vec::with_capacity(HEADER + capacity + 8);
         bytes.resize(HEADER, 0);
         bytes.push(tag);
         FrameBuilder { bytes }
     }
 
-    fn u32(&mut self, value: u32) {
+    pub(crate) fn raw(&mut self, bytes: &[u8]) {
+        self.bytes.extend_from_slice(bytes);
+    }
+
+    pub(crate) fn u32(&mut self, value: u32) {
         self.bytes.extend_from_slice(&value.to_le_bytes());
     }
 
-    fn u64(&mut self, value: u64) {
+    pub(crate) fn u64(&mut self, value: u64) {
         self.bytes.extend_from_slice(&value.to_le_bytes());
     }
 
@@ -154,7 +161,7 @@ impl FrameBuilder {
         self.bytes.extend_from_slice(value.as_bytes());
     }
 
-    fn opt(&mut self, value: Option<&String>) {
+    pub(crate) fn opt(&mut self, value: Option<&String>) {
         match value {
             None => self.bytes.push(0),
             Some(text) => {
@@ -175,7 +182,7 @@ impl FrameBuilder {
         }
     }
 
-    fn finish(mut self) -> Vec<u8> {
+    pub(crate) fn finish(mut self) -> Vec<u8> {
         let body_len = self.bytes.len() - HEADER;
         let len = u32::try_from(body_len).unwrap_or(u32::MAX);
         let crc = crc32c::crc32c(&self.bytes[HEADER..]);
@@ -265,13 +272,23 @@ pub(crate) fn begin_frame(index: u32, capacity: u64) -> Vec<u8> {
 }
 
 /// Reads a body front to back; every read checks the bounds.
-struct Reader<'a> {
+pub(crate) struct Reader<'a> {
     body: &'a [u8],
     at: usize,
 }
 
-impl Reader<'_> {
-    fn bytes(&mut self, n: usize) -> Result<&[u8], &'static str> {
+impl<'a> Reader<'a> {
+    /// A reader of `body` from its start.
+    pub(crate) fn new(body: &'a [u8]) -> Self {
+        Reader { body, at: 0 }
+    }
+
+    /// Whether every byte was read.
+    pub(crate) fn is_done(&self) -> bool {
+        self.at == self.body.len()
+    }
+
+    pub(crate) fn bytes(&mut self, n: usize) -> Result<&[u8], &'static str> {
         let end = self.at.checked_add(n).filter(|end| *end <= self.body.len());
         let end = end.ok_or("a record ends early")?;
         let slice = &self.body[self.at..end];
@@ -279,15 +296,15 @@ impl Reader<'_> {
         Ok(slice)
     }
 
-    fn u8(&mut self) -> Result<u8, &'static str> {
+    pub(crate) fn u8(&mut self) -> Result<u8, &'static str> {
         Ok(self.bytes(1)?[0])
     }
 
-    fn u32(&mut self) -> Result<u32, &'static str> {
+    pub(crate) fn u32(&mut self) -> Result<u32, &'static str> {
         Ok(u32_at(self.bytes(4)?, 0))
     }
 
-    fn u64(&mut self) -> Result<u64, &'static str> {
+    pub(crate) fn u64(&mut self) -> Result<u64, &'static str> {
         let mut word = [0u8; 8];
         word.copy_from_slice(self.bytes(8)?);
         Ok(u64::from_le_bytes(word))
@@ -299,7 +316,7 @@ impl Reader<'_> {
             .map_err(|_| "a record holds text that is not UTF-8")
     }
 
-    fn opt(&mut self) -> Result<Option<String>, &'static str> {
+    pub(crate) fn opt(&mut self) -> Result<Option<String>, &'static str> {
         match self.u8()? {
             0 => Ok(None),
             1 => Ok(Some(self.text()?)),
@@ -319,7 +336,7 @@ impl Reader<'_> {
 
 /// Decodes a body whose checksum held.
 pub(crate) fn decode(body: &[u8]) -> Result<Record, &'static str> {
-    let mut r = Reader { body, at: 0 };
+    let mut r = Reader::new(body);
     let record = match r.u8()? {
         tag @ (ENTRIES | TOKEN_ENTRIES) => {
             let first = r.u64()?;

@@ -5,7 +5,14 @@
 //! call returns. Segments are preallocated with zeros, so an append's sync
 //! only writes data. A file lock makes each operation exclusive across
 //! processes; each first replays what other processes appended.
+//!
+//! Memory and open time do not grow with the log: the state holds the
+//! bounds, the metadata of the entries that have any, each segment's first
+//! id and a sparse index of the segments read (`state.rs`); a checkpoint
+//! (`checkpoint.rs`) saves that state every `checkpoint_bytes` and at each
+//! new segment, so an open replays only the frames after it.
 
+mod checkpoint;
 mod frame;
 mod segment;
 mod state;
@@ -13,7 +20,6 @@ mod state;
 use crate::blocking::blocking;
 use crate::error::{BACKEND, create_dir_durably, io};
 use async_trait::async_trait;
-use bytes::Bytes;
 use infinisheet_event_log::{
     AddEntryError, AddEntryValue, AppendToken, EventLog, KnownSnapshot, LogCapabilities, LogEntry,
     MetadataUpdate, QueryEnd, QueryError, QueryStart, QueryValue, RangeError, SequenceId,
@@ -21,7 +27,6 @@ use infinisheet_event_log::{
 };
 use state::{Fault, State};
 use std::fs::{File, OpenOptions};
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -37,6 +42,10 @@ pub struct FsLogOptions {
     /// A query stops adding entries once their payloads reach this many
     /// bytes (it always returns at least one); 16 MiB unless set.
     pub query_page_bytes: usize,
+    /// A checkpoint of the log's state is written once this many bytes of
+    /// frames were appended since the last one (and at every new segment),
+    /// so an open replays at most about this much; 1 MiB unless set.
+    pub checkpoint_bytes: u64,
 }
 
 impl Default for FsLogOptions {
@@ -45,6 +54,7 @@ impl Default for FsLogOptions {
             segment_bytes: 8 << 20,
             query_page_entries: 10_000,
             query_page_bytes: 16 << 20,
+            checkpoint_bytes: 1 << 20,
         }
     }
 }
@@ -55,6 +65,14 @@ impl FsLogOptions {
     #[must_use]
     pub fn segment_bytes(mut self, bytes: u64) -> Self {
         self.segment_bytes = bytes.max(256);
+        self
+    }
+
+    /// The same options with a checkpoint every `bytes` bytes of frames
+    /// (tests use tiny ones to exercise them).
+    #[must_use]
+    pub fn checkpoint_bytes(mut self, bytes: u64) -> Self {
+        self.checkpoint_bytes = bytes;
         self
     }
 
@@ -272,9 +290,11 @@ fn append(
 ) -> Result<AddEntryValue, AddEntryError> {
     let count = entries.len() as u64;
     if seq != state.end {
-        let landed =
-            token.is_some_and(|token| count > 0 && state.tokens.get(&seq) == Some(&(token, count)));
-        if landed {
+        if let Some(token) = token
+            && count > 0
+            && (state.start..state.end).contains(&seq)
+            && state.batch_at(seq).map_err(StorageError::from)? == Some((Some(token), count))
+        {
             return Ok(AddEntryValue {
                 last_snapshot: newer(state, known),
             });
@@ -285,26 +305,12 @@ fn append(
         });
     }
     if !entries.is_empty() {
-        let (frame, offsets) = frame::entries_frame(seq, &entries, token).ok_or_else(|| {
+        let (frame, _) = frame::entries_frame(seq, &entries, token).ok_or_else(|| {
             StorageError::new(BACKEND, "the batch is too large for one log frame (4 GiB)")
         })?;
-        let (segment, at) = state.write(&frame)?;
-        if let Some(token) = token {
-            state.tokens.insert(seq, (token, count));
-        }
-        for (entry, offset) in entries.into_iter().zip(offsets) {
-            let metadata = (entry.metadata != Default::default()).then(|| Box::new(entry.metadata));
-            if metadata.as_ref().is_some_and(|m| m.snapshot.is_some()) {
-                state.snapshots.insert(state.end);
-            }
-            state.slots.push_back(state::Slot {
-                segment,
-                offset: at + offset as u64,
-                len: entry.payload.len() as u32,
-                metadata,
-            });
-            state.end += 1;
-        }
+        state.write(&frame)?;
+        state.add_entries(entries.into_iter().map(|entry| entry.metadata));
+        state.checkpoint_if_due();
     }
     Ok(AddEntryValue {
         last_snapshot: newer(state, known),
@@ -312,7 +318,7 @@ fn append(
 }
 
 fn query(
-    state: &State,
+    state: &mut State,
     start: QueryStart,
     end: QueryEnd,
     known: KnownSnapshot,
@@ -329,57 +335,14 @@ fn query(
         QueryEnd::End => state.end,
         QueryEnd::Id(seq) => seq.clamp(start, state.end),
     };
-    // How many entries fit the page.
-    let first = (start - state.start) as usize;
-    let mut count = 0;
-    let mut bytes = 0;
-    for slot in state.slots.range(first..(wanted - state.start) as usize) {
-        if count == state.options.query_page_entries
-            || (count > 0 && bytes >= state.options.query_page_bytes)
-        {
-            break;
-        }
-        count += 1;
-        bytes += slot.len as usize;
-    }
-    // Read each run of entries in one segment with one read.
-    let slots: Vec<_> = state.slots.range(first..first + count).collect();
-    let mut entries = Vec::with_capacity(count);
-    let mut run_start = 0;
-    while run_start < slots.len() {
-        let segment = slots[run_start].segment;
-        let run_end = slots[run_start..]
-            .iter()
-            .position(|slot| slot.segment != segment)
-            .map_or(slots.len(), |n| run_start + n);
-        let run = &slots[run_start..run_end];
-        let from = run[0].offset;
-        let to = run
-            .iter()
-            .map(|s| s.offset + u64::from(s.len))
-            .max()
-            .unwrap_or(from);
-        let file = &state.segments.get(&segment).ok_or_else(|| {
-            StorageError::new(
-                BACKEND,
-                format!("segment {segment} of a live entry is missing"),
-            )
-        })?;
-        let mut buffer = vec![0u8; (to - from) as usize];
-        file.file
-            .read_exact_at(&mut buffer, from)
-            .map_err(|err| io("reading", &file.path.display().to_string(), err))?;
-        let buffer = Bytes::from(buffer);
-        for slot in run {
-            let at = (slot.offset - from) as usize;
-            entries.push(LogEntry {
-                payload: buffer.slice(at..at + slot.len as usize),
-                metadata: slot.metadata.as_deref().cloned().unwrap_or_default(),
-            });
-        }
-        run_start = run_end;
-    }
-    let page_end = start + count as u64;
+    let (max_entries, max_bytes) = (
+        state.options.query_page_entries,
+        state.options.query_page_bytes,
+    );
+    let entries = state
+        .read(start, wanted, max_entries, max_bytes)
+        .map_err(StorageError::from)?;
+    let page_end = start + entries.len() as u64;
     Ok(QueryValue {
         start,
         end: page_end,
@@ -433,6 +396,7 @@ impl EventLog for FsEventLog {
             }
             state.write(&frame::metadata_frame(seq, &update))?;
             state.apply_metadata(seq, update);
+            state.checkpoint_if_due();
             Ok(())
         })
         .await
@@ -447,6 +411,7 @@ impl EventLog for FsEventLog {
                 state.write(&frame::truncate_frame(start))?;
                 let dead = state.apply_truncate(start);
                 state.delete_segments(dead);
+                state.checkpoint_if_due();
             }
             Ok(())
         })

@@ -3,6 +3,7 @@
 //! frames from them, and telling a torn tail from corruption.
 
 use super::frame::{self, BEGIN_FRAME, HEADER, Header, MAGIC, MAGIC_V1, Record};
+use bytes::Bytes;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
@@ -63,6 +64,17 @@ pub(crate) fn parse_name(name: &str) -> Option<u32> {
     (digits.len() == 10 && digits.bytes().all(|b| b.is_ascii_digit()))
         .then(|| digits.parse().ok())
         .flatten()
+}
+
+/// What follows the end of a segment's data.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum After {
+    /// Only zeros, as the segment was made.
+    Zeros,
+    /// Bytes that are not zero but no valid frame: a torn write.
+    Garbage,
+    /// A valid frame at this offset.
+    Frame(u64),
 }
 
 /// What is at a frame position.
@@ -190,6 +202,17 @@ impl Segment {
         })
     }
 
+    /// The frames from `offset` on, read in large pieces.
+    pub(crate) fn frames(&self, offset: u64) -> Frames<'_> {
+        Frames {
+            segment: self,
+            at: offset,
+            buffer: Bytes::new(),
+            buffer_at: 0,
+            last: Bytes::new(),
+        }
+    }
+
     /// Reads the frame at `offset`.
     pub(crate) fn read(&self, offset: u64) -> io::Result<Read> {
         if offset + HEADER as u64 > self.capacity {
@@ -217,31 +240,55 @@ impl Segment {
         }
     }
 
-    /// The offset of the first valid frame at or after `from` (frames are
-    /// 8-byte aligned), if any. Used to tell a torn tail (nothing valid
-    /// after it) from damage in the middle of the data.
-    pub(crate) fn valid_frame_from(&self, from: u64) -> io::Result<Option<u64>> {
-        let from = from.div_ceil(8) * 8;
-        if from >= self.capacity {
-            return Ok(None);
-        }
-        let mut rest = vec![0u8; (self.capacity - from) as usize];
-        self.file.read_exact_at(&mut rest, from)?;
-        let mut at = 0;
-        while at + HEADER <= rest.len() {
-            if rest[at..at + 8].iter().any(|b| *b != 0) {
-                let mut header = [0u8; HEADER];
-                header.copy_from_slice(&rest[at..at + HEADER]);
-                if let Header::Frame { len, crc } = frame::parse_header(&header) {
-                    let end = at + HEADER + len as usize;
-                    if end <= rest.len() && frame::body_ok(&rest[at + HEADER..end], crc) {
-                        return Ok(Some(from + at as u64));
+    /// What lies at or after `from` (frames are 8-byte aligned): the
+    /// first valid frame, else whether anything is not zero. Tells a torn
+    /// tail (nothing valid after it) from damage in the middle of the data.
+    /// Reads in pieces, so it holds little memory however much it reads.
+    pub(crate) fn after(&self, from: u64) -> io::Result<After> {
+        let mut at = from.div_ceil(8) * 8;
+        let mut piece = vec![0u8; READ_AHEAD];
+        let mut dirty = false;
+        while at + 8 <= self.capacity {
+            let n = ((self.capacity - at) as usize).min(piece.len()) / 8 * 8;
+            self.file.read_exact_at(&mut piece[..n], at)?;
+            // Whole blocks of zeros first (the common case, and fast),
+            // then the words of a block that is not.
+            for (b, block) in piece[..n].chunks(4096).enumerate() {
+                if block.iter().fold(0u8, |acc, b| acc | b) == 0 {
+                    continue;
+                }
+                for (i, word) in block.chunks_exact(8).enumerate() {
+                    if word.iter().all(|b| *b == 0) {
+                        continue;
+                    }
+                    dirty = true;
+                    let here = at + (b * 4096 + i * 8) as u64;
+                    if self.valid_frame_at(here)? {
+                        return Ok(After::Frame(here));
                     }
                 }
             }
-            at += 8;
+            at += n as u64;
         }
-        Ok(None)
+        Ok(if dirty { After::Garbage } else { After::Zeros })
+    }
+
+    /// Whether a whole frame with a valid checksum starts at `at`.
+    fn valid_frame_at(&self, at: u64) -> io::Result<bool> {
+        if at + HEADER as u64 > self.capacity {
+            return Ok(false);
+        }
+        let mut header = [0u8; HEADER];
+        self.file.read_exact_at(&mut header, at)?;
+        let Header::Frame { len, crc } = frame::parse_header(&header) else {
+            return Ok(false);
+        };
+        if at + HEADER as u64 + u64::from(len) > self.capacity {
+            return Ok(false);
+        }
+        let mut body = vec![0u8; len as usize];
+        self.file.read_exact_at(&mut body, at + HEADER as u64)?;
+        Ok(frame::body_ok(&body, crc))
     }
 
     /// Overwrites `[from, capacity)` with zeros where it is not zero
@@ -258,5 +305,86 @@ impl Segment {
             self.file.sync_data()?;
         }
         Ok(())
+    }
+}
+
+/// How much a [`Frames`] cursor reads at once: many small frames in one
+/// read, a large one whole.
+const READ_AHEAD: usize = 256 << 10;
+
+/// A cursor over the frames of a segment, reading the file in large pieces
+/// (replaying or reading many small frames with a read each would cost a
+/// system call per frame).
+pub(crate) struct Frames<'a> {
+    segment: &'a Segment,
+    /// Where the next frame starts.
+    at: u64,
+    buffer: Bytes,
+    /// Where in the file `buffer` starts.
+    buffer_at: u64,
+    /// The bytes of the frame `next` returned last.
+    last: Bytes,
+}
+
+impl Frames<'_> {
+    /// Where the next frame starts.
+    pub(crate) fn offset(&self) -> u64 {
+        self.at
+    }
+
+    /// The whole frame `next` returned last (header included): the
+    /// offsets of decoded payloads are relative to it.
+    pub(crate) fn frame(&self) -> &Bytes {
+        &self.last
+    }
+
+    /// `len` bytes at `at` (within the file's capacity), from the buffer or
+    /// read into it.
+    fn bytes(&mut self, at: u64, len: usize) -> io::Result<Bytes> {
+        let end = at + len as u64;
+        let buffered = self.buffer_at + self.buffer.len() as u64;
+        if at < self.buffer_at || end > buffered {
+            let want = (len.max(READ_AHEAD) as u64).min(self.segment.capacity - at);
+            let mut fresh = vec![0u8; want as usize];
+            self.segment.file.read_exact_at(&mut fresh, at)?;
+            self.buffer = Bytes::from(fresh);
+            self.buffer_at = at;
+        }
+        let from = (at - self.buffer_at) as usize;
+        Ok(self.buffer.slice(from..from + len))
+    }
+
+    /// Reads the next frame, as [`Segment::read`] does, and moves past it
+    /// if it is one.
+    pub(crate) fn next(&mut self) -> io::Result<Read> {
+        let at = self.at;
+        if at + HEADER as u64 > self.segment.capacity {
+            return Ok(Read::End);
+        }
+        let head = self.bytes(at, HEADER)?;
+        let mut header = [0u8; HEADER];
+        header.copy_from_slice(&head);
+        let (len, crc) = match frame::parse_header(&header) {
+            Header::Zero => return Ok(Read::End),
+            Header::Bad => return Ok(Read::Bad("a frame header is damaged")),
+            Header::Frame { len, crc } => (len, crc),
+        };
+        let whole = frame::frame_len(len as usize) as u64;
+        if at + whole > self.segment.capacity {
+            return Ok(Read::Bad("a frame runs past the end of its segment"));
+        }
+        let bytes = self.bytes(at, whole as usize)?;
+        let body = &bytes[HEADER..HEADER + len as usize];
+        if !frame::body_ok(body, crc) {
+            return Ok(Read::Bad("a frame's checksum does not match its contents"));
+        }
+        match frame::decode(body) {
+            Ok(record) => {
+                self.at += whole;
+                self.last = bytes;
+                Ok(Read::Frame(record, whole))
+            }
+            Err(reason) => Ok(Read::Bad(reason)),
+        }
     }
 }

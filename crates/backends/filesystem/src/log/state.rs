@@ -1,19 +1,32 @@
-//! The log's state in one process: where every live entry's payload sits,
-//! its metadata, and where the next frame goes. Built by replaying the
-//! segments, kept current by replaying what other processes appended, and
-//! changed only after the frame that records a change is durable.
+//! The log's state in one process: its bounds, the metadata of the entries
+//! that have any, the first id of every segment and a sparse index of where
+//! entries sit in the segments read so far, and where the next frame goes.
+//! Nothing in it is kept per entry: payloads are read from the segments
+//! when queried.
+//!
+//! Built from the newest checkpoint and the frames after it (or, without a
+//! usable checkpoint, by replaying every segment), kept current by
+//! replaying what other processes appended, and changed only after the
+//! frame that records a change is durable.
 
 use super::FsLogOptions;
-use super::frame::{self, Record, SEAL_FRAME};
-use super::segment::{self, FIRST_FRAME, Opened, Read, Segment};
+use super::checkpoint::{self, Checkpoint, Mark, Point};
+use super::frame::{self, DecodedEntry, HEADER, Record, SEAL_FRAME};
+use super::segment::{self, After, FIRST_FRAME, Opened, Read, Segment};
 use crate::error::{BACKEND, io};
+use bytes::Bytes;
 use infinisheet_event_log::{
-    AppendToken, EntryMetadata, MetadataUpdate, SequenceId, SnapshotValue, StorageError,
+    AppendToken, EntryMetadata, LogEntry, MetadataUpdate, SequenceId, SnapshotValue, StorageError,
 };
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+
+/// A segment's sparse index has a point at least every this many bytes.
+const POINT_BYTES: u64 = 64 << 10;
+/// Segments other than the newest kept open at once.
+const OPEN_SEGMENTS: usize = 8;
 
 /// Why the state could not be built or brought up to date.
 #[derive(Debug)]
@@ -49,43 +62,71 @@ impl From<Fault> for StorageError {
     }
 }
 
-/// Where one live entry's payload is, and its metadata (boxed: most entries
-/// have none).
+/// What the state knows of one live segment.
 #[derive(Debug)]
-pub(crate) struct Slot {
-    pub(crate) segment: u32,
-    pub(crate) offset: u64,
-    pub(crate) len: u32,
-    pub(crate) metadata: Option<Box<EntryMetadata>>,
+struct SegmentInfo {
+    /// The id of its first entry, or the log's end where it began if it
+    /// holds none: its entries have ids from here on, every older
+    /// segment's are below.
+    first: SequenceId,
+    /// Whether an entries frame of it was replayed (then `first` is that
+    /// frame's first id).
+    has_entries: bool,
+    /// Its sparse index, in order of offset (and of id); `None` until the
+    /// segment is read (a segment older than the checkpoint).
+    points: Option<Vec<Point>>,
+}
+
+impl SegmentInfo {
+    fn new(first: SequenceId, data_start: u64) -> Self {
+        SegmentInfo {
+            first,
+            has_entries: false,
+            points: Some(vec![Point {
+                id: first,
+                offset: data_start,
+            }]),
+        }
+    }
 }
 
 #[derive(Debug)]
 pub(crate) struct State {
     pub(crate) dir: PathBuf,
     pub(crate) options: FsLogOptions,
-    pub(crate) segments: BTreeMap<u32, Segment>,
+    infos: BTreeMap<u32, SegmentInfo>,
+    /// The open segment files: always the tail, and a few older ones
+    /// (`recent`, least recently used first).
+    files: BTreeMap<u32, Segment>,
+    recent: VecDeque<u32>,
     /// The segment new frames go to, and where in it.
     tail: u32,
     offset: u64,
+    /// The tail's last frame (for the checkpoint).
+    mark: Option<Mark>,
     /// The tail segment ends with a seal; the next frame starts a new one.
     sealed: bool,
     /// Whether `start` is known yet while replaying.
     started: bool,
     pub(crate) start: SequenceId,
     pub(crate) end: SequenceId,
-    pub(crate) slots: VecDeque<Slot>,
+    /// The metadata of every live entry that has any.
+    metadata: BTreeMap<SequenceId, EntryMetadata>,
+    /// Ids of live entries whose `snapshot` is set.
     pub(crate) snapshots: BTreeSet<SequenceId>,
-    /// The token and length of each live batch appended with a token, by
-    /// the id of its first entry.
-    pub(crate) tokens: BTreeMap<SequenceId, (AppendToken, u64)>,
     /// A write failed part way: reload from disk before the next operation.
     stale: bool,
     /// Replaying on open (not catching up with other processes).
     loading: bool,
+    /// Replaying every segment on open: records may refer to entries of
+    /// segments a truncate deleted (see `gone_before`).
+    from_scratch: bool,
     /// While replaying on open: records so far refer to entries below this
     /// id that no remaining segment holds (where it was noticed). Legitimate
     /// only if a later truncate record discards them; otherwise damage.
     missing: Option<(SequenceId, PathBuf, u64)>,
+    /// Bytes of frames written since the last checkpoint.
+    since_checkpoint: u64,
 }
 
 fn corrupt(file: &Path, offset: u64, reason: impl Into<String>) -> Fault {
@@ -129,16 +170,17 @@ fn whole_segment(
     }
 }
 
-/// Removes the temporary files of segment creations that did not finish.
+/// Removes the temporary files of segment creations and checkpoints that
+/// did not finish.
 fn remove_unfinished_creations(dir: &Path) -> Result<(), StorageError> {
     let shown = dir.display().to_string();
     let mut removed = false;
     for entry in std::fs::read_dir(dir).map_err(|err| io("listing", &shown, err))? {
         let entry = entry.map_err(|err| io("listing", &shown, err))?;
-        if entry
-            .file_name()
+        let name = entry.file_name();
+        if name
             .to_str()
-            .is_some_and(segment::is_temp_name)
+            .is_some_and(|name| segment::is_temp_name(name) || name == checkpoint::TEMP_FILE)
         {
             std::fs::remove_file(entry.path())
                 .map_err(|err| io("removing", &entry.path().display().to_string(), err))?;
@@ -157,29 +199,45 @@ fn sync_dir(dir: &Path) -> Result<(), StorageError> {
         .map_err(|err| io("syncing", &dir.display().to_string(), err))
 }
 
+/// The header of a whole frame.
+fn header_of(frame: &[u8]) -> [u8; HEADER] {
+    let mut header = [0u8; HEADER];
+    header.copy_from_slice(&frame[..HEADER]);
+    header
+}
+
 impl State {
-    /// Replays every segment in `dir`, creating the first if there is none.
-    /// A torn frame at the very end of the data (nothing valid after it) is
-    /// an append that was never acknowledged: it is zeroed. Anything else
-    /// that does not fit is corruption.
-    pub(crate) fn load(dir: &Path, options: FsLogOptions) -> Result<State, Fault> {
-        let mut state = State {
+    fn empty(dir: &Path, options: FsLogOptions) -> State {
+        State {
             dir: dir.to_owned(),
             options,
-            segments: BTreeMap::new(),
+            infos: BTreeMap::new(),
+            files: BTreeMap::new(),
+            recent: VecDeque::new(),
             tail: 1,
             offset: FIRST_FRAME,
+            mark: None,
             sealed: false,
             started: false,
             start: 0,
             end: 0,
-            slots: VecDeque::new(),
+            metadata: BTreeMap::new(),
             snapshots: BTreeSet::new(),
-            tokens: BTreeMap::new(),
             stale: false,
             loading: true,
+            from_scratch: true,
             missing: None,
-        };
+            since_checkpoint: 0,
+        }
+    }
+
+    /// Builds the state of the log in `dir`, creating the first segment if
+    /// there is none: from the checkpoint and the frames after it when the
+    /// checkpoint fits the segments, else by replaying every segment. A
+    /// torn frame at the very end of the data (nothing valid after it) is
+    /// an append that was never acknowledged: it is zeroed. Anything else
+    /// that does not fit is corruption.
+    pub(crate) fn load(dir: &Path, options: FsLogOptions) -> Result<State, Fault> {
         remove_unfinished_creations(dir)?;
         let indices = segment_indices(dir)?;
         if let Some(pair) = indices.windows(2).find(|pair| pair[1] != pair[0] + 1) {
@@ -192,35 +250,24 @@ impl State {
                 ),
             ));
         }
+        let mut state = match Self::from_checkpoint(dir, options, &indices)? {
+            Some(state) => state,
+            None => Self::from_segments(dir, options, &indices)?,
+        };
+        state.started = true;
+        state.loading = false;
+        Ok(state)
+    }
+
+    /// Replays every segment.
+    fn from_segments(dir: &Path, options: FsLogOptions, indices: &[u32]) -> Result<State, Fault> {
+        let mut state = State::empty(dir, options);
         // Segment 1 is gone only if a truncate deleted it: replay as if
         // entries before the first record had been there, so the gap they
         // leave must be discarded by a truncate record (see `gone_before`).
         state.started = indices.first().is_some_and(|first| *first > 1);
-        let last = indices.last().copied();
-        for index in indices.iter().copied() {
-            let is_last = Some(index) == last;
-            let path = dir.join(segment::name(index));
-            let segment = match Segment::open(dir, index) {
-                // A creation in place (by the first format) that died: it
-                // never held a frame if it is the newest segment and the one
-                // before it is sealed (or it is the log's only segment).
-                Ok(Opened::Unfinished)
-                    if is_last && (state.sealed || (index == 1 && state.segments.is_empty())) =>
-                {
-                    std::fs::remove_file(&path)
-                        .map_err(|err| io("removing", &path.display().to_string(), err))?;
-                    sync_dir(dir)?;
-                    break;
-                }
-                opened => whole_segment(dir, index, opened)?,
-            };
-            state.offset = segment.data_start;
-            state.segments.insert(index, segment);
-            state.tail = index;
-            state.sealed = false;
-            state.scan(is_last, true)?;
-        }
-        if state.segments.is_empty() {
+        state.replay(indices, None)?;
+        if state.infos.is_empty() {
             let segment = Segment::create(dir, 1, options.segment_bytes).map_err(|err| {
                 io(
                     "creating the first segment in",
@@ -229,7 +276,10 @@ impl State {
                 )
             })?;
             (state.tail, state.offset, state.sealed) = (1, segment.data_start, false);
-            state.segments.insert(1, segment);
+            state
+                .infos
+                .insert(1, SegmentInfo::new(0, segment.data_start));
+            state.files.insert(1, segment);
         }
         if let Some((id, file, offset)) = state.missing.take() {
             return Err(corrupt(
@@ -238,9 +288,145 @@ impl State {
                 format!("entries before {id} are missing and no later truncate discards them"),
             ));
         }
-        state.started = true;
-        state.loading = false;
+        if indices.len() > 1 {
+            // The next open need not replay them all again.
+            state.since_checkpoint = u64::MAX;
+            state.checkpoint_if_due();
+        }
         Ok(state)
+    }
+
+    /// The state the checkpoint holds, brought up to date with the frames
+    /// after it; `None` if there is no checkpoint or it does not fit the
+    /// segments.
+    fn from_checkpoint(
+        dir: &Path,
+        options: FsLogOptions,
+        indices: &[u32],
+    ) -> Result<Option<State>, Fault> {
+        let Some(saved) = Checkpoint::read(dir) else {
+            return Ok(None);
+        };
+        let (Some(first_live), Some(&(last_listed, _))) =
+            (saved.segments.first(), saved.segments.last())
+        else {
+            return Ok(None);
+        };
+        if last_listed != saved.tail || !indices.contains(&saved.tail) {
+            return Ok(None);
+        }
+        // A newest segment that is not whole is for a replay to judge.
+        let Ok(Opened::Segment(tail)) = Segment::open(dir, saved.tail) else {
+            return Ok(None);
+        };
+        let fits = match saved.mark {
+            None => saved.offset == tail.data_start,
+            Some(mark) => {
+                let mut header = [0u8; HEADER];
+                mark.end() == Some(saved.offset)
+                    && mark.offset >= tail.data_start
+                    && saved.offset + SEAL_FRAME as u64 <= tail.capacity
+                    && tail.file.read_exact_at(&mut header, mark.offset).is_ok()
+                    && header == mark.header
+            }
+        };
+        if !fits {
+            return Ok(None);
+        }
+        let mut state = State::empty(dir, options);
+        state.from_scratch = false;
+        state.started = true;
+        (state.start, state.end) = (saved.start, saved.end);
+        for &(index, first) in &saved.segments {
+            state.infos.insert(
+                index,
+                SegmentInfo {
+                    first,
+                    has_entries: true,
+                    points: None,
+                },
+            );
+        }
+        if let Some(info) = state.infos.get_mut(&saved.tail) {
+            info.points = Some(saved.points);
+        }
+        state.snapshots = saved
+            .metadata
+            .iter()
+            .filter(|(_, m)| m.snapshot.is_some())
+            .map(|(seq, _)| *seq)
+            .collect();
+        state.metadata = saved.metadata;
+        // Segments older than every live one are leftovers of a truncate
+        // that died before it deleted them.
+        let dead: Vec<PathBuf> = indices
+            .iter()
+            .filter(|i| **i < first_live.0)
+            .map(|i| dir.join(segment::name(*i)))
+            .collect();
+        state.delete_segments(dead);
+        let rest: Vec<u32> = indices
+            .iter()
+            .copied()
+            .filter(|i| *i >= saved.tail)
+            .collect();
+        state.mark = saved.mark;
+        state.replay(&rest, Some((tail, saved.offset)))?;
+        if let Some(missing) = state.infos.keys().find(|i| !indices.contains(i)) {
+            return Err(corrupt(
+                &dir.join(segment::name(*missing)),
+                0,
+                "the segment holds live entries but is missing",
+            ));
+        }
+        Ok(Some(state))
+    }
+
+    /// Replays the segments `indices` in order; with `resume`, the first of
+    /// them is already open and replay goes on from that offset in it.
+    fn replay(&mut self, indices: &[u32], resume: Option<(Segment, u64)>) -> Result<(), Fault> {
+        let mut resume = resume;
+        let last = indices.last().copied();
+        for index in indices.iter().copied() {
+            let is_last = Some(index) == last;
+            let path = self.dir.join(segment::name(index));
+            let (segment, offset) = match resume.take() {
+                Some(resumed) => resumed,
+                None => {
+                    let segment = match Segment::open(&self.dir, index) {
+                        // A creation in place (by the first format) that
+                        // died: it never held a frame if it is the newest
+                        // segment and the one before it is sealed (or it
+                        // is the log's only segment).
+                        Ok(Opened::Unfinished)
+                            if is_last
+                                && (self.sealed || (index == 1 && self.infos.is_empty())) =>
+                        {
+                            std::fs::remove_file(&path)
+                                .map_err(|err| io("removing", &path.display().to_string(), err))?;
+                            sync_dir(&self.dir)?;
+                            break;
+                        }
+                        opened => whole_segment(&self.dir, index, opened)?,
+                    };
+                    let start = segment.data_start;
+                    self.infos
+                        .insert(index, SegmentInfo::new(self.end, segment.data_start));
+                    self.mark = None;
+                    (segment, start)
+                }
+            };
+            self.offset = offset;
+            self.files.insert(index, segment);
+            let previous = std::mem::replace(&mut self.tail, index);
+            if previous != index && self.files.contains_key(&previous) {
+                self.recent.push_back(previous);
+                self.close_extra_files();
+            }
+            self.sealed = false;
+            self.scan(is_last, true)?;
+        }
+        Ok(())
     }
 
     /// Reads and applies frames of the tail segment from the current offset
@@ -248,79 +434,114 @@ impl State {
     /// bad frame may be a torn tail. `thorough`: also check that nothing
     /// valid follows the end of the data (on open; too slow for every call).
     fn scan(&mut self, last: bool, thorough: bool) -> Result<(), Fault> {
+        // Out of the map while its frames are applied (which changes the
+        // state); a truncate never closes the tail.
+        let segment = self
+            .files
+            .remove(&self.tail)
+            .ok_or_else(|| corrupt(&self.tail_path(), 0, "the newest segment is not open"))?;
+        let scanned = self.scan_in(&segment, last, thorough);
+        self.files.insert(self.tail, segment);
+        scanned
+    }
+
+    fn scan_in(&mut self, segment: &Segment, last: bool, thorough: bool) -> Result<(), Fault> {
+        let path = &segment.path;
+        let shown = || path.display().to_string();
+        let mut frames = segment.frames(self.offset);
         loop {
-            let segment = &self.segments[&self.tail];
-            let shown = || segment.path.display().to_string();
-            let read = segment
-                .read(self.offset)
-                .map_err(|err| io("reading", &shown(), err))?;
-            match read {
+            let at = frames.offset();
+            match frames.next().map_err(|err| io("reading", &shown(), err))? {
                 Read::End if !last => {
                     // Every segment but the newest ends with a seal: data
                     // that stops early was cut or zeroed.
                     return Err(corrupt(
-                        &segment.path,
-                        self.offset,
+                        path,
+                        at,
                         "the data ends without a seal, but a newer segment follows",
                     ));
                 }
                 Read::End => {
                     if thorough {
-                        let after = segment
-                            .valid_frame_from(self.offset)
-                            .map_err(|err| io("reading", &shown(), err))?;
-                        if let Some(at) = after {
-                            return Err(corrupt(
-                                &segment.path,
-                                self.offset,
-                                format!("the data stops here but a frame follows at byte {at}"),
-                            ));
+                        match segment
+                            .after(at)
+                            .map_err(|err| io("reading", &shown(), err))?
+                        {
+                            After::Frame(found) => {
+                                return Err(corrupt(
+                                    path,
+                                    at,
+                                    format!(
+                                        "the data stops here but a frame follows at byte {found}"
+                                    ),
+                                ));
+                            }
+                            After::Garbage => segment
+                                .zero_from(at)
+                                .map_err(|err| io("clearing a torn tail of", &shown(), err))?,
+                            After::Zeros => {}
                         }
-                        segment
-                            .zero_from(self.offset)
-                            .map_err(|err| io("clearing a torn tail of", &shown(), err))?;
                     }
                     return Ok(());
                 }
                 Read::Bad(reason) => {
                     let after = segment
-                        .valid_frame_from(self.offset + 8)
+                        .after(at + 8)
                         .map_err(|err| io("reading", &shown(), err))?;
-                    if last && after.is_none() {
+                    if last && !matches!(after, After::Frame(_)) {
                         // A torn append that was never acknowledged.
                         segment
-                            .zero_from(self.offset)
+                            .zero_from(at)
                             .map_err(|err| io("clearing a torn tail of", &shown(), err))?;
                         return Ok(());
                     }
-                    return Err(corrupt(&segment.path, self.offset, reason));
+                    return Err(corrupt(path, at, reason));
                 }
-                Read::Frame(Record::Seal, len) => {
-                    self.offset += len;
+                Read::Frame(Record::Seal, _) => {
+                    self.offset = frames.offset();
                     self.sealed = true;
                     return Ok(());
                 }
-                Read::Frame(record, len) => {
-                    let at = self.offset;
-                    self.offset += len;
+                Read::Frame(record, _) => {
+                    self.note_point(at);
                     self.apply(record, at)?;
+                    self.mark = Some(Mark {
+                        offset: at,
+                        header: header_of(frames.frame()),
+                    });
+                    self.offset = frames.offset();
                 }
             }
         }
     }
 
     fn tail_path(&self) -> PathBuf {
-        self.segments[&self.tail].path.clone()
+        self.dir.join(segment::name(self.tail))
+    }
+
+    /// Adds a point to the tail's sparse index before a frame at `at`, if
+    /// the last point is far enough back.
+    fn note_point(&mut self, at: u64) {
+        let end = self.end;
+        if let Some(points) = self
+            .infos
+            .get_mut(&self.tail)
+            .and_then(|info| info.points.as_mut())
+            && points
+                .last()
+                .is_none_or(|last| at >= last.offset + POINT_BYTES)
+        {
+            points.push(Point {
+                id: end,
+                offset: at,
+            });
+        }
     }
 
     /// Applies a record read from the tail segment at `at`.
     fn apply(&mut self, record: Record, at: u64) -> Result<(), Fault> {
         match record {
-            Record::Entries {
-                first,
-                token,
-                entries,
-            } => {
+            Record::Entries { first, entries, .. } => {
                 if !self.started {
                     (self.start, self.end, self.started) = (first, first, true);
                 } else if first > self.end && self.gone_before(first, at) {
@@ -336,23 +557,7 @@ impl State {
                         ),
                     ));
                 }
-                if let Some(token) = token {
-                    self.tokens.insert(first, (token, entries.len() as u64));
-                }
-                for entry in entries {
-                    let metadata = (entry.metadata != EntryMetadata::default())
-                        .then(|| Box::new(entry.metadata));
-                    if metadata.as_ref().is_some_and(|m| m.snapshot.is_some()) {
-                        self.snapshots.insert(self.end);
-                    }
-                    self.slots.push_back(Slot {
-                        segment: self.tail,
-                        offset: at + entry.offset as u64,
-                        len: entry.len,
-                        metadata,
-                    });
-                    self.end += 1;
-                }
+                self.add_entries(entries.into_iter().map(|entry| entry.metadata));
             }
             Record::Metadata { seq, update } => {
                 if !self.started || seq < self.start {
@@ -405,10 +610,31 @@ impl State {
         Ok(())
     }
 
-    /// Replaying on open, with no live entry so far: the only state in
-    /// which records may refer to entries of deleted segments.
+    /// Records entries appended at the end (in the tail), given their
+    /// metadata.
+    pub(crate) fn add_entries(&mut self, metadata: impl ExactSizeIterator<Item = EntryMetadata>) {
+        if metadata.len() > 0
+            && let Some(info) = self.infos.get_mut(&self.tail)
+            && !info.has_entries
+        {
+            (info.first, info.has_entries) = (self.end, true);
+        }
+        for entry in metadata {
+            if entry != EntryMetadata::default() {
+                if entry.snapshot.is_some() {
+                    self.snapshots.insert(self.end);
+                }
+                self.metadata.insert(self.end, entry);
+            }
+            self.end += 1;
+        }
+    }
+
+    /// Replaying every segment on open, with no live entry so far: the
+    /// only state in which records may refer to entries of deleted
+    /// segments.
     fn replaying_nothing_live(&self) -> bool {
-        self.loading && self.slots.is_empty()
+        self.loading && self.from_scratch && self.start == self.end
     }
 
     /// On open, with no live entry so far: a record refers to entries from
@@ -430,15 +656,26 @@ impl State {
     }
 
     pub(crate) fn apply_metadata(&mut self, seq: SequenceId, update: MetadataUpdate) {
-        let slot = &mut self.slots[(seq - self.start) as usize];
-        let mut metadata = slot.metadata.take().map(|m| *m).unwrap_or_default();
+        let mut metadata = self.metadata.remove(&seq).unwrap_or_default();
         update.apply(&mut metadata);
         if metadata.snapshot.is_some() {
             self.snapshots.insert(seq);
         } else {
             self.snapshots.remove(&seq);
         }
-        slot.metadata = (metadata != EntryMetadata::default()).then(|| Box::new(metadata));
+        if metadata != EntryMetadata::default() {
+            self.metadata.insert(seq, metadata);
+        }
+    }
+
+    /// The segment that holds entry `id` (or would: the newest whose first
+    /// id is at most `id`).
+    fn segment_of(&self, id: SequenceId) -> u32 {
+        self.infos
+            .iter()
+            .rev()
+            .find(|(_, info)| info.first <= id)
+            .map_or(self.tail, |(index, _)| *index)
     }
 
     /// Drops the entries before `start`, and closes the segments that now
@@ -447,19 +684,26 @@ impl State {
     /// truncate, deletes the files; one that only learns of it just closes
     /// them, so deleted segments do not stay open.
     pub(crate) fn apply_truncate(&mut self, start: SequenceId) -> Vec<PathBuf> {
-        self.slots.drain(..(start - self.start) as usize);
+        self.metadata = self.metadata.split_off(&start);
         self.snapshots = self.snapshots.split_off(&start);
-        self.tokens = self.tokens.split_off(&start);
         self.start = start;
-        let first_live = self.slots.front().map_or(self.tail, |slot| slot.segment);
+        let first_live = if start == self.end {
+            self.tail
+        } else {
+            self.segment_of(start)
+        };
         let dead: Vec<u32> = self
-            .segments
+            .infos
             .range(..first_live.min(self.tail))
             .map(|(i, _)| *i)
             .collect();
+        self.recent.retain(|i| !dead.contains(i));
         dead.into_iter()
-            .filter_map(|index| self.segments.remove(&index))
-            .map(|segment| segment.path)
+            .map(|index| {
+                self.infos.remove(&index);
+                self.files.remove(&index);
+                self.dir.join(segment::name(index))
+            })
             .collect()
     }
 
@@ -487,8 +731,29 @@ impl State {
                 return Ok(());
             }
             let segment = open_segment(&self.dir, next)?;
-            (self.tail, self.offset, self.sealed) = (next, segment.data_start, false);
-            self.segments.insert(next, segment);
+            self.begin_tail(next, segment);
+        }
+    }
+
+    /// Makes `segment`, just opened or created, the tail.
+    fn begin_tail(&mut self, index: u32, segment: Segment) {
+        self.infos
+            .insert(index, SegmentInfo::new(self.end, segment.data_start));
+        (self.offset, self.sealed, self.mark) = (segment.data_start, false, None);
+        self.files.insert(index, segment);
+        self.recent.push_back(self.tail);
+        self.tail = index;
+        self.close_extra_files();
+    }
+
+    /// Closes the least recently used segments beyond the few kept open.
+    fn close_extra_files(&mut self) {
+        while self.recent.len() > OPEN_SEGMENTS {
+            if let Some(index) = self.recent.pop_front()
+                && index != self.tail
+            {
+                self.files.remove(&index);
+            }
         }
     }
 
@@ -502,10 +767,11 @@ impl State {
     /// frame (and a seal after it) does not fit.
     pub(crate) fn write(&mut self, frame: &[u8]) -> Result<(u32, u64), StorageError> {
         let needed = (frame.len() + SEAL_FRAME) as u64;
-        if self.sealed || self.offset + needed > self.segments[&self.tail].capacity {
+        if self.sealed || self.offset + needed > self.files[&self.tail].capacity {
             self.roll_over(needed)?;
         }
-        let segment = &self.segments[&self.tail];
+        self.note_point(self.offset);
+        let segment = &self.files[&self.tail];
         let written = segment
             .file
             .write_all_at(frame, self.offset)
@@ -516,13 +782,18 @@ impl State {
             return Err(io("appending to", &segment.path.display().to_string(), err));
         }
         let at = (self.tail, self.offset);
+        self.mark = Some(Mark {
+            offset: self.offset,
+            header: header_of(frame),
+        });
         self.offset += frame.len() as u64;
+        self.since_checkpoint = self.since_checkpoint.saturating_add(frame.len() as u64);
         Ok(at)
     }
 
     fn roll_over(&mut self, needed: u64) -> Result<(), StorageError> {
         if !self.sealed {
-            let segment = &self.segments[&self.tail];
+            let segment = &self.files[&self.tail];
             let sealed = segment
                 .file
                 .write_all_at(&frame::seal_frame(), self.offset)
@@ -565,9 +836,39 @@ impl State {
         }
         let segment = Segment::create(&self.dir, next, capacity)
             .map_err(|err| io("creating", &shown, err))?;
-        (self.tail, self.offset, self.sealed) = (next, segment.data_start, false);
-        self.segments.insert(next, segment);
+        self.begin_tail(next, segment);
+        // The next open should not start in a segment a truncate may delete.
+        self.since_checkpoint = u64::MAX;
         Ok(())
+    }
+
+    /// Writes a checkpoint if enough was written since the last one. A
+    /// checkpoint only saves replay, so failing to write one is no error.
+    pub(crate) fn checkpoint_if_due(&mut self) {
+        if self.since_checkpoint < self.options.checkpoint_bytes || self.sealed {
+            return;
+        }
+        let saved = Checkpoint {
+            tail: self.tail,
+            offset: self.offset,
+            mark: self.mark,
+            start: self.start,
+            end: self.end,
+            segments: self
+                .infos
+                .iter()
+                .map(|(i, info)| (*i, info.first))
+                .collect(),
+            points: self
+                .infos
+                .get(&self.tail)
+                .and_then(|info| info.points.clone())
+                .unwrap_or_default(),
+            metadata: self.metadata.clone(),
+        };
+        if saved.write(&self.dir).is_ok() {
+            self.since_checkpoint = 0;
+        }
     }
 
     /// Deletes segment files a truncate left without live entries.
@@ -585,10 +886,227 @@ impl State {
     /// The newest snapshot among the live entries.
     pub(crate) fn latest_snapshot(&self) -> Option<SnapshotValue> {
         let seq = *self.snapshots.last()?;
-        let slot = &self.slots[(seq - self.start) as usize];
         Some(SnapshotValue {
             sequence_id: seq,
-            blob_id: slot.metadata.as_ref()?.snapshot.clone()?,
+            blob_id: self.metadata.get(&seq)?.snapshot.clone()?,
         })
+    }
+
+    /// Opens segment `index` if it is not open, keeping it among the few
+    /// open ones.
+    fn open_file(&mut self, index: u32) -> Result<(), Fault> {
+        if let Some(at) = self.recent.iter().position(|i| *i == index) {
+            self.recent.remove(at);
+        }
+        if index != self.tail {
+            self.recent.push_back(index);
+        }
+        if !self.files.contains_key(&index) {
+            let segment = open_segment(&self.dir, index)?;
+            self.files.insert(index, segment);
+        }
+        self.close_extra_files();
+        Ok(())
+    }
+
+    /// Builds the sparse index of a segment older than the checkpoint by
+    /// reading it whole, checking every frame and that its entries run
+    /// from its first id to the next segment's without a gap.
+    fn index_segment(&mut self, index: u32) -> Result<(), Fault> {
+        self.open_file(index)?;
+        let (Some(info), Some(next_first)) = (
+            self.infos.get(&index),
+            self.infos.range(index + 1..).next().map(|(_, i)| i.first),
+        ) else {
+            return Ok(());
+        };
+        let segment = &self.files[&index];
+        let shown = || segment.path.display().to_string();
+        let mut points = vec![Point {
+            id: info.first,
+            offset: segment.data_start,
+        }];
+        let mut expected = info.first;
+        let mut frames = segment.frames(segment.data_start);
+        loop {
+            let at = frames.offset();
+            match frames.next().map_err(|err| io("reading", &shown(), err))? {
+                Read::End => {
+                    return Err(corrupt(
+                        &segment.path,
+                        at,
+                        "the data ends without a seal, but a newer segment follows",
+                    ));
+                }
+                Read::Bad(reason) => return Err(corrupt(&segment.path, at, reason)),
+                Read::Frame(Record::Seal, _) => break,
+                Read::Frame(record, _) => {
+                    if points.last().is_some_and(|p| at >= p.offset + POINT_BYTES) {
+                        points.push(Point {
+                            id: expected,
+                            offset: at,
+                        });
+                    }
+                    if let Record::Entries { first, entries, .. } = record {
+                        if first != expected {
+                            return Err(corrupt(
+                                &segment.path,
+                                at,
+                                format!("entries from {first} follow entry {expected}"),
+                            ));
+                        }
+                        expected += entries.len() as u64;
+                    }
+                }
+            }
+        }
+        if expected != next_first {
+            return Err(corrupt(
+                &segment.path,
+                0,
+                format!(
+                    "the segment ends before entry {expected}, but the next begins at {next_first}"
+                ),
+            ));
+        }
+        if let Some(info) = self.infos.get_mut(&index) {
+            info.points = Some(points);
+        }
+        Ok(())
+    }
+
+    /// Calls `visit` with every entries frame that holds ids from `from`
+    /// on, in order (its first id, its entries, its bytes), until `visit`
+    /// returns `false` or the data ends. Every frame read is checked.
+    fn walk<F>(&mut self, from: SequenceId, mut visit: F) -> Result<(), Fault>
+    where
+        F: FnMut(SequenceId, Option<AppendToken>, &[DecodedEntry], &Bytes) -> bool,
+    {
+        let mut index = self.segment_of(from);
+        let mut from = from;
+        loop {
+            if self.infos.get(&index).is_some_and(|i| i.points.is_none()) {
+                self.index_segment(index)?;
+            }
+            self.open_file(index)?;
+            let offset = self
+                .infos
+                .get(&index)
+                .and_then(|info| info.points.as_ref())
+                .and_then(|points| points.iter().rev().find(|p| p.id <= from))
+                .map_or(self.files[&index].data_start, |p| p.offset);
+            let is_tail = index == self.tail;
+            let limit = if is_tail { self.offset } else { u64::MAX };
+            let segment = &self.files[&index];
+            let mut frames = segment.frames(offset);
+            loop {
+                let at = frames.offset();
+                if at >= limit {
+                    return Ok(());
+                }
+                match frames
+                    .next()
+                    .map_err(|err| io("reading", &segment.path.display().to_string(), err))?
+                {
+                    Read::End if is_tail => return Ok(()),
+                    Read::End => {
+                        return Err(corrupt(
+                            &segment.path,
+                            at,
+                            "the data ends without a seal, but a newer segment follows",
+                        ));
+                    }
+                    Read::Bad(reason) => return Err(corrupt(&segment.path, at, reason)),
+                    Read::Frame(Record::Seal, _) => break,
+                    Read::Frame(
+                        Record::Entries {
+                            first,
+                            token,
+                            entries,
+                        },
+                        _,
+                    ) => {
+                        let last = first + entries.len() as u64;
+                        if last > from {
+                            if !visit(first, token, &entries, frames.frame()) {
+                                return Ok(());
+                            }
+                            from = last;
+                        }
+                    }
+                    Read::Frame(..) => {}
+                }
+            }
+            match self.infos.range(index + 1..).next() {
+                Some((next, _)) => index = *next,
+                None => return Ok(()),
+            }
+        }
+    }
+
+    /// The entries `[from, to)`, at most `max_entries` of them and stopping
+    /// once their payloads reach `max_bytes` (at least one).
+    pub(crate) fn read(
+        &mut self,
+        from: SequenceId,
+        to: SequenceId,
+        max_entries: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<LogEntry>, Fault> {
+        let mut entries = Vec::new();
+        if from >= to {
+            return Ok(entries);
+        }
+        let mut next = from;
+        let mut bytes = 0;
+        let mut gap = None;
+        self.walk(from, |first, _, decoded, frame| {
+            for (id, entry) in (first..).zip(decoded) {
+                if id < next {
+                    continue;
+                }
+                if id != next {
+                    gap = Some(id);
+                    return false;
+                }
+                let at = entry.offset;
+                entries.push(LogEntry::new(frame.slice(at..at + entry.len as usize)));
+                bytes += entry.len as usize;
+                next += 1;
+                if next == to || entries.len() == max_entries || bytes >= max_bytes {
+                    return false;
+                }
+            }
+            true
+        })?;
+        if gap.is_some() || (next < to && entries.len() < max_entries && bytes < max_bytes) {
+            return Err(corrupt(
+                &self.dir.join(segment::name(self.segment_of(next))),
+                0,
+                format!("entry {next} is missing although the log's bounds include it"),
+            ));
+        }
+        for (entry, id) in entries.iter_mut().zip(from..) {
+            if let Some(found) = self.metadata.get(&id) {
+                entry.metadata = found.clone();
+            }
+        }
+        Ok(entries)
+    }
+
+    /// The token and length of the batch whose first entry is `seq`, if a
+    /// batch starts there.
+    pub(crate) fn batch_at(
+        &mut self,
+        seq: SequenceId,
+    ) -> Result<Option<(Option<AppendToken>, u64)>, Fault> {
+        let mut found = None;
+        self.walk(seq, |first, token, entries, _| {
+            if first == seq {
+                found = Some((token, entries.len() as u64));
+            }
+            false
+        })?;
+        Ok(found)
     }
 }
