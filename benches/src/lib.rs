@@ -66,7 +66,7 @@ pub fn peak_rss_kib() -> u64 {
 /// returns how many it read.
 pub async fn tail_of(log: &dyn infinisheet_event_log::EventLog, n: u64) -> usize {
     use infinisheet_event_log::{EventLogExt, KnownSnapshot, QueryEnd, QueryStart};
-    let (start, end) = log
+    let infinisheet_event_log::Bounds { start, end } = log
         .bounds()
         .await
         .unwrap_or_else(|err| panic!("bounds: {err}"));

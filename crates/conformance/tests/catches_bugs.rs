@@ -12,9 +12,9 @@ use infinisheet_blob_store::{
 };
 use infinisheet_conformance::{blob_store, event_log};
 use infinisheet_event_log::{
-    AddEntryError, AddEntryValue, AppendToken, EventLog, KnownSnapshot, LogCapabilities, LogEntry,
-    MetadataUpdate, QueryEnd, QueryError, QueryStart, QueryValue, SequenceId, SetMetadataError,
-    TruncateError,
+    AddEntryError, AddEntryValue, AppendToken, Bounds, EventLog, KnownSnapshot, LogCapabilities,
+    LogEntry, MetadataUpdate, QueryEnd, QueryError, QueryStart, QueryValue, SequenceId,
+    SetMetadataError, TruncateError,
 };
 use infinisheet_memory::{MemoryBlobStore, MemoryEventLog};
 use std::future::Future;
@@ -43,6 +43,8 @@ enum LogBug {
     /// A retried append that meets a conflict is appended again at the
     /// end (what a client does that retries blindly): a double winner.
     AppendsRetriesAgain,
+    /// `bounds` reports the start of the log before its last truncate.
+    StaleBounds,
 }
 
 #[derive(Debug)]
@@ -180,6 +182,14 @@ impl EventLog for BuggyLog {
             }
         }
         self.inner.set_metadata(seq, update).await
+    }
+
+    async fn bounds(&self) -> Result<Bounds, StorageError> {
+        let bounds = self.inner.bounds().await?;
+        if self.bug == LogBug::StaleBounds {
+            return Ok(Bounds::new(0, bounds.end));
+        }
+        Ok(bounds)
     }
 
     async fn truncate(&self, start: SequenceId) -> Result<(), TruncateError> {
@@ -404,6 +414,13 @@ fn retries_appended_twice_are_caught() {
 }
 
 #[test]
+fn stale_bounds_are_caught() {
+    assert!(fails(event_log::query_range_error_names_the_bounds(log(
+        LogBug::StaleBounds
+    ))));
+}
+
+#[test]
 fn the_model_test_catches_every_log_bug() {
     for bug in [
         LogBug::ConflictOffByOne,
@@ -411,6 +428,7 @@ fn the_model_test_catches_every_log_bug() {
         LogBug::ForgetsSnapshots,
         LogBug::PartialBatch,
         LogBug::DropsLastEntry,
+        LogBug::StaleBounds,
     ] {
         let caught = std::panic::catch_unwind(|| {
             event_log::event_log_matches_reference(move || async move { BuggyLog::new(bug) });

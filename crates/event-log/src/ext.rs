@@ -48,29 +48,6 @@ pub trait EventLogExt: EventLog {
         Ok(all)
     }
 
-    /// The log's start and end, without reading an entry: a query starting
-    /// past any end is a range error, which carries both.
-    ///
-    /// # Errors
-    ///
-    /// [`QueryError::Storage`] if the storage fails.
-    async fn bounds(&self) -> Result<(SequenceId, SequenceId), QueryError> {
-        let past = QueryStart::Id(SequenceId::MAX);
-        match self
-            .query(
-                past,
-                QueryEnd::Id(SequenceId::MAX),
-                KnownSnapshot::NotTracked,
-            )
-            .await
-        {
-            Err(QueryError::Range(range)) => Ok((range.start, range.end)),
-            // Only a log that ends at the largest id gets here.
-            Ok(page) => Ok((page.start.min(page.end), page.end)),
-            Err(err) => Err(err),
-        }
-    }
-
     /// Appends `entry` at the end of the log, starting from the guess `seq`
     /// and retrying at the id a conflict reports until it wins one.
     /// Returns the id the entry was written at.
@@ -148,6 +125,9 @@ mod tests {
             _: KnownSnapshot,
         ) -> Result<QueryValue, QueryError> {
             Ok(QueryValue::default())
+        }
+        async fn bounds(&self) -> Result<crate::Bounds, crate::StorageError> {
+            Ok(crate::Bounds::default())
         }
         async fn set_metadata(
             &self,

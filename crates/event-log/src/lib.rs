@@ -17,7 +17,9 @@
 //!   next log segment.
 //!
 //! The crate holds only traits, types, errors and small helpers; it performs
-//! no I/O and names no backend.
+//! no I/O and names no backend. [`raw`] holds the rules of the contract an
+//! implementer applies (query resolution, range errors, retries), so every
+//! backend applies them alike.
 //!
 //! ```
 //! use bytes::Bytes;
@@ -38,12 +40,14 @@
 mod error;
 mod ext;
 mod log;
+pub mod raw;
 mod types;
 
 pub use error::{AddEntryError, QueryError, RangeError, SetMetadataError, TruncateError};
 pub use ext::{APPEND_ATTEMPTS, EventLogExt};
 pub use infinisheet_storage_error::{BoxError, StorageError};
 pub use log::{EventLog, LogCapabilities};
+pub use raw::Bounds;
 pub use types::{
     AddEntryValue, AppendToken, BlobId, EntryMetadata, FieldUpdate, KnownSnapshot, LogEntry,
     MetadataUpdate, QueryEnd, QueryStart, QueryValue, SequenceId, SnapshotValue, WorkflowId,

@@ -2,8 +2,9 @@
 //! `Arc<T>` and `Box<T>`.
 
 use crate::{
-    AddEntryError, AddEntryValue, AppendToken, KnownSnapshot, LogEntry, MetadataUpdate, QueryEnd,
-    QueryError, QueryStart, QueryValue, SequenceId, SetMetadataError, TruncateError,
+    AddEntryError, AddEntryValue, AppendToken, Bounds, KnownSnapshot, LogEntry, MetadataUpdate,
+    QueryEnd, QueryError, QueryStart, QueryValue, SequenceId, SetMetadataError, StorageError,
+    TruncateError,
 };
 use async_trait::async_trait;
 use std::fmt::Debug;
@@ -137,6 +138,14 @@ pub trait EventLog: Send + Sync + Debug + 'static {
         known: KnownSnapshot,
     ) -> Result<QueryValue, QueryError>;
 
+    /// The log's bounds: it holds the entries `[start, end)`, and the next
+    /// append takes `end`. Reads no entry.
+    ///
+    /// # Errors
+    ///
+    /// A [`StorageError`] if the storage fails.
+    async fn bounds(&self) -> Result<Bounds, StorageError>;
+
     /// Changes the metadata of entry `seq` atomically: each field kept, set or
     /// cleared as `update` says. The payload never changes.
     ///
@@ -205,6 +214,10 @@ macro_rules! forward_event_log {
                 known: KnownSnapshot,
             ) -> Result<QueryValue, QueryError> {
                 (**self).query(start, end, known).await
+            }
+
+            async fn bounds(&self) -> Result<Bounds, StorageError> {
+                (**self).bounds().await
             }
 
             async fn set_metadata(

@@ -5,7 +5,7 @@
 //! a filesystem blob store.
 
 use infinisheet_blob_store::BlobStore;
-use infinisheet_event_log::{EventLog, EventLogExt};
+use infinisheet_event_log::EventLog;
 use infinisheet_filesystem::{FsBlobStore, FsEventLog, FsLogOptions};
 use infinisheet_memory::{MemoryBlobStore, MemoryEventLog};
 use infinisheet_object_store::object_store::aws::AmazonS3Builder;
@@ -386,7 +386,7 @@ impl LogStore {
         let Ok(log) = self.log(id, false).await else {
             return Ok(());
         };
-        let (_, end) = log.bounds().await.map_err(|e| fail(describe(&e)))?;
+        let end = log.bounds().await.map_err(|e| fail(describe(&e)))?.end;
         log.truncate(end).await.map_err(|e| fail(describe(&e)))
     }
 }

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 use infinisheet::blob_store::{BlobDirExt, BlobStore};
-use infinisheet::event_log::EventLogExt;
+use infinisheet::event_log::Bounds;
 use infinisheet::{
     Catalog, CatalogError, Cell, CellValue, ItemKind, LogStore, SHEET_METADATA, SheetOptions,
     Storage,
@@ -64,7 +64,7 @@ async fn exercise(catalog: Catalog, reopen: impl AsyncFn() -> Catalog) {
     ));
     let log = moved.log();
     catalog.remove("team", true).await.unwrap();
-    let (start, end) = log.bounds().await.unwrap();
+    let Bounds { start, end } = log.bounds().await.unwrap();
     assert_eq!((start, end), (26, 26), "the log is emptied");
     assert!(catalog.list("").await.unwrap().is_empty());
 }

@@ -19,6 +19,8 @@ pub enum Op {
     SetMetadata,
     /// `EventLog::truncate`.
     Truncate,
+    /// `EventLog::bounds`.
+    Bounds,
     /// `BlobDir::read_blob`.
     ReadBlob,
     /// `BlobDir::write_blob`.
@@ -42,6 +44,7 @@ impl Op {
             Op::Query => "query",
             Op::SetMetadata => "set_metadata",
             Op::Truncate => "truncate",
+            Op::Bounds => "bounds",
             Op::ReadBlob => "read_blob",
             Op::WriteBlob => "write_blob",
             Op::RemoveBlob => "remove_blob",

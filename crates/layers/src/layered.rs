@@ -9,9 +9,9 @@ use infinisheet_blob_store::{
     ReadBlobError, RemoveBlobError, StorageError, WriteBlobError,
 };
 use infinisheet_event_log::{
-    AddEntryError, AddEntryValue, AppendToken, EventLog, KnownSnapshot, LogCapabilities, LogEntry,
-    MetadataUpdate, QueryEnd, QueryError, QueryStart, QueryValue, SequenceId, SetMetadataError,
-    TruncateError,
+    AddEntryError, AddEntryValue, AppendToken, Bounds, EventLog, KnownSnapshot, LogCapabilities,
+    LogEntry, MetadataUpdate, QueryEnd, QueryError, QueryStart, QueryValue, SequenceId,
+    SetMetadataError, TruncateError,
 };
 use std::sync::Arc;
 
@@ -128,6 +128,11 @@ impl<H: Hook + Clone, L: EventLog> EventLog for Layered<H, L> {
         self.hook
             .around(log_call(Op::SetMetadata, Some(seq)), inner)
             .await
+    }
+
+    async fn bounds(&self) -> Result<Bounds, StorageError> {
+        let inner = self.inner.bounds().boxed();
+        self.hook.around(log_call(Op::Bounds, None), inner).await
     }
 
     async fn truncate(&self, start: SequenceId) -> Result<(), TruncateError> {

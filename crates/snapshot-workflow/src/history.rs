@@ -250,7 +250,7 @@ async fn read_once(
     start: SequenceId,
     end: SequenceId,
 ) -> Result<Vec<Bytes>, WorkflowError> {
-    let (live, _) = log.bounds().await?;
+    let live = log.bounds().await.map_err(QueryError::from)?.start;
     let mut payloads = Vec::new();
     if start < live {
         let metadata = match scan::entry(log, live).await? {

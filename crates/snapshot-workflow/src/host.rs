@@ -7,9 +7,9 @@ use crate::{SnapshotWorker, WorkflowOptions};
 use async_trait::async_trait;
 use infinisheet_blob_store::BlobDir;
 use infinisheet_event_log::{
-    AddEntryError, AddEntryValue, AppendToken, EntryMetadata, EventLog, FieldUpdate, KnownSnapshot,
-    LogCapabilities, LogEntry, MetadataUpdate, QueryEnd, QueryError, QueryStart, QueryValue,
-    SequenceId, SetMetadataError, TruncateError,
+    AddEntryError, AddEntryValue, AppendToken, Bounds, EntryMetadata, EventLog, FieldUpdate,
+    KnownSnapshot, LogCapabilities, LogEntry, MetadataUpdate, QueryEnd, QueryError, QueryStart,
+    QueryValue, SequenceId, SetMetadataError, StorageError, TruncateError,
 };
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -283,6 +283,10 @@ impl EventLog for NotifyingLog {
         known: KnownSnapshot,
     ) -> Result<QueryValue, QueryError> {
         self.inner.query(start, end, known).await
+    }
+
+    async fn bounds(&self) -> Result<Bounds, StorageError> {
+        self.inner.bounds().await
     }
 
     async fn set_metadata(

@@ -21,7 +21,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 async fn bounds(log: &Arc<dyn EventLog>) -> (u64, u64) {
-    log.bounds().await.unwrap()
+    let bounds = log.bounds().await.unwrap();
+    (bounds.start, bounds.end)
 }
 
 /// The entries of the live log that name a snapshot.

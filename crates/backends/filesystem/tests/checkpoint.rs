@@ -5,8 +5,8 @@
 #![allow(clippy::unwrap_used)] // tests fail by panicking
 
 use infinisheet_event_log::{
-    AppendToken, EventLog, EventLogExt, FieldUpdate, KnownSnapshot, LogEntry, MetadataUpdate,
-    QueryEnd, QueryError, QueryStart, QueryValue,
+    AppendToken, Bounds, EventLog, EventLogExt, FieldUpdate, KnownSnapshot, LogEntry,
+    MetadataUpdate, QueryEnd, QueryError, QueryStart, QueryValue,
 };
 use infinisheet_filesystem::{FsEventLog, FsLogOptions};
 use infinisheet_memory::MemoryEventLog;
@@ -45,7 +45,7 @@ async fn step(
     logs: [&dyn EventLog; 2],
     tokens: &mut Vec<(u64, u64, AppendToken)>,
 ) {
-    let (start, end) = logs[1].bounds().await.unwrap();
+    let Bounds { start, end } = logs[1].bounds().await.unwrap();
     match rng.u8(..10) {
         0..=5 => {
             let count = if rng.bool() { 1 } else { rng.u64(1..40) };
@@ -126,7 +126,7 @@ async fn reopening_from_the_checkpoint_is_replaying_every_segment() {
         // A retry of any live tokened batch is told from a conflict after
         // reopening (the tokens are read from the segments, not memory).
         let reopened = FsEventLog::open(&path, small()).await.unwrap();
-        let (start, _) = reopened.bounds().await.unwrap();
+        let start = reopened.bounds().await.unwrap().start;
         let mut retried = 0;
         for (seq, count, token) in tokens.into_iter().filter(|(seq, ..)| *seq >= start) {
             let entries = (0..count).map(|_| LogEntry::new("retry")).collect();

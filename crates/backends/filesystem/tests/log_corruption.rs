@@ -7,7 +7,7 @@
 #![allow(clippy::unwrap_used)] // tests fail by panicking
 
 use infinisheet_event_log::{
-    EventLog, EventLogExt, KnownSnapshot, LogEntry, QueryEnd, QueryError, QueryStart,
+    Bounds, EventLog, EventLogExt, KnownSnapshot, LogEntry, QueryEnd, QueryError, QueryStart,
 };
 use infinisheet_filesystem::{FsEventLog, FsLogOptions, OpenLogError};
 use std::path::{Path, PathBuf};
@@ -397,7 +397,7 @@ async fn a_short_newest_segment_after_a_sealed_one_is_an_unfinished_creation() {
     let newest = all.last().unwrap();
     std::fs::write(newest, &b"infinisheet-log1"[..7]).unwrap();
     let log = FsEventLog::open(dir.path(), small).await.unwrap();
-    let (start, end) = log.bounds().await.unwrap();
+    let Bounds { start, end } = log.bounds().await.unwrap();
     assert!(start == 0 && end > 0 && end < 200, "{start}..{end}");
     log.add_entry(LogEntry::new(payload(end)), end, KnownSnapshot::NotTracked)
         .await

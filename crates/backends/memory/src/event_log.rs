@@ -2,10 +2,11 @@
 
 use crate::lock;
 use async_trait::async_trait;
+use infinisheet_event_log::raw::{self, Bounds};
 use infinisheet_event_log::{
     AddEntryError, AddEntryValue, AppendToken, EventLog, KnownSnapshot, LogCapabilities, LogEntry,
-    MetadataUpdate, QueryEnd, QueryError, QueryStart, QueryValue, RangeError, SequenceId,
-    SetMetadataError, SnapshotValue, TruncateError,
+    MetadataUpdate, QueryEnd, QueryError, QueryStart, QueryValue, SequenceId, SetMetadataError,
+    SnapshotValue, StorageError, TruncateError,
 };
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -43,12 +44,8 @@ impl State {
         self.start + self.entries.len() as SequenceId
     }
 
-    fn range_error(&self, requested: SequenceId) -> RangeError {
-        RangeError {
-            requested,
-            start: self.start,
-            end: self.end(),
-        }
+    fn bounds(&self) -> Bounds {
+        Bounds::new(self.start, self.end())
     }
 
     fn index(&self, seq: SequenceId) -> usize {
@@ -66,11 +63,7 @@ impl State {
     }
 
     fn newer_snapshot(&self, known: KnownSnapshot) -> Option<SnapshotValue> {
-        if known.is_tracked() {
-            known.newer(self.latest_snapshot())
-        } else {
-            None
-        }
+        known.newer(self.latest_snapshot())
     }
 }
 
@@ -104,20 +97,16 @@ impl MemoryEventLog {
         token: Option<AppendToken>,
     ) -> Result<AddEntryValue, AddEntryError> {
         let mut state = lock(&self.state);
-        let end = state.end();
         let count = entries.len() as u64;
-        if seq != end {
-            let landed = token
-                .is_some_and(|token| count > 0 && state.tokens.get(&seq) == Some(&(token, count)));
-            if landed {
+        if let Err(conflict) = state.bounds().check_append(seq) {
+            if let Some(token) = state.bounds().retry_token(seq, count, token)
+                && raw::is_retry_of(state.tokens.get(&seq).copied(), token, count)
+            {
                 return Ok(AddEntryValue {
                     last_snapshot: state.newer_snapshot(known),
                 });
             }
-            return Err(AddEntryError::Conflict {
-                attempted: seq,
-                next: end,
-            });
+            return Err(conflict);
         }
         if let Some(token) = token.filter(|_| count > 0) {
             state.tokens.insert(seq, (token, count));
@@ -169,32 +158,19 @@ impl EventLog for MemoryEventLog {
         known: KnownSnapshot,
     ) -> Result<QueryValue, QueryError> {
         let state = lock(&self.state);
-        let log_end = state.end();
-        let start = match start {
-            QueryStart::Start => state.start,
-            QueryStart::Snapshot => state.snapshots.last().copied().unwrap_or(state.start),
-            QueryStart::Id(seq) if seq < state.start || seq > log_end => {
-                return Err(state.range_error(seq).into());
-            }
-            QueryStart::Id(seq) => seq,
-        };
-        let wanted_end = match end {
-            QueryEnd::End => log_end,
-            QueryEnd::Id(seq) => seq.clamp(start, log_end),
-        };
-        let page_end = wanted_end.min(start + self.page_size as SequenceId);
+        let range = state
+            .bounds()
+            .resolve_query::<QueryError>(start, end, || Ok(state.snapshots.last().copied()))?;
         let entries = state
             .entries
-            .range(state.index(start)..state.index(page_end))
+            .range(state.index(range.start)..state.index(range.page_end(self.page_size)))
             .cloned()
             .collect();
-        Ok(QueryValue {
-            start,
-            end: page_end,
-            entries,
-            is_complete: page_end == wanted_end,
-            last_snapshot: state.newer_snapshot(known),
-        })
+        Ok(range.reply(entries, state.newer_snapshot(known)))
+    }
+
+    async fn bounds(&self) -> Result<Bounds, StorageError> {
+        Ok(lock(&self.state).bounds())
     }
 
     async fn set_metadata(
@@ -203,9 +179,7 @@ impl EventLog for MemoryEventLog {
         update: MetadataUpdate,
     ) -> Result<(), SetMetadataError> {
         let mut state = lock(&self.state);
-        if seq < state.start || seq >= state.end() {
-            return Err(state.range_error(seq).into());
-        }
+        state.bounds().check_entry(seq)?;
         let index = state.index(seq);
         let metadata = &mut state.entries[index].metadata;
         update.apply(metadata);
@@ -219,9 +193,7 @@ impl EventLog for MemoryEventLog {
 
     async fn truncate(&self, start: SequenceId) -> Result<(), TruncateError> {
         let mut state = lock(&self.state);
-        if start < state.start || start > state.end() {
-            return Err(state.range_error(start).into());
-        }
+        state.bounds().check_truncate(start)?;
         let drop = state.index(start);
         state.entries.drain(..drop);
         state.snapshots = state.snapshots.split_off(&start);

@@ -82,6 +82,14 @@ impl<E> From<rusqlite::Error> for Failed<E> {
     }
 }
 
+impl<E: From<infinisheet_event_log::RangeError>> From<infinisheet_event_log::RangeError>
+    for Failed<E>
+{
+    fn from(err: infinisheet_event_log::RangeError) -> Self {
+        Failed::Op(err.into())
+    }
+}
+
 /// Converts a job's result into the operation's error type; a SQLite error
 /// becomes a storage error saying what was being done, and damage a
 /// corruption error naming `whose` data (a log, a blob store) it is.

@@ -8,10 +8,11 @@ use crate::database::SqliteDatabase;
 use crate::error::{Failed, finish};
 use async_trait::async_trait;
 use bytes::Bytes;
+use infinisheet_event_log::raw::{self, Bounds};
 use infinisheet_event_log::{
     AddEntryError, AddEntryValue, AppendToken, EntryMetadata, EventLog, KnownSnapshot,
     LogCapabilities, LogEntry, MetadataUpdate, QueryEnd, QueryError, QueryStart, QueryValue,
-    RangeError, SequenceId, SetMetadataError, SnapshotValue, StorageError, TruncateError,
+    SequenceId, SetMetadataError, SnapshotValue, StorageError, TruncateError,
 };
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use std::sync::Arc;
@@ -43,7 +44,7 @@ struct Target {
 
 /// The log's `[start, end)`, read inside `tx` and checked against its
 /// checksum.
-fn bounds<E>(tx: &Transaction<'_>, log: &Target) -> Result<(SequenceId, SequenceId), Failed<E>> {
+fn bounds<E>(tx: &Transaction<'_>, log: &Target) -> Result<Bounds, Failed<E>> {
     let (start, end, crc): (i64, i64, i64) = tx
         .prepare_cached("SELECT start_seq, end_seq, crc FROM logs WHERE id = ?1")?
         .query_row([log.id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?;
@@ -52,7 +53,7 @@ fn bounds<E>(tx: &Transaction<'_>, log: &Target) -> Result<(SequenceId, Sequence
             "its bounds ({start}..{end}) fail their checksum"
         )));
     }
-    Ok((seq_of(start)?, seq_of(end)?))
+    Ok(Bounds::new(seq_of(start)?, seq_of(end)?))
 }
 
 /// Records new bounds with their checksum. With `if_end`, only if the end
@@ -158,11 +159,7 @@ fn newer_snapshot<E>(
     log: &Target,
     known: KnownSnapshot,
 ) -> Result<Option<SnapshotValue>, Failed<E>> {
-    if known.is_tracked() {
-        Ok(known.newer(latest_snapshot(tx, log)?))
-    } else {
-        Ok(None)
-    }
+    raw::reply_snapshot(known, || latest_snapshot(tx, log))
 }
 
 fn missing<E>(seq: SequenceId) -> Failed<E> {
@@ -171,17 +168,14 @@ fn missing<E>(seq: SequenceId) -> Failed<E> {
     ))
 }
 
-/// Whether the batch at `seq` was appended under `token` with `count`
-/// entries (an earlier attempt of this append whose reply was lost).
-fn landed<E>(
+/// The token and length of the batch appended with a token at `seq`.
+fn batch_at<E>(
     tx: &Transaction<'_>,
     log: &Target,
     seq: SequenceId,
-    count: u64,
-    token: AppendToken,
-) -> Result<bool, Failed<E>> {
+) -> Result<Option<(AppendToken, u64)>, Failed<E>> {
     let Some(at) = sql_id(seq) else {
-        return Ok(false);
+        return Ok(None);
     };
     let row: Option<(Vec<u8>, i64, i64)> = tx
         .prepare_cached("SELECT token, count, crc FROM append_tokens WHERE log = ?1 AND seq = ?2")?
@@ -190,14 +184,19 @@ fn landed<E>(
         })
         .optional()?;
     let Some((stored, stored_count, crc)) = row else {
-        return Ok(false);
+        return Ok(None);
+    };
+    let bad = || {
+        Failed::Corrupt(format!(
+            "the append token of the batch at {seq} fails its checksum"
+        ))
     };
     if crc != checksum::token(log.id, at, &stored, stored_count) {
-        return Err(Failed::Corrupt(format!(
-            "the append token of the batch at {seq} fails its checksum"
-        )));
+        return Err(bad());
     }
-    Ok(stored == token.to_bytes() && u64::try_from(stored_count) == Ok(count))
+    let token = <[u8; 16]>::try_from(stored.as_slice()).map_err(|_| bad())?;
+    let count = u64::try_from(stored_count).map_err(|_| bad())?;
+    Ok(Some((AppendToken::from_bytes(token), count)))
 }
 
 fn append(
@@ -210,28 +209,29 @@ fn append(
 ) -> Result<AddEntryValue, Failed<AddEntryError>> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let count = entries.len() as u64;
-    let (start, end) = bounds(&tx, log)?;
-    let won = match (sql_id(seq), seq.checked_add(count).and_then(sql_id)) {
-        (Some(at), Some(new_end)) if seq == end => {
-            // `start` fits: it is at most the end, which fits.
-            set_bounds(&tx, log, sql_id(start).unwrap_or(0), new_end, at)?
-        }
-        _ => false,
-    };
-    if !won {
-        if let Some(token) = token
-            && count > 0
-            && (start..end).contains(&seq)
-            && landed(&tx, log, seq, count, token)?
+    let range = bounds(&tx, log)?;
+    if let Err(conflict) = range.check_append(seq) {
+        if let Some(token) = range.retry_token(seq, count, token)
+            && raw::is_retry_of(batch_at(&tx, log, seq)?, token, count)
         {
             return Ok(AddEntryValue {
                 last_snapshot: newer_snapshot(&tx, log, known)?,
             });
         }
-        return Err(Failed::Op(AddEntryError::Conflict {
-            attempted: seq,
-            next: end,
-        }));
+        return Err(Failed::Op(conflict));
+    }
+    let Some(new_end) = seq.checked_add(count).and_then(sql_id) else {
+        return Err(Failed::Op(AddEntryError::Storage(StorageError::new(
+            crate::error::BACKEND,
+            "the batch would take the log past the largest id SQLite stores",
+        ))));
+    };
+    // `start` and `seq` fit: they are at most the end, which fits.
+    let (start, at) = (sql_id(range.start).unwrap_or(0), sql_id(seq).unwrap_or(0));
+    if !set_bounds(&tx, log, start, new_end, at)? {
+        return Err(Failed::Corrupt(
+            "its end changed inside a write transaction".into(),
+        ));
     }
     {
         let mut insert = tx.prepare_cached(
@@ -289,23 +289,10 @@ fn query(
 ) -> Result<QueryValue, Failed<QueryError>> {
     // A read transaction: bounds and entries come from one snapshot.
     let tx = conn.transaction()?;
-    let (log_start, log_end) = bounds(&tx, log)?;
-    let start = match start {
-        QueryStart::Start => log_start,
-        QueryStart::Snapshot => latest_snapshot(&tx, log)?.map_or(log_start, |s| s.sequence_id),
-        QueryStart::Id(seq) if seq < log_start || seq > log_end => {
-            return Err(Failed::Op(QueryError::Range(RangeError {
-                requested: seq,
-                start: log_start,
-                end: log_end,
-            })));
-        }
-        QueryStart::Id(seq) => seq,
-    };
-    let wanted_end = match end {
-        QueryEnd::End => log_end,
-        QueryEnd::Id(seq) => seq.clamp(start, log_end),
-    };
+    let range = bounds(&tx, log)?.resolve_query::<Failed<QueryError>>(start, end, || {
+        Ok(latest_snapshot(&tx, log)?.map(|s| s.sequence_id))
+    })?;
+    let (start, wanted_end) = (range.start, range.end);
     let mut entries = Vec::new();
     let mut bytes = 0;
     let mut next = start;
@@ -335,13 +322,7 @@ fn query(
         }
     }
     let last_snapshot = newer_snapshot(&tx, log, known)?;
-    Ok(QueryValue {
-        start,
-        end: next,
-        entries,
-        is_complete: next == wanted_end,
-        last_snapshot,
-    })
+    Ok(range.reply(entries, last_snapshot))
 }
 
 fn set_metadata(
@@ -351,14 +332,7 @@ fn set_metadata(
     update: MetadataUpdate,
 ) -> Result<(), Failed<SetMetadataError>> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let (start, end) = bounds(&tx, log)?;
-    if seq < start || seq >= end {
-        return Err(Failed::Op(SetMetadataError::Range(RangeError {
-            requested: seq,
-            start,
-            end,
-        })));
-    }
+    bounds(&tx, log)?.check_entry(seq)?;
     // Within the bounds, which fit.
     let at = sql_id(seq).unwrap_or(i64::MAX);
     let mut entry = {
@@ -396,18 +370,12 @@ fn truncate(
     new_start: SequenceId,
 ) -> Result<(), Failed<TruncateError>> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let (start, end) = bounds(&tx, log)?;
-    if new_start < start || new_start > end {
-        return Err(Failed::Op(TruncateError::Range(RangeError {
-            requested: new_start,
-            start,
-            end,
-        })));
-    }
+    let range = bounds(&tx, log)?;
+    range.check_truncate(new_start)?;
     // Both within the bounds, which fit.
     let (at, end) = (
         sql_id(new_start).unwrap_or(i64::MAX),
-        sql_id(end).unwrap_or(0),
+        sql_id(range.end).unwrap_or(0),
     );
     tx.prepare_cached("DELETE FROM entries WHERE log = ?1 AND seq < ?2")?
         .execute(params![log.id, at])?;
@@ -519,6 +487,14 @@ impl EventLog for SqliteEventLog {
         let (max_entries, max_bytes) = (options.query_page_entries, options.query_page_bytes);
         self.run("querying", move |conn, log| {
             query(conn, log, start, end, known, max_entries, max_bytes)
+        })
+        .await
+    }
+
+    async fn bounds(&self) -> Result<Bounds, StorageError> {
+        self.run("reading the bounds", |conn, log| {
+            let tx = conn.transaction()?;
+            bounds::<StorageError>(&tx, log)
         })
         .await
     }

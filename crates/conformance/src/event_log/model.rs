@@ -239,6 +239,17 @@ async fn run_ops<L: EventLog>(
         prop_assert_eq!(&got, &want, "step {}: {:?} by client {}", step, op, index);
         learn(&mut views[index], op, &want);
     }
+    let want = reference
+        .bounds()
+        .await
+        .map_err(|err| TestCaseError::fail(format!("the reference failed: {err}")))?;
+    for handle in handles {
+        let got = handle
+            .bounds()
+            .await
+            .map_err(|err| TestCaseError::fail(format!("bounds: storage error {err}")))?;
+        prop_assert_eq!(got, want, "the bounds after every step");
+    }
     Ok(())
 }
 
@@ -246,7 +257,8 @@ async fn run_ops<L: EventLog>(
 /// metadata changes, truncates) from 1–3 clients, each keeping its own view
 /// of the end and of the newest snapshot, run against a fresh log from
 /// `factory` and against [`MemoryEventLog`]; every reply must be equal
-/// (queries compared after following every page). 48 cases, shrunk to a
+/// (queries compared after following every page), and so must the bounds
+/// every handle reports at the end. 48 cases, shrunk to a
 /// minimal failing sequence on failure.
 ///
 /// Synchronous: it runs its own runtime, one case at a time.

@@ -2,7 +2,7 @@
 
 use super::{Log, entry, everything, expected_payloads, fill, fill_batched, payloads};
 use infinisheet_event_log::{
-    EventLogExt, KnownSnapshot, QueryEnd, QueryError, QueryStart, QueryValue, RangeError,
+    Bounds, EventLogExt, KnownSnapshot, QueryEnd, QueryError, QueryStart, QueryValue, RangeError,
 };
 
 async fn query(log: &Log, start: QueryStart, end: QueryEnd) -> QueryValue {
@@ -51,16 +51,36 @@ pub async fn query_range_in_middle(log: Log) {
     assert_eq!(got, expected_payloads(3..7));
 }
 
-/// The range error of a start past the end names the log's bounds, which
-/// `EventLogExt::bounds` reports: empty, filled, then truncated.
+/// `EventLog::bounds` reports the log's start and end (empty, filled,
+/// truncated, emptied), and the range error of a start past the end names
+/// the same bounds.
 pub async fn query_range_error_names_the_bounds(log: Log) {
-    assert_eq!(log.bounds().await.unwrap(), (0, 0));
+    async fn agree(log: &Log, start: u64, end: u64) {
+        assert_eq!(log.bounds().await.unwrap(), Bounds::new(start, end));
+        match log
+            .query(
+                QueryStart::Id(end + 1),
+                QueryEnd::End,
+                KnownSnapshot::NotTracked,
+            )
+            .await
+        {
+            Err(QueryError::Range(range)) => {
+                assert_eq!(
+                    (range.requested, range.start, range.end),
+                    (end + 1, start, end)
+                );
+            }
+            other => panic!("a query past the end gave {other:?}"),
+        }
+    }
+    agree(&log, 0, 0).await;
     fill(&*log, 6).await;
-    assert_eq!(log.bounds().await.unwrap(), (0, 6));
+    agree(&log, 0, 6).await;
     log.truncate(4).await.unwrap();
-    assert_eq!(log.bounds().await.unwrap(), (4, 6));
+    agree(&log, 4, 6).await;
     log.truncate(6).await.unwrap();
-    assert_eq!(log.bounds().await.unwrap(), (6, 6));
+    agree(&log, 6, 6).await;
 }
 
 /// An end before the start gives an empty, complete reply.

@@ -4,7 +4,7 @@
 use super::Place;
 use anyhow::Context;
 use infinisheet::blob_store::{BlobDir, BlobDirExt, EntryKind};
-use infinisheet::event_log::{EventLogExt, KnownSnapshot, QueryEnd, QueryStart};
+use infinisheet::event_log::{Bounds, KnownSnapshot, QueryEnd, QueryStart};
 use infinisheet::{DATA_DIR, ItemKind, SheetOptions};
 use std::sync::Arc;
 
@@ -132,7 +132,7 @@ async fn usage(dir: Arc<dyn BlobDir>) -> anyhow::Result<(u64, u64)> {
 pub(crate) async fn info(place: &Place, args: Info) -> anyhow::Result<()> {
     let (catalog, sheet) = place.reader_sheet(&args.sheet).await?;
     let log = sheet.log();
-    let (start, end) = log.bounds().await.context("reading the log")?;
+    let Bounds { start, end } = log.bounds().await.context("reading the log")?;
     let mut snapshots = Vec::new();
     let mut pending = 0;
     let mut history = None;

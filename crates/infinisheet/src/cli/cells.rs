@@ -6,7 +6,7 @@ use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use infinisheet::engine::{SNAPSHOT_WORKFLOW, SheetEntry};
 use infinisheet::event_log::{
-    EventLogExt, FieldUpdate, KnownSnapshot, MetadataUpdate, QueryEnd, QueryStart,
+    Bounds, EventLogExt, FieldUpdate, KnownSnapshot, MetadataUpdate, QueryEnd, QueryStart,
 };
 use infinisheet::table::{
     CsvFormat, ImportOptions, Types, export_csv, import_csv, read_range, value_text, whole_sheet,
@@ -320,7 +320,7 @@ pub(crate) struct Log {
 pub(crate) async fn log(place: &Place, args: Log) -> anyhow::Result<()> {
     let (_, sheet) = place.reader_sheet(&args.sheet).await?;
     let log = sheet.log();
-    let (start, end) = log.bounds().await?;
+    let Bounds { start, end } = log.bounds().await?;
     let from = args.from.unwrap_or(start);
     let until = from.saturating_add(args.limit).min(end);
     let page = log
@@ -388,7 +388,7 @@ pub(crate) struct Snapshot {
 pub(crate) async fn snapshot(place: &Place, args: Snapshot) -> anyhow::Result<()> {
     let (_, sheet) = place.sheet(&args.sheet).await?;
     let log = sheet.log();
-    let (start, end) = log.bounds().await?;
+    let Bounds { start, end } = log.bounds().await?;
     // A snapshot on entry S holds everything before S: the newest possible
     // one is on the last entry.
     if end <= start || end < 2 {

@@ -136,10 +136,11 @@ pub(super) async fn check_log(
     let log = open_log(workload, dir)
         .await
         .map_err(|e| (Problem::Unopenable, format!("after a write: {e}")))?;
-    let (_, end) = log
+    let end = log
         .bounds()
         .await
-        .map_err(|e| (Problem::Stuck, e.to_string()))?;
+        .map_err(|e| (Problem::Stuck, e.to_string()))?
+        .end;
     if end != seq + 1 {
         return Err((
             Problem::Stuck,

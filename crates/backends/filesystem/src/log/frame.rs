@@ -198,13 +198,12 @@ impl FrameBuilder {
 pub(crate) const MAX_BODY: usize = u32::MAX as usize - 64;
 
 /// The frame of a batch of entries starting at `first`, marked with
-/// `token` if given, and the offset of each payload in it. `None` if the
-/// batch is too large for one frame.
+/// `token` if given. `None` if the batch is too large for one frame.
 pub(crate) fn entries_frame(
     first: u64,
     entries: &[LogEntry],
     token: Option<AppendToken>,
-) -> Option<(Vec<u8>, Vec<usize>)> {
+) -> Option<Vec<u8>> {
     let size: usize = entries
         .iter()
         .map(|e| {
@@ -228,17 +227,15 @@ pub(crate) fn entries_frame(
     if let Some(token) = token {
         frame.bytes.extend_from_slice(&token.to_bytes());
     }
-    let mut offsets = Vec::with_capacity(entries.len());
     for entry in entries {
         frame.u32(entry.payload.len() as u32);
-        offsets.push(frame.bytes.len());
         frame.bytes.extend_from_slice(&entry.payload);
         let m = &entry.metadata;
         frame.opt(m.snapshot.as_ref());
         frame.opt(m.history.as_ref());
         frame.opt(m.pending.as_ref());
     }
-    Some((frame.finish(), offsets))
+    Some(frame.finish())
 }
 
 /// The frame of a metadata change of entry `seq`.
@@ -414,7 +411,7 @@ mod tests {
         let mut second = LogEntry::new(&b"second"[..]);
         second.metadata.snapshot = Some("snap".into());
         let entries = vec![LogEntry::new(&b""[..]), second.clone()];
-        let (frame, offsets) = entries_frame(7, &entries, None).unwrap();
+        let frame = entries_frame(7, &entries, None).unwrap();
         assert_eq!(frame.len() % 8, 0);
         match decode(body(&frame)).unwrap() {
             Record::Entries {
@@ -424,8 +421,8 @@ mod tests {
             } => {
                 assert_eq!((first, token), (7, None));
                 assert_eq!(decoded.len(), 2);
-                assert_eq!(decoded[1].offset, offsets[1]);
-                assert_eq!(&frame[offsets[1]..offsets[1] + 6], b"second");
+                let at = decoded[1].offset;
+                assert_eq!(&frame[at..at + 6], b"second");
                 assert_eq!(decoded[1].metadata, second.metadata);
             }
             other => panic!("decoded {other:?}"),
@@ -436,7 +433,7 @@ mod tests {
     fn tokens_round_trip() {
         let token = AppendToken::from_u128(0x0123_4567_89ab_cdef_fedc_ba98_7654_3210);
         let entries = vec![LogEntry::new(&b"one"[..]), LogEntry::new(&b"two"[..])];
-        let (frame, offsets) = entries_frame(3, &entries, Some(token)).unwrap();
+        let frame = entries_frame(3, &entries, Some(token)).unwrap();
         match decode(body(&frame)).unwrap() {
             Record::Entries {
                 first: 3,
@@ -444,8 +441,8 @@ mod tests {
                 entries: decoded,
             } => {
                 assert_eq!(back, token);
-                assert_eq!(&frame[offsets[1]..offsets[1] + 3], b"two");
-                assert_eq!(decoded[1].offset, offsets[1]);
+                let at = decoded[1].offset;
+                assert_eq!(&frame[at..at + 3], b"two");
             }
             other => panic!("decoded {other:?}"),
         }

@@ -20,10 +20,11 @@ mod state;
 use crate::blocking::blocking;
 use crate::error::{BACKEND, create_dir_durably, io};
 use async_trait::async_trait;
+use infinisheet_event_log::raw::{self, Bounds};
 use infinisheet_event_log::{
     AddEntryError, AddEntryValue, AppendToken, EventLog, KnownSnapshot, LogCapabilities, LogEntry,
-    MetadataUpdate, QueryEnd, QueryError, QueryStart, QueryValue, RangeError, SequenceId,
-    SetMetadataError, StorageError, TruncateError,
+    MetadataUpdate, QueryEnd, QueryError, QueryStart, QueryValue, SequenceId, SetMetadataError,
+    StorageError, TruncateError,
 };
 use state::{Fault, State};
 use std::fs::{File, OpenOptions};
@@ -265,20 +266,13 @@ impl FsEventLog {
     }
 }
 
-fn range(state: &State, requested: SequenceId) -> RangeError {
-    RangeError {
-        requested,
-        start: state.start,
-        end: state.end,
-    }
+fn bounds(state: &State) -> Bounds {
+    Bounds::new(state.start, state.end)
 }
 
 fn newer(state: &State, known: KnownSnapshot) -> Option<infinisheet_event_log::SnapshotValue> {
-    if known.is_tracked() {
-        known.newer(state.latest_snapshot())
-    } else {
-        None
-    }
+    // Cheap here: no need to skip the lookup for callers who do not track.
+    known.newer(state.latest_snapshot())
 }
 
 fn append(
@@ -289,23 +283,20 @@ fn append(
     token: Option<AppendToken>,
 ) -> Result<AddEntryValue, AddEntryError> {
     let count = entries.len() as u64;
-    if seq != state.end {
-        if let Some(token) = token
-            && count > 0
-            && (state.start..state.end).contains(&seq)
-            && state.batch_at(seq).map_err(StorageError::from)? == Some((Some(token), count))
-        {
-            return Ok(AddEntryValue {
-                last_snapshot: newer(state, known),
-            });
+    if let Err(conflict) = bounds(state).check_append(seq) {
+        if let Some(token) = bounds(state).retry_token(seq, count, token) {
+            let stored = state.batch_at(seq).map_err(StorageError::from)?;
+            let stored = stored.and_then(|(token, count)| Some((token?, count)));
+            if raw::is_retry_of(stored, token, count) {
+                return Ok(AddEntryValue {
+                    last_snapshot: newer(state, known),
+                });
+            }
         }
-        return Err(AddEntryError::Conflict {
-            attempted: seq,
-            next: state.end,
-        });
+        return Err(conflict);
     }
     if !entries.is_empty() {
-        let (frame, _) = frame::entries_frame(seq, &entries, token).ok_or_else(|| {
+        let frame = frame::entries_frame(seq, &entries, token).ok_or_else(|| {
             StorageError::new(BACKEND, "the batch is too large for one log frame (4 GiB)")
         })?;
         state.write(&frame)?;
@@ -323,33 +314,16 @@ fn query(
     end: QueryEnd,
     known: KnownSnapshot,
 ) -> Result<QueryValue, QueryError> {
-    let start = match start {
-        QueryStart::Start => state.start,
-        QueryStart::Snapshot => state.snapshots.last().copied().unwrap_or(state.start),
-        QueryStart::Id(seq) if seq < state.start || seq > state.end => {
-            return Err(range(state, seq).into());
-        }
-        QueryStart::Id(seq) => seq,
-    };
-    let wanted = match end {
-        QueryEnd::End => state.end,
-        QueryEnd::Id(seq) => seq.clamp(start, state.end),
-    };
+    let range = bounds(state)
+        .resolve_query::<QueryError>(start, end, || Ok(state.snapshots.last().copied()))?;
     let (max_entries, max_bytes) = (
         state.options.query_page_entries,
         state.options.query_page_bytes,
     );
     let entries = state
-        .read(start, wanted, max_entries, max_bytes)
+        .read(range.start, range.end, max_entries, max_bytes)
         .map_err(StorageError::from)?;
-    let page_end = start + entries.len() as u64;
-    Ok(QueryValue {
-        start,
-        end: page_end,
-        entries,
-        is_complete: page_end == wanted,
-        last_snapshot: newer(state, known),
-    })
+    Ok(range.reply(entries, newer(state, known)))
 }
 
 #[async_trait]
@@ -385,15 +359,17 @@ impl EventLog for FsEventLog {
             .await
     }
 
+    async fn bounds(&self) -> Result<Bounds, StorageError> {
+        self.locked(|state| Ok(bounds(state))).await
+    }
+
     async fn set_metadata(
         &self,
         seq: SequenceId,
         update: MetadataUpdate,
     ) -> Result<(), SetMetadataError> {
         self.locked(move |state| {
-            if seq < state.start || seq >= state.end {
-                return Err(range(state, seq).into());
-            }
+            bounds(state).check_entry(seq)?;
             state.write(&frame::metadata_frame(seq, &update))?;
             state.apply_metadata(seq, update);
             state.checkpoint_if_due();
@@ -404,9 +380,7 @@ impl EventLog for FsEventLog {
 
     async fn truncate(&self, start: SequenceId) -> Result<(), TruncateError> {
         self.locked(move |state| {
-            if start < state.start || start > state.end {
-                return Err(range(state, start).into());
-            }
+            bounds(state).check_truncate(start)?;
             if start > state.start {
                 state.write(&frame::truncate_frame(start))?;
                 let dead = state.apply_truncate(start);

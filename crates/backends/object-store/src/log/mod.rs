@@ -32,10 +32,11 @@ use crate::error::{BACKEND, Contention, corrupt};
 use async_trait::async_trait;
 use format::{Head, encode_record};
 use futures::{StreamExt, TryStreamExt};
+use infinisheet_event_log::raw::{self, Bounds};
 use infinisheet_event_log::{
     AddEntryError, AddEntryValue, AppendToken, EntryMetadata, EventLog, FieldUpdate, KnownSnapshot,
     LogCapabilities, LogEntry, MetadataUpdate, QueryEnd, QueryError, QueryStart, QueryValue,
-    RangeError, SequenceId, SetMetadataError, SnapshotValue, StorageError, TruncateError,
+    SequenceId, SetMetadataError, SnapshotValue, StorageError, TruncateError,
 };
 use object_store::ObjectStore;
 use object_store::path::Path;
@@ -203,7 +204,7 @@ impl ObjectStoreEventLog {
     }
 
     /// Reads the head and finds the end.
-    async fn bounds(&self) -> Result<(Head, SequenceId), StorageError> {
+    async fn head_and_end(&self) -> Result<(Head, SequenceId), StorageError> {
         let (head, _) = self.objects.head().await?;
         let end = self.end(&head).await?;
         Ok((head, end))
@@ -287,11 +288,12 @@ impl ObjectStoreEventLog {
         known: KnownSnapshot,
         head: &Head,
     ) -> Result<Option<SnapshotValue>, StorageError> {
-        if known.is_tracked() {
-            Ok(known.newer(self.latest_snapshot(head).await?))
+        let newest = if known.is_tracked() {
+            self.latest_snapshot(head).await?
         } else {
-            Ok(None)
-        }
+            None
+        };
+        Ok(known.newer(newest))
     }
 
     /// Whether the record at `seq` is the batch of `count` entries appended
@@ -302,15 +304,14 @@ impl ObjectStoreEventLog {
         count: u64,
         token: AppendToken,
     ) -> Result<bool, StorageError> {
-        Ok(matches!(
-            self.objects.tokened_record(seq).await?,
-            Some((Some(found), entries)) if found == token && entries.len() as u64 == count
-        ))
+        let stored = self.objects.tokened_record(seq).await?;
+        let stored = stored.and_then(|(found, entries)| Some((found?, entries.len() as u64)));
+        Ok(raw::is_retry_of(stored, token, count))
     }
 
     /// The conflict reply for `attempted`, with the real end.
     async fn conflict(&self, attempted: SequenceId) -> Result<AddEntryError, StorageError> {
-        let (_, next) = self.bounds().await?;
+        let (_, next) = self.head_and_end().await?;
         Ok(AddEntryError::Conflict { attempted, next })
     }
 
@@ -495,14 +496,11 @@ impl ObjectStoreEventLog {
     /// The error for a query whose entries vanished while it ran: a range
     /// error if a truncate passed `start`, else damage.
     async fn moved_under(&self, start: SequenceId) -> QueryError {
-        match self.bounds().await {
+        match self.head_and_end().await {
             Err(err) => err.into(),
-            Ok((head, end)) if start < head.start => RangeError {
-                requested: start,
-                start: head.start,
-                end,
+            Ok((head, end)) if start < head.start => {
+                Bounds::new(head.start, end).range_error(start).into()
             }
-            .into(),
             Ok(_) => StorageError::new(
                 BACKEND,
                 format!(
@@ -532,18 +530,17 @@ impl EventLog for ObjectStoreEventLog {
         let count = entries.len() as u64;
         if entries.is_empty() || seq != self.known_end.load(Ordering::Relaxed) {
             // Not where this client last saw the end: find the real end.
-            let (head, end) = self.bounds().await?;
-            if seq != end {
-                if token.is_some() && count > 0 && seq < end && self.landed(seq, count, own).await?
+            let (head, end) = self.head_and_end().await?;
+            let bounds = Bounds::new(head.start, end);
+            if let Err(conflict) = bounds.check_append(seq) {
+                if let Some(token) = bounds.retry_token(seq, count, token)
+                    && self.landed(seq, count, token).await?
                 {
                     return Ok(AddEntryValue {
                         last_snapshot: self.newer_snapshot(known, &head).await?,
                     });
                 }
-                return Err(AddEntryError::Conflict {
-                    attempted: seq,
-                    next: end,
-                });
+                return Err(conflict);
             }
             if entries.is_empty() {
                 return Ok(AddEntryValue {
@@ -594,46 +591,28 @@ impl EventLog for ObjectStoreEventLog {
         end: QueryEnd,
         known: KnownSnapshot,
     ) -> Result<QueryValue, QueryError> {
-        let (head, log_end) = self.bounds().await?;
+        let (head, log_end) = self.head_and_end().await?;
         let latest = if known.is_tracked() || start == QueryStart::Snapshot {
             self.latest_snapshot(&head).await?
         } else {
             None
         };
-        let start = match start {
-            QueryStart::Start => head.start,
-            QueryStart::Snapshot => latest.as_ref().map_or(head.start, |s| s.sequence_id),
-            QueryStart::Id(seq) if seq < head.start || seq > log_end => {
-                return Err(RangeError {
-                    requested: seq,
-                    start: head.start,
-                    end: log_end,
-                }
-                .into());
-            }
-            QueryStart::Id(seq) => seq,
-        };
-        let wanted_end = match end {
-            QueryEnd::End => log_end,
-            QueryEnd::Id(seq) => seq.clamp(start, log_end),
-        };
-        let page_end = wanted_end.min(start.saturating_add(self.page_size as u64));
-        let entries = if page_end > start {
-            self.fetch(&head, start, page_end).await?
+        let range =
+            Bounds::new(head.start, log_end).resolve_query::<QueryError>(start, end, || {
+                Ok(latest.as_ref().map(|s| s.sequence_id))
+            })?;
+        let page_end = range.page_end(self.page_size);
+        let entries = if page_end > range.start {
+            self.fetch(&head, range.start, page_end).await?
         } else {
             Vec::new()
         };
-        Ok(QueryValue {
-            start,
-            end: page_end,
-            entries,
-            is_complete: page_end == wanted_end,
-            last_snapshot: if known.is_tracked() {
-                known.newer(latest)
-            } else {
-                None
-            },
-        })
+        Ok(range.reply(entries, known.newer(latest)))
+    }
+
+    async fn bounds(&self) -> Result<Bounds, StorageError> {
+        let (head, end) = self.head_and_end().await?;
+        Ok(Bounds::new(head.start, end))
     }
 
     async fn set_metadata(
@@ -641,16 +620,9 @@ impl EventLog for ObjectStoreEventLog {
         seq: SequenceId,
         update: MetadataUpdate,
     ) -> Result<(), SetMetadataError> {
-        let out_of_range = |head: Head, end| RangeError {
-            requested: seq,
-            start: head.start,
-            end,
-        };
         // The end first: an id past it needs no search for its record.
-        let (head, end) = self.bounds().await?;
-        if seq < head.start || seq >= end {
-            return Err(out_of_range(head, end).into());
-        }
+        let (head, end) = self.head_and_end().await?;
+        Bounds::new(head.start, end).check_entry(seq)?;
         if let FieldUpdate::Set(_) = update.snapshot {
             // Candidates first: they may name more than the log holds, never
             // less.
@@ -671,8 +643,8 @@ impl EventLog for ObjectStoreEventLog {
                     }
                     let Some(appended) = appended.clone() else {
                         // Truncated away since the bounds were read.
-                        let (head, end) = self.bounds().await?;
-                        return Err(out_of_range(head, end).into());
+                        let (head, end) = self.head_and_end().await?;
+                        return Err(Bounds::new(head.start, end).range_error(seq).into());
                     };
                     appended
                 }
@@ -694,14 +666,7 @@ impl EventLog for ObjectStoreEventLog {
         let first_record = loop {
             let (head, version) = self.objects.head().await?;
             let end = self.end(&head).await?;
-            if start < head.start || start > end {
-                return Err(RangeError {
-                    requested: start,
-                    start: head.start,
-                    end,
-                }
-                .into());
-            }
+            Bounds::new(head.start, end).check_truncate(start)?;
             if start == head.start {
                 return Ok(());
             }
