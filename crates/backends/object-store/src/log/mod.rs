@@ -22,6 +22,7 @@
 //! one writer wins an id. The end is found by walking the chain from the
 //! hint (or this handle's last known end), reading record headers only.
 
+mod candidates;
 mod format;
 mod objects;
 mod open;
@@ -30,6 +31,7 @@ pub use open::OpenError;
 
 use crate::error::{BACKEND, Contention, corrupt};
 use async_trait::async_trait;
+use candidates::add_candidates;
 use format::{Head, encode_record};
 use futures::{StreamExt, TryStreamExt};
 use infinisheet_event_log::raw::{self, Bounds};
@@ -41,7 +43,6 @@ use infinisheet_event_log::{
 use object_store::ObjectStore;
 use object_store::path::Path;
 use objects::{OVERLAY_BLOCK, Objects, Overlay, PACK, Swap};
-use std::collections::{BTreeMap, btree_map};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -237,34 +238,6 @@ impl ObjectStoreEventLog {
             }
             window = window.saturating_mul(16);
         }
-    }
-
-    /// The log's most recent snapshot: the highest candidate at or after the
-    /// start whose entry has `snapshot` set.
-    async fn latest_snapshot(&self, head: &Head) -> Result<Option<SnapshotValue>, StorageError> {
-        let (candidates, _) = self.objects.snapshot_candidates().await?;
-        let mut overlays = BTreeMap::new();
-        for &seq in candidates
-            .iter()
-            .rev()
-            .take_while(|seq| **seq >= head.start)
-        {
-            let block = seq / OVERLAY_BLOCK;
-            if let btree_map::Entry::Vacant(slot) = overlays.entry(block) {
-                slot.insert(self.objects.overlay(block).await?.0);
-            }
-            let metadata = match overlays.get(&block).and_then(|o| o.get(&seq)) {
-                Some(metadata) => Some(metadata.clone()),
-                None => self.appended_metadata(seq, head).await?,
-            };
-            if let Some(blob_id) = metadata.and_then(|m| m.snapshot) {
-                return Ok(Some(SnapshotValue {
-                    sequence_id: seq,
-                    blob_id,
-                }));
-            }
-        }
-        Ok(None)
     }
 
     /// The metadata entry `seq` was appended with; `None` if no record holds
@@ -723,16 +696,4 @@ impl EventLog for ObjectStoreEventLog {
     fn capabilities(&self) -> LogCapabilities {
         LogCapabilities::persistent()
     }
-}
-
-/// Adds `ids` to the sorted `candidates`; `false` if all were there.
-fn add_candidates(candidates: &mut Vec<SequenceId>, ids: &[SequenceId]) -> bool {
-    let mut changed = false;
-    for id in ids {
-        if let Err(at) = candidates.binary_search(id) {
-            candidates.insert(at, *id);
-            changed = true;
-        }
-    }
-    changed
 }

@@ -1,5 +1,6 @@
 //! The log's objects and the calls on them: the head, the snapshot
-//! candidates, and records keyed by the id of their first entry. Walks along
+//! candidates (the newest few, and chunks of older ones), and records keyed
+//! by the id of their first entry. Walks along
 //! the chain of records find the end; listings find the record holding an id.
 
 use super::format::{
@@ -23,6 +24,10 @@ const KEY_DIGITS: usize = 20;
 /// Entries of a pack: ids `[k * PACK, (k + 1) * PACK)` make pack `k`.
 pub(crate) const PACK: u64 = 64;
 
+/// The most snapshot candidates the object every query for the newest
+/// snapshot reads holds; beyond it, the older half moves to a chunk.
+pub(crate) const HOT_CANDIDATES: usize = 16;
+
 /// Ids whose changed metadata one overlay holds.
 pub(crate) const OVERLAY_BLOCK: u64 = 1024;
 
@@ -43,6 +48,7 @@ pub(crate) struct Objects {
     pub(crate) prefix: Path,
     pub(crate) head: Path,
     snapshots: Path,
+    older_snapshots: Path,
     pub(crate) records: Path,
     packs: Path,
     overlays: Path,
@@ -59,6 +65,7 @@ impl Objects {
         Objects {
             head: prefix.clone().join("head"),
             snapshots: prefix.clone().join("snapshots"),
+            older_snapshots: prefix.clone().join("older-snapshots"),
             records: prefix.clone().join("records"),
             packs: prefix.clone().join("packs"),
             overlays: prefix.clone().join("overlays"),
@@ -224,7 +231,10 @@ impl Objects {
 
     /// Changes the snapshot candidates with `change` by compare-and-swap,
     /// retried (with backoff, a bounded number of times) until it lands;
-    /// `change` returns `false` to write nothing.
+    /// `change` returns `false` to write nothing. When the candidates
+    /// outgrow [`HOT_CANDIDATES`], the oldest are moved to a chunk of older
+    /// candidates first (so together they never name fewer), keeping the
+    /// object every query for the newest snapshot reads small.
     pub(crate) async fn change_candidates(
         &self,
         change: impl Fn(&mut Vec<SequenceId>) -> bool,
@@ -235,6 +245,11 @@ impl Objects {
             if !change(&mut candidates) {
                 return Ok(());
             }
+            if candidates.len() > HOT_CANDIDATES {
+                let kept = candidates.split_off(candidates.len() - HOT_CANDIDATES / 2);
+                self.add_older_candidates(&candidates).await?;
+                candidates = kept;
+            }
             let bytes = encode_small(SNAPSHOTS_MAGIC, &candidates);
             if let Swap::Done = self.swap(&self.snapshots, version, bytes).await? {
                 return Ok(());
@@ -243,6 +258,54 @@ impl Objects {
                 .lost("changing the snapshot candidates", &self.snapshots)
                 .await?;
         }
+    }
+
+    /// Adds `ids` (ascending, not empty) to the chunk of older candidates
+    /// named by the largest of them, creating or merging it.
+    async fn add_older_candidates(&self, ids: &[SequenceId]) -> Result<(), StorageError> {
+        let Some(&last) = ids.last() else {
+            return Ok(());
+        };
+        let key = numbered(&self.older_snapshots, last);
+        let mut contention = crate::error::Contention::default();
+        loop {
+            let (mut chunk, version) = match self.get(&key).await? {
+                None => (Vec::new(), None),
+                Some((bytes, version)) => (
+                    decode_small::<Vec<SequenceId>>(SNAPSHOTS_MAGIC, &key, &bytes)?,
+                    version,
+                ),
+            };
+            chunk.extend_from_slice(ids);
+            chunk.sort_unstable();
+            chunk.dedup();
+            let bytes = encode_small(SNAPSHOTS_MAGIC, &chunk);
+            if let Swap::Done = self.swap(&key, version, bytes).await? {
+                return Ok(());
+            }
+            contention
+                .lost("moving older snapshot candidates", &key)
+                .await?;
+        }
+    }
+
+    /// The chunks of older candidates holding ids from `start` on, newest
+    /// first: read only when no newer candidate carries a snapshot.
+    pub(crate) async fn older_candidates(
+        &self,
+        start: SequenceId,
+    ) -> Result<Vec<Vec<SequenceId>>, StorageError> {
+        let keys = self
+            .numbered_keys(&self.older_snapshots, start, SequenceId::MAX)
+            .await?;
+        let mut chunks = Vec::with_capacity(keys.len());
+        for n in keys.into_iter().rev() {
+            let key = numbered(&self.older_snapshots, n);
+            if let Some((bytes, _)) = self.get(&key).await? {
+                chunks.push(decode_small(SNAPSHOTS_MAGIC, &key, &bytes)?);
+            }
+        }
+        Ok(chunks)
     }
 
     /// Creates the record of `entries` at `seq`: `Lost` if it exists.
@@ -383,7 +446,8 @@ impl Objects {
     }
 
     /// Removes what a truncate to `start` leaves unreachable: records below
-    /// `first_record`, and packs and overlays wholly below `start`.
+    /// `first_record`, and packs, overlays and chunks of older snapshot
+    /// candidates wholly below `start`.
     pub(crate) async fn delete_below(
         &self,
         start: SequenceId,
@@ -394,6 +458,8 @@ impl Objects {
             (&self.records, first_record),
             (&self.packs, start / PACK),
             (&self.overlays, start / OVERLAY_BLOCK),
+            // Named by their largest id.
+            (&self.older_snapshots, start),
         ] {
             if let Some(last) = below.checked_sub(1) {
                 let numbers = self.numbered_keys(dir, 0, last).await?;
