@@ -14,9 +14,11 @@
 //! Every blob write is atomic (temporary file, `fdatasync`, rename, directory
 //! `fsync`): a reader or a crash sees the old or the new blob, never a part.
 //! Paths are walked with `openat` and `O_NOFOLLOW`, so a symbolic link
-//! planted inside the store is never followed out of it. Calls run through
-//! `tokio::task::block_in_place` (or `spawn_blocking` on a current-thread
-//! runtime), so the async runtime keeps running while the disk syncs.
+//! planted inside the store is never followed out of it. Log calls run
+//! through `tokio::task::block_in_place` (or `spawn_blocking` on a
+//! current-thread runtime) and blob calls on the blocking pool, so the
+//! async runtime keeps running while the disk syncs, and concurrent blob
+//! writes overlap.
 //!
 //! Linux only: it relies on `openat`-family calls and `/proc` to recognise
 //! writes abandoned by dead processes.
