@@ -209,6 +209,7 @@ impl Segment {
             at: offset,
             buffer: Bytes::new(),
             buffer_at: 0,
+            read_ahead: FIRST_READ,
             last: Bytes::new(),
         }
     }
@@ -308,9 +309,12 @@ impl Segment {
     }
 }
 
-/// How much a [`Frames`] cursor reads at once: many small frames in one
-/// read, a large one whole.
+/// How much a [`Frames`] cursor reads at once at most: many small frames
+/// in one read, a large one whole.
 const READ_AHEAD: usize = 256 << 10;
+/// What its first read takes: enough for a few frames, little for a check
+/// that finds nothing new (every operation catches up first).
+const FIRST_READ: usize = 4 << 10;
 
 /// A cursor over the frames of a segment, reading the file in large pieces
 /// (replaying or reading many small frames with a read each would cost a
@@ -322,6 +326,9 @@ pub(crate) struct Frames<'a> {
     buffer: Bytes,
     /// Where in the file `buffer` starts.
     buffer_at: u64,
+    /// How much the next read takes: doubled after each, up to
+    /// [`READ_AHEAD`].
+    read_ahead: usize,
     /// The bytes of the frame `next` returned last.
     last: Bytes,
 }
@@ -344,7 +351,8 @@ impl Frames<'_> {
         let end = at + len as u64;
         let buffered = self.buffer_at + self.buffer.len() as u64;
         if at < self.buffer_at || end > buffered {
-            let want = (len.max(READ_AHEAD) as u64).min(self.segment.capacity - at);
+            let want = (len.max(self.read_ahead) as u64).min(self.segment.capacity - at);
+            self.read_ahead = (self.read_ahead * 2).min(READ_AHEAD);
             let mut fresh = vec![0u8; want as usize];
             self.segment.file.read_exact_at(&mut fresh, at)?;
             self.buffer = Bytes::from(fresh);
