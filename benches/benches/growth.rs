@@ -8,14 +8,13 @@
 
 use bytes::Bytes;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use infinisheet_benches::{entry_of, fresh_process, on_worker, runtime, tail_of};
+use infinisheet_benches::{entry_of, fresh_process, on_worker, raw_sqlite, runtime, tail_of};
 use infinisheet_event_log::{EventLog, KnownSnapshot, LogEntry};
 use infinisheet_filesystem::{FsEventLog, FsLogOptions};
 use infinisheet_sqlite::{Durability, SqliteDatabase, SqliteEventLog, SqliteOptions};
-use rusqlite::{Connection, TransactionBehavior, params};
+use rusqlite::Connection;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 const PAYLOAD: usize = 60;
 const BATCH: usize = 1_000;
@@ -34,43 +33,6 @@ fn sizes(default: &[u64]) -> Vec<u64> {
 fn scratch() -> tempfile::TempDir {
     // On the project's disk, not a tmpfs.
     tempfile::tempdir_in(std::env::current_dir().unwrap()).unwrap()
-}
-
-/// A raw connection with the backend's settings (WAL, synchronous NORMAL).
-fn raw_connection(path: &Path) -> Connection {
-    let conn = Connection::open(path).unwrap();
-    conn.busy_timeout(Duration::from_secs(5)).unwrap();
-    conn.pragma_update(None, "journal_mode", "WAL").unwrap();
-    conn.pragma_update(None, "synchronous", "NORMAL").unwrap();
-    conn
-}
-
-/// The backend's append done by hand: win the id, insert, commit.
-fn raw_append(conn: &mut Connection, log: i64, at: i64, payloads: &[Bytes]) {
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .unwrap();
-    let changed = tx
-        .prepare_cached("UPDATE logs SET end_seq = ?1 WHERE id = ?2 AND end_seq = ?3")
-        .unwrap()
-        .execute(params![at + payloads.len() as i64, log, at])
-        .unwrap();
-    assert_eq!(changed, 1);
-    {
-        let mut insert = tx
-            .prepare_cached(
-                "INSERT INTO entries (log, seq, payload, snapshot, history, pending, crc) \
-                 VALUES (?1, ?2, ?3, NULL, NULL, NULL, ?4)",
-            )
-            .unwrap();
-        for (i, payload) in payloads.iter().enumerate() {
-            let crc = i64::from(crc32c::crc32c(payload));
-            insert
-                .execute(params![log, at + i as i64, &payload[..], crc])
-                .unwrap();
-        }
-    }
-    tx.commit().unwrap();
 }
 
 /// Two databases of the backend's schema, each with one log of `size`
@@ -109,7 +71,7 @@ fn sqlite_fixture(rt: &tokio::runtime::Runtime, size: u64, payloads: &[Bytes]) -
         });
         end += n as u64;
     }
-    let mut raw = raw_connection(&raw_path);
+    let mut raw = raw_sqlite::connection(&raw_path, Durability::Normal);
     let raw_log = raw
         .query_row("SELECT id FROM logs WHERE name = 'raw'", [], |row| {
             row.get(0)
@@ -118,7 +80,7 @@ fn sqlite_fixture(rt: &tokio::runtime::Runtime, size: u64, payloads: &[Bytes]) -
     let mut raw_end = 0;
     while raw_end < size as i64 {
         let n = (size as i64 - raw_end).min(FILL_BATCH as i64) as usize;
-        raw_append(&mut raw, raw_log, raw_end, &fill[..n]);
+        raw_sqlite::append(&mut raw, raw_log, raw_end, &fill[..n]);
         raw_end += n as i64;
     }
     SqliteFixture {
@@ -141,7 +103,7 @@ fn sqlite_batches_on_long_logs(c: &mut Criterion) {
         let mut f = sqlite_fixture(&rt, size, &payloads);
         group.bench_function(BenchmarkId::new("raw", size), |b| {
             b.iter(|| {
-                raw_append(&mut f.raw, f.raw_log, f.raw_end, &payloads);
+                raw_sqlite::append(&mut f.raw, f.raw_log, f.raw_end, &payloads);
                 f.raw_end += BATCH as i64;
             });
         });

@@ -7,32 +7,16 @@
 
 use bytes::Bytes;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use infinisheet_benches::{entry_of, on_worker, runtime, settle};
+use infinisheet_benches::{entry_of, on_worker, raw_sqlite, runtime, settle};
 use infinisheet_event_log::{
     EntryMetadata, EventLog, EventLogExt, KnownSnapshot, LogEntry, QueryEnd, QueryStart,
 };
 use infinisheet_sqlite::{Durability, SqliteDatabase, SqliteEventLog, SqliteOptions};
-use rusqlite::{Connection, TransactionBehavior, params};
-use std::path::Path;
+use rusqlite::{Connection, params};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const PAYLOAD: usize = 60;
-
-/// A raw connection to `path` with the settings the backend uses.
-fn raw_connection(path: &Path, durability: Durability) -> Connection {
-    let conn = Connection::open(path).unwrap();
-    conn.busy_timeout(Duration::from_secs(5)).unwrap();
-    conn.pragma_update(None, "journal_mode", "WAL").unwrap();
-    let synchronous = if durability == Durability::Full {
-        "FULL"
-    } else {
-        "NORMAL"
-    };
-    conn.pragma_update(None, "synchronous", synchronous)
-        .unwrap();
-    conn
-}
 
 /// A database with two logs: one the backend appends to, one raw rusqlite
 /// appends to with the backend's statements.
@@ -55,7 +39,7 @@ fn fixture(rt: &tokio::runtime::Runtime, durability: Durability) -> Fixture {
         db.create_log("raw").await.unwrap();
         backend
     });
-    let raw = raw_connection(&path, durability);
+    let raw = raw_sqlite::connection(&path, durability);
     let raw_log = raw
         .query_row("SELECT id FROM logs WHERE name = 'raw'", [], |row| {
             row.get(0)
@@ -69,45 +53,6 @@ fn fixture(rt: &tokio::runtime::Runtime, durability: Durability) -> Fixture {
         raw_end: 0,
         backend_end: 0,
     }
-}
-
-/// The backend's append, done by hand: win the id, insert, commit.
-fn raw_append(conn: &mut Connection, log: i64, at: i64, payloads: &[Bytes]) {
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .unwrap();
-    let changed = tx
-        .prepare_cached("UPDATE logs SET end_seq = ?1 WHERE id = ?2 AND end_seq = ?3")
-        .unwrap()
-        .execute(params![at + payloads.len() as i64, log, at])
-        .unwrap();
-    assert_eq!(changed, 1);
-    {
-        let mut insert = tx
-            .prepare_cached(
-                "INSERT INTO entries (log, seq, payload, snapshot, history, pending, crc) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )
-            .unwrap();
-        let none: Option<String> = None;
-        for (i, payload) in payloads.iter().enumerate() {
-            // A checksum of the payload, as the backend stores one (the raw
-            // log is never read back, so its value is not checked).
-            let crc = i64::from(crc32c::crc32c(payload));
-            insert
-                .execute(params![
-                    log,
-                    at + i as i64,
-                    &payload[..],
-                    none,
-                    none,
-                    none,
-                    crc
-                ])
-                .unwrap();
-        }
-    }
-    tx.commit().unwrap();
 }
 
 fn single_appends(c: &mut Criterion, durability: Durability, name: &str) {
@@ -127,7 +72,7 @@ fn single_appends(c: &mut Criterion, durability: Durability, name: &str) {
         b.iter_custom(|iters| {
             let start = Instant::now();
             for _ in 0..iters {
-                raw_append(
+                raw_sqlite::append(
                     &mut f.raw,
                     f.raw_log,
                     f.raw_end,
@@ -178,7 +123,7 @@ fn batches(c: &mut Criterion) {
     group.sample_size(20);
     group.bench_function("raw", |b| {
         b.iter(|| {
-            raw_append(&mut f.raw, f.raw_log, f.raw_end, &payloads);
+            raw_sqlite::append(&mut f.raw, f.raw_log, f.raw_end, &payloads);
             f.raw_end += BATCH as i64;
         });
     });
@@ -233,7 +178,7 @@ fn range_reads(c: &mut Criterion) {
     let mut f = fixture(&rt, Durability::Normal);
     let page = SqliteOptions::default().query_page_entries as i64;
     let payloads: Vec<Bytes> = (0..ENTRIES).map(|_| entry_of(PAYLOAD).payload).collect();
-    raw_append(&mut f.raw, f.raw_log, 0, &payloads);
+    raw_sqlite::append(&mut f.raw, f.raw_log, 0, &payloads);
     let entries = payloads.iter().cloned().map(LogEntry::new).collect();
     rt.block_on(f.backend.add_entries(entries, 0, KnownSnapshot::NotTracked))
         .unwrap();

@@ -176,3 +176,59 @@ pub mod sheet {
         (Arc::new(log), blobs.root())
     }
 }
+
+/// Raw rusqlite doing what the SQLite backend does, the reference the SQLite
+/// benchmarks measure it against.
+pub mod raw_sqlite {
+    use bytes::Bytes;
+    use infinisheet_sqlite::Durability;
+    use rusqlite::{Connection, TransactionBehavior, params};
+    use std::path::Path;
+    use std::time::Duration;
+
+    /// A raw connection to `path` with the settings the backend uses.
+    pub fn connection(path: &Path, durability: Durability) -> Connection {
+        let open = || -> rusqlite::Result<Connection> {
+            let conn = Connection::open(path)?;
+            conn.busy_timeout(Duration::from_secs(5))?;
+            conn.pragma_update(None, "journal_mode", "WAL")?;
+            let synchronous = if durability == Durability::Full {
+                "FULL"
+            } else {
+                "NORMAL"
+            };
+            conn.pragma_update(None, "synchronous", synchronous)?;
+            Ok(conn)
+        };
+        open().unwrap_or_else(|err| panic!("raw connection to {}: {err}", path.display()))
+    }
+
+    /// The backend's append done by hand: win the id, insert, commit.
+    pub fn append(conn: &mut Connection, log: i64, at: i64, payloads: &[Bytes]) {
+        let run = |conn: &mut Connection| -> rusqlite::Result<usize> {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let changed = tx
+                .prepare_cached("UPDATE logs SET end_seq = ?1 WHERE id = ?2 AND end_seq = ?3")?
+                .execute(params![at + payloads.len() as i64, log, at])?;
+            {
+                let mut insert = tx.prepare_cached(
+                    "INSERT INTO entries (log, seq, payload, snapshot, history, pending, crc) \
+                     VALUES (?1, ?2, ?3, NULL, NULL, NULL, ?4)",
+                )?;
+                for (i, payload) in payloads.iter().enumerate() {
+                    // A checksum of the payload, as the backend stores one
+                    // (the raw log is never read back, so it is not checked).
+                    let crc = i64::from(crc32c::crc32c(payload));
+                    insert.execute(params![log, at + i as i64, &payload[..], crc])?;
+                }
+            }
+            tx.commit()?;
+            Ok(changed)
+        };
+        match run(conn) {
+            Ok(1) => {}
+            Ok(_) => panic!("raw append at {at}: the end moved"),
+            Err(err) => panic!("raw append at {at}: {err}"),
+        }
+    }
+}
