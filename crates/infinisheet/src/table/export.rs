@@ -1,0 +1,271 @@
+//! CSV and JSON export of a range, streamed in bands and bounded.
+
+use super::{CsvFormat, FormatError, band_rows, bands, read_range, used_range, value_text};
+use encoding_rs::Encoding;
+use infinisheet_engine::{Cell, CellRange, CellValue, Spreadsheet, ViewportError};
+use std::io::Write;
+
+/// The most cells [`export_csv`] writes (blank ones included).
+pub const EXPORT_LIMIT: u64 = 100_000_000;
+
+/// Error of exporting CSV.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExportError {
+    /// A snapshot tile cannot be read.
+    #[error(transparent)]
+    Read(#[from] ViewportError),
+    /// Writing the CSV failed.
+    #[error("writing CSV: {0}")]
+    Write(#[from] std::io::Error),
+    /// The range holds more cells than an export writes.
+    #[error(
+        "{range} holds {cells} cells; an export writes at most {EXPORT_LIMIT} (give a smaller --range)"
+    )]
+    TooLarge {
+        /// The range asked for.
+        range: CellRange,
+        /// The cells in it.
+        cells: u64,
+    },
+    /// The format cannot be written.
+    #[error(transparent)]
+    Format(#[from] FormatError),
+}
+
+/// Writes `range` of `sheet` (its used range if `None`) as CSV in
+/// `format`: one line a row through its last cell that is set (blank cells
+/// before it are empty fields), a row with none an empty line, the last
+/// line ending in a line break only if `format.final_newline`; values as
+/// [`value_text`] shows them. Reads a band of rows at a time. Returns the
+/// rows written.
+///
+/// # Errors
+///
+/// [`ExportError`].
+pub async fn export_csv<W: std::io::Write>(
+    sheet: &Spreadsheet,
+    writer: W,
+    range: Option<CellRange>,
+    format: &CsvFormat,
+) -> Result<u64, ExportError> {
+    let encoding = format.encoding;
+    if encoding.output_encoding() != encoding {
+        return Err(FormatError::ReadOnlyEncoding(encoding.name()).into());
+    }
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, EncodingWriter::new(writer, encoding));
+    let line_end: &[u8] = if format.crlf { b"\r\n" } else { b"\n" };
+    let Some(range) = range.or_else(|| used_range(sheet)) else {
+        out.into_inner().map_err(|e| e.into_error())?.finish()?;
+        return Ok(0);
+    };
+    let cells = range.cell_count();
+    if cells > EXPORT_LIMIT {
+        return Err(ExportError::TooLarge { range, cells });
+    }
+    let mut written = 0u64;
+    let lines = range.height();
+    for area in bands(range, band_rows(range)) {
+        for row in read_range(sheet, area).await? {
+            if written > 0 {
+                out.write_all(line_end)?;
+            }
+            let used = row.iter().rposition(Option::is_some).map_or(0, |i| i + 1);
+            for (i, cell) in row[..used].iter().enumerate() {
+                if i > 0 {
+                    out.write_all(&[format.delimiter])?;
+                }
+                let text = cell
+                    .as_ref()
+                    .map(|c| value_text(&c.value))
+                    .unwrap_or_default();
+                write_field(&mut out, &text, format.delimiter, used == 1)?;
+            }
+            written += 1;
+        }
+    }
+    if written == lines && format.final_newline {
+        out.write_all(line_end)?;
+    }
+    out.into_inner().map_err(|e| e.into_error())?.finish()?;
+    Ok(written)
+}
+
+/// Writes one CSV field, quoted where a reader needs it: when it holds the
+/// delimiter, a quote or a line break, or is the only field of its line
+/// and empty (an empty line is a row of no cells).
+fn write_field(
+    out: &mut impl Write,
+    text: &str,
+    delimiter: u8,
+    alone: bool,
+) -> std::io::Result<()> {
+    let needs_quotes = (alone && text.is_empty())
+        || text
+            .bytes()
+            .any(|b| b == delimiter || matches!(b, b'"' | b'\n' | b'\r'));
+    if !needs_quotes {
+        return out.write_all(text.as_bytes());
+    }
+    out.write_all(b"\"")?;
+    let mut parts = text.split('"');
+    if let Some(first) = parts.next() {
+        out.write_all(first.as_bytes())?;
+    }
+    for part in parts {
+        out.write_all(b"\"\"")?;
+        out.write_all(part.as_bytes())?;
+    }
+    out.write_all(b"\"")
+}
+
+/// A cell as JSON: `{"value": ...}` plus `"format"` if it has one; an
+/// error value is `{"error": "#N/A"}`; an empty cell's value is `null`.
+pub fn cell_json(cell: &Cell) -> serde_json::Value {
+    use serde_json::json;
+    let mut object = match &cell.value {
+        CellValue::Empty => json!({ "value": null }),
+        CellValue::Text(text) => json!({ "value": text }),
+        CellValue::Number(n) => json!({ "value": n }),
+        CellValue::Boolean(b) => json!({ "value": b }),
+        CellValue::Error(e) => json!({ "error": e.as_str() }),
+    };
+    if let (Some(format), Some(map)) = (&cell.format, object.as_object_mut()) {
+        map.insert("format".into(), json!(format));
+    }
+    object
+}
+
+/// Writes `range` of `sheet` as one JSON object, `{"range": "A1:C3",
+/// "rows": [[cell or null, ...], ...]}` ([`cell_json`]; `null` for a blank
+/// cell), a band of rows at a time, so memory stays flat however large
+/// the range. Returns the rows written.
+///
+/// # Errors
+///
+/// [`ExportError`].
+pub async fn write_json<W: std::io::Write>(
+    sheet: &Spreadsheet,
+    mut out: W,
+    range: CellRange,
+) -> Result<u64, ExportError> {
+    let cells = range.cell_count();
+    if cells > EXPORT_LIMIT {
+        return Err(ExportError::TooLarge { range, cells });
+    }
+    let to_io = |e: serde_json::Error| std::io::Error::other(e);
+    out.write_all(b"{\"range\":")?;
+    serde_json::to_writer(&mut out, &range.to_string()).map_err(to_io)?;
+    out.write_all(b",\"rows\":[")?;
+    let mut written = 0u64;
+    for band in bands(range, band_rows(range)) {
+        for row in read_range(sheet, band).await? {
+            if written > 0 {
+                out.write_all(b",")?;
+            }
+            out.write_all(b"[")?;
+            for (i, cell) in row.iter().enumerate() {
+                if i > 0 {
+                    out.write_all(b",")?;
+                }
+                match cell {
+                    Some(cell) => {
+                        serde_json::to_writer(&mut out, &cell_json(cell)).map_err(to_io)?
+                    }
+                    None => out.write_all(b"null")?,
+                }
+            }
+            out.write_all(b"]")?;
+            written += 1;
+        }
+    }
+    out.write_all(b"]}\n")?;
+    out.flush()?;
+    Ok(written)
+}
+
+/// Writes UTF-8 text to `inner` in another encoding; a character that
+/// encoding cannot hold is an error, never replaced.
+struct EncodingWriter<W: Write> {
+    inner: W,
+    encoder: Option<encoding_rs::Encoder>,
+    /// The start of a character split between two writes.
+    partial: Vec<u8>,
+    out: Vec<u8>,
+}
+
+impl<W: Write> EncodingWriter<W> {
+    fn new(inner: W, encoding: &'static Encoding) -> Self {
+        EncodingWriter {
+            inner,
+            encoder: (encoding != encoding_rs::UTF_8).then(|| encoding.new_encoder()),
+            partial: Vec::new(),
+            out: Vec::new(),
+        }
+    }
+
+    fn encode(&mut self, text: &str, last: bool) -> std::io::Result<()> {
+        let Some(encoder) = &mut self.encoder else {
+            return self.inner.write_all(text.as_bytes());
+        };
+        let mut text = text;
+        loop {
+            self.out.clear();
+            let room = encoder
+                .max_buffer_length_from_utf8_without_replacement(text.len())
+                .unwrap_or(text.len() * 4 + 16);
+            self.out.reserve(room);
+            let (result, read) =
+                encoder.encode_from_utf8_to_vec_without_replacement(text, &mut self.out, last);
+            self.inner.write_all(&self.out)?;
+            match result {
+                encoding_rs::EncoderResult::InputEmpty => return Ok(()),
+                encoding_rs::EncoderResult::OutputFull => text = &text[read..],
+                encoding_rs::EncoderResult::Unmappable(c) => {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!("{c:?} cannot be written in {}", encoder.encoding().name()),
+                    ));
+                }
+            }
+        }
+    }
+
+    fn finish(mut self) -> std::io::Result<W> {
+        self.encode("", true)?;
+        self.inner.flush()?;
+        Ok(self.inner)
+    }
+}
+
+impl<W: Write> Write for EncodingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.encoder.is_none() {
+            return self.inner.write(buf);
+        }
+        self.partial.extend_from_slice(buf);
+        let bytes = std::mem::take(&mut self.partial);
+        let (text, rest) = match std::str::from_utf8(&bytes) {
+            Ok(text) => (text, &[][..]),
+            Err(err) if err.error_len().is_none() => {
+                let (valid, rest) = bytes.split_at(err.valid_up_to());
+                // Valid up to there by the check above.
+                (std::str::from_utf8(valid).unwrap_or_default(), rest)
+            }
+            Err(_) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    "the text is not UTF-8",
+                ));
+            }
+        };
+        let rest = rest.to_vec();
+        self.encode(text, false)?;
+        self.partial = rest;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}

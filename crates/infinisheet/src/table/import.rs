@@ -1,0 +1,315 @@
+//! CSV import: a file's rows as one block entry (or a few), with the
+//! dialect and types asked for, reporting how much landed if it stops.
+
+use super::{CsvFormat, whole_sheet};
+use infinisheet_engine::{
+    Block, BlockError, Cell, CellRef, CellValue, Edit, EditError, Spreadsheet,
+};
+
+/// How fields become values.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Types {
+    /// A field is a number, boolean or error value when it is written
+    /// exactly as that value is ([`CellValue::parse`]); otherwise text.
+    #[default]
+    Auto,
+    /// Every field is text (an empty field an empty cell).
+    Text,
+}
+
+/// How [`import_csv`] reads and writes.
+#[derive(Clone, Copy, Debug)]
+pub struct ImportOptions {
+    /// Where the file's first field goes.
+    pub origin: CellRef,
+    /// Cells per log entry: each batch of rows is one block entry.
+    pub batch: usize,
+    /// How fields become values.
+    pub types: Types,
+    /// The file's delimiter and encoding.
+    pub format: CsvFormat,
+    /// Clear the whole sheet first (in the same append as the first block).
+    pub replace: bool,
+}
+
+impl Default for ImportOptions {
+    fn default() -> Self {
+        ImportOptions {
+            origin: CellRef::new(0, 0),
+            batch: 100_000,
+            types: Types::Auto,
+            format: CsvFormat::default(),
+            replace: false,
+        }
+    }
+}
+
+/// Error of importing a CSV file.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ImportError {
+    /// The file is not valid CSV (or cannot be read).
+    #[error("reading CSV: {0}")]
+    Csv(#[from] csv::Error),
+    /// The data does not fit the sheet (more than 2^32 rows or columns).
+    #[error("the data does not fit in the sheet from {origin}")]
+    TooLarge {
+        /// Where the import started.
+        origin: CellRef,
+    },
+    /// An edit failed; the rows before it are in the sheet.
+    #[error("writing to the sheet: {0}")]
+    Edit(#[from] EditError),
+}
+
+/// What an import wrote.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ImportReport {
+    /// Rows read (empty lines included).
+    pub rows: u64,
+    /// The widest row.
+    pub columns: u64,
+    /// Cells written (an empty field writes an empty cell).
+    pub cells: u64,
+    /// Whether the file's first line ends in `\r\n`.
+    pub crlf: bool,
+    /// Whether the file ends in a line break (an empty file does).
+    pub final_newline: bool,
+}
+
+/// Reads CSV from `reader` into `sheet` as `options` say, one block entry
+/// per batch of rows. `progress` hears the bytes read so far after each
+/// append.
+///
+/// # Errors
+///
+/// [`ImportFailed`]: why the import stopped ([`ImportError`]) and how many
+/// rows and cells it had appended by then, which stay in the sheet.
+pub async fn import_csv<R: std::io::Read>(
+    sheet: &Spreadsheet,
+    reader: R,
+    options: &ImportOptions,
+    progress: impl FnMut(u64),
+) -> Result<ImportReport, ImportFailed> {
+    let mut committed = ImportReport::default();
+    let ending = std::sync::Arc::new(std::sync::Mutex::new(Ending::default()));
+    let reader = Watch {
+        inner: reader,
+        ending: ending.clone(),
+    };
+    let result = if options.format.encoding == encoding_rs::UTF_8 {
+        // Invalid UTF-8 is an error, never replaced.
+        import_rows(sheet, reader, options, progress, &mut committed).await
+    } else {
+        let reader = encoding_rs_io::DecodeReaderBytesBuilder::new()
+            .encoding(Some(options.format.encoding))
+            .build(reader);
+        import_rows(sheet, reader, options, progress, &mut committed).await
+    };
+    match result {
+        Ok(mut report) => {
+            let ending = *ending
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            report.crlf = ending.first == Some(true);
+            report.final_newline = matches!(ending.last, None | Some(b'\n' | b'\r'));
+            Ok(report)
+        }
+        Err(error) => Err(ImportFailed { committed, error }),
+    }
+}
+
+/// How the bytes of a file end its lines, as read so far.
+#[derive(Clone, Copy, Debug, Default)]
+struct Ending {
+    /// Whether the first line break was `\r\n` (once one was read).
+    first: Option<bool>,
+    /// The last byte read.
+    last: Option<u8>,
+    previous_cr: bool,
+}
+
+/// Notes the line endings of what passes through.
+struct Watch<R> {
+    inner: R,
+    ending: std::sync::Arc<std::sync::Mutex<Ending>>,
+}
+
+impl<R: std::io::Read> std::io::Read for Watch<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let mut ending = self
+            .ending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if ending.first.is_none() {
+            for &b in &buf[..n] {
+                if b == b'\n' {
+                    ending.first = Some(ending.previous_cr);
+                    break;
+                }
+                ending.previous_cr = b == b'\r';
+            }
+        }
+        if n > 0 {
+            ending.last = Some(buf[n - 1]);
+        }
+        Ok(n)
+    }
+}
+
+/// An import that stopped part way: what it had written to the log by
+/// then, and why it stopped.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{error}; the first {} rows ({} cells) were imported before it stopped",
+    committed.rows,
+    committed.cells
+)]
+pub struct ImportFailed {
+    /// The rows and cells in the sheet's log: every cell of these rows was
+    /// appended, and nothing after them — unless the import stopped on a
+    /// storage error, whose batch may have landed too.
+    pub committed: ImportReport,
+    /// Why the import stopped.
+    #[source]
+    pub error: ImportError,
+}
+
+async fn import_rows<R: std::io::Read>(
+    sheet: &Spreadsheet,
+    reader: R,
+    options: &ImportOptions,
+    mut progress: impl FnMut(u64),
+    committed: &mut ImportReport,
+) -> Result<ImportReport, ImportError> {
+    let origin = options.origin;
+    let mut csv = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .delimiter(options.format.delimiter)
+        .from_reader(std::io::BufReader::with_capacity(1 << 20, reader));
+    let batch = options.batch.max(1);
+    let mut report = ImportReport::default();
+    let mut pending = Pending {
+        first_row: 0,
+        rows: Vec::new(),
+        cells: 0,
+        clear: options.replace,
+    };
+    let mut record = csv::StringRecord::new();
+    loop {
+        let before = csv.position().line();
+        if !csv.read_record(&mut record)? {
+            break;
+        }
+        // A full batch is appended once the next row is read, so that the
+        // last one is always appended as the last.
+        if pending.cells >= batch as u64 {
+            pending.flush(sheet, origin, &mut report, false).await?;
+            *committed = report;
+            progress(csv.position().byte());
+        }
+        // The reader skips empty lines: they are the lines it read beyond
+        // the record's own.
+        let spanned = 1 + record
+            .iter()
+            .map(|f| f.bytes().filter(|&b| b == b'\n').count() as u64)
+            .sum::<u64>();
+        let empty_lines = (csv.position().line() - before).saturating_sub(spanned);
+        for _ in 0..empty_lines {
+            pending.rows.push(Vec::new());
+            report.rows += 1;
+        }
+        let row: Vec<Option<Cell>> = record
+            .iter()
+            .map(|field| {
+                Some(Cell::new(match options.types {
+                    Types::Auto => CellValue::parse(field),
+                    Types::Text if field.is_empty() => CellValue::Empty,
+                    Types::Text => CellValue::Text(field.to_owned()),
+                }))
+            })
+            .collect();
+        pending.cells += row.len() as u64;
+        report.columns = report.columns.max(row.len() as u64);
+        pending.rows.push(row);
+        report.rows += 1;
+    }
+    pending.flush(sheet, origin, &mut report, true).await?;
+    *committed = report;
+    progress(csv.position().byte());
+    Ok(report)
+}
+
+/// The rows read and not yet appended.
+struct Pending {
+    /// Their first row, counted from the import's origin.
+    first_row: u64,
+    rows: Vec<Vec<Option<Cell>>>,
+    cells: u64,
+    /// Clear the sheet with the next append.
+    clear: bool,
+}
+
+impl Pending {
+    /// Appends the rows as a block. The `last` append puts its final row
+    /// in a block of its own: a snapshot holds the entries before the one
+    /// that asks for it, so the snapshot the import asks for then holds
+    /// all but that row.
+    async fn flush(
+        &mut self,
+        sheet: &Spreadsheet,
+        origin: CellRef,
+        report: &mut ImportReport,
+        last: bool,
+    ) -> Result<(), ImportError> {
+        let too_large = || ImportError::TooLarge { origin };
+        let count = self.rows.len() as u64;
+        let mut edits = Vec::with_capacity(2);
+        if self.clear {
+            edits.push(Edit::Clear(whole_sheet()));
+        }
+        if self.cells > 0 {
+            let row =
+                u32::try_from(u64::from(origin.row) + self.first_row).map_err(|_| too_large())?;
+            let mut rows = std::mem::take(&mut self.rows);
+            let tail = match rows.pop() {
+                Some(tail) if last && rows.iter().any(|r| !r.is_empty()) && !tail.is_empty() => {
+                    Some(tail)
+                }
+                Some(tail) => {
+                    rows.push(tail);
+                    None
+                }
+                None => None,
+            };
+            let tail_row = row.checked_add(rows.len() as u32);
+            let mut block = |at: CellRef, rows: Vec<Vec<Option<Cell>>>| {
+                match Block::from_rows(at, rows) {
+                    Ok(block) => {
+                        edits.push(Edit::Block(block));
+                        Ok(())
+                    }
+                    Err(BlockError::NoWidth) => Ok(()), // only empty lines
+                    Err(_) => Err(too_large()),
+                }
+            };
+            block(CellRef::new(row, origin.column), rows)?;
+            if let Some(tail) = tail {
+                let at = CellRef::new(tail_row.ok_or_else(too_large)?, origin.column);
+                block(at, vec![tail])?;
+            }
+        } else {
+            self.rows.clear();
+        }
+        if !edits.is_empty() {
+            sheet.edit(edits).await?;
+        }
+        report.cells += self.cells;
+        self.first_row += count;
+        self.cells = 0;
+        self.clear = false;
+        Ok(())
+    }
+}

@@ -1,0 +1,180 @@
+//! Cells as text: how a value is shown, reading a range into rows, and
+//! CSV import and export.
+//!
+//! Import then export gives back the same bytes for CSV that the `csv`
+//! crate writes as it reads (quotes only where needed, one terminator
+//! after every line): a field becomes a number, boolean or error value
+//! only when that value is written back as exactly the same text
+//! ([`CellValue::parse`]), otherwise it stays text as it is (`06`, `4.10`,
+//! ` 42 `); an empty field is an explicitly empty cell, so rows keep their
+//! widths; an empty line is a row of no cells.
+
+use encoding_rs::Encoding;
+use infinisheet_engine::{
+    Cell, CellRange, CellRef, CellState, CellValue, Spreadsheet, ViewportError,
+};
+
+mod export;
+mod import;
+
+pub use export::{EXPORT_LIMIT, ExportError, cell_json, export_csv, write_json};
+pub use import::{ImportError, ImportFailed, ImportOptions, ImportReport, Types, import_csv};
+
+/// How a cell's value is written in a table or a CSV file: numbers in
+/// their shortest exact form, `TRUE`/`FALSE`, error values as `#DIV/0!`,
+/// text as it is; an empty value or a blank cell is empty text.
+pub fn value_text(value: &CellValue) -> String {
+    value.to_string()
+}
+
+/// How a CSV file is written: its delimiter, line ending and encoding.
+#[derive(Clone, Copy, Debug)]
+pub struct CsvFormat {
+    /// The byte between fields; `,` unless set.
+    pub delimiter: u8,
+    /// End lines with `\r\n` when writing (reading takes either).
+    pub crlf: bool,
+    /// End the last line with a line break too (as most files do).
+    pub final_newline: bool,
+    /// The file's character encoding; UTF-8 unless set.
+    pub encoding: &'static Encoding,
+}
+
+impl Default for CsvFormat {
+    fn default() -> Self {
+        CsvFormat {
+            delimiter: b',',
+            crlf: false,
+            final_newline: true,
+            encoding: encoding_rs::UTF_8,
+        }
+    }
+}
+
+/// A CSV format option that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FormatError {
+    /// The delimiter is not one ASCII character other than a quote or a
+    /// line break.
+    #[error(
+        "the delimiter {0:?} is not one ASCII character (other than a quote or line break); `tab` is a tab"
+    )]
+    Delimiter(String),
+    /// No encoding has this label.
+    #[error("{0:?} is not an encoding label such as utf-8, windows-1252, iso-8859-1 or shift_jis")]
+    Encoding(String),
+    /// The encoding can be read but not written (UTF-16, replacement).
+    #[error("files are not written in {0}; it can only be read")]
+    ReadOnlyEncoding(&'static str),
+}
+
+impl CsvFormat {
+    /// The delimiter `text` names: one ASCII character, or `tab`/`\t`.
+    ///
+    /// # Errors
+    ///
+    /// [`FormatError::Delimiter`].
+    pub fn delimiter(text: &str) -> Result<u8, FormatError> {
+        match text {
+            "tab" | "\\t" | "\t" => Ok(b'\t'),
+            _ if text.len() == 1 && text.is_ascii() && !matches!(text, "\"" | "\n" | "\r") => {
+                Ok(text.as_bytes()[0])
+            }
+            _ => Err(FormatError::Delimiter(text.to_owned())),
+        }
+    }
+
+    /// The encoding a WHATWG label names (`utf-8`, `latin1`, `cp1252`…).
+    ///
+    /// # Errors
+    ///
+    /// [`FormatError::Encoding`].
+    pub fn encoding(label: &str) -> Result<&'static Encoding, FormatError> {
+        Encoding::for_label(label.trim().as_bytes())
+            .ok_or_else(|| FormatError::Encoding(label.to_owned()))
+    }
+}
+
+/// The whole sheet, every cell of it.
+pub fn whole_sheet() -> CellRange {
+    CellRange::new(CellRef::new(0, 0), CellRef::new(u32::MAX, u32::MAX))
+}
+
+/// The cells of `range` as rows of values (`None` for a blank cell),
+/// loading the tiles it covers a band of rows at a time.
+///
+/// # Errors
+///
+/// [`ViewportError`] if a snapshot tile cannot be read.
+pub async fn read_range(
+    sheet: &Spreadsheet,
+    range: CellRange,
+) -> Result<Vec<Vec<Option<Cell>>>, ViewportError> {
+    let mut rows = Vec::new();
+    for area in bands(range, 100) {
+        sheet.set_viewport(area).await?;
+        let content = sheet.content();
+        for row in area.rows() {
+            let cells = area
+                .columns()
+                .map(|column| match content.cell(row, column) {
+                    CellState::Set(cell) => Some(cell),
+                    _ => None,
+                })
+                .collect();
+            rows.push(cells);
+        }
+    }
+    Ok(rows)
+}
+
+/// `range` cut into bands of at most `rows` rows, top to bottom.
+pub fn bands(range: CellRange, rows: u32) -> impl Iterator<Item = CellRange> {
+    let step = rows.max(1);
+    let mut top = Some(range.first.row);
+    std::iter::from_fn(move || {
+        let first = top?;
+        let last = first.saturating_add(step - 1).min(range.last.row);
+        top = (last < range.last.row).then(|| last + 1);
+        Some(CellRange::new(
+            CellRef::new(first, range.first.column),
+            CellRef::new(last, range.last.column),
+        ))
+    })
+}
+
+/// The range from A1 to the last row and column holding a cell, if any.
+pub fn used_range(sheet: &Spreadsheet) -> Option<CellRange> {
+    let content = sheet.content();
+    let (rows, columns) = (content.row_count(), content.column_count());
+    if rows == 0 || columns == 0 {
+        return None;
+    }
+    let last = |count: u64| u32::try_from(count - 1).unwrap_or(u32::MAX);
+    Some(CellRange::new(
+        CellRef::new(0, 0),
+        CellRef::new(last(rows), last(columns)),
+    ))
+}
+
+/// Rows a band of `range` holds: about 100,000 cells, 1 to 1,000 rows.
+pub fn band_rows(range: CellRange) -> u32 {
+    (100_000 / range.width().max(1)).clamp(1, 1_000) as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bands_cover_a_range_once() {
+        let range: CellRange = "B3:D12".parse().unwrap_or_else(|e| panic!("{e}"));
+        let cut: Vec<String> = bands(range, 4).map(|b| b.to_string()).collect();
+        assert_eq!(cut, ["B3:D6", "B7:D10", "B11:D12"]);
+        let one: CellRange = "A1".parse().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(bands(one, 100).count(), 1);
+        let bottom = CellRange::new(CellRef::new(u32::MAX - 1, 0), CellRef::new(u32::MAX, 0));
+        assert_eq!(bands(bottom, 1).count(), 2);
+    }
+}
