@@ -1,0 +1,132 @@
+//! Appending edits: one entry per batch under one token, retried at the
+//! same id after a lost reply, resynced after a lost race, and the snapshot
+//! job asked for where a batch crosses an interval.
+
+use super::load::{is_newer, known};
+use super::*;
+
+impl Inner {
+    pub(super) async fn edit(&self, edits: Vec<Edit>) -> Result<Range<SequenceId>, EditError> {
+        let attempts = self.options.max_edit_attempts.max(1);
+        // One token for every try of this edit: a try whose reply was lost
+        // is then found landed by the next, never appended twice.
+        let token = AppendToken::random();
+        let mut conflicts = 0;
+        let mut failures = 0;
+        // After a storage error: the same append again (it may have landed).
+        let mut resend: Option<Arc<Content>> = None;
+        let payloads: Vec<bytes::Bytes> = edits.iter().map(encode_edit).collect();
+        let weight = edits.iter().map(Edit::weight).sum::<u64>();
+        let count = edits.len() as u64;
+        loop {
+            let current = resend.take().unwrap_or_else(|| self.current());
+            let seq = current.end;
+            let interval = self.options.snapshot_interval;
+            let due = snapshot_due(seq, count, interval).or_else(|| {
+                (interval > 0 && weight >= interval && seq + count > 1).then(|| seq + count - 1)
+            });
+            let entries: Vec<LogEntry> = payloads
+                .iter()
+                .enumerate()
+                .map(|(i, payload)| {
+                    let entry = LogEntry::new(payload.clone());
+                    if due == Some(seq + i as u64) {
+                        entry.with_pending(SNAPSHOT_WORKFLOW)
+                    } else {
+                        entry
+                    }
+                })
+                .collect();
+            let added = self
+                .log
+                .add_entries_with_token(entries, seq, known(&current), Some(token))
+                .await;
+            match added {
+                Ok(value) => {
+                    let mut draft = (*current).clone();
+                    for edit in edits {
+                        match edit {
+                            Edit::Set(at, cell) => draft.apply_one(at.row, at.column, cell),
+                            Edit::Block(block) => draft.apply_block(Arc::new(block)),
+                            Edit::Clear(range) => draft.apply_clear(range),
+                        }
+                    }
+                    if let Some(newer) = value.last_snapshot
+                        && newer.sequence_id >= draft.segment.start
+                        && newer.sequence_id <= draft.end
+                        && is_newer(&draft, &newer)
+                        && self.check_snapshot(&newer.blob_id).is_ok()
+                    {
+                        // The add succeeded, so the snapshot covers entries
+                        // this sheet holds: fork there. If it cannot be read
+                        // the content stays on its own snapshot, which is
+                        // just as right; the next sync tries again.
+                        match self.base_with_tiles(newer).await {
+                            Ok((base, tiles)) => draft.fork(base, tiles),
+                            Err(err) => {
+                                tracing::warn!(%err, "cannot switch to a newer snapshot");
+                            }
+                        }
+                    }
+                    self.publish(draft);
+                    return Ok(seq..seq + count);
+                }
+                Err(AddEntryError::Conflict { .. }) => {
+                    // Not landed at `seq` under this token: someone else
+                    // holds it. Catch up and try at the new end.
+                    conflicts += 1;
+                    self.sync().await?;
+                    if conflicts >= attempts {
+                        return Err(EditError::Contended { attempts });
+                    }
+                }
+                Err(AddEntryError::Storage(err))
+                    if err.is_retryable() && failures < self.options.storage_retries =>
+                {
+                    tracing::debug!(%err, seq, "resending an edit after a storage error");
+                    tokio::time::sleep(retry_delay(failures)).await;
+                    failures += 1;
+                    resend = Some(current);
+                }
+                Err(err) => return Err(EditError::Storage(storage(err))),
+            }
+        }
+    }
+}
+
+/// How long to wait before resending after `failures` retryable storage
+/// errors: 10 ms, doubling, at most 160 ms.
+pub(super) fn retry_delay(failures: u32) -> Duration {
+    Duration::from_millis(10 << failures.min(4))
+}
+
+/// The entry of a batch of `count` edits at `seq` that asks for a
+/// snapshot: the last one whose id is a non-zero multiple of `interval`
+/// (a snapshot there covers what the earlier ones would have), if any.
+pub(super) fn snapshot_due(seq: SequenceId, count: u64, interval: u64) -> Option<SequenceId> {
+    let last = seq.checked_add(count)?.checked_sub(1)?;
+    if interval == 0 || count == 0 || last == 0 {
+        return None;
+    }
+    let due = last - last % interval;
+    (due >= seq && due > 0).then_some(due)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::snapshot_due;
+
+    #[test]
+    pub(super) fn a_batch_asks_for_one_snapshot_at_its_last_boundary() {
+        assert_eq!(snapshot_due(0, 1, 100), None, "entry 0 asks for nothing");
+        assert_eq!(snapshot_due(100, 1, 100), Some(100));
+        assert_eq!(snapshot_due(99, 1, 100), None);
+        assert_eq!(snapshot_due(0, 10_000, 100), Some(9_900));
+        assert_eq!(snapshot_due(150, 100, 100), Some(200));
+        assert_eq!(snapshot_due(101, 99, 100), None);
+        assert_eq!(snapshot_due(101, 100, 100), Some(200));
+        assert_eq!(snapshot_due(5, 10, 0), None, "interval 0: never");
+        assert_eq!(snapshot_due(5, 0, 10), None);
+        assert_eq!(snapshot_due(u64::MAX, 2, 10), None);
+    }
+}
