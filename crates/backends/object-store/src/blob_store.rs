@@ -3,7 +3,8 @@
 //! the store for one level at a time (by delimiter). Writes are single PUTs,
 //! so a reader sees the old or the new blob, never a mix.
 
-use crate::error::{BACKEND, is_lost_race, is_not_found, is_unsupported, storage};
+use crate::error::{is_lost_race, is_not_found, is_unsupported, storage};
+use crate::keys::{add_children, join_part, key_part};
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
@@ -12,7 +13,7 @@ use infinisheet_blob_store::{
     ListError, ListPage, ReadBlobError, RemoveBlobError, StorageError, WriteBlobError, keys,
 };
 use object_store::list::{PaginatedListOptions, PaginatedListStore};
-use object_store::path::{Path, PathPart};
+use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutPayload, UpdateVersion};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -398,121 +399,6 @@ impl ObjectStoreBlobDir {
             format!("{prefix}/")
         }
     }
-}
-
-/// Characters `object_store` reserves in a key part (it percent-encodes
-/// them); a name holding none of them is stored as it is.
-const RESERVED: &[char] = &[
-    '%', '\\', '{', '^', '}', '`', ']', '"', '>', '[', '~', '<', '#', '|', '*', '?',
-];
-
-/// `with` the key part of `name`: the name itself when it holds no
-/// reserved character (so keys stay readable and short, which a local file
-/// system's 255-byte file names need), else the name percent-encoded whole.
-fn key_part<T>(name: &BlobName, with: impl FnOnce(PathPart<'_>) -> T) -> T {
-    let raw = name.as_str();
-    if raw.contains(RESERVED) {
-        with(PathPart::from(raw))
-    } else if let Some(stem) = raw.strip_suffix(':') {
-        // A local file system's URLs read a part ending in `:` as a
-        // directory (`ab:` became `ab:/`): its last `:` is encoded, which
-        // `child_name` decodes (a name holding `%` itself has that encoded).
-        let encoded = format!("{stem}%3A");
-        match PathPart::parse(&encoded) {
-            Ok(part) => with(part),
-            Err(_) => with(PathPart::from(raw)),
-        }
-    } else {
-        // Valid names hold no `/`, control character, `.` or `..`: the parts
-        // `parse` refuses. Should that ever differ, encode.
-        with(PathPart::parse(raw).unwrap_or_else(|_| PathPart::from(raw)))
-    }
-}
-
-/// The longest key part: a local file system's file names take 255 bytes.
-const PART_MAX: usize = 255;
-/// How much of a long name's key each part but the last holds.
-const CHUNK_BYTES: usize = 240;
-/// Starts every part of a long name's key but the last. No name's own part
-/// starts with it: a `~` in a name is always encoded.
-const CHUNK: &str = "~L";
-
-/// `prefix` with the key part `part` below it; a part longer than a file
-/// name may be is split into parts of [`CHUNK_BYTES`], each but the last
-/// marked [`CHUNK`] (a listing puts them together again). The parts are
-/// pieces of the encoded name, joined before it is decoded, so a cut may
-/// fall anywhere that is a character boundary.
-fn join_part(prefix: &Path, part: &PathPart<'_>) -> Path {
-    let mut rest = part.as_ref();
-    if rest.len() <= PART_MAX {
-        return prefix.clone().join(part.clone());
-    }
-    let mut path = prefix.clone();
-    while rest.len() > PART_MAX {
-        let mut cut = CHUNK_BYTES;
-        // On a character boundary, and never leaving `.` or `..` last.
-        while cut > 1 && (!rest.is_char_boundary(cut) || matches!(&rest[cut..], "." | "..")) {
-            cut -= 1;
-        }
-        let chunk = format!("{CHUNK}{}", &rest[..cut]);
-        path =
-            path.join(PathPart::parse(&chunk).unwrap_or_else(|_| PathPart::from(chunk.as_str())));
-        rest = &rest[cut..];
-    }
-    path.join(PathPart::parse(rest).unwrap_or_else(|_| PathPart::from(rest)))
-}
-
-/// Adds the objects and common prefixes of one delimited listing to
-/// `children` (full key, name, kind); a prefix that is a long name's chunk
-/// goes to `levels`, to be listed in turn.
-fn add_children(
-    found: object_store::ListResult,
-    before: &str,
-    children: &mut Vec<(String, BlobName, EntryKind)>,
-    levels: &mut Vec<(Path, String)>,
-) -> Result<(), StorageError> {
-    for meta in found.objects {
-        let name = child_name(&meta.location, before)?;
-        children.push((meta.location.to_string(), name, EntryKind::Blob));
-    }
-    for inner in found.common_prefixes {
-        match last_part(&inner).strip_prefix(CHUNK) {
-            Some(chunk) => levels.push((inner.clone(), format!("{before}{chunk}"))),
-            None => {
-                let name = child_name(&inner, before)?;
-                children.push((format!("{inner}/"), name, EntryKind::Dir));
-            }
-        }
-    }
-    Ok(())
-}
-
-/// The last part of `path` as stored.
-fn last_part(path: &Path) -> String {
-    path.parts()
-        .next_back()
-        .map(|part| part.as_ref().to_owned())
-        .unwrap_or_default()
-}
-
-/// The decoded name of a listed child: `before` (the earlier parts of a
-/// long name's key, without their markers) and the last part of `path`.
-/// Only encoded names hold a `%`.
-fn child_name(path: &Path, before: &str) -> Result<BlobName, StorageError> {
-    let encoded = format!("{before}{}", last_part(path));
-    let decoded = percent_encoding::percent_decode_str(&encoded)
-        .decode_utf8()
-        .map_err(|err| {
-            StorageError::new(BACKEND, format!("key {path} is not UTF-8 when decoded"))
-                .with_source(err)
-        })?;
-    BlobName::new(decoded.as_ref()).map_err(|err| {
-        StorageError::new(
-            BACKEND,
-            format!("key {path} does not hold a valid blob name"),
-        )
-        .with_source(err)
-    })
 }
 
 #[async_trait]

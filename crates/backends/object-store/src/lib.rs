@@ -24,6 +24,7 @@
 mod blob_store;
 mod counting;
 mod error;
+mod keys;
 mod log;
 mod url;
 
