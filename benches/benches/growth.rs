@@ -22,12 +22,17 @@ const BATCH: usize = 1_000;
 const FILL_BATCH: usize = 10_000;
 
 /// The log sizes measured; `INFINISHEET_GROWTH_SIZES` (comma-separated)
-/// overrides them for a quick run.
+/// overrides them for a quick run. Run as a test (`cargo test`, which runs
+/// each benchmark once without `--bench`), small logs: the code runs, the
+/// figures are not taken.
 fn sizes(default: &[u64]) -> Vec<u64> {
-    std::env::var("INFINISHEET_GROWTH_SIZES").map_or_else(
-        |_| default.to_vec(),
-        |list| list.split(',').map(|n| n.trim().parse().unwrap()).collect(),
-    )
+    if let Ok(list) = std::env::var("INFINISHEET_GROWTH_SIZES") {
+        return list.split(',').map(|n| n.trim().parse().unwrap()).collect();
+    }
+    if !std::env::args().any(|arg| arg == "--bench") {
+        return vec![2_000, 20_000];
+    }
+    default.to_vec()
 }
 
 fn scratch() -> tempfile::TempDir {
