@@ -22,6 +22,7 @@ use std::time::Duration;
 /// The S3 server's bucket, or an in-memory store without one.
 fn store() -> Arc<dyn ObjectStore> {
     if std::env::var_os("AWS_ENDPOINT").is_some() {
+        infinisheet_object_store::install_tls();
         Arc::new(AmazonS3Builder::from_env().build().unwrap())
     } else {
         eprintln!("object_store bench: no AWS_ENDPOINT; measuring the in-memory store");

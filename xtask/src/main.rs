@@ -98,7 +98,7 @@ fn works(program: &str, args: &[&str]) -> bool {
 
 /// The features that build the tests needing the S3 server.
 const S3_FEATURES: &str = "infinisheet-object-store/s3-tests,infinisheet-process-tests/s3-tests,\
-                           infinisheet-snapshot-workflow/s3-tests,infinisheet/s3-tests";
+                           infinisheet-snapshot-workflow/s3-tests,infinisheet-cli/s3-tests";
 
 /// Installs `strace` (the crash-point sweep's fault injector) from Debian's
 /// packages when it is missing.
@@ -230,7 +230,7 @@ fn s3_tests(server: &s3::S3Server, skips: &SkipLog) -> Result<()> {
             "--package",
             "infinisheet-snapshot-workflow",
             "--package",
-            "infinisheet",
+            "infinisheet-cli",
             "--features",
             S3_FEATURES,
             "--test",
@@ -248,6 +248,8 @@ fn s3_tests(server: &s3::S3Server, skips: &SkipLog) -> Result<()> {
             "--quiet",
             "--package",
             "infinisheet",
+            "--features",
+            "s3",
             "--example",
             "mixed_backends",
         ],

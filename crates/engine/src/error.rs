@@ -4,7 +4,7 @@
 use crate::entry::EntryError;
 use crate::identity::SheetId;
 use infinisheet_blob_store::{DirError, ReadBlobError, WriteBlobError};
-use infinisheet_event_log::{QueryError, SequenceId, StorageError};
+use infinisheet_event_log::{BoxError, QueryError, SequenceId, StorageError};
 
 /// A snapshot blob (index or tile) could not be read. `blob` is its path
 /// inside the sheet's directory, such as `snapshots/00000000000000000100/t0-0`.
@@ -26,14 +26,14 @@ pub enum SnapshotReadError {
         reason: String,
     },
     /// The blob store failed (or a directory of that name is a blob).
-    #[error("reading snapshot blob {blob}: {message}")]
+    #[error("reading snapshot blob {blob}")]
     Storage {
         /// The blob's path.
         blob: String,
-        /// What failed.
-        message: String,
         /// Whether trying again may help.
         retryable: bool,
+        /// The blob store's error ([`ReadBlobError`] or [`DirError`]).
+        source: BoxError,
     },
 }
 
@@ -41,25 +41,19 @@ impl SnapshotReadError {
     pub(crate) fn from_read(blob: String, err: ReadBlobError) -> Self {
         match err {
             ReadBlobError::NotFound { .. } => SnapshotReadError::Missing { blob },
-            ReadBlobError::Storage(err) => SnapshotReadError::Storage {
-                blob,
-                retryable: err.is_retryable(),
-                message: err.to_string(),
-            },
             other => SnapshotReadError::Storage {
                 blob,
-                retryable: false,
-                message: other.to_string(),
+                retryable: other.is_retryable(),
+                source: Box::new(other),
             },
         }
     }
 
     pub(crate) fn from_dir(blob: String, err: DirError) -> Self {
-        let retryable = matches!(&err, DirError::Storage(e) if e.is_retryable());
         SnapshotReadError::Storage {
             blob,
-            retryable,
-            message: err.to_string(),
+            retryable: err.is_retryable(),
+            source: Box::new(err),
         }
     }
 
@@ -114,6 +108,18 @@ pub enum LoadError {
     },
 }
 
+impl LoadError {
+    /// Whether trying again may help: the log or a snapshot blob failed in
+    /// a way that may pass.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            LoadError::Log(err) => err.is_retryable(),
+            LoadError::Snapshot(err) => err.is_retryable(),
+            _ => false,
+        }
+    }
+}
+
 /// Error of creating a sheet ([`Spreadsheet::create`](crate::Spreadsheet::create)).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -130,6 +136,17 @@ pub enum CreateError {
     /// Opening the new sheet failed.
     #[error(transparent)]
     Load(#[from] LoadError),
+}
+
+impl CreateError {
+    /// Whether trying again may help.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            CreateError::NotEmpty { .. } => false,
+            CreateError::Storage(err) => err.is_retryable(),
+            CreateError::Load(err) => err.is_retryable(),
+        }
+    }
 }
 
 /// Error of rebuilding a snapshot
@@ -166,6 +183,29 @@ pub enum EditError {
     /// sync shows which.
     #[error("adding the edit to the log: {0}")]
     Storage(#[from] StorageError),
+}
+
+impl EditError {
+    /// Whether trying again may help: other writers won every race, or the
+    /// storage failed in a way that may pass. (For
+    /// [`EditError::Storage`], sync first: the edit may be in the log.)
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            EditError::Contended { .. } => true,
+            EditError::Sync(err) => err.is_retryable(),
+            EditError::Storage(err) => err.is_retryable(),
+        }
+    }
+}
+
+impl RebuildError {
+    /// Whether trying again may help.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            RebuildError::Load(err) => err.is_retryable(),
+            RebuildError::Write(err) => err.is_retryable(),
+        }
+    }
 }
 
 /// Error of loading the tiles a viewport needs.

@@ -37,6 +37,7 @@
 
 mod catalog;
 mod check;
+pub mod prelude;
 mod storage;
 pub mod table;
 
@@ -45,9 +46,15 @@ pub use catalog::{
     SHEET_METADATA, SheetMetadata,
 };
 pub use check::{SheetCheck, SheetRepair, check_sheet, repair_sheet};
+#[cfg(feature = "filesystem")]
+pub use storage::FileLogs;
+#[cfg(feature = "object-store")]
+pub use storage::ObjectStoreLogs;
+#[cfg(feature = "sqlite")]
+pub use storage::SqliteLogs;
 pub use storage::{
-    Access, LogStore, LogStoreError, Storage, StorageUrlError, open_blob_store,
-    open_blob_store_with,
+    Access, LogStore, LogStoreError, MemoryLogs, Storage, StorageUrlError, check_log_id,
+    open_blob_store, open_blob_store_with, open_log_store, open_log_store_with,
 };
 
 pub use infinisheet_blob_store as blob_store;
@@ -55,7 +62,23 @@ pub use infinisheet_engine as engine;
 pub use infinisheet_event_log as event_log;
 pub use infinisheet_snapshot_workflow as workflow;
 
-pub use infinisheet_blob_store::{BlobDir, BlobStore};
+/// The filesystem backend (feature `filesystem`): a log of segment files
+/// in a directory, blobs as files.
+#[cfg(feature = "filesystem")]
+pub use infinisheet_filesystem as filesystem;
+/// The in-memory backends: a log and a blob store in this process's memory.
+pub use infinisheet_memory as memory;
+/// The object-store backend (feature `object-store`, and `s3`, `gcs`,
+/// `azure` for URLs): a shared log and blobs on any `object_store` store.
+#[cfg(feature = "object-store")]
+pub use infinisheet_object_store as object_store;
+/// The SQLite backend (feature `sqlite`): logs and blob trees in one
+/// database file, [`SqliteDatabase`](sqlite::SqliteDatabase) with its
+/// [`SqliteOptions`](sqlite::SqliteOptions).
+#[cfg(feature = "sqlite")]
+pub use infinisheet_sqlite as sqlite;
+
+pub use infinisheet_blob_store::{BlobDir, BlobStore, BoxError, StorageError};
 pub use infinisheet_engine::{Cell, CellRange, CellRef, CellValue, SheetOptions, Spreadsheet};
 pub use infinisheet_event_log::EventLog;
 pub use infinisheet_snapshot_workflow::{SnapshotWorker, WorkflowHost, WorkflowOptions};

@@ -6,11 +6,8 @@
 use infinisheet::blob_store::{BlobDirExt, BlobStore};
 use infinisheet::event_log::Bounds;
 use infinisheet::{
-    Catalog, CatalogError, Cell, CellValue, ItemKind, LogStore, SHEET_METADATA, SheetOptions,
-    Storage,
+    Catalog, CatalogError, Cell, CellValue, ItemKind, SHEET_METADATA, SheetOptions, Storage,
 };
-use infinisheet_object_store::ObjectStoreBlobStore;
-use infinisheet_object_store::object_store::{ObjectStore, memory::InMemory};
 use std::sync::Arc;
 
 fn number(n: f64) -> Cell {
@@ -95,15 +92,20 @@ async fn file_logs_with_sqlite_blobs() {
     exercise(open().await, open).await;
 }
 
+#[cfg(feature = "object-store")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn object_store_logs_and_blobs() {
+    use infinisheet::object_store::ObjectStoreBlobStore;
+    use infinisheet::object_store::object_store::{ObjectStore, memory::InMemory};
+    use infinisheet::{LogStore, ObjectStoreLogs};
     // One store for logs and blobs, opened again for the reopen (a
     // `memory://` URL would make a new, empty store each time).
     let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
     let open = async || {
-        let logs = LogStore::object_store(store.clone(), "logs", "memory://logs");
-        let blobs = ObjectStoreBlobStore::new(store.clone(), "sheets".into());
+        let logs = ObjectStoreLogs::new(store.clone(), "logs".into(), "memory://logs");
         assert_eq!(logs.backend(), "object-store");
+        let logs: Arc<dyn LogStore> = Arc::new(logs);
+        let blobs = ObjectStoreBlobStore::new(store.clone(), "sheets".into());
         Catalog::new(Storage::new(logs, Arc::new(blobs), "memory://sheets"))
     };
     exercise(open().await, open).await;

@@ -40,6 +40,7 @@ fn s3() -> Arc<dyn ObjectStore> {
         std::env::var_os("INFINISHEET_S3").is_some(),
         "this test needs the S3 server `cargo xtask test` starts"
     );
+    infinisheet_object_store::install_tls();
     Arc::new(AmazonS3Builder::from_env().build().unwrap())
 }
 

@@ -4,7 +4,7 @@
 use infinisheet_blob_store::{DirError, ListError, ReadBlobError, RemoveBlobError, WriteBlobError};
 use infinisheet_engine::{LoadError, SnapshotReadError, WriteSnapshotError};
 use infinisheet_event_log::{
-    QueryError, SequenceId, SetMetadataError, SnapshotValue, StorageError, TruncateError,
+    BoxError, QueryError, SequenceId, SetMetadataError, SnapshotValue, StorageError, TruncateError,
 };
 
 /// Error of a snapshot job, a scan for pending jobs, history or cleanup.
@@ -42,14 +42,14 @@ pub enum WorkflowError {
     },
     /// A blob of the sheet's directory could not be read, written, listed
     /// or removed.
-    #[error("blob {path}: {message}")]
+    #[error("blob {path}")]
     Blob {
         /// The blob's path inside the sheet's directory.
         path: String,
-        /// What failed.
-        message: String,
         /// Whether trying again may help.
         retryable: bool,
+        /// The blob store's error.
+        source: BoxError,
     },
     /// A history blob is damaged.
     #[error("history blob {blob} is damaged: {reason}")]
@@ -142,13 +142,13 @@ impl WorkflowError {
         move |err| WorkflowError::Blob {
             path,
             retryable: err.retryable(),
-            message: err.to_string(),
+            source: Box::new(err),
         }
     }
 }
 
 /// The blob-store errors the workflow meets, and whether each may pass.
-pub(crate) trait BlobFailure: std::fmt::Display {
+pub(crate) trait BlobFailure: std::error::Error + Send + Sync + 'static {
     fn retryable(&self) -> bool;
 }
 

@@ -21,6 +21,7 @@ async fn s3_log_and_blobs() {
         "the S3 tests need the server `cargo xtask test` starts \
          (or AWS_ENDPOINT, AWS_BUCKET, ... and INFINISHEET_S3=1 set by hand)"
     );
+    infinisheet_object_store::install_tls();
     let store: Arc<dyn ObjectStore> = Arc::new(
         AmazonS3Builder::from_env()
             .build()

@@ -1,32 +1,70 @@
-//! Stores from URLs, configured by `object_store`'s own parsing: the scheme
-//! picks the store (`s3://`, `gs://`, `az://`, `file://`, `memory://`, and
-//! the HTTPS forms of each), options and the environment configure it.
+//! Stores from URLs, configured by `object_store`'s own builders: the scheme
+//! picks the store (`s3://`, `gs://`, `az://`, `memory://`, and the HTTPS
+//! forms of each), options and the environment configure it. This is the
+//! one place that builds a store from a URL: the facade's storage URLs and
+//! [`parse_url`] both come here, with the same retry settings.
 
-use object_store::ObjectStore;
 use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreScheme};
 use std::sync::Arc;
+#[cfg(any(feature = "aws", feature = "gcp", feature = "azure", feature = "http"))]
+use std::time::Duration;
 
 /// Error of [`parse_url`] and [`parse_url_opts`].
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum UrlError {
     /// The text is not a URL.
-    #[error("{url:?} is not a URL: {source}")]
+    #[error("{url:?} is not a URL")]
     NotAUrl {
         /// The text given.
         url: String,
         /// Why it does not parse.
         source: url::ParseError,
     },
+    /// The URL names a kind of store this build has no support for: the
+    /// crate feature that adds it (`aws`, `gcp`, `azure`, `http`) is off.
+    #[error(
+        "{url} needs the {feature:?} feature of infinisheet-object-store, which this build lacks"
+    )]
+    NotBuilt {
+        /// The URL given.
+        url: String,
+        /// The feature that adds the store.
+        feature: &'static str,
+    },
     /// `object_store` does not know the scheme, or the configuration is
     /// incomplete or invalid (for example an S3 URL without a region).
-    #[error("cannot open a store for {url}: {source}")]
+    #[error("cannot open a store for {url}")]
     Store {
         /// The URL given.
         url: String,
         /// What `object_store` said.
         source: object_store::Error,
     },
+}
+
+/// A store built from a URL: the store, its paginated listing where it has
+/// one (S3, GCS, Azure), and the key prefix the URL names.
+#[derive(Clone)]
+pub struct UrlStore {
+    /// The store.
+    pub store: Arc<dyn ObjectStore>,
+    /// The same store's paginated listing, if it has one; give it to
+    /// [`ObjectStoreBlobStore::with_paginated_listing`](crate::ObjectStoreBlobStore::with_paginated_listing).
+    pub lister: Option<Arc<dyn object_store::list::PaginatedListStore>>,
+    /// The key prefix the URL's path names.
+    pub prefix: Path,
+}
+
+impl std::fmt::Debug for UrlStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UrlStore")
+            .field("store", &self.store)
+            .field("paginated", &self.lister.is_some())
+            .field("prefix", &self.prefix)
+            .finish()
+    }
 }
 
 /// Prefixes of the environment variables that configure stores, as
@@ -42,6 +80,19 @@ const ENV_BUCKETS: [&str; 4] = [
     "AZURE_CONTAINER_NAME",
 ];
 
+/// How often and how long a cloud store retries a failed request: a few
+/// seconds rather than `object_store`'s three minutes, so an unreachable
+/// endpoint is an error a person sees soon (the event log and the engine
+/// retry on their own, knowing what is safe to retry).
+#[cfg(any(feature = "aws", feature = "gcp", feature = "azure", feature = "http"))]
+fn retry() -> object_store::RetryConfig {
+    object_store::RetryConfig {
+        max_retries: 2,
+        retry_timeout: Duration::from_secs(10),
+        ..object_store::RetryConfig::default()
+    }
+}
+
 /// The store and key prefix `url` names, configured from the environment
 /// as `object_store`'s builders read it (`AWS_*`, `GOOGLE_*`, `AZURE_*`;
 /// the URL's bucket wins over one named there).
@@ -56,14 +107,26 @@ const ENV_BUCKETS: [&str; 4] = [
 ///
 /// # Errors
 ///
-/// [`UrlError`] if the text is not a URL or `object_store` cannot build a
-/// store from it.
+/// [`UrlError`] if the text is not a URL, names a store this build lacks,
+/// or `object_store` cannot build a store from it.
 pub fn parse_url(url: &str) -> Result<(Arc<dyn ObjectStore>, Path), UrlError> {
+    open_url(url).map(|opened| (opened.store, opened.prefix))
+}
+
+/// [`parse_url`], with the store's paginated listing where it has one.
+///
+/// # Errors
+///
+/// As [`parse_url`].
+pub fn open_url(url: &str) -> Result<UrlStore, UrlError> {
     let env = std::env::vars().filter(|(key, _)| {
         ENV_PREFIXES.iter().any(|prefix| key.starts_with(prefix))
             && !ENV_BUCKETS.contains(&key.as_str())
     });
-    parse_url_opts(url, env)
+    open_url_opts(
+        url,
+        env.map(|(key, value)| (key.to_ascii_lowercase(), value)),
+    )
 }
 
 /// The store and key prefix `url` names, configured by `options` only
@@ -81,14 +144,129 @@ where
     K: AsRef<str>,
     V: Into<String>,
 {
+    open_url_opts(url, options).map(|opened| (opened.store, opened.prefix))
+}
+
+/// [`parse_url_opts`], with the store's paginated listing where it has one.
+///
+/// # Errors
+///
+/// As [`parse_url`].
+pub fn open_url_opts<K, V>(
+    url: &str,
+    options: impl IntoIterator<Item = (K, V)>,
+) -> Result<UrlStore, UrlError>
+where
+    K: AsRef<str>,
+    V: Into<String>,
+{
     let parsed = url::Url::parse(url).map_err(|source| UrlError::NotAUrl {
         url: url.to_owned(),
         source,
     })?;
-    let (store, prefix) =
-        object_store::parse_url_opts(&parsed, options).map_err(|source| UrlError::Store {
-            url: url.to_owned(),
-            source,
-        })?;
-    Ok((Arc::from(store), prefix))
+    let store_error = |source: object_store::Error| UrlError::Store {
+        url: url.to_owned(),
+        source,
+    };
+    let (scheme, prefix) = ObjectStoreScheme::parse(&parsed).map_err(|e| store_error(e.into()))?;
+    #[allow(unused_variables)]
+    let not_built = |feature| UrlError::NotBuilt {
+        url: url.to_owned(),
+        feature,
+    };
+    #[cfg(not(any(feature = "aws", feature = "gcp", feature = "azure", feature = "http")))]
+    let _ = options;
+    let (store, lister): (
+        Arc<dyn ObjectStore>,
+        Option<Arc<dyn object_store::list::PaginatedListStore>>,
+    ) = match scheme {
+        ObjectStoreScheme::Memory => (Arc::new(object_store::memory::InMemory::new()), None),
+        #[cfg(feature = "aws")]
+        ObjectStoreScheme::AmazonS3 => {
+            crate::install_tls();
+            let mut builder = object_store::aws::AmazonS3Builder::new();
+            for (key, value) in options {
+                if let Ok(key) = key.as_ref().parse() {
+                    builder = builder.with_config(key, value);
+                }
+            }
+            let store = Arc::new(
+                builder
+                    .with_url(url)
+                    .with_retry(retry())
+                    .build()
+                    .map_err(store_error)?,
+            );
+            (store.clone(), Some(store))
+        }
+        #[cfg(feature = "gcp")]
+        ObjectStoreScheme::GoogleCloudStorage => {
+            crate::install_tls();
+            let mut builder = object_store::gcp::GoogleCloudStorageBuilder::new();
+            for (key, value) in options {
+                if let Ok(key) = key.as_ref().parse() {
+                    builder = builder.with_config(key, value);
+                }
+            }
+            let store = Arc::new(
+                builder
+                    .with_url(url)
+                    .with_retry(retry())
+                    .build()
+                    .map_err(store_error)?,
+            );
+            (store.clone(), Some(store))
+        }
+        #[cfg(feature = "azure")]
+        ObjectStoreScheme::MicrosoftAzure => {
+            crate::install_tls();
+            let mut builder = object_store::azure::MicrosoftAzureBuilder::new();
+            for (key, value) in options {
+                if let Ok(key) = key.as_ref().parse() {
+                    builder = builder.with_config(key, value);
+                }
+            }
+            let store = Arc::new(
+                builder
+                    .with_url(url)
+                    .with_retry(retry())
+                    .build()
+                    .map_err(store_error)?,
+            );
+            (store.clone(), Some(store))
+        }
+        #[cfg(feature = "http")]
+        ObjectStoreScheme::Http => {
+            crate::install_tls();
+            let mut builder = object_store::http::HttpBuilder::new();
+            for (key, value) in options {
+                if let Ok(key) = key.as_ref().parse() {
+                    builder = builder.with_config(key, value);
+                }
+            }
+            let store = builder
+                .with_url(&parsed[..url::Position::BeforePath])
+                .with_retry(retry())
+                .build()
+                .map_err(store_error)?;
+            (Arc::new(store), None)
+        }
+        #[cfg(not(feature = "aws"))]
+        ObjectStoreScheme::AmazonS3 => return Err(not_built("aws")),
+        #[cfg(not(feature = "gcp"))]
+        ObjectStoreScheme::GoogleCloudStorage => return Err(not_built("gcp")),
+        #[cfg(not(feature = "azure"))]
+        ObjectStoreScheme::MicrosoftAzure => return Err(not_built("azure")),
+        #[cfg(not(feature = "http"))]
+        ObjectStoreScheme::Http => return Err(not_built("http")),
+        // `file://` (LocalFileSystem has no conditional replace, so it
+        // cannot hold a log; a host app may still build one itself for
+        // blobs) and schemes newer than this code.
+        _ => return Err(not_built("a store for this scheme")),
+    };
+    Ok(UrlStore {
+        store,
+        lister,
+        prefix,
+    })
 }

@@ -1,6 +1,7 @@
 //! The errors of catalog operations.
 
 use super::{FOLDER_MARKER, SHEET_METADATA};
+use crate::BoxError;
 use crate::storage::LogStoreError;
 
 /// Error of a catalog operation.
@@ -79,12 +80,68 @@ pub enum CatalogError {
     /// The sheet's log could not be opened, created or cleared.
     #[error(transparent)]
     Log(#[from] LogStoreError),
-    /// The blob store failed.
-    #[error("{path}: {message}")]
+    /// The blob store failed, or the sheet could not be created in its
+    /// log (the source says how).
+    #[error("{path}")]
     Storage {
         /// The path being worked on.
         path: String,
-        /// What failed.
-        message: String,
+        /// Whether trying again may help.
+        retryable: bool,
+        /// The blob store's, engine's or encoder's error.
+        source: BoxError,
     },
+}
+
+impl CatalogError {
+    /// Whether trying again may help: the storage failed in a way that may
+    /// pass (a busy database, a throttled or unreachable server).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            CatalogError::Storage { retryable, .. } => *retryable,
+            CatalogError::Log(err) => err.is_retryable(),
+            _ => false,
+        }
+    }
+
+    /// Whether nothing is at the path, or the sheet's log does not exist.
+    pub fn is_not_found(&self) -> bool {
+        match self {
+            CatalogError::NotFound { .. } => true,
+            CatalogError::Log(err) => err.is_not_found(),
+            _ => false,
+        }
+    }
+}
+
+/// An error the catalog keeps as the source of [`CatalogError::Storage`],
+/// with whether trying again may help.
+pub(crate) trait Failure: std::error::Error + Send + Sync + 'static {
+    fn retryable(&self) -> bool;
+}
+
+macro_rules! failure {
+    ($($ty:ty),*) => {$(
+        impl Failure for $ty {
+            fn retryable(&self) -> bool {
+                self.is_retryable()
+            }
+        }
+    )*};
+}
+
+failure!(
+    infinisheet_blob_store::ReadBlobError,
+    infinisheet_blob_store::WriteBlobError,
+    infinisheet_blob_store::RemoveBlobError,
+    infinisheet_blob_store::DirError,
+    infinisheet_blob_store::ListError,
+    infinisheet_blob_store::StorageError,
+    infinisheet_engine::CreateError
+);
+
+impl Failure for serde_json::Error {
+    fn retryable(&self) -> bool {
+        false
+    }
 }

@@ -13,8 +13,9 @@
 
 use crate::storage::Storage;
 use bytes::Bytes;
+use error::Failure;
 use infinisheet_blob_store::{BlobDir, BlobDirExt, BlobName, EntryKind, ReadBlobError};
-use infinisheet_engine::{CreateError, SheetId, SheetOptions, Spreadsheet};
+use infinisheet_engine::{SheetId, SheetOptions, Spreadsheet};
 use std::sync::Arc;
 
 /// The blob in a sheet's directory that makes it a sheet.
@@ -59,12 +60,11 @@ pub struct Catalog {
     storage: Storage,
 }
 
-fn storage_error<E: std::error::Error + 'static>(
-    path: &CatalogPath,
-) -> impl Fn(E) -> CatalogError + '_ {
+fn storage_error<E: Failure>(path: &CatalogPath) -> impl Fn(E) -> CatalogError + '_ {
     move |err| CatalogError::Storage {
         path: path.display(),
-        message: crate::storage::describe(&err),
+        retryable: err.retryable(),
+        source: Box::new(err),
     }
 }
 
@@ -240,19 +240,7 @@ impl Catalog {
         // its first entry on.
         Spreadsheet::create(log.clone(), data.clone(), metadata.sheet_options())
             .await
-            .map_err(|err| match err {
-                CreateError::NotEmpty { end } => CatalogError::Storage {
-                    path: at.display(),
-                    message: format!(
-                        "the new sheet's log {} holds {end} entries already",
-                        metadata.log_id
-                    ),
-                },
-                other => CatalogError::Storage {
-                    path: at.display(),
-                    message: crate::storage::describe(&other),
-                },
-            })?;
+            .map_err(storage_error(&at))?;
         let json = serde_json::to_vec_pretty(&metadata).map_err(storage_error(&at))?;
         // Written last: the sheet exists once its metadata does.
         self.dir(&at)

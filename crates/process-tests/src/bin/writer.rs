@@ -97,6 +97,7 @@ async fn run(args: &[String]) -> Result<(), String> {
         }
         ["fs-blobs", root, count] => fs_blobs(root, number(count)?).await,
         ["s3-log", prefix, writer, count] => {
+            infinisheet_object_store::install_tls();
             let store = AmazonS3Builder::from_env()
                 .with_retry(infinisheet_process_tests::quick_retries())
                 .build()

@@ -44,6 +44,7 @@ pub fn s3_bucket(bucket: &str) -> Arc<dyn ObjectStore> {
 /// A client of the existing `bucket` on the S3 server, as its own type
 /// (which also offers paginated listing).
 pub fn s3_client(bucket: &str) -> Arc<infinisheet_object_store::object_store::aws::AmazonS3> {
+    infinisheet_object_store::install_tls();
     let store = AmazonS3Builder::from_env()
         .with_bucket_name(bucket)
         .build()
