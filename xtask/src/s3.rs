@@ -153,7 +153,7 @@ impl Drop for S3Server {
 
 /// Where moto is installed: `$INFINISHEET_CACHE`, else `~/.cache/infinisheet`,
 /// else the target directory.
-fn cache_dir(root: &Path) -> PathBuf {
+pub(crate) fn cache_dir(root: &Path) -> PathBuf {
     if let Some(dir) = std::env::var_os("INFINISHEET_CACHE") {
         return PathBuf::from(dir);
     }
@@ -182,7 +182,7 @@ fn install(root: &Path) -> Result<PathBuf> {
     Ok(venv)
 }
 
-fn free_port() -> Result<u16> {
+pub(crate) fn free_port() -> Result<u16> {
     let listener = TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
     Ok(listener.local_addr()?.port())
 }

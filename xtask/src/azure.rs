@@ -1,0 +1,154 @@
+//! Azure Blob Storage's emulator the Azure tests run against: Azurite
+//! from the npm registry, installed into a cache directory on first use
+//! with the Azure SDK's blob client (only to create the test container:
+//! `object_store` has no call for it), started on loopback on a free port
+//! with a fresh data directory, and stopped when dropped.
+//!
+//! Azurite decides conditional writes (`If-None-Match: *`, `If-Match`)
+//! itself, one request at a time in one Node process, so a test of
+//! "exactly one writer wins" tests the client; the event log's own check
+//! at open confirms it honours both.
+
+use anyhow::{Context, Result, bail};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// What gets installed, pinned.
+const PACKAGES: [&str; 2] = ["azurite@3.37.0", "@azure/storage-blob@12.32.0"];
+
+/// The container the tests use; each test picks its own random prefix.
+const CONTAINER: &str = "infinisheet-tests";
+
+/// Azurite's well-known development account and key (public, documented
+/// by Microsoft; `object_store` uses the same for its emulator mode).
+const CREATE_CONTAINER: &str = r#"// Written by `cargo xtask` (xtask/src/azure.rs): creates a container.
+const { BlobServiceClient, StorageSharedKeyCredential } = require("@azure/storage-blob");
+const [url, container] = process.argv.slice(2);
+const account = "devstoreaccount1";
+const key = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+const client = new BlobServiceClient(`${url}/${account}`, new StorageSharedKeyCredential(account, key));
+client.getContainerClient(container).createIfNotExists().then(
+  () => process.exit(0),
+  (err) => { console.error(err.message); process.exit(1); },
+);
+"#;
+
+/// How long the emulator may take to answer after it was started.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A running emulator; stopped on drop.
+pub(crate) struct AzureServer {
+    child: Child,
+    url: String,
+}
+
+impl AzureServer {
+    /// Installs Azurite if needed and starts it with an empty container.
+    pub(crate) fn start(root: &Path) -> Result<Self> {
+        let dir = install(root)?;
+        let port = crate::s3::free_port()?;
+        let target = root.join("target");
+        let data = target.join("azurite-data");
+        match std::fs::remove_dir_all(&data) {
+            Ok(()) => {}
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => return Err(err).with_context(|| format!("removing {}", data.display())),
+        }
+        std::fs::create_dir_all(&data)?;
+        let log_path = target.join("azurite.log");
+        let log = std::fs::File::create(&log_path)
+            .with_context(|| format!("creating {}", log_path.display()))?;
+        let child = Command::new(dir.join("node_modules").join(".bin").join("azurite-blob"))
+            .args(["--blobHost", "127.0.0.1", "--blobPort", &port.to_string()])
+            .arg("--location")
+            .arg(&data)
+            .args(["--silent", "--skipApiVersionCheck"])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .context("starting azurite")?;
+        let mut server = AzureServer {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        server
+            .wait_until_up(port)
+            .with_context(|| format!("azurite did not come up; see {}", log_path.display()))?;
+        let script = dir.join("create-container.js");
+        std::fs::write(&script, CREATE_CONTAINER)?;
+        crate::run(
+            "node",
+            &[&script.to_string_lossy(), &server.url, CONTAINER],
+            &[],
+        )
+        .context("creating the test container")?;
+        eprintln!("Azure emulator (azurite) on {}", server.url);
+        Ok(server)
+    }
+
+    /// The environment that points `object_store`'s Azure builder at the
+    /// emulator (`az://CONTAINER/...` URLs).
+    pub(crate) fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AZURE_STORAGE_USE_EMULATOR", "true".to_owned()),
+            ("AZURITE_BLOB_STORAGE_URL", self.url.clone()),
+            ("INFINISHEET_AZURE_CONTAINER", CONTAINER.to_owned()),
+            // Tells the Azure tests the emulator is there.
+            ("INFINISHEET_AZURE", "1".to_owned()),
+        ]
+    }
+
+    fn wait_until_up(&mut self, port: u16) -> Result<()> {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                bail!("azurite exited with {status}");
+            }
+            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Ok(());
+            }
+            if started.elapsed() > START_TIMEOUT {
+                bail!("no answer on port {port} after {START_TIMEOUT:?}");
+            }
+            // Polling a port that is not open yet: there is no event to wait on.
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for AzureServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A directory holding the pinned packages, installed on first use.
+fn install(root: &Path) -> Result<PathBuf> {
+    let dir = crate::s3::cache_dir(root).join("azurite-3.37.0");
+    let marker = dir.join("installed");
+    let wanted = PACKAGES.join("\n");
+    if std::fs::read_to_string(&marker).is_ok_and(|done| done == wanted) {
+        return Ok(dir);
+    }
+    eprintln!("installing azurite into {}", dir.display());
+    std::fs::create_dir_all(&dir)?;
+    // A package.json of its own, so npm installs here and not in a parent.
+    std::fs::write(dir.join("package.json"), "{\"private\": true}\n")?;
+    let mut args = vec![
+        "install",
+        "--no-audit",
+        "--no-fund",
+        "--loglevel=error",
+        "--prefix",
+    ];
+    let prefix = dir.to_string_lossy().into_owned();
+    args.push(&prefix);
+    args.extend(PACKAGES);
+    crate::run("npm", &args, &[])?;
+    std::fs::write(&marker, wanted)?;
+    Ok(dir)
+}
