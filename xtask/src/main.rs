@@ -153,6 +153,7 @@ fn test() -> Result<()> {
     drop(server);
     azure_tests(&skips)?;
     run("cargo", &["test", "--workspace", "--doc"], &[])?;
+    host_app()?;
     skips.check(Path::new("."))
 }
 
@@ -288,6 +289,29 @@ fn azure_tests(skips: &SkipLog) -> Result<()> {
             "catalog",
         ],
         &env,
+    )
+}
+
+/// The host-app example (a program on the facade alone), on a fresh
+/// directory: it fails if any step of its session does.
+fn host_app() -> Result<()> {
+    let dir = Path::new("target").join("host-app-run");
+    match std::fs::remove_dir_all(&dir) {
+        Ok(()) => {}
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+        Err(err) => return Err(err).with_context(|| format!("removing {}", dir.display())),
+    }
+    run(
+        "cargo",
+        &[
+            "run",
+            "--quiet",
+            "--package",
+            "infinisheet-example-host-app",
+            "--",
+            &dir.to_string_lossy(),
+        ],
+        &[],
     )
 }
 

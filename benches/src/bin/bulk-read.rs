@@ -7,7 +7,7 @@
 
 #![allow(missing_docs)]
 
-use infinisheet::table::{CsvFormat, export_csv, used_range, write_json};
+use infinisheet::table::{CsvFormat, export_csv, write_json};
 use infinisheet::{Access, Catalog, Storage};
 use std::time::Instant;
 
@@ -46,7 +46,10 @@ fn main() {
             .unwrap_or_else(|err| panic!("open: {err}"));
         let mut sink = Sink(0);
         let rows = if what == "json" {
-            let range = used_range(&cells).unwrap_or_else(|| panic!("the sheet is empty"));
+            let range = cells
+                .content()
+                .used_range()
+                .unwrap_or_else(|| panic!("the sheet is empty"));
             write_json(&cells, &mut sink, range).await
         } else {
             export_csv(&cells, &mut sink, None, &CsvFormat::default()).await

@@ -118,6 +118,34 @@ impl Content {
         self.extent.columns
     }
 
+    /// The range from A1 to the last row and column in use, if any cell
+    /// is ([`row_count`](Content::row_count) by
+    /// [`column_count`](Content::column_count)).
+    pub fn used_range(&self) -> Option<CellRange> {
+        CellRange::new(
+            crate::CellRef::new(0, 0),
+            crate::CellRef::new(u32::MAX, u32::MAX),
+        )
+        .clip(self.row_count(), self.column_count())
+    }
+
+    /// `range` as a reader takes it: whole rows and columns (`A:C`, `2:5`)
+    /// cut to the rows and columns in use (`None` if that leaves nothing),
+    /// any other range as it is.
+    pub fn resolve(&self, range: CellRange) -> Option<CellRange> {
+        let limit = |last: u32, used: u64| {
+            if last == u32::MAX {
+                used
+            } else {
+                u64::from(last) + 1
+            }
+        };
+        range.clip(
+            limit(range.last.row, self.row_count()),
+            limit(range.last.column, self.column_count()),
+        )
+    }
+
     /// The snapshot this content starts from, if any.
     pub fn snapshot(&self) -> Option<&SnapshotValue> {
         self.base.as_ref().map(|b| &b.value)

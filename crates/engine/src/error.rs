@@ -3,6 +3,7 @@
 
 use crate::entry::EntryError;
 use crate::identity::SheetId;
+use crate::reference::ReferenceError;
 use infinisheet_blob_store::{DirError, ReadBlobError, WriteBlobError};
 use infinisheet_event_log::{BoxError, QueryError, SequenceId, StorageError};
 
@@ -183,6 +184,29 @@ pub enum EditError {
     /// sync shows which.
     #[error("adding the edit to the log: {0}")]
     Storage(#[from] StorageError),
+    /// The cell reference given is not one (nothing was written).
+    #[error(transparent)]
+    Reference(#[from] ReferenceError),
+}
+
+/// Error of reading a cell by reference
+/// ([`Spreadsheet::get`](crate::Spreadsheet::get)).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReadError {
+    /// The cell reference given is not one.
+    #[error(transparent)]
+    Reference(#[from] ReferenceError),
+    /// The snapshot tile holding the cell could not be read.
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotReadError),
+}
+
+impl ReadError {
+    /// Whether trying again may help.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, ReadError::Snapshot(err) if err.is_retryable())
+    }
 }
 
 impl EditError {
@@ -194,6 +218,7 @@ impl EditError {
             EditError::Contended { .. } => true,
             EditError::Sync(err) => err.is_retryable(),
             EditError::Storage(err) => err.is_retryable(),
+            EditError::Reference(_) => false,
         }
     }
 }

@@ -37,14 +37,14 @@ pub use content::{CellState, Content};
 pub use edit::{Block, BlockError, Edit};
 pub use entry::{BLOCK_TAG, CLEAR_TAG, ENTRY_VERSION, EntryError, IDENTITY_TAG, SheetEntry};
 pub use error::{
-    CreateError, EditError, LoadError, RebuildError, SnapshotReadError, ViewportError,
+    CreateError, EditError, LoadError, ReadError, RebuildError, SnapshotReadError, ViewportError,
     WriteSnapshotError,
 };
 pub use format::INDEX_NAME as SNAPSHOT_INDEX;
 pub use identity::{SheetId, SheetIdError};
 pub use options::SheetOptions;
-pub use reference::{CellRange, CellRef, ReferenceError};
-pub use sheet::{SNAPSHOT_WORKFLOW, Spreadsheet, rebuild_snapshot};
+pub use reference::{CellRange, CellRef, IntoCellRef, ReferenceError};
+pub use sheet::{LoadStatus, SNAPSHOT_WORKFLOW, Spreadsheet, rebuild_snapshot};
 pub use snapshot::{
     SNAPSHOTS_DIR, parse_snapshot_id, snapshot_dependencies, snapshot_id, verify_snapshot,
 };

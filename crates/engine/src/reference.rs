@@ -143,30 +143,161 @@ impl CellRange {
 }
 
 impl fmt::Display for CellRange {
+    /// `A1:F20`; whole columns as `A:C`, whole rows as `2:5` (as they
+    /// parse).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.first, self.last)
+        let all_rows = self.first.row == 0 && self.last.row == u32::MAX;
+        let all_columns = self.first.column == 0 && self.last.column == u32::MAX;
+        if all_rows {
+            write!(
+                f,
+                "{}:{}",
+                CellRef::column_name(self.first.column),
+                CellRef::column_name(self.last.column)
+            )
+        } else if all_columns {
+            write!(
+                f,
+                "{}:{}",
+                u64::from(self.first.row) + 1,
+                u64::from(self.last.row) + 1
+            )
+        } else {
+            write!(f, "{}:{}", self.first, self.last)
+        }
+    }
+}
+
+/// One side of a range as written: a cell (`B7`), a whole column (`B`) or
+/// a whole row (`7`).
+enum Side {
+    Cell(CellRef),
+    Column(u32),
+    Row(u32),
+}
+
+impl Side {
+    fn parse(text: &str, whole: &str) -> Result<Side, ReferenceError> {
+        let err = |reason| ReferenceError {
+            text: whole.to_owned(),
+            reason,
+        };
+        if !text.is_empty() && text.bytes().all(|b| b.is_ascii_alphabetic()) {
+            // A column: the same letters as a cell's, with row 1.
+            let cell: CellRef = format!("{text}1")
+                .parse()
+                .map_err(|e: ReferenceError| err(e.reason))?;
+            return Ok(Side::Column(cell.column));
+        }
+        if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+            let cell: CellRef = format!("A{text}")
+                .parse()
+                .map_err(|e: ReferenceError| err(e.reason))?;
+            return Ok(Side::Row(cell.row));
+        }
+        text.parse()
+            .map(Side::Cell)
+            .map_err(|e: ReferenceError| err(e.reason))
     }
 }
 
 impl FromStr for CellRange {
     type Err = ReferenceError;
 
-    /// Parses `A1:F20` (corners in any order) or a single cell `B7`.
+    /// Parses `A1:F20` (corners in any order), a single cell `B7`, whole
+    /// columns `A:C` or `B`, and whole rows `2:5` or `3`.
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let rewrap = |e: ReferenceError| ReferenceError {
-            text: text.to_owned(),
-            reason: e.reason,
+        let (a, b) = match text.split_once(':') {
+            Some((a, b)) => (Side::parse(a, text)?, Side::parse(b, text)?),
+            None => (Side::parse(text, text)?, Side::parse(text, text)?),
         };
-        match text.split_once(':') {
-            Some((a, b)) => Ok(CellRange::new(
-                a.parse().map_err(rewrap)?,
-                b.parse().map_err(rewrap)?,
-            )),
-            None => {
-                let cell: CellRef = text.parse()?;
-                Ok(CellRange::new(cell, cell))
+        let cell = CellRef::new;
+        Ok(match (a, b) {
+            (Side::Cell(a), Side::Cell(b)) => CellRange::new(a, b),
+            (Side::Column(a), Side::Column(b)) => CellRange::new(cell(0, a), cell(u32::MAX, b)),
+            (Side::Row(a), Side::Row(b)) => CellRange::new(cell(a, 0), cell(b, u32::MAX)),
+            _ => {
+                return Err(ReferenceError {
+                    text: text.to_owned(),
+                    reason: "a range joins two cells (A1:C3), two columns (A:C) or two rows (1:3)",
+                });
             }
+        })
+    }
+}
+
+impl CellRange {
+    /// This range cut into bands of at most `rows` rows (at least 1), top
+    /// to bottom: how a large range is read or written piece by piece.
+    pub fn bands(&self, rows: u32) -> impl Iterator<Item = CellRange> + use<> {
+        let (range, step) = (*self, rows.max(1));
+        let mut top = Some(range.first.row);
+        std::iter::from_fn(move || {
+            let first = top?;
+            let last = first.saturating_add(step - 1).min(range.last.row);
+            top = (last < range.last.row).then(|| last + 1);
+            Some(CellRange::new(
+                CellRef::new(first, range.first.column),
+                CellRef::new(last, range.last.column),
+            ))
+        })
+    }
+
+    /// The part of this range within the first `rows` rows and `columns`
+    /// columns (a sheet's used extent), if any: `A:C` of a sheet of 10 rows
+    /// is `A1:C10`.
+    pub fn clip(&self, rows: u64, columns: u64) -> Option<CellRange> {
+        if rows == 0 || columns == 0 {
+            return None;
         }
+        let last_row = u32::try_from(rows - 1).unwrap_or(u32::MAX);
+        let last_column = u32::try_from(columns - 1).unwrap_or(u32::MAX);
+        if self.first.row > last_row || self.first.column > last_column {
+            return None;
+        }
+        Some(CellRange::new(
+            self.first,
+            CellRef::new(
+                self.last.row.min(last_row),
+                self.last.column.min(last_column),
+            ),
+        ))
+    }
+}
+
+/// Something that names one cell: a [`CellRef`], A1 text (`"B7"`), or
+/// zero-based `(row, column)`. What [`Spreadsheet::set`](crate::Spreadsheet::set)
+/// and [`Spreadsheet::get`](crate::Spreadsheet::get) take.
+pub trait IntoCellRef {
+    /// The cell.
+    ///
+    /// # Errors
+    ///
+    /// [`ReferenceError`] if text is not an A1 reference.
+    fn into_cell_ref(self) -> Result<CellRef, ReferenceError>;
+}
+
+impl IntoCellRef for CellRef {
+    fn into_cell_ref(self) -> Result<CellRef, ReferenceError> {
+        Ok(self)
+    }
+}
+
+impl IntoCellRef for (u32, u32) {
+    fn into_cell_ref(self) -> Result<CellRef, ReferenceError> {
+        Ok(CellRef::new(self.0, self.1))
+    }
+}
+
+impl IntoCellRef for &str {
+    fn into_cell_ref(self) -> Result<CellRef, ReferenceError> {
+        self.parse()
+    }
+}
+
+impl IntoCellRef for &String {
+    fn into_cell_ref(self) -> Result<CellRef, ReferenceError> {
+        self.parse()
     }
 }
 
@@ -237,5 +368,49 @@ mod tests {
         let single: CellRange = "C3".parse().unwrap();
         assert_eq!(single.to_string(), "C3:C3");
         assert_eq!("A1:".parse::<CellRange>().unwrap_err().text, "A1:");
+    }
+
+    #[test]
+    fn bands_cover_a_range_once() {
+        let range: CellRange = "B3:D12".parse().unwrap();
+        let cut: Vec<String> = range.bands(4).map(|b| b.to_string()).collect();
+        assert_eq!(cut, ["B3:D6", "B7:D10", "B11:D12"]);
+        let one: CellRange = "A1".parse().unwrap();
+        assert_eq!(one.bands(100).count(), 1);
+        let bottom = CellRange::new(CellRef::new(u32::MAX - 1, 0), CellRef::new(u32::MAX, 0));
+        assert_eq!(bottom.bands(1).count(), 2);
+    }
+
+    #[test]
+    fn whole_rows_and_columns_parse_print_and_clip() {
+        let max = u32::MAX;
+        for (text, first, last, shown) in [
+            ("A:C", (0, 0), (max, 2), "A:C"),
+            ("c:a", (0, 0), (max, 2), "A:C"),
+            ("B", (0, 1), (max, 1), "B:B"),
+            ("2:5", (1, 0), (4, max), "2:5"),
+            ("3", (2, 0), (2, max), "3:3"),
+        ] {
+            let range: CellRange = text.parse().unwrap();
+            assert_eq!(
+                (range.first, range.last),
+                (CellRef::new(first.0, first.1), CellRef::new(last.0, last.1)),
+                "{text}"
+            );
+            assert_eq!(range.to_string(), shown);
+            assert_eq!(range.to_string().parse::<CellRange>().unwrap(), range);
+        }
+        let columns: CellRange = "B:C".parse().unwrap();
+        assert_eq!(columns.clip(10, 5).unwrap().to_string(), "B1:C10");
+        assert_eq!(columns.clip(10, 1), None);
+        assert_eq!(columns.clip(0, 5), None);
+        let rows: CellRange = "2:3".parse().unwrap();
+        assert_eq!(rows.clip(10, 4).unwrap().to_string(), "A2:D3");
+        for bad in ["A:3", "A1:C", "3:B2", ":", "A:", "0", "1:0"] {
+            assert!(bad.parse::<CellRange>().is_err(), "{bad}");
+        }
+        assert_eq!("B7".into_cell_ref(), Ok(CellRef::new(6, 1)));
+        assert_eq!((6, 1).into_cell_ref(), Ok(CellRef::new(6, 1)));
+        assert!("7B".into_cell_ref().is_err());
     }
 }

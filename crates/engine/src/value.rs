@@ -248,9 +248,68 @@ impl Cell {
     }
 }
 
+impl From<CellValue> for Cell {
+    fn from(value: CellValue) -> Cell {
+        Cell::new(value)
+    }
+}
+
+impl From<f64> for Cell {
+    /// A number.
+    fn from(number: f64) -> Cell {
+        Cell::new(CellValue::Number(number))
+    }
+}
+
+impl From<i32> for Cell {
+    /// A number.
+    fn from(number: i32) -> Cell {
+        Cell::new(CellValue::Number(number.into()))
+    }
+}
+
+impl From<bool> for Cell {
+    /// `TRUE` or `FALSE`.
+    fn from(value: bool) -> Cell {
+        Cell::new(CellValue::Boolean(value))
+    }
+}
+
+impl From<&str> for Cell {
+    /// Text, as it is (use [`CellValue::parse`] to read `42` as a number).
+    fn from(text: &str) -> Cell {
+        Cell::new(CellValue::Text(text.to_owned()))
+    }
+}
+
+impl From<String> for Cell {
+    /// Text, as it is.
+    fn from(text: String) -> Cell {
+        Cell::new(CellValue::Text(text))
+    }
+}
+
+impl From<ErrorValue> for Cell {
+    fn from(error: ErrorValue) -> Cell {
+        Cell::new(CellValue::Error(error))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cells_from_plain_values() {
+        assert_eq!(Cell::from(42.0), Cell::new(CellValue::Number(42.0)));
+        assert_eq!(Cell::from(7), Cell::new(CellValue::Number(7.0)));
+        assert_eq!(Cell::from(true), Cell::new(CellValue::Boolean(true)));
+        assert_eq!(Cell::from("06"), Cell::new(CellValue::Text("06".into())));
+        assert_eq!(
+            Cell::from(String::from("x")),
+            Cell::new(CellValue::Text("x".into()))
+        );
+    }
 
     #[test]
     fn parse_reads_each_kind() {

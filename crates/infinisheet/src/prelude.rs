@@ -5,7 +5,9 @@
 //! (`BlobDirExt`, `EventLogExt`).
 
 pub use crate::blob_store::{BlobDir, BlobDirExt, BlobStore};
-pub use crate::engine::{Cell, CellRange, CellRef, CellValue, SheetOptions, Spreadsheet};
+pub use crate::engine::{
+    Cell, CellRange, CellRef, CellValue, LoadStatus, SheetOptions, Spreadsheet,
+};
 pub use crate::event_log::{EventLog, EventLogExt};
 pub use crate::workflow::{WorkflowHost, WorkflowOptions};
 pub use crate::{Access, Catalog, CatalogError, CatalogSheet, LogStore, Storage};

@@ -6,6 +6,7 @@ use crate::scan::is_pending;
 use crate::{SnapshotWorker, WorkflowOptions};
 use async_trait::async_trait;
 use infinisheet_blob_store::BlobDir;
+use infinisheet_engine::{LoadError, Spreadsheet};
 use infinisheet_event_log::{
     AddEntryError, AddEntryValue, AppendToken, Bounds, EntryMetadata, EventLog, FieldUpdate,
     KnownSnapshot, LogCapabilities, LogEntry, MetadataUpdate, QueryEnd, QueryError, QueryStart,
@@ -73,10 +74,19 @@ impl Shared {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// # }).unwrap();
 /// ```
+///
+/// End it with [`finish`](WorkflowHost::finish) (waits for the jobs asked
+/// for, then stops) or [`shutdown`](WorkflowHost::shutdown) (stops after
+/// the job in hand). Dropped otherwise, it stops at once and logs a
+/// warning naming the jobs it leaves pending; they stay pending in the log,
+/// so a later host or worker does them, but nothing is snapshotted until
+/// one runs.
 #[derive(Debug)]
+#[must_use = "a WorkflowHost runs snapshot jobs only while it lives; end it with `finish().await`"]
 pub struct WorkflowHost {
     shared: Arc<Shared>,
     log: Arc<dyn EventLog>,
+    dir: Arc<dyn BlobDir>,
     worker: SnapshotWorker,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
@@ -90,7 +100,7 @@ impl WorkflowHost {
     ///
     /// If called outside a tokio runtime.
     pub fn start(log: Arc<dyn EventLog>, dir: Arc<dyn BlobDir>, options: WorkflowOptions) -> Self {
-        let worker = SnapshotWorker::new(log.clone(), dir, options);
+        let worker = SnapshotWorker::new(log.clone(), dir.clone(), options);
         let (jobs, queue) = mpsc::unbounded_channel();
         let startup = usize::from(options.restart_pending_on_load);
         let shared = Arc::new(Shared {
@@ -106,6 +116,7 @@ impl WorkflowHost {
                 shared: shared.clone(),
             }),
             shared,
+            dir,
             worker,
             stop: Some(stop),
             task: Some(task),
@@ -116,6 +127,19 @@ impl WorkflowHost {
     /// for. Open the sheet on this.
     pub fn log(&self) -> Arc<dyn EventLog> {
         self.log.clone()
+    }
+
+    /// Opens the sheet for writing through this host: on
+    /// [`log`](WorkflowHost::log), in the host's directory, with the
+    /// host's sheet settings ([`WorkflowOptions::sheet`]: snapshot
+    /// interval, tile size, identity), so the writer and the worker cannot
+    /// disagree on them.
+    ///
+    /// # Errors
+    ///
+    /// [`LoadError`] if the sheet cannot be loaded.
+    pub async fn open_sheet(&self) -> Result<Spreadsheet, LoadError> {
+        Spreadsheet::open(self.log(), self.dir.clone(), self.worker.options().sheet).await
     }
 
     /// The host's worker (for example to run a job or maintenance by
@@ -137,22 +161,54 @@ impl WorkflowHost {
         self.shared.failures.load(Ordering::SeqCst)
     }
 
+    /// The graceful end: waits until every job asked for so far is done
+    /// (or failed through its retries), then stops. Reports how many jobs
+    /// failed over the host's life; a failed job stays pending in the log.
+    pub async fn finish(self) -> HostReport {
+        self.idle().await;
+        self.shutdown().await
+    }
+
     /// Stops the host after the job it is running; queued jobs stay pending
-    /// in the log.
-    pub async fn shutdown(mut self) {
+    /// in the log, for a later host or worker. Reports what was left.
+    pub async fn shutdown(mut self) -> HostReport {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
         if let Some(task) = self.task.take() {
             let _ = task.await;
         }
+        HostReport {
+            failures: self.failures(),
+            left_pending: *self.shared.outstanding.borrow(),
+        }
     }
+}
+
+/// How a [`WorkflowHost`] ended.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct HostReport {
+    /// Jobs that failed through their retries over the host's life (they
+    /// stay pending in the log).
+    pub failures: u64,
+    /// Jobs asked for and not run when it stopped (they stay pending in
+    /// the log).
+    pub left_pending: usize,
 }
 
 impl Drop for WorkflowHost {
     fn drop(&mut self) {
         if let Some(task) = &self.task {
             task.abort();
+            let pending = *self.shared.outstanding.borrow();
+            if pending > 0 {
+                tracing::warn!(
+                    pending,
+                    "a WorkflowHost was dropped with snapshot jobs pending (end it with \
+                     `finish().await`); they stay pending in the log for another worker"
+                );
+            }
         }
     }
 }

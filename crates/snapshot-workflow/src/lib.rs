@@ -40,6 +40,6 @@ mod worker;
 pub use cleanup::{CleanupReport, REMOVING_MARKER};
 pub use error::WorkflowError;
 pub use history::{HISTORY_DIR, HistoryBlob, history_id, read_payloads};
-pub use host::WorkflowHost;
+pub use host::{HostReport, WorkflowHost};
 pub use options::{RetryPolicy, WorkflowOptions};
 pub use worker::{JobOutcome, MaintenanceReport, PollReport, SnapshotWorker};

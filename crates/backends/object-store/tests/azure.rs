@@ -28,7 +28,9 @@ fn azure(what: &str) -> UrlStore {
 /// A new client of the same container and prefix.
 fn reconnect(prefix: &Path) -> Arc<dyn ObjectStore> {
     let container = std::env::var("INFINISHEET_AZURE_CONTAINER").unwrap();
-    open_url(&format!("az://{container}/{prefix}")).unwrap().store
+    open_url(&format!("az://{container}/{prefix}"))
+        .unwrap()
+        .store
 }
 
 async fn log() -> ObjectStoreEventLog {

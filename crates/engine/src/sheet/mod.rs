@@ -5,6 +5,9 @@
 
 mod append;
 mod load;
+mod read;
+
+pub use read::LoadStatus;
 
 use append::retry_delay;
 use load::{apply_entry, check_first, check_snapshot};
@@ -75,6 +78,8 @@ struct Inner {
     /// Held by an edit or sync for its whole length.
     ops: tokio::sync::Mutex<()>,
     viewport: Mutex<Viewport>,
+    /// Reads in flight and the last failure ([`Spreadsheet::status`]).
+    status: Mutex<read::Status>,
 }
 
 /// The area a reader looks at, and when each loaded tile was last needed.
@@ -115,6 +120,7 @@ impl Spreadsheet {
             content: watch::Sender::new(Arc::new(Content::empty(0, None))),
             ops: tokio::sync::Mutex::new(()),
             viewport: Mutex::default(),
+            status: Mutex::default(),
         });
         let loaded = inner.load().await?;
         inner.content.send_replace(Arc::new(loaded));
@@ -195,7 +201,9 @@ impl Spreadsheet {
     /// [`LoadError`]; the content is then unchanged.
     pub async fn sync(&self) -> Result<(), LoadError> {
         let _op = self.inner.ops.lock().await;
-        self.inner.sync().await
+        self.inner
+            .tracked(self.inner.sync(), LoadError::is_retryable)
+            .await
     }
 
     /// Sets the cell at zero-based `row` and `column`, appending one entry
@@ -286,6 +294,12 @@ impl Spreadsheet {
     /// [`ViewportError`] if a tile cannot be read; no tile read by this call
     /// is kept.
     pub async fn set_viewport(&self, area: CellRange) -> Result<(), ViewportError> {
+        self.inner
+            .tracked(self.load_viewport(area), ViewportError::is_retryable)
+            .await
+    }
+
+    async fn load_viewport(&self, area: CellRange) -> Result<(), ViewportError> {
         self.inner.viewport().area = Some(area);
         let content = self.content();
         let Some(base) = content.base.clone() else {
@@ -391,7 +405,7 @@ async fn poll(sheet: Weak<Inner>, interval: Duration) {
             return;
         };
         let _op = inner.ops.lock().await;
-        if let Err(err) = inner.sync().await {
+        if let Err(err) = inner.tracked(inner.sync(), LoadError::is_retryable).await {
             tracing::warn!(%err, "background sync of a sheet failed");
         }
     }

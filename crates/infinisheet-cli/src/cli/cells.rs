@@ -9,8 +9,7 @@ use infinisheet::event_log::{
     Bounds, EventLogExt, FieldUpdate, KnownSnapshot, MetadataUpdate, QueryEnd, QueryStart,
 };
 use infinisheet::table::{
-    CsvFormat, ImportOptions, Types, export_csv, import_csv, read_range, value_text, whole_sheet,
-    write_json,
+    CsvFormat, ImportOptions, Types, export_csv, import_csv, value_text, whole_sheet, write_json,
 };
 use infinisheet::workflow::JobOutcome;
 use infinisheet::{Cell, CellRange, CellRef, CellValue, SnapshotWorker};
@@ -100,8 +99,22 @@ pub(crate) async fn get(place: &Place, args: Get) -> anyhow::Result<()> {
     let cells = sheet.open().await?;
     note_pending(&sheet).await;
     let range = match &args.range {
-        Some(text) => text.parse::<CellRange>()?,
-        None => match infinisheet::table::used_range(&cells) {
+        Some(text) => {
+            let asked = text.parse::<CellRange>()?;
+            // Whole rows and columns (A:C, 2:5): the part in use.
+            match cells.content().resolve(asked) {
+                Some(range) => range,
+                None => {
+                    if args.json {
+                        println!("{}", json!({ "range": asked.to_string(), "rows": [] }));
+                    } else {
+                        println!("{asked} of {} is empty", sheet.path());
+                    }
+                    return Ok(());
+                }
+            }
+        }
+        None => match cells.content().used_range() {
             Some(range) => range,
             None => {
                 if args.json {
@@ -121,7 +134,7 @@ pub(crate) async fn get(place: &Place, args: Get) -> anyhow::Result<()> {
         let out = std::io::BufWriter::new(std::io::stdout().lock());
         write_json(&cells, out, range).await?;
     } else {
-        let rows = read_range(&cells, range).await?;
+        let rows = cells.read(range).await?;
         let texts: Vec<Vec<String>> = rows
             .iter()
             .map(|row| {

@@ -4,7 +4,7 @@
 use infinisheet_blob_store::BlobDir;
 use infinisheet_engine::{LoadError, SheetId, SheetOptions, Spreadsheet};
 use infinisheet_event_log::EventLog;
-use infinisheet_snapshot_workflow::WorkflowOptions;
+use infinisheet_snapshot_workflow::{WorkflowHost, WorkflowOptions};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -99,8 +99,28 @@ impl CatalogSheet {
         WorkflowOptions::default().sheet(self.metadata.sheet_options())
     }
 
+    /// Starts a [`WorkflowHost`] for the sheet with its own settings (from
+    /// its metadata); open writers with
+    /// [`WorkflowHost::open_sheet`] so they share them. Needs a tokio
+    /// runtime.
+    pub fn start_host(&self) -> WorkflowHost {
+        self.start_host_with(WorkflowOptions::default())
+    }
+
+    /// [`start_host`](CatalogSheet::start_host) with `options` for the
+    /// worker (retries, history, retention, polling); their sheet settings
+    /// are replaced by the sheet's own, so worker and writers cannot
+    /// disagree.
+    pub fn start_host_with(&self, options: WorkflowOptions) -> WorkflowHost {
+        WorkflowHost::start(
+            self.log(),
+            self.dir(),
+            options.sheet(self.metadata.sheet_options()),
+        )
+    }
+
     /// Opens the spreadsheet on `log` (the sheet's own log, or a wrapper of
-    /// it such as a [`WorkflowHost`](infinisheet_snapshot_workflow::WorkflowHost)'s).
+    /// it such as a [`WorkflowHost`]'s).
     ///
     /// # Errors
     ///

@@ -1,6 +1,6 @@
 //! CSV and JSON export of a range, streamed in bands and bounded.
 
-use super::{CsvFormat, FormatError, band_rows, bands, read_range, used_range, value_text};
+use super::{CsvFormat, FormatError, band_rows, value_text};
 use encoding_rs::Encoding;
 use infinisheet_engine::{Cell, CellRange, CellValue, Spreadsheet, ViewportError};
 use std::io::Write;
@@ -55,7 +55,12 @@ pub async fn export_csv<W: std::io::Write>(
     }
     let mut out = std::io::BufWriter::with_capacity(1 << 16, EncodingWriter::new(writer, encoding));
     let line_end: &[u8] = if format.crlf { b"\r\n" } else { b"\n" };
-    let Some(range) = range.or_else(|| used_range(sheet)) else {
+    let content = sheet.content();
+    let range = match range {
+        Some(range) => content.resolve(range),
+        None => content.used_range(),
+    };
+    let Some(range) = range else {
         out.into_inner().map_err(|e| e.into_error())?.finish()?;
         return Ok(0);
     };
@@ -65,8 +70,8 @@ pub async fn export_csv<W: std::io::Write>(
     }
     let mut written = 0u64;
     let lines = range.height();
-    for area in bands(range, band_rows(range)) {
-        for row in read_range(sheet, area).await? {
+    for area in range.bands(band_rows(range)) {
+        for row in sheet.read(area).await? {
             if written > 0 {
                 out.write_all(line_end)?;
             }
@@ -149,17 +154,20 @@ pub async fn write_json<W: std::io::Write>(
     mut out: W,
     range: CellRange,
 ) -> Result<u64, ExportError> {
-    let cells = range.cell_count();
+    // Whole rows and columns: the part in use.
+    let resolved = sheet.content().resolve(range);
+    let cells = resolved.map_or(0, |r| r.cell_count());
     if cells > EXPORT_LIMIT {
         return Err(ExportError::TooLarge { range, cells });
     }
+    let range = resolved.unwrap_or(range);
     let to_io = |e: serde_json::Error| std::io::Error::other(e);
     out.write_all(b"{\"range\":")?;
     serde_json::to_writer(&mut out, &range.to_string()).map_err(to_io)?;
     out.write_all(b",\"rows\":[")?;
     let mut written = 0u64;
-    for band in bands(range, band_rows(range)) {
-        for row in read_range(sheet, band).await? {
+    for band in resolved.into_iter().flat_map(|r| r.bands(band_rows(r))) {
+        for row in sheet.read(band).await? {
             if written > 0 {
                 out.write_all(b",")?;
             }

@@ -10,9 +10,7 @@
 //! widths; an empty line is a row of no cells.
 
 use encoding_rs::Encoding;
-use infinisheet_engine::{
-    Cell, CellRange, CellRef, CellState, CellValue, Spreadsheet, ViewportError,
-};
+use infinisheet_engine::{CellRange, CellRef, CellValue};
 
 mod export;
 mod import;
@@ -101,80 +99,7 @@ pub fn whole_sheet() -> CellRange {
     CellRange::new(CellRef::new(0, 0), CellRef::new(u32::MAX, u32::MAX))
 }
 
-/// The cells of `range` as rows of values (`None` for a blank cell),
-/// loading the tiles it covers a band of rows at a time.
-///
-/// # Errors
-///
-/// [`ViewportError`] if a snapshot tile cannot be read.
-pub async fn read_range(
-    sheet: &Spreadsheet,
-    range: CellRange,
-) -> Result<Vec<Vec<Option<Cell>>>, ViewportError> {
-    let mut rows = Vec::new();
-    for area in bands(range, 100) {
-        sheet.set_viewport(area).await?;
-        let content = sheet.content();
-        for row in area.rows() {
-            let cells = area
-                .columns()
-                .map(|column| match content.cell(row, column) {
-                    CellState::Set(cell) => Some(cell),
-                    _ => None,
-                })
-                .collect();
-            rows.push(cells);
-        }
-    }
-    Ok(rows)
-}
-
-/// `range` cut into bands of at most `rows` rows, top to bottom.
-pub fn bands(range: CellRange, rows: u32) -> impl Iterator<Item = CellRange> {
-    let step = rows.max(1);
-    let mut top = Some(range.first.row);
-    std::iter::from_fn(move || {
-        let first = top?;
-        let last = first.saturating_add(step - 1).min(range.last.row);
-        top = (last < range.last.row).then(|| last + 1);
-        Some(CellRange::new(
-            CellRef::new(first, range.first.column),
-            CellRef::new(last, range.last.column),
-        ))
-    })
-}
-
-/// The range from A1 to the last row and column holding a cell, if any.
-pub fn used_range(sheet: &Spreadsheet) -> Option<CellRange> {
-    let content = sheet.content();
-    let (rows, columns) = (content.row_count(), content.column_count());
-    if rows == 0 || columns == 0 {
-        return None;
-    }
-    let last = |count: u64| u32::try_from(count - 1).unwrap_or(u32::MAX);
-    Some(CellRange::new(
-        CellRef::new(0, 0),
-        CellRef::new(last(rows), last(columns)),
-    ))
-}
-
 /// Rows a band of `range` holds: about 100,000 cells, 1 to 1,000 rows.
 pub fn band_rows(range: CellRange) -> u32 {
     (100_000 / range.width().max(1)).clamp(1, 1_000) as u32
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bands_cover_a_range_once() {
-        let range: CellRange = "B3:D12".parse().unwrap_or_else(|e| panic!("{e}"));
-        let cut: Vec<String> = bands(range, 4).map(|b| b.to_string()).collect();
-        assert_eq!(cut, ["B3:D6", "B7:D10", "B11:D12"]);
-        let one: CellRange = "A1".parse().unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(bands(one, 100).count(), 1);
-        let bottom = CellRange::new(CellRef::new(u32::MAX - 1, 0), CellRef::new(u32::MAX, 0));
-        assert_eq!(bands(bottom, 1).count(), 2);
-    }
 }
