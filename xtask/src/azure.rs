@@ -126,8 +126,30 @@ impl Drop for AzureServer {
     }
 }
 
+/// Installs Node.js and npm from Debian's packages when they are missing.
+fn ensure_node() -> Result<()> {
+    if crate::works("node", &["--version"]) && crate::works("npm", &["--version"]) {
+        return Ok(());
+    }
+    crate::run("apt-get", &["update", "-qq"], &[])?;
+    crate::run(
+        "apt-get",
+        &[
+            "install",
+            "-y",
+            "-qq",
+            "--no-install-recommends",
+            "nodejs",
+            "npm",
+        ],
+        &[("DEBIAN_FRONTEND", "noninteractive")],
+    )
+    .context("installing Node.js and npm (needs root, as on CI)")
+}
+
 /// A directory holding the pinned packages, installed on first use.
 fn install(root: &Path) -> Result<PathBuf> {
+    ensure_node()?;
     let dir = crate::s3::cache_dir(root).join("azurite-3.37.0");
     let marker = dir.join("installed");
     let wanted = PACKAGES.join("\n");

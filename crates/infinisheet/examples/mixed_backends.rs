@@ -6,7 +6,7 @@
 //! `cargo xtask test` runs it against the server it starts:
 //!
 //! ```sh
-//! cargo run -p infinisheet --example mixed_backends
+//! cargo run -p infinisheet --features s3 --example mixed_backends
 //! ```
 
 use infinisheet::engine::CellState;

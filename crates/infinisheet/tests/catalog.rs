@@ -327,3 +327,71 @@ async fn azure_logs_and_blobs_by_url() {
     assert_eq!(catalog.storage().logs.backend(), "object-store");
     exercise(catalog, open).await;
 }
+
+/// Errors keep their causes as sources and answer `is_not_found` and
+/// `is_retryable` the same way at every layer.
+#[tokio::test]
+async fn errors_keep_their_sources_and_say_what_they_are() {
+    use infinisheet::{LogStoreError, StorageUrlError};
+    use std::error::Error as _;
+    let home = tempfile::tempdir().unwrap();
+    // A missing log is "not found" in the log store and in the catalog.
+    let storage = Storage::embedded(home.path()).await.unwrap();
+    let err = storage.logs.log("nosuchlog", false).await.unwrap_err();
+    assert!(err.is_not_found() && !err.is_retryable(), "{err}");
+    let catalog = Catalog::new(storage);
+    let sheet = catalog
+        .create_sheet("s", SheetOptions::default())
+        .await
+        .unwrap();
+    let log_id = sheet.metadata().log_id.clone();
+    drop(sheet);
+    drop(catalog);
+    // Another catalog whose logs are elsewhere: the sheet's log is missing.
+    let elsewhere = format!("sqlite:{}", home.path().join("other.db").display());
+    let blobs = format!("file:{}", home.path().join("sheets").display());
+    let other = Catalog::new(Storage::open(&elsewhere, &blobs).await.unwrap());
+    let err = other.open_sheet("s").await.unwrap_err();
+    assert!(err.is_not_found() && !err.is_retryable(), "{err}");
+    assert!(
+        matches!(&err, CatalogError::Log(LogStoreError::NotFound { id, .. }) if *id == log_id),
+        "{err:?}"
+    );
+    // A storage failure keeps the backend's error as its source: a
+    // database file that is not one.
+    let bad = home.path().join("not-a-db");
+    std::fs::write(&bad, "this is not SQLite").unwrap();
+    let err = Storage::open(&format!("sqlite:{}", bad.display()), "memory:")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StorageUrlError::Open { .. }), "{err:?}");
+    let source = err.source().expect("the backend's error is kept");
+    assert!(
+        source.to_string().contains("not a SQLite database"),
+        "{source}"
+    );
+    assert!(!err.is_retryable());
+    // Reading only: what is missing is "not found", and nothing is made.
+    let missing = home.path().join("none.db");
+    let err = Storage::open_with(
+        &format!("sqlite:{}", missing.display()),
+        "memory:",
+        infinisheet::Access::ReadOnly,
+    )
+    .await
+    .unwrap_err();
+    assert!(err.is_not_found(), "{err:?}");
+    assert!(!missing.exists());
+}
+
+/// `gs://` builds a store for logs and blobs (GCS is not tested against a
+/// server: none runs here); a scheme of a feature left out says which.
+#[cfg(feature = "gcs")]
+#[tokio::test]
+async fn gcs_urls_open_storage() {
+    let storage = Storage::open("gs://bucket/logs", "gs://bucket/sheets")
+        .await
+        .unwrap();
+    assert_eq!(storage.logs.backend(), "object-store");
+    assert_eq!(storage.logs.url(), "gs://bucket/logs");
+}

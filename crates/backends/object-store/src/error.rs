@@ -9,11 +9,16 @@ pub(crate) const BACKEND: &str = "object-store";
 
 /// A storage error for a failed call `what` on `key`.
 ///
-/// Retryable: network failures, timeouts, and answers a retry can change —
-/// server errors (5xx), `408`, `409`, `412` and `429` — that outlived
-/// `object_store`'s own retries. Not retryable: every other `4xx` (a bad
-/// request, a denied permission, a missing bucket), an invalid path, an
-/// unsupported operation, a local file system's permanent refusals.
+/// Retryable: answers a retry can change — server errors (5xx), `408`,
+/// `409`, `412` and `429` — and failures of the transport itself (a
+/// connection refused, reset or timed out, a request interrupted: an
+/// `object_store` `HttpError` of those kinds, or such an I/O error) that
+/// outlived `object_store`'s own retries. Not retryable: every other `4xx`
+/// (a bad request, a denied permission, a missing bucket), an invalid path,
+/// an unsupported operation, a local file system's permanent refusals, and
+/// any other error `object_store` reports as generic (missing credentials,
+/// a configuration it rejects, an answer it cannot decode): a retry of the
+/// same call meets the same error.
 pub(crate) fn storage(what: &str, key: &Path, err: object_store::Error) -> StorageError {
     // A local file system's permanent refusals (a name too long, a path
     // through a file, no permission) come as generic errors too.
@@ -23,9 +28,10 @@ pub(crate) fn storage(what: &str, key: &Path, err: object_store::Error) -> Stora
             ENOTDIR | EISDIR | ENAMETOOLONG | EACCES | EPERM | EROFS | EINVAL
         )
     });
-    let answered = http_status(&err);
-    let retry_helps =
-        answered.is_none_or(|status| status >= 500 || matches!(status, 408 | 409 | 412 | 429));
+    let retry_helps = match http_status(&err) {
+        Some(status) => status >= 500 || matches!(status, 408 | 409 | 412 | 429),
+        None => transport_failed(&err),
+    };
     let missing_bucket = is_missing_bucket(&err);
     let retryable = matches!(err, object_store::Error::Generic { .. })
         && !permanent
@@ -42,6 +48,41 @@ pub(crate) fn storage(what: &str, key: &Path, err: object_store::Error) -> Stora
         StorageError::new(BACKEND, message)
     };
     error.with_source(err)
+}
+
+/// Whether `err`'s chain holds a failure of the transport a retry may not
+/// meet again: an HTTP client error of kind connect, request, timeout or
+/// interrupted, or an I/O error of those kinds.
+fn transport_failed(err: &object_store::Error) -> bool {
+    use std::io::ErrorKind;
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(current) = next {
+        #[cfg(feature = "tls")]
+        if let Some(http) = current.downcast_ref::<object_store::client::HttpError>() {
+            use object_store::client::HttpErrorKind;
+            return matches!(
+                http.kind(),
+                HttpErrorKind::Connect
+                    | HttpErrorKind::Request
+                    | HttpErrorKind::Timeout
+                    | HttpErrorKind::Interrupted
+            );
+        }
+        if let Some(io) = current.downcast_ref::<std::io::Error>() {
+            return matches!(
+                io.kind(),
+                ErrorKind::TimedOut
+                    | ErrorKind::ConnectionRefused
+                    | ErrorKind::ConnectionReset
+                    | ErrorKind::ConnectionAborted
+                    | ErrorKind::BrokenPipe
+                    | ErrorKind::Interrupted
+                    | ErrorKind::UnexpectedEof
+            );
+        }
+        next = current.source();
+    }
+    false
 }
 
 /// The texts of `err` and its chain of sources.
@@ -208,8 +249,26 @@ mod tests {
         ] {
             assert!(!retryable(generic(status(code))), "{code}");
         }
-        assert!(retryable(generic(
-            "error sending request: connection reset"
+        let transport = |kind, text: &str| object_store::Error::Generic {
+            store: "S3",
+            source: Box::new(std::io::Error::new(kind, text.to_owned())),
+        };
+        assert!(retryable(transport(
+            std::io::ErrorKind::ConnectionReset,
+            "connection reset"
+        )));
+        assert!(retryable(transport(
+            std::io::ErrorKind::TimedOut,
+            "timed out"
+        )));
+        // Generic, but nothing says a retry could help: the same call meets
+        // the same error.
+        assert!(!retryable(generic(
+            "Missing region: a configuration the builder rejects"
+        )));
+        assert!(!retryable(transport(
+            std::io::ErrorKind::InvalidData,
+            "cannot decode the listing"
         )));
         let bucket = object_store::Error::NotFound {
             path: "k".into(),

@@ -54,7 +54,10 @@ impl fmt::Display for Faulty {
 fn injected(what: &str) -> object_store::Error {
     object_store::Error::Generic {
         store: "Faulty",
-        source: format!("injected failure: {what} timed out").into(),
+        source: Box::new(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("injected failure: {what} timed out"),
+        )),
     }
 }
 

@@ -358,7 +358,7 @@ mod files {
             if !create && !dir.is_dir() {
                 return Err(LogStoreError::not_found(&self.url, id));
             }
-            match FsEventLog::open(&dir, self.options.clone()).await {
+            match FsEventLog::open(&dir, self.options).await {
                 Ok(log) => Ok(Arc::new(log)),
                 Err(OpenLogError::Storage(err)) => Err(LogStoreError::storage(&self.url, id, err)),
                 Err(err) => Err(LogStoreError::other(&self.url, id, false, err)),

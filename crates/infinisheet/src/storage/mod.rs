@@ -175,12 +175,9 @@ fn object_store(
     feature: &'static str,
 ) -> Result<infinisheet_object_store::UrlStore, StorageUrlError> {
     use infinisheet_object_store::UrlError;
-    let built = match feature {
-        "s3" => cfg!(feature = "s3"),
-        "gcs" => cfg!(feature = "gcs"),
-        "azure" => cfg!(feature = "azure"),
-        _ => false,
-    };
+    let built = (feature == "s3" && cfg!(feature = "s3"))
+        || (feature == "gcs" && cfg!(feature = "gcs"))
+        || (feature == "azure" && cfg!(feature = "azure"));
     if !built {
         return Err(not_built(url, feature));
     }
