@@ -9,11 +9,10 @@
 //! "exactly one writer wins" tests the client; the event log's own check
 //! at open confirms it honours both.
 
-use anyhow::{Context, Result, bail};
-use std::net::TcpStream;
+use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// What gets installed, pinned.
 const PACKAGES: [&str; 2] = ["azurite@3.37.0", "@azure/storage-blob@12.32.0"];
@@ -74,8 +73,7 @@ impl AzureServer {
             child,
             url: format!("http://127.0.0.1:{port}"),
         };
-        server
-            .wait_until_up(port)
+        crate::s3::wait_for_port(&mut server.child, port, START_TIMEOUT, "azurite")
             .with_context(|| format!("azurite did not come up; see {}", log_path.display()))?;
         let script = dir.join("create-container.js");
         std::fs::write(&script, CREATE_CONTAINER)?;
@@ -99,23 +97,6 @@ impl AzureServer {
             // Tells the Azure tests the emulator is there.
             ("INFINISHEET_AZURE", "1".to_owned()),
         ]
-    }
-
-    fn wait_until_up(&mut self, port: u16) -> Result<()> {
-        let started = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait()? {
-                bail!("azurite exited with {status}");
-            }
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Ok(());
-            }
-            if started.elapsed() > START_TIMEOUT {
-                bail!("no answer on port {port} after {START_TIMEOUT:?}");
-            }
-            // Polling a port that is not open yet: there is no event to wait on.
-            std::thread::sleep(Duration::from_millis(50));
-        }
     }
 }
 

@@ -103,8 +103,7 @@ impl S3Server {
             child,
             endpoint: format!("http://127.0.0.1:{port}"),
         };
-        server
-            .wait_until_up(port)
+        wait_for_port(&mut server.child, port, START_TIMEOUT, "moto")
             .with_context(|| format!("moto did not come up; see {}", log_path.display()))?;
         http_put(port, &format!("/{BUCKET}")).context("creating the test bucket")?;
         eprintln!("S3 server (moto) on {}", server.endpoint);
@@ -125,22 +124,29 @@ impl S3Server {
             ("INFINISHEET_S3", "1".to_owned()),
         ]
     }
+}
 
-    fn wait_until_up(&mut self, port: u16) -> Result<()> {
-        let started = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait()? {
-                bail!("moto exited with {status}");
-            }
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Ok(());
-            }
-            if started.elapsed() > START_TIMEOUT {
-                bail!("no answer on port {port} after {START_TIMEOUT:?}");
-            }
-            // Polling a port that is not open yet: there is no event to wait on.
-            std::thread::sleep(Duration::from_millis(50));
+/// Waits until `child` (a server called `name`) answers on `port`, or
+/// fails if it exits or `timeout` passes first.
+pub(crate) fn wait_for_port(
+    child: &mut Child,
+    port: u16,
+    timeout: Duration,
+    name: &str,
+) -> Result<()> {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait()? {
+            bail!("{name} exited with {status}");
         }
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(());
+        }
+        if started.elapsed() > timeout {
+            bail!("no answer on port {port} after {timeout:?}");
+        }
+        // Polling a port that is not open yet: there is no event to wait on.
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

@@ -107,27 +107,7 @@ pub enum ListError {
     Storage(#[from] StorageError),
 }
 
-macro_rules! storage_answers {
-    ($($ty:ident),*) => {$(
-        impl $ty {
-            /// Whether trying again may help: the storage failed in a way
-            /// that may pass ([`StorageError::is_retryable`]).
-            pub fn is_retryable(&self) -> bool {
-                matches!(self, $ty::Storage(err) if err.is_retryable())
-            }
-
-            /// The storage's own error, if the storage failed.
-            pub fn storage_error(&self) -> Option<&StorageError> {
-                match self {
-                    $ty::Storage(err) => Some(err),
-                    _ => None,
-                }
-            }
-        }
-    )*};
-}
-
-storage_answers!(
+infinisheet_storage_error::storage_answers!(
     ReadBlobError,
     WriteBlobError,
     RemoveBlobError,

@@ -128,6 +128,31 @@ impl Error for StorageError {
     }
 }
 
+/// Gives error enums with a `Storage(StorageError)` variant the two
+/// answers every storage-facing error gives: `is_retryable()` (the storage
+/// failed in a way that may pass) and `storage_error()` (the storage's own
+/// error, if it failed). Used by the traits' per-operation errors.
+#[macro_export]
+macro_rules! storage_answers {
+    ($($ty:ident),* $(,)?) => {$(
+        impl $ty {
+            /// Whether trying again may help: the storage failed in a way
+            /// that may pass ([`StorageError::is_retryable`]).
+            pub fn is_retryable(&self) -> bool {
+                matches!(self, $ty::Storage(err) if err.is_retryable())
+            }
+
+            /// The storage's own error, if the storage failed.
+            pub fn storage_error(&self) -> Option<&$crate::StorageError> {
+                match self {
+                    $ty::Storage(err) => Some(err),
+                    _ => None,
+                }
+            }
+        }
+    )*};
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

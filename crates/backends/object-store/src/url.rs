@@ -93,6 +93,22 @@ fn retry() -> object_store::RetryConfig {
     }
 }
 
+/// A cloud store's builder: TLS chosen, `options` applied (keys the
+/// builder does not know are ignored), the URL and the one retry setting.
+#[cfg(any(feature = "aws", feature = "gcp", feature = "azure", feature = "http"))]
+macro_rules! configured {
+    ($builder:ty, $options:expr, $url:expr) => {{
+        crate::install_tls();
+        let mut builder = <$builder>::new();
+        for (key, value) in $options {
+            if let Ok(key) = key.as_ref().parse() {
+                builder = builder.with_config(key, value);
+            }
+        }
+        builder.with_url($url).with_retry(retry()).build()
+    }};
+}
+
 /// The store and key prefix `url` names, configured from the environment
 /// as `object_store`'s builders read it (`AWS_*`, `GOOGLE_*`, `AZURE_*`;
 /// the URL's bucket wins over one named there).
@@ -183,72 +199,36 @@ where
         ObjectStoreScheme::Memory => (Arc::new(object_store::memory::InMemory::new()), None),
         #[cfg(feature = "aws")]
         ObjectStoreScheme::AmazonS3 => {
-            crate::install_tls();
-            let mut builder = object_store::aws::AmazonS3Builder::new();
-            for (key, value) in options {
-                if let Ok(key) = key.as_ref().parse() {
-                    builder = builder.with_config(key, value);
-                }
-            }
             let store = Arc::new(
-                builder
-                    .with_url(url)
-                    .with_retry(retry())
-                    .build()
+                configured!(object_store::aws::AmazonS3Builder, options, url)
                     .map_err(store_error)?,
             );
             (store.clone(), Some(store))
         }
         #[cfg(feature = "gcp")]
         ObjectStoreScheme::GoogleCloudStorage => {
-            crate::install_tls();
-            let mut builder = object_store::gcp::GoogleCloudStorageBuilder::new();
-            for (key, value) in options {
-                if let Ok(key) = key.as_ref().parse() {
-                    builder = builder.with_config(key, value);
-                }
-            }
             let store = Arc::new(
-                builder
-                    .with_url(url)
-                    .with_retry(retry())
-                    .build()
+                configured!(object_store::gcp::GoogleCloudStorageBuilder, options, url)
                     .map_err(store_error)?,
             );
             (store.clone(), Some(store))
         }
         #[cfg(feature = "azure")]
         ObjectStoreScheme::MicrosoftAzure => {
-            crate::install_tls();
-            let mut builder = object_store::azure::MicrosoftAzureBuilder::new();
-            for (key, value) in options {
-                if let Ok(key) = key.as_ref().parse() {
-                    builder = builder.with_config(key, value);
-                }
-            }
             let store = Arc::new(
-                builder
-                    .with_url(url)
-                    .with_retry(retry())
-                    .build()
+                configured!(object_store::azure::MicrosoftAzureBuilder, options, url)
                     .map_err(store_error)?,
             );
             (store.clone(), Some(store))
         }
         #[cfg(feature = "http")]
         ObjectStoreScheme::Http => {
-            crate::install_tls();
-            let mut builder = object_store::http::HttpBuilder::new();
-            for (key, value) in options {
-                if let Ok(key) = key.as_ref().parse() {
-                    builder = builder.with_config(key, value);
-                }
-            }
-            let store = builder
-                .with_url(&parsed[..url::Position::BeforePath])
-                .with_retry(retry())
-                .build()
-                .map_err(store_error)?;
+            let store = configured!(
+                object_store::http::HttpBuilder,
+                options,
+                &parsed[..url::Position::BeforePath]
+            )
+            .map_err(store_error)?;
             (Arc::new(store), None)
         }
         #[cfg(not(feature = "aws"))]
