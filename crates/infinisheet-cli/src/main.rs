@@ -96,6 +96,8 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
+        // A reader that stopped reading (`| head`) ends the command quietly.
+        Err(err) if cli::is_closed_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {}", cli::one_line(&err));
             ExitCode::FAILURE

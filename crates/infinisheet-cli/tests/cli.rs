@@ -702,7 +702,8 @@ fn clear_replace_and_dialects() {
     assert_eq!(got["rows"][0][2]["value"], "4.10");
     assert_eq!(got["rows"][1][2]["value"], true);
 
-    let line = fails(cli(home), &["get", "s", "A1:A4294967296"]);
+    // (A1:A4294967296 is all of column A, cut to the rows in use.)
+    let line = fails(cli(home), &["get", "s", "A1:A4294967295"]);
     assert!(line.contains("get prints at most 1000000"), "{line}");
     let line = fails(cli(home), &["export", "s", "--range", "A1:XFD1048576"]);
     assert!(line.contains("an export writes at most"), "{line}");
@@ -710,4 +711,76 @@ fn clear_replace_and_dialects() {
     assert!(line.contains("delimiter"), "{line}");
     ok(home, &["clear", "s", "all"]);
     assert_eq!(ok(home, &["export", "s"]), "");
+}
+
+/// Output into a pipe whose reader has gone (`| head`) ends the command
+/// quietly: exit 0, nothing on stderr, no panic (it was exit 101, or 1,
+/// with "failed printing to stdout: Broken pipe").
+#[test]
+fn a_closed_pipe_is_a_quiet_end() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    ok(home, &["new", "folder/s"]);
+    ok(home, &["set", "folder/s", "A1", "42"]);
+    ok(home, &["set", "folder/s", "B2", "text"]);
+    let binary = assert_cmd::cargo::cargo_bin("infinisheet");
+    for args in [
+        &["ls"][..],
+        &["ls", "folder"],
+        &["get", "folder/s"],
+        &["get", "folder/s", "A1:B2", "--json"],
+        &["export", "folder/s"],
+        &["export", "folder/s", "-"],
+        &["log", "folder/s"],
+        &["info", "folder/s"],
+    ] {
+        // The reader is closed before the command starts: its first write
+        // fails, every time.
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = std::process::Command::new(&binary)
+            .arg("--home")
+            .arg(home)
+            .args(args)
+            .env_remove("INFINISHEET_HOME")
+            .stdout(writer)
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{args:?}: {:?} {stderr}", out.status);
+        assert!(stderr.is_empty(), "{args:?}: {stderr}");
+    }
+}
+
+/// `export SHEET -` writes to standard output (as `import` reads `-` from
+/// standard input), not to a file named `-`; whole columns and rows are
+/// ranges of the cells in use.
+#[test]
+fn export_to_dash_and_whole_columns() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    ok(home, &["new", "s"]);
+    ok(home, &["set", "s", "A1", "1"]);
+    ok(home, &["set", "s", "B3", "x"]);
+    let out = cli(home)
+        .current_dir(home)
+        .args(["export", "s", "-"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), "1\n\n,x\n");
+    assert!(!home.join("-").exists());
+    let column = get_json(home, "s", "B:B");
+    assert_eq!(column["range"], "B1:B3");
+    assert_eq!(column["rows"][2][0]["value"], "x");
+    let rows = get_json(home, "s", "3:3");
+    assert_eq!(rows["range"], "A3:B3");
+    // Columns past the last in use span the rows in use, blank.
+    let blank = get_json(home, "s", "D:E");
+    assert_eq!(blank["range"], "D1:E3", "{blank}");
+    // On an empty sheet, whole columns hold nothing.
+    ok(home, &["new", "empty"]);
+    let none = get_json(home, "empty", "A:C");
+    assert_eq!(none["rows"].as_array().map(Vec::len), Some(0), "{none}");
 }

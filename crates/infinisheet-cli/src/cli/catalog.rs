@@ -39,13 +39,13 @@ pub(crate) async fn new(place: &Place, args: New) -> anyhow::Result<()> {
     let catalog = place.catalog().await?;
     if args.folder {
         catalog.create_folder(&args.path).await?;
-        println!("created folder {}", args.path);
+        outln!("created folder {}", args.path);
     } else {
         let options = SheetOptions::default()
             .snapshot_interval(args.snapshot_interval)
             .tile_size(args.tiles.0, args.tiles.1);
         let sheet = catalog.create_sheet(&args.path, options).await?;
-        println!(
+        outln!(
             "created sheet {} (log {} in {})",
             sheet.path(),
             sheet.metadata().log_id,
@@ -66,9 +66,9 @@ pub(crate) async fn ls(place: &Place, args: Ls) -> anyhow::Result<()> {
     let catalog = place.reader().await?;
     for item in catalog.list(&args.folder).await? {
         match item.kind {
-            ItemKind::Folder => println!("{}/", item.name),
-            ItemKind::Sheet => println!("{}", item.name),
-            ItemKind::Unknown => println!("{}  (damaged: no sheet metadata)", item.name),
+            ItemKind::Folder => outln!("{}/", item.name),
+            ItemKind::Sheet => outln!("{}", item.name),
+            ItemKind::Unknown => outln!("{}  (damaged: no sheet metadata)", item.name),
         }
     }
     Ok(())
@@ -85,7 +85,7 @@ pub(crate) struct Mv {
 pub(crate) async fn mv(place: &Place, args: Mv) -> anyhow::Result<()> {
     let catalog = place.catalog().await?;
     catalog.rename(&args.from, &args.to).await?;
-    println!("moved {} to {}", args.from, args.to);
+    outln!("moved {} to {}", args.from, args.to);
     Ok(())
 }
 
@@ -101,7 +101,7 @@ pub(crate) struct Rm {
 pub(crate) async fn rm(place: &Place, args: Rm) -> anyhow::Result<()> {
     let catalog = place.catalog().await?;
     catalog.remove(&args.path, args.recursive).await?;
-    println!("removed {}", args.path);
+    outln!("removed {}", args.path);
     Ok(())
 }
 
@@ -161,19 +161,19 @@ pub(crate) async fn info(place: &Place, args: Info) -> anyhow::Result<()> {
     let content = cells.content();
     let (blobs, bytes) = usage(sheet.dir()).await?;
     let metadata = sheet.metadata();
-    println!("sheet      {}", sheet.path());
+    outln!("sheet      {}", sheet.path());
     match metadata.id {
-        Some(id) => println!("identity   {id} (data in {DATA_DIR}/{id})"),
-        None => println!("identity   none (a sheet of format 1)"),
+        Some(id) => outln!("identity   {id} (data in {DATA_DIR}/{id})"),
+        None => outln!("identity   none (a sheet of format 1)"),
     }
-    println!(
+    outln!(
         "log        {} store {}, log {}",
         metadata.log_backend,
         catalog.storage().logs.url(),
         metadata.log_id
     );
-    println!("blobs      {}", catalog.storage().blobs_url);
-    println!(
+    outln!("blobs      {}", catalog.storage().blobs_url);
+    outln!(
         "entries    {start}..{end} ({} in the log{})",
         end - start,
         if history.is_some() {
@@ -183,21 +183,23 @@ pub(crate) async fn info(place: &Place, args: Info) -> anyhow::Result<()> {
         }
     );
     match snapshots.last() {
-        Some(newest) => println!(
+        Some(newest) => outln!(
             "snapshots  {} named in the log, newest on entry {newest}",
             snapshots.len()
         ),
-        None => println!("snapshots  none"),
+        None => outln!("snapshots  none"),
     }
-    println!("pending    {pending} snapshot job(s)");
-    println!(
+    outln!("pending    {pending} snapshot job(s)");
+    outln!(
         "size       {} rows x {} columns; {blobs} blobs, {bytes} bytes",
         content.row_count(),
         content.column_count()
     );
-    println!(
+    outln!(
         "settings   a snapshot every {} edits, tiles {}x{}",
-        metadata.snapshot_interval, metadata.tile_rows, metadata.tile_columns
+        metadata.snapshot_interval,
+        metadata.tile_rows,
+        metadata.tile_columns
     );
     Ok(())
 }
@@ -220,13 +222,13 @@ pub(crate) async fn check(place: &Place, args: Check) -> anyhow::Result<()> {
         let report = match catalog.open_sheet(path).await {
             Ok(sheet) => infinisheet::check_sheet(&sheet).await,
             Err(err) => {
-                println!("{path}: cannot be opened: {err}");
+                outln!("{path}: cannot be opened: {err}");
                 damaged += 1;
                 continue;
             }
         };
         if report.is_healthy() {
-            println!(
+            outln!(
                 "{path}: healthy: entries {}..{}, {} snapshots whole, {} entries in history, {} jobs pending",
                 report.start,
                 report.end,
@@ -236,9 +238,9 @@ pub(crate) async fn check(place: &Place, args: Check) -> anyhow::Result<()> {
             );
         } else {
             damaged += 1;
-            println!("{path}: {} problems", report.problems.len());
+            outln!("{path}: {} problems", report.problems.len());
             for problem in &report.problems {
-                println!("  {problem}");
+                outln!("  {problem}");
             }
         }
     }
@@ -266,7 +268,7 @@ pub(crate) async fn repair(place: &Place, args: Repair) -> anyhow::Result<()> {
         let sheet = match catalog.open_sheet(path).await {
             Ok(sheet) => sheet,
             Err(err) => {
-                println!("{path}: cannot be opened, so not repaired: {err}");
+                outln!("{path}: cannot be opened, so not repaired: {err}");
                 left += 1;
                 continue;
             }
@@ -275,15 +277,15 @@ pub(crate) async fn repair(place: &Place, args: Repair) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("repairing {path}"))?;
         for seq in &report.rebuilt {
-            println!("{path}: rebuilt the snapshot on entry {seq}");
+            outln!("{path}: rebuilt the snapshot on entry {seq}");
         }
         for problem in &report.unrepaired {
-            println!("{path}: not repaired: {problem}");
+            outln!("{path}: not repaired: {problem}");
         }
         // The whole picture after the repair.
         let check = infinisheet::check_sheet(&sheet).await;
         if check.is_healthy() {
-            println!(
+            outln!(
                 "{path}: healthy: entries {}..{}, {} snapshots whole",
                 check.start,
                 check.end,
@@ -292,7 +294,7 @@ pub(crate) async fn repair(place: &Place, args: Repair) -> anyhow::Result<()> {
         } else {
             left += 1;
             for problem in &check.problems {
-                println!("{path}: still wrong: {problem}");
+                outln!("{path}: still wrong: {problem}");
             }
         }
     }

@@ -49,7 +49,7 @@ pub(crate) async fn set(place: &Place, args: Set) -> anyhow::Result<()> {
     }
     let seq = cells.set_cell(at.row, at.column, cell).await?;
     finish(host).await;
-    println!("{} {at} (entry {seq})", sheet.path());
+    outln!("{} {at} (entry {seq})", sheet.path());
     Ok(())
 }
 
@@ -76,7 +76,7 @@ pub(crate) async fn clear(place: &Place, args: Clear) -> anyhow::Result<()> {
     let cells = sheet.open_on(log).await?;
     let seq = cells.clear(range).await?;
     finish(host).await;
-    println!("{} {range} cleared (entry {seq})", sheet.path());
+    outln!("{} {range} cleared (entry {seq})", sheet.path());
     Ok(())
 }
 
@@ -106,9 +106,9 @@ pub(crate) async fn get(place: &Place, args: Get) -> anyhow::Result<()> {
                 Some(range) => range,
                 None => {
                     if args.json {
-                        println!("{}", json!({ "range": asked.to_string(), "rows": [] }));
+                        outln!("{}", json!({ "range": asked.to_string(), "rows": [] }));
                     } else {
-                        println!("{asked} of {} is empty", sheet.path());
+                        outln!("{asked} of {} is empty", sheet.path());
                     }
                     return Ok(());
                 }
@@ -118,9 +118,9 @@ pub(crate) async fn get(place: &Place, args: Get) -> anyhow::Result<()> {
             Some(range) => range,
             None => {
                 if args.json {
-                    println!("{}", json!({ "range": null, "rows": [] }));
+                    outln!("{}", json!({ "range": null, "rows": [] }));
                 } else {
-                    println!("{} is empty", sheet.path());
+                    outln!("{} is empty", sheet.path());
                 }
                 return Ok(());
             }
@@ -247,7 +247,7 @@ pub(crate) async fn import(place: &Place, args: Import) -> anyhow::Result<()> {
     } else {
         "snapshot jobs are left to a `worker` process".to_owned()
     };
-    println!(
+    outln!(
         "imported {} cells ({} rows, {} columns) into {} in {:.2} s; {snapshots}",
         report.cells,
         report.rows,
@@ -280,7 +280,7 @@ pub(crate) async fn import(place: &Place, args: Import) -> anyhow::Result<()> {
 pub(crate) struct Export {
     /// The sheet.
     sheet: String,
-    /// The CSV file to write; standard output if left out.
+    /// The CSV file to write; standard output if left out or `-`.
     file: Option<PathBuf>,
     /// The range to export; the used range if left out.
     #[arg(long)]
@@ -304,7 +304,7 @@ pub(crate) async fn export(place: &Place, args: Export) -> anyhow::Result<()> {
     let format = args.format.csv(args.crlf, !args.no_final_newline)?;
     let (_, sheet) = place.reader_sheet(&args.sheet).await?;
     let cells = sheet.open().await?;
-    match &args.file {
+    match args.file.as_ref().filter(|path| path.as_os_str() != "-") {
         Some(path) => {
             let file = std::fs::File::create(path)
                 .with_context(|| format!("creating {}", path.display()))?;
@@ -405,7 +405,7 @@ pub(crate) async fn snapshot(place: &Place, args: Snapshot) -> anyhow::Result<()
     // A snapshot on entry S holds everything before S: the newest possible
     // one is on the last entry.
     if end <= start || end < 2 {
-        println!("{} has nothing to snapshot yet", sheet.path());
+        outln!("{} has nothing to snapshot yet", sheet.path());
         return Ok(());
     }
     let at = end - 1;
@@ -415,18 +415,18 @@ pub(crate) async fn snapshot(place: &Place, args: Snapshot) -> anyhow::Result<()
     };
     log.set_metadata(at, ask).await?;
     if args.no_wait {
-        println!("asked for a snapshot on entry {at} of {}", sheet.path());
+        outln!("asked for a snapshot on entry {at} of {}", sheet.path());
         return Ok(());
     }
     let worker = SnapshotWorker::new(sheet.log(), sheet.dir(), sheet.workflow_options());
     match worker.run_job(at).await? {
-        JobOutcome::Published(value) => println!(
+        JobOutcome::Published(value) => outln!(
             "snapshot {} of {} published on entry {at}",
             value.blob_id,
             sheet.path()
         ),
-        JobOutcome::AlreadyDone => println!("entry {at} already has a snapshot"),
-        _ => println!("a newer snapshot covers entry {at}"),
+        JobOutcome::AlreadyDone => outln!("entry {at} already has a snapshot"),
+        _ => outln!("a newer snapshot covers entry {at}"),
     }
     Ok(())
 }

@@ -46,13 +46,13 @@ pub(crate) async fn run(args: Demo) -> anyhow::Result<()> {
         }
     };
     let cells = u64::from(args.rows) * u64::from(args.columns);
-    println!(
+    outln!(
         "Infinisheet demo: {cells} cells ({} rows x {} columns) in {}",
         args.rows,
         args.columns,
         home.display()
     );
-    println!("storage: a SQLite log (logs.db) and a filesystem blob store (sheets/)");
+    outln!("storage: a SQLite log (logs.db) and a filesystem blob store (sheets/)");
 
     // Write: batches of edits through an in-process snapshot host.
     let path = format!("demo/sheet-{}", std::process::id());
@@ -86,7 +86,7 @@ pub(crate) async fn run(args: Demo) -> anyhow::Result<()> {
             )
             .await?;
         let snapshot = (newest.start > 0).then_some(newest.start);
-        println!(
+        outln!(
             "wrote {cells} edits in {:.0} ms ({:.0} edits/s); snapshots done {:.0} ms later{}",
             wrote.as_secs_f64() * 1000.0,
             cells as f64 / wrote.as_secs_f64(),
@@ -106,13 +106,13 @@ pub(crate) async fn run(args: Demo) -> anyhow::Result<()> {
     let viewed = cold.elapsed();
     let content = reader.content();
     let (segment_start, tail) = content.segment();
-    println!(
+    outln!(
         "reopened cold in {:.1} ms (snapshot on entry {segment_start} + {tail} log entries), \
          viewport {area} loaded in {:.1} ms more",
         opened.as_secs_f64() * 1000.0,
         (viewed - opened).as_secs_f64() * 1000.0,
     );
-    println!();
+    outln!();
     let texts: Vec<Vec<String>> = area
         .rows()
         .map(|row| {

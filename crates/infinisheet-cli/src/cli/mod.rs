@@ -1,13 +1,24 @@
 //! The commands of the `infinisheet` binary, and what they share: where
 //! the catalog is, opening sheets, and errors as one line.
 
+/// `println!` that returns a failed write (a closed pipe above all) as an
+/// error of the enclosing function instead of panicking.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout(), $($arg)*)?;
+    }};
+}
+
 pub(crate) mod catalog;
 pub(crate) mod cells;
 pub(crate) mod demo;
 pub(crate) mod worker;
 
 use anyhow::Context;
-use infinisheet::{Access, Catalog, CatalogSheet, CellRange, CellRef, Storage, WorkflowHost};
+use infinisheet::{
+    Access, Catalog, CatalogSheet, CellRange, CellRef, Storage, WorkflowHost, WorkflowOptions,
+};
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -122,24 +133,30 @@ pub(crate) async fn note_pending(sheet: &CatalogSheet) {
 /// A writer's snapshot host, or none with `--no-worker`: runs the jobs the
 /// command's edits ask for (and those already pending) before it exits.
 pub(crate) fn host(sheet: &CatalogSheet, no_worker: bool) -> Option<WorkflowHost> {
-    (!no_worker).then(|| {
-        let options = sheet.workflow_options().poll_interval(None);
-        WorkflowHost::start(sheet.log(), sheet.dir(), options)
-    })
+    (!no_worker).then(|| sheet.start_host_with(WorkflowOptions::default().poll_interval(None)))
 }
 
 /// Waits for `host`'s jobs, then stops it; says so if any failed.
 pub(crate) async fn finish(host: Option<WorkflowHost>) {
     if let Some(host) = host {
-        host.idle().await;
-        if host.failures() > 0 {
+        let report = host.finish().await;
+        if report.failures > 0 {
             eprintln!(
                 "warning: {} snapshot job(s) failed; they stay pending for a worker",
-                host.failures()
+                report.failures
             );
         }
-        host.shutdown().await;
     }
+}
+
+/// Whether `err` comes from writing to a pipe whose reader has gone (`|
+/// head`): a quiet end, as sqlite3 and xsv make it.
+pub(crate) fn is_closed_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// Rows of text as an aligned table with column letters and row numbers.

@@ -80,7 +80,7 @@ pub(crate) async fn run(place: &Place, args: Worker) -> anyhow::Result<()> {
             match worker.poll_once().await {
                 Ok(report) => {
                     for value in &report.published {
-                        println!("{path}: published snapshot on entry {}", value.sequence_id);
+                        outln!("{path}: published snapshot on entry {}", value.sequence_id);
                     }
                     for (at, err) in &report.failed {
                         eprintln!("warning: {path}: the snapshot job on entry {at} failed: {err}");
