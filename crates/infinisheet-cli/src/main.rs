@@ -4,7 +4,7 @@
 
 mod cli;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -23,11 +23,11 @@ struct Cli {
     #[arg(long, global = true, env = "INFINISHEET_HOME")]
     home: Option<PathBuf>,
     /// Where the sheets' logs live (a storage URL); needs --blobs.
-    #[arg(long, global = true, requires = "blobs")]
+    #[arg(long, global = true, env = "INFINISHEET_LOGS", requires = "blobs")]
     logs: Option<String>,
     /// Where the folder tree and the sheets' snapshots live (a storage
     /// URL); needs --logs.
-    #[arg(long, global = true, requires = "logs")]
+    #[arg(long, global = true, env = "INFINISHEET_BLOBS", requires = "logs")]
     blobs: Option<String>,
     #[command(subcommand)]
     command: Command,
@@ -83,7 +83,18 @@ fn main() -> ExitCode {
             .unwrap_or_default();
         eprintln!("error: internal error: {message}");
     }));
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(err) => err.exit(),
+    };
+    let cli = match choose_storage(cli, &matches) {
+        Ok(cli) => cli,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(2);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -102,6 +113,32 @@ fn main() -> ExitCode {
             eprintln!("error: {}", cli::one_line(&err));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The embedded storage (`--home`) or URLs (`--logs`, `--blobs`), never
+/// both: the command line wins over the environment, and both given at the
+/// same level is an error (it was `--home` silently ignored).
+fn choose_storage(mut cli: Cli, matches: &clap::ArgMatches) -> Result<Cli, String> {
+    use clap::parser::ValueSource;
+    let from = |id: &str| matches.value_source(id);
+    let (home, urls) = (from("home"), from("logs").or(from("blobs")));
+    match (home, urls) {
+        (Some(ValueSource::CommandLine), Some(ValueSource::CommandLine)) => {
+            Err("--home names the embedded storage and --logs/--blobs other storage: give one or the other".into())
+        }
+        (Some(ValueSource::EnvVariable), Some(ValueSource::EnvVariable)) => Err(
+            "INFINISHEET_HOME and INFINISHEET_LOGS/INFINISHEET_BLOBS are both set: unset one (or give --home or --logs/--blobs)".into(),
+        ),
+        (Some(ValueSource::CommandLine), Some(_)) => {
+            (cli.logs, cli.blobs) = (None, None);
+            Ok(cli)
+        }
+        (Some(_), Some(ValueSource::CommandLine)) => {
+            cli.home = None;
+            Ok(cli)
+        }
+        _ => Ok(cli),
     }
 }
 

@@ -784,3 +784,108 @@ fn export_to_dash_and_whole_columns() {
     let none = get_json(home, "empty", "A:C");
     assert_eq!(none["rows"].as_array().map(Vec::len), Some(0), "{none}");
 }
+
+/// Where the storage is: `INFINISHEET_LOGS`/`INFINISHEET_BLOBS` as
+/// `--logs`/`--blobs`; `--home` and URLs never both silently (the command
+/// line wins over the environment, both at one level is an error); a
+/// `--home` that is a file and `memory:` (gone when the command ends) are
+/// clear errors.
+#[test]
+fn storage_from_the_environment_and_never_two_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let logs = format!("sqlite:{}", dir.join("urls.db").display());
+    let blobs = format!("file:{}", dir.join("blobs").display());
+    let bare = || {
+        let mut command = Command::cargo_bin("infinisheet").unwrap();
+        command
+            .env_remove("INFINISHEET_HOME")
+            .env_remove("INFINISHEET_LOGS")
+            .env_remove("INFINISHEET_BLOBS");
+        command
+    };
+    // From the environment.
+    let out = bare()
+        .env("INFINISHEET_LOGS", &logs)
+        .env("INFINISHEET_BLOBS", &blobs)
+        .args(["new", "from-env"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listed = bare()
+        .args(["--logs", &logs, "--blobs", &blobs, "ls"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8(listed.stdout).unwrap().trim(), "from-env");
+    // A home in the environment yields to URLs on the command line.
+    let out = bare()
+        .env("INFINISHEET_HOME", dir.join("home"))
+        .args(["--logs", &logs, "--blobs", &blobs, "ls"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8(out.stdout).unwrap().trim(), "from-env");
+    assert!(!dir.join("home").exists());
+    // Both on the command line, or both in the environment: an error.
+    let mut both = bare();
+    both.arg("--home").arg(dir.join("home"));
+    both.args(["--logs", &logs, "--blobs", &blobs]);
+    let out = both.arg("ls").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("one or the other"));
+    let out = bare()
+        .env("INFINISHEET_HOME", dir.join("home"))
+        .env("INFINISHEET_LOGS", &logs)
+        .env("INFINISHEET_BLOBS", &blobs)
+        .arg("ls")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("both set"));
+    // A home that is a file.
+    let file = dir.join("a-file");
+    std::fs::write(&file, "").unwrap();
+    let mut command = bare();
+    command.arg("--home").arg(&file);
+    let line = fails(command, &["ls"]);
+    assert!(line.contains("is a file, not a directory"), "{line}");
+    // memory: would lose what the command does.
+    let line = fails(
+        bare(),
+        &["--logs", "memory:", "--blobs", &blobs, "new", "gone"],
+    );
+    assert!(line.contains("lasts only while one command runs"), "{line}");
+}
+
+/// `mv` into a folder that exists (or one named with a trailing `/`)
+/// keeps the name, as `mv` does; counts are singular for one.
+#[test]
+fn mv_into_a_folder_and_counts_in_words() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    ok(home, &["new", "q3"]);
+    ok(home, &["new", "--folder", "archive"]);
+    assert_eq!(
+        ok(home, &["mv", "q3", "archive"]).trim(),
+        "moved q3 to archive/q3"
+    );
+    ok(home, &["new", "q4"]);
+    assert_eq!(
+        ok(home, &["mv", "q4", "later/"]).trim(),
+        "moved q4 to later/q4"
+    );
+    assert_eq!(ok(home, &["ls", "archive"]).trim(), "q3");
+    ok(home, &["set", "archive/q3", "A1", "1"]);
+    let info = ok(home, &["info", "archive/q3"]);
+    assert!(info.contains("1 row x 1 column;"), "{info}");
+    let csv = home.join("one.csv");
+    std::fs::write(&csv, "x\n").unwrap();
+    let said = ok(home, &["import", "later/q4", csv.to_str().unwrap()]);
+    assert!(
+        said.starts_with("imported 1 cell (1 row, 1 column)"),
+        "{said}"
+    );
+}

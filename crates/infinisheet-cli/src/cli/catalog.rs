@@ -1,7 +1,7 @@
 //! `new`, `ls`, `mv`, `rm`, `info`, `check`, `repair`: the catalog's folders and
 //! sheets.
 
-use super::Place;
+use super::{Place, counted};
 use anyhow::Context;
 use infinisheet::blob_store::{BlobDir, BlobDirExt, EntryKind};
 use infinisheet::event_log::{Bounds, KnownSnapshot, QueryEnd, QueryStart};
@@ -84,8 +84,18 @@ pub(crate) struct Mv {
 
 pub(crate) async fn mv(place: &Place, args: Mv) -> anyhow::Result<()> {
     let catalog = place.catalog().await?;
-    catalog.rename(&args.from, &args.to).await?;
-    outln!("moved {} to {}", args.from, args.to);
+    // As `mv` does: into a folder that exists, or one named with a
+    // trailing `/`, the item keeps its name.
+    let into_folder = args.to.ends_with('/') || catalog.list(&args.to).await.is_ok();
+    let to = if into_folder {
+        let name = args.from.trim_end_matches('/');
+        let name = name.rsplit_once('/').map_or(name, |(_, name)| name);
+        format!("{}/{name}", args.to.trim_end_matches('/'))
+    } else {
+        args.to.clone()
+    };
+    catalog.rename(&args.from, &to).await?;
+    outln!("moved {} to {to}", args.from);
     Ok(())
 }
 
@@ -191,9 +201,11 @@ pub(crate) async fn info(place: &Place, args: Info) -> anyhow::Result<()> {
     }
     outln!("pending    {pending} snapshot job(s)");
     outln!(
-        "size       {} rows x {} columns; {blobs} blobs, {bytes} bytes",
-        content.row_count(),
-        content.column_count()
+        "size       {} x {}; {}, {}",
+        counted(content.row_count(), "row", "rows"),
+        counted(content.column_count(), "column", "columns"),
+        counted(blobs, "blob", "blobs"),
+        counted(bytes, "byte", "bytes")
     );
     outln!(
         "settings   a snapshot every {} edits, tiles {}x{}",

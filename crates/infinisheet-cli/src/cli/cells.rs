@@ -1,7 +1,7 @@
 //! `set`, `clear`, `get`, `import`, `export`, `log`, `snapshot`: a sheet's
 //! cells and its log.
 
-use super::{Place, finish, host, note_pending, print_table};
+use super::{Place, counted, finish, host, note_pending, print_table};
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use infinisheet::engine::{SNAPSHOT_WORKFLOW, SheetEntry};
@@ -248,10 +248,10 @@ pub(crate) async fn import(place: &Place, args: Import) -> anyhow::Result<()> {
         "snapshot jobs are left to a `worker` process".to_owned()
     };
     outln!(
-        "imported {} cells ({} rows, {} columns) into {} in {:.2} s; {snapshots}",
-        report.cells,
-        report.rows,
-        report.columns,
+        "imported {} ({}, {}) into {} in {:.2} s; {snapshots}",
+        counted(report.cells, "cell", "cells"),
+        counted(report.rows, "row", "rows"),
+        counted(report.columns, "column", "columns"),
         sheet.path(),
         wrote.as_secs_f64(),
     );
@@ -309,7 +309,11 @@ pub(crate) async fn export(place: &Place, args: Export) -> anyhow::Result<()> {
             let file = std::fs::File::create(path)
                 .with_context(|| format!("creating {}", path.display()))?;
             let rows = export_csv(&cells, file, range, &format).await?;
-            eprintln!("exported {rows} rows to {}", path.display());
+            eprintln!(
+                "exported {} to {}",
+                counted(rows, "row", "rows"),
+                path.display()
+            );
         }
         None => {
             export_csv(&cells, std::io::stdout().lock(), range, &format).await?;

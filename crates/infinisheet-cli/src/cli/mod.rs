@@ -15,7 +15,7 @@ pub(crate) mod cells;
 pub(crate) mod demo;
 pub(crate) mod worker;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use infinisheet::{
     Access, Catalog, CatalogSheet, CellRange, CellRef, Storage, WorkflowHost, WorkflowOptions,
 };
@@ -56,9 +56,26 @@ impl Place {
 
     async fn catalog_with(&self, access: Access) -> anyhow::Result<Catalog> {
         let storage = match (&self.logs, &self.blobs) {
-            (Some(logs), Some(blobs)) => Storage::open_with(logs, blobs, access).await?,
+            (Some(logs), Some(blobs)) => {
+                for url in [logs, blobs] {
+                    if url.starts_with("memory:") {
+                        bail!(
+                            "{url} lasts only while one command runs, so nothing would be left \
+                             of what this one does: use sqlite:PATH, file:DIR or s3://bucket/prefix"
+                        );
+                    }
+                }
+                Storage::open_with(logs, blobs, access).await?
+            }
             _ => {
                 let home = self.home();
+                if home.exists() && !home.is_dir() {
+                    bail!(
+                        "{} is a file, not a directory: --home (or $INFINISHEET_HOME) names \
+                         the directory of the embedded storage",
+                        home.display()
+                    );
+                }
                 Storage::embedded_with(&home, access)
                     .await
                     .with_context(|| format!("opening the storage in {}", home.display()))?
@@ -147,6 +164,11 @@ pub(crate) async fn finish(host: Option<WorkflowHost>) {
             );
         }
     }
+}
+
+/// `n` and the noun, singular for one: "1 row", "2 rows".
+pub(crate) fn counted(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// Whether `err` comes from writing to a pipe whose reader has gone (`|
