@@ -889,3 +889,41 @@ fn mv_into_a_folder_and_counts_in_words() {
         "{said}"
     );
 }
+
+/// `snapshot` on a sheet whose last entry has its snapshot already says so
+/// and rewrites nothing (it said "published" again and wrote it again).
+#[test]
+fn a_second_snapshot_says_there_is_one() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    ok(home, &["new", "s"]);
+    ok(home, &["set", "s", "A1", "1", "--no-worker"]);
+    ok(home, &["set", "s", "A2", "2", "--no-worker"]);
+    let first = ok(home, &["snapshot", "s"]);
+    assert!(first.contains("published"), "{first}");
+    let listing = |home: &Path| {
+        let mut names: Vec<PathBuf> = walk(&home.join("sheets"));
+        names.sort();
+        names
+    };
+    let before = listing(home);
+    let second = ok(home, &["snapshot", "s"]);
+    assert!(second.contains("nothing to do"), "{second}");
+    assert!(!second.contains("published"), "{second}");
+    assert_eq!(listing(home), before, "nothing was written");
+}
+
+/// Every file below `dir`, with its length and modification time.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            found.extend(walk(&path));
+        } else {
+            let meta = std::fs::metadata(&path).unwrap();
+            found.push(path.join(format!("{}-{:?}", meta.len(), meta.modified().unwrap())));
+        }
+    }
+    found
+}

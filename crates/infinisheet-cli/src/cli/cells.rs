@@ -413,6 +413,21 @@ pub(crate) async fn snapshot(place: &Place, args: Snapshot) -> anyhow::Result<()
         return Ok(());
     }
     let at = end - 1;
+    // Already there: say so, and rewrite nothing.
+    let last = log
+        .query(QueryStart::Id(at), QueryEnd::End, KnownSnapshot::NotTracked)
+        .await?;
+    if let Some(blob) = last
+        .entries
+        .first()
+        .and_then(|e| e.metadata.snapshot.as_ref())
+    {
+        outln!(
+            "{} has a snapshot of every entry already (snapshot {blob} on entry {at}); nothing to do",
+            sheet.path()
+        );
+        return Ok(());
+    }
     let ask = MetadataUpdate {
         pending: FieldUpdate::Set(SNAPSHOT_WORKFLOW.to_owned()),
         ..MetadataUpdate::default()
