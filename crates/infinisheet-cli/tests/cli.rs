@@ -927,3 +927,77 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     found
 }
+
+/// `get` shows what a spreadsheet shows: number formats applied in a table
+/// (the stored value with `--unformatted`, `--raw`, CSV and JSON); cell
+/// text is terminal-safe (an escape sequence or a line break is shown, not
+/// obeyed) and columns align by display width (CJK takes two columns).
+#[test]
+fn get_shows_formats_safely_in_every_output() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    ok(home, &["new", "s"]);
+    ok(
+        home,
+        &["set", "s", "A1", "42", "--format", "0.00", "--no-worker"],
+    );
+    ok(
+        home,
+        &["set", "s", "B1", "\u{1b}[31mRED\nnext", "--no-worker"],
+    );
+    ok(home, &["set", "s", "A2", "日本語", "--no-worker"]);
+    ok(
+        home,
+        &["set", "s", "B2", "0.256", "--format", "0.0%", "--no-worker"],
+    );
+    ok(
+        home,
+        &[
+            "set",
+            "s",
+            "A3",
+            "1234567",
+            "--format",
+            "#,##0",
+            "--no-worker",
+        ],
+    );
+
+    let table = ok(home, &["get", "s"]);
+    assert!(
+        !table.contains('\u{1b}'),
+        "an escape reached the terminal: {table:?}"
+    );
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 4, "one line a row: {table:?}");
+    assert_eq!(lines[1], "1  42.00      \\e[31mRED\\nnext");
+    assert_eq!(lines[2], "2  日本語     25.6%");
+    assert_eq!(lines[3], "3  1,234,567");
+    let unformatted = ok(home, &["get", "s", "--unformatted"]);
+    assert!(
+        unformatted.lines().nth(1).unwrap().starts_with("1  42 "),
+        "{unformatted}"
+    );
+
+    assert_eq!(ok(home, &["get", "s", "A1", "--raw"]), "42\n");
+    assert_eq!(
+        ok(home, &["get", "s", "A1:B2", "-o", "raw"]),
+        "42\t\u{1b}[31mRED\nnext\n日本語\t0.256\n"
+    );
+    assert_eq!(
+        ok(home, &["get", "s", "A1:B2", "-o", "csv"]),
+        "42,\"\u{1b}[31mRED\nnext\"\n日本語,0.256\n"
+    );
+    assert_eq!(
+        ok(home, &["get", "s", "A2:B2", "-o", "tsv"]),
+        "日本語\t0.256\n"
+    );
+    let markdown = ok(home, &["get", "s", "A1:B2", "-o", "markdown"]);
+    assert_eq!(
+        markdown,
+        "| | A | B |\n|---|---|---|\n| 1 | 42.00 | \\e[31mRED<br>next |\n| 2 | 日本語 | 25.6% |\n"
+    );
+    let json: Value = serde_json::from_str(&ok(home, &["get", "s", "A1", "-o", "json"])).unwrap();
+    assert_eq!(json["rows"][0][0]["value"], 42.0);
+    assert_eq!(json["rows"][0][0]["format"], "0.00");
+}

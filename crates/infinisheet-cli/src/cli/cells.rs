@@ -9,7 +9,8 @@ use infinisheet::event_log::{
     Bounds, EventLogExt, FieldUpdate, KnownSnapshot, MetadataUpdate, QueryEnd, QueryStart,
 };
 use infinisheet::table::{
-    CsvFormat, ImportOptions, Types, export_csv, import_csv, value_text, whole_sheet, write_json,
+    CsvFormat, ImportOptions, Types, export_csv, import_csv, shown_text, value_text, whole_sheet,
+    write_json,
 };
 use infinisheet::workflow::JobOutcome;
 use infinisheet::{Cell, CellRange, CellRef, CellValue, SnapshotWorker};
@@ -87,11 +88,42 @@ const GET_LIMIT: u64 = 1_000_000;
 pub(crate) struct Get {
     /// The sheet.
     sheet: String,
-    /// A cell or range, such as A1:F20; the used range if left out.
+    /// A cell or range, such as A1:F20, or whole columns or rows (A:C,
+    /// 2:5); the used range if left out.
     range: Option<String>,
-    /// Print JSON: the range and its rows of cells (null for blank ones).
-    #[arg(long)]
+    /// How to print: an aligned `table` of values as a spreadsheet shows
+    /// them (their number formats applied), `markdown`, or for scripts
+    /// `csv`, `tsv`, `json` or `raw` (values alone, tab-separated).
+    #[arg(long, short, value_enum, default_value_t = Output::Table)]
+    output: Output,
+    /// Print JSON (as `--output json`): the range and its rows of cells,
+    /// with their formats (null for blank ones).
+    #[arg(long, conflicts_with_all = ["output", "raw"])]
     json: bool,
+    /// Print the values alone (as `--output raw`): `$(infinisheet get s A1 --raw)`.
+    #[arg(long, conflicts_with = "output")]
+    raw: bool,
+    /// In a table or markdown, show the values as stored, without their
+    /// number formats.
+    #[arg(long)]
+    unformatted: bool,
+}
+
+/// How `get` prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Output {
+    /// An aligned table with column letters and row numbers.
+    Table,
+    /// A Markdown table.
+    Markdown,
+    /// CSV, as `export` writes it.
+    Csv,
+    /// Tab-separated values, as `export --delimiter tab` writes them.
+    Tsv,
+    /// One JSON object: the range and its rows of cells.
+    Json,
+    /// Values alone, a tab between cells and a line a row, no header.
+    Raw,
 }
 
 pub(crate) async fn get(place: &Place, args: Get) -> anyhow::Result<()> {
@@ -130,22 +162,74 @@ pub(crate) async fn get(place: &Place, args: Get) -> anyhow::Result<()> {
     if size > GET_LIMIT {
         bail!("{range} holds {size} cells; get prints at most {GET_LIMIT} (use export)");
     }
-    if args.json {
-        let out = std::io::BufWriter::new(std::io::stdout().lock());
-        write_json(&cells, out, range).await?;
-    } else {
-        let rows = cells.read(range).await?;
-        let texts: Vec<Vec<String>> = rows
-            .iter()
-            .map(|row| {
-                row.iter()
-                    .map(|c| c.as_ref().map(|c| value_text(&c.value)).unwrap_or_default())
-                    .collect()
-            })
-            .collect();
-        print_table(range, &texts)?;
+    let output = match (args.json, args.raw) {
+        (true, _) => Output::Json,
+        (_, true) => Output::Raw,
+        _ => args.output,
+    };
+    let text = |cell: &Option<Cell>, shown: bool| match cell {
+        Some(cell) if shown => shown_text(cell),
+        Some(cell) => value_text(&cell.value),
+        None => String::new(),
+    };
+    let shown = !args.unformatted;
+    match output {
+        Output::Json => {
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            write_json(&cells, &mut out, range).await?;
+            out.flush()?;
+        }
+        Output::Csv | Output::Tsv => {
+            let delimiter = if output == Output::Tsv { b'\t' } else { b',' };
+            let format = CsvFormat {
+                delimiter,
+                ..CsvFormat::default()
+            };
+            export_csv(&cells, std::io::stdout().lock(), Some(range), &format).await?;
+        }
+        Output::Raw => {
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            for row in cells.read(range).await? {
+                let texts: Vec<String> = row.iter().map(|c| text(c, false)).collect();
+                writeln!(out, "{}", texts.join("\t"))?;
+            }
+            out.flush()?;
+        }
+        Output::Table => {
+            let rows = cells.read(range).await?;
+            let texts: Vec<Vec<String>> = rows
+                .iter()
+                .map(|row| row.iter().map(|c| text(c, shown)).collect())
+                .collect();
+            print_table(range, &texts)?;
+        }
+        Output::Markdown => {
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            let letters: Vec<String> = range.columns().map(CellRef::column_name).collect();
+            writeln!(out, "| | {} |", letters.join(" | "))?;
+            writeln!(out, "|---|{}", "---|".repeat(letters.len()))?;
+            for (row, cells) in range.rows().zip(cells.read(range).await?) {
+                let texts: Vec<String> = cells
+                    .iter()
+                    .map(|c| markdown_cell(&text(c, shown)))
+                    .collect();
+                writeln!(out, "| {} | {} |", u64::from(row) + 1, texts.join(" | "))?;
+            }
+            out.flush()?;
+        }
     }
     Ok(())
+}
+
+/// A cell's text inside a Markdown table: `|` escaped, line breaks as
+/// `<br>`, other control characters as visible escapes.
+fn markdown_cell(text: &str) -> String {
+    let text = text.replace("\r\n", "\n").replace('|', "\\|");
+    let lines: Vec<String> = text
+        .split('\n')
+        .map(|line| super::terminal_safe(line).into_owned())
+        .collect();
+    lines.join("<br>")
 }
 
 /// The CSV format options `import` and `export` share.

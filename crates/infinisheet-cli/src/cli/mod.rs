@@ -181,45 +181,100 @@ pub(crate) fn is_closed_pipe(err: &anyhow::Error) -> bool {
     })
 }
 
-/// Rows of text as an aligned table with column letters and row numbers.
+/// `text` safe to print on a terminal: control characters (a line break,
+/// a tab, an escape that would recolour the terminal) written as visible
+/// escapes (`\n`, `\t`, `\e`, `\u{7f}`), so one cell is one line and
+/// changes nothing but its own place.
+pub(crate) fn terminal_safe(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{1b}' => out.push_str("\\e"),
+            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// The columns `text` takes on a terminal (CJK and emoji take two).
+pub(crate) fn display_width(text: &str) -> usize {
+    unicode_width::UnicodeWidthStr::width(text)
+}
+
+/// `text` cut to at most `widest` terminal columns, `…` marking a cut.
+pub(crate) fn clip(text: &str, widest: usize) -> String {
+    if display_width(text) <= widest {
+        return text.to_owned();
+    }
+    let mut out = String::new();
+    let mut used = 0;
+    for c in text.chars() {
+        let w = unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
+        if used + w > widest.saturating_sub(1) {
+            break;
+        }
+        used += w;
+        out.push(c);
+    }
+    out.push('…');
+    out
+}
+
+/// `text` left-aligned in `width` terminal columns.
+fn pad(text: &str, width: usize) -> String {
+    let mut out = text.to_owned();
+    out.extend(std::iter::repeat_n(
+        ' ',
+        width.saturating_sub(display_width(text)),
+    ));
+    out
+}
+
+/// Rows of text as an aligned table with column letters and row numbers;
+/// each text made terminal-safe and cut to 40 columns, widths counted in
+/// terminal columns.
 pub(crate) fn print_table(range: CellRange, rows: &[Vec<String>]) -> std::io::Result<()> {
     const WIDEST: usize = 40;
-    let clip = |text: &str| -> String {
-        if text.chars().count() > WIDEST {
-            let mut clipped: String = text.chars().take(WIDEST - 1).collect();
-            clipped.push('…');
-            clipped
-        } else {
-            text.to_owned()
-        }
-    };
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| {
+            row.iter()
+                .map(|t| clip(&terminal_safe(t), WIDEST))
+                .collect()
+        })
+        .collect();
     let columns: Vec<u32> = range.columns().collect();
     let mut widths: Vec<usize> = columns
         .iter()
         .map(|c| CellRef::column_name(*c).len())
         .collect();
-    for row in rows {
+    for row in &rows {
         for (i, text) in row.iter().enumerate() {
-            widths[i] = widths[i].max(clip(text).chars().count());
+            widths[i] = widths[i].max(display_width(text));
         }
     }
     let label = range.last.row.saturating_add(1).to_string().len();
-    let mut out = std::io::stdout().lock();
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut header = " ".repeat(label);
     for (i, column) in columns.iter().enumerate() {
-        header.push_str(&format!(
-            "  {:<w$}",
-            CellRef::column_name(*column),
-            w = widths[i]
-        ));
+        header.push_str("  ");
+        header.push_str(&pad(&CellRef::column_name(*column), widths[i]));
     }
     writeln!(out, "{}", header.trim_end())?;
-    for (row, texts) in range.rows().zip(rows) {
+    for (row, texts) in range.rows().zip(&rows) {
         let mut line = format!("{:>label$}", u64::from(row) + 1);
         for (i, text) in texts.iter().enumerate() {
-            line.push_str(&format!("  {:<w$}", clip(text), w = widths[i]));
+            line.push_str("  ");
+            line.push_str(&pad(text, widths[i]));
         }
         writeln!(out, "{}", line.trim_end())?;
     }
-    Ok(())
+    out.flush()
 }

@@ -14,9 +14,11 @@ use infinisheet_engine::{CellRange, CellRef, CellValue};
 
 mod export;
 mod import;
+mod shown;
 
 pub use export::{EXPORT_LIMIT, ExportError, cell_json, export_csv, write_json};
 pub use import::{ImportError, ImportFailed, ImportOptions, ImportReport, Types, import_csv};
+pub use shown::shown_text;
 
 /// How a cell's value is written in a table or a CSV file: numbers in
 /// their shortest exact form, `TRUE`/`FALSE`, error values as `#DIV/0!`,

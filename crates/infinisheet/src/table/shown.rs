@@ -1,0 +1,149 @@
+//! A cell as a spreadsheet shows it: its value through its number format,
+//! for the formats people use most (`0`, `0.00`, `#,##0`, `#,##0.00`,
+//! `0%`, `0.0%`). Any other format, or a value that is not a number, shows
+//! as its value text.
+
+use infinisheet_engine::{Cell, CellValue};
+
+/// A number format this module can apply: decimals, thousands separators,
+/// percent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct NumberFormat {
+    decimals: usize,
+    grouped: bool,
+    percent: bool,
+}
+
+/// The format `text` names, if it is one of the plain number formats:
+/// `0` or `#,##0`, then optionally `.` and zeros, then optionally `%`.
+fn parse(text: &str) -> Option<NumberFormat> {
+    let (body, percent) = match text.strip_suffix('%') {
+        Some(body) => (body, true),
+        None => (text, false),
+    };
+    let (whole, decimals) = match body.split_once('.') {
+        Some((whole, zeros)) if !zeros.is_empty() && zeros.bytes().all(|b| b == b'0') => {
+            (whole, zeros.len())
+        }
+        Some(_) => return None,
+        None => (body, 0),
+    };
+    let grouped = match whole {
+        "0" => false,
+        "#,##0" => true,
+        _ => return None,
+    };
+    Some(NumberFormat {
+        decimals,
+        grouped,
+        percent,
+    })
+}
+
+/// `digits` (ASCII, no sign) with a `,` between groups of three.
+fn group(digits: &str) -> String {
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+/// `number` through `format`.
+fn apply(number: f64, format: NumberFormat) -> String {
+    let scaled = if format.percent {
+        number * 100.0
+    } else {
+        number
+    };
+    // Halves round away from zero, as spreadsheets round (Rust's own
+    // formatting rounds them to even).
+    let factor = 10f64.powi(i32::try_from(format.decimals).unwrap_or(i32::MAX));
+    let rounded = if factor.is_finite() && (scaled.abs() * factor).is_finite() {
+        (scaled.abs() * factor).round() / factor
+    } else {
+        scaled.abs()
+    };
+    let text = format!("{:.*}", format.decimals, rounded);
+    let (whole, fraction) = match text.split_once('.') {
+        Some((whole, fraction)) => (whole.to_owned(), Some(fraction.to_owned())),
+        None => (text, None),
+    };
+    let mut out = String::new();
+    // "-0" and "-0.00" show without the sign, as spreadsheets show them.
+    let rounds_to_zero = whole.bytes().all(|b| b == b'0')
+        && fraction
+            .as_deref()
+            .is_none_or(|f| f.bytes().all(|b| b == b'0'));
+    if scaled < 0.0 && !rounds_to_zero {
+        out.push('-');
+    }
+    out.push_str(&if format.grouped { group(&whole) } else { whole });
+    if let Some(fraction) = fraction {
+        out.push('.');
+        out.push_str(&fraction);
+    }
+    if format.percent {
+        out.push('%');
+    }
+    out
+}
+
+/// What a spreadsheet would show for `cell`: a number through its format
+/// when the format is one of `0`, `0.00` (any number of zeros), `#,##0`,
+/// `#,##0.00`, `0%`, `0.0%`; otherwise the value as text
+/// ([`value_text`](super::value_text)). An infinite or NaN number shows as
+/// its value text.
+///
+/// ```
+/// use infinisheet::{Cell, table::shown_text};
+///
+/// assert_eq!(shown_text(&Cell::from(42.0).with_format("0.00")), "42.00");
+/// assert_eq!(shown_text(&Cell::from(1234567.891).with_format("#,##0.00")), "1,234,567.89");
+/// assert_eq!(shown_text(&Cell::from(0.256).with_format("0.0%")), "25.6%");
+/// assert_eq!(shown_text(&Cell::from(5.0).with_format("yyyy-mm-dd")), "5");
+/// ```
+pub fn shown_text(cell: &Cell) -> String {
+    match (&cell.value, cell.format.as_deref().and_then(parse)) {
+        (CellValue::Number(number), Some(format)) if number.is_finite() => apply(*number, format),
+        (value, _) => value.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shown(number: f64, format: &str) -> String {
+        shown_text(&Cell::from(number).with_format(format))
+    }
+
+    #[test]
+    fn the_common_number_formats() {
+        assert_eq!(shown(42.0, "0.00"), "42.00");
+        assert_eq!(shown(5.0, "0.00"), "5.00");
+        assert_eq!(shown(2.5, "0"), "3"); // halves away from zero
+        assert_eq!(shown(-2.5, "0"), "-3");
+        assert_eq!(shown(-1234.5, "#,##0.00"), "-1,234.50");
+        assert_eq!(shown(999.0, "#,##0"), "999");
+        assert_eq!(shown(1000.0, "#,##0"), "1,000");
+        assert_eq!(shown(1234567.0, "#,##0"), "1,234,567");
+        assert_eq!(shown(0.25, "0%"), "25%");
+        assert_eq!(shown(0.1234, "0.0%"), "12.3%");
+        assert_eq!(shown(-0.001, "0.00"), "0.00");
+        assert_eq!(shown(f64::INFINITY, "0.00"), "inf");
+    }
+
+    #[test]
+    fn other_formats_and_values_show_as_their_text() {
+        assert_eq!(shown(45000.0, "yyyy-mm-dd"), "45000");
+        assert_eq!(shown(1.5, "0.0#"), "1.5");
+        assert_eq!(shown(1.5, "General"), "1.5");
+        assert_eq!(shown_text(&Cell::from("06").with_format("0.00")), "06");
+        assert_eq!(shown_text(&Cell::from(true).with_format("0%")), "TRUE");
+        assert_eq!(shown_text(&Cell::from(7.0)), "7");
+    }
+}
