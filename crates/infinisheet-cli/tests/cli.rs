@@ -18,6 +18,16 @@ fn cli(home: &Path) -> Command {
     command
 }
 
+/// The command on no storage of its own: give `--logs` and `--blobs`.
+fn bare() -> Command {
+    let mut command = Command::cargo_bin("infinisheet").unwrap();
+    command
+        .env_remove("INFINISHEET_HOME")
+        .env_remove("INFINISHEET_LOGS")
+        .env_remove("INFINISHEET_BLOBS");
+    command
+}
+
 /// Runs a command that must succeed; returns its standard output.
 fn ok(home: &Path, args: &[&str]) -> String {
     let out = cli(home).args(args).output().unwrap();
@@ -162,12 +172,10 @@ fn bad_input_gives_one_clear_line_and_exit_code_1() {
     assert_eq!(std::fs::read(&db).unwrap(), vec![7u8; 4096]);
 
     // Storage URLs: unknown, and an S3 endpoint nothing listens on.
-    let line = fails(
-        cli(home),
-        &["--logs", "ftp://x", "--blobs", "memory:", "ls"],
-    );
+    let blobs = format!("file:{}", home.join("sheets").display());
+    let line = fails(bare(), &["--logs", "ftp://x", "--blobs", &blobs, "ls"]);
     assert!(line.contains("not a storage URL"), "{line}");
-    let mut unreachable = cli(home);
+    let mut unreachable = bare();
     unreachable
         .env("AWS_ENDPOINT", "http://127.0.0.1:9")
         .env("AWS_ALLOW_HTTP", "true")
@@ -176,7 +184,13 @@ fn bad_input_gives_one_clear_line_and_exit_code_1() {
         .env("AWS_SECRET_ACCESS_KEY", "x");
     let line = fails(
         unreachable,
-        &["--logs", "memory:", "--blobs", "s3://bucket/sheets", "ls"],
+        &[
+            "--logs",
+            "s3://bucket/logs",
+            "--blobs",
+            "s3://bucket/sheets",
+            "ls",
+        ],
     );
     assert!(
         line.contains("127.0.0.1:9") || line.contains("connect"),
@@ -796,14 +810,6 @@ fn storage_from_the_environment_and_never_two_at_once() {
     let dir = dir.path();
     let logs = format!("sqlite:{}", dir.join("urls.db").display());
     let blobs = format!("file:{}", dir.join("blobs").display());
-    let bare = || {
-        let mut command = Command::cargo_bin("infinisheet").unwrap();
-        command
-            .env_remove("INFINISHEET_HOME")
-            .env_remove("INFINISHEET_LOGS")
-            .env_remove("INFINISHEET_BLOBS");
-        command
-    };
     // From the environment.
     let out = bare()
         .env("INFINISHEET_LOGS", &logs)
@@ -1000,4 +1006,26 @@ fn get_shows_formats_safely_in_every_output() {
     let json: Value = serde_json::from_str(&ok(home, &["get", "s", "A1", "-o", "json"])).unwrap();
     assert_eq!(json["rows"][0][0]["value"], 42.0);
     assert_eq!(json["rows"][0][0]["format"], "0.00");
+}
+
+/// `log` shows a number as a number and text as quoted text, made
+/// terminal-safe and cut with its size when long (it printed `A1 = "42"`
+/// and a 50 MB cell on one line, escapes and all).
+#[test]
+fn log_shows_values_by_kind_and_long_text_cut() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    ok(home, &["new", "s"]);
+    ok(home, &["set", "s", "A1", "42", "--no-worker"]);
+    ok(home, &["set", "s", "A2", "'42", "--no-worker"]);
+    let long = format!("\u{1b}[31m{}", "x".repeat(100_000));
+    ok(home, &["set", "s", "A3", &long, "--no-worker"]);
+    let log = ok(home, &["log", "s"]);
+    let lines: Vec<&str> = log.lines().collect();
+    assert!(lines[2].trim_start().starts_with("1  A1 = 42"), "{log}");
+    assert!(lines[3].trim_start().starts_with("2  A2 = \"42\""), "{log}");
+    assert!(!log.contains('\u{1b}'), "{log:?}");
+    assert!(lines[4].contains("\\e[31mxxx"), "{log}");
+    assert!(lines[4].contains("…\" (100005 bytes)"), "{log}");
+    assert!(lines[4].len() < 200, "{}", lines[4].len());
 }

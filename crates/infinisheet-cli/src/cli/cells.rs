@@ -221,6 +221,26 @@ pub(crate) async fn get(place: &Place, args: Get) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A value as `log` shows it: a number, boolean or error value bare
+/// (`42`, `TRUE`, `#N/A`), text quoted — terminal-safe, and cut to 60
+/// columns with its length in bytes when longer — and `(empty)`.
+fn value_literal(value: &CellValue) -> String {
+    const WIDEST: usize = 60;
+    match value {
+        CellValue::Text(text) => {
+            let safe = super::terminal_safe(text);
+            let shown = super::clip(&safe, WIDEST);
+            if shown.len() < safe.len() {
+                format!("\"{shown}\" ({} bytes)", text.len())
+            } else {
+                format!("\"{shown}\"")
+            }
+        }
+        CellValue::Empty => "(empty)".to_owned(),
+        other => value_text(other),
+    }
+}
+
 /// A cell's text inside a Markdown table: `|` escaped, line breaks as
 /// `<br>`, other control characters as visible escapes.
 fn markdown_cell(text: &str) -> String {
@@ -445,11 +465,13 @@ pub(crate) async fn log(place: &Place, args: Log) -> anyhow::Result<()> {
                 value,
                 format,
             }) => {
-                let format = format.map(|f| format!(" [{f}]")).unwrap_or_default();
+                let format = format
+                    .map(|f| format!(" [{}]", super::clip(&super::terminal_safe(&f), 40)))
+                    .unwrap_or_default();
                 format!(
-                    "{} = {:?}{format}",
+                    "{} = {}{format}",
                     CellRef::new(row, column),
-                    value_text(&value)
+                    value_literal(&value)
                 )
             }
             Ok(SheetEntry::Identity { sheet }) => format!("identity of sheet {sheet}"),
