@@ -29,8 +29,33 @@ struct Cli {
     /// URL); needs --logs.
     #[arg(long, global = true, env = "INFINISHEET_BLOBS", requires = "logs")]
     blobs: Option<String>,
+    /// Say more about what happens (-v: what the storage does, -vv: debug);
+    /// `RUST_LOG` sets it in detail.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Say nothing but errors (no progress, no notes).
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
     #[command(subcommand)]
     command: Command,
+}
+
+/// Diagnostics on stderr: `RUST_LOG` if set, else warnings (errors only
+/// with `-q`, more with each `-v`).
+fn start_logging(verbose: u8, quiet: bool) {
+    use tracing_subscriber::EnvFilter;
+    let level = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, _) => "debug",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .without_time()
+        .try_init();
 }
 
 #[derive(Debug, Subcommand)]
@@ -70,6 +95,14 @@ enum Command {
     /// Build a sheet of a few hundred thousand cells with snapshots on the
     /// default storage, reopen it cold, and print a viewport and timings.
     Demo(cli::demo::Demo),
+    /// Print a shell's completion script: `infinisheet completions bash >
+    /// ~/.local/share/bash-completion/completions/infinisheet`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff): `infinisheet man | man -l -`.
+    Man,
 }
 
 fn main() -> ExitCode {
@@ -95,6 +128,27 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    start_logging(cli.verbose, cli.quiet);
+    cli::set_quiet(cli.quiet);
+    match &cli.command {
+        Command::Completions { shell } => {
+            let mut command = Cli::command();
+            clap_complete::generate(*shell, &mut command, "infinisheet", &mut std::io::stdout());
+            return ExitCode::SUCCESS;
+        }
+        Command::Man => {
+            let page = clap_mangen::Man::new(Cli::command());
+            return match page.render(&mut std::io::stdout()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+                Err(err) => {
+                    eprintln!("error: writing the manual page: {err}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        _ => {}
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -165,5 +219,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Snapshot(args) => cli::cells::snapshot(&place, args).await,
         Command::Worker(args) => cli::worker::run(&place, args).await,
         Command::Demo(args) => cli::demo::run(args).await,
+        Command::Completions { .. } | Command::Man => Ok(()),
     }
 }

@@ -1029,3 +1029,42 @@ fn log_shows_values_by_kind_and_long_text_cut() {
     assert!(lines[4].contains("…\" (100005 bytes)"), "{log}");
     assert!(lines[4].len() < 200, "{}", lines[4].len());
 }
+
+/// Shell completions and a manual page from clap's own tools; `-q` keeps
+/// notes and progress off stderr.
+#[test]
+fn completions_man_page_quiet_and_verbose() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    for shell in ["bash", "zsh", "fish"] {
+        let script = ok(home, &["completions", shell]);
+        assert!(script.contains("infinisheet"), "{shell}");
+        assert!(script.contains("import"), "{shell}: the subcommands");
+    }
+    let man = ok(home, &["man"]);
+    assert!(
+        man.starts_with(".ie") || man.contains(".TH infinisheet"),
+        "{}",
+        &man[..80]
+    );
+    assert!(man.contains("INFINISHEET_HOME"));
+
+    ok(home, &["new", "s"]);
+    let csv = home.join("crlf.csv");
+    std::fs::write(&csv, "a,b\r\n").unwrap();
+    let loud = cli(home)
+        .args(["import", "s", csv.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&loud.stderr).contains("note:"));
+    let quiet = cli(home)
+        .args(["-q", "import", "s", csv.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(quiet.status.success());
+    assert!(
+        quiet.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&quiet.stderr)
+    );
+}

@@ -334,11 +334,25 @@ pub(crate) async fn import(place: &Place, args: Import) -> anyhow::Result<()> {
     let host = host(&sheet, args.no_worker);
     let log = host.as_ref().map_or_else(|| sheet.log(), |h| h.log());
     let cells = sheet.open_on(log).await?;
-    let bar = ProgressBar::new(total);
-    bar.set_style(
-        ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {elapsed}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
+    // A bar when the size is known (a file), a running count when it is
+    // not (standard input, a pipe); nothing with -q or off a terminal.
+    let bar = if super::quiet() {
+        ProgressBar::hidden()
+    } else if total > 0 {
+        let bar = ProgressBar::new(total);
+        bar.set_style(
+            ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {elapsed}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar
+    } else {
+        let bar = ProgressBar::new_spinner();
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {bytes} read {elapsed}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        bar
+    };
     let started = std::time::Instant::now();
     let report = import_csv(&cells, reader, &options, |bytes| bar.set_position(bytes))
         .await
@@ -346,7 +360,16 @@ pub(crate) async fn import(place: &Place, args: Import) -> anyhow::Result<()> {
     bar.finish_and_clear();
     let wrote = started.elapsed();
     let snapshots = if host.is_some() {
+        // The snapshot work takes a while on a large import: say so.
+        let spinner = if super::quiet() {
+            ProgressBar::hidden()
+        } else {
+            ProgressBar::new_spinner()
+        };
+        spinner.set_message("writing the snapshot");
+        spinner.enable_steady_tick(std::time::Duration::from_millis(120));
         finish(host).await;
+        spinner.finish_and_clear();
         format!("snapshots done in {:.2} s", started.elapsed().as_secs_f64())
     } else {
         "snapshot jobs are left to a `worker` process".to_owned()
@@ -366,7 +389,7 @@ pub(crate) async fn import(place: &Place, args: Import) -> anyhow::Result<()> {
     if !report.final_newline {
         flags.push("--no-final-newline");
     }
-    if !flags.is_empty() {
+    if !flags.is_empty() && !super::quiet() {
         eprintln!(
             "note: the file's lines end {}; `export {}` writes them back the same",
             match (report.crlf, report.final_newline) {

@@ -138,7 +138,7 @@ pub(crate) async fn note_pending(sheet: &CatalogSheet) {
         .iter()
         .filter(|e| e.metadata.pending.is_some())
         .count();
-    if pending > 0 {
+    if pending > 0 && !quiet() {
         eprintln!(
             "note: {} has {pending} snapshot job(s) pending; a `worker` (or any editing \
              command) runs them",
@@ -164,6 +164,19 @@ pub(crate) async fn finish(host: Option<WorkflowHost>) {
             );
         }
     }
+}
+
+/// Whether `-q` asked for errors only.
+static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Records `-q`.
+pub(crate) fn set_quiet(quiet: bool) {
+    QUIET.store(quiet, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether `-q` was given: no progress, no notes.
+pub(crate) fn quiet() -> bool {
+    QUIET.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// `n` and the noun, singular for one: "1 row", "2 rows".
