@@ -29,7 +29,7 @@ struct Cli {
     /// URL); needs --logs.
     #[arg(long, global = true, env = "INFINISHEET_BLOBS", requires = "logs")]
     blobs: Option<String>,
-    /// Say more about what happens (-v: what the storage does, -vv: debug);
+    /// Say more about what happens (-v: warnings, -vv: progress, -vvv: debug);
     /// `RUST_LOG` sets it in detail.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
@@ -40,14 +40,17 @@ struct Cli {
     command: Command,
 }
 
-/// Diagnostics on stderr: `RUST_LOG` if set, else warnings (errors only
-/// with `-q`, more with each `-v`).
+/// Diagnostics on stderr: `RUST_LOG` if set, else errors (none with `-q`,
+/// warnings with `-v`, more with each further `-v`).
 fn start_logging(verbose: u8, quiet: bool) {
     use tracing_subscriber::EnvFilter;
+    // The command says what matters itself; the library's warnings (a
+    // retried request, a job left pending) show with -v.
     let level = match (quiet, verbose) {
-        (true, _) => "error",
-        (false, 0) => "warn",
-        (false, 1) => "info",
+        (true, _) => "off",
+        (false, 0) => "error",
+        (false, 1) => "warn",
+        (false, 2) => "info",
         (false, _) => "debug",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
