@@ -132,10 +132,7 @@ pub fn list_page<E>(
             });
         }
         let name = BlobName::new(child.name).map_err(|err| invalid(&key, err))?;
-        entries.push(ListEntry {
-            name,
-            kind: child.kind,
-        });
+        entries.push(ListEntry::new(name, child.kind));
         lower = child.next_key;
     }
     Ok(ListPage {

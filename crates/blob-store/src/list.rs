@@ -28,6 +28,29 @@ pub struct ListEntry {
     pub name: BlobName,
     /// Blob or directory.
     pub kind: EntryKind,
+    /// A blob's length in bytes, when the listing tells it without reading
+    /// the blob (an object store's listing does); `None` for a directory
+    /// and where the backend does not say. When given it is the length
+    /// [`read_blob`](crate::BlobDir::read_blob) returned at listing time.
+    pub size: Option<u64>,
+}
+
+impl ListEntry {
+    /// An entry of `kind` without a size.
+    pub fn new(name: BlobName, kind: EntryKind) -> Self {
+        ListEntry {
+            name,
+            kind,
+            size: None,
+        }
+    }
+
+    /// The same entry with a blob's length.
+    #[must_use]
+    pub fn with_size(mut self, size: u64) -> Self {
+        self.size = Some(size);
+        self
+    }
 }
 
 /// One page of a listing.

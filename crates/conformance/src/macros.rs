@@ -191,6 +191,7 @@ macro_rules! __blob_store_tests {
                 write_beneath_a_dir_replaced_by_a_blob_is_wrong_kind,
                 list_empty_dir,
                 list_reports_kinds,
+                list_sizes_are_the_blobs_lengths,
                 list_pages_cover_every_name,
                 list_ten_thousand_blobs,
                 continuation_replay,

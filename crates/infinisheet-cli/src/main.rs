@@ -15,30 +15,67 @@ use std::process::ExitCode;
 /// directory (`--home`, else $INFINISHEET_HOME, else ~/.infinisheet): a
 /// SQLite file of logs and a folder tree of files. `--logs` and `--blobs`
 /// take storage URLs instead: memory:, sqlite:PATH, file:DIR,
-/// s3://bucket/prefix (with the AWS_* environment).
+/// s3://bucket/prefix (with the AWS_* environment), gs://, az://.
 #[derive(Debug, Parser)]
-#[command(name = "infinisheet", version, about, long_about)]
+#[command(name = "infinisheet", version, about, long_about, after_help = EXAMPLES)]
 struct Cli {
-    /// The directory of the embedded storage.
-    #[arg(long, global = true, env = "INFINISHEET_HOME")]
+    /// The directory of the embedded storage [default: ~/.infinisheet].
+    #[arg(
+        long,
+        global = true,
+        env = "INFINISHEET_HOME",
+        value_name = "DIR",
+        help_heading = "Storage"
+    )]
     home: Option<PathBuf>,
     /// Where the sheets' logs live (a storage URL); needs --blobs.
-    #[arg(long, global = true, env = "INFINISHEET_LOGS", requires = "blobs")]
+    #[arg(
+        long,
+        global = true,
+        env = "INFINISHEET_LOGS",
+        requires = "blobs",
+        value_name = "URL",
+        help_heading = "Storage"
+    )]
     logs: Option<String>,
     /// Where the folder tree and the sheets' snapshots live (a storage
     /// URL); needs --logs.
-    #[arg(long, global = true, env = "INFINISHEET_BLOBS", requires = "logs")]
+    #[arg(
+        long,
+        global = true,
+        env = "INFINISHEET_BLOBS",
+        requires = "logs",
+        value_name = "URL",
+        help_heading = "Storage"
+    )]
     blobs: Option<String>,
     /// Say more about what happens (-v: warnings, -vv: progress, -vvv: debug);
     /// `RUST_LOG` sets it in detail.
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, help_heading = "Messages")]
     verbose: u8,
     /// Say nothing but errors (no progress, no notes).
-    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    #[arg(
+        short,
+        long,
+        global = true,
+        conflicts_with = "verbose",
+        help_heading = "Messages"
+    )]
     quiet: bool,
     #[command(subcommand)]
     command: Command,
 }
+
+/// The examples under `infinisheet --help`.
+const EXAMPLES: &str = "Examples:
+  infinisheet new budget/2026
+  infinisheet set budget/2026 A1 42 --format 0.00
+  infinisheet get budget/2026 A1:F20
+  infinisheet import budget/2026 data.csv
+  infinisheet --logs sqlite:logs.db --blobs s3://bucket/sheets ls
+  infinisheet demo --dir ./demo-storage
+
+Each command has its own examples: infinisheet help COMMAND.";
 
 /// Diagnostics on stderr: `RUST_LOG` if set, else errors (none with `-q`,
 /// warnings with `-v`, more with each further `-v`).
@@ -64,39 +101,81 @@ fn start_logging(verbose: u8, quiet: bool) {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Create a sheet (or with --folder, a folder), and the folders above it.
+    #[command(
+        after_help = "Examples:\n  infinisheet new budget/2026\n  infinisheet new reports --folder\n  infinisheet new big --tiles 1000x50 --snapshot-interval 1000"
+    )]
     New(cli::catalog::New),
     /// List a folder's sheets and folders.
+    #[command(after_help = "Examples:\n  infinisheet ls\n  infinisheet ls budget")]
     Ls(cli::catalog::Ls),
     /// Move or rename a sheet or folder.
+    #[command(
+        after_help = "Examples:\n  infinisheet mv budget/2026 budget/2026-final\n  infinisheet mv budget/2026 archive/     # into the folder archive"
+    )]
     Mv(cli::catalog::Mv),
     /// Remove a sheet (and its log's entries) or a folder.
+    #[command(after_help = "Examples:\n  infinisheet rm budget/2026\n  infinisheet rm -r archive")]
     Rm(cli::catalog::Rm),
     /// Show a sheet's log, snapshots, size and backends.
+    #[command(
+        after_help = "Examples:\n  infinisheet info budget/2026\n  infinisheet info budget/2026 --json"
+    )]
     Info(cli::catalog::Info),
     /// Verify sheets end to end: the log, every snapshot it names, the
     /// history; exit 1 if any is damaged.
+    #[command(
+        after_help = "Examples:\n  infinisheet check                # every sheet\n  infinisheet check budget/2026"
+    )]
     Check(cli::catalog::Check),
     /// Rebuild the snapshots of sheets that are missing or damaged, from
     /// their logs and history; exit 1 if anything is left unrepaired.
+    #[command(after_help = "Examples:\n  infinisheet repair budget/2026")]
     Repair(cli::catalog::Repair),
     /// Set a cell: a number, TRUE/FALSE, an error value such as #N/A, or text.
+    #[command(
+        after_help = "Examples:\n  infinisheet set budget/2026 A1 42 --format 0.00\n  infinisheet set budget/2026 B2 \"Q3 revenue\"\n  infinisheet set budget/2026 C2 \"'007\"      # text, as typed"
+    )]
     Set(cli::cells::Set),
     /// Make a range of a sheet blank, as if never set.
+    #[command(
+        after_help = "Examples:\n  infinisheet clear budget/2026 B2:D40\n  infinisheet clear budget/2026 C:C\n  infinisheet clear budget/2026 all"
+    )]
     Clear(cli::cells::Clear),
     /// Print a range of cells as a table (or JSON).
+    #[command(
+        after_help = "Examples:\n  infinisheet get budget/2026 A1:F20\n  infinisheet get budget/2026 A:C --output csv\n  infinisheet get budget/2026 --output markdown\n  total=$(infinisheet get budget/2026 F20 --raw)"
+    )]
     Get(cli::cells::Get),
     /// Import a CSV file into a sheet.
+    #[command(
+        after_help = "Examples:\n  infinisheet import budget/2026 data.csv\n  infinisheet import budget/2026 data.csv --replace --delimiter ';' --encoding latin1\n  curl -s https://example.org/data.csv | infinisheet import budget/2026 -"
+    )]
     Import(cli::cells::Import),
     /// Export a sheet (or a range of it) as CSV.
+    #[command(
+        after_help = "Examples:\n  infinisheet export budget/2026 out.csv\n  infinisheet export budget/2026 - --range A1:D100 | head"
+    )]
     Export(cli::cells::Export),
     /// List a sheet's log entries and their metadata.
+    #[command(
+        after_help = "Examples:\n  infinisheet log budget/2026\n  infinisheet log budget/2026 --from 0 --limit 100    # archived entries too"
+    )]
     Log(cli::cells::Log),
     /// Ask for a snapshot of a sheet now (and write it, unless --no-wait).
+    #[command(
+        after_help = "Examples:\n  infinisheet snapshot budget/2026\n  infinisheet snapshot budget/2026 --no-wait          # a worker writes it"
+    )]
     Snapshot(cli::cells::Snapshot),
     /// Run a polling snapshot worker for the catalog's sheets.
+    #[command(
+        after_help = "Examples:\n  infinisheet worker\n  infinisheet worker budget/2026 --interval 5\n  infinisheet worker --history 2 --keep-snapshots 3\n  infinisheet worker --once"
+    )]
     Worker(cli::worker::Worker),
     /// Build a sheet of a few hundred thousand cells with snapshots on the
     /// default storage, reopen it cold, and print a viewport and timings.
+    #[command(
+        after_help = "Examples:\n  infinisheet demo\n  infinisheet demo --rows 10000 --columns 20 --dir ./demo-storage"
+    )]
     Demo(cli::demo::Demo),
     /// Print a shell's completion script: `infinisheet completions bash >
     /// ~/.local/share/bash-completion/completions/infinisheet`.

@@ -300,6 +300,28 @@ fn the_demo_runs() {
     assert!(out.contains("wrote 3600 edits"), "{out}");
     assert!(out.contains("reopened cold"), "{out}");
     assert!(out.contains("item 12"), "{out}");
+    // It says where the sheet is kept and what to try; each suggestion runs.
+    let tries: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.strip_prefix("  infinisheet "))
+        .collect();
+    assert_eq!(tries.len(), 5, "{out}");
+    for line in tries {
+        let args: Vec<&str> = line.split_whitespace().collect();
+        let run = bare().args(&args).output().unwrap();
+        assert!(
+            run.status.success(),
+            "{line}: {}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+    }
+    // Without --dir it says the storage is gone and how to keep it.
+    let out = ok(home.path(), &["demo", "--rows", "20", "--columns", "4"]);
+    assert!(out.contains("(temporary)"), "{out}");
+    assert!(
+        out.contains("removed now") && out.contains("infinisheet demo --dir DIR"),
+        "{out}"
+    );
 }
 
 /// A worker that outlives `mv`s follows the catalog: after `mv s/a s/b`
@@ -1067,4 +1089,141 @@ fn completions_man_page_quiet_and_verbose() {
         "{}",
         String::from_utf8_lossy(&quiet.stderr)
     );
+}
+
+/// SIGTERM (as `kill`, systemd and container runtimes send) and Ctrl-C
+/// end a worker as litestream ends: the work in hand is finished, the exit
+/// is 0. (It was killed by the signal, exit 143.)
+#[test]
+fn a_worker_stops_cleanly_on_sigterm_and_ctrl_c() {
+    use std::io::BufRead;
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    ok(home, &["new", "s", "--snapshot-interval", "5"]);
+    for signal in ["-TERM", "-INT"] {
+        let mut worker = std::process::Command::new(assert_cmd::cargo::cargo_bin("infinisheet"))
+            .arg("--home")
+            .arg(home)
+            .args(["worker", "--interval", "0.05"])
+            .env_remove("INFINISHEET_HOME")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = worker.stderr.take().unwrap();
+        let (lines, said) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if lines.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        // The banner comes once the signals are the worker's to handle.
+        let banner = said.recv_timeout(Duration::from_secs(60)).unwrap();
+        assert!(banner.starts_with("worker: all sheets"), "{banner}");
+        let killed = std::process::Command::new("kill")
+            .args([signal, &worker.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let status = loop {
+            if let Some(status) = worker.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = worker.kill();
+                panic!("the worker did not stop on {signal}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert_eq!(status.code(), Some(0), "{signal}: {status:?}");
+        let rest: Vec<String> = said.try_iter().collect();
+        assert!(
+            rest.iter()
+                .any(|l| l.contains("stopping after the work in hand")),
+            "{rest:?}"
+        );
+    }
+}
+
+/// `worker --history N` archives an idle sheet's old entries on its first
+/// pass (it waited for a new snapshot job), and `log --from 0` reads the
+/// archived entries (it said "sequence id 0 is out of range").
+#[test]
+fn worker_history_on_an_idle_sheet_and_log_into_history() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    ok(home, &["new", "s", "--snapshot-interval", "5"]);
+    for i in 1..=12 {
+        ok(home, &["set", "s", &format!("A{i}"), &i.to_string()]);
+    }
+    let info = ok(home, &["info", "s"]);
+    assert!(info.contains("pending    0"), "{info}");
+    let out = ok(home, &["worker", "--once", "--history", "1"]);
+    assert!(
+        out.contains("s: archived history; the log now starts at entry 10"),
+        "{out}"
+    );
+    let log = ok(home, &["log", "s", "--from", "0", "--limit", "13"]);
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(
+        lines[0], "entries 0..13 (0..10 archived in history); showing 0..13",
+        "{log}"
+    );
+    assert!(lines[1].contains("identity of sheet") && lines[1].ends_with("(archived)"));
+    assert!(
+        lines[2].trim_start().starts_with("1  A1 = 1  (archived)"),
+        "{log}"
+    );
+    assert!(
+        lines[10].trim_start().starts_with("9  A9 = 9  (archived)"),
+        "{log}"
+    );
+    assert!(lines[11].trim_start().starts_with("10  A10 = 10"), "{log}");
+    assert!(!lines[11].contains("archived") && lines[11].contains("snapshot="));
+    assert_eq!(lines.len(), 14, "{log}");
+    // Past the end is a clear error.
+    let err = fails(cli(home), &["log", "s", "--from", "99"]);
+    assert!(err.contains("ends at entry 13"), "{err}");
+}
+
+/// `ls`, `info` and `log` speak JSON too, for scripts (only `get` and
+/// `export` did).
+#[test]
+fn ls_info_and_log_print_json() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    ok(home, &["new", "f/s"]);
+    ok(home, &["new", "f/sub", "--folder"]);
+    ok(home, &["set", "f/s", "B2", "42", "--format", "0.00"]);
+    ok(home, &["set", "f/s", "A1", "hi"]);
+    let ls: Value = serde_json::from_str(&ok(home, &["ls", "f", "--json"])).unwrap();
+    assert_eq!(
+        ls,
+        serde_json::json!([
+            { "name": "s", "kind": "sheet" },
+            { "name": "sub", "kind": "folder" }
+        ])
+    );
+    let info: Value = serde_json::from_str(&ok(home, &["info", "f/s", "--json"])).unwrap();
+    assert_eq!(info["sheet"], "f/s");
+    assert_eq!(info["entries"]["end"], 3);
+    assert_eq!(
+        (info["rows"].clone(), info["columns"].clone()),
+        (2.into(), 2.into())
+    );
+    assert_eq!(info["pending"], 0);
+    let log: Value = serde_json::from_str(&ok(home, &["log", "f/s", "--json"])).unwrap();
+    let entries = log["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 3);
+    assert_eq!(entries[0]["edit"]["kind"], "identity");
+    assert_eq!(
+        entries[1]["edit"],
+        serde_json::json!({ "kind": "set", "cell": "B2", "value": 42.0, "format": "0.00" })
+    );
+    assert_eq!(entries[2]["edit"]["value"], "hi");
+    assert_eq!(entries[2]["seq"], 2);
 }

@@ -145,6 +145,11 @@ impl WorkflowOptions {
         self.keep_snapshots
             .map(|n| n.max(self.history_segments.unwrap_or(1)).max(1))
     }
+
+    /// Whether maintenance has anything to do: history or cleanup is on.
+    pub(crate) fn maintains(&self) -> bool {
+        self.history_segments.is_some() || self.keep_snapshots.is_some()
+    }
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use infinisheet_event_log::{
     QueryStart, SequenceId, SetMetadataError, SnapshotValue,
 };
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -47,6 +47,13 @@ pub struct PollReport {
     /// The jobs that failed after their retries, with their entries; they
     /// stay pending for the next pass.
     pub failed: Vec<(SequenceId, WorkflowError)>,
+    /// What maintenance did when the pass ran it without a published
+    /// snapshot: a worker's first pass applies its history and cleanup
+    /// settings to the snapshots already there, so a worker started with
+    /// them on an idle sheet does not wait for a new job.
+    pub maintenance: Option<MaintenanceReport>,
+    /// Why that maintenance failed, if it did; the next pass tries again.
+    pub maintenance_failed: Option<WorkflowError>,
 }
 
 /// What maintenance after a snapshot did.
@@ -117,6 +124,9 @@ struct Inner {
     scan_from: AtomicU64,
     /// Where the next cleanup scans from.
     cleaned_to: AtomicU64,
+    /// Whether maintenance has run to the end once: until it has, a pass
+    /// that publishes nothing runs it.
+    maintained: AtomicBool,
 }
 
 impl SnapshotWorker {
@@ -133,6 +143,7 @@ impl SnapshotWorker {
                 verified: Mutex::new(None),
                 scan_from: AtomicU64::new(0),
                 cleaned_to: AtomicU64::new(0),
+                maintained: AtomicBool::new(false),
             }),
         }
     }
@@ -181,7 +192,9 @@ impl SnapshotWorker {
     /// Scans the log for pending snapshot jobs and runs them, newest first
     /// (a newer snapshot supersedes the older jobs, which then only clear
     /// their markers). The first pass scans the whole log; later passes
-    /// start at the newest snapshot the worker knows.
+    /// start at the newest snapshot the worker knows. Until maintenance
+    /// (history, cleanup) has run once, a pass that publishes nothing runs
+    /// it, so the settings apply to an idle sheet's snapshots too.
     ///
     /// # Errors
     ///
@@ -214,6 +227,16 @@ impl SnapshotWorker {
             && let Some(newest) = newest
         {
             self.inner.scan_from.fetch_max(newest, Ordering::SeqCst);
+        }
+        if report.published.is_empty()
+            && self.inner.options.maintains()
+            && !self.inner.maintained.load(Ordering::SeqCst)
+        {
+            let _job = self.inner.job.lock().await;
+            match self.inner.retrying(|| self.inner.maintain()).await {
+                Ok(done) => report.maintenance = Some(done),
+                Err(err) => report.maintenance_failed = Some(err),
+            }
         }
         Ok(report)
     }
@@ -456,6 +479,7 @@ impl Inner {
                 .fetch_max(cleaned.scanned_to, Ordering::SeqCst);
             report.cleanup = Some(cleaned);
         }
+        self.maintained.store(true, Ordering::SeqCst);
         Ok(report)
     }
 }

@@ -334,3 +334,43 @@ async fn blocks_and_clears_replay_through_history_and_snapshots() {
     assert_eq!(assert_snapshots_whole(&log, &dir).await.0, 1);
     host.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_started_with_history_on_an_idle_sheet_archives_at_once() {
+    let (log, dir) = memory();
+    let options = SheetOptions::default().snapshot_interval(10);
+    let writer = Spreadsheet::open(log.clone(), dir.clone(), options)
+        .await
+        .unwrap();
+    for row in 0..35 {
+        writer.set_cell(row, 0, value(row, 0, 0)).await.unwrap();
+    }
+    // Every job done by a worker without history: nothing is pending.
+    let plain = SnapshotWorker::new(log.clone(), dir.clone(), WorkflowOptions::default());
+    let done = plain.poll_once().await.unwrap();
+    assert!(!done.published.is_empty());
+    assert_eq!(plain.pending().await.unwrap(), Vec::<u64>::new());
+    assert_eq!(bounds(&log).await.0, 0);
+    let snapshots = named_snapshots(&log).await;
+
+    // A worker with history finds no job, and archives all the same.
+    let archiving = SnapshotWorker::new(
+        log.clone(),
+        dir.clone(),
+        WorkflowOptions::default().history(1),
+    );
+    let report = archiving.poll_once().await.unwrap();
+    assert!(report.published.is_empty());
+    assert!(report.maintenance_failed.is_none());
+    let newest = *snapshots.last().unwrap();
+    assert_eq!(
+        report.maintenance.and_then(|m| m.truncated_to),
+        Some(newest)
+    );
+    assert_eq!(bounds(&log).await.0, newest);
+    let payloads = read_payloads(&*log, &dir, 0, 35).await.unwrap();
+    assert_eq!(payloads.len(), 35);
+    // Once done, later idle passes leave maintenance to the jobs.
+    let again = archiving.poll_once().await.unwrap();
+    assert!(again.maintenance.is_none());
+}

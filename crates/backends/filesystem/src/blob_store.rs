@@ -454,7 +454,7 @@ impl FsBlobDir {
         Ok(ListPage {
             entries: names
                 .into_iter()
-                .map(|(name, kind)| ListEntry { name, kind })
+                .map(|(name, kind)| ListEntry::new(name, kind))
                 .collect(),
             continuation,
         })

@@ -179,7 +179,7 @@ const KNOWN_BLOBS: usize = 4096;
 struct Listing {
     /// Named in the listing's tokens, so a token finds its listing.
     session: u64,
-    children: Vec<(String, BlobName, EntryKind)>,
+    children: Vec<(String, ListEntry)>,
 }
 
 /// Locks `mutex`, taking over a lock whose holder panicked: the guarded
@@ -256,7 +256,7 @@ impl ObjectStoreBlobDir {
     /// Lists the directory from the store (every child, one level deep) and
     /// keeps the listing for the pages that follow.
     async fn fresh_listing(&self) -> Result<Arc<Listing>, StorageError> {
-        let mut children: Vec<(String, BlobName, EntryKind)> = Vec::new();
+        let mut children: Vec<(String, ListEntry)> = Vec::new();
         self.list_levels(vec![(self.prefix.clone(), String::new())], &mut children)
             .await?;
         children.sort_unstable_by(|a, b| a.0.cmp(&b.0));
@@ -276,7 +276,7 @@ impl ObjectStoreBlobDir {
     async fn list_levels(
         &self,
         mut levels: Vec<(Path, String)>,
-        children: &mut Vec<(String, BlobName, EntryKind)>,
+        children: &mut Vec<(String, ListEntry)>,
     ) -> Result<(), StorageError> {
         while let Some((dir, before)) = levels.pop() {
             let found = self
@@ -322,10 +322,7 @@ impl ObjectStoreBlobDir {
         self.list_levels(levels, &mut children).await?;
         children.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         Ok(ListPage {
-            entries: children
-                .into_iter()
-                .map(|(_, name, kind)| ListEntry { name, kind })
-                .collect(),
+            entries: children.into_iter().map(|(_, entry)| entry).collect(),
             continuation: found.page_token.map(|next| {
                 keys::encode_token(&scope, &token_prefix, &(token_prefix.clone() + &next))
             }),
@@ -530,19 +527,16 @@ impl BlobDir for ObjectStoreBlobDir {
                 }
             }
         };
-        let from = listing.children.partition_point(|(key, _, _)| *key < start);
+        let from = listing.children.partition_point(|(key, _)| *key < start);
         let page = &listing.children[from..];
-        let continuation = page.get(self.page_size).map(|(key, _, _)| {
+        let continuation = page.get(self.page_size).map(|(key, _)| {
             let scope = format!("{TOKEN_SCOPE}#{}", listing.session);
             keys::encode_token(&scope, &token_prefix, key)
         });
         let entries = page
             .iter()
             .take(self.page_size)
-            .map(|(_, name, kind)| ListEntry {
-                name: name.clone(),
-                kind: *kind,
-            })
+            .map(|(_, entry)| entry.clone())
             .collect();
         Ok(ListPage {
             entries,

@@ -4,7 +4,7 @@
 //! back as names.
 
 use crate::error::BACKEND;
-use infinisheet_blob_store::{BlobName, EntryKind, StorageError};
+use infinisheet_blob_store::{BlobName, EntryKind, ListEntry, StorageError};
 use object_store::path::{Path, PathPart};
 
 /// Characters `object_store` reserves in a key part (it percent-encodes
@@ -75,19 +75,22 @@ pub(crate) fn join_part(prefix: &Path, part: &PathPart<'_>) -> Path {
 pub(crate) fn add_children(
     found: object_store::ListResult,
     before: &str,
-    children: &mut Vec<(String, BlobName, EntryKind)>,
+    children: &mut Vec<(String, ListEntry)>,
     levels: &mut Vec<(Path, String)>,
 ) -> Result<(), StorageError> {
     for meta in found.objects {
         let name = child_name(&meta.location, before)?;
-        children.push((meta.location.to_string(), name, EntryKind::Blob));
+        children.push((
+            meta.location.to_string(),
+            ListEntry::new(name, EntryKind::Blob).with_size(meta.size),
+        ));
     }
     for inner in found.common_prefixes {
         match last_part(&inner).strip_prefix(CHUNK) {
             Some(chunk) => levels.push((inner.clone(), format!("{before}{chunk}"))),
             None => {
                 let name = child_name(&inner, before)?;
-                children.push((format!("{inner}/"), name, EntryKind::Dir));
+                children.push((format!("{inner}/"), ListEntry::new(name, EntryKind::Dir)));
             }
         }
     }

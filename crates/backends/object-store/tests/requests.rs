@@ -102,3 +102,23 @@ async fn a_log_that_is_not_there_is_not_found_and_not_created() {
     }
     assert_eq!(keys, ["log/head", "log/records/00000000000000000000"]);
 }
+
+/// A listing tells every blob's size from the listing itself: adding up a
+/// directory's bytes (as `infinisheet info` does) reads no blob.
+#[tokio::test]
+async fn a_listing_gives_sizes_without_reading_blobs() {
+    let store = CountingStore::new(Arc::new(InMemory::new()));
+    let root = ObjectStoreBlobStore::new(Arc::new(store.clone()), "blobs".into()).root();
+    for i in 0..50usize {
+        root.write(&format!("tile-{i}"), vec![0u8; i * 10])
+            .await
+            .unwrap();
+    }
+    let before = store.counts();
+    let listed = root.list_all().await.unwrap();
+    let cost = store.counts().since(before);
+    assert_eq!(listed.len(), 50);
+    let total: u64 = listed.iter().map(|e| e.size.unwrap()).sum();
+    assert_eq!(total, (0..50).map(|i| i * 10).sum::<u64>());
+    assert_eq!((cost.get, cost.head), (0, 0), "listing cost {cost}");
+}

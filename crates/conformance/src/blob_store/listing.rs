@@ -104,6 +104,36 @@ pub async fn list_reports_kinds(store: Store) {
     );
 }
 
+/// A size a listing gives is the blob's length at listing time, on every
+/// page; directories have none.
+pub async fn list_sizes_are_the_blobs_lengths(store: Store) {
+    let root = store.root();
+    let lengths = [0usize, 1, 17, 4096, 100_001];
+    for (i, len) in lengths.iter().enumerate() {
+        root.write(&format!("b{i}"), vec![7u8; *len]).await.unwrap();
+    }
+    open(&store, &["dir"])
+        .await
+        .write("x", &b"inside"[..])
+        .await
+        .unwrap();
+    // Rewritten to another length: the listing tells the new one.
+    root.write("b1", vec![1u8; 300]).await.unwrap();
+    let mut seen = 0;
+    for entry in root.list_all().await.unwrap() {
+        seen += 1;
+        match entry.kind {
+            EntryKind::Dir => assert_eq!(entry.size, None, "directory {} has a size", entry.name),
+            EntryKind::Blob => {
+                let Some(size) = entry.size else { continue };
+                let read = root.read_blob(&entry.name).await.unwrap();
+                assert_eq!(size, read.len() as u64, "listed size of {}", entry.name);
+            }
+        }
+    }
+    assert_eq!(seen, lengths.len() + 1);
+}
+
 /// 2,500 blobs and 30 directories list over more than two pages, every name
 /// exactly once and each directory once however many blobs it holds.
 pub async fn list_pages_cover_every_name(store: Store) {

@@ -35,7 +35,7 @@ async fn listing(dir: &dyn BlobDir) -> Vec<(String, EntryKind)> {
         .await
         .unwrap_or_else(|err| panic!("listing: {err}"))
         .into_iter()
-        .map(|ListEntry { name, kind }| (name.into_string(), kind))
+        .map(|ListEntry { name, kind, .. }| (name.into_string(), kind))
         .collect();
     entries.sort();
     entries

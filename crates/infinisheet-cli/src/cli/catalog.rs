@@ -60,11 +60,31 @@ pub(crate) struct Ls {
     /// The folder to list; the top folder if left out.
     #[arg(default_value = "")]
     folder: String,
+    /// Print JSON: an array of {"name", "kind"} (kind "folder", "sheet" or
+    /// "damaged").
+    #[arg(long)]
+    json: bool,
 }
 
 pub(crate) async fn ls(place: &Place, args: Ls) -> anyhow::Result<()> {
     let catalog = place.reader().await?;
-    for item in catalog.list(&args.folder).await? {
+    let items = catalog.list(&args.folder).await?;
+    if args.json {
+        let items: Vec<serde_json::Value> = items
+            .iter()
+            .map(|item| {
+                let kind = match item.kind {
+                    ItemKind::Folder => "folder",
+                    ItemKind::Sheet => "sheet",
+                    ItemKind::Unknown => "damaged",
+                };
+                serde_json::json!({ "name": item.name, "kind": kind })
+            })
+            .collect();
+        outln!("{}", serde_json::Value::Array(items));
+        return Ok(());
+    }
+    for item in items {
         match item.kind {
             ItemKind::Folder => outln!("{}/", item.name),
             ItemKind::Sheet => outln!("{}", item.name),
@@ -119,9 +139,14 @@ pub(crate) async fn rm(place: &Place, args: Rm) -> anyhow::Result<()> {
 pub(crate) struct Info {
     /// The sheet.
     sheet: String,
+    /// Print JSON (the same facts, by name).
+    #[arg(long)]
+    json: bool,
 }
 
-/// Blobs and their bytes under `dir`.
+/// Blobs and their bytes under `dir`: sizes from the listing where it has
+/// them (an object store's does: one request a page, not one a blob),
+/// else from reading the blob.
 async fn usage(dir: Arc<dyn BlobDir>) -> anyhow::Result<(u64, u64)> {
     let (mut blobs, mut bytes) = (0, 0);
     let mut dirs = vec![dir];
@@ -130,7 +155,10 @@ async fn usage(dir: Arc<dyn BlobDir>) -> anyhow::Result<(u64, u64)> {
             match entry.kind {
                 EntryKind::Blob => {
                     blobs += 1;
-                    bytes += dir.read_blob(&entry.name).await?.len() as u64;
+                    bytes += match entry.size {
+                        Some(size) => size,
+                        None => dir.read_blob(&entry.name).await?.len() as u64,
+                    };
                 }
                 EntryKind::Dir => dirs.push(dir.dir(&entry.name).await?),
             }
@@ -171,6 +199,30 @@ pub(crate) async fn info(place: &Place, args: Info) -> anyhow::Result<()> {
     let content = cells.content();
     let (blobs, bytes) = usage(sheet.dir()).await?;
     let metadata = sheet.metadata();
+    if args.json {
+        let info = serde_json::json!({
+            "sheet": sheet.path(),
+            "identity": metadata.id.map(|id| id.to_string()),
+            "log": {
+                "backend": metadata.log_backend,
+                "store": catalog.storage().logs.url(),
+                "id": metadata.log_id,
+            },
+            "blobs": catalog.storage().blobs_url,
+            "entries": { "start": start, "end": end, "history": history.is_some() },
+            "snapshots": snapshots,
+            "pending": pending,
+            "rows": content.row_count(),
+            "columns": content.column_count(),
+            "blob_count": blobs,
+            "bytes": bytes,
+            "snapshot_interval": metadata.snapshot_interval,
+            "tile_rows": metadata.tile_rows,
+            "tile_columns": metadata.tile_columns,
+        });
+        outln!("{info}");
+        return Ok(());
+    }
     outln!("sheet      {}", sheet.path());
     match metadata.id {
         Some(id) => outln!("identity   {id} (data in {DATA_DIR}/{id})"),

@@ -9,10 +9,10 @@ use infinisheet::event_log::{
     Bounds, EventLogExt, FieldUpdate, KnownSnapshot, MetadataUpdate, QueryEnd, QueryStart,
 };
 use infinisheet::table::{
-    CsvFormat, ImportOptions, Types, export_csv, import_csv, shown_text, value_text, whole_sheet,
-    write_json,
+    CsvFormat, ImportOptions, Types, cell_json, export_csv, import_csv, shown_text, value_text,
+    whole_sheet, write_json,
 };
-use infinisheet::workflow::JobOutcome;
+use infinisheet::workflow::{JobOutcome, read_payloads};
 use infinisheet::{Cell, CellRange, CellRef, CellValue, SnapshotWorker};
 use serde_json::json;
 use std::io::Write;
@@ -453,12 +453,18 @@ pub(crate) async fn export(place: &Place, args: Export) -> anyhow::Result<()> {
 pub(crate) struct Log {
     /// The sheet.
     sheet: String,
-    /// The first entry to show; the log's start if left out.
+    /// The first entry to show; the log's start if left out. Entries
+    /// before the start (archived by `worker --history`) are read from
+    /// the sheet's history.
     #[arg(long)]
     from: Option<u64>,
     /// How many entries to show.
     #[arg(long, default_value_t = 20)]
     limit: u64,
+    /// Print JSON: {"start", "end", "archived_before", "entries": [...]},
+    /// each entry with its "seq", "edit" and metadata.
+    #[arg(long)]
+    json: bool,
 }
 
 pub(crate) async fn log(place: &Place, args: Log) -> anyhow::Result<()> {
@@ -466,44 +472,82 @@ pub(crate) async fn log(place: &Place, args: Log) -> anyhow::Result<()> {
     let log = sheet.log();
     let Bounds { start, end } = log.bounds().await?;
     let from = args.from.unwrap_or(start);
+    if from > end {
+        bail!(
+            "the log of {} ends at entry {end}; --from {from} is past it",
+            sheet.path()
+        );
+    }
     let until = from.saturating_add(args.limit).min(end);
-    let page = log
-        .query_all(
-            QueryStart::Id(from),
-            QueryEnd::Id(until),
-            KnownSnapshot::NotTracked,
+    // Archived entries keep their payloads only: no metadata to show.
+    let archived = if from < start {
+        read_payloads(&*log, &sheet.dir(), from, until.min(start))
+            .await
+            .with_context(|| format!("reading the archived entries {from}..{start}"))?
+    } else {
+        Vec::new()
+    };
+    let live_from = from.max(start);
+    let page = if live_from < until {
+        Some(
+            log.query_all(
+                QueryStart::Id(live_from),
+                QueryEnd::Id(until),
+                KnownSnapshot::NotTracked,
+            )
+            .await?,
         )
-        .await?;
+    } else {
+        None
+    };
+    let shown_end = page
+        .as_ref()
+        .map_or(from + archived.len() as u64, |p| p.end);
+    if args.json {
+        let mut entries: Vec<serde_json::Value> = (from..)
+            .zip(&archived)
+            .map(|(seq, payload)| json!({ "seq": seq, "archived": true, "edit": entry_json(payload) }))
+            .collect();
+        if let Some(page) = &page {
+            for (seq, entry) in (page.start..).zip(&page.entries) {
+                let meta = &entry.metadata;
+                entries.push(json!({
+                    "seq": seq,
+                    "archived": false,
+                    "edit": entry_json(&entry.payload),
+                    "snapshot": meta.snapshot.as_ref().map(ToString::to_string),
+                    "history": meta.history.as_ref().map(ToString::to_string),
+                    "pending": meta.pending.as_ref().map(ToString::to_string),
+                }));
+            }
+        }
+        let all = json!({
+            "start": start,
+            "end": end,
+            "archived_before": start,
+            "entries": entries,
+        });
+        outln!("{all}");
+        return Ok(());
+    }
     let mut out = std::io::stdout().lock();
-    writeln!(
-        out,
-        "entries {start}..{end}; showing {}..{}",
-        page.start, page.end
-    )?;
+    if start > 0 {
+        writeln!(
+            out,
+            "entries 0..{end} (0..{start} archived in history); showing {from}..{shown_end}"
+        )?;
+    } else {
+        writeln!(out, "entries {start}..{end}; showing {from}..{shown_end}")?;
+    }
+    for (seq, payload) in (from..).zip(&archived) {
+        let line = format!("{seq:>10}  {}  (archived)", describe_entry(payload));
+        writeln!(out, "{line}")?;
+    }
+    let Some(page) = page else {
+        return Ok(());
+    };
     for (seq, entry) in (page.start..).zip(&page.entries) {
-        let edit = match SheetEntry::decode(&entry.payload) {
-            Ok(SheetEntry::SetCellValueAndFormat {
-                row,
-                column,
-                value,
-                format,
-            }) => {
-                let format = format
-                    .map(|f| format!(" [{}]", super::clip(&super::terminal_safe(&f), 40)))
-                    .unwrap_or_default();
-                format!(
-                    "{} = {}{format}",
-                    CellRef::new(row, column),
-                    value_literal(&value)
-                )
-            }
-            Ok(SheetEntry::Identity { sheet }) => format!("identity of sheet {sheet}"),
-            Ok(SheetEntry::Block(block)) => {
-                format!("block {} ({} cells)", block.area(), block.len())
-            }
-            Ok(SheetEntry::Clear { range }) => format!("clear {range}"),
-            Err(err) => format!("(not a sheet edit: {err})"),
-        };
+        let edit = describe_entry(&entry.payload);
         let meta = &entry.metadata;
         let mut marks = Vec::new();
         if let Some(id) = &meta.snapshot {
@@ -519,6 +563,65 @@ pub(crate) async fn log(place: &Place, args: Log) -> anyhow::Result<()> {
         writeln!(out, "{}", line.trim_end())?;
     }
     Ok(())
+}
+
+/// One log entry's edit as JSON: {"kind": "set", "cell", "value" or
+/// "error", "format"}, {"kind": "block", "range", "cells"}, {"kind":
+/// "clear", "range"}, {"kind": "identity", "sheet"}, or {"kind":
+/// "unknown", "problem"}.
+fn entry_json(payload: &[u8]) -> serde_json::Value {
+    match SheetEntry::decode(payload) {
+        Ok(SheetEntry::SetCellValueAndFormat {
+            row,
+            column,
+            value,
+            format,
+        }) => {
+            let mut cell = Cell::new(value);
+            cell.format = format;
+            let mut object = cell_json(&cell);
+            if let Some(map) = object.as_object_mut() {
+                map.insert("kind".into(), json!("set"));
+                map.insert("cell".into(), json!(CellRef::new(row, column).to_string()));
+            }
+            object
+        }
+        Ok(SheetEntry::Identity { sheet }) => {
+            json!({ "kind": "identity", "sheet": sheet.to_string() })
+        }
+        Ok(SheetEntry::Block(block)) => {
+            json!({ "kind": "block", "range": block.area().to_string(), "cells": block.len() })
+        }
+        Ok(SheetEntry::Clear { range }) => json!({ "kind": "clear", "range": range.to_string() }),
+        Err(err) => json!({ "kind": "unknown", "problem": err.to_string() }),
+    }
+}
+
+/// One log entry's edit, terminal-safe, on one line.
+fn describe_entry(payload: &[u8]) -> String {
+    match SheetEntry::decode(payload) {
+        Ok(SheetEntry::SetCellValueAndFormat {
+            row,
+            column,
+            value,
+            format,
+        }) => {
+            let format = format
+                .map(|f| format!(" [{}]", super::clip(&super::terminal_safe(&f), 40)))
+                .unwrap_or_default();
+            format!(
+                "{} = {}{format}",
+                CellRef::new(row, column),
+                value_literal(&value)
+            )
+        }
+        Ok(SheetEntry::Identity { sheet }) => format!("identity of sheet {sheet}"),
+        Ok(SheetEntry::Block(block)) => {
+            format!("block {} ({} cells)", block.area(), block.len())
+        }
+        Ok(SheetEntry::Clear { range }) => format!("clear {range}"),
+        Err(err) => format!("(not a sheet edit: {err})"),
+    }
 }
 
 #[derive(Debug, clap::Args)]

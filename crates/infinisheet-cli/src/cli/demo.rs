@@ -19,8 +19,9 @@ pub(crate) struct Demo {
     /// Columns of the sheet.
     #[arg(long, default_value_t = 100)]
     columns: u32,
-    /// Keep the storage in this directory (a fresh one is made and removed
-    /// otherwise).
+    /// Keep the storage in this directory, to try the other commands on
+    /// afterwards (`--home DIR`); without it the demo works in a temporary
+    /// directory and removes it at the end.
     #[arg(long)]
     dir: Option<PathBuf>,
 }
@@ -38,6 +39,7 @@ fn value(row: u32, column: u32) -> Cell {
 
 pub(crate) async fn run(args: Demo) -> anyhow::Result<()> {
     let temp;
+    let kept = args.dir.is_some();
     let home = match args.dir {
         Some(dir) => dir,
         None => {
@@ -47,10 +49,11 @@ pub(crate) async fn run(args: Demo) -> anyhow::Result<()> {
     };
     let cells = u64::from(args.rows) * u64::from(args.columns);
     outln!(
-        "Infinisheet demo: {cells} cells ({} rows x {} columns) in {}",
+        "Infinisheet demo: {cells} cells ({} rows x {} columns) in {}{}",
         args.rows,
         args.columns,
-        home.display()
+        home.display(),
+        if kept { "" } else { " (temporary)" }
     );
     outln!("storage: a SQLite log (logs.db) and a filesystem blob store (sheets/)");
 
@@ -125,5 +128,33 @@ pub(crate) async fn run(args: Demo) -> anyhow::Result<()> {
         })
         .collect();
     super::print_table(area, &texts)?;
+    outln!();
+    if kept {
+        let home = shell_word(&home.display().to_string());
+        outln!("The sheet is kept in {home}. Try:");
+        outln!("  infinisheet --home {home} ls demo");
+        outln!("  infinisheet --home {home} get {path} A1:D5");
+        outln!("  infinisheet --home {home} set {path} B2 42 --format 0.00");
+        outln!("  infinisheet --home {home} export {path} - --range A1:D100");
+        outln!("  infinisheet --home {home} info {path}");
+    } else {
+        outln!(
+            "The demo's storage was temporary and is removed now. To keep the sheet and try \
+             the other commands on it: infinisheet demo --dir DIR, then infinisheet --home DIR ls demo"
+        );
+    }
     Ok(())
+}
+
+/// `word` as one shell word: quoted when it holds anything but plain
+/// path characters.
+fn shell_word(word: &str) -> String {
+    let plain = word
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/._-+=:,@%".contains(c));
+    if plain && !word.is_empty() {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
 }

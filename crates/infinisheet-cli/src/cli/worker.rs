@@ -3,6 +3,7 @@
 
 use super::Place;
 use infinisheet::SnapshotWorker;
+use infinisheet::workflow::MaintenanceReport;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
@@ -36,8 +37,18 @@ pub(crate) async fn run(place: &Place, args: Worker) -> anyhow::Result<()> {
     // once no path holds its sheet. (A sheet of format 1 keeps its data
     // in its own directory: it is keyed by path instead.)
     let mut workers: HashMap<(String, String), SnapshotWorker> = HashMap::new();
-    let stop = tokio::signal::ctrl_c();
-    tokio::pin!(stop);
+    let mut stop = stop_signal()?;
+    if !super::quiet() {
+        eprintln!(
+            "worker: {} every {}s; Ctrl-C or SIGTERM finishes the work in hand and stops",
+            if args.sheets.is_empty() {
+                "all sheets".to_owned()
+            } else {
+                args.sheets.join(", ")
+            },
+            args.interval
+        );
+    }
     loop {
         let sheets = if args.sheets.is_empty() {
             catalog.sheets("").await?
@@ -46,6 +57,9 @@ pub(crate) async fn run(place: &Place, args: Worker) -> anyhow::Result<()> {
         };
         let mut seen = HashSet::new();
         for path in sheets {
+            if stopping(&stop) {
+                return Ok(());
+            }
             // Looked up again on every pass: the catalog says which log the
             // path holds now.
             let sheet = match catalog.open_sheet(&path).await {
@@ -85,6 +99,12 @@ pub(crate) async fn run(place: &Place, args: Worker) -> anyhow::Result<()> {
                     for (at, err) in &report.failed {
                         eprintln!("warning: {path}: the snapshot job on entry {at} failed: {err}");
                     }
+                    if let Some(done) = &report.maintenance {
+                        say_maintained(&path, done)?;
+                    }
+                    if let Some(err) = &report.maintenance_failed {
+                        eprintln!("warning: {path}: archiving or cleanup failed: {err}");
+                    }
                 }
                 Err(err) => eprintln!("warning: {path}: {err}"),
             }
@@ -94,8 +114,71 @@ pub(crate) async fn run(place: &Place, args: Worker) -> anyhow::Result<()> {
             return Ok(());
         }
         tokio::select! {
-            _ = &mut stop => return Ok(()),
+            _ = stop.changed() => return Ok(()),
             () = tokio::time::sleep(interval) => {}
         }
     }
+}
+
+/// What maintenance without a new snapshot did to `path` (a worker's first
+/// pass with `--history` or `--keep-snapshots`).
+fn say_maintained(path: &str, done: &MaintenanceReport) -> anyhow::Result<()> {
+    if let Some(start) = done.truncated_to {
+        outln!("{path}: archived history; the log now starts at entry {start}");
+    }
+    if let Some(cleanup) = &done.cleanup
+        && !cleanup.removed.is_empty()
+    {
+        outln!(
+            "{path}: removed {}",
+            super::counted(
+                cleanup.removed.len() as u64,
+                "old snapshot",
+                "old snapshots"
+            )
+        );
+    }
+    Ok(())
+}
+
+/// Whether a stop was asked for.
+fn stopping(stop: &tokio::sync::watch::Receiver<bool>) -> bool {
+    *stop.borrow()
+}
+
+/// A flag that turns true at the first Ctrl-C (SIGINT) or SIGTERM: the
+/// worker finishes the job in hand and exits 0, as litestream does. A
+/// second signal ends the process at once (exit 130).
+fn stop_signal() -> anyhow::Result<tokio::sync::watch::Receiver<bool>> {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        let mut terminate = signal(SignalKind::terminate())?;
+        tokio::spawn(async move {
+            let mut first = true;
+            loop {
+                tokio::select! {
+                    _ = interrupt.recv() => {}
+                    _ = terminate.recv() => {}
+                }
+                if !first {
+                    std::process::exit(130);
+                }
+                first = false;
+                if !super::quiet() {
+                    eprintln!("worker: stopping after the work in hand (again to stop at once)");
+                }
+                let _ = tx.send(true);
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            let _ = tx.send(true);
+        }
+    });
+    Ok(rx)
 }
