@@ -1227,3 +1227,106 @@ fn ls_info_and_log_print_json() {
     assert_eq!(entries[2]["edit"]["value"], "hi");
     assert_eq!(entries[2]["seq"], 2);
 }
+
+/// `--help` groups the global options (storage, messages) and ends with
+/// examples; every command's help has examples of its own that name it.
+#[test]
+fn help_groups_options_and_every_command_has_examples() {
+    let out = bare().arg("--help").output().unwrap();
+    let help = String::from_utf8(out.stdout).unwrap();
+    for heading in ["\nStorage:\n", "\nMessages:\n", "\nExamples:\n"] {
+        assert!(help.contains(heading), "no {heading:?} in {help}");
+    }
+    let commands = [
+        "new", "ls", "mv", "rm", "info", "check", "repair", "set", "clear", "get", "import",
+        "export", "log", "snapshot", "worker", "demo",
+    ];
+    for command in commands {
+        let out = bare().args([command, "--help"]).output().unwrap();
+        assert!(out.status.success());
+        let help = String::from_utf8(out.stdout).unwrap();
+        let examples = help
+            .split_once("\nExamples:\n")
+            .map(|(_, examples)| examples)
+            .unwrap_or_else(|| panic!("`{command} --help` has no examples: {help}"));
+        assert!(
+            examples
+                .lines()
+                .all(|l| l.contains(&format!("infinisheet {command}"))),
+            "{command}: {examples}"
+        );
+    }
+}
+
+/// An error of the file system says what the OS said, not only what the
+/// command was doing ("opening the lock file of X" alone).
+#[test]
+fn storage_errors_keep_the_os_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    let urls = [
+        "--logs".to_owned(),
+        format!("file:{}", logs.display()),
+        "--blobs".to_owned(),
+        format!("file:{}", dir.path().join("blobs").display()),
+    ];
+    let out = bare().args(&urls).args(["new", "s"]).output().unwrap();
+    assert!(out.status.success());
+    let log_dir = std::fs::read_dir(&logs)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let lock = log_dir.join("LOCK");
+    std::fs::remove_file(&lock).unwrap();
+    std::fs::create_dir(&lock).unwrap();
+    std::fs::write(lock.join("x"), "").unwrap();
+    let mut command = bare();
+    command.args(&urls);
+    let err = fails(command, &["get", "s", "A1"]);
+    assert!(err.contains("opening the lock file of"), "{err}");
+    assert!(err.contains("Is a directory (os error 21)"), "{err}");
+}
+
+/// Without AWS credentials an `s3://` URL says so, and what to set: not
+/// the timeout or refusal of the instance metadata service at
+/// 169.254.169.254 that `object_store` asks last (pointed at a closed port
+/// here, as off EC2 it answers nothing), and with
+/// `AWS_EC2_METADATA_DISABLED=true` without asking it at all.
+#[test]
+fn missing_aws_credentials_say_what_to_set() {
+    let s3 = || {
+        let mut command = bare();
+        for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("AWS_")) {
+            command.env_remove(key);
+        }
+        command
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ENDPOINT", "http://127.0.0.1:1")
+            .env("AWS_ALLOW_HTTP", "true")
+            .env("AWS_METADATA_ENDPOINT", "http://127.0.0.1:1")
+            .args([
+                "--logs",
+                "s3://bucket/logs",
+                "--blobs",
+                "s3://bucket/sheets",
+            ]);
+        command
+    };
+    let err = fails(s3(), &["ls"]);
+    assert!(
+        err.contains("no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"),
+        "{err}"
+    );
+    assert!(
+        err.contains("the metadata service answered nothing"),
+        "{err}"
+    );
+    assert!(!err.contains("latest/api/token"), "{err}");
+    let mut disabled = s3();
+    disabled.env("AWS_EC2_METADATA_DISABLED", "true");
+    let err = fails(disabled, &["ls"]);
+    assert!(err.contains("no AWS credentials"), "{err}");
+    assert!(err.contains("was not asked"), "{err}");
+}

@@ -108,3 +108,31 @@ fn rm_never_removes_what_the_catalog_did_not_make() {
     let (ok, out, err) = run(&logs, &blobs, &["check"]);
     assert!(ok && out.contains("s: healthy"), "{out}{err}");
 }
+
+/// A server's error comes as its code and message, not its XML body.
+#[test]
+fn a_missing_bucket_is_said_in_words_not_xml() {
+    assert!(
+        std::env::var_os("INFINISHEET_S3").is_some(),
+        "this test needs the S3 server `cargo xtask test` starts"
+    );
+    let bucket = format!("no-such-bucket-{:08x}", fastrand::u32(..));
+    let out = Command::cargo_bin("infinisheet")
+        .unwrap()
+        .args(["--logs", &format!("s3://{bucket}/logs")])
+        .args(["--blobs", &format!("s3://{bucket}/sheets")])
+        .env_remove("INFINISHEET_HOME")
+        .arg("ls")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains(
+            "the server answered 404 Not Found: NoSuchBucket: The specified bucket does not exist"
+        ),
+        "{err}"
+    );
+    assert!(!err.contains("<?xml") && !err.contains("<Error>"), "{err}");
+}

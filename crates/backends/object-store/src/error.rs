@@ -33,11 +33,15 @@ pub(crate) fn storage(what: &str, key: &Path, err: object_store::Error) -> Stora
         None => transport_failed(&err),
     };
     let missing_bucket = is_missing_bucket(&err);
+    let no_credentials = is_missing_credentials(&err);
     let retryable = matches!(err, object_store::Error::Generic { .. })
         && !permanent
         && retry_helps
-        && !missing_bucket;
-    let message = if missing_bucket {
+        && !missing_bucket
+        && !no_credentials;
+    let message = if no_credentials {
+        format!("{what} {key}: {NO_CREDENTIALS}")
+    } else if missing_bucket {
         format!("{what} {key}: the bucket (or container) does not exist")
     } else {
         format!("{what} {key}")
@@ -47,7 +51,99 @@ pub(crate) fn storage(what: &str, key: &Path, err: object_store::Error) -> Stora
     } else {
         StorageError::new(BACKEND, message)
     };
-    error.with_source(err)
+    match ServerError::summarize(err) {
+        Ok(server) => error.with_source(server),
+        Err(err) => error.with_source(err),
+    }
+}
+
+/// What to do when no AWS credentials were found: the message of an S3
+/// store that fell through to the instance metadata service and failed.
+pub(crate) const NO_CREDENTIALS: &str = "no AWS credentials: set AWS_ACCESS_KEY_ID and \
+     AWS_SECRET_ACCESS_KEY (or AWS_WEB_IDENTITY_TOKEN_FILE, or AWS_SKIP_SIGNATURE=true for a \
+     public bucket); the last place looked, the instance metadata service, failed \
+     (AWS_EC2_METADATA_DISABLED=true skips it)";
+
+/// Whether `err` comes from asking the EC2 instance metadata service for
+/// credentials (`object_store`'s last resort when none are configured;
+/// off EC2 it times out or is refused).
+fn is_missing_credentials(err: &object_store::Error) -> bool {
+    chain(err)
+        .any(|text| text.contains("/latest/api/token") || text.contains("/latest/meta-data/iam/"))
+}
+
+/// What a server answered, in short: the HTTP status and the error code and
+/// message of the XML body S3 and Azure send (`404 Not Found: NoSuchBucket:
+/// The specified bucket does not exist`), rather than the whole body; or,
+/// for a credentials lookup that fell through to the instance metadata
+/// service, what failed there. The full error of `object_store` stays in
+/// [`original`](ServerError::original) (and `{:?}`), so nothing is lost.
+#[derive(Debug)]
+pub struct ServerError {
+    summary: String,
+    original: object_store::Error,
+}
+
+impl ServerError {
+    /// The error `object_store` reported, URL and body included.
+    pub fn original(&self) -> &object_store::Error {
+        &self.original
+    }
+
+    /// The summary of `err` if its text holds a server's XML error body or
+    /// a failed metadata-service call; else `err` back.
+    fn summarize(err: object_store::Error) -> Result<Self, object_store::Error> {
+        let texts: Vec<String> = chain(&err).collect();
+        let status = texts.iter().find_map(|text| status_text(text));
+        let tag = |name: &str| {
+            texts.iter().find_map(|text| {
+                let open = format!("<{name}>");
+                let start = text.find(&open)? + open.len();
+                let len = text[start..].find(&format!("</{name}>"))?;
+                Some(text[start..start + len].trim().to_owned())
+            })
+        };
+        let summary = if is_missing_credentials(&err) {
+            format!(
+                "the metadata service answered {}",
+                status.unwrap_or_else(|| "nothing (it is not on this network)".to_owned())
+            )
+        } else if let Some(code) = tag("Code") {
+            let mut summary = format!("the server answered {}", status.unwrap_or_default());
+            summary = summary.trim_end().to_owned();
+            summary.push_str(": ");
+            summary.push_str(&code);
+            if let Some(message) = tag("Message").filter(|m| !m.is_empty()) {
+                summary.push_str(": ");
+                summary.push_str(&message);
+            }
+            summary
+        } else {
+            return Err(err);
+        };
+        Ok(ServerError {
+            summary,
+            original: err,
+        })
+    }
+}
+
+impl std::fmt::Display for ServerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.summary)
+    }
+}
+
+/// No source: the original's chain is what this error shortens.
+impl std::error::Error for ServerError {}
+
+/// The status line in an `object_store` error text, such as `404 Not Found`.
+fn status_text(text: &str) -> Option<String> {
+    const MARK: &str = "Server returned non-2xx status code: ";
+    let at = text.find(MARK)? + MARK.len();
+    let rest = &text[at..];
+    let end = rest.find(':').unwrap_or(rest.len());
+    Some(rest[..end].trim().to_owned())
 }
 
 /// Whether `err`'s chain holds a failure of the transport a retry may not

@@ -41,6 +41,7 @@ mod url;
 
 pub use blob_store::{ObjectStoreBlobDir, ObjectStoreBlobStore};
 pub use counting::{CountingStore, RequestCounts};
+pub use error::ServerError;
 pub use log::{ObjectStoreEventLog, OpenError};
 pub use object_store;
 pub use url::{UrlError, UrlStore, open_url, open_url_opts, parse_url, parse_url_opts};

@@ -33,6 +33,19 @@ pub enum UrlError {
         /// The feature that adds the store.
         feature: &'static str,
     },
+    /// An `s3://` URL without credentials (no access key, web identity
+    /// token, container credentials or `aws_skip_signature`) while
+    /// `AWS_EC2_METADATA_DISABLED` forbids the instance metadata service,
+    /// the one place left to ask.
+    #[error(
+        "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or \
+         AWS_WEB_IDENTITY_TOKEN_FILE, or AWS_SKIP_SIGNATURE=true for a public bucket); \
+         AWS_EC2_METADATA_DISABLED is set, so the instance metadata service was not asked"
+    )]
+    NoCredentials {
+        /// The URL given.
+        url: String,
+    },
     /// `object_store` does not know the scheme, or the configuration is
     /// incomplete or invalid (for example an S3 URL without a region).
     #[error("cannot open a store for {url}")]
@@ -101,12 +114,37 @@ macro_rules! configured {
         crate::install_tls();
         let mut builder = <$builder>::new();
         for (key, value) in $options {
-            if let Ok(key) = key.as_ref().parse() {
+            let key: &str = key.as_ref();
+            if let Ok(key) = key.parse() {
                 builder = builder.with_config(key, value);
             }
         }
         builder.with_url($url).with_retry(retry()).build()
     }};
+}
+
+/// Whether an S3 store configured by `options` has credentials or a way to
+/// find them other than the instance metadata service, or may still ask
+/// that service (`aws_ec2_metadata_disabled`, as the AWS CLI reads
+/// `AWS_EC2_METADATA_DISABLED`, is not true).
+#[cfg(feature = "aws")]
+fn has_aws_credentials(options: &[(String, String)]) -> bool {
+    let set = |key: &str| {
+        options
+            .iter()
+            .any(|(k, v)| k == key && !v.trim().is_empty())
+    };
+    let yes = |key: &str| {
+        options.iter().any(|(k, v)| {
+            k == key && matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "1")
+        })
+    };
+    (set("aws_access_key_id") && set("aws_secret_access_key"))
+        || set("aws_web_identity_token_file")
+        || set("aws_container_credentials_relative_uri")
+        || set("aws_container_credentials_full_uri")
+        || yes("aws_skip_signature")
+        || !yes("aws_ec2_metadata_disabled")
 }
 
 /// The store and key prefix `url` names, configured from the environment
@@ -199,6 +237,15 @@ where
         ObjectStoreScheme::Memory => (Arc::new(object_store::memory::InMemory::new()), None),
         #[cfg(feature = "aws")]
         ObjectStoreScheme::AmazonS3 => {
+            let options: Vec<(String, String)> = options
+                .into_iter()
+                .map(|(key, value)| (key.as_ref().to_ascii_lowercase(), value.into()))
+                .collect();
+            if !has_aws_credentials(&options) {
+                return Err(UrlError::NoCredentials {
+                    url: url.to_owned(),
+                });
+            }
             let store = Arc::new(
                 configured!(object_store::aws::AmazonS3Builder, options, url)
                     .map_err(store_error)?,
