@@ -5,7 +5,10 @@
 //! [`Spreadsheet::create`](crate::Spreadsheet::create); tag 3 a block of
 //! cells (LZ4 over varints and the compact cells of `compact.rs`); tag 4
 //! clearing a range (four varints: first row, first column, last row, last
-//! column).
+//! column). Tag 5 is the time an entry was made (a varint of milliseconds
+//! since the Unix epoch) before the entry itself, tag and all: the engine
+//! writes every entry so, and readers that do not ask for the time see the
+//! entry alone.
 
 use crate::compact::{Reader, compress, decompress, put_cell, varint};
 use crate::edit::{Block, Edit};
@@ -14,6 +17,7 @@ use crate::reference::{CellRange, CellRef};
 use crate::value::{Cell, CellValue};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The version tag written before every entry this version encodes.
 pub const ENTRY_VERSION: u8 = 1;
@@ -26,6 +30,55 @@ pub const BLOCK_TAG: u8 = 3;
 
 /// The version tag of a clear entry.
 pub const CLEAR_TAG: u8 = 4;
+
+/// The version tag of an entry's time, written before the entry.
+pub const TIMED_TAG: u8 = 5;
+
+/// `entry` (encoded) with the time it was made, `at`: [`TIMED_TAG`], the
+/// milliseconds since the Unix epoch as a varint, then the entry. A time
+/// before the epoch is written as the epoch.
+pub fn timed(at: SystemTime, entry: &[u8]) -> Bytes {
+    let millis = at.duration_since(UNIX_EPOCH).map_or(0, |since| {
+        u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+    });
+    let mut bytes = Vec::with_capacity(entry.len() + 8);
+    bytes.push(TIMED_TAG);
+    varint(&mut bytes, millis);
+    bytes.extend_from_slice(entry);
+    Bytes::from(bytes)
+}
+
+/// When the entry `bytes` was made, if it carries its time (entries of
+/// older versions do not).
+///
+/// # Errors
+///
+/// [`EntryError::Malformed`] if the time does not decode.
+pub fn entry_time(bytes: &[u8]) -> Result<Option<SystemTime>, EntryError> {
+    match split_time(bytes)? {
+        (Some(millis), _) => Ok(UNIX_EPOCH.checked_add(Duration::from_millis(millis))),
+        (None, _) => Ok(None),
+    }
+}
+
+/// The time in milliseconds an entry carries, if any, and the entry's own
+/// bytes after it.
+fn split_time(bytes: &[u8]) -> Result<(Option<u64>, &[u8]), EntryError> {
+    match bytes.split_first() {
+        Some((&TIMED_TAG, body)) => {
+            let mut reader = Reader::new(body);
+            let millis = reader
+                .varint()
+                .map_err(|e| EntryError::Malformed(format!("the entry's time: {e}")))?;
+            let rest = reader.rest();
+            if rest.first() == Some(&TIMED_TAG) {
+                return Err(EntryError::Malformed("the entry has two times".into()));
+            }
+            Ok((Some(millis), rest))
+        }
+        _ => Ok((None, bytes)),
+    }
+}
 
 /// One edit of a sheet, as stored in its event log.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -70,7 +123,7 @@ pub enum EntryError {
     Empty,
     /// The entry was written by a newer version (or is not a sheet entry).
     #[error(
-        "the entry has version tag {0}; this version reads tags {ENTRY_VERSION} to {CLEAR_TAG}"
+        "the entry has version tag {0}; this version reads tags {ENTRY_VERSION} to {TIMED_TAG}"
     )]
     UnknownVersion(u8),
     /// The bytes after the tag do not decode.
@@ -113,13 +166,15 @@ impl SheetEntry {
         Bytes::from(bytes)
     }
 
-    /// Reads an entry written by [`encode`](SheetEntry::encode).
+    /// Reads an entry written by [`encode`](SheetEntry::encode), with or
+    /// without its time ([`timed`]; [`entry_time`] reads that).
     ///
     /// # Errors
     ///
     /// [`EntryError`] if the bytes are empty, carry another version tag, or
     /// do not decode (trailing bytes included).
     pub fn decode(bytes: &[u8]) -> Result<SheetEntry, EntryError> {
+        let (_, bytes) = split_time(bytes)?;
         let (&tag, body) = bytes.split_first().ok_or(EntryError::Empty)?;
         if tag == IDENTITY_TAG {
             let id: [u8; 16] = body.try_into().map_err(|_| {
@@ -269,11 +324,36 @@ mod tests {
     }
 
     #[test]
+    fn timed_entries_decode_as_the_entry_and_tell_their_time() {
+        let at = UNIX_EPOCH + Duration::from_millis(1_796_000_000_123);
+        let entry = SheetEntry::set_cell(1, 2, Cell::new(CellValue::Number(4.0)));
+        let bytes = timed(at, &entry.encode());
+        assert_eq!(bytes[0], TIMED_TAG);
+        assert_eq!(SheetEntry::decode(&bytes), Ok(entry.clone()));
+        assert_eq!(entry_time(&bytes), Ok(Some(at)));
+        // Untimed entries (older versions) have none.
+        assert_eq!(entry_time(&entry.encode()), Ok(None));
+        // The time costs seven bytes in this century.
+        assert_eq!(bytes.len(), entry.encode().len() + 7);
+        // Damage in the time, or a time twice, is a typed error.
+        assert!(matches!(
+            SheetEntry::decode(&[TIMED_TAG, 0x80]),
+            Err(EntryError::Malformed(_))
+        ));
+        let twice = timed(at, &bytes);
+        assert!(matches!(
+            SheetEntry::decode(&twice),
+            Err(EntryError::Malformed(_))
+        ));
+    }
+
+    #[test]
     fn foreign_bytes_are_typed_errors() {
         assert_eq!(SheetEntry::decode(b""), Err(EntryError::Empty));
+        assert_eq!(SheetEntry::decode(&[TIMED_TAG, 1]), Err(EntryError::Empty));
         assert_eq!(
-            SheetEntry::decode(b"\x05abc"),
-            Err(EntryError::UnknownVersion(5))
+            SheetEntry::decode(b"\x06abc"),
+            Err(EntryError::UnknownVersion(6))
         );
         for damaged in [
             &b"\x03abc"[..],

@@ -35,7 +35,10 @@ mod value;
 
 pub use content::{CellState, Content};
 pub use edit::{Block, BlockError, Edit};
-pub use entry::{BLOCK_TAG, CLEAR_TAG, ENTRY_VERSION, EntryError, IDENTITY_TAG, SheetEntry};
+pub use entry::{
+    BLOCK_TAG, CLEAR_TAG, ENTRY_VERSION, EntryError, IDENTITY_TAG, SheetEntry, TIMED_TAG,
+    entry_time, timed,
+};
 pub use error::{
     CreateError, EditError, LoadError, ReadError, RebuildError, SnapshotReadError, ViewportError,
     WriteSnapshotError,

@@ -1044,8 +1044,8 @@ fn log_shows_values_by_kind_and_long_text_cut() {
     ok(home, &["set", "s", "A3", &long, "--no-worker"]);
     let log = ok(home, &["log", "s"]);
     let lines: Vec<&str> = log.lines().collect();
-    assert!(lines[2].trim_start().starts_with("1  A1 = 42"), "{log}");
-    assert!(lines[3].trim_start().starts_with("2  A2 = \"42\""), "{log}");
+    assert!(lines[2].ends_with("  A1 = 42"), "{log}");
+    assert!(lines[3].ends_with("  A2 = \"42\""), "{log}");
     assert!(!log.contains('\u{1b}'), "{log:?}");
     assert!(lines[4].contains("\\e[31mxxx"), "{log}");
     assert!(lines[4].contains("…\" (100005 bytes)"), "{log}");
@@ -1174,15 +1174,9 @@ fn worker_history_on_an_idle_sheet_and_log_into_history() {
         "{log}"
     );
     assert!(lines[1].contains("identity of sheet") && lines[1].ends_with("(archived)"));
-    assert!(
-        lines[2].trim_start().starts_with("1  A1 = 1  (archived)"),
-        "{log}"
-    );
-    assert!(
-        lines[10].trim_start().starts_with("9  A9 = 9  (archived)"),
-        "{log}"
-    );
-    assert!(lines[11].trim_start().starts_with("10  A10 = 10"), "{log}");
+    assert!(lines[2].ends_with("  A1 = 1  (archived)"), "{log}");
+    assert!(lines[10].ends_with("  A9 = 9  (archived)"), "{log}");
+    assert!(lines[11].contains("  A10 = 10  snapshot="), "{log}");
     assert!(!lines[11].contains("archived") && lines[11].contains("snapshot="));
     assert_eq!(lines.len(), 14, "{log}");
     // Past the end is a clear error.
@@ -1329,4 +1323,32 @@ fn missing_aws_credentials_say_what_to_set() {
     let err = fails(disabled, &["ls"]);
     assert!(err.contains("no AWS credentials"), "{err}");
     assert!(err.contains("was not asked"), "{err}");
+}
+
+/// Every entry says when it was made: `log` shows the time (UTC, to the
+/// second) and `log --json` to the millisecond.
+#[test]
+fn log_entries_carry_their_time() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let before = std::time::SystemTime::now() - Duration::from_secs(1);
+    ok(home, &["new", "s"]);
+    ok(home, &["set", "s", "A1", "1", "--no-worker"]);
+    let after = std::time::SystemTime::now() + Duration::from_secs(1);
+    let log: Value = serde_json::from_str(&ok(home, &["log", "s", "--json"])).unwrap();
+    for entry in log["entries"].as_array().unwrap() {
+        let text = entry["time"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no time: {entry}"));
+        let at = humantime::parse_rfc3339(text).unwrap();
+        assert!(before <= at && at <= after, "{text}");
+    }
+    let table = ok(home, &["log", "s"]);
+    let line = table.lines().nth(2).unwrap();
+    let shown = line.split_whitespace().nth(1).unwrap();
+    let at = humantime::parse_rfc3339(shown).unwrap();
+    assert!(
+        before - Duration::from_secs(1) <= at && at <= after,
+        "{line}"
+    );
 }

@@ -15,7 +15,12 @@ impl Inner {
         let mut failures = 0;
         // After a storage error: the same append again (it may have landed).
         let mut resend: Option<Arc<Content>> = None;
-        let payloads: Vec<bytes::Bytes> = edits.iter().map(encode_edit).collect();
+        // Each entry carries the time it was made: the same for every try.
+        let now = std::time::SystemTime::now();
+        let payloads: Vec<bytes::Bytes> = edits
+            .iter()
+            .map(|edit| crate::entry::timed(now, &encode_edit(edit)))
+            .collect();
         let weight = edits.iter().map(Edit::weight).sum::<u64>();
         let count = edits.len() as u64;
         loop {

@@ -149,8 +149,13 @@ impl Spreadsheet {
         let identity = options.identity.unwrap_or_else(SheetId::random);
         let token = AppendToken::random();
         let mut failures = 0;
+        // Made once: every try appends the same bytes.
+        let payload = crate::entry::timed(
+            std::time::SystemTime::now(),
+            &SheetEntry::identity(identity).encode(),
+        );
         loop {
-            let entry = LogEntry::new(SheetEntry::identity(identity).encode());
+            let entry = LogEntry::new(payload.clone());
             match log
                 .add_entries_with_token(vec![entry], 0, KnownSnapshot::NotTracked, Some(token))
                 .await

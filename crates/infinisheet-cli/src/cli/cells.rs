@@ -4,7 +4,7 @@
 use super::{Place, counted, finish, host, note_pending, print_table};
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
-use infinisheet::engine::{SNAPSHOT_WORKFLOW, SheetEntry};
+use infinisheet::engine::{SNAPSHOT_WORKFLOW, SheetEntry, entry_time};
 use infinisheet::event_log::{
     Bounds, EventLogExt, FieldUpdate, KnownSnapshot, MetadataUpdate, QueryEnd, QueryStart,
 };
@@ -506,13 +506,21 @@ pub(crate) async fn log(place: &Place, args: Log) -> anyhow::Result<()> {
     if args.json {
         let mut entries: Vec<serde_json::Value> = (from..)
             .zip(&archived)
-            .map(|(seq, payload)| json!({ "seq": seq, "archived": true, "edit": entry_json(payload) }))
+            .map(|(seq, payload)| {
+                json!({
+                    "seq": seq,
+                    "time": entry_time_json(payload),
+                    "archived": true,
+                    "edit": entry_json(payload),
+                })
+            })
             .collect();
         if let Some(page) = &page {
             for (seq, entry) in (page.start..).zip(&page.entries) {
                 let meta = &entry.metadata;
                 entries.push(json!({
                     "seq": seq,
+                    "time": entry_time_json(&entry.payload),
                     "archived": false,
                     "edit": entry_json(&entry.payload),
                     "snapshot": meta.snapshot.as_ref().map(ToString::to_string),
@@ -540,7 +548,11 @@ pub(crate) async fn log(place: &Place, args: Log) -> anyhow::Result<()> {
         writeln!(out, "entries {start}..{end}; showing {from}..{shown_end}")?;
     }
     for (seq, payload) in (from..).zip(&archived) {
-        let line = format!("{seq:>10}  {}  (archived)", describe_entry(payload));
+        let line = format!(
+            "{seq:>10}  {}  {}  (archived)",
+            entry_time_text(payload),
+            describe_entry(payload)
+        );
         writeln!(out, "{line}")?;
     }
     let Some(page) = page else {
@@ -559,10 +571,31 @@ pub(crate) async fn log(place: &Place, args: Log) -> anyhow::Result<()> {
         if let Some(id) = &meta.pending {
             marks.push(format!("pending={id}"));
         }
-        let line = format!("{seq:>10}  {edit}  {}", marks.join(" "));
+        let line = format!(
+            "{seq:>10}  {}  {edit}  {}",
+            entry_time_text(&entry.payload),
+            marks.join(" ")
+        );
         writeln!(out, "{}", line.trim_end())?;
     }
     Ok(())
+}
+
+/// When an entry was made, in UTC to the second (`2026-12-03T18:20:07Z`),
+/// or `-` for an entry that carries no time (written by an older version).
+fn entry_time_text(payload: &[u8]) -> String {
+    match entry_time(payload) {
+        Ok(Some(at)) => humantime::format_rfc3339_seconds(at).to_string(),
+        _ => format!("{:20}", "-"),
+    }
+}
+
+/// When an entry was made, in UTC to the millisecond, or null.
+fn entry_time_json(payload: &[u8]) -> serde_json::Value {
+    match entry_time(payload) {
+        Ok(Some(at)) => json!(humantime::format_rfc3339_millis(at).to_string()),
+        _ => serde_json::Value::Null,
+    }
 }
 
 /// One log entry's edit as JSON: {"kind": "set", "cell", "value" or
