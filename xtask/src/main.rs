@@ -2,7 +2,11 @@
 //!
 //! * `test`: every test of the workspace (unit, integration, conformance,
 //!   doctests), with the S3-compatible server (moto, see `s3.rs`) and then
-//!   Azure's emulator (Azurite, see `azure.rs`) running.
+//!   Azure's emulator (Azurite, see `azure.rs`) running. Everything is built
+//!   once, with the server tests' features on, and each step runs its part
+//!   of that build: the tests without a server, then those named `s3` with
+//!   moto, then those named `azure` with Azurite, the doctests, and the
+//!   example programs.
 //! * `conformance`: the conformance suite against every backend.
 //! * `ci`: what CI runs: rustfmt check, clippy `-D warnings`, `cargo
 //!   package` of every published crate, `test`, docs with `-D warnings`,
@@ -106,6 +110,75 @@ const S3_FEATURES: &str = "infinisheet-object-store/s3-tests,infinisheet-process
 /// The features that build the tests needing Azure's emulator.
 const AZURE_FEATURES: &str = "infinisheet-object-store/azure-tests,infinisheet/azure-tests";
 
+/// The test targets that need a server: built with the features above,
+/// run in steps of their own with the server's environment.
+const SERVER_TESTS: [&str; 2] = ["s3", "azure"];
+
+/// Every feature `test` builds with: the server tests' too, so each step
+/// (the tests without a server, S3's, Azure's, the doctests, the examples
+/// run afterwards) reuses one build instead of rebuilding the crates whose
+/// features changed.
+fn all_features() -> String {
+    format!("{S3_FEATURES},{AZURE_FEATURES}")
+}
+
+/// The names of the workspace's integration-test targets, from its crates'
+/// `tests/` directories (`NAME.rs` and `NAME/main.rs`), but those that need
+/// a server.
+fn local_test_targets(root: &Path) -> Result<Vec<String>> {
+    let mut names = std::collections::BTreeSet::new();
+    let mut dirs = vec![root.join("crates"), root.join("examples")];
+    while let Some(dir) = dirs.pop() {
+        for entry in
+            std::fs::read_dir(&dir).with_context(|| format!("listing {}", dir.display()))?
+        {
+            let path = entry?.path();
+            if !path.is_dir() {
+                continue;
+            }
+            if path.join("Cargo.toml").is_file() {
+                let tests = path.join("tests");
+                if let Ok(found) = std::fs::read_dir(&tests) {
+                    for test in found {
+                        let test = test?.path();
+                        let name = if test.extension().is_some_and(|e| e == "rs") {
+                            test.file_stem()
+                        } else if test.join("main.rs").is_file() {
+                            test.file_name()
+                        } else {
+                            None
+                        };
+                        if let Some(name) = name.and_then(|n| n.to_str()) {
+                            names.insert(name.to_owned());
+                        }
+                    }
+                }
+            } else {
+                dirs.push(path);
+            }
+        }
+    }
+    Ok(names
+        .into_iter()
+        .filter(|name| !SERVER_TESTS.contains(&name.as_str()))
+        .collect())
+}
+
+/// Runs a program `cargo` built (an example, a binary) from the target
+/// directory, as it was built by `test`'s one build.
+fn run_built(kind: &str, name: &str, args: &[&str], envs: &[(&str, String)]) -> Result<()> {
+    let dir =
+        env::var_os("CARGO_TARGET_DIR").map_or_else(|| PathBuf::from("target"), PathBuf::from);
+    let path = match kind {
+        "example" => dir.join("debug").join("examples").join(name),
+        _ => dir.join("debug").join(name),
+    };
+    if !path.is_file() {
+        bail!("{} was not built", path.display());
+    }
+    run_with(&path.to_string_lossy(), args, envs)
+}
+
 /// Installs `strace` (the crash-point sweep's fault injector) from Debian's
 /// packages when it is missing.
 fn ensure_strace() -> Result<()> {
@@ -143,16 +216,58 @@ fn sweep() -> Result<()> {
 fn test() -> Result<()> {
     ensure_strace()?;
     let skips = SkipLog::new(Path::new("."))?;
-    let server = s3::S3Server::start(Path::new("."))?;
-    run_with(
+    let features = all_features();
+    // One build of everything, the server tests included.
+    run(
         "cargo",
-        &["test", "--workspace", "--all-targets"],
-        &[skips.env()],
+        &[
+            "test",
+            "--workspace",
+            "--all-targets",
+            "--features",
+            &features,
+            "--no-run",
+        ],
+        &[],
     )?;
+    // The programs run after the tests (examples, the host app), with the
+    // same features: only linking.
+    run(
+        "cargo",
+        &[
+            "build",
+            "--workspace",
+            "--features",
+            &features,
+            "--bins",
+            "--examples",
+        ],
+        &[],
+    )?;
+    let server = s3::S3Server::start(Path::new("."))?;
+    let targets = local_test_targets(Path::new("."))?;
+    let mut args = vec![
+        "test",
+        "--workspace",
+        "--features",
+        &features,
+        "--lib",
+        "--bins",
+        "--examples",
+        "--benches",
+    ];
+    for name in &targets {
+        args.extend(["--test", name]);
+    }
+    run_with("cargo", &args, &[skips.env()])?;
     s3_tests(&server, &skips)?;
     drop(server);
     azure_tests(&skips)?;
-    run("cargo", &["test", "--workspace", "--doc"], &[])?;
+    run(
+        "cargo",
+        &["test", "--workspace", "--doc", "--features", &features],
+        &[],
+    )?;
     host_app()?;
     skips.check(Path::new("."))
 }
@@ -231,16 +346,9 @@ fn s3_tests(server: &s3::S3Server, skips: &SkipLog) -> Result<()> {
         "cargo",
         &[
             "test",
-            "--package",
-            "infinisheet-object-store",
-            "--package",
-            "infinisheet-process-tests",
-            "--package",
-            "infinisheet-snapshot-workflow",
-            "--package",
-            "infinisheet-cli",
+            "--workspace",
             "--features",
-            S3_FEATURES,
+            &all_features(),
             "--test",
             "s3",
             "--",
@@ -249,20 +357,7 @@ fn s3_tests(server: &s3::S3Server, skips: &SkipLog) -> Result<()> {
         ],
         &env,
     )?;
-    run_with(
-        "cargo",
-        &[
-            "run",
-            "--quiet",
-            "--package",
-            "infinisheet",
-            "--features",
-            "s3",
-            "--example",
-            "mixed_backends",
-        ],
-        &server.env(),
-    )
+    run_built("example", "mixed_backends", &[], &server.env())
 }
 
 /// The tests that need Azure's emulator: the conformance suite on
@@ -277,16 +372,11 @@ fn azure_tests(skips: &SkipLog) -> Result<()> {
         "cargo",
         &[
             "test",
-            "--package",
-            "infinisheet-object-store",
-            "--package",
-            "infinisheet",
+            "--workspace",
             "--features",
-            AZURE_FEATURES,
+            &all_features(),
             "--test",
             "azure",
-            "--test",
-            "catalog",
         ],
         &env,
     )
@@ -301,16 +391,10 @@ fn host_app() -> Result<()> {
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
         Err(err) => return Err(err).with_context(|| format!("removing {}", dir.display())),
     }
-    run(
-        "cargo",
-        &[
-            "run",
-            "--quiet",
-            "--package",
-            "infinisheet-example-host-app",
-            "--",
-            &dir.to_string_lossy(),
-        ],
+    run_built(
+        "bin",
+        "infinisheet-example-host-app",
+        &[&dir.to_string_lossy()],
         &[],
     )
 }
@@ -320,7 +404,14 @@ fn conformance() -> Result<()> {
     let server = s3::S3Server::start(Path::new("."))?;
     run_with(
         "cargo",
-        &["test", "--workspace", "--test", "conformance"],
+        &[
+            "test",
+            "--workspace",
+            "--features",
+            &all_features(),
+            "--test",
+            "conformance",
+        ],
         &[skips.env()],
     )?;
     s3_tests(&server, &skips)?;
@@ -335,11 +426,64 @@ fn ensure_component(tool: &str, component: &str) -> Result<()> {
     Ok(())
 }
 
-fn ensure_cargo_deny() -> Result<()> {
-    if !works("cargo", &["deny", "--version"]) {
-        run("cargo", &["install", "--locked", "cargo-deny"], &[])?;
+/// `cargo install cargo-deny` running in the background when it is
+/// missing, its output in `target/cargo-deny-install.log`.
+struct DenyInstall {
+    child: Option<(std::process::Child, PathBuf, Instant)>,
+}
+
+impl DenyInstall {
+    fn start() -> Result<Self> {
+        if works("cargo", &["deny", "--version"]) {
+            return Ok(DenyInstall { child: None });
+        }
+        std::fs::create_dir_all("target")?;
+        let log = PathBuf::from("target").join("cargo-deny-install.log");
+        let out =
+            std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
+        eprintln!(
+            "$ cargo install --locked cargo-deny  (in the background, output in {})",
+            log.display()
+        );
+        let child = Command::new("cargo")
+            .args(["install", "--locked", "cargo-deny"])
+            .stdout(out.try_clone()?)
+            .stderr(out)
+            .spawn()
+            .context("starting cargo install cargo-deny")?;
+        Ok(DenyInstall {
+            child: Some((child, log, Instant::now())),
+        })
     }
-    Ok(())
+
+    /// Waits for the install, failing (with its output) if it failed.
+    fn finish(mut self) -> Result<()> {
+        let Some((mut child, log, started)) = self.child.take() else {
+            return Ok(());
+        };
+        let status = child
+            .wait()
+            .context("waiting for cargo install cargo-deny")?;
+        if !status.success() {
+            let output = std::fs::read_to_string(&log).unwrap_or_default();
+            bail!("`cargo install --locked cargo-deny` failed with {status}:\n{output}");
+        }
+        eprintln!(
+            "  (cargo-deny installed, {:.1}s since it started)",
+            started.elapsed().as_secs_f64()
+        );
+        Ok(())
+    }
+}
+
+impl Drop for DenyInstall {
+    fn drop(&mut self) {
+        // A run that failed first does not leave the build behind.
+        if let Some((child, _, _)) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
 }
 
 /// The crates published to crates.io, each a package of its own.
@@ -385,7 +529,7 @@ fn ci() -> Result<()> {
             "--workspace",
             "--all-targets",
             "--features",
-            &format!("{S3_FEATURES},{AZURE_FEATURES}"),
+            &all_features(),
             "--",
             "-D",
             "warnings",
@@ -415,13 +559,22 @@ fn ci() -> Result<()> {
         )?;
     }
     package()?;
+    // cargo-deny builds from source (minutes on two cores) while the
+    // tests, which mostly wait on their servers, run.
+    let deny = DenyInstall::start()?;
     test()?;
     run(
         "cargo",
-        &["doc", "--workspace", "--no-deps"],
+        &[
+            "doc",
+            "--workspace",
+            "--no-deps",
+            "--features",
+            &all_features(),
+        ],
         &[("RUSTDOCFLAGS", "-D warnings")],
     )?;
-    ensure_cargo_deny()?;
+    deny.finish()?;
     // The advisories check needs a network database CI cannot reach.
     run(
         "cargo",

@@ -4,67 +4,11 @@
 #![allow(clippy::unwrap_used)]
 
 use infinisheet::blob_store::{BlobDirExt, BlobStore};
-use infinisheet::event_log::Bounds;
-use infinisheet::{
-    Catalog, CatalogError, Cell, CellValue, ItemKind, SHEET_METADATA, SheetOptions, Storage,
-};
+use infinisheet::{Catalog, CatalogError, SHEET_METADATA, SheetOptions, Storage};
 use std::sync::Arc;
 
-fn number(n: f64) -> Cell {
-    Cell::new(CellValue::Number(n))
-}
-
-/// Creates, fills, moves and removes sheets in `catalog`, checking each
-/// step; `reopen` gives the same storage opened again.
-async fn exercise(catalog: Catalog, reopen: impl AsyncFn() -> Catalog) {
-    let options = SheetOptions::default().snapshot_interval(10);
-    let sheet = catalog.create_sheet("team/q3", options).await.unwrap();
-    let cells = sheet.open().await.unwrap();
-    for i in 0..25u32 {
-        cells.set_cell(i, 0, number(f64::from(i))).await.unwrap();
-    }
-    catalog.create_folder("team/old").await.unwrap();
-    let items = catalog.list("team").await.unwrap();
-    let kinds: Vec<(&str, ItemKind)> = items.iter().map(|i| (i.name.as_str(), i.kind)).collect();
-    assert_eq!(kinds, [("old", ItemKind::Folder), ("q3", ItemKind::Sheet)]);
-    assert!(matches!(
-        catalog.create_sheet("team/q3", options).await,
-        Err(CatalogError::AlreadyExists { .. })
-    ));
-    assert!(matches!(
-        catalog.create_sheet("team/q3/inside", options).await,
-        Err(CatalogError::NotAFolder { .. })
-    ));
-
-    // Moved into a folder: same log, same cells, after reopening.
-    catalog.rename("team/q3", "team/old/q3").await.unwrap();
-    assert!(matches!(
-        catalog.rename("team", "team/old/team").await,
-        Err(CatalogError::InvalidPath { .. })
-    ));
-    let catalog = reopen().await;
-    assert_eq!(catalog.sheets("").await.unwrap(), ["team/old/q3"]);
-    let moved = catalog.open_sheet("team/old/q3").await.unwrap();
-    assert_eq!(moved.metadata().log_id, sheet.metadata().log_id);
-    let cells = moved.open().await.unwrap();
-    // The sheet's identity, then its 25 edits.
-    assert_eq!(cells.content().end(), 26);
-    assert!(matches!(
-        catalog.open_sheet("team/q3").await,
-        Err(CatalogError::NotFound { .. })
-    ));
-
-    // Removing the folder removes the sheet and its log's entries.
-    assert!(matches!(
-        catalog.remove("team", false).await,
-        Err(CatalogError::NotEmpty { .. })
-    ));
-    let log = moved.log();
-    catalog.remove("team", true).await.unwrap();
-    let Bounds { start, end } = log.bounds().await.unwrap();
-    assert_eq!((start, end), (26, 26), "the log is emptied");
-    assert!(catalog.list("").await.unwrap().is_empty());
-}
+mod common;
+use common::exercise;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_memory() {
@@ -307,25 +251,6 @@ async fn rm_removes_only_what_the_catalog_made() {
         catalog.list("team").await,
         Err(CatalogError::NotFound { .. })
     ));
-}
-
-/// The catalog on Azure Blob Storage by URL (`az://`), logs and blobs, on
-/// the emulator `cargo xtask test` starts. Built with `azure-tests`.
-#[cfg(feature = "azure-tests")]
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn azure_logs_and_blobs_by_url() {
-    assert!(
-        std::env::var_os("INFINISHEET_AZURE").is_some(),
-        "this test needs the emulator `cargo xtask test` starts"
-    );
-    let container = std::env::var("INFINISHEET_AZURE_CONTAINER").unwrap();
-    let run = format!("{:016x}", fastrand::u64(..));
-    let logs = format!("az://{container}/catalog-{run}/logs");
-    let blobs = format!("az://{container}/catalog-{run}/sheets");
-    let open = async || Catalog::new(Storage::open(&logs, &blobs).await.unwrap());
-    let catalog = open().await;
-    assert_eq!(catalog.storage().logs.backend(), "object-store");
-    exercise(catalog, open).await;
 }
 
 /// Errors keep their causes as sources and answer `is_not_found` and
