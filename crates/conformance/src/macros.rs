@@ -113,6 +113,11 @@ macro_rules! __event_log_tests {
                 payload_one_byte,
                 payload_binary,
                 payload_four_mib,
+                tail_catches_up_then_follows,
+                tail_resumes_from_any_id,
+                tail_follows_concurrent_appenders,
+                tail_truncated_past_is_fell_behind,
+                tail_past_end_is_an_error,
             ];
             reopen: [
                 log_entries_survive_reopen,

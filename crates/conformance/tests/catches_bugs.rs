@@ -45,6 +45,9 @@ enum LogBug {
     AppendsRetriesAgain,
     /// `bounds` reports the start of the log before its last truncate.
     StaleBounds,
+    /// A query from an id the log was truncated past answers from the
+    /// log's start instead of failing: a tail there would skip entries.
+    ClampsTruncatedQueries,
 }
 
 #[derive(Debug)]
@@ -153,6 +156,12 @@ impl EventLog for BuggyLog {
         end: QueryEnd,
         known: KnownSnapshot,
     ) -> Result<QueryValue, QueryError> {
+        let start = match (self.bug, start) {
+            (LogBug::ClampsTruncatedQueries, QueryStart::Id(id)) => {
+                QueryStart::Id(id.max(self.inner.bounds().await?.start))
+            }
+            (_, start) => start,
+        };
         let mut value = self.inner.query(start, end, known).await?;
         match self.bug {
             LogBug::ForgetsSnapshots => value.last_snapshot = None,
@@ -417,6 +426,16 @@ fn retries_appended_twice_are_caught() {
 fn stale_bounds_are_caught() {
     assert!(fails(event_log::query_range_error_names_the_bounds(log(
         LogBug::StaleBounds
+    ))));
+}
+
+#[test]
+fn tails_that_would_skip_are_caught() {
+    assert!(fails(event_log::tail_truncated_past_is_fell_behind(log(
+        LogBug::ClampsTruncatedQueries
+    ))));
+    assert!(fails(event_log::truncate_then_query_below_start(log(
+        LogBug::ClampsTruncatedQueries
     ))));
 }
 

@@ -3,7 +3,7 @@
 
 use crate::{
     AddEntryError, AddEntryValue, AppendToken, EventLog, KnownSnapshot, LogEntry, QueryEnd,
-    QueryError, QueryStart, QueryValue, SequenceId,
+    QueryError, QueryStart, QueryValue, SequenceId, Tail, TailOptions,
 };
 use async_trait::async_trait;
 
@@ -46,6 +46,17 @@ pub trait EventLogExt: EventLog {
             all.last_snapshot = page.last_snapshot;
         }
         Ok(all)
+    }
+
+    /// Every entry from `from` on, caught up page by page and then live
+    /// (see [`Tail`]), waiting as [`TailOptions::default`] says.
+    fn tail(&self, from: SequenceId) -> Tail<'_, Self> {
+        Tail::new(self, from, TailOptions::default())
+    }
+
+    /// [`tail`](EventLogExt::tail) with its waits set by `options`.
+    fn tail_with(&self, from: SequenceId, options: TailOptions) -> Tail<'_, Self> {
+        Tail::new(self, from, options)
     }
 
     /// Appends `entry` at the end of the log, starting from the guess `seq`

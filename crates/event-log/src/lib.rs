@@ -41,6 +41,7 @@ mod error;
 mod ext;
 mod log;
 pub mod raw;
+mod tail;
 mod types;
 
 pub use error::{AddEntryError, QueryError, RangeError, SetMetadataError, TruncateError};
@@ -48,6 +49,7 @@ pub use ext::{APPEND_ATTEMPTS, EventLogExt};
 pub use infinisheet_storage_error::{BoxError, StorageError};
 pub use log::{EventLog, LogCapabilities};
 pub use raw::Bounds;
+pub use tail::{Tail, TailError, TailEvent, TailOptions};
 pub use types::{
     AddEntryValue, AppendToken, BlobId, EntryMetadata, FieldUpdate, KnownSnapshot, LogEntry,
     MetadataUpdate, QueryEnd, QueryStart, QueryValue, SequenceId, SnapshotValue, WorkflowId,

@@ -9,6 +9,7 @@ use crate::{
 use async_trait::async_trait;
 use std::fmt::Debug;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Optional guarantees a backend declares. The conformance suite skips, and
 /// reports loudly, the cases of a guarantee a backend does not declare.
@@ -171,6 +172,20 @@ pub trait EventLog: Send + Sync + Debug + 'static {
 
     /// The optional guarantees this backend offers.
     fn capabilities(&self) -> LogCapabilities;
+
+    /// Waits until entries may have been appended at or after `end`, or
+    /// until `timeout` has passed, whichever comes first; what a
+    /// [`Tail`](crate::Tail) calls between polls once it has caught up.
+    /// Waking early is a hint, never a promise: the caller reads again
+    /// either way.
+    ///
+    /// The default sleeps for `timeout`: polling, which works on every
+    /// backend and across processes. A backend that learns of appends
+    /// sooner (an in-process notification) returns as soon as it does.
+    async fn wait_for_entries(&self, end: SequenceId, timeout: Duration) {
+        let _ = end;
+        tokio::time::sleep(timeout).await;
+    }
 }
 
 macro_rules! forward_event_log {
@@ -234,6 +249,10 @@ macro_rules! forward_event_log {
 
             fn capabilities(&self) -> LogCapabilities {
                 (**self).capabilities()
+            }
+
+            async fn wait_for_entries(&self, end: SequenceId, timeout: Duration) {
+                (**self).wait_for_entries(end, timeout).await
             }
         }
     };

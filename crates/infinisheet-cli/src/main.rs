@@ -166,7 +166,8 @@ enum Command {
         after_help = "Examples:\n  infinisheet snapshot budget/2026\n  infinisheet snapshot budget/2026 --no-wait          # a worker writes it"
     )]
     Snapshot(cli::cells::Snapshot),
-    /// Run a polling snapshot worker for the catalog's sheets.
+    /// Run a polling snapshot worker for the catalog's sheets; Ctrl-C or
+    /// SIGTERM ends it, exit 0, once the work in hand is done.
     #[command(
         after_help = "Examples:\n  infinisheet worker\n  infinisheet worker budget/2026 --interval 5\n  infinisheet worker --history 2 --keep-snapshots 3\n  infinisheet worker --once"
     )]

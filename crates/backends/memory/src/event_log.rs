@@ -26,6 +26,8 @@ const DEFAULT_PAGE_SIZE: usize = 1000;
 pub struct MemoryEventLog {
     state: Arc<Mutex<State>>,
     page_size: usize,
+    /// Woken on every append, so a tail waits for entries, not a timer.
+    appended: Arc<tokio::sync::Notify>,
 }
 
 #[derive(Debug, Default)]
@@ -79,6 +81,7 @@ impl MemoryEventLog {
         MemoryEventLog {
             state: Arc::default(),
             page_size: page_size.max(1),
+            appended: Arc::default(),
         }
     }
 
@@ -148,7 +151,11 @@ impl EventLog for MemoryEventLog {
         known: KnownSnapshot,
         token: Option<AppendToken>,
     ) -> Result<AddEntryValue, AddEntryError> {
-        self.append(entries, seq, known, token)
+        let appended = self.append(entries, seq, known, token);
+        if appended.is_ok() {
+            self.appended.notify_waiters();
+        }
+        appended
     }
 
     async fn query(
@@ -171,6 +178,17 @@ impl EventLog for MemoryEventLog {
 
     async fn bounds(&self) -> Result<Bounds, StorageError> {
         Ok(lock(&self.state).bounds())
+    }
+
+    /// Returns at the next append (or at once if the log already ends past
+    /// `end`), or after `timeout`.
+    async fn wait_for_entries(&self, end: SequenceId, timeout: std::time::Duration) {
+        // Registered before the check: an append between the two wakes it.
+        let appended = self.appended.notified();
+        if lock(&self.state).bounds().end > end {
+            return;
+        }
+        let _ = tokio::time::timeout(timeout, appended).await;
     }
 
     async fn set_metadata(

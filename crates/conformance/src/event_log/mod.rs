@@ -18,6 +18,7 @@ mod persistence;
 mod query;
 mod retry;
 mod snapshot;
+mod tail;
 mod truncate;
 
 pub use basics::*;
@@ -29,6 +30,7 @@ pub use persistence::*;
 pub use query::*;
 pub use retry::*;
 pub use snapshot::*;
+pub use tail::*;
 pub use truncate::*;
 
 /// The log under test, as host apps hold it.

@@ -1,0 +1,174 @@
+//! Cases for tailing ([`EventLogExt::tail`]): catching up, then following
+//! live appends, never skipping or repeating an id, resuming anywhere, and
+//! typed errors for a tail the log left behind or one past its end.
+
+use super::{Log, entry, everything, expected_payloads, fill, fill_batched};
+use bytes::Bytes;
+use infinisheet_event_log::{
+    AddEntryError, EventLog, EventLogExt, KnownSnapshot, LogEntry, SequenceId, Tail, TailError,
+    TailEvent, TailOptions,
+};
+use std::time::Duration;
+
+/// Short waits, so polling backends follow quickly in the suite.
+fn options() -> TailOptions {
+    TailOptions::default().waits(Duration::from_millis(1), Duration::from_millis(50))
+}
+
+/// The next event, within a minute.
+async fn next<L: EventLog + ?Sized>(tail: &mut Tail<'_, L>) -> TailEvent {
+    let at = tail.position();
+    match tokio::time::timeout(Duration::from_secs(60), tail.next()).await {
+        Ok(Ok(event)) => event,
+        Ok(Err(err)) => panic!("the tail at {at}: {err}"),
+        Err(_) => panic!("the tail at {at} gave nothing for a minute"),
+    }
+}
+
+/// Reads events until `CaughtUp`, checking each batch continues the one
+/// before; returns the payloads read and the end reported.
+async fn drain<L: EventLog + ?Sized>(tail: &mut Tail<'_, L>) -> (Vec<Bytes>, SequenceId) {
+    let mut payloads = Vec::new();
+    let mut expected = tail.position();
+    loop {
+        match next(tail).await {
+            TailEvent::Entries { start, entries } => {
+                assert_eq!(start, expected, "a batch starts where the one before ended");
+                assert!(!entries.is_empty(), "a batch of no entries");
+                expected += entries.len() as u64;
+                payloads.extend(entries.into_iter().map(|e| e.payload));
+            }
+            TailEvent::CaughtUp { end } => {
+                assert_eq!(end, expected, "caught up where the entries ended");
+                return (payloads, end);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+/// A tail from 0 reads every entry page by page, says it caught up at the
+/// end, then gives each new entry as it is appended, and says so again.
+pub async fn tail_catches_up_then_follows(log: Log) {
+    fill_batched(&*log, 0, 2_500, 250).await;
+    let mut tail = log.tail_with(0, options());
+    let (payloads, end) = drain(&mut tail).await;
+    assert_eq!(end, 2_500);
+    assert_eq!(payloads, expected_payloads(0..2_500));
+    for seq in 2_500..2_503 {
+        log.add_entry(entry(seq), seq, KnownSnapshot::NotTracked)
+            .await
+            .unwrap_or_else(|err| panic!("appending {seq}: {err}"));
+        let (payloads, end) = drain(&mut tail).await;
+        assert_eq!(end, seq + 1);
+        assert_eq!(payloads, expected_payloads(seq..seq + 1), "the new entry");
+    }
+}
+
+/// A tail starts at any id: mid-log, at the end (caught up at once), and
+/// an empty log's tail is caught up at 0.
+pub async fn tail_resumes_from_any_id(log: Log) {
+    let mut empty = log.tail_with(0, options());
+    assert_eq!(next(&mut empty).await, TailEvent::CaughtUp { end: 0 });
+    fill(&*log, 50).await;
+    for from in [37, 49, 0] {
+        let mut tail = log.tail_with(from, options());
+        let (payloads, end) = drain(&mut tail).await;
+        assert_eq!(end, 50);
+        assert_eq!(payloads, expected_payloads(from..50), "tail from {from}");
+    }
+    let mut at_end = log.tail_with(50, options());
+    assert_eq!(next(&mut at_end).await, TailEvent::CaughtUp { end: 50 });
+}
+
+/// While four writers race to append, a tail started before them gives
+/// every entry exactly once and in id order: the log's content.
+pub async fn tail_follows_concurrent_appenders(log: Log) {
+    const WRITERS: usize = 4;
+    const EACH: u64 = 25;
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let log = log.clone();
+            tokio::spawn(async move {
+                let mut hint = 0;
+                for n in 0..EACH {
+                    let payload = Bytes::from(format!("writer {w} entry {n}"));
+                    loop {
+                        match log
+                            .add_entry(
+                                LogEntry::new(payload.clone()),
+                                hint,
+                                KnownSnapshot::NotTracked,
+                            )
+                            .await
+                        {
+                            Ok(_) => break,
+                            Err(AddEntryError::Conflict { next, .. }) => hint = next,
+                            Err(err) => panic!("writer {w}: {err}"),
+                        }
+                    }
+                    hint += 1;
+                }
+            })
+        })
+        .collect();
+    let total = WRITERS as u64 * EACH;
+    let mut tail = log.tail_with(0, options());
+    let mut seen: Vec<Bytes> = Vec::new();
+    while (seen.len() as u64) < total {
+        match next(&mut tail).await {
+            TailEvent::Entries { start, entries } => {
+                assert_eq!(start, seen.len() as u64, "no id skipped or repeated");
+                seen.extend(entries.into_iter().map(|e| e.payload));
+            }
+            TailEvent::CaughtUp { end } => assert_eq!(end, seen.len() as u64),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    for writer in writers {
+        writer.await.expect("writer task");
+    }
+    assert_eq!(seen.len() as u64, total, "more entries than were appended");
+    let all = everything(&*log).await;
+    let logged: Vec<Bytes> = all.entries.into_iter().map(|e| e.payload).collect();
+    assert_eq!(seen, logged, "the tail gave the log's entries in order");
+}
+
+/// A tail the log was truncated past says so (it never skips ahead on its
+/// own), and moves on when told; a truncate that leaves the tail's next id
+/// in place changes nothing for it.
+pub async fn tail_truncated_past_is_fell_behind(log: Log) {
+    fill(&*log, 20).await;
+    let mut behind = log.tail_with(5, options());
+    log.truncate(10)
+        .await
+        .unwrap_or_else(|err| panic!("truncating to 10: {err}"));
+    match tokio::time::timeout(Duration::from_secs(60), behind.next()).await {
+        Ok(Err(TailError::FellBehind { next, start })) => assert_eq!((next, start), (5, 10)),
+        other => panic!("a tail at 5 after truncate(10) gave {other:?}"),
+    }
+    assert_eq!(behind.position(), 5, "the tail stays where it was");
+    behind.resume_at(10);
+    let (payloads, end) = drain(&mut behind).await;
+    assert_eq!((payloads, end), (expected_payloads(10..20), 20));
+    // Caught up at the end, the log emptied but its end kept: the tail
+    // follows the next append.
+    log.truncate(20)
+        .await
+        .unwrap_or_else(|err| panic!("truncating to 20: {err}"));
+    log.add_entry(entry(20), 20, KnownSnapshot::NotTracked)
+        .await
+        .unwrap_or_else(|err| panic!("appending 20: {err}"));
+    let (payloads, end) = drain(&mut behind).await;
+    assert_eq!((payloads, end), (expected_payloads(20..21), 21));
+}
+
+/// A tail past the log's end is a typed error, not a wait.
+pub async fn tail_past_end_is_an_error(log: Log) {
+    fill(&*log, 3).await;
+    let mut tail = log.tail_with(7, options());
+    match tokio::time::timeout(Duration::from_secs(60), tail.next()).await {
+        Ok(Err(TailError::BeyondEnd { next, end })) => assert_eq!((next, end), (7, 3)),
+        other => panic!("a tail at 7 of a log of 3 gave {other:?}"),
+    }
+}

@@ -1,0 +1,218 @@
+//! Tailing a log: every entry from an id on, first catching up page by page,
+//! then live, never skipping or repeating an id.
+
+use crate::{
+    EventLog, KnownSnapshot, LogEntry, QueryEnd, QueryError, QueryStart, SequenceId, StorageError,
+};
+use std::time::Duration;
+
+/// How a [`Tail`] waits once it has caught up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TailOptions {
+    /// The first wait after entries arrived: the latency of noticing the
+    /// next entry on a backend that cannot wake the tail itself.
+    pub min_wait: Duration,
+    /// The longest wait: an idle log is read at most this often.
+    pub max_wait: Duration,
+}
+
+impl Default for TailOptions {
+    /// 10 ms, doubling while nothing arrives, up to 500 ms.
+    fn default() -> Self {
+        TailOptions {
+            min_wait: Duration::from_millis(10),
+            max_wait: Duration::from_millis(500),
+        }
+    }
+}
+
+impl TailOptions {
+    /// The same options waiting `min` at first and at most `max`.
+    #[must_use]
+    pub fn waits(mut self, min: Duration, max: Duration) -> Self {
+        self.min_wait = min.max(Duration::from_micros(100));
+        self.max_wait = max.max(self.min_wait);
+        self
+    }
+}
+
+/// What [`Tail::next`] gives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TailEvent {
+    /// The entries `[start, start + entries.len())`, the next ones after
+    /// those given before: never a gap, never an id twice.
+    Entries {
+        /// The id of the first entry.
+        start: SequenceId,
+        /// The entries, at least one.
+        entries: Vec<LogEntry>,
+    },
+    /// The tail has given every entry before `end`, the log's end when it
+    /// last read: it is live from here. Given once after catching up, and
+    /// again after each later batch of entries once they run out.
+    CaughtUp {
+        /// The log's end as the tail read it.
+        end: SequenceId,
+    },
+}
+
+/// Error of [`Tail::next`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TailError {
+    /// The log was truncated past the tail's next id: the entries
+    /// `[next, start)` are gone (archived into history, if the host keeps
+    /// it). The tail stays where it is; [`Tail::resume_at`] moves it on.
+    #[error("the log was truncated to {start}; the tail's next entry, {next}, is gone")]
+    FellBehind {
+        /// The id the tail wanted next.
+        next: SequenceId,
+        /// The log's start now.
+        start: SequenceId,
+    },
+    /// The tail starts past the log's end.
+    #[error("the tail starts at {next}, past the log's end {end}")]
+    BeyondEnd {
+        /// The id the tail wanted next.
+        next: SequenceId,
+        /// The log's end.
+        end: SequenceId,
+    },
+    /// The storage failed; calling [`Tail::next`] again tries again from
+    /// the same id.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+impl TailError {
+    /// Whether calling [`Tail::next`] again may succeed: a storage failure a
+    /// retry can pass.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, TailError::Storage(err) if err.is_retryable())
+    }
+}
+
+/// Every entry of a log from an id on: made by
+/// [`EventLogExt::tail`](crate::EventLogExt::tail).
+///
+/// [`next`](Tail::next) reads the entries already there page by page, says
+/// [`TailEvent::CaughtUp`] when it reaches the end, then waits for new
+/// entries (through [`EventLog::wait_for_entries`]: a backend's own
+/// notification where it has one, else polling with backoff) and gives
+/// them as they come. Ids are dense and given in order, so a consumer that
+/// stores the last id it handled resumes exactly there with a new tail.
+///
+/// ```
+/// use infinisheet_event_log::{EventLog, EventLogExt, KnownSnapshot, LogEntry, TailEvent};
+/// use infinisheet_memory::MemoryEventLog;
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let log = MemoryEventLog::new();
+/// log.add_entry(LogEntry::new("a"), 0, KnownSnapshot::NotTracked).await?;
+/// let mut tail = log.tail(0);
+/// assert!(matches!(tail.next().await?, TailEvent::Entries { start: 0, .. }));
+/// assert_eq!(tail.next().await?, TailEvent::CaughtUp { end: 1 });
+/// log.add_entry(LogEntry::new("b"), 1, KnownSnapshot::NotTracked).await?;
+/// let TailEvent::Entries { start, entries } = tail.next().await? else { panic!() };
+/// assert_eq!((start, entries[0].payload.as_ref()), (1, &b"b"[..]));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+#[derive(Debug)]
+pub struct Tail<'a, L: EventLog + ?Sized> {
+    log: &'a L,
+    next: SequenceId,
+    options: TailOptions,
+    /// Whether `CaughtUp` was given since the last entries.
+    said_caught_up: bool,
+    wait: Duration,
+}
+
+impl<'a, L: EventLog + ?Sized> Tail<'a, L> {
+    pub(crate) fn new(log: &'a L, from: SequenceId, options: TailOptions) -> Self {
+        Tail {
+            log,
+            next: from,
+            options,
+            said_caught_up: false,
+            wait: options.min_wait,
+        }
+    }
+
+    /// The id of the next entry the tail gives.
+    pub fn position(&self) -> SequenceId {
+        self.next
+    }
+
+    /// Moves the tail to `next` (after [`TailError::FellBehind`], to the
+    /// log's start, once the gone entries are read from elsewhere).
+    pub fn resume_at(&mut self, next: SequenceId) {
+        self.next = next;
+        self.said_caught_up = false;
+        self.wait = self.options.min_wait;
+    }
+
+    /// The next entries, or [`TailEvent::CaughtUp`] once at the end; waits
+    /// for new entries when it has said so.
+    ///
+    /// # Errors
+    ///
+    /// [`TailError`]: the log truncated past the tail, a start past the
+    /// end, or a storage failure (call again to retry from the same id).
+    pub async fn next(&mut self) -> Result<TailEvent, TailError> {
+        loop {
+            let page = self
+                .log
+                .query(
+                    QueryStart::Id(self.next),
+                    QueryEnd::End,
+                    KnownSnapshot::NotTracked,
+                )
+                .await;
+            match page {
+                Ok(page) if !page.entries.is_empty() => {
+                    if page.start != self.next {
+                        return Err(TailError::Storage(StorageError::corrupt(
+                            "tail",
+                            format!(
+                                "a query from {} answered entries from {}",
+                                self.next, page.start
+                            ),
+                        )));
+                    }
+                    let start = self.next;
+                    self.next = start + page.entries.len() as u64;
+                    self.said_caught_up = false;
+                    self.wait = self.options.min_wait;
+                    return Ok(TailEvent::Entries {
+                        start,
+                        entries: page.entries,
+                    });
+                }
+                Ok(_) if !self.said_caught_up => {
+                    self.said_caught_up = true;
+                    return Ok(TailEvent::CaughtUp { end: self.next });
+                }
+                Ok(_) => {
+                    self.log.wait_for_entries(self.next, self.wait).await;
+                    self.wait = (self.wait * 2).min(self.options.max_wait);
+                }
+                Err(QueryError::Range(range)) if range.requested < range.start => {
+                    return Err(TailError::FellBehind {
+                        next: self.next,
+                        start: range.start,
+                    });
+                }
+                Err(QueryError::Range(range)) => {
+                    return Err(TailError::BeyondEnd {
+                        next: self.next,
+                        end: range.end,
+                    });
+                }
+                Err(QueryError::Storage(err)) => return Err(TailError::Storage(err)),
+            }
+        }
+    }
+}
