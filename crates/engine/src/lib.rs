@@ -47,7 +47,7 @@ pub use format::INDEX_NAME as SNAPSHOT_INDEX;
 pub use identity::{SheetId, SheetIdError};
 pub use options::SheetOptions;
 pub use reference::{CellRange, CellRef, IntoCellRef, ReferenceError};
-pub use sheet::{LoadStatus, SNAPSHOT_WORKFLOW, Spreadsheet, rebuild_snapshot};
+pub use sheet::{LoadStatus, SNAPSHOT_WORKFLOW, SheetWatch, Spreadsheet, rebuild_snapshot};
 pub use snapshot::{
     SNAPSHOTS_DIR, parse_snapshot_id, snapshot_dependencies, snapshot_id, verify_snapshot,
 };

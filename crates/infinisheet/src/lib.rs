@@ -116,9 +116,10 @@ pub use infinisheet_sqlite as sqlite;
 
 pub use infinisheet_blob_store::{BlobDir, BlobStore, BoxError, StorageError};
 pub use infinisheet_engine::{
-    Cell, CellRange, CellRef, CellValue, IntoCellRef, LoadStatus, SheetOptions, Spreadsheet,
+    Cell, CellRange, CellRef, CellValue, IntoCellRef, LoadStatus, SheetOptions, SheetWatch,
+    Spreadsheet,
 };
-pub use infinisheet_event_log::EventLog;
+pub use infinisheet_event_log::{EventLog, EventLogExt, Tail, TailError, TailEvent, TailOptions};
 pub use infinisheet_snapshot_workflow::{
     HostReport, SnapshotWorker, WorkflowHost, WorkflowOptions,
 };

@@ -26,8 +26,9 @@ use crate::snapshot::{self, Blobs};
 use crate::value::Cell;
 use infinisheet_blob_store::BlobDir;
 use infinisheet_event_log::{
-    AddEntryError, AppendToken, EventLog, KnownSnapshot, LogEntry, QueryEnd, QueryError,
-    QueryStart, QueryValue, SequenceId, SnapshotValue, StorageError,
+    AddEntryError, AppendToken, EventLog, EventLogExt, KnownSnapshot, LogEntry, QueryEnd,
+    QueryError, QueryStart, QueryValue, SequenceId, SnapshotValue, StorageError, TailError,
+    TailEvent, TailOptions,
 };
 use std::collections::HashMap;
 use std::ops::Range;
@@ -188,6 +189,26 @@ impl Spreadsheet {
     /// A receiver that sees every new content (for example to re-render).
     pub fn subscribe(&self) -> watch::Receiver<Arc<Content>> {
         self.inner.content.subscribe()
+    }
+
+    /// Keeps the content live: a background task tails the log (see
+    /// [`EventLogExt::tail`]) and syncs as soon as other writers' entries
+    /// arrive — at once on a backend that wakes tails, within the tail's
+    /// polling backoff (10 ms to 500 ms) elsewhere — instead of on a fixed
+    /// interval. [`subscribe`](Spreadsheet::subscribe) sees each new
+    /// content. A truncate past the sheet reloads it from the newest
+    /// snapshot, as [`sync`](Spreadsheet::sync) does. Stops when the
+    /// handle is dropped (or the sheet is).
+    #[must_use = "the watch stops when its handle is dropped"]
+    pub fn watch(&self) -> SheetWatch {
+        self.watch_with(TailOptions::default())
+    }
+
+    /// [`watch`](Spreadsheet::watch) with the tail's waits set by `options`.
+    #[must_use = "the watch stops when its handle is dropped"]
+    pub fn watch_with(&self, options: TailOptions) -> SheetWatch {
+        let task = tokio::spawn(watch_log(Arc::downgrade(&self.inner), options));
+        SheetWatch { task }
     }
 
     /// The sheet's settings.
@@ -400,6 +421,66 @@ pub async fn rebuild_snapshot(
 }
 
 /// Syncs every `interval` while the sheet is alive.
+/// A sheet kept live by [`Spreadsheet::watch`]; dropping it stops the
+/// watch.
+#[derive(Debug)]
+pub struct SheetWatch {
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for SheetWatch {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The task of [`Spreadsheet::watch`]: a tail of the log from the content's
+/// end; each batch of new entries (or a truncate past the tail) is a sync.
+async fn watch_log(sheet: Weak<Inner>, options: TailOptions) {
+    let Some((log, from)) = sheet
+        .upgrade()
+        .map(|inner| (inner.log.clone(), inner.current().end))
+    else {
+        return;
+    };
+    let mut tail = log.tail_with(from, options);
+    let mut failures = 0u32;
+    loop {
+        let event = tail.next().await;
+        let Some(inner) = sheet.upgrade() else {
+            return;
+        };
+        let needs_sync = match event {
+            Ok(TailEvent::Entries { .. }) => true,
+            Ok(_) => false,
+            // Truncated past the tail, or a log that ends before the tail:
+            // the sync sorts it out (a reload from the newest snapshot).
+            Err(TailError::FellBehind { .. } | TailError::BeyondEnd { .. }) => true,
+            Err(err) => {
+                failures += 1;
+                tracing::warn!(%err, failures, "a watched sheet's tail failed; trying again");
+                drop(inner);
+                tokio::time::sleep(options.max_wait.min(Duration::from_millis(100) * failures))
+                    .await;
+                continue;
+            }
+        };
+        failures = 0;
+        if needs_sync {
+            let _op = inner.ops.lock().await;
+            if let Err(err) = inner.tracked(inner.sync(), LoadError::is_retryable).await {
+                tracing::warn!(%err, "a watched sheet's sync failed");
+            }
+            // The sync may have read past the tail (or reloaded): go on
+            // from what the sheet holds.
+            let end = inner.current().end;
+            if end != tail.position() {
+                tail.resume_at(end);
+            }
+        }
+    }
+}
+
 async fn poll(sheet: Weak<Inner>, interval: Duration) {
     let mut ticks = tokio::time::interval(interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
