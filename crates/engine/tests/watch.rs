@@ -38,7 +38,7 @@ async fn writer_and_watcher(
     dir: Arc<dyn BlobDir>,
 ) {
     let options = SheetOptions::default();
-    let writer = Spreadsheet::open(writer_log, dir.clone(), options.clone())
+    let writer = Spreadsheet::open(writer_log, dir.clone(), options)
         .await
         .unwrap();
     let reader = Spreadsheet::open(reader_log.clone(), dir, options)
@@ -101,7 +101,7 @@ async fn a_watch_survives_a_truncate_past_the_sheet() {
     let log: Arc<dyn EventLog> = Arc::new(MemoryEventLog::new());
     let dir = MemoryBlobStore::new().root();
     let options = SheetOptions::default();
-    let writer = Spreadsheet::open(log.clone(), dir.clone(), options.clone())
+    let writer = Spreadsheet::open(log.clone(), dir.clone(), options)
         .await
         .unwrap();
     let reader = Spreadsheet::open(log.clone(), dir.clone(), options)

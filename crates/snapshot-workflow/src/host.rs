@@ -365,4 +365,9 @@ impl EventLog for NotifyingLog {
     fn capabilities(&self) -> LogCapabilities {
         self.inner.capabilities()
     }
+
+    /// Forwarded as it is: a wait is no storage call to fault or delay.
+    async fn wait_for_entries(&self, end: SequenceId, timeout: std::time::Duration) {
+        self.inner.wait_for_entries(end, timeout).await;
+    }
 }
