@@ -244,7 +244,7 @@ fn test() -> Result<()> {
         ],
         &[],
     )?;
-    let server = s3::S3Server::start(Path::new("."))?;
+    let server = s3::S3Server::start(Path::new("."), "server")?;
     let targets = local_test_targets(Path::new("."))?;
     let mut args = vec![
         "test",
@@ -336,27 +336,81 @@ impl SkipLog {
     }
 }
 
-/// The tests that need the S3 server, then the example that mixes a SQLite
-/// log with S3 blobs. The tests wait on the server most of their time, so
-/// they run eight at a time rather than one per core.
+/// How the tests named `s3` are shared among servers, as test-name
+/// filters: moto handles one request at a time (see `s3.rs`), so one
+/// server is the bottleneck, and three (the event log's suite with the
+/// other crates' S3 tests, and each of the two blob store suites, which
+/// hold most of the requests) keep both cores busy.
+const S3_SHARDS: [(&str, &[&str]); 3] = [
+    (
+        "rest",
+        &["--skip", "s3_blob_store", "--skip", "s3_paged_blob_store"],
+    ),
+    ("blobs", &["s3_blob_store"]),
+    ("paged-blobs", &["s3_paged_blob_store"]),
+];
+
+/// The tests that need the S3 server, each shard on a server of its own
+/// and all at once, then the example that mixes a SQLite log with S3
+/// blobs. The tests wait on the server most of their time, so each shard
+/// runs eight at a time rather than one per core. Each shard's output goes
+/// to `target/s3-tests-SHARD.log` and is printed when all are done.
 fn s3_tests(server: &s3::S3Server, skips: &SkipLog) -> Result<()> {
-    let mut env = server.env();
-    env.push(skips.env());
-    run_with(
-        "cargo",
-        &[
+    let features = all_features();
+    let mut running = Vec::new();
+    let mut servers = Vec::new();
+    for (i, (shard, filters)) in S3_SHARDS.iter().enumerate() {
+        let env = if i == 0 {
+            server.env()
+        } else {
+            servers.push(s3::S3Server::start(Path::new("."), shard)?);
+            servers[servers.len() - 1].env()
+        };
+        let log_path = PathBuf::from("target").join(format!("s3-tests-{shard}.log"));
+        let log = std::fs::File::create(&log_path)
+            .with_context(|| format!("creating {}", log_path.display()))?;
+        let mut args = vec![
             "test",
             "--workspace",
             "--features",
-            &all_features(),
+            &features,
             "--test",
             "s3",
             "--",
             "--test-threads",
             "8",
-        ],
-        &env,
-    )?;
+        ];
+        args.extend(filters.iter());
+        eprintln!(
+            "$ cargo {}  (shard {shard}, output in {})",
+            args.join(" "),
+            log_path.display()
+        );
+        let child = Command::new("cargo")
+            .args(&args)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .env(skips.env().0, skips.env().1)
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .context("starting cargo test")?;
+        running.push((*shard, child, log_path));
+    }
+    let started = Instant::now();
+    let mut failed = Vec::new();
+    for (shard, mut child, log_path) in running {
+        let status = child.wait().context("waiting for cargo test")?;
+        let output = std::fs::read_to_string(&log_path).unwrap_or_default();
+        eprintln!("--- shard {shard} ({status}) ---\n{output}");
+        if !status.success() {
+            failed.push(shard);
+        }
+    }
+    eprintln!("  (S3 shards: {:.1}s)", started.elapsed().as_secs_f64());
+    drop(servers);
+    if !failed.is_empty() {
+        bail!("the S3 tests failed in shard(s) {}", failed.join(", "));
+    }
     run_built("example", "mixed_backends", &[], &server.env())
 }
 
@@ -401,7 +455,7 @@ fn host_app() -> Result<()> {
 
 fn conformance() -> Result<()> {
     let skips = SkipLog::new(Path::new("."))?;
-    let server = s3::S3Server::start(Path::new("."))?;
+    let server = s3::S3Server::start(Path::new("."), "server")?;
     run_with(
         "cargo",
         &[
@@ -584,7 +638,7 @@ fn ci() -> Result<()> {
 }
 
 fn bench(extra: &[String]) -> Result<()> {
-    let server = s3::S3Server::start(Path::new("."))?;
+    let server = s3::S3Server::start(Path::new("."), "server")?;
     let mut args = vec!["bench", "--package", "infinisheet-benches"];
     if !extra.is_empty() {
         args.push("--");

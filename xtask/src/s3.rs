@@ -81,10 +81,11 @@ pub(crate) struct S3Server {
 
 impl S3Server {
     /// Installs moto if needed and starts it.
-    pub(crate) fn start(root: &Path) -> Result<Self> {
+    /// Starts a server whose log is `target/moto-NAME.log`.
+    pub(crate) fn start(root: &Path, name: &str) -> Result<Self> {
         let venv = install(root)?;
         let port = free_port()?;
-        let log_path = root.join("target").join("moto-server.log");
+        let log_path = root.join("target").join(format!("moto-{name}.log"));
         std::fs::create_dir_all(root.join("target"))?;
         let log = std::fs::File::create(&log_path)
             .with_context(|| format!("creating {}", log_path.display()))?;

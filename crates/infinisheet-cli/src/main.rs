@@ -172,6 +172,12 @@ enum Command {
         after_help = "Examples:\n  infinisheet worker\n  infinisheet worker budget/2026 --interval 5\n  infinisheet worker --history 2 --keep-snapshots 3\n  infinisheet worker --once"
     )]
     Worker(cli::worker::Worker),
+    /// Serve the catalog over HTTP on loopback: JSON endpoints, live events,
+    /// and a page with the sheet in the browser.
+    #[command(
+        after_help = "Examples:\n  infinisheet serve                       # http://127.0.0.1:8080\n  infinisheet serve --listen 127.0.0.1:0  # a free port\n  infinisheet serve --listen 0.0.0.0:8080 --token \"$(openssl rand -hex 16)\""
+    )]
+    Serve(cli::serve::Serve),
     /// Build a sheet of a few hundred thousand cells with snapshots on the
     /// default storage, reopen it cold, and print a viewport and timings.
     #[command(
@@ -302,6 +308,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Snapshot(args) => cli::cells::snapshot(&place, args).await,
         Command::Worker(args) => cli::worker::run(&place, args).await,
         Command::Demo(args) => cli::demo::run(args).await,
+        Command::Serve(args) => cli::serve::run(&place, args).await,
         Command::Completions { .. } | Command::Man => Ok(()),
     }
 }

@@ -1352,3 +1352,221 @@ fn log_entries_carry_their_time() {
         "{line}"
     );
 }
+
+/// A running `infinisheet serve`, stopped (SIGTERM) when dropped.
+struct Server {
+    child: std::process::Child,
+    addr: String,
+}
+
+impl Server {
+    fn start(home: &Path, extra: &[&str]) -> Server {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("infinisheet"))
+            .arg("--home")
+            .arg(home)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(extra)
+            .env_remove("INFINISHEET_HOME")
+            .env_remove("INFINISHEET_TOKEN")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let line = rx.recv_timeout(Duration::from_secs(60)).unwrap();
+        let addr = line
+            .strip_prefix("listening on http://")
+            .unwrap_or_else(|| panic!("serve said {line:?}"))
+            .to_owned();
+        Server { child, addr }
+    }
+
+    /// One HTTP/1.1 request; the status and the body.
+    fn request(&self, method: &str, path: &str, headers: &[&str], body: &str) -> (u16, String) {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(&self.addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(60)))
+            .unwrap();
+        let mut request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
+            self.addr,
+            body.len()
+        );
+        for header in headers {
+            request.push_str(header);
+            request.push_str("\r\n");
+        }
+        request.push_str("\r\n");
+        request.push_str(body);
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut reply = String::new();
+        stream.read_to_string(&mut reply).unwrap();
+        let status = reply[9..12].parse().unwrap();
+        let body = reply
+            .split_once("\r\n\r\n")
+            .map(|(_, body)| body.to_owned())
+            .unwrap_or_default();
+        (status, body)
+    }
+
+    fn json(&self, path: &str) -> Value {
+        let (status, body) = self.request("GET", path, &[], "");
+        assert_eq!(status, 200, "{path}: {body}");
+        serde_json::from_str(&body).unwrap()
+    }
+
+    /// An event stream: its lines as they come.
+    fn events(&self, path: &str, headers: &[&str]) -> std::sync::mpsc::Receiver<String> {
+        use std::io::{BufRead, Write};
+        let mut stream = std::net::TcpStream::connect(&self.addr).unwrap();
+        let mut request = format!("GET {path} HTTP/1.1\r\nHost: {}\r\n", self.addr);
+        for header in headers {
+            request.push_str(header);
+            request.push_str("\r\n");
+        }
+        request.push_str("\r\n");
+        stream.write_all(request.as_bytes()).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stream).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        rx
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if !matches!(self.child.try_wait(), Ok(None)) {
+            return; // already ended
+        }
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits for an event-stream line holding `want`; returns the `data:` line.
+fn event_with(lines: &std::sync::mpsc::Receiver<String>, want: &str) -> String {
+    loop {
+        let line = lines
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("no event with {want:?}"));
+        if line.starts_with("data:") && line.contains(want) {
+            return line;
+        }
+    }
+}
+
+/// `serve`: JSON to list, read and set; an event stream that pushes the
+/// edits of another process (`infinisheet set`) and resumes after the
+/// last id a client saw; the page; clear errors; exit 0 on SIGTERM.
+#[test]
+fn serve_reads_sets_and_streams_edits_live() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    ok(home, &["new", "team/s"]);
+    ok(home, &["set", "team/s", "A1", "42"]);
+    let server = Server::start(home, &[]);
+    assert_eq!(
+        server.json("/api/sheets")["sheets"],
+        serde_json::json!(["team/s"])
+    );
+    let cells = server.json("/api/cells?sheet=team/s&range=A1:B2");
+    assert_eq!(cells["rows"][0][0]["value"], 42.0);
+    assert_eq!(cells["end"], 2);
+    // Live: an edit by another process reaches the stream.
+    let live = server.events("/api/events?sheet=team/s", &[]);
+    event_with(&live, "\"end\":2");
+    ok(home, &["set", "team/s", "B2", "5", "--no-worker"]);
+    let line = event_with(&live, "\"cell\":\"B2\"");
+    assert!(
+        line.contains("\"start\":2,") || line.contains("\"start\":2}"),
+        "{line}"
+    );
+    // Set through the server; read back, and seen by the stream.
+    let (status, body) = server.request(
+        "POST",
+        "/api/cells?sheet=team/s",
+        &["Content-Type: application/json"],
+        r#"{"C3": "hi", "D4": "TRUE"}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    event_with(&live, "\"cell\":\"C3\"");
+    let cells = server.json("/api/cells?sheet=team/s");
+    assert_eq!(cells["range"], "A1:D4");
+    assert_eq!(cells["rows"][1][1]["value"], 5.0);
+    assert_eq!(cells["rows"][2][2]["value"], "hi");
+    assert_eq!(cells["rows"][3][3]["value"], true);
+    // A reconnecting client resumes after the last id it saw: entry 3's
+    // batch (C3, D4) only, not the edits before.
+    let resumed = server.events("/api/events?sheet=team/s", &["Last-Event-ID: 3"]);
+    let line = event_with(&resumed, "\"start\":3");
+    assert!(!line.contains("B2") && line.contains("C3"), "{line}");
+    // The page and its script.
+    let (status, page) = server.request("GET", "/", &[], "");
+    assert!(
+        status == 200 && page.contains("<script src=\"/app.js\">"),
+        "{page}"
+    );
+    let (status, script) = server.request("GET", "/app.js", &[], "");
+    assert!(status == 200 && script.contains("EventSource"));
+    // Errors are JSON with a status.
+    let (status, body) = server.request("GET", "/api/cells?sheet=nope", &[], "");
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("nope does not exist"), "{body}");
+    let (status, body) = server.request("GET", "/api/cells?sheet=team/s&range=A0", &[], "");
+    assert_eq!(status, 400, "{body}");
+    let (status, _) = server.request(
+        "POST",
+        "/api/cells?sheet=team/s",
+        &["Content-Type: application/json"],
+        r#"{"nowhere": "1"}"#,
+    );
+    assert_eq!(status, 400);
+    // SIGTERM: a clean stop.
+    let mut server = server;
+    std::process::Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = server.child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "{status:?}");
+}
+
+/// With a token every API request needs it; beyond loopback a token is
+/// required.
+#[test]
+fn serve_needs_its_token_and_one_beyond_loopback() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    ok(home, &["new", "s"]);
+    let server = Server::start(home, &["--token", "sesame"]);
+    let (status, body) = server.request("GET", "/api/sheets", &[], "");
+    assert_eq!(status, 401, "{body}");
+    let (status, _) = server.request("GET", "/api/sheets", &["Authorization: Bearer wrong"], "");
+    assert_eq!(status, 401);
+    let (status, body) =
+        server.request("GET", "/api/sheets", &["Authorization: Bearer sesame"], "");
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = server.request("GET", "/api/sheets?token=sesame", &[], "");
+    assert_eq!(status, 200);
+    drop(server);
+    let err = fails(cli(home), &["serve", "--listen", "0.0.0.0:0"]);
+    assert!(err.contains("needs a token"), "{err}");
+}

@@ -602,7 +602,7 @@ fn entry_time_json(payload: &[u8]) -> serde_json::Value {
 /// "error", "format"}, {"kind": "block", "range", "cells"}, {"kind":
 /// "clear", "range"}, {"kind": "identity", "sheet"}, or {"kind":
 /// "unknown", "problem"}.
-fn entry_json(payload: &[u8]) -> serde_json::Value {
+pub(crate) fn entry_json(payload: &[u8]) -> serde_json::Value {
     match SheetEntry::decode(payload) {
         Ok(SheetEntry::SetCellValueAndFormat {
             row,

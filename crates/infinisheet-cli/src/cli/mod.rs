@@ -13,6 +13,7 @@ macro_rules! outln {
 pub(crate) mod catalog;
 pub(crate) mod cells;
 pub(crate) mod demo;
+pub(crate) mod serve;
 pub(crate) mod worker;
 
 use anyhow::{Context, bail};

@@ -149,7 +149,7 @@ fn stopping(stop: &tokio::sync::watch::Receiver<bool>) -> bool {
 /// A flag that turns true at the first Ctrl-C (SIGINT) or SIGTERM: the
 /// worker finishes the job in hand and exits 0, as litestream does. A
 /// second signal ends the process at once (exit 130).
-fn stop_signal() -> anyhow::Result<tokio::sync::watch::Receiver<bool>> {
+pub(crate) fn stop_signal() -> anyhow::Result<tokio::sync::watch::Receiver<bool>> {
     let (tx, rx) = tokio::sync::watch::channel(false);
     #[cfg(unix)]
     {
@@ -168,7 +168,7 @@ fn stop_signal() -> anyhow::Result<tokio::sync::watch::Receiver<bool>> {
                 }
                 first = false;
                 if !super::quiet() {
-                    eprintln!("worker: stopping after the work in hand (again to stop at once)");
+                    eprintln!("stopping after the work in hand (again to stop at once)");
                 }
                 let _ = tx.send(true);
             }
