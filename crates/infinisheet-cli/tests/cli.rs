@@ -769,6 +769,12 @@ fn a_closed_pipe_is_a_quiet_end() {
         &["export", "folder/s", "-"],
         &["log", "folder/s"],
         &["info", "folder/s"],
+        &["ls", "--json"],
+        &["info", "folder/s", "--json"],
+        &["log", "folder/s", "--json"],
+        &["demo", "--rows", "10", "--columns", "2"],
+        &["--help"],
+        &["man"],
     ] {
         // The reader is closed before the command starts: its first write
         // fails, every time.
