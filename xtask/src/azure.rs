@@ -108,7 +108,7 @@ impl Drop for AzureServer {
 }
 
 /// Installs Node.js and npm from Debian's packages when they are missing.
-fn ensure_node() -> Result<()> {
+pub(crate) fn ensure_node() -> Result<()> {
     if crate::works("node", &["--version"]) && crate::works("npm", &["--version"]) {
         return Ok(());
     }

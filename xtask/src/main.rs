@@ -6,7 +6,8 @@
 //!   once, with the server tests' features on, and each step runs its part
 //!   of that build: the tests without a server, then those named `s3` with
 //!   moto, then those named `azure` with Azurite, the doctests, and the
-//!   example programs.
+//!   example programs, and the page `infinisheet serve` serves, in
+//!   Chromium (see `browser.rs`).
 //! * `conformance`: the conformance suite against every backend.
 //! * `ci`: what CI runs: rustfmt check, clippy `-D warnings`, `cargo
 //!   package` of every published crate, `test`, docs with `-D warnings`,
@@ -19,6 +20,7 @@
 //! Plain std on purpose: it must build fast on a fresh machine.
 
 mod azure;
+mod browser;
 mod s3;
 
 use anyhow::{Context, Result, bail};
@@ -269,6 +271,7 @@ fn test() -> Result<()> {
         &[],
     )?;
     host_app()?;
+    browser::test(Path::new("."))?;
     skips.check(Path::new("."))
 }
 

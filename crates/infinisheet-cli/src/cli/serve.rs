@@ -212,7 +212,8 @@ async fn sheets(
 }
 
 /// `GET /api/cells?sheet=PATH&range=A1:F20`: the range as `get --json`
-/// prints it (the used range without `range`), with the sheet's end.
+/// prints it (the used range without `range`), with the sheet's end and
+/// size (`sheet_rows`, `sheet_columns`).
 async fn read_cells(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
@@ -229,8 +230,17 @@ async fn read_cells(
         None => content.used_range(),
     };
     let end = content.end();
+    // The sheet's size, so a client can size its scrolling to the sheet.
+    let (sheet_rows, sheet_columns) = (content.row_count(), content.column_count());
     let Some(range) = range else {
-        return Ok(Json(json!({ "range": null, "rows": [], "end": end })).into_response());
+        return Ok(Json(json!({
+            "range": null,
+            "rows": [],
+            "end": end,
+            "sheet_rows": sheet_rows,
+            "sheet_columns": sheet_columns,
+        }))
+        .into_response());
     };
     if range.cell_count() > READ_LIMIT {
         return Err(bad_request(format!(
@@ -245,6 +255,8 @@ async fn read_cells(
     let mut value: Value = serde_json::from_slice(&body).map_err(failed)?;
     if let Some(map) = value.as_object_mut() {
         map.insert("end".into(), json!(end));
+        map.insert("sheet_rows".into(), json!(sheet_rows));
+        map.insert("sheet_columns".into(), json!(sheet_columns));
     }
     Ok(Json(value).into_response())
 }

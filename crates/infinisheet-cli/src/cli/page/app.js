@@ -50,8 +50,9 @@ async function refresh() {
     const v = view();
     const range = `${columnName(v.left)}${v.top + 1}:${columnName(v.right)}${v.bottom + 1}`;
     const data = await api(`/api/cells?sheet=${encodeURIComponent(sheet)}&range=${range}`);
-    rows = Math.max(rows, v.bottom + 200);
-    cols = Math.max(cols, v.right + 10);
+    // As far as the sheet goes, and a little past what is in view.
+    rows = Math.max(rows, v.bottom + 200, data.sheet_rows + 100);
+    cols = Math.max(cols, v.right + 10, data.sheet_columns + 10);
     space.style.height = (rows * ROW + ROW) + "px";
     space.style.width = (cols * COL + HEAD) + "px";
     render(v, data);
@@ -70,13 +71,14 @@ function render(v, data) {
   for (let c = v.left; c <= v.right; c++) {
     const head = document.createElement("div");
     head.className = "head"; head.textContent = columnName(c);
-    head.style.left = (HEAD + c * COL) + "px"; head.style.top = "0px";
+    // Kept in view while the grid scrolls under it.
+    head.style.left = (HEAD + c * COL) + "px"; head.style.top = scroller.scrollTop + "px";
     space.appendChild(head);
   }
   for (let r = v.top; r <= v.bottom; r++) {
     const head = document.createElement("div");
     head.className = "head"; head.textContent = r + 1;
-    head.style.left = "0px"; head.style.width = HEAD + "px"; head.style.top = (ROW + r * ROW) + "px";
+    head.style.left = scroller.scrollLeft + "px"; head.style.width = HEAD + "px"; head.style.top = (ROW + r * ROW) + "px";
     space.appendChild(head);
   }
   // The reply covers the range asked, cut to the cells in use.

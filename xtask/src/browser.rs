@@ -1,0 +1,132 @@
+//! The browser test of `infinisheet serve`'s page: Debian's Chromium
+//! (installed with `apt-get` when missing) driven by playwright-core (from
+//! the npm registry, into the cache directory), running
+//! `xtask/browser/page.mjs` against a server on a free loopback port.
+
+use anyhow::{Context, Result, bail};
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// What gets installed from npm, pinned.
+const PACKAGES: [&str; 1] = ["playwright-core@1.64.1"];
+
+/// Installs Chromium from Debian's packages when it is missing.
+fn ensure_chromium() -> Result<()> {
+    if Path::new("/usr/bin/chromium").is_file() {
+        return Ok(());
+    }
+    crate::run("apt-get", &["update", "-qq"], &[])?;
+    crate::run(
+        "apt-get",
+        &[
+            "install",
+            "-y",
+            "-qq",
+            "--no-install-recommends",
+            "chromium",
+        ],
+        &[("DEBIAN_FRONTEND", "noninteractive")],
+    )
+    .context("installing chromium (needs root, as on CI)")
+}
+
+/// The directory holding playwright-core, installed on first use.
+fn install(root: &Path) -> Result<PathBuf> {
+    crate::azure::ensure_node()?;
+    let dir = crate::s3::cache_dir(root).join("browser-1");
+    let marker = dir.join("installed");
+    let wanted = PACKAGES.join("\n");
+    if std::fs::read_to_string(&marker).is_ok_and(|done| done == wanted) {
+        return Ok(dir);
+    }
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join("package.json"), "{\"private\": true}\n")?;
+    let prefix = dir.to_string_lossy().into_owned();
+    let mut args = vec![
+        "install",
+        "--no-audit",
+        "--no-fund",
+        "--loglevel=error",
+        "--prefix",
+        &prefix,
+    ];
+    args.extend(PACKAGES);
+    crate::run("npm", &args, &[])?;
+    std::fs::write(&marker, wanted)?;
+    Ok(dir)
+}
+
+/// A `serve` process, stopped with SIGTERM when dropped.
+struct Serve(std::process::Child);
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let _ = self.0.wait();
+    }
+}
+
+/// Runs the page test; the screenshot goes to `target/browser/page.png`.
+pub(crate) fn test(root: &Path) -> Result<()> {
+    ensure_chromium()?;
+    let modules = install(root)?.join("node_modules");
+    let target = root.join("target");
+    let binary = std::fs::canonicalize(target.join("debug").join("infinisheet"))
+        .context("the infinisheet binary is not built")?;
+    let out = target.join("browser");
+    match std::fs::remove_dir_all(&out) {
+        Ok(()) => {}
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+        Err(err) => return Err(err).with_context(|| format!("removing {}", out.display())),
+    }
+    std::fs::create_dir_all(&out)?;
+    let out = std::fs::canonicalize(&out)?;
+    let home = out.join("home");
+    let cli = |args: &[&str]| -> Result<()> {
+        let status = Command::new(&binary)
+            .arg("--home")
+            .arg(&home)
+            .args(args)
+            .stdout(Stdio::null())
+            .status()?;
+        if !status.success() {
+            bail!("infinisheet {} failed with {status}", args.join(" "));
+        }
+        Ok(())
+    };
+    cli(&["new", "s"])?;
+    cli(&["set", "s", "A1", "42"])?;
+    cli(&["set", "s", "A5000", "far"])?;
+    let mut child = Command::new(&binary)
+        .arg("--home")
+        .arg(&home)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("starting infinisheet serve")?;
+    let stdout = child.stdout.take().context("no stdout")?;
+    let server = Serve(child);
+    let mut line = String::new();
+    std::io::BufReader::new(stdout).read_line(&mut line)?;
+    let Some(url) = line.trim().strip_prefix("listening on ") else {
+        bail!("infinisheet serve said {line:?}");
+    };
+    let script = root.join("xtask").join("browser").join("page.mjs");
+    let screenshot = out.join("page.png");
+    crate::run_with(
+        "node",
+        &[
+            &script.to_string_lossy(),
+            url,
+            &binary.to_string_lossy(),
+            &home.to_string_lossy(),
+            &screenshot.to_string_lossy(),
+        ],
+        &[("PLAYWRIGHT_MODULES", modules.to_string_lossy().into_owned())],
+    )?;
+    drop(server);
+    Ok(())
+}
