@@ -14,6 +14,8 @@
 //!   and the offline `cargo deny` checks.
 //! * `bench`: the criterion benchmarks (with the S3 server running); extra
 //!   arguments go to criterion.
+//! * `browser`: the browser test of `infinisheet serve`'s page alone
+//!   (`test` runs it too).
 //! * `sweep`: the crash-point sweep and the damage sweep over every point,
 //!   printing their counts (`test` runs them too, quietly).
 //!
@@ -30,7 +32,7 @@ use std::process::Command;
 use std::time::Instant;
 
 const USAGE: &str =
-    "usage: cargo xtask <test | conformance | ci | sweep | bench [criterion args...]>";
+    "usage: cargo xtask <test | conformance | ci | sweep | browser | bench [criterion args...]>";
 
 fn main() -> Result<()> {
     let mut args = env::args().skip(1);
@@ -44,6 +46,10 @@ fn main() -> Result<()> {
         "ci" => ci(),
         "bench" => bench(&rest),
         "sweep" => sweep(),
+        "browser" => {
+            run("cargo", &["build", "--package", "infinisheet-cli"], &[])?;
+            browser::test(Path::new("."))
+        }
         "" | "help" | "-h" | "--help" => {
             println!("{USAGE}");
             Ok(())
