@@ -232,3 +232,44 @@ pub mod raw_sqlite {
         }
     }
 }
+
+/// The log a place names (`sqlite:PATH`, `file:DIR`, or `s3:PREFIX` in the
+/// `AWS_*` environment's bucket), created if missing: what the tail-latency
+/// benchmark and its writer process both open.
+pub async fn open_place(place: &str) -> std::sync::Arc<dyn infinisheet_event_log::EventLog> {
+    use std::sync::Arc;
+    if let Some(path) = place.strip_prefix("sqlite:") {
+        let db = infinisheet_sqlite::SqliteDatabase::open(
+            path,
+            infinisheet_sqlite::SqliteOptions::default(),
+        )
+        .await
+        .unwrap_or_else(|err| panic!("{place}: {err}"));
+        Arc::new(
+            db.log("tail")
+                .await
+                .unwrap_or_else(|err| panic!("{place}: {err}")),
+        )
+    } else if let Some(dir) = place.strip_prefix("file:") {
+        Arc::new(
+            infinisheet_filesystem::FsEventLog::open(
+                dir,
+                infinisheet_filesystem::FsLogOptions::default(),
+            )
+            .await
+            .unwrap_or_else(|err| panic!("{place}: {err}")),
+        )
+    } else if let Some(prefix) = place.strip_prefix("s3:") {
+        let bucket =
+            std::env::var("AWS_BUCKET").unwrap_or_else(|_| panic!("{place}: no AWS_BUCKET"));
+        let url = infinisheet_object_store::open_url(&format!("s3://{bucket}/{prefix}"))
+            .unwrap_or_else(|err| panic!("{place}: {err}"));
+        Arc::new(
+            infinisheet_object_store::ObjectStoreEventLog::open(url.store, url.prefix)
+                .await
+                .unwrap_or_else(|err| panic!("{place}: {err}")),
+        )
+    } else {
+        panic!("unknown place {place}");
+    }
+}
