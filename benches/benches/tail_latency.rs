@@ -67,19 +67,16 @@ fn latency(c: &mut Criterion) {
                     let mut tail = log.tail(from);
                     let (mut total, mut seen) = (Duration::ZERO, 0u64);
                     while seen < iters {
-                        match tail.next().await.unwrap() {
-                            TailEvent::Entries { entries, .. } => {
-                                let noticed = now_nanos();
-                                for entry in entries {
-                                    let sent =
-                                        u64::from_le_bytes(entry.payload[..8].try_into().unwrap());
-                                    let took = Duration::from_nanos(noticed.saturating_sub(sent));
-                                    total += took;
-                                    seen_all.lock().unwrap().push(took);
-                                    seen += 1;
-                                }
+                        if let TailEvent::Entries { entries, .. } = tail.next().await.unwrap() {
+                            let noticed = now_nanos();
+                            for entry in entries {
+                                let sent =
+                                    u64::from_le_bytes(entry.payload[..8].try_into().unwrap());
+                                let took = Duration::from_nanos(noticed.saturating_sub(sent));
+                                total += took;
+                                seen_all.lock().unwrap().push(took);
+                                seen += 1;
                             }
-                            _ => {}
                         }
                     }
                     assert!(writer.wait().unwrap().success(), "the writer failed");
