@@ -108,7 +108,7 @@ impl Drop for AzureServer {
 }
 
 /// Installs Node.js and npm from Debian's packages when they are missing.
-pub(crate) fn ensure_node() -> Result<()> {
+fn ensure_node() -> Result<()> {
     if crate::works("node", &["--version"]) && crate::works("npm", &["--version"]) {
         return Ok(());
     }
@@ -130,27 +130,34 @@ pub(crate) fn ensure_node() -> Result<()> {
 
 /// A directory holding the pinned packages, installed on first use.
 fn install(root: &Path) -> Result<PathBuf> {
+    npm_install(root, "azurite-3.37.0", &PACKAGES)
+}
+
+/// `packages` from the npm registry in the cache directory `name`
+/// (Node.js and npm installed first if missing), once: a marker file
+/// records what was installed, so a changed pin installs again.
+pub(crate) fn npm_install(root: &Path, name: &str, packages: &[&str]) -> Result<PathBuf> {
     ensure_node()?;
-    let dir = crate::s3::cache_dir(root).join("azurite-3.37.0");
+    let dir = crate::s3::cache_dir(root).join(name);
     let marker = dir.join("installed");
-    let wanted = PACKAGES.join("\n");
+    let wanted = packages.join("\n");
     if std::fs::read_to_string(&marker).is_ok_and(|done| done == wanted) {
         return Ok(dir);
     }
-    eprintln!("installing azurite into {}", dir.display());
+    eprintln!("installing {} into {}", packages.join(", "), dir.display());
     std::fs::create_dir_all(&dir)?;
     // A package.json of its own, so npm installs here and not in a parent.
     std::fs::write(dir.join("package.json"), "{\"private\": true}\n")?;
+    let prefix = dir.to_string_lossy().into_owned();
     let mut args = vec![
         "install",
         "--no-audit",
         "--no-fund",
         "--loglevel=error",
         "--prefix",
+        &prefix,
     ];
-    let prefix = dir.to_string_lossy().into_owned();
-    args.push(&prefix);
-    args.extend(PACKAGES);
+    args.extend(packages);
     crate::run("npm", &args, &[])?;
     std::fs::write(&marker, wanted)?;
     Ok(dir)

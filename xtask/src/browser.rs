@@ -5,7 +5,7 @@
 
 use anyhow::{Context, Result, bail};
 use std::io::BufRead;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 /// What gets installed from npm, pinned.
@@ -31,32 +31,6 @@ fn ensure_chromium() -> Result<()> {
     .context("installing chromium (needs root, as on CI)")
 }
 
-/// The directory holding playwright-core, installed on first use.
-fn install(root: &Path) -> Result<PathBuf> {
-    crate::azure::ensure_node()?;
-    let dir = crate::s3::cache_dir(root).join("browser-1");
-    let marker = dir.join("installed");
-    let wanted = PACKAGES.join("\n");
-    if std::fs::read_to_string(&marker).is_ok_and(|done| done == wanted) {
-        return Ok(dir);
-    }
-    std::fs::create_dir_all(&dir)?;
-    std::fs::write(dir.join("package.json"), "{\"private\": true}\n")?;
-    let prefix = dir.to_string_lossy().into_owned();
-    let mut args = vec![
-        "install",
-        "--no-audit",
-        "--no-fund",
-        "--loglevel=error",
-        "--prefix",
-        &prefix,
-    ];
-    args.extend(PACKAGES);
-    crate::run("npm", &args, &[])?;
-    std::fs::write(&marker, wanted)?;
-    Ok(dir)
-}
-
 /// A `serve` process, stopped with SIGTERM when dropped.
 struct Serve(std::process::Child);
 
@@ -72,7 +46,7 @@ impl Drop for Serve {
 /// Runs the page test; the screenshot goes to `target/browser/page.png`.
 pub(crate) fn test(root: &Path) -> Result<()> {
     ensure_chromium()?;
-    let modules = install(root)?.join("node_modules");
+    let modules = crate::azure::npm_install(root, "browser-1", &PACKAGES)?.join("node_modules");
     let target = root.join("target");
     let binary = std::fs::canonicalize(target.join("debug").join("infinisheet"))
         .context("the infinisheet binary is not built")?;
