@@ -28,6 +28,22 @@ fn bare() -> Command {
     command
 }
 
+/// The lines `reader` gives (a child's output, a socket), as they come, on
+/// a thread of their own.
+fn lines_of(reader: impl std::io::Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(reader).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
 /// Runs a command that must succeed; returns its standard output.
 fn ok(home: &Path, args: &[&str]) -> String {
     let out = cli(home).args(args).output().unwrap();
@@ -329,7 +345,6 @@ fn the_demo_runs() {
 /// in the folder that now holds another sheet, and both sheets read back.
 #[test]
 fn a_long_running_worker_follows_sheets_across_moves() {
-    use std::io::BufRead;
     let home = tempfile::tempdir().unwrap();
     let home = home.path();
     let csv = |name: &str, word: &str, rows: u32| {
@@ -356,15 +371,7 @@ fn a_long_running_worker_follows_sheets_across_moves() {
         }
     }
     let worker = Killed(worker);
-    let (lines, published) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if lines.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let published = lines_of(stdout);
     // Waits for the worker to say it published on `entry`; returns the line.
     let wait_for = |entry: u32| -> String {
         let want = format!("published snapshot on entry {entry}");
@@ -1102,7 +1109,6 @@ fn completions_man_page_quiet_and_verbose() {
 /// is 0. (It was killed by the signal, exit 143.)
 #[test]
 fn a_worker_stops_cleanly_on_sigterm_and_ctrl_c() {
-    use std::io::BufRead;
     let home = tempfile::tempdir().unwrap();
     let home = home.path();
     ok(home, &["new", "s", "--snapshot-interval", "5"]);
@@ -1117,15 +1123,7 @@ fn a_worker_stops_cleanly_on_sigterm_and_ctrl_c() {
             .spawn()
             .unwrap();
         let stderr = worker.stderr.take().unwrap();
-        let (lines, said) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if lines.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let said = lines_of(stderr);
         // The banner comes once the signals are the worker's to handle.
         let banner = said.recv_timeout(Duration::from_secs(60)).unwrap();
         assert!(banner.starts_with("worker: all sheets"), "{banner}");
@@ -1367,7 +1365,6 @@ struct Server {
 
 impl Server {
     fn start(home: &Path, extra: &[&str]) -> Server {
-        use std::io::BufRead;
         let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("infinisheet"))
             .arg("--home")
             .arg(home)
@@ -1379,15 +1376,7 @@ impl Server {
             .spawn()
             .unwrap();
         let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let rx = lines_of(stdout);
         let line = rx.recv_timeout(Duration::from_secs(60)).unwrap();
         let addr = line
             .strip_prefix("listening on http://")
@@ -1433,7 +1422,7 @@ impl Server {
 
     /// An event stream: its lines as they come.
     fn events(&self, path: &str, headers: &[&str]) -> std::sync::mpsc::Receiver<String> {
-        use std::io::{BufRead, Write};
+        use std::io::Write;
         let mut stream = std::net::TcpStream::connect(&self.addr).unwrap();
         let mut request = format!("GET {path} HTTP/1.1\r\nHost: {}\r\n", self.addr);
         for header in headers {
@@ -1442,16 +1431,7 @@ impl Server {
         }
         request.push_str("\r\n");
         stream.write_all(request.as_bytes()).unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stream).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        rx
+        lines_of(stream)
     }
 }
 
