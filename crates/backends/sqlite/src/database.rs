@@ -501,7 +501,7 @@ fn open_connection(path: &Path, options: SqliteOptions) -> Result<(Connection, u
     connection
         .busy_timeout(options.busy_timeout)
         .map_err(|err| storage("setting the busy timeout", err))?;
-    let instance = schema::check_or_create(&mut connection, path)?;
+    let instance = schema::check_or_create(&mut connection, path, options.busy_timeout)?;
     let synchronous = match options.durability {
         Durability::Full => "FULL",
         Durability::Normal => "NORMAL",

@@ -4,8 +4,10 @@
 use crate::checksum;
 use crate::error::{OpenError, is_not_a_database, storage};
 use infinisheet_event_log::EntryMetadata;
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use infinisheet_event_log::StorageError;
+use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params};
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 /// `PRAGMA application_id` of an Infinisheet database: "ISHT".
 const APPLICATION_ID: i64 = 0x4953_4854;
@@ -72,6 +74,30 @@ CREATE TABLE append_tokens (
 CREATE INDEX blobs_by_path ON blobs (path, store);
 CREATE INDEX entries_with_snapshot_too ON entries (log, seq, snapshot) WHERE snapshot IS NOT NULL;
 ";
+/// Switches the database to WAL mode (nothing to do if it is in it). Two
+/// connections switching a new file at once meet SQLite's deadlock guard:
+/// one gets `SQLITE_BUSY` at once, without its busy timeout. It tries again
+/// until that timeout has passed, as a busy statement would.
+fn switch_to_wal(connection: &Connection, busy_timeout: Duration) -> Result<(), StorageError> {
+    let started = Instant::now();
+    let mut wait = Duration::from_millis(1);
+    loop {
+        match connection.pragma_update(None, "journal_mode", "WAL") {
+            Ok(()) => return Ok(()),
+            Err(err)
+                if matches!(
+                    err.sqlite_error_code(),
+                    Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+                ) && started.elapsed() < busy_timeout =>
+            {
+                std::thread::sleep(wait);
+                wait = (wait * 2).min(Duration::from_millis(50));
+            }
+            Err(err) => return Err(storage("switching to WAL mode", err)),
+        }
+    }
+}
+
 /// Refuses a file that is not SQLite, or is another application's database,
 /// reading only: the header first, so a file that is not SQLite fails before
 /// anything (such as switching to WAL) could write to it.
@@ -85,12 +111,19 @@ pub(crate) fn refuse_foreign(connection: &Connection, path: &Path) -> Result<(),
             OpenError::Storage(storage("reading the database header", err))
         }
     };
-    let application_id: i64 = connection
+    // Both read in one transaction, so from one state of the file: read
+    // apart, a database another process creates meanwhile looks like its
+    // tables without its application id — another application's.
+    let snapshot = connection
+        .unchecked_transaction()
+        .map_err(|err| OpenError::Storage(storage("reading the database header", err)))?;
+    let application_id: i64 = snapshot
         .query_row("PRAGMA application_id", [], |row| row.get(0))
         .map_err(not_a_database)?;
-    let tables: i64 = connection
+    let tables: i64 = snapshot
         .query_row("SELECT count(*) FROM sqlite_schema", [], |row| row.get(0))
         .map_err(not_a_database)?;
+    drop(snapshot); // read only: nothing to commit
     if application_id != APPLICATION_ID && !(application_id == 0 && tables == 0) {
         return Err(OpenError::ForeignDatabase {
             path: path.to_owned(),
@@ -103,11 +136,13 @@ pub(crate) fn refuse_foreign(connection: &Connection, path: &Path) -> Result<(),
 /// of a version this code reads, creating the schema in an empty one.
 /// Returns the database's random instance id (it scopes continuation
 /// tokens). A file that fails the checks is not written to.
-pub(crate) fn check_or_create(connection: &mut Connection, path: &Path) -> Result<u64, OpenError> {
+pub(crate) fn check_or_create(
+    connection: &mut Connection,
+    path: &Path,
+    busy_timeout: Duration,
+) -> Result<u64, OpenError> {
     refuse_foreign(connection, path)?;
-    connection
-        .pragma_update(None, "journal_mode", "WAL")
-        .map_err(|err| storage("switching to WAL mode", err))?;
+    switch_to_wal(connection, busy_timeout)?;
 
     let tx = connection
         .transaction_with_behavior(TransactionBehavior::Immediate)
