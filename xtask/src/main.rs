@@ -225,7 +225,7 @@ fn test() -> Result<()> {
     test_with(|| Ok(()))
 }
 
-/// [`test`], calling `beside_azure` as the Azure step starts and returning
+/// [`test()`], calling `beside_azure` as the Azure step starts and returning
 /// what it gave: that step leaves a core idle (Azurite is one Node
 /// process), where the S3 step's three servers keep both busy.
 fn test_with<T>(beside_azure: impl FnOnce() -> Result<T>) -> Result<T> {
