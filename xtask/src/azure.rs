@@ -112,20 +112,7 @@ fn ensure_node() -> Result<()> {
     if crate::works("node", &["--version"]) && crate::works("npm", &["--version"]) {
         return Ok(());
     }
-    crate::run("apt-get", &["update", "-qq"], &[])?;
-    crate::run(
-        "apt-get",
-        &[
-            "install",
-            "-y",
-            "-qq",
-            "--no-install-recommends",
-            "nodejs",
-            "npm",
-        ],
-        &[("DEBIAN_FRONTEND", "noninteractive")],
-    )
-    .context("installing Node.js and npm (needs root, as on CI)")
+    crate::apt_install(&["nodejs", "npm"])
 }
 
 /// A directory holding the pinned packages, installed on first use.

@@ -16,19 +16,7 @@ fn ensure_chromium() -> Result<()> {
     if Path::new("/usr/bin/chromium").is_file() {
         return Ok(());
     }
-    crate::run("apt-get", &["update", "-qq"], &[])?;
-    crate::run(
-        "apt-get",
-        &[
-            "install",
-            "-y",
-            "-qq",
-            "--no-install-recommends",
-            "chromium",
-        ],
-        &[("DEBIAN_FRONTEND", "noninteractive")],
-    )
-    .context("installing chromium (needs root, as on CI)")
+    crate::apt_install(&["chromium"])
 }
 
 /// A `serve` process, stopped with SIGTERM when dropped.

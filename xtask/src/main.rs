@@ -193,13 +193,16 @@ fn ensure_strace() -> Result<()> {
     if works("strace", &["-V"]) {
         return Ok(());
     }
+    apt_install(&["strace"])
+}
+
+/// Installs `packages` from Debian's packages (as root, as on CI).
+fn apt_install(packages: &[&str]) -> Result<()> {
     run("apt-get", &["update", "-qq"], &[])?;
-    run(
-        "apt-get",
-        &["install", "-y", "-qq", "--no-install-recommends", "strace"],
-        &[("DEBIAN_FRONTEND", "noninteractive")],
-    )
-    .context("installing strace (needs root, as on CI)")
+    let mut args = vec!["install", "-y", "-qq", "--no-install-recommends"];
+    args.extend(packages);
+    run("apt-get", &args, &[("DEBIAN_FRONTEND", "noninteractive")])
+        .with_context(|| format!("installing {} (needs root, as on CI)", packages.join(", ")))
 }
 
 fn sweep() -> Result<()> {
@@ -407,7 +410,7 @@ fn s3_tests(server: &s3::S3Server, skips: &SkipLog) -> Result<()> {
         let child = Command::new("cargo")
             .args(&args)
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-            .env(skips.env().0, skips.env().1)
+            .envs([skips.env()])
             .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()
