@@ -56,7 +56,8 @@ async fn writer_and_watcher(
         reader.content().end(),
         reader_log.bounds().await.unwrap().end
     );
-    // Dropped, the watch stops: a new edit is not seen until a sync.
+    // With the watch dropped, an explicit sync still brings a new edit (that
+    // the task stopped is not observable without waiting on a timer).
     drop(watch);
     writer
         .set_cell(0, 9, Cell::new(CellValue::Number(9.0)))
