@@ -1485,6 +1485,22 @@ fn serve_reads_sets_and_streams_edits_live() {
         line.contains("\"start\":2,") || line.contains("\"start\":2}"),
         "{line}"
     );
+    // A read that asks for the entries the stream announced (`at`) holds
+    // them, however far the server's own view of the sheet lags (it
+    // follows the log on its own; each round is a fresh race with it).
+    let cells = server.json("/api/cells?sheet=team/s&range=B2&at=3");
+    assert_eq!(cells["rows"][0][0]["value"], 5.0, "{cells}");
+    for round in 0..10 {
+        ok(
+            home,
+            &["set", "team/s", "E1", &round.to_string(), "--no-worker"],
+        );
+        let end = 4 + round;
+        event_with(&live, &format!("\"end\":{end}"));
+        let cells = server.json(&format!("/api/cells?sheet=team/s&range=E1&at={end}"));
+        assert_eq!(cells["rows"][0][0]["value"], f64::from(round), "{cells}");
+        assert_eq!(cells["end"], end);
+    }
     // Set through the server; read back, and seen by the stream.
     let (status, body) = server.request(
         "POST",
@@ -1495,14 +1511,14 @@ fn serve_reads_sets_and_streams_edits_live() {
     assert_eq!(status, 200, "{body}");
     event_with(&live, "\"cell\":\"C3\"");
     let cells = server.json("/api/cells?sheet=team/s");
-    assert_eq!(cells["range"], "A1:D4");
+    assert_eq!(cells["range"], "A1:E4");
     assert_eq!(cells["rows"][1][1]["value"], 5.0);
     assert_eq!(cells["rows"][2][2]["value"], "hi");
     assert_eq!(cells["rows"][3][3]["value"], true);
-    // A reconnecting client resumes after the last id it saw: entry 3's
+    // A reconnecting client resumes after the last id it saw: entry 13's
     // batch (C3, D4) only, not the edits before.
-    let resumed = server.events("/api/events?sheet=team/s", &["Last-Event-ID: 3"]);
-    let line = event_with(&resumed, "\"start\":3");
+    let resumed = server.events("/api/events?sheet=team/s", &["Last-Event-ID: 13"]);
+    let line = event_with(&resumed, "\"start\":13");
     assert!(!line.contains("B2") && line.contains("C3"), "{line}");
     // The page and its script.
     let (status, page) = server.request("GET", "/", &[], "");

@@ -178,6 +178,9 @@ struct SheetQuery {
     sheet: Option<String>,
     range: Option<String>,
     from: Option<u64>,
+    /// A read holds at least the entries before this id (when the log has
+    /// them).
+    at: Option<u64>,
     token: Option<String>,
 }
 
@@ -211,9 +214,10 @@ async fn sheets(
     Ok(Json(json!({ "sheets": sheets })))
 }
 
-/// `GET /api/cells?sheet=PATH&range=A1:F20`: the range as `get --json`
-/// prints it (the used range without `range`), with the sheet's end and
-/// size (`sheet_rows`, `sheet_columns`).
+/// `GET /api/cells?sheet=PATH&range=A1:F20&at=N`: the range as `get
+/// --json` prints it (the used range without `range`), with the sheet's
+/// end and size (`sheet_rows`, `sheet_columns`); with `at`, holding at
+/// least the entries before id `N` (the `end` of an `entries` event).
 async fn read_cells(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
@@ -221,6 +225,12 @@ async fn read_cells(
 ) -> Result<Response, ApiError> {
     app.authorize(&headers, query.token.as_deref())?;
     let open = app.sheet(query.sheet()?).await?;
+    // The server's view follows the log on its own, so it may not yet hold
+    // entries a client learned of from the event stream (or wrote through
+    // another process): asked for them (`at`), it reads the log first.
+    if query.at.is_some_and(|at| open.cells.content().end() < at) {
+        open.cells.sync().await.map_err(failed)?;
+    }
     let content = open.cells.content();
     let range = match &query.range {
         Some(text) => {

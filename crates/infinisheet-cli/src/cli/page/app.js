@@ -11,7 +11,8 @@ const scroller = document.getElementById("scroller");
 const space = document.getElementById("space");
 const select = document.getElementById("sheet");
 const status = document.getElementById("status");
-let sheet = null, events = null, rows = 1000, cols = 26, shown = new Map(), pending = false;
+// `known`: the end of the entries the event stream has announced.
+let sheet = null, events = null, rows = 1000, cols = 26, pending = false, known = 0;
 
 function columnName(c) {
   let name = "";
@@ -49,7 +50,9 @@ async function refresh() {
   try {
     const v = view();
     const range = `${columnName(v.left)}${v.top + 1}:${columnName(v.right)}${v.bottom + 1}`;
-    const data = await api(`/api/cells?sheet=${encodeURIComponent(sheet)}&range=${range}`);
+    // At least the entries the event stream announced: the server's own
+    // view of the sheet may not hold them yet.
+    const data = await api(`/api/cells?sheet=${encodeURIComponent(sheet)}&range=${range}&at=${known}`);
     // As far as the sheet goes, and a little past what is in view.
     rows = Math.max(rows, v.bottom + 200, data.sheet_rows + 100);
     cols = Math.max(cols, v.right + 10, data.sheet_columns + 10);
@@ -135,14 +138,14 @@ function edit(ref, r, c) {
 function follow() {
   if (events) events.close();
   events = new EventSource(withToken(`/api/events?sheet=${encodeURIComponent(sheet)}`));
-  events.addEventListener("entries", refresh);
-  events.addEventListener("reset", refresh);
+  events.addEventListener("entries", (e) => { known = Math.max(known, JSON.parse(e.data).end); refresh(); });
+  events.addEventListener("reset", () => { known = 0; refresh(); });
   events.addEventListener("caught-up", () => { document.body.dataset.live = "true"; });
   events.onerror = () => { status.textContent = "reconnecting…"; };
 }
 
 async function choose(path) {
-  sheet = path;
+  sheet = path; known = 0;
   history.replaceState(null, "", "?" + new URLSearchParams({ ...(token ? { token } : {}), sheet: path }));
   follow();
   await refresh();
