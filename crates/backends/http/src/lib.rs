@@ -1,0 +1,159 @@
+//! Infinisheet's [`EventLog`](infinisheet_event_log::EventLog) and
+//! [`BlobStore`](infinisheet_blob_store::BlobStore) over HTTP: a program
+//! on another machine shares the storage of a server (`infinisheet
+//! serve`, or any host that mounts [`StorageService`]).
+//!
+//! The client ([`HttpStorage`], [`HttpEventLog`], [`HttpBlobStore`])
+//! passes the whole conformance suite against a real server: each call is
+//! one POST to `{url}/api/storage`, and the server answers it from its own
+//! backend, so conflicts, ranges, snapshots, tokens and retryable failures
+//! reach the client as the backend had them. A call that gets no answer
+//! (the server is down, the reply was lost) is a retryable
+//! [`StorageError`](infinisheet_storage_error::StorageError); appends
+//! retried with their token land once.
+//!
+//! ```no_run
+//! use infinisheet_event_log::{EventLog, EventLogExt, LogEntry};
+//! use infinisheet_http::HttpStorage;
+//!
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! let server = HttpStorage::connect("http://127.0.0.1:8080", None).await?;
+//! let log = server.log("budget", true).await?;
+//! let end = log.bounds().await?.end;
+//! log.add_entry(LogEntry::new("edit"), end, Default::default()).await?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # }).unwrap();
+//! ```
+//!
+//! The wire format is postcard, versioned: a client refuses a server of
+//! another protocol version ([`ConnectError::Version`]). A server with a
+//! token wants `Authorization: Bearer TOKEN` on every call.
+
+mod blobs;
+mod client;
+mod log;
+mod server;
+mod wire;
+
+pub use blobs::{HttpBlobDir, HttpBlobStore};
+pub use log::HttpEventLog;
+pub use server::{LogSource, SourceError, StorageService};
+pub use wire::{CONTENT_TYPE, PATH};
+
+use infinisheet_storage_error::StorageError;
+
+/// The backend name in this crate's [`StorageError`]s.
+pub const BACKEND: &str = "http";
+
+/// A connection to one server's storage: its logs by id, and its blob
+/// store. Cheap to clone; every handle shares one HTTP client.
+#[derive(Clone, Debug)]
+pub struct HttpStorage {
+    client: client::Client,
+}
+
+impl HttpStorage {
+    /// Reaches the server at `url` (`http://host:port`, `https://...`)
+    /// and checks that it serves storage of this protocol version; `token`
+    /// is sent as a bearer token with every call.
+    ///
+    /// # Errors
+    ///
+    /// [`ConnectError`]: a URL that is not one, a server that cannot be
+    /// reached or does not serve storage, or one of another version.
+    pub async fn connect(url: &str, token: Option<String>) -> Result<HttpStorage, ConnectError> {
+        Ok(HttpStorage {
+            client: client::Client::connect(url, token).await?,
+        })
+    }
+
+    /// Opens the server's log `id`, creating it (empty) if `create` and
+    /// it does not exist.
+    ///
+    /// # Errors
+    ///
+    /// [`OpenLogError`].
+    pub async fn log(&self, id: &str, create: bool) -> Result<HttpEventLog, OpenLogError> {
+        HttpEventLog::open(self.client.clone(), id, create).await
+    }
+
+    /// The server's blob store.
+    pub fn blobs(&self) -> HttpBlobStore {
+        HttpBlobStore::new(self.client.clone())
+    }
+
+    /// The backend the server keeps its logs on (`sqlite`, `file`, ...).
+    pub fn log_backend(&self) -> &str {
+        self.client.log_backend()
+    }
+
+    /// The server's URL, as given.
+    pub fn url(&self) -> &str {
+        self.client.base()
+    }
+}
+
+/// Why [`HttpStorage::connect`] failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConnectError {
+    /// The text is not an `http://` or `https://` URL.
+    #[error("{url:?} is not a server URL: {problem}")]
+    Url {
+        /// The text given.
+        url: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// The server did not answer as a storage server (the source says
+    /// how).
+    #[error("cannot reach the storage of {url}")]
+    Unreachable {
+        /// The URL.
+        url: String,
+        /// What went wrong.
+        source: StorageError,
+    },
+    /// The server speaks another version of the protocol.
+    #[error(
+        "{url} speaks storage protocol version {server}; this client speaks {client} (upgrade the older side)"
+    )]
+    Version {
+        /// The URL.
+        url: String,
+        /// The server's version.
+        server: u32,
+        /// This client's.
+        client: u32,
+    },
+}
+
+impl ConnectError {
+    /// Whether trying again may help (a server down or busy).
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, ConnectError::Unreachable { source, .. } if source.is_retryable())
+    }
+}
+
+/// Why [`HttpStorage::log`] failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenLogError {
+    /// The server has no log with that id (and it was not to be created).
+    #[error("the server has no log {id}")]
+    NotFound {
+        /// The id.
+        id: String,
+    },
+    /// The server's store cannot name a log so.
+    #[error("invalid log id {id:?}: {problem}")]
+    InvalidId {
+        /// The id.
+        id: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// The call failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}

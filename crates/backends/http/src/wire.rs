@@ -1,0 +1,538 @@
+//! What crosses the wire: one [`Request`] per call, answered by a
+//! `Result<Reply, WireError>`, both encoded with postcard. The client and
+//! the service are built from this one module, and [`VERSION`] names its
+//! shape: a client refuses a server that speaks another.
+
+use infinisheet_blob_store::{
+    BlobName, Continuation, DirError, EntryKind, ListEntry, ListError, ListPage, ReadBlobError,
+    RemoveBlobError, WriteBlobError,
+};
+use infinisheet_event_log::{
+    AddEntryError, AppendToken, EntryMetadata, FieldUpdate, KnownSnapshot, LogEntry,
+    MetadataUpdate, QueryEnd, QueryError, QueryStart, RangeError, SetMetadataError, SnapshotValue,
+    TruncateError,
+};
+use infinisheet_storage_error::StorageError;
+use serde::{Deserialize, Serialize};
+
+/// The version of this protocol; [`Reply::Hello`] carries the server's.
+pub(crate) const VERSION: u32 = 1;
+
+/// The path the service answers at, below the server's base URL.
+pub const PATH: &str = "api/storage";
+
+/// The media type of requests and replies.
+pub const CONTENT_TYPE: &str = "application/x-infinisheet-storage";
+
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum Request {
+    /// The server's protocol version and what it stores on.
+    Hello,
+    /// Opens (or creates) log `id`.
+    OpenLog { id: String, create: bool },
+    /// One call on log `id`.
+    Log { id: String, op: LogOp },
+    /// One call on the blob directory at `dir` (names from the root).
+    Blob { dir: Vec<String>, op: BlobOp },
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum LogOp {
+    Append {
+        entries: Vec<Entry>,
+        seq: u64,
+        known: Known,
+        token: Option<[u8; 16]>,
+    },
+    Query {
+        start: Start,
+        end: Option<u64>,
+        known: Known,
+    },
+    Bounds,
+    SetMetadata {
+        seq: u64,
+        update: Update,
+    },
+    Truncate {
+        start: u64,
+    },
+    /// Returns once entries may have been appended at or after `end`, or
+    /// after `timeout_ms`.
+    Wait {
+        end: u64,
+        timeout_ms: u64,
+    },
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum BlobOp {
+    Read { name: String },
+    Write { name: String, content: Vec<u8> },
+    Remove { name: String },
+    Dir { name: String },
+    List { continuation: Option<String> },
+    RemoveAll,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum Reply {
+    Hello {
+        version: u32,
+        log_backend: String,
+        blobs_persistent: bool,
+    },
+    Log {
+        persistent: bool,
+    },
+    Snapshot(Option<Snapshot>),
+    Queried {
+        start: u64,
+        end: u64,
+        entries: Vec<Entry>,
+        is_complete: bool,
+        snapshot: Option<Snapshot>,
+    },
+    Bounds {
+        start: u64,
+        end: u64,
+    },
+    Done,
+    Blob(Vec<u8>),
+    Listed {
+        entries: Vec<Listed>,
+        continuation: Option<String>,
+    },
+}
+
+impl Reply {
+    /// The name of this kind of reply, for a message about one that was
+    /// not expected.
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            Reply::Hello { .. } => "hello",
+            Reply::Log { .. } => "log",
+            Reply::Snapshot(_) => "snapshot",
+            Reply::Queried { .. } => "query",
+            Reply::Bounds { .. } => "bounds",
+            Reply::Done => "done",
+            Reply::Blob(_) => "blob",
+            Reply::Listed { .. } => "listing",
+        }
+    }
+}
+
+/// The errors of every call, as the backend behind the server had them.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum WireError {
+    Conflict {
+        attempted: u64,
+        next: u64,
+    },
+    Range {
+        requested: u64,
+        start: u64,
+        end: u64,
+    },
+    NotFound {
+        name: String,
+    },
+    WrongKind {
+        name: String,
+        dir: bool,
+    },
+    InvalidName {
+        name: String,
+        reason: String,
+    },
+    NoContinuation,
+    NoLog {
+        id: String,
+    },
+    InvalidLogId {
+        id: String,
+        problem: String,
+    },
+    /// The request cannot be read, or names nothing this server has.
+    BadRequest(String),
+    Storage {
+        backend: String,
+        message: String,
+        retryable: bool,
+        corrupt: bool,
+    },
+}
+
+impl From<&StorageError> for WireError {
+    fn from(err: &StorageError) -> Self {
+        // The chain of sources too: the server's message is all the client
+        // gets.
+        let mut message = err.message().to_owned();
+        let mut source = std::error::Error::source(err);
+        while let Some(inner) = source {
+            message.push_str(": ");
+            message.push_str(&inner.to_string());
+            source = inner.source();
+        }
+        WireError::Storage {
+            backend: err.backend().to_owned(),
+            message,
+            retryable: err.is_retryable(),
+            corrupt: err.is_corrupt(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Entry {
+    payload: Vec<u8>,
+    snapshot: Option<String>,
+    history: Option<String>,
+    pending: Option<String>,
+}
+
+impl From<LogEntry> for Entry {
+    fn from(entry: LogEntry) -> Self {
+        Entry {
+            payload: entry.payload.to_vec(),
+            snapshot: entry.metadata.snapshot,
+            history: entry.metadata.history,
+            pending: entry.metadata.pending,
+        }
+    }
+}
+
+impl From<Entry> for LogEntry {
+    fn from(entry: Entry) -> Self {
+        LogEntry {
+            payload: entry.payload.into(),
+            metadata: EntryMetadata {
+                snapshot: entry.snapshot,
+                history: entry.history,
+                pending: entry.pending,
+            },
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+pub(crate) enum Known {
+    NotTracked,
+    NoSnapshot,
+    At(u64),
+}
+
+impl From<KnownSnapshot> for Known {
+    fn from(known: KnownSnapshot) -> Self {
+        match known {
+            KnownSnapshot::NotTracked => Known::NotTracked,
+            KnownSnapshot::NoSnapshot => Known::NoSnapshot,
+            KnownSnapshot::At(seq) => Known::At(seq),
+        }
+    }
+}
+
+impl From<Known> for KnownSnapshot {
+    fn from(known: Known) -> Self {
+        match known {
+            Known::NotTracked => KnownSnapshot::NotTracked,
+            Known::NoSnapshot => KnownSnapshot::NoSnapshot,
+            Known::At(seq) => KnownSnapshot::At(seq),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+pub(crate) enum Start {
+    First,
+    Snapshot,
+    Id(u64),
+}
+
+impl From<QueryStart> for Start {
+    fn from(start: QueryStart) -> Self {
+        match start {
+            QueryStart::Start => Start::First,
+            QueryStart::Snapshot => Start::Snapshot,
+            QueryStart::Id(seq) => Start::Id(seq),
+        }
+    }
+}
+
+impl From<Start> for QueryStart {
+    fn from(start: Start) -> Self {
+        match start {
+            Start::First => QueryStart::Start,
+            Start::Snapshot => QueryStart::Snapshot,
+            Start::Id(seq) => QueryStart::Id(seq),
+        }
+    }
+}
+
+/// A [`QueryEnd`]: `None` for the log's end.
+pub(crate) fn end_to_wire(end: QueryEnd) -> Option<u64> {
+    match end {
+        QueryEnd::End => None,
+        QueryEnd::Id(seq) => Some(seq),
+    }
+}
+
+pub(crate) fn end_from_wire(end: Option<u64>) -> QueryEnd {
+    end.map_or(QueryEnd::End, QueryEnd::Id)
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Snapshot {
+    sequence_id: u64,
+    blob_id: String,
+}
+
+impl From<SnapshotValue> for Snapshot {
+    fn from(value: SnapshotValue) -> Self {
+        Snapshot {
+            sequence_id: value.sequence_id,
+            blob_id: value.blob_id,
+        }
+    }
+}
+
+impl From<Snapshot> for SnapshotValue {
+    fn from(value: Snapshot) -> Self {
+        SnapshotValue {
+            sequence_id: value.sequence_id,
+            blob_id: value.blob_id,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum Field {
+    Keep,
+    Set(String),
+    Clear,
+}
+
+impl From<FieldUpdate<String>> for Field {
+    fn from(update: FieldUpdate<String>) -> Self {
+        match update {
+            FieldUpdate::Keep => Field::Keep,
+            FieldUpdate::Set(value) => Field::Set(value),
+            FieldUpdate::Clear => Field::Clear,
+        }
+    }
+}
+
+impl From<Field> for FieldUpdate<String> {
+    fn from(update: Field) -> Self {
+        match update {
+            Field::Keep => FieldUpdate::Keep,
+            Field::Set(value) => FieldUpdate::Set(value),
+            Field::Clear => FieldUpdate::Clear,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Update {
+    snapshot: Field,
+    history: Field,
+    pending: Field,
+}
+
+impl From<MetadataUpdate> for Update {
+    fn from(update: MetadataUpdate) -> Self {
+        Update {
+            snapshot: update.snapshot.into(),
+            history: update.history.into(),
+            pending: update.pending.into(),
+        }
+    }
+}
+
+impl From<Update> for MetadataUpdate {
+    fn from(update: Update) -> Self {
+        MetadataUpdate {
+            snapshot: update.snapshot.into(),
+            history: update.history.into(),
+            pending: update.pending.into(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Listed {
+    name: String,
+    dir: bool,
+    size: Option<u64>,
+}
+
+impl From<ListEntry> for Listed {
+    fn from(entry: ListEntry) -> Self {
+        Listed {
+            name: entry.name.into_string(),
+            dir: entry.kind == EntryKind::Dir,
+            size: entry.size,
+        }
+    }
+}
+
+/// A listing from the wire; a name the server sent that is not a valid
+/// blob name is an error of the server.
+pub(crate) fn page_from_wire(
+    entries: Vec<Listed>,
+    continuation: Option<String>,
+) -> Result<ListPage, String> {
+    let entries = entries
+        .into_iter()
+        .map(|listed| {
+            let name = BlobName::new(listed.name).map_err(|err| err.to_string())?;
+            let kind = if listed.dir {
+                EntryKind::Dir
+            } else {
+                EntryKind::Blob
+            };
+            let entry = ListEntry::new(name, kind);
+            Ok(match listed.size {
+                Some(size) => entry.with_size(size),
+                None => entry,
+            })
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    Ok(ListPage {
+        entries,
+        continuation: continuation.map(Continuation::from),
+    })
+}
+
+pub(crate) fn token_to_wire(token: Option<AppendToken>) -> Option<[u8; 16]> {
+    token.map(AppendToken::to_bytes)
+}
+
+pub(crate) fn kind(dir: bool) -> EntryKind {
+    if dir { EntryKind::Dir } else { EntryKind::Blob }
+}
+
+// The server side: each operation's error, as it goes on the wire.
+
+impl From<AddEntryError> for WireError {
+    fn from(err: AddEntryError) -> Self {
+        match err {
+            AddEntryError::Conflict { attempted, next } => WireError::Conflict { attempted, next },
+            AddEntryError::Storage(err) => (&err).into(),
+            other => WireError::BadRequest(other.to_string()),
+        }
+    }
+}
+
+impl From<RangeError> for WireError {
+    fn from(err: RangeError) -> Self {
+        WireError::Range {
+            requested: err.requested,
+            start: err.start,
+            end: err.end,
+        }
+    }
+}
+
+impl From<QueryError> for WireError {
+    fn from(err: QueryError) -> Self {
+        match err {
+            QueryError::Range(err) => err.into(),
+            QueryError::Storage(err) => (&err).into(),
+            other => WireError::BadRequest(other.to_string()),
+        }
+    }
+}
+
+impl From<SetMetadataError> for WireError {
+    fn from(err: SetMetadataError) -> Self {
+        match err {
+            SetMetadataError::Range(err) => err.into(),
+            SetMetadataError::Storage(err) => (&err).into(),
+            other => WireError::BadRequest(other.to_string()),
+        }
+    }
+}
+
+impl From<TruncateError> for WireError {
+    fn from(err: TruncateError) -> Self {
+        match err {
+            TruncateError::Range(err) => err.into(),
+            TruncateError::Storage(err) => (&err).into(),
+            other => WireError::BadRequest(other.to_string()),
+        }
+    }
+}
+
+impl From<infinisheet_blob_store::InvalidBlobName> for WireError {
+    fn from(err: infinisheet_blob_store::InvalidBlobName) -> Self {
+        WireError::InvalidName {
+            name: err.name,
+            reason: err.reason.to_owned(),
+        }
+    }
+}
+
+fn wrong_kind(name: &BlobName, found: EntryKind) -> WireError {
+    WireError::WrongKind {
+        name: name.to_string(),
+        dir: found == EntryKind::Dir,
+    }
+}
+
+impl From<ReadBlobError> for WireError {
+    fn from(err: ReadBlobError) -> Self {
+        match err {
+            ReadBlobError::NotFound { name } => WireError::NotFound {
+                name: name.into_string(),
+            },
+            ReadBlobError::WrongKind { name, found } => wrong_kind(&name, found),
+            ReadBlobError::InvalidName(err) => err.into(),
+            ReadBlobError::Storage(err) => (&err).into(),
+            other => WireError::BadRequest(other.to_string()),
+        }
+    }
+}
+
+impl From<WriteBlobError> for WireError {
+    fn from(err: WriteBlobError) -> Self {
+        match err {
+            WriteBlobError::WrongKind { name, found } => wrong_kind(&name, found),
+            WriteBlobError::InvalidName(err) => err.into(),
+            WriteBlobError::Storage(err) => (&err).into(),
+            other => WireError::BadRequest(other.to_string()),
+        }
+    }
+}
+
+impl From<RemoveBlobError> for WireError {
+    fn from(err: RemoveBlobError) -> Self {
+        match err {
+            RemoveBlobError::WrongKind { name, found } => wrong_kind(&name, found),
+            RemoveBlobError::InvalidName(err) => err.into(),
+            RemoveBlobError::Storage(err) => (&err).into(),
+            other => WireError::BadRequest(other.to_string()),
+        }
+    }
+}
+
+impl From<DirError> for WireError {
+    fn from(err: DirError) -> Self {
+        match err {
+            DirError::WrongKind { name, found } => wrong_kind(&name, found),
+            DirError::InvalidName(err) => err.into(),
+            DirError::Storage(err) => (&err).into(),
+            other => WireError::BadRequest(other.to_string()),
+        }
+    }
+}
+
+impl From<ListError> for WireError {
+    fn from(err: ListError) -> Self {
+        match err {
+            ListError::NoContinuation => WireError::NoContinuation,
+            ListError::Storage(err) => (&err).into(),
+            other => WireError::BadRequest(other.to_string()),
+        }
+    }
+}

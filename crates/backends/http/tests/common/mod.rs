@@ -1,0 +1,97 @@
+//! A storage server for the tests: a [`StorageService`] over a SQLite
+//! database of logs and a filesystem blob store, under `axum` on a free
+//! loopback port, started once per test binary on its own thread (it ends
+//! with the process).
+
+#![allow(dead_code, unreachable_pub)] // each test binary uses a part
+
+use async_trait::async_trait;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::header;
+use axum::response::IntoResponse;
+use infinisheet_event_log::EventLog;
+use infinisheet_http::{LogSource, SourceError, StorageService};
+use infinisheet_sqlite::{OpenError, SqliteDatabase, SqliteOptions};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+
+/// The logs of one SQLite database, by name.
+#[derive(Debug)]
+struct SqliteSource(SqliteDatabase);
+
+#[async_trait]
+impl LogSource for SqliteSource {
+    fn backend(&self) -> &str {
+        "sqlite"
+    }
+
+    async fn open_log(&self, id: &str, create: bool) -> Result<Arc<dyn EventLog>, SourceError> {
+        let log = if create {
+            self.0.log(id).await
+        } else {
+            self.0.open_log(id).await
+        };
+        match log {
+            Ok(log) => Ok(Arc::new(log)),
+            Err(OpenError::NotFound { .. }) => Err(SourceError::NotFound),
+            Err(OpenError::Storage(err)) => Err(SourceError::Storage(err)),
+            Err(err) => Err(SourceError::InvalidId(err.to_string())),
+        }
+    }
+}
+
+async fn storage(
+    State(service): State<Arc<StorageService>>,
+    body: axum::body::Bytes,
+) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, StorageService::CONTENT_TYPE)],
+        service.handle(&body).await,
+    )
+}
+
+/// The server's base URL, starting it on first use.
+pub fn server() -> &'static str {
+    static URL: OnceLock<String> = OnceLock::new();
+    URL.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+                    .join(format!("http-{}", std::process::id()));
+                let _ = std::fs::remove_dir_all(&dir);
+                std::fs::create_dir_all(&dir).unwrap();
+                let db = SqliteDatabase::open(dir.join("logs.sqlite"), SqliteOptions::default())
+                    .await
+                    .unwrap();
+                let blobs = infinisheet_filesystem::FsBlobStore::open(dir.join("blobs"))
+                    .await
+                    .unwrap();
+                let service = Arc::new(StorageService::new(
+                    Arc::new(SqliteSource(db)),
+                    Arc::new(blobs),
+                ));
+                let app = axum::Router::new()
+                    .route("/api/storage", axum::routing::post(storage))
+                    .layer(DefaultBodyLimit::max(64 << 20))
+                    .with_state(service);
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                let addr = listener.local_addr().unwrap();
+                tx.send(format!("http://{addr}")).unwrap();
+                axum::serve(listener, app).await.unwrap();
+            });
+        });
+        rx.recv().unwrap()
+    })
+}
+
+/// A name no other case of this process uses.
+pub fn fresh_name() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    format!("case{}", NEXT.fetch_add(1, Ordering::Relaxed))
+}
