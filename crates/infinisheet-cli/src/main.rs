@@ -15,7 +15,9 @@ use std::process::ExitCode;
 /// directory (`--home`, else $INFINISHEET_HOME, else ~/.infinisheet): a
 /// SQLite file of logs and a folder tree of files. `--logs` and `--blobs`
 /// take storage URLs instead: memory:, sqlite:PATH, file:DIR,
-/// s3://bucket/prefix (with the AWS_* environment), gs://, az://.
+/// s3://bucket/prefix (with the AWS_* environment), gs://, az://, or
+/// http://HOST:PORT for the storage of an `infinisheet serve` (with
+/// $INFINISHEET_TOKEN if it has a token).
 #[derive(Debug, Parser)]
 #[command(name = "infinisheet", version, about, long_about, after_help = EXAMPLES)]
 struct Cli {
@@ -73,6 +75,7 @@ const EXAMPLES: &str = "Examples:
   infinisheet get budget/2026 A1:F20
   infinisheet import budget/2026 data.csv
   infinisheet --logs sqlite:logs.db --blobs s3://bucket/sheets ls
+  infinisheet --logs http://host:8080 --blobs http://host:8080 get budget/2026 A1
   infinisheet demo --dir ./demo-storage
 
 Each command has its own examples: infinisheet help COMMAND.";

@@ -1572,3 +1572,58 @@ fn serve_needs_its_token_and_one_beyond_loopback() {
     let err = fails(cli(home), &["serve", "--listen", "0.0.0.0:0"]);
     assert!(err.contains("needs a token"), "{err}");
 }
+
+/// `serve` shares its storage: another process opens the same catalog by
+/// `--logs http://… --blobs http://…` (with the server's token), reads
+/// and edits its sheets, creates one, and what it did is in the server's
+/// storage; without the token, or on a port nothing serves, it fails with
+/// one clear line.
+#[test]
+fn serve_shares_its_storage_over_http() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    ok(home, &["new", "team/s"]);
+    ok(home, &["set", "team/s", "A1", "42"]);
+    let server = Server::start(home, &["--token", "sesame"]);
+    let url = format!("http://{}", server.addr);
+    let remote = || {
+        let mut command = bare();
+        command
+            .args(["--logs", &url, "--blobs", &url])
+            .env("INFINISHEET_TOKEN", "sesame");
+        command
+    };
+    let run = |args: &[&str]| {
+        let out = remote().args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert_eq!(run(&["get", "team/s", "A1", "--raw"]).trim(), "42");
+    run(&["set", "team/s", "B1", "7", "--no-worker"]);
+    assert_eq!(ok(home, &["get", "team/s", "B1", "--raw"]).trim(), "7");
+    // The server's own view has it too (asked for the new entry).
+    let cells = server.json("/api/cells?sheet=team/s&range=B1&at=3&token=sesame");
+    assert_eq!(cells["rows"][0][0]["value"], 7.0, "{cells}");
+    run(&["new", "remote/t"]);
+    run(&["set", "remote/t", "C3", "from afar"]);
+    assert_eq!(
+        ok(home, &["get", "remote/t", "C3", "--raw"]).trim(),
+        "from afar"
+    );
+    assert!(run(&["ls", "remote"]).contains("t"));
+    // No token: refused, and said so.
+    let mut untokened = bare();
+    untokened
+        .args(["--logs", &url, "--blobs", &url])
+        .env_remove("INFINISHEET_TOKEN");
+    let err = fails(untokened, &["ls"]);
+    assert!(err.contains("needs its token"), "{err}");
+    drop(server);
+    // Nothing listening there now.
+    let err = fails(remote(), &["ls"]);
+    assert!(err.contains("cannot connect"), "{err}");
+}

@@ -8,7 +8,8 @@
 //!
 //! * [`Storage`]: where logs and blobs live, from URLs — `memory:`,
 //!   `sqlite:PATH`, `file:DIR`, `s3://bucket/prefix`, `gs://bucket/prefix`,
-//!   `az://container/prefix` — or from parts the app built itself (a
+//!   `az://container/prefix`, `http://HOST:PORT` (a server's storage) —
+//!   or from parts the app built itself (a
 //!   [`SqliteLogs`] on a database opened with its own options, any
 //!   [`LogStore`] of its own); [`Storage::embedded`] is the default that
 //!   needs no server: a SQLite file of logs beside a filesystem blob store.
@@ -50,6 +51,7 @@
 //! | `s3` | | `s3://` URLs (and `object-store`) |
 //! | `gcs` | | `gs://` URLs (built and URL-tested; not tested against a server) |
 //! | `azure` | | `az://`, `abfs://` URLs (tested against Azurite) |
+//! | `http` | | [`http`]: `http://` and `https://` URLs of a server's storage (`infinisheet serve`), [`HttpLogs`], [`storage_service`] |
 //!
 //! The embedded default ([`Storage::embedded`]) needs `sqlite` and
 //! `filesystem`. Cloud stores use TLS through rustls on ring; see
@@ -84,6 +86,8 @@ pub use storage::{
     Access, LogStore, LogStoreError, MemoryLogs, Storage, StorageUrlError, check_log_id,
     open_blob_store, open_blob_store_with, open_log_store, open_log_store_with,
 };
+#[cfg(feature = "http")]
+pub use storage::{HttpLogs, storage_service};
 
 #[doc(inline)]
 pub use infinisheet_blob_store as blob_store;
@@ -99,6 +103,11 @@ pub use infinisheet_snapshot_workflow as workflow;
 #[doc(inline)]
 #[cfg(feature = "filesystem")]
 pub use infinisheet_filesystem as filesystem;
+/// The HTTP client backend and its service (feature `http`): a server's
+/// logs and blobs over HTTP, and the service that answers for them.
+#[doc(inline)]
+#[cfg(feature = "http")]
+pub use infinisheet_http as http;
 /// The in-memory backends: a log and a blob store in this process's memory.
 #[doc(inline)]
 pub use infinisheet_memory as memory;

@@ -107,7 +107,7 @@ pub enum ConnectError {
     },
     /// The server did not answer as a storage server (the source says
     /// how).
-    #[error("cannot reach the storage of {url}")]
+    #[error("the server did not answer as a storage server")]
     Unreachable {
         /// The URL.
         url: String,

@@ -62,7 +62,8 @@ impl Place {
                     if url.starts_with("memory:") {
                         bail!(
                             "{url} lasts only while one command runs, so nothing would be left \
-                             of what this one does: use sqlite:PATH, file:DIR or s3://bucket/prefix"
+                             of what this one does: use sqlite:PATH, file:DIR, s3://bucket/prefix or \
+                             http://HOST:PORT (an infinisheet serve)"
                         );
                     }
                 }

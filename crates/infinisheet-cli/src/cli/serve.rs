@@ -1,22 +1,23 @@
 //! `serve`: the catalog over HTTP. JSON endpoints to list sheets, read a
 //! range and set cells; Server-Sent Events that push each new range of
 //! entries to subscribers (resuming from the last id seen); the page at
-//! `/`; snapshot jobs in the server's own workflow hosts.
+//! `/`; snapshot jobs in the server's own workflow hosts; and the storage
+//! itself at `POST /api/storage`, for `http://` storage URLs elsewhere.
 
 use super::Place;
 use crate::cli::cells::entry_json;
 use anyhow::{Context, bail};
-use axum::extract::{Query, State};
+use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use infinisheet::event_log::{EventLogExt, TailError, TailEvent};
 use infinisheet::table::write_json;
 use infinisheet::{
     Catalog, CatalogError, CatalogSheet, Cell, CellRange, CellRef, CellValue, SheetWatch,
-    Spreadsheet, WorkflowHost,
+    Spreadsheet, WorkflowHost, http::StorageService,
 };
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -26,6 +27,10 @@ use std::sync::Arc;
 
 /// The most cells one read returns (a viewport is far smaller).
 const READ_LIMIT: u64 = 100_000;
+
+/// The largest storage call a client may send (a blob it writes: a big
+/// sheet's snapshot).
+const STORAGE_BODY_LIMIT: usize = 1 << 30;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Serve {
@@ -51,6 +56,8 @@ struct Open {
 
 struct App {
     catalog: Catalog,
+    /// The catalog's storage, for clients that open it by `http://` URL.
+    storage: StorageService,
     token: Option<String>,
     /// Turns true at Ctrl-C or SIGTERM: event streams end, so the server's
     /// graceful shutdown does not wait on them forever.
@@ -69,6 +76,7 @@ pub(crate) async fn run(place: &Place, args: Serve) -> anyhow::Result<()> {
     let catalog = place.catalog().await?;
     let stop = super::worker::stop_signal()?;
     let app = Arc::new(App {
+        storage: infinisheet::storage_service(catalog.storage()),
         catalog,
         token: args.token,
         stop: stop.clone(),
@@ -80,6 +88,10 @@ pub(crate) async fn run(place: &Place, args: Serve) -> anyhow::Result<()> {
         .route("/api/sheets", get(sheets))
         .route("/api/cells", get(read_cells).post(set_cells))
         .route("/api/events", get(events))
+        .route(
+            "/api/storage",
+            post(storage).layer(DefaultBodyLimit::max(STORAGE_BODY_LIMIT)),
+        )
         .with_state(app.clone());
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -377,4 +389,21 @@ async fn events(
             .map(|event| (Ok::<_, Infallible>(event), rx))
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+/// `POST /api/storage`: one call of a storage client (`--logs
+/// http://HOST:PORT`, `infinisheet::http`), answered from the catalog's
+/// logs and blobs.
+async fn storage(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    app.authorize(&headers, None)?;
+    let reply = app.storage.handle(&body).await;
+    Ok((
+        [(header::CONTENT_TYPE, StorageService::CONTENT_TYPE)],
+        reply,
+    )
+        .into_response())
 }

@@ -1,11 +1,17 @@
 //! Storage by URL: where a catalog's event logs live (one per sheet) and
 //! its blob store, from `memory:`, `sqlite:PATH`, `file:DIR` or
-//! `s3://bucket/prefix` (and `gs://`, `az://`); the embedded default, a
+//! `s3://bucket/prefix` (and `gs://`, `az://`) or a server's storage
+//! (`http://HOST:PORT`, an `infinisheet serve`); the embedded default, a
 //! local directory holding a SQLite file of logs and a filesystem blob
 //! store. Each backend is behind its crate feature; a URL of a backend this
 //! build lacks is [`StorageUrlError::NotBuilt`].
 
+#[cfg(feature = "http")]
+mod http;
 mod logs;
+
+#[cfg(feature = "http")]
+pub use http::{HttpLogs, storage_service};
 
 #[cfg(feature = "filesystem")]
 pub use logs::FileLogs;
@@ -29,7 +35,7 @@ pub enum StorageUrlError {
     /// The text is not a storage URL this crate knows.
     #[error(
         "{url:?} is not a storage URL: use memory:, sqlite:PATH, file:DIR, s3://bucket/prefix, \
-         gs://bucket/prefix or az://container/prefix"
+         gs://bucket/prefix, az://container/prefix or http://HOST:PORT (an infinisheet serve)"
     )]
     Unknown {
         /// The text given.
@@ -278,6 +284,21 @@ fn object_feature(scheme: &str) -> Option<&'static str> {
         .map(|(_, feature)| *feature)
 }
 
+/// The storage of the server at `url` (`infinisheet serve`), with the
+/// bearer token in `INFINISHEET_TOKEN` if set.
+#[cfg(feature = "http")]
+async fn http_server(url: &str) -> Result<infinisheet_http::HttpStorage, StorageUrlError> {
+    let token = std::env::var("INFINISHEET_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty());
+    infinisheet_http::HttpStorage::connect(url, token)
+        .await
+        .map_err(|err| {
+            let retryable = err.is_retryable();
+            open_error(url, retryable)(err)
+        })
+}
+
 /// The logs at `url`: `memory:` (this process only), `sqlite:PATH` (one
 /// database file, created if missing), `file:DIR` (a directory per log) or
 /// an object store (`s3://bucket/prefix`, `gs://…`, `az://…`, a prefix per
@@ -334,6 +355,10 @@ pub async fn open_log_store_with(
         }
         #[cfg(not(feature = "filesystem"))]
         "file" => return Err(not_built(url, "filesystem")),
+        #[cfg(feature = "http")]
+        "http" | "https" => Arc::new(HttpLogs::new(http_server(url).await?, url)),
+        #[cfg(not(feature = "http"))]
+        "http" | "https" => return Err(not_built(url, "http")),
         other => match object_feature(other) {
             #[cfg(feature = "object-store")]
             Some(feature) => {
@@ -404,6 +429,10 @@ pub async fn open_blob_store_with(
         "file" => file_blobs(url, &local_path(url, rest)?.0, access).await?,
         #[cfg(not(feature = "filesystem"))]
         "file" => return Err(not_built(url, "filesystem")),
+        #[cfg(feature = "http")]
+        "http" | "https" => Arc::new(http_server(url).await?.blobs()),
+        #[cfg(not(feature = "http"))]
+        "http" | "https" => return Err(not_built(url, "http")),
         other => match object_feature(other) {
             #[cfg(feature = "object-store")]
             Some(feature) => {
