@@ -9,7 +9,7 @@
 //! backend, so conflicts, ranges, snapshots, tokens and retryable failures
 //! reach the client as the backend had them. A call that gets no answer
 //! (the server is down, the reply was lost) is a retryable
-//! [`StorageError`](infinisheet_storage_error::StorageError); appends
+//! [`StorageError`]; appends
 //! retried with their token land once.
 //!
 //! ```no_run
