@@ -118,6 +118,7 @@ macro_rules! __event_log_tests {
                 tail_follows_concurrent_appenders,
                 tail_truncated_past_is_fell_behind,
                 tail_past_end_is_an_error,
+                tail_reports_new_snapshots,
             ];
             reopen: [
                 log_entries_survive_reopen,

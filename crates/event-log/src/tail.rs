@@ -2,7 +2,8 @@
 //! then live, never skipping or repeating an id.
 
 use crate::{
-    EventLog, KnownSnapshot, LogEntry, QueryEnd, QueryError, QueryStart, SequenceId, StorageError,
+    EventLog, KnownSnapshot, LogEntry, QueryEnd, QueryError, QueryStart, SequenceId, SnapshotValue,
+    StorageError,
 };
 use std::time::Duration;
 
@@ -55,6 +56,14 @@ pub enum TailEvent {
     CaughtUp {
         /// The log's end as the tail read it.
         end: SequenceId,
+    },
+    /// The log's latest snapshot is now this one (only from a tail
+    /// [tracking snapshots](Tail::tracking_snapshots)): given when a read
+    /// names a snapshot other than the one known, before that read's
+    /// entries.
+    Snapshot {
+        /// The snapshot: the entry it covers up to, and its blob.
+        snapshot: SnapshotValue,
     },
 }
 
@@ -128,6 +137,10 @@ pub struct Tail<'a, L: EventLog + ?Sized> {
     /// Whether `CaughtUp` was given since the last entries.
     said_caught_up: bool,
     wait: Duration,
+    /// The snapshot the consumer knows of (`NotTracked`: none reported).
+    known: KnownSnapshot,
+    /// Entries read with a snapshot's news, given on the next call.
+    held: Option<(SequenceId, Vec<LogEntry>)>,
 }
 
 impl<'a, L: EventLog + ?Sized> Tail<'a, L> {
@@ -138,7 +151,21 @@ impl<'a, L: EventLog + ?Sized> Tail<'a, L> {
             options,
             said_caught_up: false,
             wait: options.min_wait,
+            known: KnownSnapshot::NotTracked,
+            held: None,
         }
+    }
+
+    /// The same tail, also reporting the log's latest snapshot whenever it
+    /// differs from the one known ([`TailEvent::Snapshot`]), starting from
+    /// `known` (`NoSnapshot` to hear of the current one at once). Snapshot
+    /// news comes with the reads a tail makes anyway, so it is as prompt
+    /// as the polling (a publish is no append, so a backend's own wake-up
+    /// may not hurry it).
+    #[must_use]
+    pub fn tracking_snapshots(mut self, known: KnownSnapshot) -> Self {
+        self.known = known;
+        self
     }
 
     /// The id of the next entry the tail gives.
@@ -150,6 +177,7 @@ impl<'a, L: EventLog + ?Sized> Tail<'a, L> {
     /// log's start, once the gone entries are read from elsewhere).
     pub fn resume_at(&mut self, next: SequenceId) {
         self.next = next;
+        self.held = None;
         self.said_caught_up = false;
         self.wait = self.options.min_wait;
     }
@@ -162,34 +190,33 @@ impl<'a, L: EventLog + ?Sized> Tail<'a, L> {
     /// [`TailError`]: the log truncated past the tail, a start past the
     /// end, or a storage failure (call again to retry from the same id).
     pub async fn next(&mut self) -> Result<TailEvent, TailError> {
+        if let Some((start, entries)) = self.held.take() {
+            return Ok(self.give(start, entries));
+        }
         loop {
             let page = self
                 .log
-                .query(
-                    QueryStart::Id(self.next),
-                    QueryEnd::End,
-                    KnownSnapshot::NotTracked,
-                )
+                .query(QueryStart::Id(self.next), QueryEnd::End, self.known)
                 .await;
             match page {
+                Ok(mut page) if page.last_snapshot.is_some() && self.known.is_tracked() => {
+                    let Some(snapshot) = page.last_snapshot.take() else {
+                        continue;
+                    };
+                    self.known = KnownSnapshot::At(snapshot.sequence_id);
+                    if !page.entries.is_empty() {
+                        if page.start != self.next {
+                            return Err(misplaced(self.next, page.start));
+                        }
+                        self.held = Some((page.start, page.entries));
+                    }
+                    return Ok(TailEvent::Snapshot { snapshot });
+                }
                 Ok(page) if !page.entries.is_empty() => {
                     if page.start != self.next {
-                        return Err(TailError::Storage(StorageError::corrupt(
-                            "tail",
-                            format!(
-                                "a query from {} answered entries from {}",
-                                self.next, page.start
-                            ),
-                        )));
+                        return Err(misplaced(self.next, page.start));
                     }
-                    let start = self.next;
-                    self.next = start + page.entries.len() as u64;
-                    self.said_caught_up = false;
-                    self.wait = self.options.min_wait;
-                    return Ok(TailEvent::Entries {
-                        start,
-                        entries: page.entries,
-                    });
+                    return Ok(self.give(page.start, page.entries));
                 }
                 Ok(_) if !self.said_caught_up => {
                     self.said_caught_up = true;
@@ -215,4 +242,22 @@ impl<'a, L: EventLog + ?Sized> Tail<'a, L> {
             }
         }
     }
+}
+
+impl<L: EventLog + ?Sized> Tail<'_, L> {
+    /// Gives the entries from `start` (the tail's next id) and moves on.
+    fn give(&mut self, start: SequenceId, entries: Vec<LogEntry>) -> TailEvent {
+        self.next = start + entries.len() as u64;
+        self.said_caught_up = false;
+        self.wait = self.options.min_wait;
+        TailEvent::Entries { start, entries }
+    }
+}
+
+/// A query from `asked` that answered entries from elsewhere.
+fn misplaced(asked: SequenceId, answered: SequenceId) -> TailError {
+    TailError::Storage(StorageError::corrupt(
+        "tail",
+        format!("a query from {asked} answered entries from {answered}"),
+    ))
 }

@@ -1515,6 +1515,10 @@ fn serve_reads_sets_and_streams_edits_live() {
     assert_eq!(cells["rows"][1][1]["value"], 5.0);
     assert_eq!(cells["rows"][2][2]["value"], "hi");
     assert_eq!(cells["rows"][3][3]["value"], true);
+    // A snapshot published by another process is news on the stream.
+    ok(home, &["snapshot", "team/s"]);
+    let line = event_with(&live, "\"sequence_id\":14");
+    assert!(line.contains("\"blob_id\""), "{line}");
     // A reconnecting client resumes after the last id it saw: entry 13's
     // batch (C3, D4) only, not the edits before.
     let resumed = server.events("/api/events?sheet=team/s", &["Last-Event-ID: 13"]);

@@ -1,12 +1,13 @@
 //! Cases for tailing ([`EventLogExt::tail`]): catching up, then following
-//! live appends, never skipping or repeating an id, resuming anywhere, and
-//! typed errors for a tail the log left behind or one past its end.
+//! live appends, never skipping or repeating an id, resuming anywhere,
+//! snapshot news for a tail that tracks them, and typed errors for a tail
+//! the log left behind or one past its end.
 
 use super::{Log, entry, everything, expected_payloads, fill, fill_batched};
 use bytes::Bytes;
 use infinisheet_event_log::{
-    AddEntryError, EventLog, EventLogExt, KnownSnapshot, LogEntry, SequenceId, Tail, TailError,
-    TailEvent, TailOptions,
+    AddEntryError, EventLog, EventLogExt, KnownSnapshot, LogEntry, MetadataUpdate, SequenceId,
+    SnapshotValue, Tail, TailError, TailEvent, TailOptions,
 };
 use std::time::Duration;
 
@@ -171,4 +172,77 @@ pub async fn tail_past_end_is_an_error(log: Log) {
         Ok(Err(TailError::BeyondEnd { next, end })) => assert_eq!((next, end), (7, 3)),
         other => panic!("a tail at 7 of a log of 3 gave {other:?}"),
     }
+}
+
+/// A tail tracking snapshots reports each newly published one once (also
+/// while caught up, with no entry appended), and its entries still come
+/// whole; one that starts knowing the latest hears of the next only.
+pub async fn tail_reports_new_snapshots(log: Log) {
+    fill(&*log, 10).await;
+    let snapshot = |sequence_id: SequenceId| SnapshotValue {
+        sequence_id,
+        blob_id: format!("snapshot-{sequence_id}"),
+    };
+    let publish = |seq: SequenceId| {
+        let log = log.clone();
+        async move {
+            log.set_metadata(
+                seq,
+                MetadataUpdate::publish_snapshot(format!("snapshot-{seq}")),
+            )
+            .await
+            .unwrap_or_else(|err| panic!("publishing at {seq}: {err}"));
+        }
+    };
+    let mut tail = log
+        .tail_with(0, options())
+        .tracking_snapshots(KnownSnapshot::NoSnapshot);
+    let (payloads, end) = drain(&mut tail).await;
+    assert_eq!(
+        (payloads, end),
+        (expected_payloads(0..10), 10),
+        "no snapshot yet"
+    );
+    publish(4).await;
+    assert_eq!(
+        next(&mut tail).await,
+        TailEvent::Snapshot {
+            snapshot: snapshot(4)
+        },
+        "published while the tail was caught up"
+    );
+    log.add_entry(entry(10), 10, KnownSnapshot::NotTracked)
+        .await
+        .unwrap_or_else(|err| panic!("appending 10: {err}"));
+    let (payloads, end) = drain(&mut tail).await;
+    assert_eq!(
+        (payloads, end),
+        (expected_payloads(10..11), 11),
+        "told once"
+    );
+    // From the start again, knowing nothing: the latest snapshot first,
+    // then every entry.
+    let mut fresh = log
+        .tail_with(0, options())
+        .tracking_snapshots(KnownSnapshot::NoSnapshot);
+    assert_eq!(
+        next(&mut fresh).await,
+        TailEvent::Snapshot {
+            snapshot: snapshot(4)
+        }
+    );
+    let (payloads, _) = drain(&mut fresh).await;
+    assert_eq!(payloads, expected_payloads(0..11));
+    // Knowing the latest: told of the next one only.
+    let mut knowing = log
+        .tail_with(0, options())
+        .tracking_snapshots(KnownSnapshot::At(4));
+    drain(&mut knowing).await;
+    publish(8).await;
+    assert_eq!(
+        next(&mut knowing).await,
+        TailEvent::Snapshot {
+            snapshot: snapshot(8)
+        }
+    );
 }

@@ -13,7 +13,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use infinisheet::event_log::{EventLogExt, TailError, TailEvent};
+use infinisheet::event_log::{EventLogExt, KnownSnapshot, TailError, TailEvent};
 use infinisheet::table::write_json;
 use infinisheet::{
     Catalog, CatalogError, CatalogSheet, Cell, CellRange, CellRef, CellValue, SheetWatch,
@@ -311,7 +311,9 @@ async fn set_cells(
 /// `GET /api/events?sheet=PATH&from=N` (or `Last-Event-ID: N`): Server-Sent
 /// Events. `entries` events carry `{"start", "end", "edits"}` and the id
 /// `end`, so a client that reconnects resumes after the last one it saw;
-/// `caught-up` says the stream is live; `reset` says the log was
+/// `caught-up` says the stream is live; `snapshot` (`{"sequence_id",
+/// "blob_id"}`) names the sheet's latest snapshot, first on connecting
+/// and again whenever a newer one is published; `reset` says the log was
 /// truncated past the client (read the range again).
 async fn events(
     State(app): State<Arc<App>>,
@@ -332,7 +334,7 @@ async fn events(
     let (tx, rx) = tokio::sync::mpsc::channel::<Event>(16);
     let mut stop = app.stop.clone();
     tokio::spawn(async move {
-        let mut tail = log.tail(from);
+        let mut tail = log.tail(from).tracking_snapshots(KnownSnapshot::NoSnapshot);
         loop {
             let next = tokio::select! {
                 next = tail.next() => next,
@@ -351,6 +353,11 @@ async fn events(
                 Ok(TailEvent::CaughtUp { end }) => Event::default()
                     .event("caught-up")
                     .data(json!({ "end": end }).to_string()),
+                // No id: a client resumes by entries only.
+                Ok(TailEvent::Snapshot { snapshot }) => Event::default().event("snapshot").data(
+                    json!({ "sequence_id": snapshot.sequence_id, "blob_id": snapshot.blob_id })
+                        .to_string(),
+                ),
                 Ok(_) => continue,
                 Err(TailError::FellBehind { start, .. }) => {
                     tail.resume_at(start);

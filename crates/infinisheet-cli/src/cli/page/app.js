@@ -12,7 +12,8 @@ const space = document.getElementById("space");
 const select = document.getElementById("sheet");
 const status = document.getElementById("status");
 // `known`: the end of the entries the event stream has announced.
-let sheet = null, events = null, rows = 1000, cols = 26, pending = false, known = 0;
+// `snapshot`: the entry the sheet's latest snapshot covers, as the stream said.
+let sheet = null, events = null, rows = 1000, cols = 26, pending = false, known = 0, snapshot = null;
 
 function columnName(c) {
   let name = "";
@@ -59,7 +60,7 @@ async function refresh() {
     space.style.height = (rows * ROW + ROW) + "px";
     space.style.width = (cols * COL + HEAD) + "px";
     render(v, data);
-    status.textContent = `${sheet} · entry ${data.end}`;
+    status.textContent = `${sheet} · entry ${data.end}` + (snapshot === null ? "" : ` · snapshot at ${snapshot}`);
   } catch (err) {
     status.textContent = "error: " + err.message;
   } finally {
@@ -140,12 +141,13 @@ function follow() {
   events = new EventSource(withToken(`/api/events?sheet=${encodeURIComponent(sheet)}`));
   events.addEventListener("entries", (e) => { known = Math.max(known, JSON.parse(e.data).end); refresh(); });
   events.addEventListener("reset", () => { known = 0; refresh(); });
+  events.addEventListener("snapshot", (e) => { snapshot = JSON.parse(e.data).sequence_id; refresh(); });
   events.addEventListener("caught-up", () => { document.body.dataset.live = "true"; });
   events.onerror = () => { status.textContent = "reconnecting…"; };
 }
 
 async function choose(path) {
-  sheet = path; known = 0;
+  sheet = path; known = 0; snapshot = null;
   history.replaceState(null, "", "?" + new URLSearchParams({ ...(token ? { token } : {}), sheet: path }));
   follow();
   await refresh();
