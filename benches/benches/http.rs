@@ -8,8 +8,8 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use infinisheet::http::{HttpStorage, StorageService};
 use infinisheet::Storage;
+use infinisheet::http::{HttpStorage, StorageService};
 use infinisheet_benches::{entry_of, runtime, settle};
 use infinisheet_event_log::{EventLog, KnownSnapshot, QueryEnd, QueryStart};
 use std::sync::Arc;

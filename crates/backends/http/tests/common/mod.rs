@@ -7,7 +7,7 @@
 
 use async_trait::async_trait;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::header;
+use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use infinisheet_event_log::EventLog;
 use infinisheet_http::{LogSource, SourceError, StorageService};
@@ -40,20 +40,38 @@ impl LogSource for SqliteSource {
     }
 }
 
-async fn storage(
-    State(service): State<Arc<StorageService>>,
-    body: axum::body::Bytes,
-) -> impl IntoResponse {
+/// The service, and every how many calls a reply is lost (0: none).
+struct Served {
+    service: StorageService,
+    lose_every: u64,
+    calls: AtomicU64,
+}
+
+async fn storage(State(served): State<Arc<Served>>, body: axum::body::Bytes) -> impl IntoResponse {
+    // The call is carried out either way; a lost one answers 503 instead
+    // of its reply, as a proxy or a dropped connection would leave it.
+    let reply = served.service.handle(&body).await;
+    let call = served.calls.fetch_add(1, Ordering::Relaxed) + 1;
+    if served.lose_every > 0 && call % served.lose_every == 0 {
+        return (StatusCode::SERVICE_UNAVAILABLE, "reply lost").into_response();
+    }
     (
         [(header::CONTENT_TYPE, StorageService::CONTENT_TYPE)],
-        service.handle(&body).await,
+        reply,
     )
+        .into_response()
 }
 
 /// The server's base URL, starting it on first use.
 pub fn server() -> &'static str {
     static URL: OnceLock<String> = OnceLock::new();
-    URL.get_or_init(|| {
+    URL.get_or_init(|| start(0))
+}
+
+/// A server of this process's own, on its own thread and runtime, whose
+/// every `lose_every`th reply is lost after the call was carried out.
+pub fn start(lose_every: u64) -> String {
+    {
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -62,8 +80,12 @@ pub fn server() -> &'static str {
                 .build()
                 .unwrap();
             runtime.block_on(async move {
-                let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
-                    .join(format!("http-{}", std::process::id()));
+                static SERVERS: AtomicU64 = AtomicU64::new(0);
+                let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+                    "http-{}-{}",
+                    std::process::id(),
+                    SERVERS.fetch_add(1, Ordering::Relaxed)
+                ));
                 let _ = std::fs::remove_dir_all(&dir);
                 std::fs::create_dir_all(&dir).unwrap();
                 let db = SqliteDatabase::open(dir.join("logs.sqlite"), SqliteOptions::default())
@@ -72,10 +94,11 @@ pub fn server() -> &'static str {
                 let blobs = infinisheet_filesystem::FsBlobStore::open(dir.join("blobs"))
                     .await
                     .unwrap();
-                let service = Arc::new(StorageService::new(
-                    Arc::new(SqliteSource(db)),
-                    Arc::new(blobs),
-                ));
+                let service = Arc::new(Served {
+                    service: StorageService::new(Arc::new(SqliteSource(db)), Arc::new(blobs)),
+                    lose_every,
+                    calls: AtomicU64::new(0),
+                });
                 let app = axum::Router::new()
                     .route("/api/storage", axum::routing::post(storage))
                     .layer(DefaultBodyLimit::max(64 << 20))
@@ -87,7 +110,7 @@ pub fn server() -> &'static str {
             });
         });
         rx.recv().unwrap()
-    })
+    }
 }
 
 /// A name no other case of this process uses.
