@@ -30,7 +30,7 @@ pub fn worker_sheet() -> infinisheet_engine::SheetOptions {
 }
 
 /// Longest any child may take before a test fails instead of hanging.
-pub const DEADLINE: Duration = Duration::from_secs(120);
+pub const DEADLINE: Duration = Duration::from_secs(300);
 
 fn check(text: &str) -> u32 {
     text.bytes()
