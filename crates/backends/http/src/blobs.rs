@@ -110,7 +110,7 @@ impl BlobDir for HttpBlobDir {
             name: name.as_str().to_owned(),
         };
         match self.call(op).await {
-            Ok(Reply::Blob(content)) => Ok(content.into()),
+            Ok(Reply::Blob(content)) => Ok(content),
             Ok(other) => Err(unexpected(other.kind()).into()),
             Err(CallError::Wire(WireError::NotFound { name })) => Err(ReadBlobError::NotFound {
                 name: name_from(name)?,
@@ -128,7 +128,7 @@ impl BlobDir for HttpBlobDir {
     async fn write_blob(&self, name: &BlobName, content: Bytes) -> Result<(), WriteBlobError> {
         let op = BlobOp::Write {
             name: name.as_str().to_owned(),
-            content: content.to_vec(),
+            content,
         };
         match self.call(op).await {
             Ok(Reply::Done) => Ok(()),

@@ -212,11 +212,10 @@ async fn blob_op(dir: &dyn BlobDir, op: BlobOp) -> Result<Reply, WireError> {
     match op {
         BlobOp::Read { name } => {
             let content = dir.read_blob(&BlobName::new(name)?).await?;
-            Ok(Reply::Blob(content.to_vec()))
+            Ok(Reply::Blob(content))
         }
         BlobOp::Write { name, content } => {
-            dir.write_blob(&BlobName::new(name)?, content.into())
-                .await?;
+            dir.write_blob(&BlobName::new(name)?, content).await?;
             Ok(Reply::Done)
         }
         BlobOp::Remove { name } => {

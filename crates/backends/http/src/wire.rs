@@ -3,6 +3,7 @@
 //! the service are built from this one module, and [`VERSION`] names its
 //! shape: a client refuses a server that speaks another.
 
+use bytes::Bytes;
 use infinisheet_blob_store::{
     BlobName, Continuation, DirError, EntryKind, ListEntry, ListError, ListPage, ReadBlobError,
     RemoveBlobError, WriteBlobError,
@@ -68,7 +69,7 @@ pub(crate) enum LogOp {
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum BlobOp {
     Read { name: String },
-    Write { name: String, content: Vec<u8> },
+    Write { name: String, content: Bytes },
     Remove { name: String },
     Dir { name: String },
     List { continuation: Option<String> },
@@ -98,7 +99,7 @@ pub(crate) enum Reply {
         end: u64,
     },
     Done,
-    Blob(Vec<u8>),
+    Blob(Bytes),
     Listed {
         entries: Vec<Listed>,
         continuation: Option<String>,
@@ -185,7 +186,8 @@ impl From<&StorageError> for WireError {
 
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct Entry {
-    payload: Vec<u8>,
+    /// As bytes on the wire (one copy), not a sequence of numbers.
+    payload: Bytes,
     snapshot: Option<String>,
     history: Option<String>,
     pending: Option<String>,
@@ -194,7 +196,7 @@ pub(crate) struct Entry {
 impl From<LogEntry> for Entry {
     fn from(entry: LogEntry) -> Self {
         Entry {
-            payload: entry.payload.to_vec(),
+            payload: entry.payload,
             snapshot: entry.metadata.snapshot,
             history: entry.metadata.history,
             pending: entry.metadata.pending,
@@ -205,7 +207,7 @@ impl From<LogEntry> for Entry {
 impl From<Entry> for LogEntry {
     fn from(entry: Entry) -> Self {
         LogEntry {
-            payload: entry.payload.into(),
+            payload: entry.payload,
             metadata: EntryMetadata {
                 snapshot: entry.snapshot,
                 history: entry.history,
