@@ -47,6 +47,9 @@ pub(crate) struct Shared {
     pub(crate) temporary: Option<Arc<tempfile::TempDir>>,
     /// Blob writes waiting to be committed together.
     pub(crate) blob_writes: crate::blob_store::WriteQueue,
+    /// Wakes the waiting tails of a log when a handle on this connection
+    /// appends to it or publishes in it.
+    pub(crate) wakeups: crate::event_log::Wakeups,
 }
 
 /// The longest log or blob store name, in characters.
@@ -139,6 +142,7 @@ impl SqliteDatabase {
                 instance,
                 temporary,
                 blob_writes: crate::blob_store::WriteQueue::default(),
+                wakeups: crate::event_log::Wakeups::default(),
             }),
         })
     }

@@ -16,6 +16,8 @@ use infinisheet_event_log::{
 };
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
 
 /// A named [`EventLog`] in a [`SqliteDatabase`]. Clones share the
 /// database's connection; handles in other processes see the same log.
@@ -33,6 +35,33 @@ fn sql_id(seq: SequenceId) -> Option<i64> {
 
 fn seq_of(value: i64) -> Result<SequenceId, rusqlite::Error> {
     SequenceId::try_from(value).map_err(|_| rusqlite::Error::IntegralValueOutOfRange(0, value))
+}
+
+/// One notification per log that has had a waiting tail, by row id: an
+/// append or a publish through this connection wakes that log's waiters
+/// at once. Other connections and processes are not heard; their appends
+/// are found by the tail's next poll.
+#[derive(Debug, Default)]
+pub(crate) struct Wakeups(std::sync::Mutex<std::collections::HashMap<i64, Arc<Notify>>>);
+
+impl Wakeups {
+    fn of(&self, log: i64) -> Arc<Notify> {
+        let mut logs = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        logs.entry(log).or_default().clone()
+    }
+
+    fn wake(&self, log: i64) {
+        let logs = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(notify) = logs.get(&log) {
+            notify.notify_waiters();
+        }
+    }
 }
 
 /// The log a job works on: its row id and name (both in its checksum).
@@ -458,10 +487,15 @@ impl EventLog for SqliteEventLog {
         seq: SequenceId,
         known: KnownSnapshot,
     ) -> Result<AddEntryValue, AddEntryError> {
-        self.run("appending an entry", move |conn, log| {
-            append(conn, log, vec![entry], seq, known, None)
-        })
-        .await
+        let added = self
+            .run("appending an entry", move |conn, log| {
+                append(conn, log, vec![entry], seq, known, None)
+            })
+            .await;
+        if added.is_ok() {
+            self.db.shared.wakeups.wake(self.target.id);
+        }
+        added
     }
 
     async fn add_entries_with_token(
@@ -471,10 +505,15 @@ impl EventLog for SqliteEventLog {
         known: KnownSnapshot,
         token: Option<AppendToken>,
     ) -> Result<AddEntryValue, AddEntryError> {
-        self.run("appending a batch", move |conn, log| {
-            append(conn, log, entries, seq, known, token)
-        })
-        .await
+        let added = self
+            .run("appending a batch", move |conn, log| {
+                append(conn, log, entries, seq, known, token)
+            })
+            .await;
+        if added.is_ok() {
+            self.db.shared.wakeups.wake(self.target.id);
+        }
+        added
     }
 
     async fn query(
@@ -504,10 +543,16 @@ impl EventLog for SqliteEventLog {
         seq: SequenceId,
         update: MetadataUpdate,
     ) -> Result<(), SetMetadataError> {
-        self.run("setting metadata", move |conn, log| {
-            set_metadata(conn, log, seq, update)
-        })
-        .await
+        let set = self
+            .run("setting metadata", move |conn, log| {
+                set_metadata(conn, log, seq, update)
+            })
+            .await;
+        if set.is_ok() {
+            // A published snapshot is news to a tail tracking snapshots.
+            self.db.shared.wakeups.wake(self.target.id);
+        }
+        set
     }
 
     async fn truncate(&self, start: SequenceId) -> Result<(), TruncateError> {
@@ -517,5 +562,22 @@ impl EventLog for SqliteEventLog {
 
     fn capabilities(&self) -> LogCapabilities {
         LogCapabilities::persistent()
+    }
+
+    /// Returns when a handle of this database appends to (or publishes
+    /// in) this log, when entries at `end` are there already, or after
+    /// `timeout`: appends by other connections and processes are found by
+    /// the caller's next read.
+    async fn wait_for_entries(&self, end: SequenceId, timeout: Duration) {
+        let notify = self.db.shared.wakeups.of(self.target.id);
+        let woken = notify.notified();
+        tokio::pin!(woken);
+        // Registered before the log is read, so an append in between wakes
+        // it too.
+        woken.as_mut().enable();
+        if self.bounds().await.is_ok_and(|bounds| bounds.end > end) {
+            return;
+        }
+        let _ = tokio::time::timeout(timeout, woken).await;
     }
 }
