@@ -562,7 +562,7 @@ impl Drop for DenyInstall {
 }
 
 /// The crates published to crates.io, each a package of its own.
-const PUBLISHED: [&str; 13] = [
+const PUBLISHED: [&str; 14] = [
     "infinisheet-storage-error",
     "infinisheet-event-log",
     "infinisheet-blob-store",
@@ -574,6 +574,7 @@ const PUBLISHED: [&str; 13] = [
     "infinisheet-sqlite",
     "infinisheet-filesystem",
     "infinisheet-object-store",
+    "infinisheet-http",
     "infinisheet",
     "infinisheet-cli",
 ];
@@ -615,7 +616,7 @@ fn ci() -> Result<()> {
     // alone, builds without a warning (the workspace build turns every
     // feature on). The cloud features only add URL schemes; checking each
     // alone would rebuild object_store three more times.
-    for features in ["", "sqlite", "filesystem", "object-store"] {
+    for features in ["", "sqlite", "filesystem", "object-store", "http"] {
         run(
             "cargo",
             &[
