@@ -176,9 +176,10 @@ enum Command {
     )]
     Worker(cli::worker::Worker),
     /// Serve the catalog over HTTP on loopback: JSON endpoints, live events,
-    /// and a page with the sheet in the browser.
+    /// a page with the sheet in the browser, and the storage itself for
+    /// `--logs http://HOST:PORT --blobs http://HOST:PORT` elsewhere.
     #[command(
-        after_help = "Examples:\n  infinisheet serve                       # http://127.0.0.1:8080\n  infinisheet serve --listen 127.0.0.1:0  # a free port\n  infinisheet serve --listen 0.0.0.0:8080 --token \"$(openssl rand -hex 16)\""
+        after_help = "Examples:\n  infinisheet serve                       # http://127.0.0.1:8080\n  infinisheet serve --listen 127.0.0.1:0  # a free port\n  infinisheet serve --listen 0.0.0.0:8080 --token \"$(openssl rand -hex 16)\"\n  INFINISHEET_TOKEN=... infinisheet --logs http://host:8080 --blobs http://host:8080 ls   # from another machine"
     )]
     Serve(cli::serve::Serve),
     /// Build a sheet of a few hundred thousand cells with snapshots on the
