@@ -2,7 +2,7 @@
 //! HTTP.
 
 use crate::BACKEND;
-use crate::client::{CallError, Client, remote, unexpected};
+use crate::client::{CallError, Client, storage, unexpected};
 use crate::wire::{self, BlobOp, Reply, Request, WireError};
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -85,14 +85,6 @@ impl HttpBlobDir {
             op,
         };
         self.client.call(&request, None).await
-    }
-}
-
-/// An error the operation does not name, as a storage error.
-fn storage(err: CallError) -> StorageError {
-    match err {
-        CallError::Wire(err) => remote(err),
-        CallError::Transport(err) => err,
     }
 }
 

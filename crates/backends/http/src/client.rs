@@ -228,6 +228,15 @@ pub(crate) fn unexpected(kind: &str) -> StorageError {
     )
 }
 
+/// A call's failure that is no answer the operation names, as a storage
+/// error.
+pub(crate) fn storage(err: CallError) -> StorageError {
+    match err {
+        CallError::Wire(err) => remote(err),
+        CallError::Transport(err) => err,
+    }
+}
+
 /// The server's error as a storage error of this backend, keeping whether
 /// it may be retried and whether the data is corrupt.
 pub(crate) fn remote(err: WireError) -> StorageError {

@@ -1,6 +1,6 @@
 //! [`HttpEventLog`]: one log of the server's log store, over HTTP.
 
-use crate::client::{CallError, Client, remote, unexpected};
+use crate::client::{CallError, Client, storage, unexpected};
 use crate::wire::{self, LogOp, Reply, Request, WireError};
 use async_trait::async_trait;
 use infinisheet_event_log::{
@@ -53,8 +53,7 @@ impl HttpEventLog {
             Err(CallError::Wire(WireError::InvalidLogId { id, problem })) => {
                 Err(crate::OpenLogError::InvalidId { id, problem })
             }
-            Err(CallError::Wire(err)) => Err(crate::OpenLogError::Storage(remote(err))),
-            Err(CallError::Transport(err)) => Err(crate::OpenLogError::Storage(err)),
+            Err(err) => Err(crate::OpenLogError::Storage(storage(err))),
         }
     }
 
@@ -68,6 +67,15 @@ impl HttpEventLog {
         self.client.base()
     }
 
+    /// A call answered `Done`, or a range or storage error.
+    async fn done<E: From<RangeError> + From<StorageError>>(&self, op: LogOp) -> Result<(), E> {
+        match self.call(op, None).await {
+            Ok(Reply::Done) => Ok(()),
+            Ok(other) => Err(unexpected(other.kind()).into()),
+            Err(err) => Err(failed(err)),
+        }
+    }
+
     async fn call(&self, op: LogOp, timeout: Option<Duration>) -> Result<Reply, CallError> {
         let request = Request::Log {
             id: self.id.clone(),
@@ -77,43 +85,26 @@ impl HttpEventLog {
     }
 }
 
-/// A call's failure that is no answer the operation names: a storage error.
-fn storage(err: CallError) -> StorageError {
+/// A call's failure for an operation whose errors are a range or the
+/// storage.
+fn failed<E: From<RangeError> + From<StorageError>>(err: CallError) -> E {
     match err {
-        CallError::Wire(err) => remote(err),
-        CallError::Transport(err) => err,
-    }
-}
-
-fn range(requested: u64, start: u64, end: u64) -> RangeError {
-    RangeError {
-        requested,
-        start,
-        end,
+        CallError::Wire(WireError::Range {
+            requested,
+            start,
+            end,
+        }) => RangeError {
+            requested,
+            start,
+            end,
+        }
+        .into(),
+        err => storage(err).into(),
     }
 }
 
 #[async_trait]
 impl EventLog for HttpEventLog {
-    async fn add_entry(
-        &self,
-        entry: LogEntry,
-        seq: SequenceId,
-        known: KnownSnapshot,
-    ) -> Result<AddEntryValue, AddEntryError> {
-        self.add_entries_with_token(vec![entry], seq, known, None)
-            .await
-    }
-
-    async fn add_entries(
-        &self,
-        entries: Vec<LogEntry>,
-        seq: SequenceId,
-        known: KnownSnapshot,
-    ) -> Result<AddEntryValue, AddEntryError> {
-        self.add_entries_with_token(entries, seq, known, None).await
-    }
-
     async fn add_entries_with_token(
         &self,
         entries: Vec<LogEntry>,
@@ -165,12 +156,7 @@ impl EventLog for HttpEventLog {
                 last_snapshot: snapshot.map(SnapshotValue::from),
             }),
             Ok(other) => Err(unexpected(other.kind()).into()),
-            Err(CallError::Wire(WireError::Range {
-                requested,
-                start,
-                end,
-            })) => Err(range(requested, start, end).into()),
-            Err(err) => Err(storage(err).into()),
+            Err(err) => Err(failed(err)),
         }
     }
 
@@ -191,29 +177,11 @@ impl EventLog for HttpEventLog {
             seq,
             update: update.into(),
         };
-        match self.call(op, None).await {
-            Ok(Reply::Done) => Ok(()),
-            Ok(other) => Err(unexpected(other.kind()).into()),
-            Err(CallError::Wire(WireError::Range {
-                requested,
-                start,
-                end,
-            })) => Err(range(requested, start, end).into()),
-            Err(err) => Err(storage(err).into()),
-        }
+        self.done(op).await
     }
 
     async fn truncate(&self, start: SequenceId) -> Result<(), TruncateError> {
-        match self.call(LogOp::Truncate { start }, None).await {
-            Ok(Reply::Done) => Ok(()),
-            Ok(other) => Err(unexpected(other.kind()).into()),
-            Err(CallError::Wire(WireError::Range {
-                requested,
-                start,
-                end,
-            })) => Err(range(requested, start, end).into()),
-            Err(err) => Err(storage(err).into()),
-        }
+        self.done(LogOp::Truncate { start }).await
     }
 
     fn capabilities(&self) -> LogCapabilities {
