@@ -30,6 +30,8 @@ use state::{Fault, State};
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+use tokio::sync::Notify;
 
 /// Settings of an [`FsEventLog`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -149,6 +151,9 @@ struct Shared {
     options: FsLogOptions,
     /// `<dir>/LOCK`, locked for the length of every operation.
     lock: File,
+    /// The waiting tails of this log in this process, shared by every
+    /// handle opened on it.
+    waiters: Arc<Notify>,
     state: Mutex<State>,
     temporary: Option<Arc<tempfile::TempDir>>,
 }
@@ -229,11 +234,13 @@ impl FsEventLog {
             let _locked = lock(&lock_file, &dir)?;
             State::load(&dir, options)?
         };
+        let waiters = waiters_of(&lock_file, &shown)?;
         Ok(FsEventLog {
             shared: Arc::new(Shared {
                 dir,
                 options,
                 lock: lock_file,
+                waiters,
                 state: Mutex::new(state),
                 temporary,
             }),
@@ -345,8 +352,13 @@ impl EventLog for FsEventLog {
         known: KnownSnapshot,
         token: Option<AppendToken>,
     ) -> Result<AddEntryValue, AddEntryError> {
-        self.locked(move |state| append(state, entries, seq, known, token))
-            .await
+        let added = self
+            .locked(move |state| append(state, entries, seq, known, token))
+            .await;
+        if added.is_ok() {
+            self.shared.waiters.notify_waiters();
+        }
+        added
     }
 
     async fn query(
@@ -368,14 +380,20 @@ impl EventLog for FsEventLog {
         seq: SequenceId,
         update: MetadataUpdate,
     ) -> Result<(), SetMetadataError> {
-        self.locked(move |state| {
-            bounds(state).check_entry(seq)?;
-            state.write(&frame::metadata_frame(seq, &update))?;
-            state.apply_metadata(seq, update);
-            state.checkpoint_if_due();
-            Ok(())
-        })
-        .await
+        let set = self
+            .locked(move |state| {
+                bounds(state).check_entry(seq)?;
+                state.write(&frame::metadata_frame(seq, &update))?;
+                state.apply_metadata(seq, update);
+                state.checkpoint_if_due();
+                Ok(())
+            })
+            .await;
+        if set.is_ok() {
+            // A published snapshot is news to a tail tracking snapshots.
+            self.shared.waiters.notify_waiters();
+        }
+        set
     }
 
     async fn truncate(&self, start: SequenceId) -> Result<(), TruncateError> {
@@ -395,4 +413,43 @@ impl EventLog for FsEventLog {
     fn capabilities(&self) -> LogCapabilities {
         LogCapabilities::persistent()
     }
+
+    /// Returns when a handle of this log in this process (any, however
+    /// opened) appends or publishes, when entries at `end` are there
+    /// already, or after `timeout`: other processes' appends are found by
+    /// the caller's next read.
+    async fn wait_for_entries(&self, end: SequenceId, timeout: Duration) {
+        let woken = self.shared.waiters.notified();
+        tokio::pin!(woken);
+        // Registered before the log is read, so an append in between wakes
+        // it too.
+        woken.as_mut().enable();
+        if self.bounds().await.is_ok_and(|bounds| bounds.end > end) {
+            return;
+        }
+        let _ = tokio::time::timeout(timeout, woken).await;
+    }
+}
+
+/// The waiters of the log whose lock file is `lock`, one per log in this
+/// process: handles opened apart (`FileLogs` opens one per call) find the
+/// same one by the lock file's device and inode, whatever path named it.
+fn waiters_of(lock: &File, shown: &str) -> Result<Arc<Notify>, OpenLogError> {
+    use std::os::unix::fs::MetadataExt;
+    /// By the lock file's (device, inode).
+    type Registry = Mutex<std::collections::HashMap<(u64, u64), std::sync::Weak<Notify>>>;
+    static WAITERS: std::sync::LazyLock<Registry> = std::sync::LazyLock::new(Default::default);
+    let meta = lock
+        .metadata()
+        .map_err(|err| io("reading the lock file of", shown, err))?;
+    let key = (meta.dev(), meta.ino());
+    let mut waiters = WAITERS.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(notify) = waiters.get(&key).and_then(std::sync::Weak::upgrade) {
+        return Ok(notify);
+    }
+    // Logs whose handles are all gone leave no entry behind for long.
+    waiters.retain(|_, notify| notify.strong_count() > 0);
+    let notify = Arc::new(Notify::new());
+    waiters.insert(key, Arc::downgrade(&notify));
+    Ok(notify)
 }
