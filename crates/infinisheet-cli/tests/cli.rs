@@ -1618,7 +1618,8 @@ fn serve_shares_its_storage_over_http() {
         ok(home, &["get", "remote/t", "C3", "--raw"]).trim(),
         "from afar"
     );
-    assert!(run(&["ls", "remote"]).contains("t"));
+    let listed: Value = serde_json::from_str(&run(&["ls", "remote", "--json"])).unwrap();
+    assert_eq!(listed, serde_json::json!([{"name": "t", "kind": "sheet"}]));
     // No token: refused, and said so.
     let mut untokened = bare();
     untokened

@@ -9,6 +9,31 @@
 use std::error::Error;
 use std::fmt;
 
+/// `err` and its sources on one line, `: ` between them (a source whose
+/// text the line holds already is not repeated): all of an error that
+/// fits a status, a log line or a message sent to another machine.
+///
+/// ```
+/// use infinisheet_storage_error::{StorageError, one_line};
+///
+/// let err = StorageError::new("filesystem", "cannot write")
+///     .with_source(std::io::Error::other("disk full"));
+/// assert_eq!(one_line(&err), "filesystem backend: cannot write: disk full");
+/// ```
+pub fn one_line(err: &(dyn Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let more = cause.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 /// Boxed native error kept as the source of a [`StorageError`].
 pub type BoxError = Box<dyn Error + Send + Sync + 'static>;
 

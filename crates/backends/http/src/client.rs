@@ -21,22 +21,27 @@ pub(crate) struct Client {
 }
 
 struct Inner {
+    transport: Transport,
+    /// What the server stores logs on (its log store's backend name).
+    log_backend: String,
+    blobs_persistent: bool,
+}
+
+/// How calls reach the server.
+struct Transport {
     http: reqwest::Client,
     /// The service's URL (`{base}/api/storage`).
     endpoint: url::Url,
     /// The base URL as given, for messages.
     base: String,
     token: Option<String>,
-    /// What the server stores logs on (its log store's backend name).
-    log_backend: String,
-    blobs_persistent: bool,
 }
 
 impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Never the token.
         f.debug_struct("Client")
-            .field("base", &self.inner.base)
+            .field("base", &self.inner.transport.base)
             .field("log_backend", &self.inner.log_backend)
             .finish_non_exhaustive()
     }
@@ -81,18 +86,13 @@ impl Client {
                 url: base.to_owned(),
                 source: StorageError::new(BACKEND, format!("cannot build an HTTP client: {err}")),
             })?;
-        let mut client = Client {
-            inner: Arc::new(Inner {
-                http,
-                endpoint,
-                base: base.to_owned(),
-                token,
-                log_backend: String::new(),
-                blobs_persistent: false,
-            }),
+        let transport = Transport {
+            http,
+            endpoint,
+            base: base.to_owned(),
+            token,
         };
-        let reply = client.call(&Request::Hello, None).await;
-        match reply {
+        match transport.call(&Request::Hello, None).await {
             Ok(Reply::Hello {
                 version,
                 log_backend,
@@ -105,32 +105,27 @@ impl Client {
                         client: VERSION,
                     });
                 }
-                let inner =
-                    Arc::get_mut(&mut client.inner).ok_or_else(|| ConnectError::Unreachable {
-                        url: base.to_owned(),
-                        source: StorageError::new(BACKEND, "the client is shared already"),
-                    })?;
-                inner.log_backend = log_backend;
-                inner.blobs_persistent = blobs_persistent;
-                Ok(client)
+                Ok(Client {
+                    inner: Arc::new(Inner {
+                        transport,
+                        log_backend,
+                        blobs_persistent,
+                    }),
+                })
             }
             Ok(other) => Err(ConnectError::Unreachable {
                 url: base.to_owned(),
                 source: unexpected(other.kind()),
             }),
-            Err(CallError::Wire(err)) => Err(ConnectError::Unreachable {
+            Err(err) => Err(ConnectError::Unreachable {
                 url: base.to_owned(),
-                source: StorageError::new(BACKEND, format!("the server refused: {err:?}")),
-            }),
-            Err(CallError::Transport(err)) => Err(ConnectError::Unreachable {
-                url: base.to_owned(),
-                source: err,
+                source: storage(err),
             }),
         }
     }
 
     pub(crate) fn base(&self) -> &str {
-        &self.inner.base
+        &self.inner.transport.base
     }
 
     pub(crate) fn log_backend(&self) -> &str {
@@ -147,19 +142,24 @@ impl Client {
         request: &Request,
         timeout: Option<Duration>,
     ) -> Result<Reply, CallError> {
-        let inner = &self.inner;
+        self.inner.transport.call(request, timeout).await
+    }
+}
+
+impl Transport {
+    async fn call(&self, request: &Request, timeout: Option<Duration>) -> Result<Reply, CallError> {
         let body = postcard::to_allocvec(request).map_err(|err| {
             CallError::Transport(StorageError::new(
                 BACKEND,
                 format!("cannot encode the request: {err}"),
             ))
         })?;
-        let mut call = inner
+        let mut call = self
             .http
-            .post(inner.endpoint.clone())
+            .post(self.endpoint.clone())
             .header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE)
             .body(body);
-        if let Some(token) = &inner.token {
+        if let Some(token) = &self.token {
             call = call.bearer_auth(token);
         }
         if let Some(timeout) = timeout {
@@ -174,13 +174,13 @@ impl Client {
             let message = match status.as_u16() {
                 401 => format!(
                     "{} refused the call: it needs its token (INFINISHEET_TOKEN): {text}",
-                    inner.base
+                    self.base
                 ),
                 404 => format!(
                     "{} does not serve infinisheet storage (no {}): is it `infinisheet serve`?",
-                    inner.base, inner.endpoint
+                    self.base, self.endpoint
                 ),
-                _ => format!("{} answered {status}: {text}", inner.base),
+                _ => format!("{} answered {status}: {text}", self.base),
             };
             let err = if status.is_server_error() || status.as_u16() == 429 {
                 StorageError::retryable(BACKEND, message)
@@ -194,7 +194,7 @@ impl Client {
             Ok(Err(err)) => Err(CallError::Wire(err)),
             Err(err) => Err(CallError::Transport(StorageError::corrupt(
                 BACKEND,
-                format!("{} sent a reply this client cannot read: {err}", inner.base),
+                format!("{} sent a reply this client cannot read: {err}", self.base),
             ))),
         }
     }
@@ -209,12 +209,11 @@ impl Client {
         } else {
             "the call failed"
         };
-        let mut message = format!("{}: {what}", self.inner.base);
-        let mut source = std::error::Error::source(err);
-        while let Some(inner) = source {
+        let mut message = format!("{}: {what}", self.base);
+        // reqwest's own text names the URL again: its sources say why.
+        if let Some(source) = std::error::Error::source(err) {
             message.push_str(": ");
-            message.push_str(&inner.to_string());
-            source = inner.source();
+            message.push_str(&infinisheet_storage_error::one_line(source));
         }
         CallError::Transport(StorageError::retryable(BACKEND, message))
     }

@@ -166,14 +166,11 @@ pub(crate) enum WireError {
 
 impl From<&StorageError> for WireError {
     fn from(err: &StorageError) -> Self {
-        // The chain of sources too: the server's message is all the client
-        // gets.
+        // The sources too: the server's message is all the client gets.
         let mut message = err.message().to_owned();
-        let mut source = std::error::Error::source(err);
-        while let Some(inner) = source {
+        if let Some(source) = std::error::Error::source(err) {
             message.push_str(": ");
-            message.push_str(&inner.to_string());
-            source = inner.source();
+            message.push_str(&infinisheet_storage_error::one_line(source));
         }
         WireError::Storage {
             backend: err.backend().to_owned(),

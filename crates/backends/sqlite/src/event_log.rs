@@ -571,10 +571,8 @@ impl EventLog for SqliteEventLog {
     async fn wait_for_entries(&self, end: SequenceId, timeout: Duration) {
         let notify = self.db.shared.wakeups.of(self.target.id);
         let woken = notify.notified();
-        tokio::pin!(woken);
-        // Registered before the log is read, so an append in between wakes
-        // it too.
-        woken.as_mut().enable();
+        // Registered once made (for `notify_waiters`), before the log is
+        // read: an append in between wakes it too.
         if self.bounds().await.is_ok_and(|bounds| bounds.end > end) {
             return;
         }

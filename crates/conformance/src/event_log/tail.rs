@@ -246,3 +246,45 @@ pub async fn tail_reports_new_snapshots(log: Log) {
         }
     );
 }
+
+/// For a backend that wakes waiting tails itself (not a case of
+/// [`event_log_tests!`](crate::event_log_tests), since polling is correct
+/// too): `other`, another handle of `log`'s log in this process, appends
+/// or publishes, and a [`wait_for_entries`](EventLog::wait_for_entries) on
+/// `log` with a 600 s timeout returns within 30 s; one for entries already
+/// there returns at once.
+pub async fn appends_wake_waiters_in_process<L: EventLog + Clone>(log: L, other: L) {
+    const LONG: Duration = Duration::from_secs(600);
+    const WITHIN: Duration = Duration::from_secs(30);
+    for round in 0..3 {
+        let waiter = {
+            let log = log.clone();
+            tokio::spawn(async move { log.wait_for_entries(round, LONG).await })
+        };
+        other
+            .add_entry(entry(round), round, KnownSnapshot::NotTracked)
+            .await
+            .unwrap_or_else(|err| panic!("appending {round}: {err}"));
+        tokio::time::timeout(WITHIN, waiter)
+            .await
+            .unwrap_or_else(|_| panic!("round {round}: the append woke no waiter"))
+            .unwrap_or_else(|err| panic!("round {round}: {err}"));
+    }
+    tokio::time::timeout(WITHIN, log.wait_for_entries(1, LONG))
+        .await
+        .unwrap_or_else(|_| panic!("a wait for entries already there did not return"));
+    // A published snapshot wakes a waiter too (a tail tracking snapshots
+    // hears of it).
+    let waiter = {
+        let log = log.clone();
+        tokio::spawn(async move { log.wait_for_entries(3, LONG).await })
+    };
+    other
+        .set_metadata(1, MetadataUpdate::publish_snapshot("s"))
+        .await
+        .unwrap_or_else(|err| panic!("publishing: {err}"));
+    tokio::time::timeout(WITHIN, waiter)
+        .await
+        .unwrap_or_else(|_| panic!("the publish woke no waiter"))
+        .unwrap_or_else(|err| panic!("{err}"));
+}

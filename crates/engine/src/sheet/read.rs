@@ -35,22 +35,6 @@ pub(super) struct Status {
     failed: Option<(String, bool)>,
 }
 
-/// An error and its sources on one line (a source its text holds is not
-/// repeated).
-fn one_line(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let more = cause.to_string();
-        if !text.contains(&more) {
-            text.push_str(": ");
-            text.push_str(&more);
-        }
-        source = cause.source();
-    }
-    text
-}
-
 impl Inner {
     fn status(&self) -> std::sync::MutexGuard<'_, Status> {
         self.status.lock().unwrap_or_else(PoisonError::into_inner)
@@ -81,7 +65,7 @@ impl Inner {
             let mut status = self.status();
             status.failed = match &result {
                 Ok(_) => None,
-                Err(err) => Some((one_line(err), retryable(err))),
+                Err(err) => Some((infinisheet_storage_error::one_line(err), retryable(err))),
             };
         }
         drop(done);

@@ -80,7 +80,7 @@ impl LogSource for ServedLogs {
             }
             Err(err) => {
                 let retryable = err.is_retryable();
-                let message = chain(&err);
+                let message = infinisheet_storage_error::one_line(&err);
                 Err(SourceError::Storage(if retryable {
                     StorageError::retryable("log store", message)
                 } else {
@@ -89,16 +89,4 @@ impl LogSource for ServedLogs {
             }
         }
     }
-}
-
-/// `err` and its sources, as one line: all a remote client gets of it.
-fn chain(err: &dyn std::error::Error) -> String {
-    let mut message = err.to_string();
-    let mut source = err.source();
-    while let Some(inner) = source {
-        message.push_str(": ");
-        message.push_str(&inner.to_string());
-        source = inner.source();
-    }
-    message
 }

@@ -420,10 +420,8 @@ impl EventLog for FsEventLog {
     /// the caller's next read.
     async fn wait_for_entries(&self, end: SequenceId, timeout: Duration) {
         let woken = self.shared.waiters.notified();
-        tokio::pin!(woken);
-        // Registered before the log is read, so an append in between wakes
-        // it too.
-        woken.as_mut().enable();
+        // Registered once made (for `notify_waiters`), before the log is
+        // read: an append in between wakes it too.
         if self.bounds().await.is_ok_and(|bounds| bounds.end > end) {
             return;
         }
