@@ -7,11 +7,13 @@
 
 use infinisheet_sqlite::{SqliteEventLog, SqliteOptions};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_append_in_this_process_wakes_a_waiting_tail() {
-    let log = SqliteEventLog::temporary(SqliteOptions::default())
-        .await
-        .unwrap();
-    let other = log.database().open_log(log.name()).await.unwrap();
-    infinisheet_conformance::event_log::appends_wake_waiters_in_process(log, other).await;
+#[test]
+fn an_append_in_this_process_wakes_a_waiting_tail() {
+    infinisheet_conformance::event_log::appends_wake_waiters_in_process(|| async {
+        let log = SqliteEventLog::temporary(SqliteOptions::default())
+            .await
+            .unwrap();
+        let other = log.database().open_log(log.name()).await.unwrap();
+        (log, other)
+    });
 }

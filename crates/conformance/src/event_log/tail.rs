@@ -249,11 +249,24 @@ pub async fn tail_reports_new_snapshots(log: Log) {
 
 /// For a backend that wakes waiting tails itself (not a case of
 /// [`event_log_tests!`](crate::event_log_tests), since polling is correct
-/// too): `other`, another handle of `log`'s log in this process, appends
-/// or publishes, and a [`wait_for_entries`](EventLog::wait_for_entries) on
-/// `log` with a 600 s timeout returns within 30 s; one for entries already
-/// there returns at once.
-pub async fn appends_wake_waiters_in_process<L: EventLog + Clone>(log: L, other: L) {
+/// too; called by hand, on [`run`](crate::run)): `handles` gives two
+/// handles of one log in this process; when the second appends or
+/// publishes, a [`wait_for_entries`](EventLog::wait_for_entries) on the
+/// first with a 600 s timeout returns within 30 s, and one for entries
+/// already there returns at once.
+pub fn appends_wake_waiters_in_process<F, Fut, L>(handles: F)
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = (L, L)>,
+    L: EventLog + Clone,
+{
+    crate::run(async move {
+        let (log, other) = handles().await;
+        wakes(log, other).await;
+    });
+}
+
+async fn wakes<L: EventLog + Clone>(log: L, other: L) {
     const LONG: Duration = Duration::from_secs(600);
     const WITHIN: Duration = Duration::from_secs(30);
     for round in 0..3 {
