@@ -335,16 +335,6 @@ fn query(
 
 #[async_trait]
 impl EventLog for FsEventLog {
-    async fn add_entry(
-        &self,
-        entry: LogEntry,
-        seq: SequenceId,
-        known: KnownSnapshot,
-    ) -> Result<AddEntryValue, AddEntryError> {
-        self.locked(move |state| append(state, vec![entry], seq, known, None))
-            .await
-    }
-
     async fn add_entries_with_token(
         &self,
         entries: Vec<LogEntry>,
