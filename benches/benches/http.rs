@@ -22,7 +22,9 @@ async fn storage_call(
     axum::extract::State(service): axum::extract::State<Arc<StorageService>>,
     body: axum::body::Bytes,
 ) -> Vec<u8> {
-    service.handle(&body).await
+    service
+        .handle(&body, infinisheet::http::Permission::ReadWrite)
+        .await
 }
 
 /// Serves `storage` on a free loopback port; its URL.

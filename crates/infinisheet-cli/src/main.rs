@@ -64,6 +64,16 @@ struct Cli {
         help_heading = "Messages"
     )]
     quiet: bool,
+    /// How diagnostics (and `serve`'s access log) are written on stderr:
+    /// lines of text, or one JSON object per line for a log shipper.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value_t = LogFormat::Text,
+        help_heading = "Messages"
+    )]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -80,9 +90,19 @@ const EXAMPLES: &str = "Examples:
 
 Each command has its own examples: infinisheet help COMMAND.";
 
+/// How diagnostics are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// A line of text each.
+    Text,
+    /// A JSON object per line.
+    Json,
+}
+
 /// Diagnostics on stderr: `RUST_LOG` if set, else errors (none with `-q`,
-/// warnings with `-v`, more with each further `-v`).
-fn start_logging(verbose: u8, quiet: bool) {
+/// warnings with `-v`, more with each further `-v`); a server's access
+/// log shows unless `-q` says otherwise.
+fn start_logging(verbose: u8, quiet: bool, serving: bool, format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     // The command says what matters itself; the library's warnings (a
     // retried request, a job left pending) show with -v.
@@ -93,12 +113,25 @@ fn start_logging(verbose: u8, quiet: bool) {
         (false, 2) => "info",
         (false, _) => "debug",
     };
+    let mut level = level.to_owned();
+    if serving && !quiet && verbose < 2 {
+        level.push_str(",infinisheet::access=info");
+    }
+    if verbose < 2 {
+        // It logs the failure it returns, which the command says itself.
+        level.push_str(",rustls_platform_verifier=off");
+    }
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .without_time()
-        .try_init();
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        // A server's lines are read later: they carry their time.
+        LogFormat::Text if serving => builder.try_init(),
+        LogFormat::Text => builder.without_time().try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
 }
 
 #[derive(Debug, Subcommand)]
@@ -179,7 +212,7 @@ enum Command {
     /// a page with the sheet in the browser, and the storage itself for
     /// `--logs http://HOST:PORT --blobs http://HOST:PORT` elsewhere.
     #[command(
-        after_help = "Examples:\n  infinisheet serve                       # http://127.0.0.1:8080\n  infinisheet serve --listen 127.0.0.1:0  # a free port\n  infinisheet serve --listen 0.0.0.0:8080 --token \"$(openssl rand -hex 16)\"\n  INFINISHEET_TOKEN=... infinisheet --logs http://host:8080 --blobs http://host:8080 ls   # from another machine"
+        after_help = "Examples:\n  infinisheet serve                       # http://127.0.0.1:8080\n  infinisheet serve --listen 127.0.0.1:0  # a free port\n  infinisheet serve --token-file token.txt --read-token-file viewers.txt\n  infinisheet serve --listen 0.0.0.0:8443 --token-file token.txt --tls-cert cert.pem --tls-key key.pem\n  infinisheet serve --listen 127.0.0.1:8080 --token-file token.txt --allow-host sheets.example.org   # behind a proxy\n  INFINISHEET_TOKEN=... infinisheet --logs https://host:8443 --blobs https://host:8443 ls   # from another machine\n\nOnly loopback names, the listen address and --allow-host names are answered; pages of other origins can change nothing; with a token, API clients send `Authorization: Bearer TOKEN` and the page signs in at /login."
     )]
     Serve(cli::serve::Serve),
     /// Build a sheet of a few hundred thousand cells with snapshots on the
@@ -221,7 +254,12 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    start_logging(cli.verbose, cli.quiet);
+    start_logging(
+        cli.verbose,
+        cli.quiet,
+        matches!(cli.command, Command::Serve(_)),
+        cli.log_format,
+    );
     cli::set_quiet(cli.quiet);
     match &cli.command {
         Command::Completions { shell } => {

@@ -320,3 +320,48 @@ async fn gcs_urls_open_storage() {
     assert_eq!(storage.logs.backend(), "object-store");
     assert_eq!(storage.logs.url(), "gs://bucket/logs");
 }
+
+/// A sheet kept open knows when its path no longer names it: removed,
+/// replaced by a new sheet of the same name, or moved (where it is found
+/// at its new path).
+#[tokio::test]
+async fn an_open_sheet_confirms_its_path() {
+    let catalog = Catalog::new(Storage::open("memory:", "memory:").await.unwrap());
+    let first = catalog
+        .create_sheet("team/a", SheetOptions::default())
+        .await
+        .unwrap();
+    first.confirm(&catalog).await.unwrap();
+    first.confirm_at(&catalog, "/team//a/").await.unwrap_err();
+    first.confirm_at(&catalog, "//team/a/").await.unwrap();
+    catalog.rename("team/a", "team/b").await.unwrap();
+    match first.confirm(&catalog).await {
+        Err(CatalogError::Stale {
+            path,
+            replaced: false,
+        }) => assert_eq!(path, "team/a"),
+        other => panic!("{other:?}"),
+    }
+    first.confirm_at(&catalog, "team/b").await.unwrap();
+    catalog.remove("team/b", false).await.unwrap();
+    let second = catalog
+        .create_sheet("team/b", SheetOptions::default())
+        .await
+        .unwrap();
+    let err = first.confirm_at(&catalog, "team/b").await.unwrap_err();
+    assert!(
+        matches!(err, CatalogError::Stale { replaced: true, .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("replaced"), "{err}");
+    second.confirm(&catalog).await.unwrap();
+    assert!(!second.is_same_sheet(first.metadata()));
+    catalog.create_folder("team/a").await.unwrap();
+    assert!(matches!(
+        first.confirm(&catalog).await,
+        Err(CatalogError::Stale {
+            replaced: false,
+            ..
+        })
+    ));
+}

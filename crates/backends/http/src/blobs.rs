@@ -81,7 +81,7 @@ pub struct HttpBlobDir {
 impl HttpBlobDir {
     async fn call(&self, op: BlobOp) -> Result<Reply, CallError> {
         let request = Request::Blob {
-            dir: self.path.clone(),
+            dir: crate::wire::Capped(self.path.clone()),
             op,
         };
         self.client.call(&request, None).await

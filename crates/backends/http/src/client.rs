@@ -154,6 +154,7 @@ impl Transport {
                 format!("cannot encode the request: {err}"),
             ))
         })?;
+        let body_len = body.len();
         let mut call = self
             .http
             .post(self.endpoint.clone())
@@ -175,6 +176,12 @@ impl Transport {
                 401 => format!(
                     "{} refused the call: it needs its token (INFINISHEET_TOKEN): {text}",
                     self.base
+                ),
+                403 => format!("{} refused the call: {text}", self.base),
+                413 => format!(
+                    "{} refused the call as too large ({} bytes; its limit is `serve \
+                     --max-body-mib`): {text}",
+                    self.base, body_len
                 ),
                 404 => format!(
                     "{} does not serve infinisheet storage (no {}): is it `infinisheet serve`?",
@@ -214,6 +221,15 @@ impl Transport {
         if let Some(source) = std::error::Error::source(err) {
             message.push_str(": ");
             message.push_str(&infinisheet_storage_error::one_line(source));
+        }
+        // A certificate this machine does not trust stays untrusted on a
+        // retry: say how to trust one.
+        if message.contains("invalid peer certificate") {
+            message.push_str(
+                " (a server with a certificate of its own, self-signed or of a private CA: \
+                 trust it with SSL_CERT_FILE=ITS.pem)",
+            );
+            return CallError::Transport(StorageError::new(BACKEND, message));
         }
         CallError::Transport(StorageError::retryable(BACKEND, message))
     }
@@ -255,6 +271,13 @@ pub(crate) fn remote(err: WireError) -> StorageError {
                 StorageError::new(BACKEND, message)
             }
         }
+        WireError::Forbidden(message) => {
+            StorageError::new(BACKEND, format!("the server refused the call: {message}"))
+        }
+        WireError::BadRequest(message) => StorageError::new(
+            BACKEND,
+            format!("the server cannot read the call: {message}"),
+        ),
         other => StorageError::new(BACKEND, format!("the server answered {other:?}")),
     }
 }

@@ -33,12 +33,14 @@ mod blobs;
 mod client;
 mod log;
 mod server;
+#[cfg(test)]
+mod service_tests;
 mod wire;
 
 pub use blobs::{HttpBlobDir, HttpBlobStore};
 pub use log::HttpEventLog;
-pub use server::{LogSource, SourceError, StorageService};
-pub use wire::{CONTENT_TYPE, PATH};
+pub use server::{LogSource, Permission, SourceError, StorageService};
+pub use wire::{CONTENT_TYPE, MAX_DEPTH, MAX_ENTRIES, PATH};
 
 use infinisheet_storage_error::StorageError;
 

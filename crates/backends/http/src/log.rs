@@ -112,8 +112,19 @@ impl EventLog for HttpEventLog {
         known: KnownSnapshot,
         token: Option<AppendToken>,
     ) -> Result<AddEntryValue, AddEntryError> {
+        if entries.len() > wire::MAX_ENTRIES {
+            return Err(StorageError::new(
+                crate::BACKEND,
+                format!(
+                    "an append over HTTP carries at most {} entries; this one has {}",
+                    wire::MAX_ENTRIES,
+                    entries.len()
+                ),
+            )
+            .into());
+        }
         let op = LogOp::Append {
-            entries: entries.into_iter().map(Into::into).collect(),
+            entries: wire::Capped(entries.into_iter().map(Into::into).collect()),
             seq,
             known: known.into(),
             token: wire::token_to_wire(token),

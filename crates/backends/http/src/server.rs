@@ -2,7 +2,9 @@
 //! request's bytes and returns the reply's, over a [`LogSource`] and a
 //! [`BlobStore`]. `infinisheet serve` mounts it at `POST /api/storage`.
 
-use crate::wire::{self, BlobOp, LogOp, Reply, Request, VERSION, WireError};
+use crate::wire::{
+    self, BlobOp, LogOp, MAX_DEPTH, MAX_ENTRIES, Reply, Request, VERSION, WireError,
+};
 use async_trait::async_trait;
 use infinisheet_blob_store::{BlobDir, BlobName, BlobStore};
 use infinisheet_event_log::{AppendToken, EventLog, StorageError};
@@ -45,6 +47,16 @@ pub enum SourceError {
     Storage(#[from] StorageError),
 }
 
+/// What a caller of [`StorageService::handle`] may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Permission {
+    /// Every call.
+    ReadWrite,
+    /// Calls that change nothing: reads, listings, bounds, waits.
+    ReadOnly,
+}
+
 /// Answers the calls of [`HttpEventLog`](crate::HttpEventLog) and
 /// [`HttpBlobStore`](crate::HttpBlobStore) clients from its own storage.
 /// Logs are opened once and kept open (a log's handle is what makes its
@@ -77,13 +89,27 @@ impl StorageService {
     /// The media type requests and replies carry.
     pub const CONTENT_TYPE: &'static str = wire::CONTENT_TYPE;
 
-    /// Answers one request (the body of a POST): the reply's body. A
-    /// request that cannot be read gets an error reply, never a panic.
-    pub async fn handle(&self, request: &[u8]) -> Vec<u8> {
+    /// Answers one request (the body of a POST) of a caller with
+    /// `permission`: the reply's body. A request that cannot be read gets
+    /// an error reply, never a panic; one that claims more than a call
+    /// may carry ([`MAX_ENTRIES`](crate::MAX_ENTRIES) entries,
+    /// [`MAX_DEPTH`](crate::MAX_DEPTH) directories) is refused as it is
+    /// decoded, before what it claims is allocated; a read-only caller's
+    /// write is refused before it reaches the storage.
+    pub async fn handle(&self, request: &[u8], permission: Permission) -> Vec<u8> {
         let reply = match postcard::from_bytes::<Request>(request) {
+            Ok(request) if permission == Permission::ReadOnly && request.writes() => {
+                Err(WireError::Forbidden(
+                    "this server's read-only token cannot change its storage".to_owned(),
+                ))
+            }
             Ok(request) => self.answer(request).await,
+            // postcard keeps no message of its own errors: say what the
+            // limits are.
             Err(err) => Err(WireError::BadRequest(format!(
-                "cannot read the request (is the client of this version?): {err}"
+                "cannot read the request (from a client of another version, damaged, or \
+                 past a call's limits of {MAX_ENTRIES} entries and {MAX_DEPTH} directories \
+                 deep): {err}"
             ))),
         };
         // Encoding our own types into a Vec cannot fail; should it, the
@@ -108,7 +134,7 @@ impl StorageService {
                 let log = self.log(&id, false).await?;
                 log_op(log.as_ref(), op).await
             }
-            Request::Blob { dir, op } => match self.dir(&dir).await {
+            Request::Blob { dir, op } => match self.dir(&dir.0).await {
                 Ok(dir) => blob_op(dir.as_ref(), op).await,
                 // A blob took the place of a directory on the path since
                 // the client made its handle: answer as a stale handle
@@ -166,7 +192,7 @@ async fn log_op(log: &dyn EventLog, op: LogOp) -> Result<Reply, WireError> {
             known,
             token,
         } => {
-            let entries = entries.into_iter().map(Into::into).collect();
+            let entries = entries.0.into_iter().map(Into::into).collect();
             let token = token.map(AppendToken::from_bytes);
             let value = log
                 .add_entries_with_token(entries, seq, known.into(), token)

@@ -17,7 +17,17 @@ use infinisheet_storage_error::StorageError;
 use serde::{Deserialize, Serialize};
 
 /// The version of this protocol; [`Reply::Hello`] carries the server's.
-pub(crate) const VERSION: u32 = 1;
+/// (2: requests are decoded within [`MAX_ENTRIES`] and [`MAX_DEPTH`], and
+/// a read-only caller's writes are [`WireError::Forbidden`].)
+pub(crate) const VERSION: u32 = 2;
+
+/// The most entries one append may carry: checked as a request is
+/// decoded, before they are allocated (an empty entry is 4 bytes on the
+/// wire and about 100 in memory).
+pub const MAX_ENTRIES: usize = 100_000;
+
+/// The deepest blob directory a request may name.
+pub const MAX_DEPTH: usize = 64;
 
 /// The path the service answers at, below the server's base URL.
 pub const PATH: &str = "api/storage";
@@ -34,13 +44,87 @@ pub(crate) enum Request {
     /// One call on log `id`.
     Log { id: String, op: LogOp },
     /// One call on the blob directory at `dir` (names from the root).
-    Blob { dir: Vec<String>, op: BlobOp },
+    Blob {
+        dir: Capped<String, MAX_DEPTH>,
+        op: BlobOp,
+    },
+}
+
+impl Request {
+    /// Whether the call changes anything (a read-only caller may make
+    /// every other).
+    pub(crate) fn writes(&self) -> bool {
+        match self {
+            Request::Hello => false,
+            Request::OpenLog { create, .. } => *create,
+            Request::Log { op, .. } => match op {
+                LogOp::Append { .. } | LogOp::SetMetadata { .. } | LogOp::Truncate { .. } => true,
+                LogOp::Query { .. } | LogOp::Bounds | LogOp::Wait { .. } => false,
+            },
+            Request::Blob { op, .. } => match op {
+                BlobOp::Write { .. } | BlobOp::Remove { .. } | BlobOp::RemoveAll => true,
+                // A directory is made by writing beneath it; asking for one
+                // writes nothing.
+                BlobOp::Read { .. } | BlobOp::Dir { .. } | BlobOp::List { .. } => false,
+            },
+        }
+    }
+}
+
+/// A sequence of at most `N` items, refused as it is decoded once it
+/// claims more: what a request asks to allocate is bounded before it is
+/// allocated.
+#[derive(Debug)]
+pub(crate) struct Capped<T, const N: usize>(pub(crate) Vec<T>);
+
+impl<T: Serialize, const N: usize> Serialize for Capped<T, N> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
+impl<'de, T: Deserialize<'de>, const N: usize> Deserialize<'de> for Capped<T, N> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Items<T, const N: usize>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>, const N: usize> serde::de::Visitor<'de> for Items<T, N> {
+            type Value = Capped<T, N>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "at most {N} items")
+            }
+
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                let claimed = seq.size_hint().unwrap_or(0);
+                if claimed > N {
+                    return Err(serde::de::Error::custom(format!(
+                        "{claimed} items, more than the {N} one call may carry"
+                    )));
+                }
+                // What was claimed is within N, but not yet known to be
+                // there: grow as items arrive past a small start.
+                let mut items = Vec::with_capacity(claimed.min(1024));
+                while let Some(item) = seq.next_element()? {
+                    if items.len() == N {
+                        return Err(serde::de::Error::custom(format!(
+                            "more than the {N} items one call may carry"
+                        )));
+                    }
+                    items.push(item);
+                }
+                Ok(Capped(items))
+            }
+        }
+        deserializer.deserialize_seq(Items::<T, N>(std::marker::PhantomData))
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum LogOp {
     Append {
-        entries: Vec<Entry>,
+        entries: Capped<Entry, MAX_ENTRIES>,
         seq: u64,
         known: Known,
         token: Option<[u8; 16]>,
@@ -156,6 +240,8 @@ pub(crate) enum WireError {
     },
     /// The request cannot be read, or names nothing this server has.
     BadRequest(String),
+    /// The caller may not make this call (a read-only token's write).
+    Forbidden(String),
     Storage {
         backend: String,
         message: String,

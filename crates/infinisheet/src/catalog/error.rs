@@ -77,6 +77,22 @@ pub enum CatalogError {
         /// The catalog's log store.
         available: String,
     },
+    /// A sheet opened earlier is no longer at its path: it was removed or
+    /// moved, or another sheet took its name ([`CatalogSheet::confirm`]).
+    ///
+    /// [`CatalogSheet::confirm`]: crate::CatalogSheet::confirm
+    #[error("{}", if *replaced {
+        format!("the sheet opened at {path} was replaced: another sheet has that name now")
+    } else {
+        format!("the sheet opened at {path} is no longer there: it was removed or moved")
+    })]
+    Stale {
+        /// The path it was opened at.
+        path: String,
+        /// Whether another sheet is at the path now (else nothing is, or a
+        /// folder).
+        replaced: bool,
+    },
     /// The sheet's log could not be opened, created or cleared.
     #[error(transparent)]
     Log(#[from] LogStoreError),

@@ -388,12 +388,7 @@ impl Catalog {
     /// [`CatalogError`]: a bad path, nothing there, a folder, bad metadata
     /// (missing, damaged, another backend), or a storage failure.
     pub async fn open_sheet(&self, path: &str) -> Result<CatalogSheet, CatalogError> {
-        let at = CatalogPath::parse(path)?;
-        if at.names.is_empty() {
-            return Err(CatalogError::NotASheet { path: at.display() });
-        }
-        let dir = self.dir(&at).await?;
-        let metadata = self.read_metadata(&at, &dir).await?;
+        let (at, metadata) = self.metadata_at(path).await?;
         let log = self.storage.logs.log(&metadata.log_id, false).await?;
         let dir = self.data_dir(&at, &metadata).await?;
         Ok(CatalogSheet {
@@ -402,5 +397,29 @@ impl Catalog {
             log,
             dir,
         })
+    }
+
+    /// The metadata of the sheet at `path` as the catalog has it now (one
+    /// read of its metadata blob): its identity, log and settings. A
+    /// server that keeps sheets open compares it with what it opened
+    /// ([`CatalogSheet::confirm`] does).
+    ///
+    /// # Errors
+    ///
+    /// As [`open_sheet`](Catalog::open_sheet), but for the log: it is not
+    /// opened.
+    pub async fn sheet_metadata(&self, path: &str) -> Result<SheetMetadata, CatalogError> {
+        Ok(self.metadata_at(path).await?.1)
+    }
+
+    /// The sheet path `path` names, and its metadata.
+    async fn metadata_at(&self, path: &str) -> Result<(CatalogPath, SheetMetadata), CatalogError> {
+        let at = CatalogPath::parse(path)?;
+        if at.names.is_empty() {
+            return Err(CatalogError::NotASheet { path: at.display() });
+        }
+        let dir = self.dir(&at).await?;
+        let metadata = self.read_metadata(&at, &dir).await?;
+        Ok((at, metadata))
     }
 }

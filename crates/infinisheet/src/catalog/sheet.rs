@@ -94,6 +94,57 @@ impl CatalogSheet {
         self.dir.clone()
     }
 
+    /// Whether this is the same sheet as the one `metadata` describes:
+    /// the same identity and log (a sheet of format 1, without an
+    /// identity, by its log alone).
+    pub fn is_same_sheet(&self, metadata: &SheetMetadata) -> bool {
+        self.metadata.id == metadata.id
+            && self.metadata.log_backend == metadata.log_backend
+            && self.metadata.log_id == metadata.log_id
+    }
+
+    /// Checks that `catalog` still has this sheet at the path it was
+    /// opened at, with one read of its metadata blob: call it after an
+    /// edit through a handle kept open, before saying the edit is in the
+    /// sheet at that path (checked before, a removal between the check
+    /// and the edit would go unseen).
+    ///
+    /// # Errors
+    ///
+    /// [`CatalogError::Stale`] if the sheet was removed or moved, or
+    /// another sheet has its path now; [`CatalogError::BadMetadata`] or
+    /// [`CatalogError::Storage`] if the catalog cannot tell.
+    pub async fn confirm(&self, catalog: &super::Catalog) -> Result<(), super::CatalogError> {
+        self.confirm_at(catalog, &self.path).await
+    }
+
+    /// [`confirm`](CatalogSheet::confirm) at `path`: whether `catalog`
+    /// has this sheet there now (a server that keeps a sheet open by
+    /// identity serves it at the path it was moved to).
+    ///
+    /// # Errors
+    ///
+    /// As [`confirm`](CatalogSheet::confirm), naming `path`.
+    pub async fn confirm_at(
+        &self,
+        catalog: &super::Catalog,
+        path: &str,
+    ) -> Result<(), super::CatalogError> {
+        use super::CatalogError;
+        let stale = |replaced| CatalogError::Stale {
+            path: path.trim_matches('/').to_owned(),
+            replaced,
+        };
+        match catalog.sheet_metadata(path).await {
+            Ok(now) if self.is_same_sheet(&now) => Ok(()),
+            Ok(_) => Err(stale(true)),
+            Err(CatalogError::NotFound { .. } | CatalogError::NotASheet { .. }) => {
+                Err(stale(false))
+            }
+            Err(err) => Err(err),
+        }
+    }
+
     /// Snapshot-worker settings matching the sheet's.
     pub fn workflow_options(&self) -> WorkflowOptions {
         WorkflowOptions::default().sheet(self.metadata.sheet_options())

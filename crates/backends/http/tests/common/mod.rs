@@ -50,7 +50,10 @@ struct Served {
 async fn storage(State(served): State<Arc<Served>>, body: axum::body::Bytes) -> impl IntoResponse {
     // The call is carried out either way; a lost one answers 503 instead
     // of its reply, as a proxy or a dropped connection would leave it.
-    let reply = served.service.handle(&body).await;
+    let reply = served
+        .service
+        .handle(&body, infinisheet_http::Permission::ReadWrite)
+        .await;
     let call = served.calls.fetch_add(1, Ordering::Relaxed) + 1;
     if served.lose_every > 0 && call % served.lose_every == 0 {
         return (StatusCode::SERVICE_UNAVAILABLE, "reply lost").into_response();

@@ -1,12 +1,11 @@
 // The page `infinisheet serve` serves: a grid over a sheet of any size that
 // fetches only the cells in view, edits a cell on double-click, and follows
-// other writers' edits through the server's event stream.
+// other writers' edits through the server's event stream. On a server with
+// a token it rides on the session cookie signing in at /login gave it (the
+// token is never in a URL); a read-only session edits nothing.
 "use strict";
 const ROW = 24, COL = 100, HEAD = 50;
 const params = new URLSearchParams(location.search);
-const token = params.get("token");
-const auth = token ? { Authorization: "Bearer " + token } : {};
-const withToken = (url) => token ? url + (url.includes("?") ? "&" : "?") + "token=" + encodeURIComponent(token) : url;
 const scroller = document.getElementById("scroller");
 const space = document.getElementById("space");
 const select = document.getElementById("sheet");
@@ -14,6 +13,8 @@ const status = document.getElementById("status");
 // `known`: the end of the entries the event stream has announced.
 // `snapshot`: the entry the sheet's latest snapshot covers, as the stream said.
 let sheet = null, events = null, rows = 1000, cols = 26, pending = false, known = 0, snapshot = null;
+// Whether this session may edit (the server says so with the sheet list).
+let writable = true;
 
 function columnName(c) {
   let name = "";
@@ -22,7 +23,9 @@ function columnName(c) {
 }
 
 async function api(path, options = {}) {
-  const reply = await fetch(path, { ...options, headers: { ...auth, ...(options.headers || {}) } });
+  const reply = await fetch(path, { ...options, credentials: "same-origin" });
+  // No session (or it ended): sign in, and come back.
+  if (reply.status === 401) { location.href = "/login"; throw new Error("signing in"); }
   const body = await reply.json();
   if (!reply.ok) throw new Error(body.error || reply.statusText);
   return body;
@@ -107,6 +110,7 @@ function parseRef(ref) {
 }
 
 space.addEventListener("dblclick", (event) => {
+  if (!writable) { status.textContent = "read-only: this session cannot edit"; return; }
   const r = Math.floor((event.offsetY + (event.target === space ? 0 : event.target.offsetTop) - ROW) / ROW);
   const c = Math.floor((event.offsetX + (event.target === space ? 0 : event.target.offsetLeft) - HEAD) / COL);
   if (r < 0 || c < 0) return;
@@ -130,7 +134,12 @@ function edit(ref, r, c) {
         method: "POST", headers: { "Content-Type": "application/json" },
         body: JSON.stringify({ [ref]: input.value }),
       });
-    } catch (err) { status.textContent = "error: " + err.message; }
+    } catch (err) {
+      // Said, and left said: a refresh would write over it.
+      box.remove();
+      status.textContent = `${ref} not saved: ${err.message}`;
+      return;
+    }
     box.remove();
     refresh();
   });
@@ -138,17 +147,22 @@ function edit(ref, r, c) {
 
 function follow() {
   if (events) events.close();
-  events = new EventSource(withToken(`/api/events?sheet=${encodeURIComponent(sheet)}`));
+  events = new EventSource(`/api/events?sheet=${encodeURIComponent(sheet)}`);
   events.addEventListener("entries", (e) => { known = Math.max(known, JSON.parse(e.data).end); refresh(); });
   events.addEventListener("reset", () => { known = 0; refresh(); });
   events.addEventListener("snapshot", (e) => { snapshot = JSON.parse(e.data).sequence_id; refresh(); });
   events.addEventListener("caught-up", () => { document.body.dataset.live = "true"; });
+  // The sheet left its path (removed, moved, replaced): stop following it.
+  events.addEventListener("gone", (e) => {
+    events.close(); events = null; document.body.dataset.live = "false";
+    status.textContent = JSON.parse(e.data).error;
+  });
   events.onerror = () => { status.textContent = "reconnecting…"; };
 }
 
 async function choose(path) {
   sheet = path; known = 0; snapshot = null;
-  history.replaceState(null, "", "?" + new URLSearchParams({ ...(token ? { token } : {}), sheet: path }));
+  history.replaceState(null, "", "?" + new URLSearchParams({ sheet: path }));
   follow();
   await refresh();
 }
@@ -159,7 +173,8 @@ select.addEventListener("change", () => choose(select.value));
 
 (async () => {
   try {
-    const { sheets } = await api("/api/sheets");
+    const { sheets, access } = await api("/api/sheets");
+    writable = access === "write";
     for (const path of sheets) select.add(new Option(path, path));
     const wanted = params.get("sheet") || sheets[0];
     if (wanted) { select.value = wanted; await choose(wanted); } else status.textContent = "no sheets yet";
