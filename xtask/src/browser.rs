@@ -62,11 +62,48 @@ pub(crate) fn test(root: &Path) -> Result<()> {
     cli(&["new", "s"])?;
     cli(&["set", "s", "A1", "42"])?;
     cli(&["set", "s", "A5000", "far"])?;
-    let mut child = Command::new(&binary)
+    let log = out.join("serve.log");
+    let (server, url) = serve(&binary, &home, &[], &log)?;
+    // The same catalog behind a token, for the sign-in.
+    const TOKEN: &str = "browser-test-token";
+    let (tokened, token_url) = serve(
+        &binary,
+        &home,
+        &["--token", TOKEN],
+        &out.join("serve-token.log"),
+    )?;
+    let script = root.join("xtask").join("browser").join("page.mjs");
+    let screenshot = out.join("page.png");
+    crate::run_with(
+        "node",
+        &[
+            &script.to_string_lossy(),
+            &url,
+            &binary.to_string_lossy(),
+            &home.to_string_lossy(),
+            &screenshot.to_string_lossy(),
+            &log.to_string_lossy(),
+            &token_url,
+            TOKEN,
+        ],
+        &[("PLAYWRIGHT_MODULES", modules.to_string_lossy().into_owned())],
+    )?;
+    drop(server);
+    drop(tokened);
+    Ok(())
+}
+
+/// Starts `infinisheet serve` on `home` with `extra` arguments, its
+/// stderr (the access log) into `log`: the process and its URL.
+fn serve(binary: &Path, home: &Path, extra: &[&str], log: &Path) -> Result<(Serve, String)> {
+    let mut child = Command::new(binary)
         .arg("--home")
-        .arg(&home)
+        .arg(home)
         .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(extra)
+        .env_remove("INFINISHEET_TOKEN")
         .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?)
         .spawn()
         .context("starting infinisheet serve")?;
     let stdout = child.stdout.take().context("no stdout")?;
@@ -76,19 +113,5 @@ pub(crate) fn test(root: &Path) -> Result<()> {
     let Some(url) = line.trim().strip_prefix("listening on ") else {
         bail!("infinisheet serve said {line:?}");
     };
-    let script = root.join("xtask").join("browser").join("page.mjs");
-    let screenshot = out.join("page.png");
-    crate::run_with(
-        "node",
-        &[
-            &script.to_string_lossy(),
-            url,
-            &binary.to_string_lossy(),
-            &home.to_string_lossy(),
-            &screenshot.to_string_lossy(),
-        ],
-        &[("PLAYWRIGHT_MODULES", modules.to_string_lossy().into_owned())],
-    )?;
-    drop(server);
-    Ok(())
+    Ok((server, url.to_owned()))
 }

@@ -246,14 +246,16 @@ pub(super) async fn require_writer_for_writes(request: Request, next: Next) -> R
 }
 
 /// Headers on every answer: nothing is framed by another page, sniffed
-/// into another type, cached, or told where it came from.
+/// into another type or cached, and no other site is told where a link
+/// came from. (Not `no-referrer`: under it a browser sends `Origin: null`
+/// with the page's own form posts, which the origin check refuses.)
 pub(super) async fn protective_headers(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
     for (name, value) in [
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::X_FRAME_OPTIONS, "DENY"),
-        (header::REFERRER_POLICY, "no-referrer"),
+        (header::REFERRER_POLICY, "same-origin"),
         (header::CACHE_CONTROL, "no-store"),
         (
             header::CONTENT_SECURITY_POLICY,

@@ -188,8 +188,9 @@ pub(crate) async fn run(place: &Place, args: Serve) -> anyhow::Result<()> {
     let router = routes::router(app.clone(), Duration::from_secs(args.request_timeout));
     let scheme = if tls.is_some() { "https" } else { "http" };
     outln!("listening on {scheme}://{bound}");
-    if app.tokens.required() {
-        outln!("the page: {scheme}://{bound}/login (sign in with the token)");
+    // One line on stdout, for scripts; the rest is a note.
+    if app.tokens.required() && !super::quiet() {
+        eprintln!("the page: {scheme}://{bound}/login (sign in with the token)");
     }
     let janitor = tokio::spawn(sheets::close_idle(app.clone()));
     let served = listen::serve(listener, tls, router, args.max_connections as usize, stop).await;
