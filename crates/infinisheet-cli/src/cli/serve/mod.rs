@@ -38,6 +38,8 @@ mod listen;
 mod routes;
 mod session;
 mod sheets;
+#[cfg(test)]
+mod tests;
 
 use super::Place;
 use anyhow::{Context, bail};
