@@ -1,16 +1,17 @@
 //! The HTTP client backend against the backend behind its server, in the
 //! same run on the same SQLite database: single durable appends and a
 //! read of 10,000 entries, once directly and once through `HttpEventLog`
-//! to a `StorageService` on loopback (the code `infinisheet serve`
-//! mounts). Ratios (direct time / HTTP time) say what a call over HTTP
-//! costs on top of the storage.
+//! to `infinisheet serve` (the release build, every guard of it on the
+//! path: access log, deadline, host, origin, token, body limit). Ratios
+//! (direct time / HTTP time) say what a call over HTTP costs on top of the
+//! storage.
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use infinisheet::Storage;
-use infinisheet::http::{HttpStorage, StorageService};
-use infinisheet_benches::{entry_of, runtime, settle};
+use infinisheet::http::HttpStorage;
+use infinisheet_benches::{Served, entry_of, on_worker, runtime, settle};
 use infinisheet_event_log::{EventLog, KnownSnapshot, QueryEnd, QueryStart};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,36 +19,18 @@ use std::time::{Duration, Instant};
 const PAYLOAD: usize = 60;
 const READ: u64 = 10_000;
 
-async fn storage_call(
-    axum::extract::State(service): axum::extract::State<Arc<StorageService>>,
-    body: axum::body::Bytes,
-) -> Vec<u8> {
-    service
-        .handle(&body, infinisheet::http::Permission::ReadWrite)
-        .await
-}
-
-/// Serves `storage` on a free loopback port; its URL.
-async fn serve(storage: &Storage) -> String {
-    let service = Arc::new(infinisheet::storage_service(storage));
-    let app = axum::Router::new()
-        .route("/api/storage", axum::routing::post(storage_call))
-        .with_state(service);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    url
-}
-
 fn bench(c: &mut Criterion) {
     let rt = runtime();
     let dir = tempfile::tempdir_in(std::env::current_dir().unwrap()).unwrap();
+    let served = rt.block_on(async {
+        let storage = Storage::embedded(dir.path()).await.unwrap();
+        storage.logs.log("remote", true).await.unwrap();
+        Served::start(dir.path(), &["--token", "bench"])
+    });
     let (direct, remote): (Arc<dyn EventLog>, Arc<dyn EventLog>) = rt.block_on(async {
         let storage = Storage::embedded(dir.path()).await.unwrap();
         let direct = storage.logs.log("direct", true).await.unwrap();
-        storage.logs.log("remote", true).await.unwrap();
-        let url = serve(&storage).await;
-        let remote = HttpStorage::connect(&url, None)
+        let remote = HttpStorage::connect(&served.url, Some("bench".into()))
             .await
             .unwrap()
             .log("remote", false)
@@ -64,7 +47,9 @@ fn bench(c: &mut Criterion) {
         settle();
         group.bench_function(name, |b| {
             b.iter_custom(|iters| {
-                rt.block_on(async {
+                // On a worker of the runtime, as a host app's calls run.
+                let log = Arc::clone(log);
+                on_worker(&rt, async move {
                     let mut end = log.bounds().await.unwrap().end;
                     let start = Instant::now();
                     for _ in 0..iters {
@@ -72,6 +57,26 @@ fn bench(c: &mut Criterion) {
                             .await
                             .unwrap();
                         end += 1;
+                    }
+                    start.elapsed()
+                })
+            });
+        });
+    }
+    group.finish();
+
+    // A call that touches no disk: what one call over HTTP costs.
+    let mut group = c.benchmark_group("http/bounds");
+    group.throughput(Throughput::Elements(1));
+    group.sample_size(20);
+    for (name, log) in [("direct", &direct), ("http", &remote)] {
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let log = Arc::clone(log);
+                on_worker(&rt, async move {
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        log.bounds().await.unwrap();
                     }
                     start.elapsed()
                 })
@@ -113,6 +118,7 @@ fn bench(c: &mut Criterion) {
         });
     }
     group.finish();
+    drop(served);
 }
 
 criterion_group!(benches, bench);

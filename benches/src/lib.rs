@@ -273,3 +273,102 @@ pub async fn open_place(place: &str) -> std::sync::Arc<dyn infinisheet_event_log
         panic!("unknown place {place}");
     }
 }
+
+/// The release build of the `infinisheet` command (`cargo xtask bench`
+/// builds it first), in the target directory cargo uses.
+pub fn release_binary() -> std::path::PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
+        || std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"),
+        std::path::PathBuf::from,
+    );
+    let binary = target.join("release").join("infinisheet");
+    assert!(
+        binary.is_file(),
+        "{} is not built: cargo build --release -p infinisheet-cli (cargo xtask bench does)",
+        binary.display()
+    );
+    binary
+}
+
+/// A running `infinisheet serve` (the release build), stopped with
+/// SIGTERM when dropped.
+pub struct Served {
+    child: std::process::Child,
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// `127.0.0.1:PORT`.
+    pub addr: String,
+}
+
+impl Served {
+    /// `infinisheet --home HOME serve --listen 127.0.0.1:0 EXTRA...`,
+    /// its access log silenced.
+    pub fn start(home: &std::path::Path, extra: &[&str]) -> Served {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(release_binary())
+            .arg("--home")
+            .arg(home)
+            .args(["-q", "serve", "--listen", "127.0.0.1:0"])
+            .args(extra)
+            .env_remove("INFINISHEET_TOKEN")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|err| panic!("cannot start infinisheet serve: {err}"));
+        let stdout = child.stdout.take().unwrap_or_else(|| panic!("no stdout"));
+        let mut line = String::new();
+        let _ = std::io::BufReader::new(stdout).read_line(&mut line);
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("serve said {line:?}"))
+            .to_owned();
+        let addr = url.trim_start_matches("http://").to_owned();
+        Served { child, url, addr }
+    }
+
+    /// A field of its `/proc/PID/status` (`VmRSS`, `VmHWM` in KiB,
+    /// `Threads`).
+    pub fn status(&self, field: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {field} in {status}"))
+    }
+
+    /// One HTTP/1.1 request (`Connection: close`); its status.
+    pub fn request(&self, method: &str, path: &str, headers: &[&str], body: &[u8]) -> u16 {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(&self.addr)
+            .unwrap_or_else(|err| panic!("connecting to {}: {err}", self.addr));
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
+            self.addr,
+            body.len()
+        );
+        for header in headers {
+            head.push_str(header);
+            head.push_str("\r\n");
+        }
+        head.push_str("\r\n");
+        let _ = stream.write_all(head.as_bytes());
+        let _ = stream.write_all(body);
+        let mut reply = Vec::new();
+        let _ = stream.read_to_end(&mut reply);
+        String::from_utf8_lossy(&reply)
+            .get(9..12)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}

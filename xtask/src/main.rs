@@ -12,7 +12,8 @@
 //! * `ci`: what CI runs: rustfmt check, clippy `-D warnings`, `cargo
 //!   package` of every published crate, `test`, docs with `-D warnings`,
 //!   and the offline `cargo deny` checks.
-//! * `bench`: the criterion benchmarks (with the S3 server running); extra
+//! * `bench`: the criterion benchmarks (with the S3 server running, and
+//!   the release build of the command for those of `serve`); extra
 //!   arguments go to criterion.
 //! * `browser`: the browser test of `infinisheet serve`'s page alone
 //!   (`test` runs it too).
@@ -659,6 +660,12 @@ fn ci() -> Result<()> {
 }
 
 fn bench(extra: &[String]) -> Result<()> {
+    // The benchmarks of `infinisheet serve` run its release build.
+    run(
+        "cargo",
+        &["build", "--release", "--package", "infinisheet-cli"],
+        &[],
+    )?;
     let server = s3::S3Server::start(Path::new("."), "server")?;
     let mut args = vec!["bench", "--package", "infinisheet-benches"];
     if !extra.is_empty() {

@@ -1,0 +1,148 @@
+//! What `infinisheet serve` (the release build) costs in memory under
+//! what anyone who reaches it can send: 2,000 spellings of one sheet's
+//! path, 2,000 distinct sheets with `--max-open-sheets 64`, 600 MB bodies
+//! without the token (one, then three at once), and an append claiming
+//! ten million entries in 40 MB. Figures (RSS in MiB, against the server
+//! idle) on stdout; no timing, so a plain program rather than criterion.
+
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use infinisheet::{Catalog, SheetOptions, Storage};
+use infinisheet_benches::{Served, runtime};
+
+const SHEETS: usize = 2_000;
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; a filter that names no figure of
+    // this file skips it.
+    let filter: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    if !filter.is_empty()
+        && !filter
+            .iter()
+            .any(|f| "serve".contains(f.as_str()) || f.contains("serve"))
+    {
+        return;
+    }
+    let home = tempfile::tempdir_in(std::env::current_dir().unwrap()).unwrap();
+    runtime().block_on(async {
+        let catalog = Catalog::new(Storage::embedded(home.path()).await.unwrap());
+        let big = catalog
+            .create_sheet("big", SheetOptions::default())
+            .await
+            .unwrap()
+            .open()
+            .await
+            .unwrap();
+        let edits: Vec<_> = (0..100_000u32)
+            .map(|i| {
+                (
+                    infinisheet::CellRef::new(i / 10, i % 10),
+                    infinisheet::Cell::from(format!("cell {i}").as_str()),
+                )
+            })
+            .collect();
+        big.set_cells(edits).await.unwrap();
+        for n in 0..SHEETS {
+            catalog
+                .create_sheet(&format!("many/{n}"), SheetOptions::default())
+                .await
+                .unwrap();
+        }
+    });
+
+    let server = Served::start(home.path(), &["--max-open-sheets", "64"]);
+    assert_eq!(
+        server.request("GET", "/api/cells?sheet=big&range=A1", &[], b""),
+        200
+    );
+    let idle = server.status("VmRSS");
+    println!(
+        "serve/idle: RSS {:.1} MiB, {} threads",
+        mib(idle),
+        server.status("Threads")
+    );
+    for i in 0..SHEETS {
+        let spelling = format!("{}big{}", "/".repeat(i % 45), "/".repeat(i / 45));
+        let spelling = if i % 2 == 0 {
+            spelling.replace('/', "%2F")
+        } else {
+            spelling
+        };
+        let status = server.request(
+            "GET",
+            &format!("/api/cells?sheet={spelling}&range=B2"),
+            &[],
+            b"",
+        );
+        assert_eq!(status, 200, "{spelling}");
+    }
+    let rss = server.status("VmRSS");
+    println!(
+        "serve/spellings: RSS after {SHEETS} spellings of one sheet {:.1} MiB (+{:.1} MiB), {} threads",
+        mib(rss),
+        mib(rss.saturating_sub(idle)),
+        server.status("Threads")
+    );
+    for n in 0..SHEETS {
+        let status = server.request("GET", &format!("/api/cells?sheet=many/{n}"), &[], b"");
+        assert_eq!(status, 200, "many/{n}");
+    }
+    let rss = server.status("VmRSS");
+    println!(
+        "serve/sheets: RSS after {SHEETS} distinct sheets, --max-open-sheets 64: {:.1} MiB (+{:.1} MiB), {} threads",
+        mib(rss),
+        mib(rss.saturating_sub(idle)),
+        server.status("Threads")
+    );
+    drop(server);
+
+    let server = Served::start(home.path(), &["--token", "sesame", "--max-body-mib", "64"]);
+    assert_eq!(
+        server.request("GET", "/api/sheets", &["Authorization: Bearer sesame"], b""),
+        200
+    );
+    let idle = server.status("VmRSS");
+    let body = vec![0u8; 600 << 20];
+    let storage = "Content-Type: application/x-infinisheet-storage";
+    let status = server.request("POST", "/api/storage", &[storage], &body);
+    println!(
+        "serve/unauthenticated: a 600 MB body without the token: {status}, peak RSS +{:.1} MiB over idle {:.1} MiB",
+        mib(server.status("VmHWM").saturating_sub(idle)),
+        mib(idle)
+    );
+    std::thread::scope(|scope| {
+        for _ in 0..3 {
+            scope.spawn(|| server.request("POST", "/api/storage", &[storage], &body));
+        }
+    });
+    println!(
+        "serve/unauthenticated-3: three at once: peak RSS +{:.1} MiB over idle",
+        mib(server.status("VmHWM").saturating_sub(idle))
+    );
+    let mut call = vec![2, 1, b'x', 0];
+    let mut count: u32 = 10_000_000;
+    while count >= 0x80 {
+        call.push(u8::try_from(count & 0x7f).unwrap() | 0x80);
+        count >>= 7;
+    }
+    call.push(u8::try_from(count).unwrap());
+    call.resize(call.len() + 40_000_000, 0);
+    call.extend([0, 0, 0]);
+    let status = server.request(
+        "POST",
+        "/api/storage",
+        &["Authorization: Bearer sesame", storage],
+        &call,
+    );
+    println!(
+        "serve/claimed-entries: 10M empty entries in a 40 MB append (with the token): {status}, peak RSS +{:.1} MiB over idle",
+        mib(server.status("VmHWM").saturating_sub(idle))
+    );
+}
