@@ -117,6 +117,10 @@ fn start_logging(verbose: u8, quiet: bool, serving: bool, format: LogFormat) {
     if serving && !quiet && verbose < 2 {
         level.push_str(",infinisheet::access=info");
     }
+    if format == LogFormat::Json && !quiet && verbose < 2 {
+        // Notes go through the log too, so the log is JSON alone.
+        level.push_str(",infinisheet::note=info");
+    }
     if verbose < 2 {
         // It logs the failure it returns, which the command says itself.
         level.push_str(",rustls_platform_verifier=off");
@@ -208,7 +212,7 @@ enum Command {
         after_help = "Examples:\n  infinisheet worker\n  infinisheet worker budget/2026 --interval 5\n  infinisheet worker --history 2 --keep-snapshots 3\n  infinisheet worker --once"
     )]
     Worker(cli::worker::Worker),
-    /// Serve the catalog over HTTP on loopback: JSON endpoints, live events,
+    /// Serve the catalog over HTTP (on loopback unless told otherwise): JSON endpoints, live events,
     /// a page with the sheet in the browser, and the storage itself for
     /// `--logs http://HOST:PORT --blobs http://HOST:PORT` elsewhere.
     #[command(
@@ -261,6 +265,7 @@ fn main() -> ExitCode {
         cli.log_format,
     );
     cli::set_quiet(cli.quiet);
+    cli::set_json_log(cli.log_format == LogFormat::Json);
     match &cli.command {
         Command::Completions { shell } => {
             let mut command = Cli::command();

@@ -224,10 +224,18 @@ impl Transport {
         }
         // A certificate this machine does not trust stays untrusted on a
         // retry: say how to trust one.
+        if message.contains("CaUsedAsEndEntity") {
+            message.push_str(
+                " (the server's certificate is a CA certificate, which a client does not \
+                 take as a server's: make it with `-addext basicConstraints=critical,CA:FALSE`, \
+                 and trust it with SSL_CERT_FILE=ITS.pem)",
+            );
+            return CallError::Transport(StorageError::new(BACKEND, message));
+        }
         if message.contains("invalid peer certificate") {
             message.push_str(
-                " (a server with a certificate of its own, self-signed or of a private CA: \
-                 trust it with SSL_CERT_FILE=ITS.pem)",
+                " (the server's certificate is not trusted here; one of its own, self-signed \
+                 or of a private CA, is trusted with SSL_CERT_FILE=ITS.pem)",
             );
             return CallError::Transport(StorageError::new(BACKEND, message));
         }

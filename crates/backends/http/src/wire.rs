@@ -27,7 +27,7 @@ pub(crate) const VERSION: u32 = 2;
 pub const MAX_ENTRIES: usize = 100_000;
 
 /// The deepest blob directory a request may name.
-pub const MAX_DEPTH: usize = 64;
+pub const MAX_DEPTH: usize = 1024;
 
 /// The path the service answers at, below the server's base URL.
 pub const PATH: &str = "api/storage";

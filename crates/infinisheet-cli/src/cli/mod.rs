@@ -171,6 +171,27 @@ pub(crate) async fn finish(host: Option<WorkflowHost>) {
 /// Whether `-q` asked for errors only.
 static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
+/// Whether diagnostics are JSON lines (`--log-format json`).
+static JSON_LOG: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Records `--log-format json`.
+pub(crate) fn set_json_log(json: bool) {
+    JSON_LOG.store(json, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// A note on stderr (not with `-q`): a line of text, or with `--log-format
+/// json` an event of the log, so a log shipper reads only JSON.
+pub(crate) fn note(text: &str) {
+    if quiet() {
+        return;
+    }
+    if JSON_LOG.load(std::sync::atomic::Ordering::Relaxed) {
+        tracing::info!(target: "infinisheet::note", "{text}");
+    } else {
+        eprintln!("{text}");
+    }
+}
+
 /// Records `-q`.
 pub(crate) fn set_quiet(quiet: bool) {
     QUIET.store(quiet, std::sync::atomic::Ordering::Relaxed);

@@ -167,9 +167,7 @@ pub(crate) fn stop_signal() -> anyhow::Result<tokio::sync::watch::Receiver<bool>
                     std::process::exit(130);
                 }
                 first = false;
-                if !super::quiet() {
-                    eprintln!("stopping after the work in hand (again to stop at once)");
-                }
+                super::note("stopping after the work in hand (again to stop at once)");
                 let _ = tx.send(true);
             }
         });

@@ -13,6 +13,19 @@ struct Server {
     log: std::sync::mpsc::Receiver<String>,
 }
 
+/// An event stream's lines, and its connection, shut when dropped (the
+/// thread reading the lines would hold it open).
+struct Events {
+    lines: std::sync::mpsc::Receiver<String>,
+    socket: std::net::TcpStream,
+}
+
+impl Drop for Events {
+    fn drop(&mut self) {
+        let _ = self.socket.shutdown(std::net::Shutdown::Both);
+    }
+}
+
 /// An answer: its status, its head (status line and headers) and body.
 struct Reply {
     status: u16,
@@ -110,10 +123,11 @@ impl Server {
         serde_json::from_str(&body).unwrap()
     }
 
-    /// An event stream: its lines as they come.
-    fn events(&self, path: &str, headers: &[&str]) -> std::sync::mpsc::Receiver<String> {
+    /// An event stream: its lines as they come; closed when dropped.
+    fn events(&self, path: &str, headers: &[&str]) -> Events {
         use std::io::Write;
         let mut stream = std::net::TcpStream::connect(&self.addr).unwrap();
+        let socket = stream.try_clone().unwrap();
         let mut request = format!("GET {path} HTTP/1.1\r\nHost: {}\r\n", self.addr);
         for header in headers {
             request.push_str(header);
@@ -121,7 +135,10 @@ impl Server {
         }
         request.push_str("\r\n");
         stream.write_all(request.as_bytes()).unwrap();
-        lines_of(stream)
+        Events {
+            lines: lines_of(stream),
+            socket,
+        }
     }
 
     /// A field of the server's `/proc/PID/status` (`VmRSS`, `VmHWM` in
@@ -219,9 +236,10 @@ impl Drop for Server {
 }
 
 /// Waits for an event-stream line holding `want`; returns the `data:` line.
-fn event_with(lines: &std::sync::mpsc::Receiver<String>, want: &str) -> String {
+fn event_with(events: &Events, want: &str) -> String {
     loop {
-        let line = lines
+        let line = events
+            .lines
             .recv_timeout(Duration::from_secs(60))
             .unwrap_or_else(|_| panic!("no event with {want:?}"));
         if line.starts_with("data:") && line.contains(want) {
@@ -628,10 +646,32 @@ fn tokens_are_whole_kept_out_of_urls_and_read_only_when_asked() {
         cli(home),
         &["serve", "--listen", "0.0.0.0:0", "--token", "t"],
     );
+    assert!(err.contains("at least 16 characters"), "{err}");
+    let long = "0123456789abcdef0123";
+    let err = fails(
+        cli(home),
+        &["serve", "--listen", "0.0.0.0:0", "--token", long],
+    );
     assert!(
         err.contains("needs TLS") && err.contains("--plain-http"),
         "{err}"
     );
+    let err = fails(
+        cli(home),
+        &["serve", "--listen", "127.0.0.1:0", "--token", "sésame"],
+    );
+    assert!(err.contains("beyond ASCII"), "{err}");
+    let err = fails(
+        cli(home),
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--token-file",
+            empty_file.to_str().unwrap(),
+        ],
+    );
+    assert!(err.contains("empty-token"), "{err}");
 
     let token_file = home.join("token");
     std::fs::write(&token_file, "sesame\n").unwrap();
@@ -761,14 +801,15 @@ fn tokens_are_whole_kept_out_of_urls_and_read_only_when_asked() {
     // Beyond loopback, plain HTTP only when asked for.
     let server = Server::start(
         home,
-        &["--listen", "0.0.0.0:0", "--token", "t", "--plain-http"],
+        &["--listen", "0.0.0.0:0", "--token", long, "--plain-http"],
     );
     let port = server.addr.rsplit_once(':').unwrap().1.to_owned();
+    let bearer = format!("Authorization: Bearer {long}");
     let reply = server.call_as(
         &format!("127.0.0.1:{port}"),
         "GET",
         "/api/sheets",
-        &["Authorization: Bearer t"],
+        &[&bearer],
         b"",
     );
     assert_eq!(reply.status, 200, "{}", reply.body);
@@ -1087,7 +1128,7 @@ fn every_request_is_logged() {
     server.call("GET", "/api/cells?sheet=s&token=sesame", &[], b"");
     let line = server.logged(&["status=401"]);
     assert!(
-        line.contains("WARN") && line.contains("token=REDACTED") && !line.contains("sesame"),
+        line.contains("WARN") && line.contains("token=…") && !line.contains("sesame"),
         "{line}"
     );
     drop(server);
@@ -1104,4 +1145,234 @@ fn every_request_is_logged() {
     server.json("/api/sheets");
     server.call("GET", "/api/sheets", &["Sec-Fetch-Site: cross-site"], b"");
     assert_eq!(server.stop(), Vec::<String>::new());
+}
+
+/// Guessing the token is hopeless: after 20 wrong ones from an address
+/// (as bearer tokens or at /login) that address is refused for a minute
+/// without its tokens being looked at, the right one included; another
+/// address is not.
+#[test]
+fn guessing_the_token_is_cut_short() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    ok(home, &["new", "s"]);
+    let server = Server::start(home, &["--token", "sesame"]);
+    let form = "Content-Type: application/x-www-form-urlencoded";
+    for guess in 0..20 {
+        let reply = if guess % 2 == 0 {
+            let bearer = format!("Authorization: Bearer guess{guess}");
+            server.call("GET", "/api/sheets", &[&bearer], b"")
+        } else {
+            let body = format!("token=guess{guess}");
+            server.call("POST", "/login", &[form], body.as_bytes())
+        };
+        assert_eq!(reply.status, 401, "guess {guess}: {}", reply.body);
+    }
+    for (method, path, headers, body) in [
+        (
+            "GET",
+            "/api/sheets",
+            &["Authorization: Bearer sesame"][..],
+            &b""[..],
+        ),
+        ("POST", "/login", &[form], b"token=sesame"),
+    ] {
+        let reply = server.call(method, path, headers, body);
+        assert_eq!(reply.status, 429, "{}", reply.body);
+        assert!(
+            reply.body.contains("too many wrong tokens"),
+            "{}",
+            reply.body
+        );
+    }
+    // Another address of this host is another client.
+    let reply = call_from(
+        "127.0.0.2",
+        &server.addr,
+        "GET /api/sheets HTTP/1.1\r\nAuthorization: Bearer sesame\r\n",
+    );
+    assert_eq!(reply.status, 200, "{}", reply.body);
+}
+
+/// One request from `source` (a loopback address of this host) to
+/// `addr`: `head` is the request line and headers but `Host`.
+fn call_from(source: &str, addr: &str, head: &str) -> Reply {
+    use std::io::{Read, Write};
+    let mut stream = connect_from(source, addr);
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    write!(stream, "{head}Host: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut reply = Vec::new();
+    stream.read_to_end(&mut reply).unwrap();
+    parse_reply(&reply)
+}
+
+/// A connection to `addr` from the loopback address `source`.
+fn connect_from(source: &str, addr: &str) -> std::net::TcpStream {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    let from: std::net::SocketAddr = format!("{source}:0").parse().unwrap();
+    socket.bind(&from.into()).unwrap();
+    let to: std::net::SocketAddr = addr.parse().unwrap();
+    socket.connect(&to.into()).unwrap();
+    socket.into()
+}
+
+/// A client that pipelines requests and reads no reply holds nothing for
+/// long: each address has a quarter of the connections, so others are
+/// served meanwhile, and a write the client will not read ends its
+/// connection after 30 s. An event stream's slot is free as soon as its
+/// client goes, however quiet the sheet.
+#[test]
+fn clients_that_read_nothing_hold_nothing() {
+    use std::io::Write;
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    ok(home, &["new", "s"]);
+    let server = Server::start(
+        home,
+        &["--max-connections", "8", "--max-event-streams", "1"],
+    );
+    // Two connections from 127.0.0.2, stuffed with requests, never read.
+    let request = format!("GET /app.js HTTP/1.1\r\nHost: {}\r\n\r\n", server.addr).repeat(64);
+    let mut stuffed: Vec<std::net::TcpStream> = (0..2)
+        .map(|_| {
+            let stream = connect_from("127.0.0.2", &server.addr);
+            stream.set_nonblocking(true).unwrap();
+            stream
+        })
+        .collect();
+    let until = std::time::Instant::now() + Duration::from_secs(2);
+    while std::time::Instant::now() < until {
+        for stream in &mut stuffed {
+            let _ = stream.write(request.as_bytes());
+        }
+    }
+    // Another address is served meanwhile; a third connection from the
+    // stuffing address is refused.
+    let reply = call_from("127.0.0.1", &server.addr, "GET /api/sheets HTTP/1.1\r\n");
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    drop(connect_from("127.0.0.2", &server.addr));
+    server.logged(&["refused a connection", "127.0.0.2"]);
+    // The stuffed connections end once a write has waited 30 s.
+    let line = server.logged(&["connection closed", "127.0.0.2", "read nothing"]);
+    assert!(line.contains("30 s"), "{line}");
+    drop(stuffed);
+
+    // A stream's slot is free as soon as its client goes.
+    for _ in 0..3 {
+        let live = server.events("/api/events?sheet=s", &[]);
+        event_with(&live, "\"end\"");
+        drop(live);
+        // The next may start once the server has seen the last one go:
+        // asked until it has (each 503 is immediate).
+        let started = std::time::Instant::now();
+        loop {
+            let reply = server.call("GET", "/api/events?sheet=nope", &[], b"");
+            if reply.status == 404 {
+                break;
+            }
+            assert_eq!(reply.status, 503, "{}", reply.body);
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "the slot stayed taken"
+            );
+        }
+    }
+}
+
+/// A request's host is read strictly: a URL naming another host than
+/// its `Host`, a user part, a port that is not one, or two `Host`s, are
+/// refused, and nothing is answered.
+#[test]
+fn hosts_are_read_strictly() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    ok(home, &["new", "s"]);
+    let server = Server::start(home, &[]);
+    let port = server.addr.rsplit_once(':').unwrap().1.to_owned();
+    for (target, host) in [
+        (
+            format!("http://127.0.0.1:{port}/api/sheets"),
+            "evil.example".to_owned(),
+        ),
+        (
+            "/api/sheets".to_owned(),
+            "127.0.0.1:80@evil.example".to_owned(),
+        ),
+        (
+            "/api/sheets".to_owned(),
+            "localhost:evil.example".to_owned(),
+        ),
+        ("/api/sheets".to_owned(), "[::1]evil.example".to_owned()),
+    ] {
+        let reply = server.call_as(&host, "GET", &target, &[], b"");
+        assert!(
+            matches!(reply.status, 400 | 421),
+            "{target} {host}: {} {}",
+            reply.status,
+            reply.body
+        );
+        assert!(!reply.body.contains("\"s\""), "{}", reply.body);
+    }
+    let reply = server.call("GET", "/api/sheets", &["Host: evil.example"], b"");
+    assert_eq!(reply.status, 400, "{}", reply.body);
+}
+
+/// Cells over the API: strings as `set` reads them, numbers and booleans
+/// as they are, null to clear; every refusal is JSON.
+#[test]
+fn cells_take_json_values_and_refusals_are_json() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    ok(home, &["new", "s"]);
+    ok(home, &["set", "s", "B1", "gone soon"]);
+    let server = Server::start(home, &[]);
+    let json = "Content-Type: application/json";
+    let (status, body) = server.request(
+        "POST",
+        "/api/cells?sheet=s",
+        &[json],
+        r#"{"A1": 42, "B1": null, "C1": true, "D1": "07"}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        ok(home, &["get", "s", "A1:D1", "--output", "csv"]).trim(),
+        "42,,TRUE,07"
+    );
+    let cells = server.json("/api/cells?sheet=s&range=B1");
+    assert_eq!(cells["rows"], serde_json::json!([[null]]), "{cells}");
+    for (headers, body, status) in [
+        (&["Content-Type: text/plain"][..], r#"{"A1": "1"}"#, 415),
+        (
+            &["Content-Type: application/vnd.evil+json"],
+            r#"{"A1": "1"}"#,
+            415,
+        ),
+        (&[json, "Content-Type: text/plain"], r#"{"A1": "1"}"#, 415),
+        (&[json], r#"{"A1": [1]}"#, 400),
+        (&[json], r#"not json"#, 400),
+        (&[json], r#"{"ZZZZZZZZ9": "1"}"#, 400),
+    ] {
+        let reply = server.call("POST", "/api/cells?sheet=s", headers, body.as_bytes());
+        assert_eq!(reply.status, status, "{headers:?} {body}: {}", reply.body);
+        let error: Value =
+            serde_json::from_str(&reply.body).unwrap_or_else(|e| panic!("{e}: {}", reply.body));
+        assert!(error["error"].is_string(), "{error}");
+    }
+    let big = format!(r#"{{"A1": "{}"}}"#, "x".repeat(2 << 20));
+    let reply = server.call("POST", "/api/cells?sheet=s", &[json], big.as_bytes());
+    assert_eq!(reply.status, 413);
+    assert!(
+        serde_json::from_str::<Value>(&reply.body).is_ok(),
+        "{}",
+        reply.body
+    );
+    let reply = server.call("GET", "/api/cells?sheet=s&at=x", &[], b"");
+    assert_eq!(reply.status, 400);
+    assert!(
+        serde_json::from_str::<Value>(&reply.body).is_ok(),
+        "{}",
+        reply.body
+    );
 }

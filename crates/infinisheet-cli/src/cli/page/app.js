@@ -25,7 +25,10 @@ function columnName(c) {
 async function api(path, options = {}) {
   const reply = await fetch(path, { ...options, credentials: "same-origin" });
   // No session (or it ended): sign in, and come back.
-  if (reply.status === 401) { location.href = "/login"; throw new Error("signing in"); }
+  if (reply.status === 401) {
+    location.href = "/login?next=" + encodeURIComponent(location.pathname + location.search);
+    throw new Error("signing in");
+  }
   const body = await reply.json();
   if (!reply.ok) throw new Error(body.error || reply.statusText);
   return body;
@@ -173,8 +176,9 @@ select.addEventListener("change", () => choose(select.value));
 
 (async () => {
   try {
-    const { sheets, access } = await api("/api/sheets");
+    const { sheets, access, session } = await api("/api/sheets");
     writable = access === "write";
+    document.getElementById("signout").hidden = !session;
     for (const path of sheets) select.add(new Option(path, path));
     const wanted = params.get("sheet") || sheets[0];
     if (wanted) { select.value = wanted; await choose(wanted); } else status.textContent = "no sheets yet";

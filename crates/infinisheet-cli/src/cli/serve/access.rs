@@ -1,7 +1,7 @@
 //! The access log: one line per request (method, path, status, duration,
-//! client) under the target `infinisheet::access`, at info, and at warn
-//! for refusals (401, 403, 421); `--log-format json` makes each a JSON
-//! object for a log shipper.
+//! client, host) under the target `infinisheet::access`, at info, and at
+//! warn for refusals (401, 403, 421, 429); `--log-format json` makes each
+//! a JSON object for a log shipper.
 
 use axum::extract::{ConnectInfo, Request};
 use axum::middleware::Next;
@@ -13,7 +13,11 @@ use std::time::Instant;
 pub(super) async fn log(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
-    let path = redacted(request.uri());
+    let path = shown_uri(request.uri());
+    let host = request.headers().get(axum::http::header::HOST).map_or_else(
+        || "-".to_owned(),
+        |h| escaped(&String::from_utf8_lossy(h.as_bytes())),
+    );
     let client = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -22,41 +26,74 @@ pub(super) async fn log(request: Request, next: Next) -> Response {
     let status = response.status().as_u16();
     // Milliseconds to a tenth.
     let ms = (started.elapsed().as_secs_f64() * 10_000.0).round() / 10.0;
-    if matches!(status, 401 | 403 | 421) {
-        tracing::warn!(target: "infinisheet::access", %method, %path, status, ms, %client);
+    if matches!(status, 401 | 403 | 421 | 429) {
+        tracing::warn!(target: "infinisheet::access", %method, %path, status, ms, %client, %host);
     } else {
-        tracing::info!(target: "infinisheet::access", %method, %path, status, ms, %client);
+        tracing::info!(target: "infinisheet::access", %method, %path, status, ms, %client, %host);
     }
     response
 }
 
-/// The path and query of `uri` as logged: any `token` parameter's value
-/// hidden, should a client send one.
-fn redacted(uri: &axum::http::Uri) -> String {
-    let path = uri.path();
+/// The query parameters whose values the log shows; every other value
+/// (a token, whatever a client sends) is hidden, however its name is
+/// spelled or encoded.
+const SHOWN: [&str; 4] = ["sheet", "range", "at", "from"];
+
+/// The path and query of `uri` as logged: values of parameters other
+/// than [`SHOWN`] hidden, and nothing that could move a terminal's
+/// cursor or fake a line.
+fn shown_uri(uri: &axum::http::Uri) -> String {
+    let path = escaped(uri.path());
     let Some(query) = uri.query() else {
-        return path.to_owned();
+        return path;
     };
     let parts: Vec<String> = query
-        .split('&')
+        .split(['&', ';'])
         .map(|part| match part.split_once('=') {
-            Some((name, _)) if name.eq_ignore_ascii_case("token") => format!("{name}=REDACTED"),
-            _ => part.to_owned(),
+            Some((name, value)) if SHOWN.contains(&name) => {
+                format!("{}={}", escaped(name), escaped(value))
+            }
+            Some((name, _)) => format!("{}=…", escaped(name)),
+            None => escaped(part),
         })
         .collect();
     format!("{path}?{}", parts.join("&"))
+}
+
+/// `text` with control characters and everything beyond ASCII written as
+/// escapes.
+fn escaped(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                vec![c]
+            } else {
+                c.escape_unicode().collect()
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
     fn tokens_never_reach_the_log() {
-        let uri: axum::http::Uri = "/api/cells?sheet=a&token=sesame&TOKEN=x"
-            .parse()
-            .unwrap_or_default();
-        assert_eq!(
-            super::redacted(&uri),
-            "/api/cells?sheet=a&token=REDACTED&TOKEN=REDACTED"
-        );
+        for (asked, logged) in [
+            (
+                "/api/cells?sheet=a&token=sesame&TOKEN=x",
+                "/api/cells?sheet=a&token=…&TOKEN=…",
+            ),
+            ("/x?%74oken=sesame&tok%65n=sesame", "/x?%74oken=…&tok%65n=…"),
+            (
+                "/x?a=1;token=sesame&+token=sesame",
+                "/x?a=…&token=…&+token=…",
+            ),
+            ("/x?sesame", "/x?sesame"),
+            ("/api/events?sheet=b&from=3", "/api/events?sheet=b&from=3"),
+        ] {
+            let uri: axum::http::Uri = asked.parse().unwrap_or_default();
+            assert_eq!(super::shown_uri(&uri), logged, "{asked}");
+        }
+        assert_eq!(super::escaped("a\u{202e}b\nc"), "a\\u{202e}b\\u{a}c");
     }
 }

@@ -101,6 +101,9 @@ async fn follow(
         let next = tokio::select! {
             next = tail.next() => Ok(next),
             _ = stop.wait_for(|stopping| *stopping) => return,
+            // The client went away: its slot is free at once, however
+            // quiet the sheet.
+            () = tx.closed() => return,
             why = &mut gone => Err(why),
         };
         let next = match next {

@@ -5,13 +5,64 @@
 
 use super::{App, Role};
 use anyhow::bail;
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use std::net::IpAddr;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 use subtle::ConstantTimeEq;
+
+/// A host as a request names it: a name (lowercase; an IPv6 address
+/// without its brackets) and maybe a port.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct Named {
+    name: String,
+    port: Option<u16>,
+    /// Whether the name is one `--allow-host` added (a reverse proxy's,
+    /// which may add TLS in front of this server).
+    proxied: bool,
+}
+
+impl Named {
+    /// `text` (`name`, `name:port`, `[v6]:port`) read strictly: no user
+    /// part, a port of digits, nothing else.
+    fn parse(text: &str) -> Option<Named> {
+        let (name, port) = match text.strip_prefix('[') {
+            Some(rest) => {
+                let (ip, after) = rest.split_once(']')?;
+                ip.parse::<std::net::Ipv6Addr>().ok()?;
+                let port = match after {
+                    "" => None,
+                    _ => Some(after.strip_prefix(':')?),
+                };
+                (ip, port)
+            }
+            None => match text.split_once(':') {
+                Some((name, port)) => (name, Some(port)),
+                None => (text, None),
+            },
+        };
+        let valid_name = !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b':'));
+        let port = match port {
+            None => None,
+            Some(digits) if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) => {
+                Some(digits.parse::<u16>().ok()?)
+            }
+            Some(_) => return None,
+        };
+        valid_name.then(|| Named {
+            name: name.to_ascii_lowercase(),
+            port,
+            proxied: false,
+        })
+    }
+}
 
 /// The host names and addresses the server answers for.
 pub(super) struct Hosts {
@@ -27,45 +78,49 @@ impl Hosts {
         }
     }
 
-    /// Whether a request naming `authority` (`Host`: a name or address and
-    /// maybe a port) is answered: loopback names and addresses, the listen
-    /// address (any address when it listens on all), and the names allowed.
-    /// A rebound name (a page's own name resolving to this machine) is
-    /// none of these.
-    pub(super) fn allows(&self, authority: &str) -> bool {
-        let name = split_authority(authority).0.to_ascii_lowercase();
-        if name == "localhost" {
+    /// Whether a request naming `host` is answered: loopback names and
+    /// addresses, the listen address (any address when it listens on
+    /// all), and the names allowed. A rebound name (a page's own name
+    /// resolving to this machine) is none of these.
+    fn allows(&self, host: &mut Named) -> bool {
+        if host.name == "localhost" {
             return true;
         }
-        if let Ok(ip) = name.parse::<IpAddr>() {
+        if let Ok(ip) = host.name.parse::<IpAddr>() {
             let ip = ip.to_canonical();
             return ip.is_loopback() || ip == self.listen || self.listen.is_unspecified();
         }
-        self.names.contains(&name)
+        host.proxied = self.names.contains(&host.name);
+        host.proxied
     }
 }
 
-/// `authority`'s name (an IPv6 address without its brackets) and port.
-fn split_authority(authority: &str) -> (&str, Option<&str>) {
-    if let Some(rest) = authority.strip_prefix('[') {
-        return match rest.split_once(']') {
-            Some((ip, after)) => (ip, after.strip_prefix(':')),
-            None => (authority, None),
-        };
+/// The host a request names, read strictly: its `Host` (one), and the
+/// authority of its URL if it has one, which must name the same.
+fn request_host(request: &Request) -> Result<Named, String> {
+    let mut hosts = request.headers().get_all(header::HOST).iter();
+    let header = hosts.next();
+    if hosts.next().is_some() {
+        return Err("the request names two hosts (Host twice)".to_owned());
     }
-    match authority.rsplit_once(':') {
-        Some((name, port)) if !name.contains(':') => (name, Some(port)),
-        _ => (authority, None),
+    let shown = |text: &str| text.chars().take(100).collect::<String>();
+    let parse =
+        |text: &str| Named::parse(text).ok_or_else(|| format!("{:?} is not a host", shown(text)));
+    let header = match header {
+        Some(value) => Some(parse(value.to_str().unwrap_or("(not text)"))?),
+        None => None,
+    };
+    let url = match request.uri().authority() {
+        Some(authority) => Some(parse(authority.as_str())?),
+        None => None,
+    };
+    match (url, header) {
+        (Some(url), Some(header)) if url != header => {
+            Err("the request's URL and its Host name different hosts".to_owned())
+        }
+        (Some(host), _) | (None, Some(host)) => Ok(host),
+        (None, None) => Err("the request names no host".to_owned()),
     }
-}
-
-/// The host a request names: its URI's authority, else its `Host`.
-fn request_host(request: &Request) -> Option<&str> {
-    request
-        .uri()
-        .authority()
-        .map(|a| a.as_str())
-        .or_else(|| request.headers().get(header::HOST)?.to_str().ok())
 }
 
 /// A refusal: a status and `{"error": message}`, no data.
@@ -74,41 +129,52 @@ pub(super) fn refuse(status: StatusCode, message: impl Into<String>) -> Response
 }
 
 /// Refuses requests for a host the server does not answer for (DNS
-/// rebinding, a misdirected proxy).
+/// rebinding, a misdirected proxy); lets the others through with the
+/// host they name in their extensions.
 pub(super) async fn check_host(
     State(app): State<Arc<App>>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
     match request_host(&request) {
-        Some(host) if app.hosts.allows(host) => next.run(request).await,
-        Some(host) => {
-            let shown: String = host.chars().take(100).collect();
-            refuse(
-                StatusCode::MISDIRECTED_REQUEST,
-                format!(
-                    "this server does not answer for host {shown:?}: only for loopback names \
-                     and addresses and the address it listens on (`serve --allow-host NAME` \
-                     adds a name)"
-                ),
-            )
+        Ok(mut host) => {
+            if !app.hosts.allows(&mut host) {
+                return refuse(
+                    StatusCode::MISDIRECTED_REQUEST,
+                    format!(
+                        "this server does not answer for host {:?}: only for loopback names \
+                         and addresses and the address it listens on (`serve --allow-host \
+                         NAME` adds a name)",
+                        host.name
+                    ),
+                );
+            }
+            request.extensions_mut().insert(host);
+            next.run(request).await
         }
-        None => refuse(StatusCode::BAD_REQUEST, "the request names no host"),
+        Err(why) => refuse(StatusCode::BAD_REQUEST, why),
     }
 }
 
 /// Refuses, before anything is read, a request of another origin's page:
 /// every request that may change something (any method but GET and HEAD)
 /// and every API request. Browsers say where a request comes from in
-/// `Origin` (which must be this server, as the request's host names it)
-/// or `Sec-Fetch-Site` (which must be `same-origin`, or `none` for what a
-/// user typed); programs that send neither are not pages.
-pub(super) async fn same_origin(request: Request, next: Next) -> Response {
+/// `Origin` (which must be this server: its scheme, the host the request
+/// names and its port) or `Sec-Fetch-Site` (which must be `same-origin`,
+/// or `none` for what a user typed); programs that send neither are not
+/// pages.
+pub(super) async fn same_origin(
+    State(app): State<Arc<App>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let guarded = !matches!(*request.method(), Method::GET | Method::HEAD)
         || request.uri().path().starts_with("/api/");
     if guarded {
-        let host = request_host(&request).unwrap_or_default();
-        if let Err(why) = check_origin(request.headers(), host) {
+        let Some(host) = request.extensions().get::<Named>() else {
+            return refuse(StatusCode::BAD_REQUEST, "the request names no host");
+        };
+        if let Err(why) = check_origin(request.headers(), host, app.tls) {
             return refuse(
                 StatusCode::FORBIDDEN,
                 format!("refused: {why}; this server answers only its own pages and programs"),
@@ -118,26 +184,41 @@ pub(super) async fn same_origin(request: Request, next: Next) -> Response {
     next.run(request).await
 }
 
-fn check_origin(headers: &HeaderMap, host: &str) -> anyhow::Result<()> {
-    if let Some(origin) = headers.get(header::ORIGIN) {
+fn check_origin(headers: &HeaderMap, host: &Named, tls: bool) -> anyhow::Result<()> {
+    let mut origins = headers.get_all(header::ORIGIN).iter();
+    if let Some(origin) = origins.next() {
         let origin = origin.to_str().unwrap_or("(not text)");
+        if origins.next().is_some() {
+            bail!("a request naming two origins");
+        }
         if origin == "null" {
             bail!("a request from an opaque origin (Origin: null)");
         }
+        let own = if tls { "https" } else { "http" };
+        let from = || format!("a request from another origin ({origin})");
         let Some((scheme, authority)) = origin.split_once("://") else {
-            bail!("a request from origin {origin:?}, which is not one");
+            bail!(from());
         };
-        let default = match scheme {
-            "http" => "80",
-            "https" => "443",
-            _ => bail!("a request from origin {origin:?}"),
+        let default = |scheme: &str| match scheme {
+            "http" => Some(80),
+            "https" => Some(443),
+            _ => None,
         };
-        let (name, port) = split_authority(authority);
-        let (host_name, host_port) = split_authority(host);
-        if !(name.eq_ignore_ascii_case(host_name)
-            && port.unwrap_or(default) == host_port.unwrap_or(default))
-        {
-            bail!("a request from another origin ({origin})");
+        // A proxy's name may put TLS in front of a plain server: its pages
+        // come from https while this server serves http.
+        if !(scheme == own || host.proxied && default(scheme).is_some()) {
+            bail!(from());
+        }
+        let Some(named) = Named::parse(authority) else {
+            bail!(from());
+        };
+        let host_default = if host.proxied {
+            default(scheme)
+        } else {
+            default(own)
+        };
+        if named.name != host.name || named.port.or(default(scheme)) != host.port.or(host_default) {
+            bail!(from());
         }
     } else if let Some(site) = headers.get("sec-fetch-site")
         && !matches!(site.as_bytes(), b"same-origin" | b"none")
@@ -175,6 +256,16 @@ impl Tokens {
         self.write.is_some()
     }
 
+    /// The length of the shortest token.
+    pub(super) fn shortest(&self) -> usize {
+        [&self.write, &self.read]
+            .into_iter()
+            .flatten()
+            .map(String::len)
+            .min()
+            .unwrap_or(0)
+    }
+
     /// What `presented` may do, compared in constant time (for tokens of
     /// its length).
     pub(super) fn role_of(&self, presented: &str) -> Option<Role> {
@@ -193,41 +284,133 @@ impl Tokens {
     }
 }
 
+/// How many wrong tokens one address may present in [`GUESS_WINDOW`]
+/// before it is refused (429) without its tokens being looked at, until
+/// the window has passed: guessing a token is then hopeless.
+const GUESSES: u32 = 20;
+
+/// The window [`GUESSES`] counts in.
+const GUESS_WINDOW: Duration = Duration::from_secs(60);
+
+/// The wrong tokens presented lately, by client address.
+#[derive(Default)]
+pub(super) struct Guesses {
+    wrong: Mutex<HashMap<IpAddr, (u32, Instant)>>,
+}
+
+impl Guesses {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, (u32, Instant)>> {
+        self.wrong.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether `client` may still present tokens.
+    pub(super) fn allowed(&self, client: IpAddr) -> bool {
+        self.lock()
+            .get(&client)
+            .is_none_or(|(wrong, since)| *wrong < GUESSES || since.elapsed() >= GUESS_WINDOW)
+    }
+
+    /// Counts a wrong token from `client`.
+    pub(super) fn wrong(&self, client: IpAddr) {
+        let mut wrong = self.lock();
+        if wrong.len() >= 10_000 {
+            wrong.retain(|_, (_, since)| since.elapsed() < GUESS_WINDOW);
+        }
+        let entry = wrong.entry(client).or_insert((0, Instant::now()));
+        if entry.1.elapsed() >= GUESS_WINDOW {
+            *entry = (0, Instant::now());
+        }
+        entry.0 += 1;
+    }
+}
+
+/// The address a request came from (unspecified when unknown).
+pub(super) fn client_of(request: &Request) -> IpAddr {
+    request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::from([0u8; 4]), |info| info.0.ip())
+}
+
+/// The refusal of too many wrong tokens.
+pub(super) fn too_many_guesses() -> Response {
+    refuse(
+        StatusCode::TOO_MANY_REQUESTS,
+        format!(
+            "too many wrong tokens from this address: try again in a minute (at most {GUESSES} \
+             a minute)"
+        ),
+    )
+}
+
+/// Why a request's credentials get it nowhere.
+enum Refusal {
+    /// None, or wrong ones (401).
+    Unauthorized(&'static str),
+    /// Too many wrong tokens from its address lately (429).
+    Guessing,
+}
+
+impl Refusal {
+    fn response(self) -> Response {
+        match self {
+            Refusal::Unauthorized(why) => refuse(StatusCode::UNAUTHORIZED, why),
+            Refusal::Guessing => too_many_guesses(),
+        }
+    }
+}
+
 /// What the request's credentials allow: a bearer token, else a session
 /// cookie; a server without a token lets everyone write (it answers only
 /// loopback, this host and its own pages).
-fn role(app: &App, headers: &HeaderMap) -> Result<Role, &'static str> {
+fn role(app: &App, request: &Request) -> Result<Role, Refusal> {
     if !app.tokens.required() {
         return Ok(Role::Writer);
     }
-    if let Some(value) = headers.get(header::AUTHORIZATION) {
-        let Some(presented) = value.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")) else {
-            return Err("this server takes its token as `Authorization: Bearer TOKEN`");
-        };
+    let Some(value) = request.headers().get(header::AUTHORIZATION) else {
         return app
-            .tokens
-            .role_of(presented.trim())
-            .ok_or("this server needs its token: that is not it");
+            .sessions
+            .role(request.headers())
+            .ok_or(Refusal::Unauthorized(
+                "this server needs its token: Authorization: Bearer TOKEN (or sign in at /login)",
+            ));
+    };
+    let Some(presented) = value.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")) else {
+        return Err(Refusal::Unauthorized(
+            "this server takes its token as `Authorization: Bearer TOKEN`",
+        ));
+    };
+    let client = client_of(request);
+    if !app.guesses.allowed(client) {
+        return Err(Refusal::Guessing);
     }
-    app.sessions
-        .role(headers)
-        .ok_or("this server needs its token: Authorization: Bearer TOKEN (or sign in at /login)")
+    app.tokens.role_of(presented.trim()).ok_or_else(|| {
+        app.guesses.wrong(client);
+        Refusal::Unauthorized("this server needs its token: that is not it")
+    })
 }
 
+/// Whether a request rode on a session cookie (the page, signed in).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Session(pub(super) bool);
+
 /// Lets a request with credentials through to its route, with its
-/// [`Role`] in its extensions; refuses the others (401) before their
-/// bodies are read.
+/// [`Role`] (and whether it came with a [`Session`]) in its extensions;
+/// refuses the others (401) before their bodies are read.
 pub(super) async fn authorize(
     State(app): State<Arc<App>>,
     mut request: Request,
     next: Next,
 ) -> Response {
-    match role(&app, request.headers()) {
+    match role(&app, &request) {
         Ok(role) => {
+            let session =
+                app.tokens.required() && request.headers().get(header::AUTHORIZATION).is_none();
             request.extensions_mut().insert(role);
+            request.extensions_mut().insert(Session(session));
             next.run(request).await
         }
-        Err(why) => refuse(StatusCode::UNAUTHORIZED, why),
+        Err(refusal) => refusal.response(),
     }
 }
 
@@ -274,22 +457,25 @@ pub(super) async fn protective_headers(request: Request, next: Next) -> Response
 mod tests {
     use super::*;
 
+    /// Whether `hosts` answers a request with `Host: text`.
+    fn answers(hosts: &Hosts, text: &str) -> bool {
+        Named::parse(text).is_some_and(|mut named| hosts.allows(&mut named))
+    }
+
     #[test]
     fn hosts_are_loopback_the_listen_address_or_allowed() {
-        let hosts = Hosts::new(
-            "127.0.0.1".parse().unwrap_or(IpAddr::from([0; 4])),
-            &["Sheets.Example".into()],
-        );
+        let hosts = Hosts::new([127, 0, 0, 1].into(), &["Sheets.Example".into()]);
         for ok in [
             "127.0.0.1:8080",
             "127.9.9.9",
             "localhost:1",
             "LOCALHOST",
             "[::1]:8080",
+            "[::ffff:127.0.0.1]",
             "sheets.example",
             "sheets.example:443",
         ] {
-            assert!(hosts.allows(ok), "{ok}");
+            assert!(answers(&hosts, ok), "{ok}");
         }
         for no in [
             "evil.example:8080",
@@ -297,11 +483,17 @@ mod tests {
             "localhost.evil.example",
             "[fe80::1]",
             "",
+            "127.0.0.1:80@evil.example",
+            "localhost:evil.example",
+            "[::1]evil.example",
+            "127.0.0.1:",
+            "127.0.0.1:99999",
+            "127.0.0.1:8080:1",
         ] {
-            assert!(!hosts.allows(no), "{no}");
+            assert!(!answers(&hosts, no), "{no}");
         }
-        let all = Hosts::new("0.0.0.0".parse().unwrap_or(IpAddr::from([0; 4])), &[]);
-        assert!(all.allows("10.0.0.5:8080") && !all.allows("evil.example"));
+        let all = Hosts::new([0, 0, 0, 0].into(), &[]);
+        assert!(answers(&all, "10.0.0.5:8080") && !answers(&all, "evil.example"));
     }
 
     #[test]
@@ -309,33 +501,74 @@ mod tests {
         let with = |pairs: &[(&'static str, &'static str)]| {
             let mut headers = HeaderMap::new();
             for (k, v) in pairs {
-                headers.insert(*k, axum::http::HeaderValue::from_static(v));
+                headers.append(*k, axum::http::HeaderValue::from_static(v));
             }
             headers
         };
-        let host = "127.0.0.1:8080";
-        assert!(check_origin(&with(&[]), host).is_ok());
-        assert!(check_origin(&with(&[("origin", "http://127.0.0.1:8080")]), host).is_ok());
-        assert!(check_origin(&with(&[("sec-fetch-site", "same-origin")]), host).is_ok());
-        assert!(check_origin(&with(&[("sec-fetch-site", "none")]), host).is_ok());
+        let hosts = Hosts::new([127, 0, 0, 1].into(), &["sheets.example".into()]);
+        let host = |text: &str| {
+            let mut named = Named::parse(text).unwrap_or_else(|| panic!("{text}"));
+            hosts.allows(&mut named);
+            named
+        };
+        let direct = host("127.0.0.1:8080");
+        assert!(check_origin(&with(&[]), &direct, false).is_ok());
+        assert!(
+            check_origin(
+                &with(&[("origin", "http://127.0.0.1:8080")]),
+                &direct,
+                false
+            )
+            .is_ok()
+        );
+        assert!(check_origin(&with(&[("sec-fetch-site", "same-origin")]), &direct, false).is_ok());
+        assert!(check_origin(&with(&[("sec-fetch-site", "none")]), &direct, false).is_ok());
         for bad in [
             &[("origin", "http://127.0.0.1:9999")][..],
             &[("origin", "http://evil.example")],
             &[("origin", "null")],
-            &[("origin", "https://127.0.0.1:8080x")],
+            &[("origin", "https://127.0.0.1:8080")],
+            &[("origin", "http://127.0.0.1:8080x")],
+            &[("origin", "http://user@127.0.0.1:8080")],
+            &[
+                ("origin", "http://127.0.0.1:8080"),
+                ("origin", "http://evil.example"),
+            ],
             &[("sec-fetch-site", "same-site")],
             &[("sec-fetch-site", "cross-site")],
         ] {
-            assert!(check_origin(&with(bad), host).is_err(), "{bad:?}");
+            assert!(check_origin(&with(bad), &direct, false).is_err(), "{bad:?}");
         }
+        // Over TLS, the page's origin is https.
+        assert!(
+            check_origin(
+                &with(&[("origin", "https://127.0.0.1:8080")]),
+                &direct,
+                true
+            )
+            .is_ok()
+        );
+        assert!(
+            check_origin(&with(&[("origin", "http://127.0.0.1:8080")]), &direct, true).is_err()
+        );
         // Behind a proxy that adds TLS: the page's origin is https, on
         // the default port the Host leaves out.
+        let proxied = host("sheets.example");
         assert!(
             check_origin(
                 &with(&[("origin", "https://sheets.example")]),
-                "sheets.example"
+                &proxied,
+                false
             )
             .is_ok()
+        );
+        assert!(
+            check_origin(
+                &with(&[("origin", "https://sheets.example:8443")]),
+                &proxied,
+                false
+            )
+            .is_err()
         );
     }
 

@@ -1,12 +1,15 @@
 //! Accepting connections: at most so many at once (more wait in the
-//! kernel's queue), each over TLS when the server has a certificate, with
-//! deadlines for the handshake and for a request's head, `TCP_NODELAY`
-//! (a reply is one small write), and a graceful end at Ctrl-C or SIGTERM.
+//! kernel's queue), and a quarter of them from one address; each over TLS
+//! when the server has a certificate, with deadlines for the handshake,
+//! for a request's head and for a write the client will not read,
+//! `TCP_NODELAY` (a reply is one small write), and a graceful end at
+//! Ctrl-C or SIGTERM.
 
 use anyhow::Context;
 use axum::Router;
 use axum::extract::ConnectInfo;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,6 +27,148 @@ const HEAD: Duration = Duration::from_secs(30);
 
 /// How long connections get to finish at a graceful end.
 const DRAIN: Duration = Duration::from_secs(10);
+
+/// How long a write may wait for a client that reads nothing (a reader
+/// of pipelined requests that never takes their replies, an event stream
+/// nobody reads) before the connection is closed.
+const WRITE_STALL: Duration = Duration::from_secs(30);
+
+/// The connections open from each client address.
+#[derive(Clone, Default)]
+struct PerClient(Arc<std::sync::Mutex<std::collections::HashMap<IpAddr, usize>>>);
+
+/// One connection counted against its address, uncounted when dropped.
+struct Counted {
+    per_client: PerClient,
+    client: IpAddr,
+}
+
+impl PerClient {
+    /// Counts a connection from `client`, unless it has `most` already.
+    fn admit(&self, client: IpAddr, most: usize) -> Option<Counted> {
+        let mut open = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let count = open.entry(client).or_insert(0);
+        if *count >= most {
+            return None;
+        }
+        *count += 1;
+        Some(Counted {
+            per_client: self.clone(),
+            client,
+        })
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        let mut open = self
+            .per_client
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(count) = open.get_mut(&self.client) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.client);
+            }
+        }
+    }
+}
+
+/// A connection whose writes fail once one has waited [`WRITE_STALL`]
+/// for the client to read.
+struct Timed<I> {
+    io: I,
+    stalled: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<I> Timed<I> {
+    fn new(io: I) -> Timed<I> {
+        Timed { io, stalled: None }
+    }
+
+    /// `Ready` as the inner write was, or an error once it has been
+    /// pending too long.
+    fn judge<T>(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+        polled: std::task::Poll<std::io::Result<T>>,
+    ) -> std::task::Poll<std::io::Result<T>> {
+        use std::future::Future;
+        use std::task::Poll;
+        match polled {
+            Poll::Ready(done) => {
+                self.stalled = None;
+                Poll::Ready(done)
+            }
+            Poll::Pending => {
+                let stalled = self
+                    .stalled
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(WRITE_STALL)));
+                match stalled.as_mut().poll(cx) {
+                    Poll::Ready(()) => Poll::Ready(Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "the client read nothing for 30 s",
+                    ))),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+        }
+    }
+}
+
+impl<I: AsyncRead + Unpin> AsyncRead for Timed<I> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl<I: AsyncWrite + Unpin> AsyncWrite for Timed<I> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let polled = std::pin::Pin::new(&mut self.io).poll_write(cx, buf);
+        self.judge(cx, polled)
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let polled = std::pin::Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+        self.judge(cx, polled)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let polled = std::pin::Pin::new(&mut self.io).poll_flush(cx);
+        self.judge(cx, polled)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let polled = std::pin::Pin::new(&mut self.io).poll_shutdown(cx);
+        self.judge(cx, polled)
+    }
+}
 
 /// The TLS settings of a server with the certificate chain and key in
 /// these PEM files (rustls on ring).
@@ -60,6 +205,8 @@ pub(super) async fn serve(
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let permits = Arc::new(tokio::sync::Semaphore::new(most));
+    let per_client = PerClient::default();
+    let most_per_client = (most / 4).max(1);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     loop {
         let accepted = tokio::select! {
@@ -84,6 +231,10 @@ pub(super) async fn serve(
                 continue;
             }
         };
+        let Some(counted) = per_client.admit(peer.ip(), most_per_client) else {
+            tracing::warn!(target: "infinisheet::access", client = %peer, "refused a connection: {most_per_client} are open from this address already");
+            continue;
+        };
         let _ = tcp.set_nodelay(true);
         let router = router.clone();
         let service = hyper::service::service_fn(move |mut request: hyper::Request<_>| {
@@ -93,14 +244,20 @@ pub(super) async fn serve(
         let watcher = graceful.watcher();
         let tls = tls.clone();
         tokio::spawn(async move {
-            let _permit = permit;
+            let _held = (permit, counted);
             match tls {
-                None => connection(TokioIo::new(tcp), service, watcher).await,
+                None => connection(TokioIo::new(Timed::new(tcp)), service, watcher, peer).await,
                 Some(acceptor) => match tokio::time::timeout(HANDSHAKE, acceptor.accept(tcp)).await
                 {
-                    Ok(Ok(stream)) => connection(TokioIo::new(stream), service, watcher).await,
-                    Ok(Err(err)) => tracing::debug!("TLS handshake with {peer}: {err}"),
-                    Err(_) => tracing::debug!("TLS handshake with {peer} timed out"),
+                    Ok(Ok(stream)) => {
+                        connection(TokioIo::new(Timed::new(stream)), service, watcher, peer).await;
+                    }
+                    Ok(Err(err)) => {
+                        tracing::info!(target: "infinisheet::access", client = %peer, "TLS handshake failed: {err}")
+                    }
+                    Err(_) => {
+                        tracing::info!(target: "infinisheet::access", client = %peer, "TLS handshake timed out")
+                    }
                 },
             }
         });
@@ -115,11 +272,14 @@ pub(super) async fn serve(
     Ok(())
 }
 
-/// Serves one connection's requests (HTTP/1.1, kept alive).
+/// Serves one connection's requests (HTTP/1.1, kept alive); a
+/// connection that ends in an error (a request that is not HTTP, a head
+/// too slow, a client that reads nothing) gets a line in the access log.
 async fn connection<I, S>(
     io: TokioIo<I>,
     service: S,
     watcher: hyper_util::server::graceful::Watcher,
+    peer: std::net::SocketAddr,
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     S: hyper::service::Service<
@@ -137,6 +297,7 @@ async fn connection<I, S>(
         .keep_alive(true);
     let connection = builder.serve_connection(io, service);
     if let Err(err) = watcher.watch(connection).await {
-        tracing::debug!("connection: {err}");
+        let why = crate::cli::one_line(&anyhow::Error::from(err));
+        tracing::info!(target: "infinisheet::access", client = %peer, "connection closed: {why}");
     }
 }

@@ -56,9 +56,10 @@ use std::time::Duration;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Serve {
-    /// The address to listen on; a port of 0 takes a free one. Beyond
-    /// loopback it needs --token, and --tls-cert/--tls-key or --plain-http.
-    #[arg(long, default_value = "127.0.0.1:8080")]
+    /// The address to listen on: IP:PORT, localhost:PORT, or a PORT on
+    /// loopback; a port of 0 takes a free one. Beyond loopback it needs
+    /// --token, and --tls-cert/--tls-key or --plain-http.
+    #[arg(long, default_value = "127.0.0.1:8080", value_parser = listen_address)]
     listen: SocketAddr,
     /// The token for full access: API clients send `Authorization: Bearer
     /// TOKEN`, the page signs in with it at /login.
@@ -111,6 +112,28 @@ pub(crate) struct Serve {
     request_timeout: u64,
 }
 
+/// `--listen`: `IP:PORT`, `[IPv6]:PORT`, `localhost:PORT`, or a port
+/// alone (on 127.0.0.1).
+fn listen_address(text: &str) -> Result<SocketAddr, String> {
+    if let Ok(address) = text.parse::<SocketAddr>() {
+        return Ok(address);
+    }
+    let port = text
+        .strip_prefix("localhost:")
+        .unwrap_or(text)
+        .parse::<u16>()
+        .map_err(|_| {
+            format!(
+                "{text:?} is not an address to listen on: give IP:PORT (127.0.0.1:8080, \
+                 0.0.0.0:8443, [::1]:8080), localhost:PORT, or a PORT on loopback"
+            )
+        })?;
+    Ok(SocketAddr::from(([127, 0, 0, 1], port)))
+}
+
+/// The shortest token a server reachable beyond loopback takes.
+const SHORTEST_TOKEN: usize = 16;
+
 /// What a request may do, from its credentials.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Role {
@@ -128,7 +151,16 @@ struct App {
     sheets: sheets::Sheets,
     tokens: guard::Tokens,
     sessions: session::Sessions,
+    /// Wrong tokens presented lately, by client address.
+    guesses: guard::Guesses,
     hosts: guard::Hosts,
+    /// Whether it serves HTTPS.
+    tls: bool,
+    /// Reads and edits of cells under way at once (each holds a range's
+    /// cells in memory).
+    work: tokio::sync::Semaphore,
+    /// The KiB of storage calls' bodies held at once.
+    body_budget: tokio::sync::Semaphore,
     /// Event streams that may still start.
     streams: Arc<tokio::sync::Semaphore>,
     max_streams: u32,
@@ -137,6 +169,47 @@ struct App {
     /// Turns true at Ctrl-C or SIGTERM: event streams end, so the server's
     /// graceful shutdown does not wait on them forever.
     stop: tokio::sync::watch::Receiver<bool>,
+}
+
+/// What a server holds at most.
+struct Limits {
+    /// Sheets open.
+    open_sheets: usize,
+    /// Event streams followed.
+    event_streams: u32,
+    /// Bytes of one storage call.
+    body: usize,
+}
+
+impl App {
+    /// A server of `catalog` listening on `bound`.
+    fn new(
+        catalog: Catalog,
+        tokens: guard::Tokens,
+        bound: SocketAddr,
+        allow_hosts: &[String],
+        tls: bool,
+        limits: Limits,
+        stop: tokio::sync::watch::Receiver<bool>,
+    ) -> Arc<App> {
+        Arc::new(App {
+            storage: infinisheet::storage_service(catalog.storage()),
+            sheets: sheets::Sheets::new(catalog.clone(), limits.open_sheets),
+            catalog,
+            sessions: session::Sessions::new(bound.port(), tls),
+            guesses: guard::Guesses::default(),
+            hosts: guard::Hosts::new(bound.ip(), allow_hosts),
+            tls,
+            work: tokio::sync::Semaphore::new(WORK),
+            // Two calls of the largest size at once, in KiB.
+            body_budget: tokio::sync::Semaphore::new(limits.body.div_ceil(1024) * 2),
+            tokens,
+            streams: Arc::new(tokio::sync::Semaphore::new(limits.event_streams as usize)),
+            max_streams: limits.event_streams,
+            max_body: limits.body,
+            stop,
+        })
+    }
 }
 
 pub(crate) async fn run(place: &Place, args: Serve) -> anyhow::Result<()> {
@@ -160,6 +233,13 @@ pub(crate) async fn run(place: &Place, args: Serve) -> anyhow::Result<()> {
                 args.listen
             );
         }
+        if tokens.shortest() < SHORTEST_TOKEN {
+            bail!(
+                "listening on {} (beyond loopback) needs tokens of at least {SHORTEST_TOKEN} \
+                 characters, which cannot be guessed: `openssl rand -hex 16` makes one",
+                args.listen
+            );
+        }
         if tls.is_none() && !args.plain_http {
             bail!(
                 "listening on {} (beyond loopback) needs TLS, so the token does not cross the \
@@ -175,24 +255,33 @@ pub(crate) async fn run(place: &Place, args: Serve) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
     let bound = listener.local_addr()?;
-    let app = Arc::new(App {
-        storage: infinisheet::storage_service(catalog.storage()),
-        sheets: sheets::Sheets::new(catalog.clone(), args.max_open_sheets as usize),
+    let app = App::new(
         catalog,
-        sessions: session::Sessions::new(bound.port(), tls.is_some()),
-        hosts: guard::Hosts::new(bound.ip(), &args.allow_hosts),
         tokens,
-        streams: Arc::new(tokio::sync::Semaphore::new(args.max_event_streams as usize)),
-        max_streams: args.max_event_streams,
-        max_body: args.max_body_mib as usize * 1024 * 1024,
-        stop: stop.clone(),
-    });
+        bound,
+        &args.allow_hosts,
+        tls.is_some(),
+        Limits {
+            open_sheets: args.max_open_sheets as usize,
+            event_streams: args.max_event_streams,
+            body: args.max_body_mib as usize * 1024 * 1024,
+        },
+        stop.clone(),
+    );
     let router = routes::router(app.clone(), Duration::from_secs(args.request_timeout));
     let scheme = if tls.is_some() { "https" } else { "http" };
     outln!("listening on {scheme}://{bound}");
     // One line on stdout, for scripts; the rest is a note.
-    if app.tokens.required() && !super::quiet() {
-        eprintln!("the page: {scheme}://{bound}/login (sign in with the token)");
+    if app.tokens.required() {
+        let host = if bound.ip().is_unspecified() {
+            "THIS-HOST".to_owned()
+        } else {
+            bound.ip().to_string()
+        };
+        super::note(&format!(
+            "the page: {scheme}://{host}:{}/login (sign in with the token)",
+            bound.port()
+        ));
     }
     let janitor = tokio::spawn(sheets::close_idle(app.clone()));
     let served = listen::serve(listener, tls, router, args.max_connections as usize, stop).await;
@@ -203,6 +292,9 @@ pub(crate) async fn run(place: &Place, args: Serve) -> anyhow::Result<()> {
     served
 }
 
+/// Reads and edits of cells a server does at once.
+const WORK: usize = 4;
+
 /// The token an option gives, from the command line (or the environment)
 /// or a file; an empty one is an error, never "no token".
 fn read_token(
@@ -210,23 +302,29 @@ fn read_token(
     given: Option<&str>,
     file: Option<&std::path::Path>,
 ) -> anyhow::Result<Option<String>> {
-    let token = match (given, file) {
+    let (token, source) = match (given, file) {
         (Some(_), Some(_)) => bail!(
             "{option} (or its environment variable) and {option}-file both give a token: give one"
         ),
-        (Some(token), None) => token.to_owned(),
+        (Some(token), None) => (token.to_owned(), option.to_owned()),
         (None, Some(path)) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("reading {option}-file {}", path.display()))?;
-            text.lines().next().unwrap_or_default().trim().to_owned()
+            (
+                text.lines().next().unwrap_or_default().trim().to_owned(),
+                format!("{option}-file {}", path.display()),
+            )
         }
         (None, None) => return Ok(None),
     };
     if token.is_empty() {
-        bail!("{option} is empty: a server with an empty token would let anyone in");
+        bail!("{source} is empty: a server with an empty token would let anyone in");
     }
-    if token.chars().any(|c| c.is_control() || c == ' ') {
-        bail!("{option} holds a space or a control character, which a header cannot carry");
+    if !token.bytes().all(|b| b.is_ascii_graphic()) {
+        bail!(
+            "{source} holds a space, a control character or a character beyond ASCII, which \
+             an Authorization header cannot carry"
+        );
     }
     Ok(Some(token))
 }
@@ -244,7 +342,14 @@ impl From<CatalogError> for ApiError {
     fn from(err: CatalogError) -> Self {
         let status = match &err {
             err if err.is_not_found() => StatusCode::NOT_FOUND,
-            CatalogError::Stale { .. } => StatusCode::CONFLICT,
+            // The sheet's state, not the server, is in the way: it was
+            // removed or replaced, or its metadata is missing or damaged
+            // (as it is for a moment while another process makes or
+            // removes it).
+            CatalogError::Stale { .. }
+            | CatalogError::BadMetadata { .. }
+            | CatalogError::UnknownBackend { .. }
+            | CatalogError::NotCatalogItem { .. } => StatusCode::CONFLICT,
             CatalogError::InvalidPath { .. } | CatalogError::NotASheet { .. } => {
                 StatusCode::BAD_REQUEST
             }

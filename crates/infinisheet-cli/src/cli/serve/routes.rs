@@ -9,6 +9,7 @@ use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
+use infinisheet::engine::Edit;
 use infinisheet::http::{Permission, StorageService};
 use infinisheet::table::write_json;
 use infinisheet::{CatalogError, Cell, CellRange, CellRef, CellValue};
@@ -62,7 +63,8 @@ pub(super) fn router(app: Arc<App>, timeout: Duration) -> Router {
     api.merge(pages)
         // Each route's own limit stands instead of axum's default.
         .layer(DefaultBodyLimit::disable())
-        .layer(from_fn(guard::same_origin))
+        .layer(from_fn(json_errors))
+        .layer(from_fn_with_state(app.clone(), guard::same_origin))
         .layer(from_fn_with_state(app.clone(), guard::check_host))
         .layer(from_fn(guard::protective_headers))
         .layer(TimeoutLayer::with_status_code(
@@ -102,18 +104,22 @@ async fn script() -> impl IntoResponse {
     )
 }
 
-/// `GET /api/sheets`: every sheet's path, and what the caller may do
-/// (`"access": "write"` or `"read"`).
+/// `GET /api/sheets`: every sheet's path, what the caller may do
+/// (`"access": "write"` or `"read"`), and whether it is signed in with a
+/// session (`"session"`: the page offers to sign out).
 async fn sheets(
     State(app): State<Arc<App>>,
     Extension(role): Extension<Role>,
+    Extension(guard::Session(session)): Extension<guard::Session>,
 ) -> Result<Json<Value>, ApiError> {
     let sheets = app.catalog.sheets("").await?;
     let access = match role {
         Role::Writer => "write",
         Role::Reader => "read",
     };
-    Ok(Json(json!({ "sheets": sheets, "access": access })))
+    Ok(Json(
+        json!({ "sheets": sheets, "access": access, "session": session }),
+    ))
 }
 
 /// `GET /api/cells?sheet=PATH&range=A1:F20&at=N`: the range as `get
@@ -124,6 +130,7 @@ async fn read_cells(
     State(app): State<Arc<App>>,
     Query(query): Query<SheetQuery>,
 ) -> Result<Response, ApiError> {
+    let _work = app.work.acquire().await.map_err(failed)?;
     let open = app.sheets.get(query.sheet()?).await?;
     // The server's view follows the log on its own, so it may not yet hold
     // entries a client learned of from the event stream (or wrote through
@@ -162,40 +169,87 @@ async fn read_cells(
     write_json(&open.cells, &mut body, range)
         .await
         .map_err(failed)?;
-    let mut value: Value = serde_json::from_slice(&body).map_err(failed)?;
-    if let Some(map) = value.as_object_mut() {
-        map.insert("end".into(), json!(end));
-        map.insert("sheet_rows".into(), json!(sheet_rows));
-        map.insert("sheet_columns".into(), json!(sheet_columns));
+    // `write_json` writes one object and a line break: the sheet's end
+    // and size go in before its brace closes (no second copy of a large
+    // read).
+    if !body.ends_with(b"}\n") {
+        return Err(failed("the range's JSON is not one object"));
     }
-    Ok(Json(value).into_response())
+    body.truncate(body.len() - 2);
+    body.extend_from_slice(
+        format!(",\"end\":{end},\"sheet_rows\":{sheet_rows},\"sheet_columns\":{sheet_columns}}}")
+            .as_bytes(),
+    );
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
-/// `POST /api/cells?sheet=PATH` with `{"B2": "42", "C3": "text"}`
-/// (`Content-Type: application/json`): each value read as `set` reads it
-/// (a number, TRUE/FALSE, an error value, or text), all in one entry
-/// batch. Acknowledged only once the catalog confirms the path still
-/// names the sheet the edit went to: if it was removed, moved or replaced
-/// meanwhile, the answer is 409 and says so.
+/// `POST /api/cells?sheet=PATH` with `{"B2": "42", "C3": "text", "D4":
+/// 7, "E5": true, "F6": null}` (`Content-Type: application/json`): a
+/// string is read as `set` reads it (a number, TRUE/FALSE, an error value,
+/// or text), a number or boolean is that value, and null makes the cell
+/// blank; all in one entry batch, all or nothing. Acknowledged only once
+/// the catalog confirms the path still names the sheet the edit went to:
+/// if it was removed, moved or replaced meanwhile, the answer is 409 and
+/// says so.
 async fn set_cells(
     State(app): State<Arc<App>>,
     Query(query): Query<SheetQuery>,
-    Json(body): Json<std::collections::BTreeMap<String, String>>,
+    request: Request,
 ) -> Result<Json<Value>, ApiError> {
-    let path = query.sheet()?;
-    let mut edits = Vec::with_capacity(body.len());
-    for (at, input) in &body {
+    let path = query.sheet()?.to_owned();
+    if !media_is(&request, "application/json") {
+        return Err(ApiError(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "cells are set with a body of type application/json".to_owned(),
+        ));
+    }
+    let _work = app.work.acquire().await.map_err(failed)?;
+    let body = read_body(request, CELLS_BODY_LIMIT).await.map_err(|why| {
+        ApiError(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "{why} (cells are set {} KiB at a time)",
+                CELLS_BODY_LIMIT >> 10
+            ),
+        )
+    })?;
+    let cells: std::collections::BTreeMap<String, Value> =
+        serde_json::from_slice(&body).map_err(|err| {
+            bad_request(format!(
+                "the body is not an object of cells and values ({{\"B2\": \"42\"}}): {err}"
+            ))
+        })?;
+    let mut edits = Vec::with_capacity(cells.len());
+    for (at, value) in cells {
         let at: CellRef = at.parse().map_err(bad_request)?;
-        edits.push((at, Cell::new(CellValue::from_input(input))));
+        let value = match value {
+            Value::String(input) => CellValue::from_input(&input),
+            Value::Number(number) => CellValue::Number(
+                number
+                    .as_f64()
+                    .ok_or_else(|| bad_request(format!("{at}: {number} is not a number here")))?,
+            ),
+            Value::Bool(b) => CellValue::Boolean(b),
+            Value::Null => {
+                edits.push(Edit::Clear(CellRange::new(at, at)));
+                continue;
+            }
+            other => {
+                return Err(bad_request(format!(
+                    "{at}: {other} is not a value: give text, a number, true/false, or null to clear"
+                )));
+            }
+        };
+        edits.push(Edit::Set(at, Cell::new(value)));
     }
     if edits.is_empty() {
         return Err(bad_request("no cells to set"));
     }
-    let open = app.sheets.get(path).await?;
-    let entries = open.cells.set_cells(edits).await.map_err(failed)?;
+    let open = app.sheets.get(&path).await?;
+    let entries = open.cells.edit(edits).await.map_err(failed)?;
     // Confirmed after the edit: a removal between a check and the edit
     // would go unseen.
-    if let Err(err) = open.sheet.confirm_at(&app.catalog, path).await {
+    if let Err(err) = open.sheet.confirm_at(&app.catalog, &path).await {
         if matches!(err, CatalogError::Stale { .. }) {
             app.sheets.forget(&open);
             return Err(ApiError(
@@ -215,6 +269,20 @@ async fn set_cells(
     ))
 }
 
+/// Whether `request`'s body is of type `media` (one `Content-Type`, of
+/// that type exactly, with parameters such as a charset or not).
+fn media_is(request: &Request, media: &str) -> bool {
+    let mut types = request.headers().get_all(header::CONTENT_TYPE).iter();
+    let (Some(given), None) = (types.next(), types.next()) else {
+        return false;
+    };
+    given
+        .to_str()
+        .ok()
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case(media))
+}
+
 /// `POST /api/storage` (`Content-Type:
 /// application/x-infinisheet-storage`): one call of a storage client
 /// (`--logs http://HOST:PORT`, `infinisheet::http`), answered from the
@@ -224,12 +292,12 @@ async fn storage(
     Extension(role): Extension<Role>,
     request: Request,
 ) -> Response {
-    let media = request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    if media != StorageService::CONTENT_TYPE {
+    let mut types = request.headers().get_all(header::CONTENT_TYPE).iter();
+    let exact = matches!(
+        (types.next(), types.next()),
+        (Some(media), None) if media == StorageService::CONTENT_TYPE
+    );
+    if !exact {
         return refuse(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             format!(
@@ -238,6 +306,19 @@ async fn storage(
             ),
         );
     }
+    // What bodies hold at once is bounded: each waits for its share of
+    // the budget (a body of unknown length for the most a call may be).
+    let announced = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(app.max_body)
+        .min(app.max_body);
+    let kib = u32::try_from(announced.div_ceil(1024).max(1)).unwrap_or(u32::MAX);
+    let Ok(_budget) = app.body_budget.acquire_many(kib).await else {
+        return refuse(StatusCode::SERVICE_UNAVAILABLE, "the server is stopping");
+    };
     let body = match read_body(request, app.max_body).await {
         Ok(body) => body,
         Err(why) => {
@@ -285,4 +366,30 @@ async fn read_body(request: Request, most: usize) -> Result<Vec<u8>, String> {
         body.extend_from_slice(&chunk);
     }
     Ok(body)
+}
+
+/// Every refusal as `{"error": message}`: those of the extractors and
+/// layers (a query that does not parse, a body too large), which come as
+/// plain text, too. Pages (HTML) stay as they are.
+async fn json_errors(request: Request, next: axum::middleware::Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let plain = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|v| v.starts_with("text/plain"));
+    if !(status.is_client_error() || status.is_server_error()) || !plain {
+        return response;
+    }
+    let text = axum::body::to_bytes(response.into_body(), 64 << 10)
+        .await
+        .map(|bytes| String::from_utf8_lossy(&bytes).trim().to_owned())
+        .unwrap_or_default();
+    let text = if text.is_empty() {
+        status.canonical_reason().unwrap_or("refused").to_owned()
+    } else {
+        text
+    };
+    ApiError(status, text).into_response()
 }

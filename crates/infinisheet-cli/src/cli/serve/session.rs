@@ -1,12 +1,13 @@
 //! Sessions for the page: the token is typed once into the sign-in form
 //! at `/login` (a same-origin POST) and exchanged for a random session id
-//! in an HttpOnly, SameSite=Strict cookie, so it never rides in a URL (a
-//! browser's history, a proxy's log) and no script can read it.
+//! in an HttpOnly, SameSite=Strict cookie (`__Host-` and Secure over
+//! TLS), so it never rides in a URL (a browser's history, a proxy's log)
+//! and no script can read it.
 
-use super::guard::refuse;
+use super::guard::{client_of, refuse, too_many_guesses};
 use super::{App, Role};
 use axum::Form;
-use axum::extract::State;
+use axum::extract::{FromRequest, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use std::collections::HashMap;
@@ -16,13 +17,16 @@ use std::time::{Duration, Instant};
 /// How long a session lasts.
 const LIFETIME: Duration = Duration::from_secs(12 * 60 * 60);
 
-/// The most sessions kept: past it, the one nearest its end goes.
-const MOST: usize = 4096;
+/// The most sessions kept of each role: past it, the one of that role
+/// nearest its end goes (so a reader signing in again and again can end
+/// only readers' sessions).
+const MOST: usize = 2048;
 
 /// The live sessions of a server.
 pub(super) struct Sessions {
     /// The cookie's name: with the port in it, as cookies are shared by
-    /// every port of a host.
+    /// every port of a host; `__Host-` over TLS, which no other origin
+    /// can set.
     cookie: String,
     /// Whether cookies are for HTTPS only.
     secure: bool,
@@ -32,27 +36,38 @@ pub(super) struct Sessions {
 impl Sessions {
     pub(super) fn new(port: u16, secure: bool) -> Sessions {
         Sessions {
-            cookie: format!("infinisheet_session_{port}"),
+            cookie: if secure {
+                format!("__Host-infinisheet_session_{port}")
+            } else {
+                format!("infinisheet_session_{port}")
+            },
             secure,
             live: Mutex::default(),
         }
     }
 
-    /// The role of the session whose cookie `headers` carry, if it is live.
-    pub(super) fn role(&self, headers: &HeaderMap) -> Option<Role> {
-        let id = self.id_in(headers)?;
-        let live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
-        let (role, ends) = live.get(id)?;
-        (Instant::now() < *ends).then_some(*role)
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Role, Instant)>> {
+        self.live.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn id_in<'h>(&self, headers: &'h HeaderMap) -> Option<&'h str> {
+    /// The role of a live session whose cookie `headers` carry (any of
+    /// them: a page of another port of this host may have planted a decoy
+    /// of the same name).
+    pub(super) fn role(&self, headers: &HeaderMap) -> Option<Role> {
+        let live = self.lock();
+        self.ids_in(headers).find_map(|id| {
+            let (role, ends) = live.get(id)?;
+            (Instant::now() < *ends).then_some(*role)
+        })
+    }
+
+    fn ids_in<'h>(&self, headers: &'h HeaderMap) -> impl Iterator<Item = &'h str> {
         headers
             .get_all(header::COOKIE)
             .iter()
             .filter_map(|value| value.to_str().ok())
             .flat_map(|value| value.split(';'))
-            .find_map(|pair| {
+            .filter_map(|pair| {
                 let (name, value) = pair.trim().split_once('=')?;
                 (name == self.cookie).then_some(value)
             })
@@ -64,11 +79,12 @@ impl Sessions {
         getrandom::fill(&mut bytes)?;
         let id: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
         let now = Instant::now();
-        let mut live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut live = self.lock();
         live.retain(|_, (_, ends)| *ends > now);
-        if live.len() >= MOST
+        if live.values().filter(|(r, _)| *r == role).count() >= MOST
             && let Some(oldest) = live
                 .iter()
+                .filter(|(_, (r, _))| *r == role)
                 .min_by_key(|(_, (_, ends))| *ends)
                 .map(|(id, _)| id.clone())
         {
@@ -83,24 +99,58 @@ impl Sessions {
         ))
     }
 
-    /// Ends the session `headers` carry; the `Set-Cookie` value that
-    /// clears it.
+    /// Ends the sessions `headers` carry; the `Set-Cookie` value that
+    /// clears the cookie.
     fn end(&self, headers: &HeaderMap) -> String {
-        if let Some(id) = self.id_in(headers) {
-            self.live
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .remove(id);
+        let ids: Vec<String> = self.ids_in(headers).map(str::to_owned).collect();
+        let mut live = self.lock();
+        for id in ids {
+            live.remove(&id);
         }
         format!(
-            "{}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0",
-            self.cookie
+            "{}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{}",
+            self.cookie,
+            if self.secure { "; Secure" } else { "" }
         )
     }
 }
 
-/// The sign-in page, with a line saying why it is shown again.
-fn page(note: &str) -> Html<String> {
+/// Where to go after signing in: a path of this server (`/?sheet=a`),
+/// never another site (`//evil.example`, `/\evil.example`, `https://…`).
+fn local_path(next: Option<&str>) -> &str {
+    match next {
+        Some(path)
+            if path.starts_with('/')
+                && !path.starts_with("//")
+                && !path.starts_with("/\\")
+                && path.len() <= 2048
+                && !path.chars().any(char::is_control) =>
+        {
+            path
+        }
+        _ => "/",
+    }
+}
+
+/// `text` safe inside an HTML attribute or element.
+fn escaped(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The sign-in page, going on to `next`, with a line saying why it is
+/// shown again.
+fn page(next: &str, note: &str) -> Html<String> {
     Html(format!(
         r#"<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Infinisheet: sign in</title>
@@ -110,34 +160,53 @@ input {{ font: inherit; width: 100%; margin: 0.5em 0; }} .note {{ color: #b00; }
 <form method="post" action="/login">
 <label for="token">This server's token</label>
 <input id="token" name="token" type="password" autocomplete="current-password" autofocus required>
+<input type="hidden" name="next" value="{}">
 <button type="submit">Sign in</button></form>
-<p class="note">{note}</p></body></html>"#
+<p class="note">{}</p></body></html>"#,
+        escaped(local_path(Some(next))),
+        escaped(note)
     ))
 }
 
-/// `GET /login`: the sign-in form (the page itself on a server without a
-/// token).
-pub(super) async fn form(State(app): State<Arc<App>>) -> Response {
+#[derive(serde::Deserialize)]
+pub(super) struct Next {
+    next: Option<String>,
+}
+
+/// `GET /login?next=PATH`: the sign-in form (the page itself on a server
+/// without a token).
+pub(super) async fn form(State(app): State<Arc<App>>, Query(query): Query<Next>) -> Response {
+    let next = local_path(query.next.as_deref());
     if !app.tokens.required() {
-        return Redirect::to("/").into_response();
+        return Redirect::to(next).into_response();
     }
-    page("").into_response()
+    page(next, "").into_response()
 }
 
 #[derive(serde::Deserialize)]
 pub(super) struct SignIn {
     token: String,
+    next: Option<String>,
 }
 
 /// `POST /login` (form-encoded, from this server's own form): a session
-/// for the role of the token typed, and on to the page; a wrong token
-/// gets the form again.
-pub(super) async fn sign_in(State(app): State<Arc<App>>, Form(form): Form<SignIn>) -> Response {
+/// for the role of the token typed, and on to `next` (the page); a wrong
+/// token gets the form again, and too many from one address a pause.
+pub(super) async fn sign_in(State(app): State<Arc<App>>, request: Request) -> Response {
+    let client = client_of(&request);
+    let Form(form) = match Form::<SignIn>::from_request(request, &()).await {
+        Ok(form) => form,
+        Err(rejection) => return refuse(rejection.status(), rejection.body_text()),
+    };
+    let next = local_path(form.next.as_deref());
+    if !app.guesses.allowed(client) {
+        return too_many_guesses();
+    }
     let Some(role) = app.tokens.role_of(form.token.trim()) else {
-        tracing::warn!(target: "infinisheet::access", "sign-in with a wrong token");
+        app.guesses.wrong(client);
         return (
             StatusCode::UNAUTHORIZED,
-            page("That is not this server's token."),
+            page(next, "That is not this server's token."),
         )
             .into_response();
     };
@@ -145,7 +214,7 @@ pub(super) async fn sign_in(State(app): State<Arc<App>>, Form(form): Form<SignIn
         Ok(cookie) => (
             StatusCode::SEE_OTHER,
             [
-                (header::LOCATION, "/".to_owned()),
+                (header::LOCATION, next.to_owned()),
                 (header::SET_COOKIE, cookie),
             ],
         )
@@ -168,4 +237,46 @@ pub(super) async fn sign_out(State(app): State<Arc<App>>, headers: HeaderMap) ->
         ],
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_is_a_path_of_this_server() {
+        for (asked, went) in [
+            (Some("/?sheet=a"), "/?sheet=a"),
+            (Some("//evil.example"), "/"),
+            (Some("/\\evil.example"), "/"),
+            (Some("https://evil.example"), "/"),
+            (Some("evil"), "/"),
+            (None, "/"),
+        ] {
+            assert_eq!(local_path(asked), went, "{asked:?}");
+        }
+        assert_eq!(
+            escaped(r#""><script>x</script>"#),
+            "&quot;&gt;&lt;script&gt;x&lt;/script&gt;"
+        );
+    }
+
+    #[test]
+    fn a_reader_signing_in_again_and_again_never_ends_a_writers_session() {
+        let sessions = Sessions::new(1, false);
+        let writer = sessions.start(Role::Writer).unwrap_or_default();
+        for _ in 0..MOST + 10 {
+            let _ = sessions.start(Role::Reader);
+        }
+        let mut headers = HeaderMap::new();
+        let cookie = writer.split(';').next().unwrap_or_default().to_owned();
+        // A decoy of the same name first, as another port could plant.
+        let both = format!("infinisheet_session_1=decoy; {cookie}");
+        headers.insert(
+            header::COOKIE,
+            both.parse()
+                .unwrap_or(axum::http::HeaderValue::from_static("")),
+        );
+        assert_eq!(sessions.role(&headers), Some(Role::Writer));
+    }
 }

@@ -3,12 +3,11 @@
 //! valid bodies cut short). The server answers each with a status and
 //! never panics; what it refuses changes nothing.
 
-use super::{App, guard, routes, session, sheets};
+use super::{App, guard, routes};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use infinisheet::{Catalog, SheetOptions, Storage};
 use proptest::prelude::*;
-use std::sync::Arc;
 use std::time::Duration;
 use tower::ServiceExt;
 
@@ -36,18 +35,19 @@ async fn app(tokens: bool) -> (axum::Router, Catalog) {
     } else {
         guard::Tokens::new(None, None)
     };
-    let app = Arc::new(App {
-        storage: infinisheet::storage_service(catalog.storage()),
-        sheets: sheets::Sheets::new(catalog.clone(), 4),
-        catalog: catalog.clone(),
-        sessions: session::Sessions::new(8080, false),
-        hosts: guard::Hosts::new([127, 0, 0, 1].into(), &[]),
-        tokens: tokens.expect("valid tokens"),
-        streams: Arc::new(tokio::sync::Semaphore::new(4)),
-        max_streams: 4,
-        max_body: 1 << 20,
+    let app = App::new(
+        catalog.clone(),
+        tokens.expect("valid tokens"),
+        ([127, 0, 0, 1], 8080).into(),
+        &[],
+        false,
+        super::Limits {
+            open_sheets: 4,
+            event_streams: 4,
+            body: 1 << 20,
+        },
         stop,
-    });
+    );
     (routes::router(app, Duration::from_secs(60)), catalog)
 }
 
