@@ -119,7 +119,7 @@ try {
   const urls = [];
   signed.on("request", (request) => urls.push(request.url()));
   await signed.goto(`${tokenUrl}/?sheet=s`);
-  await signed.waitForURL(/\/login$/, { timeout: 30000 });
+  await signed.waitForURL(/\/login\?next=/, { timeout: 30000 });
   await signed.fill("#token", "wrong");
   await signed.click("button[type=submit]");
   await signed.waitForSelector("text=That is not this server's token.", { timeout: 30000 });
@@ -127,11 +127,17 @@ try {
   await signed.click("button[type=submit]");
   await signed.waitForSelector(`${cell("A1")}:has-text("42")`, { timeout: 30000 });
   await signed.waitForFunction(() => document.body.dataset.live === "true", null, { timeout: 30000 });
+  if (!signed.url().endsWith("/?sheet=s")) throw new Error(`signing in did not lead back to the sheet: ${signed.url()}`);
   if (urls.some((u) => u.includes(token))) throw new Error(`the token rode in a URL: ${urls.filter((u) => u.includes(token))}`);
   const cookies = await signed.context().cookies();
   if (!cookies.some((c) => c.httpOnly && c.sameSite === "Strict")) throw new Error(`no HttpOnly, SameSite=Strict session: ${JSON.stringify(cookies)}`);
   if (await signed.evaluate(() => document.cookie) !== "") throw new Error("a script can read the session cookie");
   step("signed in with the token through /login; the token in no URL, the session cookie HttpOnly and SameSite=Strict");
+  await signed.click("#signout button");
+  await signed.waitForURL(/\/login/, { timeout: 30000 });
+  const after = await signed.evaluate(async () => (await fetch("/api/sheets")).status);
+  if (after !== 401) throw new Error(`after signing out /api/sheets answered ${after}`);
+  step("signed out: the session is gone");
 } finally {
   await browser.close();
 }
