@@ -111,9 +111,11 @@ impl CatalogSheet {
     ///
     /// # Errors
     ///
-    /// [`CatalogError::Stale`] if the sheet was removed or moved, or
-    /// another sheet has its path now; [`CatalogError::BadMetadata`] or
-    /// [`CatalogError::Storage`] if the catalog cannot tell.
+    /// [`CatalogError::Stale`](super::CatalogError::Stale) if the sheet
+    /// was removed or moved, or another sheet has its path now;
+    /// [`CatalogError::BadMetadata`](super::CatalogError::BadMetadata) or
+    /// [`CatalogError::Storage`](super::CatalogError::Storage) if the
+    /// catalog cannot tell.
     pub async fn confirm(&self, catalog: &super::Catalog) -> Result<(), super::CatalogError> {
         self.confirm_at(catalog, &self.path).await
     }
