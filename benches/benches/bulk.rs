@@ -15,7 +15,7 @@
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use infinisheet::table::{ImportOptions, import_csv};
-use infinisheet::{Catalog, SheetOptions, Storage, WorkflowHost};
+use infinisheet::{Catalog, SheetOptions, Storage};
 use infinisheet_benches::{fresh_process, runtime, settle, timed_tasks};
 use infinisheet_blob_store::BlobStore;
 use infinisheet_engine::{Block, Cell, CellRef, CellValue, Spreadsheet};
@@ -78,17 +78,15 @@ async fn import_once(home: &Path, file: &Path) -> Duration {
         .unwrap();
     settle();
     let started = Instant::now();
-    let host = WorkflowHost::start(sheet.log(), sheet.dir(), sheet.workflow_options());
-    let cells = sheet.open_on(host.log()).await.unwrap();
+    let cells = sheet.writer(true).await.unwrap();
     let reader = std::fs::File::open(file).unwrap();
     let report = import_csv(&cells, reader, &ImportOptions::default(), |_| {})
         .await
         .unwrap();
-    host.idle().await;
+    let done = cells.finish().await;
     let took = started.elapsed();
     assert_eq!(report.cells, CELLS);
-    assert_eq!(host.failures(), 0);
-    host.shutdown().await;
+    assert_eq!(done.failures, 0);
     took
 }
 

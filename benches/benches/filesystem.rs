@@ -11,6 +11,7 @@ use bytes::Bytes;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use infinisheet_benches::{on_worker, runtime, settle};
 use infinisheet_blob_store::{BlobDir, BlobDirExt, BlobStore};
+use infinisheet_event_log::EventLogExt as _;
 use infinisheet_event_log::{EventLog, KnownSnapshot, LogEntry};
 use infinisheet_filesystem::{FsBlobStore, FsEventLog, FsLogOptions};
 use std::fs::File;

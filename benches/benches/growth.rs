@@ -9,6 +9,7 @@
 use bytes::Bytes;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use infinisheet_benches::{entry_of, fresh_process, on_worker, raw_sqlite, runtime, tail_of};
+use infinisheet_event_log::EventLogExt as _;
 use infinisheet_event_log::{EventLog, KnownSnapshot, LogEntry};
 use infinisheet_filesystem::{FsEventLog, FsLogOptions};
 use infinisheet_sqlite::{Durability, SqliteDatabase, SqliteEventLog, SqliteOptions};

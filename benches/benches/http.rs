@@ -12,6 +12,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use infinisheet::Storage;
 use infinisheet::http::HttpStorage;
 use infinisheet_benches::{Served, entry_of, on_worker, runtime, settle};
+use infinisheet_event_log::EventLogExt as _;
 use infinisheet_event_log::{EventLog, KnownSnapshot, QueryEnd, QueryStart};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

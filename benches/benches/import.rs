@@ -8,7 +8,7 @@
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use infinisheet::table::{ImportOptions, import_csv};
-use infinisheet::{Catalog, SheetOptions, Storage, WorkflowHost};
+use infinisheet::{Catalog, SheetOptions, Storage};
 use infinisheet_benches::runtime;
 use std::time::{Duration, Instant};
 
@@ -44,18 +44,16 @@ async fn import_once(data: &[u8]) -> Duration {
         .unwrap();
     infinisheet_benches::settle();
     let started = Instant::now();
-    let host = WorkflowHost::start(sheet.log(), sheet.dir(), sheet.workflow_options());
-    let cells = sheet.open_on(host.log()).await.unwrap();
+    let cells = sheet.writer(true).await.unwrap();
     let options = ImportOptions {
         batch: 10_000,
         ..ImportOptions::default()
     };
     let report = import_csv(&cells, data, &options, |_| {}).await.unwrap();
-    host.idle().await;
+    let done = cells.finish().await;
     let took = started.elapsed();
     assert_eq!(report.cells, u64::from(SIDE * SIDE));
-    assert_eq!(host.failures(), 0);
-    host.shutdown().await;
+    assert_eq!(done.failures, 0);
     took
 }
 

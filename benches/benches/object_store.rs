@@ -10,6 +10,7 @@ use bytes::Bytes;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use infinisheet_benches::{entry_of, runtime};
 use infinisheet_blob_store::{BlobName, BlobStore};
+use infinisheet_event_log::EventLogExt as _;
 use infinisheet_event_log::{EventLog, KnownSnapshot, QueryEnd, QueryStart};
 use infinisheet_object_store::object_store::aws::AmazonS3Builder;
 use infinisheet_object_store::object_store::memory::InMemory;

@@ -10,7 +10,14 @@
 use infinisheet::{Catalog, SheetOptions, Storage};
 use infinisheet_benches::{Served, runtime};
 
-const SHEETS: usize = 2_000;
+/// How many spellings and sheets; a few when run as a test of itself.
+fn sheets() -> usize {
+    if infinisheet_benches::measuring() {
+        2_000
+    } else {
+        20
+    }
+}
 
 fn mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
@@ -30,10 +37,17 @@ fn main() {
     {
         return;
     }
+    let sheets = sheets();
+    // The hostile bodies, smaller when run as a test of itself.
+    let (big, claimed): (usize, u32) = if infinisheet_benches::measuring() {
+        (600 << 20, 10_000_000)
+    } else {
+        (6 << 20, 100_000)
+    };
     let home = tempfile::tempdir_in(std::env::current_dir().unwrap()).unwrap();
     runtime().block_on(async {
         let catalog = Catalog::new(Storage::embedded(home.path()).await.unwrap());
-        let big = catalog
+        let cells = catalog
             .create_sheet("big", SheetOptions::default())
             .await
             .unwrap()
@@ -48,8 +62,8 @@ fn main() {
                 )
             })
             .collect();
-        big.set_cells(edits).await.unwrap();
-        for n in 0..SHEETS {
+        cells.set_cells(edits).await.unwrap();
+        for n in 0..sheets {
             catalog
                 .create_sheet(&format!("many/{n}"), SheetOptions::default())
                 .await
@@ -68,7 +82,7 @@ fn main() {
         mib(idle),
         server.status("Threads")
     );
-    for i in 0..SHEETS {
+    for i in 0..sheets {
         let spelling = format!("{}big{}", "/".repeat(i % 45), "/".repeat(i / 45));
         let spelling = if i % 2 == 0 {
             spelling.replace('/', "%2F")
@@ -85,18 +99,18 @@ fn main() {
     }
     let rss = server.status("VmRSS");
     println!(
-        "serve/spellings: RSS after {SHEETS} spellings of one sheet {:.1} MiB (+{:.1} MiB), {} threads",
+        "serve/spellings: RSS after {sheets} spellings of one sheet {:.1} MiB (+{:.1} MiB), {} threads",
         mib(rss),
         mib(rss.saturating_sub(idle)),
         server.status("Threads")
     );
-    for n in 0..SHEETS {
+    for n in 0..sheets {
         let status = server.request("GET", &format!("/api/cells?sheet=many/{n}"), &[], b"");
         assert_eq!(status, 200, "many/{n}");
     }
     let rss = server.status("VmRSS");
     println!(
-        "serve/sheets: RSS after {SHEETS} distinct sheets, --max-open-sheets 64: {:.1} MiB (+{:.1} MiB), {} threads",
+        "serve/sheets: RSS after {sheets} distinct sheets, --max-open-sheets 64: {:.1} MiB (+{:.1} MiB), {} threads",
         mib(rss),
         mib(rss.saturating_sub(idle)),
         server.status("Threads")
@@ -109,11 +123,12 @@ fn main() {
         200
     );
     let idle = server.status("VmRSS");
-    let body = vec![0u8; 600 << 20];
+    let body = vec![0u8; big];
     let storage = "Content-Type: application/x-infinisheet-storage";
     let status = server.request("POST", "/api/storage", &[storage], &body);
     println!(
-        "serve/unauthenticated: a 600 MB body without the token: {status}, peak RSS +{:.1} MiB over idle {:.1} MiB",
+        "serve/unauthenticated: a {} MB body without the token: {status}, peak RSS +{:.1} MiB over idle {:.1} MiB",
+        big >> 20,
         mib(server.status("VmHWM").saturating_sub(idle)),
         mib(idle)
     );
@@ -127,13 +142,13 @@ fn main() {
         mib(server.status("VmHWM").saturating_sub(idle))
     );
     let mut call = vec![2, 1, b'x', 0];
-    let mut count: u32 = 10_000_000;
+    let mut count: u32 = claimed;
     while count >= 0x80 {
         call.push(u8::try_from(count & 0x7f).unwrap() | 0x80);
         count >>= 7;
     }
     call.push(u8::try_from(count).unwrap());
-    call.resize(call.len() + 40_000_000, 0);
+    call.resize(call.len() + 4 * claimed as usize, 0);
     call.extend([0, 0, 0]);
     let status = server.request(
         "POST",
@@ -142,7 +157,8 @@ fn main() {
         &call,
     );
     println!(
-        "serve/claimed-entries: 10M empty entries in a 40 MB append (with the token): {status}, peak RSS +{:.1} MiB over idle",
+        "serve/claimed-entries: {claimed} empty entries in a {} MB append (with the token): {status}, peak RSS +{:.1} MiB over idle",
+        claimed / 250_000,
         mib(server.status("VmHWM").saturating_sub(idle))
     );
 }

@@ -274,23 +274,33 @@ pub async fn open_place(place: &str) -> std::sync::Arc<dyn infinisheet_event_log
     }
 }
 
-/// The release build of the `infinisheet` command (`cargo xtask bench`
-/// builds it first), in the target directory cargo uses.
-pub fn release_binary() -> std::path::PathBuf {
+/// Whether the benchmark runs as one (`cargo bench`, which passes
+/// `--bench`), not as a test of itself (`cargo test --benches`, once
+/// through, quickly).
+pub fn measuring() -> bool {
+    std::env::args().any(|arg| arg == "--bench")
+}
+
+/// The `infinisheet` command the benchmarks of `serve` run: its release
+/// build when measuring (`cargo xtask bench` builds it first), the debug
+/// build the tests use otherwise; in the target directory cargo uses.
+pub fn command_binary() -> std::path::PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
         || std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"),
         std::path::PathBuf::from,
     );
-    let binary = target.join("release").join("infinisheet");
+    let profile = if measuring() { "release" } else { "debug" };
+    let binary = target.join(profile).join("infinisheet");
     assert!(
         binary.is_file(),
-        "{} is not built: cargo build --release -p infinisheet-cli (cargo xtask bench does)",
-        binary.display()
+        "{} is not built: cargo build{} -p infinisheet-cli (cargo xtask bench does)",
+        binary.display(),
+        if measuring() { " --release" } else { "" }
     );
     binary
 }
 
-/// A running `infinisheet serve` (the release build), stopped with
+/// A running `infinisheet serve` ([`command_binary`]), stopped with
 /// SIGTERM when dropped.
 pub struct Served {
     child: std::process::Child,
@@ -305,7 +315,7 @@ impl Served {
     /// its access log silenced.
     pub fn start(home: &std::path::Path, extra: &[&str]) -> Served {
         use std::io::BufRead;
-        let mut child = std::process::Command::new(release_binary())
+        let mut child = std::process::Command::new(command_binary())
             .arg("--home")
             .arg(home)
             .args(["-q", "serve", "--listen", "127.0.0.1:0"])

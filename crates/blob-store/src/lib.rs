@@ -27,6 +27,11 @@
 //! # }).unwrap();
 //! ```
 
+/// The attribute the traits are declared with: implement them under
+/// `#[async_trait]` (re-exported, so an implementer needs no dependency of
+/// its own).
+pub use async_trait::async_trait;
+
 mod dir;
 mod error;
 mod ext;

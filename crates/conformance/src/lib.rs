@@ -1,10 +1,11 @@
 //! The executable specification of the Infinisheet storage traits.
 //!
-//! Every case is a documented `pub async fn` in [`event_log`] or
-//! [`blob_store`] that takes the backend under test and panics, with a message
-//! saying what the contract wanted, when the backend breaks it. The macros
-//! [`event_log_tests!`] and [`blob_store_tests!`] expand to one `#[test]` per
-//! case, so failures are independent and can be filtered by name.
+//! Every case is a documented `pub async fn` in [`event_log`],
+//! [`blob_store`] or [`log_store`] that takes the backend under test and
+//! panics, with a message saying what the contract wanted, when the
+//! backend breaks it. The macros [`event_log_tests!`],
+//! [`blob_store_tests!`] and [`log_store_tests!`] expand to one `#[test]`
+//! per case, so failures are independent and can be filtered by name.
 //!
 //! Testing a custom backend takes one dev-dependency and one macro call per
 //! trait:
@@ -26,6 +27,24 @@
 //! infinisheet_conformance::event_log_tests!(
 //!     || async { MyLog::temporary().await.unwrap() },
 //!     reopen = |log: MyLog| async move { log.reopen().await.unwrap() },
+//! );
+//! ```
+//!
+//! Every backend that is shared — by processes, or by a catalog whose log
+//! store hands out a handle per call — passes `open_again`, a way to open
+//! a second, independent handle on the same storage while the first stays
+//! open; the second-handle cases (an append seen through the other, a
+//! stale handle's append a conflict, tokens and truncation honoured across
+//! them, racing writers on both) run through the two:
+//!
+//! ```text
+//! infinisheet_conformance::event_log_tests!(
+//!     || async { MyLog::temporary().await.unwrap() },
+//!     reopen = |log: MyLog| async move { log.reopen().await.unwrap() },
+//!     open_again = |log: &MyLog| {
+//!         let path = log.path().to_owned();
+//!         async move { MyLog::open(path).await.unwrap() }
+//!     },
 //! );
 //! ```
 //!
@@ -58,6 +77,7 @@ macro_rules! assert_err {
 
 pub mod blob_store;
 pub mod event_log;
+pub mod log_store;
 mod macros;
 mod report;
 
@@ -65,6 +85,7 @@ pub use report::{SKIP_LOG, run, skip};
 
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::report::second_handle;
     pub use std::future::Ready;
     pub use std::sync::Arc;
 }

@@ -7,7 +7,11 @@
 /// ```
 /// use infinisheet_memory::MemoryEventLog;
 ///
-/// infinisheet_conformance::event_log_tests!(|| async { MemoryEventLog::new() });
+/// infinisheet_conformance::event_log_tests!(
+///     || async { MemoryEventLog::new() },
+///     // A second handle on the same log: a clone shares its state.
+///     open_again = |log: &MemoryEventLog| std::future::ready(log.clone()),
+/// );
 /// // A second module name lets one file test two configurations.
 /// infinisheet_conformance::event_log_tests!(mod small_pages, || async {
 ///     MemoryEventLog::with_page_size(3)
@@ -16,44 +20,76 @@
 /// ```
 ///
 /// A persistent backend passes a way to reopen a log (it gets the old
-/// handle, drops it, and opens the same storage):
+/// handle, drops it, and opens the same storage), and a way to open a
+/// second, independent handle on the same storage while the first stays
+/// open, as another process would (it gets the first by reference and
+/// returns a future that does not borrow it: take what it needs first):
 ///
 /// ```text
 /// infinisheet_conformance::event_log_tests!(
 ///     mod durable_log,
 ///     || async { MyLog::temporary().await.unwrap() },
 ///     reopen = |log: MyLog| async move { log.reopen().await.unwrap() },
+///     open_again = |log: &MyLog| {
+///         let path = log.path().to_owned();
+///         async move { MyLog::open(path).await.unwrap() }
+///     },
 /// );
 /// ```
 ///
-/// The module is `event_log_conformance` unless named; it `use`s everything
-/// from the calling module, so the factory may name anything in scope there.
+/// The second-handle cases run through both handles; without `open_again`
+/// they are skipped (loudly) for a volatile backend and fail for a
+/// persistent one. The module is `event_log_conformance` unless named; it
+/// `use`s everything from the calling module, so the closures may name
+/// anything in scope there.
 #[macro_export]
 macro_rules! event_log_tests {
-    (mod $module:ident, $factory:expr, reopen = $reopen:expr $(,)?) => {
-        $crate::__event_log_tests!($module, $factory, ::core::option::Option::Some($reopen));
-    };
-    (mod $module:ident, $factory:expr $(,)?) => {
+    (mod $module:ident, $factory:expr $(, reopen = $reopen:expr)? $(, open_again = $again:expr)? $(,)?) => {
         $crate::__event_log_tests!(
             $module,
             $factory,
-            ::core::option::Option::None::<fn(_) -> $crate::__private::Ready<_>>
+            $crate::__reopen!($($reopen)?),
+            $crate::__open_again!($($again)?)
         );
     };
-    ($factory:expr, reopen = $reopen:expr $(,)?) => {
-        $crate::event_log_tests!(mod event_log_conformance, $factory, reopen = $reopen);
+    ($factory:expr $(, reopen = $reopen:expr)? $(, open_again = $again:expr)? $(,)?) => {
+        $crate::event_log_tests!(
+            mod event_log_conformance,
+            $factory
+            $(, reopen = $reopen)?
+            $(, open_again = $again)?
+        );
     };
-    ($factory:expr $(,)?) => {
-        $crate::event_log_tests!(mod event_log_conformance, $factory);
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __reopen {
+    () => {
+        ::core::option::Option::None::<fn(_) -> $crate::__private::Ready<_>>
+    };
+    ($reopen:expr) => {
+        ::core::option::Option::Some($reopen)
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __open_again {
+    () => {
+        ::core::option::Option::None::<fn(&_) -> $crate::__private::Ready<_>>
+    };
+    ($again:expr) => {
+        ::core::option::Option::Some($again)
     };
 }
 
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __event_log_tests {
-    ($module:ident, $factory:expr, $reopen:expr) => {
+    ($module:ident, $factory:expr, $reopen:expr, $again:expr) => {
         $crate::__cases!(
-            $module, event_log, $factory, $reopen;
+            $module, event_log, $factory, $reopen, $again;
             plain: [
                 empty_log_is_empty,
                 empty_log_query_past_end_is_range_error,
@@ -125,6 +161,14 @@ macro_rules! __event_log_tests {
                 log_truncate_survives_reopen,
                 tokens_survive_reopen,
             ];
+            again: [
+                second_handle_sees_appends,
+                stale_handle_append_is_a_conflict,
+                second_handle_sees_metadata_and_truncation,
+                token_retried_through_second_handle_lands_once,
+                racing_through_two_handles_one_winner_per_id,
+                appends_through_a_second_handle_wake_tails,
+            ];
             model: event_log_matches_reference;
         );
     };
@@ -132,40 +176,44 @@ macro_rules! __event_log_tests {
 
 /// Expands to a module of tests, one per [`blob_store`](crate::blob_store)
 /// case, each on a fresh store from `factory`. Takes the same forms as
-/// [`event_log_tests!`]; the module is `blob_store_conformance` unless named.
+/// [`event_log_tests!`] (`reopen`, `open_again`); the module is
+/// `blob_store_conformance` unless named.
 ///
 /// ```
 /// use infinisheet_memory::MemoryBlobStore;
 ///
-/// infinisheet_conformance::blob_store_tests!(|| async { MemoryBlobStore::new() });
+/// infinisheet_conformance::blob_store_tests!(
+///     || async { MemoryBlobStore::new() },
+///     open_again = |store: &MemoryBlobStore| std::future::ready(store.clone()),
+/// );
 /// # fn main() {}
 /// ```
 #[macro_export]
 macro_rules! blob_store_tests {
-    (mod $module:ident, $factory:expr, reopen = $reopen:expr $(,)?) => {
-        $crate::__blob_store_tests!($module, $factory, ::core::option::Option::Some($reopen));
-    };
-    (mod $module:ident, $factory:expr $(,)?) => {
+    (mod $module:ident, $factory:expr $(, reopen = $reopen:expr)? $(, open_again = $again:expr)? $(,)?) => {
         $crate::__blob_store_tests!(
             $module,
             $factory,
-            ::core::option::Option::None::<fn(_) -> $crate::__private::Ready<_>>
+            $crate::__reopen!($($reopen)?),
+            $crate::__open_again!($($again)?)
         );
     };
-    ($factory:expr, reopen = $reopen:expr $(,)?) => {
-        $crate::blob_store_tests!(mod blob_store_conformance, $factory, reopen = $reopen);
-    };
-    ($factory:expr $(,)?) => {
-        $crate::blob_store_tests!(mod blob_store_conformance, $factory);
+    ($factory:expr $(, reopen = $reopen:expr)? $(, open_again = $again:expr)? $(,)?) => {
+        $crate::blob_store_tests!(
+            mod blob_store_conformance,
+            $factory
+            $(, reopen = $reopen)?
+            $(, open_again = $again)?
+        );
     };
 }
 
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __blob_store_tests {
-    ($module:ident, $factory:expr, $reopen:expr) => {
+    ($module:ident, $factory:expr, $reopen:expr, $again:expr) => {
         $crate::__cases!(
-            $module, blob_store, $factory, $reopen;
+            $module, blob_store, $factory, $reopen, $again;
             plain: [
                 name_empty_rejected,
                 name_length_limit,
@@ -214,8 +262,96 @@ macro_rules! __blob_store_tests {
                 blobs_survive_reopen,
                 removals_survive_reopen,
             ];
+            again: [
+                second_handle_sees_blobs,
+                second_handle_sees_kinds_change,
+            ];
             model: blob_store_matches_reference;
         );
+    };
+}
+
+/// Expands to a module of tests, one per [`log_store`](crate::log_store)
+/// case, each on a fresh store from `factory`, and one per second-handle
+/// case of the [`event_log`](crate::event_log) suite on two handles the
+/// store gives out for one id (module `handles`).
+///
+/// ```
+/// use infinisheet_memory::MemoryLogs;
+///
+/// infinisheet_conformance::log_store_tests!(|| async { MemoryLogs::new() });
+/// # fn main() {}
+/// ```
+#[macro_export]
+macro_rules! log_store_tests {
+    (mod $module:ident, $factory:expr $(,)?) => {
+        #[allow(unused_imports, clippy::redundant_closure_call)]
+        mod $module {
+            use super::*;
+
+            $crate::__log_store_cases!(
+                $factory;
+                store_names_itself,
+                unknown_log_without_create_is_not_found,
+                invalid_ids_are_refused,
+                created_log_opens_again,
+                logs_are_independent,
+                clear_empties_a_log,
+            );
+
+            /// The event log's second-handle cases on two handles of one
+            /// log the store gave out.
+            mod handles {
+                use super::*;
+
+                $crate::__log_store_handles!(
+                    $factory;
+                    second_handle_sees_appends,
+                    stale_handle_append_is_a_conflict,
+                    second_handle_sees_metadata_and_truncation,
+                    token_retried_through_second_handle_lands_once,
+                    racing_through_two_handles_one_winner_per_id,
+                    appends_through_a_second_handle_wake_tails,
+                );
+            }
+        }
+    };
+    ($factory:expr $(,)?) => {
+        $crate::log_store_tests!(mod log_store_conformance, $factory);
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __log_store_cases {
+    ($factory:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $case() {
+                $crate::run(async {
+                    let store = ($factory)().await;
+                    $crate::log_store::$case($crate::__private::Arc::new(store)).await;
+                });
+            }
+        )*
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __log_store_handles {
+    ($factory:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $case() {
+                $crate::run(async {
+                    let store = ($factory)().await;
+                    let id = $crate::log_store::fresh_id();
+                    let (first, second) = $crate::log_store::two_handles(&store, &id).await;
+                    $crate::event_log::$case(first, second).await;
+                });
+            }
+        )*
     };
 }
 
@@ -223,9 +359,10 @@ macro_rules! __blob_store_tests {
 #[macro_export]
 macro_rules! __cases {
     (
-        $module:ident, $suite:ident, $factory:expr, $reopen:expr;
+        $module:ident, $suite:ident, $factory:expr, $reopen:expr, $again:expr;
         plain: [$($case:ident),* $(,)?];
         reopen: [$($persist:ident),* $(,)?];
+        again: [$($second:ident),* $(,)?];
         model: $model:ident;
     ) => {
         #[allow(unused_imports, clippy::redundant_closure_call)]
@@ -248,6 +385,30 @@ macro_rules! __cases {
                     $crate::run(async {
                         let subject = ($factory)().await;
                         $crate::$suite::$persist(subject, $reopen).await;
+                    });
+                }
+            )*
+
+            $(
+                #[test]
+                fn $second() {
+                    $crate::run(async {
+                        let subject = ($factory)().await;
+                        let persistent = $crate::$suite::persistent(&subject);
+                        let handles = $crate::__private::second_handle(
+                            stringify!($second),
+                            persistent,
+                            subject,
+                            $again,
+                        )
+                        .await;
+                        if let Some((first, second)) = handles {
+                            $crate::$suite::$second(
+                                $crate::__private::Arc::new(first),
+                                $crate::__private::Arc::new(second),
+                            )
+                            .await;
+                        }
                     });
                 }
             )*

@@ -127,3 +127,37 @@ pub(crate) fn reopener<R>(
         (true, Some(reopen)) => Some(reopen),
     }
 }
+
+/// The two handles of a second-handle case: the subject and a second one
+/// `open_again` opens on the same storage while the first stays open.
+/// Without `open_again`, the case is skipped for a volatile backend and
+/// fails for a persistent one (which every process shares).
+pub async fn second_handle<L, A, Fut>(
+    case: &str,
+    persistent: bool,
+    subject: L,
+    open_again: Option<A>,
+) -> Option<(L, L)>
+where
+    A: Fn(&L) -> Fut,
+    Fut: Future<Output = L>,
+{
+    match (persistent, open_again) {
+        (_, Some(open_again)) => {
+            let second = open_again(&subject).await;
+            Some((subject, second))
+        }
+        (false, None) => {
+            skip(
+                case,
+                "the backend gives no second handle (`open_again = ...`)",
+            );
+            None
+        }
+        (true, None) => panic!(
+            "the backend declares `persistent` but the macro was given no `open_again = ...` \
+             closure: a persistent store is shared by processes, so a second, independent \
+             handle on it must agree with the first"
+        ),
+    }
+}

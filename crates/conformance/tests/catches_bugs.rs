@@ -11,6 +11,7 @@ use infinisheet_blob_store::{
     ReadBlobError, RemoveBlobError, StorageError, WriteBlobError,
 };
 use infinisheet_conformance::{blob_store, event_log};
+use infinisheet_event_log::EventLogExt as _;
 use infinisheet_event_log::{
     AddEntryError, AddEntryValue, AppendToken, Bounds, EventLog, KnownSnapshot, LogCapabilities,
     LogEntry, MetadataUpdate, QueryEnd, QueryError, QueryStart, QueryValue, SequenceId,
@@ -78,11 +79,12 @@ async fn current_end(log: &MemoryEventLog) -> SequenceId {
 
 #[async_trait]
 impl EventLog for BuggyLog {
-    async fn add_entry(
+    async fn append_at(
         &self,
-        entry: LogEntry,
+        entries: Vec<LogEntry>,
         seq: SequenceId,
         known: KnownSnapshot,
+        token: Option<AppendToken>,
     ) -> Result<AddEntryValue, AddEntryError> {
         if self.bug == LogBug::CheckThenAct {
             let end = current_end(&self.inner).await;
@@ -95,28 +97,8 @@ impl EventLog for BuggyLog {
             tokio::task::yield_now().await;
             // The end may have moved; this writer "wins" anyway.
             let end = current_end(&self.inner).await;
-            return self.inner.add_entry(entry, end, known).await;
+            return self.inner.append_at(entries, end, known, token).await;
         }
-        let result = self.inner.add_entry(entry, seq, known).await;
-        match (self.bug, result) {
-            (LogBug::ConflictOffByOne, Err(AddEntryError::Conflict { attempted, next })) => {
-                Err(AddEntryError::Conflict {
-                    attempted,
-                    next: next + 1,
-                })
-            }
-            (LogBug::ForgetsSnapshots, Ok(_)) => Ok(AddEntryValue::default()),
-            (_, result) => result,
-        }
-    }
-
-    async fn add_entries_with_token(
-        &self,
-        entries: Vec<LogEntry>,
-        seq: SequenceId,
-        known: KnownSnapshot,
-        token: Option<AppendToken>,
-    ) -> Result<AddEntryValue, AddEntryError> {
         let first = entries.first().cloned();
         let kept = token.filter(|_| {
             !matches!(
@@ -125,11 +107,15 @@ impl EventLog for BuggyLog {
             )
         });
         let again = entries.clone();
-        let result = self
-            .inner
-            .add_entries_with_token(entries, seq, known, kept)
-            .await;
+        let result = self.inner.append_at(entries, seq, known, kept).await;
         match (self.bug, result, first) {
+            (LogBug::ConflictOffByOne, Err(AddEntryError::Conflict { attempted, next }), _) => {
+                Err(AddEntryError::Conflict {
+                    attempted,
+                    next: next + 1,
+                })
+            }
+            (LogBug::ForgetsSnapshots, Ok(_), _) => Ok(AddEntryValue::default()),
             (LogBug::TrustsAnyToken, Err(AddEntryError::Conflict { .. }), _) if token.is_some() => {
                 Ok(AddEntryValue::default())
             }
@@ -503,4 +489,44 @@ fn the_model_test_catches_every_store_bug() {
             "the model test passed a store with bug {bug:?}"
         );
     }
+}
+
+/// The log store of the kind a third party writes first — each handle
+/// keeps its bounds in memory and trusts them — passes the single-handle
+/// cases but not the second-handle ones: on its handles a catalog loses
+/// edits, so the suite must not pass it.
+#[test]
+fn handles_that_trust_their_own_bounds_are_caught() {
+    use infinisheet_event_log::LogStore;
+    use infinisheet_test_kit::StaleBoundsLogs;
+    async fn handles() -> (Arc<dyn EventLog>, Arc<dyn EventLog>) {
+        let logs = StaleBoundsLogs::default();
+        let first = logs.log("x", true).await.unwrap();
+        let second = logs.log("x", false).await.unwrap();
+        (first, second)
+    }
+    assert!(!fails(async {
+        let (log, _) = handles().await;
+        event_log::add_entry_appends_in_order(log).await;
+    }));
+    assert!(!fails(async {
+        let (log, _) = handles().await;
+        event_log::query_pages_cover_the_log(log).await;
+    }));
+    assert!(fails(async {
+        let (first, second) = handles().await;
+        event_log::second_handle_sees_appends(first, second).await;
+    }));
+    assert!(fails(async {
+        let (first, second) = handles().await;
+        event_log::stale_handle_append_is_a_conflict(first, second).await;
+    }));
+    assert!(fails(async {
+        let (first, second) = handles().await;
+        event_log::racing_through_two_handles_one_winner_per_id(first, second).await;
+    }));
+    assert!(fails(async {
+        let (first, second) = handles().await;
+        event_log::token_retried_through_second_handle_lands_once(first, second).await;
+    }));
 }

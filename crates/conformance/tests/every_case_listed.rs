@@ -36,7 +36,7 @@ fn every_case_is_named_by_its_macro() {
     let macros = std::fs::read_to_string(src.join("macros.rs")).expect("reading macros.rs");
     let mut missing = Vec::new();
     let mut count = 0;
-    for module in ["event_log", "blob_store"] {
+    for module in ["event_log", "blob_store", "log_store"] {
         for case in cases_in(&src.join(module)) {
             count += 1;
             if !listed(&macros, &case) {

@@ -20,11 +20,9 @@ const EDITS: u32 = 200;
 async fn edits_land_once(log: Arc<dyn EventLog>, seed: u64) {
     let lost = Faults::new()
         .rate(0.2, seed)
-        .only([Op::AddEntry, Op::AddEntries])
+        .only([Op::Append])
         .at(FaultPoint::After);
-    let failed = Faults::new()
-        .rate(0.1, seed + 1)
-        .only([Op::AddEntry, Op::AddEntries]);
+    let failed = Faults::new().rate(0.1, seed + 1).only([Op::Append]);
     let faulty: Arc<dyn EventLog> = Arc::new(Layered::new(
         failed.clone(),
         Layered::new(lost.clone(), log.clone()),
@@ -106,7 +104,7 @@ async fn edits_over_a_filesystem_log_that_loses_replies_land_once() {
 
 #[tokio::test]
 async fn an_edit_whose_log_keeps_failing_is_a_storage_error() {
-    let faults = Faults::new().rate(1.0, 0).only([Op::AddEntries]);
+    let faults = Faults::new().rate(1.0, 0).only([Op::Append]);
     let log: Arc<dyn EventLog> = Arc::new(Layered::new(faults.clone(), MemoryEventLog::new()));
     let options = SheetOptions::default().storage_retries(3);
     let sheet = Spreadsheet::open(log, MemoryBlobStore::new().root(), options)

@@ -16,8 +16,8 @@ pub struct RangeError {
     pub end: SequenceId,
 }
 
-/// Error of [`add_entry`](crate::EventLog::add_entry) and
-/// [`add_entries`](crate::EventLog::add_entries).
+/// Error of [`add_entry`](crate::EventLogExt::add_entry) and
+/// [`add_entries`](crate::EventLogExt::add_entries).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum AddEntryError {

@@ -12,9 +12,42 @@ use async_trait::async_trait;
 /// better handled by the caller than spun on.
 pub const APPEND_ATTEMPTS: u32 = 64;
 
-/// Conveniences for every [`EventLog`]; implemented for all of them.
+/// Conveniences for every [`EventLog`], built on its methods; implemented
+/// for all of them. Do not implement it: a backend's own version of a
+/// convenience would be a second way to do one thing, where bugs hide (a
+/// log's own `add_entry` once skipped waking its tails).
 #[async_trait]
 pub trait EventLogExt: EventLog {
+    /// Appends `entry` at `seq`: [`append_at`](EventLog::append_at) with one
+    /// entry and no token.
+    ///
+    /// # Errors
+    ///
+    /// As [`append_at`](EventLog::append_at).
+    async fn add_entry(
+        &self,
+        entry: LogEntry,
+        seq: SequenceId,
+        known: KnownSnapshot,
+    ) -> Result<AddEntryValue, AddEntryError> {
+        self.append_at(vec![entry], seq, known, None).await
+    }
+
+    /// Appends `entries` at `seq`, all or none:
+    /// [`append_at`](EventLog::append_at) with no token.
+    ///
+    /// # Errors
+    ///
+    /// As [`append_at`](EventLog::append_at).
+    async fn add_entries(
+        &self,
+        entries: Vec<LogEntry>,
+        seq: SequenceId,
+        known: KnownSnapshot,
+    ) -> Result<AddEntryValue, AddEntryError> {
+        self.append_at(entries, seq, known, None).await
+    }
+
     /// Like [`EventLog::query`], but follows pages until the reply is
     /// complete and returns every entry in one value.
     ///
@@ -88,7 +121,7 @@ pub trait EventLogExt: EventLog {
         loop {
             attempts += 1;
             match self
-                .add_entries_with_token(vec![entry.clone()], seq, known, Some(token))
+                .append_at(vec![entry.clone()], seq, known, Some(token))
                 .await
             {
                 Ok(value) => return Ok((seq, value)),
@@ -116,7 +149,7 @@ mod tests {
 
     #[async_trait]
     impl EventLog for AlwaysBehind {
-        async fn add_entries_with_token(
+        async fn append_at(
             &self,
             _: Vec<LogEntry>,
             seq: SequenceId,

@@ -9,12 +9,15 @@
 //! Two rules from the original design shape the API:
 //!
 //! * **Clients learn of snapshots on calls they make anyway.** Both
-//!   [`EventLog::add_entry`] and [`EventLog::query`] take the snapshot the
+//!   [`EventLog::append_at`] and [`EventLog::query`] take the snapshot the
 //!   caller builds on ([`KnownSnapshot`]) and reply with a newer one when the
 //!   log holds it. No notification channel is needed.
 //! * **Off by one.** A snapshot stored on entry `S` holds the state produced by
 //!   every entry *before* `S`; the entry carrying it is the first entry of the
 //!   next log segment.
+//!
+//! [`LogStore`] is where many logs live, each named by an id (a catalog
+//! keeps a sheet's there).
 //!
 //! The crate holds only traits, types, errors and small helpers; it performs
 //! no I/O and names no backend. [`raw`] holds the rules of the contract an
@@ -37,10 +40,16 @@
 //! # }).unwrap();
 //! ```
 
+/// The attribute the traits are declared with: implement them under
+/// `#[async_trait]` (re-exported, so an implementer needs no dependency of
+/// its own).
+pub use async_trait::async_trait;
+
 mod error;
 mod ext;
 mod log;
 pub mod raw;
+mod store;
 mod tail;
 mod types;
 
@@ -49,6 +58,7 @@ pub use ext::{APPEND_ATTEMPTS, EventLogExt};
 pub use infinisheet_storage_error::{BoxError, StorageError};
 pub use log::{EventLog, LogCapabilities};
 pub use raw::Bounds;
+pub use store::{LogStore, LogStoreError, check_log_id, log_id_problem};
 pub use tail::{Tail, TailError, TailEvent, TailOptions};
 pub use types::{
     AddEntryValue, AppendToken, BlobId, EntryMetadata, FieldUpdate, KnownSnapshot, LogEntry,

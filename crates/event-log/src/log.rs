@@ -19,99 +19,97 @@ pub struct LogCapabilities {
     /// Entries and metadata survive dropping every handle and opening the log
     /// again.
     pub persistent: bool,
+    /// An append through any handle of the log in this process wakes the
+    /// tails waiting through any other at once
+    /// ([`wait_for_entries`](EventLog::wait_for_entries) returns), so a
+    /// tail hears of it without polling.
+    pub wakes_in_process: bool,
 }
 
 impl LogCapabilities {
     /// A log that lives only as long as its handles (the memory backend).
     pub const fn volatile() -> Self {
-        LogCapabilities { persistent: false }
+        LogCapabilities {
+            persistent: false,
+            wakes_in_process: false,
+        }
     }
 
     /// A log whose content survives reopening.
     pub const fn persistent() -> Self {
-        LogCapabilities { persistent: true }
+        LogCapabilities {
+            persistent: true,
+            wakes_in_process: false,
+        }
+    }
+
+    /// These, and waking tails in the process
+    /// ([`wakes_in_process`](LogCapabilities::wakes_in_process)).
+    pub const fn waking(self) -> Self {
+        LogCapabilities {
+            wakes_in_process: true,
+            ..self
+        }
     }
 }
 
 /// A dense, totally ordered log of immutable entries with mutable metadata.
 ///
 /// Object safe: host apps hold an `Arc<dyn EventLog>` and mix backends at run
-/// time. Conveniences built on these methods live in
-/// [`EventLogExt`](crate::EventLogExt).
+/// time. Conveniences built on these methods (`add_entry`, `add_entries`,
+/// `query_all`, `tail`, `append`) live in [`EventLogExt`](crate::EventLogExt),
+/// which every log has and no one implements: each thing is done one way.
+///
+/// Every handle on a log must agree with every other, however it was
+/// opened: a second handle opened on the same storage (by another
+/// process, or by a [`LogStore`](crate::LogStore) asked twice) sees what
+/// the first appended, a stale handle's append at a taken id is a
+/// [`Conflict`](AddEntryError::Conflict), never an overwrite, and tokens,
+/// metadata and truncation set through one are honoured by the other. A
+/// backend that keeps state per handle (bounds in memory, say) must check
+/// it against the storage. The conformance suite's second-handle cases
+/// hold a backend to this.
 ///
 /// The contract below is what the `infinisheet-conformance` suite checks; a
 /// backend is correct when it passes that suite.
 #[async_trait]
 pub trait EventLog: Send + Sync + Debug + 'static {
-    /// Appends `entry` at `seq`, which must be the log's current end.
+    /// Appends `entries` at `seq`, which must be the log's current end,
+    /// atomically: all of them, at `seq..seq + entries.len()`, or none. An
+    /// empty batch appends nothing and succeeds when `seq` is the end.
     ///
-    /// Exactly one of any number of racing writers wins a given `seq`. When it
-    /// returns `Ok` on a durable backend, the entry survives a crash. The
-    /// reply names the log's most recent snapshot if `known` tracks snapshots
-    /// and that snapshot differs from the known one (see
-    /// [`KnownSnapshot::newer`]).
+    /// This is the log's one way to append; [`EventLogExt::add_entry`] and
+    /// [`EventLogExt::add_entries`] are it without a token. Exactly one of
+    /// any number of racing writers (tasks, processes, machines, through
+    /// one handle or independently opened ones) wins a given `seq`. When it
+    /// returns `Ok` on a durable backend, the entries survive a crash. The
+    /// reply names the log's most recent snapshot if `known` tracks
+    /// snapshots and that snapshot differs from the known one (see
+    /// [`KnownSnapshot::newer`]). A backend that wakes waiting tails
+    /// ([`wait_for_entries`](EventLog::wait_for_entries)) wakes them here.
     ///
-    /// The default forwards to [`add_entries`](EventLog::add_entries) with one
-    /// entry.
+    /// With a `token`, the append can be retried safely after a storage
+    /// error: it succeeds also when the log already holds a batch of as
+    /// many entries at `seq`, appended under the same token (an earlier
+    /// attempt of this very append whose reply was lost): nothing is
+    /// appended again and the reply is the one the first attempt would
+    /// have had. Any number of such attempts, even racing one another,
+    /// leave one copy in the log. The backend keeps the token with the
+    /// entries for as long as they are in the log (see [`AppendToken`]).
     ///
-    /// # Errors
-    ///
-    /// * [`AddEntryError::Conflict`] if `seq` is not the log's end; it carries
-    ///   the real end.
-    /// * [`AddEntryError::Storage`] if the storage fails; nothing was appended
-    ///   unless the failure happened after the write (a lost reply), in which
-    ///   case a retry reports a conflict, never a duplicate. To retry such an
-    ///   append and learn whether it landed, append with a token
-    ///   ([`add_entries_with_token`](EventLog::add_entries_with_token)).
-    async fn add_entry(
-        &self,
-        entry: LogEntry,
-        seq: SequenceId,
-        known: KnownSnapshot,
-    ) -> Result<AddEntryValue, AddEntryError> {
-        self.add_entries(vec![entry], seq, known).await
-    }
-
-    /// Appends `entries` at `seq` atomically: all of them, at
-    /// `seq..seq + entries.len()`, or none. An empty batch appends nothing
-    /// and succeeds when `seq` is the end.
-    ///
-    /// The default forwards to
-    /// [`add_entries_with_token`](EventLog::add_entries_with_token) with no
-    /// token.
+    /// [`EventLogExt::add_entry`]: crate::EventLogExt::add_entry
+    /// [`EventLogExt::add_entries`]: crate::EventLogExt::add_entries
     ///
     /// # Errors
     ///
-    /// As [`add_entry`](EventLog::add_entry); on a conflict no entry of the
-    /// batch is appended.
-    async fn add_entries(
-        &self,
-        entries: Vec<LogEntry>,
-        seq: SequenceId,
-        known: KnownSnapshot,
-    ) -> Result<AddEntryValue, AddEntryError> {
-        self.add_entries_with_token(entries, seq, known, None).await
-    }
-
-    /// Appends `entries` at `seq` atomically, as
-    /// [`add_entries`](EventLog::add_entries), marked with `token` so the
-    /// append can be retried safely after a storage error.
-    ///
-    /// With a token, the append succeeds also when the log already holds a
-    /// batch of as many entries at `seq`, appended under the same token (an
-    /// earlier attempt of this very append whose reply was lost): nothing is
-    /// appended again and the reply is the one the first attempt would have
-    /// had. Any number of such attempts, even racing one another, leave one
-    /// copy in the log. The backend keeps the token with the entries for as
-    /// long as they are in the log (see [`AppendToken`]).
-    ///
-    /// # Errors
-    ///
-    /// * [`AddEntryError::Conflict`] if `seq` is not the log's end and the
-    ///   entries at `seq` are not this token's batch.
+    /// * [`AddEntryError::Conflict`] if `seq` is not the log's end (and the
+    ///   entries at `seq` are not this token's batch); it carries the real
+    ///   end, and no entry of the batch is appended.
     /// * [`AddEntryError::Storage`] if the storage fails; the append may or
-    ///   may not have landed, and retrying with the same token is safe.
-    async fn add_entries_with_token(
+    ///   may not have landed (a lost reply): without a token a retry then
+    ///   reports a conflict, never a duplicate; with one, retrying with the
+    ///   same token is safe and tells.
+    async fn append_at(
         &self,
         entries: Vec<LogEntry>,
         seq: SequenceId,
@@ -125,7 +123,7 @@ pub trait EventLog: Send + Sync + Debug + 'static {
     /// least one while any remain; the reply's `is_complete` is then `false`
     /// and the caller continues from the reply's `end`. An `end` past the log's end stops at the log's end;
     /// an `end` before the start gives an empty, complete reply. The reply
-    /// names a newer snapshot as [`add_entry`](EventLog::add_entry) does.
+    /// names a newer snapshot as [`append_at`](EventLog::append_at) does.
     ///
     /// # Errors
     ///
@@ -190,36 +188,17 @@ pub trait EventLog: Send + Sync + Debug + 'static {
 
 macro_rules! forward_event_log {
     ($ty:ty) => {
+        #[deny(clippy::missing_trait_methods)]
         #[async_trait]
         impl<T: EventLog + ?Sized> EventLog for $ty {
-            async fn add_entry(
-                &self,
-                entry: LogEntry,
-                seq: SequenceId,
-                known: KnownSnapshot,
-            ) -> Result<AddEntryValue, AddEntryError> {
-                (**self).add_entry(entry, seq, known).await
-            }
-
-            async fn add_entries(
-                &self,
-                entries: Vec<LogEntry>,
-                seq: SequenceId,
-                known: KnownSnapshot,
-            ) -> Result<AddEntryValue, AddEntryError> {
-                (**self).add_entries(entries, seq, known).await
-            }
-
-            async fn add_entries_with_token(
+            async fn append_at(
                 &self,
                 entries: Vec<LogEntry>,
                 seq: SequenceId,
                 known: KnownSnapshot,
                 token: Option<AppendToken>,
             ) -> Result<AddEntryValue, AddEntryError> {
-                (**self)
-                    .add_entries_with_token(entries, seq, known, token)
-                    .await
+                (**self).append_at(entries, seq, known, token).await
             }
 
             async fn query(

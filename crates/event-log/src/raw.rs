@@ -207,6 +207,83 @@ pub fn reply_snapshot<E>(
     }
 }
 
+/// The tails waiting on one log in this process
+/// ([`wait_for_entries`](crate::EventLog::wait_for_entries)): a backend
+/// wakes them in its one append path
+/// ([`append_at`](crate::EventLog::append_at)) and when a snapshot is
+/// published (news to a tail tracking snapshots), and waits on them in
+/// `wait_for_entries`. Every handle of a log in the process should share
+/// one (see [`WaiterRegistry`]), so an append through one wakes a tail on
+/// another.
+#[derive(Debug, Default)]
+pub struct Waiters(tokio::sync::Notify);
+
+impl Waiters {
+    /// Wakes every tail waiting now.
+    pub fn wake(&self) {
+        self.0.notify_waiters();
+    }
+
+    /// Returns once woken, once `ready` (a read of whether the log holds
+    /// entries at the end waited for) says so, or after `timeout`.
+    /// Registered before `ready` reads, so a wake in between counts.
+    pub async fn wait<F: std::future::Future<Output = bool>>(
+        &self,
+        ready: F,
+        timeout: std::time::Duration,
+    ) {
+        let woken = self.0.notified();
+        if ready.await {
+            return;
+        }
+        let _ = tokio::time::timeout(timeout, woken).await;
+    }
+}
+
+/// The [`Waiters`] of each log in this process, by a key naming the log
+/// whatever path or handle reached it (a file's device and inode, a
+/// database's row id): handles opened apart share one. An entry lasts as
+/// long as a handle holds its waiters.
+#[derive(Debug)]
+pub struct WaiterRegistry<K>(
+    std::sync::Mutex<std::collections::HashMap<K, std::sync::Weak<Waiters>>>,
+);
+
+impl<K> Default for WaiterRegistry<K> {
+    fn default() -> Self {
+        WaiterRegistry(std::sync::Mutex::default())
+    }
+}
+
+impl<K: std::hash::Hash + Eq> WaiterRegistry<K> {
+    /// The waiters of the log `key` names (made on first use).
+    pub fn get(&self, key: K) -> std::sync::Arc<Waiters> {
+        let mut logs = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(waiters) = logs.get(&key).and_then(std::sync::Weak::upgrade) {
+            return waiters;
+        }
+        // Logs whose handles are all gone leave no entry behind for long.
+        logs.retain(|_, waiters| waiters.strong_count() > 0);
+        let waiters = std::sync::Arc::new(Waiters::default());
+        logs.insert(key, std::sync::Arc::downgrade(&waiters));
+        waiters
+    }
+
+    /// Wakes the tails waiting on the log `key` names, if any wait.
+    pub fn wake(&self, key: &K) {
+        let logs = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(waiters) = logs.get(key).and_then(std::sync::Weak::upgrade) {
+            waiters.wake();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

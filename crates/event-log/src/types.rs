@@ -58,7 +58,7 @@ impl LogEntry {
 ///
 /// After a storage error an append may or may not be in the log: the reply
 /// may have been lost after the entries landed. Retrying
-/// [`add_entries_with_token`](crate::EventLog::add_entries_with_token) with
+/// [`append_at`](crate::EventLog::append_at) with
 /// the same entries, id and token is then safe: if the first attempt
 /// landed, every backend answers `Ok` as the first attempt would have,
 /// instead of a conflict, and the log holds one copy. Make a fresh token
@@ -124,7 +124,7 @@ impl std::fmt::Debug for AppendToken {
 }
 
 /// The snapshot that a caller builds its state on, passed to
-/// [`add_entry`](crate::EventLog::add_entry) and [`query`](crate::EventLog::query)
+/// [`add_entry`](crate::EventLogExt::add_entry) and [`query`](crate::EventLog::query)
 /// so the reply can name a newer one.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum KnownSnapshot {
@@ -177,8 +177,8 @@ pub struct SnapshotValue {
     pub blob_id: BlobId,
 }
 
-/// Successful reply of [`add_entry`](crate::EventLog::add_entry) and
-/// [`add_entries`](crate::EventLog::add_entries).
+/// Successful reply of [`add_entry`](crate::EventLogExt::add_entry) and
+/// [`add_entries`](crate::EventLogExt::add_entries).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AddEntryValue {
     /// The log's most recent snapshot, if the caller tracks snapshots and

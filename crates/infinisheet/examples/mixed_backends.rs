@@ -10,9 +10,7 @@
 //! ```
 
 use infinisheet::engine::CellState;
-use infinisheet::{
-    Catalog, Cell, CellRange, CellRef, CellValue, SheetOptions, Storage, WorkflowHost,
-};
+use infinisheet::{Catalog, Cell, CellRange, CellRef, CellValue, SheetOptions, Storage};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -28,8 +26,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let sheet = catalog
             .create_sheet("sales/2026", SheetOptions::default())
             .await?;
-        let host = WorkflowHost::start(sheet.log(), sheet.dir(), sheet.workflow_options());
-        let cells = sheet.open_on(host.log()).await?;
+        let cells = sheet.writer(true).await?;
         for row in 0..200u32 {
             let batch = (0..10u32)
                 .map(|column| {
@@ -39,8 +36,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .collect();
             cells.set_cells(batch).await?;
         }
-        host.idle().await;
-        host.shutdown().await;
+        cells.finish().await;
     }
 
     // Read, as another process would: the log from SQLite, the snapshot

@@ -6,7 +6,9 @@
 //! that are missing or damaged from the log and its history.
 
 use crate::CatalogSheet;
-use infinisheet_engine::{SheetId, parse_snapshot_id, rebuild_snapshot, verify_snapshot};
+use infinisheet_engine::{
+    SheetEntry, SheetId, parse_snapshot_id, rebuild_snapshot, verify_snapshot,
+};
 use infinisheet_event_log::{
     EventLogExt, KnownSnapshot, MetadataUpdate, QueryEnd, QueryStart, SequenceId, SnapshotValue,
 };
@@ -63,6 +65,12 @@ pub async fn check_sheet(sheet: &CatalogSheet) -> SheetCheck {
     // The first entry's identity is checked by opening the sheet, below.
     let identity = sheet.metadata().id;
     for (seq, entry) in (all.start..).zip(&all.entries) {
+        if let Err(err) = SheetEntry::decode(&entry.payload) {
+            check.problems.push(format!(
+                "log entry {seq} cannot be read: {err} (`repair --rebuild` makes a new log of \
+                 every entry that can be)"
+            ));
+        }
         if entry.metadata.pending.is_some() {
             check.pending.push(seq);
         }
@@ -77,6 +85,14 @@ pub async fn check_sheet(sheet: &CatalogSheet) -> SheetCheck {
         match read_payloads(&*log, &dir, 0, all.start).await {
             Ok(payloads) if payloads.len() as u64 == all.start => {
                 check.history_entries = all.start;
+                for (seq, payload) in (0..).zip(&payloads) {
+                    if let Err(err) = SheetEntry::decode(payload) {
+                        check.problems.push(format!(
+                            "history entry {seq} cannot be read: {err} (`repair --rebuild` \
+                             makes a new log of every entry that can be)"
+                        ));
+                    }
+                }
             }
             Ok(payloads) => check.problems.push(format!(
                 "the history holds {} of the {} entries before the log's start",
@@ -89,7 +105,7 @@ pub async fn check_sheet(sheet: &CatalogSheet) -> SheetCheck {
             )),
         }
     }
-    if let Err(err) = sheet.open_on(log).await {
+    if let Err(err) = sheet.open().await {
         check
             .problems
             .push(format!("the sheet cannot be opened: {err}"));

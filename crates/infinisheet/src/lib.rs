@@ -10,8 +10,8 @@
 //!   `sqlite:PATH`, `file:DIR`, `s3://bucket/prefix`, `gs://bucket/prefix`,
 //!   `az://container/prefix`, `http://HOST:PORT` (a server's storage) —
 //!   or from parts the app built itself (a
-//!   [`SqliteLogs`] on a database opened with its own options, any
-//!   [`LogStore`] of its own); [`Storage::embedded`] is the default that
+//!   [`SqliteDatabase`](sqlite::SqliteDatabase) opened with its own
+//!   options, any [`LogStore`] of its own); [`Storage::embedded`] is the default that
 //!   needs no server: a SQLite file of logs beside a filesystem blob store.
 //! * [`Catalog`]: many sheets in one blob store, as a folder tree; each
 //!   sheet a metadata blob naming its identity, its log and its settings.
@@ -27,15 +27,14 @@
 //! // Storage::open("sqlite:sheets.db", "s3://bucket/sheets").
 //! let catalog = Catalog::new(Storage::open("memory:", "memory:").await?);
 //! let sheet = catalog.create_sheet("reports/q3", SheetOptions::default()).await?;
-//! // The snapshot worker and the writer share the sheet's settings.
-//! let host = sheet.start_host();
-//! let cells = host.open_sheet().await?;
+//! // A writer, with a snapshot worker of the sheet's own settings.
+//! let cells = sheet.writer(true).await?;
 //! cells.set("A1", "revenue").await?;
 //! cells.set("B1", 1250.5).await?;
 //! assert_eq!(cells.get("B1").await?, Some(Cell::from(1250.5)));
 //! let rows = cells.read("A:B".parse()?).await?;
 //! assert_eq!(rows, [[Some(Cell::from("revenue")), Some(Cell::from(1250.5))]]);
-//! let report = host.finish().await;
+//! let report = cells.finish().await;
 //! assert_eq!(report.failures, 0);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! # }).unwrap();
@@ -45,13 +44,13 @@
 //!
 //! | feature | default | adds |
 //! |---|---|---|
-//! | `sqlite` | yes | [`sqlite`]: `sqlite:PATH` logs and blob trees, [`SqliteLogs`] |
+//! | `sqlite` | yes | [`sqlite`]: `sqlite:PATH` logs and blob trees (a `SqliteDatabase` is a [`LogStore`]) |
 //! | `filesystem` | yes | [`filesystem`]: `file:DIR` logs and blobs, [`FileLogs`] |
 //! | `object-store` | | [`object_store`]: logs and blobs on any `object_store` store the app builds, [`ObjectStoreLogs`] |
 //! | `s3` | | `s3://` URLs (and `object-store`) |
 //! | `gcs` | | `gs://` URLs (built and URL-tested; not tested against a server) |
 //! | `azure` | | `az://`, `abfs://` URLs (tested against Azurite) |
-//! | `http` | | [`http`]: `http://` and `https://` URLs of a server's storage (`infinisheet serve`), [`HttpLogs`], [`storage_service`] |
+//! | `http` | | [`http`]: `http://` and `https://` URLs of a server's storage (`infinisheet serve`); `HttpStorage` (a [`LogStore`]) and `StorageService` |
 //!
 //! The embedded default ([`Storage::embedded`]) needs `sqlite` and
 //! `filesystem`. Cloud stores use TLS through rustls on ring; see
@@ -73,21 +72,19 @@ pub mod table;
 
 pub use catalog::{
     Catalog, CatalogError, CatalogItem, CatalogSheet, DATA_DIR, FOLDER_MARKER, ItemKind,
-    SHEET_METADATA, SheetMetadata,
+    LogRebuild, ORPHAN_MARKER, OpenError, Orphan, OrphanSweep, REPLACED_DIR, SHEET_METADATA,
+    SheetMetadata, SheetWriter,
 };
 pub use check::{SheetCheck, SheetRepair, check_sheet, repair_sheet};
 #[cfg(feature = "filesystem")]
-pub use storage::FileLogs;
+pub use infinisheet_filesystem::FileLogs;
+pub use infinisheet_memory::MemoryLogs;
 #[cfg(feature = "object-store")]
-pub use storage::ObjectStoreLogs;
-#[cfg(feature = "sqlite")]
-pub use storage::SqliteLogs;
+pub use infinisheet_object_store::ObjectStoreLogs;
 pub use storage::{
-    Access, LogStore, LogStoreError, MemoryLogs, Storage, StorageUrlError, check_log_id,
-    open_blob_store, open_blob_store_with, open_log_store, open_log_store_with,
+    Access, Storage, StorageUrlError, open_blob_store, open_blob_store_with, open_log_store,
+    open_log_store_with,
 };
-#[cfg(feature = "http")]
-pub use storage::{HttpLogs, storage_service};
 
 #[doc(inline)]
 pub use infinisheet_blob_store as blob_store;
@@ -123,12 +120,19 @@ pub use infinisheet_object_store as object_store;
 #[cfg(feature = "sqlite")]
 pub use infinisheet_sqlite as sqlite;
 
+/// The async-trait attribute the storage traits are declared with: an
+/// implementation of [`EventLog`], [`LogStore`] or
+/// [`BlobStore`] carries `#[infinisheet::async_trait]`.
+pub use async_trait::async_trait;
 pub use infinisheet_blob_store::{BlobDir, BlobStore, BoxError, StorageError};
 pub use infinisheet_engine::{
     Cell, CellRange, CellRef, CellValue, IntoCellRef, LoadStatus, SheetOptions, SheetWatch,
     Spreadsheet,
 };
-pub use infinisheet_event_log::{EventLog, EventLogExt, Tail, TailError, TailEvent, TailOptions};
+pub use infinisheet_event_log::{
+    EventLog, EventLogExt, LogStore, LogStoreError, Tail, TailError, TailEvent, TailOptions,
+    check_log_id,
+};
 pub use infinisheet_snapshot_workflow::{
     HostReport, SnapshotWorker, WorkflowHost, WorkflowOptions,
 };

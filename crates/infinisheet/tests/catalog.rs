@@ -365,3 +365,49 @@ async fn an_open_sheet_confirms_its_path() {
         })
     ));
 }
+
+/// Two writers on one sheet, each on its own handle of the sheet's log
+/// (two `open_sheet`s, as a catalog gives them out): on a log store whose
+/// handles agree both edits are in the sheet; on one whose handles keep
+/// their bounds in memory and trust them — which the conformance suite's
+/// second-handle cases refuse (`catches_bugs`) — the second writer's edit
+/// lands on the first's, both acknowledged, and the first is gone after a
+/// cold reopen, silently. This is the loss the suite stands between.
+#[tokio::test]
+async fn two_writers_on_one_sheet_need_handles_that_agree() {
+    use infinisheet::memory::MemoryBlobStore;
+    use infinisheet::{Cell, LogStore, MemoryLogs};
+    use infinisheet_test_kit::StaleBoundsLogs;
+    let stores: [(Arc<dyn LogStore>, bool); 2] = [
+        (Arc::new(MemoryLogs::new()), true),
+        (Arc::new(StaleBoundsLogs::default()), false),
+    ];
+    for (logs, agree) in stores {
+        let backend = logs.backend().to_owned();
+        let catalog = Catalog::new(Storage::new(
+            logs,
+            Arc::new(MemoryBlobStore::new()),
+            "memory:",
+        ));
+        catalog
+            .create_sheet("s", SheetOptions::default())
+            .await
+            .unwrap();
+        let first = catalog.open_sheet("s").await.unwrap().open().await.unwrap();
+        let second = catalog.open_sheet("s").await.unwrap().open().await.unwrap();
+        second.set("H1", "from the second").await.unwrap();
+        first.set("H2", "from the first").await.unwrap();
+        let cold = catalog.open_sheet("s").await.unwrap().open().await.unwrap();
+        let h1 = cold.get("H1").await.unwrap();
+        let h2 = cold.get("H2").await.unwrap();
+        assert_eq!(h2, Some(Cell::from("from the first")), "{backend}");
+        if agree {
+            assert_eq!(h1, Some(Cell::from("from the second")), "{backend}");
+        } else {
+            assert_eq!(
+                h1, None,
+                "{backend}: the stale handle's edit did not overwrite"
+            );
+        }
+    }
+}

@@ -9,10 +9,9 @@ use std::fmt::{self, Debug};
 /// Which storage operation a call is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Op {
-    /// `EventLog::add_entry`.
-    AddEntry,
-    /// `EventLog::add_entries` and `EventLog::add_entries_with_token`.
-    AddEntries,
+    /// `EventLog::append_at` (and so `EventLogExt::add_entry` and
+    /// `add_entries`).
+    Append,
     /// `EventLog::query`.
     Query,
     /// `EventLog::set_metadata`.
@@ -39,8 +38,7 @@ impl Op {
     /// The method's name, as in the trait.
     pub fn name(self) -> &'static str {
         match self {
-            Op::AddEntry => "add_entry",
-            Op::AddEntries => "add_entries",
+            Op::Append => "append_at",
             Op::Query => "query",
             Op::SetMetadata => "set_metadata",
             Op::Truncate => "truncate",

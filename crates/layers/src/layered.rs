@@ -65,43 +65,16 @@ fn blob_call(op: Op, name: Option<&BlobName>) -> Call<'_> {
 #[deny(clippy::missing_trait_methods)]
 #[async_trait]
 impl<H: Hook + Clone, L: EventLog> EventLog for Layered<H, L> {
-    async fn add_entry(
-        &self,
-        entry: LogEntry,
-        seq: SequenceId,
-        known: KnownSnapshot,
-    ) -> Result<AddEntryValue, AddEntryError> {
-        let inner = self.inner.add_entry(entry, seq, known).boxed();
-        self.hook
-            .around(log_call(Op::AddEntry, Some(seq)), inner)
-            .await
-    }
-
-    async fn add_entries(
-        &self,
-        entries: Vec<LogEntry>,
-        seq: SequenceId,
-        known: KnownSnapshot,
-    ) -> Result<AddEntryValue, AddEntryError> {
-        let inner = self.inner.add_entries(entries, seq, known).boxed();
-        self.hook
-            .around(log_call(Op::AddEntries, Some(seq)), inner)
-            .await
-    }
-
-    async fn add_entries_with_token(
+    async fn append_at(
         &self,
         entries: Vec<LogEntry>,
         seq: SequenceId,
         known: KnownSnapshot,
         token: Option<AppendToken>,
     ) -> Result<AddEntryValue, AddEntryError> {
-        let inner = self
-            .inner
-            .add_entries_with_token(entries, seq, known, token)
-            .boxed();
+        let inner = self.inner.append_at(entries, seq, known, token).boxed();
         self.hook
-            .around(log_call(Op::AddEntries, Some(seq)), inner)
+            .around(log_call(Op::Append, Some(seq)), inner)
             .await
     }
 

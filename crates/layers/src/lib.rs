@@ -19,7 +19,7 @@
 //! use infinisheet_memory::MemoryEventLog;
 //!
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
-//! let faults = Faults::new().fail_calls([0]).only([Op::AddEntry]);
+//! let faults = Faults::new().fail_calls([0]).only([Op::Append]);
 //! let log = Layered::new(faults.clone(), MemoryEventLog::new());
 //! let first = log.add_entry(LogEntry::new("a"), 0, KnownSnapshot::NotTracked).await;
 //! assert!(first.is_err());

@@ -2,7 +2,8 @@
 
 #![allow(clippy::unwrap_used)] // tests fail by panicking
 
-use infinisheet_event_log::{EventLog, KnownSnapshot, LogEntry};
+use infinisheet_event_log::EventLogExt as _;
+use infinisheet_event_log::{KnownSnapshot, LogEntry};
 use infinisheet_layers::{Layered, Trace};
 use infinisheet_memory::MemoryEventLog;
 use std::io::Write;
@@ -47,7 +48,7 @@ async fn each_call_is_a_span_with_its_outcome() {
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 2, "one outcome event per call:\n{text}");
     assert!(
-        lines[0].contains("DEBUG") && lines[0].contains("op=\"add_entry\""),
+        lines[0].contains("DEBUG") && lines[0].contains("op=\"append_at\""),
         "{}",
         lines[0]
     );

@@ -137,7 +137,7 @@ pub async fn append_and_report(
         loop {
             let entry = LogEntry::new(payload(writer, n));
             match log
-                .add_entries_with_token(vec![entry], seq, KnownSnapshot::NotTracked, Some(token))
+                .append_at(vec![entry], seq, KnownSnapshot::NotTracked, Some(token))
                 .await
             {
                 Ok(_) => break,

@@ -286,30 +286,7 @@ fn pending_at(seq: SequenceId, metadata: &EntryMetadata) -> Option<SequenceId> {
 #[deny(clippy::missing_trait_methods)]
 #[async_trait]
 impl EventLog for NotifyingLog {
-    async fn add_entry(
-        &self,
-        entry: LogEntry,
-        seq: SequenceId,
-        known: KnownSnapshot,
-    ) -> Result<AddEntryValue, AddEntryError> {
-        let job = pending_at(seq, &entry.metadata);
-        let value = self.inner.add_entry(entry, seq, known).await?;
-        if let Some(at) = job {
-            self.shared.notify(at);
-        }
-        Ok(value)
-    }
-
-    async fn add_entries(
-        &self,
-        entries: Vec<LogEntry>,
-        seq: SequenceId,
-        known: KnownSnapshot,
-    ) -> Result<AddEntryValue, AddEntryError> {
-        self.add_entries_with_token(entries, seq, known, None).await
-    }
-
-    async fn add_entries_with_token(
+    async fn append_at(
         &self,
         entries: Vec<LogEntry>,
         seq: SequenceId,
@@ -322,10 +299,7 @@ impl EventLog for NotifyingLog {
             .collect();
         // A retry that finds its batch landed notifies again: the jobs are
         // idempotent, and the first attempt's notice was lost with its reply.
-        let value = self
-            .inner
-            .add_entries_with_token(entries, seq, known, token)
-            .await?;
+        let value = self.inner.append_at(entries, seq, known, token).await?;
         for at in jobs {
             self.shared.notify(at);
         }

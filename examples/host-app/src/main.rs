@@ -15,7 +15,7 @@
 use infinisheet::prelude::*;
 use infinisheet::sqlite::{SqliteDatabase, SqliteOptions};
 use infinisheet::table::{CsvFormat, ImportOptions, export_csv, import_csv};
-use infinisheet::{ItemKind, SqliteLogs, check_sheet, open_blob_store};
+use infinisheet::{ItemKind, check_sheet, open_blob_store};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -31,7 +31,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Storage from parts the app configured itself: its own SQLite
     // settings for the logs, blobs by URL.
     let db = SqliteDatabase::open(home.join("logs.db"), SqliteOptions::default()).await?;
-    let logs: Arc<dyn LogStore> = Arc::new(SqliteLogs::new(db, "sqlite:logs.db"));
+    let logs: Arc<dyn LogStore> = Arc::new(db);
     let blobs_url = format!("file:{}", home.join("sheets").display());
     let storage = Storage::new(logs, open_blob_store(&blobs_url).await?, &blobs_url);
     let catalog = Catalog::new(storage);
@@ -42,8 +42,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .snapshot_interval(1_000)
         .tile_size(64, 16);
     let sheet = catalog.create_sheet("budget/2026", options).await?;
-    let host = sheet.start_host();
-    let cells = host.open_sheet().await?;
+    let cells = sheet.writer(true).await?;
     cells.set("A1", "item").await?;
     cells.set("B1", "amount").await?;
     cells.set("C1", Cell::from(0.25).with_format("0%")).await?;
@@ -64,7 +63,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         imported.cells,
         started.elapsed()
     );
-    let report = host.finish().await;
+    let report = cells.finish().await;
     println!(
         "snapshot jobs done ({} failed, {} left)",
         report.failures, report.left_pending

@@ -154,6 +154,17 @@ impl FsBlobStore {
         blocking(move || Self::open_sync(root, Some(Arc::new(dir)))).await?
     }
 
+    /// A second, independent handle on the same directory, opened as
+    /// another process would, while this one stays open.
+    ///
+    /// # Errors
+    ///
+    /// As [`open`](FsBlobStore::open).
+    pub async fn open_again(&self) -> Result<Self, StorageError> {
+        let (root, temporary) = (self.inner.root.clone(), self.inner.temporary.clone());
+        blocking(move || Self::open_sync(root, temporary)).await?
+    }
+
     /// The same store opened again (a new handle on the same directory),
     /// keeping a temporary store's directory alive.
     ///

@@ -27,9 +27,11 @@ mod blob_store;
 mod blocking;
 mod error;
 mod log;
+mod logs;
 mod names;
 mod tree;
 
 pub use blob_store::{FsBlobDir, FsBlobStore};
 pub use error::BACKEND;
 pub use log::{FsEventLog, FsLogOptions, OpenLogError};
+pub use logs::FileLogs;

@@ -61,7 +61,7 @@ async fn step(
                 })
                 .collect();
             for log in logs {
-                log.add_entries_with_token(entries.clone(), end, KnownSnapshot::NotTracked, token)
+                log.append_at(entries.clone(), end, KnownSnapshot::NotTracked, token)
                     .await
                     .unwrap();
             }
@@ -131,7 +131,7 @@ async fn reopening_from_the_checkpoint_is_replaying_every_segment() {
         for (seq, count, token) in tokens.into_iter().filter(|(seq, ..)| *seq >= start) {
             let entries = (0..count).map(|_| LogEntry::new("retry")).collect();
             reopened
-                .add_entries_with_token(entries, seq, KnownSnapshot::NotTracked, Some(token))
+                .append_at(entries, seq, KnownSnapshot::NotTracked, Some(token))
                 .await
                 .unwrap_or_else(|err| panic!("seed {seed}: retry at {seq}: {err}"));
             retried += 1;

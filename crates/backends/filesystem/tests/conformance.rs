@@ -9,15 +9,25 @@ use infinisheet_filesystem::FsBlobStore;
 infinisheet_conformance::blob_store_tests!(
     || async { FsBlobStore::temporary().await.unwrap() },
     reopen = |store: FsBlobStore| async move { store.reopen().await.unwrap() },
+    open_again = |store: &FsBlobStore| {
+        let store = store.clone();
+        async move { store.open_again().await.unwrap() }
+    },
 );
 
 infinisheet_conformance::blob_store_tests!(
     mod small_pages_store,
     || async { FsBlobStore::temporary().await.unwrap().with_page_size(7) },
     reopen = |store: FsBlobStore| async move { store.reopen().await.unwrap() },
+    open_again = |store: &FsBlobStore| {
+        let store = store.clone();
+        async move { store.open_again().await.unwrap() }
+    },
 );
 
-use infinisheet_filesystem::{FsEventLog, FsLogOptions};
+use infinisheet_event_log::{EventLog, LogStore, LogStoreError};
+use infinisheet_filesystem::{FileLogs, FsEventLog, FsLogOptions};
+use std::sync::Arc;
 
 infinisheet_conformance::event_log_tests!(
     || async {
@@ -26,6 +36,10 @@ infinisheet_conformance::event_log_tests!(
             .unwrap()
     },
     reopen = |log: FsEventLog| async move { log.reopen().await.unwrap() },
+    open_again = |log: &FsEventLog| {
+        let log = log.clone();
+        async move { log.open_again().await.unwrap() }
+    },
 );
 
 // 4 KiB segments: appends roll over to new segments all the time, and
@@ -37,4 +51,44 @@ infinisheet_conformance::event_log_tests!(
         FsEventLog::temporary(options).await.unwrap()
     },
     reopen = |log: FsEventLog| async move { log.reopen().await.unwrap() },
+    open_again = |log: &FsEventLog| {
+        let log = log.clone();
+        async move { log.open_again().await.unwrap() }
+    },
 );
+
+// A directory of logs as the log store a catalog holds, with the
+// temporary directory it lives in.
+#[derive(Debug)]
+struct TemporaryLogs {
+    logs: FileLogs,
+    _dir: tempfile::TempDir,
+}
+
+#[deny(clippy::missing_trait_methods)]
+#[infinisheet_event_log::async_trait]
+impl LogStore for TemporaryLogs {
+    fn backend(&self) -> &str {
+        self.logs.backend()
+    }
+
+    fn url(&self) -> &str {
+        self.logs.url()
+    }
+
+    async fn log(&self, id: &str, create: bool) -> Result<Arc<dyn EventLog>, LogStoreError> {
+        self.logs.log(id, create).await
+    }
+
+    async fn clear(&self, id: &str) -> Result<(), LogStoreError> {
+        self.logs.clear(id).await
+    }
+}
+
+infinisheet_conformance::log_store_tests!(|| async {
+    let dir = tempfile::tempdir().unwrap();
+    TemporaryLogs {
+        logs: FileLogs::new(dir.path(), FsLogOptions::default()),
+        _dir: dir,
+    }
+});

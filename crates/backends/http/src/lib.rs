@@ -39,7 +39,7 @@ mod wire;
 
 pub use blobs::{HttpBlobDir, HttpBlobStore};
 pub use log::HttpEventLog;
-pub use server::{LogSource, Permission, SourceError, StorageService};
+pub use server::{KEPT_LOGS, Permission, StorageService};
 pub use wire::{CONTENT_TYPE, MAX_DEPTH, MAX_ENTRIES, PATH};
 
 use infinisheet_storage_error::StorageError;
@@ -47,11 +47,45 @@ use infinisheet_storage_error::StorageError;
 /// The backend name in this crate's [`StorageError`]s.
 pub const BACKEND: &str = "http";
 
-/// A connection to one server's storage: its logs by id, and its blob
-/// store. Cheap to clone; every handle shares one HTTP client.
+/// A connection to one server's storage: its logs by id (a
+/// [`LogStore`](infinisheet_event_log::LogStore) whose
+/// [`backend`](infinisheet_event_log::LogStore::backend) is the server's
+/// own, so a catalog's sheet metadata matches whichever way it is
+/// opened), and its blob store. Cheap to clone; every handle shares one
+/// HTTP client.
 #[derive(Clone, Debug)]
 pub struct HttpStorage {
     client: client::Client,
+}
+
+#[async_trait::async_trait]
+impl infinisheet_event_log::LogStore for HttpStorage {
+    fn backend(&self) -> &str {
+        self.client.log_backend()
+    }
+
+    fn url(&self) -> &str {
+        self.client.base()
+    }
+
+    async fn log(
+        &self,
+        id: &str,
+        create: bool,
+    ) -> Result<
+        std::sync::Arc<dyn infinisheet_event_log::EventLog>,
+        infinisheet_event_log::LogStoreError,
+    > {
+        use infinisheet_event_log::LogStoreError;
+        infinisheet_event_log::check_log_id(self, id)?;
+        let url = self.client.base();
+        match HttpStorage::log(self, id, create).await {
+            Ok(log) => Ok(std::sync::Arc::new(log)),
+            Err(OpenLogError::NotFound { .. }) => Err(LogStoreError::not_found(url, id)),
+            Err(OpenLogError::Storage(err)) => Err(LogStoreError::storage(url, id, err)),
+            Err(err) => Err(LogStoreError::other(url, id, false, err)),
+        }
+    }
 }
 
 impl HttpStorage {

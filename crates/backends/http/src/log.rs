@@ -28,6 +28,9 @@ pub struct HttpEventLog {
     client: Client,
     id: String,
     persistent: bool,
+    /// The server's log wakes its waiting tails (its long poll returns at
+    /// an append).
+    wakes: bool,
 }
 
 impl HttpEventLog {
@@ -41,10 +44,11 @@ impl HttpEventLog {
             create,
         };
         match client.call(&request, None).await {
-            Ok(Reply::Log { persistent }) => Ok(HttpEventLog {
+            Ok(Reply::Log { persistent, wakes }) => Ok(HttpEventLog {
                 client,
                 id: id.to_owned(),
                 persistent,
+                wakes,
             }),
             Ok(other) => Err(crate::OpenLogError::Storage(unexpected(other.kind()))),
             Err(CallError::Wire(WireError::NoLog { id })) => {
@@ -105,7 +109,7 @@ fn failed<E: From<RangeError> + From<StorageError>>(err: CallError) -> E {
 
 #[async_trait]
 impl EventLog for HttpEventLog {
-    async fn add_entries_with_token(
+    async fn append_at(
         &self,
         entries: Vec<LogEntry>,
         seq: SequenceId,
@@ -196,10 +200,15 @@ impl EventLog for HttpEventLog {
     }
 
     fn capabilities(&self) -> LogCapabilities {
-        if self.persistent {
+        let capabilities = if self.persistent {
             LogCapabilities::persistent()
         } else {
             LogCapabilities::volatile()
+        };
+        if self.wakes {
+            capabilities.waking()
+        } else {
+            capabilities
         }
     }
 

@@ -1,51 +1,22 @@
 //! [`StorageService`]: the server's half, transport-agnostic: it takes a
-//! request's bytes and returns the reply's, over a [`LogSource`] and a
+//! request's bytes and returns the reply's, over a [`LogStore`] and a
 //! [`BlobStore`]. `infinisheet serve` mounts it at `POST /api/storage`.
 
 use crate::wire::{
     self, BlobOp, LogOp, MAX_DEPTH, MAX_ENTRIES, Reply, Request, VERSION, WireError,
 };
-use async_trait::async_trait;
 use infinisheet_blob_store::{BlobDir, BlobName, BlobStore};
-use infinisheet_event_log::{AppendToken, EventLog, StorageError};
+use infinisheet_event_log::{AppendToken, EventLog, LogStore, LogStoreError, StorageError};
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The most logs a service keeps open between calls.
+pub const KEPT_LOGS: usize = 1024;
+
 /// The longest a wait call is held, whatever the client asks.
 const LONGEST_WAIT: Duration = Duration::from_secs(30);
-
-/// Where the service finds the logs it serves, by id (a catalog's log
-/// store, for `infinisheet serve`).
-#[async_trait]
-pub trait LogSource: Send + Sync + fmt::Debug + 'static {
-    /// The backend's name, as a catalog records it (`sqlite`, `file`, ...):
-    /// clients report it as the backend of their logs.
-    fn backend(&self) -> &str;
-
-    /// Opens log `id`, creating it (empty) if `create` and it is missing.
-    ///
-    /// # Errors
-    ///
-    /// [`SourceError`] naming why.
-    async fn open_log(&self, id: &str, create: bool) -> Result<Arc<dyn EventLog>, SourceError>;
-}
-
-/// Why a [`LogSource`] cannot open a log.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum SourceError {
-    /// No log has that id (and it was not to be created).
-    #[error("no such log")]
-    NotFound,
-    /// The id cannot name a log.
-    #[error("invalid log id: {0}")]
-    InvalidId(String),
-    /// The storage failed.
-    #[error(transparent)]
-    Storage(#[from] StorageError),
-}
 
 /// What a caller of [`StorageService::handle`] may do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,10 +30,9 @@ pub enum Permission {
 
 /// Answers the calls of [`HttpEventLog`](crate::HttpEventLog) and
 /// [`HttpBlobStore`](crate::HttpBlobStore) clients from its own storage.
-/// Logs are opened once and kept open (a log's handle is what makes its
-/// appends race safely within this process).
+/// Logs opened are kept open for the next call (at most [`KEPT_LOGS`]).
 pub struct StorageService {
-    logs: Arc<dyn LogSource>,
+    logs: Arc<dyn LogStore>,
     blobs: Arc<dyn BlobStore>,
     open: tokio::sync::Mutex<HashMap<String, Arc<dyn EventLog>>>,
 }
@@ -78,7 +48,7 @@ impl fmt::Debug for StorageService {
 
 impl StorageService {
     /// Serves the logs of `logs` and the blobs of `blobs`.
-    pub fn new(logs: Arc<dyn LogSource>, blobs: Arc<dyn BlobStore>) -> StorageService {
+    pub fn new(logs: Arc<dyn LogStore>, blobs: Arc<dyn BlobStore>) -> StorageService {
         StorageService {
             logs,
             blobs,
@@ -128,6 +98,7 @@ impl StorageService {
                 let log = self.log(&id, create).await?;
                 Ok(Reply::Log {
                     persistent: log.capabilities().persistent,
+                    wakes: log.capabilities().wakes_in_process,
                 })
             }
             Request::Log { id, op } => {
@@ -159,17 +130,32 @@ impl StorageService {
         if let Some(log) = open.get(id) {
             return Ok(log.clone());
         }
-        let log = match self.logs.open_log(id, create).await {
+        let log = match self.logs.log(id, create).await {
             Ok(log) => log,
-            Err(SourceError::NotFound) => return Err(WireError::NoLog { id: id.to_owned() }),
-            Err(SourceError::InvalidId(problem)) => {
+            Err(LogStoreError::NotFound { .. }) => {
+                return Err(WireError::NoLog { id: id.to_owned() });
+            }
+            Err(LogStoreError::InvalidId { problem, .. }) => {
                 return Err(WireError::InvalidLogId {
                     id: id.to_owned(),
-                    problem,
+                    problem: problem.to_owned(),
                 });
             }
-            Err(SourceError::Storage(err)) => return Err((&err).into()),
+            Err(err) => {
+                let message = infinisheet_storage_error::one_line(&err);
+                let err = if err.is_retryable() {
+                    StorageError::retryable("log store", message)
+                } else {
+                    StorageError::new("log store", message)
+                };
+                return Err((&err).into());
+            }
         };
+        // Handles of one log agree however many are opened (the
+        // `LogStore` contract): forgetting them all is only a cost.
+        if open.len() >= KEPT_LOGS {
+            open.clear();
+        }
         open.insert(id.to_owned(), log.clone());
         Ok(log)
     }
@@ -194,9 +180,7 @@ async fn log_op(log: &dyn EventLog, op: LogOp) -> Result<Reply, WireError> {
         } => {
             let entries = entries.0.into_iter().map(Into::into).collect();
             let token = token.map(AppendToken::from_bytes);
-            let value = log
-                .add_entries_with_token(entries, seq, known.into(), token)
-                .await?;
+            let value = log.append_at(entries, seq, known.into(), token).await?;
             Ok(Reply::Snapshot(value.last_snapshot.map(Into::into)))
         }
         LogOp::Query { start, end, known } => {

@@ -4,46 +4,20 @@
 //! read (never a panic), and nothing claimed is allocated before it is
 //! checked.
 
-use crate::server::{LogSource, Permission, SourceError, StorageService};
+use crate::server::{Permission, StorageService};
 use crate::wire::{
     BlobOp, Capped, Entry, Known, LogOp, MAX_DEPTH, MAX_ENTRIES, Reply, Request, Start, WireError,
 };
-use async_trait::async_trait;
-use infinisheet_event_log::{EventLog, LogEntry};
-use infinisheet_memory::{MemoryBlobStore, MemoryEventLog};
+use infinisheet_event_log::LogEntry;
+use infinisheet_memory::{MemoryBlobStore, MemoryLogs};
 use proptest::prelude::*;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-
-/// Logs in memory, by id.
-#[derive(Debug, Default)]
-struct Logs(Mutex<HashMap<String, Arc<MemoryEventLog>>>);
-
-#[async_trait]
-impl LogSource for Logs {
-    fn backend(&self) -> &str {
-        "memory"
-    }
-
-    async fn open_log(&self, id: &str, create: bool) -> Result<Arc<dyn EventLog>, SourceError> {
-        let mut logs = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        match logs.get(id) {
-            Some(log) => Ok(log.clone()),
-            None if create => {
-                let log = Arc::new(MemoryEventLog::new());
-                logs.insert(id.to_owned(), log.clone());
-                Ok(log)
-            }
-            None => Err(SourceError::NotFound),
-        }
-    }
-}
+use std::sync::Arc;
 
 fn service() -> StorageService {
-    StorageService::new(Arc::new(Logs::default()), Arc::new(MemoryBlobStore::new()))
+    StorageService::new(
+        Arc::new(MemoryLogs::new()),
+        Arc::new(MemoryBlobStore::new()),
+    )
 }
 
 fn runtime() -> tokio::runtime::Runtime {

@@ -169,6 +169,9 @@ pub(crate) enum Reply {
     },
     Log {
         persistent: bool,
+        /// The server's log wakes waiting tails itself, so a long poll
+        /// returns as soon as another client appends.
+        wakes: bool,
     },
     Snapshot(Option<Snapshot>),
     Queried {

@@ -23,7 +23,15 @@ infinisheet_conformance::event_log_tests!(
         drop(log);
         connect().await.log(&id, false).await.unwrap()
     },
+    // Another client of the server, on its own connection.
+    open_again = |log: &HttpEventLog| {
+        let id = log.id().to_owned();
+        async move { connect().await.log(&id, false).await.unwrap() }
+    },
 );
+
+// The server's logs as the log store a catalog on `http://` holds.
+infinisheet_conformance::log_store_tests!(|| async { connect().await });
 
 infinisheet_conformance::blob_store_tests!(
     || async { connect().await.blobs().at(&[fresh_name().parse().unwrap()]) },
@@ -31,5 +39,9 @@ infinisheet_conformance::blob_store_tests!(
         let path = store.path().to_vec();
         drop(store);
         connect().await.blobs().at(&path)
+    },
+    open_again = |store: &HttpBlobStore| {
+        let path = store.path().to_vec();
+        async move { connect().await.blobs().at(&path) }
     },
 );

@@ -22,7 +22,7 @@ async fn append_once(log: &dyn EventLog, payload: String) -> u64 {
     loop {
         let entry = LogEntry::new(payload.clone());
         match log
-            .add_entries_with_token(vec![entry], seq, KnownSnapshot::NotTracked, Some(token))
+            .append_at(vec![entry], seq, KnownSnapshot::NotTracked, Some(token))
             .await
         {
             Ok(_) => return lost,

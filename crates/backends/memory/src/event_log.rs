@@ -26,8 +26,9 @@ const DEFAULT_PAGE_SIZE: usize = 1000;
 pub struct MemoryEventLog {
     state: Arc<Mutex<State>>,
     page_size: usize,
-    /// Woken on every append, so a tail waits for entries, not a timer.
-    appended: Arc<tokio::sync::Notify>,
+    /// Woken on every append and publish, so a tail waits for entries,
+    /// not a timer; shared by clones.
+    waiters: Arc<raw::Waiters>,
 }
 
 #[derive(Debug, Default)]
@@ -81,7 +82,7 @@ impl MemoryEventLog {
         MemoryEventLog {
             state: Arc::default(),
             page_size: page_size.max(1),
-            appended: Arc::default(),
+            waiters: Arc::default(),
         }
     }
 
@@ -135,16 +136,7 @@ impl Default for MemoryEventLog {
 
 #[async_trait]
 impl EventLog for MemoryEventLog {
-    async fn add_entry(
-        &self,
-        entry: LogEntry,
-        seq: SequenceId,
-        known: KnownSnapshot,
-    ) -> Result<AddEntryValue, AddEntryError> {
-        self.append(vec![entry], seq, known, None)
-    }
-
-    async fn add_entries_with_token(
+    async fn append_at(
         &self,
         entries: Vec<LogEntry>,
         seq: SequenceId,
@@ -153,7 +145,7 @@ impl EventLog for MemoryEventLog {
     ) -> Result<AddEntryValue, AddEntryError> {
         let appended = self.append(entries, seq, known, token);
         if appended.is_ok() {
-            self.appended.notify_waiters();
+            self.waiters.wake();
         }
         appended
     }
@@ -183,12 +175,8 @@ impl EventLog for MemoryEventLog {
     /// Returns at the next append (or at once if the log already ends past
     /// `end`), or after `timeout`.
     async fn wait_for_entries(&self, end: SequenceId, timeout: std::time::Duration) {
-        // Registered before the check: an append between the two wakes it.
-        let appended = self.appended.notified();
-        if lock(&self.state).bounds().end > end {
-            return;
-        }
-        let _ = tokio::time::timeout(timeout, appended).await;
+        let ready = async { lock(&self.state).bounds().end > end };
+        self.waiters.wait(ready, timeout).await;
     }
 
     async fn set_metadata(
@@ -196,16 +184,20 @@ impl EventLog for MemoryEventLog {
         seq: SequenceId,
         update: MetadataUpdate,
     ) -> Result<(), SetMetadataError> {
-        let mut state = lock(&self.state);
-        state.bounds().check_entry(seq)?;
-        let index = state.index(seq);
-        let metadata = &mut state.entries[index].metadata;
-        update.apply(metadata);
-        if metadata.snapshot.is_some() {
-            state.snapshots.insert(seq);
-        } else {
-            state.snapshots.remove(&seq);
+        {
+            let mut state = lock(&self.state);
+            state.bounds().check_entry(seq)?;
+            let index = state.index(seq);
+            let metadata = &mut state.entries[index].metadata;
+            update.apply(metadata);
+            if metadata.snapshot.is_some() {
+                state.snapshots.insert(seq);
+            } else {
+                state.snapshots.remove(&seq);
+            }
         }
+        // A published snapshot is news to a tail tracking snapshots.
+        self.waiters.wake();
         Ok(())
     }
 
@@ -221,6 +213,6 @@ impl EventLog for MemoryEventLog {
     }
 
     fn capabilities(&self) -> LogCapabilities {
-        LogCapabilities::volatile()
+        LogCapabilities::volatile().waking()
     }
 }

@@ -1,5 +1,5 @@
 //! In-memory reference implementations of the Infinisheet storage traits:
-//! [`MemoryEventLog`] and [`MemoryBlobStore`].
+//! [`MemoryEventLog`], [`MemoryLogs`] (logs by id) and [`MemoryBlobStore`].
 //!
 //! They are the reference the conformance suite's model test compares every
 //! other backend against, and fast stand-ins for tests and samples. Clones
@@ -8,9 +8,11 @@
 
 mod blob_store;
 mod event_log;
+mod logs;
 
 pub use blob_store::{MemoryBlobDir, MemoryBlobStore};
 pub use event_log::MemoryEventLog;
+pub use logs::MemoryLogs;
 
 /// Name reported in the backend's storage errors.
 pub const BACKEND: &str = "memory";

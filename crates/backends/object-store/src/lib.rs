@@ -4,6 +4,8 @@
 //!
 //! * [`ObjectStoreBlobStore`] works on every store: directories are key
 //!   prefixes, a write is one PUT.
+//! * [`ObjectStoreLogs`] keeps many logs under one prefix, by id (a
+//!   catalog's).
 //! * [`ObjectStoreEventLog`] lets many clients on many machines share one
 //!   log. It requires two things of the store, and
 //!   [`ObjectStoreEventLog::open`] checks both: **conditional create**
@@ -37,12 +39,14 @@ mod counting;
 mod error;
 mod keys;
 mod log;
+mod logs;
 mod url;
 
 pub use blob_store::{ObjectStoreBlobDir, ObjectStoreBlobStore};
 pub use counting::{CountingStore, RequestCounts};
 pub use error::ServerError;
 pub use log::{ObjectStoreEventLog, OpenError};
+pub use logs::ObjectStoreLogs;
 pub use object_store;
 pub use url::{UrlError, UrlStore, open_url, open_url_opts, parse_url, parse_url_opts};
 

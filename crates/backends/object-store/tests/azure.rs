@@ -49,7 +49,16 @@ infinisheet_conformance::event_log_tests!(
             .await
             .unwrap()
             .with_page_size(PAGE)
-    }
+    },
+    open_again = |log: &ObjectStoreEventLog| {
+        let (store, prefix) = (reconnect(log.prefix()), log.prefix().clone());
+        async move {
+            ObjectStoreEventLog::open(store, prefix)
+                .await
+                .unwrap()
+                .with_page_size(PAGE)
+        }
+    },
 );
 
 infinisheet_conformance::blob_store_tests!(
@@ -64,5 +73,9 @@ infinisheet_conformance::blob_store_tests!(
     reopen = |blobs: ObjectStoreBlobStore| async move {
         ObjectStoreBlobStore::new(reconnect(blobs.prefix()), blobs.prefix().clone())
             .with_page_size(PAGE)
-    }
+    },
+    open_again = |blobs: &ObjectStoreBlobStore| std::future::ready(
+        ObjectStoreBlobStore::new(reconnect(blobs.prefix()), blobs.prefix().clone())
+            .with_page_size(PAGE)
+    ),
 );

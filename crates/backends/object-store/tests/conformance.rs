@@ -6,6 +6,7 @@
 
 mod common;
 
+use infinisheet_object_store::object_store::ObjectStore;
 use infinisheet_object_store::object_store::local::LocalFileSystem;
 use infinisheet_object_store::object_store::path::Path;
 use infinisheet_object_store::{ObjectStoreBlobStore, ObjectStoreEventLog, OpenError};
@@ -21,14 +22,18 @@ mod in_memory {
             .with_page_size(7)
     }
 
+    async fn again(store: Arc<dyn ObjectStore>, prefix: Path) -> ObjectStoreEventLog {
+        ObjectStoreEventLog::open(store, prefix)
+            .await
+            .unwrap()
+            .with_page_size(7)
+    }
+
     infinisheet_conformance::event_log_tests!(
         log,
-        reopen = |log: ObjectStoreEventLog| async move {
-            ObjectStoreEventLog::open(log.object_store().clone(), log.prefix().clone())
-                .await
-                .unwrap()
-                .with_page_size(7)
-        }
+        reopen = |log: ObjectStoreEventLog| again(log.object_store().clone(), log.prefix().clone()),
+        open_again =
+            |log: &ObjectStoreEventLog| again(log.object_store().clone(), log.prefix().clone()),
     );
 
     infinisheet_conformance::blob_store_tests!(
@@ -36,8 +41,21 @@ mod in_memory {
         reopen = |blobs: ObjectStoreBlobStore| async move {
             ObjectStoreBlobStore::new(blobs.object_store().clone(), blobs.prefix().clone())
                 .with_page_size(7)
-        }
+        },
+        open_again = |blobs: &ObjectStoreBlobStore| std::future::ready(
+            ObjectStoreBlobStore::new(blobs.object_store().clone(), blobs.prefix().clone())
+                .with_page_size(7)
+        ),
     );
+
+    // Logs by id under a prefix, as a catalog holds them.
+    infinisheet_conformance::log_store_tests!(|| async {
+        infinisheet_object_store::ObjectStoreLogs::new(
+            common::memory(),
+            common::random_prefix("logs"),
+            "memory://logs",
+        )
+    });
 
     /// Up to three clients, each with its own handle (nothing shared but
     /// the store), must agree with the reference log.
@@ -71,14 +89,18 @@ mod in_memory_packed {
             .with_packing(true)
     }
 
+    async fn again(store: Arc<dyn ObjectStore>, prefix: Path) -> ObjectStoreEventLog {
+        ObjectStoreEventLog::open(store, prefix)
+            .await
+            .unwrap()
+            .with_packing(true)
+    }
+
     infinisheet_conformance::event_log_tests!(
         log,
-        reopen = |log: ObjectStoreEventLog| async move {
-            ObjectStoreEventLog::open(log.object_store().clone(), log.prefix().clone())
-                .await
-                .unwrap()
-                .with_packing(true)
-        }
+        reopen = |log: ObjectStoreEventLog| again(log.object_store().clone(), log.prefix().clone()),
+        open_again =
+            |log: &ObjectStoreEventLog| again(log.object_store().clone(), log.prefix().clone()),
     );
 }
 
@@ -121,21 +143,25 @@ mod local_files {
                 _dir: Arc::new(dir),
             }
         },
-        reopen = |blobs: LocalBlobs| async move {
-            LocalBlobs {
-                blobs: ObjectStoreBlobStore::new(
-                    Arc::new(
-                        LocalFileSystem::new_with_prefix(blobs._dir.path())
-                            .unwrap()
-                            .with_automatic_cleanup(true),
-                    ),
-                    Path::from("blobs"),
-                )
-                .with_page_size(7),
-                _dir: blobs._dir,
-            }
-        }
+        reopen = |blobs: LocalBlobs| std::future::ready(local_again(&blobs)),
+        open_again = |blobs: &LocalBlobs| std::future::ready(local_again(blobs)),
     );
+
+    /// A new handle on the same directory: a new store over it.
+    fn local_again(blobs: &LocalBlobs) -> LocalBlobs {
+        LocalBlobs {
+            blobs: ObjectStoreBlobStore::new(
+                Arc::new(
+                    LocalFileSystem::new_with_prefix(blobs._dir.path())
+                        .unwrap()
+                        .with_automatic_cleanup(true),
+                ),
+                Path::from("blobs"),
+            )
+            .with_page_size(7),
+            _dir: blobs._dir.clone(),
+        }
+    }
 
     /// `LocalFileSystem` has no ETag-conditional replace: the event log
     /// refuses it at open, and its conformance run is a loud skip.

@@ -7,6 +7,7 @@
 mod common;
 
 use common::intercept::Intercepting;
+use infinisheet_event_log::EventLogExt as _;
 use infinisheet_event_log::{
     EventLog, KnownSnapshot, LogEntry, MetadataUpdate, SetMetadataError, TruncateError,
 };

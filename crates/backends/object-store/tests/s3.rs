@@ -49,7 +49,16 @@ infinisheet_conformance::event_log_tests!(
             .await
             .unwrap()
             .with_page_size(PAGE)
-    }
+    },
+    open_again = |log: &ObjectStoreEventLog| {
+        let (store, prefix) = (reconnect(log.object_store()), log.prefix().clone());
+        async move {
+            ObjectStoreEventLog::open(store, prefix)
+                .await
+                .unwrap()
+                .with_page_size(PAGE)
+        }
+    },
 );
 
 infinisheet_conformance::blob_store_tests!(
@@ -58,7 +67,11 @@ infinisheet_conformance::blob_store_tests!(
     reopen = |blobs: ObjectStoreBlobStore| async move {
         ObjectStoreBlobStore::new(reconnect(blobs.object_store()), blobs.prefix().clone())
             .with_page_size(PAGE)
-    }
+    },
+    open_again = |blobs: &ObjectStoreBlobStore| std::future::ready(
+        ObjectStoreBlobStore::new(reconnect(blobs.object_store()), blobs.prefix().clone())
+            .with_page_size(PAGE)
+    ),
 );
 
 // The same suite listing a page per request through S3's own pagination.
@@ -77,7 +90,15 @@ infinisheet_conformance::blob_store_tests!(
         ObjectStoreBlobStore::new(client.clone(), blobs.prefix().clone())
             .with_page_size(PAGE)
             .with_paginated_listing(client)
-    }
+    },
+    open_again = |blobs: &ObjectStoreBlobStore| {
+        let client = reconnect_client(blobs.object_store());
+        std::future::ready(
+            ObjectStoreBlobStore::new(client.clone(), blobs.prefix().clone())
+                .with_page_size(PAGE)
+                .with_paginated_listing(client),
+        )
+    },
 );
 
 /// Paged listing costs one request a page: counted at the server's door.

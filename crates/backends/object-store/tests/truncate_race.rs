@@ -7,6 +7,7 @@
 mod common;
 
 use common::intercept::Intercepting;
+use infinisheet_event_log::EventLogExt as _;
 use infinisheet_event_log::{EventLog, KnownSnapshot, LogEntry, TruncateError};
 use infinisheet_object_store::ObjectStoreEventLog;
 use infinisheet_object_store::object_store::path::Path;

@@ -63,6 +63,18 @@ impl SqliteBlobStore {
         db.blob_store(&self.name).await
     }
 
+    /// A second, independent handle on the same store, on a new
+    /// connection to the same file, while this one stays open.
+    ///
+    /// # Errors
+    ///
+    /// As [`SqliteDatabase::open`](crate::SqliteDatabase::open) and
+    /// [`SqliteDatabase::blob_store`](crate::SqliteDatabase::blob_store).
+    pub async fn open_again(&self) -> Result<Self, crate::OpenError> {
+        let db = self.db.reopen().await?;
+        db.blob_store(&self.name).await
+    }
+
     /// The store's name in its database.
     pub fn name(&self) -> &str {
         &self.name

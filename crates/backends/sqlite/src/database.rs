@@ -40,6 +40,9 @@ pub struct SqliteDatabase {
 pub(crate) struct Shared {
     pub(crate) connection: SharedConnection,
     pub(crate) path: PathBuf,
+    /// `sqlite:PATH`, how a [`LogStore`](infinisheet_event_log::LogStore)
+    /// names it.
+    pub(crate) url: String,
     pub(crate) options: SqliteOptions,
     /// Random id recorded in the file; scopes continuation tokens.
     pub(crate) instance: u64,
@@ -47,9 +50,10 @@ pub(crate) struct Shared {
     pub(crate) temporary: Option<Arc<tempfile::TempDir>>,
     /// Blob writes waiting to be committed together.
     pub(crate) blob_writes: crate::blob_store::WriteQueue,
-    /// Wakes the waiting tails of a log when a handle on this connection
-    /// appends to it or publishes in it.
-    pub(crate) wakeups: crate::event_log::Wakeups,
+    /// The database file's device and inode: with a log's row id, what
+    /// names the log's waiting tails in this process, whatever connection
+    /// opened it.
+    pub(crate) file: (u64, u64),
 }
 
 /// The longest log or blob store name, in characters.
@@ -134,15 +138,20 @@ impl SqliteDatabase {
         // call; outside tokio it runs in place.
         let (connection, instance) =
             crate::connection::blocking(move || connect(&opening, options)).await??;
+        let file = {
+            use std::os::unix::fs::MetadataExt;
+            std::fs::metadata(&path).map_or((0, instance), |meta| (meta.dev(), meta.ino()))
+        };
         Ok(SqliteDatabase {
             shared: Arc::new(Shared {
                 connection: SharedConnection::new(connection),
+                url: format!("sqlite:{}", path.display()),
                 path,
                 options,
                 instance,
                 temporary,
                 blob_writes: crate::blob_store::WriteQueue::default(),
-                wakeups: crate::event_log::Wakeups::default(),
+                file,
             }),
         })
     }

@@ -17,7 +17,6 @@ use infinisheet_event_log::{
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Notify;
 
 /// A named [`EventLog`] in a [`SqliteDatabase`]. Clones share the
 /// database's connection; handles in other processes see the same log.
@@ -35,33 +34,6 @@ fn sql_id(seq: SequenceId) -> Option<i64> {
 
 fn seq_of(value: i64) -> Result<SequenceId, rusqlite::Error> {
     SequenceId::try_from(value).map_err(|_| rusqlite::Error::IntegralValueOutOfRange(0, value))
-}
-
-/// One notification per log that has had a waiting tail, by row id: an
-/// append or a publish through this connection wakes that log's waiters
-/// at once. Other connections and processes are not heard; their appends
-/// are found by the tail's next poll.
-#[derive(Debug, Default)]
-pub(crate) struct Wakeups(std::sync::Mutex<std::collections::HashMap<i64, Arc<Notify>>>);
-
-impl Wakeups {
-    fn of(&self, log: i64) -> Arc<Notify> {
-        let mut logs = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        logs.entry(log).or_default().clone()
-    }
-
-    fn wake(&self, log: i64) {
-        let logs = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(notify) = logs.get(&log) {
-            notify.notify_waiters();
-        }
-    }
 }
 
 /// The log a job works on: its row id and name (both in its checksum).
@@ -449,6 +421,25 @@ impl SqliteEventLog {
         db.open_log(&self.target.name).await
     }
 
+    /// A second, independent handle on the same log, on a new connection
+    /// to the same file (as another process would open it), while this
+    /// one stays open.
+    ///
+    /// # Errors
+    ///
+    /// As [`SqliteDatabase::open`] and [`SqliteDatabase::open_log`].
+    pub async fn open_again(&self) -> Result<Self, crate::OpenError> {
+        let db = self.db.reopen().await?;
+        db.open_log(&self.target.name).await
+    }
+
+    /// What names this log's waiting tails in the process: its database
+    /// file and row id.
+    fn key(&self) -> (u64, u64, i64) {
+        let (dev, ino) = self.db.shared.file;
+        (dev, ino, self.target.id)
+    }
+
     /// The log's name in its database.
     pub fn name(&self) -> &str {
         &self.target.name
@@ -481,24 +472,7 @@ impl SqliteEventLog {
 
 #[async_trait]
 impl EventLog for SqliteEventLog {
-    async fn add_entry(
-        &self,
-        entry: LogEntry,
-        seq: SequenceId,
-        known: KnownSnapshot,
-    ) -> Result<AddEntryValue, AddEntryError> {
-        let added = self
-            .run("appending an entry", move |conn, log| {
-                append(conn, log, vec![entry], seq, known, None)
-            })
-            .await;
-        if added.is_ok() {
-            self.db.shared.wakeups.wake(self.target.id);
-        }
-        added
-    }
-
-    async fn add_entries_with_token(
+    async fn append_at(
         &self,
         entries: Vec<LogEntry>,
         seq: SequenceId,
@@ -506,12 +480,12 @@ impl EventLog for SqliteEventLog {
         token: Option<AppendToken>,
     ) -> Result<AddEntryValue, AddEntryError> {
         let added = self
-            .run("appending a batch", move |conn, log| {
+            .run("appending", move |conn, log| {
                 append(conn, log, entries, seq, known, token)
             })
             .await;
         if added.is_ok() {
-            self.db.shared.wakeups.wake(self.target.id);
+            waiters().wake(&self.key());
         }
         added
     }
@@ -550,7 +524,7 @@ impl EventLog for SqliteEventLog {
             .await;
         if set.is_ok() {
             // A published snapshot is news to a tail tracking snapshots.
-            self.db.shared.wakeups.wake(self.target.id);
+            waiters().wake(&self.key());
         }
         set
     }
@@ -561,7 +535,7 @@ impl EventLog for SqliteEventLog {
     }
 
     fn capabilities(&self) -> LogCapabilities {
-        LogCapabilities::persistent()
+        LogCapabilities::persistent().waking()
     }
 
     /// Returns when a handle of this database appends to (or publishes
@@ -569,13 +543,17 @@ impl EventLog for SqliteEventLog {
     /// `timeout`: appends by other connections and processes are found by
     /// the caller's next read.
     async fn wait_for_entries(&self, end: SequenceId, timeout: Duration) {
-        let notify = self.db.shared.wakeups.of(self.target.id);
-        let woken = notify.notified();
-        // Registered once made (for `notify_waiters`), before the log is
-        // read: an append in between wakes it too.
-        if self.bounds().await.is_ok_and(|bounds| bounds.end > end) {
-            return;
-        }
-        let _ = tokio::time::timeout(timeout, woken).await;
+        let ready = async { self.bounds().await.is_ok_and(|bounds| bounds.end > end) };
+        waiters().get(self.key()).wait(ready, timeout).await;
     }
+}
+
+/// The waiting tails of every log of every database in this process:
+/// handles on one log wake each other however their connections were
+/// opened.
+fn waiters() -> &'static infinisheet_event_log::raw::WaiterRegistry<(u64, u64, i64)> {
+    static WAITERS: std::sync::LazyLock<
+        infinisheet_event_log::raw::WaiterRegistry<(u64, u64, i64)>,
+    > = std::sync::LazyLock::new(Default::default);
+    &WAITERS
 }

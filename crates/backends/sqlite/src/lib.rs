@@ -23,6 +23,7 @@ mod connection;
 mod database;
 mod error;
 mod event_log;
+mod logs;
 mod options;
 mod schema;
 

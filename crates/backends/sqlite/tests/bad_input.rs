@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used)] // tests fail by panicking
 
+use infinisheet_event_log::EventLogExt as _;
 use infinisheet_sqlite::{OpenError, SCHEMA_VERSION, SqliteDatabase, SqliteOptions};
 
 fn options() -> SqliteOptions {

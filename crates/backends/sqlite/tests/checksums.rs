@@ -187,7 +187,7 @@ async fn a_version_1_file_gains_checksums_and_keeps_its_data() {
     // The migrated file keeps append tokens (schema version 3).
     let token = Some(infinisheet_event_log::AppendToken::random());
     for _attempt in 0..2 {
-        log.add_entries_with_token(
+        log.append_at(
             vec![LogEntry::new("four")],
             4,
             KnownSnapshot::NotTracked,

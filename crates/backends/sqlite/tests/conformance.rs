@@ -4,7 +4,9 @@
 
 #![allow(clippy::unwrap_used)] // tests fail by panicking
 
-use infinisheet_sqlite::{Durability, SqliteBlobStore, SqliteEventLog, SqliteOptions};
+use infinisheet_sqlite::{
+    Durability, SqliteBlobStore, SqliteDatabase, SqliteEventLog, SqliteOptions,
+};
 
 infinisheet_conformance::event_log_tests!(
     || async {
@@ -13,6 +15,10 @@ infinisheet_conformance::event_log_tests!(
             .unwrap()
     },
     reopen = |log: SqliteEventLog| async move { log.reopen().await.unwrap() },
+    open_again = |log: &SqliteEventLog| {
+        let log = log.clone();
+        async move { log.open_again().await.unwrap() }
+    },
 );
 
 infinisheet_conformance::blob_store_tests!(
@@ -22,6 +28,10 @@ infinisheet_conformance::blob_store_tests!(
             .unwrap()
     },
     reopen = |store: SqliteBlobStore| async move { store.reopen().await.unwrap() },
+    open_again = |store: &SqliteBlobStore| {
+        let store = store.clone();
+        async move { store.open_again().await.unwrap() }
+    },
 );
 
 // Small pages everywhere, and NORMAL durability.
@@ -34,6 +44,10 @@ infinisheet_conformance::event_log_tests!(
         SqliteEventLog::temporary(options).await.unwrap()
     },
     reopen = |log: SqliteEventLog| async move { log.reopen().await.unwrap() },
+    open_again = |log: &SqliteEventLog| {
+        let log = log.clone();
+        async move { log.open_again().await.unwrap() }
+    },
 );
 
 infinisheet_conformance::blob_store_tests!(
@@ -45,4 +59,16 @@ infinisheet_conformance::blob_store_tests!(
         SqliteBlobStore::temporary(options).await.unwrap()
     },
     reopen = |store: SqliteBlobStore| async move { store.reopen().await.unwrap() },
+    open_again = |store: &SqliteBlobStore| {
+        let store = store.clone();
+        async move { store.open_again().await.unwrap() }
+    },
 );
+
+// The database as the log store a catalog holds: every log it gives out
+// for an id agrees with every other.
+infinisheet_conformance::log_store_tests!(|| async {
+    SqliteDatabase::temporary(SqliteOptions::default())
+        .await
+        .unwrap()
+});

@@ -7,6 +7,7 @@ use infinisheet_blob_store::{BlobDir, BlobDirExt, BlobName, BlobStore, EntryKind
 use std::sync::Arc;
 
 mod content;
+mod handles;
 mod kinds;
 mod listing;
 mod model;
@@ -14,6 +15,7 @@ mod names;
 mod persistence;
 
 pub use content::*;
+pub use handles::*;
 pub use kinds::*;
 pub use listing::*;
 pub use model::*;
@@ -22,6 +24,12 @@ pub use persistence::*;
 
 /// The store under test, as host apps hold it.
 pub type Store = Arc<dyn BlobStore>;
+
+/// Whether `store` declares itself persistent (for the macros).
+#[doc(hidden)]
+pub fn persistent<S: BlobStore>(store: &S) -> bool {
+    store.capabilities().persistent
+}
 
 /// A valid name; panics on an invalid one (names in the suite are literals).
 fn name(text: &str) -> BlobName {

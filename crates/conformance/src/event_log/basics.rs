@@ -1,6 +1,7 @@
 //! Cases for an empty log, appending, and conflicts.
 
 use super::{Log, assert_holds, entry, everything, fill};
+use infinisheet_event_log::EventLogExt as _;
 use infinisheet_event_log::{
     AddEntryError, KnownSnapshot, LogEntry, MetadataUpdate, QueryEnd, QueryError, QueryStart,
     RangeError, SetMetadataError, TruncateError,

@@ -2,6 +2,7 @@
 
 use super::{Log, assert_holds, entry, everything, fill};
 use bytes::Bytes;
+use infinisheet_event_log::EventLogExt as _;
 use infinisheet_event_log::{
     AddEntryError, FieldUpdate, KnownSnapshot, LogEntry, MetadataUpdate, SnapshotValue,
 };

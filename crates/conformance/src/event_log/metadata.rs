@@ -1,6 +1,7 @@
 //! Cases for `set_metadata`: each field kept, set or cleared on its own.
 
 use super::{Log, entry, everything, fill, payloads};
+use infinisheet_event_log::EventLogExt as _;
 use infinisheet_event_log::{
     EntryMetadata, FieldUpdate, KnownSnapshot, MetadataUpdate, RangeError, SetMetadataError,
 };

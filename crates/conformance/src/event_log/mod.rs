@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 mod basics;
 mod concurrency;
+mod handles;
 mod metadata;
 mod model;
 mod payload;
@@ -23,6 +24,7 @@ mod truncate;
 
 pub use basics::*;
 pub use concurrency::*;
+pub use handles::*;
 pub use metadata::*;
 pub use model::*;
 pub use payload::*;
@@ -35,6 +37,12 @@ pub use truncate::*;
 
 /// The log under test, as host apps hold it.
 pub type Log = Arc<dyn EventLog>;
+
+/// Whether `log` declares itself persistent (for the macros).
+#[doc(hidden)]
+pub fn persistent<L: EventLog>(log: &L) -> bool {
+    log.capabilities().persistent
+}
 
 /// Entry number `i`: a payload that names it.
 fn entry(i: u64) -> LogEntry {

@@ -2,6 +2,7 @@
 
 use super::{Log, everything};
 use bytes::Bytes;
+use infinisheet_event_log::EventLogExt as _;
 use infinisheet_event_log::{KnownSnapshot, LogEntry, MetadataUpdate};
 
 async fn round_trip(log: &Log, payloads: Vec<Bytes>) {

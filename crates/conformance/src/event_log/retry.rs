@@ -2,6 +2,7 @@
 //! retry lands once, and a token never lets a writer take another's id.
 
 use super::{Log, assert_holds, entry, fill};
+use infinisheet_event_log::EventLogExt as _;
 use infinisheet_event_log::{
     AddEntryError, AppendToken, EventLog, KnownSnapshot, MetadataUpdate, SnapshotValue,
 };
@@ -22,8 +23,7 @@ async fn add(
     token: AppendToken,
     known: KnownSnapshot,
 ) -> Result<infinisheet_event_log::AddEntryValue, AddEntryError> {
-    log.add_entries_with_token(batch(seq, n), seq, known, Some(token))
-        .await
+    log.append_at(batch(seq, n), seq, known, Some(token)).await
 }
 
 /// An append whose reply is lost (the first call's reply is thrown away,
@@ -143,12 +143,7 @@ pub async fn racing_retries_land_once(log: Log) {
                         })
                         .collect();
                     let result = log
-                        .add_entries_with_token(
-                            entries,
-                            seq,
-                            KnownSnapshot::NotTracked,
-                            Some(token),
-                        )
+                        .append_at(entries, seq, KnownSnapshot::NotTracked, Some(token))
                         .await;
                     outcomes.push(match result {
                         Ok(_) => Ok(()),

@@ -2,6 +2,7 @@
 //! `query` and `add_entry` (the seeds' "Snapshot Completion").
 
 use super::{Log, entry, fill};
+use infinisheet_event_log::EventLogExt as _;
 use infinisheet_event_log::{
     FieldUpdate, KnownSnapshot, MetadataUpdate, QueryEnd, QueryStart, SnapshotValue,
 };

@@ -1,6 +1,7 @@
 //! Cases for `truncate`.
 
 use super::{Log, assert_holds, entry, fill};
+use infinisheet_event_log::EventLogExt as _;
 use infinisheet_event_log::{
     AddEntryError, KnownSnapshot, QueryEnd, QueryError, QueryStart, RangeError, TruncateError,
 };

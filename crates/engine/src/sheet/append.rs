@@ -44,7 +44,7 @@ impl Inner {
                 .collect();
             let added = self
                 .log
-                .add_entries_with_token(entries, seq, known(&current), Some(token))
+                .append_at(entries, seq, known(&current), Some(token))
                 .await;
             match added {
                 Ok(value) => {

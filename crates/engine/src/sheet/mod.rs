@@ -158,7 +158,7 @@ impl Spreadsheet {
         loop {
             let entry = LogEntry::new(payload.clone());
             match log
-                .add_entries_with_token(vec![entry], 0, KnownSnapshot::NotTracked, Some(token))
+                .append_at(vec![entry], 0, KnownSnapshot::NotTracked, Some(token))
                 .await
             {
                 Ok(_) => break,

@@ -276,7 +276,8 @@ pub(crate) struct Check {
 
 pub(crate) async fn check(place: &Place, args: Check) -> anyhow::Result<()> {
     let catalog = place.reader().await?;
-    let paths = if args.sheets.is_empty() {
+    let whole_catalog = args.sheets.is_empty();
+    let paths = if whole_catalog {
         catalog.sheets("").await?
     } else {
         args.sheets
@@ -302,14 +303,42 @@ pub(crate) async fn check(place: &Place, args: Check) -> anyhow::Result<()> {
             );
         } else {
             damaged += 1;
-            outln!("{path}: {} problems", report.problems.len());
+            outln!(
+                "{path}: {}",
+                counted(report.problems.len() as u64, "problem", "problems")
+            );
             for problem in &report.problems {
                 outln!("  {problem}");
             }
         }
     }
+    if whole_catalog {
+        // Data no sheet names: a note, not damage (`repair --orphans`
+        // sweeps it).
+        match catalog.orphans().await {
+            Ok(orphans) => {
+                for orphan in &orphans {
+                    outln!(
+                        "orphan: {}/{} is no sheet's data{} (`repair --orphans` sweeps it)",
+                        infinisheet::DATA_DIR,
+                        orphan.id,
+                        if orphan.found_at.is_some() {
+                            ", marked by a sweep"
+                        } else {
+                            ""
+                        }
+                    );
+                }
+            }
+            Err(err) => outln!("orphans: cannot be looked for: {err}"),
+        }
+    }
     if damaged > 0 {
-        anyhow::bail!("{damaged} of {} sheets have problems", paths.len());
+        anyhow::bail!(
+            "{damaged} of {} {} problems",
+            counted(paths.len() as u64, "sheet", "sheets"),
+            if damaged == 1 { "has" } else { "have" }
+        );
     }
     Ok(())
 }
@@ -318,15 +347,84 @@ pub(crate) async fn check(place: &Place, args: Check) -> anyhow::Result<()> {
 pub(crate) struct Repair {
     /// The sheets to repair; every sheet in the catalog if left out.
     sheets: Vec<String>,
+    /// Rebuild each sheet's log from every entry that can be read, for a
+    /// sheet with an entry that cannot: the sheet is bound to the new log,
+    /// the old one kept (a note in the sheet's data says which entries
+    /// were dropped).
+    #[arg(long)]
+    rebuild: bool,
+    /// Sweep the data (and logs) no sheet names: mark what is found, and
+    /// remove what was marked at least --grace ago.
+    #[arg(long, conflicts_with = "rebuild")]
+    orphans: bool,
+    /// With --orphans: how long an orphan stays marked before it is
+    /// removed (so a sheet being made is never taken for one), e.g. 1h,
+    /// 30m; 0s removes at once.
+    #[arg(long, default_value = "1h", value_parser = humantime::parse_duration, requires = "orphans")]
+    grace: std::time::Duration,
 }
 
 pub(crate) async fn repair(place: &Place, args: Repair) -> anyhow::Result<()> {
     let catalog = place.catalog().await?;
+    if args.orphans {
+        if !args.sheets.is_empty() {
+            anyhow::bail!("--orphans sweeps the whole catalog: name no sheets");
+        }
+        let sweep = catalog.sweep_orphans(args.grace).await?;
+        for id in &sweep.removed {
+            outln!(
+                "removed orphan {}/{id} and its log's entries",
+                infinisheet::DATA_DIR
+            );
+        }
+        for id in &sweep.marked {
+            outln!(
+                "marked orphan {}/{id}: removed by a sweep {} from now",
+                infinisheet::DATA_DIR,
+                humantime::format_duration(args.grace)
+            );
+        }
+        for id in &sweep.waiting {
+            outln!(
+                "orphan {}/{id} was marked less than {} ago",
+                infinisheet::DATA_DIR,
+                humantime::format_duration(args.grace)
+            );
+        }
+        outln!(
+            "{} removed, {} marked, {} waiting",
+            counted(sweep.removed.len() as u64, "orphan", "orphans"),
+            sweep.marked.len(),
+            sweep.waiting.len()
+        );
+        return Ok(());
+    }
     let paths = if args.sheets.is_empty() {
         catalog.sheets("").await?
     } else {
         args.sheets
     };
+    if args.rebuild {
+        for path in &paths {
+            let rebuilt = catalog
+                .rebuild_log(path)
+                .await
+                .with_context(|| format!("rebuilding the log of {path}"))?;
+            outln!(
+                "{path}: a new log {} of {} (the old log {} is kept; a note in the sheet's \
+                 data names it)",
+                rebuilt.new_log,
+                counted(rebuilt.kept, "entry", "entries"),
+                rebuilt.old_log
+            );
+            if rebuilt.dropped.is_empty() {
+                outln!("{path}: no entry dropped");
+            }
+            for (seq, why) in &rebuilt.dropped {
+                outln!("{path}: dropped entry {seq}: {why}");
+            }
+        }
+    }
     let mut left = 0;
     for path in &paths {
         let sheet = match catalog.open_sheet(path).await {

@@ -1,7 +1,7 @@
 //! `set`, `clear`, `get`, `import`, `export`, `log`, `snapshot`: a sheet's
 //! cells and its log.
 
-use super::{Place, counted, finish, host, note_pending, print_table};
+use super::{Place, counted, finish, note_pending, print_table};
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use infinisheet::engine::{SNAPSHOT_WORKFLOW, SheetEntry, entry_time};
@@ -41,15 +41,13 @@ pub(crate) struct Set {
 pub(crate) async fn set(place: &Place, args: Set) -> anyhow::Result<()> {
     let at: CellRef = args.cell.parse()?;
     let (_, sheet) = place.sheet(&args.sheet).await?;
-    let host = host(&sheet, args.no_worker);
-    let log = host.as_ref().map_or_else(|| sheet.log(), |h| h.log());
-    let cells = sheet.open_on(log).await?;
+    let cells = sheet.writer(!args.no_worker).await?;
     let mut cell = Cell::new(CellValue::from_input(&args.value));
     if let Some(format) = args.format {
         cell = cell.with_format(format);
     }
     let seq = cells.set_cell(at.row, at.column, cell).await?;
-    finish(host).await;
+    finish(cells).await;
     outln!("{} {at} (entry {seq})", sheet.path());
     Ok(())
 }
@@ -72,11 +70,9 @@ pub(crate) async fn clear(place: &Place, args: Clear) -> anyhow::Result<()> {
         args.range.parse::<CellRange>()?
     };
     let (_, sheet) = place.sheet(&args.sheet).await?;
-    let host = host(&sheet, args.no_worker);
-    let log = host.as_ref().map_or_else(|| sheet.log(), |h| h.log());
-    let cells = sheet.open_on(log).await?;
+    let cells = sheet.writer(!args.no_worker).await?;
     let seq = cells.clear(range).await?;
-    finish(host).await;
+    finish(cells).await;
     outln!("{} {range} cleared (entry {seq})", sheet.path());
     Ok(())
 }
@@ -331,9 +327,7 @@ pub(crate) async fn import(place: &Place, args: Import) -> anyhow::Result<()> {
     };
     let total = std::fs::metadata(&args.file).map_or(0, |m| m.len());
     let (_, sheet) = place.sheet(&args.sheet).await?;
-    let host = host(&sheet, args.no_worker);
-    let log = host.as_ref().map_or_else(|| sheet.log(), |h| h.log());
-    let cells = sheet.open_on(log).await?;
+    let cells = sheet.writer(!args.no_worker).await?;
     // A bar when the size is known (a file), a running count when it is
     // not (standard input, a pipe); nothing with -q or off a terminal.
     let bar = if super::quiet() {
@@ -359,7 +353,7 @@ pub(crate) async fn import(place: &Place, args: Import) -> anyhow::Result<()> {
         .with_context(|| format!("importing {}", args.file.display()))?;
     bar.finish_and_clear();
     let wrote = started.elapsed();
-    let snapshots = if host.is_some() {
+    let snapshots = if cells.has_worker() {
         // The snapshot work takes a while on a large import: say so.
         let spinner = if super::quiet() {
             ProgressBar::hidden()
@@ -368,7 +362,7 @@ pub(crate) async fn import(place: &Place, args: Import) -> anyhow::Result<()> {
         };
         spinner.set_message("writing the snapshot");
         spinner.enable_steady_tick(std::time::Duration::from_millis(120));
-        finish(host).await;
+        finish(cells).await;
         spinner.finish_and_clear();
         format!("snapshots done in {:.2} s", started.elapsed().as_secs_f64())
     } else {

@@ -5,9 +5,7 @@
 use infinisheet::engine::CellState;
 use infinisheet::event_log::{KnownSnapshot, QueryEnd, QueryStart};
 use infinisheet::table::value_text;
-use infinisheet::{
-    Catalog, Cell, CellRange, CellRef, CellValue, SheetOptions, Storage, WorkflowHost,
-};
+use infinisheet::{Catalog, Cell, CellRange, CellRef, CellValue, SheetOptions, Storage};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -63,8 +61,7 @@ pub(crate) async fn run(args: Demo) -> anyhow::Result<()> {
     {
         let catalog = Catalog::new(Storage::embedded(&home).await?);
         let sheet = catalog.create_sheet(&path, SheetOptions::default()).await?;
-        let host = WorkflowHost::start(sheet.log(), sheet.dir(), sheet.workflow_options());
-        let writer = sheet.open_on(host.log()).await?;
+        let writer = sheet.writer(true).await?;
         let mut batch = Vec::with_capacity(10_000);
         for row in 0..args.rows {
             for column in 0..args.columns {
@@ -78,8 +75,7 @@ pub(crate) async fn run(args: Demo) -> anyhow::Result<()> {
             writer.set_cells(batch).await?;
         }
         let wrote = started.elapsed();
-        host.idle().await;
-        host.shutdown().await;
+        writer.finish().await;
         let newest = sheet
             .log()
             .query(

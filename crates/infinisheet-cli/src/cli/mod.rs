@@ -17,9 +17,7 @@ pub(crate) mod serve;
 pub(crate) mod worker;
 
 use anyhow::{Context, bail};
-use infinisheet::{
-    Access, Catalog, CatalogSheet, CellRange, CellRef, Storage, WorkflowHost, WorkflowOptions,
-};
+use infinisheet::{Access, Catalog, CatalogSheet, CellRange, CellRef, SheetWriter, Storage};
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -149,22 +147,15 @@ pub(crate) async fn note_pending(sheet: &CatalogSheet) {
     }
 }
 
-/// A writer's snapshot host, or none with `--no-worker`: runs the jobs the
-/// command's edits ask for (and those already pending) before it exits.
-pub(crate) fn host(sheet: &CatalogSheet, no_worker: bool) -> Option<WorkflowHost> {
-    (!no_worker).then(|| sheet.start_host_with(WorkflowOptions::default().poll_interval(None)))
-}
-
-/// Waits for `host`'s jobs, then stops it; says so if any failed.
-pub(crate) async fn finish(host: Option<WorkflowHost>) {
-    if let Some(host) = host {
-        let report = host.finish().await;
-        if report.failures > 0 {
-            eprintln!(
-                "warning: {} snapshot job(s) failed; they stay pending for a worker",
-                report.failures
-            );
-        }
+/// Ends a writer: waits for the snapshot jobs its edits asked for (none
+/// with `--no-worker`); says so if any failed.
+pub(crate) async fn finish(writer: SheetWriter) {
+    let report = writer.finish().await;
+    if report.failures > 0 {
+        eprintln!(
+            "warning: {} snapshot job(s) failed; they stay pending for a worker",
+            report.failures
+        );
     }
 }
 

@@ -471,7 +471,7 @@ fn check_finds_a_damaged_snapshot() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("is not whole"), "{stdout}");
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("1 of 1 sheets have problems"),
+        String::from_utf8_lossy(&out.stderr).contains("1 of 1 sheet has problems"),
         "{stdout}"
     );
 }

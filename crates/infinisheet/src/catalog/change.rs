@@ -169,7 +169,7 @@ impl Catalog {
 
 /// Copies every blob under `from` to the same place under `to`; a sheet's
 /// metadata blob last, so a sheet appears only once it is whole.
-async fn copy_tree(
+pub(super) async fn copy_tree(
     from: &Arc<dyn BlobDir>,
     to: &Arc<dyn BlobDir>,
     path: &CatalogPath,

@@ -2,7 +2,7 @@
 
 use super::{FOLDER_MARKER, SHEET_METADATA};
 use crate::BoxError;
-use crate::storage::LogStoreError;
+use infinisheet_event_log::LogStoreError;
 
 /// Error of a catalog operation.
 #[derive(Debug, thiserror::Error)]
@@ -147,6 +147,8 @@ macro_rules! failure {
 }
 
 failure!(
+    infinisheet_event_log::QueryError,
+    infinisheet_event_log::AddEntryError,
     infinisheet_blob_store::ReadBlobError,
     infinisheet_blob_store::WriteBlobError,
     infinisheet_blob_store::RemoveBlobError,

@@ -31,12 +31,16 @@ const FORMAT: u32 = 2;
 
 mod change;
 mod error;
+mod orphans;
 mod path;
+mod rebuild;
 mod sheet;
 
 pub use error::CatalogError;
+pub use orphans::{ORPHAN_MARKER, Orphan, OrphanSweep};
 use path::CatalogPath;
-pub use sheet::{CatalogItem, CatalogSheet, ItemKind, SheetMetadata};
+pub use rebuild::{LogRebuild, REPLACED_DIR};
+pub use sheet::{CatalogItem, CatalogSheet, ItemKind, OpenError, SheetMetadata, SheetWriter};
 
 /// Folders and sheets in a [`Storage`]'s blob store, each sheet tied to a
 /// log of its log store.
@@ -361,7 +365,7 @@ impl Catalog {
                 });
             }
         }
-        if let Some(problem) = crate::storage::log_id_problem(&metadata.log_id) {
+        if let Some(problem) = infinisheet_event_log::log_id_problem(&metadata.log_id) {
             return Err(CatalogError::BadMetadata {
                 path: at.display(),
                 reason: format!("its log id {:?} is invalid: {problem}", metadata.log_id),

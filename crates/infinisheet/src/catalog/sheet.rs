@@ -2,9 +2,9 @@
 //! listing, and an opened sheet (its metadata, log and data directory).
 
 use infinisheet_blob_store::BlobDir;
-use infinisheet_engine::{LoadError, SheetId, SheetOptions, Spreadsheet};
-use infinisheet_event_log::EventLog;
-use infinisheet_snapshot_workflow::{WorkflowHost, WorkflowOptions};
+use infinisheet_engine::{EntryError, LoadError, SheetId, SheetOptions, Spreadsheet};
+use infinisheet_event_log::{EventLog, SequenceId};
+use infinisheet_snapshot_workflow::{HostReport, WorkflowHost, WorkflowOptions};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -152,42 +152,159 @@ impl CatalogSheet {
         WorkflowOptions::default().sheet(self.metadata.sheet_options())
     }
 
-    /// Starts a [`WorkflowHost`] for the sheet with its own settings (from
-    /// its metadata); open writers with
-    /// [`WorkflowHost::open_sheet`] so they share them. Needs a tokio
-    /// runtime.
-    pub fn start_host(&self) -> WorkflowHost {
-        self.start_host_with(WorkflowOptions::default())
+    /// Opens the sheet for reading, on its log (a writer's edits go through
+    /// [`writer`](CatalogSheet::writer)).
+    ///
+    /// # Errors
+    ///
+    /// [`OpenError::Damaged`] if an entry of its log cannot be read (a
+    /// damaged sheet, which [`Catalog::rebuild_log`](super::Catalog::rebuild_log)
+    /// mends); [`OpenError::Load`] if it cannot be loaded otherwise.
+    pub async fn open(&self) -> Result<Spreadsheet, OpenError> {
+        Spreadsheet::open(
+            self.log.clone(),
+            self.dir.clone(),
+            self.metadata.sheet_options(),
+        )
+        .await
+        .map_err(|err| OpenError::of(&self.path, err))
     }
 
-    /// [`start_host`](CatalogSheet::start_host) with `options` for the
-    /// worker (retries, history, retention, polling); their sheet settings
-    /// are replaced by the sheet's own, so worker and writers cannot
-    /// disagree.
-    pub fn start_host_with(&self, options: WorkflowOptions) -> WorkflowHost {
-        WorkflowHost::start(
+    /// Opens the sheet for writing: the one way, for a command, a server
+    /// or a host app. With `worker`, the snapshot jobs its edits ask for
+    /// (and those already pending) run in this process, in a
+    /// [`WorkflowHost`] with the sheet's own settings, until
+    /// [`finish`](SheetWriter::finish); without, they stay pending for a
+    /// worker process. Needs a tokio runtime.
+    ///
+    /// # Errors
+    ///
+    /// As [`open`](CatalogSheet::open).
+    pub async fn writer(&self, worker: bool) -> Result<SheetWriter, OpenError> {
+        if worker {
+            self.writer_with(WorkflowOptions::default().poll_interval(None))
+                .await
+        } else {
+            Ok(SheetWriter {
+                cells: self.open().await?,
+                host: None,
+            })
+        }
+    }
+
+    /// [`writer`](CatalogSheet::writer) with a worker of these `options`
+    /// (retries, history, retention, polling for jobs other processes ask
+    /// for); their sheet settings are replaced by the sheet's own, so
+    /// worker and writer cannot disagree.
+    ///
+    /// # Errors
+    ///
+    /// As [`open`](CatalogSheet::open).
+    pub async fn writer_with(&self, options: WorkflowOptions) -> Result<SheetWriter, OpenError> {
+        let host = WorkflowHost::start(
             self.log(),
             self.dir(),
             options.sheet(self.metadata.sheet_options()),
-        )
+        );
+        match host.open_sheet().await {
+            Ok(cells) => Ok(SheetWriter {
+                cells,
+                host: Some(host),
+            }),
+            Err(err) => {
+                host.shutdown().await;
+                Err(OpenError::of(&self.path, err))
+            }
+        }
+    }
+}
+
+/// A sheet open for writing ([`CatalogSheet::writer`]): its cells, and the
+/// snapshot host its edits feed, if it has one.
+#[derive(Debug)]
+#[must_use = "a writer's snapshot jobs run only until it is dropped; end it with `finish().await`"]
+pub struct SheetWriter {
+    cells: Spreadsheet,
+    host: Option<WorkflowHost>,
+}
+
+impl SheetWriter {
+    /// The sheet's cells: read and edit them.
+    pub fn cells(&self) -> &Spreadsheet {
+        &self.cells
     }
 
-    /// Opens the spreadsheet on `log` (the sheet's own log, or a wrapper of
-    /// it such as a [`WorkflowHost`]'s).
-    ///
-    /// # Errors
-    ///
-    /// [`LoadError`] if the sheet cannot be loaded.
-    pub async fn open_on(&self, log: Arc<dyn EventLog>) -> Result<Spreadsheet, LoadError> {
-        Spreadsheet::open(log, self.dir.clone(), self.metadata.sheet_options()).await
+    /// Whether the snapshot jobs run in this process.
+    pub fn has_worker(&self) -> bool {
+        self.host.is_some()
     }
 
-    /// Opens the spreadsheet on the sheet's log.
-    ///
-    /// # Errors
-    ///
-    /// [`LoadError`] if the sheet cannot be loaded.
-    pub async fn open(&self) -> Result<Spreadsheet, LoadError> {
-        self.open_on(self.log.clone()).await
+    /// Waits for the snapshot jobs the edits asked for, then stops the
+    /// worker: what it did (nothing without one).
+    pub async fn finish(self) -> HostReport {
+        match self.host {
+            Some(host) => host.finish().await,
+            None => HostReport::default(),
+        }
+    }
+}
+
+impl std::ops::Deref for SheetWriter {
+    type Target = Spreadsheet;
+
+    fn deref(&self) -> &Spreadsheet {
+        &self.cells
+    }
+}
+
+/// Why a sheet cannot be opened.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenError {
+    /// An entry of its log cannot be read: the sheet is damaged. Reading
+    /// never skips an entry; rebuilding the log from every entry that can
+    /// be read mends it.
+    #[error(
+        "sheet {path} is damaged: log entry {seq} cannot be read ({source}); \
+         `infinisheet repair --rebuild {path}` (Catalog::rebuild_log) rebuilds its log from \
+         every entry that can be"
+    )]
+    Damaged {
+        /// The sheet's path.
+        path: String,
+        /// The entry.
+        seq: SequenceId,
+        /// Why it cannot be read.
+        source: EntryError,
+    },
+    /// It cannot be loaded (the source says why).
+    #[error("sheet {path} cannot be opened")]
+    Load {
+        /// The sheet's path.
+        path: String,
+        /// The engine's error.
+        source: LoadError,
+    },
+}
+
+impl OpenError {
+    fn of(path: &str, err: LoadError) -> OpenError {
+        match err {
+            LoadError::Entry { seq, source } => OpenError::Damaged {
+                path: path.to_owned(),
+                seq,
+                source,
+            },
+            source => OpenError::Load {
+                path: path.to_owned(),
+                source,
+            },
+        }
+    }
+
+    /// Whether trying again may help (the storage failed in a way that
+    /// may pass).
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, OpenError::Load { source, .. } if source.is_retryable())
     }
 }

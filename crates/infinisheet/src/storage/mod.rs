@@ -3,28 +3,24 @@
 //! `s3://bucket/prefix` (and `gs://`, `az://`) or a server's storage
 //! (`http://HOST:PORT`, an `infinisheet serve`); the embedded default, a
 //! local directory holding a SQLite file of logs and a filesystem blob
-//! store. Each backend is behind its crate feature; a URL of a backend this
-//! build lacks is [`StorageUrlError::NotBuilt`].
-
-#[cfg(feature = "http")]
-mod http;
-mod logs;
-
-#[cfg(feature = "http")]
-pub use http::{HttpLogs, storage_service};
+//! store. Each backend is one file here, behind its crate feature, and
+//! [`SCHEMES`] says which URL scheme opens with which; a URL of a backend
+//! this build lacks is [`StorageUrlError::NotBuilt`].
 
 #[cfg(feature = "filesystem")]
-pub use logs::FileLogs;
+mod files;
+#[cfg(feature = "http")]
+mod http;
+mod memory;
 #[cfg(feature = "object-store")]
-pub use logs::ObjectStoreLogs;
+mod objects;
 #[cfg(feature = "sqlite")]
-pub use logs::SqliteLogs;
-pub(crate) use logs::log_id_problem;
-pub use logs::{LogStore, LogStoreError, MemoryLogs, check_log_id};
+mod sqlite;
 
 use crate::BoxError;
+use async_trait::async_trait;
 use infinisheet_blob_store::BlobStore;
-use infinisheet_memory::MemoryBlobStore;
+use infinisheet_event_log::LogStore;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -111,8 +107,79 @@ pub enum Access {
     ReadOnly,
 }
 
+/// How the URLs of one backend open.
+#[async_trait]
+trait Opener: Sync {
+    /// The logs at `url` (`rest` is what follows the scheme's colon).
+    async fn logs(
+        &self,
+        url: &str,
+        rest: &str,
+        access: Access,
+    ) -> Result<Arc<dyn LogStore>, StorageUrlError>;
+
+    /// The blob store at `url`.
+    async fn blobs(
+        &self,
+        url: &str,
+        rest: &str,
+        access: Access,
+    ) -> Result<Arc<dyn BlobStore>, StorageUrlError>;
+}
+
+/// The opener of a backend this build has, or `None`.
+macro_rules! built {
+    ($name:ident, $feature:literal, $opener:expr) => {
+        #[cfg(feature = $feature)]
+        const $name: Option<&dyn Opener> = Some(&$opener);
+        #[cfg(not(feature = $feature))]
+        const $name: Option<&dyn Opener> = None;
+    };
+}
+
+built!(SQLITE, "sqlite", sqlite::Sqlite);
+built!(FILES, "filesystem", files::Files);
+built!(HTTP, "http", http::Http);
+built!(S3, "s3", objects::Objects);
+built!(GCS, "gcs", objects::Objects);
+built!(AZURE, "azure", objects::Objects);
+
+/// Every storage URL scheme: the crate feature that builds its backend,
+/// and the backend's opener when this build has it.
+const SCHEMES: [(&str, &str, Option<&dyn Opener>); 13] = [
+    ("memory", "", Some(&memory::Memory)),
+    ("sqlite", "sqlite", SQLITE),
+    ("file", "filesystem", FILES),
+    ("http", "http", HTTP),
+    ("https", "http", HTTP),
+    ("s3", "s3", S3),
+    ("s3a", "s3", S3),
+    ("gs", "gcs", GCS),
+    ("az", "azure", AZURE),
+    ("azure", "azure", AZURE),
+    ("abfs", "azure", AZURE),
+    ("abfss", "azure", AZURE),
+    ("adl", "azure", AZURE),
+];
+
+/// The opener of `url`'s scheme, and what follows its colon.
+fn opener(url: &str) -> Result<(&'static dyn Opener, &str), StorageUrlError> {
+    let unknown = || StorageUrlError::Unknown {
+        url: url.to_owned(),
+    };
+    let (scheme, rest) = url.split_once(':').ok_or_else(unknown)?;
+    let (_, feature, opener) = SCHEMES
+        .iter()
+        .find(|(name, _, _)| *name == scheme)
+        .ok_or_else(unknown)?;
+    let opener = opener.ok_or_else(|| StorageUrlError::NotBuilt {
+        url: url.to_owned(),
+        feature,
+    })?;
+    Ok((opener, rest))
+}
+
 /// An error of opening `url`, keeping `err` as its source.
-#[allow(dead_code)] // unused only in a build without any local backend
 fn open_error<E: Into<BoxError>>(
     url: &str,
     retryable: bool,
@@ -125,7 +192,7 @@ fn open_error<E: Into<BoxError>>(
 }
 
 /// [`open_error`] for a backend's [`StorageError`](infinisheet_event_log::StorageError).
-#[allow(dead_code)]
+#[cfg_attr(not(any(feature = "sqlite", feature = "filesystem")), allow(dead_code))]
 fn storage_error(
     url: &str,
 ) -> impl FnOnce(infinisheet_event_log::StorageError) -> StorageUrlError + '_ {
@@ -153,118 +220,8 @@ fn local_path(url: &str, rest: &str) -> Result<(PathBuf, Option<String>), Storag
     Ok((PathBuf::from(path), fragment))
 }
 
-fn not_built(url: &str, feature: &'static str) -> StorageUrlError {
-    StorageUrlError::NotBuilt {
-        url: url.to_owned(),
-        feature,
-    }
-}
-
-/// The URL schemes that name an object store, and the feature each needs.
-const OBJECT_SCHEMES: [(&str, &str); 8] = [
-    ("s3", "s3"),
-    ("s3a", "s3"),
-    ("gs", "gcs"),
-    ("az", "azure"),
-    ("azure", "azure"),
-    ("abfs", "azure"),
-    ("abfss", "azure"),
-    ("adl", "azure"),
-];
-
-/// An object store from its URL, through the object-store backend's one
-/// URL constructor (`object_store`'s builders, the environment, short
-/// retries). `feature` is the crate feature the scheme needs.
-#[cfg(feature = "object-store")]
-fn object_store(
-    url: &str,
-    feature: &'static str,
-) -> Result<infinisheet_object_store::UrlStore, StorageUrlError> {
-    use infinisheet_object_store::UrlError;
-    let built = (feature == "s3" && cfg!(feature = "s3"))
-        || (feature == "gcs" && cfg!(feature = "gcs"))
-        || (feature == "azure" && cfg!(feature = "azure"));
-    if !built {
-        return Err(not_built(url, feature));
-    }
-    infinisheet_object_store::open_url(url).map_err(|err| match err {
-        UrlError::NotBuilt { .. } => not_built(url, feature),
-        other => open_error(url, false)(other),
-    })
-}
-
-#[cfg(not(feature = "object-store"))]
-fn object_store(
-    url: &str,
-    feature: &'static str,
-) -> Result<std::convert::Infallible, StorageUrlError> {
-    Err(not_built(url, feature))
-}
-
-/// The SQLite database at `path` (for writing: created, with its
-/// directory, if missing).
-#[cfg(feature = "sqlite")]
-async fn sqlite(
-    url: &str,
-    path: &Path,
-    access: Access,
-) -> Result<infinisheet_sqlite::SqliteDatabase, StorageUrlError> {
-    use infinisheet_sqlite::{OpenError, SqliteDatabase, SqliteOptions};
-    let opened = match access {
-        Access::ReadWrite => {
-            create_parent(url, path)?;
-            SqliteDatabase::open(path, SqliteOptions::default()).await
-        }
-        Access::ReadOnly => SqliteDatabase::open_read_only(path, SqliteOptions::default()).await,
-    };
-    opened.map_err(|err| match err {
-        OpenError::Missing { path } => StorageUrlError::Missing {
-            url: url.to_owned(),
-            what: format!("there is no database at {}", path.display()),
-        },
-        OpenError::Storage(err) => storage_error(url)(err),
-        other => open_error(url, false)(other),
-    })
-}
-
-/// The filesystem blob store at `path` (for writing: created if missing).
-#[cfg(feature = "filesystem")]
-async fn file_blobs(
-    url: &str,
-    path: &Path,
-    access: Access,
-) -> Result<Arc<dyn BlobStore>, StorageUrlError> {
-    use infinisheet_filesystem::FsBlobStore;
-    let store = match access {
-        Access::ReadWrite => {
-            std::fs::create_dir_all(path).map_err(open_error(url, false))?;
-            FsBlobStore::open(path).await
-        }
-        Access::ReadOnly if !path.is_dir() => {
-            return Err(StorageUrlError::Missing {
-                url: url.to_owned(),
-                what: format!("there is no blob store at {}", path.display()),
-            });
-        }
-        Access::ReadOnly => FsBlobStore::open_read_only(path).await,
-    };
-    Ok(Arc::new(store.map_err(storage_error(url))?))
-}
-
-/// A directory of `file:` logs, created for writing if missing.
-#[cfg(feature = "filesystem")]
-fn log_dir(url: &str, path: &Path, access: Access) -> Result<(), StorageUrlError> {
-    match access {
-        Access::ReadWrite => std::fs::create_dir_all(path).map_err(open_error(url, false)),
-        Access::ReadOnly if path.is_dir() => Ok(()),
-        Access::ReadOnly => Err(StorageUrlError::Missing {
-            url: url.to_owned(),
-            what: format!("there is no log directory at {}", path.display()),
-        }),
-    }
-}
-
-#[allow(dead_code)]
+/// Makes `path`'s directory, if it has one.
+#[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
 fn create_parent(url: &str, path: &Path) -> Result<(), StorageUrlError> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(open_error(url, false))?;
@@ -272,37 +229,10 @@ fn create_parent(url: &str, path: &Path) -> Result<(), StorageUrlError> {
     Ok(())
 }
 
-fn scheme(url: &str) -> Option<(&str, &str)> {
-    let (scheme, rest) = url.split_once(':')?;
-    Some((scheme, rest))
-}
-
-fn object_feature(scheme: &str) -> Option<&'static str> {
-    OBJECT_SCHEMES
-        .iter()
-        .find(|(name, _)| *name == scheme)
-        .map(|(_, feature)| *feature)
-}
-
-/// The storage of the server at `url` (`infinisheet serve`), with the
-/// bearer token in `INFINISHEET_TOKEN` if set.
-#[cfg(feature = "http")]
-async fn http_server(url: &str) -> Result<infinisheet_http::HttpStorage, StorageUrlError> {
-    let token = std::env::var("INFINISHEET_TOKEN")
-        .ok()
-        .filter(|t| !t.is_empty());
-    infinisheet_http::HttpStorage::connect(url, token)
-        .await
-        .map_err(|err| {
-            let retryable = err.is_retryable();
-            open_error(url, retryable)(err)
-        })
-}
-
 /// The logs at `url`: `memory:` (this process only), `sqlite:PATH` (one
-/// database file, created if missing), `file:DIR` (a directory per log) or
+/// database file, created if missing), `file:DIR` (a directory per log),
 /// an object store (`s3://bucket/prefix`, `gs://…`, `az://…`, a prefix per
-/// log).
+/// log) or a server's (`http://HOST:PORT`).
 ///
 /// # Errors
 ///
@@ -318,63 +248,18 @@ pub async fn open_log_store(url: &str) -> Result<Arc<dyn LogStore>, StorageUrlEr
 ///
 /// As [`open_log_store`]; for [`Access::ReadOnly`], also if the database or
 /// directory does not exist.
-#[cfg_attr(
-    not(any(feature = "sqlite", feature = "filesystem")),
-    allow(unused_variables)
-)]
 pub async fn open_log_store_with(
     url: &str,
     access: Access,
 ) -> Result<Arc<dyn LogStore>, StorageUrlError> {
-    let unknown = || StorageUrlError::Unknown {
-        url: url.to_owned(),
-    };
-    let (scheme, rest) = scheme(url).ok_or_else(unknown)?;
-    Ok(match scheme {
-        "memory" => {
-            let mut logs = MemoryLogs::new();
-            url.clone_into(&mut logs.url);
-            Arc::new(logs)
-        }
-        #[cfg(feature = "sqlite")]
-        "sqlite" => Arc::new(SqliteLogs::new(
-            sqlite(url, &local_path(url, rest)?.0, access).await?,
-            url,
-        )),
-        #[cfg(not(feature = "sqlite"))]
-        "sqlite" => return Err(not_built(url, "sqlite")),
-        #[cfg(feature = "filesystem")]
-        "file" => {
-            let (path, _) = local_path(url, rest)?;
-            log_dir(url, &path, access)?;
-            Arc::new(FileLogs::new(
-                path,
-                infinisheet_filesystem::FsLogOptions::default(),
-                url,
-            ))
-        }
-        #[cfg(not(feature = "filesystem"))]
-        "file" => return Err(not_built(url, "filesystem")),
-        #[cfg(feature = "http")]
-        "http" | "https" => Arc::new(HttpLogs::new(http_server(url).await?, url)),
-        #[cfg(not(feature = "http"))]
-        "http" | "https" => return Err(not_built(url, "http")),
-        other => match object_feature(other) {
-            #[cfg(feature = "object-store")]
-            Some(feature) => {
-                let opened = object_store(url, feature)?;
-                Arc::new(ObjectStoreLogs::new(opened.store, opened.prefix, url))
-            }
-            #[cfg(not(feature = "object-store"))]
-            Some(feature) => match object_store(url, feature)? {},
-            None => return Err(unknown()),
-        },
-    })
+    let (opener, rest) = opener(url)?;
+    opener.logs(url, rest, access).await
 }
 
 /// The blob store at `url`: `memory:`, `sqlite:PATH#TREE` (a named tree in
-/// a database file; `blobs` if no `#TREE`), `file:DIR` or an object store
-/// (`s3://bucket/prefix`, `gs://…`, `az://…`).
+/// a database file; `blobs` if no `#TREE`), `file:DIR`, an object store
+/// (`s3://bucket/prefix`, `gs://…`, `az://…`) or a server's
+/// (`http://HOST:PORT`).
 ///
 /// # Errors
 ///
@@ -390,67 +275,12 @@ pub async fn open_blob_store(url: &str) -> Result<Arc<dyn BlobStore>, StorageUrl
 ///
 /// As [`open_blob_store`]; for [`Access::ReadOnly`], also if the database,
 /// its tree or the directory does not exist.
-#[cfg_attr(
-    not(any(feature = "sqlite", feature = "filesystem")),
-    allow(unused_variables)
-)]
 pub async fn open_blob_store_with(
     url: &str,
     access: Access,
 ) -> Result<Arc<dyn BlobStore>, StorageUrlError> {
-    let unknown = || StorageUrlError::Unknown {
-        url: url.to_owned(),
-    };
-    let (scheme, rest) = scheme(url).ok_or_else(unknown)?;
-    Ok(match scheme {
-        "memory" => Arc::new(MemoryBlobStore::new()),
-        #[cfg(feature = "sqlite")]
-        "sqlite" => {
-            use infinisheet_sqlite::OpenError;
-            let (path, tree) = local_path(url, rest)?;
-            let db = sqlite(url, &path, access).await?;
-            let tree = tree.unwrap_or_else(|| "blobs".to_owned());
-            let store = match access {
-                Access::ReadWrite => db.blob_store(&tree).await,
-                Access::ReadOnly => db.open_blob_store(&tree).await,
-            };
-            Arc::new(store.map_err(|err| match err {
-                OpenError::NotFound { .. } => StorageUrlError::Missing {
-                    url: url.to_owned(),
-                    what: format!("the database holds no blob tree {tree:?}"),
-                },
-                OpenError::Storage(err) => storage_error(url)(err),
-                other => open_error(url, false)(other),
-            })?)
-        }
-        #[cfg(not(feature = "sqlite"))]
-        "sqlite" => return Err(not_built(url, "sqlite")),
-        #[cfg(feature = "filesystem")]
-        "file" => file_blobs(url, &local_path(url, rest)?.0, access).await?,
-        #[cfg(not(feature = "filesystem"))]
-        "file" => return Err(not_built(url, "filesystem")),
-        #[cfg(feature = "http")]
-        "http" | "https" => Arc::new(http_server(url).await?.blobs()),
-        #[cfg(not(feature = "http"))]
-        "http" | "https" => return Err(not_built(url, "http")),
-        other => match object_feature(other) {
-            #[cfg(feature = "object-store")]
-            Some(feature) => {
-                let opened = object_store(url, feature)?;
-                let blobs = infinisheet_object_store::ObjectStoreBlobStore::new(
-                    opened.store,
-                    opened.prefix,
-                );
-                Arc::new(match opened.lister {
-                    Some(lister) => blobs.with_paginated_listing(lister),
-                    None => blobs,
-                })
-            }
-            #[cfg(not(feature = "object-store"))]
-            Some(feature) => match object_store(url, feature)? {},
-            None => return Err(unknown()),
-        },
-    })
+    let (opener, rest) = opener(url)?;
+    opener.blobs(url, rest, access).await
 }
 
 /// A catalog's storage: its logs and its blob store, which may come from
@@ -467,9 +297,10 @@ pub struct Storage {
 }
 
 impl Storage {
-    /// Storage from parts a host app built itself (a [`SqliteLogs`] on a
-    /// database it opened with its own options, its own [`LogStore`], any
-    /// blob store); `blobs_url` is how messages name the blob store.
+    /// Storage from parts a host app built itself (a
+    /// [`SqliteDatabase`](crate::sqlite::SqliteDatabase) it opened with
+    /// its own options, its own [`LogStore`], any blob store);
+    /// `blobs_url` is how messages name the blob store.
     pub fn new(logs: Arc<dyn LogStore>, blobs: Arc<dyn BlobStore>, blobs_url: &str) -> Storage {
         Storage {
             logs,
@@ -537,8 +368,8 @@ impl Storage {
                     .into(),
             });
         }
-        let logs = SqliteLogs::new(sqlite(&logs_url, &db, access).await?, &logs_url);
-        let blobs = file_blobs(&blobs_url, &sheets, access).await?;
+        let logs = sqlite::database(&logs_url, &db, access).await?;
+        let blobs = files::blob_store(&blobs_url, &sheets, access).await?;
         Ok(Storage::new(Arc::new(logs), blobs, &blobs_url))
     }
 }

@@ -3,6 +3,7 @@
 
 use bytes::Bytes;
 use infinisheet_blob_store::{BlobDirExt, BlobStore};
+use infinisheet_event_log::EventLogExt as _;
 use infinisheet_event_log::{
     EventLog, KnownSnapshot, LogEntry, MetadataUpdate, QueryEnd, QueryStart,
 };

@@ -31,7 +31,6 @@ use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
-use tokio::sync::Notify;
 
 /// Settings of an [`FsEventLog`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -153,7 +152,7 @@ struct Shared {
     lock: File,
     /// The waiting tails of this log in this process, shared by every
     /// handle opened on it.
-    waiters: Arc<Notify>,
+    waiters: Arc<raw::Waiters>,
     state: Mutex<State>,
     temporary: Option<Arc<tempfile::TempDir>>,
 }
@@ -198,6 +197,21 @@ impl FsEventLog {
             tempfile::tempdir().map_err(|err| io("creating", "a temporary directory", err))?;
         let path = dir.path().join("log");
         blocking(move || Self::open_sync(path, options, Some(Arc::new(dir)))).await?
+    }
+
+    /// A second, independent handle on the same log directory, opened as
+    /// another process would, while this one stays open.
+    ///
+    /// # Errors
+    ///
+    /// As [`open`](FsEventLog::open).
+    pub async fn open_again(&self) -> Result<Self, OpenLogError> {
+        let (dir, options, temporary) = (
+            self.shared.dir.clone(),
+            self.shared.options,
+            self.shared.temporary.clone(),
+        );
+        blocking(move || Self::open_sync(dir, options, temporary)).await?
     }
 
     /// The same log opened again from its files, keeping a temporary log's
@@ -335,7 +349,7 @@ fn query(
 
 #[async_trait]
 impl EventLog for FsEventLog {
-    async fn add_entries_with_token(
+    async fn append_at(
         &self,
         entries: Vec<LogEntry>,
         seq: SequenceId,
@@ -346,7 +360,7 @@ impl EventLog for FsEventLog {
             .locked(move |state| append(state, entries, seq, known, token))
             .await;
         if added.is_ok() {
-            self.shared.waiters.notify_waiters();
+            self.shared.waiters.wake();
         }
         added
     }
@@ -381,7 +395,7 @@ impl EventLog for FsEventLog {
             .await;
         if set.is_ok() {
             // A published snapshot is news to a tail tracking snapshots.
-            self.shared.waiters.notify_waiters();
+            self.shared.waiters.wake();
         }
         set
     }
@@ -401,7 +415,7 @@ impl EventLog for FsEventLog {
     }
 
     fn capabilities(&self) -> LogCapabilities {
-        LogCapabilities::persistent()
+        LogCapabilities::persistent().waking()
     }
 
     /// Returns when a handle of this log in this process (any, however
@@ -409,35 +423,20 @@ impl EventLog for FsEventLog {
     /// already, or after `timeout`: other processes' appends are found by
     /// the caller's next read.
     async fn wait_for_entries(&self, end: SequenceId, timeout: Duration) {
-        let woken = self.shared.waiters.notified();
-        // Registered once made (for `notify_waiters`), before the log is
-        // read: an append in between wakes it too.
-        if self.bounds().await.is_ok_and(|bounds| bounds.end > end) {
-            return;
-        }
-        let _ = tokio::time::timeout(timeout, woken).await;
+        let ready = async { self.bounds().await.is_ok_and(|bounds| bounds.end > end) };
+        self.shared.waiters.wait(ready, timeout).await;
     }
 }
 
 /// The waiters of the log whose lock file is `lock`, one per log in this
 /// process: handles opened apart (`FileLogs` opens one per call) find the
 /// same one by the lock file's device and inode, whatever path named it.
-fn waiters_of(lock: &File, shown: &str) -> Result<Arc<Notify>, OpenLogError> {
+fn waiters_of(lock: &File, shown: &str) -> Result<Arc<raw::Waiters>, OpenLogError> {
     use std::os::unix::fs::MetadataExt;
-    /// By the lock file's (device, inode).
-    type Registry = Mutex<std::collections::HashMap<(u64, u64), std::sync::Weak<Notify>>>;
-    static WAITERS: std::sync::LazyLock<Registry> = std::sync::LazyLock::new(Default::default);
+    static WAITERS: std::sync::LazyLock<raw::WaiterRegistry<(u64, u64)>> =
+        std::sync::LazyLock::new(Default::default);
     let meta = lock
         .metadata()
         .map_err(|err| io("reading the lock file of", shown, err))?;
-    let key = (meta.dev(), meta.ino());
-    let mut waiters = WAITERS.lock().unwrap_or_else(PoisonError::into_inner);
-    if let Some(notify) = waiters.get(&key).and_then(std::sync::Weak::upgrade) {
-        return Ok(notify);
-    }
-    // Logs whose handles are all gone leave no entry behind for long.
-    waiters.retain(|_, notify| notify.strong_count() > 0);
-    let notify = Arc::new(Notify::new());
-    waiters.insert(key, Arc::downgrade(&notify));
-    Ok(notify)
+    Ok(WAITERS.get((meta.dev(), meta.ino())))
 }

@@ -5,40 +5,13 @@
 
 #![allow(dead_code, unreachable_pub)] // each test binary uses a part
 
-use async_trait::async_trait;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use infinisheet_event_log::EventLog;
-use infinisheet_http::{LogSource, SourceError, StorageService};
-use infinisheet_sqlite::{OpenError, SqliteDatabase, SqliteOptions};
+use infinisheet_http::StorageService;
+use infinisheet_sqlite::{SqliteDatabase, SqliteOptions};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
-
-/// The logs of one SQLite database, by name.
-#[derive(Debug)]
-struct SqliteSource(SqliteDatabase);
-
-#[async_trait]
-impl LogSource for SqliteSource {
-    fn backend(&self) -> &str {
-        "sqlite"
-    }
-
-    async fn open_log(&self, id: &str, create: bool) -> Result<Arc<dyn EventLog>, SourceError> {
-        let log = if create {
-            self.0.log(id).await
-        } else {
-            self.0.open_log(id).await
-        };
-        match log {
-            Ok(log) => Ok(Arc::new(log)),
-            Err(OpenError::NotFound { .. }) => Err(SourceError::NotFound),
-            Err(OpenError::Storage(err)) => Err(SourceError::Storage(err)),
-            Err(err) => Err(SourceError::InvalidId(err.to_string())),
-        }
-    }
-}
 
 /// The service, and every how many calls a reply is lost (0: none).
 struct Served {
@@ -98,7 +71,7 @@ pub fn start(lose_every: u64) -> String {
                     .await
                     .unwrap();
                 let service = Arc::new(Served {
-                    service: StorageService::new(Arc::new(SqliteSource(db)), Arc::new(blobs)),
+                    service: StorageService::new(Arc::new(db), Arc::new(blobs)),
                     lose_every,
                     calls: AtomicU64::new(0),
                 });

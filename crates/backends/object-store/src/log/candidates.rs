@@ -81,7 +81,8 @@ pub(super) fn add_candidates(candidates: &mut Vec<SequenceId>, ids: &[SequenceId
 mod tests {
     use crate::ObjectStoreEventLog;
     use infinisheet_event_log::{
-        EventLog, FieldUpdate, KnownSnapshot, LogEntry, MetadataUpdate, QueryEnd, QueryStart,
+        EventLog, EventLogExt, FieldUpdate, KnownSnapshot, LogEntry, MetadataUpdate, QueryEnd,
+        QueryStart,
     };
     use object_store::memory::InMemory;
     use object_store::path::Path;

@@ -261,7 +261,7 @@ impl ObjectStoreEventLog {
 
 #[async_trait]
 impl EventLog for ObjectStoreEventLog {
-    async fn add_entries_with_token(
+    async fn append_at(
         &self,
         entries: Vec<LogEntry>,
         seq: SequenceId,

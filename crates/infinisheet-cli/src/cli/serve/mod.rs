@@ -193,7 +193,10 @@ impl App {
         stop: tokio::sync::watch::Receiver<bool>,
     ) -> Arc<App> {
         Arc::new(App {
-            storage: infinisheet::storage_service(catalog.storage()),
+            storage: StorageService::new(
+                catalog.storage().logs.clone(),
+                catalog.storage().blobs.clone(),
+            ),
             sheets: sheets::Sheets::new(catalog.clone(), limits.open_sheets),
             catalog,
             sessions: session::Sessions::new(bound.port(), tls),

@@ -7,7 +7,8 @@
 use super::App;
 use infinisheet::engine::SheetId;
 use infinisheet::{
-    Catalog, CatalogError, CatalogSheet, SheetMetadata, SheetWatch, Spreadsheet, WorkflowHost,
+    Catalog, CatalogError, CatalogSheet, SheetMetadata, SheetWatch, SheetWriter, Spreadsheet,
+    WorkflowOptions,
 };
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -16,13 +17,14 @@ use std::time::{Duration, Instant};
 /// A sheet unused this long closes.
 const IDLE: Duration = Duration::from_secs(5 * 60);
 
-/// A sheet the server has open: its cells on the host's log (so edits
-/// wake the host's snapshot jobs), kept live by a watch.
+/// A sheet the server has open: a writer with its snapshot worker (so
+/// edits wake its jobs), kept live by a watch.
 pub(super) struct Open {
     pub(super) sheet: CatalogSheet,
+    /// The writer's cells.
     pub(super) cells: Spreadsheet,
     /// Taken when the sheet closes, to finish its jobs.
-    host: Mutex<Option<WorkflowHost>>,
+    writer: Mutex<Option<SheetWriter>>,
     _watch: SheetWatch,
 }
 
@@ -95,21 +97,22 @@ impl Sheets {
             return Ok(open);
         }
         let sheet = self.catalog.open_sheet(path).await?;
-        let host = sheet.start_host();
-        let cells = host
-            .open_sheet()
+        // Its snapshot jobs run here, and so do those other processes'
+        // edits ask for (the worker polls).
+        let writer = sheet
+            .writer_with(WorkflowOptions::default())
             .await
             .map_err(|err| CatalogError::Storage {
                 path: sheet.path().to_owned(),
-                retryable: false,
+                retryable: err.is_retryable(),
                 source: Box::new(err),
             })?;
-        let watch = cells.watch();
+        let watch = writer.watch();
         let open = Arc::new(Open {
             // What was opened, should the path have changed meanwhile.
             sheet,
-            cells,
-            host: Mutex::new(Some(host)),
+            cells: writer.cells().clone(),
+            writer: Mutex::new(Some(writer)),
             _watch: watch,
         });
         let evicted = {
@@ -167,27 +170,31 @@ impl Sheets {
     pub(super) async fn close_all(&self) {
         let all: Vec<Slot> = self.slots().drain().map(|(_, slot)| slot).collect();
         for slot in all {
-            let host = slot
+            let writer = slot
                 .open
-                .host
+                .writer
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .take();
-            crate::cli::finish(host).await;
+            if let Some(writer) = writer {
+                crate::cli::finish(writer).await;
+            }
         }
     }
 }
 
-/// Closes a sheet: its host finishes the jobs asked for (in a task of its
-/// own); requests still holding it read on, and their edits' jobs stay
-/// pending in the log for the next host or worker.
+/// Closes a sheet: its writer finishes the jobs asked for (in a task of
+/// its own); requests still holding it read on, and their edits' jobs stay
+/// pending in the log for the next writer or worker.
 fn close(open: Arc<Open>) {
-    let host = open
-        .host
+    let writer = open
+        .writer
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .take();
-    tokio::spawn(crate::cli::finish(host));
+    if let Some(writer) = writer {
+        tokio::spawn(crate::cli::finish(writer));
+    }
 }
 
 /// Closes the sheets idle for [`IDLE`], every half minute, for as long as
