@@ -1289,3 +1289,164 @@ fn log_entries_carry_their_time() {
         "{line}"
     );
 }
+
+/// The catalog in `home`, for a test to do what a buggy host app or an
+/// interrupted command would.
+fn storage(home: &Path) -> (tokio::runtime::Runtime, infinisheet::Catalog) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let storage = runtime
+        .block_on(infinisheet::Storage::embedded(home))
+        .unwrap();
+    (runtime, infinisheet::Catalog::new(storage))
+}
+
+/// An entry the sheet cannot read (a flipped byte, a client's garbage)
+/// does not end the sheet: `get` and `set` say it is damaged and name the
+/// repair, `check` names the entry, and `repair --rebuild` makes a new log
+/// of every entry that can be read, reporting the one it dropped; the old
+/// log is kept and a note in the sheet's data says so.
+#[test]
+fn a_damaged_entry_is_named_and_rebuilt_around() {
+    use infinisheet::event_log::{EventLogExt, KnownSnapshot, LogEntry};
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    ok(home, &["new", "s"]);
+    for (cell, value) in [("A1", "1"), ("A2", "2"), ("A3", "3")] {
+        ok(home, &["set", "s", cell, value, "--no-worker"]);
+    }
+    let (runtime, catalog) = storage(home);
+    let (old_log, damaged_at) = runtime.block_on(async {
+        let sheet = catalog.open_sheet("s").await.unwrap();
+        let log = sheet.log();
+        let end = log.bounds().await.unwrap().end;
+        log.add_entry(
+            LogEntry::new(&b"\xff\x00garbage"[..]),
+            end,
+            KnownSnapshot::NotTracked,
+        )
+        .await
+        .unwrap();
+        (sheet.metadata().log_id.clone(), end)
+    });
+    for args in [
+        &["get", "s", "A1"][..],
+        &["set", "s", "A4", "4", "--no-worker"],
+    ] {
+        let err = fails(cli(home), args);
+        assert!(
+            err.contains("is damaged")
+                && err.contains(&format!("log entry {damaged_at}"))
+                && err.contains("repair --rebuild"),
+            "{args:?}: {err}"
+        );
+    }
+    let out = cli(home).args(["check", "s"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("s: log entry {damaged_at} cannot be read"))
+            || stdout.contains(&format!("log entry {damaged_at} cannot be read")),
+        "{stdout}"
+    );
+    let repaired = ok(home, &["repair", "s", "--rebuild"]);
+    assert!(
+        repaired.contains(&format!("dropped entry {damaged_at}:"))
+            && repaired.contains(&format!("the old log {old_log} is kept")),
+        "{repaired}"
+    );
+    assert_eq!(
+        ok(home, &["get", "s", "A1:A3", "--output", "csv"]).trim(),
+        "1\n2\n3"
+    );
+    ok(home, &["set", "s", "A4", "4"]);
+    assert_eq!(ok(home, &["get", "s", "A4", "--raw"]).trim(), "4");
+    ok(home, &["check", "s"]);
+    runtime.block_on(async {
+        let sheet = catalog.open_sheet("s").await.unwrap();
+        assert_ne!(sheet.metadata().log_id, old_log);
+        let note = infinisheet::blob_store::BlobDirExt::open_dir(&*sheet.dir(), "replaced")
+            .await
+            .unwrap();
+        let note = infinisheet::blob_store::BlobDirExt::open_dir(&*note, &old_log)
+            .await
+            .unwrap();
+        let note = infinisheet::blob_store::BlobDirExt::read(&*note, "note")
+            .await
+            .unwrap();
+        let note = String::from_utf8_lossy(&note);
+        assert!(note.contains(&format!("entry {damaged_at}:")), "{note}");
+        // The old log is kept, damage and all.
+        let old = catalog.storage().logs.log(&old_log, false).await.unwrap();
+        assert_eq!(old.bounds().await.unwrap().end, damaged_at + 1);
+    });
+}
+
+/// Data no sheet names — a removal cut short, a snapshot written into a
+/// sheet being removed — is listed by `check`, marked by `repair
+/// --orphans`, and removed (with its log's entries) once marked for the
+/// grace period; no sheet's data is touched.
+#[test]
+fn orphans_are_found_marked_and_swept() {
+    use infinisheet::event_log::{EventLogExt, KnownSnapshot, LogEntry};
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    ok(home, &["new", "kept"]);
+    ok(home, &["set", "kept", "A1", "here"]);
+    ok(home, &["snapshot", "kept"]);
+    let (runtime, catalog) = storage(home);
+    let orphan = "0123456789abcdef0123456789abcdef";
+    runtime.block_on(async {
+        use infinisheet::blob_store::BlobDirExt;
+        let data = catalog
+            .storage()
+            .blobs
+            .root()
+            .open_dir(infinisheet::DATA_DIR)
+            .await
+            .unwrap();
+        let left = data.open_dir(orphan).await.unwrap();
+        left.open_dir("snapshots")
+            .await
+            .unwrap()
+            .write("late", "a snapshot that landed after rm")
+            .await
+            .unwrap();
+        let log = catalog.storage().logs.log(orphan, true).await.unwrap();
+        log.add_entry(LogEntry::new("x"), 0, KnownSnapshot::NotTracked)
+            .await
+            .unwrap();
+    });
+    let listed = ok(home, &["check"]);
+    assert!(
+        listed.contains(&format!("orphan: .sheets/{orphan}")) && listed.contains("kept: healthy"),
+        "{listed}"
+    );
+    let marked = ok(home, &["repair", "--orphans"]);
+    assert!(
+        marked.contains(&format!("marked orphan .sheets/{orphan}")),
+        "{marked}"
+    );
+    let again = ok(home, &["repair", "--orphans"]);
+    assert!(
+        again.contains("0 orphans removed, 0 marked, 1 waiting"),
+        "{again}"
+    );
+    let swept = ok(home, &["repair", "--orphans", "--grace", "0s"]);
+    assert!(
+        swept.contains(&format!("removed orphan .sheets/{orphan}"))
+            && swept.contains("1 orphan removed"),
+        "{swept}"
+    );
+    let listed = ok(home, &["check"]);
+    assert!(!listed.contains("orphan"), "{listed}");
+    assert_eq!(ok(home, &["get", "kept", "A1", "--raw"]).trim(), "here");
+    runtime.block_on(async {
+        let log = catalog.storage().logs.log(orphan, false).await;
+        if let Ok(log) = log {
+            let bounds = log.bounds().await.unwrap();
+            assert_eq!(bounds.start, bounds.end, "the orphan's log keeps entries");
+        }
+    });
+    let err = fails(cli(home), &["repair", "kept", "--orphans"]);
+    assert!(err.contains("name no sheets"), "{err}");
+}
