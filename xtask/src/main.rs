@@ -459,7 +459,8 @@ fn azure_tests(skips: &SkipLog) -> Result<()> {
 }
 
 /// The host-app example (a program on the facade alone), on a fresh
-/// directory: it fails if any step of its session does.
+/// directory, then the custom-backend guide's program: each fails if any
+/// step of its session does.
 fn host_app() -> Result<()> {
     let dir = Path::new("target").join("host-app-run");
     match std::fs::remove_dir_all(&dir) {
@@ -472,7 +473,9 @@ fn host_app() -> Result<()> {
         "infinisheet-example-host-app",
         &[&dir.to_string_lossy()],
         &[],
-    )
+    )?;
+    // The custom-backend guide's program: a sheet on the guide's own log.
+    run_built("example", "custom_backend", &[], &[])
 }
 
 fn conformance() -> Result<()> {

@@ -35,6 +35,12 @@ impl BlobCapabilities {
 /// A store of blobs in a hierarchy of directories.
 ///
 /// Object safe: host apps hold an `Arc<dyn BlobStore>` and mix backends.
+///
+/// Every handle on a store must agree with every other, however it was
+/// opened: a blob written, replaced, removed or turned into a directory
+/// through one (another process's, say) is read and listed so through the
+/// other — nothing kept per handle (a listing, a name's kind) may hide it.
+/// The conformance suite's second-handle cases hold a store to this.
 pub trait BlobStore: Send + Sync + Debug + 'static {
     /// The store's root directory. Directories are created on demand, so this
     /// performs no I/O.

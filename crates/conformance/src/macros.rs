@@ -168,6 +168,10 @@ macro_rules! __event_log_tests {
                 token_retried_through_second_handle_lands_once,
                 racing_through_two_handles_one_winner_per_id,
                 appends_through_a_second_handle_wake_tails,
+                stale_handle_below_the_start_is_a_range_error,
+                metadata_through_two_handles_loses_nothing,
+                second_handle_hears_of_each_snapshot,
+                old_tokens_are_honoured_through_a_second_handle,
             ];
             model: event_log_matches_reference;
         );
@@ -312,6 +316,10 @@ macro_rules! log_store_tests {
                     token_retried_through_second_handle_lands_once,
                     racing_through_two_handles_one_winner_per_id,
                     appends_through_a_second_handle_wake_tails,
+                    stale_handle_below_the_start_is_a_range_error,
+                    metadata_through_two_handles_loses_nothing,
+                    second_handle_hears_of_each_snapshot,
+                    old_tokens_are_honoured_through_a_second_handle,
                 );
             }
         }

@@ -16,8 +16,9 @@ pub struct RangeError {
     pub end: SequenceId,
 }
 
-/// Error of [`add_entry`](crate::EventLogExt::add_entry) and
-/// [`add_entries`](crate::EventLogExt::add_entries).
+/// Error of [`append_at`](crate::EventLog::append_at) (and so of
+/// [`add_entry`](crate::EventLogExt::add_entry) and
+/// [`add_entries`](crate::EventLogExt::add_entries)).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum AddEntryError {

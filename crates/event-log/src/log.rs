@@ -22,7 +22,11 @@ pub struct LogCapabilities {
     /// An append through any handle of the log in this process wakes the
     /// tails waiting through any other at once
     /// ([`wait_for_entries`](EventLog::wait_for_entries) returns), so a
-    /// tail hears of it without polling.
+    /// tail hears of it without polling. A backend that declares it
+    /// overrides `wait_for_entries` (the default sleeps), sharing one
+    /// [`raw::Waiters`](crate::raw::Waiters) per log among its handles
+    /// ([`raw::WaiterRegistry`](crate::raw::WaiterRegistry)) and waking it
+    /// in `append_at`; the suite checks it.
     pub wakes_in_process: bool,
 }
 

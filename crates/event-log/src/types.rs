@@ -124,7 +124,7 @@ impl std::fmt::Debug for AppendToken {
 }
 
 /// The snapshot that a caller builds its state on, passed to
-/// [`add_entry`](crate::EventLogExt::add_entry) and [`query`](crate::EventLog::query)
+/// [`append_at`](crate::EventLog::append_at) and [`query`](crate::EventLog::query)
 /// so the reply can name a newer one.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum KnownSnapshot {
@@ -177,8 +177,9 @@ pub struct SnapshotValue {
     pub blob_id: BlobId,
 }
 
-/// Successful reply of [`add_entry`](crate::EventLogExt::add_entry) and
-/// [`add_entries`](crate::EventLogExt::add_entries).
+/// Successful reply of [`append_at`](crate::EventLog::append_at) (and so
+/// of [`add_entry`](crate::EventLogExt::add_entry) and
+/// [`add_entries`](crate::EventLogExt::add_entries)).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AddEntryValue {
     /// The log's most recent snapshot, if the caller tracks snapshots and

@@ -99,7 +99,11 @@ impl State {
 }
 
 /// One log: its file, and the lock file that orders every handle's calls.
-/// A handle holds nothing else, so a clone is an independent handle.
+/// A handle holds nothing else (no bounds, no tokens: a stale copy of
+/// either would lose edits), so every handle agrees with every other.
+/// The lock orders processes on one machine; to share a log across
+/// machines, a backend needs the storage's own conditional writes (see
+/// the object-store backend).
 #[derive(Clone, Debug)]
 pub struct OneFileLog {
     path: PathBuf,
@@ -107,12 +111,23 @@ pub struct OneFileLog {
     _dir: Option<Arc<tempfile::TempDir>>,
 }
 
-fn failed(
-    doing: &str,
-    path: &Path,
-    err: impl std::error::Error + Send + Sync + 'static,
-) -> StorageError {
-    StorageError::new(BACKEND, format!("{doing} {}", path.display())).with_source(err)
+/// A failure of the file system while `doing` something to `path`:
+/// retryable when trying again may help (interrupted, timed out, out of
+/// descriptors for a moment), so the engine retries appends with their
+/// tokens; permanent otherwise.
+fn failed(doing: &str, path: &Path, err: std::io::Error) -> StorageError {
+    use std::io::ErrorKind;
+    let message = format!("{doing} {}", path.display());
+    let retryable = matches!(
+        err.kind(),
+        ErrorKind::Interrupted | ErrorKind::TimedOut | ErrorKind::WouldBlock
+    ) || err.raw_os_error() == Some(24); // EMFILE
+    let error = if retryable {
+        StorageError::retryable(BACKEND, message)
+    } else {
+        StorageError::new(BACKEND, message)
+    };
+    error.with_source(err)
 }
 
 impl OneFileLog {
@@ -121,6 +136,16 @@ impl OneFileLog {
         OneFileLog {
             path: path.into(),
             _dir: None,
+        }
+    }
+
+    /// A second handle on the same file (as another process would open
+    /// it): it holds nothing but the file's name, and the temporary
+    /// directory's keep-alive.
+    pub fn open_again(&self) -> OneFileLog {
+        OneFileLog {
+            path: self.path.clone(),
+            _dir: self._dir.clone(),
         }
     }
 
@@ -173,7 +198,9 @@ impl OneFileLog {
 /// Writes `state` to a temporary file, syncs it, renames it over `path`
 /// and syncs the directory: the file is the old one or the new one.
 fn write_durably(path: &Path, state: &State) -> Result<(), StorageError> {
-    let bytes = serde_json::to_vec(state).map_err(|err| failed("encoding", path, err))?;
+    let bytes = serde_json::to_vec(state).map_err(|err| {
+        StorageError::new(BACKEND, format!("encoding {}", path.display())).with_source(err)
+    })?;
     let temporary = path.with_extension("tmp");
     let mut file =
         std::fs::File::create(&temporary).map_err(|err| failed("writing", &temporary, err))?;
@@ -181,11 +208,14 @@ fn write_durably(path: &Path, state: &State) -> Result<(), StorageError> {
         .and_then(|()| file.sync_all())
         .map_err(|err| failed("writing", &temporary, err))?;
     std::fs::rename(&temporary, path).map_err(|err| failed("replacing", path, err))?;
-    if let Some(dir) = path.parent() {
-        std::fs::File::open(dir)
-            .and_then(|dir| dir.sync_all())
-            .map_err(|err| failed("syncing", dir, err))?;
-    }
+    // The directory holds the rename: `log.json` alone is in `.`.
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    std::fs::File::open(dir)
+        .and_then(|dir| dir.sync_all())
+        .map_err(|err| failed("syncing", dir, err))?;
     Ok(())
 }
 
@@ -354,8 +384,13 @@ impl LogStore for OneFileLogs {
 #[cfg(test)]
 infinisheet_conformance::event_log_tests!(
     || async { OneFileLog::temporary().unwrap_or_else(|err| panic!("{err}")) },
-    reopen = |log: OneFileLog| std::future::ready(log),
-    open_again = |log: &OneFileLog| std::future::ready(log.clone()),
+    // Drop the handle, open the file again.
+    reopen = |log: OneFileLog| {
+        let again = log.open_again();
+        drop(log);
+        std::future::ready(again)
+    },
+    open_again = |log: &OneFileLog| std::future::ready(log.open_again()),
 );
 
 #[cfg(test)]

@@ -14,7 +14,7 @@
 //! * [`Trace`]: one `tracing` span per call, with its outcome.
 //!
 //! ```
-//! use infinisheet_event_log::{EventLog, KnownSnapshot, LogEntry};
+//! use infinisheet_event_log::{EventLog, EventLogExt, KnownSnapshot, LogEntry};
 //! use infinisheet_layers::{Faults, Layered, Op};
 //! use infinisheet_memory::MemoryEventLog;
 //!

@@ -13,7 +13,7 @@
 //! retried with their token land once.
 //!
 //! ```no_run
-//! use infinisheet_event_log::{EventLog, LogEntry};
+//! use infinisheet_event_log::{EventLog, EventLogExt, LogEntry};
 //! use infinisheet_http::HttpStorage;
 //!
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {

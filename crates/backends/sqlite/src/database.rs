@@ -18,7 +18,7 @@ use std::sync::Arc;
 /// turns; other processes may open the same file at the same time.
 ///
 /// ```
-/// use infinisheet_event_log::{EventLog, KnownSnapshot, LogEntry};
+/// use infinisheet_event_log::{EventLog, EventLogExt, KnownSnapshot, LogEntry};
 /// use infinisheet_sqlite::{SqliteDatabase, SqliteOptions};
 ///
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {

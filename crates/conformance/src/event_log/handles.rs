@@ -7,7 +7,7 @@ use super::{Log, entry, everything, fill, payloads};
 use bytes::Bytes;
 use infinisheet_event_log::{
     AddEntryError, AppendToken, EventLogExt, FieldUpdate, KnownSnapshot, LogEntry, MetadataUpdate,
-    QueryEnd, QueryError, QueryStart, SetMetadataError,
+    QueryEnd, QueryError, QueryStart, SetMetadataError, TruncateError,
 };
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -298,4 +298,161 @@ pub async fn appends_through_a_second_handle_wake_tails(a: Log, b: Log) {
             .is_ok(),
         "a wait for entries already there did not return"
     );
+}
+
+/// A handle whose view is stale — it read the bounds before the other
+/// truncated — meets range errors for a truncate and a metadata change
+/// below the new start: it never moves the start back, nor brings a
+/// truncated entry back as a ghost.
+pub async fn stale_handle_below_the_start_is_a_range_error(a: Log, b: Log) {
+    fill(a.as_ref(), 10).await;
+    assert_eq!(view(&b).await.0, 0);
+    a.truncate(6)
+        .await
+        .unwrap_or_else(|err| panic!("truncating to 6: {err}"));
+    assert_err!(b.truncate(3).await, TruncateError::Range(_));
+    assert_err!(
+        b.set_metadata(2, pending("ghost")).await,
+        SetMetadataError::Range(_)
+    );
+    for log in [&a, &b] {
+        let (start, end, seen) = view(log).await;
+        assert_eq!((start, end), (6, 10), "a stale handle moved the start");
+        assert_eq!(seen, (6..10).map(|i| entry(i).payload).collect::<Vec<_>>());
+    }
+}
+
+/// Metadata changed through both handles at once, while appends go on
+/// through one of them: every field keeps its last value, and every
+/// appended entry is there.
+pub async fn metadata_through_two_handles_loses_nothing(a: Log, b: Log) {
+    fill(a.as_ref(), 2).await;
+    const ROUNDS: u64 = 30;
+    let tasks: Vec<_> = (0..3)
+        .map(|field| {
+            let log = if field == 1 { b.clone() } else { a.clone() };
+            tokio::spawn(async move {
+                for i in 0..ROUNDS {
+                    let value = FieldUpdate::Set(format!("field {field} value {i}"));
+                    let mut update = MetadataUpdate::default();
+                    match field {
+                        0 => update.snapshot = value,
+                        1 => update.history = value,
+                        _ => update.pending = value,
+                    }
+                    log.set_metadata(0, update)
+                        .await
+                        .unwrap_or_else(|err| panic!("field {field}: {err}"));
+                }
+            })
+        })
+        .collect();
+    let appender = {
+        let log = b.clone();
+        tokio::spawn(async move {
+            for i in 2..2 + ROUNDS {
+                log.add_entry(entry(i), i, KnownSnapshot::NotTracked)
+                    .await
+                    .unwrap_or_else(|err| panic!("appending {i}: {err}"));
+            }
+        })
+    };
+    for task in tasks {
+        task.await.expect("a metadata task");
+    }
+    appender.await.expect("the appender");
+    let last = ROUNDS - 1;
+    for log in [&a, &b] {
+        let all = everything(log.as_ref()).await;
+        let metadata = &all.entries[0].metadata;
+        assert_eq!(
+            metadata.snapshot.as_deref(),
+            Some(format!("field 0 value {last}").as_str()),
+            "a metadata change was lost"
+        );
+        assert_eq!(
+            metadata.history.as_deref(),
+            Some(format!("field 1 value {last}").as_str())
+        );
+        assert_eq!(
+            metadata.pending.as_deref(),
+            Some(format!("field 2 value {last}").as_str())
+        );
+        assert_eq!(
+            payloads(&all),
+            (0..2 + ROUNDS)
+                .map(|i| entry(i).payload)
+                .collect::<Vec<_>>(),
+            "an append was lost among metadata changes"
+        );
+    }
+}
+
+/// A handle that has told its caller of a snapshot hears of newer ones
+/// the other handle publishes, and of their clearing: its replies always
+/// name the log's newest snapshot, never one it remembers.
+pub async fn second_handle_hears_of_each_snapshot(a: Log, b: Log) {
+    fill(a.as_ref(), 8).await;
+    a.set_metadata(3, MetadataUpdate::publish_snapshot("s3"))
+        .await
+        .unwrap_or_else(|err| panic!("publishing s3: {err}"));
+    let newest = |log: &Log, known: KnownSnapshot| {
+        let log = log.clone();
+        async move {
+            log.query(QueryStart::Snapshot, QueryEnd::End, known)
+                .await
+                .unwrap_or_else(|err| panic!("querying from the snapshot: {err}"))
+        }
+    };
+    let first = newest(&b, KnownSnapshot::NoSnapshot).await;
+    assert_eq!(first.start, 3);
+    assert_eq!(first.last_snapshot.map(|s| s.sequence_id), Some(3));
+    a.set_metadata(5, MetadataUpdate::publish_snapshot("s5"))
+        .await
+        .unwrap_or_else(|err| panic!("publishing s5: {err}"));
+    let second = newest(&b, KnownSnapshot::At(3)).await;
+    assert_eq!(second.start, 5, "the second handle misses a newer snapshot");
+    assert_eq!(
+        second.last_snapshot.map(|s| (s.sequence_id, s.blob_id)),
+        Some((5, "s5".to_owned()))
+    );
+    let cleared = MetadataUpdate {
+        snapshot: FieldUpdate::Clear,
+        ..MetadataUpdate::default()
+    };
+    a.set_metadata(5, cleared)
+        .await
+        .unwrap_or_else(|err| panic!("clearing s5: {err}"));
+    let third = newest(&b, KnownSnapshot::At(5)).await;
+    assert_eq!(
+        third.start, 3,
+        "the second handle still starts at a cleared snapshot"
+    );
+    assert_eq!(third.last_snapshot.map(|s| s.sequence_id), Some(3));
+    a.truncate(4)
+        .await
+        .unwrap_or_else(|err| panic!("truncating past the snapshot: {err}"));
+    let fourth = newest(&b, KnownSnapshot::At(3)).await;
+    assert_eq!(
+        fourth.start, 4,
+        "a query from the snapshot starts below the log"
+    );
+}
+
+/// A token is honoured however long ago its batch landed: after 100 other
+/// appends through the other handle, a retry of it still lands once.
+pub async fn old_tokens_are_honoured_through_a_second_handle(a: Log, b: Log) {
+    let token = AppendToken::from_u128(0x5eed_0003);
+    a.append_at(vec![entry(0)], 0, KnownSnapshot::NotTracked, Some(token))
+        .await
+        .unwrap_or_else(|err| panic!("appending with a token: {err}"));
+    for i in 1..=100 {
+        b.add_entry(entry(i), i, KnownSnapshot::NotTracked)
+            .await
+            .unwrap_or_else(|err| panic!("appending {i}: {err}"));
+    }
+    b.append_at(vec![entry(0)], 0, KnownSnapshot::NotTracked, Some(token))
+        .await
+        .unwrap_or_else(|err| panic!("an old retry through the second handle failed: {err}"));
+    assert_eq!(view(&a).await.1, 101, "an old retry appended again");
 }

@@ -12,7 +12,7 @@ mod files;
 #[cfg(feature = "http")]
 mod http;
 mod memory;
-#[cfg(feature = "object-store")]
+#[cfg(any(feature = "s3", feature = "gcs", feature = "azure"))]
 mod objects;
 #[cfg(feature = "sqlite")]
 mod sqlite;

@@ -129,7 +129,7 @@ impl From<Fault> for OpenLogError {
 /// separate logs (directories) never wait for each other.
 ///
 /// ```
-/// use infinisheet_event_log::{EventLog, KnownSnapshot, LogEntry};
+/// use infinisheet_event_log::{EventLogExt, KnownSnapshot, LogEntry};
 /// use infinisheet_filesystem::{FsEventLog, FsLogOptions};
 ///
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {

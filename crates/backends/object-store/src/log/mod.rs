@@ -67,7 +67,7 @@ const HINT_STRIDE: u64 = 256;
 ///
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-/// use infinisheet_event_log::{EventLog, KnownSnapshot, LogEntry};
+/// use infinisheet_event_log::{EventLog, EventLogExt, KnownSnapshot, LogEntry};
 /// use infinisheet_object_store::ObjectStoreEventLog;
 /// use object_store::memory::InMemory;
 /// use std::sync::Arc;
