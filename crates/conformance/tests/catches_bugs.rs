@@ -529,4 +529,20 @@ fn handles_that_trust_their_own_bounds_are_caught() {
         let (first, second) = handles().await;
         event_log::token_retried_through_second_handle_lands_once(first, second).await;
     }));
+    assert!(fails(async {
+        let (first, second) = handles().await;
+        event_log::stale_handle_below_the_start_is_a_range_error(first, second).await;
+    }));
+    assert!(fails(async {
+        let (first, second) = handles().await;
+        event_log::second_handle_hears_of_each_snapshot(first, second).await;
+    }));
+    assert!(fails(async {
+        let (first, second) = handles().await;
+        event_log::old_tokens_are_honoured_through_a_second_handle(first, second).await;
+    }));
+    assert!(fails(async {
+        let (first, second) = handles().await;
+        event_log::metadata_through_two_handles_loses_nothing(first, second).await;
+    }));
 }
