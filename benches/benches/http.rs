@@ -14,6 +14,8 @@ use infinisheet::http::HttpStorage;
 use infinisheet_benches::{Served, entry_of, on_worker, runtime, settle};
 use infinisheet_event_log::EventLogExt as _;
 use infinisheet_event_log::{EventLog, KnownSnapshot, QueryEnd, QueryStart};
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -84,6 +86,17 @@ fn bench(c: &mut Criterion) {
             });
         });
     }
+    // The floor under any call over loopback: a bare TCP round trip of 64
+    // bytes between two threads, no HTTP, no async. On a 2-core VM it is
+    // most of what `http` costs, and it bounds the append ratio.
+    group.bench_function("tcp_round_trip", |b| {
+        let (mut client, _echo) = tcp_echo();
+        let mut buf = [0u8; 64];
+        b.iter(|| {
+            client.write_all(&buf).unwrap();
+            client.read_exact(&mut buf).unwrap();
+        });
+    });
     group.finish();
 
     let mut group = c.benchmark_group("http/read_10k");
@@ -120,6 +133,26 @@ fn bench(c: &mut Criterion) {
     }
     group.finish();
     drop(served);
+}
+
+/// A loopback connection to a thread that echoes 64-byte messages; the
+/// thread ends when the client side is dropped.
+fn tcp_echo() -> (TcpStream, std::thread::JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let echo = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        stream.set_nodelay(true).unwrap();
+        let mut buf = [0u8; 64];
+        while stream.read_exact(&mut buf).is_ok() {
+            if stream.write_all(&buf).is_err() {
+                break;
+            }
+        }
+    });
+    let client = TcpStream::connect(addr).unwrap();
+    client.set_nodelay(true).unwrap();
+    (client, echo)
 }
 
 criterion_group!(benches, bench);
