@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use common::{
     ask_for_snapshot, assert_reader_sees, assert_snapshots_whole, expected, fill, memory,

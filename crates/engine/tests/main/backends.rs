@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used)] // tests fail by panicking
 
-mod common;
+use crate::common;
 
 use common::{cells, worker_pass};
 use infinisheet_blob_store::{BlobDir, BlobStore};

@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used)] // tests fail by panicking
 
-mod common;
+use crate::common;
 
 use futures::TryStreamExt;
 use infinisheet_event_log::{

@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use common::{assert_reader_sees, assert_snapshots_whole, expected, value, within};
 use infinisheet_blob_store::{BlobDir, BlobStore};

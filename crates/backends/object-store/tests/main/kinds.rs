@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used)] // tests fail by panicking
 
-mod common;
+use crate::common;
 
 use infinisheet_blob_store::{BlobDirExt, BlobStore, EntryKind, WriteBlobError};
 use infinisheet_object_store::ObjectStoreBlobStore;

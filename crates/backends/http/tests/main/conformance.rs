@@ -7,7 +7,7 @@
 
 #![allow(clippy::unwrap_used)] // tests fail by panicking
 
-mod common;
+use crate::common;
 
 use common::{fresh_name, server};
 use infinisheet_http::{HttpBlobStore, HttpEventLog, HttpStorage};

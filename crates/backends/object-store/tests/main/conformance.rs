@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used)] // tests fail by panicking
 
-mod common;
+use crate::common;
 
 use infinisheet_object_store::object_store::ObjectStore;
 use infinisheet_object_store::object_store::local::LocalFileSystem;

@@ -7,7 +7,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use common::writer_with_host_then_fresh_reader;
 use infinisheet_blob_store::BlobStore;

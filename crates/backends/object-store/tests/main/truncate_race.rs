@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used)] // tests fail by panicking
 
-mod common;
+use crate::common;
 
 use common::intercept::Intercepting;
 use infinisheet_event_log::EventLogExt as _;

@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used)] // tests fail by panicking
 
-mod common;
+use crate::common;
 
 use bytes::Bytes;
 use common::{cells, memory, open, publish, worker_pass};

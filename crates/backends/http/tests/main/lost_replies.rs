@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used)] // tests fail by panicking
 
-mod common;
+use crate::common;
 
 use infinisheet_event_log::{
     AddEntryError, AppendToken, EventLog, KnownSnapshot, LogEntry, QueryEnd, QueryStart,

@@ -6,7 +6,7 @@
 
 #![allow(clippy::unwrap_used)] // tests fail by panicking
 
-mod common;
+use crate::common;
 
 use common::{cells, memory, worker_pass};
 use infinisheet_engine::{

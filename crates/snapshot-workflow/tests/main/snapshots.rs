@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use infinisheet_blob_store::{BlobDir, BlobDirExt, BlobStore, EntryKind};
 use infinisheet_engine::{Cell, CellRef, CellValue, SheetOptions, Spreadsheet};

@@ -7,7 +7,7 @@ use infinisheet::blob_store::{BlobDirExt, BlobStore};
 use infinisheet::{Catalog, CatalogError, SHEET_METADATA, SheetOptions, Storage};
 use std::sync::Arc;
 
-mod common;
+use crate::common;
 use common::exercise;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

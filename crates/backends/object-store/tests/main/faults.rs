@@ -6,7 +6,7 @@
 
 #![allow(clippy::unwrap_used)] // tests fail by panicking
 
-mod common;
+use crate::common;
 
 use async_trait::async_trait;
 use futures::stream::BoxStream;
