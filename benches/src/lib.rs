@@ -167,7 +167,7 @@ pub mod sheet {
             .await
             .unwrap_or_else(|err| panic!("sqlite: {err}"));
         let log = db
-            .log("sheet")
+            .open_or_create_log("sheet")
             .await
             .unwrap_or_else(|err| panic!("sqlite log: {err}"));
         let blobs = FsBlobStore::open(dir.join("blobs"))
@@ -246,7 +246,7 @@ pub async fn open_place(place: &str) -> std::sync::Arc<dyn infinisheet_event_log
         .await
         .unwrap_or_else(|err| panic!("{place}: {err}"));
         Arc::new(
-            db.log("tail")
+            db.open_or_create_log("tail")
                 .await
                 .unwrap_or_else(|err| panic!("{place}: {err}")),
         )

@@ -10,7 +10,7 @@
 //!   Chromium (see `browser.rs`).
 //! * `conformance`: the conformance suite against every backend.
 //! * `ci`: what CI runs: rustfmt check, clippy `-D warnings`, `cargo
-//!   package` of every published crate, `test`, docs with `-D warnings`,
+//!   publish --workspace --dry-run`, `test`, docs with `-D warnings`,
 //!   and the offline `cargo deny` checks.
 //! * `bench`: the criterion benchmarks (with the S3 server running, and
 //!   the release build of the command for those of `serve`); extra
@@ -567,37 +567,25 @@ impl Drop for DenyInstall {
     }
 }
 
-/// The crates published to crates.io, each a package of its own.
-const PUBLISHED: [&str; 14] = [
-    "infinisheet-storage-error",
-    "infinisheet-event-log",
-    "infinisheet-blob-store",
-    "infinisheet-memory",
-    "infinisheet-conformance",
-    "infinisheet-layers",
-    "infinisheet-engine",
-    "infinisheet-snapshot-workflow",
-    "infinisheet-sqlite",
-    "infinisheet-filesystem",
-    "infinisheet-object-store",
-    "infinisheet-http",
-    "infinisheet",
-    "infinisheet-cli",
-];
-
-/// `cargo package` of every published crate, in dependency order (cargo
-/// puts each one packaged first into a local registry for the next), so a
-/// dependency that only a path could satisfy (an internal dev-dependency
-/// with a version, a cycle) fails CI, not the first `cargo publish`.
-/// Without compiling each package again: that is `cargo package` without
-/// `--no-verify`, about nine minutes here, and the workspace build checks
-/// the same code.
+/// `cargo publish --workspace --dry-run` of every crate not marked
+/// `publish = false`, in dependency order (cargo puts each one packaged
+/// first into a local registry for the next), so a dependency that only a
+/// path could satisfy (an internal dependency without a version, a cycle)
+/// fails CI, not the first real `cargo publish`. Without compiling each
+/// package again (`--no-verify`: verifying takes about nine minutes here,
+/// and the workspace build checks the same code).
 fn package() -> Result<()> {
-    let mut args = vec!["package", "--no-verify", "--allow-dirty"];
-    for name in PUBLISHED {
-        args.extend(["--package", name]);
-    }
-    run("cargo", &args, &[])
+    run(
+        "cargo",
+        &[
+            "publish",
+            "--workspace",
+            "--dry-run",
+            "--no-verify",
+            "--allow-dirty",
+        ],
+        &[],
+    )
 }
 
 fn ci() -> Result<()> {

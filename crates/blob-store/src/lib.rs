@@ -26,6 +26,33 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! # }).unwrap();
 //! ```
+//!
+//! # Layout
+//!
+//! `BlobStore` (`root`), `BlobDir` (`read_blob`,
+//! `write_blob`, `remove_blob`, `dir`, `list`, `remove_all`), `BlobName`,
+//! `Continuation`, errors, `BlobDirExt` (string names, `list_all`),
+//! `ListEntry` (a name, its kind, and a blob's size when the listing has it:
+//! the object store's does, so `infinisheet info` adds sizes up without
+//! reading a blob), and
+//! `raw` (for implementers, as the log's): the path-joined key scheme,
+//! scoped continuation tokens and the paging loop shared by the memory,
+//! SQLite and filesystem stores.
+//!
+//! # Invariants
+//!
+//! * Invalid blob names cannot reach a backend: `BlobDir` takes `BlobName`,
+//!   which rejects empty, over-100-character, `.`, `..`, separator and control
+//!   character names.
+//! * An empty directory is invisible; `dir()` creates nothing until a blob is
+//!   written beneath it.
+//! * Listing pages hold at most 1,000 names; a continuation token is accepted
+//!   only by the directory that issued it.
+//!
+//! # Decisions
+//!
+//! * `BlobStore::root()` is synchronous: directories exist implicitly, so
+//!   obtaining the root needs no I/O in any planned backend.
 
 /// The attribute the traits are declared with: implement them under
 /// `#[async_trait]` (re-exported, so an implementer needs no dependency of
@@ -35,9 +62,9 @@ pub use async_trait::async_trait;
 mod dir;
 mod error;
 mod ext;
-pub mod keys;
 mod list;
 mod name;
+pub mod raw;
 
 pub use dir::{BlobCapabilities, BlobDir, BlobStore};
 pub use error::{DirError, ListError, ReadBlobError, RemoveBlobError, WriteBlobError};

@@ -57,6 +57,33 @@
 //! The suite expects listings to return at most 1,000 names a page and
 //! queries to return at least one entry whenever entries remain; both are part
 //! of the trait contracts.
+//!
+//! # Layout
+//!
+//! `event_log::*`, `blob_store::*` and
+//! `log_store::*` cases (one `pub async fn` each), persistence cases,
+//! second-handle cases (`event_log/handles.rs`, `blob_store/handles.rs`:
+//! two independent handles on one storage, from the macros' `open_again`
+//! or a `LogStore` asked twice), a proptest model test per trait against
+//! the memory reference, and the macros that expand them into tests.
+//! `tests/main/catches_bugs.rs` holds it to account: deliberately broken backends
+//! that named cases must fail (among them `test-kit`'s `StaleBoundsLogs`,
+//! whose handles trust their own bounds).
+//!
+//! # Invariants
+//!
+//! * A capability a backend does not declare makes its cases report
+//!   `conformance: SKIPPED` on stderr (past the harness's capture), never pass
+//!   silently; with `INFINISHEET_SKIP_LOG` set, each skip is also appended to
+//!   that file with the test that made it, and `cargo xtask test` fails if
+//!   the skips differ from `xtask/expected-skips.txt`.
+//!
+//! # Decisions
+//!
+//! * The conformance macros expand to plain `#[test]` functions that run each
+//!   case on a multi-threaded runtime (`infinisheet_conformance::run`), not
+//!   `#[tokio::test]`: a third party's test crate then needs no tokio
+//!   dependency or features of its own.
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed conformance case
 

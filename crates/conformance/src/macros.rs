@@ -1,4 +1,5 @@
-//! `event_log_tests!` and `blob_store_tests!`: one `#[test]` per case.
+//! `event_log_tests!`, `blob_store_tests!` and `log_store_tests!`: one
+//! `#[test]` per case.
 
 /// Expands to a module of tests, one per [`event_log`](crate::event_log)
 /// case, each on a fresh log from `factory` (a closure returning a future of

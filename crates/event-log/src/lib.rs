@@ -39,6 +39,71 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! # }).unwrap();
 //! ```
+//!
+//! # Layout
+//!
+//! `EventLog` (one append, `append_at`; `query`,
+//! `bounds`, `set_metadata`, `truncate`, `capabilities`,
+//! `wait_for_entries`), the entry and reply types, one error enum per
+//! operation, `EventLogExt` (`add_entry`, `add_entries`, `query_all`,
+//! `tail`, `append`: conveniences nobody implements), `LogStore` (logs by
+//! id, `store.rs`, with `LogStoreError` and `check_log_id`), forwarding
+//! impls for `Arc`/`Box` (denying missing methods), and `raw`: the
+//! contract's rules for implementers (`Bounds`: range errors, the checks of
+//! `set_metadata` and `truncate`, query resolution, the append rule and when
+//! a conflict may be a retry; `QueryRange`: pages and replies;
+//! `reply_snapshot`; `is_retry_of`; `Waiters` and `WaiterRegistry`: the
+//! one list of waiting tails a backend wakes in its append path;
+//! `blocking`/`pooled`: a synchronous call off the runtime's path, for the
+//! SQLite and filesystem backends). Every backend calls them, so no rule is
+//! written twice.
+//!
+//! # Tailing
+//!
+//! `Tail::next` queries from its
+//! next id; entries advance it, an empty answer is `CaughtUp` once and then
+//! a wait in `EventLog::wait_for_entries` (a default that sleeps; the
+//! memory, SQLite and filesystem logs declare `wakes_in_process` and wake
+//! a log's waiters (`raw::Waiters`) in their one append path and at a
+//! publish, for every handle of the log in the process — SQLite's found by
+//! the database file and the log's row id, the filesystem's by its lock
+//! file's device and inode, since log stores open a handle per call;
+//! other processes are polled; the object-store log polls; the HTTP client
+//! long-polls the server's own wait; wrappers forward it), a `Range` error
+//! below the start is `FellBehind` (the tail stays put until
+//! `resume_at`). `tracking_snapshots` makes its queries carry a known
+//! snapshot, so a reply naming another is `TailEvent::Snapshot` (the
+//! reply's entries are held for the next call). `Spreadsheet::watch` runs one in a task and syncs on each
+//! batch.
+//!
+//! # Invariants
+//!
+//! * Queries that return fewer entries than asked return at least one and say
+//!   `is_complete = false`.
+//! * Appends are exactly once for a caller that retries with a token. An
+//!   append may carry an `AppendToken` (128 random bits per append); every
+//!   backend keeps it with the batch it marks — the memory log in a map by
+//!   the batch's first id, the filesystem log in the batch's own frame (tag
+//!   6, read back from the segment when a retry asks), SQLite in table `append_tokens`
+//!   (schema version 3, checksummed), the object-store log inside the record
+//!   (record version 2). A repeated append whose batch is at `seq` under the
+//!   same token and length succeeds without appending; any other append at a
+//!   taken id is a conflict. A token is remembered as long as its batch's
+//!   first entry is in the log: truncating other entries never forgets it,
+//!   and nothing else does. The object-store log marks every record with a
+//!   token (the caller's or a fresh one), so its client library's retry of a
+//!   PUT whose reply was lost — which meets `412` — is told from another
+//!   writer's record. The engine sends every edit with one token and resends
+//!   it at the same id after a retryable storage error
+//!   (`SheetOptions::storage_retries`), so an edit whose reply was lost is
+//!   never applied twice.
+//!
+//! # Decisions
+//!
+//! * `KnownSnapshot` has three states (`NotTracked`, `NoSnapshot`, `At(id)`)
+//!   where the original had an optional id: a client that holds no snapshot
+//!   yet must still learn of the first one, and a caller that does not care
+//!   lets a backend skip the lookup.
 
 /// The attribute the traits are declared with: implement them under
 /// `#[async_trait]` (re-exported, so an implementer needs no dependency of

@@ -63,6 +63,86 @@
 //! be missing, `is_not_found()`) the same way: [`CatalogError`],
 //! [`LogStoreError`], [`StorageUrlError`], the engine's and the
 //! workflow's errors, and the traits' own.
+//!
+//! # Layout
+//!
+//! The facade a host app depends on (no CLI
+//! dependency). Features `sqlite` and `filesystem` (default), `object-store`,
+//! `s3`, `gcs`, `azure`, `http`; the backends re-exported as modules
+//! (`memory`, `sqlite`, `filesystem`, `object_store`, `http`), `prelude`,
+//! `async_trait`. `storage/` (`mod.rs`: `Storage`, `Storage::embedded`,
+//! `StorageUrlError` and `SCHEMES`, the one table from URL scheme to a
+//! backend's opener; one file per backend: `memory.rs`, `sqlite.rs`,
+//! `files.rs`, `objects.rs`, `http.rs`), `catalog/` (folders, sheets,
+//! `sheet.json`; `change.rs`: move by copy, removal clearing the log; its
+//! errors, which keep their sources; paths; `sheet.rs`: `CatalogSheet`,
+//! `confirm` (is the path still this sheet), `open` and `writer` — the one
+//! way to open a sheet for writing, a `SheetWriter` with its snapshot
+//! worker — and `OpenError` (`Damaged` names an unreadable entry);
+//! `rebuild.rs`: `rebuild_log`, a new log of every readable entry;
+//! `orphans.rs`: data no sheet names, marked and swept), `check.rs`
+//! (`check_sheet`: log, entries, snapshots, history, read only), `table/`
+//! (values as text in `mod.rs`, CSV import in `import.rs`, CSV and JSON
+//! export in `export.rs`), `examples/` (`custom_backend`: the guide, a
+//! one-file persistent log to a green suite; `counting_backend`: a custom
+//! log and blob store run through the conformance suite and backing a
+//! catalog through its own `LogStore`; `mixed_backends`: a SQLite log beside
+//! S3 blobs).
+//!
+//! # Decisions
+//!
+//! * An import is one block entry per batch (100,000 cells), and its last
+//!   batch puts its last row in a block of its own: the batch asks for a
+//!   snapshot on its last entry, and a snapshot holds the entries before the
+//!   one that asks, so the snapshot then holds all but that row.
+//! * The catalog's folders carry a `.folder` marker blob (a blob store has no
+//!   empty directories) and a sheet exists once its `sheet.json` does (written
+//!   last). A sheet's log id is its random identity, not its path, so moving a
+//!   sheet copies its directory (its `sheet.json`; a format-1 sheet's data
+//!   too) and leaves the log and the data in `.sheets/<identity>/` alone; the
+//!   blob traits have no rename, so a move copies then removes (a sheet's
+//!   metadata written last at the target, removed first at the source).
+//!   Removing a sheet removes its metadata, its directory and its data
+//!   directory, then truncates its log to the end (a removal cut short
+//!   leaves an orphaned data directory, which nothing names): no backend here
+//!   deletes a log, and an orphaned empty log is harmless where a sheet
+//!   naming a missing log is not. The catalog removes and moves only what it
+//!   made: a sheet (its `sheet.json` decides, damaged or not), or a folder
+//!   (its `.folder` marker); a folder goes as its sheets and folders, then its
+//!   marker, never by removing its directory whole, and only after the whole
+//!   tree was checked for directories it did not make. A sheet that lost its
+//!   metadata is such a directory too, left for a repair. Opening a sheet
+//!   never creates its log (an object-store log is opened with
+//!   `open_existing`), so a mistyped `--logs` is "no such log". The `worker`
+//!   command resolves every path on every pass and keeps one
+//!   `SnapshotWorker` per (identity, log id), dropping those no path holds
+//!   any more; since a sheet's data directory is its identity's, a job under
+//!   way across a `mv` still lands in the sheet's own data. `check` and
+//!   `repair` (`check_sheet`, `repair_sheet`) verify and rebuild: `repair`
+//!   rebuilds a missing, damaged or misnamed snapshot oldest first from the
+//!   newest whole snapshot before it and the entries between
+//!   (`engine::rebuild_snapshot`, the entries from the log or its history),
+//!   writing it where the worker would, with unchanged tiles pointing to the
+//!   base's, so nothing damaged is named again.
+//! * `sheet.json` records the snapshot interval and tile size, so every
+//!   writer and worker of a sheet uses the same ones.
+//!
+//! # Invariants
+//!
+//! * A catalog sheet's data lives in `.sheets/<identity>/` at the top of the
+//!   blob store, never under its path: moving a sheet moves its `sheet.json`
+//!   only, so a snapshot job under way when a sheet is moved (or removed and
+//!   made again) writes where the sheet's own data is, never into the
+//!   directory another sheet took over. The catalog's log id is the identity
+//!   too. Sheets of format 1 (made before identities) keep their data in
+//!   their path's directory and are checked for nothing.
+//! * Reading never writes: `Access::ReadOnly` opens SQLite with
+//!   `SQLITE_OPEN_READ_ONLY` (schema checked, never migrated; a WAL database
+//!   whose directory the reader cannot write and whose WAL is empty is read
+//!   as `immutable`, since SQLite cannot make its `-shm` there), opens a
+//!   filesystem blob store without making or cleaning `tmp` (its changes are
+//!   refused), and opens object-store logs with one `HEAD`. A missing store
+//!   is an error, never created.
 
 mod catalog;
 mod check;

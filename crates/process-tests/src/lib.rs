@@ -3,6 +3,24 @@
 //! and the drivers that spawn children, kill them, and check what the
 //! storage holds afterwards. The child is the `infinisheet-writer` binary
 //! of this package; the tests are in `tests/`, one file per backend.
+//!
+//! # Layout
+//!
+//! The multi-process and SIGKILL crash tests of the
+//! durable backends (`tests/main/sqlite.rs`, `tests/main/filesystem.rs`, `tests/s3.rs`)
+//! and of snapshot workers (`tests/main/workflow.rs`), their child process
+//! (`src/bin/writer.rs`), and the drivers they share; the crash-point sweep
+//! (`src/sweep/`: the workloads, the checks and the `strace` driver; its
+//! child `src/bin/crashpoint.rs`; `tests/main/crash_points.rs`) and the damage
+//! sweep (`tests/main/damage.rs`).
+//!
+//! # Decisions
+//!
+//! * The crash-point sweep injects faults with `strace` at the N-th call of
+//!   one system call on one thread, so its child drives the backends with a
+//!   minimal `block_on` and no tokio runtime: every storage call is on the
+//!   main thread, and no fault lands in a runtime's wake-up write (which hung
+//!   the child instead of testing the store).
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 

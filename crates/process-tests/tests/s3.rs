@@ -6,20 +6,14 @@
 
 #![allow(clippy::unwrap_used)] // tests fail by panicking
 
-use async_trait::async_trait;
-use futures::stream::BoxStream;
 use infinisheet_object_store::ObjectStoreEventLog;
 use infinisheet_object_store::object_store::aws::AmazonS3Builder;
-use infinisheet_object_store::object_store::path::Path;
-use infinisheet_object_store::object_store::{
-    self, CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
-    PutMode, PutMultipartOptions, PutOptions, PutPayload, PutResult,
-};
+use infinisheet_object_store::object_store::{ObjectStore, PutMode};
 use infinisheet_process_tests::proxy::{FaultProxy, FaultRates, upstream_address};
 use infinisheet_process_tests::{
     append_and_report, check_exactly_once, concurrent_appenders, parse_ack,
 };
-use std::fmt;
+use infinisheet_test_kit::{Call, Intercepted, Interceptor, Verdict};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
@@ -109,77 +103,19 @@ async fn four_clients_over_a_lossy_network_append_exactly_once() {
     );
 }
 
-/// A store that ignores `PutMode::Create` on a log's records: every
-/// writer's create succeeds, so two writers can both win one id.
-#[derive(Debug)]
-struct IgnoresCreate(Arc<dyn ObjectStore>);
+/// Ignores `PutMode::Create` on a log's records: every writer's create
+/// succeeds, so two writers can both win one id.
+struct IgnoresCreate;
 
-impl fmt::Display for IgnoresCreate {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "IgnoresCreate({})", self.0)
-    }
-}
-
-#[async_trait]
-impl ObjectStore for IgnoresCreate {
-    async fn put_opts(
-        &self,
-        location: &Path,
-        payload: PutPayload,
-        mut opts: PutOptions,
-    ) -> object_store::Result<PutResult> {
-        if location.as_ref().contains("/records/") && matches!(opts.mode, PutMode::Create) {
+impl Interceptor for IgnoresCreate {
+    fn intercept(&self, call: Call<'_>) -> Verdict {
+        if let Call::Put { location, opts } = call
+            && location.as_ref().contains("/records/")
+            && matches!(opts.mode, PutMode::Create)
+        {
             opts.mode = PutMode::Overwrite;
         }
-        self.0.put_opts(location, payload, opts).await
-    }
-
-    async fn put_multipart_opts(
-        &self,
-        location: &Path,
-        opts: PutMultipartOptions,
-    ) -> object_store::Result<Box<dyn MultipartUpload>> {
-        self.0.put_multipart_opts(location, opts).await
-    }
-
-    async fn get_opts(
-        &self,
-        location: &Path,
-        options: GetOptions,
-    ) -> object_store::Result<GetResult> {
-        self.0.get_opts(location, options).await
-    }
-
-    fn delete_stream(
-        &self,
-        locations: BoxStream<'static, object_store::Result<Path>>,
-    ) -> BoxStream<'static, object_store::Result<Path>> {
-        self.0.delete_stream(locations)
-    }
-
-    fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
-        self.0.list(prefix)
-    }
-
-    fn list_with_offset(
-        &self,
-        prefix: Option<&Path>,
-        offset: &Path,
-    ) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
-        self.0.list_with_offset(prefix, offset)
-    }
-
-    async fn list_with_delimiter(&self, prefix: Option<&Path>) -> object_store::Result<ListResult> {
-        self.0.list_with_delimiter(prefix).await
-    }
-
-    async fn copy_opts(
-        &self,
-        from: &Path,
-        to: &Path,
-        options: CopyOptions,
-    ) -> object_store::Result<()> {
-        self.0.copy_opts(from, to, options).await
+        Verdict::Pass
     }
 }
 
@@ -220,7 +156,10 @@ async fn race_and_check(store: impl Fn() -> Arc<dyn ObjectStore>) -> Result<(), 
 /// create win, it reports a double winner; over the real server it passes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_exactly_once_check_catches_a_double_winner() {
-    let broken = race_and_check(|| Arc::new(IgnoresCreate(s3())) as Arc<dyn ObjectStore>).await;
+    let broken = race_and_check(|| {
+        Arc::new(Intercepted::new(s3(), Arc::new(IgnoresCreate))) as Arc<dyn ObjectStore>
+    })
+    .await;
     let problem = broken.expect_err("a store that ignores create-if-absent passed the check");
     eprintln!("over a store that ignores create-if-absent: {problem}");
     race_and_check(s3)

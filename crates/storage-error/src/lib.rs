@@ -5,6 +5,11 @@
 //! [`StorageError`] names the backend that failed, says whether retrying the
 //! same call can help, and keeps the native error as its
 //! [`source`](std::error::Error::source) so nothing is lost on the way up.
+//!
+//! # Decisions
+//!
+//! * `StorageError` lives in its own crate so that a backend implementing both
+//!   traits returns one error type.
 
 use std::error::Error;
 use std::fmt;

@@ -2,7 +2,6 @@
 //! `<root>/blobs`, each write atomic: a temporary file in `<root>/tmp`,
 //! synced, renamed into place, and the directory synced.
 
-use crate::blocking::{blocking, pooled};
 use crate::error::{BACKEND, create_dir_durably, io, os};
 use crate::names::{from_disk, on_disk};
 use crate::tree::{
@@ -12,8 +11,9 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use infinisheet_blob_store::{
     BlobCapabilities, BlobDir, BlobName, BlobStore, Continuation, DirError, EntryKind, ListEntry,
-    ListError, ListPage, ReadBlobError, RemoveBlobError, StorageError, WriteBlobError, keys,
+    ListError, ListPage, ReadBlobError, RemoveBlobError, StorageError, WriteBlobError, raw,
 };
+use infinisheet_event_log::raw::{blocking, pooled};
 use rustix::fd::{AsFd, OwnedFd};
 use rustix::fs::{AtFlags, Mode, OFlags};
 use rustix::io::Errno;
@@ -138,7 +138,7 @@ impl FsBlobStore {
     /// [`StorageError`] if the directories cannot be created or opened.
     pub async fn open(root: impl AsRef<Path>) -> Result<Self, StorageError> {
         let root = root.as_ref().to_owned();
-        blocking(move || Self::open_sync(root, None)).await?
+        blocking(BACKEND, move || Self::open_sync(root, None)).await?
     }
 
     /// A store in a new temporary directory, removed when the last handle is
@@ -151,7 +151,7 @@ impl FsBlobStore {
         let dir =
             tempfile::tempdir().map_err(|err| io("creating", "a temporary directory", err))?;
         let root = dir.path().to_owned();
-        blocking(move || Self::open_sync(root, Some(Arc::new(dir)))).await?
+        blocking(BACKEND, move || Self::open_sync(root, Some(Arc::new(dir)))).await?
     }
 
     /// A second, independent handle on the same directory, opened as
@@ -162,7 +162,7 @@ impl FsBlobStore {
     /// As [`open`](FsBlobStore::open).
     pub async fn open_again(&self) -> Result<Self, StorageError> {
         let (root, temporary) = (self.inner.root.clone(), self.inner.temporary.clone());
-        blocking(move || Self::open_sync(root, temporary)).await?
+        blocking(BACKEND, move || Self::open_sync(root, temporary)).await?
     }
 
     /// The same store opened again (a new handle on the same directory),
@@ -174,7 +174,7 @@ impl FsBlobStore {
     pub async fn reopen(self) -> Result<Self, StorageError> {
         let (root, temporary) = (self.inner.root.clone(), self.inner.temporary.clone());
         drop(self);
-        blocking(move || Self::open_sync(root, temporary)).await?
+        blocking(BACKEND, move || Self::open_sync(root, temporary)).await?
     }
 
     /// Opens an existing store for reading only: creates nothing (not even
@@ -188,7 +188,7 @@ impl FsBlobStore {
     /// directory) or it cannot be opened.
     pub async fn open_read_only(root: impl AsRef<Path>) -> Result<Self, StorageError> {
         let root = root.as_ref().to_owned();
-        blocking(move || {
+        blocking(BACKEND, move || {
             if !root.join("blobs").is_dir() {
                 return Err(StorageError::new(
                     BACKEND,
@@ -427,7 +427,7 @@ impl FsBlobDir {
     }
 
     fn list_sync(&self, after: Option<String>) -> Result<ListPage, ListError> {
-        let prefix = keys::dir_prefix(&self.path);
+        let prefix = raw::dir_prefix(&self.path);
         let dir = match walk(self.inner.tree.as_fd(), &self.path, false)? {
             Walk::Dir(dir) => dir,
             Walk::Missing | Walk::Blocked(_) => return Ok(ListPage::default()),
@@ -455,7 +455,7 @@ impl FsBlobDir {
         // whatever others write meanwhile.
         names.sort_unstable();
         let continuation = names.get(self.page_size).map(|(next, _)| {
-            keys::encode_token(
+            raw::encode_token(
                 &self.inner.scope,
                 &prefix,
                 &(prefix.clone() + next.as_str()),
@@ -506,22 +506,22 @@ impl FsBlobDir {
 impl BlobDir for FsBlobDir {
     async fn read_blob(&self, name: &BlobName) -> Result<Bytes, ReadBlobError> {
         let (this, name) = (self.clone(), name.clone());
-        pooled(move || this.read_sync(&name)).await?
+        pooled(BACKEND, move || this.read_sync(&name)).await?
     }
 
     async fn write_blob(&self, name: &BlobName, content: Bytes) -> Result<(), WriteBlobError> {
         let (this, name) = (self.clone(), name.clone());
-        pooled(move || this.write_sync(&name, &content)).await?
+        pooled(BACKEND, move || this.write_sync(&name, &content)).await?
     }
 
     async fn remove_blob(&self, name: &BlobName) -> Result<(), RemoveBlobError> {
         let (this, name) = (self.clone(), name.clone());
-        pooled(move || this.remove_sync(&name)).await?
+        pooled(BACKEND, move || this.remove_sync(&name)).await?
     }
 
     async fn dir(&self, name: &BlobName) -> Result<Arc<dyn BlobDir>, DirError> {
         let (this, child) = (self.clone(), name.clone());
-        blocking(move || this.dir_sync(&child)).await??;
+        blocking(BACKEND, move || this.dir_sync(&child)).await??;
         let mut path = self.path.clone();
         path.push(name.clone());
         Ok(Arc::new(FsBlobDir {
@@ -533,15 +533,15 @@ impl BlobDir for FsBlobDir {
 
     async fn list(&self, continuation: Option<&Continuation>) -> Result<ListPage, ListError> {
         // Names at or after this one (an empty name sorts first).
-        let prefix = keys::dir_prefix(&self.path);
-        let start = keys::start_key(continuation, &self.inner.scope, &prefix)?;
+        let prefix = raw::dir_prefix(&self.path);
+        let start = raw::start_key(continuation, &self.inner.scope, &prefix)?;
         let after = Some(start[prefix.len()..].to_owned()).filter(|name| !name.is_empty());
         let this = self.clone();
-        blocking(move || this.list_sync(after)).await?
+        blocking(BACKEND, move || this.list_sync(after)).await?
     }
 
     async fn remove_all(&self) -> Result<(), StorageError> {
         let this = self.clone();
-        blocking(move || this.remove_all_sync()).await?
+        blocking(BACKEND, move || this.remove_all_sync()).await?
     }
 }

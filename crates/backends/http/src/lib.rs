@@ -28,6 +28,24 @@
 //! The wire format is postcard, versioned: a client refuses a server of
 //! another protocol version ([`ConnectError::Version`]). A server with a
 //! token wants `Authorization: Bearer TOKEN` on every call.
+//!
+//! # Layout
+//!
+//! The client backend and its service. `wire.rs`
+//! is the protocol both sides are built from (one `Request` per trait call,
+//! answered by `Result<Reply, WireError>`, postcard, a version checked on
+//! connect); `client.rs` the transport (reqwest; no answer is a retryable
+//! `StorageError`, a 401 names the token); `log.rs` and `blobs.rs` map each
+//! reply back to the operation's own error; `server.rs` is
+//! `StorageService::handle(bytes, permission) -> bytes` over a `LogStore`
+//! and a `BlobStore`, transport-agnostic, refusing a read-only caller's
+//! writes and capping what a request may claim as it is decoded
+//! (`wire::Capped`), keeping up to 1,024 logs open. Blob
+//! directories are paths the server resolves on each call; a path a blob
+//! has taken is answered as a stale handle of the memory reference is.
+//! `HttpStorage` is itself a `LogStore` (its backend the server's).
+//! `infinisheet serve` mounts the service at `POST /api/storage` behind its
+//! guards; the facade's `http` feature adds `http://` URLs.
 
 mod blobs;
 mod client;

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use infinisheet_blob_store::{
     BlobCapabilities, BlobDir, BlobName, BlobStore, Continuation, DirError, EntryKind, ListError,
-    ListPage, ReadBlobError, RemoveBlobError, StorageError, WriteBlobError, keys,
+    ListPage, ReadBlobError, RemoveBlobError, StorageError, WriteBlobError, raw,
 };
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -84,19 +84,19 @@ impl BlobStore for MemoryBlobStore {
 
 /// Whether any blob lies beneath the directory whose key is `key`.
 fn has_children(blobs: &BTreeMap<String, Bytes>, key: &str) -> bool {
-    let (lower, upper) = keys::subtree_range(key);
+    let (lower, upper) = raw::subtree_range(key);
     blobs.range(lower..upper).next().is_some()
 }
 
 impl MemoryBlobDir {
     fn key(&self, name: &BlobName) -> String {
-        keys::dir_prefix(&self.path) + name.as_str()
+        raw::dir_prefix(&self.path) + name.as_str()
     }
 
     /// The first directory on the way to this one (or this one) that a blob
     /// has replaced, if any.
     fn blocked_by_blob(&self, blobs: &BTreeMap<String, Bytes>) -> Option<BlobName> {
-        keys::ancestor_keys(&self.path)
+        raw::ancestor_keys(&self.path)
             .find(|(key, _)| blobs.contains_key(key))
             .map(|(_, name)| name.clone())
     }
@@ -179,11 +179,11 @@ impl BlobDir for MemoryBlobDir {
     }
 
     async fn list(&self, continuation: Option<&Continuation>) -> Result<ListPage, ListError> {
-        let prefix = keys::dir_prefix(&self.path);
+        let prefix = raw::dir_prefix(&self.path);
         let scope = self.scope();
-        let lower = keys::start_key(continuation, &scope, &prefix)?;
+        let lower = raw::start_key(continuation, &scope, &prefix)?;
         let blobs = lock(&self.inner.blobs);
-        keys::list_page(
+        raw::list_page(
             &scope,
             &prefix,
             lower,
@@ -207,7 +207,7 @@ impl BlobDir for MemoryBlobDir {
     }
 
     async fn remove_all(&self) -> Result<(), StorageError> {
-        let prefix = keys::dir_prefix(&self.path);
+        let prefix = raw::dir_prefix(&self.path);
         let mut blobs = lock(&self.inner.blobs);
         if prefix.is_empty() {
             blobs.clear();

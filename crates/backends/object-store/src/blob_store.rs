@@ -10,7 +10,7 @@ use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use infinisheet_blob_store::{
     BlobCapabilities, BlobDir, BlobName, BlobStore, Continuation, DirError, EntryKind, ListEntry,
-    ListError, ListPage, ReadBlobError, RemoveBlobError, StorageError, WriteBlobError, keys,
+    ListError, ListPage, ReadBlobError, RemoveBlobError, StorageError, WriteBlobError, raw,
 };
 use object_store::list::{PaginatedListOptions, PaginatedListStore};
 use object_store::path::Path;
@@ -301,7 +301,7 @@ impl ObjectStoreBlobDir {
         let page_token = match continuation {
             None => None,
             Some(token) => {
-                let key = keys::decode_token(token, &scope, &token_prefix)
+                let key = raw::decode_token(token, &scope, &token_prefix)
                     .ok_or(ListError::NoContinuation)?;
                 Some(key[token_prefix.len()..].to_owned())
             }
@@ -324,7 +324,7 @@ impl ObjectStoreBlobDir {
         Ok(ListPage {
             entries: children.into_iter().map(|(_, entry)| entry).collect(),
             continuation: found.page_token.map(|next| {
-                keys::encode_token(&scope, &token_prefix, &(token_prefix.clone() + &next))
+                raw::encode_token(&scope, &token_prefix, &(token_prefix.clone() + &next))
             }),
         })
     }
@@ -517,7 +517,7 @@ impl BlobDir for ObjectStoreBlobDir {
             Some(token) => {
                 let session = token_session(token).ok_or(ListError::NoContinuation)?;
                 let scope = format!("{TOKEN_SCOPE}#{session}");
-                let start = keys::decode_token(token, &scope, &token_prefix)
+                let start = raw::decode_token(token, &scope, &token_prefix)
                     .ok_or(ListError::NoContinuation)?;
                 match self.cached_listing(session) {
                     Some(listing) => (listing, start),
@@ -531,7 +531,7 @@ impl BlobDir for ObjectStoreBlobDir {
         let page = &listing.children[from..];
         let continuation = page.get(self.page_size).map(|(key, _)| {
             let scope = format!("{TOKEN_SCOPE}#{}", listing.session);
-            keys::encode_token(&scope, &token_prefix, key)
+            raw::encode_token(&scope, &token_prefix, key)
         });
         let entries = page
             .iter()

@@ -7,16 +7,18 @@
 //! then answers each.
 
 use crate::checksum;
-use crate::database::SqliteDatabase;
+use crate::database::{Mode, SqliteDatabase};
+use crate::error::OpenError;
 use crate::error::{BACKEND, Failed, copy, finish, storage};
+use crate::write_queue::QueuedWrite;
 use async_trait::async_trait;
 use bytes::Bytes;
 use infinisheet_blob_store::{
     BlobCapabilities, BlobDir, BlobName, BlobStore, Continuation, DirError, EntryKind, ListError,
-    ListPage, ReadBlobError, RemoveBlobError, StorageError, WriteBlobError, keys,
+    ListPage, ReadBlobError, RemoveBlobError, StorageError, WriteBlobError, raw,
 };
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 /// A named [`BlobStore`] in a [`SqliteDatabase`]. Clones share the
 /// database's connection; handles in other processes see the same blobs.
@@ -33,6 +35,34 @@ pub struct SqliteBlobDir {
     db: SqliteDatabase,
     store: i64,
     path: Vec<BlobName>,
+}
+
+/// Opening blob stores: the database's side of [`SqliteBlobStore`].
+impl SqliteDatabase {
+    /// Opens the existing blob store `name`.
+    ///
+    /// # Errors
+    ///
+    /// [`OpenError::NotFound`] if there is no such blob store;
+    /// [`OpenError::InvalidName`], [`OpenError::Storage`].
+    pub async fn open_blob_store(&self, name: &str) -> Result<SqliteBlobStore, OpenError> {
+        let id = self
+            .named("blob store", "blob_stores", name, Mode::Open)
+            .await?;
+        Ok(SqliteBlobStore::new(self.clone(), id, name.to_owned()))
+    }
+
+    /// Opens the blob store `name`, creating it if it does not exist.
+    ///
+    /// # Errors
+    ///
+    /// [`OpenError::InvalidName`], [`OpenError::Storage`].
+    pub async fn blob_store(&self, name: &str) -> Result<SqliteBlobStore, OpenError> {
+        let id = self
+            .named("blob store", "blob_stores", name, Mode::OpenOrCreate)
+            .await?;
+        Ok(SqliteBlobStore::new(self.clone(), id, name.to_owned()))
+    }
 }
 
 impl SqliteBlobStore {
@@ -112,7 +142,7 @@ fn indexed_by_path(tx: &Connection, store: i64, key: &str) -> rusqlite::Result<b
 }
 
 fn has_children(tx: &Connection, store: i64, key: &str) -> rusqlite::Result<bool> {
-    let (lower, upper) = keys::subtree_range(key);
+    let (lower, upper) = raw::subtree_range(key);
     tx.prepare_cached("SELECT 1 FROM blobs WHERE store = ?1 AND path >= ?2 AND path < ?3 LIMIT 1")?
         .exists(params![store, lower, upper])
 }
@@ -124,7 +154,7 @@ fn blocked_by_blob(
     store: i64,
     path: &[BlobName],
 ) -> rusqlite::Result<Option<BlobName>> {
-    for (key, name) in keys::ancestor_keys(path) {
+    for (key, name) in raw::ancestor_keys(path) {
         if is_blob(tx, store, &key)? {
             return Ok(Some(name.clone()));
         }
@@ -153,39 +183,6 @@ fn next_key(
             )?
             .query_row(params![store, lower], |row| row.get(0))
             .optional(),
-    }
-}
-
-/// A blob write waiting for its commit.
-pub(crate) struct QueuedWrite {
-    store: i64,
-    key: String,
-    name: BlobName,
-    path: Vec<BlobName>,
-    content: Bytes,
-    reply: tokio::sync::oneshot::Sender<Result<(), WriteBlobError>>,
-}
-
-/// The blob writes of a database waiting for a commit.
-#[derive(Default)]
-pub(crate) struct WriteQueue(Mutex<Vec<QueuedWrite>>);
-
-impl std::fmt::Debug for WriteQueue {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WriteQueue").finish_non_exhaustive()
-    }
-}
-
-impl WriteQueue {
-    fn push(&self, write: QueuedWrite) {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(write);
-    }
-
-    fn take(&self) -> Vec<QueuedWrite> {
-        std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner))
     }
 }
 
@@ -254,7 +251,7 @@ fn commit_writes(shared: &crate::database::Shared, whose: &str) {
 
 impl SqliteBlobDir {
     fn key(&self, name: &BlobName) -> String {
-        keys::dir_prefix(&self.path) + name.as_str()
+        raw::dir_prefix(&self.path) + name.as_str()
     }
 
     fn scope(&self) -> String {
@@ -340,7 +337,7 @@ impl BlobDir for SqliteBlobDir {
         });
         let shared = self.db.shared.clone();
         let whose = format!("blob store {} of {}", self.store, self.db.path().display());
-        crate::connection::pooled(move || commit_writes(&shared, &whose)).await?;
+        infinisheet_event_log::raw::pooled(BACKEND, move || commit_writes(&shared, &whose)).await?;
         // The commit that took this write has answered it by now.
         answer.await.unwrap_or_else(|_| {
             Err(StorageError::new(BACKEND, "a blob write went unanswered (a bug)").into())
@@ -394,17 +391,17 @@ impl BlobDir for SqliteBlobDir {
     }
 
     async fn list(&self, continuation: Option<&Continuation>) -> Result<ListPage, ListError> {
-        let prefix = keys::dir_prefix(&self.path);
+        let prefix = raw::dir_prefix(&self.path);
         let scope = self.scope();
-        let lower = keys::start_key(continuation, &scope, &prefix)?;
+        let lower = raw::start_key(continuation, &scope, &prefix)?;
         let page_size = self.db.shared.options.list_page_names;
         self.run("listing a directory", false, move |tx, store| {
             // The root's keys have no upper bound; a directory's end where
             // its subtree does.
             let upper = prefix
                 .strip_suffix('/')
-                .map(|key| keys::subtree_range(key).1);
-            keys::list_page(
+                .map(|key| raw::subtree_range(key).1);
+            raw::list_page(
                 &scope,
                 &prefix,
                 lower,
@@ -425,14 +422,14 @@ impl BlobDir for SqliteBlobDir {
     }
 
     async fn remove_all(&self) -> Result<(), StorageError> {
-        let prefix = keys::dir_prefix(&self.path);
+        let prefix = raw::dir_prefix(&self.path);
         self.run("removing a directory", true, move |tx, store| {
             match prefix.strip_suffix('/') {
                 None => tx
                     .prepare_cached("DELETE FROM blobs WHERE store = ?1")?
                     .execute([store])?,
                 Some(key) => {
-                    let (lower, upper) = keys::subtree_range(key);
+                    let (lower, upper) = raw::subtree_range(key);
                     tx.prepare_cached(
                         "DELETE FROM blobs WHERE store = ?1 AND path >= ?2 AND path < ?3",
                     )?

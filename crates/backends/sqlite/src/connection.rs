@@ -11,12 +11,14 @@
 //! back costs about 60 µs, twice a whole NORMAL-durability append, while
 //! `block_in_place` costs about 14 µs.
 //!
-//! Outside any tokio runtime, calls run on the calling thread.
+//! Outside any tokio runtime, calls run on the calling thread. Both are
+//! `infinisheet_event_log::raw::blocking`, shared with the filesystem
+//! backend.
 
 use crate::error::BACKEND;
 use infinisheet_event_log::StorageError;
+use infinisheet_event_log::raw::blocking;
 use std::sync::{Arc, Mutex, PoisonError};
-use tokio::runtime::{Handle, RuntimeFlavor};
 
 /// One SQLite connection shared by every handle of a database. Calls take
 /// turns on it; other processes have connections of their own.
@@ -49,35 +51,9 @@ impl SharedConnection {
         let connection = self.connection.clone();
         // A job that panicked left no transaction open (dropping it rolled
         // back), so a poisoned lock still guards a usable connection.
-        blocking(move || job(&mut connection.lock().unwrap_or_else(PoisonError::into_inner))).await
-    }
-}
-
-/// Runs `job` off the async runtime's critical path, as the module doc
-/// says: `block_in_place`, `spawn_blocking`, or in place outside tokio.
-pub(crate) async fn blocking<T, F>(job: F) -> Result<T, StorageError>
-where
-    T: Send + 'static,
-    F: FnOnce() -> T + Send + 'static,
-{
-    match Handle::try_current().map(|handle| handle.runtime_flavor()) {
-        Ok(RuntimeFlavor::MultiThread) => Ok(tokio::task::block_in_place(job)),
-        _ => pooled(job).await,
-    }
-}
-
-/// Runs `job` on the blocking pool (in place outside tokio), so that calls
-/// made at once from one task overlap rather than take turns: blob writes,
-/// which commit together (see `blob_store.rs`).
-pub(crate) async fn pooled<T, F>(job: F) -> Result<T, StorageError>
-where
-    T: Send + 'static,
-    F: FnOnce() -> T + Send + 'static,
-{
-    match Handle::try_current() {
-        Ok(_) => tokio::task::spawn_blocking(job).await.map_err(|err| {
-            StorageError::new(BACKEND, "a database call panicked (a bug)").with_source(err)
-        }),
-        Err(_) => Ok(job()),
+        blocking(BACKEND, move || {
+            job(&mut connection.lock().unwrap_or_else(PoisonError::into_inner))
+        })
+        .await
     }
 }

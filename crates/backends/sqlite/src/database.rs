@@ -6,7 +6,7 @@ use crate::connection::SharedConnection;
 use crate::error::{OpenError, storage};
 use crate::options::{Durability, SqliteOptions};
 use crate::schema;
-use crate::{SqliteBlobStore, SqliteEventLog};
+use crate::write_queue::WriteQueue;
 use infinisheet_event_log::StorageError;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use std::path::{Path, PathBuf};
@@ -49,7 +49,7 @@ pub(crate) struct Shared {
     /// Keeps the directory of a temporary database alive.
     pub(crate) temporary: Option<Arc<tempfile::TempDir>>,
     /// Blob writes waiting to be committed together.
-    pub(crate) blob_writes: crate::blob_store::WriteQueue,
+    pub(crate) blob_writes: WriteQueue,
     /// The database file's device and inode: with a log's row id, what
     /// names the log's waiting tails in this process, whatever connection
     /// opened it.
@@ -137,7 +137,10 @@ impl SqliteDatabase {
         // Opening syncs and may wait for another process's lock, like any
         // call; outside tokio it runs in place.
         let (connection, instance) =
-            crate::connection::blocking(move || connect(&opening, options)).await??;
+            infinisheet_event_log::raw::blocking(crate::BACKEND, move || {
+                connect(&opening, options)
+            })
+            .await??;
         let file = {
             use std::os::unix::fs::MetadataExt;
             std::fs::metadata(&path).map_or((0, instance), |meta| (meta.dev(), meta.ino()))
@@ -150,7 +153,7 @@ impl SqliteDatabase {
                 options,
                 instance,
                 temporary,
-                blob_writes: crate::blob_store::WriteQueue::default(),
+                blob_writes: WriteQueue::default(),
                 file,
             }),
         })
@@ -183,63 +186,6 @@ impl SqliteDatabase {
         self.shared.options
     }
 
-    /// Creates the log `name`.
-    ///
-    /// # Errors
-    ///
-    /// [`OpenError::AlreadyExists`], [`OpenError::InvalidName`],
-    /// [`OpenError::Storage`].
-    pub async fn create_log(&self, name: &str) -> Result<SqliteEventLog, OpenError> {
-        let id = self.named("log", "logs", name, Mode::Create).await?;
-        Ok(SqliteEventLog::new(self.clone(), id, name.to_owned()))
-    }
-
-    /// Opens the existing log `name`.
-    ///
-    /// # Errors
-    ///
-    /// [`OpenError::NotFound`] if there is no such log;
-    /// [`OpenError::InvalidName`], [`OpenError::Storage`].
-    pub async fn open_log(&self, name: &str) -> Result<SqliteEventLog, OpenError> {
-        let id = self.named("log", "logs", name, Mode::Open).await?;
-        Ok(SqliteEventLog::new(self.clone(), id, name.to_owned()))
-    }
-
-    /// Opens the log `name`, creating it if it does not exist.
-    ///
-    /// # Errors
-    ///
-    /// [`OpenError::InvalidName`], [`OpenError::Storage`].
-    pub async fn log(&self, name: &str) -> Result<SqliteEventLog, OpenError> {
-        let id = self.named("log", "logs", name, Mode::OpenOrCreate).await?;
-        Ok(SqliteEventLog::new(self.clone(), id, name.to_owned()))
-    }
-
-    /// Opens the existing blob store `name`.
-    ///
-    /// # Errors
-    ///
-    /// [`OpenError::NotFound`] if there is no such blob store;
-    /// [`OpenError::InvalidName`], [`OpenError::Storage`].
-    pub async fn open_blob_store(&self, name: &str) -> Result<SqliteBlobStore, OpenError> {
-        let id = self
-            .named("blob store", "blob_stores", name, Mode::Open)
-            .await?;
-        Ok(SqliteBlobStore::new(self.clone(), id, name.to_owned()))
-    }
-
-    /// Opens the blob store `name`, creating it if it does not exist.
-    ///
-    /// # Errors
-    ///
-    /// [`OpenError::InvalidName`], [`OpenError::Storage`].
-    pub async fn blob_store(&self, name: &str) -> Result<SqliteBlobStore, OpenError> {
-        let id = self
-            .named("blob store", "blob_stores", name, Mode::OpenOrCreate)
-            .await?;
-        Ok(SqliteBlobStore::new(self.clone(), id, name.to_owned()))
-    }
-
     /// The names of the logs in the database, in name order.
     ///
     /// # Errors
@@ -259,7 +205,7 @@ impl SqliteDatabase {
         Ok(names)
     }
 
-    async fn named(
+    pub(crate) async fn named(
         &self,
         kind: &'static str,
         table: &'static str,
@@ -387,7 +333,7 @@ fn damaged_row(
 }
 
 #[derive(Clone, Copy, Debug)]
-enum Mode {
+pub(crate) enum Mode {
     Create,
     Open,
     OpenOrCreate,

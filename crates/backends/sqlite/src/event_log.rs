@@ -4,7 +4,8 @@
 //! end, so racing connections and processes cannot both win.
 
 use crate::checksum;
-use crate::database::SqliteDatabase;
+use crate::database::{Mode, SqliteDatabase};
+use crate::error::OpenError;
 use crate::error::{Failed, finish};
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -385,6 +386,43 @@ fn truncate(
     set_bounds(&tx, log, at, end, end)?;
     tx.commit()?;
     Ok(())
+}
+
+/// Opening logs: the database's side of [`SqliteEventLog`].
+impl SqliteDatabase {
+    /// Creates the log `name`.
+    ///
+    /// # Errors
+    ///
+    /// [`OpenError::AlreadyExists`], [`OpenError::InvalidName`],
+    /// [`OpenError::Storage`].
+    pub async fn create_log(&self, name: &str) -> Result<SqliteEventLog, OpenError> {
+        let id = self.named("log", "logs", name, Mode::Create).await?;
+        Ok(SqliteEventLog::new(self.clone(), id, name.to_owned()))
+    }
+
+    /// Opens the existing log `name`.
+    ///
+    /// # Errors
+    ///
+    /// [`OpenError::NotFound`] if there is no such log;
+    /// [`OpenError::InvalidName`], [`OpenError::Storage`].
+    pub async fn open_log(&self, name: &str) -> Result<SqliteEventLog, OpenError> {
+        let id = self.named("log", "logs", name, Mode::Open).await?;
+        Ok(SqliteEventLog::new(self.clone(), id, name.to_owned()))
+    }
+
+    /// Opens the log `name`, creating it if it does not exist. (Not
+    /// `log`: that is [`LogStore::log`](infinisheet_event_log::LogStore::log),
+    /// which creates only when asked.)
+    ///
+    /// # Errors
+    ///
+    /// [`OpenError::InvalidName`], [`OpenError::Storage`].
+    pub async fn open_or_create_log(&self, name: &str) -> Result<SqliteEventLog, OpenError> {
+        let id = self.named("log", "logs", name, Mode::OpenOrCreate).await?;
+        Ok(SqliteEventLog::new(self.clone(), id, name.to_owned()))
+    }
 }
 
 impl SqliteEventLog {

@@ -21,7 +21,7 @@ impl LogStore for SqliteDatabase {
     async fn log(&self, id: &str, create: bool) -> Result<Arc<dyn EventLog>, LogStoreError> {
         check_log_id(self, id)?;
         let log = if create {
-            SqliteDatabase::log(self, id).await
+            self.open_or_create_log(id).await
         } else {
             self.open_log(id).await
         };

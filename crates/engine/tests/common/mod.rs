@@ -4,7 +4,7 @@
 #![allow(dead_code, clippy::unwrap_used)] // each test file uses a part
 
 use infinisheet_blob_store::{BlobDir, BlobStore};
-use infinisheet_engine::{CellRange, CellRef, CellState, SheetOptions, Spreadsheet};
+use infinisheet_engine::{Cell, SheetOptions, Spreadsheet};
 use infinisheet_event_log::{
     EventLog, EventLogExt, KnownSnapshot, MetadataUpdate, QueryEnd, QueryStart, SnapshotValue,
 };
@@ -74,34 +74,6 @@ pub(crate) async fn cells(
     sheet: &Spreadsheet,
     rows: u32,
     columns: u32,
-) -> BTreeMap<(u32, u32), String> {
-    let mut found = BTreeMap::new();
-    let step = 50;
-    for top in (0..rows.max(1)).step_by(step) {
-        for left in (0..columns.max(1)).step_by(step) {
-            let area = CellRange::new(
-                CellRef::new(top, left),
-                CellRef::new(
-                    (top + step as u32 - 1).min(rows.max(1) - 1),
-                    (left + step as u32 - 1).min(columns.max(1) - 1),
-                ),
-            );
-            sheet.set_viewport(area).await.unwrap();
-            let content = sheet.content();
-            for row in area.rows() {
-                for column in area.columns() {
-                    match content.cell(row, column) {
-                        CellState::Set(cell) => {
-                            found.insert((row, column), format!("{:?}", cell));
-                        }
-                        CellState::Blank => {}
-                        CellState::NotLoaded => {
-                            panic!("{} not loaded in its viewport", CellRef::new(row, column))
-                        }
-                    }
-                }
-            }
-        }
-    }
-    found
+) -> BTreeMap<(u32, u32), Cell> {
+    infinisheet_test_kit::read_viewports(sheet, rows, columns, 50).await
 }

@@ -56,7 +56,7 @@ async fn sqlite_log_with_filesystem_blobs() {
         let db = SqliteDatabase::open(&db_path, SqliteOptions::default())
             .await
             .unwrap();
-        let log: Arc<dyn EventLog> = Arc::new(db.log("budget").await.unwrap());
+        let log: Arc<dyn EventLog> = Arc::new(db.open_or_create_log("budget").await.unwrap());
         let dir = FsBlobStore::open(&blobs).await.unwrap().root();
         (log, dir)
     };

@@ -87,7 +87,7 @@ async fn edits_over_a_sqlite_log_that_loses_replies_land_once() {
     )
     .await
     .unwrap();
-    edits_land_once(Arc::new(db.log("sheet").await.unwrap()), 7).await;
+    edits_land_once(Arc::new(db.open_or_create_log("sheet").await.unwrap()), 7).await;
 }
 
 #[tokio::test]

@@ -189,7 +189,7 @@ fn check(clients: usize, snapshots: bool, ops: Vec<Op>) -> Result<(), TestCaseEr
                     value,
                     format,
                 } => {
-                    replayed.insert((row, column), format!("{:?}", Cell { value, format }));
+                    replayed.insert((row, column), Cell { value, format });
                     extent = (
                         extent.0.max(u64::from(row) + 1),
                         extent.1.max(u64::from(column) + 1),
@@ -197,7 +197,7 @@ fn check(clients: usize, snapshots: bool, ops: Vec<Op>) -> Result<(), TestCaseEr
                 }
                 SheetEntry::Block(block) => {
                     for (at, cell) in block.iter() {
-                        replayed.insert((at.row, at.column), format!("{cell:?}"));
+                        replayed.insert((at.row, at.column), cell.clone());
                         extent = (
                             extent.0.max(u64::from(at.row) + 1),
                             extent.1.max(u64::from(at.column) + 1),

@@ -88,8 +88,8 @@ async fn a_watched_sheet_follows_another_connection_on_sqlite() {
         .await
         .unwrap();
     writer_and_watcher(
-        Arc::new(writer.log("s").await.unwrap()),
-        Arc::new(reader.log("s").await.unwrap()),
+        Arc::new(writer.open_or_create_log("s").await.unwrap()),
+        Arc::new(reader.open_or_create_log("s").await.unwrap()),
         MemoryBlobStore::new().root(),
     )
     .await;

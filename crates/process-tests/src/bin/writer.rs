@@ -54,7 +54,11 @@ async fn snapshot_worker(db: &str, blobs: &str) -> Result<(), String> {
     let db = SqliteDatabase::open(db, SqliteOptions::default())
         .await
         .map_err(|e| e.to_string())?;
-    let log = Arc::new(db.log("sheet").await.map_err(|e| e.to_string())?);
+    let log = Arc::new(
+        db.open_or_create_log("sheet")
+            .await
+            .map_err(|e| e.to_string())?,
+    );
     let dir = FsBlobStore::open(blobs)
         .await
         .map_err(|e| e.to_string())?
@@ -85,7 +89,10 @@ async fn run(args: &[String]) -> Result<(), String> {
             let db = SqliteDatabase::open(db, SqliteOptions::default())
                 .await
                 .map_err(|e| e.to_string())?;
-            let log = db.log(log).await.map_err(|e| e.to_string())?;
+            let log = db
+                .open_or_create_log(log)
+                .await
+                .map_err(|e| e.to_string())?;
             append_and_ack(&log, writer_id(writer)?, number(count)?).await
         }
         ["fs-log", dir, writer, count] => {

@@ -182,7 +182,11 @@ pub async fn open_log(workload: Workload, dir: &Path) -> Result<Arc<dyn EventLog
             let db = SqliteDatabase::open(dir.join("logs.db"), SqliteOptions::default())
                 .await
                 .map_err(|e| e.to_string())?;
-            Ok(Arc::new(db.log("sweep").await.map_err(|e| e.to_string())?))
+            Ok(Arc::new(
+                db.open_or_create_log("sweep")
+                    .await
+                    .map_err(|e| e.to_string())?,
+            ))
         }
         _ => Err(format!("{} has no log", workload.name())),
     }

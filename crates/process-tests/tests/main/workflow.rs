@@ -56,7 +56,7 @@ async fn open(db: &Path, blobs: &Path) -> (Arc<dyn EventLog>, Arc<dyn BlobDir>) 
     let db = SqliteDatabase::open(db, SqliteOptions::default())
         .await
         .unwrap();
-    let log: Arc<dyn EventLog> = Arc::new(db.log("sheet").await.unwrap());
+    let log: Arc<dyn EventLog> = Arc::new(db.open_or_create_log("sheet").await.unwrap());
     (log, FsBlobStore::open(blobs).await.unwrap().root())
 }
 

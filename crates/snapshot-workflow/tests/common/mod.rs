@@ -5,8 +5,7 @@
 
 use infinisheet_blob_store::{BlobDir, BlobDirExt, BlobStore};
 use infinisheet_engine::{
-    Cell, CellRange, CellRef, CellState, CellValue, SNAPSHOTS_DIR, SheetOptions, Spreadsheet,
-    snapshot_id, verify_snapshot,
+    Cell, CellValue, SNAPSHOTS_DIR, SheetOptions, Spreadsheet, snapshot_id, verify_snapshot,
 };
 use infinisheet_event_log::{
     EventLog, EventLogExt, FieldUpdate, KnownSnapshot, MetadataUpdate, QueryEnd, QueryStart,
@@ -84,35 +83,7 @@ pub(crate) async fn read_all(
     rows: u32,
     columns: u32,
 ) -> BTreeMap<(u32, u32), Cell> {
-    let mut found = BTreeMap::new();
-    let step = 100;
-    for top in (0..rows.max(1)).step_by(step) {
-        for left in (0..columns.max(1)).step_by(step) {
-            let area = CellRange::new(
-                CellRef::new(top, left),
-                CellRef::new(
-                    (top + step as u32 - 1).min(rows.max(1) - 1),
-                    (left + step as u32 - 1).min(columns.max(1) - 1),
-                ),
-            );
-            sheet.set_viewport(area).await.unwrap();
-            let content = sheet.content();
-            for row in area.rows() {
-                for column in area.columns() {
-                    match content.cell(row, column) {
-                        CellState::Set(cell) => {
-                            found.insert((row, column), cell);
-                        }
-                        CellState::Blank => {}
-                        CellState::NotLoaded => {
-                            panic!("{} not loaded in its viewport", CellRef::new(row, column))
-                        }
-                    }
-                }
-            }
-        }
-    }
-    found
+    infinisheet_test_kit::read_viewports(sheet, rows, columns, 100).await
 }
 
 /// Opens a fresh reader and checks it sees exactly `cells`; returns the

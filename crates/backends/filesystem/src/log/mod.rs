@@ -17,9 +17,9 @@ mod frame;
 mod segment;
 mod state;
 
-use crate::blocking::blocking;
 use crate::error::{BACKEND, create_dir_durably, io};
 use async_trait::async_trait;
+use infinisheet_event_log::raw::blocking;
 use infinisheet_event_log::raw::{self, Bounds};
 use infinisheet_event_log::{
     AddEntryError, AddEntryValue, AppendToken, EventLog, KnownSnapshot, LogCapabilities, LogEntry,
@@ -183,7 +183,7 @@ impl FsEventLog {
     /// * [`OpenLogError::Storage`] if the files cannot be read or created.
     pub async fn open(dir: impl AsRef<Path>, options: FsLogOptions) -> Result<Self, OpenLogError> {
         let dir = dir.as_ref().to_owned();
-        blocking(move || Self::open_sync(dir, options, None)).await?
+        blocking(BACKEND, move || Self::open_sync(dir, options, None)).await?
     }
 
     /// A log in a new temporary directory, removed when the last handle is
@@ -196,7 +196,10 @@ impl FsEventLog {
         let dir =
             tempfile::tempdir().map_err(|err| io("creating", "a temporary directory", err))?;
         let path = dir.path().join("log");
-        blocking(move || Self::open_sync(path, options, Some(Arc::new(dir)))).await?
+        blocking(BACKEND, move || {
+            Self::open_sync(path, options, Some(Arc::new(dir)))
+        })
+        .await?
     }
 
     /// A second, independent handle on the same log directory, opened as
@@ -211,7 +214,7 @@ impl FsEventLog {
             self.shared.options,
             self.shared.temporary.clone(),
         );
-        blocking(move || Self::open_sync(dir, options, temporary)).await?
+        blocking(BACKEND, move || Self::open_sync(dir, options, temporary)).await?
     }
 
     /// The same log opened again from its files, keeping a temporary log's
@@ -227,7 +230,7 @@ impl FsEventLog {
             self.shared.temporary.clone(),
         );
         drop(self);
-        blocking(move || Self::open_sync(dir, options, temporary)).await?
+        blocking(BACKEND, move || Self::open_sync(dir, options, temporary)).await?
     }
 
     fn open_sync(
@@ -275,7 +278,7 @@ impl FsEventLog {
         F: FnOnce(&mut State) -> Result<T, E> + Send + 'static,
     {
         let shared = self.shared.clone();
-        blocking(move || {
+        blocking(BACKEND, move || {
             // A panic mid-operation leaves the state as of the last whole
             // change (changes apply only after their frame is durable).
             let mut state = shared.state.lock().unwrap_or_else(PoisonError::into_inner);

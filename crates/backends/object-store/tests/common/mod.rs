@@ -3,8 +3,6 @@
 
 #![allow(dead_code, unreachable_pub)]
 
-pub mod intercept;
-
 use infinisheet_object_store::object_store::aws::AmazonS3Builder;
 use infinisheet_object_store::object_store::path::Path;
 use infinisheet_object_store::object_store::{ObjectStore, memory::InMemory};

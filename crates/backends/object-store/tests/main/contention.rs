@@ -6,19 +6,49 @@
 
 use crate::common;
 
-use common::intercept::Intercepting;
 use infinisheet_event_log::EventLogExt as _;
 use infinisheet_event_log::{
     EventLog, KnownSnapshot, LogEntry, MetadataUpdate, SetMetadataError, TruncateError,
 };
 use infinisheet_object_store::ObjectStoreEventLog;
 use infinisheet_object_store::object_store::path::Path;
-use std::sync::atomic::Ordering;
+use infinisheet_object_store::object_store::{self, PutMode};
+use infinisheet_test_kit::{Call, Intercepted, Interceptor, Verdict};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+/// While `lose` is set, every conditional write but a record's (an
+/// append's create stays a plain race it may win) fails as if another
+/// writer had got there first.
+#[derive(Default)]
+struct LosesRaces {
+    lose: AtomicBool,
+    /// How many writes were failed so.
+    lost: AtomicU64,
+}
+
+impl Interceptor for LosesRaces {
+    fn intercept(&self, call: Call<'_>) -> Verdict {
+        if let Call::Put { location, opts } = call {
+            let conditional = !matches!(opts.mode, PutMode::Overwrite);
+            let record = location.as_ref().contains("/records/");
+            if conditional && !record && self.lose.load(Ordering::Relaxed) {
+                self.lost.fetch_add(1, Ordering::Relaxed);
+                return Verdict::Fail(object_store::Error::Precondition {
+                    path: location.to_string(),
+                    source: "another writer changed it first".into(),
+                });
+            }
+        }
+        Verdict::Pass
+    }
+}
 
 #[tokio::test]
 async fn endless_lost_races_end_in_a_retryable_error() {
-    let store = Intercepting::new(common::memory());
-    let log = ObjectStoreEventLog::open(store.clone(), Path::from("log"))
+    let races = Arc::new(LosesRaces::default());
+    let store = Arc::new(Intercepted::new(common::memory(), races.clone()));
+    let log = ObjectStoreEventLog::open(store, Path::from("log"))
         .await
         .unwrap();
     for i in 0..3 {
@@ -30,7 +60,7 @@ async fn endless_lost_races_end_in_a_retryable_error() {
         .await
         .unwrap();
     }
-    store.lose_conditional.store(true, Ordering::Relaxed);
+    races.lose.store(true, Ordering::Relaxed);
     match log
         .set_metadata(1, MetadataUpdate::publish_snapshot("s"))
         .await
@@ -42,9 +72,9 @@ async fn endless_lost_races_end_in_a_retryable_error() {
         Err(TruncateError::Storage(err)) => assert!(err.is_retryable(), "{err}"),
         other => panic!("expected a retryable storage error, got {other:?}"),
     }
-    let lost = store.lost.load(Ordering::Relaxed);
+    let lost = races.lost.load(Ordering::Relaxed);
     assert!((2..200).contains(&lost), "{lost} lost races");
     // The store recovers, and so does the log.
-    store.lose_conditional.store(false, Ordering::Relaxed);
+    races.lose.store(false, Ordering::Relaxed);
     log.truncate(2).await.unwrap();
 }

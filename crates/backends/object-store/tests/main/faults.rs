@@ -8,19 +8,14 @@
 
 use crate::common;
 
-use async_trait::async_trait;
-use futures::stream::BoxStream;
 use infinisheet_event_log::{
     AddEntryError, EventLog, EventLogExt, KnownSnapshot, LogEntry, MetadataUpdate, QueryEnd,
     QueryError, QueryStart, SetMetadataError,
 };
 use infinisheet_object_store::ObjectStoreEventLog;
 use infinisheet_object_store::object_store::path::Path;
-use infinisheet_object_store::object_store::{
-    self, CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
-    PutMultipartOptions, PutOptions, PutPayload, PutResult,
-};
-use std::fmt;
+use infinisheet_object_store::object_store::{self, ObjectStore};
+use infinisheet_test_kit::{Call, Intercepted, Interceptor, Verdict};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -31,24 +26,18 @@ struct Plan {
     put: Option<bool>,
     /// Fail the next get.
     get: bool,
-    /// Fail this share of every call (before or after, at random).
+    /// Fail this share of every put, get and listing (before or after, at
+    /// random).
     rate: f64,
 }
 
-/// An [`ObjectStore`] that injects failures into another.
-#[derive(Debug)]
+/// Injects failures into the calls to an in-memory store, as its plan says.
 struct Faulty {
     inner: Arc<dyn ObjectStore>,
     plan: Mutex<Plan>,
     rng: Mutex<fastrand::Rng>,
     /// Failures injected so far.
     injected: AtomicU64,
-}
-
-impl fmt::Display for Faulty {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Faulty({})", self.inner)
-    }
 }
 
 fn injected(what: &str) -> object_store::Error {
@@ -84,82 +73,30 @@ impl Faulty {
         let mut rng = self.rng.lock().unwrap();
         (rng.f64() < plan.rate).then(|| rng.bool())
     }
-
-    async fn guard<T>(
-        &self,
-        what: &str,
-        fault: Option<bool>,
-        call: impl Future<Output = object_store::Result<T>>,
-    ) -> object_store::Result<T> {
-        if fault.is_some() {
-            self.injected.fetch_add(1, Ordering::Relaxed);
-        }
-        match fault {
-            None => call.await,
-            Some(false) => Err(injected(what)),
-            Some(true) => {
-                let _ = call.await;
-                Err(injected(what))
-            }
-        }
-    }
 }
 
-#[async_trait]
-impl ObjectStore for Faulty {
-    async fn put_opts(
-        &self,
-        location: &Path,
-        payload: PutPayload,
-        opts: PutOptions,
-    ) -> object_store::Result<PutResult> {
-        let fault = self.fault(|plan| plan.put.take());
-        self.guard("put", fault, self.inner.put_opts(location, payload, opts))
-            .await
-    }
-
-    async fn put_multipart_opts(
-        &self,
-        location: &Path,
-        opts: PutMultipartOptions,
-    ) -> object_store::Result<Box<dyn MultipartUpload>> {
-        self.inner.put_multipart_opts(location, opts).await
-    }
-
-    async fn get_opts(
-        &self,
-        location: &Path,
-        options: GetOptions,
-    ) -> object_store::Result<GetResult> {
-        let fault = self.fault(|plan| std::mem::take(&mut plan.get).then_some(false));
-        self.guard("get", fault, self.inner.get_opts(location, options))
-            .await
-    }
-
-    fn delete_stream(
-        &self,
-        locations: BoxStream<'static, object_store::Result<Path>>,
-    ) -> BoxStream<'static, object_store::Result<Path>> {
-        self.inner.delete_stream(locations)
-    }
-
-    fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
-        self.inner.list(prefix)
-    }
-
-    async fn list_with_delimiter(&self, prefix: Option<&Path>) -> object_store::Result<ListResult> {
-        let fault = self.fault(|_| None);
-        self.guard("list", fault, self.inner.list_with_delimiter(prefix))
-            .await
-    }
-
-    async fn copy_opts(
-        &self,
-        from: &Path,
-        to: &Path,
-        options: CopyOptions,
-    ) -> object_store::Result<()> {
-        self.inner.copy_opts(from, to, options).await
+impl Interceptor for Faulty {
+    fn intercept(&self, call: Call<'_>) -> Verdict {
+        let (what, fault) = match call {
+            Call::Put { .. } => ("put", self.fault(|plan| plan.put.take())),
+            Call::Get { .. } => (
+                "get",
+                self.fault(|plan| std::mem::take(&mut plan.get).then_some(false)),
+            ),
+            Call::ListWithDelimiter { .. } => ("list", self.fault(|_| None)),
+            _ => return Verdict::Pass,
+        };
+        match fault {
+            None => Verdict::Pass,
+            Some(after) => {
+                self.injected.fetch_add(1, Ordering::Relaxed);
+                if after {
+                    Verdict::FailAfter(injected(what))
+                } else {
+                    Verdict::Fail(injected(what))
+                }
+            }
+        }
     }
 }
 
@@ -173,8 +110,8 @@ macro_rules! assert_retryable {
     };
 }
 
-async fn open(store: &Arc<Faulty>) -> ObjectStoreEventLog {
-    let store: Arc<dyn ObjectStore> = store.clone();
+async fn open(faults: &Arc<Faulty>) -> ObjectStoreEventLog {
+    let store = Arc::new(Intercepted::new(faults.inner.clone(), faults.clone()));
     ObjectStoreEventLog::open(store, Path::from("log"))
         .await
         .unwrap()

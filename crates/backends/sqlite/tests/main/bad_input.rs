@@ -101,7 +101,7 @@ async fn missing_duplicate_and_invalid_log_names() {
         other => panic!("expected AlreadyExists, got {other:?}"),
     }
     for bad in ["", "tab\there", &"x".repeat(201)] {
-        match db.log(bad).await {
+        match db.open_or_create_log(bad).await {
             Err(OpenError::InvalidName { kind: "log", .. }) => {}
             other => panic!("expected InvalidName for {bad:?}, got {other:?}"),
         }
@@ -117,7 +117,7 @@ async fn many_logs_and_stores_share_one_file() {
     let path = dir.path().join("user.db");
     let db = SqliteDatabase::open(&path, options()).await.unwrap();
     for name in ["a", "b", "c"] {
-        let log = db.log(name).await.unwrap();
+        let log = db.open_or_create_log(name).await.unwrap();
         log.add_entry(LogEntry::new(name), 0, KnownSnapshot::NotTracked)
             .await
             .unwrap();

@@ -1,3 +1,7 @@
+//! For implementers of [`BlobStore`](crate::BlobStore), as
+//! `infinisheet_event_log::raw` is for logs (which also holds `blocking` and
+//! `pooled`, for backends whose calls are synchronous).
+//!
 //! Helpers for backends that keep blobs under flat keys: a blob's key is its
 //! path joined with `/` (which no [`BlobName`] contains), so in byte order
 //! every directory's contents form one contiguous run of keys.
