@@ -410,9 +410,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let sheet = catalog
         .create_sheet("guide", SheetOptions::default())
         .await?;
-    let cells = sheet.open().await?;
-    cells.set("A1", "kept in one file").await?;
-    cells.set("B1", 42.0).await?;
+    // Writing goes through a writer (here with its snapshot worker), ended
+    // by `finish`; `open` is for reading.
+    let writer = sheet.writer(true).await?;
+    writer.set("A1", "kept in one file").await?;
+    writer.set("B1", 42.0).await?;
+    writer.finish().await;
     let reopened = catalog.open_sheet("guide").await?.open().await?;
     let rows = reopened.read("A1:B1".parse()?).await?;
     println!("a sheet on the one-file log: {rows:?}");

@@ -106,9 +106,19 @@ pub async fn check_sheet(sheet: &CatalogSheet) -> SheetCheck {
         }
     }
     if let Err(err) = sheet.open().await {
+        // With its causes: "cannot be opened" alone says nothing.
+        let mut why = err.to_string();
+        let mut cause = std::error::Error::source(&err);
+        while let Some(source) = cause {
+            let text = source.to_string();
+            if !why.contains(&text) {
+                why = format!("{why}: {text}");
+            }
+            cause = source.source();
+        }
         check
             .problems
-            .push(format!("the sheet cannot be opened: {err}"));
+            .push(format!("the sheet cannot be opened: {why}"));
     }
     check
 }

@@ -180,6 +180,18 @@ pub async fn clear_empties_a_log(store: Logs) {
         Err(LogStoreError::NotFound { .. }) => {}
         Err(err) => panic!("opening a cleared log: {err}"),
     }
+    // The handle opened before reads no entry either (or fails): it never
+    // serves what the clear removed.
+    if let Ok(read) = log
+        .query_all(QueryStart::Start, QueryEnd::End, KnownSnapshot::NotTracked)
+        .await
+    {
+        assert!(
+            read.entries.is_empty(),
+            "a handle opened before the clear still reads {} entries",
+            read.entries.len()
+        );
+    }
     store
         .clear(&fresh_id())
         .await

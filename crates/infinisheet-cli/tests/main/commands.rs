@@ -1381,6 +1381,50 @@ fn a_damaged_entry_is_named_and_rebuilt_around() {
     });
 }
 
+/// A byte flipped in the SQLite file under one entry: the backend's
+/// checksum refuses it, `get` says the sheet is damaged and names the
+/// repair, and `repair --rebuild` reads around that one entry, keeping the
+/// rest.
+#[test]
+fn an_entry_failing_its_checksum_is_rebuilt_around() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    ok(home, &["new", "s"]);
+    for (cell, value) in [("A1", "1"), ("A2", "2"), ("A3", "3")] {
+        ok(home, &["set", "s", cell, value, "--no-worker"]);
+    }
+    // Entry 0 is the identity, 1 to 3 the cells: damage A2's.
+    let damaged_at = 2;
+    let db = rusqlite::Connection::open(home.join("logs.db")).unwrap();
+    let changed = db
+        .execute(
+            "UPDATE entries SET payload = CAST(payload || x'00' AS BLOB) WHERE seq = ?1",
+            [damaged_at],
+        )
+        .unwrap();
+    assert_eq!(changed, 1);
+    drop(db);
+    let err = fails(cli(home), &["get", "s", "A1"]);
+    assert!(
+        err.contains("is damaged") && err.contains("repair --rebuild"),
+        "{err}"
+    );
+    let out = cli(home).args(["check", "s"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains(&format!("entry {damaged_at}")), "{stdout}");
+    let repaired = ok(home, &["repair", "s", "--rebuild"]);
+    assert!(
+        repaired.contains(&format!("dropped entry {damaged_at}:")),
+        "{repaired}"
+    );
+    assert_eq!(
+        ok(home, &["get", "s", "A1:A3", "--output", "csv"]).trim(),
+        "1\n\n3"
+    );
+    ok(home, &["check", "s"]);
+}
+
 /// Data no sheet names — a removal cut short, a snapshot written into a
 /// sheet being removed — is listed by `check`, marked by `repair
 /// --orphans`, and removed (with its log's entries) once marked for the

@@ -6,7 +6,7 @@ use bytes::Bytes;
 use infinisheet_blob_store::{BlobDir, BlobDirExt, BlobName};
 use infinisheet_engine::{SNAPSHOTS_DIR, SheetEntry, SheetId};
 use infinisheet_event_log::{
-    EventLogExt, KnownSnapshot, LogEntry, QueryEnd, QueryStart, SequenceId,
+    EventLog, EventLogExt, KnownSnapshot, LogEntry, QueryEnd, QueryError, QueryStart, SequenceId,
 };
 use infinisheet_snapshot_workflow::{HISTORY_DIR, read_payloads};
 use std::sync::Arc;
@@ -29,6 +29,56 @@ pub struct LogRebuild {
     pub kept: u64,
     /// The entries left out, by their id in the old log, and why.
     pub dropped: Vec<(SequenceId, String)>,
+}
+
+/// The entries of `log` from its start that its storage gives back — the
+/// start, and each entry by its id — and those it reports corrupt (an
+/// entry failing its checksum), by id and why. The log is read in pages;
+/// a page that fails as corrupt is read again one entry at a time, so one
+/// damaged entry costs only itself. Any other failure is an error.
+async fn readable_entries(
+    log: &dyn EventLog,
+) -> Result<
+    (
+        SequenceId,
+        Vec<(SequenceId, Bytes)>,
+        Vec<(SequenceId, String)>,
+    ),
+    QueryError,
+> {
+    const PAGE: u64 = 1_000;
+    let bounds = log.bounds().await.map_err(QueryError::Storage)?;
+    let (mut entries, mut dropped) = (Vec::new(), Vec::new());
+    let read = |from: SequenceId, to: SequenceId| {
+        log.query_all(
+            QueryStart::Id(from),
+            QueryEnd::Id(to),
+            KnownSnapshot::NotTracked,
+        )
+    };
+    let corrupt = |err: &QueryError| matches!(err, QueryError::Storage(e) if e.is_corrupt());
+    let mut from = bounds.start;
+    while from < bounds.end {
+        let to = bounds.end.min(from.saturating_add(PAGE));
+        match read(from, to).await {
+            Ok(page) => {
+                entries.extend((page.start..).zip(page.entries.into_iter().map(|e| e.payload)))
+            }
+            Err(err) if corrupt(&err) => {
+                for seq in from..to {
+                    match read(seq, seq + 1).await {
+                        Ok(one) => entries
+                            .extend((one.start..).zip(one.entries.into_iter().map(|e| e.payload))),
+                        Err(err) if corrupt(&err) => dropped.push((seq, err.to_string())),
+                        Err(err) => return Err(err),
+                    }
+                }
+            }
+            Err(err) => return Err(err),
+        }
+        from = to;
+    }
+    Ok((bounds.start, entries, dropped))
 }
 
 /// Whether `payload` is an entry this version of the sheet can read, and
@@ -64,27 +114,31 @@ impl Catalog {
             path: at.display(),
             reason,
         };
-        let all = log
-            .query_all(QueryStart::Start, QueryEnd::End, KnownSnapshot::NotTracked)
-            .await
-            .map_err(storage_error(&at))?;
+        let (start, entries, mut dropped) =
+            readable_entries(&*log).await.map_err(storage_error(&at))?;
         let mut payloads: Vec<(SequenceId, Bytes)> = Vec::new();
-        if all.start > 0 {
-            let history = read_payloads(&*log, &data, 0, all.start)
+        if start > 0 {
+            let history = read_payloads(&*log, &data, 0, start)
                 .await
                 .map_err(|err| failed(format!("its history cannot be read: {err}")))?;
-            if history.len() as u64 != all.start {
+            if history.len() as u64 != start {
                 return Err(failed(format!(
                     "its history holds {} of the {} entries before its log's start",
                     history.len(),
-                    all.start
+                    start
                 )));
             }
             payloads.extend((0..).zip(history));
         }
-        payloads.extend((all.start..).zip(all.entries.into_iter().map(|e| e.payload)));
+        payloads.extend(entries);
+        if dropped.iter().any(|&(seq, _)| seq == 0) && metadata.id.is_some() {
+            return Err(failed(
+                "its first entry, the sheet's identity, cannot be read: nothing can be \
+                 rebuilt under it"
+                    .to_owned(),
+            ));
+        }
         let mut kept = Vec::with_capacity(payloads.len());
-        let mut dropped = Vec::new();
         for (seq, payload) in payloads {
             match unreadable(&payload) {
                 None => kept.push(payload),
@@ -97,6 +151,7 @@ impl Catalog {
                 Some(why) => dropped.push((seq, why)),
             }
         }
+        dropped.sort_by_key(|&(seq, _)| seq);
         // The new log, whole before the sheet names it.
         let new_id = SheetId::random().to_string();
         let new_log = self.storage.logs.log(&new_id, true).await?;

@@ -3,7 +3,7 @@
 
 use infinisheet_blob_store::BlobDir;
 use infinisheet_engine::{EntryError, LoadError, SheetId, SheetOptions, Spreadsheet};
-use infinisheet_event_log::{EventLog, SequenceId};
+use infinisheet_event_log::{EventLog, QueryError, SequenceId};
 use infinisheet_snapshot_workflow::{HostReport, WorkflowHost, WorkflowOptions};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -157,7 +157,8 @@ impl CatalogSheet {
     ///
     /// # Errors
     ///
-    /// [`OpenError::Damaged`] if an entry of its log cannot be read (a
+    /// [`OpenError::Damaged`] if an entry of its log cannot be read, and
+    /// [`OpenError::CorruptLog`] if the log's storage reports damage (a
     /// damaged sheet, which [`Catalog::rebuild_log`](super::Catalog::rebuild_log)
     /// mends); [`OpenError::Load`] if it cannot be loaded otherwise.
     pub async fn open(&self) -> Result<Spreadsheet, OpenError> {
@@ -277,6 +278,20 @@ pub enum OpenError {
         /// Why it cannot be read.
         source: EntryError,
     },
+    /// Its log's storage failed a check of its own (an entry failing its
+    /// checksum): the sheet is damaged, as with
+    /// [`Damaged`](OpenError::Damaged), and mended the same way.
+    #[error(
+        "sheet {path} is damaged: its log cannot be read ({source}); \
+         `infinisheet repair --rebuild {path}` (Catalog::rebuild_log) rebuilds its log from \
+         every entry that can be"
+    )]
+    CorruptLog {
+        /// The sheet's path.
+        path: String,
+        /// The log's error.
+        source: QueryError,
+    },
     /// It cannot be loaded (the source says why).
     #[error("sheet {path} cannot be opened")]
     Load {
@@ -295,6 +310,12 @@ impl OpenError {
                 seq,
                 source,
             },
+            LoadError::Log(source @ QueryError::Storage(_)) if matches!(&source, QueryError::Storage(err) if err.is_corrupt()) => {
+                OpenError::CorruptLog {
+                    path: path.to_owned(),
+                    source,
+                }
+            }
             source => OpenError::Load {
                 path: path.to_owned(),
                 source,
