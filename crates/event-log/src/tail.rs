@@ -141,6 +141,8 @@ pub struct Tail<'a, L: EventLog + ?Sized> {
     known: KnownSnapshot,
     /// Entries read with a snapshot's news, given on the next call.
     held: Option<(SequenceId, Vec<LogEntry>)>,
+    /// The most entries one read asks for (`None`: a backend's page).
+    page: Option<u64>,
 }
 
 impl<'a, L: EventLog + ?Sized> Tail<'a, L> {
@@ -153,6 +155,7 @@ impl<'a, L: EventLog + ?Sized> Tail<'a, L> {
             wait: options.min_wait,
             known: KnownSnapshot::NotTracked,
             held: None,
+            page: None,
         }
     }
 
@@ -166,6 +169,33 @@ impl<'a, L: EventLog + ?Sized> Tail<'a, L> {
     pub fn tracking_snapshots(mut self, known: KnownSnapshot) -> Self {
         self.known = known;
         self
+    }
+
+    /// Gives at most `entries` entries per [`TailEvent::Entries`] from the
+    /// next read on (`None`, the default: as many as the log gives in one
+    /// page). A consumer that holds what it was given until it is passed
+    /// on — a server streaming to a slow client — bounds what it holds by
+    /// lowering it when entries are large.
+    ///
+    /// ```
+    /// use infinisheet_event_log::{EventLogExt, KnownSnapshot, LogEntry, TailEvent};
+    /// use infinisheet_memory::MemoryEventLog;
+    ///
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let log = MemoryEventLog::new();
+    /// let three = vec![LogEntry::new("a"), LogEntry::new("b"), LogEntry::new("c")];
+    /// log.add_entries(three, 0, KnownSnapshot::NotTracked).await?;
+    /// let mut tail = log.tail(0);
+    /// tail.set_page_entries(Some(2));
+    /// let TailEvent::Entries { start, entries } = tail.next().await? else { panic!() };
+    /// assert_eq!((start, entries.len()), (0, 2));
+    /// let TailEvent::Entries { start, entries } = tail.next().await? else { panic!() };
+    /// assert_eq!((start, entries.len()), (2, 1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn set_page_entries(&mut self, entries: Option<u64>) {
+        self.page = entries.map(|n| n.max(1));
     }
 
     /// The id of the next entry the tail gives.
@@ -194,9 +224,12 @@ impl<'a, L: EventLog + ?Sized> Tail<'a, L> {
             return Ok(self.give(start, entries));
         }
         loop {
+            let end = self
+                .page
+                .map_or(QueryEnd::End, |n| QueryEnd::Id(self.next.saturating_add(n)));
             let page = self
                 .log
-                .query(QueryStart::Id(self.next), QueryEnd::End, self.known)
+                .query(QueryStart::Id(self.next), end, self.known)
                 .await;
             match page {
                 Ok(mut page) if page.last_snapshot.is_some() && self.known.is_tracked() => {

@@ -558,7 +558,20 @@ fn requests_for_other_hosts_get_nothing() {
     let home = tempfile::tempdir().unwrap();
     let home = home.path();
     ok(home, &["new", "secret-plans"]);
-    let server = Server::start(home, &["--allow-host", "sheets.example.org"]);
+    // A name for clients beyond loopback, so a long token (behind a proxy
+    // adding TLS).
+    let token = "0123456789abcdef0123456789abcdef";
+    let server = Server::start(
+        home,
+        &[
+            "--allow-host",
+            "sheets.example.org",
+            "--token",
+            token,
+            "--plain-http",
+        ],
+    );
+    let bearer = format!("Authorization: Bearer {token}");
     let port = server.addr.rsplit_once(':').unwrap().1.to_owned();
     for host in [
         format!("evil.example:{port}"),
@@ -567,7 +580,7 @@ fn requests_for_other_hosts_get_nothing() {
         "10.1.2.3".into(),
     ] {
         for path in ["/api/sheets", "/", "/app.js"] {
-            let reply = server.call_as(&host, "GET", path, &[], b"");
+            let reply = server.call_as(&host, "GET", path, &[&bearer], b"");
             assert_eq!(reply.status, 421, "{host} {path}: {}", reply.body);
             assert!(
                 !reply.body.contains("secret-plans") && !reply.body.contains("<html"),
@@ -579,7 +592,7 @@ fn requests_for_other_hosts_get_nothing() {
             &host,
             "POST",
             "/api/storage",
-            &["Content-Type: application/x-infinisheet-storage"],
+            &["Content-Type: application/x-infinisheet-storage", &bearer],
             REMOVE_ALL,
         );
         assert_eq!(reply.status, 421);
@@ -590,7 +603,7 @@ fn requests_for_other_hosts_get_nothing() {
         "sheets.example.org".into(),
         "SHEETS.example.org:443".into(),
     ] {
-        let reply = server.call_as(&host, "GET", "/api/sheets", &[], b"");
+        let reply = server.call_as(&host, "GET", "/api/sheets", &[&bearer], b"");
         assert_eq!(reply.status, 200, "{host}: {}", reply.body);
         assert!(reply.body.contains("secret-plans"));
     }
@@ -647,7 +660,49 @@ fn tokens_are_whole_kept_out_of_urls_and_read_only_when_asked() {
         &["serve", "--listen", "0.0.0.0:0", "--token", "t"],
     );
     assert!(err.contains("at least 16 characters"), "{err}");
+    // A name given with --allow-host brings clients beyond loopback: the
+    // same rules.
+    let err = fails(
+        cli(home),
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--allow-host",
+            "sheets.example",
+        ],
+    );
+    assert!(
+        err.contains("--allow-host sheets.example") && err.contains("needs a token"),
+        "{err}"
+    );
+    let err = fails(
+        cli(home),
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--allow-host",
+            "sheets.example",
+            "--token",
+            "abc",
+        ],
+    );
+    assert!(err.contains("at least 16 characters"), "{err}");
     let long = "0123456789abcdef0123";
+    let err = fails(
+        cli(home),
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--allow-host",
+            "sheets.example",
+            "--token",
+            long,
+        ],
+    );
+    assert!(err.contains("needs TLS"), "{err}");
     let err = fails(
         cli(home),
         &["serve", "--listen", "0.0.0.0:0", "--token", long],
@@ -686,6 +741,9 @@ fn tokens_are_whole_kept_out_of_urls_and_read_only_when_asked() {
     );
     let bearer = "Authorization: Bearer sesame";
     let viewer = "Authorization: Bearer viewer";
+    // The scheme's name in any case (RFC 9110).
+    let reply = server.call("GET", "/api/sheets", &["Authorization: bearer sesame"], b"");
+    assert_eq!(reply.status, 200, "{}", reply.body);
     // No token, a wrong one, or one in the URL: refused.
     for (path, headers) in [
         ("/api/sheets", &[][..]),
@@ -1281,6 +1339,228 @@ fn clients_that_read_nothing_hold_nothing() {
     }
 }
 
+/// Wrong tokens lock an address out only where a token could be guessed
+/// (one shorter than 16 characters, loopback only): with long tokens,
+/// twenty wrong ones from an address — every client behind a proxy shares
+/// one — leave the right one working.
+#[test]
+fn long_tokens_lock_nobody_out() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    ok(home, &["new", "s"]);
+    let token = "0123456789abcdef0123456789abcdef";
+    let server = Server::start(home, &["--token", token]);
+    for guess in 0..25 {
+        let bearer = format!("Authorization: Bearer guess{guess}");
+        let reply = server.call("GET", "/api/sheets", &[&bearer], b"");
+        assert_eq!(reply.status, 401, "guess {guess}: {}", reply.body);
+    }
+    let bearer = format!("Authorization: Bearer {token}");
+    let reply = server.call("GET", "/api/sheets", &[&bearer], b"");
+    assert_eq!(reply.status, 200, "{}", reply.body);
+}
+
+/// Clients that send slowly hold nothing others need: four cell edits
+/// and two storage calls whose bodies never come leave reads, edits and
+/// storage calls of others answered (a body holds work and budget only
+/// once it has come).
+#[test]
+fn slow_senders_hold_nothing_of_others() {
+    use std::io::Write;
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    ok(home, &["new", "s"]);
+    ok(home, &["set", "s", "A1", "42"]);
+    let server = Server::start(home, &[]);
+    let mut slow = Vec::new();
+    for i in 0..4 {
+        let mut stream = connect_from(&format!("127.0.0.{}", 2 + i), &server.addr);
+        write!(
+            stream,
+            "POST /api/cells?sheet=s HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
+             Content-Length: 100\r\n\r\n{{",
+            server.addr
+        )
+        .unwrap();
+        slow.push(stream);
+    }
+    for i in 0..2 {
+        let mut stream = connect_from(&format!("127.0.0.{}", 6 + i), &server.addr);
+        write!(
+            stream,
+            "POST /api/storage HTTP/1.1\r\nHost: {}\r\nContent-Type: \
+             application/x-infinisheet-storage\r\nContent-Length: 33554432\r\n\r\nx",
+            server.addr
+        )
+        .unwrap();
+        slow.push(stream);
+    }
+    // Each answered long before the slow ones' 30 s: a read, an edit, and
+    // the storage calls of a command on the server's catalog.
+    let quick = |head: &str, body: &str| {
+        use std::io::Read;
+        let mut stream = connect_from("127.0.1.1", &server.addr);
+        stream
+            .set_read_timeout(Some(Duration::from_secs(15)))
+            .unwrap();
+        write!(
+            stream,
+            "{head}Host: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+             Connection: close\r\n\r\n{body}",
+            server.addr,
+            body.len()
+        )
+        .unwrap();
+        let mut reply = Vec::new();
+        stream
+            .read_to_end(&mut reply)
+            .unwrap_or_else(|err| panic!("{head}: no answer while slow senders wait: {err}"));
+        parse_reply(&reply)
+    };
+    let read = quick("GET /api/cells?sheet=s&range=A1 HTTP/1.1\r\n", "");
+    assert_eq!(read.status, 200, "{}", read.body);
+    let edit = quick("POST /api/cells?sheet=s HTTP/1.1\r\n", r#"{"B1": "7"}"#);
+    assert_eq!(edit.status, 200, "{}", edit.body);
+    let url = format!("http://{}", server.addr);
+    let mut remote = bare();
+    remote.args(["--logs", &url, "--blobs", &url, "get", "s", "B1", "--raw"]);
+    let started = std::time::Instant::now();
+    let out = remote.output().unwrap();
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == "7",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "storage calls waited on slow senders for {:?}",
+        started.elapsed()
+    );
+    drop(slow);
+}
+
+/// One address follows at most a quarter of the event streams: the rest
+/// stay for others.
+#[test]
+fn one_address_follows_a_quarter_of_the_streams() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    ok(home, &["new", "s"]);
+    let server = Server::start(home, &["--max-event-streams", "8"]);
+    let path = "GET /api/events?sheet=s HTTP/1.1\r\n";
+    let held: Vec<_> = (0..2)
+        .map(|_| stalled("127.0.0.2", &server.addr, path, "event: caught-up"))
+        .collect();
+    let (_, refused) = stalled("127.0.0.2", &server.addr, path, "\r\n\r\n");
+    assert!(refused.starts_with("HTTP/1.1 503"), "{refused}");
+    let other = stalled("127.0.0.3", &server.addr, path, "event: caught-up");
+    drop((held, other));
+}
+
+/// A connection from `source` with a small receive buffer that sends
+/// `head` and reads only until its reply holds `until`, then no more.
+fn stalled(source: &str, addr: &str, head: &str, until: &str) -> (std::net::TcpStream, String) {
+    use std::io::{Read, Write};
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let from: std::net::SocketAddr = format!("{source}:0").parse().unwrap();
+    socket.bind(&from.into()).unwrap();
+    let to: std::net::SocketAddr = addr.parse().unwrap();
+    socket.connect(&to.into()).unwrap();
+    let mut stream: std::net::TcpStream = socket.into();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    write!(stream, "{head}Host: {addr}\r\n\r\n").unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 512];
+    while !String::from_utf8_lossy(&seen).contains(until) {
+        let n = stream.read(&mut buf).unwrap();
+        assert!(
+            n > 0,
+            "closed before {until:?}: {}",
+            String::from_utf8_lossy(&seen)
+        );
+        seen.extend_from_slice(&buf[..n]);
+    }
+    (stream, String::from_utf8_lossy(&seen).into_owned())
+}
+
+/// Clients that take their replies slowly, or never, hold no more than a
+/// share of a fixed budget: eight event streams from the start of a sheet
+/// of large cells and eight reads of all of them, none read past its
+/// first bytes, leave the server's memory within bounds (each stream
+/// holds an event and a page; reads past the budget get 503 at once, and
+/// a read larger than 16 MiB is refused), and others are answered
+/// meanwhile.
+#[test]
+fn slow_readers_hold_only_a_share() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    ok(home, &["new", "fat"]);
+    let server = Server::start(home, &[]);
+    let cell = "x".repeat(900_000);
+    let json = "Content-Type: application/json";
+    for row in 1..=30 {
+        let body = format!(r#"{{"A{row}": "{cell}"}}"#);
+        let reply = server.call("POST", "/api/cells?sheet=fat", &[json], body.as_bytes());
+        assert_eq!(reply.status, 200, "{}", reply.body);
+    }
+    let before = server.status("VmHWM");
+    let streams: Vec<_> = (0..8)
+        .map(|i| {
+            stalled(
+                &format!("127.0.0.{}", 2 + i),
+                &server.addr,
+                "GET /api/events?sheet=fat&from=0 HTTP/1.1\r\n",
+                "event: entries",
+            )
+        })
+        .collect();
+    let reads: Vec<_> = (0..8)
+        .map(|i| {
+            stalled(
+                &format!("127.0.1.{}", 2 + i),
+                &server.addr,
+                "GET /api/cells?sheet=fat&range=A1:A15 HTTP/1.1\r\n",
+                "\r\n",
+            )
+        })
+        .collect();
+    let statuses: Vec<&str> = reads
+        .iter()
+        .map(|(_, seen)| seen.split(' ').nth(1).unwrap_or(""))
+        .collect();
+    assert!(
+        statuses.iter().all(|s| ["200", "503"].contains(s))
+            && statuses.contains(&"200")
+            && statuses.contains(&"503"),
+        "{statuses:?}"
+    );
+    // Others are answered meanwhile, and a read larger than a reply may
+    // be is refused, saying so.
+    let reply = server.call("GET", "/api/cells?sheet=fat&range=A1:A30", &[], b"");
+    assert_eq!(reply.status, 400, "{}", reply.body);
+    assert!(
+        reply.body.contains("read a smaller range"),
+        "{}",
+        reply.body
+    );
+    let reply = call_from(
+        "127.0.2.1",
+        &server.addr,
+        "GET /api/cells?sheet=fat&range=B1 HTTP/1.1\r\n",
+    );
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let grown = server.status("VmHWM").saturating_sub(before);
+    assert!(
+        grown < 300 << 10,
+        "slow readers took the server {} MiB past its peak",
+        grown >> 10
+    );
+    drop((streams, reads));
+}
+
 /// A request's host is read strictly: a URL naming another host than
 /// its `Host`, a user part, a port that is not one, or two `Host`s, are
 /// refused, and nothing is answered.
@@ -1374,5 +1654,13 @@ fn cells_take_json_values_and_refusals_are_json() {
         serde_json::from_str::<Value>(&reply.body).is_ok(),
         "{}",
         reply.body
+    );
+    // A read asked to hold entries the log does not have says so.
+    let reply = server.call("GET", "/api/cells?sheet=s&at=500", &[], b"");
+    assert_eq!(reply.status, 400, "{}", reply.body);
+    let error: Value = serde_json::from_str(&reply.body).unwrap();
+    assert!(
+        error["error"].as_str().unwrap().contains("at=500"),
+        "{error}"
     );
 }

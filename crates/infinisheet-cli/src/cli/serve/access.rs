@@ -50,14 +50,29 @@ fn shown_uri(uri: &axum::http::Uri) -> String {
     let parts: Vec<String> = query
         .split(['&', ';'])
         .map(|part| match part.split_once('=') {
-            Some((name, value)) if SHOWN.contains(&name) => {
-                format!("{}={}", escaped(name), escaped(value))
+            // Names as the server reads them (`%73heet` is `sheet`), so
+            // an encoded name hides no sheet from the log.
+            Some((name, value)) => {
+                let name = decoded(name);
+                if SHOWN.contains(&name.as_str()) {
+                    format!("{}={}", escaped(&name), escaped(value))
+                } else {
+                    format!("{}=…", escaped(&name))
+                }
             }
-            Some((name, _)) => format!("{}=…", escaped(name)),
             None => escaped(part),
         })
         .collect();
     format!("{path}?{}", parts.join("&"))
+}
+
+/// A query parameter's name as a form decoder reads it (`+` a space,
+/// `%XX` a byte).
+fn decoded(name: &str) -> String {
+    let spaced = name.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// `text` with control characters and everything beyond ASCII written as
@@ -83,10 +98,14 @@ mod tests {
                 "/api/cells?sheet=a&token=sesame&TOKEN=x",
                 "/api/cells?sheet=a&token=…&TOKEN=…",
             ),
-            ("/x?%74oken=sesame&tok%65n=sesame", "/x?%74oken=…&tok%65n=…"),
+            ("/x?%74oken=sesame&tok%65n=sesame", "/x?token=…&token=…"),
             (
                 "/x?a=1;token=sesame&+token=sesame",
-                "/x?a=…&token=…&+token=…",
+                "/x?a=…&token=…& token=…",
+            ),
+            (
+                "/api/cells?%73heet=big&r%61nge=A1",
+                "/api/cells?sheet=big&range=A1",
             ),
             ("/x?sesame", "/x?sesame"),
             ("/api/events?sheet=b&from=3", "/api/events?sheet=b&from=3"),

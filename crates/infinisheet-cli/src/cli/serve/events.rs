@@ -4,16 +4,19 @@
 use super::guard::refuse;
 use super::{ApiError, App};
 use crate::cli::cells::entry_json;
-use axum::extract::{Query, State};
+use axum::Extension;
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use infinisheet::event_log::{EventLogExt, KnownSnapshot, TailError, TailEvent};
+use infinisheet::event_log::{EventLogExt, KnownSnapshot, LogEntry, TailError, TailEvent};
 use infinisheet::{CatalogError, CatalogSheet};
-use serde_json::{Value, json};
+use serde_json::json;
 use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::OwnedSemaphorePermit;
 
 /// How often a stream asks the catalog whether its sheet is still at its
 /// path.
@@ -36,6 +39,7 @@ pub(super) struct EventsQuery {
 /// replaced (a client should not reconnect to it).
 pub(super) async fn events(
     State(app): State<Arc<App>>,
+    client: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     Query(query): Query<EventsQuery>,
 ) -> Result<Response, ApiError> {
@@ -44,6 +48,17 @@ pub(super) async fn events(
         .as_deref()
         .filter(|s| !s.is_empty())
         .ok_or_else(|| super::bad_request("name the sheet: ?sheet=PATH"))?;
+    // Unknown (a caller without a connection): counted as one address.
+    let client = client.map_or(IpAddr::from([0u8; 4]), |Extension(ConnectInfo(at))| at.ip());
+    let Some(slot) = app.streams_by_client.try_take(client) else {
+        return Ok(refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "this address follows {} event streams already, the most one address may",
+                app.streams_by_client.most()
+            ),
+        ));
+    };
     let Ok(permit) = app.streams.clone().try_acquire_owned() else {
         return Ok(refuse(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -66,37 +81,60 @@ pub(super) async fn events(
     let sheet = open.sheet.clone();
     drop(open);
     let path = path.to_owned();
-    let (tx, rx) = tokio::sync::mpsc::channel::<Event>(16);
+    // One event waits at a time: a client that reads slowly slows its
+    // stream, and holds no more than an event and the page it came from.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Shared>(1);
     let stop = app.stop.clone();
-    let catalog = app.catalog.clone();
+    let follower = app.clone();
     tokio::spawn(async move {
-        let _permit = permit;
-        follow(sheet, &path, catalog, from, tx, stop).await;
+        let _held = (permit, slot);
+        follow(&follower, sheet, &path, from, tx, stop).await;
     });
-    let stream = futures::stream::unfold(rx, |mut rx| async move {
+    // Each event keeps its share of the replies' budget until the next is
+    // asked for: by then the server's buffers have taken it.
+    let stream = futures::stream::unfold((rx, None), |(mut rx, _sent)| async move {
         rx.recv()
             .await
-            .map(|event| (Ok::<_, Infallible>(event), rx))
+            .map(|(event, share)| (Ok::<_, Infallible>(event), (rx, share)))
     });
     Ok(Sse::new(stream)
         .keep_alive(KeepAlive::default())
         .into_response())
 }
 
+/// An event and its share of the replies' budget (`None` for the small
+/// ones).
+type Shared = (Event, Option<OwnedSemaphorePermit>);
+
+/// The most an `entries` event carries, in bytes of JSON (one entry more
+/// than this goes alone).
+const EVENT_BYTES: usize = 256 << 10;
+
+/// The bytes of entries a page of the tail should hold: the page size
+/// shrinks while pages are larger and grows back while smaller.
+const PAGE_BYTES: usize = 1 << 20;
+
+/// The most entries a page of the tail asks for.
+const PAGE_ENTRIES: u64 = 1024;
+
 /// Sends `sheet`'s entries from `from` on, until the client goes, the
 /// server stops, or the catalog no longer has the sheet at `path`.
 async fn follow(
+    app: &App,
     sheet: CatalogSheet,
     path: &str,
-    catalog: infinisheet::Catalog,
     from: u64,
-    tx: tokio::sync::mpsc::Sender<Event>,
+    tx: tokio::sync::mpsc::Sender<Shared>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     // The tail's next event is only ever dropped when the stream ends.
-    let mut gone = std::pin::pin!(until_gone(&sheet, path, &catalog));
+    let mut gone = std::pin::pin!(until_gone(&sheet, path, &app.catalog));
     let log = sheet.log();
     let mut tail = log.tail(from).tracking_snapshots(KnownSnapshot::NoSnapshot);
+    // From one entry a page, doubling while pages are small: the first
+    // page of a sheet of large entries holds one.
+    let mut page = 1;
+    tail.set_page_entries(Some(page));
     loop {
         let next = tokio::select! {
             next = tail.next() => Ok(next),
@@ -112,18 +150,26 @@ async fn follow(
                 let event = Event::default()
                     .event("gone")
                     .data(json!({ "error": why }).to_string());
-                let _ = tx.send(event).await;
+                let _ = tx.send((event, None)).await;
                 return;
             }
         };
         let event = match next {
             Ok(TailEvent::Entries { start, entries }) => {
-                let end = start + entries.len() as u64;
-                let edits: Vec<Value> = entries.iter().map(|e| entry_json(&e.payload)).collect();
-                Event::default()
-                    .event("entries")
-                    .id(end.to_string())
-                    .data(json!({ "start": start, "end": end, "edits": edits }).to_string())
+                // The next page's size, from this one's bytes.
+                let bytes: usize = entries.iter().map(|e| e.payload.len()).sum();
+                page = if bytes > PAGE_BYTES {
+                    (page / 2).max(1)
+                } else if bytes < PAGE_BYTES / 4 && entries.len() as u64 == page {
+                    (page * 2).min(PAGE_ENTRIES)
+                } else {
+                    page
+                };
+                tail.set_page_entries(Some(page));
+                if send_entries(app, &tx, start, &entries).await.is_err() {
+                    return; // the client went away
+                }
+                continue;
             }
             Ok(TailEvent::CaughtUp { end }) => Event::default()
                 .event("caught-up")
@@ -145,14 +191,14 @@ async fn follow(
                 let event = Event::default()
                     .event("error")
                     .data(json!({ "error": err.to_string() }).to_string());
-                let _ = tx.send(event).await;
+                let _ = tx.send((event, None)).await;
                 return;
             }
             Err(err) => {
                 let event = Event::default()
                     .event("error")
                     .data(json!({ "error": err.to_string() }).to_string());
-                if tx.send(event).await.is_err() {
+                if tx.send((event, None)).await.is_err() {
                     return;
                 }
                 // A storage failure: try again shortly, from the same id.
@@ -160,10 +206,58 @@ async fn follow(
                 continue;
             }
         };
-        if tx.send(event).await.is_err() {
+        if tx.send((event, None)).await.is_err() {
             return; // the client went away
         }
     }
+}
+
+/// Sends the entries from `start` as `entries` events of at most
+/// [`EVENT_BYTES`] each (an entry larger goes alone), each once it has its
+/// share of the replies' budget. An error: the client went away.
+async fn send_entries(
+    app: &App,
+    tx: &tokio::sync::mpsc::Sender<Shared>,
+    start: u64,
+    entries: &[LogEntry],
+) -> Result<(), ()> {
+    let mut first = start;
+    let mut edits: Vec<String> = Vec::new();
+    let mut size = 0;
+    for (at, entry) in (start..).zip(entries) {
+        let edit = entry_json(&entry.payload).to_string();
+        if !edits.is_empty() && size + edit.len() > EVENT_BYTES {
+            send_event(app, tx, first, at, &edits).await?;
+            (first, size) = (at, 0);
+            edits.clear();
+        }
+        size += edit.len() + 1;
+        edits.push(edit);
+    }
+    if edits.is_empty() {
+        return Ok(());
+    }
+    send_event(app, tx, first, start + entries.len() as u64, &edits).await
+}
+
+/// One `entries` event of the edits `[start, end)`, already JSON.
+async fn send_event(
+    app: &App,
+    tx: &tokio::sync::mpsc::Sender<Shared>,
+    start: u64,
+    end: u64,
+    edits: &[String],
+) -> Result<(), ()> {
+    let data = format!(
+        "{{\"start\":{start},\"end\":{end},\"edits\":[{}]}}",
+        edits.join(",")
+    );
+    let share = app.replies.share(data.len()).await;
+    let event = Event::default()
+        .event("entries")
+        .id(end.to_string())
+        .data(data);
+    tx.send((event, share)).await.map_err(|_| ())
 }
 
 /// Returns, with why, once the catalog no longer has `sheet` at `path`

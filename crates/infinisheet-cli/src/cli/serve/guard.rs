@@ -220,13 +220,16 @@ fn check_origin(headers: &HeaderMap, host: &Named, tls: bool) -> anyhow::Result<
         if named.name != host.name || named.port.or(default(scheme)) != host.port.or(host_default) {
             bail!(from());
         }
-    } else if let Some(site) = headers.get("sec-fetch-site")
-        && !matches!(site.as_bytes(), b"same-origin" | b"none")
-    {
-        bail!(
-            "a {} request (Sec-Fetch-Site)",
-            site.to_str().unwrap_or("cross-site")
-        );
+    } else {
+        // Every value counts: a request naming two sites is refused.
+        for site in headers.get_all("sec-fetch-site") {
+            if !matches!(site.as_bytes(), b"same-origin" | b"none") {
+                bail!(
+                    "a {} request (Sec-Fetch-Site)",
+                    site.to_str().unwrap_or("cross-site")
+                );
+            }
+        }
     }
     Ok(())
 }
@@ -254,6 +257,16 @@ impl Tokens {
     /// Whether requests need a token at all.
     pub(super) fn required(&self) -> bool {
         self.write.is_some()
+    }
+
+    /// Whether a token could be guessed by trying: one shorter than
+    /// [`SHORTEST_TOKEN`](super::SHORTEST_TOKEN) characters (allowed on
+    /// loopback only). Only then are wrong tokens counted against their
+    /// address ([`Guesses`]): a longer one cannot be guessed at any rate a
+    /// network allows, and a lockout would let one client lock out every
+    /// other sharing its address (all of them, behind a proxy).
+    pub(super) fn guessable(&self) -> bool {
+        self.required() && self.shortest() < super::SHORTEST_TOKEN
     }
 
     /// The length of the shortest token.
@@ -286,7 +299,8 @@ impl Tokens {
 
 /// How many wrong tokens one address may present in [`GUESS_WINDOW`]
 /// before it is refused (429) without its tokens being looked at, until
-/// the window has passed: guessing a token is then hopeless.
+/// the window has passed: guessing a short token is then hopeless. (Only
+/// for tokens [`Tokens::guessable`] says can be guessed.)
 const GUESSES: u32 = 20;
 
 /// The window [`GUESSES`] counts in.
@@ -295,28 +309,53 @@ const GUESS_WINDOW: Duration = Duration::from_secs(60);
 /// The wrong tokens presented lately, by client address.
 #[derive(Default)]
 pub(super) struct Guesses {
-    wrong: Mutex<HashMap<IpAddr, (u32, Instant)>>,
+    wrong: Mutex<WrongTokens>,
+}
+
+/// Wrong tokens by address, and when addresses past their window were
+/// last let go.
+struct WrongTokens {
+    by_address: HashMap<IpAddr, (u32, Instant)>,
+    swept: Instant,
+}
+
+impl Default for WrongTokens {
+    fn default() -> Self {
+        WrongTokens {
+            by_address: HashMap::new(),
+            swept: Instant::now(),
+        }
+    }
 }
 
 impl Guesses {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, (u32, Instant)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, WrongTokens> {
         self.wrong.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Whether `client` may still present tokens.
     pub(super) fn allowed(&self, client: IpAddr) -> bool {
         self.lock()
+            .by_address
             .get(&client)
             .is_none_or(|(wrong, since)| *wrong < GUESSES || since.elapsed() >= GUESS_WINDOW)
     }
 
     /// Counts a wrong token from `client`.
     pub(super) fn wrong(&self, client: IpAddr) {
-        let mut wrong = self.lock();
-        if wrong.len() >= 10_000 {
-            wrong.retain(|_, (_, since)| since.elapsed() < GUESS_WINDOW);
+        let mut state = self.lock();
+        // Addresses past their window go at most once a second: a scan
+        // per wrong token would grow with the addresses guessing.
+        if state.by_address.len() >= 10_000 && state.swept.elapsed() >= Duration::from_secs(1) {
+            state
+                .by_address
+                .retain(|_, (_, since)| since.elapsed() < GUESS_WINDOW);
+            state.swept = Instant::now();
         }
-        let entry = wrong.entry(client).or_insert((0, Instant::now()));
+        let entry = state
+            .by_address
+            .entry(client)
+            .or_insert((0, Instant::now()));
         if entry.1.elapsed() >= GUESS_WINDOW {
             *entry = (0, Instant::now());
         }
@@ -375,17 +414,27 @@ fn role(app: &App, request: &Request) -> Result<Role, Refusal> {
                 "this server needs its token: Authorization: Bearer TOKEN (or sign in at /login)",
             ));
     };
-    let Some(presented) = value.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")) else {
+    // The scheme's name is case-insensitive (RFC 9110).
+    let presented = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.split_at_checked(7))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer "))
+        .map(|(_, token)| token);
+    let Some(presented) = presented else {
         return Err(Refusal::Unauthorized(
             "this server takes its token as `Authorization: Bearer TOKEN`",
         ));
     };
     let client = client_of(request);
-    if !app.guesses.allowed(client) {
+    let counted = app.tokens.guessable();
+    if counted && !app.guesses.allowed(client) {
         return Err(Refusal::Guessing);
     }
     app.tokens.role_of(presented.trim()).ok_or_else(|| {
-        app.guesses.wrong(client);
+        if counted {
+            app.guesses.wrong(client);
+        }
         Refusal::Unauthorized("this server needs its token: that is not it")
     })
 }
@@ -523,6 +572,18 @@ mod tests {
         );
         assert!(check_origin(&with(&[("sec-fetch-site", "same-origin")]), &direct, false).is_ok());
         assert!(check_origin(&with(&[("sec-fetch-site", "none")]), &direct, false).is_ok());
+        assert!(
+            check_origin(
+                &with(&[
+                    ("sec-fetch-site", "same-origin"),
+                    ("sec-fetch-site", "cross-site")
+                ]),
+                &direct,
+                false
+            )
+            .is_err(),
+            "a second Sec-Fetch-Site counts"
+        );
         for bad in [
             &[("origin", "http://127.0.0.1:9999")][..],
             &[("origin", "http://evil.example")],

@@ -22,19 +22,35 @@
 //!   (`--tls-cert`/`--tls-key`) unless `--plain-http` says otherwise.
 //! * **Limits before work** ([`listen`], [`routes`]): credentials and the
 //!   route are decided before a body byte is read; each route has its body
-//!   limit (a storage call's counts are capped as it is decoded);
-//!   connections, event streams and open sheets are capped, and every
-//!   request has a deadline.
+//!   limit (a storage call's counts are capped as it is decoded, its
+//!   bytes counted against a budget as they arrive); connections, event
+//!   streams (each address a quarter of both) and open sheets are capped;
+//!   replies hold a share of one budget until their clients take them
+//!   ([`replies`]), and every request has a deadline.
 //! * **Sheets by identity** ([`sheets`]): a path names a sheet only as long
 //!   as the catalog says so: open sheets are keyed by identity, at most
 //!   `--max-open-sheets` of them, and an edit is acknowledged only once the
 //!   path is confirmed to still name the sheet it went to.
 //! * **An access log** ([`access`]): a line per request.
+//!
+//! # Layout
+//!
+//! The server (axum on its own hyper accept loop) keeps each sheet it serves open on
+//! its own `WorkflowHost` with a watch, keyed by identity and LRU-capped
+//! (`sheets.rs`), and streams a tail per event-stream client through a
+//! channel; the stop signal ends the streams so the graceful shutdown
+//! completes. A request passes, in order, the access log (`access.rs`),
+//! its deadline, the host allow-list, the origin check (`guard.rs`), the
+//! route, the token or session check (`session.rs`), the writer check and
+//! the route's body limit (`routes.rs`) before its body is read;
+//! `listen.rs` caps connections and does TLS. The page is two static
+//! files in `cli/page/`, compiled into the binary.
 
 mod access;
 mod events;
 mod guard;
 mod listen;
+mod replies;
 mod routes;
 mod session;
 mod sheets;
@@ -134,8 +150,9 @@ fn listen_address(text: &str) -> Result<SocketAddr, String> {
 /// The shortest token a server reachable beyond loopback takes.
 const SHORTEST_TOKEN: usize = 16;
 
-/// What a request may do, from its credentials.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// What a request may do, from its credentials (ordered: a writer may do
+/// more).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Role {
     /// Read and follow sheets, and the storage's reads.
     Reader,
@@ -161,8 +178,14 @@ struct App {
     work: tokio::sync::Semaphore,
     /// The KiB of storage calls' bodies held at once.
     body_budget: tokio::sync::Semaphore,
+    /// The KiB of replies held at once until their clients have taken
+    /// them (cell reads, storage replies, events): a client that reads
+    /// slowly, or not at all, holds only its share.
+    replies: replies::Replies,
     /// Event streams that may still start.
     streams: Arc<tokio::sync::Semaphore>,
+    /// Event streams by client address: at most a quarter of all each.
+    streams_by_client: replies::PerClient,
     max_streams: u32,
     /// The largest storage call, in bytes.
     max_body: usize,
@@ -207,7 +230,9 @@ impl App {
             // Two calls of the largest size at once, in KiB.
             body_budget: tokio::sync::Semaphore::new(limits.body.div_ceil(1024) * 2),
             tokens,
+            replies: replies::Replies::new(REPLY_BUDGET),
             streams: Arc::new(tokio::sync::Semaphore::new(limits.event_streams as usize)),
+            streams_by_client: replies::PerClient::new((limits.event_streams / 4).max(1)),
             max_streams: limits.event_streams,
             max_body: limits.body,
             stop,
@@ -228,27 +253,33 @@ pub(crate) async fn run(place: &Place, args: Serve) -> anyhow::Result<()> {
         (Some(cert), Some(key)) => Some(listen::tls_config(cert, key)?),
         _ => None,
     };
-    if !args.listen.ip().is_loopback() {
+    // Clients beyond loopback: those of a non-loopback address, and those
+    // a name given with --allow-host brings (through a proxy on this host,
+    // or a name that resolves here).
+    let beyond = if !args.listen.ip().is_loopback() {
+        Some(format!("listening on {} (beyond loopback)", args.listen))
+    } else {
+        args.allow_hosts
+            .first()
+            .map(|name| format!("answering for --allow-host {name} (clients beyond loopback)"))
+    };
+    if let Some(beyond) = beyond {
         if !tokens.required() {
             bail!(
-                "listening on {} (beyond loopback) needs a token: --token, --token-file or \
-                 INFINISHEET_TOKEN, which every request must then carry",
-                args.listen
+                "{beyond} needs a token: --token, --token-file or INFINISHEET_TOKEN, which every \
+                 request must then carry"
             );
         }
         if tokens.shortest() < SHORTEST_TOKEN {
             bail!(
-                "listening on {} (beyond loopback) needs tokens of at least {SHORTEST_TOKEN} \
-                 characters, which cannot be guessed: `openssl rand -hex 16` makes one",
-                args.listen
+                "{beyond} needs tokens of at least {SHORTEST_TOKEN} characters, which cannot be \
+                 guessed: `openssl rand -hex 16` makes one"
             );
         }
         if tls.is_none() && !args.plain_http {
             bail!(
-                "listening on {} (beyond loopback) needs TLS, so the token does not cross the \
-                 network in the clear: --tls-cert PATH --tls-key PATH (or --plain-http behind \
-                 a proxy that adds TLS)",
-                args.listen
+                "{beyond} needs TLS, so the token does not cross the network in the clear: \
+                 --tls-cert PATH --tls-key PATH (or --plain-http behind a proxy that adds TLS)"
             );
         }
     }
@@ -297,6 +328,9 @@ pub(crate) async fn run(place: &Place, args: Serve) -> anyhow::Result<()> {
 
 /// Reads and edits of cells a server does at once.
 const WORK: usize = 4;
+
+/// The bytes of replies held at once (see [`App::replies`]).
+const REPLY_BUDGET: usize = 64 << 20;
 
 /// The token an option gives, from the command line (or the environment)
 /// or a file; an empty one is an error, never "no token".

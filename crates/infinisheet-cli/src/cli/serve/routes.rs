@@ -125,7 +125,8 @@ async fn sheets(
 /// `GET /api/cells?sheet=PATH&range=A1:F20&at=N`: the range as `get
 /// --json` prints it (the used range without `range`), with the sheet's
 /// end and size (`sheet_rows`, `sheet_columns`); with `at`, holding at
-/// least the entries before id `N` (the `end` of an `entries` event).
+/// least the entries before id `N` (the `end` of an `entries` event), or
+/// 400 if the log does not reach `N`.
 async fn read_cells(
     State(app): State<Arc<App>>,
     Query(query): Query<SheetQuery>,
@@ -139,6 +140,12 @@ async fn read_cells(
         open.cells.sync().await.map_err(failed)?;
     }
     let content = open.cells.content();
+    if let Some(at) = query.at.filter(|&at| content.end() < at) {
+        return Err(bad_request(format!(
+            "the sheet's log ends at entry {}: at={at} asks for entries it does not hold",
+            content.end()
+        )));
+    }
     let range = match &query.range {
         Some(text) => {
             let asked: CellRange = text.parse().map_err(bad_request)?;
@@ -165,10 +172,20 @@ async fn read_cells(
             range.cell_count()
         )));
     }
-    let mut body = Vec::new();
-    write_json(&open.cells, &mut body, range)
-        .await
-        .map_err(failed)?;
+    let mut capped = Capped {
+        bytes: Vec::new(),
+        most: READ_BYTES,
+        over: false,
+    };
+    let written = write_json(&open.cells, &mut capped, range).await;
+    if capped.over {
+        return Err(bad_request(format!(
+            "the cells of {range} take more than {} MiB as JSON: read a smaller range",
+            READ_BYTES >> 20
+        )));
+    }
+    written.map_err(failed)?;
+    let mut body = capped.bytes;
     // `write_json` writes one object and a line break: the sheet's end
     // and size go in before its brace closes (no second copy of a large
     // read).
@@ -180,7 +197,57 @@ async fn read_cells(
         format!(",\"end\":{end},\"sheet_rows\":{sheet_rows},\"sheet_columns\":{sheet_columns}}}")
             .as_bytes(),
     );
-    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+    Ok(budgeted(&app, body, "application/json"))
+}
+
+/// The most a cell read's JSON may take.
+const READ_BYTES: usize = 16 << 20;
+
+/// A buffer that refuses to grow past `most` bytes (the writer filling
+/// it then stops with an error), and says it did.
+struct Capped {
+    bytes: Vec<u8>,
+    most: usize,
+    over: bool,
+}
+
+impl std::io::Write for Capped {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.bytes.len() + buf.len() > self.most {
+            self.over = true;
+            return Err(std::io::Error::other("the reply is too large"));
+        }
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// `body` as a reply of type `media`, holding its share of the replies'
+/// budget until the client has taken it; 503 while the budget is held by
+/// others (slow clients), which a client may retry.
+fn budgeted(app: &App, body: Vec<u8>, media: &'static str) -> Response {
+    let Some(share) = app.replies.try_share(body.len()) else {
+        return refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "the server holds {} MiB of replies for clients still taking them: try again",
+                app.replies.total() >> 20
+            ),
+        );
+    };
+    let length = body.len();
+    (
+        [
+            (header::CONTENT_TYPE, media.to_owned()),
+            (header::CONTENT_LENGTH, length.to_string()),
+        ],
+        super::replies::body(body, share),
+    )
+        .into_response()
 }
 
 /// `POST /api/cells?sheet=PATH` with `{"B2": "42", "C3": "text", "D4":
@@ -203,7 +270,8 @@ async fn set_cells(
             "cells are set with a body of type application/json".to_owned(),
         ));
     }
-    let _work = app.work.acquire().await.map_err(failed)?;
+    // The body first, then a share of the work: a client sending slowly
+    // holds no share while it sends.
     let body = read_body(request, CELLS_BODY_LIMIT).await.map_err(|why| {
         ApiError(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -245,6 +313,7 @@ async fn set_cells(
     if edits.is_empty() {
         return Err(bad_request("no cells to set"));
     }
+    let _work = app.work.acquire().await.map_err(failed)?;
     let open = app.sheets.get(&path).await?;
     let entries = open.cells.edit(edits).await.map_err(failed)?;
     // Confirmed after the edit: a removal between a check and the edit
@@ -306,22 +375,13 @@ async fn storage(
             ),
         );
     }
-    // What bodies hold at once is bounded: each waits for its share of
-    // the budget (a body of unknown length for the most a call may be).
-    let announced = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok())
-        .unwrap_or(app.max_body)
-        .min(app.max_body);
-    let kib = u32::try_from(announced.div_ceil(1024).max(1)).unwrap_or(u32::MAX);
-    let Ok(_budget) = app.body_budget.acquire_many(kib).await else {
-        return refuse(StatusCode::SERVICE_UNAVAILABLE, "the server is stopping");
-    };
-    let body = match read_body(request, app.max_body).await {
-        Ok(body) => body,
-        Err(why) => {
+    // What bodies hold at once is bounded by the bytes they hold, taken
+    // as they arrive: a client announcing much and sending little holds
+    // only what it sent, and a waiting call (a tail's long poll) its few
+    // bytes.
+    let (body, _budget) = match read_budgeted(request, app.max_body, &app.body_budget).await {
+        Ok(read) => read,
+        Err(BodyRefusal::TooLarge(why)) => {
             return refuse(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 format!(
@@ -330,17 +390,80 @@ async fn storage(
                 ),
             );
         }
+        Err(BodyRefusal::Busy) => {
+            return refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the server holds as many storage calls' bytes as it may: try again",
+            );
+        }
     };
     let permission = match role {
         Role::Writer => Permission::ReadWrite,
         Role::Reader => Permission::ReadOnly,
     };
     let reply = app.storage.handle(&body, permission).await;
-    (
-        [(header::CONTENT_TYPE, StorageService::CONTENT_TYPE)],
-        reply,
-    )
-        .into_response()
+    drop(body);
+    budgeted(&app, reply, StorageService::CONTENT_TYPE)
+}
+
+/// Why a storage call's body was not read.
+enum BodyRefusal {
+    /// It is larger than a call may be.
+    TooLarge(String),
+    /// The budget of bodies' bytes is held by other calls.
+    Busy,
+}
+
+/// The body of `request`, at most `most` bytes, and its share of
+/// `budget` (in KiB), taken as its bytes arrive: refused at once, not
+/// waited for, when other calls hold the budget (a client retries).
+async fn read_budgeted<'a>(
+    request: Request,
+    most: usize,
+    budget: &'a tokio::sync::Semaphore,
+) -> Result<(Vec<u8>, Option<tokio::sync::SemaphorePermit<'a>>), BodyRefusal> {
+    use futures::StreamExt;
+    let too_large = || BodyRefusal::TooLarge("the call is too large".to_owned());
+    let announced = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if announced.is_some_and(|n| n > most) {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    let (mut held, mut held_kib) = (None::<tokio::sync::SemaphorePermit<'a>>, 0usize);
+    let mut chunks = request.into_body().into_data_stream();
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk.map_err(|err| {
+            BodyRefusal::TooLarge(format!("the call was cut short or too large: {err}"))
+        })?;
+        let size = body.len() + chunk.len();
+        if size > most {
+            return Err(too_large());
+        }
+        let need = size.div_ceil(1024);
+        if need > held_kib {
+            let more = u32::try_from(need - held_kib).map_err(|_| too_large())?;
+            let share = budget
+                .try_acquire_many(more)
+                .map_err(|_| BodyRefusal::Busy)?;
+            match &mut held {
+                Some(held) => held.merge(share),
+                None => held = Some(share),
+            }
+            held_kib = need;
+        }
+        if body.is_empty() {
+            // Sized by the announced length once the first bytes came
+            // (a body joined from pieces would take twice its size at the
+            // peak).
+            body.reserve(announced.unwrap_or(0));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok((body, held))
 }
 
 /// The body of `request`, at most `most` bytes, in one buffer sized by

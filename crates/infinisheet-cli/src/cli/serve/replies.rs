@@ -1,0 +1,136 @@
+//! What replies hold while their clients take them: one budget of bytes
+//! for every reply at once (a cell read, a storage reply, an event), each
+//! share held until its client has taken the bytes or gone, so a client
+//! that reads slowly or not at all holds only its share; and each client
+//! address's share of the event streams.
+
+use axum::body::Body;
+use bytes::Bytes;
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// The budget, in KiB.
+pub(super) struct Replies {
+    budget: Arc<Semaphore>,
+    total_kib: u32,
+}
+
+impl Replies {
+    /// A budget of `bytes`.
+    pub(super) fn new(bytes: usize) -> Self {
+        let total_kib = u32::try_from(bytes.div_ceil(1024).max(1)).unwrap_or(u32::MAX);
+        Replies {
+            budget: Arc::new(Semaphore::new(total_kib as usize)),
+            total_kib,
+        }
+    }
+
+    /// The whole budget, in bytes.
+    pub(super) fn total(&self) -> usize {
+        self.total_kib as usize * 1024
+    }
+
+    fn kib(&self, bytes: usize) -> u32 {
+        u32::try_from(bytes.div_ceil(1024))
+            .unwrap_or(u32::MAX)
+            .clamp(1, self.total_kib)
+    }
+
+    /// A share for a reply of `bytes` now, or `None` while the budget is
+    /// held by others.
+    pub(super) fn try_share(&self, bytes: usize) -> Option<OwnedSemaphorePermit> {
+        self.budget
+            .clone()
+            .try_acquire_many_owned(self.kib(bytes))
+            .ok()
+    }
+
+    /// A share for a reply of `bytes`, once there is one (a reply larger
+    /// than the budget waits for all of it); `None` only if the budget
+    /// was closed, which it never is.
+    pub(super) async fn share(&self, bytes: usize) -> Option<OwnedSemaphorePermit> {
+        self.budget
+            .clone()
+            .acquire_many_owned(self.kib(bytes))
+            .await
+            .ok()
+    }
+}
+
+/// `bytes` as a response body that holds `share` until the client has
+/// taken them (or gone).
+pub(super) fn body(bytes: Vec<u8>, share: OwnedSemaphorePermit) -> Body {
+    enum State {
+        Send(Bytes, OwnedSemaphorePermit),
+        Hold(OwnedSemaphorePermit),
+    }
+    let stream = futures::stream::unfold(
+        Some(State::Send(Bytes::from(bytes), share)),
+        |state| async move {
+            match state? {
+                State::Send(bytes, share) => {
+                    Some((Ok::<_, Infallible>(bytes), Some(State::Hold(share))))
+                }
+                // Asked for more: what was sent has left the server's
+                // buffers, and the share goes.
+                State::Hold(_share) => None,
+            }
+        },
+    );
+    Body::from_stream(stream)
+}
+
+/// How many of something each client address holds, at most `most`.
+pub(super) struct PerClient {
+    most: u32,
+    held: Arc<Mutex<HashMap<IpAddr, u32>>>,
+}
+
+/// One of a client's slots, given back when dropped.
+pub(super) struct ClientSlot {
+    client: IpAddr,
+    held: Arc<Mutex<HashMap<IpAddr, u32>>>,
+}
+
+impl PerClient {
+    pub(super) fn new(most: u32) -> Self {
+        PerClient {
+            most,
+            held: Arc::default(),
+        }
+    }
+
+    /// The most each address may hold.
+    pub(super) fn most(&self) -> u32 {
+        self.most
+    }
+
+    /// A slot for `client`, unless it holds its most already.
+    pub(super) fn try_take(&self, client: IpAddr) -> Option<ClientSlot> {
+        let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = held.entry(client).or_insert(0);
+        if *count >= self.most {
+            return None;
+        }
+        *count += 1;
+        Some(ClientSlot {
+            client,
+            held: self.held.clone(),
+        })
+    }
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = held.get_mut(&self.client) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                held.remove(&self.client);
+            }
+        }
+    }
+}
