@@ -1,8 +1,9 @@
 //! What `infinisheet serve` (the release build) costs in memory under
 //! what anyone who reaches it can send: 2,000 spellings of one sheet's
 //! path, 2,000 distinct sheets with `--max-open-sheets 64`, 600 MB bodies
-//! without the token (one, then three at once), and an append claiming
-//! ten million entries in 40 MB. Figures (RSS in MiB, against the server
+//! without the token (one, then three at once), an append claiming
+//! ten million entries in 40 MB, and clients that take nothing of their
+//! replies: event streams and reads of a sheet of large cells. Figures (RSS in MiB, against the server
 //! idle) on stdout; no timing, so a plain program rather than criterion.
 
 #![allow(clippy::unwrap_used, missing_docs)]
@@ -161,4 +162,54 @@ fn main() {
         claimed / 250_000,
         mib(server.status("VmHWM").saturating_sub(idle))
     );
+    drop(server);
+
+    // Slow readers: 16 event streams from the start and 16 reads of 15
+    // cells of 900 KB, none taking more than its first bytes.
+    let server = Served::start(home.path(), &[]);
+    let json = "Content-Type: application/json";
+    let (rows, cell) = if infinisheet_benches::measuring() {
+        (60, "x".repeat(900_000))
+    } else {
+        (15, "x".repeat(10_000))
+    };
+    runtime().block_on(async {
+        Catalog::new(Storage::embedded(home.path()).await.unwrap())
+            .create_sheet("fat", SheetOptions::default())
+            .await
+            .unwrap();
+    });
+    for row in 1..=rows {
+        let body = format!(r#"{{"A{row}": "{cell}"}}"#);
+        let status = server.request("POST", "/api/cells?sheet=fat", &[json], body.as_bytes());
+        assert_eq!(status, 200);
+    }
+    let idle = server.status("VmRSS");
+    let streams: Vec<_> = (0..16)
+        .map(|_| {
+            server.stalled(
+                "GET /api/events?sheet=fat&from=0 HTTP/1.1\r\n",
+                "event: entries",
+            )
+        })
+        .collect();
+    let reads: Vec<_> = (0..16)
+        .map(|_| server.stalled("GET /api/cells?sheet=fat&range=A1:A15 HTTP/1.1\r\n", "\r\n"))
+        .collect();
+    let answered = reads
+        .iter()
+        .filter(|(_, seen)| seen.starts_with("HTTP/1.1 200"))
+        .count();
+    let busy = reads
+        .iter()
+        .filter(|(_, seen)| seen.starts_with("HTTP/1.1 503"))
+        .count();
+    println!(
+        "serve/slow-readers: 16 event streams and 16 reads of {} MB taking nothing: {answered} \
+         reads answered, {busy} told 503, peak RSS +{:.1} MiB over idle {:.1} MiB",
+        15 * cell.len() / 1_000_000,
+        mib(server.status("VmHWM").saturating_sub(idle)),
+        mib(idle)
+    );
+    drop((streams, reads));
 }

@@ -374,6 +374,27 @@ impl Served {
     }
 }
 
+impl Served {
+    /// A connection that sends `head` and reads its reply only until it
+    /// holds `until`, then nothing more: a client that takes nothing.
+    pub fn stalled(&self, head: &str, until: &str) -> (std::net::TcpStream, String) {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(&self.addr)
+            .unwrap_or_else(|err| panic!("connecting to {}: {err}", self.addr));
+        let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(60)));
+        let _ = write!(stream, "{head}Host: {}\r\n\r\n", self.addr);
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 512];
+        while !String::from_utf8_lossy(&seen).contains(until) {
+            match stream.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => seen.extend_from_slice(&buf[..n]),
+            }
+        }
+        (stream, String::from_utf8_lossy(&seen).into_owned())
+    }
+}
+
 impl Drop for Served {
     fn drop(&mut self) {
         let _ = std::process::Command::new("kill")

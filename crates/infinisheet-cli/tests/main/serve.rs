@@ -1506,6 +1506,14 @@ fn slow_readers_hold_only_a_share() {
         let reply = server.call("POST", "/api/cells?sheet=fat", &[json], body.as_bytes());
         assert_eq!(reply.status, 200, "{}", reply.body);
     }
+    // A read larger than a reply may be is refused, saying so.
+    let reply = server.call("GET", "/api/cells?sheet=fat&range=A1:A30", &[], b"");
+    assert_eq!(reply.status, 400, "{}", reply.body);
+    assert!(
+        reply.body.contains("read a smaller range"),
+        "{}",
+        reply.body
+    );
     let before = server.status("VmHWM");
     let streams: Vec<_> = (0..8)
         .map(|i| {
@@ -1537,15 +1545,7 @@ fn slow_readers_hold_only_a_share() {
             && statuses.contains(&"503"),
         "{statuses:?}"
     );
-    // Others are answered meanwhile, and a read larger than a reply may
-    // be is refused, saying so.
-    let reply = server.call("GET", "/api/cells?sheet=fat&range=A1:A30", &[], b"");
-    assert_eq!(reply.status, 400, "{}", reply.body);
-    assert!(
-        reply.body.contains("read a smaller range"),
-        "{}",
-        reply.body
-    );
+    // Others are answered meanwhile.
     let reply = call_from(
         "127.0.2.1",
         &server.addr,

@@ -12,6 +12,9 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+/// The largest reply that takes nothing from the budget.
+const FREE: usize = 64 << 10;
+
 /// The budget, in KiB.
 pub(super) struct Replies {
     budget: Arc<Semaphore>,
@@ -33,10 +36,17 @@ impl Replies {
         self.total_kib as usize * 1024
     }
 
+    /// The KiB a reply of `bytes` takes from the budget: none for a small
+    /// one (what those hold is bounded by the connections and streams a
+    /// server takes), so a budget held by slow clients of large replies
+    /// never refuses the small ones.
     fn kib(&self, bytes: usize) -> u32 {
+        if bytes <= FREE {
+            return 0;
+        }
         u32::try_from(bytes.div_ceil(1024))
             .unwrap_or(u32::MAX)
-            .clamp(1, self.total_kib)
+            .min(self.total_kib)
     }
 
     /// A share for a reply of `bytes` now, or `None` while the budget is
@@ -46,6 +56,34 @@ impl Replies {
             .clone()
             .try_acquire_many_owned(self.kib(bytes))
             .ok()
+    }
+
+    /// Makes `share` cover a reply of `bytes` (more taken now if there is
+    /// some); whether it does.
+    pub(super) fn cover(&self, share: &mut OwnedSemaphorePermit, bytes: usize) -> bool {
+        let need = self.kib(bytes) as usize;
+        let have = share.num_permits();
+        if have >= need {
+            return true;
+        }
+        // Grown by doubling, so a reply built piece by piece asks rarely.
+        let want = need.max(have * 2).min(self.total_kib as usize);
+        let more = u32::try_from(want - have).unwrap_or(u32::MAX);
+        match self.budget.clone().try_acquire_many_owned(more) {
+            Ok(more) => {
+                share.merge(more);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Gives back the part of `share` a reply of `bytes` does not need.
+    pub(super) fn shrink(&self, share: &mut OwnedSemaphorePermit, bytes: usize) {
+        let need = self.kib(bytes) as usize;
+        if share.num_permits() > need {
+            drop(share.split(share.num_permits() - need));
+        }
     }
 
     /// A share for a reply of `bytes`, once there is one (a reply larger

@@ -172,10 +172,18 @@ async fn read_cells(
             range.cell_count()
         )));
     }
+    // The reply takes its share of the replies' budget as it is built, so
+    // what reads hold while built is bounded too.
+    let Some(share) = app.replies.try_share(0) else {
+        return Ok(busy(&app));
+    };
     let mut capped = Capped {
         bytes: Vec::new(),
         most: READ_BYTES,
         over: false,
+        replies: &app.replies,
+        share,
+        busy: false,
     };
     let written = write_json(&open.cells, &mut capped, range).await;
     if capped.over {
@@ -184,8 +192,11 @@ async fn read_cells(
             READ_BYTES >> 20
         )));
     }
+    if capped.busy {
+        return Ok(busy(&app));
+    }
     written.map_err(failed)?;
-    let mut body = capped.bytes;
+    let (mut body, mut share) = (capped.bytes, capped.share);
     // `write_json` writes one object and a line break: the sheet's end
     // and size go in before its brace closes (no second copy of a large
     // read).
@@ -197,25 +208,39 @@ async fn read_cells(
         format!(",\"end\":{end},\"sheet_rows\":{sheet_rows},\"sheet_columns\":{sheet_columns}}}")
             .as_bytes(),
     );
-    Ok(budgeted(&app, body, "application/json"))
+    app.replies.shrink(&mut share, body.len());
+    Ok(reply(body, share, "application/json"))
 }
 
 /// The most a cell read's JSON may take.
 const READ_BYTES: usize = 16 << 20;
 
-/// A buffer that refuses to grow past `most` bytes (the writer filling
-/// it then stops with an error), and says it did.
-struct Capped {
+/// A reply's buffer that refuses to grow past `most` bytes, or past what
+/// its share of the replies' budget covers when no more is free (the
+/// writer filling it then stops with an error), and says which.
+struct Capped<'a> {
     bytes: Vec<u8>,
     most: usize,
     over: bool,
+    replies: &'a super::replies::Replies,
+    share: tokio::sync::OwnedSemaphorePermit,
+    busy: bool,
 }
 
-impl std::io::Write for Capped {
+impl std::io::Write for Capped<'_> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if self.bytes.len() + buf.len() > self.most {
+        let size = self.bytes.len() + buf.len();
+        if size > self.most {
             self.over = true;
             return Err(std::io::Error::other("the reply is too large"));
+        }
+        // Room for what a growing buffer may take at its peak.
+        if !self
+            .replies
+            .cover(&mut self.share, size.max(self.bytes.capacity()))
+        {
+            self.busy = true;
+            return Err(std::io::Error::other("no room for the reply"));
         }
         self.bytes.extend_from_slice(buf);
         Ok(buf.len())
@@ -230,15 +255,26 @@ impl std::io::Write for Capped {
 /// budget until the client has taken it; 503 while the budget is held by
 /// others (slow clients), which a client may retry.
 fn budgeted(app: &App, body: Vec<u8>, media: &'static str) -> Response {
-    let Some(share) = app.replies.try_share(body.len()) else {
-        return refuse(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!(
-                "the server holds {} MiB of replies for clients still taking them: try again",
-                app.replies.total() >> 20
-            ),
-        );
-    };
+    match app.replies.try_share(body.len()) {
+        Some(share) => reply(body, share, media),
+        None => busy(app),
+    }
+}
+
+/// The refusal of a reply the budget has no room for.
+fn busy(app: &App) -> Response {
+    refuse(
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!(
+            "the server holds {} MiB of replies for clients still taking them: try again",
+            app.replies.total() >> 20
+        ),
+    )
+}
+
+/// `body` as a reply of type `media`, holding `share` until the client
+/// has taken it.
+fn reply(body: Vec<u8>, share: tokio::sync::OwnedSemaphorePermit, media: &'static str) -> Response {
     let length = body.len();
     (
         [
