@@ -1268,7 +1268,16 @@ fn call_from(source: &str, addr: &str, head: &str) -> Reply {
 
 /// A connection to `addr` from the loopback address `source`.
 fn connect_from(source: &str, addr: &str) -> std::net::TcpStream {
+    connect_with(source, addr, None)
+}
+
+/// A connection to `addr` from the loopback address `source`, with a
+/// receive buffer of `receive` bytes if given.
+fn connect_with(source: &str, addr: &str, receive: Option<usize>) -> std::net::TcpStream {
     let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    if let Some(size) = receive {
+        socket.set_recv_buffer_size(size).unwrap();
+    }
     let from: std::net::SocketAddr = format!("{source}:0").parse().unwrap();
     socket.bind(&from.into()).unwrap();
     let to: std::net::SocketAddr = addr.parse().unwrap();
@@ -1461,13 +1470,7 @@ fn one_address_follows_a_quarter_of_the_streams() {
 /// `head` and reads only until its reply holds `until`, then no more.
 fn stalled(source: &str, addr: &str, head: &str, until: &str) -> (std::net::TcpStream, String) {
     use std::io::{Read, Write};
-    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    socket.set_recv_buffer_size(4096).unwrap();
-    let from: std::net::SocketAddr = format!("{source}:0").parse().unwrap();
-    socket.bind(&from.into()).unwrap();
-    let to: std::net::SocketAddr = addr.parse().unwrap();
-    socket.connect(&to.into()).unwrap();
-    let mut stream: std::net::TcpStream = socket.into();
+    let mut stream = connect_with(source, addr, Some(4096));
     stream
         .set_read_timeout(Some(Duration::from_secs(60)))
         .unwrap();
