@@ -14,13 +14,27 @@ pub struct Block {
     cells: Vec<Option<Cell>>,
 }
 
-/// A block that does not fit in the sheet, or has no width.
+/// The most cells one block holds (a block entry is read whole, and a
+/// blank cell takes a few bytes in the log but tens in memory: a block
+/// claiming hundreds of millions of cells in a small entry must be
+/// refused before anything is allocated). An import writes blocks of
+/// 100,000.
+pub const MAX_BLOCK_CELLS: usize = 1 << 20;
+
+/// A block that does not fit in the sheet, has no width, or holds too many
+/// cells.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum BlockError {
     /// Rows of no cells.
     #[error("a block is at least one cell wide")]
     NoWidth,
+    /// More cells than a block may hold ([`MAX_BLOCK_CELLS`]).
+    #[error("a block of {cells} cells: a block holds at most {MAX_BLOCK_CELLS} (split it)")]
+    TooManyCells {
+        /// Its cells.
+        cells: usize,
+    },
     /// The block reaches past the last row or column (2^32).
     #[error("a block of {cells} cells, {width} wide, from {origin} reaches past the sheet's edge")]
     TooLarge {
@@ -38,10 +52,14 @@ impl Block {
     ///
     /// # Errors
     ///
-    /// [`BlockError`] if `width` is 0 or the block reaches past the sheet.
+    /// [`BlockError`] if `width` is 0, the block reaches past the sheet,
+    /// or it holds more than [`MAX_BLOCK_CELLS`].
     pub fn new(origin: CellRef, width: u32, cells: Vec<Option<Cell>>) -> Result<Block, BlockError> {
         if width == 0 {
             return Err(BlockError::NoWidth);
+        }
+        if cells.len() > MAX_BLOCK_CELLS {
+            return Err(BlockError::TooManyCells { cells: cells.len() });
         }
         let too_large = || BlockError::TooLarge {
             origin,

@@ -267,11 +267,19 @@ fn decode_block(body: &[u8]) -> Result<SheetEntry, String> {
     let origin = CellRef::new(reader.u32("row")?, reader.u32("column")?);
     let width = reader.u32("width")?;
     let count = reader.varint()?;
-    // Each cell takes at least a byte: a larger count is damage.
+    // Each cell takes at least a byte, and a block holds at most
+    // MAX_BLOCK_CELLS: a larger count is damage, refused before anything
+    // is allocated for it.
     let count = usize::try_from(count)
         .ok()
-        .filter(|&c| c <= body.len())
-        .ok_or_else(|| format!("the block claims {count} cells in {} bytes", body.len()))?;
+        .filter(|&c| c <= body.len() && c <= crate::edit::MAX_BLOCK_CELLS)
+        .ok_or_else(|| {
+            format!(
+                "the block claims {count} cells in {} bytes (a block holds at most {})",
+                body.len(),
+                crate::edit::MAX_BLOCK_CELLS
+            )
+        })?;
     let mut cells = Vec::with_capacity(count);
     for _ in 0..count {
         cells.push(reader.cell()?);
@@ -287,7 +295,32 @@ fn decode_block(body: &[u8]) -> Result<SheetEntry, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::edit::BlockError;
     use crate::value::ErrorValue;
+
+    /// A small entry claiming millions of blank cells (LZ4 makes two
+    /// megabytes of zeros of a few kilobytes) is refused before the cells
+    /// are allocated: it took a server to 29 GB and an abort.
+    #[test]
+    fn a_block_claiming_too_many_cells_is_refused() {
+        let claimed = crate::edit::MAX_BLOCK_CELLS + 1;
+        let mut body = Vec::new();
+        for field in [0, 0, 1, claimed as u64] {
+            varint(&mut body, field);
+        }
+        body.resize(body.len() + claimed, 0);
+        let mut bytes = vec![BLOCK_TAG];
+        bytes.extend(compress(&body));
+        assert!(bytes.len() < 16 << 10, "{} bytes", bytes.len());
+        match SheetEntry::decode(&bytes) {
+            Err(EntryError::Malformed(why)) => assert!(why.contains("at most"), "{why}"),
+            other => panic!("expected a malformed block, got {other:?}"),
+        }
+        assert!(matches!(
+            Block::new(CellRef::new(0, 0), 1, vec![None; claimed]),
+            Err(BlockError::TooManyCells { .. })
+        ));
+    }
 
     #[test]
     fn entries_round_trip() {

@@ -123,7 +123,7 @@ mod snapshot;
 mod value;
 
 pub use content::{CellState, Content};
-pub use edit::{Block, BlockError, Edit};
+pub use edit::{Block, BlockError, Edit, MAX_BLOCK_CELLS};
 pub use entry::{
     BLOCK_TAG, CLEAR_TAG, ENTRY_VERSION, EntryError, IDENTITY_TAG, SheetEntry, TIMED_TAG,
     entry_time, timed,

@@ -57,7 +57,7 @@ mod wire;
 
 pub use blobs::{HttpBlobDir, HttpBlobStore};
 pub use log::HttpEventLog;
-pub use server::{KEPT_LOGS, Permission, StorageService};
+pub use server::{ANSWERING, KEPT_LOGS, Permission, StorageService};
 pub use wire::{CONTENT_TYPE, MAX_DEPTH, MAX_ENTRIES, PATH};
 
 use infinisheet_storage_error::StorageError;

@@ -35,7 +35,14 @@ pub struct StorageService {
     logs: Arc<dyn LogStore>,
     blobs: Arc<dyn BlobStore>,
     open: tokio::sync::Mutex<HashMap<String, Arc<dyn EventLog>>>,
+    /// Calls answered at once (each may hold a page of entries or a blob
+    /// while its reply is built); a waiting call takes none.
+    answering: tokio::sync::Semaphore,
 }
+
+/// How many calls a [`StorageService`] answers at once, unless
+/// [`StorageService::answering_at_most`] says otherwise.
+pub const ANSWERING: usize = 8;
 
 impl fmt::Debug for StorageService {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -53,7 +60,18 @@ impl StorageService {
             logs,
             blobs,
             open: tokio::sync::Mutex::default(),
+            answering: tokio::sync::Semaphore::new(ANSWERING),
         }
+    }
+
+    /// The same service answering at most `calls` calls at once (others
+    /// wait their turn; a tail's wait for entries takes no turn): what
+    /// replies being built hold at once is bounded by it, a page of
+    /// entries or a blob each.
+    #[must_use]
+    pub fn answering_at_most(mut self, calls: usize) -> StorageService {
+        self.answering = tokio::sync::Semaphore::new(calls.max(1));
+        self
     }
 
     /// The media type requests and replies carry.
@@ -65,15 +83,23 @@ impl StorageService {
     /// may carry ([`MAX_ENTRIES`](crate::MAX_ENTRIES) entries,
     /// [`MAX_DEPTH`](crate::MAX_DEPTH) directories) is refused as it is
     /// decoded, before what it claims is allocated; a read-only caller's
-    /// write is refused before it reaches the storage.
+    /// write is refused before it reaches the storage. At most
+    /// [`ANSWERING`] calls (but waits) are answered at once.
     pub async fn handle(&self, request: &[u8], permission: Permission) -> Vec<u8> {
+        let mut turn = None;
         let reply = match postcard::from_bytes::<Request>(request) {
             Ok(request) if permission == Permission::ReadOnly && request.writes() => {
                 Err(WireError::Forbidden(
                     "this server's read-only token cannot change its storage".to_owned(),
                 ))
             }
-            Ok(request) => self.answer(request).await,
+            Ok(request) => {
+                // Held until the reply is encoded; a wait takes no turn.
+                if !request.waits() {
+                    turn = self.answering.acquire().await.ok();
+                }
+                self.answer(request).await
+            }
             // postcard keeps no message of its own errors: say what the
             // limits are.
             Err(err) => Err(WireError::BadRequest(format!(
@@ -84,7 +110,9 @@ impl StorageService {
         };
         // Encoding our own types into a Vec cannot fail; should it, the
         // client reads an empty body as a malformed reply.
-        postcard::to_allocvec(&reply).unwrap_or_default()
+        let encoded = postcard::to_allocvec(&reply).unwrap_or_default();
+        drop((reply, turn));
+        encoded
     }
 
     async fn answer(&self, request: Request) -> Result<Reply, WireError> {
@@ -250,5 +278,55 @@ async fn blob_op(dir: &dyn BlobDir, op: BlobOp) -> Result<Reply, WireError> {
                 .map_err(|err| WireError::from(&err))?;
             Ok(Reply::Done)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::LogOp;
+    use infinisheet_memory::{MemoryBlobStore, MemoryLogs};
+
+    fn call(request: &Request) -> Vec<u8> {
+        postcard::to_allocvec(request).unwrap_or_default()
+    }
+
+    /// Answering one call at a time, a tail's wait (a long poll) takes no
+    /// turn: other calls are answered while it waits.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_wait_takes_no_turn() {
+        let service = Arc::new(
+            StorageService::new(
+                Arc::new(MemoryLogs::default()),
+                Arc::new(MemoryBlobStore::new()),
+            )
+            .answering_at_most(1),
+        );
+        let open = call(&Request::OpenLog {
+            id: "a".into(),
+            create: true,
+        });
+        service.handle(&open, Permission::ReadWrite).await;
+        let wait = call(&Request::Log {
+            id: "a".into(),
+            op: LogOp::Wait {
+                end: 0,
+                timeout_ms: 60_000,
+            },
+        });
+        let mut waiting = {
+            let service = service.clone();
+            tokio::spawn(async move { service.handle(&wait, Permission::ReadWrite).await })
+        };
+        // The wait is under way (it is still waiting a moment later).
+        let early = tokio::time::timeout(std::time::Duration::from_millis(300), &mut waiting).await;
+        assert!(early.is_err(), "the wait returned at once");
+        let hello = tokio::time::timeout(
+            std::time::Duration::from_secs(20),
+            service.handle(&call(&Request::Hello), Permission::ReadWrite),
+        )
+        .await;
+        assert!(hello.is_ok(), "a call waited behind a tail's wait");
+        waiting.abort();
     }
 }

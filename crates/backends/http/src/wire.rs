@@ -51,6 +51,18 @@ pub(crate) enum Request {
 }
 
 impl Request {
+    /// Whether the call waits for entries (a tail's long poll), holding
+    /// nothing but its few bytes while it does.
+    pub(crate) fn waits(&self) -> bool {
+        matches!(
+            self,
+            Request::Log {
+                op: LogOp::Wait { .. },
+                ..
+            }
+        )
+    }
+
     /// Whether the call changes anything (a read-only caller may make
     /// every other).
     pub(crate) fn writes(&self) -> bool {

@@ -312,7 +312,14 @@ fn query(
             if row.seq != next {
                 return Err(missing(next));
             }
-            bytes += row.entry.payload.len();
+            // Metadata counts too: a page is what a caller holds.
+            let metadata = &row.entry.metadata;
+            bytes += row.entry.payload.len()
+                + [&metadata.snapshot, &metadata.history, &metadata.pending]
+                    .into_iter()
+                    .flatten()
+                    .map(String::len)
+                    .sum::<usize>();
             entries.push(row.entry);
             next += 1;
             if bytes >= max_bytes {

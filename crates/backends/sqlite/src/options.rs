@@ -27,8 +27,8 @@ pub struct SqliteOptions {
     pub busy_timeout: Duration,
     /// The most entries one query returns; 10,000 unless set.
     pub query_page_entries: usize,
-    /// A query stops adding entries once their payloads reach this many bytes
-    /// (it always returns at least one); 16 MiB unless set.
+    /// A query stops adding entries once their payloads and metadata reach
+    /// this many bytes (it always returns at least one); 16 MiB unless set.
     pub query_page_bytes: usize,
     /// The most names one listing page returns (at most 1,000); 1,000 unless
     /// set.

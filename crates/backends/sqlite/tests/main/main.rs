@@ -1,6 +1,6 @@
 //! The SQLite backend's integration tests, one binary: the conformance
 //! suite, and the cases beyond it (bad input, checksums, group commit,
-//! handles, racing opens).
+//! handles, pages, racing opens).
 
 #![allow(clippy::unwrap_used)] // tests fail by panicking
 
@@ -9,4 +9,5 @@ mod checksums;
 mod conformance;
 mod group_commit;
 mod handles;
+mod pages;
 mod racing_opens;

@@ -48,14 +48,15 @@ fn shown_uri(uri: &axum::http::Uri) -> String {
         return path;
     };
     let parts: Vec<String> = query
-        .split(['&', ';'])
+        // As the server's query parser splits: on `&` only.
+        .split('&')
         .map(|part| match part.split_once('=') {
             // Names as the server reads them (`%73heet` is `sheet`), so
             // an encoded name hides no sheet from the log.
             Some((name, value)) => {
                 let name = decoded(name);
                 if SHOWN.contains(&name.as_str()) {
-                    format!("{}={}", escaped(&name), escaped(value))
+                    format!("{}={}", escaped(&name), escaped(&decoded(value)))
                 } else {
                     format!("{}=…", escaped(&name))
                 }
@@ -66,8 +67,8 @@ fn shown_uri(uri: &axum::http::Uri) -> String {
     format!("{path}?{}", parts.join("&"))
 }
 
-/// A query parameter's name as a form decoder reads it (`+` a space,
-/// `%XX` a byte).
+/// A query parameter's name or value as a form decoder reads it (`+` a
+/// space, `%XX` a byte).
 fn decoded(name: &str) -> String {
     let spaced = name.replace('+', " ");
     percent_encoding::percent_decode_str(&spaced)
@@ -99,9 +100,10 @@ mod tests {
                 "/api/cells?sheet=a&token=…&TOKEN=…",
             ),
             ("/x?%74oken=sesame&tok%65n=sesame", "/x?token=…&token=…"),
+            ("/x?a=1;token=sesame&+token=sesame", "/x?a=…& token=…"),
             (
-                "/x?a=1;token=sesame&+token=sesame",
-                "/x?a=…&token=…& token=…",
+                "/api/cells?x=1;sheet=decoy&sheet=%61",
+                "/api/cells?x=…&sheet=a",
             ),
             (
                 "/api/cells?%73heet=big&r%61nge=A1",

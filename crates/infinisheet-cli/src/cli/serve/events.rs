@@ -115,7 +115,12 @@ const EVENT_BYTES: usize = 256 << 10;
 const PAGE_BYTES: usize = 1 << 20;
 
 /// The most entries a page of the tail asks for.
-const PAGE_ENTRIES: u64 = 1024;
+const PAGE_ENTRIES: u64 = 256;
+
+/// The most one entry's edits may take as JSON in an event (a read's
+/// limit): a stream reaching a larger one ends with an `error` event
+/// saying so (its cells are read with a range instead).
+const EDIT_BYTES: usize = 16 << 20;
 
 /// Sends `sheet`'s entries from `from` on, until the client goes, the
 /// server stops, or the catalog no longer has the sheet at `path`.
@@ -134,6 +139,9 @@ async fn follow(
     // From one entry a page, doubling while pages are small: the first
     // page of a sheet of large entries holds one.
     let mut page = 1;
+    // The largest entry seen: a page never asks for more entries of that
+    // size than PAGE_BYTES holds.
+    let mut largest = 1usize;
     tail.set_page_entries(Some(page));
     loop {
         let next = tokio::select! {
@@ -158,6 +166,10 @@ async fn follow(
             Ok(TailEvent::Entries { start, entries }) => {
                 // The next page's size, from this one's bytes.
                 let bytes: usize = entries.iter().map(|e| e.payload.len()).sum();
+                largest = entries
+                    .iter()
+                    .map(|e| e.payload.len())
+                    .fold(largest, usize::max);
                 page = if bytes > PAGE_BYTES {
                     (page / 2).max(1)
                 } else if bytes < PAGE_BYTES / 4 && entries.len() as u64 == page {
@@ -165,11 +177,30 @@ async fn follow(
                 } else {
                     page
                 };
+                page = page.min((PAGE_BYTES / largest).max(1) as u64);
                 tail.set_page_entries(Some(page));
-                if send_entries(app, &tx, start, &entries).await.is_err() {
-                    return; // the client went away
+                let sent = tokio::select! {
+                    sent = send_entries(app, &tx, start, &entries) => sent,
+                    _ = stop.wait_for(|stopping| *stopping) => return,
+                    // Gone while its events wait for room: nothing held.
+                    () = tx.closed() => return,
+                };
+                match sent {
+                    Ok(()) => continue,
+                    Err(Unsent::Gone) => return,
+                    Err(Unsent::TooLarge { seq }) => {
+                        let why = format!(
+                            "entry {seq}'s edits take more than an event carries ({} MiB of \
+                             JSON): read its cells with /api/cells",
+                            EDIT_BYTES >> 20
+                        );
+                        let event = Event::default()
+                            .event("error")
+                            .data(json!({ "error": why }).to_string());
+                        let _ = tx.send((event, None)).await;
+                        return;
+                    }
                 }
-                continue;
             }
             Ok(TailEvent::CaughtUp { end }) => Event::default()
                 .event("caught-up")
@@ -212,20 +243,28 @@ async fn follow(
     }
 }
 
+/// Why entries were not sent.
+enum Unsent {
+    /// The client went away.
+    Gone,
+    /// An entry's edits are larger than an event carries.
+    TooLarge { seq: u64 },
+}
+
 /// Sends the entries from `start` as `entries` events of at most
 /// [`EVENT_BYTES`] each (an entry larger goes alone), each once it has its
-/// share of the replies' budget. An error: the client went away.
+/// share of the replies' budget.
 async fn send_entries(
     app: &App,
     tx: &tokio::sync::mpsc::Sender<Shared>,
     start: u64,
     entries: &[LogEntry],
-) -> Result<(), ()> {
+) -> Result<(), Unsent> {
     let mut first = start;
     let mut edits: Vec<String> = Vec::new();
     let mut size = 0;
     for (at, entry) in (start..).zip(entries) {
-        let edit = entry_json(&entry.payload).to_string();
+        let edit = edit_json(&entry.payload).ok_or(Unsent::TooLarge { seq: at })?;
         if !edits.is_empty() && size + edit.len() > EVENT_BYTES {
             send_event(app, tx, first, at, &edits).await?;
             (first, size) = (at, 0);
@@ -247,7 +286,7 @@ async fn send_event(
     start: u64,
     end: u64,
     edits: &[String],
-) -> Result<(), ()> {
+) -> Result<(), Unsent> {
     let data = format!(
         "{{\"start\":{start},\"end\":{end},\"edits\":[{}]}}",
         edits.join(",")
@@ -257,7 +296,36 @@ async fn send_event(
         .event("entries")
         .id(end.to_string())
         .data(data);
-    tx.send((event, share)).await.map_err(|_| ())
+    tx.send((event, share)).await.map_err(|_| Unsent::Gone)
+}
+
+/// An entry's edits as JSON, unless that takes more than [`EDIT_BYTES`]
+/// (never built whole then).
+fn edit_json(payload: &[u8]) -> Option<String> {
+    /// Counts what is written, and stops past the limit.
+    struct Counted {
+        bytes: Vec<u8>,
+        seen: usize,
+    }
+    impl std::io::Write for Counted {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.seen += buf.len();
+            if self.seen > EDIT_BYTES {
+                return Err(std::io::Error::other("too large"));
+            }
+            self.bytes.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut out = Counted {
+        bytes: Vec::new(),
+        seen: 0,
+    };
+    serde_json::to_writer(&mut out, &entry_json(payload)).ok()?;
+    String::from_utf8(out.bytes).ok()
 }
 
 /// Returns, with why, once the catalog no longer has `sheet` at `path`
@@ -269,5 +337,25 @@ async fn until_gone(sheet: &CatalogSheet, path: &str, catalog: &infinisheet::Cat
         if let Err(err @ CatalogError::Stale { .. }) = sheet.confirm_at(catalog, path).await {
             return err.to_string();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use infinisheet::engine::SheetEntry;
+    use infinisheet::{Cell, CellValue};
+
+    /// An entry whose edits escape to more than an event carries is
+    /// refused without its JSON being built whole; a small one is as the
+    /// command prints it.
+    #[test]
+    fn an_event_carries_at_most_its_limit() {
+        let small = SheetEntry::set_cell(0, 0, Cell::new(CellValue::Text("hi".into()))).encode();
+        let json = super::edit_json(&small).unwrap_or_default();
+        assert!(json.contains("hi"), "{json}");
+        // Control characters escape to six bytes each: 3 MiB become 18.
+        let text = "\u{1}".repeat(3 << 20);
+        let large = SheetEntry::set_cell(0, 0, Cell::new(CellValue::Text(text))).encode();
+        assert!(super::edit_json(&large).is_none());
     }
 }
