@@ -234,11 +234,15 @@ impl std::io::Write for Capped<'_> {
             self.over = true;
             return Err(std::io::Error::other("the reply is too large"));
         }
-        // Room for what a growing buffer may take at its peak.
-        if !self
-            .replies
-            .cover(&mut self.share, size.max(self.bytes.capacity()))
-        {
+        // Room for what the buffer takes once it has grown (a Vec at
+        // least doubles when it grows).
+        let capacity = self.bytes.capacity();
+        let held = if size > capacity {
+            size.max(capacity.saturating_mul(2))
+        } else {
+            capacity
+        };
+        if !self.replies.cover(&mut self.share, held) {
             self.busy = true;
             return Err(std::io::Error::other("no room for the reply"));
         }
