@@ -1,10 +1,10 @@
 //! Cases for racing writers and atomic batches.
 
-use super::{Log, assert_holds, entry, everything, fill};
+use super::{Log, assert_fields_last, assert_holds, entry, everything, field_writers, fill};
 use bytes::Bytes;
 use infinisheet_event_log::EventLogExt as _;
 use infinisheet_event_log::{
-    AddEntryError, FieldUpdate, KnownSnapshot, LogEntry, MetadataUpdate, SnapshotValue,
+    AddEntryError, KnownSnapshot, LogEntry, MetadataUpdate, SnapshotValue,
 };
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -252,32 +252,11 @@ pub async fn racing_batches_are_all_or_nothing(log: Log) {
 /// value, and the payload is untouched.
 pub async fn concurrent_metadata_updates_lose_nothing(log: Log) {
     fill(&*log, 1).await;
-    let tasks: Vec<_> = (0..3)
-        .map(|field| {
-            let log = log.clone();
-            tokio::spawn(async move {
-                for i in 0..100 {
-                    let value = FieldUpdate::Set(format!("field {field} value {i}"));
-                    let mut update = MetadataUpdate::default();
-                    match field {
-                        0 => update.snapshot = value,
-                        1 => update.history = value,
-                        _ => update.pending = value,
-                    }
-                    log.set_metadata(0, update)
-                        .await
-                        .unwrap_or_else(|err| panic!("field {field}: {err}"));
-                }
-            })
-        })
-        .collect();
+    let tasks = field_writers([log.clone(), log.clone(), log.clone()], 100);
     for handle in tasks {
         handle.await.expect("metadata task");
     }
     let all = everything(&*log).await;
-    let metadata = &all.entries[0].metadata;
-    assert_eq!(metadata.snapshot.as_deref(), Some("field 0 value 99"));
-    assert_eq!(metadata.history.as_deref(), Some("field 1 value 99"));
-    assert_eq!(metadata.pending.as_deref(), Some("field 2 value 99"));
+    assert_fields_last(&all, 100);
     assert_eq!(all.entries[0].payload, entry(0).payload);
 }

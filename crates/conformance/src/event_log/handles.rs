@@ -3,7 +3,7 @@
 //! does, the other sees and obeys. A backend that keeps state per handle
 //! (its bounds in memory, say) and trusts it fails them.
 
-use super::{Log, entry, everything, fill, payloads};
+use super::{Log, assert_fields_last, entry, everything, field_writers, fill, payloads};
 use bytes::Bytes;
 use infinisheet_event_log::{
     AddEntryError, AppendToken, EventLogExt, FieldUpdate, KnownSnapshot, LogEntry, MetadataUpdate,
@@ -328,25 +328,7 @@ pub async fn stale_handle_below_the_start_is_a_range_error(a: Log, b: Log) {
 pub async fn metadata_through_two_handles_loses_nothing(a: Log, b: Log) {
     fill(a.as_ref(), 2).await;
     const ROUNDS: u64 = 30;
-    let tasks: Vec<_> = (0..3)
-        .map(|field| {
-            let log = if field == 1 { b.clone() } else { a.clone() };
-            tokio::spawn(async move {
-                for i in 0..ROUNDS {
-                    let value = FieldUpdate::Set(format!("field {field} value {i}"));
-                    let mut update = MetadataUpdate::default();
-                    match field {
-                        0 => update.snapshot = value,
-                        1 => update.history = value,
-                        _ => update.pending = value,
-                    }
-                    log.set_metadata(0, update)
-                        .await
-                        .unwrap_or_else(|err| panic!("field {field}: {err}"));
-                }
-            })
-        })
-        .collect();
+    let tasks = field_writers([a.clone(), b.clone(), a.clone()], ROUNDS);
     let appender = {
         let log = b.clone();
         tokio::spawn(async move {
@@ -361,23 +343,9 @@ pub async fn metadata_through_two_handles_loses_nothing(a: Log, b: Log) {
         task.await.expect("a metadata task");
     }
     appender.await.expect("the appender");
-    let last = ROUNDS - 1;
     for log in [&a, &b] {
         let all = everything(log.as_ref()).await;
-        let metadata = &all.entries[0].metadata;
-        assert_eq!(
-            metadata.snapshot.as_deref(),
-            Some(format!("field 0 value {last}").as_str()),
-            "a metadata change was lost"
-        );
-        assert_eq!(
-            metadata.history.as_deref(),
-            Some(format!("field 1 value {last}").as_str())
-        );
-        assert_eq!(
-            metadata.pending.as_deref(),
-            Some(format!("field 2 value {last}").as_str())
-        );
+        assert_fields_last(&all, ROUNDS);
         assert_eq!(
             payloads(&all),
             (0..2 + ROUNDS)

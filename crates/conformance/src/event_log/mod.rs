@@ -5,7 +5,8 @@
 
 use bytes::Bytes;
 use infinisheet_event_log::{
-    EventLog, EventLogExt, KnownSnapshot, LogEntry, QueryEnd, QueryStart, QueryValue, SequenceId,
+    EventLog, EventLogExt, FieldUpdate, KnownSnapshot, LogEntry, MetadataUpdate, QueryEnd,
+    QueryStart, QueryValue, SequenceId,
 };
 use std::sync::Arc;
 
@@ -76,6 +77,44 @@ async fn everything(log: &dyn EventLog) -> QueryValue {
     log.query_all(QueryStart::Start, QueryEnd::End, KnownSnapshot::NotTracked)
         .await
         .unwrap_or_else(|err| panic!("querying the whole log: {err}"))
+}
+
+/// Three tasks each setting one metadata field of entry 0 `rounds` times
+/// (to `field F value I`): field `f` through `logs[f]`.
+fn field_writers(logs: [Log; 3], rounds: u64) -> Vec<tokio::task::JoinHandle<()>> {
+    logs.into_iter()
+        .enumerate()
+        .map(|(field, log)| {
+            tokio::spawn(async move {
+                for i in 0..rounds {
+                    let value = FieldUpdate::Set(format!("field {field} value {i}"));
+                    let mut update = MetadataUpdate::default();
+                    match field {
+                        0 => update.snapshot = value,
+                        1 => update.history = value,
+                        _ => update.pending = value,
+                    }
+                    log.set_metadata(0, update)
+                        .await
+                        .unwrap_or_else(|err| panic!("field {field}: {err}"));
+                }
+            })
+        })
+        .collect()
+}
+
+/// Panics unless entry 0 of `all` holds the last value each of the
+/// [`field_writers`] of `rounds` set.
+fn assert_fields_last(all: &QueryValue, rounds: u64) {
+    let metadata = &all.entries[0].metadata;
+    let last = |field: u64| format!("field {field} value {}", rounds - 1);
+    assert_eq!(
+        metadata.snapshot.as_deref(),
+        Some(last(0).as_str()),
+        "a metadata change was lost"
+    );
+    assert_eq!(metadata.history.as_deref(), Some(last(1).as_str()));
+    assert_eq!(metadata.pending.as_deref(), Some(last(2).as_str()));
 }
 
 /// The payloads of a reply.
