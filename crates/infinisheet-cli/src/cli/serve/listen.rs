@@ -9,7 +9,6 @@ use anyhow::Context;
 use axum::Router;
 use axum::extract::ConnectInfo;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,51 +31,6 @@ const DRAIN: Duration = Duration::from_secs(10);
 /// of pipelined requests that never takes their replies, an event stream
 /// nobody reads) before the connection is closed.
 const WRITE_STALL: Duration = Duration::from_secs(30);
-
-/// The connections open from each client address.
-#[derive(Clone, Default)]
-struct PerClient(Arc<std::sync::Mutex<std::collections::HashMap<IpAddr, usize>>>);
-
-/// One connection counted against its address, uncounted when dropped.
-struct Counted {
-    per_client: PerClient,
-    client: IpAddr,
-}
-
-impl PerClient {
-    /// Counts a connection from `client`, unless it has `most` already.
-    fn admit(&self, client: IpAddr, most: usize) -> Option<Counted> {
-        let mut open = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let count = open.entry(client).or_insert(0);
-        if *count >= most {
-            return None;
-        }
-        *count += 1;
-        Some(Counted {
-            per_client: self.clone(),
-            client,
-        })
-    }
-}
-
-impl Drop for Counted {
-    fn drop(&mut self) {
-        let mut open = self
-            .per_client
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(count) = open.get_mut(&self.client) {
-            *count -= 1;
-            if *count == 0 {
-                open.remove(&self.client);
-            }
-        }
-    }
-}
 
 /// A connection whose writes fail once one has waited [`WRITE_STALL`]
 /// for the client to read.
@@ -205,8 +159,8 @@ pub(super) async fn serve(
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let permits = Arc::new(tokio::sync::Semaphore::new(most));
-    let per_client = PerClient::default();
     let most_per_client = (most / 4).max(1);
+    let per_client = super::replies::PerClient::new(most_per_client);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     loop {
         let accepted = tokio::select! {
@@ -231,7 +185,7 @@ pub(super) async fn serve(
                 continue;
             }
         };
-        let Some(counted) = per_client.admit(peer.ip(), most_per_client) else {
+        let Some(counted) = per_client.try_take(peer.ip()) else {
             tracing::warn!(target: "infinisheet::access", client = %peer, "refused a connection: {most_per_client} are open from this address already");
             continue;
         };

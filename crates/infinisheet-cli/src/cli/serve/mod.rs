@@ -232,7 +232,7 @@ impl App {
             tokens,
             replies: replies::Replies::new(REPLY_BUDGET),
             streams: Arc::new(tokio::sync::Semaphore::new(limits.event_streams as usize)),
-            streams_by_client: replies::PerClient::new((limits.event_streams / 4).max(1)),
+            streams_by_client: replies::PerClient::new((limits.event_streams as usize / 4).max(1)),
             max_streams: limits.event_streams,
             max_body: limits.body,
             stop,

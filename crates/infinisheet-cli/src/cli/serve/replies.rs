@@ -2,7 +2,7 @@
 //! for every reply at once (a cell read, a storage reply, an event), each
 //! share held until its client has taken the bytes or gone, so a client
 //! that reads slowly or not at all holds only its share; and each client
-//! address's share of the event streams.
+//! address's share of the connections and event streams.
 
 use axum::body::Body;
 use bytes::Bytes;
@@ -121,20 +121,21 @@ pub(super) fn body(bytes: Vec<u8>, share: OwnedSemaphorePermit) -> Body {
     Body::from_stream(stream)
 }
 
-/// How many of something each client address holds, at most `most`.
+/// How many of something (connections, event streams) each client
+/// address holds, at most `most`.
 pub(super) struct PerClient {
-    most: u32,
-    held: Arc<Mutex<HashMap<IpAddr, u32>>>,
+    most: usize,
+    held: Arc<Mutex<HashMap<IpAddr, usize>>>,
 }
 
 /// One of a client's slots, given back when dropped.
 pub(super) struct ClientSlot {
     client: IpAddr,
-    held: Arc<Mutex<HashMap<IpAddr, u32>>>,
+    held: Arc<Mutex<HashMap<IpAddr, usize>>>,
 }
 
 impl PerClient {
-    pub(super) fn new(most: u32) -> Self {
+    pub(super) fn new(most: usize) -> Self {
         PerClient {
             most,
             held: Arc::default(),
@@ -142,7 +143,7 @@ impl PerClient {
     }
 
     /// The most each address may hold.
-    pub(super) fn most(&self) -> u32 {
+    pub(super) fn most(&self) -> usize {
         self.most
     }
 
