@@ -120,7 +120,7 @@ const PAGE_ENTRIES: u64 = 256;
 /// The most one entry's edits may take as JSON in an event (a read's
 /// limit): a stream reaching a larger one ends with an `error` event
 /// saying so (its cells are read with a range instead).
-const EDIT_BYTES: usize = 16 << 20;
+const EDIT_BYTES: usize = super::routes::READ_BYTES;
 
 /// Sends `sheet`'s entries from `from` on, until the client goes, the
 /// server stops, or the catalog no longer has the sheet at `path`.
@@ -302,30 +302,9 @@ async fn send_event(
 /// An entry's edits as JSON, unless that takes more than [`EDIT_BYTES`]
 /// (never built whole then).
 fn edit_json(payload: &[u8]) -> Option<String> {
-    /// Counts what is written, and stops past the limit.
-    struct Counted {
-        bytes: Vec<u8>,
-        seen: usize,
-    }
-    impl std::io::Write for Counted {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.seen += buf.len();
-            if self.seen > EDIT_BYTES {
-                return Err(std::io::Error::other("too large"));
-            }
-            self.bytes.extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut out = Counted {
-        bytes: Vec::new(),
-        seen: 0,
-    };
+    let mut out = super::replies::Capped::new(EDIT_BYTES);
     serde_json::to_writer(&mut out, &entry_json(payload)).ok()?;
-    String::from_utf8(out.bytes).ok()
+    String::from_utf8(out.into_parts().0).ok()
 }
 
 /// Returns, with why, once the catalog no longer has `sheet` at `path`

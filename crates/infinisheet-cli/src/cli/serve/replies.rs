@@ -173,3 +173,73 @@ impl Drop for ClientSlot {
         }
     }
 }
+
+/// A reply's buffer that refuses to grow past `most` bytes, or, with a
+/// budget, past what its share covers when no more is free (the writer
+/// filling it then stops with an error), and says which.
+pub(super) struct Capped<'a> {
+    bytes: Vec<u8>,
+    most: usize,
+    /// It would have grown past `most`.
+    pub(super) over: bool,
+    /// The budget had no room for it.
+    pub(super) busy: bool,
+    budget: Option<(&'a Replies, OwnedSemaphorePermit)>,
+}
+
+impl<'a> Capped<'a> {
+    /// A buffer of at most `most` bytes.
+    pub(super) fn new(most: usize) -> Self {
+        Capped {
+            bytes: Vec::new(),
+            most,
+            over: false,
+            busy: false,
+            budget: None,
+        }
+    }
+
+    /// A buffer of at most `most` bytes, growing `share` of `replies` as
+    /// it grows.
+    pub(super) fn budgeted(most: usize, replies: &'a Replies, share: OwnedSemaphorePermit) -> Self {
+        Capped {
+            budget: Some((replies, share)),
+            ..Capped::new(most)
+        }
+    }
+
+    /// What was written, and the share that covers it.
+    pub(super) fn into_parts(self) -> (Vec<u8>, Option<OwnedSemaphorePermit>) {
+        (self.bytes, self.budget.map(|(_, share)| share))
+    }
+}
+
+impl std::io::Write for Capped<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let size = self.bytes.len() + buf.len();
+        if size > self.most {
+            self.over = true;
+            return Err(std::io::Error::other("the reply is too large"));
+        }
+        if let Some((replies, share)) = &mut self.budget {
+            // Room for what the buffer takes once it has grown (a Vec at
+            // least doubles when it grows).
+            let capacity = self.bytes.capacity();
+            let held = if size > capacity {
+                size.max(capacity.saturating_mul(2))
+            } else {
+                capacity
+            };
+            if !replies.cover(share, held) {
+                self.busy = true;
+                return Err(std::io::Error::other("no room for the reply"));
+            }
+        }
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}

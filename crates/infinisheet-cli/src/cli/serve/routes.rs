@@ -2,6 +2,7 @@
 //! cells and storage (the event stream is in [`super::events`]).
 
 use super::guard::{self, refuse};
+use super::replies::Capped;
 use super::{ApiError, App, Role, access, bad_request, events, failed, session};
 use axum::extract::{DefaultBodyLimit, Query, Request, State};
 use axum::http::{StatusCode, header};
@@ -177,14 +178,7 @@ async fn read_cells(
     let Some(share) = app.replies.try_share(0) else {
         return Ok(busy(&app));
     };
-    let mut capped = Capped {
-        bytes: Vec::new(),
-        most: READ_BYTES,
-        over: false,
-        replies: &app.replies,
-        share,
-        busy: false,
-    };
+    let mut capped = Capped::budgeted(READ_BYTES, &app.replies, share);
     let written = write_json(&open.cells, &mut capped, range).await;
     if capped.over {
         return Err(bad_request(format!(
@@ -196,7 +190,10 @@ async fn read_cells(
         return Ok(busy(&app));
     }
     written.map_err(failed)?;
-    let (mut body, mut share) = (capped.bytes, capped.share);
+    let (mut body, share) = capped.into_parts();
+    let Some(mut share) = share else {
+        return Err(failed("a budgeted reply lost its share"));
+    };
     // `write_json` writes one object and a line break: the sheet's end
     // and size go in before its brace closes (no second copy of a large
     // read).
@@ -212,48 +209,8 @@ async fn read_cells(
     Ok(reply(body, share, "application/json"))
 }
 
-/// The most a cell read's JSON may take.
-const READ_BYTES: usize = 16 << 20;
-
-/// A reply's buffer that refuses to grow past `most` bytes, or past what
-/// its share of the replies' budget covers when no more is free (the
-/// writer filling it then stops with an error), and says which.
-struct Capped<'a> {
-    bytes: Vec<u8>,
-    most: usize,
-    over: bool,
-    replies: &'a super::replies::Replies,
-    share: tokio::sync::OwnedSemaphorePermit,
-    busy: bool,
-}
-
-impl std::io::Write for Capped<'_> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let size = self.bytes.len() + buf.len();
-        if size > self.most {
-            self.over = true;
-            return Err(std::io::Error::other("the reply is too large"));
-        }
-        // Room for what the buffer takes once it has grown (a Vec at
-        // least doubles when it grows).
-        let capacity = self.bytes.capacity();
-        let held = if size > capacity {
-            size.max(capacity.saturating_mul(2))
-        } else {
-            capacity
-        };
-        if !self.replies.cover(&mut self.share, held) {
-            self.busy = true;
-            return Err(std::io::Error::other("no room for the reply"));
-        }
-        self.bytes.extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+/// The most a cell read's JSON (or an event's entry) may take.
+pub(super) const READ_BYTES: usize = 16 << 20;
 
 /// `body` as a reply of type `media`, holding its share of the replies'
 /// budget until the client has taken it; 503 while the budget is held by
