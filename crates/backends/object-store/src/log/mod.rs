@@ -229,14 +229,43 @@ impl ObjectStoreEventLog {
         count: u64,
         token: AppendToken,
     ) -> Result<bool, StorageError> {
-        let stored = self.objects.tokened_record(seq).await?;
-        let stored = stored.and_then(|(found, entries)| Some((found?, entries.len() as u64)));
-        Ok(raw::is_retry_of(stored, token, count))
+        Ok(self.record_at(seq, count, token).await?.0)
     }
 
-    /// The conflict reply for `attempted`, with the real end.
-    async fn conflict(&self, attempted: SequenceId) -> Result<AddEntryError, StorageError> {
-        let (_, next) = self.head_and_end().await?;
+    /// [`landed`](Self::landed), and the id past the record at `seq` if
+    /// there is one.
+    async fn record_at(
+        &self,
+        seq: SequenceId,
+        count: u64,
+        token: AppendToken,
+    ) -> Result<(bool, Option<SequenceId>), StorageError> {
+        let stored = self.objects.tokened_record(seq).await?;
+        let past = stored
+            .as_ref()
+            .map(|(_, entries)| seq.saturating_add(entries.len() as u64));
+        let stored = stored.and_then(|(found, entries)| Some((found?, entries.len() as u64)));
+        Ok((raw::is_retry_of(stored, token, count), past))
+    }
+
+    /// The conflict reply for `attempted`, with the real end. `past` is the
+    /// id past the record found at `attempted`, if one was read: the walk
+    /// to the end starts there instead of reading that record again —
+    /// unless the record lies below the log's first one (a client behind a
+    /// truncate wrote it and is about to take it back), where it says
+    /// nothing about the end.
+    async fn conflict(
+        &self,
+        attempted: SequenceId,
+        past: Option<SequenceId>,
+    ) -> Result<AddEntryError, StorageError> {
+        let (head, _) = self.objects.head().await?;
+        if let Some(past) = past
+            && attempted >= head.first_record
+        {
+            self.learn_end(past);
+        }
+        let next = self.end(&head).await?;
         Ok(AddEntryError::Conflict { attempted, next })
     }
 
@@ -310,9 +339,11 @@ impl EventLog for ObjectStoreEventLog {
             .objects
             .create_record(seq, encode_record(&entries, Some(own)))
             .await?
-            && !self.landed(seq, count, own).await?
         {
-            return Err(self.conflict(seq).await?);
+            let (landed, past) = self.record_at(seq, count, own).await?;
+            if !landed {
+                return Err(self.conflict(seq, past).await?);
+            }
         }
         let (head, version) = self.objects.head().await?;
         if head.first_record > seq {
@@ -321,7 +352,7 @@ impl EventLog for ObjectStoreEventLog {
             // (Or a truncate passed this very record before the check; it
             // was removed either way and is reported as not appended.)
             self.objects.delete_record(seq).await?;
-            return Err(self.conflict(seq).await?);
+            return Err(self.conflict(seq, None).await?);
         }
         let end = seq + count;
         self.learn_end(end);

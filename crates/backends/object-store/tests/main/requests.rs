@@ -79,6 +79,131 @@ async fn reads_never_write_and_appends_cost_two_requests() {
     assert_eq!(reads.writes(), 0, "reading blobs wrote: {reads}");
 }
 
+/// A writer that loses the race for an id learns the end in four requests:
+/// its conditional PUT, the winner's record (is it an earlier attempt of
+/// this very append?), the head, and the id past that record. The record
+/// it has just read is not read again on the way to the end.
+#[tokio::test]
+async fn a_lost_race_costs_four_requests() {
+    let store = CountingStore::new(Arc::new(InMemory::new()));
+    let winner = open(&store).await;
+    let loser = open(&store).await;
+    for seq in 0..3 {
+        loser
+            .add_entry(LogEntry::new("mine"), seq, KnownSnapshot::NotTracked)
+            .await
+            .unwrap();
+    }
+    // The other handle appends a batch of two at the loser's end.
+    winner
+        .add_entries(
+            vec![LogEntry::new("theirs"), LogEntry::new("theirs")],
+            3,
+            KnownSnapshot::NotTracked,
+        )
+        .await
+        .unwrap();
+    let before = store.counts();
+    let err = loser
+        .add_entry(LogEntry::new("late"), 3, KnownSnapshot::NotTracked)
+        .await
+        .unwrap_err();
+    let cost = store.counts().since(before);
+    assert!(
+        matches!(
+            err,
+            infinisheet_event_log::AddEntryError::Conflict {
+                attempted: 3,
+                next: 5
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        (cost.put, cost.get, cost.total()),
+        (1, 3, 4),
+        "a lost race cost {cost}"
+    );
+}
+
+/// Fails every delete while `on` is set: a writer that dies before taking
+/// back what it wrote.
+#[derive(Default)]
+struct NoDeletes {
+    on: std::sync::atomic::AtomicBool,
+}
+
+impl infinisheet_test_kit::Interceptor for NoDeletes {
+    fn intercept(&self, call: infinisheet_test_kit::Call<'_>) -> infinisheet_test_kit::Verdict {
+        if matches!(call, infinisheet_test_kit::Call::Delete)
+            && self.on.load(std::sync::atomic::Ordering::Relaxed)
+        {
+            return infinisheet_test_kit::Verdict::Fail(
+                infinisheet_object_store::object_store::Error::Generic {
+                    store: "test",
+                    source: "the writer died".into(),
+                },
+            );
+        }
+        infinisheet_test_kit::Verdict::Pass
+    }
+}
+
+/// A writer behind a truncate that creates a record below the log's first
+/// one and cannot take it back leaves a stale record there. Another writer
+/// behind the truncate that then loses the race for that id is told the
+/// log's real end, not the id past the stale record.
+#[tokio::test]
+async fn a_stale_record_below_the_start_says_nothing_about_the_end() {
+    let deletes = Arc::new(NoDeletes::default());
+    let store: Arc<dyn infinisheet_object_store::object_store::ObjectStore> = Arc::new(
+        infinisheet_test_kit::Intercepted::new(Arc::new(InMemory::new()), deletes.clone()),
+    );
+    let open = || ObjectStoreEventLog::open(store.clone(), "log".into());
+    let (behind, stale_writer, ahead) = (
+        open().await.unwrap(),
+        open().await.unwrap(),
+        open().await.unwrap(),
+    );
+    for seq in 0..3 {
+        stale_writer
+            .add_entry(LogEntry::new("old"), seq, KnownSnapshot::NotTracked)
+            .await
+            .unwrap();
+    }
+    behind.bounds().await.unwrap();
+    for seq in 3..10 {
+        ahead
+            .add_entry(LogEntry::new("new"), seq, KnownSnapshot::NotTracked)
+            .await
+            .unwrap();
+    }
+    ahead.truncate(8).await.unwrap();
+    deletes.on.store(true, std::sync::atomic::Ordering::Relaxed);
+    let batch = (0..20).map(|_| LogEntry::new("stale")).collect();
+    stale_writer
+        .add_entries(batch, 3, KnownSnapshot::NotTracked)
+        .await
+        .unwrap_err();
+    deletes
+        .on
+        .store(false, std::sync::atomic::Ordering::Relaxed);
+    let err = behind
+        .add_entry(LogEntry::new("late"), 3, KnownSnapshot::NotTracked)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            infinisheet_event_log::AddEntryError::Conflict {
+                attempted: 3,
+                next: 10
+            }
+        ),
+        "{err}"
+    );
+}
+
 #[tokio::test]
 async fn a_log_that_is_not_there_is_not_found_and_not_created() {
     let store = CountingStore::new(Arc::new(InMemory::new()));
