@@ -1,4 +1,10 @@
 //! The tracing layer emits a span per call, with the outcome.
+//!
+//! A binary of its own: `tracing` caches whether anyone listens at each
+//! call site, and a test thread that reaches the layer's call sites first
+//! with no subscriber (any other test through `Trace`) can store "no one"
+//! over this test's scoped subscriber (tokio-rs/tracing#3611), which then
+//! hears nothing. Under load that happened in the shared binary.
 
 #![allow(clippy::unwrap_used)] // tests fail by panicking
 
