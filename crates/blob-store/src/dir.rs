@@ -11,24 +11,60 @@ use infinisheet_storage_error::StorageError;
 use std::fmt::Debug;
 use std::sync::Arc;
 
-/// Optional guarantees a blob store declares. The conformance suite skips,
-/// and reports loudly, the cases of a guarantee a store does not declare.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// Optional guarantees a blob store declares, and the size of its listing
+/// pages. The conformance suite skips, and reports loudly, the cases of a
+/// guarantee a store does not declare.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct BlobCapabilities {
     /// Blobs survive dropping every handle and opening the store again.
     pub persistent: bool,
+    /// The most names one page of a listing holds: 1 to [`MAX_PAGE`], which
+    /// is the default. The conformance suite's listing cases fill several
+    /// pages of this size (so a store configured with small pages is
+    /// tested with fewer blobs), and hold the store to it.
+    pub page_size: usize,
 }
+
+/// The most names one page of a listing holds, whatever the store.
+pub const MAX_PAGE: usize = 1_000;
 
 impl BlobCapabilities {
     /// A store that lives only as long as its handles (the memory backend).
     pub const fn volatile() -> Self {
-        BlobCapabilities { persistent: false }
+        BlobCapabilities {
+            persistent: false,
+            page_size: MAX_PAGE,
+        }
     }
 
     /// A store whose blobs survive reopening.
     pub const fn persistent() -> Self {
-        BlobCapabilities { persistent: true }
+        BlobCapabilities {
+            persistent: true,
+            page_size: MAX_PAGE,
+        }
+    }
+
+    /// The same capabilities with at most `names` names a listing page
+    /// (clamped to 1 to [`MAX_PAGE`]).
+    #[must_use]
+    pub const fn with_page_size(mut self, names: usize) -> Self {
+        self.page_size = if names == 0 {
+            1
+        } else if names > MAX_PAGE {
+            MAX_PAGE
+        } else {
+            names
+        };
+        self
+    }
+}
+
+impl Default for BlobCapabilities {
+    /// [`BlobCapabilities::volatile`]: nothing promised beyond the contract.
+    fn default() -> Self {
+        BlobCapabilities::volatile()
     }
 }
 
@@ -95,7 +131,8 @@ pub trait BlobDir: Send + Sync + Debug + 'static {
     async fn dir(&self, name: &BlobName) -> Result<Arc<dyn BlobDir>, DirError>;
 
     /// One page of the names of the blobs and directories in this directory,
-    /// in no promised order, at most 1,000 names a page. Pass `None` for the
+    /// in no promised order, at most [`BlobCapabilities::page_size`] (at most
+    /// [`MAX_PAGE`]) names a page. Pass `None` for the
     /// first page and the returned continuation for the next; replaying a
     /// token gives the same page (if nothing changed meanwhile) or
     /// [`ListError::NoContinuation`]. Names present for the whole listing

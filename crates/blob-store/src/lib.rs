@@ -66,7 +66,7 @@ mod list;
 mod name;
 pub mod raw;
 
-pub use dir::{BlobCapabilities, BlobDir, BlobStore};
+pub use dir::{BlobCapabilities, BlobDir, BlobStore, MAX_PAGE};
 pub use error::{DirError, ListError, ReadBlobError, RemoveBlobError, WriteBlobError};
 pub use ext::BlobDirExt;
 pub use infinisheet_storage_error::{BoxError, StorageError};

@@ -54,9 +54,12 @@
 //! it never passes silently. A backend that declares a guarantee but gives the
 //! suite no way to test it fails.
 //!
-//! The suite expects listings to return at most 1,000 names a page and
-//! queries to return at least one entry whenever entries remain; both are part
-//! of the trait contracts.
+//! The suite expects listings to return at most the page size a store
+//! declares (`BlobCapabilities::page_size`, at most 1,000) names a page, and
+//! queries to return at least one entry whenever entries remain; both are
+//! part of the trait contracts. The listing cases fill several pages of the
+//! declared size: a remote store configured with small pages is tested with
+//! fewer blobs (each write is a request), in the same cases.
 //!
 //! # Layout
 //!

@@ -252,7 +252,7 @@ macro_rules! __blob_store_tests {
                 list_reports_kinds,
                 list_sizes_are_the_blobs_lengths,
                 list_pages_cover_every_name,
-                list_ten_thousand_blobs,
+                list_ten_full_pages,
                 continuation_replay,
                 continuation_from_other_dir_rejected,
                 continuation_garbage_rejected,

@@ -11,7 +11,8 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use infinisheet_blob_store::{
     BlobCapabilities, BlobDir, BlobName, BlobStore, Continuation, DirError, EntryKind, ListEntry,
-    ListError, ListPage, ReadBlobError, RemoveBlobError, StorageError, WriteBlobError, raw,
+    ListError, ListPage, MAX_PAGE, ReadBlobError, RemoveBlobError, StorageError, WriteBlobError,
+    raw,
 };
 use infinisheet_event_log::raw::{blocking, pooled};
 use rustix::fd::{AsFd, OwnedFd};
@@ -22,9 +23,6 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-
-/// Names a listing page holds at most.
-const PAGE: usize = 1_000;
 
 /// How often a write retries when its directory is removed under it.
 const WRITE_ATTEMPTS: usize = 8;
@@ -226,7 +224,7 @@ impl FsBlobStore {
                 temporary,
                 read_only,
             }),
-            page_size: PAGE,
+            page_size: MAX_PAGE,
         }
     }
 
@@ -252,7 +250,7 @@ impl FsBlobStore {
     /// 1,000; 1,000 unless set).
     #[must_use]
     pub fn with_page_size(mut self, names: usize) -> Self {
-        self.page_size = names.clamp(1, PAGE);
+        self.page_size = names.clamp(1, MAX_PAGE);
         self
     }
 }
@@ -267,7 +265,7 @@ impl BlobStore for FsBlobStore {
     }
 
     fn capabilities(&self) -> BlobCapabilities {
-        BlobCapabilities::persistent()
+        BlobCapabilities::persistent().with_page_size(self.page_size)
     }
 }
 

@@ -6,13 +6,10 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use infinisheet_blob_store::{
     BlobCapabilities, BlobDir, BlobName, BlobStore, Continuation, DirError, EntryKind, ListError,
-    ListPage, ReadBlobError, RemoveBlobError, StorageError, WriteBlobError, raw,
+    ListPage, MAX_PAGE, ReadBlobError, RemoveBlobError, StorageError, WriteBlobError, raw,
 };
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-
-/// Default number of names a listing returns per page.
-const DEFAULT_PAGE_SIZE: usize = 1000;
 
 /// The reference [`BlobStore`]: blobs in memory, clones share them.
 ///
@@ -42,16 +39,16 @@ pub struct MemoryBlobDir {
 impl MemoryBlobStore {
     /// An empty store whose listings return at most 1,000 names a page.
     pub fn new() -> Self {
-        Self::with_page_size(DEFAULT_PAGE_SIZE)
+        Self::with_page_size(MAX_PAGE)
     }
 
     /// An empty store whose listings return at most `page_size` names a page
-    /// (at least 1).
+    /// (1 to 1,000).
     pub fn with_page_size(page_size: usize) -> Self {
         MemoryBlobStore {
             inner: Arc::new(Inner {
                 blobs: Mutex::default(),
-                page_size: page_size.max(1),
+                page_size: page_size.clamp(1, MAX_PAGE),
                 id: fastrand::u64(..),
             }),
         }
@@ -78,7 +75,7 @@ impl BlobStore for MemoryBlobStore {
     }
 
     fn capabilities(&self) -> BlobCapabilities {
-        BlobCapabilities::volatile()
+        BlobCapabilities::volatile().with_page_size(self.inner.page_size)
     }
 }
 

@@ -10,7 +10,8 @@ use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use infinisheet_blob_store::{
     BlobCapabilities, BlobDir, BlobName, BlobStore, Continuation, DirError, EntryKind, ListEntry,
-    ListError, ListPage, ReadBlobError, RemoveBlobError, StorageError, WriteBlobError, raw,
+    ListError, ListPage, MAX_PAGE, ReadBlobError, RemoveBlobError, StorageError, WriteBlobError,
+    raw,
 };
 use object_store::list::{PaginatedListOptions, PaginatedListStore};
 use object_store::path::Path;
@@ -18,9 +19,6 @@ use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutPayload, UpdateVersi
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-
-/// Default number of names one listing page holds at most.
-const DEFAULT_PAGE_SIZE: usize = 1000;
 
 /// Scope of this backend's continuation tokens.
 const TOKEN_SCOPE: &str = "object-store";
@@ -76,7 +74,7 @@ impl ObjectStoreBlobStore {
         ObjectStoreBlobStore {
             store,
             prefix,
-            page_size: DEFAULT_PAGE_SIZE,
+            page_size: MAX_PAGE,
             no_conditional_replace: Arc::default(),
             lister: None,
         }
@@ -94,11 +92,11 @@ impl ObjectStoreBlobStore {
         self
     }
 
-    /// The same store, listing at most `page_size` names a page (at least
-    /// 1). The default is 1,000.
+    /// The same store, listing at most `page_size` names a page (1 to
+    /// 1,000). The default is 1,000.
     #[must_use]
     pub fn with_page_size(mut self, page_size: usize) -> Self {
-        self.page_size = page_size.max(1);
+        self.page_size = page_size.clamp(1, MAX_PAGE);
         self
     }
 
@@ -128,7 +126,7 @@ impl BlobStore for ObjectStoreBlobStore {
     }
 
     fn capabilities(&self) -> BlobCapabilities {
-        BlobCapabilities::persistent()
+        BlobCapabilities::persistent().with_page_size(self.page_size)
     }
 }
 

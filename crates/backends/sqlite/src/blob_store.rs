@@ -121,7 +121,7 @@ impl BlobStore for SqliteBlobStore {
     }
 
     fn capabilities(&self) -> BlobCapabilities {
-        BlobCapabilities::persistent()
+        BlobCapabilities::persistent().with_page_size(self.db.shared.options.list_page_names)
     }
 }
 

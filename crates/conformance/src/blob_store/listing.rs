@@ -1,15 +1,28 @@
 //! Cases for listings: pages, continuation tokens, many names, and listing
-//! while others write.
+//! while others write. Each fills pages of the size the store declares
+//! ([`BlobCapabilities::page_size`](infinisheet_blob_store::BlobCapabilities)):
+//! ten pages are 10,000 blobs at the default of 1,000, and 1,000 on a store
+//! configured with pages of 100 (a remote one, whose every write is a
+//! request).
 
 use super::{Store, entries, listing, open};
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
-use infinisheet_blob_store::{BlobDir, BlobDirExt, Continuation, EntryKind, ListError, ListPage};
+use infinisheet_blob_store::{
+    BlobDir, BlobDirExt, Continuation, EntryKind, ListError, ListPage, MAX_PAGE,
+};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-/// The most names a page may hold.
-const MAX_PAGE: usize = 1_000;
+/// The most names a page of `store`'s listings holds, as it declares it.
+fn page_size(store: &Store) -> usize {
+    let page = store.capabilities().page_size;
+    assert!(
+        (1..=MAX_PAGE).contains(&page),
+        "a store declares pages of 1 to {MAX_PAGE} names, not {page}"
+    );
+    page
+}
 
 /// Writes blobs `name(0..n)` into `dir`, 16 at a time.
 async fn write_many(dir: &Arc<dyn BlobDir>, n: usize, name: impl Fn(usize) -> String) {
@@ -28,27 +41,29 @@ async fn write_many(dir: &Arc<dyn BlobDir>, n: usize, name: impl Fn(usize) -> St
     .unwrap_or_else(|err| panic!("{err}"));
 }
 
-/// Follows pages to the end, checking each holds at most [`MAX_PAGE`] names;
+/// Follows pages to the end, checking each holds at most `page` names;
 /// returns the pages' names.
-async fn pages(dir: &dyn BlobDir) -> Vec<Vec<String>> {
+async fn pages(dir: &dyn BlobDir, page: usize) -> Vec<Vec<String>> {
     let mut pages = Vec::new();
     let mut token: Option<Continuation> = None;
     loop {
-        let page = dir
+        let listed = dir
             .list(token.as_ref())
             .await
             .unwrap_or_else(|err| panic!("listing page {}: {err}", pages.len()));
         assert!(
-            page.entries.len() <= MAX_PAGE,
-            "a page holds at most {MAX_PAGE} names"
+            listed.entries.len() <= page,
+            "a page held {} names; the store declares at most {page}",
+            listed.entries.len()
         );
         pages.push(
-            page.entries
+            listed
+                .entries
                 .into_iter()
                 .map(|e| e.name.into_string())
                 .collect(),
         );
-        match page.continuation {
+        match listed.continuation {
             Some(next) => token = Some(next),
             None => return pages,
         }
@@ -134,42 +149,49 @@ pub async fn list_sizes_are_the_blobs_lengths(store: Store) {
     assert_eq!(seen, lengths.len() + 1);
 }
 
-/// 2,500 blobs and 30 directories list over more than two pages, every name
-/// exactly once and each directory once however many blobs it holds.
+/// Two and a half pages of blobs and 30 directories list over more than two
+/// pages, every name exactly once and each directory once however many
+/// blobs it holds.
 pub async fn list_pages_cover_every_name(store: Store) {
+    let page = page_size(&store);
+    let blobs = 2 * page + page / 2;
     let root = store.root();
-    write_many(&root, 2_500, |i| format!("blob-{i:05}")).await;
-    let mut expected: BTreeSet<String> = (0..2_500).map(|i| format!("blob-{i:05}")).collect();
+    write_many(&root, blobs, |i| format!("blob-{i:05}")).await;
+    let mut expected: BTreeSet<String> = (0..blobs).map(|i| format!("blob-{i:05}")).collect();
     for d in 0..30 {
         let dir = root.open_dir(&format!("dir-{d:02}")).await.unwrap();
         write_many(&dir, 3, |i| format!("inner-{i}")).await;
         expected.insert(format!("dir-{d:02}"));
     }
-    let pages = pages(&*root).await;
+    let pages = pages(&*root, page).await;
     assert!(
         pages.len() > 2,
-        "2,530 names must take more than two pages of at most {MAX_PAGE}"
+        "{} names must take more than two pages of at most {page}",
+        expected.len()
     );
     assert_each_once(&pages, &expected);
 }
 
-/// 10,000 blobs in one directory all list, each exactly once.
-pub async fn list_ten_thousand_blobs(store: Store) {
+/// Ten full pages of blobs in one directory (10,000 at the default page
+/// size) all list, each exactly once.
+pub async fn list_ten_full_pages(store: Store) {
+    let page = page_size(&store);
     let dir = open(&store, &["big"]).await;
-    write_many(&dir, 10_000, |i| format!("{i}")).await;
-    let expected: BTreeSet<String> = (0..10_000).map(|i| format!("{i}")).collect();
-    assert_each_once(&pages(&*dir).await, &expected);
+    write_many(&dir, 10 * page, |i| format!("{i}")).await;
+    let expected: BTreeSet<String> = (0..10 * page).map(|i| format!("{i}")).collect();
+    assert_each_once(&pages(&*dir, page).await, &expected);
 }
 
 /// Replaying a continuation token gives the same page again, or the
 /// no-continuation error; never a different page.
 pub async fn continuation_replay(store: Store) {
+    let page = page_size(&store);
     let dir = open(&store, &["d"]).await;
-    write_many(&dir, MAX_PAGE + 1, |i| format!("n{i}")).await;
+    write_many(&dir, page + 1, |i| format!("n{i}")).await;
     let first = dir.list(None).await.unwrap();
     let token = first
         .continuation
-        .expect("1,001 names cannot fit one page of at most 1,000");
+        .unwrap_or_else(|| panic!("{} names cannot fit one page of at most {page}", page + 1));
     let second = dir.list(Some(&token)).await.unwrap();
     match dir.list(Some(&token)).await {
         Ok(again) => assert_eq!(again, second, "a replayed token gave a different page"),
@@ -181,10 +203,11 @@ pub async fn continuation_replay(store: Store) {
 /// A token used on a directory that did not issue it — a sibling, the
 /// parent, or a child — is the no-continuation error.
 pub async fn continuation_from_other_dir_rejected(store: Store) {
+    let page = page_size(&store);
     let dir = open(&store, &["d"]).await;
-    write_many(&dir, MAX_PAGE + 1, |i| format!("n{i}")).await;
+    write_many(&dir, page + 1, |i| format!("n{i}")).await;
     let sibling = open(&store, &["e"]).await;
-    write_many(&sibling, MAX_PAGE + 1, |i| format!("n{i}")).await;
+    write_many(&sibling, page + 1, |i| format!("n{i}")).await;
     let child = dir.open_dir("child").await.unwrap();
     child.write("x", &b"x"[..]).await.unwrap();
     let token = dir
@@ -192,7 +215,7 @@ pub async fn continuation_from_other_dir_rejected(store: Store) {
         .await
         .unwrap()
         .continuation
-        .expect("1,001 names cannot fit one page of at most 1,000");
+        .unwrap_or_else(|| panic!("{} names cannot fit one page of at most {page}", page + 1));
     for other in [sibling, store.root(), child] {
         assert_err!(other.list(Some(&token)).await, ListError::NoContinuation);
     }
@@ -217,22 +240,25 @@ pub async fn continuation_garbage_rejected(store: Store) {
     }
 }
 
-/// Paging through 1,500 blobs while another task writes 500 new ones: no
-/// name is listed twice and every blob present throughout is listed.
+/// Paging through a page and a half of blobs (1,500 at the default page
+/// size) while another task writes half a page of new ones: no name is
+/// listed twice and every blob present throughout is listed.
 pub async fn list_while_writing(store: Store) {
+    let page = page_size(&store);
+    let (old, new) = (page + page / 2, (page / 2).max(1));
     let dir = open(&store, &["d"]).await;
-    write_many(&dir, 1_500, |i| format!("old-{i:04}")).await;
+    write_many(&dir, old, |i| format!("old-{i:04}")).await;
     let writer = {
         let dir = dir.clone();
-        tokio::spawn(async move { write_many(&dir, 500, |i| format!("new-{i:04}")).await })
+        tokio::spawn(async move { write_many(&dir, new, |i| format!("new-{i:04}")).await })
     };
-    let pages = pages(&*dir).await;
+    let pages = pages(&*dir, page).await;
     writer.await.expect("writer task");
     let mut seen = BTreeSet::new();
     for name in pages.iter().flatten() {
         assert!(seen.insert(name.clone()), "{name} listed twice");
     }
-    for i in 0..1_500 {
+    for i in 0..old {
         assert!(
             seen.contains(&format!("old-{i:04}")),
             "old-{i:04} was not listed"

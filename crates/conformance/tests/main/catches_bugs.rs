@@ -205,6 +205,8 @@ enum StoreBug {
     DirReadsAsMissing,
     /// Listings after the first page drop their first name.
     ListingSkips,
+    /// Declares pages of 2 names while its pages hold 5.
+    PagesOverDeclared,
 }
 
 #[derive(Debug, Clone)]
@@ -228,7 +230,10 @@ impl BlobStore for BuggyStore {
     }
 
     fn capabilities(&self) -> BlobCapabilities {
-        self.inner.capabilities()
+        match self.bug {
+            StoreBug::PagesOverDeclared => self.inner.capabilities().with_page_size(2),
+            _ => self.inner.capabilities(),
+        }
     }
 }
 
@@ -464,8 +469,18 @@ fn skipping_listings_are_caught() {
     assert!(fails(blob_store::list_pages_cover_every_name(store(
         StoreBug::ListingSkips
     ))));
-    assert!(fails(blob_store::list_ten_thousand_blobs(store(
+    assert!(fails(blob_store::list_ten_full_pages(store(
         StoreBug::ListingSkips
+    ))));
+}
+
+#[test]
+fn pages_larger_than_declared_are_caught() {
+    assert!(fails(blob_store::list_ten_full_pages(store(
+        StoreBug::PagesOverDeclared
+    ))));
+    assert!(fails(blob_store::list_pages_cover_every_name(store(
+        StoreBug::PagesOverDeclared
     ))));
 }
 
