@@ -24,6 +24,7 @@
 
 mod azure;
 mod browser;
+mod jobs;
 mod s3;
 
 use anyhow::{Context, Result, bail};
@@ -229,10 +230,10 @@ fn test() -> Result<()> {
     test_with(|| Ok(()))
 }
 
-/// [`test()`], calling `beside_azure` as the Azure step starts and returning
-/// what it gave: that step leaves a core idle (Azurite is one Node
-/// process), where the S3 step's three servers keep both busy.
-fn test_with<T>(beside_azure: impl FnOnce() -> Result<T>) -> Result<T> {
+/// [`test()`], calling `beside` as the tests start and returning what it
+/// gave. The local tests, the S3 shards and the Azure tests run at once
+/// (see `jobs.rs`), then the doctests and the programs.
+fn test_with<T>(beside: impl FnOnce() -> Result<T>) -> Result<T> {
     ensure_strace()?;
     let skips = SkipLog::new(Path::new("."))?;
     let features = all_features();
@@ -263,7 +264,9 @@ fn test_with<T>(beside_azure: impl FnOnce() -> Result<T>) -> Result<T> {
         ],
         &[],
     )?;
-    let server = s3::S3Server::start(Path::new("."), "server")?;
+    let s3_servers = s3_servers()?;
+    let azure = azure::AzureServer::start(Path::new("."))?;
+    let started = beside()?;
     let targets = local_test_targets(Path::new("."))?;
     let mut args = vec![
         "test",
@@ -278,11 +281,13 @@ fn test_with<T>(beside_azure: impl FnOnce() -> Result<T>) -> Result<T> {
     for name in &targets {
         args.extend(["--test", name]);
     }
-    run_with("cargo", &args, &[skips.env()])?;
-    s3_tests(&server, &skips)?;
-    drop(server);
-    let started = beside_azure()?;
-    azure_tests(&skips)?;
+    let mut tests = vec![jobs::Job::new("local-tests", &args, vec![skips.env()])];
+    tests.extend(s3_jobs(&s3_servers, &skips));
+    tests.push(azure_job(&azure, &skips));
+    jobs::run_all(&tests)?;
+    drop(azure);
+    run_built("example", "mixed_backends", &[], &s3_servers[0].env())?;
+    drop(s3_servers);
     run(
         "cargo",
         &["test", "--workspace", "--doc", "--features", &features],
@@ -360,92 +365,71 @@ impl SkipLog {
 
 /// How the tests named `s3` are shared among servers, as test-name
 /// filters: moto handles one request at a time (see `s3.rs`), so one
-/// server is the bottleneck, and three (the event log's suite with the
-/// other crates' S3 tests, and each of the two blob store suites, which
-/// hold most of the requests) keep both cores busy.
+/// server is the bottleneck. The event log's suite holds most of the
+/// requests (its racing writers), the two blob store suites most of the
+/// rest, and the other crates' S3 tests (whole programs, four clients over
+/// a lossy proxy) mostly wait.
 const S3_SHARDS: [(&str, &[&str]); 3] = [
+    ("s3-log", &["s3_event_log::"]),
+    ("s3-blobs", &["s3_blob_store::", "s3_paged_blob_store::"]),
     (
-        "rest",
-        &["--skip", "s3_blob_store", "--skip", "s3_paged_blob_store"],
+        "s3-rest",
+        &[
+            "--skip",
+            "s3_event_log::",
+            "--skip",
+            "s3_blob_store::",
+            "--skip",
+            "s3_paged_blob_store::",
+        ],
     ),
-    ("blobs", &["s3_blob_store"]),
-    ("paged-blobs", &["s3_paged_blob_store"]),
 ];
 
-/// The tests that need the S3 server, each shard on a server of its own
-/// and all at once, then the example that mixes a SQLite log with S3
-/// blobs. The tests wait on the server most of their time, so each shard
-/// runs eight at a time rather than one per core. Each shard's output goes
-/// to `target/s3-tests-SHARD.log` and is printed when all are done.
-fn s3_tests(server: &s3::S3Server, skips: &SkipLog) -> Result<()> {
+/// One S3 server per shard, each with its own log in `target/`.
+fn s3_servers() -> Result<Vec<s3::S3Server>> {
+    S3_SHARDS
+        .iter()
+        .map(|(shard, _)| s3::S3Server::start(Path::new("."), shard))
+        .collect()
+}
+
+/// The tests that need the S3 server, each shard against its own server
+/// (`servers`, from [`s3_servers`]). The tests wait on the server most of
+/// their time, so each shard runs eight at a time rather than one per core.
+fn s3_jobs(servers: &[s3::S3Server], skips: &SkipLog) -> Vec<jobs::Job> {
     let features = all_features();
-    let mut running = Vec::new();
-    let mut servers = Vec::new();
-    for (i, (shard, filters)) in S3_SHARDS.iter().enumerate() {
-        let env = if i == 0 {
-            server.env()
-        } else {
-            servers.push(s3::S3Server::start(Path::new("."), shard)?);
-            servers[servers.len() - 1].env()
-        };
-        let log_path = PathBuf::from("target").join(format!("s3-tests-{shard}.log"));
-        let log = std::fs::File::create(&log_path)
-            .with_context(|| format!("creating {}", log_path.display()))?;
-        let mut args = vec![
-            "test",
-            "--workspace",
-            "--features",
-            &features,
-            "--test",
-            "s3",
-            "--",
-            "--test-threads",
-            "8",
-        ];
-        args.extend(filters.iter());
-        eprintln!(
-            "$ cargo {}  (shard {shard}, output in {})",
-            args.join(" "),
-            log_path.display()
-        );
-        let child = Command::new("cargo")
-            .args(&args)
-            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-            .envs([skips.env()])
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()
-            .context("starting cargo test")?;
-        running.push((*shard, child, log_path));
-    }
-    let started = Instant::now();
-    let mut failed = Vec::new();
-    for (shard, mut child, log_path) in running {
-        let status = child.wait().context("waiting for cargo test")?;
-        let output = std::fs::read_to_string(&log_path).unwrap_or_default();
-        eprintln!("--- shard {shard} ({status}) ---\n{output}");
-        if !status.success() {
-            failed.push(shard);
-        }
-    }
-    eprintln!("  (S3 shards: {:.1}s)", started.elapsed().as_secs_f64());
-    drop(servers);
-    if !failed.is_empty() {
-        bail!("the S3 tests failed in shard(s) {}", failed.join(", "));
-    }
-    run_built("example", "mixed_backends", &[], &server.env())
+    S3_SHARDS
+        .iter()
+        .zip(servers)
+        .map(|((shard, filters), server)| {
+            let mut args = vec![
+                "test",
+                "--workspace",
+                "--features",
+                &features,
+                "--test",
+                "s3",
+                "--",
+                "--test-threads",
+                "8",
+            ];
+            args.extend(filters.iter());
+            let mut env = server.env();
+            env.push(skips.env());
+            jobs::Job::new(shard, &args, env)
+        })
+        .collect()
 }
 
 /// The tests that need Azure's emulator: the conformance suite on
 /// `az://` and the catalog on it by URL. One thread per core: Azurite is
 /// one Node process, and more requests at once only queue there (eight
 /// threads took 302 s rather than 175 s, and timed out a 16 MiB upload).
-fn azure_tests(skips: &SkipLog) -> Result<()> {
-    let server = azure::AzureServer::start(Path::new("."))?;
+fn azure_job(server: &azure::AzureServer, skips: &SkipLog) -> jobs::Job {
     let mut env = server.env();
     env.push(skips.env());
-    run_with(
-        "cargo",
+    jobs::Job::new(
+        "azure",
         &[
             "test",
             "--workspace",
@@ -454,7 +438,7 @@ fn azure_tests(skips: &SkipLog) -> Result<()> {
             "--test",
             "azure",
         ],
-        &env,
+        env,
     )
 }
 
@@ -480,9 +464,10 @@ fn host_app() -> Result<()> {
 
 fn conformance() -> Result<()> {
     let skips = SkipLog::new(Path::new("."))?;
-    let server = s3::S3Server::start(Path::new("."), "server")?;
-    run_with(
-        "cargo",
+    let s3_servers = s3_servers()?;
+    let azure = azure::AzureServer::start(Path::new("."))?;
+    let mut tests = vec![jobs::Job::new(
+        "local-conformance",
         &[
             "test",
             "--workspace",
@@ -493,11 +478,11 @@ fn conformance() -> Result<()> {
             "--",
             "conformance::",
         ],
-        &[skips.env()],
-    )?;
-    s3_tests(&server, &skips)?;
-    drop(server);
-    azure_tests(&skips)
+        vec![skips.env()],
+    )];
+    tests.extend(s3_jobs(&s3_servers, &skips));
+    tests.push(azure_job(&azure, &skips));
+    jobs::run_all(&tests)
 }
 
 fn ensure_component(tool: &str, component: &str) -> Result<()> {
