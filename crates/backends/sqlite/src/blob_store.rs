@@ -121,7 +121,7 @@ impl BlobStore for SqliteBlobStore {
     }
 
     fn capabilities(&self) -> BlobCapabilities {
-        BlobCapabilities::persistent().with_page_size(self.db.shared.options.list_page_names)
+        BlobCapabilities::persistent().with_page_size(self.db.shared.options.listing_page())
     }
 }
 
@@ -394,7 +394,7 @@ impl BlobDir for SqliteBlobDir {
         let prefix = raw::dir_prefix(&self.path);
         let scope = self.scope();
         let lower = raw::start_key(continuation, &scope, &prefix)?;
-        let page_size = self.db.shared.options.list_page_names;
+        let page_size = self.db.shared.options.listing_page();
         self.run("listing a directory", false, move |tx, store| {
             // The root's keys have no upper bound; a directory's end where
             // its subtree does.

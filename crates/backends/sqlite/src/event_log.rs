@@ -542,7 +542,7 @@ impl EventLog for SqliteEventLog {
         known: KnownSnapshot,
     ) -> Result<QueryValue, QueryError> {
         let options = self.db.shared.options;
-        let (max_entries, max_bytes) = (options.query_page_entries, options.query_page_bytes);
+        let (max_entries, max_bytes) = (options.query_entries(), options.query_page_bytes);
         self.run("querying", move |conn, log| {
             query(conn, log, start, end, known, max_entries, max_bytes)
         })

@@ -1,5 +1,6 @@
 //! `SqliteOptions`: durability, busy timeout and page sizes.
 
+use infinisheet_blob_store::MAX_PAGE;
 use std::time::Duration;
 
 /// When an acknowledged write is on disk.
@@ -74,7 +75,19 @@ impl SqliteOptions {
     /// 1,000).
     #[must_use]
     pub fn list_page_names(mut self, names: usize) -> Self {
-        self.list_page_names = names.clamp(1, 1_000);
+        self.list_page_names = names.clamp(1, MAX_PAGE);
         self
+    }
+
+    /// The listing page size in force: `list_page_names` within 1 to
+    /// 1,000 (the field is public, so a value set directly may lie
+    /// outside; 0 listed the same page forever).
+    pub(crate) fn listing_page(&self) -> usize {
+        self.list_page_names.clamp(1, MAX_PAGE)
+    }
+
+    /// The most entries a query page holds in force: at least 1.
+    pub(crate) fn query_entries(&self) -> usize {
+        self.query_page_entries.max(1)
     }
 }
