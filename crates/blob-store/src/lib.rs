@@ -46,8 +46,9 @@
 //!   character names.
 //! * An empty directory is invisible; `dir()` creates nothing until a blob is
 //!   written beneath it.
-//! * Listing pages hold at most 1,000 names; a continuation token is accepted
-//!   only by the directory that issued it.
+//! * A listing page holds at most the names a store declares
+//!   ([`BlobCapabilities::page_size`], at most [`MAX_PAGE`], 1,000); a
+//!   continuation token is accepted only by the directory that issued it.
 //!
 //! # Decisions
 //!

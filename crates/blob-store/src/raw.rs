@@ -6,7 +6,7 @@
 //! path joined with `/` (which no [`BlobName`] contains), so in byte order
 //! every directory's contents form one contiguous run of keys.
 //!
-//! The memory and SQLite backends use these; an object store's keys have the
+//! The memory, SQLite and filesystem backends use these; an object store's keys have the
 //! same shape. Pure functions, no I/O.
 
 use crate::{BlobName, Continuation, EntryKind, ListEntry, ListError, ListPage};
@@ -112,8 +112,10 @@ pub fn start_key(
 ///
 /// `next_key(lower)` returns the first stored key at or after `lower` (in
 /// byte order), or `None`; the page visits each child once by skipping past
-/// its run of keys. A page holds at most `page_size` names; the token of the
-/// next page is scoped to `scope` and `prefix`. A stored key whose child
+/// its run of keys. A page holds at most `page_size` names (the size the
+/// store declares in its [`BlobCapabilities`](crate::BlobCapabilities),
+/// which the conformance suite holds it to); the token of the next page is
+/// scoped to `scope` and `prefix`. A stored key whose child
 /// name is not a valid [`BlobName`] is reported through `invalid`.
 pub fn list_page<E>(
     scope: &str,

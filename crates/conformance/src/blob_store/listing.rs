@@ -1,9 +1,13 @@
 //! Cases for listings: pages, continuation tokens, many names, and listing
-//! while others write. Each fills pages of the size the store declares
-//! ([`BlobCapabilities::page_size`](infinisheet_blob_store::BlobCapabilities)):
-//! ten pages are 10,000 blobs at the default of 1,000, and 1,000 on a store
+//! while others write. Each writes several pages' worth of the size the
+//! store declares
+//! ([`BlobCapabilities::page_size`](infinisheet_blob_store::BlobCapabilities)),
+//! and never fewer names than a floor of its own: ten pages are 10,000
+//! blobs at the default of 1,000, and 2,500 (the floor) on a store
 //! configured with pages of 100 (a remote one, whose every write is a
-//! request).
+//! request) or of 7 — still more than two of the 1,000-key pages S3 and
+//! Azure answer a listing with, so a store's own paging of the service's
+//! listing is crossed too.
 
 use super::{Store, entries, listing, open};
 use bytes::Bytes;
@@ -149,12 +153,12 @@ pub async fn list_sizes_are_the_blobs_lengths(store: Store) {
     assert_eq!(seen, lengths.len() + 1);
 }
 
-/// Two and a half pages of blobs and 30 directories list over more than two
-/// pages, every name exactly once and each directory once however many
-/// blobs it holds.
+/// Two and a half pages of blobs (at least 250) and 30 directories list
+/// over more than two pages, every name exactly once and each directory
+/// once however many blobs it holds.
 pub async fn list_pages_cover_every_name(store: Store) {
     let page = page_size(&store);
-    let blobs = 2 * page + page / 2;
+    let blobs = (2 * page + page / 2).max(250);
     let root = store.root();
     write_many(&root, blobs, |i| format!("blob-{i:05}")).await;
     let mut expected: BTreeSet<String> = (0..blobs).map(|i| format!("blob-{i:05}")).collect();
@@ -173,12 +177,13 @@ pub async fn list_pages_cover_every_name(store: Store) {
 }
 
 /// Ten full pages of blobs in one directory (10,000 at the default page
-/// size) all list, each exactly once.
+/// size), and at least 2,500, all list, each exactly once.
 pub async fn list_ten_full_pages(store: Store) {
     let page = page_size(&store);
+    let blobs = (10 * page).max(2_500);
     let dir = open(&store, &["big"]).await;
-    write_many(&dir, 10 * page, |i| format!("{i}")).await;
-    let expected: BTreeSet<String> = (0..10 * page).map(|i| format!("{i}")).collect();
+    write_many(&dir, blobs, |i| format!("{i}")).await;
+    let expected: BTreeSet<String> = (0..blobs).map(|i| format!("{i}")).collect();
     assert_each_once(&pages(&*dir, page).await, &expected);
 }
 
@@ -241,11 +246,12 @@ pub async fn continuation_garbage_rejected(store: Store) {
 }
 
 /// Paging through a page and a half of blobs (1,500 at the default page
-/// size) while another task writes half a page of new ones: no name is
-/// listed twice and every blob present throughout is listed.
+/// size, at least 150) while another task writes half a page of new ones
+/// (at least 50): no name is listed twice and every blob present
+/// throughout is listed.
 pub async fn list_while_writing(store: Store) {
     let page = page_size(&store);
-    let (old, new) = (page + page / 2, (page / 2).max(1));
+    let (old, new) = ((page + page / 2).max(150), (page / 2).max(50));
     let dir = open(&store, &["d"]).await;
     write_many(&dir, old, |i| format!("old-{i:04}")).await;
     let writer = {
