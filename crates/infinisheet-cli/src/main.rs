@@ -55,7 +55,8 @@ struct Cli {
     /// `RUST_LOG` sets it in detail.
     #[arg(short, long, global = true, action = clap::ArgAction::Count, help_heading = "Messages")]
     verbose: u8,
-    /// Say nothing but errors (no progress, no notes).
+    /// Print only errors and what the command was asked for: no progress,
+    /// notes or lines saying what was done ("created sheet …").
     #[arg(
         short,
         long,

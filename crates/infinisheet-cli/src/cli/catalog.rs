@@ -39,13 +39,13 @@ pub(crate) async fn new(place: &Place, args: New) -> anyhow::Result<()> {
     let catalog = place.catalog().await?;
     if args.folder {
         catalog.create_folder(&args.path).await?;
-        outln!("created folder {}", args.path);
+        saidln!("created folder {}", args.path);
     } else {
         let options = SheetOptions::default()
             .snapshot_interval(args.snapshot_interval)
             .tile_size(args.tiles.0, args.tiles.1);
         let sheet = catalog.create_sheet(&args.path, options).await?;
-        outln!(
+        saidln!(
             "created sheet {} (log {} in {})",
             sheet.path(),
             sheet.metadata().log_id,
@@ -108,14 +108,19 @@ pub(crate) async fn mv(place: &Place, args: Mv) -> anyhow::Result<()> {
     // trailing `/`, the item keeps its name.
     let into_folder = args.to.ends_with('/') || catalog.list(&args.to).await.is_ok();
     let to = if into_folder {
-        let name = args.from.trim_end_matches('/');
-        let name = name.rsplit_once('/').map_or(name, |(_, name)| name);
+        let from = args.from.trim_matches('/');
+        let (parent, name) = from.rsplit_once('/').unwrap_or(("", from));
+        let folder = args.to.trim_matches('/');
+        if folder == parent {
+            let folder = if folder.is_empty() { "/" } else { folder };
+            anyhow::bail!("{from} is in {folder} already");
+        }
         format!("{}/{name}", args.to.trim_end_matches('/'))
     } else {
         args.to.clone()
     };
     catalog.rename(&args.from, &to).await?;
-    outln!("moved {} to {to}", args.from);
+    saidln!("moved {} to {to}", args.from);
     Ok(())
 }
 
@@ -131,7 +136,7 @@ pub(crate) struct Rm {
 pub(crate) async fn rm(place: &Place, args: Rm) -> anyhow::Result<()> {
     let catalog = place.catalog().await?;
     catalog.remove(&args.path, args.recursive).await?;
-    outln!("removed {}", args.path);
+    saidln!("removed {}", args.path);
     Ok(())
 }
 

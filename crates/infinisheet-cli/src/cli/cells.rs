@@ -48,7 +48,7 @@ pub(crate) async fn set(place: &Place, args: Set) -> anyhow::Result<()> {
     }
     let seq = cells.set_cell(at.row, at.column, cell).await?;
     finish(cells).await;
-    outln!("{} {at} (entry {seq})", sheet.path());
+    saidln!("{} {at} (entry {seq})", sheet.path());
     Ok(())
 }
 
@@ -73,7 +73,7 @@ pub(crate) async fn clear(place: &Place, args: Clear) -> anyhow::Result<()> {
     let cells = sheet.writer(!args.no_worker).await?;
     let seq = cells.clear(range).await?;
     finish(cells).await;
-    outln!("{} {range} cleared (entry {seq})", sheet.path());
+    saidln!("{} {range} cleared (entry {seq})", sheet.path());
     Ok(())
 }
 
@@ -368,7 +368,7 @@ pub(crate) async fn import(place: &Place, args: Import) -> anyhow::Result<()> {
     } else {
         "snapshot jobs are left to a `worker` process".to_owned()
     };
-    outln!(
+    saidln!(
         "imported {} ({}, {}) into {} in {:.2} s; {snapshots}",
         counted(report.cells, "cell", "cells"),
         counted(report.rows, "row", "rows"),
@@ -430,11 +430,13 @@ pub(crate) async fn export(place: &Place, args: Export) -> anyhow::Result<()> {
             let file = std::fs::File::create(path)
                 .with_context(|| format!("creating {}", path.display()))?;
             let rows = export_csv(&cells, file, range, &format).await?;
-            eprintln!(
-                "exported {} to {}",
-                counted(rows, "row", "rows"),
-                path.display()
-            );
+            if !super::quiet() {
+                eprintln!(
+                    "exported {} to {}",
+                    counted(rows, "row", "rows"),
+                    path.display()
+                );
+            }
         }
         None => {
             export_csv(&cells, std::io::stdout().lock(), range, &format).await?;
@@ -668,7 +670,7 @@ pub(crate) async fn snapshot(place: &Place, args: Snapshot) -> anyhow::Result<()
     // A snapshot on entry S holds everything before S: the newest possible
     // one is on the last entry.
     if end <= start || end < 2 {
-        outln!("{} has nothing to snapshot yet", sheet.path());
+        saidln!("{} has nothing to snapshot yet", sheet.path());
         return Ok(());
     }
     let at = end - 1;
@@ -681,8 +683,9 @@ pub(crate) async fn snapshot(place: &Place, args: Snapshot) -> anyhow::Result<()
         .first()
         .and_then(|e| e.metadata.snapshot.as_ref())
     {
-        outln!(
-            "{} has a snapshot of every entry already (snapshot {blob} on entry {at}); nothing to do",
+        saidln!(
+            "{} has its newest snapshot already: snapshot {blob} on its last entry, {at}, \
+             holding every entry before it; nothing to do",
             sheet.path()
         );
         return Ok(());
@@ -693,18 +696,18 @@ pub(crate) async fn snapshot(place: &Place, args: Snapshot) -> anyhow::Result<()
     };
     log.set_metadata(at, ask).await?;
     if args.no_wait {
-        outln!("asked for a snapshot on entry {at} of {}", sheet.path());
+        saidln!("asked for a snapshot on entry {at} of {}", sheet.path());
         return Ok(());
     }
     let worker = SnapshotWorker::new(sheet.log(), sheet.dir(), sheet.workflow_options());
     match worker.run_job(at).await? {
-        JobOutcome::Published(value) => outln!(
+        JobOutcome::Published(value) => saidln!(
             "snapshot {} of {} published on entry {at}",
             value.blob_id,
             sheet.path()
         ),
-        JobOutcome::AlreadyDone => outln!("entry {at} already has a snapshot"),
-        _ => outln!("a newer snapshot covers entry {at}"),
+        JobOutcome::AlreadyDone => saidln!("entry {at} already has a snapshot"),
+        _ => saidln!("a newer snapshot covers entry {at}"),
     }
     Ok(())
 }

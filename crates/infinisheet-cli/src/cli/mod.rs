@@ -10,6 +10,17 @@ macro_rules! outln {
     }};
 }
 
+/// A line on standard output saying what a command did ("created sheet
+/// …", "imported …"), which `-q` leaves out: with it a command that
+/// succeeds prints only what it was asked for (cells, a listing, a CSV).
+macro_rules! saidln {
+    ($($arg:tt)*) => {{
+        if !$crate::cli::quiet() {
+            outln!($($arg)*);
+        }
+    }};
+}
+
 pub(crate) mod catalog;
 pub(crate) mod cells;
 pub(crate) mod demo;

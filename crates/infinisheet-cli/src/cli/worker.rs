@@ -94,7 +94,7 @@ pub(crate) async fn run(place: &Place, args: Worker) -> anyhow::Result<()> {
             match worker.poll_once().await {
                 Ok(report) => {
                     for value in &report.published {
-                        outln!("{path}: published snapshot on entry {}", value.sequence_id);
+                        saidln!("{path}: published snapshot on entry {}", value.sequence_id);
                     }
                     for (at, err) in &report.failed {
                         eprintln!("warning: {path}: the snapshot job on entry {at} failed: {err}");
@@ -124,12 +124,12 @@ pub(crate) async fn run(place: &Place, args: Worker) -> anyhow::Result<()> {
 /// pass with `--history` or `--keep-snapshots`).
 fn say_maintained(path: &str, done: &MaintenanceReport) -> anyhow::Result<()> {
     if let Some(start) = done.truncated_to {
-        outln!("{path}: archived history; the log now starts at entry {start}");
+        saidln!("{path}: archived history; the log now starts at entry {start}");
     }
     if let Some(cleanup) = &done.cleanup
         && !cleanup.removed.is_empty()
     {
-        outln!(
+        saidln!(
             "{path}: removed {}",
             super::counted(
                 cleanup.removed.len() as u64,

@@ -565,8 +565,23 @@ fn reading_commands_work_read_only_and_create_nothing() {
     let before = tree(home);
     chmod_tree(home, 0o444, 0o555);
     let as_root = std::fs::metadata(home.join("rows.csv")).unwrap().uid() == 0;
+    // The checkout (and the binary in its target directory) may sit where
+    // `nobody` cannot reach, such as root's home or a directory only root
+    // may enter: `nobody` runs a copy in a directory of its own reach.
+    let reachable = tempfile::tempdir().unwrap();
+    let binary = if as_root {
+        use std::os::unix::fs::PermissionsExt;
+        let copy = reachable.path().join("infinisheet");
+        std::fs::copy(assert_cmd::cargo::cargo_bin("infinisheet"), &copy).unwrap();
+        for path in [reachable.path(), copy.as_path()] {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        copy
+    } else {
+        assert_cmd::cargo::cargo_bin("infinisheet")
+    };
     let run = |args: &[&str]| -> std::process::Output {
-        let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("infinisheet"));
+        let mut command = std::process::Command::new(&binary);
         command
             .arg("--home")
             .arg(home)
@@ -852,6 +867,13 @@ fn mv_into_a_folder_and_counts_in_words() {
         "moved q4 to later/q4"
     );
     assert_eq!(ok(home, &["ls", "archive"]).trim(), "q3");
+    // Into the folder it is in already: said so (it said "is not a valid
+    // path: it is inside archive/q3").
+    let line = fails(cli(home), &["mv", "archive/q3", "archive"]);
+    assert_eq!(line, "error: archive/q3 is in archive already");
+    ok(home, &["new", "q5"]);
+    let line = fails(cli(home), &["mv", "q5", "/"]);
+    assert_eq!(line, "error: q5 is in / already");
     ok(home, &["set", "archive/q3", "A1", "1"]);
     let info = ok(home, &["info", "archive/q3"]);
     assert!(info.contains("1 row x 1 column;"), "{info}");
@@ -1493,4 +1515,55 @@ fn orphans_are_found_marked_and_swept() {
     });
     let err = fails(cli(home), &["repair", "kept", "--orphans"]);
     assert!(err.contains("name no sheets"), "{err}");
+}
+
+/// `-q` prints only errors and what a command was asked for: the commands
+/// that change the catalog or a sheet print nothing, on either stream,
+/// while `get`, `ls` and `export` to standard output still print their
+/// data.
+#[test]
+fn quiet_commands_print_only_what_was_asked_for() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let csv = home.join("in.csv");
+    std::fs::write(&csv, "a,b\r\nc,d").unwrap();
+    let out_csv = home.join("out.csv");
+    let silent = |args: &[&str]| {
+        let out = cli(home).arg("-q").args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            (
+                String::from_utf8_lossy(&out.stdout).as_ref(),
+                String::from_utf8_lossy(&out.stderr).as_ref()
+            ),
+            ("", ""),
+            "-q {args:?} printed"
+        );
+    };
+    silent(&["new", "--folder", "f"]);
+    silent(&["new", "f/s"]);
+    // The file's CRLF and missing final line break make a note without -q.
+    silent(&["import", "f/s", csv.to_str().unwrap()]);
+    silent(&["set", "f/s", "C1", "7"]);
+    silent(&["clear", "f/s", "C1:C1"]);
+    silent(&["export", "f/s", out_csv.to_str().unwrap()]);
+    silent(&["snapshot", "f/s"]);
+    silent(&["mv", "f/s", "f/t"]);
+    let asked = |args: &[&str]| {
+        let out = cli(home).arg("-q").args(args).output().unwrap();
+        assert!(out.status.success(), "{args:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert_eq!(asked(&["ls", "f"]), "t\n");
+    assert!(asked(&["get", "f/t", "A1:B2"]).contains('d'));
+    assert_eq!(
+        asked(&["export", "f/t", "--crlf", "--no-final-newline"]),
+        "a,b\r\nc,d"
+    );
+    silent(&["rm", "f/t"]);
+    assert_eq!(asked(&["ls", "f"]), "");
 }
