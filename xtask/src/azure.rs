@@ -10,7 +10,7 @@
 //! at open confirms it honours both.
 
 use anyhow::{Context, Result};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -45,10 +45,10 @@ pub(crate) struct AzureServer {
 
 impl AzureServer {
     /// Installs Azurite if needed and starts it with an empty container.
-    pub(crate) fn start(root: &Path) -> Result<Self> {
-        let dir = install(root)?;
+    pub(crate) fn start() -> Result<Self> {
+        let dir = install()?;
         let port = crate::s3::free_port()?;
-        let target = root.join("target");
+        let target = crate::target_dir();
         let data = target.join("azurite-data");
         match std::fs::remove_dir_all(&data) {
             Ok(()) => {}
@@ -83,7 +83,11 @@ impl AzureServer {
             &[],
         )
         .context("creating the test container")?;
-        eprintln!("Azure emulator (azurite) on {}", server.url);
+        eprintln!(
+            "Azure emulator (azurite) on {}, its log in {}",
+            server.url,
+            log_path.display()
+        );
         Ok(server)
     }
 
@@ -116,16 +120,16 @@ fn ensure_node() -> Result<()> {
 }
 
 /// A directory holding the pinned packages, installed on first use.
-fn install(root: &Path) -> Result<PathBuf> {
-    npm_install(root, "azurite-3.37.0", &PACKAGES)
+fn install() -> Result<PathBuf> {
+    npm_install("azurite-3.37.0", &PACKAGES)
 }
 
 /// `packages` from the npm registry in the cache directory `name`
 /// (Node.js and npm installed first if missing), once: a marker file
 /// records what was installed, so a changed pin installs again.
-pub(crate) fn npm_install(root: &Path, name: &str, packages: &[&str]) -> Result<PathBuf> {
+pub(crate) fn npm_install(name: &str, packages: &[&str]) -> Result<PathBuf> {
     ensure_node()?;
-    let dir = crate::s3::cache_dir(root).join(name);
+    let dir = crate::s3::cache_dir().join(name);
     let marker = dir.join("installed");
     let wanted = packages.join("\n");
     if std::fs::read_to_string(&marker).is_ok_and(|done| done == wanted) {

@@ -34,8 +34,8 @@ impl Drop for Serve {
 /// Runs the page test; the screenshot goes to `target/browser/page.png`.
 pub(crate) fn test(root: &Path) -> Result<()> {
     ensure_chromium()?;
-    let modules = crate::azure::npm_install(root, "browser-1", &PACKAGES)?.join("node_modules");
-    let target = root.join("target");
+    let modules = crate::azure::npm_install("browser-1", &PACKAGES)?.join("node_modules");
+    let target = crate::target_dir();
     let binary = std::fs::canonicalize(target.join("debug").join("infinisheet"))
         .context("the infinisheet binary is not built")?;
     let out = target.join("browser");

@@ -29,7 +29,7 @@ impl Job {
     }
 
     fn start(&self) -> Result<(Child, PathBuf)> {
-        let log_path = PathBuf::from("target").join(format!("{}.log", self.name));
+        let log_path = crate::target_dir().join(format!("{}.log", self.name));
         let log = std::fs::File::create(&log_path)
             .with_context(|| format!("creating {}", log_path.display()))?;
         eprintln!(
@@ -81,12 +81,17 @@ pub(crate) fn run_all(jobs: &[Job]) -> Result<()> {
     let mut times = Vec::new();
     for (i, status) in endings {
         let job = &jobs[i];
-        let status = status.with_context(|| format!("waiting for {}", job.name))?;
         let output = std::fs::read_to_string(&logs[i]).unwrap_or_default();
         let took = started.elapsed().as_secs_f64();
-        eprintln!("--- {} ({status}, {took:.1}s) ---\n{output}", job.name);
+        // A child that cannot be waited for counts as failed; the others
+        // still run to their end.
+        let (said, success) = match status {
+            Ok(status) => (status.to_string(), status.success()),
+            Err(err) => (format!("cannot be waited for: {err}"), false),
+        };
+        eprintln!("--- {} ({said}, {took:.1}s) ---\n{output}", job.name);
         times.push(format!("{} {took:.0}s", job.name));
-        if !status.success() {
+        if !success {
             failed.push(job.name.clone());
         }
     }

@@ -42,6 +42,9 @@ fn main() -> Result<()> {
     let rest: Vec<String> = args.collect();
     let root = workspace_root()?;
     env::set_current_dir(&root).with_context(|| format!("entering {}", root.display()))?;
+    TARGET
+        .set(find_target_dir()?)
+        .map_err(|_| anyhow::anyhow!("the target directory was looked up twice"))?;
     match task.as_str() {
         "test" => test(),
         "conformance" => conformance(),
@@ -58,6 +61,38 @@ fn main() -> Result<()> {
         }
         other => bail!("unknown task {other:?}\n{USAGE}"),
     }
+}
+
+/// Where cargo puts what it builds, found once at start ([`target_dir`]).
+static TARGET: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+/// Where cargo puts what it builds: `target/` unless `CARGO_TARGET_DIR`
+/// or a cargo config says otherwise. Everything `xtask` writes (logs,
+/// servers' data, the browser test's output) goes there too.
+fn target_dir() -> &'static Path {
+    TARGET.get().map_or(Path::new("target"), PathBuf::as_path)
+}
+
+/// Asks cargo for the target directory (`cargo metadata`'s
+/// `target_directory`).
+fn find_target_dir() -> Result<PathBuf> {
+    let output = Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["metadata", "--format-version", "1", "--no-deps"])
+        .output()
+        .context("running cargo metadata")?;
+    if !output.status.success() {
+        bail!(
+            "cargo metadata failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    let metadata: serde_json::Value =
+        serde_json::from_slice(&output.stdout).context("reading cargo metadata")?;
+    let dir = metadata["target_directory"]
+        .as_str()
+        .context("cargo metadata names no target_directory")?;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {dir}"))?;
+    Ok(PathBuf::from(dir))
 }
 
 /// The root of the workspace cargo runs in, asked of cargo at run time (a
@@ -177,8 +212,7 @@ fn local_test_targets(root: &Path) -> Result<Vec<String>> {
 /// Runs a program `cargo` built (an example, a binary) from the target
 /// directory, as it was built by `test`'s one build.
 fn run_built(kind: &str, name: &str, args: &[&str], envs: &[(&str, String)]) -> Result<()> {
-    let dir =
-        env::var_os("CARGO_TARGET_DIR").map_or_else(|| PathBuf::from("target"), PathBuf::from);
+    let dir = target_dir();
     let path = match kind {
         "example" => dir.join("debug").join("examples").join(name),
         _ => dir.join("debug").join(name),
@@ -226,16 +260,11 @@ fn sweep() -> Result<()> {
     )
 }
 
+/// Every test: one build, then the local tests, the S3 shards and the Azure
+/// tests at once (see `jobs.rs`), then the doctests and the programs.
 fn test() -> Result<()> {
-    test_with(|| Ok(()))
-}
-
-/// [`test()`], calling `beside` as the tests start and returning what it
-/// gave. The local tests, the S3 shards and the Azure tests run at once
-/// (see `jobs.rs`), then the doctests and the programs.
-fn test_with<T>(beside: impl FnOnce() -> Result<T>) -> Result<T> {
     ensure_strace()?;
-    let skips = SkipLog::new(Path::new("."))?;
+    let skips = SkipLog::new()?;
     let features = all_features();
     // One build of everything, the server tests included.
     run(
@@ -265,23 +294,8 @@ fn test_with<T>(beside: impl FnOnce() -> Result<T>) -> Result<T> {
         &[],
     )?;
     let s3_servers = s3_servers()?;
-    let azure = azure::AzureServer::start(Path::new("."))?;
-    let started = beside()?;
-    let targets = local_test_targets(Path::new("."))?;
-    let mut args = vec![
-        "test",
-        "--workspace",
-        "--features",
-        &features,
-        "--lib",
-        "--bins",
-        "--examples",
-        "--benches",
-    ];
-    for name in &targets {
-        args.extend(["--test", name]);
-    }
-    let mut tests = vec![jobs::Job::new("local-tests", &args, vec![skips.env()])];
+    let azure = azure::AzureServer::start()?;
+    let mut tests = local_jobs(&features, &skips)?;
     tests.extend(s3_jobs(&s3_servers, &skips));
     tests.push(azure_job(&azure, &skips));
     jobs::run_all(&tests)?;
@@ -296,7 +310,7 @@ fn test_with<T>(beside: impl FnOnce() -> Result<T>) -> Result<T> {
     host_app()?;
     browser::test(Path::new("."))?;
     skips.check(Path::new("."))?;
-    Ok(started)
+    Ok(())
 }
 
 /// Where the conformance suite records its skips during `test`
@@ -308,10 +322,9 @@ struct SkipLog {
 }
 
 impl SkipLog {
-    fn new(root: &Path) -> Result<Self> {
+    fn new() -> Result<Self> {
         // Absolute: the tests run in their packages' directories.
-        std::fs::create_dir_all(root.join("target"))?;
-        let path = std::fs::canonicalize(root.join("target"))?.join("conformance-skips.log");
+        let path = std::fs::canonicalize(target_dir())?.join("conformance-skips.log");
         match std::fs::remove_file(&path) {
             Ok(()) => {}
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
@@ -342,8 +355,11 @@ impl SkipLog {
         let new: Vec<&&str> = seen.iter().filter(|l| !expected.contains(l)).collect();
         let gone: Vec<&&str> = expected.iter().filter(|l| !seen.contains(l)).collect();
         eprintln!(
-            "conformance skips: {} (each is a case a backend does not declare the capability for)",
-            seen.len()
+            "conformance skips: {} (each a case whose capability its backend does not declare; \
+             listed in {}), as {} expects",
+            seen.len(),
+            self.path.display(),
+            expected_path.display()
         );
         if new.is_empty() && gone.is_empty() {
             return Ok(());
@@ -361,6 +377,45 @@ impl SkipLog {
             gone.len()
         )
     }
+}
+
+/// The tests that need no server, as three runs of the one build (the
+/// same targets and features, so nothing is built again): the unit tests,
+/// examples and benchmarks (run once each); the integration tests but the
+/// crash-point sweeps; and the sweeps, which spend their time in `strace`
+/// and child processes. Every test binary runs even when one fails, so a
+/// run shows every failure.
+fn local_jobs(features: &str, skips: &SkipLog) -> Result<Vec<jobs::Job>> {
+    let targets = local_test_targets(Path::new("."))?;
+    let units = vec![
+        "test",
+        "--no-fail-fast",
+        "--workspace",
+        "--features",
+        features,
+        "--lib",
+        "--bins",
+        "--examples",
+        "--benches",
+    ];
+    let mut integration = vec![
+        "test",
+        "--no-fail-fast",
+        "--workspace",
+        "--features",
+        features,
+    ];
+    for name in &targets {
+        integration.extend(["--test", name]);
+    }
+    let mut sweeps = integration.clone();
+    sweeps.extend(["--", "crash_points::"]);
+    integration.extend(["--", "--skip", "crash_points::"]);
+    Ok(vec![
+        jobs::Job::new("local-units", &units, vec![skips.env()]),
+        jobs::Job::new("local-integration", &integration, vec![skips.env()]),
+        jobs::Job::new("local-crash-points", &sweeps, vec![skips.env()]),
+    ])
 }
 
 /// How the tests named `s3` are shared among servers, as test-name
@@ -389,7 +444,7 @@ const S3_SHARDS: [(&str, &[&str]); 3] = [
 fn s3_servers() -> Result<Vec<s3::S3Server>> {
     S3_SHARDS
         .iter()
-        .map(|(shard, _)| s3::S3Server::start(Path::new("."), shard))
+        .map(|(shard, _)| s3::S3Server::start(shard))
         .collect()
 }
 
@@ -404,6 +459,7 @@ fn s3_jobs(servers: &[s3::S3Server], skips: &SkipLog) -> Vec<jobs::Job> {
         .map(|((shard, filters), server)| {
             let mut args = vec![
                 "test",
+                "--no-fail-fast",
                 "--workspace",
                 "--features",
                 &features,
@@ -432,6 +488,7 @@ fn azure_job(server: &azure::AzureServer, skips: &SkipLog) -> jobs::Job {
         "azure",
         &[
             "test",
+            "--no-fail-fast",
             "--workspace",
             "--features",
             &all_features(),
@@ -446,7 +503,7 @@ fn azure_job(server: &azure::AzureServer, skips: &SkipLog) -> jobs::Job {
 /// directory, then the custom-backend guide's program: each fails if any
 /// step of its session does.
 fn host_app() -> Result<()> {
-    let dir = Path::new("target").join("host-app-run");
+    let dir = target_dir().join("host-app-run");
     match std::fs::remove_dir_all(&dir) {
         Ok(()) => {}
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
@@ -463,9 +520,9 @@ fn host_app() -> Result<()> {
 }
 
 fn conformance() -> Result<()> {
-    let skips = SkipLog::new(Path::new("."))?;
+    let skips = SkipLog::new()?;
     let s3_servers = s3_servers()?;
-    let azure = azure::AzureServer::start(Path::new("."))?;
+    let azure = azure::AzureServer::start()?;
     let mut tests = vec![jobs::Job::new(
         "local-conformance",
         &[
@@ -503,8 +560,7 @@ impl DenyInstall {
         if works("cargo", &["deny", "--version"]) {
             return Ok(DenyInstall { child: None });
         }
-        std::fs::create_dir_all("target")?;
-        let log = PathBuf::from("target").join("cargo-deny-install.log");
+        let log = target_dir().join("cargo-deny-install.log");
         let out =
             std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
         eprintln!(
@@ -576,6 +632,10 @@ fn package() -> Result<()> {
 fn ci() -> Result<()> {
     ensure_component("fmt", "rustfmt")?;
     ensure_component("clippy", "clippy")?;
+    // cargo-deny, when missing, builds from source (minutes on two cores)
+    // beside clippy and the build rather than beside the tests, whose
+    // waits it would stretch.
+    let deny = DenyInstall::start()?;
     run("cargo", &["fmt", "--all", "--", "--check"], &[])?;
     run(
         "cargo",
@@ -614,9 +674,7 @@ fn ci() -> Result<()> {
         )?;
     }
     package()?;
-    // cargo-deny builds from source (minutes on two cores) beside the
-    // Azure tests, which mostly wait on their server.
-    let deny = test_with(DenyInstall::start)?;
+    test()?;
     run(
         "cargo",
         &[
@@ -644,7 +702,7 @@ fn bench(extra: &[String]) -> Result<()> {
         &["build", "--release", "--package", "infinisheet-cli"],
         &[],
     )?;
-    let server = s3::S3Server::start(Path::new("."), "server")?;
+    let server = s3::S3Server::start("server")?;
     let mut args = vec!["bench", "--package", "infinisheet-benches"];
     if !extra.is_empty() {
         args.push("--");

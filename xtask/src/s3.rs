@@ -13,7 +13,7 @@
 use anyhow::{Context, Result, bail};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -94,10 +94,6 @@ def serialized(environ, start_response):
                 close()
 
 
-# HTTP/1.1 keeps a client's connection open between requests (the default,
-# HTTP/1.0, closes it after each: a new connection and thread per request).
-MotoRequestHandler.protocol_version = "HTTP/1.1"
-
 run_simple(
     sys.argv[1],
     int(sys.argv[2]),
@@ -122,11 +118,10 @@ pub(crate) struct S3Server {
 impl S3Server {
     /// Installs moto if needed and starts it.
     /// Starts a server whose log is `target/moto-NAME.log`.
-    pub(crate) fn start(root: &Path, name: &str) -> Result<Self> {
-        let venv = install(root)?;
+    pub(crate) fn start(name: &str) -> Result<Self> {
+        let venv = install()?;
         let port = free_port()?;
-        let log_path = root.join("target").join(format!("moto-{name}.log"));
-        std::fs::create_dir_all(root.join("target"))?;
+        let log_path = crate::target_dir().join(format!("moto-{name}.log"));
         let log = std::fs::File::create(&log_path)
             .with_context(|| format!("creating {}", log_path.display()))?;
         let launcher = venv.join("serialized_moto.py");
@@ -147,7 +142,11 @@ impl S3Server {
         wait_for_port(&mut server.child, port, START_TIMEOUT, "moto")
             .with_context(|| format!("moto did not come up; see {}", log_path.display()))?;
         http_put(port, &format!("/{BUCKET}")).context("creating the test bucket")?;
-        eprintln!("S3 server (moto) on {}", server.endpoint);
+        eprintln!(
+            "S3 server (moto) for {name} on {}, its log in {}",
+            server.endpoint,
+            log_path.display()
+        );
         Ok(server)
     }
 
@@ -200,19 +199,19 @@ impl Drop for S3Server {
 
 /// Where moto is installed: `$INFINISHEET_CACHE`, else `~/.cache/infinisheet`,
 /// else the target directory.
-pub(crate) fn cache_dir(root: &Path) -> PathBuf {
+pub(crate) fn cache_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("INFINISHEET_CACHE") {
         return PathBuf::from(dir);
     }
     match std::env::var_os("HOME") {
         Some(home) => PathBuf::from(home).join(".cache").join("infinisheet"),
-        None => root.join("target").join("cache"),
+        None => crate::target_dir().join("cache"),
     }
 }
 
 /// A virtualenv holding the pinned packages, created on first use.
-fn install(root: &Path) -> Result<PathBuf> {
-    let venv = cache_dir(root).join("moto-5.2.5");
+fn install() -> Result<PathBuf> {
+    let venv = cache_dir().join("moto-5.2.5");
     let marker = venv.join("installed");
     let wanted = PACKAGES.join("\n");
     if std::fs::read_to_string(&marker).is_ok_and(|done| done == wanted) {
