@@ -103,6 +103,55 @@ enum LogFormat {
 /// Diagnostics on stderr: `RUST_LOG` if set, else errors (none with `-q`,
 /// warnings with `-v`, more with each further `-v`); a server's access
 /// log shows unless `-q` says otherwise.
+/// The manual page: clap_mangen's sections, but the commands listed by
+/// name with what each does and its usage, in this one page (its own
+/// list names an `infinisheet-new(1)` page per command, which no one
+/// installs).
+fn manual_page(out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    let command = Cli::command();
+    let page = clap_mangen::Man::new(command.clone());
+    page.render_title(out)?;
+    page.render_name_section(out)?;
+    page.render_synopsis_section(out)?;
+    page.render_description_section(out)?;
+    page.render_options_section(out)?;
+    writeln!(out, ".SH COMMANDS")?;
+    let mut sub = command.clone();
+    sub.build();
+    for cmd in sub.get_subcommands().filter(|c| !c.is_hide_set()) {
+        writeln!(out, ".TP")?;
+        writeln!(out, "\\fBinfinisheet {}\\fR", roff_text(cmd.get_name()))?;
+        if let Some(about) = cmd.get_about() {
+            for line in about.to_string().lines() {
+                writeln!(out, "{}", roff_text(line))?;
+            }
+        }
+        let usage = cmd.clone().render_usage().to_string();
+        let usage = usage.trim_start_matches("Usage: ");
+        writeln!(out, ".br")?;
+        writeln!(out, "{}", roff_text(usage))?;
+    }
+    writeln!(
+        out,
+        ".PP\n\\fBinfinisheet help\\fR \\fICOMMAND\\fR gives a command's options and examples."
+    )?;
+    if command.get_version().is_some() || command.get_long_version().is_some() {
+        page.render_version_section(out)?;
+    }
+    Ok(())
+}
+
+/// `text` as a line of roff: backslashes doubled, and a line that would
+/// start with a control character (`.` or `'`) guarded.
+fn roff_text(text: &str) -> String {
+    let escaped = text.replace('\\', "\\\\");
+    if escaped.starts_with(['.', '\'']) {
+        format!("\\&{escaped}")
+    } else {
+        escaped
+    }
+}
+
 fn start_logging(verbose: u8, quiet: bool, serving: bool, format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     // The command says what matters itself; the library's warnings (a
@@ -274,8 +323,7 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Command::Man => {
-            let page = clap_mangen::Man::new(Cli::command());
-            return match page.render(&mut std::io::stdout()) {
+            return match manual_page(&mut std::io::stdout().lock()) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
                 Err(err) => {

@@ -46,11 +46,11 @@
 //! |---|---|---|
 //! | `sqlite` | yes | [`sqlite`]: `sqlite:PATH` logs and blob trees (a `SqliteDatabase` is a [`LogStore`]) |
 //! | `filesystem` | yes | [`filesystem`]: `file:DIR` logs and blobs, [`FileLogs`] |
-//! | `object-store` | | [`object_store`]: logs and blobs on any `object_store` store the app builds, [`ObjectStoreLogs`] |
+//! | `object-store` | | `object_store`: logs and blobs on any `object_store` store the app builds, `ObjectStoreLogs` |
 //! | `s3` | | `s3://` URLs (and `object-store`) |
 //! | `gcs` | | `gs://` URLs (built and URL-tested; not tested against a server) |
 //! | `azure` | | `az://`, `abfs://` URLs (tested against Azurite) |
-//! | `http` | | [`http`]: `http://` and `https://` URLs of a server's storage (`infinisheet serve`); `HttpStorage` (a [`LogStore`]) and `StorageService` |
+//! | `http` | | `http`: `http://` and `https://` URLs of a server's storage (`infinisheet serve`); `HttpStorage` (a [`LogStore`]) and `StorageService` |
 //!
 //! The embedded default ([`Storage::embedded`]) needs `sqlite` and
 //! `filesystem`. Cloud stores use TLS through rustls on ring; see

@@ -89,7 +89,9 @@ pub(crate) struct Get {
     range: Option<String>,
     /// How to print: an aligned `table` of values as a spreadsheet shows
     /// them (their number formats applied), `markdown`, or for scripts
-    /// `csv`, `tsv`, `json` or `raw` (values alone, tab-separated).
+    /// `csv`, `tsv` (every row as wide as the range), `json` or `raw`
+    /// (values alone, tab-separated; a backslash, tab or line break in a
+    /// value written `\\`, `\t`, `\n`, `\r`).
     #[arg(long, short, value_enum, default_value_t = Output::Table)]
     output: Output,
     /// Print JSON (as `--output json`): the range and its rows of cells,
@@ -177,8 +179,10 @@ pub(crate) async fn get(place: &Place, args: Get) -> anyhow::Result<()> {
         }
         Output::Csv | Output::Tsv => {
             let delimiter = if output == Output::Tsv { b'\t' } else { b',' };
+            // A range is a rectangle: every row as wide as the range.
             let format = CsvFormat {
                 delimiter,
+                whole_rows: true,
                 ..CsvFormat::default()
             };
             export_csv(&cells, std::io::stdout().lock(), Some(range), &format).await?;
@@ -186,7 +190,10 @@ pub(crate) async fn get(place: &Place, args: Get) -> anyhow::Result<()> {
         Output::Raw => {
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
             for row in cells.read(range).await? {
-                let texts: Vec<String> = row.iter().map(|c| text(c, false)).collect();
+                let texts: Vec<String> = row
+                    .iter()
+                    .map(|c| raw_field(&text(c, false)).into_owned())
+                    .collect();
                 writeln!(out, "{}", texts.join("\t"))?;
             }
             out.flush()?;
@@ -215,6 +222,26 @@ pub(crate) async fn get(place: &Place, args: Get) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// A value in `--raw` output: a backslash, tab or line break escaped
+/// (`\\`, `\t`, `\n`, `\r`, as PostgreSQL's text format does), so fields
+/// stay split by tabs and rows by lines whatever the cells hold.
+fn raw_field(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains(['\\', '\t', '\n', '\r']) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 4);
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// A value as `log` shows it: a number, boolean or error value bare
@@ -267,6 +294,7 @@ impl Format {
             crlf,
             final_newline,
             encoding: CsvFormat::encoding(&self.encoding)?,
+            whole_rows: false,
         })
     }
 }
@@ -646,7 +674,11 @@ fn describe_entry(payload: &[u8]) -> String {
         }
         Ok(SheetEntry::Identity { sheet }) => format!("identity of sheet {sheet}"),
         Ok(SheetEntry::Block(block)) => {
-            format!("block {} ({} cells)", block.area(), block.len())
+            format!(
+                "block {} ({})",
+                block.area(),
+                super::counted(block.len() as u64, "cell", "cells")
+            )
         }
         Ok(SheetEntry::Clear { range }) => format!("clear {range}"),
         Err(err) => format!("(not a sheet edit: {err})"),

@@ -12,8 +12,8 @@ pub(crate) struct Worker {
     /// The sheets to work for; every sheet in the catalog (looked for again
     /// each pass) if left out.
     sheets: Vec<String>,
-    /// Seconds between passes.
-    #[arg(long, default_value_t = 1.0)]
+    /// Seconds between passes (0.01 to 86,400, a day).
+    #[arg(long, default_value_t = 1.0, value_parser = interval_seconds)]
     interval: f64,
     /// Run one pass and exit.
     #[arg(long)]
@@ -27,10 +27,29 @@ pub(crate) struct Worker {
     keep_snapshots: Option<u32>,
 }
 
+/// The most seconds between passes: a day.
+const MAX_INTERVAL: f64 = 86_400.0;
+
+/// `--interval`: a number of seconds from 0.01 to a day (NaN, infinities
+/// and 1e300 were taken, and quietly became one second).
+fn interval_seconds(text: &str) -> Result<f64, String> {
+    let seconds: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    if seconds.is_finite() && (0.01..=MAX_INTERVAL).contains(&seconds) {
+        Ok(seconds)
+    } else {
+        Err(format!(
+            "{text:?} seconds: give 0.01 to {MAX_INTERVAL} (a day)"
+        ))
+    }
+}
+
 pub(crate) async fn run(place: &Place, args: Worker) -> anyhow::Result<()> {
     let catalog = place.catalog().await?;
-    let interval =
-        Duration::try_from_secs_f64(args.interval.max(0.01)).unwrap_or(Duration::from_secs(1));
+    // In range: `interval_seconds` took it.
+    let interval = Duration::from_secs_f64(args.interval);
     // By identity and log: a sheet's data directory is its identity's, so
     // a sheet keeps its worker across `mv`, a path that now holds another
     // sheet (`rm` and `new`) gets one of its own, and a worker is dropped

@@ -224,8 +224,9 @@ fn a_worker_process_snapshots_what_set_processes_write() {
         .flat_map(|row| row.as_array().unwrap().clone())
         .map(|cell| cell["value"].clone())
         .collect();
+    // Whole numbers are JSON integers.
     let want: Vec<Value> = (0..7)
-        .map(|i| Value::from(f64::from(i)))
+        .map(Value::from)
         .chain([Value::Null, Value::Null])
         .collect();
     assert_eq!(values, want);
@@ -978,7 +979,7 @@ fn get_shows_formats_safely_in_every_output() {
     assert_eq!(ok(home, &["get", "s", "A1", "--raw"]), "42\n");
     assert_eq!(
         ok(home, &["get", "s", "A1:B2", "-o", "raw"]),
-        "42\t\u{1b}[31mRED\nnext\n日本語\t0.256\n"
+        "42\t\u{1b}[31mRED\\nnext\n日本語\t0.256\n"
     );
     assert_eq!(
         ok(home, &["get", "s", "A1:B2", "-o", "csv"]),
@@ -1038,6 +1039,19 @@ fn completions_man_page_quiet_and_verbose() {
         &man[..80]
     );
     assert!(man.contains("INFINISHEET_HOME"));
+    // One page: the commands listed in it, naming no page per command
+    // (it named `infinisheet-new(1)` and others that do not exist).
+    assert!(
+        !man.contains("infinisheet-new(1)") && !man.contains("(1)\n"),
+        "{man}"
+    );
+    for command in ["new", "import", "serve", "worker"] {
+        assert!(
+            man.contains(&format!("\\fBinfinisheet {command}\\fR")),
+            "{command} missing from the page"
+        );
+    }
+    assert!(man.contains("infinisheet import [OPTIONS]"), "usage lines");
 
     ok(home, &["new", "s"]);
     let csv = home.join("crlf.csv");
@@ -1175,7 +1189,7 @@ fn ls_info_and_log_print_json() {
     assert_eq!(entries[0]["edit"]["kind"], "identity");
     assert_eq!(
         entries[1]["edit"],
-        serde_json::json!({ "kind": "set", "cell": "B2", "value": 42.0, "format": "0.00" })
+        serde_json::json!({ "kind": "set", "cell": "B2", "value": 42, "format": "0.00" })
     );
     assert_eq!(entries[2]["edit"]["value"], "hi");
     assert_eq!(entries[2]["seq"], 2);
@@ -1440,9 +1454,11 @@ fn an_entry_failing_its_checksum_is_rebuilt_around() {
         repaired.contains(&format!("dropped entry {damaged_at}:")),
         "{repaired}"
     );
+    // A blank cell of a one-column range is one empty field: `""` (an
+    // empty line would be a row of no fields).
     assert_eq!(
         ok(home, &["get", "s", "A1:A3", "--output", "csv"]).trim(),
-        "1\n\n3"
+        "1\n\"\"\n3"
     );
     ok(home, &["check", "s"]);
 }
@@ -1566,4 +1582,68 @@ fn quiet_commands_print_only_what_was_asked_for() {
     );
     silent(&["rm", "f/t"]);
     assert_eq!(asked(&["ls", "f"]), "");
+}
+
+/// `worker --interval` takes 0.01 to 86,400 seconds: NaN, an infinity, a
+/// negative number and 1e300 are refused by name (they were taken and
+/// became one second), before any storage is touched.
+#[test]
+fn worker_intervals_out_of_range_are_refused() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    for bad in ["NaN", "inf", "-1", "0", "1e300", "soon"] {
+        let out = cli(home)
+            .args(["worker", "--once", &format!("--interval={bad}")])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "--interval {bad}: {stderr}");
+        assert!(
+            stderr.contains("--interval") && stderr.contains(bad),
+            "--interval {bad}: {stderr}"
+        );
+    }
+    assert!(
+        std::fs::read_dir(home).unwrap().next().is_none(),
+        "a refused worker created storage"
+    );
+}
+
+/// Output for scripts says one thing one way: `--raw` escapes what would
+/// split its fields or rows, `--output csv` gives every row of a range as
+/// wide as the range, and JSON writes a whole number as an integer.
+#[test]
+fn script_output_is_unambiguous() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    ok(home, &["new", "s"]);
+    ok(home, &["set", "s", "A1", "a\tb", "--no-worker"]);
+    ok(
+        home,
+        &["set", "s", "B1", "line\nbreak \\ here", "--no-worker"],
+    );
+    ok(home, &["set", "s", "B2", "7610", "--no-worker"]);
+    ok(home, &["set", "s", "A3", "2.5", "--no-worker"]);
+    assert_eq!(
+        ok(home, &["get", "s", "A1:B1", "--raw"]),
+        "a\\tb\tline\\nbreak \\\\ here\n"
+    );
+    assert_eq!(
+        ok(home, &["get", "s", "A2:C3", "--output", "csv"]),
+        ",7610,\n2.5,,\n"
+    );
+    assert_eq!(
+        ok(home, &["get", "s", "A2:C3", "--output", "tsv"]),
+        "\t7610\t\n2.5\t\t\n"
+    );
+    let json = ok(home, &["get", "s", "B2:B3", "--json"]);
+    assert!(json.contains("{\"value\":7610}"), "{json}");
+    assert!(!json.contains("7610.0"), "{json}");
+    let json = ok(home, &["get", "s", "A3", "--json"]);
+    assert!(json.contains("{\"value\":2.5}"), "{json}");
+    // Export still ends each row at its last cell in use.
+    assert_eq!(
+        ok(home, &["export", "s", "--range", "A2:C3"]),
+        ",7610\n2.5\n"
+    );
 }

@@ -75,7 +75,11 @@ pub async fn export_csv<W: std::io::Write>(
             if written > 0 {
                 out.write_all(line_end)?;
             }
-            let used = row.iter().rposition(Option::is_some).map_or(0, |i| i + 1);
+            let used = if format.whole_rows {
+                row.len()
+            } else {
+                row.iter().rposition(Option::is_some).map_or(0, |i| i + 1)
+            };
             for (i, cell) in row[..used].iter().enumerate() {
                 if i > 0 {
                     out.write_all(&[format.delimiter])?;
@@ -131,6 +135,11 @@ pub fn cell_json(cell: &Cell) -> serde_json::Value {
     let mut object = match &cell.value {
         CellValue::Empty => json!({ "value": null }),
         CellValue::Text(text) => json!({ "value": text }),
+        // A whole number as an integer (`7610`, not `7610.0`) where it is
+        // exact in both.
+        CellValue::Number(n) if n.fract() == 0.0 && n.abs() < 2f64.powi(53) => {
+            json!({ "value": *n as i64 })
+        }
         CellValue::Number(n) => json!({ "value": n }),
         CellValue::Boolean(b) => json!({ "value": b }),
         CellValue::Error(e) => json!({ "error": e.as_str() }),

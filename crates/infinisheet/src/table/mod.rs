@@ -38,6 +38,11 @@ pub struct CsvFormat {
     pub final_newline: bool,
     /// The file's character encoding; UTF-8 unless set.
     pub encoding: &'static Encoding,
+    /// Write every row of the range whole, its blank cells as empty
+    /// fields, so the rows form a rectangle (as `get --output csv` does).
+    /// Unset, a row ends at its last cell in use, so a file imported and
+    /// exported again comes back as it was.
+    pub whole_rows: bool,
 }
 
 impl Default for CsvFormat {
@@ -47,6 +52,7 @@ impl Default for CsvFormat {
             crlf: false,
             final_newline: true,
             encoding: encoding_rs::UTF_8,
+            whole_rows: false,
         }
     }
 }
