@@ -45,10 +45,9 @@ pub(crate) fn run(root: &Path) -> Result<()> {
     let dir = std::fs::canonicalize(&dir)?;
     std::fs::write(dir.join("data.csv"), "region;amount\nnorth;42\nsouth;7\n")?;
     let mut script = String::from("set -euo pipefail\n");
-    script.push_str(&format!(
-        "infinisheet() {{ '{}' \"$@\"; }}\n",
-        binary.display()
-    ));
+    // The binary's path comes in the environment, so no path (a quote or
+    // a space in the checkout's) is ever read as shell code.
+    script.push_str("infinisheet() { \"$INFINISHEET_README_BINARY\" \"$@\"; }\n");
     for (n, line) in lines.iter().enumerate() {
         if line.starts_with("alias infinisheet=") {
             continue;
@@ -70,6 +69,7 @@ pub(crate) fn run(root: &Path) -> Result<()> {
         .arg(&script_path)
         .current_dir(&dir)
         .env("HOME", dir.join("home"))
+        .env("INFINISHEET_README_BINARY", &binary)
         .env_remove("INFINISHEET_HOME")
         .env_remove("INFINISHEET_LOGS")
         .env_remove("INFINISHEET_BLOBS")

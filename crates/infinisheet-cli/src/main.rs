@@ -100,9 +100,6 @@ enum LogFormat {
     Json,
 }
 
-/// Diagnostics on stderr: `RUST_LOG` if set, else errors (none with `-q`,
-/// warnings with `-v`, more with each further `-v`); a server's access
-/// log shows unless `-q` says otherwise.
 /// The manual page: clap_mangen's sections, but the commands listed by
 /// name with what each does and its usage, in this one page (its own
 /// list names an `infinisheet-new(1)` page per command, which no one
@@ -135,6 +132,9 @@ fn manual_page(out: &mut dyn std::io::Write) -> std::io::Result<()> {
         out,
         ".PP\n\\fBinfinisheet help\\fR \\fICOMMAND\\fR gives a command's options and examples."
     )?;
+    if command.get_after_help().is_some() || command.get_after_long_help().is_some() {
+        page.render_extra_section(out)?;
+    }
     if command.get_version().is_some() || command.get_long_version().is_some() {
         page.render_version_section(out)?;
     }
@@ -152,6 +152,9 @@ fn roff_text(text: &str) -> String {
     }
 }
 
+/// Diagnostics on stderr: `RUST_LOG` if set, else errors (none with `-q`,
+/// warnings with `-v`, more with each further `-v`); a server's access
+/// log shows unless `-q` says otherwise.
 fn start_logging(verbose: u8, quiet: bool, serving: bool, format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     // The command says what matters itself; the library's warnings (a
@@ -269,8 +272,9 @@ enum Command {
         after_help = "Examples:\n  infinisheet serve                       # http://127.0.0.1:8080\n  infinisheet serve --listen 127.0.0.1:0  # a free port\n  infinisheet serve --token-file token.txt --read-token-file viewers.txt\n  infinisheet serve --listen 0.0.0.0:8443 --allow-host host --token-file token.txt --tls-cert cert.pem --tls-key key.pem\n  infinisheet serve --listen 127.0.0.1:8080 --token-file token.txt --allow-host sheets.example.org   # behind a proxy\n  INFINISHEET_TOKEN=... infinisheet --logs https://host:8443 --blobs https://host:8443 ls   # from another machine\n\nOnly loopback names, the listen address and --allow-host names are answered; pages of other origins can change nothing; with a token, API clients send `Authorization: Bearer TOKEN` and the page signs in at /login."
     )]
     Serve(cli::serve::Serve),
-    /// Build a sheet of a few hundred thousand cells with snapshots on the
-    /// default storage, reopen it cold, and print a viewport and timings.
+    /// Build a sheet of a few hundred thousand cells with snapshots (in a
+    /// temporary directory, or `--dir`), reopen it cold, and print a
+    /// viewport and timings.
     #[command(
         after_help = "Examples:\n  infinisheet demo\n  infinisheet demo --rows 10000 --columns 20 --dir ./demo-storage"
     )]

@@ -111,7 +111,15 @@ pub(crate) async fn mv(place: &Place, args: Mv) -> anyhow::Result<()> {
         let from = args.from.trim_matches('/');
         let (parent, name) = from.rsplit_once('/').unwrap_or(("", from));
         let folder = args.to.trim_matches('/');
-        if folder == parent {
+        // Into the folder it is in: said so, if it is there at all (else
+        // the move says it does not exist).
+        if folder == parent
+            && catalog
+                .list(folder)
+                .await?
+                .iter()
+                .any(|item| item.name == name)
+        {
             let folder = if folder.is_empty() { "/" } else { folder };
             anyhow::bail!("{from} is in {folder} already");
         }

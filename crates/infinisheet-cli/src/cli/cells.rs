@@ -114,9 +114,10 @@ pub(crate) enum Output {
     Table,
     /// A Markdown table.
     Markdown,
-    /// CSV, as `export` writes it.
+    /// CSV, every row as wide as the range (`export` ends a row at its
+    /// last cell in use).
     Csv,
-    /// Tab-separated values, as `export --delimiter tab` writes them.
+    /// Tab-separated values, every row as wide as the range.
     Tsv,
     /// One JSON object: the range and its rows of cells.
     Json,
@@ -128,6 +129,27 @@ pub(crate) async fn get(place: &Place, args: Get) -> anyhow::Result<()> {
     let (_, sheet) = place.reader_sheet(&args.sheet).await?;
     let cells = sheet.open().await?;
     note_pending(&sheet).await;
+    let output = match (args.json, args.raw) {
+        (true, _) => Output::Json,
+        (_, true) => Output::Raw,
+        _ => args.output,
+    };
+    // Nothing in use where asked: for a person, a sentence; for a script,
+    // no cells (an empty JSON range, no lines), never a sentence it would
+    // take for a cell's value.
+    let nothing = |asked: Option<CellRange>, said: String| -> anyhow::Result<()> {
+        match output {
+            Output::Json => {
+                outln!(
+                    "{}",
+                    json!({ "range": asked.map(|r| r.to_string()), "rows": [] })
+                );
+            }
+            Output::Csv | Output::Tsv | Output::Raw => {}
+            Output::Table | Output::Markdown => outln!("{said}"),
+        }
+        Ok(())
+    };
     let range = match &args.range {
         Some(text) => {
             let asked = text.parse::<CellRange>()?;
@@ -135,36 +157,19 @@ pub(crate) async fn get(place: &Place, args: Get) -> anyhow::Result<()> {
             match cells.content().resolve(asked) {
                 Some(range) => range,
                 None => {
-                    if args.json {
-                        outln!("{}", json!({ "range": asked.to_string(), "rows": [] }));
-                    } else {
-                        outln!("{asked} of {} is empty", sheet.path());
-                    }
-                    return Ok(());
+                    return nothing(Some(asked), format!("{asked} of {} is empty", sheet.path()));
                 }
             }
         }
         None => match cells.content().used_range() {
             Some(range) => range,
-            None => {
-                if args.json {
-                    outln!("{}", json!({ "range": null, "rows": [] }));
-                } else {
-                    outln!("{} is empty", sheet.path());
-                }
-                return Ok(());
-            }
+            None => return nothing(None, format!("{} is empty", sheet.path())),
         },
     };
     let size = range.cell_count();
     if size > GET_LIMIT {
         bail!("{range} holds {size} cells; get prints at most {GET_LIMIT} (use export)");
     }
-    let output = match (args.json, args.raw) {
-        (true, _) => Output::Json,
-        (_, true) => Output::Raw,
-        _ => args.output,
-    };
     let text = |cell: &Option<Cell>, shown: bool| match cell {
         Some(cell) if shown => shown_text(cell),
         Some(cell) => value_text(&cell.value),

@@ -58,15 +58,19 @@ pub(crate) async fn run(place: &Place, args: Worker) -> anyhow::Result<()> {
     let mut workers: HashMap<(String, String), SnapshotWorker> = HashMap::new();
     let mut stop = stop_signal()?;
     if !super::quiet() {
-        eprintln!(
-            "worker: {} every {}s; Ctrl-C or SIGTERM finishes the work in hand and stops",
-            if args.sheets.is_empty() {
-                "all sheets".to_owned()
-            } else {
-                args.sheets.join(", ")
-            },
-            args.interval
-        );
+        let sheets = if args.sheets.is_empty() {
+            "all sheets".to_owned()
+        } else {
+            args.sheets.join(", ")
+        };
+        if args.once {
+            eprintln!("worker: one pass over {sheets}");
+        } else {
+            eprintln!(
+                "worker: {sheets} every {}s; Ctrl-C or SIGTERM finishes the work in hand and stops",
+                args.interval
+            );
+        }
     }
     loop {
         let sheets = if args.sheets.is_empty() {

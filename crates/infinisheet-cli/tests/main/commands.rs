@@ -875,6 +875,16 @@ fn mv_into_a_folder_and_counts_in_words() {
     ok(home, &["new", "q5"]);
     let line = fails(cli(home), &["mv", "q5", "/"]);
     assert_eq!(line, "error: q5 is in / already");
+    // Onto itself; and what is not there is said not to be.
+    let line = fails(cli(home), &["mv", "q5", "q5"]);
+    assert!(line.contains("it is where the item is already"), "{line}");
+    let line = fails(cli(home), &["mv", "ghost", "/"]);
+    assert!(
+        line.contains("ghost") && line.contains("not exist"),
+        "{line}"
+    );
+    let line = fails(cli(home), &["mv", "archive/ghost", "archive"]);
+    assert!(line.contains("not exist"), "{line}");
     ok(home, &["set", "archive/q3", "A1", "1"]);
     let info = ok(home, &["info", "archive/q3"]);
     assert!(info.contains("1 row x 1 column;"), "{info}");
@@ -1646,4 +1656,33 @@ fn script_output_is_unambiguous() {
         ok(home, &["export", "s", "--range", "A2:C3"]),
         ",7610\n2.5\n"
     );
+}
+
+/// Nothing in use where `get` is asked: a sentence for a person (table,
+/// markdown), no cells for a script (no lines for csv, tsv and raw, an
+/// empty range for JSON however it is asked for), never a sentence a
+/// script would take for a value; and -0 keeps its sign in JSON.
+#[test]
+fn get_of_nothing_prints_no_cells_for_scripts() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    ok(home, &["new", "s"]);
+    assert!(ok(home, &["get", "s"]).contains("s is empty"));
+    assert!(ok(home, &["get", "s", "A:C", "-o", "markdown"]).contains("A:C of s is empty"));
+    for output in ["csv", "tsv", "raw"] {
+        assert_eq!(ok(home, &["get", "s", "A:C", "-o", output]), "", "{output}");
+    }
+    assert_eq!(ok(home, &["get", "s", "--raw"]), "");
+    for args in [
+        &["get", "s", "A:C", "--json"][..],
+        &["get", "s", "A:C", "-o", "json"],
+    ] {
+        let json: Value = serde_json::from_str(&ok(home, args)).unwrap();
+        assert_eq!(json, serde_json::json!({ "range": "A:C", "rows": [] }));
+    }
+    let json: Value = serde_json::from_str(&ok(home, &["get", "s", "-o", "json"])).unwrap();
+    assert_eq!(json, serde_json::json!({ "range": null, "rows": [] }));
+    ok(home, &["set", "s", "A1", "--no-worker", "--", "-0"]);
+    let json = ok(home, &["get", "s", "A1", "--json"]);
+    assert!(json.contains("\"value\":-0.0"), "{json}");
 }

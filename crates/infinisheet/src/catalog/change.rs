@@ -36,6 +36,12 @@ impl Catalog {
                 });
             }
         };
+        if target.names == source.names {
+            return Err(CatalogError::InvalidPath {
+                path: to.to_owned(),
+                reason: "it is where the item is already".into(),
+            });
+        }
         if target.names.starts_with(&source.names) {
             return Err(CatalogError::InvalidPath {
                 path: to.to_owned(),

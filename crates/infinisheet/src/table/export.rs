@@ -136,8 +136,12 @@ pub fn cell_json(cell: &Cell) -> serde_json::Value {
         CellValue::Empty => json!({ "value": null }),
         CellValue::Text(text) => json!({ "value": text }),
         // A whole number as an integer (`7610`, not `7610.0`) where it is
-        // exact in both.
-        CellValue::Number(n) if n.fract() == 0.0 && n.abs() < 2f64.powi(53) => {
+        // exact in both; -0 keeps its sign as `-0.0`.
+        CellValue::Number(n)
+            if n.fract() == 0.0
+                && n.abs() < 2f64.powi(53)
+                && !(*n == 0.0 && n.is_sign_negative()) =>
+        {
             json!({ "value": *n as i64 })
         }
         CellValue::Number(n) => json!({ "value": n }),
