@@ -1,5 +1,5 @@
 //! Test runs that go at once: each a `cargo test` with its own environment
-//! and its own log in `target/`, printed whole when all have ended.
+//! and its own log in the target directory, printed whole as it ends.
 //!
 //! The test binaries spend much of their time waiting (on moto, Azurite,
 //! child processes, fsync), so running the local tests, the S3 shards and
