@@ -133,9 +133,9 @@ pub trait BlobDir: Send + Sync + Debug + 'static {
     async fn dir(&self, name: &BlobName) -> Result<Arc<dyn BlobDir>, DirError>;
 
     /// One page of the names of the blobs and directories in this directory,
-    /// in no promised order, at most [`BlobCapabilities::page_size`] (at most
-    /// [`MAX_PAGE`]) names a page. Pass `None` for the
-    /// first page and the returned continuation for the next; replaying a
+    /// in no promised order, at most [`BlobCapabilities::page_size`] (at
+    /// most [`MAX_PAGE`]) names a page. Pass `None` for the first page and
+    /// the returned continuation for the next; replaying a
     /// token gives the same page (if nothing changed meanwhile) or
     /// [`ListError::NoContinuation`]. Names present for the whole listing
     /// are listed exactly once, even while others write.

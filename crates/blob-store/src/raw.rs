@@ -6,8 +6,8 @@
 //! path joined with `/` (which no [`BlobName`] contains), so in byte order
 //! every directory's contents form one contiguous run of keys.
 //!
-//! The memory, SQLite and filesystem backends use these; an object store's keys have the
-//! same shape. Pure functions, no I/O.
+//! The memory, SQLite and filesystem backends use these; an object store's
+//! keys have the same shape. Pure functions, no I/O.
 
 use crate::{BlobName, Continuation, EntryKind, ListEntry, ListError, ListPage};
 

@@ -105,17 +105,17 @@ enum LogFormat {
 /// list names an `infinisheet-new(1)` page per command, which no one
 /// installs).
 fn manual_page(out: &mut dyn std::io::Write) -> std::io::Result<()> {
-    let command = Cli::command();
+    let mut command = Cli::command();
     let page = clap_mangen::Man::new(command.clone());
+    // Built, so each command's usage names it `infinisheet CMD`.
+    command.build();
     page.render_title(out)?;
     page.render_name_section(out)?;
     page.render_synopsis_section(out)?;
     page.render_description_section(out)?;
     page.render_options_section(out)?;
     writeln!(out, ".SH COMMANDS")?;
-    let mut sub = command.clone();
-    sub.build();
-    for cmd in sub.get_subcommands().filter(|c| !c.is_hide_set()) {
+    for cmd in command.get_subcommands().filter(|c| !c.is_hide_set()) {
         writeln!(out, ".TP")?;
         writeln!(out, "\\fBinfinisheet {}\\fR", roff_text(cmd.get_name()))?;
         if let Some(about) = cmd.get_about() {

@@ -36,13 +36,12 @@ fn interval_seconds(text: &str) -> Result<f64, String> {
     let seconds: f64 = text
         .trim()
         .parse()
-        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
+        .map_err(|_| "not a number of seconds".to_owned())?;
+    // clap's message names the value given: this one says what to give.
     if seconds.is_finite() && (0.01..=MAX_INTERVAL).contains(&seconds) {
         Ok(seconds)
     } else {
-        Err(format!(
-            "{text:?} seconds: give 0.01 to {MAX_INTERVAL} (a day)"
-        ))
+        Err(format!("give 0.01 to {MAX_INTERVAL} seconds (a day)"))
     }
 }
 
