@@ -9,6 +9,12 @@ use std::io::Write;
 /// threads, so racing cases really race). The macros call this; a backend's
 /// own tests may too.
 pub fn run<F: Future<Output = ()>>(case: F) {
+    // Boxed so the runtime's machinery is built once, here, rather than
+    // once per case in every backend's test binary.
+    run_boxed(Box::pin(case));
+}
+
+fn run_boxed(case: LocalFuture<'_, ()>) {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(4)
         .enable_all()
@@ -16,6 +22,10 @@ pub fn run<F: Future<Output = ()>>(case: F) {
         .expect("cannot start a tokio runtime for the conformance case")
         .block_on(case);
 }
+
+/// A boxed future, as the model tests take their subjects: the cases are
+/// compiled once, in this crate, not once per backend.
+pub(crate) type LocalFuture<'a, T> = std::pin::Pin<Box<dyn Future<Output = T> + 'a>>;
 
 /// The environment variable naming a file that every skip is also
 /// appended to, one line each: `<package dir>/<test target> <test>: <case>:
@@ -84,12 +94,11 @@ fn test_name() -> String {
 /// Runs a model test: 48 cases drawn from `strategy`, each run to completion
 /// by `case` on one runtime; on failure, panics with the minimal failing
 /// input proptest shrank it to, saying `what` disagreed.
-pub(crate) fn run_model<S, F, Fut>(what: &str, strategy: S, case: F)
-where
-    S: Strategy,
-    F: Fn(S::Value) -> Fut,
-    Fut: Future<Output = Result<(), TestCaseError>>,
-{
+pub(crate) fn run_model<'a, S: Strategy>(
+    what: &str,
+    strategy: S,
+    case: &'a dyn Fn(S::Value) -> LocalFuture<'a, Result<(), TestCaseError>>,
+) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

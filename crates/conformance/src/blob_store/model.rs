@@ -1,6 +1,7 @@
 //! The randomized model test: random operations from 1–3 clients run against
 //! the store and against the memory reference, every outcome compared.
 
+use crate::report::LocalFuture;
 use bytes::Bytes;
 use infinisheet_blob_store::BlobDirExt;
 use infinisheet_blob_store::{
@@ -154,7 +155,11 @@ async fn apply(root: Arc<dyn BlobDir>, op: &Op) -> Result<Outcome, Failure> {
     })
 }
 
-async fn run_ops<S: BlobStore>(store: S, clients: usize, ops: &[Op]) -> Result<(), TestCaseError> {
+async fn run_ops(
+    store: Arc<dyn BlobStore>,
+    clients: usize,
+    ops: &[Op],
+) -> Result<(), TestCaseError> {
     let reference = MemoryBlobStore::with_page_size(3);
     let roots: Vec<_> = (0..clients).map(|_| store.root()).collect();
     for (step, op) in ops.iter().enumerate() {
@@ -190,9 +195,18 @@ where
     Fut: Future<Output = S>,
     S: BlobStore,
 {
-    let strategy = (1..=3usize, proptest::collection::vec(op(), 1..40));
-    crate::report::run_model("the store", strategy, |(clients, ops)| {
+    matches_reference(&|| {
         let subject = factory();
-        async move { run_ops(subject.await, clients, &ops).await }
+        Box::pin(async move { Arc::new(subject.await) as Arc<dyn BlobStore> })
+    });
+}
+
+/// The model test on stores from `factory`; not generic, so the model is
+/// compiled once, here.
+fn matches_reference<'a>(factory: &'a dyn Fn() -> LocalFuture<'a, Arc<dyn BlobStore>>) {
+    let strategy = (1..=3usize, proptest::collection::vec(op(), 1..40));
+    crate::report::run_model("the store", strategy, &|(clients, ops)| {
+        let subject = factory();
+        Box::pin(async move { run_ops(subject.await, clients, &ops).await })
     });
 }

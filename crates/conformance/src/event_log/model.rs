@@ -1,6 +1,7 @@
 //! The randomized model test: random operations from 1–3 clients run against
 //! the backend and against the memory reference, every reply compared.
 
+use crate::report::LocalFuture;
 use infinisheet_event_log::{
     AddEntryError, EventLog, EventLogExt, FieldUpdate, KnownSnapshot, LogEntry, MetadataUpdate,
     QueryEnd, QueryError, QueryStart, QueryValue, RangeError, SetMetadataError, SnapshotValue,
@@ -10,6 +11,9 @@ use infinisheet_memory::MemoryEventLog;
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 use std::future::Future;
+use std::sync::Arc;
+
+use super::Log;
 
 #[derive(Clone, Debug)]
 enum From {
@@ -207,11 +211,7 @@ fn learn(client: &mut Client, op: &Op, reply: &Reply) {
 
 /// Runs `ops` by `clients` clients, client `i` calling through
 /// `handles[i % handles.len()]`, and against the reference.
-async fn run_ops<L: EventLog>(
-    handles: &[L],
-    clients: usize,
-    ops: &[Op],
-) -> Result<(), TestCaseError> {
+async fn run_ops(handles: &[Log], clients: usize, ops: &[Op]) -> Result<(), TestCaseError> {
     let reference = MemoryEventLog::with_page_size(7);
     let mut views = vec![
         Client {
@@ -268,10 +268,9 @@ where
     Fut: Future<Output = L>,
     L: EventLog,
 {
-    let strategy = (1..=3usize, proptest::collection::vec(op(), 1..40));
-    crate::report::run_model("the log", strategy, |(clients, ops)| {
+    matches_reference("the log", &|| {
         let subject = factory();
-        async move { run_ops(&[subject.await], clients, &ops).await }
+        Box::pin(async move { vec![Arc::new(subject.await) as Log] })
     });
 }
 
@@ -287,13 +286,25 @@ where
     Fut: Future<Output = Vec<L>>,
     L: EventLog,
 {
-    let strategy = (1..=3usize, proptest::collection::vec(op(), 1..40));
-    crate::report::run_model("the log's handles", strategy, |(clients, ops)| {
+    matches_reference("the log's handles", &|| {
         let handles = factory();
-        async move {
+        Box::pin(async move {
+            let handles = handles.await;
+            handles.into_iter().map(|h| Arc::new(h) as Log).collect()
+        })
+    });
+}
+
+/// Both model tests, on handles from `factory`; not generic, so the model
+/// is compiled once, here.
+fn matches_reference<'a>(what: &str, factory: &'a dyn Fn() -> LocalFuture<'a, Vec<Log>>) {
+    let strategy = (1..=3usize, proptest::collection::vec(op(), 1..40));
+    crate::report::run_model(what, strategy, &|(clients, ops)| {
+        let handles = factory();
+        Box::pin(async move {
             let handles = handles.await;
             assert!(!handles.is_empty(), "the factory returned no handle");
             run_ops(&handles, clients, &ops).await
-        }
+        })
     });
 }
