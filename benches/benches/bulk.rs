@@ -16,7 +16,7 @@
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use infinisheet::table::{ImportOptions, import_csv};
 use infinisheet::{Catalog, SheetOptions, Storage};
-use infinisheet_benches::{fresh_process, runtime, settle, timed_tasks};
+use infinisheet_benches::{fresh_process, measuring, runtime, settle, timed_tasks};
 use infinisheet_blob_store::BlobStore;
 use infinisheet_engine::{Block, Cell, CellRef, CellValue, Spreadsheet};
 use infinisheet_event_log::EventLog;
@@ -27,15 +27,23 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const ROWS: u32 = 100_000;
 const COLUMNS: u32 = 10;
-const CELLS: u64 = ROWS as u64 * COLUMNS as u64;
+
+/// Rows of the CSV and the block: a million cells when measuring, a
+/// hundredth of that when the benchmark runs as a test of itself.
+fn rows() -> u32 {
+    if measuring() { 100_000 } else { 1_000 }
+}
+
+fn cell_count() -> u64 {
+    u64::from(rows()) * u64::from(COLUMNS)
+}
 
 /// The CSV: an id, numbers with two decimals, a text with a quoted comma,
 /// a boolean, a code with a leading zero, and so on.
 fn csv() -> Vec<u8> {
     let mut text = String::with_capacity(8 << 20);
-    for row in 0..ROWS {
+    for row in 0..rows() {
         let n = row.wrapping_mul(7919) % 100_000;
         text.push_str(&format!(
             "{row},{}.{:02},\"item {row}, grade {}\",{},0{},{},city {},{},{}.5,x{}\n",
@@ -85,7 +93,7 @@ async fn import_once(home: &Path, file: &Path) -> Duration {
         .unwrap();
     let done = cells.finish().await;
     let took = started.elapsed();
-    assert_eq!(report.cells, CELLS);
+    assert_eq!(report.cells, cell_count());
     assert_eq!(done.failures, 0);
     took
 }
@@ -133,7 +141,7 @@ fn import(c: &mut Criterion) {
     read_peaks(&home);
 
     let mut group = c.benchmark_group("bulk");
-    group.throughput(Throughput::Elements(CELLS));
+    group.throughput(Throughput::Elements(cell_count()));
     group.sample_size(10);
     group.measurement_time(Duration::from_secs(30));
     group.bench_function("import_csv_1m_cells_embedded", |b| {
@@ -203,7 +211,7 @@ fn snapshot(c: &mut Criterion) {
     let log: Arc<dyn EventLog> = Arc::new(MemoryEventLog::new());
     let (fs, memory, sqlite) = rt.block_on(async {
         let writer = sheet_on(log.clone(), MemoryBlobStore::new().root()).await;
-        let cells = (0..CELLS).map(|i| Some(cell(i))).collect();
+        let cells = (0..cell_count()).map(|i| Some(cell(i))).collect();
         let block = Block::new(CellRef::new(0, 0), COLUMNS, cells).unwrap();
         writer.set_block(block).await.unwrap();
         let fs = FsBlobStore::open(work.path().join("blobs")).await.unwrap();
@@ -218,7 +226,7 @@ fn snapshot(c: &mut Criterion) {
         )
     });
     let mut group = c.benchmark_group("bulk");
-    group.throughput(Throughput::Elements(CELLS));
+    group.throughput(Throughput::Elements(cell_count()));
     group.sample_size(10);
     for (name, sheet) in [
         ("snapshot_1m_memory_blobs", memory),

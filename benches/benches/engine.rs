@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use infinisheet_benches::{fresh_process, runtime, sheet};
+use infinisheet_benches::{fresh_process, measuring, million_side, runtime, sheet};
 use infinisheet_blob_store::BlobStore;
 use infinisheet_engine::{Cell, CellRange, CellValue, SheetOptions, Spreadsheet};
 use infinisheet_event_log::EventLog;
@@ -23,7 +23,7 @@ fn cold_open(c: &mut Criterion) {
     });
     // In fresh processes: nothing cached but what the OS keeps.
     let mut runs = Vec::new();
-    for _ in 0..5 {
+    for _ in 0..if measuring() { 5 } else { 1 } {
         runs.push(fresh_process(
             env!("CARGO_BIN_EXE_cold-open"),
             &[dir.path().as_os_str()],
@@ -53,7 +53,8 @@ fn decode(c: &mut Criterion) {
     let log: Arc<dyn EventLog> = Arc::new(MemoryEventLog::new());
     let blobs = MemoryBlobStore::new().root();
     rt.block_on(sheet::build(log.clone(), blobs.clone()));
-    let cells = u64::from(sheet::SIDE * sheet::SIDE - sheet::TAIL);
+    let side = million_side();
+    let cells = u64::from(side * side - sheet::TAIL);
     let mut group = c.benchmark_group("engine");
     group.throughput(Throughput::Elements(cells));
     group.sample_size(10);
@@ -65,7 +66,8 @@ fn decode(c: &mut Criterion) {
                 .unwrap();
             let all: CellRange = "A1:ALL1000".parse().unwrap();
             sheet.set_viewport(all).await.unwrap();
-            assert_eq!(sheet.content().loaded_tiles(), 100);
+            // Tiles of 100x100.
+            assert_eq!(sheet.content().loaded_tiles(), (side as usize / 100).pow(2));
         });
     });
     group.finish();

@@ -9,20 +9,19 @@
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use infinisheet::table::{ImportOptions, import_csv};
 use infinisheet::{Catalog, SheetOptions, Storage};
-use infinisheet_benches::runtime;
+use infinisheet_benches::{million_side, runtime};
 use std::time::{Duration, Instant};
 
-const SIDE: u32 = 1_000;
-
 fn csv() -> Vec<u8> {
+    let side = million_side();
     let mut text = String::with_capacity(9 << 20);
-    for row in 0..SIDE {
-        for column in 0..SIDE {
+    for row in 0..side {
+        for column in 0..side {
             if column > 0 {
                 text.push(',');
             }
             if column % 5 == 0 {
-                text.push_str(&format!("label {}", row * SIDE + column));
+                text.push_str(&format!("label {}", row * side + column));
             } else {
                 text.push_str(&format!(
                     "{}",
@@ -52,7 +51,7 @@ async fn import_once(data: &[u8]) -> Duration {
     let report = import_csv(&cells, data, &options, |_| {}).await.unwrap();
     let done = cells.finish().await;
     let took = started.elapsed();
-    assert_eq!(report.cells, u64::from(SIDE * SIDE));
+    assert_eq!(report.cells, u64::from(million_side().pow(2)));
     assert_eq!(done.failures, 0);
     took
 }
@@ -61,7 +60,7 @@ fn import(c: &mut Criterion) {
     let rt = runtime();
     let data = csv();
     let mut group = c.benchmark_group("import");
-    group.throughput(Throughput::Elements(u64::from(SIDE * SIDE)));
+    group.throughput(Throughput::Elements(u64::from(million_side().pow(2))));
     group.sample_size(10);
     group.measurement_time(Duration::from_secs(40));
     group.bench_function("csv_1m_cells_embedded", |b| {
