@@ -49,20 +49,18 @@ impl AzureServer {
         let dir = install()?;
         let port = crate::s3::free_port()?;
         let target = crate::target_dir();
-        let data = target.join("azurite-data");
-        match std::fs::remove_dir_all(&data) {
-            Ok(()) => {}
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-            Err(err) => return Err(err).with_context(|| format!("removing {}", data.display())),
-        }
-        std::fs::create_dir_all(&data)?;
         let log_path = target.join("azurite.log");
         let log = std::fs::File::create(&log_path)
             .with_context(|| format!("creating {}", log_path.display()))?;
         let child = Command::new(dir.join("node_modules").join(".bin").join("azurite-blob"))
             .args(["--blobHost", "127.0.0.1", "--blobPort", &port.to_string()])
-            .arg("--location")
-            .arg(&data)
+            // Nothing on disk: the tests' blobs live and die with the
+            // server. Saving its database and writing each blob's file,
+            // Azurite spent 81 s of CPU on the Azure tests; in memory, 53 s
+            // (and the tests took 57 s rather than 101 s).
+            .arg("--inMemoryPersistence")
+            // Its workspace, should it write anything after all.
+            .current_dir(target)
             .args(["--silent", "--skipApiVersionCheck"])
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
