@@ -14,13 +14,17 @@ const RACERS: usize = 16;
 /// Conflicts one append may meet before the case decides the log makes no
 /// progress (with 8 racers, a correct log needs at most a few hundred).
 const MAX_ATTEMPTS: u32 = 100_000;
-const ROUNDS: u64 = 200;
+/// Rounds of the racing cases: each a fresh race of every task (a log that
+/// lets two writers win an id does so within a few).
+const ROUNDS: u64 = 64;
+/// Entries each task of `racing_appenders_lose_nothing` appends.
+const EACH: u64 = 40;
 
 fn tagged(task: usize, n: u64) -> LogEntry {
     LogEntry::new(Bytes::from(format!("task {task} entry {n}")))
 }
 
-/// 16 tasks race for the same id in each of 200 rounds: exactly one wins
+/// 16 tasks race for the same id in each of 64 rounds: exactly one wins
 /// every id, the losers are told the real end, the log is dense, and each id
 /// holds the winner's payload.
 pub async fn racing_writers_one_winner_per_id(log: Log) {
@@ -81,7 +85,7 @@ pub async fn racing_writers_one_winner_per_id(log: Log) {
     }
 }
 
-/// 8 tasks append 100 entries each as fast as they can, retrying at the id
+/// 8 tasks append 40 entries each as fast as they can, retrying at the id
 /// each conflict reports: the log ends dense, holding every acknowledged
 /// entry exactly once at the id it was acknowledged at.
 pub async fn racing_appenders_lose_nothing(log: Log) {
@@ -91,7 +95,7 @@ pub async fn racing_appenders_lose_nothing(log: Log) {
             tokio::spawn(async move {
                 let mut acked = Vec::new();
                 let mut hint = 0;
-                for n in 0..100 {
+                for n in 0..EACH {
                     for attempt in 0.. {
                         assert!(attempt < MAX_ATTEMPTS, "task {task} made no progress");
                         match log
@@ -120,7 +124,7 @@ pub async fn racing_appenders_lose_nothing(log: Log) {
         }
     }
     let all = everything(&*log).await;
-    assert_eq!((all.start, all.end), (0, 800));
+    assert_eq!((all.start, all.end), (0, 8 * EACH));
     for (seq, payload) in acked {
         assert_eq!(all.entries[seq as usize].payload, payload, "entry {seq}");
     }
