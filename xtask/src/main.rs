@@ -25,6 +25,7 @@
 mod azure;
 mod browser;
 mod jobs;
+mod postgres;
 mod readme;
 mod s3;
 
@@ -159,16 +160,19 @@ const S3_FEATURES: &str = "infinisheet-object-store/s3-tests,infinisheet-process
 /// The features that build the tests needing Azure's emulator.
 const AZURE_FEATURES: &str = "infinisheet-object-store/azure-tests,infinisheet/azure-tests";
 
+/// The features that build the tests needing PostgreSQL.
+const POSTGRES_FEATURES: &str = "infinisheet-postgres/postgres-tests";
+
 /// The test targets that need a server: built with the features above,
 /// run in steps of their own with the server's environment.
-const SERVER_TESTS: [&str; 2] = ["s3", "azure"];
+const SERVER_TESTS: [&str; 3] = ["s3", "azure", "postgres"];
 
 /// Every feature `test` builds with: the server tests' too, so each step
 /// (the tests without a server, S3's, Azure's, the doctests, the examples
 /// run afterwards) reuses one build instead of rebuilding the crates whose
 /// features changed.
 fn all_features() -> String {
-    format!("{S3_FEATURES},{AZURE_FEATURES}")
+    format!("{S3_FEATURES},{AZURE_FEATURES},{POSTGRES_FEATURES}")
 }
 
 /// The names of the workspace's integration-test targets, from its crates'
@@ -299,10 +303,13 @@ fn test() -> Result<()> {
     )?;
     let s3_servers = s3_servers()?;
     let azure = azure::AzureServer::start()?;
+    let postgres = postgres::PostgresServer::start()?;
     let mut tests = local_jobs(&features, &skips)?;
     tests.extend(s3_jobs(&s3_servers, &skips));
     tests.push(azure_job(&azure, &skips));
+    tests.push(postgres_job(&postgres, &skips));
     jobs::run_all(&tests)?;
+    drop(postgres);
     drop(azure);
     run_built("example", "mixed_backends", &[], &s3_servers[0].env())?;
     drop(s3_servers);
@@ -499,6 +506,25 @@ fn azure_job(server: &azure::AzureServer, skips: &SkipLog) -> jobs::Job {
     )
 }
 
+/// The tests that need PostgreSQL: the conformance suite on its logs.
+fn postgres_job(server: &postgres::PostgresServer, skips: &SkipLog) -> jobs::Job {
+    let mut env = server.env();
+    env.push(skips.env());
+    jobs::Job::new(
+        "postgres",
+        &[
+            "test",
+            "--no-fail-fast",
+            "--workspace",
+            "--features",
+            &all_features(),
+            "--test",
+            "postgres",
+        ],
+        env,
+    )
+}
+
 /// The host-app example (a program on the facade alone), on a fresh
 /// directory, then the custom-backend guide's program: each fails if any
 /// step of its session does.
@@ -537,8 +563,10 @@ fn conformance() -> Result<()> {
         ],
         vec![skips.env()],
     )];
+    let postgres = postgres::PostgresServer::start()?;
     tests.extend(s3_jobs(&s3_servers, &skips));
     tests.push(azure_job(&azure, &skips));
+    tests.push(postgres_job(&postgres, &skips));
     jobs::run_all(&tests)
 }
 

@@ -1,0 +1,344 @@
+//! [`PostgresDatabase`]: a pool of connections to one database, and the
+//! logs in it by name.
+
+use crate::error::{self, OpenError};
+use crate::event_log::PostgresEventLog;
+use crate::password;
+use crate::schema;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_postgres::NoTls;
+use tokio_postgres::config::SslMode;
+
+/// How a [`PostgresDatabase`] connects and pages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PostgresOptions {
+    /// The most connections the pool opens; 16 unless set.
+    pub max_connections: usize,
+    /// How long a call waits for a connection to come free, or for a new
+    /// one to be made, before it fails as retryable; 30 s unless set.
+    pub connect_timeout: Duration,
+    /// The most entries a query returns; 10,000 unless set.
+    pub query_page_entries: usize,
+    /// A query stops adding entries once their payloads and metadata reach
+    /// this many bytes (it always returns at least one); 16 MiB unless set.
+    pub query_page_bytes: usize,
+}
+
+impl Default for PostgresOptions {
+    fn default() -> Self {
+        PostgresOptions {
+            max_connections: 16,
+            connect_timeout: Duration::from_secs(30),
+            query_page_entries: 10_000,
+            query_page_bytes: 16 * 1024 * 1024,
+        }
+    }
+}
+
+impl PostgresOptions {
+    /// Sets [`max_connections`](PostgresOptions::max_connections) (at
+    /// least 1).
+    #[must_use]
+    pub fn max_connections(mut self, connections: usize) -> Self {
+        self.max_connections = connections.max(1);
+        self
+    }
+
+    /// Sets [`query_page_entries`](PostgresOptions::query_page_entries)
+    /// (at least 1).
+    #[must_use]
+    pub fn query_page_entries(mut self, entries: usize) -> Self {
+        self.query_page_entries = entries.max(1);
+        self
+    }
+
+    /// Sets [`query_page_bytes`](PostgresOptions::query_page_bytes).
+    #[must_use]
+    pub fn query_page_bytes(mut self, bytes: usize) -> Self {
+        self.query_page_bytes = bytes;
+        self
+    }
+}
+
+/// A database holding any number of named event logs: a pool of
+/// connections (made as calls need them), shared by clones. Other
+/// processes, on this machine or others, may open the same database; every
+/// handle of a log agrees with every other.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use infinisheet_postgres::{PostgresDatabase, PostgresOptions};
+///
+/// let db = PostgresDatabase::connect("postgres://app@db.internal/sheets", PostgresOptions::default()).await?;
+/// let log = db.open_or_create_log("budget").await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct PostgresDatabase {
+    pub(crate) shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) pool: Pool,
+    /// The URL without its password: how messages name the database.
+    pub(crate) url: String,
+    pub(crate) options: PostgresOptions,
+}
+
+impl PostgresDatabase {
+    /// Connects to the database `url` names (`postgres://user@host:port/db`,
+    /// or libpq's `key=value` form), creates this backend's tables if the
+    /// database has none, and checks their version.
+    ///
+    /// The password comes from the URL, else `PGPASSWORD`, else the
+    /// password file (`PGPASSFILE`, or `~/.pgpass`) as libpq reads it.
+    /// `sslmode=disable` and `prefer` (the default) connect without TLS;
+    /// `require` is refused: this build has no TLS for PostgreSQL.
+    ///
+    /// # Errors
+    ///
+    /// [`OpenError::InvalidUrl`] for a URL that names no database;
+    /// [`OpenError::Storage`] if the server cannot be reached or refuses
+    /// the login (retryable when it may come back);
+    /// [`OpenError::SchemaTooNew`] and [`OpenError::Layout`] for tables
+    /// this code does not read.
+    pub async fn connect(url: &str, options: PostgresOptions) -> Result<Self, OpenError> {
+        let mut config: tokio_postgres::Config =
+            url.parse()
+                .map_err(|err: tokio_postgres::Error| OpenError::InvalidUrl {
+                    url: redact(url),
+                    problem: err.to_string(),
+                })?;
+        let shown = redact(url);
+        if config.get_ssl_mode() == SslMode::Require {
+            return Err(OpenError::InvalidUrl {
+                url: shown,
+                problem: "sslmode=require: this build connects to PostgreSQL without TLS \
+                          (use sslmode=disable, or a TLS tunnel)"
+                    .into(),
+            });
+        }
+        if config.get_user().is_none() {
+            let user = std::env::var("PGUSER")
+                .or_else(|_| std::env::var("USER"))
+                .map_err(|_| OpenError::InvalidUrl {
+                    url: shown.clone(),
+                    problem: "it names no user (and neither PGUSER nor USER is set)".into(),
+                })?;
+            config.user(&user);
+        }
+        if config.get_password().is_none()
+            && let Some(password) = password::find(&config)
+        {
+            config.password(password);
+        }
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(options.connect_timeout);
+        }
+        config.application_name("infinisheet");
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(options.max_connections.max(1))
+            .wait_timeout(Some(options.connect_timeout))
+            .create_timeout(Some(options.connect_timeout))
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .build()
+            .map_err(|err| OpenError::InvalidUrl {
+                url: shown.clone(),
+                problem: err.to_string(),
+            })?;
+        let mut client = pool
+            .get()
+            .await
+            .map_err(|err| OpenError::from_storage(&shown, error::pool("connecting", err)))?;
+        schema::ensure(&mut client, &shown).await?;
+        drop(client);
+        Ok(PostgresDatabase {
+            shared: Arc::new(Shared {
+                pool,
+                url: shown,
+                options,
+            }),
+        })
+    }
+
+    /// The database's URL without its password.
+    pub fn url(&self) -> &str {
+        &self.shared.url
+    }
+
+    /// Creates the log `name`.
+    ///
+    /// # Errors
+    ///
+    /// [`OpenError::AlreadyExists`], [`OpenError::InvalidName`],
+    /// [`OpenError::Storage`].
+    pub async fn create_log(&self, name: &str) -> Result<PostgresEventLog, OpenError> {
+        self.named(name, Mode::Create).await
+    }
+
+    /// Opens the existing log `name`.
+    ///
+    /// # Errors
+    ///
+    /// [`OpenError::NotFound`], [`OpenError::InvalidName`],
+    /// [`OpenError::Storage`].
+    pub async fn open_log(&self, name: &str) -> Result<PostgresEventLog, OpenError> {
+        self.named(name, Mode::Open).await
+    }
+
+    /// Opens the log `name`, creating it if it does not exist.
+    ///
+    /// # Errors
+    ///
+    /// [`OpenError::InvalidName`], [`OpenError::Storage`].
+    pub async fn open_or_create_log(&self, name: &str) -> Result<PostgresEventLog, OpenError> {
+        self.named(name, Mode::OpenOrCreate).await
+    }
+
+    async fn named(&self, name: &str, mode: Mode) -> Result<PostgresEventLog, OpenError> {
+        let url = &self.shared.url;
+        if let Err(problem) = check_name(name) {
+            return Err(OpenError::InvalidName {
+                url: url.clone(),
+                name: name.to_owned(),
+                problem,
+            });
+        }
+        let failed = |err| OpenError::storage(url, "opening the log", &err);
+        let client = self
+            .shared
+            .pool
+            .get()
+            .await
+            .map_err(|err| OpenError::from_storage(url, error::pool("opening the log", err)))?;
+        let created = if mode == Mode::Open {
+            false
+        } else {
+            let insert = client
+                .prepare_cached(
+                    "INSERT INTO infinisheet_logs (name) VALUES ($1) ON CONFLICT (name) DO NOTHING",
+                )
+                .await
+                .map_err(failed)?;
+            client.execute(&insert, &[&name]).await.map_err(failed)? == 1
+        };
+        if mode == Mode::Create && !created {
+            return Err(OpenError::AlreadyExists {
+                url: url.clone(),
+                name: name.to_owned(),
+            });
+        }
+        let select = client
+            .prepare_cached("SELECT id FROM infinisheet_logs WHERE name = $1")
+            .await
+            .map_err(failed)?;
+        match client.query_opt(&select, &[&name]).await.map_err(failed)? {
+            Some(row) => Ok(PostgresEventLog::new(
+                self.clone(),
+                row.try_get(0).map_err(failed)?,
+                name,
+            )),
+            None => Err(OpenError::NotFound {
+                url: url.clone(),
+                name: name.to_owned(),
+            }),
+        }
+    }
+
+    /// A connection from the pool; a failure is a storage error saying it
+    /// happened while `doing`.
+    pub(crate) async fn client(
+        &self,
+        doing: &str,
+    ) -> Result<deadpool_postgres::Object, infinisheet_event_log::StorageError> {
+        self.shared
+            .pool
+            .get()
+            .await
+            .map_err(|err| error::pool(doing, err))
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    Create,
+    Open,
+    OpenOrCreate,
+}
+
+/// A log's name: 1 to 255 bytes, no control characters.
+fn check_name(name: &str) -> Result<(), &'static str> {
+    if name.is_empty() {
+        return Err("it is empty");
+    }
+    if name.len() > 255 {
+        return Err("it is longer than 255 bytes");
+    }
+    if name.chars().any(char::is_control) {
+        return Err("it holds a control character");
+    }
+    Ok(())
+}
+
+/// `url` with any password replaced by `****`, for messages.
+pub(crate) fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("****"));
+            parsed.to_string()
+        }
+        Ok(_) => url.to_owned(),
+        // libpq's `key=value` form: hide a `password=` value.
+        Err(_) => url
+            .split_whitespace()
+            .map(|part| {
+                if part.starts_with("password=") {
+                    "password=****"
+                } else {
+                    part
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" "),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_reach_messages() {
+        assert_eq!(
+            redact("postgres://app:secret@db/sheets"),
+            "postgres://app:****@db/sheets"
+        );
+        assert_eq!(
+            redact("postgres://app@db/sheets"),
+            "postgres://app@db/sheets"
+        );
+        assert_eq!(
+            redact("host=db user=app password=secret dbname=x"),
+            "host=db user=app password=**** dbname=x"
+        );
+    }
+
+    #[test]
+    fn log_names() {
+        assert!(check_name("budget/2026").is_ok());
+        assert!(check_name("").is_err());
+        assert!(check_name(&"x".repeat(256)).is_err());
+        assert!(check_name("a\nb").is_err());
+    }
+}

@@ -1,0 +1,229 @@
+//! The PostgreSQL server the Postgres backend's tests run against: the
+//! machine's PostgreSQL (Debian's `postgresql`, installed when missing),
+//! as a cluster of its own in a fresh temporary directory, on a free
+//! loopback port, with one database for the run; stopped and removed when
+//! dropped.
+//!
+//! PostgreSQL refuses to run as root, so as root (as on CI) the cluster
+//! belongs to the `postgres` user the package creates and every command
+//! runs through `runuser`; the directory is under the system's temporary
+//! directory, which that user can reach wherever the checkout is.
+
+use anyhow::{Context, Result, bail};
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+use std::process::Command;
+
+/// The database the tests use; they pick their own log names in it.
+const DATABASE: &str = "infinisheet_tests";
+
+/// The role the cluster is made with (it owns everything, no password:
+/// only loopback connections are accepted, and only this run knows the
+/// port).
+const ROLE: &str = "infinisheet";
+
+/// A running cluster; stopped and removed on drop.
+pub(crate) struct PostgresServer {
+    bin: PathBuf,
+    /// The temporary directory: `data/` and the server's `log`.
+    dir: PathBuf,
+    /// `Some("postgres")` when commands run as that user (xtask as root).
+    user: Option<&'static str>,
+    port: u16,
+}
+
+impl PostgresServer {
+    /// Starts a new cluster (installing PostgreSQL first if needed).
+    pub(crate) fn start() -> Result<Self> {
+        let bin = match bin_dir() {
+            Some(bin) => bin,
+            None => {
+                crate::apt_install(&["postgresql"])?;
+                bin_dir().context("PostgreSQL was installed but its initdb is not found")?
+            }
+        };
+        let root = std::fs::metadata("/proc/self")
+            .map(|m| m.uid() == 0)
+            .unwrap_or(false);
+        let user = root.then_some("postgres");
+        let dir = std::env::temp_dir().join(format!(
+            "infinisheet-postgres-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0)
+        ));
+        std::fs::create_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let port = crate::s3::free_port()?;
+        let mut server = PostgresServer {
+            bin,
+            dir,
+            user,
+            port,
+        };
+        if root {
+            server.give_to_postgres()?;
+        }
+        let data = server.dir.join("data");
+        let log = server.dir.join("log");
+        server.run(
+            "initdb",
+            &[
+                "--pgdata",
+                &data.to_string_lossy(),
+                "--username",
+                ROLE,
+                "--auth",
+                "trust",
+                "--encoding",
+                "UTF8",
+                "--no-sync",
+            ],
+        )?;
+        // Loopback only, the socket in the cluster's own directory, and no
+        // fsync: the tests check the backend, not the disk (a server
+        // killed by a test still loses nothing the OS holds).
+        let options = format!(
+            "-c listen_addresses=127.0.0.1 -p {} -k {} -c fsync=off -c max_connections=200",
+            server.port,
+            server.dir.display()
+        );
+        server
+            .run(
+                "pg_ctl",
+                &[
+                    "--pgdata",
+                    &data.to_string_lossy(),
+                    "--log",
+                    &log.to_string_lossy(),
+                    "--options",
+                    &options,
+                    "--wait",
+                    "--timeout",
+                    "60",
+                    "start",
+                ],
+            )
+            .with_context(|| format!("starting PostgreSQL; see {}", log.display()))?;
+        server.run(
+            "createdb",
+            &[
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &server.port.to_string(),
+                "--username",
+                ROLE,
+                DATABASE,
+            ],
+        )?;
+        eprintln!(
+            "PostgreSQL on {}, its log in {}",
+            server.url(),
+            log.display()
+        );
+        Ok(server)
+    }
+
+    /// The database's URL.
+    pub(crate) fn url(&self) -> String {
+        format!("postgres://{ROLE}@127.0.0.1:{}/{DATABASE}", self.port)
+    }
+
+    /// The environment naming the database to the tests.
+    pub(crate) fn env(&self) -> Vec<(&'static str, String)> {
+        vec![("INFINISHEET_POSTGRES_URL", self.url())]
+    }
+
+    /// Runs one of the server's programs (as the cluster's user).
+    fn run(&self, program: &str, args: &[&str]) -> Result<()> {
+        let path = self.bin.join(program);
+        let mut command = match self.user {
+            Some(user) => {
+                let mut command = Command::new("runuser");
+                command.args(["-u", user, "--"]).arg(&path);
+                command
+            }
+            None => Command::new(&path),
+        };
+        let output = command
+            .args(args)
+            .current_dir(&self.dir)
+            .output()
+            .with_context(|| format!("starting {}", path.display()))?;
+        if !output.status.success() {
+            bail!(
+                "`{program} {}` failed with {}: {}",
+                args.join(" "),
+                output.status,
+                String::from_utf8_lossy(&output.stderr).trim()
+            );
+        }
+        Ok(())
+    }
+
+    /// Hands the directory to the `postgres` user.
+    fn give_to_postgres(&self) -> Result<()> {
+        let passwd = std::fs::read_to_string("/etc/passwd").context("reading /etc/passwd")?;
+        let (uid, gid) = passwd
+            .lines()
+            .find_map(|line| {
+                let fields: Vec<&str> = line.split(':').collect();
+                (fields.first() == Some(&"postgres") && fields.len() > 3)
+                    .then(|| Some((fields[2].parse().ok()?, fields[3].parse().ok()?)))
+                    .flatten()
+            })
+            .context("no `postgres` user (the postgresql package makes it)")?;
+        std::os::unix::fs::chown(&self.dir, Some(uid), Some(gid))
+            .with_context(|| format!("giving {} to postgres", self.dir.display()))
+    }
+}
+
+impl Drop for PostgresServer {
+    fn drop(&mut self) {
+        let data = self.dir.join("data");
+        let stopped = self.run(
+            "pg_ctl",
+            &[
+                "--pgdata",
+                &data.to_string_lossy(),
+                "--mode",
+                "immediate",
+                "--wait",
+                "stop",
+            ],
+        );
+        if let Err(err) = stopped {
+            eprintln!("stopping PostgreSQL: {err:#}");
+        }
+        // Keep the server's log beside the others in the target directory.
+        let _ = std::fs::copy(
+            self.dir.join("log"),
+            crate::target_dir().join("postgres.log"),
+        );
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The newest installed PostgreSQL's programs (Debian keeps each version
+/// in `/usr/lib/postgresql/N/bin`), or those `pg_config` names.
+fn bin_dir() -> Option<PathBuf> {
+    let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let version = entry.file_name().to_str()?.parse().ok()?;
+            let bin = entry.path().join("bin");
+            bin.join("initdb").is_file().then_some((version, bin))
+        })
+        .collect();
+    found.sort();
+    if let Some((_, bin)) = found.pop() {
+        return Some(bin);
+    }
+    let output = Command::new("pg_config").arg("--bindir").output().ok()?;
+    let bin = PathBuf::from(String::from_utf8(output.stdout).ok()?.trim());
+    bin.join("initdb").is_file().then_some(bin)
+}
