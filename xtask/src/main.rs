@@ -161,7 +161,7 @@ const S3_FEATURES: &str = "infinisheet-object-store/s3-tests,infinisheet-process
 const AZURE_FEATURES: &str = "infinisheet-object-store/azure-tests,infinisheet/azure-tests";
 
 /// The features that build the tests needing PostgreSQL.
-const POSTGRES_FEATURES: &str = "infinisheet-postgres/postgres-tests";
+const POSTGRES_FEATURES: &str = "infinisheet-postgres/postgres-tests,infinisheet/postgres-tests";
 
 /// The test targets that need a server: built with the features above,
 /// run in steps of their own with the server's environment.
@@ -683,7 +683,7 @@ fn ci() -> Result<()> {
     // alone, builds without a warning (the workspace build turns every
     // feature on). The cloud features only add URL schemes; checking each
     // alone would rebuild object_store three more times.
-    for features in ["", "sqlite", "filesystem", "object-store", "http"] {
+    for features in ["", "sqlite", "filesystem", "object-store", "http", "postgres"] {
         run(
             "cargo",
             &[

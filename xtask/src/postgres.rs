@@ -56,7 +56,7 @@ impl PostgresServer {
         ));
         std::fs::create_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let port = crate::s3::free_port()?;
-        let mut server = PostgresServer {
+        let server = PostgresServer {
             bin,
             dir,
             user,

@@ -51,6 +51,7 @@
 //! | `gcs` | | `gs://` URLs (built and URL-tested; not tested against a server) |
 //! | `azure` | | `az://`, `abfs://` URLs (tested against Azurite) |
 //! | `http` | | `http`: `http://` and `https://` URLs of a server's storage (`infinisheet serve`); `HttpStorage` (a [`LogStore`]) and `StorageService` |
+//! | `postgres` | | `postgres`: `postgres://USER@HOST/DB` logs in a PostgreSQL database shared by every machine that reaches it (`PostgresDatabase`, a [`LogStore`]); blobs go elsewhere |
 //!
 //! The embedded default ([`Storage::embedded`]) needs `sqlite` and
 //! `filesystem`. Cloud stores use TLS through rustls on ring; see
@@ -193,6 +194,11 @@ pub use infinisheet_memory as memory;
 #[doc(inline)]
 #[cfg(feature = "object-store")]
 pub use infinisheet_object_store as object_store;
+/// The PostgreSQL backend (feature `postgres`): logs in a database many
+/// machines share.
+#[doc(inline)]
+#[cfg(feature = "postgres")]
+pub use infinisheet_postgres as postgres;
 /// The SQLite backend (feature `sqlite`): logs and blob trees in one
 /// database file, [`SqliteDatabase`](sqlite::SqliteDatabase) with its
 /// [`SqliteOptions`](sqlite::SqliteOptions).

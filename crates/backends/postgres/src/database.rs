@@ -107,6 +107,26 @@ impl PostgresDatabase {
     /// [`OpenError::SchemaTooNew`] and [`OpenError::Layout`] for tables
     /// this code does not read.
     pub async fn connect(url: &str, options: PostgresOptions) -> Result<Self, OpenError> {
+        Self::connect_as(url, options, false).await
+    }
+
+    /// Connects for reading only: every transaction is read-only
+    /// (`default_transaction_read_only`), and nothing is created — a
+    /// database without this backend's tables is [`OpenError::NoTables`].
+    ///
+    /// # Errors
+    ///
+    /// As [`connect`](PostgresDatabase::connect), and
+    /// [`OpenError::NoTables`].
+    pub async fn connect_read_only(url: &str, options: PostgresOptions) -> Result<Self, OpenError> {
+        Self::connect_as(url, options, true).await
+    }
+
+    async fn connect_as(
+        url: &str,
+        options: PostgresOptions,
+        read_only: bool,
+    ) -> Result<Self, OpenError> {
         let mut config: tokio_postgres::Config =
             url.parse()
                 .map_err(|err: tokio_postgres::Error| OpenError::InvalidUrl {
@@ -140,6 +160,11 @@ impl PostgresDatabase {
             config.connect_timeout(options.connect_timeout);
         }
         config.application_name("infinisheet");
+        if read_only {
+            let mut given = config.get_options().unwrap_or_default().to_owned();
+            given.push_str(" -c default_transaction_read_only=on");
+            config.options(given.trim_start());
+        }
         let manager = Manager::from_config(
             config,
             NoTls,
@@ -161,7 +186,11 @@ impl PostgresDatabase {
             .get()
             .await
             .map_err(|err| OpenError::from_storage(&shown, error::pool("connecting", err)))?;
-        schema::ensure(&mut client, &shown).await?;
+        if read_only {
+            schema::check(&client, &shown).await?;
+        } else {
+            schema::ensure(&mut client, &shown).await?;
+        }
         drop(client);
         Ok(PostgresDatabase {
             shared: Arc::new(Shared {
@@ -291,8 +320,9 @@ fn check_name(name: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
-/// `url` with any password replaced by `****`, for messages.
-pub(crate) fn redact(url: &str) -> String {
+/// `url` with any password replaced by `****`: how messages and
+/// [`PostgresDatabase::url`] name a database.
+pub fn redact(url: &str) -> String {
     match url::Url::parse(url) {
         Ok(mut parsed) if parsed.password().is_some() => {
             let _ = parsed.set_password(Some("****"));

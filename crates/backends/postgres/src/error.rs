@@ -124,6 +124,13 @@ pub enum OpenError {
         /// What is wrong.
         problem: String,
     },
+    /// Opened for reading only, the database holds none of this
+    /// backend's tables (nothing was created).
+    #[error("{url}: the database holds no infinisheet tables (no log was ever created in it)")]
+    NoTables {
+        /// The database.
+        url: String,
+    },
     /// No log has that name.
     #[error("{url}: no event log named {name:?}")]
     NotFound {

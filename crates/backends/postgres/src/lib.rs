@@ -47,6 +47,6 @@ mod logs;
 mod password;
 mod schema;
 
-pub use database::{PostgresDatabase, PostgresOptions};
+pub use database::{PostgresDatabase, PostgresOptions, redact};
 pub use error::{BACKEND, OpenError};
 pub use event_log::PostgresEventLog;

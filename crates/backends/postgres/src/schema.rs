@@ -167,7 +167,7 @@ $$;
 /// newer layout.
 pub(crate) async fn ensure(client: &mut Client, url: &str) -> Result<(), OpenError> {
     if let Some(version) = version(client, url).await? {
-        return check(version, url);
+        return check_version(version, url);
     }
     let tx = client
         .transaction()
@@ -191,10 +191,21 @@ pub(crate) async fn ensure(client: &mut Client, url: &str) -> Result<(), OpenErr
         .await
         .map_err(|err| OpenError::storage(url, "creating the tables", &err))?;
     match version(client, url).await? {
-        Some(version) => check(version, url),
+        Some(version) => check_version(version, url),
         None => Err(OpenError::Layout {
             url: url.to_owned(),
             problem: "the tables were created but their version cannot be read".into(),
+        }),
+    }
+}
+
+/// Checks that the database holds this backend's tables at a version this
+/// code knows, creating nothing.
+pub(crate) async fn check(client: &Client, url: &str) -> Result<(), OpenError> {
+    match version(client, url).await? {
+        Some(version) => check_version(version, url),
+        None => Err(OpenError::NoTables {
+            url: url.to_owned(),
         }),
     }
 }
@@ -227,7 +238,7 @@ async fn version(client: &Client, url: &str) -> Result<Option<i32>, OpenError> {
     }
 }
 
-fn check(version: i32, url: &str) -> Result<(), OpenError> {
+fn check_version(version: i32, url: &str) -> Result<(), OpenError> {
     if version == VERSION {
         Ok(())
     } else if version > VERSION {

@@ -5,7 +5,9 @@
 
 #![allow(clippy::unwrap_used)] // tests fail by panicking
 
-use infinisheet_postgres::{PostgresDatabase, PostgresEventLog, PostgresOptions};
+use infinisheet_event_log::raw::Bounds;
+use infinisheet_event_log::{EventLog, EventLogExt, KnownSnapshot, LogEntry};
+use infinisheet_postgres::{OpenError, PostgresDatabase, PostgresEventLog, PostgresOptions};
 
 fn url() -> String {
     std::env::var("INFINISHEET_POSTGRES_URL")
@@ -74,3 +76,176 @@ infinisheet_conformance::event_log_tests!(
 infinisheet_conformance::log_store_tests!(mod postgres_logs, || database(
     PostgresOptions::default()
 ));
+
+/// A client of the test database, for what the backend does not do
+/// (making schemas, damaging a table).
+async fn raw_client() -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(&url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
+}
+
+/// A new, empty schema, and the test database's URL with `search_path`
+/// set to it: the backend's tables there are this test's own.
+async fn fresh_schema() -> (String, String) {
+    let schema = format!("s{:016x}", fastrand::u64(..));
+    raw_client()
+        .await
+        .batch_execute(&format!("CREATE SCHEMA {schema}"))
+        .await
+        .unwrap();
+    let url = format!("{}?options=-c%20search_path%3D{schema}", url());
+    (schema, url)
+}
+
+async fn tables_in(schema: &str) -> i64 {
+    raw_client()
+        .await
+        .query_one(
+            "SELECT count(*) FROM pg_tables WHERE schemaname = $1",
+            &[&schema],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reading_creates_nothing_and_writes_nothing() {
+    let (schema, url) = fresh_schema().await;
+    let err = PostgresDatabase::connect_read_only(&url, PostgresOptions::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, OpenError::NoTables { .. }), "{err}");
+    assert_eq!(tables_in(&schema).await, 0, "reading created tables");
+
+    let db = PostgresDatabase::connect(&url, PostgresOptions::default())
+        .await
+        .unwrap();
+    let log = db.create_log("kept").await.unwrap();
+    log.add_entry(LogEntry::new("one"), 0, KnownSnapshot::NotTracked)
+        .await
+        .unwrap();
+    let reader = PostgresDatabase::connect_read_only(&url, PostgresOptions::default())
+        .await
+        .unwrap();
+    let read = reader.open_log("kept").await.unwrap();
+    assert_eq!(read.bounds().await.unwrap(), Bounds::new(0, 1));
+    let err = read
+        .add_entry(LogEntry::new("two"), 1, KnownSnapshot::NotTracked)
+        .await
+        .unwrap_err();
+    assert!(!err.is_retryable(), "{err}");
+    assert!(err.to_string().contains("read-only"), "{err}");
+    assert!(reader.create_log("new").await.is_err());
+    assert_eq!(log.bounds().await.unwrap(), Bounds::new(0, 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn newer_tables_are_refused() {
+    let (schema, url) = fresh_schema().await;
+    PostgresDatabase::connect(&url, PostgresOptions::default())
+        .await
+        .unwrap();
+    raw_client()
+        .await
+        .batch_execute(&format!(
+            "UPDATE {schema}.infinisheet_schema SET version = 99"
+        ))
+        .await
+        .unwrap();
+    let err = PostgresDatabase::connect(&url, PostgresOptions::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            OpenError::SchemaTooNew {
+                found: 99,
+                known: 1,
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn processes_opening_a_new_database_at_once_create_its_tables_once() {
+    let (schema, url) = fresh_schema().await;
+    let opens: Vec<_> = (0..8)
+        .map(|_| {
+            let url = url.clone();
+            tokio::spawn(async move {
+                PostgresDatabase::connect(&url, PostgresOptions::default()).await
+            })
+        })
+        .collect();
+    for open in opens {
+        open.await.unwrap().unwrap();
+    }
+    assert_eq!(tables_in(&schema).await, 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_urls_names_and_servers_are_clear_errors() {
+    for bad in ["postgres://host:notaport/db", "postgres://a b"] {
+        let err = PostgresDatabase::connect(bad, PostgresOptions::default())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, OpenError::InvalidUrl { .. }), "{bad}: {err}");
+    }
+    let err = PostgresDatabase::connect(
+        &format!("{}?sslmode=require", url()),
+        PostgresOptions::default(),
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("TLS"), "{err}");
+
+    // Nothing listens there: retryable, the server may come up.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let err = PostgresDatabase::connect(
+        &format!("postgres://nobody:secret@127.0.0.1:{port}/db"),
+        PostgresOptions::default(),
+    )
+    .await
+    .unwrap_err();
+    assert!(err.is_retryable(), "{err}");
+    assert!(!format!("{err:?}").contains("secret"), "{err:?}");
+
+    // A database that does not exist: asking again will not help.
+    let missing = url().rsplit_once('/').unwrap().0.to_owned() + "/no_such_database";
+    let err = PostgresDatabase::connect(&missing, PostgresOptions::default())
+        .await
+        .unwrap_err();
+    assert!(!err.is_retryable(), "{err}");
+    assert!(format!("{err:?}").contains("no_such_database"), "{err:?}");
+
+    let db = database(PostgresOptions::default()).await;
+    for name in ["", "a\u{0}b", &"x".repeat(300)] {
+        assert!(
+            matches!(
+                db.create_log(name).await,
+                Err(OpenError::InvalidName { .. })
+            ),
+            "{name:?}"
+        );
+    }
+    let name = fresh_name();
+    assert!(matches!(
+        db.open_log(&name).await,
+        Err(OpenError::NotFound { .. })
+    ));
+    db.create_log(&name).await.unwrap();
+    assert!(matches!(
+        db.create_log(&name).await,
+        Err(OpenError::AlreadyExists { .. })
+    ));
+}

@@ -14,6 +14,8 @@ mod http;
 mod memory;
 #[cfg(any(feature = "s3", feature = "gcs", feature = "azure"))]
 mod objects;
+#[cfg(feature = "postgres")]
+mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
@@ -31,7 +33,8 @@ pub enum StorageUrlError {
     /// The text is not a storage URL this crate knows.
     #[error(
         "{url:?} is not a storage URL: use memory:, sqlite:PATH, file:DIR, s3://bucket/prefix, \
-         gs://bucket/prefix, az://container/prefix or http://HOST:PORT (an infinisheet serve)"
+         gs://bucket/prefix, az://container/prefix, http://HOST:PORT (an infinisheet serve) \
+         or, for logs, postgres://USER@HOST/DB"
     )]
     Unknown {
         /// The text given.
@@ -50,6 +53,16 @@ pub enum StorageUrlError {
         url: String,
         /// The crate feature that adds the backend.
         feature: &'static str,
+    },
+    /// The URL names storage that holds event logs only (PostgreSQL),
+    /// given for blobs.
+    #[error(
+        "{url} holds event logs only: keep the blobs in file:DIR, sqlite:PATH, s3://bucket/prefix \
+         or another blob store"
+    )]
+    LogsOnly {
+        /// The URL (without its password).
+        url: String,
     },
     /// For reading only, the storage it names does not exist (nothing was
     /// created).
@@ -143,10 +156,11 @@ built!(HTTP, "http", http::Http);
 built!(S3, "s3", objects::Objects);
 built!(GCS, "gcs", objects::Objects);
 built!(AZURE, "azure", objects::Objects);
+built!(POSTGRES, "postgres", postgres::Postgres);
 
 /// Every storage URL scheme: the crate feature that builds its backend,
 /// and the backend's opener when this build has it.
-const SCHEMES: [(&str, &str, Option<&dyn Opener>); 13] = [
+const SCHEMES: [(&str, &str, Option<&dyn Opener>); 15] = [
     ("memory", "", Some(&memory::Memory)),
     ("sqlite", "sqlite", SQLITE),
     ("file", "filesystem", FILES),
@@ -160,6 +174,8 @@ const SCHEMES: [(&str, &str, Option<&dyn Opener>); 13] = [
     ("abfs", "azure", AZURE),
     ("abfss", "azure", AZURE),
     ("adl", "azure", AZURE),
+    ("postgres", "postgres", POSTGRES),
+    ("postgresql", "postgres", POSTGRES),
 ];
 
 /// The opener of `url`'s scheme, and what follows its colon.
@@ -192,7 +208,10 @@ fn open_error<E: Into<BoxError>>(
 }
 
 /// [`open_error`] for a backend's [`StorageError`](infinisheet_event_log::StorageError).
-#[cfg_attr(not(any(feature = "sqlite", feature = "filesystem")), allow(dead_code))]
+#[cfg_attr(
+    not(any(feature = "sqlite", feature = "filesystem", feature = "postgres")),
+    allow(dead_code)
+)]
 fn storage_error(
     url: &str,
 ) -> impl FnOnce(infinisheet_event_log::StorageError) -> StorageUrlError + '_ {
@@ -232,7 +251,8 @@ fn create_parent(url: &str, path: &Path) -> Result<(), StorageUrlError> {
 /// The logs at `url`: `memory:` (this process only), `sqlite:PATH` (one
 /// database file, created if missing), `file:DIR` (a directory per log),
 /// an object store (`s3://bucket/prefix`, `gs://…`, `az://…`, a prefix per
-/// log) or a server's (`http://HOST:PORT`).
+/// log), a server's (`http://HOST:PORT`) or a PostgreSQL database
+/// (`postgres://USER@HOST/DB`, shared by every machine that reaches it).
 ///
 /// # Errors
 ///
