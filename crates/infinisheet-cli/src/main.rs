@@ -15,9 +15,11 @@ use std::process::ExitCode;
 /// directory (`--home`, else $INFINISHEET_HOME, else ~/.infinisheet): a
 /// SQLite file of logs and a folder tree of files. `--logs` and `--blobs`
 /// take storage URLs instead: memory:, sqlite:PATH, file:DIR,
-/// s3://bucket/prefix (with the AWS_* environment), gs://, az://, or
+/// s3://bucket/prefix (with the AWS_* environment), gs://, az://,
 /// http://HOST:PORT for the storage of an `infinisheet serve` (with
-/// $INFINISHEET_TOKEN if it has a token).
+/// $INFINISHEET_TOKEN if it has a token), or for logs only
+/// postgres://USER@HOST/DB (password from the URL, $PGPASSWORD or
+/// ~/.pgpass).
 #[derive(Debug, Parser)]
 #[command(name = "infinisheet", version, about, long_about, after_help = EXAMPLES)]
 struct Cli {
