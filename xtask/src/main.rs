@@ -683,7 +683,14 @@ fn ci() -> Result<()> {
     // alone, builds without a warning (the workspace build turns every
     // feature on). The cloud features only add URL schemes; checking each
     // alone would rebuild object_store three more times.
-    for features in ["", "sqlite", "filesystem", "object-store", "http", "postgres"] {
+    for features in [
+        "",
+        "sqlite",
+        "filesystem",
+        "object-store",
+        "http",
+        "postgres",
+    ] {
         run(
             "cargo",
             &[

@@ -28,6 +28,15 @@ pub struct LogCapabilities {
     /// ([`raw::WaiterRegistry`](crate::raw::WaiterRegistry)) and waking it
     /// in `append_at`; the suite checks it.
     pub wakes_in_process: bool,
+    /// An append through any handle anywhere — another process, another
+    /// machine — wakes the tails waiting here at once, through a channel
+    /// the storage offers (PostgreSQL's `NOTIFY`). A tail of such a log
+    /// waits [`TailOptions::pushed_wait`](crate::TailOptions::pushed_wait)
+    /// between reads rather than polling every half second; the backend
+    /// wakes its tails when the channel drops or comes back, so they read
+    /// again, and shortens their waits to a poll while it is down. Implies
+    /// [`wakes_in_process`](LogCapabilities::wakes_in_process).
+    pub wakes_across_processes: bool,
 }
 
 impl LogCapabilities {
@@ -36,6 +45,7 @@ impl LogCapabilities {
         LogCapabilities {
             persistent: false,
             wakes_in_process: false,
+            wakes_across_processes: false,
         }
     }
 
@@ -44,6 +54,7 @@ impl LogCapabilities {
         LogCapabilities {
             persistent: true,
             wakes_in_process: false,
+            wakes_across_processes: false,
         }
     }
 
@@ -52,6 +63,16 @@ impl LogCapabilities {
     pub const fn waking(self) -> Self {
         LogCapabilities {
             wakes_in_process: true,
+            ..self
+        }
+    }
+
+    /// These, and waking tails on appends from anywhere
+    /// ([`wakes_across_processes`](LogCapabilities::wakes_across_processes)).
+    pub const fn pushing(self) -> Self {
+        LogCapabilities {
+            wakes_in_process: true,
+            wakes_across_processes: true,
             ..self
         }
     }

@@ -16,14 +16,22 @@ pub struct TailOptions {
     pub min_wait: Duration,
     /// The longest wait: an idle log is read at most this often.
     pub max_wait: Duration,
+    /// The wait between reads of a log that wakes its tails on appends
+    /// from anywhere
+    /// ([`wakes_across_processes`](crate::LogCapabilities::wakes_across_processes)):
+    /// a wake-up ends it at once, so it is only the safety net should one
+    /// be lost.
+    pub pushed_wait: Duration,
 }
 
 impl Default for TailOptions {
-    /// 10 ms, doubling while nothing arrives, up to 500 ms.
+    /// 10 ms, doubling while nothing arrives, up to 500 ms; 10 s for a
+    /// log that pushes.
     fn default() -> Self {
         TailOptions {
             min_wait: Duration::from_millis(10),
             max_wait: Duration::from_millis(500),
+            pushed_wait: Duration::from_secs(10),
         }
     }
 }
@@ -34,6 +42,14 @@ impl TailOptions {
     pub fn waits(mut self, min: Duration, max: Duration) -> Self {
         self.min_wait = min.max(Duration::from_micros(100));
         self.max_wait = max.max(self.min_wait);
+        self
+    }
+
+    /// The same options waiting `wait` between reads of a log that pushes
+    /// ([`pushed_wait`](TailOptions::pushed_wait)).
+    #[must_use]
+    pub fn pushed_wait(mut self, wait: Duration) -> Self {
+        self.pushed_wait = wait.max(Duration::from_micros(100));
         self
     }
 }
@@ -143,6 +159,8 @@ pub struct Tail<'a, L: EventLog + ?Sized> {
     held: Option<(SequenceId, Vec<LogEntry>)>,
     /// The most entries one read asks for (`None`: a backend's page).
     page: Option<u64>,
+    /// Whether the log wakes its tails on appends from anywhere.
+    pushed: bool,
 }
 
 impl<'a, L: EventLog + ?Sized> Tail<'a, L> {
@@ -156,6 +174,7 @@ impl<'a, L: EventLog + ?Sized> Tail<'a, L> {
             known: KnownSnapshot::NotTracked,
             held: None,
             page: None,
+            pushed: log.capabilities().wakes_across_processes,
         }
     }
 
@@ -254,6 +273,10 @@ impl<'a, L: EventLog + ?Sized> Tail<'a, L> {
                 Ok(_) if !self.said_caught_up => {
                     self.said_caught_up = true;
                     return Ok(TailEvent::CaughtUp { end: self.next });
+                }
+                Ok(_) if self.pushed => {
+                    let wait = self.options.pushed_wait.max(self.options.min_wait);
+                    self.log.wait_for_entries(self.next, wait).await;
                 }
                 Ok(_) => {
                     self.log.wait_for_entries(self.next, self.wait).await;

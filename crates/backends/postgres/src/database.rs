@@ -3,6 +3,7 @@
 
 use crate::error::{self, OpenError};
 use crate::event_log::PostgresEventLog;
+use crate::listen::Listener;
 use crate::password;
 use crate::schema;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
@@ -87,6 +88,10 @@ pub(crate) struct Shared {
     /// The URL without its password: how messages name the database.
     pub(crate) url: String,
     pub(crate) options: PostgresOptions,
+    /// How to connect, for the listening connection.
+    config: tokio_postgres::Config,
+    /// The listening connection, started by the first tail that waits.
+    listener: std::sync::OnceLock<Listener>,
 }
 
 impl PostgresDatabase {
@@ -166,7 +171,7 @@ impl PostgresDatabase {
             config.options(given.trim_start());
         }
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -197,6 +202,8 @@ impl PostgresDatabase {
                 pool,
                 url: shown,
                 options,
+                config,
+                listener: std::sync::OnceLock::new(),
             }),
         })
     }
@@ -283,6 +290,14 @@ impl PostgresDatabase {
                 name: name.to_owned(),
             }),
         }
+    }
+
+    /// The listening connection (started on first use, on the runtime of
+    /// the caller).
+    pub(crate) fn listener(&self) -> &Listener {
+        self.shared
+            .listener
+            .get_or_init(|| Listener::start(self.shared.config.clone(), self.shared.url.clone()))
     }
 
     /// A connection from the pool; a failure is a storage error saying it

@@ -4,6 +4,7 @@
 
 use crate::database::PostgresDatabase;
 use crate::error::{self, BACKEND};
+use crate::listen::POLL_WHILE_DOWN;
 use async_trait::async_trait;
 use bytes::Bytes;
 use infinisheet_event_log::raw::{self, Bounds, WaiterRegistry};
@@ -476,21 +477,33 @@ impl EventLog for PostgresEventLog {
     }
 
     fn capabilities(&self) -> LogCapabilities {
-        LogCapabilities::persistent().waking()
+        LogCapabilities::persistent().pushing()
     }
 
-    /// Returns when a handle of this log in this process appends to (or
-    /// publishes in) it, when entries at `end` are there already, or after
-    /// `timeout`: appends by other processes are found by the caller's
-    /// next read.
+    /// Returns when anyone anywhere appends to (or publishes in) this log
+    /// — a handle in this process, or another process through the
+    /// database's notification — when entries at `end` are there already,
+    /// when the listening connection drops or comes back, or after
+    /// `timeout` (at most half a second while that connection is down).
     async fn wait_for_entries(&self, end: SequenceId, timeout: Duration) {
+        let listener = self.db.listener();
+        let changed = listener.state().changed.notified();
+        let timeout = if listener.is_live() {
+            timeout
+        } else {
+            timeout.min(POLL_WHILE_DOWN)
+        };
         let ready = async { self.bounds().await.is_ok_and(|bounds| bounds.end > end) };
-        waiters().get(self.key()).wait(ready, timeout).await;
+        let waiters = waiters().get(self.key());
+        tokio::select! {
+            () = waiters.wait(ready, timeout) => {}
+            () = changed => {}
+        }
     }
 }
 
 /// The waiting tails of every log of every database in this process.
-fn waiters() -> &'static WaiterRegistry<(String, i64)> {
+pub(crate) fn waiters() -> &'static WaiterRegistry<(String, i64)> {
     static WAITERS: std::sync::LazyLock<WaiterRegistry<(String, i64)>> =
         std::sync::LazyLock::new(Default::default);
     &WAITERS

@@ -21,6 +21,13 @@
 //!   writing, so an append whose reply was lost lands once.
 //! * A query reads the bounds, the newest snapshot and the entries in one
 //!   read-only repeatable-read transaction: one consistent moment.
+//! * Tails are pushed, not polled: one connection per database `LISTEN`s
+//!   on the channel every append (and every published snapshot) notifies
+//!   when it commits, and wakes this process's tails on that log; the
+//!   notification is a wake-up, never the data. When that connection drops
+//!   every tail reads again and polls until it is back, and an idle tail
+//!   still reads every [`pushed_wait`](infinisheet_event_log::TailOptions::pushed_wait),
+//!   so a lost notification costs a delay, never an entry.
 //! * A lost connection, a server restarting, a serialization failure or a
 //!   deadlock are retryable [`StorageError`](infinisheet_event_log::StorageError)s;
 //!   damage the server reports (`XX001`, `XX002`) is corruption; anything
@@ -43,6 +50,7 @@
 mod database;
 mod error;
 mod event_log;
+mod listen;
 mod logs;
 mod password;
 mod schema;

@@ -6,7 +6,9 @@
 #![allow(clippy::unwrap_used)] // tests fail by panicking
 
 use infinisheet_event_log::raw::Bounds;
-use infinisheet_event_log::{EventLog, EventLogExt, KnownSnapshot, LogEntry};
+use infinisheet_event_log::{
+    EventLog, EventLogExt, KnownSnapshot, LogEntry, TailEvent, TailOptions,
+};
 use infinisheet_postgres::{OpenError, PostgresDatabase, PostgresEventLog, PostgresOptions};
 
 fn url() -> String {
@@ -248,4 +250,155 @@ async fn bad_urls_names_and_servers_are_clear_errors() {
         db.create_log(&name).await,
         Err(OpenError::AlreadyExists { .. })
     ));
+}
+
+/// Appends `payload` at `seq` to the log `name` as another program would:
+/// through the database alone, unknown to this process's tails.
+async fn append_elsewhere(client: &tokio_postgres::Client, name: &str, seq: i64, payload: &str) {
+    let row = client
+        .query_one(
+            "SELECT won FROM infinisheet_append(\
+                 (SELECT id FROM infinisheet_logs WHERE name = $1), $2, \
+                 ARRAY[$3::bytea], ARRAY[NULL::text], ARRAY[NULL::text], ARRAY[NULL::text], \
+                 NULL, false)",
+            &[&name, &seq, &payload.as_bytes()],
+        )
+        .await
+        .unwrap();
+    assert!(row.get::<_, bool>(0), "the append at {seq} lost");
+}
+
+/// Waits (up to a minute, which only a failure reaches) for the tail's
+/// next entries.
+async fn next_entries(
+    tail: &mut infinisheet_event_log::Tail<'_, PostgresEventLog>,
+) -> (u64, Vec<String>) {
+    loop {
+        match tokio::time::timeout(std::time::Duration::from_secs(60), tail.next())
+            .await
+            .expect("the tail heard nothing for a minute")
+            .unwrap()
+        {
+            TailEvent::Entries { start, entries } => {
+                let texts = entries
+                    .iter()
+                    .map(|e| String::from_utf8(e.payload.to_vec()).unwrap())
+                    .collect();
+                return (start, texts);
+            }
+            _ => continue,
+        }
+    }
+}
+
+/// An append by another program wakes a tail here through the database's
+/// notification: at once, not at the tail's next read — which, for a log
+/// that pushes, is a minute away here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn appends_from_elsewhere_wake_tails_at_once() {
+    let log = log(PostgresOptions::default()).await;
+    assert!(log.capabilities().wakes_across_processes);
+    let options = TailOptions::default().pushed_wait(std::time::Duration::from_secs(3600));
+    let mut tail = log.tail_with(0, options);
+    assert!(matches!(
+        tail.next().await.unwrap(),
+        TailEvent::CaughtUp { end: 0 }
+    ));
+    let client = raw_client().await;
+    for seq in 0..3 {
+        // The tail is waiting (or about to): only the notification ends
+        // a wait of an hour.
+        let (waited, appended) = tokio::join!(next_entries(&mut tail), async {
+            tokio::task::yield_now().await;
+            append_elsewhere(&client, log.name(), seq, &format!("elsewhere {seq}")).await;
+        });
+        let () = appended;
+        assert_eq!(waited, (seq as u64, vec![format!("elsewhere {seq}")]));
+    }
+}
+
+/// The listening connection killed mid-stream, appends made while it is
+/// down: the tail still gets every entry, in order, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_listen_connection_loses_no_entry() {
+    let log = log(PostgresOptions::default()).await;
+    let mut tail = log.tail(0);
+    assert!(matches!(
+        tail.next().await.unwrap(),
+        TailEvent::CaughtUp { end: 0 }
+    ));
+    // The first wait starts the database's listening connection.
+    log.wait_for_entries(0, std::time::Duration::from_millis(1))
+        .await;
+    let client = raw_client().await;
+    append_elsewhere(&client, log.name(), 0, "before").await;
+    assert_eq!(
+        next_entries(&mut tail).await,
+        (0, vec!["before".to_owned()])
+    );
+    let mut seen = vec!["before".to_owned()];
+    let mut seq = 1;
+    for round in 0..3 {
+        // Once this process listens again, kill every listening connection
+        // (this test's and any other's: each must come back), then append
+        // while they are down.
+        listening_again(&client).await;
+        let killed: i64 = client
+            .query_one(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+                 WHERE application_name = 'infinisheet listen' AND query LIKE 'LISTEN%'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert!(
+            killed >= 1,
+            "round {round}: no listening connection to kill"
+        );
+        for _ in 0..3 {
+            append_elsewhere(
+                &client,
+                log.name(),
+                seq,
+                &format!("round {round} entry {seq}"),
+            )
+            .await;
+            seq += 1;
+        }
+        while seen.len() < seq as usize {
+            let (start, entries) = next_entries(&mut tail).await;
+            assert_eq!(start as usize, seen.len(), "a gap or a repeat");
+            seen.extend(entries);
+        }
+    }
+    let want: Vec<String> = std::iter::once("before".to_owned())
+        .chain((1..seq).map(|s| format!("round {} entry {s}", (s - 1) / 3)))
+        .collect();
+    assert_eq!(seen, want);
+}
+
+/// Returns once a listening connection is up (within a minute).
+async fn listening_again(client: &tokio_postgres::Client) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let up: i64 = client
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity \
+                 WHERE application_name = 'infinisheet listen' AND query LIKE 'LISTEN%'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if up > 0 {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no listening connection came back within a minute"
+        );
+        // The connection comes back within its backoff (at most 5 s).
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }

@@ -1,0 +1,111 @@
+//! Push wake-ups: one connection per database `LISTEN`s on the channel
+//! the append and publish functions notify on commit, and wakes the
+//! tails waiting in this process on the log a notification names. The
+//! notification is only a wake-up, never the data: a woken tail reads the
+//! log. When the connection drops (the server restarting, a network cut,
+//! `pg_terminate_backend`) every waiting tail is woken to read again, and
+//! waits are cut to a poll until the connection is back; so a lost
+//! notification costs a poll's delay, never an entry.
+
+use crate::event_log::waiters;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio_postgres::{AsyncMessage, NoTls};
+
+/// The channel the database's functions notify (see `schema.rs`), with the
+/// log's row id as payload.
+pub(crate) const CHANNEL: &str = "infinisheet_log";
+
+/// How `pg_stat_activity` names the listening connection.
+pub(crate) const APPLICATION_NAME: &str = "infinisheet listen";
+
+/// The longest a tail waits between reads while the listening connection
+/// is down.
+pub(crate) const POLL_WHILE_DOWN: Duration = Duration::from_millis(500);
+
+/// The listening connection of one database, kept up by a task that ends
+/// when this is dropped.
+#[derive(Debug)]
+pub(crate) struct Listener {
+    state: Arc<State>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct State {
+    /// Whether the connection listens now.
+    live: AtomicBool,
+    /// Woken when the connection comes up or goes down: every tail reads
+    /// again.
+    pub(crate) changed: Notify,
+}
+
+impl Listener {
+    /// Starts listening for the database `url` names (as messages name
+    /// it: the waiters' key) through `config`.
+    pub(crate) fn start(config: tokio_postgres::Config, url: String) -> Listener {
+        let state = Arc::new(State::default());
+        let task = tokio::spawn(keep_listening(config, url, state.clone()));
+        Listener { state, task }
+    }
+
+    /// Whether appends anywhere wake this process's tails now.
+    pub(crate) fn is_live(&self) -> bool {
+        self.state.live.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn state(&self) -> &State {
+        &self.state
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn keep_listening(mut config: tokio_postgres::Config, url: String, state: Arc<State>) {
+    config.application_name(APPLICATION_NAME);
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        if let Ok((client, mut connection)) = config.connect(NoTls).await {
+            let listen = async {
+                if client
+                    .batch_execute(&format!("LISTEN {CHANNEL}"))
+                    .await
+                    .is_ok()
+                {
+                    state.live.store(true, Ordering::Release);
+                    // Appends between the last read and now notified no one.
+                    state.changed.notify_waiters();
+                    std::future::pending::<()>().await;
+                }
+            };
+            let deliver = async {
+                while let Some(Ok(message)) =
+                    std::future::poll_fn(|cx| connection.poll_message(cx)).await
+                {
+                    if let AsyncMessage::Notification(note) = message
+                        && note.channel() == CHANNEL
+                        && let Ok(log) = note.payload().parse::<i64>()
+                    {
+                        waiters().wake(&(url.clone(), log));
+                    }
+                }
+            };
+            tokio::select! {
+                () = listen => {}
+                () = deliver => {}
+            }
+            backoff = Duration::from_millis(50);
+        }
+        state.live.store(false, Ordering::Release);
+        // The tails read again, and poll until the connection is back.
+        state.changed.notify_waiters();
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}
