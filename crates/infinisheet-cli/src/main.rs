@@ -37,6 +37,8 @@ struct Cli {
         long,
         global = true,
         env = "INFINISHEET_LOGS",
+        // A URL may hold a password: --help shows none.
+        hide_env_values = true,
         requires = "blobs",
         value_name = "URL",
         help_heading = "Storage"
@@ -48,6 +50,8 @@ struct Cli {
         long,
         global = true,
         env = "INFINISHEET_BLOBS",
+        // A URL may hold a password: --help shows none.
+        hide_env_values = true,
         requires = "logs",
         value_name = "URL",
         help_heading = "Storage"

@@ -39,6 +39,80 @@ pub fn one_line(err: &(dyn Error + 'static)) -> String {
     text
 }
 
+/// `url` with any secret hidden, for messages: the password of its user
+/// part (`scheme://user:****@host`; everything between `://` and the last
+/// `@` is taken as the user part, so a password holding `/` or `@`
+/// unencoded stays hidden too) and the value of any `password=` parameter
+/// (`?password=…`, or libpq's `key=value` form). Text that is no URL comes
+/// back with only its `password=` values hidden.
+///
+/// ```
+/// use infinisheet_storage_error::redact_url;
+///
+/// assert_eq!(redact_url("postgres://app:s3cr/t@db/x"), "postgres://app:****@db/x");
+/// assert_eq!(redact_url("postgres://app@db/x?password=s3cret&sslmode=disable"),
+///            "postgres://app@db/x?password=****&sslmode=disable");
+/// assert_eq!(redact_url("host=db password='a b' user=app"), "host=db password=**** user=app");
+/// assert_eq!(redact_url("s3://bucket/prefix"), "s3://bucket/prefix");
+/// ```
+pub fn redact_url(url: &str) -> String {
+    let mut text = url.to_owned();
+    if let Some(scheme_end) = text.find("://") {
+        let authority = scheme_end + 3;
+        if let Some(at) = text[authority..].rfind('@') {
+            let user_part = &text[authority..authority + at];
+            if let Some(colon) = user_part.find(':') {
+                let user = user_part[..colon].to_owned();
+                text.replace_range(authority..authority + at, &format!("{user}:****"));
+            }
+        }
+    }
+    hide_password_values(&text)
+}
+
+/// `text` with the value after each `password=` (up to `&`, `;`, a space,
+/// or the end; a quoted value whole) replaced by `****`.
+fn hide_password_values(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(found) = rest.to_ascii_lowercase().find("password") {
+        let after_key = found + "password".len();
+        let tail = &rest[after_key..];
+        let Some(value) = tail.trim_start().strip_prefix('=') else {
+            out.push_str(&rest[..after_key]);
+            rest = tail;
+            continue;
+        };
+        let value = value.trim_start();
+        let value_start = rest.len() - value.len();
+        let value_len = if let Some(quoted) = value.strip_prefix('\'') {
+            // libpq: a quoted value runs to the next unescaped quote.
+            let mut end = None;
+            let mut escaped = false;
+            for (i, c) in quoted.char_indices() {
+                match c {
+                    '\\' if !escaped => escaped = true,
+                    '\'' if !escaped => {
+                        end = Some(i + 2);
+                        break;
+                    }
+                    _ => escaped = false,
+                }
+            }
+            end.unwrap_or(value.len())
+        } else {
+            value
+                .find(|c: char| c == '&' || c == ';' || c.is_whitespace())
+                .unwrap_or(value.len())
+        };
+        out.push_str(&rest[..after_key]);
+        out.push_str("=****");
+        rest = &rest[value_start + value_len..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Boxed native error kept as the source of a [`StorageError`].
 pub type BoxError = Box<dyn Error + Send + Sync + 'static>;
 

@@ -90,8 +90,9 @@ pub(crate) struct Shared {
     pub(crate) options: PostgresOptions,
     /// How to connect, for the listening connection.
     config: tokio_postgres::Config,
-    /// The listening connection, started by the first tail that waits.
-    listener: std::sync::OnceLock<Listener>,
+    /// The listening connection, started by the first tail that waits
+    /// (again if the runtime it ran on is gone).
+    listener: std::sync::Mutex<Option<Arc<Listener>>>,
 }
 
 impl PostgresDatabase {
@@ -164,7 +165,17 @@ impl PostgresDatabase {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(options.connect_timeout);
         }
-        config.application_name("infinisheet");
+        // A connection a network cut left half-open is found within a
+        // minute, not the two hours of the system's default.
+        let idle = config.get_keepalives_idle().min(Duration::from_secs(30));
+        config
+            .keepalives(true)
+            .keepalives_idle(idle)
+            .keepalives_interval(Duration::from_secs(10))
+            .keepalives_retries(3);
+        if config.get_application_name().is_none() {
+            config.application_name("infinisheet");
+        }
         if read_only {
             let mut given = config.get_options().unwrap_or_default().to_owned();
             given.push_str(" -c default_transaction_read_only=on");
@@ -203,7 +214,7 @@ impl PostgresDatabase {
                 url: shown,
                 options,
                 config,
-                listener: std::sync::OnceLock::new(),
+                listener: std::sync::Mutex::new(None),
             }),
         })
     }
@@ -294,10 +305,23 @@ impl PostgresDatabase {
 
     /// The listening connection (started on first use, on the runtime of
     /// the caller).
-    pub(crate) fn listener(&self) -> &Listener {
-        self.shared
+    pub(crate) fn listener(&self) -> Arc<Listener> {
+        let mut listener = self
+            .shared
             .listener
-            .get_or_init(|| Listener::start(self.shared.config.clone(), self.shared.url.clone()))
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match &*listener {
+            Some(running) if running.is_running() => running.clone(),
+            _ => {
+                let started = Arc::new(Listener::start(
+                    self.shared.config.clone(),
+                    self.shared.url.clone(),
+                ));
+                *listener = Some(started.clone());
+                started
+            }
+        }
     }
 
     /// A connection from the pool; a failure is a storage error saying it
@@ -335,28 +359,39 @@ fn check_name(name: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
-/// `url` with any password replaced by `****`: how messages and
-/// [`PostgresDatabase::url`] name a database.
+/// How messages and [`PostgresDatabase::url`] name the database `url`
+/// names: `postgres://USER@HOST:PORT/DB`, built from what the client
+/// parsed (so never a password, however the URL spelled it); a URL the
+/// client cannot parse, with its secrets hidden.
 pub fn redact(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("****"));
-            parsed.to_string()
-        }
-        Ok(_) => url.to_owned(),
-        // libpq's `key=value` form: hide a `password=` value.
-        Err(_) => url
-            .split_whitespace()
-            .map(|part| {
-                if part.starts_with("password=") {
-                    "password=****"
-                } else {
-                    part
-                }
-            })
-            .collect::<Vec<_>>()
-            .join(" "),
+    match url.parse::<tokio_postgres::Config>() {
+        Ok(config) => display(&config),
+        Err(_) => infinisheet_storage_error::redact_url(url),
     }
+}
+
+fn display(config: &tokio_postgres::Config) -> String {
+    use tokio_postgres::config::Host;
+    let ports = config.get_ports();
+    let hosts: Vec<String> = config
+        .get_hosts()
+        .iter()
+        .enumerate()
+        .map(|(i, host)| {
+            let port = ports.get(i).or(ports.first()).copied().unwrap_or(5432);
+            match host {
+                Host::Tcp(name) if name.contains(':') => format!("[{name}]:{port}"),
+                Host::Tcp(name) => format!("{name}:{port}"),
+                Host::Unix(dir) => format!("[{}]:{port}", dir.display()),
+            }
+        })
+        .collect();
+    let user = config
+        .get_user()
+        .map(|user| format!("{user}@"))
+        .unwrap_or_default();
+    let db = config.get_dbname().unwrap_or_default();
+    format!("postgres://{user}{}/{db}", hosts.join(","))
 }
 
 #[cfg(test)]
@@ -365,18 +400,41 @@ mod tests {
 
     #[test]
     fn passwords_never_reach_messages() {
-        assert_eq!(
-            redact("postgres://app:secret@db/sheets"),
-            "postgres://app:****@db/sheets"
-        );
-        assert_eq!(
-            redact("postgres://app@db/sheets"),
-            "postgres://app@db/sheets"
-        );
-        assert_eq!(
-            redact("host=db user=app password=secret dbname=x"),
-            "host=db user=app password=**** dbname=x"
-        );
+        for (given, shown) in [
+            (
+                "postgres://app:secret@db/sheets",
+                "postgres://app@db:5432/sheets",
+            ),
+            (
+                "postgres://app@db:6432/sheets",
+                "postgres://app@db:6432/sheets",
+            ),
+            (
+                "postgres://app:secret@h1:5432,h2:5433/x",
+                "postgres://app@h1:5432,h2:5433/x",
+            ),
+            (
+                "postgres://app@db/x?password=secret",
+                "postgres://app@db:5432/x",
+            ),
+            (
+                "host=db user=app password=secret dbname=x",
+                "postgres://app@db:5432/x",
+            ),
+            (
+                "host=db user=app password='a b c' dbname=x",
+                "postgres://app@db:5432/x",
+            ),
+        ] {
+            assert_eq!(redact(given), shown, "{given}");
+        }
+        // What the client cannot parse still hides its secrets.
+        for bad in [
+            "postgres://app:se/cret@db:notaport/x",
+            "postgres://app@db:notaport/x?password=secret",
+        ] {
+            assert!(!redact(bad).contains("secret"), "{bad}: {}", redact(bad));
+        }
     }
 
     #[test]

@@ -29,14 +29,15 @@ fn retryable(err: &tokio_postgres::Error) -> bool {
 
 /// [`retryable`] by the server's SQLSTATE.
 fn retryable_state(code: &str) -> bool {
-    // 08: connection exception; 40001 serialization failure, 40P01
-    // deadlock; 53300 too many connections; 55P03 lock not available;
-    // 57P01..57P05: the server shutting down, restarting or ending idle
-    // sessions.
-    code.starts_with("08")
+    // 08: connection exception (but 08P01, a protocol violation);
+    // 40001 serialization failure, 40P01 deadlock; 53300 too many
+    // connections; 55P03 lock not available; 57014 a statement cancelled
+    // or timed out (a lock held long by another session); 57P01..57P05:
+    // the server shutting down, restarting or ending idle sessions.
+    (code.starts_with("08") && code != "08P01")
         || matches!(
             code,
-            "40001" | "40P01" | "53300" | "55P03" | "57P01" | "57P02" | "57P03" | "57P05"
+            "40001" | "40P01" | "53300" | "55P03" | "57014" | "57P01" | "57P02" | "57P03" | "57P05"
         )
 }
 
@@ -215,6 +216,8 @@ mod tests {
             ("28P01", false),
             ("42P01", false),
             ("XX001", false),
+            ("57014", true),
+            ("08P01", false),
         ] {
             assert_eq!(retryable_state(code), retry, "{code}");
         }

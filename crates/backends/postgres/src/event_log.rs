@@ -154,6 +154,8 @@ impl PostgresEventLog {
             .checked_add(i64::try_from(count).unwrap_or(i64::MAX))
             .is_none()
         {
+            // Not the end (a conflict), or a batch past the largest id.
+            self.bounds().await?.check_append(seq)?;
             return Err(AddEntryError::Storage(StorageError::new(
                 BACKEND,
                 "the batch would take the log past the largest id PostgreSQL stores",

@@ -25,8 +25,16 @@ pub(crate) const APPLICATION_NAME: &str = "infinisheet listen";
 /// is down.
 pub(crate) const POLL_WHILE_DOWN: Duration = Duration::from_millis(500);
 
+/// How often the listening connection proves it is alive (a query), and
+/// how long the answer may take: a connection a network cut left
+/// half-open would otherwise look live for hours, and every
+/// notification would be lost without a word.
+const HEARTBEAT: Duration = Duration::from_secs(15);
+const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// The listening connection of one database, kept up by a task that ends
-/// when this is dropped.
+/// when this is dropped (or when the runtime it runs on shuts down: see
+/// [`Listener::is_running`]).
 #[derive(Debug)]
 pub(crate) struct Listener {
     state: Arc<State>,
@@ -42,9 +50,28 @@ pub(crate) struct State {
     pub(crate) changed: Notify,
 }
 
+impl State {
+    /// Records whether the connection listens; a change wakes every tail.
+    fn set_live(&self, live: bool) {
+        if self.live.swap(live, Ordering::AcqRel) != live {
+            self.changed.notify_waiters();
+        }
+    }
+}
+
+/// Marks the connection down however the task ends, aborted or dropped
+/// with its runtime included.
+struct DownOnDrop(Arc<State>);
+
+impl Drop for DownOnDrop {
+    fn drop(&mut self) {
+        self.0.set_live(false);
+    }
+}
+
 impl Listener {
     /// Starts listening for the database `url` names (as messages name
-    /// it: the waiters' key) through `config`.
+    /// it: the waiters' key) through `config`, on the caller's runtime.
     pub(crate) fn start(config: tokio_postgres::Config, url: String) -> Listener {
         let state = Arc::new(State::default());
         let task = tokio::spawn(keep_listening(config, url, state.clone()));
@@ -54,6 +81,11 @@ impl Listener {
     /// Whether appends anywhere wake this process's tails now.
     pub(crate) fn is_live(&self) -> bool {
         self.state.live.load(Ordering::Acquire)
+    }
+
+    /// Whether the task still runs (it does not outlive its runtime).
+    pub(crate) fn is_running(&self) -> bool {
+        !self.task.is_finished()
     }
 
     pub(crate) fn state(&self) -> &State {
@@ -68,6 +100,7 @@ impl Drop for Listener {
 }
 
 async fn keep_listening(mut config: tokio_postgres::Config, url: String, state: Arc<State>) {
+    let _down = DownOnDrop(state.clone());
     config.application_name(APPLICATION_NAME);
     let mut backoff = Duration::from_millis(50);
     loop {
@@ -76,12 +109,19 @@ async fn keep_listening(mut config: tokio_postgres::Config, url: String, state: 
                 if client
                     .batch_execute(&format!("LISTEN {CHANNEL}"))
                     .await
-                    .is_ok()
+                    .is_err()
                 {
-                    state.live.store(true, Ordering::Release);
-                    // Appends between the last read and now notified no one.
-                    state.changed.notify_waiters();
-                    std::future::pending::<()>().await;
+                    return;
+                }
+                // Appends between the tails' last reads and now notified
+                // no one: waking them (set_live) makes them read.
+                state.set_live(true);
+                loop {
+                    tokio::time::sleep(HEARTBEAT).await;
+                    let alive = tokio::time::timeout(HEARTBEAT_TIMEOUT, client.simple_query(""));
+                    if !matches!(alive.await, Ok(Ok(_))) {
+                        return;
+                    }
                 }
             };
             let deliver = async {
@@ -100,11 +140,13 @@ async fn keep_listening(mut config: tokio_postgres::Config, url: String, state: 
                 () = listen => {}
                 () = deliver => {}
             }
-            backoff = Duration::from_millis(50);
+            if state.live.load(Ordering::Acquire) {
+                // It listened: come back quickly.
+                backoff = Duration::from_millis(50);
+            }
         }
-        state.live.store(false, Ordering::Release);
         // The tails read again, and poll until the connection is back.
-        state.changed.notify_waiters();
+        state.set_live(false);
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(5));
     }

@@ -85,12 +85,21 @@ CREATE FUNCTION infinisheet_append(
 DECLARE
     n bigint := coalesce(cardinality(p_payloads), 0);
 BEGIN
-    -- Waits for a racing appender's commit, then checks the end again.
-    UPDATE infinisheet_logs AS l SET end_seq = l.end_seq + n
-        WHERE l.id = p_log AND l.end_seq = p_seq
-        RETURNING l.start_seq, l.end_seq INTO start_seq, end_seq;
-    won := FOUND;
+    -- The row lock first: it waits for a racing appender to commit and
+    -- reads the row as that left it. (A conditional UPDATE alone would
+    -- skip a row whose committed end differs without waiting, and a
+    -- writer asking for an id past the end would read, a moment later,
+    -- an end that is its id.)
+    SELECT l.start_seq, l.end_seq INTO start_seq, end_seq
+        FROM infinisheet_logs AS l WHERE l.id = p_log FOR NO KEY UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'infinisheet: event log % has no row', p_log
+            USING ERRCODE = 'no_data_found';
+    END IF;
+    won := end_seq = p_seq;
     IF won THEN
+        UPDATE infinisheet_logs AS l SET end_seq = l.end_seq + n WHERE l.id = p_log;
+        end_seq := end_seq + n;
         IF n > 0 THEN
             INSERT INTO infinisheet_entries (log, seq, payload, snapshot, history, pending)
                 SELECT p_log, p_seq + u.ord - 1, u.payload, u.snapshot, u.history, u.pending
@@ -103,13 +112,6 @@ BEGIN
             PERFORM pg_notify('infinisheet_log', p_log::text);
         END IF;
     ELSE
-        -- A new statement: it sees the winner's commit.
-        SELECT l.start_seq, l.end_seq INTO start_seq, end_seq
-            FROM infinisheet_logs AS l WHERE l.id = p_log;
-        IF NOT FOUND THEN
-            RAISE EXCEPTION 'infinisheet: event log % has no row', p_log
-                USING ERRCODE = 'no_data_found';
-        END IF;
         IF p_token IS NOT NULL THEN
             SELECT t.token, t.count INTO stored_token, stored_count
                 FROM infinisheet_append_tokens AS t
@@ -139,23 +141,26 @@ CREATE FUNCTION infinisheet_set_metadata(
     OUT end_seq bigint
 ) LANGUAGE plpgsql AS $$
 BEGIN
-    -- Each op: 0 keeps the field, 1 sets it, 2 clears it.
-    UPDATE infinisheet_entries AS e SET
-        snapshot = CASE p_snapshot_op WHEN 0 THEN e.snapshot WHEN 1 THEN p_snapshot END,
-        history = CASE p_history_op WHEN 0 THEN e.history WHEN 1 THEN p_history END,
-        pending = CASE p_pending_op WHEN 0 THEN e.pending WHEN 1 THEN p_pending END
-        WHERE e.log = p_log AND e.seq = p_seq;
-    hit := FOUND;
-    IF hit THEN
-        IF p_snapshot_op = 1 THEN
+    -- A shared lock on the log's row first: it waits for an append (or a
+    -- truncate) to commit, so the bounds read are final and the UPDATE
+    -- below, a new statement, sees every entry inside them.
+    SELECT l.start_seq, l.end_seq INTO start_seq, end_seq
+        FROM infinisheet_logs AS l WHERE l.id = p_log FOR SHARE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'infinisheet: event log % has no row', p_log
+            USING ERRCODE = 'no_data_found';
+    END IF;
+    hit := false;
+    IF p_seq >= start_seq AND p_seq < end_seq THEN
+        -- Each op: 0 keeps the field, 1 sets it, 2 clears it.
+        UPDATE infinisheet_entries AS e SET
+            snapshot = CASE p_snapshot_op WHEN 0 THEN e.snapshot WHEN 1 THEN p_snapshot END,
+            history = CASE p_history_op WHEN 0 THEN e.history WHEN 1 THEN p_history END,
+            pending = CASE p_pending_op WHEN 0 THEN e.pending WHEN 1 THEN p_pending END
+            WHERE e.log = p_log AND e.seq = p_seq;
+        hit := FOUND;
+        IF hit AND p_snapshot_op = 1 THEN
             PERFORM pg_notify('infinisheet_log', p_log::text);
-        END IF;
-    ELSE
-        SELECT l.start_seq, l.end_seq INTO start_seq, end_seq
-            FROM infinisheet_logs AS l WHERE l.id = p_log;
-        IF NOT FOUND THEN
-            RAISE EXCEPTION 'infinisheet: event log % has no row', p_log
-                USING ERRCODE = 'no_data_found';
         END IF;
     END IF;
 END

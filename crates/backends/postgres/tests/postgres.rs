@@ -7,7 +7,8 @@
 
 use infinisheet_event_log::raw::Bounds;
 use infinisheet_event_log::{
-    EventLog, EventLogExt, KnownSnapshot, LogEntry, TailEvent, TailOptions,
+    AddEntryError, EventLog, EventLogExt, KnownSnapshot, LogEntry, MetadataUpdate, QueryEnd,
+    QueryStart, TailEvent, TailOptions,
 };
 use infinisheet_postgres::{OpenError, PostgresDatabase, PostgresEventLog, PostgresOptions};
 
@@ -230,6 +231,21 @@ async fn bad_urls_names_and_servers_are_clear_errors() {
     assert!(!err.is_retryable(), "{err}");
     assert!(format!("{err:?}").contains("no_such_database"), "{err:?}");
 
+    // An append far past the end (where id + count passes the largest
+    // id) is a conflict naming the end, as any stale append is.
+    let log = log(PostgresOptions::default()).await;
+    let far = u64::try_from(i64::MAX).unwrap();
+    for at in [far, far + 1, u64::MAX] {
+        let err = log
+            .add_entry(LogEntry::new("x"), at, KnownSnapshot::NotTracked)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, AddEntryError::Conflict { next: 0, .. }),
+            "{at}: {err}"
+        );
+    }
+
     let db = database(PostgresOptions::default()).await;
     for name in ["", "a\u{0}b", &"x".repeat(300)] {
         assert!(
@@ -401,4 +417,85 @@ async fn listening_again(client: &tokio_postgres::Client) {
         // The connection comes back within its backoff (at most 5 s).
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+}
+
+/// Returns once a connection named `application` waits on a lock (within
+/// a minute).
+async fn blocked_on_a_lock(client: &tokio_postgres::Client, application: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let waiting: i64 = client
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity \
+                 WHERE application_name = $1 AND wait_event_type = 'Lock'",
+                &[&application],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if waiting > 0 {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the call never waited for the open append"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+/// Another writer's append of id 0 is open (not committed) while this
+/// handle appends at id 1 and sets id 0's metadata: each waits for it,
+/// then acts on the log as that append left it — never a conflict naming
+/// an end that was about to move, never a "damaged log".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_racing_an_open_append_wait_for_it() {
+    // Connections of their own name, told apart from other tests'.
+    let application = format!("race{:016x}", fastrand::u64(..));
+    let log = PostgresDatabase::connect(
+        &format!("{}?application_name={application}", url()),
+        PostgresOptions::default(),
+    )
+    .await
+    .unwrap()
+    .create_log(&fresh_name())
+    .await
+    .unwrap();
+    let mut other = raw_client().await;
+    let open = other.transaction().await.unwrap();
+    open.query_one(
+        "SELECT won FROM infinisheet_append(\
+             (SELECT id FROM infinisheet_logs WHERE name = $1), 0, \
+             ARRAY['first'::bytea], ARRAY[NULL::text], ARRAY[NULL::text], ARRAY[NULL::text], \
+             NULL, false)",
+        &[&log.name()],
+    )
+    .await
+    .unwrap();
+    let watcher = raw_client().await;
+
+    let appender = log.clone();
+    let append = tokio::spawn(async move {
+        appender
+            .add_entry(LogEntry::new("second"), 1, KnownSnapshot::NotTracked)
+            .await
+    });
+    blocked_on_a_lock(&watcher, &application).await;
+    let setter = log.clone();
+    let publish = tokio::spawn(async move {
+        setter
+            .set_metadata(0, MetadataUpdate::publish_snapshot("snap".to_owned()))
+            .await
+    });
+    open.commit().await.unwrap();
+
+    append.await.unwrap().unwrap();
+    publish.await.unwrap().unwrap();
+    let all = log
+        .query_all(QueryStart::Start, QueryEnd::End, KnownSnapshot::NotTracked)
+        .await
+        .unwrap();
+    let payloads: Vec<&[u8]> = all.entries.iter().map(|e| &e.payload[..]).collect();
+    assert_eq!(payloads, [&b"first"[..], &b"second"[..]]);
+    assert_eq!(all.entries[0].metadata.snapshot.as_deref(), Some("snap"));
 }

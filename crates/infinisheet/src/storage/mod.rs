@@ -23,6 +23,7 @@ use crate::BoxError;
 use async_trait::async_trait;
 use infinisheet_blob_store::BlobStore;
 use infinisheet_event_log::LogStore;
+use infinisheet_storage_error::redact_url;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -181,7 +182,7 @@ const SCHEMES: [(&str, &str, Option<&dyn Opener>); 15] = [
 /// The opener of `url`'s scheme, and what follows its colon.
 fn opener(url: &str) -> Result<(&'static dyn Opener, &str), StorageUrlError> {
     let unknown = || StorageUrlError::Unknown {
-        url: url.to_owned(),
+        url: redact_url(url),
     };
     let (scheme, rest) = url.split_once(':').ok_or_else(unknown)?;
     let (_, feature, opener) = SCHEMES
@@ -189,7 +190,7 @@ fn opener(url: &str) -> Result<(&'static dyn Opener, &str), StorageUrlError> {
         .find(|(name, _, _)| *name == scheme)
         .ok_or_else(unknown)?;
     let opener = opener.ok_or_else(|| StorageUrlError::NotBuilt {
-        url: url.to_owned(),
+        url: redact_url(url),
         feature,
     })?;
     Ok((opener, rest))
@@ -201,7 +202,7 @@ fn open_error<E: Into<BoxError>>(
     retryable: bool,
 ) -> impl FnOnce(E) -> StorageUrlError + '_ {
     move |err| StorageUrlError::Open {
-        url: url.to_owned(),
+        url: redact_url(url),
         retryable,
         source: err.into(),
     }
@@ -216,7 +217,7 @@ fn storage_error(
     url: &str,
 ) -> impl FnOnce(infinisheet_event_log::StorageError) -> StorageUrlError + '_ {
     move |err| StorageUrlError::Open {
-        url: url.to_owned(),
+        url: redact_url(url),
         retryable: err.is_retryable(),
         source: Box::new(err),
     }

@@ -25,7 +25,7 @@ impl Opener for Postgres {
             Access::ReadWrite => PostgresDatabase::connect(url, options).await,
             Access::ReadOnly => PostgresDatabase::connect_read_only(url, options).await,
         };
-        // Messages name the database without its password.
+        // Messages name the database as the backend shows it.
         let shown = infinisheet_postgres::redact(url);
         match opened {
             Ok(db) => Ok(Arc::new(db)),
