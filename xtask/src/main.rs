@@ -1,13 +1,14 @@
 //! Developer and CI tasks for Infinisheet, run as `cargo xtask <task>`.
 //!
 //! * `test`: every test of the workspace (unit, integration, conformance,
-//!   doctests), with the S3-compatible server (moto, see `s3.rs`) and then
-//!   Azure's emulator (Azurite, see `azure.rs`) running. Everything is built
-//!   once, with the server tests' features on, and each step runs its part
-//!   of that build: the tests without a server, then those named `s3` with
-//!   moto, then those named `azure` with Azurite, the doctests, and the
-//!   example programs, and the page `infinisheet serve` serves, in
-//!   Chromium (see `browser.rs`).
+//!   doctests), with the S3-compatible server (moto, see `s3.rs`), Azure's
+//!   emulator (Azurite, see `azure.rs`) and PostgreSQL (see `postgres.rs`)
+//!   running. Everything is built once, with the server tests' features
+//!   on, and each step runs its part of that build: the tests without a
+//!   server, those named `s3` with moto, `azure` with Azurite and
+//!   `postgres` with PostgreSQL, all at once (see `jobs.rs`); then the
+//!   doctests, the example programs, and the page `infinisheet serve`
+//!   serves, in Chromium (see `browser.rs`).
 //! * `conformance`: the conformance suite against every backend.
 //! * `ci`: what CI runs: rustfmt check, clippy `-D warnings`, `cargo
 //!   publish --workspace --dry-run`, `test`, docs with `-D warnings`,
@@ -161,7 +162,8 @@ const S3_FEATURES: &str = "infinisheet-object-store/s3-tests,infinisheet-process
 const AZURE_FEATURES: &str = "infinisheet-object-store/azure-tests,infinisheet/azure-tests";
 
 /// The features that build the tests needing PostgreSQL.
-const POSTGRES_FEATURES: &str = "infinisheet-postgres/postgres-tests,infinisheet/postgres-tests";
+const POSTGRES_FEATURES: &str = "infinisheet-postgres/postgres-tests,infinisheet/postgres-tests,\
+                                 infinisheet-process-tests/postgres-tests";
 
 /// The test targets that need a server: built with the features above,
 /// run in steps of their own with the server's environment.
@@ -303,8 +305,8 @@ fn test() -> Result<()> {
     )?;
     let s3_servers = s3_servers()?;
     let azure = azure::AzureServer::start()?;
-    let postgres = postgres::PostgresServer::start()?;
-    let mut tests = local_jobs(&features, &skips)?;
+    let postgres = postgres::PostgresServer::start(postgres::Durability::Unsynced)?;
+    let mut tests = local_jobs(&features, &skips, &postgres)?;
     tests.extend(s3_jobs(&s3_servers, &skips));
     tests.push(azure_job(&azure, &skips));
     tests.push(postgres_job(&postgres, &skips));
@@ -396,7 +398,11 @@ impl SkipLog {
 /// examples and benchmarks (run once each), and the integration tests.
 /// Every test binary runs even when one fails, so a run shows every
 /// failure.
-fn local_jobs(features: &str, skips: &SkipLog) -> Result<Vec<jobs::Job>> {
+fn local_jobs(
+    features: &str,
+    skips: &SkipLog,
+    postgres: &postgres::PostgresServer,
+) -> Result<Vec<jobs::Job>> {
     let targets = local_test_targets(Path::new("."))?;
     let units = vec![
         "test",
@@ -420,7 +426,13 @@ fn local_jobs(features: &str, skips: &SkipLog) -> Result<Vec<jobs::Job>> {
         integration.extend(["--test", name]);
     }
     Ok(vec![
-        jobs::Job::new("local-units", &units, vec![skips.env()]),
+        // The benchmarks run once each as tests, the PostgreSQL one on
+        // the test server.
+        jobs::Job::new("local-units", &units, {
+            let mut env = postgres.env();
+            env.push(skips.env());
+            env
+        }),
         jobs::Job::new("local-integration", &integration, vec![skips.env()]),
     ])
 }
@@ -506,7 +518,8 @@ fn azure_job(server: &azure::AzureServer, skips: &SkipLog) -> jobs::Job {
     )
 }
 
-/// The tests that need PostgreSQL: the conformance suite on its logs.
+/// The tests that need PostgreSQL: the conformance suite on its logs,
+/// the catalog on it by URL, and processes sharing one log.
 fn postgres_job(server: &postgres::PostgresServer, skips: &SkipLog) -> jobs::Job {
     let mut env = server.env();
     env.push(skips.env());
@@ -563,7 +576,7 @@ fn conformance() -> Result<()> {
         ],
         vec![skips.env()],
     )];
-    let postgres = postgres::PostgresServer::start()?;
+    let postgres = postgres::PostgresServer::start(postgres::Durability::Unsynced)?;
     tests.extend(s3_jobs(&s3_servers, &skips));
     tests.push(azure_job(&azure, &skips));
     tests.push(postgres_job(&postgres, &skips));
@@ -745,10 +758,14 @@ fn bench(extra: &[String]) -> Result<()> {
         &[],
     )?;
     let server = s3::S3Server::start("server")?;
+    // Durable: the appends' figures are against the disk.
+    let postgres = postgres::PostgresServer::start(postgres::Durability::Synced)?;
     let mut args = vec!["bench", "--package", "infinisheet-benches"];
     if !extra.is_empty() {
         args.push("--");
         args.extend(extra.iter().map(String::as_str));
     }
-    run_with("cargo", &args, &server.env())
+    let mut env = server.env();
+    env.extend(postgres.env());
+    run_with("cargo", &args, &env)
 }

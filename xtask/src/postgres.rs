@@ -6,8 +6,8 @@
 //!
 //! PostgreSQL refuses to run as root, so as root (as on CI) the cluster
 //! belongs to the `postgres` user the package creates and every command
-//! runs through `runuser`; the directory is under the system's temporary
-//! directory, which that user can reach wherever the checkout is.
+//! runs through `runuser`; the directory is then under `/tmp`, which that
+//! user can reach wherever the checkout is.
 
 use anyhow::{Context, Result, bail};
 use std::os::unix::fs::MetadataExt;
@@ -22,6 +22,16 @@ const DATABASE: &str = "infinisheet_tests";
 /// port).
 const ROLE: &str = "infinisheet";
 
+/// Whether the server syncs its writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Durability {
+    /// `fsync=off`: the tests check the backend, not the disk (a server
+    /// killed by a test still loses nothing the OS holds).
+    Unsynced,
+    /// PostgreSQL's defaults: what the benchmarks measure against.
+    Synced,
+}
+
 /// A running cluster; stopped and removed on drop.
 pub(crate) struct PostgresServer {
     bin: PathBuf,
@@ -34,7 +44,7 @@ pub(crate) struct PostgresServer {
 
 impl PostgresServer {
     /// Starts a new cluster (installing PostgreSQL first if needed).
-    pub(crate) fn start() -> Result<Self> {
+    pub(crate) fn start(durability: Durability) -> Result<Self> {
         let bin = match bin_dir() {
             Some(bin) => bin,
             None => {
@@ -46,7 +56,14 @@ impl PostgresServer {
             .map(|m| m.uid() == 0)
             .unwrap_or(false);
         let user = root.then_some("postgres");
-        let dir = std::env::temp_dir().join(format!(
+        // As root the cluster's user must reach the directory: under
+        // /tmp, whatever TMPDIR says.
+        let parent = if root {
+            PathBuf::from("/tmp")
+        } else {
+            std::env::temp_dir()
+        };
+        let dir = parent.join(format!(
             "infinisheet-postgres-{}-{}",
             std::process::id(),
             std::time::SystemTime::now()
@@ -81,13 +98,16 @@ impl PostgresServer {
                 "--no-sync",
             ],
         )?;
-        // Loopback only, the socket in the cluster's own directory, and no
-        // fsync: the tests check the backend, not the disk (a server
-        // killed by a test still loses nothing the OS holds).
+        // Loopback TCP only: no Unix socket (whose path could be too long
+        // or need quoting in pg_ctl's shell command).
+        let fsync = match durability {
+            Durability::Unsynced => "off",
+            Durability::Synced => "on",
+        };
         let options = format!(
-            "-c listen_addresses=127.0.0.1 -p {} -k {} -c fsync=off -c max_connections=200",
-            server.port,
-            server.dir.display()
+            "-c listen_addresses=127.0.0.1 -p {} -c unix_socket_directories='' -c fsync={fsync} \
+             -c max_connections=200",
+            server.port
         );
         server
             .run(
@@ -147,6 +167,13 @@ impl PostgresServer {
             }
             None => Command::new(&path),
         };
+        // A developer's PG* settings (PGSSLMODE, PGOPTIONS, ...) are not
+        // this cluster's.
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("PG") {
+                command.env_remove(name);
+            }
+        }
         let output = command
             .args(args)
             .current_dir(&self.dir)

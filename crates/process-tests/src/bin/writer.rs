@@ -6,6 +6,8 @@
 //! infinisheet-writer fs-blobs <root> <count>                  replace blob d/b with versions, print `ack <v>`
 //! infinisheet-writer s3-log <prefix> <writer> <count>         append to the log under <prefix> of the
 //!                                                             bucket the AWS_* environment names
+//! infinisheet-writer pg-log <url> <log> <writer> <count>      append to log <log> of the PostgreSQL
+//!                                                             database <url>
 //! infinisheet-writer snapshot-worker <db> <blobs>             run the pending snapshot jobs of log
 //!                                                             `sheet` in <db> with blobs in <blobs>
 //!                                                             (history and retention on), newest
@@ -17,6 +19,7 @@ use infinisheet_blob_store::{BlobDirExt, BlobStore};
 use infinisheet_filesystem::{FsBlobStore, FsEventLog, FsLogOptions};
 use infinisheet_object_store::ObjectStoreEventLog;
 use infinisheet_object_store::object_store::aws::AmazonS3Builder;
+use infinisheet_postgres::{PostgresDatabase, PostgresOptions};
 use infinisheet_process_tests::{append_and_ack, version, worker_sheet};
 use infinisheet_snapshot_workflow::{SnapshotWorker, WorkflowOptions};
 use infinisheet_sqlite::{SqliteDatabase, SqliteOptions};
@@ -110,6 +113,16 @@ async fn run(args: &[String]) -> Result<(), String> {
                 .build()
                 .map_err(|e| e.to_string())?;
             let log = ObjectStoreEventLog::open(Arc::new(store), prefix.into())
+                .await
+                .map_err(|e| e.to_string())?;
+            append_and_ack(&log, writer_id(writer)?, number(count)?).await
+        }
+        ["pg-log", url, log, writer, count] => {
+            let db = PostgresDatabase::connect(url, PostgresOptions::default())
+                .await
+                .map_err(|e| e.to_string())?;
+            let log = db
+                .open_or_create_log(log)
                 .await
                 .map_err(|e| e.to_string())?;
             append_and_ack(&log, writer_id(writer)?, number(count)?).await
