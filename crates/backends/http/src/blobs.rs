@@ -61,12 +61,15 @@ impl BlobStore for HttpBlobStore {
         Arc::new(self.root.clone())
     }
 
+    /// The server's: persistent if its store is, pages as large as its
+    /// store's.
     fn capabilities(&self) -> BlobCapabilities {
-        if self.root.client.blobs_persistent() {
+        let capabilities = if self.root.client.blobs_persistent() {
             BlobCapabilities::persistent()
         } else {
             BlobCapabilities::volatile()
-        }
+        };
+        capabilities.with_page_size(self.root.client.blobs_page())
     }
 }
 

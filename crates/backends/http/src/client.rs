@@ -25,6 +25,8 @@ struct Inner {
     /// What the server stores logs on (its log store's backend name).
     log_backend: String,
     blobs_persistent: bool,
+    /// The most names the server's listing pages hold.
+    blobs_page: usize,
 }
 
 /// How calls reach the server.
@@ -97,6 +99,7 @@ impl Client {
                 version,
                 log_backend,
                 blobs_persistent,
+                blobs_page,
             }) => {
                 if version != VERSION {
                     return Err(ConnectError::Version {
@@ -110,6 +113,7 @@ impl Client {
                         transport,
                         log_backend,
                         blobs_persistent,
+                        blobs_page: usize::try_from(blobs_page).unwrap_or(usize::MAX),
                     }),
                 })
             }
@@ -134,6 +138,10 @@ impl Client {
 
     pub(crate) fn blobs_persistent(&self) -> bool {
         self.inner.blobs_persistent
+    }
+
+    pub(crate) fn blobs_page(&self) -> usize {
+        self.inner.blobs_page
     }
 
     /// One call; `timeout` replaces the usual one (a wait's).

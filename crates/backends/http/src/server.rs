@@ -121,6 +121,7 @@ impl StorageService {
                 version: VERSION,
                 log_backend: self.logs.backend().to_owned(),
                 blobs_persistent: self.blobs.capabilities().persistent,
+                blobs_page: self.blobs.capabilities().page_size as u64,
             }),
             Request::OpenLog { id, create } => {
                 let log = self.log(&id, create).await?;

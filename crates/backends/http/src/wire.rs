@@ -18,8 +18,9 @@ use serde::{Deserialize, Serialize};
 
 /// The version of this protocol; [`Reply::Hello`] carries the server's.
 /// (2: requests are decoded within [`MAX_ENTRIES`] and [`MAX_DEPTH`], and
-/// a read-only caller's writes are [`WireError::Forbidden`].)
-pub(crate) const VERSION: u32 = 2;
+/// a read-only caller's writes are [`WireError::Forbidden`]; 3: the hello
+/// says how many names the server's listings page at most.)
+pub(crate) const VERSION: u32 = 3;
 
 /// The most entries one append may carry: checked as a request is
 /// decoded, before they are allocated (an empty entry is 4 bytes on the
@@ -178,6 +179,8 @@ pub(crate) enum Reply {
         version: u32,
         log_backend: String,
         blobs_persistent: bool,
+        /// The most names a listing page of the server's blob store holds.
+        blobs_page: u64,
     },
     Log {
         persistent: bool,

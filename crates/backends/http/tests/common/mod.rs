@@ -67,9 +67,12 @@ pub fn start(lose_every: u64) -> String {
                 let db = SqliteDatabase::open(dir.join("logs.sqlite"), SqliteOptions::default())
                     .await
                     .unwrap();
+                // Pages of 100: the listing cases then write 1,100 blobs
+                // (over HTTP, each synced), not ten pages of 1,000.
                 let blobs = infinisheet_filesystem::FsBlobStore::open(dir.join("blobs"))
                     .await
-                    .unwrap();
+                    .unwrap()
+                    .with_page_size(100);
                 let service = Arc::new(Served {
                     service: StorageService::new(Arc::new(db), Arc::new(blobs)),
                     lose_every,
