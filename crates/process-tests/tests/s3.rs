@@ -56,13 +56,13 @@ async fn four_clients_append_to_one_log_on_s3() {
     concurrent_appenders(
         |w, n| spawn(&prefix, w, n, None),
         4,
-        200,
+        100,
         || open_on(s3(), &prefix),
     )
     .await;
 }
 
-/// 4 processes append 250 entries each through a proxy that loses 5% of
+/// 4 processes append 125 entries each through a proxy that loses 5% of
 /// the replies after the server acted, turns 5% into 503s, and delays
 /// every reply by up to 5 ms: the log is dense and holds every
 /// acknowledged entry exactly once.
@@ -91,7 +91,7 @@ async fn four_clients_over_a_lossy_network_append_exactly_once() {
     concurrent_appenders(
         |w, n| spawn(&prefix, w, n, Some(&through)),
         4,
-        250,
+        125,
         || open_on(s3(), &prefix),
     )
     .await;
