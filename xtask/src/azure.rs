@@ -2,7 +2,7 @@
 //! from the npm registry, installed into a cache directory on first use
 //! with the Azure SDK's blob client (only to create the test container:
 //! `object_store` has no call for it), started on loopback on a free port
-//! with a fresh data directory, and stopped when dropped.
+//! holding everything in memory, and stopped when dropped.
 //!
 //! Azurite decides conditional writes (`If-None-Match: *`, `If-Match`)
 //! itself, one request at a time in one Node process, so a test of

@@ -19,7 +19,9 @@
 //! * `browser`: the browser test of `infinisheet serve`'s page alone
 //!   (`test` runs it too).
 //! * `sweep`: the crash-point sweep and the damage sweep over every point,
-//!   printing their counts (`test` runs them too, quietly).
+//!   printing their counts (`test` runs them too, quietly: the damage
+//!   sweep whole, of the crash points each kind's first and last and a
+//!   random half of the rest).
 //!
 //! Plain std on purpose: it must build fast on a fresh machine.
 

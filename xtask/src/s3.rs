@@ -115,9 +115,11 @@ def serialized(environ, start_response):
 
 class QuietRequestHandler(MotoRequestHandler):
     # A line per request took a sixth of the server's time (formatting a
-    # date, taking the logging lock, writing). Errors are still logged.
+    # date, taking the logging lock, writing): only server errors are
+    # logged, and tracebacks.
     def log_request(self, code="-", size="-"):
-        pass
+        if str(code).startswith("5"):
+            super().log_request(code, size)
 
 
 run_simple(

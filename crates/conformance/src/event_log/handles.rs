@@ -189,12 +189,14 @@ pub async fn token_retried_through_second_handle_lands_once(a: Log, b: Log) {
 }
 
 /// Writers racing through both handles — eight on each, each appending
-/// at the end it last heard of until it has appended 10 entries — leave
+/// at the end it last heard of until it has appended 17 entries (272 in
+/// all: past a 256-entry stride, where the object-store log moves its end
+/// hint, while the handles race) — leave
 /// exactly one entry per id, dense, each the payload of the append told it
 /// won that id.
 pub async fn racing_through_two_handles_one_winner_per_id(a: Log, b: Log) {
     const WRITERS: usize = 16;
-    const EACH: u64 = 10;
+    const EACH: u64 = 17;
     let tasks: Vec<_> = (0..WRITERS)
         .map(|writer| {
             let log = if writer % 2 == 0 {

@@ -220,26 +220,73 @@ pub async fn run_point(
 }
 
 /// Every point of a workload: each fault at each call after `begin`. With
-/// `every > 1`, only every `every`-th point (offset by `offset`), for a
-/// sample that still reaches every call type.
+/// `every > 1`, a sample: the first and the last call of each fault and
+/// system call always (a single `rename`, `fsync` or `unlink` is often
+/// where an operation commits), and of the calls between, every
+/// `every`-th (offset by `offset`).
 pub fn points(
     counts: &BTreeMap<String, (usize, usize)>,
     every: usize,
     offset: usize,
 ) -> Vec<(Fault, String, usize)> {
     let mut all = Vec::new();
+    let mut position = 0;
     for fault in FAULTS {
         for syscall in fault.syscalls() {
             if let Some((before, total)) = counts.get(*syscall) {
-                for n in before + 1..=*total {
-                    all.push((fault, (*syscall).to_owned(), n));
+                let (first, last) = (before + 1, *total);
+                for n in first..=last {
+                    let sampled =
+                        every <= 1 || n == first || n == last || position % every == offset % every;
+                    if n != first && n != last {
+                        position += 1;
+                    }
+                    if sampled {
+                        all.push((fault, (*syscall).to_owned(), n));
+                    }
                 }
             }
         }
     }
-    all.into_iter()
-        .enumerate()
-        .filter(|(i, _)| every <= 1 || i % every == offset % every)
-        .map(|(_, p)| p)
-        .collect()
+    all
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sample_keeps_each_kinds_first_and_last_call_and_every_other_between() {
+        let counts: BTreeMap<String, (usize, usize)> =
+            [("fsync".to_owned(), (2, 8)), ("rename".to_owned(), (0, 1))].into();
+        let all = points(&counts, 1, 0);
+        let (half, other_half) = (points(&counts, 2, 0), points(&counts, 2, 1));
+        for fault in FAULTS {
+            let calls = |points: &[(Fault, String, usize)], syscall: &str| -> Vec<usize> {
+                points
+                    .iter()
+                    .filter(|(f, s, _)| *f == fault && s == syscall)
+                    .map(|(_, _, n)| *n)
+                    .collect()
+            };
+            if !fault.syscalls().contains(&"fsync") {
+                continue;
+            }
+            assert_eq!(calls(&all, "fsync"), [3, 4, 5, 6, 7, 8]);
+            for sample in [&half, &other_half] {
+                let sampled = calls(sample, "fsync");
+                assert!(sampled.contains(&3) && sampled.contains(&8), "{sampled:?}");
+                assert_eq!(sampled.len(), 4, "{sampled:?}");
+            }
+            // The two halves cover every call between.
+            let mut both = calls(&half, "fsync");
+            both.extend(calls(&other_half, "fsync"));
+            both.sort_unstable();
+            both.dedup();
+            assert_eq!(both, calls(&all, "fsync"));
+            if fault.syscalls().contains(&"rename") {
+                assert_eq!(calls(&half, "rename"), [1]);
+            }
+        }
+    }
 }

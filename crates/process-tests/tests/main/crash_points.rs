@@ -1,8 +1,10 @@
 //! The crash-point sweep (see `infinisheet_process_tests::sweep`): every
 //! durable operation of the filesystem and SQLite backends, killed or
 //! failed at its system calls. `cargo xtask test` runs a sample of the
-//! points (every `INFINISHEET_SWEEP_EVERY`-th, 1 for all); `cargo xtask
-//! sweep` runs all of them.
+//! points (the first and last call of each kind, and every
+//! `INFINISHEET_SWEEP_EVERY`-th of those between, from
+//! `INFINISHEET_SWEEP_OFFSET` or a random offset); `cargo xtask sweep`
+//! runs all of them.
 
 #![allow(clippy::unwrap_used)] // tests fail by panicking
 
@@ -24,13 +26,22 @@ async fn sweep_workload(workload: Workload) {
     let (counts, elsewhere) = sweep::count_calls(Path::new(CHILD), workload, base.path());
     assert_eq!(elsewhere, 0, "storage calls ran off the main thread");
     let every = every();
-    // A different sample on each run of a sampled sweep, printed so a
-    // failure can be run again.
-    let offset = if every > 1 {
-        fastrand::usize(..every)
-    } else {
-        0
-    };
+    // A different sample on each run of a sampled sweep, printed first so
+    // a failure can be run again (INFINISHEET_SWEEP_OFFSET).
+    let offset = std::env::var("INFINISHEET_SWEEP_OFFSET")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| {
+            if every > 1 {
+                fastrand::usize(..every)
+            } else {
+                0
+            }
+        });
+    eprintln!(
+        "sweep {}: every {every}, offset {offset} (INFINISHEET_SWEEP_OFFSET={offset} repeats it)",
+        workload.name()
+    );
     let points = sweep::points(&counts, every, offset);
     let mut tally = Tally::default();
     let mut failures = Vec::new();

@@ -45,8 +45,15 @@ pub fn server() -> &'static str {
 }
 
 /// A server of this process's own, on its own thread and runtime, whose
-/// every `lose_every`th reply is lost after the call was carried out.
+/// every `lose_every`th reply is lost after the call was carried out; its
+/// blob store pages at 100 names.
 pub fn start(lose_every: u64) -> String {
+    start_paged(lose_every, 100)
+}
+
+/// [`start`] with a blob store whose listing pages hold at most `page`
+/// names.
+pub fn start_paged(lose_every: u64, page: usize) -> String {
     {
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -67,12 +74,13 @@ pub fn start(lose_every: u64) -> String {
                 let db = SqliteDatabase::open(dir.join("logs.sqlite"), SqliteOptions::default())
                     .await
                     .unwrap();
-                // Pages of 100: the listing cases then write 1,100 blobs
-                // (over HTTP, each synced), not ten pages of 1,000.
+                // Pages of 100 for the suite: its listing cases then write
+                // 1,100 blobs (over HTTP, each synced), not ten pages of
+                // 1,000.
                 let blobs = infinisheet_filesystem::FsBlobStore::open(dir.join("blobs"))
                     .await
                     .unwrap()
-                    .with_page_size(100);
+                    .with_page_size(page);
                 let service = Arc::new(Served {
                     service: StorageService::new(Arc::new(db), Arc::new(blobs)),
                     lose_every,

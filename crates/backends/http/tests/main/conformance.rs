@@ -45,3 +45,49 @@ infinisheet_conformance::blob_store_tests!(
         async move { connect().await.blobs().at(&path) }
     },
 );
+
+/// A server paging at the default 1,000 names: its clients declare that,
+/// and 1,001 names list over HTTP as a full page and one more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_paging_at_a_thousand_gives_full_pages() {
+    use infinisheet_blob_store::{BlobDirExt, BlobStore, MAX_PAGE};
+    let storage = HttpStorage::connect(&common::start_paged(0, MAX_PAGE), None)
+        .await
+        .unwrap();
+    let store = storage.blobs();
+    assert_eq!(store.capabilities().page_size, MAX_PAGE);
+    let dir = store.root().open_dir("many").await.unwrap();
+    let mut writes = tokio::task::JoinSet::new();
+    for chunk in 0..16 {
+        let dir = dir.clone();
+        writes.spawn(async move {
+            for i in (chunk..=MAX_PAGE).step_by(16) {
+                dir.write(&format!("n{i:04}"), bytes::Bytes::new())
+                    .await
+                    .unwrap();
+            }
+        });
+    }
+    while let Some(done) = writes.join_next().await {
+        done.unwrap();
+    }
+    let (mut names, mut largest, mut continuation) = (Vec::new(), 0, None);
+    loop {
+        let page = dir.list(continuation.as_ref()).await.unwrap();
+        assert!(
+            page.entries.len() <= MAX_PAGE,
+            "a page of {}",
+            page.entries.len()
+        );
+        largest = largest.max(page.entries.len());
+        names.extend(page.entries.into_iter().map(|e| e.name.to_string()));
+        continuation = page.continuation;
+        if continuation.is_none() {
+            break;
+        }
+    }
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), MAX_PAGE + 1);
+    assert!(largest > 100, "pages of at most {largest} names");
+}
