@@ -93,10 +93,10 @@ const BOUNDS_AND_SNAPSHOT: &str = "SELECT l.start_seq, l.end_seq, s.seq, s.snaps
 /// the one that takes their payloads and metadata to `$5` bytes.
 const PAGE: &str = "SELECT seq, payload, snapshot, history, pending FROM ( \
          SELECT seq, payload, snapshot, history, pending, \
-             sum(size) OVER (ORDER BY seq) - size AS before \
+             (sum(size) OVER (ORDER BY seq) - size)::bigint AS before \
          FROM ( \
              SELECT seq, payload, snapshot, history, pending, \
-                 octet_length(payload) + coalesce(octet_length(snapshot), 0) \
+                 octet_length(payload)::bigint + coalesce(octet_length(snapshot), 0) \
                  + coalesce(octet_length(history), 0) + coalesce(octet_length(pending), 0) AS size \
              FROM infinisheet_entries WHERE log = $1 AND seq >= $2 AND seq < $3 \
              ORDER BY seq LIMIT $4 \
