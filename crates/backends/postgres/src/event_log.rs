@@ -46,6 +46,37 @@ fn bounds_of(whose: &str, start: i64, end: i64) -> Result<Bounds, StorageError> 
     }
 }
 
+/// The bounds in columns `at` and `at + 1` of `row` (start, end).
+fn bounds_in(
+    doing: &str,
+    whose: &str,
+    row: &tokio_postgres::Row,
+    at: usize,
+) -> Result<Bounds, StorageError> {
+    let failed = |err| error::storage(doing, err);
+    bounds_of(
+        whose,
+        row.try_get(at).map_err(failed)?,
+        row.try_get(at + 1).map_err(failed)?,
+    )
+}
+
+/// The newest snapshot in columns `at` and `at + 1` of `row` (its id and
+/// blob).
+fn snapshot_in(
+    doing: &str,
+    whose: &str,
+    row: &tokio_postgres::Row,
+    at: usize,
+) -> Result<Option<SnapshotValue>, StorageError> {
+    let failed = |err| error::storage(doing, err);
+    snapshot_of(
+        whose,
+        row.try_get(at).map_err(failed)?,
+        row.try_get(at + 1).map_err(failed)?,
+    )
+}
+
 /// The newest snapshot from its id and blob as the functions return them.
 fn snapshot_of(
     whose: &str,
@@ -196,16 +227,8 @@ impl PostgresEventLog {
         drop(client);
         let whose = self.whose();
         let won: bool = row.try_get(0).map_err(failed)?;
-        let bounds = bounds_of(
-            &whose,
-            row.try_get(1).map_err(failed)?,
-            row.try_get(2).map_err(failed)?,
-        )?;
-        let newest = snapshot_of(
-            &whose,
-            row.try_get(3).map_err(failed)?,
-            row.try_get(4).map_err(failed)?,
-        )?;
+        let bounds = bounds_in(doing, &whose, &row, 1)?;
+        let newest = snapshot_in(doing, &whose, &row, 3)?;
         if won {
             if count > 0 {
                 waiters().wake(&self.key());
@@ -277,16 +300,8 @@ impl PostgresEventLog {
             .await
             .map_err(failed)?
             .ok_or_else(|| error::damaged(&whose, "its row is gone"))?;
-        let bounds = bounds_of(
-            &whose,
-            row.try_get(0).map_err(failed)?,
-            row.try_get(1).map_err(failed)?,
-        )?;
-        let newest = snapshot_of(
-            &whose,
-            row.try_get(2).map_err(failed)?,
-            row.try_get(3).map_err(failed)?,
-        )?;
+        let bounds = bounds_in(doing, &whose, &row, 0)?;
+        let newest = snapshot_in(doing, &whose, &row, 2)?;
         let range = bounds.resolve_query::<QueryError>(start, end, || {
             Ok(newest.as_ref().map(|s| s.sequence_id))
         })?;
@@ -372,11 +387,7 @@ impl EventLog for PostgresEventLog {
             .await
             .map_err(failed)?
             .ok_or_else(|| error::damaged(&self.whose(), "its row is gone"))?;
-        bounds_of(
-            &self.whose(),
-            row.try_get(0).map_err(failed)?,
-            row.try_get(1).map_err(failed)?,
-        )
+        bounds_in(doing, &self.whose(), &row, 0)
     }
 
     async fn set_metadata(
@@ -421,11 +432,7 @@ impl EventLog for PostgresEventLog {
             return Ok(());
         }
         let whose = self.whose();
-        let bounds = bounds_of(
-            &whose,
-            row.try_get(1).map_err(failed)?,
-            row.try_get(2).map_err(failed)?,
-        )?;
+        let bounds = bounds_in(doing, &whose, &row, 1)?;
         bounds.check_entry(seq)?;
         Err(error::damaged(
             &whose,
@@ -448,11 +455,7 @@ impl EventLog for PostgresEventLog {
             .await
             .map_err(failed)?
             .ok_or_else(|| error::damaged(&whose, "its row is gone"))?;
-        let bounds = bounds_of(
-            &whose,
-            row.try_get(0).map_err(failed)?,
-            row.try_get(1).map_err(failed)?,
-        )?;
+        let bounds = bounds_in(doing, &whose, &row, 0)?;
         bounds.check_truncate(start)?;
         // Within the bounds, which fit.
         let at = sql_id(start).unwrap_or(i64::MAX);
