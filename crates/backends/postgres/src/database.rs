@@ -140,11 +140,22 @@ impl PostgresDatabase {
                     problem: err.to_string(),
                 })?;
         let shown = redact(url);
-        if config.get_ssl_mode() == SslMode::Require {
+        if config.get_hosts().iter().any(
+            |host| matches!(host, tokio_postgres::config::Host::Tcp(name) if name.contains('@')),
+        ) {
+            // `user:pa@ss@host`: the client takes `ss@host` for the host.
             return Err(OpenError::InvalidUrl {
                 url: shown,
-                problem: "sslmode=require: this build connects to PostgreSQL without TLS \
-                          (use sslmode=disable, or a TLS tunnel)"
+                problem: "a host name holds `@`: percent-encode `@` in the password as %40 \
+                          (and `:`, `/`, `?`, `#` and `%` as %3A, %2F, %3F, %23 and %25)"
+                    .into(),
+            });
+        }
+        if config.get_ssl_mode() == SslMode::Require {
+            return Err(OpenError::Unsupported {
+                url: shown,
+                what: "sslmode=require: this build connects to PostgreSQL without TLS \
+                       (use sslmode=disable over a private network or a TLS tunnel)"
                     .into(),
             });
         }
@@ -360,13 +371,21 @@ fn check_name(name: &str) -> Result<(), &'static str> {
 }
 
 /// How messages and [`PostgresDatabase::url`] name the database `url`
-/// names: `postgres://USER@HOST:PORT/DB`, built from what the client
-/// parsed (so never a password, however the URL spelled it); a URL the
-/// client cannot parse, with its secrets hidden.
+/// names: `postgres://USER@HOST:PORT/DB` (and its `options`, where a
+/// schema is chosen), built from what the client parsed, so never a
+/// password however the URL spelled it; a URL the client cannot parse, or
+/// whose host holds `@` (an unencoded `@` in a password), with its secrets
+/// hidden.
 pub fn redact(url: &str) -> String {
     match url.parse::<tokio_postgres::Config>() {
-        Ok(config) => display(&config),
-        Err(_) => infinisheet_storage_error::redact_url(url),
+        Ok(config)
+            if !config.get_hosts().iter().any(|host| {
+                matches!(host, tokio_postgres::config::Host::Tcp(name) if name.contains('@'))
+            }) =>
+        {
+            display(&config)
+        }
+        _ => infinisheet_storage_error::redact_url(url),
     }
 }
 
@@ -391,7 +410,14 @@ fn display(config: &tokio_postgres::Config) -> String {
         .map(|user| format!("{user}@"))
         .unwrap_or_default();
     let db = config.get_dbname().unwrap_or_default();
-    format!("postgres://{user}{}/{db}", hosts.join(","))
+    let mut shown = format!("postgres://{user}{}/{db}", hosts.join(","));
+    // A schema chosen with `options` tells two catalogs in one database
+    // apart; options hold no password.
+    if let Some(options) = config.get_options().filter(|o| !o.is_empty()) {
+        shown.push_str("?options=");
+        shown.push_str(&options.replace(' ', "%20").replace('=', "%3D"));
+    }
+    shown
 }
 
 #[cfg(test)]
@@ -425,6 +451,10 @@ mod tests {
                 "host=db user=app password='a b c' dbname=x",
                 "postgres://app@db:5432/x",
             ),
+            (
+                "postgres://app@db/x?options=-c%20search_path%3Dmine",
+                "postgres://app@db:5432/x?options=-c%20search_path%3Dmine",
+            ),
         ] {
             assert_eq!(redact(given), shown, "{given}");
         }
@@ -432,6 +462,7 @@ mod tests {
         for bad in [
             "postgres://app:se/cret@db:notaport/x",
             "postgres://app@db:notaport/x?password=secret",
+            "postgres://app:abc@secret@db/x",
         ] {
             assert!(!redact(bad).contains("secret"), "{bad}: {}", redact(bad));
         }

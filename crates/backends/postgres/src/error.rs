@@ -102,6 +102,14 @@ pub enum OpenError {
         /// What is wrong with it.
         problem: String,
     },
+    /// The URL asks for what this build cannot do (TLS).
+    #[error("{url}: {what}")]
+    Unsupported {
+        /// The URL given (its password left out).
+        url: String,
+        /// What it asks for, and what to do instead.
+        what: String,
+    },
     /// The database holds this backend's tables in a layout newer than
     /// this code reads.
     #[error(
@@ -127,7 +135,10 @@ pub enum OpenError {
     },
     /// Opened for reading only, the database holds none of this
     /// backend's tables (nothing was created).
-    #[error("{url}: the database holds no infinisheet tables (no log was ever created in it)")]
+    #[error(
+        "{url}: the database holds no infinisheet tables (no log was ever created in it, or the \
+         URL names another database or schema)"
+    )]
     NoTables {
         /// The database.
         url: String,

@@ -206,7 +206,19 @@ async fn bad_urls_names_and_servers_are_clear_errors() {
     )
     .await
     .unwrap_err();
+    assert!(matches!(err, OpenError::Unsupported { .. }), "{err}");
     assert!(err.to_string().contains("TLS"), "{err}");
+
+    // An unencoded `@` in a password would send the rest to DNS as a host.
+    let err = PostgresDatabase::connect(
+        "postgres://app:abc@secret@127.0.0.1:1/db",
+        PostgresOptions::default(),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, OpenError::InvalidUrl { .. }), "{err}");
+    assert!(err.to_string().contains("%40"), "{err}");
+    assert!(!format!("{err:?}").contains("secret"), "{err:?}");
 
     // Nothing listens there: retryable, the server may come up.
     let port = std::net::TcpListener::bind("127.0.0.1:0")

@@ -31,7 +31,9 @@ impl Opener for Postgres {
             Ok(db) => Ok(Arc::new(db)),
             Err(OpenError::NoTables { .. }) => Err(StorageUrlError::Missing {
                 url: shown,
-                what: "the database holds no sheets' logs yet (create a sheet first)".into(),
+                what: "the database holds no sheets' logs (none created yet, or the URL names \
+                       another database or schema: see its search_path)"
+                    .into(),
             }),
             Err(OpenError::Storage { source, .. }) => Err(storage_error(&shown)(source)),
             Err(other) => Err(open_error(&shown, false)(other)),
