@@ -310,8 +310,8 @@ fn test() -> Result<()> {
     let postgres = postgres::PostgresServer::start(postgres::Durability::Unsynced)?;
     let mut tests = local_jobs(&features, &skips, &postgres)?;
     tests.extend(s3_jobs(&s3_servers, &skips));
-    tests.push(azure_job(&azure, &skips));
-    tests.push(postgres_job(&postgres, &skips));
+    tests.push(server_job("azure", azure.env(), &skips));
+    tests.push(server_job("postgres", postgres.env(), &skips));
     jobs::run_all(&tests)?;
     drop(postgres);
     drop(azure);
@@ -504,15 +504,17 @@ fn s3_jobs(servers: &[s3::S3Server], skips: &SkipLog) -> Vec<jobs::Job> {
         .collect()
 }
 
-/// The tests that need Azure's emulator: the conformance suite on
-/// `az://` and the catalog on it by URL. One thread per core: Azurite is
-/// one Node process, and more requests at once only queue there (eight
-/// threads took 302 s rather than 175 s, and timed out a 16 MiB upload).
-fn azure_job(server: &azure::AzureServer, skips: &SkipLog) -> jobs::Job {
-    let mut env = server.env();
+/// The tests named `test` (`azure`, `postgres`), against the server
+/// whose environment is `env`: Azure's emulator (the conformance suite
+/// on `az://` and the catalog on it by URL; one thread per core, as
+/// Azurite is one Node process and more requests at once only queue
+/// there: eight threads took 302 s rather than 175 s, and timed out a
+/// 16 MiB upload), or PostgreSQL (the conformance suite on its logs, the
+/// catalog on it by URL, processes sharing one log).
+fn server_job(test: &str, mut env: Vec<(&'static str, String)>, skips: &SkipLog) -> jobs::Job {
     env.push(skips.env());
     jobs::Job::new(
-        "azure",
+        test,
         &[
             "test",
             "--no-fail-fast",
@@ -520,27 +522,7 @@ fn azure_job(server: &azure::AzureServer, skips: &SkipLog) -> jobs::Job {
             "--features",
             &all_features(),
             "--test",
-            "azure",
-        ],
-        env,
-    )
-}
-
-/// The tests that need PostgreSQL: the conformance suite on its logs,
-/// the catalog on it by URL, and processes sharing one log.
-fn postgres_job(server: &postgres::PostgresServer, skips: &SkipLog) -> jobs::Job {
-    let mut env = server.env();
-    env.push(skips.env());
-    jobs::Job::new(
-        "postgres",
-        &[
-            "test",
-            "--no-fail-fast",
-            "--workspace",
-            "--features",
-            &all_features(),
-            "--test",
-            "postgres",
+            test,
         ],
         env,
     )
@@ -586,8 +568,8 @@ fn conformance() -> Result<()> {
     )];
     let postgres = postgres::PostgresServer::start(postgres::Durability::Unsynced)?;
     tests.extend(s3_jobs(&s3_servers, &skips));
-    tests.push(azure_job(&azure, &skips));
-    tests.push(postgres_job(&postgres, &skips));
+    tests.push(server_job("azure", azure.env(), &skips));
+    tests.push(server_job("postgres", postgres.env(), &skips));
     jobs::run_all(&tests)
 }
 

@@ -17,9 +17,10 @@ use std::process::Command;
 /// The database the tests use; they pick their own log names in it.
 const DATABASE: &str = "infinisheet_tests";
 
-/// The role the cluster is made with (it owns everything, no password:
-/// only loopback connections are accepted, and only this run knows the
-/// port).
+/// The role the cluster is made with. It owns everything (a superuser can
+/// run programs as the server's user), so it has a random password of
+/// this run's own: the server listens on loopback, where any local user
+/// could otherwise connect.
 const ROLE: &str = "infinisheet";
 
 /// Whether the server syncs its writes.
@@ -40,6 +41,8 @@ pub(crate) struct PostgresServer {
     /// `Some("postgres")` when commands run as that user (xtask as root).
     user: Option<&'static str>,
     port: u16,
+    /// The role's password (hex, so the URL needs no encoding).
+    password: String,
 }
 
 impl PostgresServer {
@@ -78,26 +81,47 @@ impl PostgresServer {
             dir,
             user,
             port,
+            password: random_hex()?,
         };
+        // The password reaches initdb in a file only the cluster's user
+        // may read, removed once read.
+        let pwfile = server.dir.join("pwfile");
+        {
+            use std::io::Write;
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&pwfile)
+                .and_then(|mut file| writeln!(file, "{}", server.password))
+                .with_context(|| format!("writing {}", pwfile.display()))?;
+        }
         if root {
-            server.give_to_postgres()?;
+            server.give_to_postgres(&[&server.dir, &pwfile])?;
         }
         let data = server.dir.join("data");
         let log = server.dir.join("log");
-        server.run(
+        let initdb = server.run(
             "initdb",
             &[
                 "--pgdata",
                 &data.to_string_lossy(),
                 "--username",
                 ROLE,
+                // The password in clear over loopback: SCRAM's hashing in
+                // the tests' debug builds tripled the suite's time.
                 "--auth",
-                "trust",
+                "password",
+                "--pwfile",
+                &pwfile.to_string_lossy(),
                 "--encoding",
                 "UTF8",
                 "--no-sync",
             ],
-        )?;
+        );
+        std::fs::remove_file(&pwfile).with_context(|| format!("removing {}", pwfile.display()))?;
+        initdb?;
         // Loopback TCP only: no Unix socket (whose path could be too long
         // or need quoting in pg_ctl's shell command).
         let fsync = match durability {
@@ -139,16 +163,20 @@ impl PostgresServer {
             ],
         )?;
         eprintln!(
-            "PostgreSQL on {}, its log in {}",
-            server.url(),
+            "PostgreSQL on postgres://{ROLE}@127.0.0.1:{}/{DATABASE} (its password in \
+             INFINISHEET_POSTGRES_URL), its log in {}",
+            server.port,
             log.display()
         );
         Ok(server)
     }
 
-    /// The database's URL.
+    /// The database's URL, with the password.
     pub(crate) fn url(&self) -> String {
-        format!("postgres://{ROLE}@127.0.0.1:{}/{DATABASE}", self.port)
+        format!(
+            "postgres://{ROLE}:{}@127.0.0.1:{}/{DATABASE}",
+            self.password, self.port
+        )
     }
 
     /// The environment naming the database to the tests.
@@ -174,6 +202,8 @@ impl PostgresServer {
                 command.env_remove(name);
             }
         }
+        // For createdb (runuser keeps the environment).
+        command.env("PGPASSWORD", &self.password);
         let output = command
             .args(args)
             .current_dir(&self.dir)
@@ -190,8 +220,8 @@ impl PostgresServer {
         Ok(())
     }
 
-    /// Hands the directory to the `postgres` user.
-    fn give_to_postgres(&self) -> Result<()> {
+    /// Hands `paths` to the `postgres` user.
+    fn give_to_postgres(&self, paths: &[&std::path::Path]) -> Result<()> {
         let passwd = std::fs::read_to_string("/etc/passwd").context("reading /etc/passwd")?;
         let (uid, gid) = passwd
             .lines()
@@ -202,8 +232,11 @@ impl PostgresServer {
                     .flatten()
             })
             .context("no `postgres` user (the postgresql package makes it)")?;
-        std::os::unix::fs::chown(&self.dir, Some(uid), Some(gid))
-            .with_context(|| format!("giving {} to postgres", self.dir.display()))
+        for path in paths {
+            std::os::unix::fs::chown(path, Some(uid), Some(gid))
+                .with_context(|| format!("giving {} to postgres", path.display()))?;
+        }
+        Ok(())
     }
 }
 
@@ -231,6 +264,16 @@ impl Drop for PostgresServer {
         );
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// 16 random bytes from the system, in hex.
+fn random_hex() -> Result<String> {
+    use std::io::Read;
+    let mut bytes = [0u8; 16];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut random| random.read_exact(&mut bytes))
+        .context("reading /dev/urandom")?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// The newest installed PostgreSQL's programs (Debian keeps each version

@@ -15,13 +15,7 @@ fn url() -> String {
 
 fn spawn(log: &str, writer: u32, count: u64) -> Child {
     Command::new(env!("CARGO_BIN_EXE_infinisheet-writer"))
-        .args([
-            "pg-log",
-            &url(),
-            log,
-            &writer.to_string(),
-            &count.to_string(),
-        ])
+        .args(["pg-log", log, &writer.to_string(), &count.to_string()])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap()

@@ -107,7 +107,9 @@ impl PostgresDatabase {
     ///
     /// # Errors
     ///
-    /// [`OpenError::InvalidUrl`] for a URL that names no database;
+    /// [`OpenError::InvalidUrl`] for a URL that names no database (or
+    /// holds an unencoded `@` in its password);
+    /// [`OpenError::Unsupported`] for `sslmode=require`;
     /// [`OpenError::Storage`] if the server cannot be reached or refuses
     /// the login (retryable when it may come back);
     /// [`OpenError::SchemaTooNew`] and [`OpenError::Layout`] for tables
@@ -133,16 +135,14 @@ impl PostgresDatabase {
         options: PostgresOptions,
         read_only: bool,
     ) -> Result<Self, OpenError> {
+        let shown = redact(url);
         let mut config: tokio_postgres::Config =
             url.parse()
                 .map_err(|err: tokio_postgres::Error| OpenError::InvalidUrl {
-                    url: redact(url),
+                    url: shown.clone(),
                     problem: err.to_string(),
                 })?;
-        let shown = redact(url);
-        if config.get_hosts().iter().any(
-            |host| matches!(host, tokio_postgres::config::Host::Tcp(name) if name.contains('@')),
-        ) {
+        if host_holds_at(&config) {
             // `user:pa@ss@host`: the client takes `ss@host` for the host.
             return Err(OpenError::InvalidUrl {
                 url: shown,
@@ -273,7 +273,7 @@ impl PostgresDatabase {
                 problem,
             });
         }
-        let failed = |err| OpenError::storage(url, "opening the log", &err);
+        let failed = |err| OpenError::storage(url, "opening the log", err);
         let client = self
             .shared
             .pool
@@ -378,15 +378,19 @@ fn check_name(name: &str) -> Result<(), &'static str> {
 /// hidden.
 pub fn redact(url: &str) -> String {
     match url.parse::<tokio_postgres::Config>() {
-        Ok(config)
-            if !config.get_hosts().iter().any(|host| {
-                matches!(host, tokio_postgres::config::Host::Tcp(name) if name.contains('@'))
-            }) =>
-        {
-            display(&config)
-        }
+        Ok(config) if !host_holds_at(&config) => display(&config),
         _ => infinisheet_storage_error::redact_url(url),
     }
+}
+
+/// Whether a host name holds `@`: the client splits a URL's user part at
+/// its first `@`, so `user:pa@ss@host` has the host `ss@host` — the end of
+/// a password.
+fn host_holds_at(config: &tokio_postgres::Config) -> bool {
+    config
+        .get_hosts()
+        .iter()
+        .any(|host| matches!(host, tokio_postgres::config::Host::Tcp(name) if name.contains('@')))
 }
 
 fn display(config: &tokio_postgres::Config) -> String {

@@ -181,20 +181,8 @@ pub enum OpenError {
 }
 
 impl OpenError {
-    pub(crate) fn storage(url: &str, doing: &str, err: &tokio_postgres::Error) -> Self {
-        // The error is not Clone; its text and code say all there is.
-        let message = format!("{doing}: {}", describe(err));
-        let source = if corrupt(err) {
-            StorageError::corrupt(BACKEND, message)
-        } else if retryable(err) {
-            StorageError::retryable(BACKEND, message)
-        } else {
-            StorageError::new(BACKEND, message)
-        };
-        OpenError::Storage {
-            url: url.to_owned(),
-            source,
-        }
+    pub(crate) fn storage(url: &str, doing: &str, err: tokio_postgres::Error) -> Self {
+        Self::from_storage(url, storage(doing, err))
     }
 
     pub(crate) fn from_storage(url: &str, source: StorageError) -> Self {

@@ -35,8 +35,18 @@ fn sql_id(seq: SequenceId) -> Option<i64> {
     i64::try_from(seq).ok()
 }
 
-/// The bounds of the log `[start, end)` as stored.
-fn bounds_of(whose: &str, start: i64, end: i64) -> Result<Bounds, StorageError> {
+/// The log's bounds `[start, end)` in columns `at` and `at + 1` of `row`.
+fn bounds_in(
+    doing: &str,
+    whose: &str,
+    row: &tokio_postgres::Row,
+    at: usize,
+) -> Result<Bounds, StorageError> {
+    let failed = |err| error::storage(doing, err);
+    let (start, end): (i64, i64) = (
+        row.try_get(at).map_err(failed)?,
+        row.try_get(at + 1).map_err(failed)?,
+    );
     match (SequenceId::try_from(start), SequenceId::try_from(end)) {
         (Ok(start), Ok(end)) if start <= end => Ok(Bounds::new(start, end)),
         _ => Err(error::damaged(
@@ -46,23 +56,8 @@ fn bounds_of(whose: &str, start: i64, end: i64) -> Result<Bounds, StorageError> 
     }
 }
 
-/// The bounds in columns `at` and `at + 1` of `row` (start, end).
-fn bounds_in(
-    doing: &str,
-    whose: &str,
-    row: &tokio_postgres::Row,
-    at: usize,
-) -> Result<Bounds, StorageError> {
-    let failed = |err| error::storage(doing, err);
-    bounds_of(
-        whose,
-        row.try_get(at).map_err(failed)?,
-        row.try_get(at + 1).map_err(failed)?,
-    )
-}
-
 /// The newest snapshot in columns `at` and `at + 1` of `row` (its id and
-/// blob).
+/// blob; both null when there is none).
 fn snapshot_in(
     doing: &str,
     whose: &str,
@@ -70,19 +65,8 @@ fn snapshot_in(
     at: usize,
 ) -> Result<Option<SnapshotValue>, StorageError> {
     let failed = |err| error::storage(doing, err);
-    snapshot_of(
-        whose,
-        row.try_get(at).map_err(failed)?,
-        row.try_get(at + 1).map_err(failed)?,
-    )
-}
-
-/// The newest snapshot from its id and blob as the functions return them.
-fn snapshot_of(
-    whose: &str,
-    seq: Option<i64>,
-    blob: Option<String>,
-) -> Result<Option<SnapshotValue>, StorageError> {
+    let seq: Option<i64> = row.try_get(at).map_err(failed)?;
+    let blob: Option<String> = row.try_get(at + 1).map_err(failed)?;
     match (seq, blob) {
         (Some(seq), Some(blob_id)) => match SequenceId::try_from(seq) {
             Ok(sequence_id) => Ok(Some(SnapshotValue {
@@ -172,26 +156,21 @@ impl PostgresEventLog {
     ) -> Result<AddEntryValue, AddEntryError> {
         let doing = "appending";
         let count = entries.len() as u64;
-        let Some(at) = sql_id(seq) else {
-            // Past every id a log can hold: the conflict says where the end is.
-            let bounds = self.bounds().await?;
-            bounds.check_append(seq)?;
-            return Err(AddEntryError::Storage(StorageError::new(
-                BACKEND,
-                "the id is past the largest PostgreSQL stores",
-            )));
-        };
-        if at
-            .checked_add(i64::try_from(count).unwrap_or(i64::MAX))
-            .is_none()
-        {
-            // Not the end (a conflict), or a batch past the largest id.
+        // An id past the largest a log can hold, or a batch that would
+        // take the log there: not the end (a conflict naming it), or a
+        // storage error.
+        let Some(at) = sql_id(seq).filter(|at| {
+            i64::try_from(count)
+                .ok()
+                .and_then(|count| at.checked_add(count))
+                .is_some()
+        }) else {
             self.bounds().await?.check_append(seq)?;
             return Err(AddEntryError::Storage(StorageError::new(
                 BACKEND,
                 "the batch would take the log past the largest id PostgreSQL stores",
             )));
-        }
+        };
         let mut payloads = Vec::with_capacity(entries.len());
         let mut snapshots = Vec::with_capacity(entries.len());
         let mut histories = Vec::with_capacity(entries.len());

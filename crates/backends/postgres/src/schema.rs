@@ -177,24 +177,24 @@ pub(crate) async fn ensure(client: &mut Client, url: &str) -> Result<(), OpenErr
     let tx = client
         .transaction()
         .await
-        .map_err(|err| OpenError::storage(url, "creating the tables", &err))?;
+        .map_err(|err| OpenError::storage(url, "creating the tables", err))?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&CREATE_LOCK])
         .await
-        .map_err(|err| OpenError::storage(url, "creating the tables", &err))?;
+        .map_err(|err| OpenError::storage(url, "creating the tables", err))?;
     // Another process may have created them while this one waited.
     let exists: bool = tx
         .query_one("SELECT to_regclass('infinisheet_schema') IS NOT NULL", &[])
         .await
-        .map_err(|err| OpenError::storage(url, "creating the tables", &err))?
+        .map_err(|err| OpenError::storage(url, "creating the tables", err))?
         .get(0);
     if !exists {
         tx.batch_execute(CREATE)
             .await
-            .map_err(|err| OpenError::storage(url, "creating the tables", &err))?;
+            .map_err(|err| OpenError::storage(url, "creating the tables", err))?;
     }
     tx.commit()
         .await
-        .map_err(|err| OpenError::storage(url, "creating the tables", &err))?;
+        .map_err(|err| OpenError::storage(url, "creating the tables", err))?;
     match version(client, url).await? {
         Some(version) => check_version(version, url),
         None => Err(OpenError::Layout {
@@ -224,7 +224,7 @@ async fn version(client: &Client, url: &str) -> Result<Option<i32>, OpenError> {
     {
         Ok(rows) => match rows.as_slice() {
             [row] => Ok(Some(row.try_get(0).map_err(|err| {
-                OpenError::storage(url, "reading the layout's version", &err)
+                OpenError::storage(url, "reading the layout's version", err)
             })?)),
             _ => Err(OpenError::Layout {
                 url: url.to_owned(),
@@ -235,11 +235,7 @@ async fn version(client: &Client, url: &str) -> Result<Option<i32>, OpenError> {
             }),
         },
         Err(err) if err.code() == Some(&SqlState::UNDEFINED_TABLE) => Ok(None),
-        Err(err) => Err(OpenError::storage(
-            url,
-            "reading the layout's version",
-            &err,
-        )),
+        Err(err) => Err(OpenError::storage(url, "reading the layout's version", err)),
     }
 }
 

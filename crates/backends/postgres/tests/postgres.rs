@@ -406,54 +406,54 @@ async fn a_dropped_listen_connection_loses_no_entry() {
     assert_eq!(seen, want);
 }
 
-/// Returns once a listening connection is up (within a minute).
+/// Returns once a listening connection is up (within a minute; it comes
+/// back within its backoff, at most 5 s).
 async fn listening_again(client: &tokio_postgres::Client) {
+    until_activity(
+        client,
+        "infinisheet listen",
+        "query LIKE 'LISTEN%'",
+        "no listening connection came back within a minute",
+    )
+    .await;
+}
+
+/// Returns once a connection named `application` shows `condition` in
+/// `pg_stat_activity`, failing with `never` after a minute.
+async fn until_activity(
+    client: &tokio_postgres::Client,
+    application: &str,
+    condition: &str,
+    never: &str,
+) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let query = format!(
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND {condition}"
+    );
     loop {
-        let up: i64 = client
-            .query_one(
-                "SELECT count(*) FROM pg_stat_activity \
-                 WHERE application_name = 'infinisheet listen' AND query LIKE 'LISTEN%'",
-                &[],
-            )
+        let seen: i64 = client
+            .query_one(&query, &[&application])
             .await
             .unwrap()
             .get(0);
-        if up > 0 {
+        if seen > 0 {
             return;
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no listening connection came back within a minute"
-        );
-        // The connection comes back within its backoff (at most 5 s).
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        assert!(std::time::Instant::now() < deadline, "{never}");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
 }
 
 /// Returns once a connection named `application` waits on a lock (within
 /// a minute).
 async fn blocked_on_a_lock(client: &tokio_postgres::Client, application: &str) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        let waiting: i64 = client
-            .query_one(
-                "SELECT count(*) FROM pg_stat_activity \
-                 WHERE application_name = $1 AND wait_event_type = 'Lock'",
-                &[&application],
-            )
-            .await
-            .unwrap()
-            .get(0);
-        if waiting > 0 {
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the call never waited for the open append"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    until_activity(
+        client,
+        application,
+        "wait_event_type = 'Lock'",
+        "the call never waited for the open append",
+    )
+    .await;
 }
 
 /// Another writer's append of id 0 is open (not committed) while this

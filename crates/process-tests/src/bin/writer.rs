@@ -6,8 +6,9 @@
 //! infinisheet-writer fs-blobs <root> <count>                  replace blob d/b with versions, print `ack <v>`
 //! infinisheet-writer s3-log <prefix> <writer> <count>         append to the log under <prefix> of the
 //!                                                             bucket the AWS_* environment names
-//! infinisheet-writer pg-log <url> <log> <writer> <count>      append to log <log> of the PostgreSQL
-//!                                                             database <url>
+//! infinisheet-writer pg-log <log> <writer> <count>            append to log <log> of the PostgreSQL
+//!                                                             database INFINISHEET_POSTGRES_URL names
+//!                                                             (not an argument: it holds a password)
 //! infinisheet-writer snapshot-worker <db> <blobs>             run the pending snapshot jobs of log
 //!                                                             `sheet` in <db> with blobs in <blobs>
 //!                                                             (history and retention on), newest
@@ -117,8 +118,10 @@ async fn run(args: &[String]) -> Result<(), String> {
                 .map_err(|e| e.to_string())?;
             append_and_ack(&log, writer_id(writer)?, number(count)?).await
         }
-        ["pg-log", url, log, writer, count] => {
-            let db = PostgresDatabase::connect(url, PostgresOptions::default())
+        ["pg-log", log, writer, count] => {
+            let url = std::env::var("INFINISHEET_POSTGRES_URL")
+                .map_err(|_| "pg-log needs INFINISHEET_POSTGRES_URL".to_owned())?;
+            let db = PostgresDatabase::connect(&url, PostgresOptions::default())
                 .await
                 .map_err(|e| e.to_string())?;
             let log = db
