@@ -232,8 +232,9 @@ pub mod raw_sqlite {
     }
 }
 
-/// The log a place names (`sqlite:PATH`, `file:DIR`, or `s3:PREFIX` in the
-/// `AWS_*` environment's bucket), created if missing: what the tail-latency
+/// The log a place names (`sqlite:PATH`, `file:DIR`, `s3:PREFIX` in the
+/// `AWS_*` environment's bucket, or `postgres:LOG` in the database
+/// `INFINISHEET_POSTGRES_URL` names), created if missing: what the tail-latency
 /// benchmark and its writer process both open.
 pub async fn open_place(place: &str) -> std::sync::Arc<dyn infinisheet_event_log::EventLog> {
     use std::sync::Arc;
@@ -265,6 +266,20 @@ pub async fn open_place(place: &str) -> std::sync::Arc<dyn infinisheet_event_log
             .unwrap_or_else(|err| panic!("{place}: {err}"));
         Arc::new(
             infinisheet_object_store::ObjectStoreEventLog::open(url.store, url.prefix)
+                .await
+                .unwrap_or_else(|err| panic!("{place}: {err}")),
+        )
+    } else if let Some(name) = place.strip_prefix("postgres:") {
+        let url = std::env::var("INFINISHEET_POSTGRES_URL")
+            .unwrap_or_else(|_| panic!("{place}: no INFINISHEET_POSTGRES_URL"));
+        let db = infinisheet_postgres::PostgresDatabase::connect(
+            &url,
+            infinisheet_postgres::PostgresOptions::default(),
+        )
+        .await
+        .unwrap_or_else(|err| panic!("{place}: {err}"));
+        Arc::new(
+            db.open_or_create_log(name)
                 .await
                 .unwrap_or_else(|err| panic!("{place}: {err}")),
         )

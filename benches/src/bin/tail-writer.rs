@@ -2,10 +2,13 @@
 //! appends COUNT entries to a log, one every INTERVAL_MS, each carrying the
 //! wall-clock time (nanoseconds since the Unix epoch, little-endian) taken
 //! just before its append, so the tailing reader in the benchmark's process
-//! can tell how long an edit took to reach it.
+//! can tell how long an edit took to reach it. Once an append returns it
+//! prints `<id> <nanoseconds>`, the time it returned, so the reader can
+//! also tell how long the notice alone took.
 //!
-//! `tail-writer sqlite:PATH | file:DIR | s3:PREFIX  COUNT INTERVAL_MS`
-//! (`s3:` uses the `AWS_*` environment and its `AWS_BUCKET`).
+//! `tail-writer sqlite:PATH | file:DIR | s3:PREFIX | postgres:LOG  COUNT INTERVAL_MS`
+//! (`s3:` uses the `AWS_*` environment and its `AWS_BUCKET`; `postgres:`
+//! the database `INFINISHEET_POSTGRES_URL` names).
 
 #![allow(missing_docs)]
 
@@ -48,6 +51,10 @@ fn main() {
                 )
                 .await
                 .unwrap_or_else(|err| panic!("append: {err}"));
+            let returned = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default();
+            println!("{at} {}", returned.as_nanos());
             seq = at + 1;
         }
     });

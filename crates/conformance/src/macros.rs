@@ -156,6 +156,7 @@ macro_rules! __event_log_tests {
                 tail_truncated_past_is_fell_behind,
                 tail_past_end_is_an_error,
                 tail_reports_new_snapshots,
+                tail_reads_again_when_wake_ups_are_lost,
             ];
             reopen: [
                 log_entries_survive_reopen,

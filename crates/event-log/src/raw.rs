@@ -17,6 +17,10 @@
 //! assert!(bounds.check_truncate(20).is_ok()); // truncate may empty the log
 //! ```
 
+mod push;
+
+pub use push::*;
+
 use crate::{
     AddEntryError, AppendToken, KnownSnapshot, LogEntry, QueryEnd, QueryStart, QueryValue,
     RangeError, SequenceId, SnapshotValue,
@@ -270,6 +274,20 @@ impl<K: std::hash::Hash + Eq> WaiterRegistry<K> {
         let waiters = std::sync::Arc::new(Waiters::default());
         logs.insert(key, std::sync::Arc::downgrade(&waiters));
         waiters
+    }
+
+    /// Wakes the tails waiting on every log whose key `which` accepts
+    /// (the logs of one database file, say).
+    pub fn wake_where(&self, which: impl Fn(&K) -> bool) {
+        let logs = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (_, waiters) in logs.iter().filter(|(key, _)| which(key)) {
+            if let Some(waiters) = waiters.upgrade() {
+                waiters.wake();
+            }
+        }
     }
 
     /// Wakes the tails waiting on the log `key` names, if any wait.

@@ -345,3 +345,58 @@ pub async fn killed_appenders<L, Fut>(
         }
     }
 }
+
+/// A tail in this process on a log that pushes
+/// ([`wakes_across_processes`](infinisheet_event_log::LogCapabilities::wakes_across_processes)),
+/// waiting an hour between reads: idle, it reads nothing; the `count`
+/// entries a writer process (`spawn(count)`) appends reach it each once
+/// and in order, woken by the push alone. `open` gives the log (one
+/// writer's entries are all it holds past its end when the tail starts).
+pub async fn pushed_tail<L, Fut>(
+    spawn: impl FnOnce(u64) -> Child,
+    count: u64,
+    open: impl FnOnce() -> Fut,
+) where
+    L: EventLog,
+    Fut: Future<Output = L>,
+{
+    use infinisheet_event_log::{TailEvent, TailOptions};
+    use infinisheet_layers::{Faults, Layered};
+    let log = open().await;
+    assert!(
+        log.capabilities().wakes_across_processes,
+        "the log does not push: {:?}",
+        log.capabilities()
+    );
+    let calls = Faults::new();
+    let log = Layered::new(calls.clone(), log);
+    let from = log.bounds().await.unwrap().end;
+    let options = TailOptions::default().pushed_wait(Duration::from_secs(3600));
+    let mut tail = log.tail_with(from, options);
+    assert_eq!(
+        tail.next().await.unwrap(),
+        TailEvent::CaughtUp { end: from }
+    );
+    let before = calls.calls();
+    let idle = tokio::time::timeout(Duration::from_millis(300), tail.next()).await;
+    assert!(idle.is_err(), "an idle tail gave {idle:?}");
+    // One read as the call starts, then none while it waits.
+    assert_eq!(calls.calls(), before + 1, "an idle tail kept reading");
+    let mut writer = spawn(count);
+    let mut next = 0;
+    while next < count {
+        let event = tokio::time::timeout(DEADLINE, tail.next())
+            .await
+            .unwrap_or_else(|_| panic!("entry {next} of {count} never reached the tail"))
+            .unwrap();
+        if let TailEvent::Entries { start, entries } = event {
+            assert_eq!(start, from + next, "the tail skipped or repeated");
+            for entry in entries {
+                let (_, n) = check_payload(&entry.payload).unwrap();
+                assert_eq!(n, next, "entries out of order");
+                next += 1;
+            }
+        }
+    }
+    assert!(writer.wait().unwrap().success(), "the writer failed");
+}

@@ -4,7 +4,6 @@
 
 use crate::database::PostgresDatabase;
 use crate::error::{self, BACKEND};
-use crate::listen::POLL_WHILE_DOWN;
 use async_trait::async_trait;
 use bytes::Bytes;
 use infinisheet_event_log::raw::{self, Bounds, WaiterRegistry};
@@ -471,18 +470,9 @@ impl EventLog for PostgresEventLog {
     /// `timeout` (at most half a second while that connection is down).
     async fn wait_for_entries(&self, end: SequenceId, timeout: Duration) {
         let listener = self.db.listener();
-        let changed = listener.state().changed.notified();
-        let timeout = if listener.is_live() {
-            timeout
-        } else {
-            timeout.min(POLL_WHILE_DOWN)
-        };
         let ready = async { self.bounds().await.is_ok_and(|bounds| bounds.end > end) };
         let waiters = waiters().get(self.key());
-        tokio::select! {
-            () = waiters.wait(ready, timeout) => {}
-            () = changed => {}
-        }
+        listener.channel().wait(&waiters, ready, timeout).await;
     }
 }
 

@@ -8,10 +8,9 @@
 //! notification costs a poll's delay, never an entry.
 
 use crate::event_log::waiters;
+use infinisheet_event_log::raw::PushChannel;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-use tokio::sync::Notify;
 use tokio_postgres::{AsyncMessage, NoTls};
 
 /// The channel the database's functions notify (see `schema.rs`), with the
@@ -20,10 +19,6 @@ pub(crate) const CHANNEL: &str = "infinisheet_log";
 
 /// How `pg_stat_activity` names the listening connection.
 pub(crate) const APPLICATION_NAME: &str = "infinisheet listen";
-
-/// The longest a tail waits between reads while the listening connection
-/// is down.
-pub(crate) const POLL_WHILE_DOWN: Duration = Duration::from_millis(500);
 
 /// How often the listening connection proves it is alive (a query), and
 /// how long the answer may take: a connection a network cut left
@@ -37,31 +32,13 @@ const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(10);
 /// [`Listener::is_running`]).
 #[derive(Debug)]
 pub(crate) struct Listener {
-    state: Arc<State>,
+    state: Arc<PushChannel>,
     task: tokio::task::JoinHandle<()>,
-}
-
-#[derive(Debug, Default)]
-pub(crate) struct State {
-    /// Whether the connection listens now.
-    live: AtomicBool,
-    /// Woken when the connection comes up or goes down: every tail reads
-    /// again.
-    pub(crate) changed: Notify,
-}
-
-impl State {
-    /// Records whether the connection listens; a change wakes every tail.
-    fn set_live(&self, live: bool) {
-        if self.live.swap(live, Ordering::AcqRel) != live {
-            self.changed.notify_waiters();
-        }
-    }
 }
 
 /// Marks the connection down however the task ends, aborted or dropped
 /// with its runtime included.
-struct DownOnDrop(Arc<State>);
+struct DownOnDrop(Arc<PushChannel>);
 
 impl Drop for DownOnDrop {
     fn drop(&mut self) {
@@ -73,14 +50,9 @@ impl Listener {
     /// Starts listening for the database `url` names (as messages name
     /// it: the waiters' key) through `config`, on the caller's runtime.
     pub(crate) fn start(config: tokio_postgres::Config, url: String) -> Listener {
-        let state = Arc::new(State::default());
+        let state = Arc::new(PushChannel::default());
         let task = tokio::spawn(keep_listening(config, url, state.clone()));
         Listener { state, task }
-    }
-
-    /// Whether appends anywhere wake this process's tails now.
-    pub(crate) fn is_live(&self) -> bool {
-        self.state.live.load(Ordering::Acquire)
     }
 
     /// Whether the task still runs (it does not outlive its runtime).
@@ -88,7 +60,7 @@ impl Listener {
         !self.task.is_finished()
     }
 
-    pub(crate) fn state(&self) -> &State {
+    pub(crate) fn channel(&self) -> &PushChannel {
         &self.state
     }
 }
@@ -99,7 +71,7 @@ impl Drop for Listener {
     }
 }
 
-async fn keep_listening(mut config: tokio_postgres::Config, url: String, state: Arc<State>) {
+async fn keep_listening(mut config: tokio_postgres::Config, url: String, state: Arc<PushChannel>) {
     let _down = DownOnDrop(state.clone());
     config.application_name(APPLICATION_NAME);
     let mut backoff = Duration::from_millis(50);
@@ -140,7 +112,7 @@ async fn keep_listening(mut config: tokio_postgres::Config, url: String, state: 
                 () = listen => {}
                 () = deliver => {}
             }
-            if state.live.load(Ordering::Acquire) {
+            if state.is_live() {
                 // It listened: come back quickly.
                 backoff = Duration::from_millis(50);
             }

@@ -54,6 +54,9 @@ pub(crate) struct Shared {
     /// names the log's waiting tails in this process, whatever connection
     /// opened it.
     pub(crate) file: (u64, u64),
+    /// Wake-ups from the other processes appending to the file (`None`:
+    /// its tails poll them).
+    pub(crate) push: Option<infinisheet_event_log::raw::FilePush>,
 }
 
 /// The longest log or blob store name, in characters.
@@ -141,9 +144,18 @@ impl SqliteDatabase {
                 connect(&opening, options)
             })
             .await??;
-        let file = {
+        let (file, push) = {
             use std::os::unix::fs::MetadataExt;
-            std::fs::metadata(&path).map_or((0, instance), |meta| (meta.dev(), meta.ino()))
+            match std::fs::metadata(&path) {
+                Ok(meta) => {
+                    let file = (meta.dev(), meta.ino());
+                    let wake = move || {
+                        crate::event_log::waiters().wake_where(|key| (key.0, key.1) == file);
+                    };
+                    (file, infinisheet_event_log::raw::FilePush::new(&path, wake))
+                }
+                Err(_) => ((0, instance), None),
+            }
         };
         Ok(SqliteDatabase {
             shared: Arc::new(Shared {
@@ -155,6 +167,7 @@ impl SqliteDatabase {
                 temporary,
                 blob_writes: WriteQueue::default(),
                 file,
+                push,
             }),
         })
     }

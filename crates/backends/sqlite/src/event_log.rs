@@ -530,7 +530,7 @@ impl EventLog for SqliteEventLog {
             })
             .await;
         if added.is_ok() {
-            waiters().wake(&self.key());
+            self.wake();
         }
         added
     }
@@ -569,7 +569,7 @@ impl EventLog for SqliteEventLog {
             .await;
         if set.is_ok() {
             // A published snapshot is news to a tail tracking snapshots.
-            waiters().wake(&self.key());
+            self.wake();
         }
         set
     }
@@ -579,24 +579,46 @@ impl EventLog for SqliteEventLog {
             .await
     }
 
+    /// Pushing where the file can be watched (a local file system on
+    /// Linux): appends from every process on the machine wake the tails.
     fn capabilities(&self) -> LogCapabilities {
-        LogCapabilities::persistent().waking()
+        if self.db.shared.push.is_some() {
+            LogCapabilities::persistent().pushing()
+        } else {
+            LogCapabilities::persistent().waking()
+        }
     }
 
-    /// Returns when a handle of this database appends to (or publishes
-    /// in) this log, when entries at `end` are there already, or after
-    /// `timeout`: appends by other connections and processes are found by
-    /// the caller's next read.
+    /// Returns when a handle of this log's database file appends to (or
+    /// publishes in) this log (in any process on the machine, where the
+    /// file is watched; else in this one), when entries at `end` are
+    /// there already, or after `timeout`.
     async fn wait_for_entries(&self, end: SequenceId, timeout: Duration) {
         let ready = async { self.bounds().await.is_ok_and(|bounds| bounds.end > end) };
-        waiters().get(self.key()).wait(ready, timeout).await;
+        let waiters = waiters().get(self.key());
+        match &self.db.shared.push {
+            Some(push) => push.channel().wait(&waiters, ready, timeout).await,
+            None => waiters.wait(ready, timeout).await,
+        }
+    }
+}
+
+impl SqliteEventLog {
+    /// Wakes the tails of this log: in this process at once, and, where
+    /// the file is watched, in every other (by touching the file) — once
+    /// the change is committed, so a woken tail reads it.
+    fn wake(&self) {
+        waiters().wake(&self.key());
+        if let Some(push) = &self.db.shared.push {
+            push.touch();
+        }
     }
 }
 
 /// The waiting tails of every log of every database in this process:
 /// handles on one log wake each other however their connections were
 /// opened.
-fn waiters() -> &'static infinisheet_event_log::raw::WaiterRegistry<(u64, u64, i64)> {
+pub(crate) fn waiters() -> &'static infinisheet_event_log::raw::WaiterRegistry<(u64, u64, i64)> {
     static WAITERS: std::sync::LazyLock<
         infinisheet_event_log::raw::WaiterRegistry<(u64, u64, i64)>,
     > = std::sync::LazyLock::new(Default::default);

@@ -246,3 +246,71 @@ pub async fn tail_reports_new_snapshots(log: Log) {
         }
     );
 }
+
+/// A log whose every wake-up is lost: the backend's log, declaring that
+/// appends anywhere wake its tails, with the trait's default
+/// `wait_for_entries`, a sleep no append ends.
+#[derive(Debug)]
+struct LostWakeUps(Log);
+
+#[async_trait::async_trait]
+impl EventLog for LostWakeUps {
+    async fn append_at(
+        &self,
+        entries: Vec<LogEntry>,
+        seq: SequenceId,
+        known: KnownSnapshot,
+        token: Option<infinisheet_event_log::AppendToken>,
+    ) -> Result<infinisheet_event_log::AddEntryValue, AddEntryError> {
+        self.0.append_at(entries, seq, known, token).await
+    }
+    async fn query(
+        &self,
+        start: infinisheet_event_log::QueryStart,
+        end: infinisheet_event_log::QueryEnd,
+        known: KnownSnapshot,
+    ) -> Result<infinisheet_event_log::QueryValue, infinisheet_event_log::QueryError> {
+        self.0.query(start, end, known).await
+    }
+    async fn bounds(
+        &self,
+    ) -> Result<infinisheet_event_log::Bounds, infinisheet_event_log::StorageError> {
+        self.0.bounds().await
+    }
+    async fn set_metadata(
+        &self,
+        seq: SequenceId,
+        update: MetadataUpdate,
+    ) -> Result<(), infinisheet_event_log::SetMetadataError> {
+        self.0.set_metadata(seq, update).await
+    }
+    async fn truncate(
+        &self,
+        start: SequenceId,
+    ) -> Result<(), infinisheet_event_log::TruncateError> {
+        self.0.truncate(start).await
+    }
+    fn capabilities(&self) -> infinisheet_event_log::LogCapabilities {
+        self.0.capabilities().pushing()
+    }
+}
+
+/// A tail of a log that pushes, every wake-up of which is lost (a
+/// dropped notification, a missed file event), still finds each append
+/// by reading again after its `pushed_wait`: in order, once.
+pub async fn tail_reads_again_when_wake_ups_are_lost(log: Log) {
+    let lost = LostWakeUps(log.clone());
+    let options = options().pushed_wait(Duration::from_millis(20));
+    let mut tail = lost.tail_with(0, options);
+    assert_eq!(next(&mut tail).await, TailEvent::CaughtUp { end: 0 });
+    for seq in 0..3 {
+        let appended = async {
+            tokio::task::yield_now().await;
+            log.add_entry(entry(seq), seq, KnownSnapshot::NotTracked)
+                .await
+                .unwrap_or_else(|err| panic!("appending {seq}: {err}"));
+        };
+        let (drained, ()) = tokio::join!(drain(&mut tail), appended);
+        assert_eq!(drained, (expected_payloads(seq..seq + 1), seq + 1));
+    }
+}

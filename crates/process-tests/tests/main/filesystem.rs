@@ -5,7 +5,9 @@
 
 use infinisheet_blob_store::{BlobDirExt, BlobStore};
 use infinisheet_filesystem::{FsBlobStore, FsEventLog, FsLogOptions};
-use infinisheet_process_tests::{check_version, concurrent_appenders, killed_appenders};
+use infinisheet_process_tests::{
+    check_version, concurrent_appenders, killed_appenders, pushed_tail,
+};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -33,6 +35,14 @@ async fn four_processes_append_to_one_log() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("log");
     concurrent_appenders(|w, n| spawn_log(&log, w, n), 4, 500, || open(&log)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_process_appends_wake_the_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    drop(open(&log).await);
+    pushed_tail(|n| spawn_log(&log, 0, n), 20, || open(&log)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

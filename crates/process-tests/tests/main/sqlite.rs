@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used)] // tests fail by panicking
 
-use infinisheet_process_tests::{concurrent_appenders, killed_appenders};
+use infinisheet_process_tests::{concurrent_appenders, killed_appenders, pushed_tail};
 use infinisheet_sqlite::{SqliteDatabase, SqliteEventLog, SqliteOptions};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -36,6 +36,19 @@ async fn four_processes_append_to_one_log() {
         .await
         .unwrap();
     concurrent_appenders(|w, n| spawn(&db, w, n), 4, 500, || open(&db)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_process_appends_wake_the_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("pushed.db");
+    SqliteDatabase::open(&db, SqliteOptions::default())
+        .await
+        .unwrap()
+        .create_log("sheet")
+        .await
+        .unwrap();
+    pushed_tail(|n| spawn(&db, 0, n), 20, || open(&db)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

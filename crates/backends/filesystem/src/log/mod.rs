@@ -153,6 +153,9 @@ struct Shared {
     /// The waiting tails of this log in this process, shared by every
     /// handle opened on it.
     waiters: Arc<raw::Waiters>,
+    /// Wake-ups from other processes through the lock file (`None`: its
+    /// tails poll them).
+    push: Option<raw::FilePush>,
     state: Mutex<State>,
     temporary: Option<Arc<tempfile::TempDir>>,
 }
@@ -252,12 +255,15 @@ impl FsEventLog {
             State::load(&dir, options)?
         };
         let waiters = waiters_of(&lock_file, &shown)?;
+        let woken = waiters.clone();
+        let push = raw::FilePush::new(&dir.join("LOCK"), move || woken.wake());
         Ok(FsEventLog {
             shared: Arc::new(Shared {
                 dir,
                 options,
                 lock: lock_file,
                 waiters,
+                push,
                 state: Mutex::new(state),
                 temporary,
             }),
@@ -363,7 +369,7 @@ impl EventLog for FsEventLog {
             .locked(move |state| append(state, entries, seq, known, token))
             .await;
         if added.is_ok() {
-            self.shared.waiters.wake();
+            self.wake();
         }
         added
     }
@@ -398,7 +404,7 @@ impl EventLog for FsEventLog {
             .await;
         if set.is_ok() {
             // A published snapshot is news to a tail tracking snapshots.
-            self.shared.waiters.wake();
+            self.wake();
         }
         set
     }
@@ -417,17 +423,43 @@ impl EventLog for FsEventLog {
         .await
     }
 
+    /// Pushing where the lock file can be watched (a local file system on
+    /// Linux): appends from every process on the machine wake the tails.
     fn capabilities(&self) -> LogCapabilities {
-        LogCapabilities::persistent().waking()
+        if self.shared.push.is_some() {
+            LogCapabilities::persistent().pushing()
+        } else {
+            LogCapabilities::persistent().waking()
+        }
     }
 
-    /// Returns when a handle of this log in this process (any, however
-    /// opened) appends or publishes, when entries at `end` are there
-    /// already, or after `timeout`: other processes' appends are found by
-    /// the caller's next read.
+    /// Returns when a handle of this log appends or publishes (in any
+    /// process on the machine, where the lock file is watched; else in
+    /// this one), when entries at `end` are there already, or after
+    /// `timeout`.
     async fn wait_for_entries(&self, end: SequenceId, timeout: Duration) {
         let ready = async { self.bounds().await.is_ok_and(|bounds| bounds.end > end) };
-        self.shared.waiters.wait(ready, timeout).await;
+        match &self.shared.push {
+            Some(push) => {
+                push.channel()
+                    .wait(&self.shared.waiters, ready, timeout)
+                    .await;
+            }
+            None => self.shared.waiters.wait(ready, timeout).await,
+        }
+    }
+}
+
+impl FsEventLog {
+    /// Wakes the tails of this log: in this process at once, and, where
+    /// the lock file is watched, in every other (by touching it) — once
+    /// the change is durable and the lock released, so a woken tail
+    /// reads it.
+    fn wake(&self) {
+        self.shared.waiters.wake();
+        if let Some(push) = &self.shared.push {
+            push.touch();
+        }
     }
 }
 
