@@ -313,6 +313,23 @@ fn test() -> Result<()> {
     tests.push(server_job("azure", azure.env(), &skips));
     tests.push(server_job("postgres", postgres.env(), &skips));
     jobs::run_all(&tests)?;
+    // The tests that restart the server, alone once the others are done.
+    let mut restart = postgres.env();
+    restart.push(skips.env());
+    run_with(
+        "cargo",
+        &[
+            "test",
+            "--workspace",
+            "--features",
+            &all_features(),
+            "--test",
+            "postgres",
+            "--",
+            "--ignored",
+        ],
+        &restart,
+    )?;
     drop(postgres);
     drop(azure);
     run_built("example", "mixed_backends", &[], &s3_servers[0].env())?;

@@ -162,6 +162,7 @@ impl PostgresServer {
                 DATABASE,
             ],
         )?;
+        server.write_restart(&data, &log)?;
         eprintln!(
             "PostgreSQL on postgres://{ROLE}@127.0.0.1:{}/{DATABASE} (its password in \
              INFINISHEET_POSTGRES_URL), its log in {}",
@@ -179,9 +180,45 @@ impl PostgresServer {
         )
     }
 
-    /// The environment naming the database to the tests.
+    /// The environment naming the database to the tests, and the
+    /// program that restarts the server (`INFINISHEET_POSTGRES_RESTART`,
+    /// for the test run alone after the others: see `restart`).
     pub(crate) fn env(&self) -> Vec<(&'static str, String)> {
-        vec![("INFINISHEET_POSTGRES_URL", self.url())]
+        vec![
+            ("INFINISHEET_POSTGRES_URL", self.url()),
+            (
+                "INFINISHEET_POSTGRES_RESTART",
+                self.dir.join("restart").to_string_lossy().into_owned(),
+            ),
+        ]
+    }
+
+    /// Writes `restart`, a program a test runs to restart the server
+    /// (`pg_ctl restart --mode fast`: every session is cut, the server
+    /// comes back on the same port with the same options).
+    fn write_restart(&self, data: &std::path::Path, log: &std::path::Path) -> Result<()> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let quote = |path: &std::path::Path| format!("'{}'", path.display());
+        let runuser = match self.user {
+            Some(user) => format!("runuser -u {user} -- "),
+            None => String::new(),
+        };
+        let script = format!(
+            "#!/bin/sh\n# Restarts the PostgreSQL server of `cargo xtask test`.\n\
+             exec {runuser}{} --pgdata {} --log {} --mode fast --wait --timeout 60 restart\n",
+            quote(&self.bin.join("pg_ctl")),
+            quote(data),
+            quote(log),
+        );
+        let path = self.dir.join("restart");
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o700)
+            .open(&path)
+            .and_then(|mut file| file.write_all(script.as_bytes()))
+            .with_context(|| format!("writing {}", path.display()))
     }
 
     /// Runs one of the server's programs (as the cluster's user).

@@ -119,8 +119,10 @@ pub fn quick_retries() -> infinisheet_object_store::object_store::RetryConfig {
     }
 }
 
-/// How many retryable storage errors in a row one append rides out.
-const STORAGE_RETRIES: u32 = 50;
+/// How long one append rides out retryable storage errors in a row (a
+/// server restarting, say), waiting 5 ms doubling to 200 ms between
+/// tries.
+const STORAGE_OUTAGE: Duration = Duration::from_secs(60);
 
 /// The child's side: appends `count` entries of `writer` to `log`,
 /// retrying at the id each conflict reports, and prints
@@ -141,7 +143,7 @@ pub async fn append_and_ack(log: &dyn EventLog, writer: u32, count: u64) -> Resu
 /// # Errors
 ///
 /// A description of the first storage error that is not retryable, or of
-/// one that persists through 50 tries.
+/// one that persists for a minute.
 pub async fn append_and_report(
     log: &dyn EventLog,
     writer: u32,
@@ -151,7 +153,7 @@ pub async fn append_and_report(
     let mut seq = 0;
     for n in 0..count {
         let token = AppendToken::random();
-        let mut failures = 0;
+        let mut outage: Option<(std::time::Instant, Duration)> = None;
         loop {
             let entry = LogEntry::new(payload(writer, n));
             match log
@@ -161,10 +163,13 @@ pub async fn append_and_report(
                 Ok(_) => break,
                 Err(AddEntryError::Conflict { next, .. }) => seq = next,
                 Err(AddEntryError::Storage(err))
-                    if err.is_retryable() && failures < STORAGE_RETRIES =>
+                    if err.is_retryable()
+                        && outage.is_none_or(|(since, _)| since.elapsed() < STORAGE_OUTAGE) =>
                 {
-                    failures += 1;
-                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    let (since, wait) =
+                        outage.unwrap_or((std::time::Instant::now(), Duration::from_millis(5)));
+                    tokio::time::sleep(wait).await;
+                    outage = Some((since, (wait * 2).min(Duration::from_millis(200))));
                 }
                 Err(err) => return Err(format!("appending entry {n}: {err}")),
             }

@@ -1,6 +1,8 @@
 //! `FaultProxy`: an HTTP/1.1 proxy between S3 clients and the S3 server
 //! that loses replies after the server acted, turns replies into `503`s
-//! and adds latency, each at a seeded rate.
+//! and adds latency, each at a seeded rate; and `TcpFaultProxy`, which
+//! loses replies of any TCP protocol (PostgreSQL's) by cutting the
+//! connection instead of passing a reply on.
 //!
 //! Every request goes to the server on a connection of its own, with
 //! `Connection: close`, and the whole reply is read before the proxy
@@ -262,4 +264,104 @@ async fn serve(
             client.shutdown().await
         }
     }
+}
+
+/// A TCP proxy for protocols other than HTTP (PostgreSQL's): bytes from
+/// the client reach the server as they are; each piece of a reply the
+/// server sends is, at a seeded rate, not passed on but the connection
+/// closed instead. The server acted on what it replies to (an append
+/// committed), and the client sees a connection lost without the reply:
+/// the fault a retry must not turn into a duplicate.
+#[derive(Debug)]
+pub struct TcpFaultProxy {
+    address: SocketAddr,
+    counters: Arc<Counters>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl TcpFaultProxy {
+    /// Starts a proxy on a free loopback port in front of `upstream`,
+    /// losing a share `lost_reply` (0.0 to 1.0) of the pieces of replies,
+    /// decided by a generator seeded with `seed`.
+    ///
+    /// # Errors
+    ///
+    /// If no port can be bound.
+    pub async fn start(upstream: SocketAddr, lost_reply: f64, seed: u64) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        let address = listener.local_addr()?;
+        let counters = Arc::new(Counters::default());
+        let shared = counters.clone();
+        let task = tokio::spawn(async move {
+            let mut connection = 0u64;
+            while let Ok((client, _)) = listener.accept().await {
+                connection += 1;
+                let rng = fastrand::Rng::with_seed(seed ^ connection);
+                let shared = shared.clone();
+                tokio::spawn(async move {
+                    let _ = relay(client, upstream, lost_reply, rng, &shared).await;
+                });
+            }
+        });
+        Ok(TcpFaultProxy {
+            address,
+            counters,
+            task,
+        })
+    }
+
+    /// The address clients connect to instead of the server's.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// Connections relayed (`requests`) and replies lost so far.
+    pub fn counts(&self) -> FaultCounts {
+        FaultCounts {
+            requests: self.counters.requests.load(Ordering::SeqCst),
+            lost: self.counters.lost.load(Ordering::SeqCst),
+            unavailable: 0,
+        }
+    }
+}
+
+impl Drop for TcpFaultProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Relays one connection until either side closes it or a reply is lost;
+/// dropping both sockets then closes the other side too.
+async fn relay(
+    mut client: TcpStream,
+    upstream: SocketAddr,
+    lost_reply: f64,
+    mut rng: fastrand::Rng,
+    counters: &Counters,
+) -> std::io::Result<()> {
+    let mut server = TcpStream::connect(upstream).await?;
+    counters.requests.fetch_add(1, Ordering::SeqCst);
+    let (mut from_client, mut to_client) = client.split();
+    let (mut from_server, mut to_server) = server.split();
+    let requests = tokio::io::copy(&mut from_client, &mut to_server);
+    let replies = async {
+        let mut buffer = vec![0u8; 64 * 1024];
+        loop {
+            let n = from_server.read(&mut buffer).await?;
+            if n == 0 {
+                return Ok::<(), std::io::Error>(());
+            }
+            if rng.f64() < lost_reply {
+                counters.lost.fetch_add(1, Ordering::SeqCst);
+                return Ok(());
+            }
+            to_client.write_all(&buffer[..n]).await?;
+        }
+    };
+    tokio::select! {
+        _ = requests => {}
+        _ = replies => {}
+    }
+    Ok(())
 }
