@@ -100,6 +100,7 @@ impl PostgresServer {
         if root {
             server.give_to_postgres(&[&server.dir, &pwfile])?;
         }
+        server.make_certificates()?;
         let data = server.dir.join("data");
         let log = server.dir.join("log");
         let initdb = server.run(
@@ -128,10 +129,13 @@ impl PostgresServer {
             Durability::Unsynced => "off",
             Durability::Synced => "on",
         };
+        // TLS too, for the clients that ask for it (`INFINISHEET_POSTGRES_CA`).
         let options = format!(
             "-c listen_addresses=127.0.0.1 -p {} -c unix_socket_directories='' -c fsync={fsync} \
-             -c max_connections=200",
-            server.port
+             -c max_connections=200 -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+            server.port,
+            server.dir.join("server.crt").display(),
+            server.dir.join("server.key").display(),
         );
         server
             .run(
@@ -180,15 +184,113 @@ impl PostgresServer {
         )
     }
 
-    /// The environment naming the database to the tests, and the
-    /// program that restarts the server (`INFINISHEET_POSTGRES_RESTART`,
-    /// for the test run alone after the others: see `restart`).
+    /// A certificate authority of this run's own (`ca.crt`) and the
+    /// server's certificate it signed (`server.crt`, `server.key`), for
+    /// the host name `localhost` only: a client checking names accepts it
+    /// through `localhost`, not through `127.0.0.1`.
+    fn make_certificates(&self) -> Result<()> {
+        if !crate::works("openssl", &["version"]) {
+            crate::apt_install(&["openssl"])?;
+        }
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        let openssl = |args: &[&str]| -> Result<()> {
+            let output = Command::new("openssl")
+                .args(args)
+                .current_dir(&self.dir)
+                .output()
+                .context("starting openssl")?;
+            if !output.status.success() {
+                bail!(
+                    "`openssl {}` failed: {}",
+                    args.join(" "),
+                    String::from_utf8_lossy(&output.stderr).trim()
+                );
+            }
+            Ok(())
+        };
+        let ca = [
+            &[
+                "req",
+                "-x509",
+                "-new",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=infinisheet test CA",
+            ][..],
+            &ec,
+            &["-addext", "basicConstraints=critical,CA:TRUE"],
+            &["-addext", "keyUsage=critical,keyCertSign,cRLSign"],
+            &["-keyout", "ca.key", "-out", "ca.crt"],
+        ]
+        .concat();
+        openssl(&ca)?;
+        let request = [
+            &["req", "-new", "-subj", "/CN=localhost"][..],
+            &ec,
+            &["-keyout", "server.key", "-out", "server.csr"],
+        ]
+        .concat();
+        openssl(&request)?;
+        std::fs::write(
+            self.dir.join("server.ext"),
+            "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n\
+             keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
+        )
+        .context("writing server.ext")?;
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-set_serial",
+            "2",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+            "-out",
+            "server.crt",
+        ])?;
+        // No one signs anything else with it.
+        std::fs::remove_file(self.dir.join("ca.key")).context("removing ca.key")?;
+        let key = self.dir.join("server.key");
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600))
+                .with_context(|| format!("making {} private", key.display()))?;
+        }
+        if self.user.is_some() {
+            self.give_to_postgres(&[&key, &self.dir.join("server.crt")])?;
+        }
+        Ok(())
+    }
+
+    /// The environment naming the database to the tests, the program
+    /// that restarts the server (`INFINISHEET_POSTGRES_RESTART`, for the
+    /// test run alone after the others: see `write_restart`), and the
+    /// certificate authority that signed the server's certificate
+    /// (`INFINISHEET_POSTGRES_CA`).
     pub(crate) fn env(&self) -> Vec<(&'static str, String)> {
         vec![
             ("INFINISHEET_POSTGRES_URL", self.url()),
             (
                 "INFINISHEET_POSTGRES_RESTART",
                 self.dir.join("restart").to_string_lossy().into_owned(),
+            ),
+            (
+                "INFINISHEET_POSTGRES_CA",
+                self.dir.join("ca.crt").to_string_lossy().into_owned(),
             ),
         ]
     }

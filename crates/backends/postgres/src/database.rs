@@ -6,6 +6,7 @@ use crate::event_log::PostgresEventLog;
 use crate::listen::Listener;
 use crate::password;
 use crate::schema;
+use crate::tls;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use std::sync::Arc;
 use std::time::Duration;
@@ -90,6 +91,8 @@ pub(crate) struct Shared {
     pub(crate) options: PostgresOptions,
     /// How to connect, for the listening connection.
     config: tokio_postgres::Config,
+    /// TLS, when the URL asks for it.
+    tls: Option<tls::Connector>,
     /// The listening connection, started by the first tail that waits
     /// (again if the runtime it ran on is gone).
     listener: std::sync::Mutex<Option<Arc<Listener>>>,
@@ -102,14 +105,17 @@ impl PostgresDatabase {
     ///
     /// The password comes from the URL, else `PGPASSWORD`, else the
     /// password file (`PGPASSFILE`, or `~/.pgpass`) as libpq reads it.
-    /// `sslmode=disable` and `prefer` (the default) connect without TLS;
-    /// `require` is refused: this build has no TLS for PostgreSQL.
+    /// `sslmode=require`, `verify-full` and `verify-ca` connect with TLS,
+    /// checking the server's certificate against the roots in the PEM
+    /// file `sslrootcert` names (or the Mozilla set built in), and its
+    /// host name but for `verify-ca`; `disable`, `allow` and `prefer`
+    /// (the default) connect without TLS.
     ///
     /// # Errors
     ///
     /// [`OpenError::InvalidUrl`] for a URL that names no database (or
     /// holds an unencoded `@` in its password);
-    /// [`OpenError::Unsupported`] for `sslmode=require`;
+    /// [`OpenError::Tls`] for a root file that cannot be read;
     /// [`OpenError::Storage`] if the server cannot be reached or refuses
     /// the login (retryable when it may come back);
     /// [`OpenError::SchemaTooNew`] and [`OpenError::Layout`] for tables
@@ -136,8 +142,18 @@ impl PostgresDatabase {
         read_only: bool,
     ) -> Result<Self, OpenError> {
         let shown = redact(url);
+        let (rest, tls) = tls::take(url).map_err(|refused| match refused {
+            tls::Refused::Invalid(problem) => OpenError::InvalidUrl {
+                url: shown.clone(),
+                problem,
+            },
+            tls::Refused::Unsupported(what) => OpenError::Unsupported {
+                url: shown.clone(),
+                what,
+            },
+        })?;
         let mut config: tokio_postgres::Config =
-            url.parse()
+            rest.parse()
                 .map_err(|err: tokio_postgres::Error| OpenError::InvalidUrl {
                     url: shown.clone(),
                     problem: err.to_string(),
@@ -151,14 +167,15 @@ impl PostgresDatabase {
                     .into(),
             });
         }
-        if config.get_ssl_mode() == SslMode::Require {
-            return Err(OpenError::Unsupported {
-                url: shown,
-                what: "sslmode=require: this build connects to PostgreSQL without TLS \
-                       (use sslmode=disable over a private network or a TLS tunnel)"
-                    .into(),
-            });
-        }
+        let connector = tls::connector(&tls).map_err(|problem| OpenError::Tls {
+            url: shown.clone(),
+            problem,
+        })?;
+        config.ssl_mode(if connector.is_some() {
+            SslMode::Require
+        } else {
+            SslMode::Disable
+        });
         if config.get_user().is_none() {
             let user = std::env::var("PGUSER")
                 .or_else(|_| std::env::var("USER"))
@@ -192,13 +209,13 @@ impl PostgresDatabase {
             given.push_str(" -c default_transaction_read_only=on");
             config.options(given.trim_start());
         }
-        let manager = Manager::from_config(
-            config.clone(),
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
+        let recycling = ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
+        let manager = match &connector {
+            Some(connector) => Manager::from_config(config.clone(), connector.0.clone(), recycling),
+            None => Manager::from_config(config.clone(), NoTls, recycling),
+        };
         let pool = Pool::builder(manager)
             .max_size(options.max_connections.max(1))
             .wait_timeout(Some(options.connect_timeout))
@@ -225,6 +242,7 @@ impl PostgresDatabase {
                 url: shown,
                 options,
                 config,
+                tls: connector,
                 listener: std::sync::Mutex::new(None),
             }),
         })
@@ -327,6 +345,7 @@ impl PostgresDatabase {
             _ => {
                 let started = Arc::new(Listener::start(
                     self.shared.config.clone(),
+                    self.shared.tls.clone(),
                     self.shared.url.clone(),
                 ));
                 *listener = Some(started.clone());
@@ -377,8 +396,22 @@ fn check_name(name: &str) -> Result<(), &'static str> {
 /// whose host holds `@` (an unencoded `@` in a password), with its secrets
 /// hidden.
 pub fn redact(url: &str) -> String {
-    match url.parse::<tokio_postgres::Config>() {
-        Ok(config) if !host_holds_at(&config) => display(&config),
+    let Ok((rest, tls)) = tls::take(url) else {
+        return infinisheet_storage_error::redact_url(url);
+    };
+    match rest.parse::<tokio_postgres::Config>() {
+        Ok(config) if !host_holds_at(&config) => {
+            let mut shown = display(&config);
+            if let tls::Tls::Verify { name, .. } = tls {
+                shown.push(if shown.contains('?') { '&' } else { '?' });
+                shown.push_str(if name {
+                    "sslmode=verify-full"
+                } else {
+                    "sslmode=verify-ca"
+                });
+            }
+            shown
+        }
         _ => infinisheet_storage_error::redact_url(url),
     }
 }

@@ -14,6 +14,10 @@ pub const BACKEND: &str = "postgres";
 /// conflict (serialization failure, deadlock). An append retried with its
 /// token lands once, so a lost reply is safe to retry.
 fn retryable(err: &tokio_postgres::Error) -> bool {
+    if tls_refused(err).is_some() {
+        // The certificate will not change by trying again.
+        return false;
+    }
     match err.code() {
         Some(code) => retryable_state(code.code()),
         // The client's own error: the connection failed (closed, I/O,
@@ -62,12 +66,37 @@ pub(crate) fn storage(doing: &str, err: tokio_postgres::Error) -> StorageError {
     storage.with_source(err)
 }
 
+/// The TLS error that failed a handshake, if one did (the server's
+/// certificate not trusted, or not for the host).
+fn tls_refused(err: &tokio_postgres::Error) -> Option<&rustls::Error> {
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        if let Some(tls) = cause.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        if let Some(tls) = cause
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        {
+            return Some(tls);
+        }
+        source = cause.source();
+    }
+    None
+}
+
 /// The server's message when there is one (with its SQLSTATE), else the
-/// client's.
+/// client's (with what to do about a certificate TLS refused).
 fn describe(err: &tokio_postgres::Error) -> String {
-    match err.as_db_error() {
-        Some(db) => format!("{} ({})", db.message(), db.code().code()),
-        None => err.to_string(),
+    match (err.as_db_error(), tls_refused(err)) {
+        (Some(db), _) => format!("{} ({})", db.message(), db.code().code()),
+        (None, Some(tls)) => format!(
+            "TLS refused the server: {tls} (the server's certificate must be signed by a root \
+             in the file sslrootcert names, or in the Mozilla set when none is given, and \
+             name the host unless sslmode=verify-ca)"
+        ),
+        (None, None) => err.to_string(),
     }
 }
 
@@ -94,6 +123,15 @@ pub(crate) fn damaged(whose: &str, what: impl std::fmt::Display) -> StorageError
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum OpenError {
+    /// The TLS the URL asks for cannot be set up (its `sslrootcert`
+    /// cannot be read).
+    #[error("{url}: TLS: {problem}")]
+    Tls {
+        /// The URL given (its password left out).
+        url: String,
+        /// What is wrong.
+        problem: String,
+    },
     /// The URL cannot name a database.
     #[error("{url}: not a PostgreSQL URL: {problem}")]
     InvalidUrl {
@@ -102,7 +140,8 @@ pub enum OpenError {
         /// What is wrong with it.
         problem: String,
     },
-    /// The URL asks for what this build cannot do (TLS).
+    /// The URL asks for what this backend cannot do (a client
+    /// certificate).
     #[error("{url}: {what}")]
     Unsupported {
         /// The URL given (its password left out).

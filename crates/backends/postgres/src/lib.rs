@@ -54,6 +54,7 @@ mod listen;
 mod logs;
 mod password;
 mod schema;
+mod tls;
 
 pub use database::{PostgresDatabase, PostgresOptions, redact};
 pub use error::{BACKEND, OpenError};

@@ -8,6 +8,7 @@
 //! notification costs a poll's delay, never an entry.
 
 use crate::event_log::waiters;
+use crate::tls::Connector;
 use infinisheet_event_log::raw::PushChannel;
 use std::sync::Arc;
 use std::time::Duration;
@@ -49,9 +50,13 @@ impl Drop for DownOnDrop {
 impl Listener {
     /// Starts listening for the database `url` names (as messages name
     /// it: the waiters' key) through `config`, on the caller's runtime.
-    pub(crate) fn start(config: tokio_postgres::Config, url: String) -> Listener {
+    pub(crate) fn start(
+        config: tokio_postgres::Config,
+        tls: Option<Connector>,
+        url: String,
+    ) -> Listener {
         let state = Arc::new(PushChannel::default());
-        let task = tokio::spawn(keep_listening(config, url, state.clone()));
+        let task = tokio::spawn(keep_listening(config, tls, url, state.clone()));
         Listener { state, task }
     }
 
@@ -71,55 +76,80 @@ impl Drop for Listener {
     }
 }
 
-async fn keep_listening(mut config: tokio_postgres::Config, url: String, state: Arc<PushChannel>) {
+async fn keep_listening(
+    mut config: tokio_postgres::Config,
+    tls: Option<Connector>,
+    url: String,
+    state: Arc<PushChannel>,
+) {
     let _down = DownOnDrop(state.clone());
     config.application_name(APPLICATION_NAME);
     let mut backoff = Duration::from_millis(50);
     loop {
-        if let Ok((client, mut connection)) = config.connect(NoTls).await {
-            let listen = async {
-                if client
-                    .batch_execute(&format!("LISTEN {CHANNEL}"))
-                    .await
-                    .is_err()
-                {
-                    return;
+        match &tls {
+            Some(tls) => {
+                if let Ok((client, connection)) = config.connect(tls.0.clone()).await {
+                    listen(&client, connection, &url, &state).await;
                 }
-                // Appends between the tails' last reads and now notified
-                // no one: waking them (set_live) makes them read.
-                state.set_live(true);
-                loop {
-                    tokio::time::sleep(HEARTBEAT).await;
-                    let alive = tokio::time::timeout(HEARTBEAT_TIMEOUT, client.simple_query(""));
-                    if !matches!(alive.await, Ok(Ok(_))) {
-                        return;
-                    }
-                }
-            };
-            let deliver = async {
-                while let Some(Ok(message)) =
-                    std::future::poll_fn(|cx| connection.poll_message(cx)).await
-                {
-                    if let AsyncMessage::Notification(note) = message
-                        && note.channel() == CHANNEL
-                        && let Ok(log) = note.payload().parse::<i64>()
-                    {
-                        waiters().wake(&(url.clone(), log));
-                    }
-                }
-            };
-            tokio::select! {
-                () = listen => {}
-                () = deliver => {}
             }
-            if state.is_live() {
-                // It listened: come back quickly.
-                backoff = Duration::from_millis(50);
+            None => {
+                if let Ok((client, connection)) = config.connect(NoTls).await {
+                    listen(&client, connection, &url, &state).await;
+                }
             }
+        }
+        if state.is_live() {
+            // It listened: come back quickly.
+            backoff = Duration::from_millis(50);
         }
         // The tails read again, and poll until the connection is back.
         state.set_live(false);
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// Listens on one connection until it fails (or stops answering).
+async fn listen<S, T>(
+    client: &tokio_postgres::Client,
+    mut connection: tokio_postgres::Connection<S, T>,
+    url: &str,
+    state: &PushChannel,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let listen = async {
+        if client
+            .batch_execute(&format!("LISTEN {CHANNEL}"))
+            .await
+            .is_err()
+        {
+            return;
+        }
+        // Appends between the tails' last reads and now notified no one:
+        // waking them (set_live) makes them read.
+        state.set_live(true);
+        loop {
+            tokio::time::sleep(HEARTBEAT).await;
+            let alive = tokio::time::timeout(HEARTBEAT_TIMEOUT, client.simple_query(""));
+            if !matches!(alive.await, Ok(Ok(_))) {
+                return;
+            }
+        }
+    };
+    let deliver = async {
+        while let Some(Ok(message)) = std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+            if let AsyncMessage::Notification(note) = message
+                && note.channel() == CHANNEL
+                && let Ok(log) = note.payload().parse::<i64>()
+            {
+                waiters().wake(&(url.to_owned(), log));
+            }
+        }
+    };
+    tokio::select! {
+        () = listen => {}
+        () = deliver => {}
     }
 }

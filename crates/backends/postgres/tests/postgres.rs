@@ -201,13 +201,20 @@ async fn bad_urls_names_and_servers_are_clear_errors() {
         assert!(matches!(err, OpenError::InvalidUrl { .. }), "{bad}: {err}");
     }
     let err = PostgresDatabase::connect(
-        &format!("{}?sslmode=require", url()),
+        &format!("{}?sslmode=require&sslcert=/client.pem", url()),
         PostgresOptions::default(),
     )
     .await
     .unwrap_err();
     assert!(matches!(err, OpenError::Unsupported { .. }), "{err}");
-    assert!(err.to_string().contains("TLS"), "{err}");
+    assert!(err.to_string().contains("client certificates"), "{err}");
+    let err = PostgresDatabase::connect(
+        &format!("{}?sslmode=verify", url()),
+        PostgresOptions::default(),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, OpenError::InvalidUrl { .. }), "{err}");
 
     // An unencoded `@` in a password would send the rest to DNS as a host.
     let err = PostgresDatabase::connect(
@@ -510,4 +517,101 @@ async fn calls_racing_an_open_append_wait_for_it() {
     let payloads: Vec<&[u8]> = all.entries.iter().map(|e| &e.payload[..]).collect();
     assert_eq!(payloads, [&b"first"[..], &b"second"[..]]);
     assert_eq!(all.entries[0].metadata.snapshot.as_deref(), Some("snap"));
+}
+
+/// An error and its sources, as the command prints them.
+fn chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// The URL asks for TLS: with the run's certificate authority as
+/// `sslrootcert`, through `localhost` (the one name the server's
+/// certificate holds), every connection is encrypted, the listening one
+/// included (a tail hears an append from elsewhere at once). The
+/// certificate is checked: through `127.0.0.1` only `verify-ca` (no name
+/// check) connects; without the authority nothing does; and neither
+/// refusal is retryable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_when_the_url_asks_for_it_with_the_certificate_checked() {
+    let ca = std::env::var("INFINISHEET_POSTGRES_CA")
+        .expect("this test needs the certificate authority `cargo xtask test` makes");
+    let by_address = url();
+    let by_name = by_address.replacen("@127.0.0.1:", "@localhost:", 1);
+    assert_ne!(by_name, by_address, "the test server's URL names 127.0.0.1");
+    let application = format!("tls-{:016x}", fastrand::u64(..));
+    let tls =
+        format!("{by_name}?sslmode=verify-full&sslrootcert={ca}&application_name={application}");
+    let db = PostgresDatabase::connect(&tls, PostgresOptions::default())
+        .await
+        .unwrap();
+    assert!(db.url().ends_with("sslmode=verify-full"), "{}", db.url());
+    assert!(!db.url().contains(&ca), "{}", db.url());
+    let log = db.create_log(&fresh_name()).await.unwrap();
+    let options = TailOptions::default().pushed_wait(std::time::Duration::from_secs(3600));
+    let mut tail = log.tail_with(0, options);
+    assert!(matches!(
+        tail.next().await.unwrap(),
+        TailEvent::CaughtUp { end: 0 }
+    ));
+    let client = raw_client().await;
+    let (waited, ()) = tokio::join!(next_entries(&mut tail), async {
+        tokio::task::yield_now().await;
+        append_elsewhere(&client, log.name(), 0, "over TLS").await;
+    });
+    assert_eq!(waited, (0, vec!["over TLS".to_owned()]));
+    let row = client
+        .query_one(
+            "SELECT count(*), count(*) FILTER (WHERE s.ssl) FROM pg_stat_activity a \
+             JOIN pg_stat_ssl s USING (pid) WHERE a.application_name = $1",
+            &[&application],
+        )
+        .await
+        .unwrap();
+    let (all, encrypted): (i64, i64) = (row.get(0), row.get(1));
+    assert!(
+        all > 0 && encrypted == all,
+        "{encrypted} of {all} connections use TLS"
+    );
+
+    // Through the address, the name does not match: only verify-ca connects.
+    let ca_only = format!("{by_address}?sslmode=verify-ca&sslrootcert={ca}");
+    PostgresDatabase::connect(&ca_only, PostgresOptions::default())
+        .await
+        .unwrap();
+    for mode in ["require", "verify-full"] {
+        let url = format!("{by_address}?sslmode={mode}&sslrootcert={ca}");
+        let err = PostgresDatabase::connect(&url, PostgresOptions::default())
+            .await
+            .unwrap_err();
+        assert!(!err.is_retryable(), "{mode}: {err:?}");
+        assert!(
+            chain(&err).contains("TLS refused"),
+            "{mode}: {}",
+            chain(&err)
+        );
+    }
+    // Not signed by a root it knows (the built-in set).
+    let err = PostgresDatabase::connect(
+        &format!("{by_name}?sslmode=require"),
+        PostgresOptions::default(),
+    )
+    .await
+    .unwrap_err();
+    assert!(!err.is_retryable(), "{err}");
+    assert!(chain(&err).contains("sslrootcert"), "{}", chain(&err));
+    // A root file that is not there.
+    let err = PostgresDatabase::connect(
+        &format!("{by_name}?sslmode=require&sslrootcert=/no/such/ca.pem"),
+        PostgresOptions::default(),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, OpenError::Tls { .. }), "{err}");
 }

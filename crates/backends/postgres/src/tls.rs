@@ -1,0 +1,274 @@
+//! TLS to the server, when the URL asks for it: `sslmode` and
+//! `sslrootcert` are read here and taken out of the URL before the client
+//! parses the rest (it knows neither `verify-ca`, `verify-full` nor
+//! `sslrootcert`).
+//!
+//! * `disable`, `allow`, `prefer` (the default): no TLS. A connection
+//!   that would accept any certificate protects from no one able to
+//!   intercept it, so this backend never makes one.
+//! * `require` and `verify-full`: TLS, the server's certificate checked
+//!   against the trusted roots and the host name. (`require` checks more
+//!   than libpq's, which trusts any certificate unless a root file exists.)
+//! * `verify-ca`: TLS, the certificate checked against the roots, not the
+//!   host name.
+//!
+//! The roots are the certificates in the PEM file `sslrootcert` names, or
+//! the Mozilla set built in (`sslrootcert=system`, or none given). Client
+//! certificates (`sslcert`, `sslkey`) are not supported.
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+use std::sync::Arc;
+use tokio_postgres_rustls::MakeRustlsConnect;
+
+/// What a URL asks for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Tls {
+    /// No TLS.
+    Off,
+    /// TLS, the certificate checked against `roots` (`None`: the built-in
+    /// set), and the host name if `name`.
+    Verify { roots: Option<String>, name: bool },
+}
+
+/// Why a URL's TLS settings are refused.
+#[derive(Debug)]
+pub(crate) enum Refused {
+    /// A value that means nothing.
+    Invalid(String),
+    /// Something this backend does not do (client certificates).
+    Unsupported(String),
+}
+
+/// Takes `sslmode`, `sslrootcert`, `sslcert` and `sslkey` out of `url`
+/// (a `postgres://` URL's query, or a `key=value` string's unquoted
+/// pairs): the rest of the URL, and the TLS it asks for.
+pub(crate) fn take(url: &str) -> Result<(String, Tls), Refused> {
+    let mut mode = None;
+    let mut roots = None;
+    let mut keep = |key: &str, value: String| -> Result<bool, Refused> {
+        match key {
+            "sslmode" => {
+                mode = Some(value);
+                Ok(false)
+            }
+            "sslrootcert" => {
+                roots = Some(value);
+                Ok(false)
+            }
+            "sslcert" | "sslkey" => Err(Refused::Unsupported(format!(
+                "{key}: client certificates are not supported (authenticate with a password)"
+            ))),
+            _ => Ok(true),
+        }
+    };
+    let rest = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        match url.split_once('?') {
+            None => url.to_owned(),
+            Some((base, query)) => {
+                let mut kept = Vec::new();
+                for pair in query.split('&').filter(|pair| !pair.is_empty()) {
+                    let decoded = url::form_urlencoded::parse(pair.as_bytes()).next();
+                    let (key, value) = decoded.unwrap_or_default();
+                    if keep(&key, value.into_owned())? {
+                        kept.push(pair);
+                    }
+                }
+                if kept.is_empty() {
+                    base.to_owned()
+                } else {
+                    format!("{base}?{}", kept.join("&"))
+                }
+            }
+        }
+    } else {
+        let mut kept = Vec::new();
+        for word in url.split_whitespace() {
+            let take = match word.split_once('=') {
+                Some((key, value)) if !value.starts_with('\'') => {
+                    !keep(key.trim(), value.to_owned())?
+                }
+                _ => false,
+            };
+            if !take {
+                kept.push(word);
+            }
+        }
+        kept.join(" ")
+    };
+    let tls = match mode.as_deref() {
+        None | Some("disable" | "allow" | "prefer") => Tls::Off,
+        Some("require" | "verify-full") => Tls::Verify {
+            roots: roots.filter(|r| r != "system"),
+            name: true,
+        },
+        Some("verify-ca") => Tls::Verify {
+            roots: roots.filter(|r| r != "system"),
+            name: false,
+        },
+        Some(other) => {
+            return Err(Refused::Invalid(format!(
+                "sslmode={other}: not one of disable, allow, prefer, require, verify-ca, verify-full"
+            )));
+        }
+    };
+    Ok((rest, tls))
+}
+
+/// What connects with TLS: the client's connector.
+#[derive(Clone)]
+pub(crate) struct Connector(pub(crate) MakeRustlsConnect);
+
+impl std::fmt::Debug for Connector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Connector(rustls)")
+    }
+}
+
+/// The connector for `tls` (`None`: no TLS).
+pub(crate) fn connector(tls: &Tls) -> Result<Option<Connector>, String> {
+    let Tls::Verify { roots, name } = tls else {
+        return Ok(None);
+    };
+    let mut store = rustls::RootCertStore::empty();
+    match roots {
+        Some(path) => {
+            let pem = std::fs::read(path)
+                .map_err(|err| format!("sslrootcert={path}: cannot read it: {err}"))?;
+            let certs: Vec<CertificateDer<'static>> =
+                rustls_pemfile_certs(&pem).map_err(|err| format!("sslrootcert={path}: {err}"))?;
+            let (added, _) = store.add_parsable_certificates(certs);
+            if added == 0 {
+                return Err(format!(
+                    "sslrootcert={path}: holds no certificate (a PEM file of the CA's certificates)"
+                ));
+            }
+        }
+        None => {
+            store.add_parsable_certificates(
+                webpki_root_certs::TLS_SERVER_ROOT_CERTS.iter().cloned(),
+            );
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
+        Arc::new(store),
+        provider.clone(),
+    )
+    .build()
+    .map_err(|err| format!("TLS: {err}"))?;
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|err| format!("TLS: {err}"))?;
+    let config = if *name {
+        config.with_webpki_verifier(verifier)
+    } else {
+        config
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AnyName(verifier)))
+    };
+    Ok(Some(Connector(MakeRustlsConnect::new(
+        config.with_no_client_auth(),
+    ))))
+}
+
+/// The certificates of a PEM file.
+fn rustls_pemfile_certs(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {
+    use rustls::pki_types::pem::PemObject;
+    CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|err| format!("not a PEM file of certificates: {err}"))
+}
+
+/// `verify-ca`: the chain checked as for any name, the name not at all.
+#[derive(Debug)]
+struct AnyName(Arc<rustls::client::WebPkiServerVerifier>);
+
+impl ServerCertVerifier for AnyName {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        match self
+            .0
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+        {
+            Err(rustls::Error::InvalidCertificate(rustls::CertificateError::NotValidForName))
+            | Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::NotValidForNameContext { .. },
+            )) => Ok(ServerCertVerified::assertion()),
+            other => other,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_url_loses_what_this_module_reads() {
+        let (rest, tls) =
+            take("postgres://u@h/db?application_name=x&sslmode=verify-ca&sslrootcert=%2Fca.pem")
+                .unwrap();
+        assert_eq!(rest, "postgres://u@h/db?application_name=x");
+        assert_eq!(
+            tls,
+            Tls::Verify {
+                roots: Some("/ca.pem".into()),
+                name: false
+            }
+        );
+        let (rest, tls) = take("host=h dbname=db sslmode=require").unwrap();
+        assert_eq!(rest, "host=h dbname=db");
+        assert_eq!(
+            tls,
+            Tls::Verify {
+                roots: None,
+                name: true
+            }
+        );
+        assert_eq!(
+            take("postgres://u@h/db?sslmode=prefer").unwrap(),
+            ("postgres://u@h/db".into(), Tls::Off)
+        );
+        assert!(take("postgres://u@h/db?sslmode=bogus").is_err());
+        assert!(take("postgres://u@h/db?sslcert=/c.pem").is_err());
+        assert_eq!(
+            take("postgres://u@h/db?sslrootcert=system&sslmode=verify-full")
+                .unwrap()
+                .1,
+            Tls::Verify {
+                roots: None,
+                name: true
+            }
+        );
+    }
+}
