@@ -334,10 +334,16 @@ impl Served {
     /// `infinisheet --home HOME serve --listen 127.0.0.1:0 EXTRA...`,
     /// its access log silenced.
     pub fn start(home: &std::path::Path, extra: &[&str]) -> Served {
+        let mut command = std::process::Command::new(command_binary());
+        command.arg("--home").arg(home);
+        Served::start_on(command, extra)
+    }
+
+    /// `command` (the command with its storage chosen) `-q serve --listen
+    /// 127.0.0.1:0 EXTRA...`, its access log silenced.
+    pub fn start_on(mut command: std::process::Command, extra: &[&str]) -> Served {
         use std::io::BufRead;
-        let mut child = std::process::Command::new(command_binary())
-            .arg("--home")
-            .arg(home)
+        let mut child = command
             .args(["-q", "serve", "--listen", "127.0.0.1:0"])
             .args(extra)
             .env_remove("INFINISHEET_TOKEN")
