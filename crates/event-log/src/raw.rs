@@ -276,20 +276,6 @@ impl<K: std::hash::Hash + Eq> WaiterRegistry<K> {
         waiters
     }
 
-    /// Wakes the tails waiting on every log whose key `which` accepts
-    /// (the logs of one database file, say).
-    pub fn wake_where(&self, which: impl Fn(&K) -> bool) {
-        let logs = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        for (_, waiters) in logs.iter().filter(|(key, _)| which(key)) {
-            if let Some(waiters) = waiters.upgrade() {
-                waiters.wake();
-            }
-        }
-    }
-
     /// Wakes the tails waiting on the log `key` names, if any wait.
     pub fn wake(&self, key: &K) {
         let logs = self

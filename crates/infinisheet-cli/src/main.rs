@@ -39,7 +39,6 @@ struct Cli {
         env = "INFINISHEET_LOGS",
         // A URL may hold a password: --help shows none.
         hide_env_values = true,
-        requires = "blobs",
         value_name = "URL",
         help_heading = "Storage"
     )]
@@ -52,7 +51,6 @@ struct Cli {
         env = "INFINISHEET_BLOBS",
         // A URL may hold a password: --help shows none.
         hide_env_values = true,
-        requires = "logs",
         value_name = "URL",
         help_heading = "Storage"
     )]
@@ -389,6 +387,19 @@ fn choose_storage(mut cli: Cli, matches: &clap::ArgMatches) -> Result<Cli, Strin
         }
         _ => Ok(cli),
     }
+    .and_then(|cli| {
+        // Checked here, not by clap: its `requires` refused a flag with
+        // the other from the environment, naming the flag given.
+        match (&cli.logs, &cli.blobs) {
+            (Some(_), None) => Err(
+                "--logs needs --blobs (or INFINISHEET_BLOBS): the sheets' logs and files are stored apart".into(),
+            ),
+            (None, Some(_)) => Err(
+                "--blobs needs --logs (or INFINISHEET_LOGS): the sheets' logs and files are stored apart".into(),
+            ),
+            _ => Ok(cli),
+        }
+    })
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {

@@ -293,14 +293,17 @@ impl TcpFaultProxy {
         let counters = Arc::new(Counters::default());
         let shared = counters.clone();
         let task = tokio::spawn(async move {
+            // Dropped with this task: no relay outlives the proxy.
+            let mut relays = tokio::task::JoinSet::new();
             let mut connection = 0u64;
             while let Ok((client, _)) = listener.accept().await {
                 connection += 1;
                 let rng = fastrand::Rng::with_seed(seed ^ connection);
                 let shared = shared.clone();
-                tokio::spawn(async move {
+                relays.spawn(async move {
                     let _ = relay(client, upstream, lost_reply, rng, &shared).await;
                 });
+                while relays.try_join_next().is_some() {}
             }
         });
         Ok(TcpFaultProxy {

@@ -53,6 +53,18 @@ async fn killed_appenders_lose_no_acknowledged_entry() {
     killed_appenders(|round| spawn(&log, round, 1_000_000), 8, 60, || open(&log)).await;
 }
 
+/// Children killed when a test ends, passed or failed.
+struct KillOnDrop(Vec<Child>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 /// The server restarted (`pg_ctl restart --mode fast`, every session cut)
 /// while 4 processes append and a tail in this one follows: the writers
 /// retry and resume, every acknowledged entry is there exactly once, and
@@ -92,10 +104,11 @@ async fn a_server_restart_mid_append_loses_and_duplicates_nothing() {
             }
         }
     });
-    let mut children: Vec<Child> = (0..writers).map(|w| spawn(&log, w, each)).collect();
+    let mut children = KillOnDrop((0..writers).map(|w| spawn(&log, w, each)).collect());
     // Restart once every writer has had appends acknowledged.
     let (acks_tx, acks_rx) = std::sync::mpsc::channel();
     let readers: Vec<_> = children
+        .0
         .iter_mut()
         .map(|child| {
             let stdout = child.stdout.take().unwrap();
@@ -128,7 +141,7 @@ async fn a_server_restart_mid_append_loses_and_duplicates_nothing() {
     );
     eprintln!("{before} appends acknowledged before the restart, {after} once it was back");
     let acks: Vec<_> = readers.into_iter().map(|r| r.join().unwrap()).collect();
-    for (writer, child) in children.iter_mut().enumerate() {
+    for (writer, child) in children.0.iter_mut().enumerate() {
         assert!(child.wait().unwrap().success(), "writer {writer} failed");
     }
     let reader = open(&log).await;

@@ -167,6 +167,17 @@ impl PostgresDatabase {
                     .into(),
             });
         }
+        if tls == tls::Tls::Off && config.get_ssl_mode() == SslMode::Require {
+            // Never a silent downgrade: TLS asked for in a way not read
+            // above is refused, not dropped.
+            return Err(OpenError::InvalidUrl {
+                url: shown,
+                problem: "sslmode=require was not read where it was looked for: write it in \
+                          the URL's query (?sslmode=require) or as a bare key=value, and \
+                          percent-encode `?`, `@`, `/` and `#` in the user name and password"
+                    .into(),
+            });
+        }
         let connector = tls::connector(&tls).map_err(|problem| OpenError::Tls {
             url: shown.clone(),
             problem,
@@ -402,13 +413,9 @@ pub fn redact(url: &str) -> String {
     match rest.parse::<tokio_postgres::Config>() {
         Ok(config) if !host_holds_at(&config) => {
             let mut shown = display(&config);
-            if let tls::Tls::Verify { name, .. } = tls {
+            if let Some(tls) = tls.shown() {
                 shown.push(if shown.contains('?') { '&' } else { '?' });
-                shown.push_str(if name {
-                    "sslmode=verify-full"
-                } else {
-                    "sslmode=verify-ca"
-                });
+                shown.push_str(&tls);
             }
             shown
         }

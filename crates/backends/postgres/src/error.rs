@@ -66,18 +66,21 @@ pub(crate) fn storage(doing: &str, err: tokio_postgres::Error) -> StorageError {
     storage.with_source(err)
 }
 
-/// The TLS error that failed a handshake, if one did (the server's
-/// certificate not trusted, or not for the host).
+/// The certificate error that failed a TLS handshake, if one did (the
+/// server's certificate not trusted, not for the host, or none); other
+/// TLS failures (a connection cut mid-handshake) are not its.
 fn tls_refused(err: &tokio_postgres::Error) -> Option<&rustls::Error> {
     let mut source = std::error::Error::source(err);
     while let Some(cause) = source {
-        if let Some(tls) = cause.downcast_ref::<rustls::Error>() {
-            return Some(tls);
-        }
-        if let Some(tls) = cause
-            .downcast_ref::<std::io::Error>()
-            .and_then(|io| io.get_ref())
-            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        let tls = cause.downcast_ref::<rustls::Error>().or_else(|| {
+            cause
+                .downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        });
+        if let Some(
+            tls @ (rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented),
+        ) = tls
         {
             return Some(tls);
         }

@@ -104,18 +104,31 @@ const BOUNDS_AND_SNAPSHOT: &str = "SELECT l.start_seq, l.end_seq, s.seq, s.snaps
      ) AS s ON true WHERE l.id = $1";
 
 /// A page of entries: at most `$4` from `$2` below `$3`, stopping after
-/// the one that takes their payloads and metadata to `$5` bytes.
-const PAGE: &str = "SELECT seq, payload, snapshot, history, pending FROM ( \
-         SELECT seq, payload, snapshot, history, pending, \
-             (sum(size) OVER (ORDER BY seq) - size)::bigint AS before \
-         FROM ( \
-             SELECT seq, payload, snapshot, history, pending, \
-                 octet_length(payload)::bigint + coalesce(octet_length(snapshot), 0) \
-                 + coalesce(octet_length(history), 0) + coalesce(octet_length(pending), 0) AS size \
-             FROM infinisheet_entries WHERE log = $1 AND seq >= $2 AND seq < $3 \
-             ORDER BY seq LIMIT $4 \
-         ) AS page \
-     ) AS counted WHERE before < $5 ORDER BY seq";
+/// the one that takes their payloads and metadata to `$5` bytes. The
+/// first sum (four columns summed apart, so no row's total overflows an
+/// integer) settles the common case, a page under the bytes, for an
+/// index scan of sizes; only a page that reaches them pays for the
+/// running sum that finds where it stops (a window over 10,000 entries
+/// cost 7 ms where the rest cost 1.5).
+const PAGE: &str = "SELECT seq, payload, snapshot, history, pending FROM infinisheet_entries \
+     WHERE log = $1 AND seq >= $2 AND seq < $3 AND seq < CASE \
+         WHEN (SELECT sum(octet_length(payload)) + coalesce(sum(octet_length(snapshot)), 0) \
+                 + coalesce(sum(octet_length(history)), 0) \
+                 + coalesce(sum(octet_length(pending)), 0) \
+             FROM (SELECT payload, snapshot, history, pending FROM infinisheet_entries \
+                 WHERE log = $1 AND seq >= $2 AND seq < $3 ORDER BY seq LIMIT $4) AS page \
+         ) < $5 THEN $3 \
+         ELSE (SELECT max(seq) + 1 FROM ( \
+             SELECT seq, (sum(size) OVER (ORDER BY seq ROWS UNBOUNDED PRECEDING) - size)::bigint AS before \
+             FROM ( \
+                 SELECT seq, octet_length(payload)::bigint \
+                     + coalesce(octet_length(snapshot), 0) + coalesce(octet_length(history), 0) \
+                     + coalesce(octet_length(pending), 0) AS size \
+                 FROM infinisheet_entries WHERE log = $1 AND seq >= $2 AND seq < $3 \
+                 ORDER BY seq LIMIT $4 \
+             ) AS page \
+         ) AS counted WHERE before < $5) \
+     END ORDER BY seq LIMIT $4";
 
 impl PostgresEventLog {
     pub(crate) fn new(db: PostgresDatabase, id: i64, name: &str) -> Self {

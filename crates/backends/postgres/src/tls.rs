@@ -10,10 +10,12 @@
 //!   against the trusted roots and the host name. (`require` checks more
 //!   than libpq's, which trusts any certificate unless a root file exists.)
 //! * `verify-ca`: TLS, the certificate checked against the roots, not the
-//!   host name.
+//!   host name; only with a root file (with the public roots, a
+//!   certificate for any name they signed would pass).
 //!
 //! The roots are the certificates in the PEM file `sslrootcert` names, or
-//! the Mozilla set built in (`sslrootcert=system`, or none given). Client
+//! the Mozilla set built in (`sslrootcert=system`, or none given). A root
+//! file named without an `sslmode` asks for `verify-full`. Client
 //! certificates (`sslcert`, `sslkey`) are not supported.
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -28,8 +30,25 @@ pub(crate) enum Tls {
     /// No TLS.
     Off,
     /// TLS, the certificate checked against `roots` (`None`: the built-in
-    /// set), and the host name if `name`.
-    Verify { roots: Option<String>, name: bool },
+    /// set), and the host name if `name`; `mode` is the `sslmode` given.
+    Verify {
+        mode: &'static str,
+        roots: Option<String>,
+        name: bool,
+    },
+}
+
+impl Tls {
+    /// How messages show it: the `sslmode` given, and the root file.
+    pub(crate) fn shown(&self) -> Option<String> {
+        match self {
+            Tls::Off => None,
+            Tls::Verify { mode, roots, .. } => Some(match roots {
+                Some(path) => format!("sslmode={mode}&sslrootcert={path}"),
+                None => format!("sslmode={mode}"),
+            }),
+        }
+    }
 }
 
 /// Why a URL's TLS settings are refused.
@@ -64,9 +83,15 @@ pub(crate) fn take(url: &str) -> Result<(String, Tls), Refused> {
         }
     };
     let rest = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        match url.split_once('?') {
+        // The query starts where the client finds it: at the first `?`
+        // after the user name and password (up to the first `@`), which
+        // may hold an unencoded `?`.
+        let scheme = url.find("://").map_or(0, |at| at + 3);
+        let host = url[scheme..].find('@').map_or(scheme, |at| scheme + at + 1);
+        match url[host..].find('?').map(|at| url.split_at(host + at)) {
             None => url.to_owned(),
             Some((base, query)) => {
+                let query = &query[1..];
                 let mut kept = Vec::new();
                 for pair in query.split('&').filter(|pair| !pair.is_empty()) {
                     let decoded = url::form_urlencoded::parse(pair.as_bytes()).next();
@@ -84,27 +109,44 @@ pub(crate) fn take(url: &str) -> Result<(String, Tls), Refused> {
         }
     } else {
         let mut kept = Vec::new();
-        for word in url.split_whitespace() {
-            let take = match word.split_once('=') {
-                Some((key, value)) if !value.starts_with('\'') => {
-                    !keep(key.trim(), value.to_owned())?
-                }
-                _ => false,
-            };
-            if !take {
-                kept.push(word);
+        for (key, value, span) in pairs(url)? {
+            if keep(&key, value)? {
+                kept.push(span);
             }
         }
         kept.join(" ")
     };
-    let tls = match mode.as_deref() {
+    // A root file named without a mode asks for TLS (as libpq's
+    // `sslrootcert=system` does): the checks verify-full makes.
+    let mode = match (mode.as_deref(), &roots) {
+        (None, Some(_)) => Some("verify-full"),
+        (mode, _) => mode,
+    };
+    let roots = roots.filter(|r| r != "system");
+    let tls = match mode {
         None | Some("disable" | "allow" | "prefer") => Tls::Off,
-        Some("require" | "verify-full") => Tls::Verify {
-            roots: roots.filter(|r| r != "system"),
+        Some(mode @ ("require" | "verify-full")) => Tls::Verify {
+            mode: if mode == "require" {
+                "require"
+            } else {
+                "verify-full"
+            },
+            roots,
             name: true,
         },
+        // With the public roots, any certificate a public authority
+        // signed for any name would pass: only with the server's own.
+        Some("verify-ca") if roots.is_none() => {
+            return Err(Refused::Invalid(
+                "sslmode=verify-ca needs sslrootcert=/path/ca.pem, the authority that signed \
+                 the server's certificate (without a name check, the public roots would let \
+                 any certificate they signed pass)"
+                    .into(),
+            ));
+        }
         Some("verify-ca") => Tls::Verify {
-            roots: roots.filter(|r| r != "system"),
+            mode: "verify-ca",
+            roots,
             name: false,
         },
         Some(other) => {
@@ -114,6 +156,56 @@ pub(crate) fn take(url: &str) -> Result<(String, Tls), Refused> {
         }
     };
     Ok((rest, tls))
+}
+
+/// The `key=value` pairs of libpq's connection string (values bare or
+/// single-quoted, with `\'` and `\\` escapes; spaces around `=`; any
+/// Unicode space between pairs, as the client splits them), each with its
+/// text as written.
+fn pairs(text: &str) -> Result<Vec<(String, String, &str)>, Refused> {
+    let invalid = |what: &str| Refused::Invalid(format!("a key=value string: {what}"));
+    let mut pairs = Vec::new();
+    let mut rest = text;
+    let offset = |part: &str| text.len() - part.len();
+    loop {
+        rest = rest.trim_start();
+        if rest.is_empty() {
+            return Ok(pairs);
+        }
+        let start = offset(rest);
+        let key_end = rest
+            .find(|c: char| c == '=' || c.is_whitespace())
+            .unwrap_or(rest.len());
+        let key = rest[..key_end].to_owned();
+        rest = rest[key_end..].trim_start();
+        let Some(after) = rest.strip_prefix('=') else {
+            return Err(invalid(&format!("{key} has no value")));
+        };
+        rest = after.trim_start();
+        let mut value = String::new();
+        if let Some(quoted) = rest.strip_prefix('\'') {
+            let mut chars = quoted.char_indices();
+            loop {
+                match chars.next() {
+                    None => return Err(invalid("a quote is not closed")),
+                    Some((at, '\'')) => {
+                        rest = &quoted[at + 1..];
+                        break;
+                    }
+                    Some((_, '\\')) => match chars.next() {
+                        Some((_, c)) => value.push(c),
+                        None => return Err(invalid("a quote is not closed")),
+                    },
+                    Some((_, c)) => value.push(c),
+                }
+            }
+        } else {
+            let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+            value.push_str(&rest[..end]);
+            rest = &rest[end..];
+        }
+        pairs.push((key, value, &text[start..offset(rest)]));
+    }
 }
 
 /// What connects with TLS: the client's connector.
@@ -128,7 +220,7 @@ impl std::fmt::Debug for Connector {
 
 /// The connector for `tls` (`None`: no TLS).
 pub(crate) fn connector(tls: &Tls) -> Result<Option<Connector>, String> {
-    let Tls::Verify { roots, name } = tls else {
+    let Tls::Verify { roots, name, .. } = tls else {
         return Ok(None);
     };
     let mut store = rustls::RootCertStore::empty();
@@ -242,15 +334,17 @@ mod tests {
         assert_eq!(
             tls,
             Tls::Verify {
+                mode: "verify-ca",
                 roots: Some("/ca.pem".into()),
                 name: false
             }
         );
-        let (rest, tls) = take("host=h dbname=db sslmode=require").unwrap();
-        assert_eq!(rest, "host=h dbname=db");
+        let (rest, tls) = take("host=h dbname = 'a db' sslmode='require'").unwrap();
+        assert_eq!(rest, "host=h dbname = 'a db'");
         assert_eq!(
             tls,
             Tls::Verify {
+                mode: "require",
                 roots: None,
                 name: true
             }
@@ -260,12 +354,63 @@ mod tests {
             ("postgres://u@h/db".into(), Tls::Off)
         );
         assert!(take("postgres://u@h/db?sslmode=bogus").is_err());
+        assert!(take("host=h sslmode='require").is_err());
+        assert_eq!(
+            take("postgres://u:pa?ss@h/db?sslmode=require").unwrap(),
+            (
+                "postgres://u:pa?ss@h/db".into(),
+                Tls::Verify {
+                    mode: "require",
+                    roots: None,
+                    name: true
+                }
+            ),
+            "the query is where the client finds it"
+        );
+        assert_eq!(
+            take("dbname=d\u{a0}sslmode=require").unwrap(),
+            (
+                "dbname=d".into(),
+                Tls::Verify {
+                    mode: "require",
+                    roots: None,
+                    name: true
+                }
+            ),
+            "any space between pairs, as the client reads them"
+        );
+        assert!(take("postgres://u@h/db?sslmode=verify-ca").is_err());
+        assert!(take("postgres://u@h/db?sslmode=verify-ca&sslrootcert=system").is_err());
+        assert_eq!(
+            take("postgres://u@h/db?sslrootcert=/ca.pem").unwrap().1,
+            Tls::Verify {
+                mode: "verify-full",
+                roots: Some("/ca.pem".into()),
+                name: true
+            },
+            "a root file asks for TLS"
+        );
+        assert_eq!(
+            take("host=h ssl%6Dode=require").unwrap().1,
+            Tls::Off,
+            "a key=value string decodes nothing"
+        );
+        assert_eq!(
+            take("postgres://u@h/db?ssl%6Dode=require").unwrap().1,
+            Tls::Verify {
+                mode: "require",
+                roots: None,
+                name: true
+            },
+            "a URL's keys are percent-decoded"
+        );
         assert!(take("postgres://u@h/db?sslcert=/c.pem").is_err());
         assert_eq!(
             take("postgres://u@h/db?sslrootcert=system&sslmode=verify-full")
                 .unwrap()
                 .1,
             Tls::Verify {
+                mode: "verify-full",
                 roots: None,
                 name: true
             }

@@ -57,6 +57,9 @@ pub(crate) struct Shared {
     /// Wake-ups from the other processes appending to the file (`None`:
     /// its tails poll them).
     pub(crate) push: Option<infinisheet_event_log::raw::FilePush>,
+    /// Woken when any process touches the file: an append to one of its
+    /// logs (which one, a tail finds by reading).
+    pub(crate) touched: Arc<infinisheet_event_log::raw::Waiters>,
 }
 
 /// The longest log or blob store name, in characters.
@@ -149,14 +152,13 @@ impl SqliteDatabase {
             match std::fs::metadata(&path) {
                 Ok(meta) => {
                     let file = (meta.dev(), meta.ino());
-                    let wake = move || {
-                        crate::event_log::waiters().wake_where(|key| (key.0, key.1) == file);
-                    };
+                    let wake = move || crate::event_log::file_waiters().wake(&file);
                     (file, infinisheet_event_log::raw::FilePush::new(&path, wake))
                 }
                 Err(_) => ((0, instance), None),
             }
         };
+        let touched = crate::event_log::file_waiters().get(file);
         Ok(SqliteDatabase {
             shared: Arc::new(Shared {
                 connection: SharedConnection::new(connection),
@@ -168,6 +170,7 @@ impl SqliteDatabase {
                 blob_writes: WriteQueue::default(),
                 file,
                 push,
+                touched,
             }),
         })
     }

@@ -524,15 +524,17 @@ impl EventLog for SqliteEventLog {
         known: KnownSnapshot,
         token: Option<AppendToken>,
     ) -> Result<AddEntryValue, AddEntryError> {
-        let added = self
-            .run("appending", move |conn, log| {
-                append(conn, log, entries, seq, known, token)
-            })
-            .await;
-        if added.is_ok() {
-            self.wake();
-        }
-        added
+        let wake = self.waker();
+        self.run("appending", move |conn, log| {
+            let added = append(conn, log, entries, seq, known, token);
+            // Here, not after the await: a caller that stops waiting
+            // does not stop the commit, nor its news.
+            if added.is_ok() {
+                wake();
+            }
+            added
+        })
+        .await
     }
 
     async fn query(
@@ -562,16 +564,16 @@ impl EventLog for SqliteEventLog {
         seq: SequenceId,
         update: MetadataUpdate,
     ) -> Result<(), SetMetadataError> {
-        let set = self
-            .run("setting metadata", move |conn, log| {
-                set_metadata(conn, log, seq, update)
-            })
-            .await;
-        if set.is_ok() {
+        let wake = self.waker();
+        self.run("setting metadata", move |conn, log| {
+            let set = set_metadata(conn, log, seq, update);
             // A published snapshot is news to a tail tracking snapshots.
-            self.wake();
-        }
-        set
+            if set.is_ok() {
+                wake();
+            }
+            set
+        })
+        .await
     }
 
     async fn truncate(&self, start: SequenceId) -> Result<(), TruncateError> {
@@ -579,10 +581,10 @@ impl EventLog for SqliteEventLog {
             .await
     }
 
-    /// Pushing where the file can be watched (a local file system on
-    /// Linux): appends from every process on the machine wake the tails.
+    /// Pushing where the file is watched (a local file system on Linux):
+    /// appends from every process on the machine wake the tails.
     fn capabilities(&self) -> LogCapabilities {
-        if self.db.shared.push.is_some() {
+        if self.channel().is_some() {
             LogCapabilities::persistent().pushing()
         } else {
             LogCapabilities::persistent().waking()
@@ -590,35 +592,60 @@ impl EventLog for SqliteEventLog {
     }
 
     /// Returns when a handle of this log's database file appends to (or
-    /// publishes in) this log (in any process on the machine, where the
-    /// file is watched; else in this one), when entries at `end` are
-    /// there already, or after `timeout`.
+    /// publishes in) this log in this process, when any process on the
+    /// machine appends to it (where the file is watched: a touch of the
+    /// file is read again to find whether it was this log's), when entries
+    /// at `end` are there already, or after `timeout`.
     async fn wait_for_entries(&self, end: SequenceId, timeout: Duration) {
-        let ready = async { self.bounds().await.is_ok_and(|bounds| bounds.end > end) };
+        let ready = || async { self.bounds().await.is_ok_and(|bounds| bounds.end > end) };
         let waiters = waiters().get(self.key());
-        match &self.db.shared.push {
-            Some(push) => push.channel().wait(&waiters, ready, timeout).await,
-            None => waiters.wait(ready, timeout).await,
+        match self.channel() {
+            Some(channel) => {
+                channel
+                    .wait_shared(&waiters, &self.db.shared.touched, ready, timeout)
+                    .await;
+            }
+            None => waiters.wait(ready(), timeout).await,
         }
     }
 }
 
 impl SqliteEventLog {
-    /// Wakes the tails of this log: in this process at once, and, where
-    /// the file is watched, in every other (by touching the file) — once
-    /// the change is committed, so a woken tail reads it.
-    fn wake(&self) {
-        waiters().wake(&self.key());
-        if let Some(push) = &self.db.shared.push {
-            push.touch();
+    /// What this process's tails wait through, if it watches the file.
+    fn channel(&self) -> Option<&infinisheet_event_log::raw::PushChannel> {
+        self.db
+            .shared
+            .push
+            .as_ref()
+            .and_then(infinisheet_event_log::raw::FilePush::channel)
+    }
+
+    /// What wakes the tails of this log once a change is committed: in
+    /// this process at once, and, where the file is local, in every other
+    /// (by touching the file).
+    fn waker(&self) -> impl FnOnce() + Send + 'static {
+        let (key, shared) = (self.key(), self.db.shared.clone());
+        move || {
+            waiters().wake(&key);
+            if let Some(push) = &shared.push {
+                push.touch();
+            }
         }
     }
+}
+
+/// The waiters of each database file in this process, woken when any
+/// process touches the file (see [`SqliteEventLog::wait_for_entries`]).
+pub(crate) fn file_waiters() -> &'static infinisheet_event_log::raw::WaiterRegistry<(u64, u64)> {
+    static WAITERS: std::sync::LazyLock<infinisheet_event_log::raw::WaiterRegistry<(u64, u64)>> =
+        std::sync::LazyLock::new(Default::default);
+    &WAITERS
 }
 
 /// The waiting tails of every log of every database in this process:
 /// handles on one log wake each other however their connections were
 /// opened.
-pub(crate) fn waiters() -> &'static infinisheet_event_log::raw::WaiterRegistry<(u64, u64, i64)> {
+fn waiters() -> &'static infinisheet_event_log::raw::WaiterRegistry<(u64, u64, i64)> {
     static WAITERS: std::sync::LazyLock<
         infinisheet_event_log::raw::WaiterRegistry<(u64, u64, i64)>,
     > = std::sync::LazyLock::new(Default::default);

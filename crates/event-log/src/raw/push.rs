@@ -68,30 +68,71 @@ impl PushChannel {
     }
 }
 
+impl PushChannel {
+    /// [`wait`](PushChannel::wait) for a log whose wake-ups from other
+    /// processes come through `shared`, the waiters of a file that serves
+    /// many logs (a database of them): such a wake-up may be for another
+    /// log, so `ready` is read again and the wait goes on unless this log
+    /// has entries at the end waited for. Wake-ups of this log in this
+    /// process (`waiters`) end it at once, as a snapshot's news does.
+    pub async fn wait_shared<F, R>(
+        &self,
+        waiters: &Waiters,
+        shared: &Waiters,
+        ready: R,
+        timeout: Duration,
+    ) where
+        F: Future<Output = bool>,
+        R: Fn() -> F,
+    {
+        let changed = self.changed.notified();
+        let timeout = if self.is_live() {
+            timeout
+        } else {
+            timeout.min(Self::POLL_WHILE_DOWN)
+        };
+        let deadline = tokio::time::Instant::now() + timeout;
+        tokio::pin!(changed);
+        loop {
+            // Registered before `ready` reads, so a wake in between counts.
+            let (mine, other) = (waiters.0.notified(), shared.0.notified());
+            if ready().await {
+                return;
+            }
+            tokio::select! {
+                () = mine => return,
+                () = &mut changed => return,
+                () = tokio::time::sleep_until(deadline) => return,
+                () = other => {}
+            }
+        }
+    }
+}
+
 #[cfg(all(feature = "watch", target_os = "linux"))]
 pub use watch::{FileWatch, is_local, touch};
 
 /// Push wake-ups for a log kept in local files: its appenders
 /// [`touch`](FilePush::touch) one file once an append is visible, and a
-/// watch on that file wakes the tails of every process on the machine
-/// that has one. Where files cannot be watched (not Linux, a network file
-/// system, inotify's limits reached, the `watch` feature off)
-/// [`new`](FilePush::new) gives `None` and tails poll.
+/// watch on that file ([`channel`](FilePush::channel)) wakes the tails of
+/// every process on the machine that has one. Where files are not local
+/// or not watched at all (not Linux, a network file system, the `watch`
+/// feature off) [`new`](FilePush::new) gives `None`; where only this
+/// process cannot watch (inotify's limits reached) it still touches, so
+/// other processes' tails hear of its appends, and its own tails poll.
 #[derive(Debug)]
 pub struct FilePush {
     #[cfg(all(feature = "watch", target_os = "linux"))]
     file: std::path::PathBuf,
     #[cfg(all(feature = "watch", target_os = "linux"))]
-    watch: FileWatch,
-    #[cfg(not(all(feature = "watch", target_os = "linux")))]
-    channel: PushChannel,
+    watch: Option<FileWatch>,
 }
 
 impl FilePush {
     /// Wake-ups through `file` (which exists and stays), running `wake`
     /// (which wakes every tail in this process of the logs the file
-    /// serves) whenever any process touches it; `None` where files cannot
-    /// be watched.
+    /// serves) whenever any process touches it; `None` where files are
+    /// not local or not watched.
     #[cfg(all(feature = "watch", target_os = "linux"))]
     pub fn new(
         file: &std::path::Path,
@@ -101,7 +142,7 @@ impl FilePush {
         if !is_local(&file) {
             return None;
         }
-        let watch = FileWatch::new(&file, wake).ok()?;
+        let watch = FileWatch::new(&file, wake).ok();
         Some(FilePush { file, watch })
     }
 
@@ -122,12 +163,13 @@ impl FilePush {
         let _ = touch(&self.file);
     }
 
-    /// Whether wake-ups arrive now: what a tail waits through.
-    pub fn channel(&self) -> &PushChannel {
+    /// What this process's tails wait through, if it watches the file
+    /// (`None`: its tails poll).
+    pub fn channel(&self) -> Option<&PushChannel> {
         #[cfg(all(feature = "watch", target_os = "linux"))]
-        return self.watch.channel();
+        return self.watch.as_ref().map(FileWatch::channel);
         #[cfg(not(all(feature = "watch", target_os = "linux")))]
-        return &self.channel;
+        return None;
     }
 }
 
@@ -188,6 +230,9 @@ mod watch {
         /// (`fs.inotify.max_user_watches`, `max_user_instances`), or the
         /// file is gone. The caller's tails then poll.
         pub fn new(file: &Path, wake: impl Fn() + Send + Sync + 'static) -> io::Result<FileWatch> {
+            if GONE.load(std::sync::atomic::Ordering::Acquire) {
+                return Err(io::Error::other("the file watcher stopped"));
+            }
             let watcher = watcher()?;
             let mut guard = watcher
                 .watches
@@ -256,28 +301,36 @@ mod watch {
     }
 
     /// Whether `file` is on a local file system, where every process that
-    /// writes it runs on this machine and inotify sees its touches (not
-    /// NFS, SMB, FUSE, 9p, Ceph and their kind, where writers elsewhere
-    /// touch unseen).
+    /// writes it runs on this machine and inotify sees its touches: one of
+    /// the disk and memory file systems Linux has (and overlayfs, a
+    /// container's). Anything else — NFS, SMB, FUSE, 9p, cluster file
+    /// systems, a type this list does not know — polls.
     pub fn is_local(file: &Path) -> bool {
-        const REMOTE: [u32; 12] = [
-            0x6969,      // NFS
-            0x517B,      // SMB
-            0xFF53_4D42, // CIFS
-            0xFE53_4D42, // SMB2
-            0x6573_5546, // FUSE
-            0x00C3_6400, // Ceph
-            0x0102_1997, // 9p (a virtual machine's shared folders)
-            0x5346_414F, // AFS
-            0x7375_7245, // Coda
-            0x0116_1970, // GFS2
-            0x7461_636F, // OCFS2
-            0x0BD0_0BD0, // Lustre
+        const LOCAL: [u32; 16] = [
+            0xEF53,      // ext2, ext3, ext4
+            0x5846_5342, // XFS
+            0x9123_683E, // Btrfs
+            0x0102_1994, // tmpfs
+            0x8584_58F6, // ramfs
+            0x2FC1_2FC1, // ZFS
+            0xF2F5_2010, // F2FS
+            0xCA45_1A4E, // bcachefs
+            0x794C_7630, // overlayfs
+            0x3153_464A, // JFS
+            0x5265_4973, // ReiserFS
+            0x3434,      // NILFS
+            0x4D44,      // FAT
+            0x2011_BAB0, // exFAT
+            0x7366_746E, // NTFS (ntfs3)
+            0xF15F,      // eCryptfs
         ];
         // Magic numbers are 32 bits, whatever the field's width.
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-        rustix::fs::statfs(file).is_ok_and(|stat| !REMOTE.contains(&(stat.f_type as u32)))
+        rustix::fs::statfs(file).is_ok_and(|stat| LOCAL.contains(&(stat.f_type as u32)))
     }
+
+    /// Set once the watcher's thread cannot read events any more.
+    static GONE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
     /// The process's watcher, started on first use.
     fn watcher() -> io::Result<&'static Watcher> {
@@ -313,6 +366,9 @@ mod watch {
                 Ok(events) => events,
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
                 Err(_) => {
+                    // No one hears a touch again: new watches are refused
+                    // and every tail polls.
+                    GONE.store(true, std::sync::atomic::Ordering::Release);
                     for watched in all() {
                         watched.channel.set_live(false);
                     }

@@ -819,6 +819,37 @@ fn storage_from_the_environment_and_never_two_at_once() {
         .unwrap();
     assert_eq!(String::from_utf8(out.stdout).unwrap().trim(), "from-env");
     assert!(!dir.join("home").exists());
+    // One from the environment, the other from the command line.
+    for (variable, value, flag, given) in [
+        ("INFINISHEET_BLOBS", &blobs, "--logs", &logs),
+        ("INFINISHEET_LOGS", &logs, "--blobs", &blobs),
+    ] {
+        let out = bare()
+            .env(variable, value)
+            .args([flag, given, "ls"])
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(out.stdout).unwrap().trim(),
+            "from-env",
+            "{variable} and {flag}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // One without the other, wherever it comes from: an error naming both.
+    let out = bare()
+        .env("INFINISHEET_LOGS", &logs)
+        .arg("ls")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("--blobs") && said.contains("INFINISHEET_BLOBS"),
+        "{said}"
+    );
+    let out = bare().args(["--blobs", &blobs, "ls"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
     // Both on the command line, or both in the environment: an error.
     let mut both = bare();
     both.arg("--home").arg(dir.join("home"));

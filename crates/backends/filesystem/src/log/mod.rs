@@ -365,13 +365,17 @@ impl EventLog for FsEventLog {
         known: KnownSnapshot,
         token: Option<AppendToken>,
     ) -> Result<AddEntryValue, AddEntryError> {
-        let added = self
-            .locked(move |state| append(state, entries, seq, known, token))
-            .await;
-        if added.is_ok() {
-            self.wake();
-        }
-        added
+        let wake = self.waker();
+        self.locked(move |state| {
+            let added = append(state, entries, seq, known, token);
+            // Here, not after the await: a caller that stops waiting does
+            // not stop the append, nor its news.
+            if added.is_ok() {
+                wake();
+            }
+            added
+        })
+        .await
     }
 
     async fn query(
@@ -393,20 +397,17 @@ impl EventLog for FsEventLog {
         seq: SequenceId,
         update: MetadataUpdate,
     ) -> Result<(), SetMetadataError> {
-        let set = self
-            .locked(move |state| {
-                bounds(state).check_entry(seq)?;
-                state.write(&frame::metadata_frame(seq, &update))?;
-                state.apply_metadata(seq, update);
-                state.checkpoint_if_due();
-                Ok(())
-            })
-            .await;
-        if set.is_ok() {
+        let wake = self.waker();
+        self.locked(move |state| {
+            bounds(state).check_entry(seq)?;
+            state.write(&frame::metadata_frame(seq, &update))?;
+            state.apply_metadata(seq, update);
+            state.checkpoint_if_due();
             // A published snapshot is news to a tail tracking snapshots.
-            self.wake();
-        }
-        set
+            wake();
+            Ok(())
+        })
+        .await
     }
 
     async fn truncate(&self, start: SequenceId) -> Result<(), TruncateError> {
@@ -423,10 +424,10 @@ impl EventLog for FsEventLog {
         .await
     }
 
-    /// Pushing where the lock file can be watched (a local file system on
+    /// Pushing where the lock file is watched (a local file system on
     /// Linux): appends from every process on the machine wake the tails.
     fn capabilities(&self) -> LogCapabilities {
-        if self.shared.push.is_some() {
+        if self.channel().is_some() {
             LogCapabilities::persistent().pushing()
         } else {
             LogCapabilities::persistent().waking()
@@ -439,26 +440,30 @@ impl EventLog for FsEventLog {
     /// `timeout`.
     async fn wait_for_entries(&self, end: SequenceId, timeout: Duration) {
         let ready = async { self.bounds().await.is_ok_and(|bounds| bounds.end > end) };
-        match &self.shared.push {
-            Some(push) => {
-                push.channel()
-                    .wait(&self.shared.waiters, ready, timeout)
-                    .await;
-            }
+        match self.channel() {
+            Some(channel) => channel.wait(&self.shared.waiters, ready, timeout).await,
             None => self.shared.waiters.wait(ready, timeout).await,
         }
     }
 }
 
 impl FsEventLog {
-    /// Wakes the tails of this log: in this process at once, and, where
-    /// the lock file is watched, in every other (by touching it) — once
-    /// the change is durable and the lock released, so a woken tail
-    /// reads it.
-    fn wake(&self) {
-        self.shared.waiters.wake();
-        if let Some(push) = &self.shared.push {
-            push.touch();
+    /// What this process's tails wait through, if it watches the lock file.
+    fn channel(&self) -> Option<&raw::PushChannel> {
+        self.shared.push.as_ref().and_then(raw::FilePush::channel)
+    }
+
+    /// What wakes the tails of this log once a change is durable: in this
+    /// process at once, and, where the lock file is local, in every other
+    /// (by touching it; a woken tail waits for the lock, so it reads the
+    /// change).
+    fn waker(&self) -> impl FnOnce() + Send + 'static {
+        let shared = self.shared.clone();
+        move || {
+            shared.waiters.wake();
+            if let Some(push) = &shared.push {
+                push.touch();
+            }
         }
     }
 }
