@@ -11,7 +11,7 @@ use infinisheet_benches::runtime;
 use infinisheet_blob_store::{BlobDirExt, BlobStore};
 use infinisheet_engine::{Cell, CellValue, SheetOptions, Spreadsheet};
 use infinisheet_event_log::{
-    EventLog, EventLogExt, KnownSnapshot, LogEntry, MetadataUpdate, QueryEnd, QueryStart,
+    EventLog, EventLogExt, KnownSnapshot, LogEntry, MetadataUpdate, QueryEnd, QueryStart, TailEvent,
 };
 use infinisheet_object_store::object_store::memory::InMemory;
 use infinisheet_object_store::{
@@ -227,5 +227,27 @@ fn main() {
             first_page,
             1,
         );
+    });
+    // An idle tail: object stores cannot push, so it polls (10 ms
+    // doubling to 500 ms). A minute of it in virtual time.
+    let paused = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    paused.block_on(async {
+        let store = CountingStore::new(Arc::new(InMemory::new()));
+        let log = open(&store, "idle").await;
+        log.add_entry(LogEntry::new("x"), 0, KnownSnapshot::NotTracked)
+            .await
+            .unwrap();
+        let mut tail = log.tail(1);
+        assert_eq!(tail.next().await.unwrap(), TailEvent::CaughtUp { end: 1 });
+        let minute = measure(&store, async {
+            let idle = tokio::time::timeout(std::time::Duration::from_secs(60), tail.next());
+            assert!(idle.await.is_err(), "an idle tail gave an event");
+        })
+        .await;
+        row("a tail's idle minute (it polls)", minute, 1);
     });
 }
