@@ -200,20 +200,18 @@ async fn bad_urls_names_and_servers_are_clear_errors() {
             .unwrap_err();
         assert!(matches!(err, OpenError::InvalidUrl { .. }), "{bad}: {err}");
     }
-    let err = PostgresDatabase::connect(
-        &format!("{}?sslmode=require&sslcert=/client.pem", url()),
-        PostgresOptions::default(),
-    )
-    .await
-    .unwrap_err();
+    let refused = |query: &str| {
+        let url = format!("{}?{query}", url());
+        async move {
+            PostgresDatabase::connect(&url, PostgresOptions::default())
+                .await
+                .unwrap_err()
+        }
+    };
+    let err = refused("sslmode=require&sslcert=/client.pem").await;
     assert!(matches!(err, OpenError::Unsupported { .. }), "{err}");
     assert!(err.to_string().contains("client certificates"), "{err}");
-    let err = PostgresDatabase::connect(
-        &format!("{}?sslmode=verify", url()),
-        PostgresOptions::default(),
-    )
-    .await
-    .unwrap_err();
+    let err = refused("sslmode=verify").await;
     assert!(matches!(err, OpenError::InvalidUrl { .. }), "{err}");
 
     // An unencoded `@` in a password would send the rest to DNS as a host.

@@ -9,13 +9,30 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 fn spawn(db: &Path, writer: u32, count: u64) -> Child {
+    spawn_on(db, "sheet", writer, count)
+}
+
+/// The writer process appending `count` entries to the log `log`.
+fn spawn_on(db: &Path, log: &str, writer: u32, count: u64) -> Child {
     Command::new(env!("CARGO_BIN_EXE_infinisheet-writer"))
         .arg("sqlite-log")
         .arg(db)
-        .args(["sheet", &writer.to_string(), &count.to_string()])
+        .args([log, &writer.to_string(), &count.to_string()])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap()
+}
+
+/// A new database `name` in `dir` holding the logs `logs`.
+async fn created(dir: &Path, name: &str, logs: &[&str]) -> std::path::PathBuf {
+    let db = dir.join(name);
+    let database = SqliteDatabase::open(&db, SqliteOptions::default())
+        .await
+        .unwrap();
+    for log in logs {
+        database.create_log(log).await.unwrap();
+    }
+    db
 }
 
 async fn open(db: &Path) -> SqliteEventLog {
@@ -28,26 +45,14 @@ async fn open(db: &Path) -> SqliteEventLog {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_processes_append_to_one_log() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("shared.db");
-    SqliteDatabase::open(&db, SqliteOptions::default())
-        .await
-        .unwrap()
-        .create_log("sheet")
-        .await
-        .unwrap();
+    let db = created(dir.path(), "shared.db", &["sheet"]).await;
     concurrent_appenders(|w, n| spawn(&db, w, n), 4, 500, || open(&db)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_process_appends_wake_the_tail() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("pushed.db");
-    SqliteDatabase::open(&db, SqliteOptions::default())
-        .await
-        .unwrap()
-        .create_log("sheet")
-        .await
-        .unwrap();
+    let db = created(dir.path(), "pushed.db", &["sheet"]).await;
     pushed_tail(|n| spawn(&db, 0, n), 20, || open(&db)).await;
 }
 
@@ -67,12 +72,7 @@ async fn appends_to_another_log_of_the_file_leave_the_tail_waiting() {
     use infinisheet_event_log::{EventLog, EventLogExt, TailEvent, TailOptions};
     use infinisheet_layers::{Faults, Layered};
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("two.db");
-    let database = SqliteDatabase::open(&db, SqliteOptions::default())
-        .await
-        .unwrap();
-    database.create_log("sheet").await.unwrap();
-    database.create_log("other").await.unwrap();
+    let db = created(dir.path(), "two.db", &["sheet", "other"]).await;
     let calls = Faults::new();
     let log = Layered::new(calls.clone(), open(&db).await);
     assert!(log.capabilities().wakes_across_processes);
@@ -82,15 +82,7 @@ async fn appends_to_another_log_of_the_file_leave_the_tail_waiting() {
     let mut waiting = std::pin::pin!(tail.next());
     let writer = |log: &'static str, count: u64| {
         let db = db.clone();
-        tokio::task::spawn_blocking(move || {
-            Command::new(env!("CARGO_BIN_EXE_infinisheet-writer"))
-                .arg("sqlite-log")
-                .arg(&db)
-                .args([log, "0", &count.to_string()])
-                .stdout(Stdio::null())
-                .status()
-                .unwrap()
-        })
+        tokio::task::spawn_blocking(move || spawn_on(&db, log, 0, count).wait().unwrap())
     };
     let others = writer("other", 20);
     tokio::select! {
