@@ -369,7 +369,14 @@ fn main() -> ExitCode {
 fn choose_storage(mut cli: Cli, matches: &clap::ArgMatches) -> Result<Cli, String> {
     use clap::parser::ValueSource;
     let from = |id: &str| matches.value_source(id);
-    let (home, urls) = (from("home"), from("logs").or(from("blobs")));
+    // The URLs' place is the command line if either is given there.
+    let urls = match (from("logs"), from("blobs")) {
+        (Some(ValueSource::CommandLine), _) | (_, Some(ValueSource::CommandLine)) => {
+            Some(ValueSource::CommandLine)
+        }
+        (logs, blobs) => logs.or(blobs),
+    };
+    let home = from("home");
     match (home, urls) {
         (Some(ValueSource::CommandLine), Some(ValueSource::CommandLine)) => {
             Err("--home names the embedded storage and --logs/--blobs other storage: give one or the other".into())

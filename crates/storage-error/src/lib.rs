@@ -54,16 +54,34 @@ pub fn one_line(err: &(dyn Error + 'static)) -> String {
 ///            "postgres://app@db/x?password=****&sslmode=disable");
 /// assert_eq!(redact_url("host=db password='a b' user=app"), "host=db password=**** user=app");
 /// assert_eq!(redact_url("s3://bucket/prefix"), "s3://bucket/prefix");
+/// // Mistyped, with one slash or none: hidden all the same.
+/// assert_eq!(redact_url("postgres:/app:s3cret@db/x"), "postgres:/app:****@db/x");
+/// assert_eq!(redact_url("postgres:app:s3cret@db/x"), "postgres:app:****@db/x");
+/// assert_eq!(redact_url("app:s3cret@db/x"), "app:****@db/x");
 /// ```
 pub fn redact_url(url: &str) -> String {
     let mut text = url.to_owned();
-    if let Some(scheme_end) = text.find("://") {
-        let authority = scheme_end + 3;
+    // The authority follows `scheme:` and any slashes: `scheme://`, and
+    // the mistyped `scheme:/` and `scheme:` too.
+    let scheme = text.find(':').filter(|&colon| {
+        colon > 0
+            && text[..colon]
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+    });
+    if let Some(scheme_end) = scheme {
+        let authority = scheme_end + 1 + text[scheme_end + 1..].len()
+            - text[scheme_end + 1..].trim_start_matches('/').len();
+        let slashes = authority - scheme_end - 1;
         if let Some(at) = text[authority..].rfind('@') {
             let user_part = &text[authority..authority + at];
             if let Some(colon) = user_part.find(':') {
                 let user = user_part[..colon].to_owned();
                 text.replace_range(authority..authority + at, &format!("{user}:****"));
+            } else if slashes < 2 {
+                // `user:password@host` with no scheme reads as scheme
+                // `user`: what precedes `@` may be the password.
+                text.replace_range(authority..authority + at, "****");
             }
         }
     }

@@ -142,7 +142,7 @@ impl PostgresDatabase {
         read_only: bool,
     ) -> Result<Self, OpenError> {
         let shown = redact(url);
-        let (rest, tls) = tls::take(url).map_err(|refused| match refused {
+        let (rest, tls) = tls::take(url, env).map_err(|refused| match refused {
             tls::Refused::Invalid(problem) => OpenError::InvalidUrl {
                 url: shown.clone(),
                 problem,
@@ -156,7 +156,13 @@ impl PostgresDatabase {
             rest.parse()
                 .map_err(|err: tokio_postgres::Error| OpenError::InvalidUrl {
                     url: shown.clone(),
-                    problem: err.to_string(),
+                    problem: if rest.contains("://") {
+                        err.to_string()
+                    } else {
+                        // The client's message echoes a word, which a
+                        // mistyped URL may hold a password in.
+                        "the client reads no key=value pairs there (give a postgres:// URL)".into()
+                    },
                 })?;
         if host_holds_at(&config) {
             // `user:pa@ss@host`: the client takes `ss@host` for the host.
@@ -407,7 +413,7 @@ fn check_name(name: &str) -> Result<(), &'static str> {
 /// whose host holds `@` (an unencoded `@` in a password), with its secrets
 /// hidden.
 pub fn redact(url: &str) -> String {
-    let Ok((rest, tls)) = tls::take(url) else {
+    let Ok((rest, tls)) = tls::take(url, env) else {
         return infinisheet_storage_error::redact_url(url);
     };
     match rest.parse::<tokio_postgres::Config>() {
@@ -421,6 +427,11 @@ pub fn redact(url: &str) -> String {
         }
         _ => infinisheet_storage_error::redact_url(url),
     }
+}
+
+/// A variable of the environment (`PGSSLMODE`, `PGSSLROOTCERT`).
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
 }
 
 /// Whether a host name holds `@`: the client splits a URL's user part at

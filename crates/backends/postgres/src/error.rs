@@ -14,8 +14,10 @@ pub const BACKEND: &str = "postgres";
 /// conflict (serialization failure, deadlock). An append retried with its
 /// token lands once, so a lost reply is safe to retry.
 fn retryable(err: &tokio_postgres::Error) -> bool {
-    if tls_refused(err).is_some() {
-        // The certificate will not change by trying again.
+    if tls_failure(err).is_some() {
+        // A certificate, a protocol or a cipher TLS refused will not
+        // change by trying again (a connection cut mid-handshake is an
+        // I/O error of its own, not TLS's).
         return false;
     }
     match err.code() {
@@ -66,10 +68,8 @@ pub(crate) fn storage(doing: &str, err: tokio_postgres::Error) -> StorageError {
     storage.with_source(err)
 }
 
-/// The certificate error that failed a TLS handshake, if one did (the
-/// server's certificate not trusted, not for the host, or none); other
-/// TLS failures (a connection cut mid-handshake) are not its.
-fn tls_refused(err: &tokio_postgres::Error) -> Option<&rustls::Error> {
+/// The TLS error that failed a handshake, if one did.
+fn tls_failure(err: &tokio_postgres::Error) -> Option<&rustls::Error> {
     let mut source = std::error::Error::source(err);
     while let Some(cause) = source {
         let tls = cause.downcast_ref::<rustls::Error>().or_else(|| {
@@ -78,11 +78,8 @@ fn tls_refused(err: &tokio_postgres::Error) -> Option<&rustls::Error> {
                 .and_then(|io| io.get_ref())
                 .and_then(|inner| inner.downcast_ref::<rustls::Error>())
         });
-        if let Some(
-            tls @ (rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented),
-        ) = tls
-        {
-            return Some(tls);
+        if tls.is_some() {
+            return tls;
         }
         source = cause.source();
     }
@@ -92,13 +89,20 @@ fn tls_refused(err: &tokio_postgres::Error) -> Option<&rustls::Error> {
 /// The server's message when there is one (with its SQLSTATE), else the
 /// client's (with what to do about a certificate TLS refused).
 fn describe(err: &tokio_postgres::Error) -> String {
-    match (err.as_db_error(), tls_refused(err)) {
+    match (err.as_db_error(), tls_failure(err)) {
         (Some(db), _) => format!("{} ({})", db.message(), db.code().code()),
-        (None, Some(tls)) => format!(
+        (
+            None,
+            Some(
+                tls @ (rustls::Error::InvalidCertificate(_)
+                | rustls::Error::NoCertificatesPresented),
+            ),
+        ) => format!(
             "TLS refused the server: {tls} (the server's certificate must be signed by a root \
              in the file sslrootcert names, or in the Mozilla set when none is given, and \
              name the host unless sslmode=verify-ca)"
         ),
+        (None, Some(tls)) => format!("TLS failed: {tls}"),
         (None, None) => err.to_string(),
     }
 }

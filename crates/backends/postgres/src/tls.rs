@@ -61,9 +61,20 @@ pub(crate) enum Refused {
 }
 
 /// Takes `sslmode`, `sslrootcert`, `sslcert` and `sslkey` out of `url`
-/// (a `postgres://` URL's query, or a `key=value` string's unquoted
-/// pairs): the rest of the URL, and the TLS it asks for.
-pub(crate) fn take(url: &str) -> Result<(String, Tls), Refused> {
+/// (a `postgres://` URL's query, or a `key=value` string's pairs): the
+/// rest of the URL, and the TLS it asks for — where the URL says nothing,
+/// what `PGSSLMODE` and `PGSSLROOTCERT` say, as libpq reads them (`env`
+/// reads a variable).
+pub(crate) fn take(
+    url: &str,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<(String, Tls), Refused> {
+    if !url.contains("://") && (url.starts_with("postgres:") || url.starts_with("postgresql:")) {
+        // Not echoed: it may hold a password.
+        return Err(Refused::Invalid(
+            "write postgres://user@host/database (two slashes)".into(),
+        ));
+    }
     let mut mode = None;
     let mut roots = None;
     let mut keep = |key: &str, value: String| -> Result<bool, Refused> {
@@ -94,9 +105,14 @@ pub(crate) fn take(url: &str) -> Result<(String, Tls), Refused> {
                 let query = &query[1..];
                 let mut kept = Vec::new();
                 for pair in query.split('&').filter(|pair| !pair.is_empty()) {
-                    let decoded = url::form_urlencoded::parse(pair.as_bytes()).next();
-                    let (key, value) = decoded.unwrap_or_default();
-                    if keep(&key, value.into_owned())? {
+                    // Decoded as the client decodes them: `%` only.
+                    let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+                    let decode = |text: &str| {
+                        percent_encoding::percent_decode_str(text)
+                            .decode_utf8_lossy()
+                            .into_owned()
+                    };
+                    if keep(&decode(key), decode(value))? {
                         kept.push(pair);
                     }
                 }
@@ -116,6 +132,8 @@ pub(crate) fn take(url: &str) -> Result<(String, Tls), Refused> {
         }
         kept.join(" ")
     };
+    let mode = mode.or_else(|| env("PGSSLMODE"));
+    let roots = roots.or_else(|| env("PGSSLROOTCERT"));
     // A root file named without a mode asks for TLS (as libpq's
     // `sslrootcert=system` does): the checks verify-full makes.
     let mode = match (mode.as_deref(), &roots) {
@@ -179,7 +197,10 @@ fn pairs(text: &str) -> Result<Vec<(String, String, &str)>, Refused> {
         let key = rest[..key_end].to_owned();
         rest = rest[key_end..].trim_start();
         let Some(after) = rest.strip_prefix('=') else {
-            return Err(invalid(&format!("{key} has no value")));
+            // Not echoed: a mistyped URL may hold a password.
+            return Err(invalid(
+                "a word without `=` (give key=value pairs, or a postgres:// URL)",
+            ));
         };
         rest = after.trim_start();
         let mut value = String::new();
@@ -200,8 +221,22 @@ fn pairs(text: &str) -> Result<Vec<(String, String, &str)>, Refused> {
                 }
             }
         } else {
-            let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
-            value.push_str(&rest[..end]);
+            // Up to a space that no backslash escapes, as the client reads.
+            let mut chars = rest.char_indices();
+            let mut end = rest.len();
+            while let Some((at, c)) = chars.next() {
+                match c {
+                    '\\' => match chars.next() {
+                        Some((_, escaped)) => value.push(escaped),
+                        None => return Err(invalid("a backslash ends the string")),
+                    },
+                    c if c.is_whitespace() => {
+                        end = at;
+                        break;
+                    }
+                    c => value.push(c),
+                }
+            }
             rest = &rest[end..];
         }
         pairs.push((key, value, &text[start..offset(rest)]));
@@ -324,6 +359,58 @@ impl ServerCertVerifier for AnyName {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn take(url: &str) -> Result<(String, Tls), Refused> {
+        super::take(url, |_| None)
+    }
+
+    #[test]
+    fn the_environment_says_what_the_url_does_not() {
+        let env = |name: &str| match name {
+            "PGSSLMODE" => Some("require".to_owned()),
+            _ => None,
+        };
+        let (_, tls) = super::take("postgres://u@h/db", env).unwrap();
+        assert_eq!(
+            tls,
+            Tls::Verify {
+                mode: "require",
+                roots: None,
+                name: true
+            }
+        );
+        let (_, tls) = super::take("postgres://u@h/db?sslmode=disable", env).unwrap();
+        assert_eq!(tls, Tls::Off);
+        let env = |name: &str| (name == "PGSSLROOTCERT").then(|| "/ca.pem".to_owned());
+        let (_, tls) = super::take("postgres://u@h/db", env).unwrap();
+        assert_eq!(
+            tls,
+            Tls::Verify {
+                mode: "verify-full",
+                roots: Some("/ca.pem".into()),
+                name: true
+            }
+        );
+    }
+
+    #[test]
+    fn mistyped_urls_are_not_echoed() {
+        for typo in [
+            "postgres:/app:secret@db/x",
+            "postgres:app:secret@db",
+            "app:secret@db",
+        ] {
+            let Err(Refused::Invalid(problem)) = take(typo) else {
+                panic!("{typo} was taken")
+            };
+            assert!(!problem.contains("secret"), "{problem}");
+        }
+        let (rest, _) = take(r"password=a\ b sslmode=require host=h").unwrap();
+        assert_eq!(
+            rest, r"password=a\ b host=h",
+            "an escaped space is in the value"
+        );
+    }
 
     #[test]
     fn the_url_loses_what_this_module_reads() {

@@ -395,7 +395,10 @@ mod watch {
                 if gone {
                     watched.channel.set_live(false);
                 }
-                (watched.wake)();
+                // A panicking wake-up must not end the thread every other
+                // watch relies on.
+                let wake = std::panic::AssertUnwindSafe(|| (watched.wake)());
+                let _ = std::panic::catch_unwind(wake);
             }
         }
     }

@@ -850,6 +850,14 @@ fn storage_from_the_environment_and_never_two_at_once() {
     );
     let out = bare().args(["--blobs", &blobs, "ls"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
+    // --blobs beside --home is refused, whatever the environment holds.
+    let mut both = bare();
+    both.env("INFINISHEET_LOGS", &logs)
+        .arg("--home")
+        .arg(dir.join("home"));
+    let out = both.args(["--blobs", &blobs, "ls"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("one or the other"));
     // Both on the command line, or both in the environment: an error.
     let mut both = bare();
     both.arg("--home").arg(dir.join("home"));
