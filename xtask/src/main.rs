@@ -135,6 +135,9 @@ fn run_with(program: &str, args: &[&str], envs: &[(&str, String)]) -> Result<()>
     eprintln!("$ {program} {}", args.join(" "));
     let started = Instant::now();
     let status = Command::new(program)
+        // As in the jobs: the tests' PostgreSQL, not a developer's TLS.
+        .env_remove("PGSSLMODE")
+        .env_remove("PGSSLROOTCERT")
         .args(args)
         .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
         .status()

@@ -90,6 +90,12 @@ fn tls_failure(err: &tokio_postgres::Error) -> Option<&rustls::Error> {
 /// client's (with what to do about a certificate TLS refused).
 fn describe(err: &tokio_postgres::Error) -> String {
     match (err.as_db_error(), tls_failure(err)) {
+        (Some(db), _) if *db.code() == SqlState::INVALID_SCHEMA_NAME => format!(
+            "{} ({}): the connection's search_path names no schema that exists: create it \
+             (CREATE SCHEMA name), or choose one with ?options=-c%20search_path%3Dname",
+            db.message(),
+            db.code().code()
+        ),
         (Some(db), _) => format!("{} ({})", db.message(), db.code().code()),
         (
             None,

@@ -213,6 +213,11 @@ async fn bad_urls_names_and_servers_are_clear_errors() {
     assert!(err.to_string().contains("client certificates"), "{err}");
     let err = refused("sslmode=verify").await;
     assert!(matches!(err, OpenError::InvalidUrl { .. }), "{err}");
+    // A search_path whose schema does not exist: says what to do.
+    let missing = format!("s{:016x}", fastrand::u64(..));
+    let err = refused(&format!("options=-c%20search_path%3D{missing}")).await;
+    assert!(!err.is_retryable(), "{err}");
+    assert!(chain(&err).contains("CREATE SCHEMA"), "{}", chain(&err));
 
     // An unencoded `@` in a password would send the rest to DNS as a host.
     let err = PostgresDatabase::connect(
