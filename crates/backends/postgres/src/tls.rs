@@ -141,17 +141,10 @@ pub(crate) fn take(
         (mode, _) => mode,
     };
     let roots = roots.filter(|r| r != "system");
-    let tls = match mode {
-        None | Some("disable" | "allow" | "prefer") => Tls::Off,
-        Some(mode @ ("require" | "verify-full")) => Tls::Verify {
-            mode: if mode == "require" {
-                "require"
-            } else {
-                "verify-full"
-            },
-            roots,
-            name: true,
-        },
+    let (mode, name) = match mode {
+        None | Some("disable" | "allow" | "prefer") => return Ok((rest, Tls::Off)),
+        Some("require") => ("require", true),
+        Some("verify-full") => ("verify-full", true),
         // With the public roots, any certificate a public authority
         // signed for any name would pass: only with the server's own.
         Some("verify-ca") if roots.is_none() => {
@@ -162,18 +155,14 @@ pub(crate) fn take(
                     .into(),
             ));
         }
-        Some("verify-ca") => Tls::Verify {
-            mode: "verify-ca",
-            roots,
-            name: false,
-        },
+        Some("verify-ca") => ("verify-ca", false),
         Some(other) => {
             return Err(Refused::Invalid(format!(
                 "sslmode={other}: not one of disable, allow, prefer, require, verify-ca, verify-full"
             )));
         }
     };
-    Ok((rest, tls))
+    Ok((rest, Tls::Verify { mode, roots, name }))
 }
 
 /// The `key=value` pairs of libpq's connection string (values bare or

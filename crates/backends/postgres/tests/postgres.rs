@@ -39,37 +39,34 @@ async fn again(log: &PostgresEventLog) -> PostgresEventLog {
     database(options).await.open_log(log.name()).await.unwrap()
 }
 
+/// The log `log` names, opened anew with `options` once it is dropped.
+async fn reopened(log: PostgresEventLog, options: PostgresOptions) -> PostgresEventLog {
+    let name = log.name().to_owned();
+    drop(log);
+    database(options).await.open_log(&name).await.unwrap()
+}
+
+/// Pages of 3 entries and 64 bytes: queries page by count, and by bytes.
+fn small_pages() -> PostgresOptions {
+    PostgresOptions::default()
+        .query_page_entries(3)
+        .query_page_bytes(64)
+}
+
 infinisheet_conformance::event_log_tests!(
     mod postgres_event_log,
     || log(PostgresOptions::default()),
-    reopen = |log: PostgresEventLog| async move {
-        let name = log.name().to_owned();
-        drop(log);
-        database(PostgresOptions::default())
-            .await
-            .open_log(&name)
-            .await
-            .unwrap()
-    },
+    reopen = |log: PostgresEventLog| reopened(log, PostgresOptions::default()),
     open_again = |log: &PostgresEventLog| {
         let log = log.clone();
         async move { again(&log).await }
     },
 );
 
-// Small pages: queries page by count, and by bytes.
 infinisheet_conformance::event_log_tests!(
     mod small_pages,
-    || log(PostgresOptions::default().query_page_entries(3).query_page_bytes(64)),
-    reopen = |log: PostgresEventLog| async move {
-        let name = log.name().to_owned();
-        drop(log);
-        database(PostgresOptions::default().query_page_entries(3))
-            .await
-            .open_log(&name)
-            .await
-            .unwrap()
-    },
+    || log(small_pages()),
+    reopen = |log: PostgresEventLog| reopened(log, small_pages()),
     open_again = |log: &PostgresEventLog| {
         let log = log.clone();
         async move { again(&log).await }

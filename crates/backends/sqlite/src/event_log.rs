@@ -581,10 +581,10 @@ impl EventLog for SqliteEventLog {
             .await
     }
 
-    /// Pushing where the file is watched (a local file system on Linux):
-    /// appends from every process on the machine wake the tails.
+    /// Pushing where the file can be watched (a local file system on
+    /// Linux): appends from every process on the machine wake the tails.
     fn capabilities(&self) -> LogCapabilities {
-        if self.channel().is_some() {
+        if self.db.shared.push.is_some() {
             LogCapabilities::persistent().pushing()
         } else {
             LogCapabilities::persistent().waking()
@@ -599,9 +599,9 @@ impl EventLog for SqliteEventLog {
     async fn wait_for_entries(&self, end: SequenceId, timeout: Duration) {
         let ready = || async { self.bounds().await.is_ok_and(|bounds| bounds.end > end) };
         let waiters = waiters().get(self.key());
-        match self.channel() {
-            Some(channel) => {
-                channel
+        match &self.db.shared.push {
+            Some(push) => {
+                push.channel()
                     .wait_shared(&waiters, &self.db.shared.touched, ready, timeout)
                     .await;
             }
@@ -611,15 +611,6 @@ impl EventLog for SqliteEventLog {
 }
 
 impl SqliteEventLog {
-    /// What this process's tails wait through, if it watches the file.
-    fn channel(&self) -> Option<&infinisheet_event_log::raw::PushChannel> {
-        self.db
-            .shared
-            .push
-            .as_ref()
-            .and_then(infinisheet_event_log::raw::FilePush::channel)
-    }
-
     /// What wakes the tails of this log once a change is committed: in
     /// this process at once, and, where the file is local, in every other
     /// (by touching the file).

@@ -117,15 +117,28 @@ pub use watch::{FileWatch, is_local, touch};
 /// watch on that file ([`channel`](FilePush::channel)) wakes the tails of
 /// every process on the machine that has one. Where files are not local
 /// or not watched at all (not Linux, a network file system, the `watch`
-/// feature off) [`new`](FilePush::new) gives `None`; where only this
-/// process cannot watch (inotify's limits reached) it still touches, so
-/// other processes' tails hear of its appends, and its own tails poll.
-#[derive(Debug)]
+/// feature off) [`new`](FilePush::new) gives `None`. The watch is made
+/// when a tail first waits, so a process that only appends keeps no
+/// watch (nor a thread woken by its own touches); where it cannot be made
+/// (inotify's limits reached) the channel is down and this process's
+/// tails poll, while its touches still wake the others.
 pub struct FilePush {
     #[cfg(all(feature = "watch", target_os = "linux"))]
     file: std::path::PathBuf,
     #[cfg(all(feature = "watch", target_os = "linux"))]
-    watch: Option<FileWatch>,
+    wake: std::sync::Arc<dyn Fn() + Send + Sync>,
+    #[cfg(all(feature = "watch", target_os = "linux"))]
+    watch: std::sync::OnceLock<Option<FileWatch>>,
+    /// The channel while no watch could be made: down.
+    down: PushChannel,
+}
+
+impl std::fmt::Debug for FilePush {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FilePush")
+            .field("live", &self.channel().is_live())
+            .finish_non_exhaustive()
+    }
 }
 
 impl FilePush {
@@ -142,8 +155,12 @@ impl FilePush {
         if !is_local(&file) {
             return None;
         }
-        let watch = FileWatch::new(&file, wake).ok();
-        Some(FilePush { file, watch })
+        Some(FilePush {
+            file,
+            wake: std::sync::Arc::new(wake),
+            watch: std::sync::OnceLock::new(),
+            down: PushChannel::default(),
+        })
     }
 
     /// Wake-ups through `file`: `None`, files are not watched here.
@@ -163,13 +180,17 @@ impl FilePush {
         let _ = touch(&self.file);
     }
 
-    /// What this process's tails wait through, if it watches the file
-    /// (`None`: its tails poll).
-    pub fn channel(&self) -> Option<&PushChannel> {
+    /// What this process's tails wait through: the watch, made on first
+    /// use (a channel that is down if it cannot be).
+    pub fn channel(&self) -> &PushChannel {
         #[cfg(all(feature = "watch", target_os = "linux"))]
-        return self.watch.as_ref().map(FileWatch::channel);
-        #[cfg(not(all(feature = "watch", target_os = "linux")))]
-        return None;
+        if let Some(watch) = self.watch.get_or_init(|| {
+            let wake = self.wake.clone();
+            FileWatch::new(&self.file, move || wake()).ok()
+        }) {
+            return watch.channel();
+        }
+        &self.down
     }
 }
 

@@ -424,10 +424,10 @@ impl EventLog for FsEventLog {
         .await
     }
 
-    /// Pushing where the lock file is watched (a local file system on
+    /// Pushing where the lock file can be watched (a local file system on
     /// Linux): appends from every process on the machine wake the tails.
     fn capabilities(&self) -> LogCapabilities {
-        if self.channel().is_some() {
+        if self.shared.push.is_some() {
             LogCapabilities::persistent().pushing()
         } else {
             LogCapabilities::persistent().waking()
@@ -440,19 +440,18 @@ impl EventLog for FsEventLog {
     /// `timeout`.
     async fn wait_for_entries(&self, end: SequenceId, timeout: Duration) {
         let ready = async { self.bounds().await.is_ok_and(|bounds| bounds.end > end) };
-        match self.channel() {
-            Some(channel) => channel.wait(&self.shared.waiters, ready, timeout).await,
+        match &self.shared.push {
+            Some(push) => {
+                push.channel()
+                    .wait(&self.shared.waiters, ready, timeout)
+                    .await
+            }
             None => self.shared.waiters.wait(ready, timeout).await,
         }
     }
 }
 
 impl FsEventLog {
-    /// What this process's tails wait through, if it watches the lock file.
-    fn channel(&self) -> Option<&raw::PushChannel> {
-        self.shared.push.as_ref().and_then(raw::FilePush::channel)
-    }
-
     /// What wakes the tails of this log once a change is durable: in this
     /// process at once, and, where the lock file is local, in every other
     /// (by touching it; a woken tail waits for the lock, so it reads the
