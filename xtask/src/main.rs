@@ -2,10 +2,11 @@
 //!
 //! * `test`: every test of the workspace (unit, integration, conformance,
 //!   doctests), with the S3-compatible server (moto, see `s3.rs`), Azure's
-//!   emulator (Azurite, see `azure.rs`) and PostgreSQL (see `postgres.rs`)
-//!   running. Everything is built once, with the server tests' features
-//!   on, and each step runs its part of that build: the tests without a
-//!   server, those named `s3` with moto, `azure` with Azurite and
+//!   emulator (Azurite, see `azure.rs`), a GCS emulator (fake-gcs-server,
+//!   see `gcs.rs`) and PostgreSQL (see `postgres.rs`) running. Everything
+//!   is built once, with the server tests' features on, and each step runs
+//!   its part of that build: the tests without a server, those named `s3`
+//!   with moto, `azure` with Azurite, `gcs` with fake-gcs-server and
 //!   `postgres` with PostgreSQL, all at once (see `jobs.rs`); then the
 //!   doctests, the example programs, and the page `infinisheet serve`
 //!   serves, in Chromium (see `browser.rs`).
@@ -27,6 +28,7 @@
 
 mod azure;
 mod browser;
+mod gcs;
 mod jobs;
 mod postgres;
 mod readme;
@@ -166,20 +168,23 @@ const S3_FEATURES: &str = "infinisheet-object-store/s3-tests,infinisheet-process
 /// The features that build the tests needing Azure's emulator.
 const AZURE_FEATURES: &str = "infinisheet-object-store/azure-tests,infinisheet/azure-tests";
 
+/// The features that build the tests needing a GCS emulator.
+const GCS_FEATURES: &str = "infinisheet-object-store/gcs-tests";
+
 /// The features that build the tests needing PostgreSQL.
 const POSTGRES_FEATURES: &str = "infinisheet-postgres/postgres-tests,infinisheet/postgres-tests,\
                                  infinisheet-process-tests/postgres-tests";
 
 /// The test targets that need a server: built with the features above,
 /// run in steps of their own with the server's environment.
-const SERVER_TESTS: [&str; 3] = ["s3", "azure", "postgres"];
+const SERVER_TESTS: [&str; 4] = ["s3", "azure", "gcs", "postgres"];
 
 /// Every feature `test` builds with: the server tests' too, so each step
 /// (the tests without a server, S3's, Azure's, the doctests, the examples
 /// run afterwards) reuses one build instead of rebuilding the crates whose
 /// features changed.
 fn all_features() -> String {
-    format!("{S3_FEATURES},{AZURE_FEATURES},{POSTGRES_FEATURES}")
+    format!("{S3_FEATURES},{AZURE_FEATURES},{GCS_FEATURES},{POSTGRES_FEATURES}")
 }
 
 /// The names of the workspace's integration-test targets, from its crates'
@@ -310,10 +315,12 @@ fn test() -> Result<()> {
     )?;
     let s3_servers = s3_servers()?;
     let azure = azure::AzureServer::start()?;
+    let gcs = gcs::GcsServer::start()?;
     let postgres = postgres::PostgresServer::start(postgres::Durability::Unsynced)?;
     let mut tests = local_jobs(&features, &skips, &postgres)?;
     tests.extend(s3_jobs(&s3_servers, &skips));
     tests.push(server_job("azure", azure.env(), &skips));
+    tests.push(server_job("gcs", gcs.env(), &skips));
     tests.push(server_job("postgres", postgres.env(), &skips));
     jobs::run_all(&tests)?;
     // The tests that restart the server, alone once the others are done.
@@ -334,6 +341,7 @@ fn test() -> Result<()> {
         &restart,
     )?;
     drop(postgres);
+    drop(gcs);
     drop(azure);
     run_built("example", "mixed_backends", &[], &s3_servers[0].env())?;
     drop(s3_servers);
@@ -586,9 +594,11 @@ fn conformance() -> Result<()> {
         ],
         vec![skips.env()],
     )];
+    let gcs = gcs::GcsServer::start()?;
     let postgres = postgres::PostgresServer::start(postgres::Durability::Unsynced)?;
     tests.extend(s3_jobs(&s3_servers, &skips));
     tests.push(server_job("azure", azure.env(), &skips));
+    tests.push(server_job("gcs", gcs.env(), &skips));
     tests.push(server_job("postgres", postgres.env(), &skips));
     jobs::run_all(&tests)
 }

@@ -239,18 +239,25 @@ pub(crate) fn cache_dir() -> PathBuf {
 
 /// A virtualenv holding the pinned packages, created on first use.
 fn install() -> Result<PathBuf> {
-    let venv = cache_dir().join("moto-5.2.5");
+    pip_install("moto-5.2.5", &PACKAGES)
+}
+
+/// A virtualenv in the cache directory `name` holding `packages` from
+/// PyPI, created once: a marker file records what was installed, so a
+/// changed pin installs again.
+pub(crate) fn pip_install(name: &str, packages: &[&str]) -> Result<PathBuf> {
+    let venv = cache_dir().join(name);
     let marker = venv.join("installed");
-    let wanted = PACKAGES.join("\n");
+    let wanted = packages.join("\n");
     if std::fs::read_to_string(&marker).is_ok_and(|done| done == wanted) {
         return Ok(venv);
     }
-    eprintln!("installing moto into {}", venv.display());
+    eprintln!("installing {} into {}", packages.join(", "), venv.display());
     std::fs::create_dir_all(venv.parent().context("cache directory")?)?;
     crate::run("python3", &["-m", "venv", &venv.to_string_lossy()], &[])?;
     let pip = venv.join("bin").join("pip");
     let mut args = vec!["install", "--quiet", "--disable-pip-version-check"];
-    args.extend(PACKAGES);
+    args.extend(packages);
     crate::run(&pip.to_string_lossy(), &args, &[])?;
     std::fs::write(&marker, wanted)?;
     Ok(venv)

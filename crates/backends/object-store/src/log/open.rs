@@ -129,7 +129,11 @@ async fn probe_conditional_writes(
     }
     match create().await {
         Err(err) if is_lost_race(&err) => {}
-        Ok(_) => return Err(unsupported("it ignores conditional create (If-None-Match)")),
+        Ok(_) => {
+            return Err(unsupported(
+                "it ignores conditional create: a second create of one object overwrote it",
+            ));
+        }
         Err(err) if is_unsupported(&err) => return Err(unsupported("no conditional create")),
         Err(err) => return Err(storage("probing conditional create at", probe, err).into()),
     }
@@ -147,7 +151,7 @@ async fn probe_conditional_writes(
     match replaced {
         Err(err) if is_lost_race(&err) => Ok(()),
         Ok(_) => Err(unsupported(
-            "it ignores ETag-conditional replace (If-Match)",
+            "it ignores conditional replace: a replace naming a stale version overwrote it",
         )),
         Err(err) if is_unsupported(&err) => Err(unsupported("no ETag-conditional replace")),
         Err(err) => Err(storage("probing conditional replace at", probe, err).into()),
