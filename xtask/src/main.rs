@@ -57,6 +57,7 @@ fn main() -> Result<()> {
         "ci" => ci(),
         "bench" => bench(&rest),
         "sweep" => sweep(),
+        "multihost" => multihost(),
         "browser" => {
             run("cargo", &["build", "--package", "infinisheet-cli"], &[])?;
             browser::test(Path::new("."))
@@ -175,16 +176,22 @@ const GCS_FEATURES: &str = "infinisheet-object-store/gcs-tests";
 const POSTGRES_FEATURES: &str = "infinisheet-postgres/postgres-tests,infinisheet/postgres-tests,\
                                  infinisheet-process-tests/postgres-tests";
 
-/// The test targets that need a server: built with the features above,
-/// run in steps of their own with the server's environment.
-const SERVER_TESTS: [&str; 4] = ["s3", "azure", "gcs", "postgres"];
+/// The features that build the multi-host test (network namespaces).
+const MULTIHOST_FEATURES: &str = "infinisheet-process-tests/multihost-tests";
+
+/// The test targets that need a server (or root, for the multi-host
+/// test): built with the features above, run in steps of their own with
+/// the server's environment.
+const SERVER_TESTS: [&str; 5] = ["s3", "azure", "gcs", "postgres", "multihost"];
 
 /// Every feature `test` builds with: the server tests' too, so each step
 /// (the tests without a server, S3's, Azure's, the doctests, the examples
 /// run afterwards) reuses one build instead of rebuilding the crates whose
 /// features changed.
 fn all_features() -> String {
-    format!("{S3_FEATURES},{AZURE_FEATURES},{GCS_FEATURES},{POSTGRES_FEATURES}")
+    format!(
+        "{S3_FEATURES},{AZURE_FEATURES},{GCS_FEATURES},{POSTGRES_FEATURES},{MULTIHOST_FEATURES}"
+    )
 }
 
 /// The names of the workspace's integration-test targets, from its crates'
@@ -261,6 +268,95 @@ fn apt_install(packages: &[&str]) -> Result<()> {
         .with_context(|| format!("installing {} (needs root, as on CI)", packages.join(", ")))
 }
 
+/// The multi-host test (`crates/process-tests/tests/multihost.rs`): hosts
+/// made of network namespaces (as root; `iproute2` installed if missing),
+/// the S3 server on one of them, partitions while three hosts append.
+/// Its normal run and its self-check (creates that overwrite must fail
+/// it), one after the other.
+fn multihost() -> Result<()> {
+    if !is_root()? {
+        bail!("the multi-host test makes network namespaces: run it as root");
+    }
+    ensure_ip()?;
+    run_with(
+        "cargo",
+        &[
+            "test",
+            "--workspace",
+            "--features",
+            &all_features(),
+            "--test",
+            "multihost",
+            "--",
+            "--test-threads",
+            "1",
+            "--nocapture",
+        ],
+        &multihost_env()?,
+    )
+}
+
+/// In `test`: the multi-host test's normal run (3 hosts x 3 writers x 40
+/// appends, three partitions; its self-check runs in `multihost`), as a
+/// job beside the others — or, for a user who is not root, a note.
+fn multihost_job() -> Result<Option<jobs::Job>> {
+    if !is_root()? {
+        eprintln!(
+            "NOTE: the multi-host test (network namespaces) needs root: not run; \
+             `sudo cargo xtask multihost` runs it"
+        );
+        return Ok(None);
+    }
+    ensure_ip()?;
+    Ok(Some(jobs::Job::new(
+        "multihost",
+        &[
+            "test",
+            "--workspace",
+            "--features",
+            &all_features(),
+            "--test",
+            "multihost",
+            "--",
+            "--exact",
+            "three_hosts_share_a_log_on_s3_through_partitions",
+            "--nocapture",
+        ],
+        multihost_env()?,
+    )))
+}
+
+/// Where the multi-host test finds the S3 server's launcher.
+fn multihost_env() -> Result<Vec<(&'static str, String)>> {
+    let (python, launcher) = s3::launcher()?;
+    Ok(vec![
+        (
+            "INFINISHEET_MOTO_PYTHON",
+            python.to_string_lossy().into_owned(),
+        ),
+        (
+            "INFINISHEET_MOTO_LAUNCHER",
+            launcher.to_string_lossy().into_owned(),
+        ),
+    ])
+}
+
+fn is_root() -> Result<bool> {
+    let uid = Command::new("id")
+        .arg("-u")
+        .output()
+        .context("running id")?;
+    Ok(uid.stdout == b"0\n")
+}
+
+/// `ip` (Debian's `iproute2`), installed if missing.
+fn ensure_ip() -> Result<()> {
+    if works("ip", &["-V"]) {
+        return Ok(());
+    }
+    apt_install(&["iproute2"])
+}
+
 fn sweep() -> Result<()> {
     ensure_strace()?;
     run(
@@ -322,6 +418,7 @@ fn test() -> Result<()> {
     tests.push(server_job("azure", azure.env(), &skips));
     tests.push(server_job("gcs", gcs.env(), &skips));
     tests.push(server_job("postgres", postgres.env(), &skips));
+    tests.extend(multihost_job()?);
     jobs::run_all(&tests)?;
     // The tests that restart the server, alone once the others are done.
     let mut restart = postgres.env();

@@ -147,15 +147,12 @@ impl S3Server {
     /// Installs moto if needed and starts it.
     /// Starts a server whose log is `target/moto-NAME.log`.
     pub(crate) fn start(name: &str) -> Result<Self> {
-        let venv = install()?;
+        let (python, launcher) = launcher()?;
         let port = free_port()?;
         let log_path = crate::target_dir().join(format!("moto-{name}.log"));
         let log = std::fs::File::create(&log_path)
             .with_context(|| format!("creating {}", log_path.display()))?;
-        let launcher = venv.join("serialized_moto.py");
-        std::fs::write(&launcher, LAUNCHER)
-            .with_context(|| format!("writing {}", launcher.display()))?;
-        let child = Command::new(venv.join("bin").join("python"))
+        let child = Command::new(python)
             .arg(&launcher)
             .args(["127.0.0.1", &port.to_string()])
             .stdin(Stdio::null())
@@ -235,6 +232,16 @@ pub(crate) fn cache_dir() -> PathBuf {
         Some(home) => PathBuf::from(home).join(".cache").join("infinisheet"),
         None => crate::target_dir().join("cache"),
     }
+}
+
+/// The Python that runs moto and the script that serves it one request
+/// at a time (`python script HOST PORT`), installed if needed.
+pub(crate) fn launcher() -> Result<(PathBuf, PathBuf)> {
+    let venv = install()?;
+    let launcher = venv.join("serialized_moto.py");
+    std::fs::write(&launcher, LAUNCHER)
+        .with_context(|| format!("writing {}", launcher.display()))?;
+    Ok((venv.join("bin").join("python"), launcher))
 }
 
 /// A virtualenv holding the pinned packages, created on first use.

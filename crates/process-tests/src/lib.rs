@@ -24,13 +24,14 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
+pub mod multihost;
 pub mod proxy;
 pub mod sweep;
 
 use bytes::Bytes;
 use infinisheet_event_log::{
     AddEntryError, AppendToken, EventLog, EventLogExt, KnownSnapshot, LogEntry, QueryEnd,
-    QueryStart,
+    QueryError, QueryStart,
 };
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -150,35 +151,135 @@ pub async fn append_and_report(
     count: u64,
     out: &mut impl Write,
 ) -> Result<(), String> {
+    append_and_report_within(log, writer, count, DEADLINE, out).await
+}
+
+/// [`append_and_report`], giving each attempt at most `attempt`: one that
+/// takes longer (its request stuck in a network that lost it) is
+/// abandoned and sent again, with the same token, as after a retryable
+/// error.
+///
+/// # Errors
+///
+/// As [`append_and_report`]; attempts that time out count as an outage.
+pub async fn append_and_report_within(
+    log: &dyn EventLog,
+    writer: u32,
+    count: u64,
+    attempt: Duration,
+    out: &mut impl Write,
+) -> Result<(), String> {
     let mut seq = 0;
     for n in 0..count {
         let token = AppendToken::random();
         let mut outage: Option<(std::time::Instant, Duration)> = None;
         loop {
             let entry = LogEntry::new(payload(writer, n));
-            match log
-                .append_at(vec![entry], seq, KnownSnapshot::NotTracked, Some(token))
-                .await
-            {
-                Ok(_) => break,
-                Err(AddEntryError::Conflict { next, .. }) => seq = next,
-                Err(AddEntryError::Storage(err))
-                    if err.is_retryable()
-                        && outage.is_none_or(|(since, _)| since.elapsed() < STORAGE_OUTAGE) =>
-                {
-                    let (since, wait) =
-                        outage.unwrap_or((std::time::Instant::now(), Duration::from_millis(5)));
-                    tokio::time::sleep(wait).await;
-                    outage = Some((since, (wait * 2).min(Duration::from_millis(200))));
+            let appended = tokio::time::timeout(
+                attempt,
+                log.append_at(vec![entry], seq, KnownSnapshot::NotTracked, Some(token)),
+            )
+            .await;
+            let failed = match appended {
+                Ok(Ok(_)) => break,
+                Ok(Err(AddEntryError::Conflict { next, .. })) => {
+                    seq = next;
+                    continue;
                 }
-                Err(err) => return Err(format!("appending entry {n}: {err}")),
+                Ok(Err(AddEntryError::Storage(err))) if err.is_retryable() => err.to_string(),
+                Ok(Err(err)) => return Err(format!("appending entry {n}: {err}")),
+                Err(_) => format!("no answer in {attempt:?}"),
+            };
+            let (since, wait) =
+                outage.unwrap_or((std::time::Instant::now(), Duration::from_millis(5)));
+            if since.elapsed() >= STORAGE_OUTAGE {
+                return Err(format!(
+                    "appending entry {n}: failing for {STORAGE_OUTAGE:?}: {failed}"
+                ));
             }
+            tokio::time::sleep(wait).await;
+            outage = Some((since, (wait * 2).min(Duration::from_millis(200))));
         }
         writeln!(out, "ack {seq} {writer} {n}").map_err(|e| e.to_string())?;
         out.flush().map_err(|e| e.to_string())?;
         seq += 1;
     }
     Ok(())
+}
+
+/// The tail's side of the multi-host test: follows `log` from its first
+/// entry and writes `entry <seq> <writer> <n>` to `out` for each entry as
+/// it arrives, until `total` have; a storage failure (a partition) is
+/// retried from the same id, as the tail promises.
+///
+/// # Errors
+///
+/// A skipped, repeated or torn entry, or a tail error that is not a
+/// retryable storage failure.
+pub async fn tail_and_report(
+    log: &dyn EventLog,
+    total: u64,
+    out: &mut impl Write,
+) -> Result<(), String> {
+    use infinisheet_event_log::TailEvent;
+    let mut tail = log.tail(0);
+    let mut next = 0;
+    while next < total {
+        match tail.next().await {
+            Ok(TailEvent::Entries { start, entries }) => {
+                if start != next {
+                    return Err(format!("the tail gave {start} where {next} was next"));
+                }
+                for entry in entries {
+                    let (writer, n) = check_payload(&entry.payload)
+                        .ok_or_else(|| format!("entry {next} is torn: {:?}", entry.payload))?;
+                    writeln!(out, "entry {next} {writer} {n}").map_err(|e| e.to_string())?;
+                    next += 1;
+                }
+                out.flush().map_err(|e| e.to_string())?;
+            }
+            Ok(_) => {}
+            Err(err) if err.is_retryable() => {
+                // The tail tries again from the same id on the next call;
+                // a pause keeps a partition from spinning it.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(err) => return Err(format!("tailing at {next}: {err}")),
+        }
+    }
+    Ok(())
+}
+
+/// The reader's side of the multi-host test: the whole of `log` as
+/// `entry <seq> <writer> <n>` lines to `out`, then `bounds <start> <end>`;
+/// a read that fails retryably (through a lossy proxy) is made again.
+///
+/// # Errors
+///
+/// A torn entry, or a read failing for a minute.
+pub async fn list_log(log: &dyn EventLog, out: &mut impl Write) -> Result<(), String> {
+    let started = std::time::Instant::now();
+    let all = loop {
+        match log
+            .query_all(QueryStart::Start, QueryEnd::End, KnownSnapshot::NotTracked)
+            .await
+        {
+            Ok(all) => break all,
+            Err(QueryError::Storage(err))
+                if err.is_retryable() && started.elapsed() < STORAGE_OUTAGE =>
+            {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(err) => return Err(format!("reading the log: {err}")),
+        }
+    };
+    for (seq, entry) in (all.start..).zip(&all.entries) {
+        let (writer, n) = check_payload(&entry.payload)
+            .ok_or_else(|| format!("entry {seq} is torn or foreign: {:?}", entry.payload))?;
+        writeln!(out, "entry {seq} {writer} {n}").map_err(|e| e.to_string())?;
+    }
+    writeln!(out, "bounds {} {}", all.start, all.end).map_err(|e| e.to_string())?;
+    out.flush().map_err(|e| e.to_string())
 }
 
 /// Parses an `ack <seq> <writer> <n>` line.

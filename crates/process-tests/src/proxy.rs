@@ -13,12 +13,12 @@
 //! into a duplicate unless the caller can tell its own landed write from
 //! another writer's.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
 /// How often each fault strikes.
 #[derive(Clone, Copy, Debug)]
@@ -71,7 +71,23 @@ impl FaultProxy {
     ///
     /// If no port can be bound.
     pub async fn start(upstream: SocketAddr, rates: FaultRates) -> std::io::Result<Self> {
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        Self::start_at(([127, 0, 0, 1], 0).into(), upstream, None, rates).await
+    }
+
+    /// Starts a proxy listening on `listen` in front of `upstream`,
+    /// connecting to it from the address `source` if one is given (so the
+    /// server's host can tell, and cut off, this proxy's clients).
+    ///
+    /// # Errors
+    ///
+    /// If `listen` cannot be bound.
+    pub async fn start_at(
+        listen: SocketAddr,
+        upstream: SocketAddr,
+        source: Option<IpAddr>,
+        rates: FaultRates,
+    ) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(listen).await?;
         let address = listener.local_addr()?;
         let counters = Arc::new(Counters::default());
         let shared = counters.clone();
@@ -82,7 +98,7 @@ impl FaultProxy {
                 tokio::spawn(async move {
                     // A client that hangs up mid-request is no fault of the
                     // proxy's; the client sees it as the error it made.
-                    let _ = serve(client, upstream, rates, &shared, &rng).await;
+                    let _ = serve(client, upstream, source, rates, &shared, &rng).await;
                 });
             }
         });
@@ -222,9 +238,28 @@ fn closing(reply: &[u8]) -> Vec<u8> {
     out
 }
 
+/// A connection to `upstream`, from `source` if one is given.
+async fn connect(upstream: SocketAddr, source: Option<IpAddr>) -> std::io::Result<TcpStream> {
+    let Some(source) = source else {
+        return TcpStream::connect(upstream).await;
+    };
+    let socket = match source {
+        IpAddr::V4(_) => TcpSocket::new_v4()?,
+        IpAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    socket.bind(SocketAddr::new(source, 0))?;
+    socket.connect(upstream).await
+}
+
+/// The longest the proxy waits on the server for one request: a server
+/// cut off by a partition never answers, and the proxy's task for that
+/// request then ends rather than lingering.
+const UPSTREAM_DEADLINE: Duration = Duration::from_secs(60);
+
 async fn serve(
     client: TcpStream,
     upstream: SocketAddr,
+    source: Option<IpAddr>,
     rates: FaultRates,
     counters: &Counters,
     rng: &std::sync::Mutex<fastrand::Rng>,
@@ -236,11 +271,17 @@ async fn serve(
     let (head, length) = rewrite(&head)?;
     let mut body = vec![0; length];
     client.read_exact(&mut body).await?;
-    let mut server = TcpStream::connect(upstream).await?;
-    server.write_all(&head).await?;
-    server.write_all(&body).await?;
-    let mut reply = Vec::new();
-    server.read_to_end(&mut reply).await?;
+    let exchange = async {
+        let mut server = connect(upstream, source).await?;
+        server.write_all(&head).await?;
+        server.write_all(&body).await?;
+        let mut reply = Vec::new();
+        server.read_to_end(&mut reply).await?;
+        Ok::<_, std::io::Error>(reply)
+    };
+    let reply = tokio::time::timeout(UPSTREAM_DEADLINE, exchange)
+        .await
+        .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
     counters.requests.fetch_add(1, Ordering::SeqCst);
     let client = client.get_mut();
     match decide(&rates, rng) {

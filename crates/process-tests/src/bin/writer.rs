@@ -9,6 +9,27 @@
 //! infinisheet-writer pg-log <log> <writer> <count>            append to log <log> of the PostgreSQL
 //!                                                             database INFINISHEET_POSTGRES_URL names
 //!                                                             (not an argument: it holds a password)
+//! infinisheet-writer mh-s3-writer <prefix> <writer> <count> [--ignore-create]
+//!                                                             as s3-log, each attempt at most
+//!                                                             10 s and each request 5 s (the
+//!                                                             multi-host test); with
+//!                                                             --ignore-create its creates
+//!                                                             overwrite (the test's self-check)
+//! infinisheet-writer mh-s3-tail <prefix> <total>              tail the log from 0, print
+//!                                                             `entry <seq> <writer> <n>` per entry
+//!                                                             until <total> have come
+//! infinisheet-writer mh-s3-list <prefix>                      print the whole log as `entry` lines,
+//!                                                             then `bounds <start> <end>`
+//! infinisheet-writer mh-proxy <listen> <upstream> <source> <seed>
+//!                                                             a fault proxy (3 % lost replies,
+//!                                                             3 % 503s, up to 5 ms latency)
+//!                                                             connecting from <source>; prints
+//!                                                             `ready`, and at the end of its
+//!                                                             stdin `counts <requests> <lost>
+//!                                                             <503s>`
+//! infinisheet-writer http-put <host:port> <path>              a bodiless PUT answered 200, tried
+//!                                                             for up to a minute (a new bucket;
+//!                                                             a server coming up)
 //! infinisheet-writer snapshot-worker <db> <blobs>             run the pending snapshot jobs of log
 //!                                                             `sheet` in <db> with blobs in <blobs>
 //!                                                             (history and retention on), newest
@@ -21,6 +42,7 @@ use infinisheet_filesystem::{FsBlobStore, FsEventLog, FsLogOptions};
 use infinisheet_object_store::ObjectStoreEventLog;
 use infinisheet_object_store::object_store::aws::AmazonS3Builder;
 use infinisheet_postgres::{PostgresDatabase, PostgresOptions};
+use infinisheet_process_tests::multihost;
 use infinisheet_process_tests::{append_and_ack, version, worker_sheet};
 use infinisheet_snapshot_workflow::{SnapshotWorker, WorkflowOptions};
 use infinisheet_sqlite::{SqliteDatabase, SqliteOptions};
@@ -130,6 +152,32 @@ async fn run(args: &[String]) -> Result<(), String> {
                 .map_err(|e| e.to_string())?;
             append_and_ack(&log, writer_id(writer)?, number(count)?).await
         }
+        ["mh-s3-writer", prefix, writer, count, ref rest @ ..] => {
+            let ignore_create = match rest {
+                [] => false,
+                ["--ignore-create"] => true,
+                _ => return Err("usage: see the doc comment of src/bin/writer.rs".into()),
+            };
+            let log = multihost::s3_log(prefix, ignore_create).await?;
+            multihost::write(&log, writer_id(writer)?, number(count)?).await
+        }
+        ["mh-s3-tail", prefix, total] => {
+            let log = multihost::s3_log(prefix, false).await?;
+            infinisheet_process_tests::tail_and_report(
+                &log,
+                number(total)?,
+                &mut std::io::stdout().lock(),
+            )
+            .await
+        }
+        ["mh-s3-list", prefix] => {
+            let log = multihost::s3_log(prefix, false).await?;
+            infinisheet_process_tests::list_log(&log, &mut std::io::stdout().lock()).await
+        }
+        ["mh-proxy", listen, upstream, source, seed] => {
+            multihost::proxy(listen, upstream, source, number(seed)?).await
+        }
+        ["http-put", address, path] => multihost::http_put(address, path).await,
         ["snapshot-worker", db, blobs] => snapshot_worker(db, blobs).await,
         _ => Err("usage: see the doc comment of src/bin/writer.rs".into()),
     }

@@ -1,0 +1,652 @@
+//! Many machines, one log: hosts made of network namespaces, joined
+//! through a router that runs the project's fault proxy, with partitions
+//! that come and go while every host appends.
+//!
+//! ```text
+//!   client 1 (10.77.1.2) ─┐
+//!   client 2 (10.77.2.2) ─┼─ router: a fault proxy per client ── storage (10.77.0.2):
+//!   client 3 (10.77.3.2) ─┘  (10.77.N.1:8000 → 10.77.0.2:9000,       the S3 server
+//!                              from 10.77.0.1N)
+//! ```
+//!
+//! Each client host runs three writer processes and a tail on one log in
+//! the S3 server's bucket; the router does not forward, so the proxies
+//! (3 % lost replies, 3 % 503s, up to 5 ms delay) are the only way
+//! between hosts, and no host has a route out of the namespaces. While
+//! the writers run: client 1's link goes down for 4 s; then the storage
+//! host drops every packet to clients 1 and 2 (a blackhole route to their
+//! proxies' addresses) for 4 s; then client 3's link goes down for 4 s.
+//! Afterwards a reader on every client host lists the log, and the test
+//! checks: every acknowledged append is there exactly once and nothing
+//! else is; all readers agree; every tail gave every entry once, in
+//! order; no process hung or failed. A second run whose writers' creates
+//! overwrite (the conditional write disabled) must fail the check.
+//!
+//! Needs root (network namespaces, veth pairs) and the S3 server's
+//! launcher (`INFINISHEET_MOTO_PYTHON`, `INFINISHEET_MOTO_LAUNCHER`);
+//! `cargo xtask multihost` provides both and runs this file alone.
+//! Everything it makes is removed afterwards, also when it fails.
+
+#![allow(clippy::unwrap_used)] // tests fail by panicking
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const WRITER: &str = env!("CARGO_BIN_EXE_infinisheet-writer");
+const BUCKET: &str = "multihost";
+const S3_PORT: u16 = 9000;
+const PROXY_PORT: u16 = 8000;
+const CLIENTS: u8 = 3;
+const PARTITION: Duration = Duration::from_secs(4);
+/// The longest the writers may take, all told, before the run counts
+/// them as hung.
+const WRITERS_DEADLINE: Duration = Duration::from_secs(300);
+
+/// The hosts: namespaces named `<tag>-…`, removed on drop (with every
+/// process started in them).
+struct Net {
+    tag: String,
+    children: Vec<Child>,
+    made: Vec<String>,
+}
+
+fn ip(args: &[&str]) {
+    let status = Command::new("ip")
+        .args(args)
+        .status()
+        .unwrap_or_else(|err| panic!("running `ip {}`: {err}", args.join(" ")));
+    assert!(status.success(), "`ip {}` failed", args.join(" "));
+}
+
+impl Net {
+    fn build(tag: &str) -> Net {
+        assert!(
+            Command::new("id")
+                .arg("-u")
+                .output()
+                .is_ok_and(|out| out.stdout.starts_with(b"0\n")),
+            "the multi-host test needs root (network namespaces); run `cargo xtask multihost`"
+        );
+        let mut net = Net {
+            tag: tag.to_owned(),
+            children: Vec::new(),
+            made: Vec::new(),
+        };
+        for host in ["st", "rt", "c1", "c2", "c3"] {
+            let name = net.ns(host);
+            // Left over from a run killed before it could clean up.
+            let _ = Command::new("ip")
+                .args(["netns", "del", &name])
+                .stderr(Stdio::null())
+                .status();
+            ip(&["netns", "add", &name]);
+            net.made.push(name.clone());
+            ip(&["-n", &name, "link", "set", "lo", "up"]);
+        }
+        let (st, rt) = (net.ns("st"), net.ns("rt"));
+        ip(&[
+            "link", "add", "s0", "netns", &st, "type", "veth", "peer", "name", "r0", "netns", &rt,
+        ]);
+        ip(&["-n", &st, "addr", "add", "10.77.0.2/24", "dev", "s0"]);
+        ip(&["-n", &rt, "addr", "add", "10.77.0.1/24", "dev", "r0"]);
+        for client in 1..=CLIENTS {
+            // The address client N's proxy reaches the storage host from.
+            let source = format!("10.77.0.1{client}/24");
+            ip(&["-n", &rt, "addr", "add", &source, "dev", "r0"]);
+        }
+        ip(&["-n", &st, "link", "set", "s0", "up"]);
+        ip(&["-n", &rt, "link", "set", "r0", "up"]);
+        for client in 1..=CLIENTS {
+            let c = net.ns(&format!("c{client}"));
+            let router_end = format!("r{client}");
+            ip(&[
+                "link",
+                "add",
+                "c0",
+                "netns",
+                &c,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                &router_end,
+                "netns",
+                &rt,
+            ]);
+            ip(&[
+                "-n",
+                &c,
+                "addr",
+                "add",
+                &format!("10.77.{client}.2/24"),
+                "dev",
+                "c0",
+            ]);
+            ip(&[
+                "-n",
+                &rt,
+                "addr",
+                "add",
+                &format!("10.77.{client}.1/24"),
+                "dev",
+                &router_end,
+            ]);
+            ip(&["-n", &c, "link", "set", "c0", "up"]);
+            ip(&["-n", &rt, "link", "set", &router_end, "up"]);
+        }
+        // The router passes nothing on by itself: the proxies are the only
+        // way between hosts (a new namespace starts with forwarding off;
+        // this says so).
+        let forwarding = Command::new("ip")
+            .args(["netns", "exec", &rt, "cat", "/proc/sys/net/ipv4/ip_forward"])
+            .output()
+            .unwrap();
+        assert_eq!(forwarding.stdout, b"0\n", "the router forwards");
+        // No host has a way out of the namespaces made here.
+        for host in ["st", "rt", "c1", "c2", "c3"] {
+            let routes = Command::new("ip")
+                .args(["-n", &net.ns(host), "route", "show", "default"])
+                .output()
+                .unwrap();
+            assert!(routes.stdout.is_empty(), "{host} has a default route");
+        }
+        net
+    }
+
+    fn ns(&self, host: &str) -> String {
+        format!("{}-{host}", self.tag)
+    }
+
+    /// `program args` on `host`, its stdout piped.
+    fn spawn(&mut self, host: &str, program: &str, args: &[&str], env: &[(&str, String)]) -> usize {
+        let child = Command::new("ip")
+            .args(["netns", "exec", &self.ns(host), program])
+            .args(args)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|err| panic!("starting {program} on {host}: {err}"));
+        self.children.push(child);
+        self.children.len() - 1
+    }
+
+    /// Runs the writer binary on `host` to the end; its stdout.
+    fn run(&self, host: &str, args: &[&str], env: &[(&str, String)]) -> String {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.ns(host), WRITER])
+            .args(args)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .stderr(Stdio::inherit())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "`{}` on {host} failed",
+            args.join(" ")
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+}
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        for name in self.made.iter().rev() {
+            let _ = Command::new("ip").args(["netns", "del", name]).status();
+        }
+    }
+}
+
+/// What one run saw.
+#[derive(Debug, Default)]
+struct Outcome {
+    acknowledged: usize,
+    duplicates: usize,
+    lost: usize,
+    partitions: usize,
+    longest_stall: Duration,
+    proxied: [u64; 3],
+    problems: Vec<String>,
+}
+
+/// A line from a child, or its end.
+enum Event {
+    Line(usize, String),
+    End(usize),
+}
+
+fn read_lines(index: usize, child: &mut Child, events: &mpsc::Sender<Event>) {
+    let stdout = child.stdout.take().unwrap();
+    let events = events.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if events.send(Event::Line(index, line)).is_err() {
+                return;
+            }
+        }
+        let _ = events.send(Event::End(index));
+    });
+}
+
+fn client_env(client: u8) -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "AWS_ENDPOINT",
+            format!("http://10.77.{client}.1:{PROXY_PORT}"),
+        ),
+        ("AWS_ALLOW_HTTP", "true".into()),
+        ("AWS_REGION", "us-east-1".into()),
+        ("AWS_ACCESS_KEY_ID", "infinisheet".into()),
+        ("AWS_SECRET_ACCESS_KEY", "infinisheet".into()),
+        ("AWS_BUCKET", BUCKET.into()),
+    ]
+}
+
+/// A partition the run injects once the writers acknowledged `at` of
+/// their appends.
+struct Partition {
+    at: usize,
+    what: &'static str,
+    cut: Vec<Vec<String>>,
+    heal: Vec<Vec<String>>,
+}
+
+fn partitions(net: &Net, total: usize) -> Vec<Partition> {
+    let (st, rt) = (net.ns("st"), net.ns("rt"));
+    let link = |client: u8, state: &str| {
+        vec![
+            "-n".to_owned(),
+            rt.clone(),
+            "link".into(),
+            "set".into(),
+            format!("r{client}"),
+            state.into(),
+        ]
+    };
+    let blackhole = |client: u8, action: &str| {
+        vec![
+            "-n".to_owned(),
+            st.clone(),
+            "route".into(),
+            action.into(),
+            "blackhole".into(),
+            format!("10.77.0.1{client}/32"),
+        ]
+    };
+    vec![
+        Partition {
+            at: total * 15 / 100,
+            what: "client 1's link down",
+            cut: vec![link(1, "down")],
+            heal: vec![link(1, "up")],
+        },
+        Partition {
+            at: total * 45 / 100,
+            what: "storage cut off from clients 1 and 2",
+            cut: vec![blackhole(1, "add"), blackhole(2, "add")],
+            heal: vec![blackhole(1, "del"), blackhole(2, "del")],
+        },
+        Partition {
+            at: total * 75 / 100,
+            what: "client 3's link down",
+            cut: vec![link(3, "down")],
+            heal: vec![link(3, "up")],
+        },
+    ]
+}
+
+fn ip_owned(args: &[String]) {
+    ip(&args.iter().map(String::as_str).collect::<Vec<_>>());
+}
+
+/// One run on S3: `writers` processes per client host, `each` appends
+/// apiece; `ignore_create` makes the writers' creates overwrite.
+fn run_s3(tag: &str, writers: u32, each: u64, ignore_create: bool) -> Outcome {
+    let python = std::env::var("INFINISHEET_MOTO_PYTHON")
+        .expect("INFINISHEET_MOTO_PYTHON: run `cargo xtask multihost`");
+    let launcher = std::env::var("INFINISHEET_MOTO_LAUNCHER")
+        .expect("INFINISHEET_MOTO_LAUNCHER: run `cargo xtask multihost`");
+    let mut net = Net::build(tag);
+    let mut outcome = Outcome::default();
+    let server = net.spawn(
+        "st",
+        &python,
+        &[&launcher, "10.77.0.2", &S3_PORT.to_string()],
+        &[],
+    );
+    net.run(
+        "st",
+        &[
+            "http-put",
+            &format!("10.77.0.2:{S3_PORT}"),
+            &format!("/{BUCKET}"),
+        ],
+        &[],
+    );
+    let seed = fastrand::u64(..);
+    eprintln!("multihost {tag}: proxy seeds from {seed}");
+    let mut proxies = Vec::new();
+    for client in 1..=CLIENTS {
+        let index = net.spawn(
+            "rt",
+            WRITER,
+            &[
+                "mh-proxy",
+                &format!("10.77.{client}.1:{PROXY_PORT}"),
+                &format!("10.77.0.2:{S3_PORT}"),
+                &format!("10.77.0.1{client}"),
+                &(seed + u64::from(client)).to_string(),
+            ],
+            &[],
+        );
+        let stdout = net.children[index].stdout.as_mut().unwrap();
+        let mut ready = String::new();
+        BufReader::new(stdout).read_line(&mut ready).unwrap();
+        assert_eq!(ready.trim(), "ready", "proxy {client} did not start");
+        proxies.push(index);
+    }
+    let prefix = format!("{tag}-{:08x}", fastrand::u32(..));
+    // The log exists before the writers race (through client 3's proxy).
+    let empty = net.run("c3", &["mh-s3-list", &prefix], &client_env(3));
+    assert_eq!(empty.trim(), "bounds 0 0");
+
+    let total = (u64::from(CLIENTS) * u64::from(writers) * each) as usize;
+    let (events, received) = mpsc::channel();
+    let mut writer_of = BTreeMap::new();
+    let mut tails = BTreeMap::new();
+    let started = Instant::now();
+    for client in 1..=CLIENTS {
+        let env = client_env(client);
+        for w in 0..writers {
+            let id = u32::from(client - 1) * writers + w;
+            let mut args = vec![
+                "mh-s3-writer".to_owned(),
+                prefix.clone(),
+                id.to_string(),
+                each.to_string(),
+            ];
+            if ignore_create {
+                args.push("--ignore-create".into());
+            }
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let index = net.spawn(&format!("c{client}"), WRITER, &args, &env);
+            read_lines(index, &mut net.children[index], &events);
+            writer_of.insert(index, id);
+        }
+        let index = net.spawn(
+            &format!("c{client}"),
+            WRITER,
+            &["mh-s3-tail", &prefix, &total.to_string()],
+            &env,
+        );
+        read_lines(index, &mut net.children[index], &events);
+        tails.insert(index, client);
+    }
+
+    let mut schedule = partitions(&net, total);
+    schedule.reverse();
+    let mut healing: Option<(Instant, Partition)> = None;
+    let mut acks: BTreeMap<u64, Vec<(u32, u64)>> = BTreeMap::new();
+    let mut acked = 0;
+    let mut last_ack: BTreeMap<usize, Instant> = writer_of.keys().map(|i| (*i, started)).collect();
+    let mut tail_lines: BTreeMap<u8, Vec<String>> = BTreeMap::new();
+    let mut open_writers = writer_of.len();
+    let mut open_tails = tails.len();
+    let mut writers_done = None;
+    loop {
+        if let Some((since, _)) = &healing
+            && since.elapsed() >= PARTITION
+        {
+            let (_, partition) = healing.take().unwrap();
+            for command in &partition.heal {
+                ip_owned(command);
+            }
+            eprintln!("multihost {tag}: healed {} at {acked} acks", partition.what);
+        }
+        if healing.is_none() && schedule.last().is_some_and(|p| acked >= p.at) {
+            let partition = schedule.pop().unwrap();
+            for command in &partition.cut {
+                ip_owned(command);
+            }
+            eprintln!("multihost {tag}: {} at {acked} acks", partition.what);
+            outcome.partitions += 1;
+            healing = Some((Instant::now(), partition));
+        }
+        if open_writers == 0 && writers_done.is_none() {
+            writers_done = Some(Instant::now());
+        }
+        let tails_deadline = if ignore_create {
+            Duration::from_secs(15)
+        } else {
+            Duration::from_secs(120)
+        };
+        if open_writers == 0
+            && healing.is_none()
+            && (open_tails == 0 || writers_done.unwrap().elapsed() > tails_deadline)
+        {
+            break;
+        }
+        if started.elapsed() > WRITERS_DEADLINE && open_writers > 0 {
+            outcome.problems.push(format!(
+                "{open_writers} writers hung past {WRITERS_DEADLINE:?}"
+            ));
+            break;
+        }
+        match received.recv_timeout(Duration::from_millis(100)) {
+            Ok(Event::Line(index, line)) => {
+                if let Some(client) = tails.get(&index) {
+                    tail_lines.entry(*client).or_default().push(line);
+                } else {
+                    let (seq, w, n) = infinisheet_process_tests::parse_ack(&line);
+                    acks.entry(seq).or_default().push((w, n));
+                    acked += 1;
+                    let now = Instant::now();
+                    let last = last_ack.insert(index, now).unwrap();
+                    outcome.longest_stall = outcome.longest_stall.max(now - last);
+                }
+            }
+            Ok(Event::End(index)) => {
+                if tails.contains_key(&index) {
+                    open_tails -= 1;
+                } else {
+                    open_writers -= 1;
+                    let status = net.children[index].wait().unwrap();
+                    if !status.success() {
+                        outcome
+                            .problems
+                            .push(format!("writer {} failed ({status})", writer_of[&index]));
+                    }
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => unreachable!("the test holds a sender"),
+        }
+    }
+    if let Some((_, partition)) = healing.take() {
+        for command in &partition.heal {
+            ip_owned(command);
+        }
+    }
+    outcome.acknowledged = acked;
+    if acked != total {
+        outcome
+            .problems
+            .push(format!("{acked} of {total} appends acknowledged"));
+    }
+    for (client, lines) in (1..=CLIENTS).map(|c| (c, tail_lines.get(&c).map_or(0, Vec::len))) {
+        if lines != total {
+            outcome.problems.push(format!(
+                "client {client}'s tail gave {lines} of {total} entries"
+            ));
+        }
+    }
+
+    // Every host's reader, through its own proxy.
+    let listings: Vec<String> = (1..=CLIENTS)
+        .map(|client| {
+            net.run(
+                &format!("c{client}"),
+                &["mh-s3-list", &prefix],
+                &client_env(client),
+            )
+        })
+        .collect();
+    for (i, listing) in listings.iter().enumerate().skip(1) {
+        if listing != &listings[0] {
+            outcome.problems.push(format!(
+                "client {}'s reader disagrees with client 1's",
+                i + 1
+            ));
+        }
+    }
+    let mut held: BTreeMap<u64, (u32, u64)> = BTreeMap::new();
+    let mut bounds = (0, 0);
+    for line in listings[0].lines() {
+        let words: Vec<&str> = line.split(' ').collect();
+        match words[..] {
+            ["entry", seq, w, n] => {
+                held.insert(
+                    seq.parse().unwrap(),
+                    (w.parse().unwrap(), n.parse().unwrap()),
+                );
+            }
+            ["bounds", start, end] => bounds = (start.parse().unwrap(), end.parse().unwrap()),
+            _ => panic!("bad listing line {line:?}"),
+        }
+    }
+    if bounds != (0, held.len() as u64) {
+        outcome.problems.push(format!(
+            "the log holds {bounds:?} with {} entries",
+            held.len()
+        ));
+    }
+    let mut copies: BTreeMap<(u32, u64), usize> = BTreeMap::new();
+    for claimed in held.values() {
+        *copies.entry(*claimed).or_default() += 1;
+    }
+    outcome.duplicates = copies.values().map(|c| c - 1).sum();
+    for (seq, claims) in &acks {
+        for claim in claims {
+            if held.get(seq) != Some(claim) {
+                outcome.lost += 1;
+            }
+        }
+        if claims.len() > 1 {
+            outcome
+                .problems
+                .push(format!("id {seq} acknowledged to {} writers", claims.len()));
+        }
+    }
+    let acked_entries: usize = acks.values().map(Vec::len).sum();
+    if held.len() != acked_entries {
+        outcome.problems.push(format!(
+            "the log holds {} entries for {acked_entries} acknowledged",
+            held.len()
+        ));
+    }
+    if outcome.duplicates > 0 || outcome.lost > 0 {
+        outcome.problems.push(format!(
+            "{} duplicates, {} acknowledged entries lost",
+            outcome.duplicates, outcome.lost
+        ));
+    }
+    let expected: Vec<String> = held
+        .iter()
+        .map(|(seq, (w, n))| format!("entry {seq} {w} {n}"))
+        .collect();
+    for (client, lines) in &tail_lines {
+        if lines[..] != expected[..lines.len().min(expected.len())] || lines.len() > expected.len()
+        {
+            outcome
+                .problems
+                .push(format!("client {client}'s tail differs from the log"));
+        }
+    }
+    for (i, index) in proxies.iter().enumerate() {
+        drop(net.children[*index].stdin.take());
+        let stdout = net.children[*index].stdout.as_mut().unwrap();
+        let mut counts = String::new();
+        BufReader::new(stdout).read_line(&mut counts).unwrap();
+        outcome.proxied[i] = counts
+            .split(' ')
+            .nth(1)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        eprintln!("multihost {tag}: proxy {} {}", i + 1, counts.trim());
+    }
+    let _ = net.children[server].kill();
+    outcome
+}
+
+fn report(tag: &str, outcome: &Outcome) {
+    let mut out = std::io::stderr().lock();
+    writeln!(
+        out,
+        "multihost {tag}: {} appends acknowledged, {} duplicates, {} lost, {} partitions, \
+         longest stall {:.1} s, requests through the proxies {:?}; {} problems{}",
+        outcome.acknowledged,
+        outcome.duplicates,
+        outcome.lost,
+        outcome.partitions,
+        outcome.longest_stall.as_secs_f64(),
+        outcome.proxied,
+        outcome.problems.len(),
+        if outcome.problems.is_empty() {
+            ""
+        } else {
+            ", the first:"
+        }
+    )
+    .unwrap();
+    for problem in outcome.problems.iter().take(8) {
+        writeln!(out, "  {problem}").unwrap();
+    }
+}
+
+/// Writers per client host and appends per writer, from
+/// `INFINISHEET_MULTIHOST` (`WRITERSxEACH`; default 3x40).
+fn size() -> (u32, u64) {
+    let text = std::env::var("INFINISHEET_MULTIHOST").unwrap_or_else(|_| "3x40".into());
+    let (writers, each) = text
+        .split_once('x')
+        .unwrap_or_else(|| panic!("INFINISHEET_MULTIHOST={text}: want WRITERSxEACH"));
+    (writers.parse().unwrap(), each.parse().unwrap())
+}
+
+#[test]
+fn three_hosts_share_a_log_on_s3_through_partitions() {
+    let (writers, each) = size();
+    let outcome = run_s3(
+        &format!("ism{}", std::process::id() % 10_000),
+        writers,
+        each,
+        false,
+    );
+    report("s3", &outcome);
+    assert!(outcome.problems.is_empty(), "{:?}", outcome.problems);
+    assert_eq!(outcome.partitions, 3);
+}
+
+#[test]
+fn the_check_catches_a_store_whose_creates_overwrite() {
+    let (writers, each) = size();
+    let outcome = run_s3(
+        &format!("isb{}", std::process::id() % 10_000),
+        writers,
+        each,
+        true,
+    );
+    report("s3 with creates that overwrite", &outcome);
+    assert!(
+        !outcome.problems.is_empty(),
+        "a store letting two writers win one id passed the multi-host check"
+    );
+}
