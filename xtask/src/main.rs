@@ -19,6 +19,8 @@
 //!   arguments go to criterion.
 //! * `browser`: the browser test of `infinisheet serve`'s page alone
 //!   (`test` runs it too).
+//! * `multihost`: the multi-host test (network namespaces, as root) with
+//!   its self-check; `test` runs it without the self-check when root.
 //! * `sweep`: the crash-point sweep and the damage sweep over every point,
 //!   printing their counts (`test` runs them too, quietly: the damage
 //!   sweep whole, of the crash points each kind's first and last and a
@@ -270,21 +272,27 @@ fn apt_install(packages: &[&str]) -> Result<()> {
 
 /// The multi-host test (`crates/process-tests/tests/multihost.rs`): hosts
 /// made of network namespaces (as root; `iproute2` installed if missing),
-/// the S3 server on one of them, partitions while three hosts append.
-/// Its normal run and its self-check (creates that overwrite must fail
-/// it), one after the other.
+/// the storage server on one of them (the S3 server, `infinisheet serve`,
+/// PostgreSQL), partitions while three hosts append. Its runs and its
+/// self-check (creates that overwrite must fail it), one after the other.
 fn multihost() -> Result<()> {
     if !is_root()? {
         bail!("the multi-host test makes network namespaces: run it as root");
     }
     ensure_ip()?;
+    let features = all_features();
+    run(
+        "cargo",
+        &["build", "--workspace", "--features", &features, "--bins"],
+        &[],
+    )?;
     run_with(
         "cargo",
         &[
             "test",
             "--workspace",
             "--features",
-            &all_features(),
+            &features,
             "--test",
             "multihost",
             "--",
@@ -296,14 +304,15 @@ fn multihost() -> Result<()> {
     )
 }
 
-/// In `test`: the multi-host test's normal run (3 hosts x 3 writers x 40
-/// appends, three partitions; its self-check runs in `multihost`), as a
-/// job beside the others — or, for a user who is not root, a note.
+/// In `test`: the multi-host test's normal runs (S3, `serve`, PostgreSQL;
+/// 3 hosts x 3 writers x 40 appends, three partitions each; its
+/// self-check runs in `multihost`), as a job beside the others — or, for
+/// a user who is not root, a note.
 fn multihost_job() -> Result<Option<jobs::Job>> {
     if !is_root()? {
         eprintln!(
             "NOTE: the multi-host test (network namespaces) needs root: not run; \
-             `sudo cargo xtask multihost` runs it"
+             `cargo xtask multihost` as root runs it"
         );
         return Ok(None);
     }
@@ -318,18 +327,32 @@ fn multihost_job() -> Result<Option<jobs::Job>> {
             "--test",
             "multihost",
             "--",
-            "--exact",
-            "three_hosts_share_a_log_on_s3_through_partitions",
+            "three_hosts_",
+            "--test-threads",
+            "3",
             "--nocapture",
         ],
         multihost_env()?,
     )))
 }
 
-/// Where the multi-host test finds the S3 server's launcher.
+/// Where the multi-host test finds the S3 server's launcher and the
+/// `infinisheet` command (built by `test`'s build, or by `multihost`).
 fn multihost_env() -> Result<Vec<(&'static str, String)>> {
     let (python, launcher) = s3::launcher()?;
+    let command = target_dir().join("debug").join("infinisheet");
     Ok(vec![
+        (
+            "INFINISHEET_PG_BIN",
+            postgres::programs()?.to_string_lossy().into_owned(),
+        ),
+        (
+            "INFINISHEET_BIN",
+            std::fs::canonicalize(&command)
+                .with_context(|| format!("{} is not built", command.display()))?
+                .to_string_lossy()
+                .into_owned(),
+        ),
         (
             "INFINISHEET_MOTO_PYTHON",
             python.to_string_lossy().into_owned(),

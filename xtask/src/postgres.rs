@@ -45,16 +45,21 @@ pub(crate) struct PostgresServer {
     password: String,
 }
 
+/// The directory of PostgreSQL's programs, installing it first if needed.
+pub(crate) fn programs() -> Result<PathBuf> {
+    match bin_dir() {
+        Some(bin) => Ok(bin),
+        None => {
+            crate::apt_install(&["postgresql"])?;
+            bin_dir().context("PostgreSQL was installed but its initdb is not found")
+        }
+    }
+}
+
 impl PostgresServer {
     /// Starts a new cluster (installing PostgreSQL first if needed).
     pub(crate) fn start(durability: Durability) -> Result<Self> {
-        let bin = match bin_dir() {
-            Some(bin) => bin,
-            None => {
-                crate::apt_install(&["postgresql"])?;
-                bin_dir().context("PostgreSQL was installed but its initdb is not found")?
-            }
-        };
+        let bin = programs()?;
         let root = std::fs::metadata("/proc/self")
             .map(|m| m.uid() == 0)
             .unwrap_or(false);

@@ -151,13 +151,13 @@ pub async fn append_and_report(
     count: u64,
     out: &mut impl Write,
 ) -> Result<(), String> {
-    append_and_report_within(log, writer, count, DEADLINE, out).await
+    append_and_report_within(log, writer, count, DEADLINE, Duration::ZERO, out).await
 }
 
 /// [`append_and_report`], giving each attempt at most `attempt`: one that
 /// takes longer (its request stuck in a network that lost it) is
 /// abandoned and sent again, with the same token, as after a retryable
-/// error.
+/// error. Waits `pace` after each acknowledged append.
 ///
 /// # Errors
 ///
@@ -167,6 +167,7 @@ pub async fn append_and_report_within(
     writer: u32,
     count: u64,
     attempt: Duration,
+    pace: Duration,
     out: &mut impl Write,
 ) -> Result<(), String> {
     let mut seq = 0;
@@ -203,6 +204,9 @@ pub async fn append_and_report_within(
         writeln!(out, "ack {seq} {writer} {n}").map_err(|e| e.to_string())?;
         out.flush().map_err(|e| e.to_string())?;
         seq += 1;
+        if !pace.is_zero() {
+            tokio::time::sleep(pace).await;
+        }
     }
     Ok(())
 }

@@ -1,13 +1,19 @@
 //! The child processes' side of the multi-host test (`tests/multihost.rs`):
-//! S3 clients that give every request and every attempt a deadline (a
-//! partition swallows requests without a word), the fault proxy as a
-//! process of its own on the router host, and a bare HTTP PUT to create
-//! the bucket.
+//! clients of a log on S3 (`s3:PREFIX`, the bucket the `AWS_*`
+//! environment names) or of an `infinisheet serve` (`http:ID`, the server
+//! `INFINISHEET_SERVER` names, with `INFINISHEET_TOKEN`) or PostgreSQL
+//! (`pg:NAME`, the database `INFINISHEET_POSTGRES_URL` names), giving every
+//! request and every attempt a deadline (a partition swallows requests
+//! without a word); the fault proxy as a process of its own on the router
+//! host; and a bare HTTP PUT to create the bucket.
 
-use crate::proxy::{FaultProxy, FaultRates};
+use crate::proxy::{FaultCounts, FaultProxy, FaultRates, TcpFaultProxy};
+use infinisheet_event_log::EventLog;
+use infinisheet_http::{HttpEventLog, HttpStorage};
 use infinisheet_object_store::ObjectStoreEventLog;
 use infinisheet_object_store::object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use infinisheet_object_store::object_store::{ClientConfigKey, ObjectStore, PutMode};
+use infinisheet_postgres::{PostgresDatabase, PostgresEventLog, PostgresOptions};
 use infinisheet_test_kit::{Call, Intercepted, Interceptor, Verdict};
 use std::io::{BufRead, Write};
 use std::sync::Arc;
@@ -38,14 +44,87 @@ impl Interceptor for IgnoresCreate {
     }
 }
 
-/// The log under `prefix` of the bucket the `AWS_*` environment names,
-/// with short request deadlines; its record creates overwrite if
-/// `ignore_create`.
+/// The log `spec` names (`s3:PREFIX` or `http:ID`, see the module
+/// documentation), created if it is not there; on S3 its record creates
+/// overwrite if `ignore_create`.
 ///
 /// # Errors
 ///
-/// If the store cannot be configured or the log opened.
-pub async fn s3_log(prefix: &str, ignore_create: bool) -> Result<ObjectStoreEventLog, String> {
+/// A spec of neither form, or a log that cannot be opened in a minute.
+pub async fn open(spec: &str, ignore_create: bool) -> Result<Box<dyn EventLog>, String> {
+    if let Some(prefix) = spec.strip_prefix("s3:") {
+        return Ok(Box::new(s3_log(prefix, ignore_create).await?));
+    }
+    if ignore_create {
+        return Err("--ignore-create is for s3: logs".into());
+    }
+    if let Some(id) = spec.strip_prefix("http:") {
+        return Ok(Box::new(http_log(id).await?));
+    }
+    if let Some(name) = spec.strip_prefix("pg:") {
+        return Ok(Box::new(postgres_log(name).await?));
+    }
+    Err(format!(
+        "a log is s3:PREFIX, http:ID or pg:NAME, not {spec:?}"
+    ))
+}
+
+/// The log `name` of the database `INFINISHEET_POSTGRES_URL` names, tried
+/// for a minute.
+async fn postgres_log(name: &str) -> Result<PostgresEventLog, String> {
+    let url = std::env::var("INFINISHEET_POSTGRES_URL")
+        .map_err(|_| "pg: logs need INFINISHEET_POSTGRES_URL".to_owned())?;
+    let mut options = PostgresOptions::default();
+    options.connect_timeout = REQUEST;
+    retried(|| async {
+        let db = PostgresDatabase::connect(&url, options)
+            .await
+            .map_err(|e| e.to_string())?;
+        db.open_or_create_log(name).await.map_err(|e| e.to_string())
+    })
+    .await
+}
+
+/// `open` tried for a minute (the server may be coming up, or behind a
+/// partition), each try at most [`ATTEMPT`].
+async fn retried<T, F, Fut>(open: F) -> Result<T, String>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
+    let started = std::time::Instant::now();
+    loop {
+        let failed = match tokio::time::timeout(ATTEMPT, open()).await {
+            Ok(Ok(opened)) => return Ok(opened),
+            Ok(Err(err)) => err,
+            Err(_) => format!("no answer in {ATTEMPT:?}"),
+        };
+        if started.elapsed() > Duration::from_secs(60) {
+            return Err(failed);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The log `id` of the server `INFINISHEET_SERVER` names, tried for a
+/// minute (the server may be coming up, or behind a partition).
+async fn http_log(id: &str) -> Result<HttpEventLog, String> {
+    let url = std::env::var("INFINISHEET_SERVER")
+        .map_err(|_| "http: logs need INFINISHEET_SERVER".to_owned())?;
+    let token = std::env::var("INFINISHEET_TOKEN").ok();
+    retried(|| async {
+        let server = HttpStorage::connect(&url, token.clone())
+            .await
+            .map_err(|e| e.to_string())?;
+        server.log(id, true).await.map_err(|e| e.to_string())
+    })
+    .await
+}
+
+/// The log under `prefix` of the bucket the `AWS_*` environment names,
+/// with short request deadlines; its record creates overwrite if
+/// `ignore_create`.
+async fn s3_log(prefix: &str, ignore_create: bool) -> Result<ObjectStoreEventLog, String> {
     infinisheet_object_store::install_tls();
     // Set as options rather than a `ClientOptions` of its own, which would
     // replace what the environment configured (plain HTTP allowed).
@@ -81,46 +160,73 @@ pub async fn s3_log(prefix: &str, ignore_create: bool) -> Result<ObjectStoreEven
 }
 
 /// Appends `count` entries of `writer`, printing `ack` lines, each attempt
-/// at most [`ATTEMPT`].
+/// at most [`ATTEMPT`], waiting `pace` after each.
 ///
 /// # Errors
 ///
 /// As [`crate::append_and_report_within`].
-pub async fn write(log: &ObjectStoreEventLog, writer: u32, count: u64) -> Result<(), String> {
-    crate::append_and_report_within(log, writer, count, ATTEMPT, &mut std::io::stdout().lock())
-        .await
+pub async fn write(
+    log: &dyn EventLog,
+    writer: u32,
+    count: u64,
+    pace: Duration,
+) -> Result<(), String> {
+    crate::append_and_report_within(
+        log,
+        writer,
+        count,
+        ATTEMPT,
+        pace,
+        &mut std::io::stdout().lock(),
+    )
+    .await
 }
 
 /// Runs a fault proxy on `listen` in front of `upstream`, connecting from
 /// `source`, until its stdin ends; prints `ready` once listening and
-/// `counts <requests> <lost> <503s>` at the end.
+/// `counts <requests> <lost> <503s>` at the end. An HTTP proxy
+/// ([`FaultProxy`]: 3 % of replies lost, 3 % turned into 503s, up to 5 ms
+/// delay), or with `tcp` a [`TcpFaultProxy`] (1 % of reply pieces lost,
+/// the connection cut instead).
 ///
 /// # Errors
 ///
 /// If an address does not parse or cannot be bound.
-pub async fn proxy(listen: &str, upstream: &str, source: &str, seed: u64) -> Result<(), String> {
+pub async fn proxy(
+    tcp: bool,
+    listen: &str,
+    upstream: &str,
+    source: &str,
+    seed: u64,
+) -> Result<(), String> {
     let parse = |what: &str, text: &str| {
         text.parse()
             .map_err(|_| format!("bad {what} address {text:?}"))
     };
-    let rates = FaultRates {
-        lost_reply: 0.03,
-        unavailable: 0.03,
-        max_latency: Duration::from_millis(5),
-        seed,
+    let (listen_at, upstream) = (parse("listen", listen)?, parse("upstream", upstream)?);
+    let source = Some(
+        source
+            .parse()
+            .map_err(|_| format!("bad source {source:?}"))?,
+    );
+    let bound = |e: std::io::Error| format!("listening on {listen}: {e}");
+    let counts: Box<dyn Fn() -> FaultCounts> = if tcp {
+        let proxy = TcpFaultProxy::start_at(listen_at, upstream, source, 0.01, seed)
+            .await
+            .map_err(bound)?;
+        Box::new(move || proxy.counts())
+    } else {
+        let rates = FaultRates {
+            lost_reply: 0.03,
+            unavailable: 0.03,
+            max_latency: Duration::from_millis(5),
+            seed,
+        };
+        let proxy = FaultProxy::start_at(listen_at, upstream, source, rates)
+            .await
+            .map_err(bound)?;
+        Box::new(move || proxy.counts())
     };
-    let proxy = FaultProxy::start_at(
-        parse("listen", listen)?,
-        parse("upstream", upstream)?,
-        Some(
-            source
-                .parse()
-                .map_err(|_| format!("bad source {source:?}"))?,
-        ),
-        rates,
-    )
-    .await
-    .map_err(|e| format!("listening on {listen}: {e}"))?;
     println!("ready");
     std::io::stdout().flush().map_err(|e| e.to_string())?;
     // The end of stdin (the test closing it, or dying) stops the proxy.
@@ -136,7 +242,7 @@ pub async fn proxy(listen: &str, upstream: &str, source: &str, seed: u64) -> Res
     })
     .await
     .map_err(|e| e.to_string())?;
-    let counts = proxy.counts();
+    let counts = counts();
     println!(
         "counts {} {} {}",
         counts.requests, counts.lost, counts.unavailable

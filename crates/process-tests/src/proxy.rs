@@ -329,7 +329,23 @@ impl TcpFaultProxy {
     ///
     /// If no port can be bound.
     pub async fn start(upstream: SocketAddr, lost_reply: f64, seed: u64) -> std::io::Result<Self> {
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        Self::start_at(([127, 0, 0, 1], 0).into(), upstream, None, lost_reply, seed).await
+    }
+
+    /// [`start`](Self::start), listening on `listen` and connecting to
+    /// `upstream` from the address `source` if one is given.
+    ///
+    /// # Errors
+    ///
+    /// If `listen` cannot be bound.
+    pub async fn start_at(
+        listen: SocketAddr,
+        upstream: SocketAddr,
+        source: Option<IpAddr>,
+        lost_reply: f64,
+        seed: u64,
+    ) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(listen).await?;
         let address = listener.local_addr()?;
         let counters = Arc::new(Counters::default());
         let shared = counters.clone();
@@ -342,7 +358,7 @@ impl TcpFaultProxy {
                 let rng = fastrand::Rng::with_seed(seed ^ connection);
                 let shared = shared.clone();
                 relays.spawn(async move {
-                    let _ = relay(client, upstream, lost_reply, rng, &shared).await;
+                    let _ = relay(client, upstream, source, lost_reply, rng, &shared).await;
                 });
                 while relays.try_join_next().is_some() {}
             }
@@ -380,11 +396,12 @@ impl Drop for TcpFaultProxy {
 async fn relay(
     mut client: TcpStream,
     upstream: SocketAddr,
+    source: Option<IpAddr>,
     lost_reply: f64,
     mut rng: fastrand::Rng,
     counters: &Counters,
 ) -> std::io::Result<()> {
-    let mut server = TcpStream::connect(upstream).await?;
+    let mut server = connect(upstream, source).await?;
     counters.requests.fetch_add(1, Ordering::SeqCst);
     let (mut from_client, mut to_client) = client.split();
     let (mut from_server, mut to_server) = server.split();

@@ -6,11 +6,14 @@
 //!   client 1 (10.77.1.2) ─┐
 //!   client 2 (10.77.2.2) ─┼─ router: a fault proxy per client ── storage (10.77.0.2):
 //!   client 3 (10.77.3.2) ─┘  (10.77.N.1:8000 → 10.77.0.2:9000,       the S3 server
-//!                              from 10.77.0.1N)
+//!                              from 10.77.0.1N)                      `infinisheet serve`
+//!                                                                    or PostgreSQL
 //! ```
 //!
-//! Each client host runs three writer processes and a tail on one log in
-//! the S3 server's bucket; the router does not forward, so the proxies
+//! Each client host runs three writer processes and a tail on one log —
+//! in the S3 server's bucket, of an `infinisheet serve` (its SQLite logs,
+//! reached by the HTTP log), or in PostgreSQL (through a TCP fault proxy
+//! that cuts 1 % of replies); the router does not forward, so the proxies
 //! (3 % lost replies, 3 % 503s, up to 5 ms delay) are the only way
 //! between hosts, and no host has a route out of the namespaces. While
 //! the writers run: client 1's link goes down for 4 s; then the storage
@@ -22,9 +25,11 @@
 //! order; no process hung or failed. A second run whose writers' creates
 //! overwrite (the conditional write disabled) must fail the check.
 //!
-//! Needs root (network namespaces, veth pairs) and the S3 server's
-//! launcher (`INFINISHEET_MOTO_PYTHON`, `INFINISHEET_MOTO_LAUNCHER`);
-//! `cargo xtask multihost` provides both and runs this file alone.
+//! Needs root (network namespaces, veth pairs), the S3 server's launcher
+//! (`INFINISHEET_MOTO_PYTHON`, `INFINISHEET_MOTO_LAUNCHER`), the
+//! `infinisheet` command (`INFINISHEET_BIN`) and PostgreSQL's programs
+//! (`INFINISHEET_PG_BIN`); `cargo xtask multihost` provides them and runs
+//! this file alone.
 //! Everything it makes is removed afterwards, also when it fails.
 
 #![allow(clippy::unwrap_used)] // tests fail by panicking
@@ -41,6 +46,10 @@ const S3_PORT: u16 = 9000;
 const PROXY_PORT: u16 = 8000;
 const CLIENTS: u8 = 3;
 const PARTITION: Duration = Duration::from_secs(4);
+/// How long each writer waits between its appends: every backend's
+/// writers are still at work when the partitions come (PostgreSQL's
+/// would otherwise be done before the second).
+const PACE: Duration = Duration::from_millis(150);
 /// The longest the writers may take, all told, before the run counts
 /// them as hung.
 const WRITERS_DEADLINE: Duration = Duration::from_secs(300);
@@ -51,6 +60,9 @@ struct Net {
     tag: String,
     children: Vec<Child>,
     made: Vec<String>,
+    /// Commands that stop a server cleanly, run before the children are
+    /// killed.
+    stops: Vec<Command>,
 }
 
 fn ip(args: &[&str]) {
@@ -74,6 +86,7 @@ impl Net {
             tag: tag.to_owned(),
             children: Vec::new(),
             made: Vec::new(),
+            stops: Vec::new(),
         };
         for host in ["st", "rt", "c1", "c2", "c3"] {
             let name = net.ns(host);
@@ -162,12 +175,25 @@ impl Net {
 
     /// `program args` on `host`, its stdout piped.
     fn spawn(&mut self, host: &str, program: &str, args: &[&str], env: &[(&str, String)]) -> usize {
+        self.spawn_logged(host, program, args, env, Stdio::inherit())
+    }
+
+    /// [`spawn`](Self::spawn), its stderr to `log`.
+    fn spawn_logged(
+        &mut self,
+        host: &str,
+        program: &str,
+        args: &[&str],
+        env: &[(&str, String)],
+        log: Stdio,
+    ) -> usize {
         let child = Command::new("ip")
             .args(["netns", "exec", &self.ns(host), program])
             .args(args)
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
+            .stderr(log)
             .spawn()
             .unwrap_or_else(|err| panic!("starting {program} on {host}: {err}"));
         self.children.push(child);
@@ -194,6 +220,9 @@ impl Net {
 
 impl Drop for Net {
     fn drop(&mut self) {
+        for stop in &mut self.stops {
+            let _ = stop.stdout(Stdio::null()).stderr(Stdio::null()).status();
+        }
         for child in &mut self.children {
             let _ = child.kill();
             let _ = child.wait();
@@ -236,18 +265,183 @@ fn read_lines(index: usize, child: &mut Child, events: &mpsc::Sender<Event>) {
     });
 }
 
-fn client_env(client: u8) -> Vec<(&'static str, String)> {
-    vec![
-        (
-            "AWS_ENDPOINT",
-            format!("http://10.77.{client}.1:{PROXY_PORT}"),
-        ),
-        ("AWS_ALLOW_HTTP", "true".into()),
-        ("AWS_REGION", "us-east-1".into()),
-        ("AWS_ACCESS_KEY_ID", "infinisheet".into()),
-        ("AWS_SECRET_ACCESS_KEY", "infinisheet".into()),
-        ("AWS_BUCKET", BUCKET.into()),
-    ]
+/// What the storage host serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Backend {
+    /// The S3 server; clients use the object-store log.
+    S3,
+    /// `infinisheet serve` (its SQLite logs); clients use the HTTP log.
+    Serve,
+    /// PostgreSQL; clients use its log, through a TCP fault proxy.
+    Postgres,
+}
+
+/// The token the `serve` runs take.
+const TOKEN: &str = "multihost-test-token-0123456789abcdef";
+
+/// What a client host's processes need to reach the storage host through
+/// its proxy.
+fn client_env(backend: Backend, client: u8) -> Vec<(&'static str, String)> {
+    let proxy = format!("http://10.77.{client}.1:{PROXY_PORT}");
+    match backend {
+        Backend::S3 => vec![
+            ("AWS_ENDPOINT", proxy),
+            ("AWS_ALLOW_HTTP", "true".into()),
+            ("AWS_REGION", "us-east-1".into()),
+            ("AWS_ACCESS_KEY_ID", "infinisheet".into()),
+            ("AWS_SECRET_ACCESS_KEY", "infinisheet".into()),
+            ("AWS_BUCKET", BUCKET.into()),
+        ],
+        Backend::Serve => vec![
+            ("INFINISHEET_SERVER", proxy),
+            ("INFINISHEET_TOKEN", TOKEN.into()),
+        ],
+        Backend::Postgres => vec![(
+            "INFINISHEET_POSTGRES_URL",
+            format!(
+                "postgres://infinisheet@10.77.{client}.1:{PROXY_PORT}/postgres?sslmode=disable"
+            ),
+        )],
+    }
+}
+
+/// Runs `program args` as the `postgres` user (PostgreSQL refuses root),
+/// to its end.
+fn as_postgres(program: &std::path::Path, args: &[&str]) {
+    let status = Command::new("runuser")
+        .args(["-u", "postgres", "--"])
+        .arg(program)
+        .args(args)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(
+        status.success(),
+        "{} {} failed",
+        program.display(),
+        args.join(" ")
+    );
+}
+
+/// Starts the storage host's server, its files and its log
+/// (`server.log`) in `scratch`.
+fn start_storage(net: &mut Net, backend: Backend, scratch: &std::path::Path) -> usize {
+    let log = std::fs::File::create(scratch.join("server.log")).unwrap();
+    match backend {
+        Backend::S3 => {
+            let python = std::env::var("INFINISHEET_MOTO_PYTHON")
+                .expect("INFINISHEET_MOTO_PYTHON: run `cargo xtask multihost`");
+            let launcher = std::env::var("INFINISHEET_MOTO_LAUNCHER")
+                .expect("INFINISHEET_MOTO_LAUNCHER: run `cargo xtask multihost`");
+            let server = net.spawn_logged(
+                "st",
+                &python,
+                &[&launcher, "10.77.0.2", &S3_PORT.to_string()],
+                &[],
+                log.into(),
+            );
+            net.run(
+                "st",
+                &[
+                    "http-put",
+                    &format!("10.77.0.2:{S3_PORT}"),
+                    &format!("/{BUCKET}"),
+                ],
+                &[],
+            );
+            server
+        }
+        Backend::Serve => {
+            let program = std::env::var("INFINISHEET_BIN")
+                .expect("INFINISHEET_BIN (the infinisheet command): run `cargo xtask multihost`");
+            let token = scratch.join("token");
+            std::fs::write(&token, TOKEN).unwrap();
+            let home = scratch.join("home");
+            net.spawn_logged(
+                "st",
+                &program,
+                &[
+                    "--home",
+                    home.to_str().unwrap(),
+                    "serve",
+                    "--listen",
+                    &format!("0.0.0.0:{S3_PORT}"),
+                    "--token-file",
+                    token.to_str().unwrap(),
+                    // The proxy speaks plain HTTP; nothing leaves the
+                    // namespaces.
+                    "--plain-http",
+                ],
+                &[],
+                log.into(),
+            )
+        }
+        Backend::Postgres => {
+            let bin = std::path::PathBuf::from(
+                std::env::var("INFINISHEET_PG_BIN")
+                    .expect("INFINISHEET_PG_BIN: run `cargo xtask multihost`"),
+            );
+            let status = Command::new("chown")
+                .args(["postgres:", scratch.to_str().unwrap()])
+                .status()
+                .unwrap();
+            assert!(status.success(), "chown postgres {}", scratch.display());
+            let data = scratch.join("data");
+            let data = data.to_str().unwrap();
+            // Trust: the server is reachable from these namespaces only.
+            as_postgres(
+                &bin.join("initdb"),
+                &[
+                    "-D",
+                    data,
+                    "-U",
+                    "infinisheet",
+                    "--auth",
+                    "trust",
+                    "-E",
+                    "UTF8",
+                    "--no-sync",
+                ],
+            );
+            // Clients arrive from the router's addresses.
+            let hba = scratch.join("data").join("pg_hba.conf");
+            let mut rules = std::fs::OpenOptions::new().append(true).open(&hba).unwrap();
+            writeln!(rules, "host all infinisheet 10.77.0.0/24 trust").unwrap();
+            let postgres = bin.join("postgres");
+            let server = net.spawn_logged(
+                "st",
+                "setpriv",
+                &[
+                    "--reuid",
+                    "postgres",
+                    "--regid",
+                    "postgres",
+                    "--init-groups",
+                    postgres.to_str().unwrap(),
+                    "-D",
+                    data,
+                    "-c",
+                    "listen_addresses=10.77.0.2",
+                    "-p",
+                    &S3_PORT.to_string(),
+                    "-c",
+                    "unix_socket_directories=",
+                    "-c",
+                    "fsync=off",
+                    "-c",
+                    "max_connections=200",
+                ],
+                &[],
+                log.into(),
+            );
+            let mut stop = Command::new("runuser");
+            stop.args(["-u", "postgres", "--"])
+                .arg(bin.join("pg_ctl"))
+                .args(["-D", data, "stop", "-m", "immediate", "-w"]);
+            net.stops.push(stop);
+            server
+        }
+    }
 }
 
 /// A partition the run injects once the writers acknowledged `at` of
@@ -307,39 +501,32 @@ fn ip_owned(args: &[String]) {
     ip(&args.iter().map(String::as_str).collect::<Vec<_>>());
 }
 
-/// One run on S3: `writers` processes per client host, `each` appends
-/// apiece; `ignore_create` makes the writers' creates overwrite.
-fn run_s3(tag: &str, writers: u32, each: u64, ignore_create: bool) -> Outcome {
-    let python = std::env::var("INFINISHEET_MOTO_PYTHON")
-        .expect("INFINISHEET_MOTO_PYTHON: run `cargo xtask multihost`");
-    let launcher = std::env::var("INFINISHEET_MOTO_LAUNCHER")
-        .expect("INFINISHEET_MOTO_LAUNCHER: run `cargo xtask multihost`");
+/// One run: `writers` processes per client host, `each` appends apiece,
+/// on `backend`; `ignore_create` makes the writers' creates overwrite.
+fn run(backend: Backend, tag: &str, writers: u32, each: u64, ignore_create: bool) -> Outcome {
+    // Under /tmp, which PostgreSQL's user can reach; made before the
+    // hosts, so removed after their processes are gone.
+    let scratch = tempfile::Builder::new()
+        .prefix("infinisheet-multihost")
+        .tempdir_in("/tmp")
+        .unwrap();
     let mut net = Net::build(tag);
     let mut outcome = Outcome::default();
-    let server = net.spawn(
-        "st",
-        &python,
-        &[&launcher, "10.77.0.2", &S3_PORT.to_string()],
-        &[],
-    );
-    net.run(
-        "st",
-        &[
-            "http-put",
-            &format!("10.77.0.2:{S3_PORT}"),
-            &format!("/{BUCKET}"),
-        ],
-        &[],
-    );
+    let server = start_storage(&mut net, backend, scratch.path());
     let seed = fastrand::u64(..);
     eprintln!("multihost {tag}: proxy seeds from {seed}");
     let mut proxies = Vec::new();
     for client in 1..=CLIENTS {
+        let kind = if backend == Backend::Postgres {
+            "mh-tcp-proxy"
+        } else {
+            "mh-proxy"
+        };
         let index = net.spawn(
             "rt",
             WRITER,
             &[
-                "mh-proxy",
+                kind,
                 &format!("10.77.{client}.1:{PROXY_PORT}"),
                 &format!("10.77.0.2:{S3_PORT}"),
                 &format!("10.77.0.1{client}"),
@@ -353,9 +540,14 @@ fn run_s3(tag: &str, writers: u32, each: u64, ignore_create: bool) -> Outcome {
         assert_eq!(ready.trim(), "ready", "proxy {client} did not start");
         proxies.push(index);
     }
-    let prefix = format!("{tag}-{:08x}", fastrand::u32(..));
-    // The log exists before the writers race (through client 3's proxy).
-    let empty = net.run("c3", &["mh-s3-list", &prefix], &client_env(3));
+    let spec = match backend {
+        Backend::S3 => format!("s3:{tag}-{:08x}", fastrand::u32(..)),
+        Backend::Serve => format!("http:{tag}"),
+        Backend::Postgres => format!("pg:{tag}"),
+    };
+    // The log exists before the writers race (through client 3's proxy;
+    // this waits for the server to come up, too).
+    let empty = net.run("c3", &["mh-list", &spec], &client_env(backend, 3));
     assert_eq!(empty.trim(), "bounds 0 0");
 
     let total = (u64::from(CLIENTS) * u64::from(writers) * each) as usize;
@@ -364,14 +556,15 @@ fn run_s3(tag: &str, writers: u32, each: u64, ignore_create: bool) -> Outcome {
     let mut tails = BTreeMap::new();
     let started = Instant::now();
     for client in 1..=CLIENTS {
-        let env = client_env(client);
+        let env = client_env(backend, client);
         for w in 0..writers {
             let id = u32::from(client - 1) * writers + w;
             let mut args = vec![
-                "mh-s3-writer".to_owned(),
-                prefix.clone(),
+                "mh-writer".to_owned(),
+                spec.clone(),
                 id.to_string(),
                 each.to_string(),
+                PACE.as_millis().to_string(),
             ];
             if ignore_create {
                 args.push("--ignore-create".into());
@@ -384,7 +577,7 @@ fn run_s3(tag: &str, writers: u32, each: u64, ignore_create: bool) -> Outcome {
         let index = net.spawn(
             &format!("c{client}"),
             WRITER,
-            &["mh-s3-tail", &prefix, &total.to_string()],
+            &["mh-tail", &spec, &total.to_string()],
             &env,
         );
         read_lines(index, &mut net.children[index], &events);
@@ -494,8 +687,8 @@ fn run_s3(tag: &str, writers: u32, each: u64, ignore_create: bool) -> Outcome {
         .map(|client| {
             net.run(
                 &format!("c{client}"),
-                &["mh-s3-list", &prefix],
-                &client_env(client),
+                &["mh-list", &spec],
+                &client_env(backend, client),
             )
         })
         .collect();
@@ -583,6 +776,14 @@ fn run_s3(tag: &str, writers: u32, each: u64, ignore_create: bool) -> Outcome {
         eprintln!("multihost {tag}: proxy {} {}", i + 1, counts.trim());
     }
     let _ = net.children[server].kill();
+    if !outcome.problems.is_empty() && !ignore_create {
+        let log = std::fs::read_to_string(scratch.path().join("server.log")).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        eprintln!(
+            "multihost {tag}: the server's log ends:\n{}",
+            lines[lines.len().saturating_sub(30)..].join("\n")
+        );
+    }
     outcome
 }
 
@@ -621,15 +822,32 @@ fn size() -> (u32, u64) {
     (writers.parse().unwrap(), each.parse().unwrap())
 }
 
+fn tag(what: &str) -> String {
+    format!("{what}{}", std::process::id() % 10_000)
+}
+
+#[test]
+fn three_hosts_share_a_log_through_serve_through_partitions() {
+    let (writers, each) = size();
+    let outcome = run(Backend::Serve, &tag("ish"), writers, each, false);
+    report("serve", &outcome);
+    assert!(outcome.problems.is_empty(), "{:?}", outcome.problems);
+    assert_eq!(outcome.partitions, 3);
+}
+
+#[test]
+fn three_hosts_share_a_log_on_postgres_through_partitions() {
+    let (writers, each) = size();
+    let outcome = run(Backend::Postgres, &tag("isp"), writers, each, false);
+    report("postgres", &outcome);
+    assert!(outcome.problems.is_empty(), "{:?}", outcome.problems);
+    assert_eq!(outcome.partitions, 3);
+}
+
 #[test]
 fn three_hosts_share_a_log_on_s3_through_partitions() {
     let (writers, each) = size();
-    let outcome = run_s3(
-        &format!("ism{}", std::process::id() % 10_000),
-        writers,
-        each,
-        false,
-    );
+    let outcome = run(Backend::S3, &tag("ism"), writers, each, false);
     report("s3", &outcome);
     assert!(outcome.problems.is_empty(), "{:?}", outcome.problems);
     assert_eq!(outcome.partitions, 3);
@@ -638,12 +856,7 @@ fn three_hosts_share_a_log_on_s3_through_partitions() {
 #[test]
 fn the_check_catches_a_store_whose_creates_overwrite() {
     let (writers, each) = size();
-    let outcome = run_s3(
-        &format!("isb{}", std::process::id() % 10_000),
-        writers,
-        each,
-        true,
-    );
+    let outcome = run(Backend::S3, &tag("isb"), writers, each, true);
     report("s3 with creates that overwrite", &outcome);
     assert!(
         !outcome.problems.is_empty(),

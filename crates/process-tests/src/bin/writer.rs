@@ -9,16 +9,18 @@
 //! infinisheet-writer pg-log <log> <writer> <count>            append to log <log> of the PostgreSQL
 //!                                                             database INFINISHEET_POSTGRES_URL names
 //!                                                             (not an argument: it holds a password)
-//! infinisheet-writer mh-s3-writer <prefix> <writer> <count> [--ignore-create]
-//!                                                             as s3-log, each attempt at most
-//!                                                             10 s and each request 5 s (the
+//! infinisheet-writer mh-writer <log> <writer> <count> <pace-ms> [--ignore-create]
+//!                                                             append and ack to <log> (`s3:PREFIX`,
+//!                                                             `http:ID` or `pg:NAME`, see
+//!                                                             src/multihost.rs), <pace-ms> apart,
+//!                                                             each attempt at most 10 s (the
 //!                                                             multi-host test); with
-//!                                                             --ignore-create its creates
+//!                                                             --ignore-create an S3 log's creates
 //!                                                             overwrite (the test's self-check)
-//! infinisheet-writer mh-s3-tail <prefix> <total>              tail the log from 0, print
+//! infinisheet-writer mh-tail <log> <total>                    tail the log from 0, print
 //!                                                             `entry <seq> <writer> <n>` per entry
 //!                                                             until <total> have come
-//! infinisheet-writer mh-s3-list <prefix>                      print the whole log as `entry` lines,
+//! infinisheet-writer mh-list <log>                            print the whole log as `entry` lines,
 //!                                                             then `bounds <start> <end>`
 //! infinisheet-writer mh-proxy <listen> <upstream> <source> <seed>
 //!                                                             a fault proxy (3 % lost replies,
@@ -27,6 +29,10 @@
 //!                                                             `ready`, and at the end of its
 //!                                                             stdin `counts <requests> <lost>
 //!                                                             <503s>`
+//! infinisheet-writer mh-tcp-proxy <listen> <upstream> <source> <seed>
+//!                                                             the same for any TCP protocol
+//!                                                             (PostgreSQL's): 1 % of reply pieces
+//!                                                             lost, the connection cut instead
 //! infinisheet-writer http-put <host:port> <path>              a bodiless PUT answered 200, tried
 //!                                                             for up to a minute (a new bucket;
 //!                                                             a server coming up)
@@ -152,30 +158,34 @@ async fn run(args: &[String]) -> Result<(), String> {
                 .map_err(|e| e.to_string())?;
             append_and_ack(&log, writer_id(writer)?, number(count)?).await
         }
-        ["mh-s3-writer", prefix, writer, count, ref rest @ ..] => {
+        ["mh-writer", log, writer, count, pace, ref rest @ ..] => {
             let ignore_create = match rest {
                 [] => false,
                 ["--ignore-create"] => true,
                 _ => return Err("usage: see the doc comment of src/bin/writer.rs".into()),
             };
-            let log = multihost::s3_log(prefix, ignore_create).await?;
-            multihost::write(&log, writer_id(writer)?, number(count)?).await
+            let log = multihost::open(log, ignore_create).await?;
+            let pace = std::time::Duration::from_millis(number(pace)?);
+            multihost::write(&*log, writer_id(writer)?, number(count)?, pace).await
         }
-        ["mh-s3-tail", prefix, total] => {
-            let log = multihost::s3_log(prefix, false).await?;
+        ["mh-tail", log, total] => {
+            let log = multihost::open(log, false).await?;
             infinisheet_process_tests::tail_and_report(
-                &log,
+                &*log,
                 number(total)?,
                 &mut std::io::stdout().lock(),
             )
             .await
         }
-        ["mh-s3-list", prefix] => {
-            let log = multihost::s3_log(prefix, false).await?;
-            infinisheet_process_tests::list_log(&log, &mut std::io::stdout().lock()).await
+        ["mh-list", log] => {
+            let log = multihost::open(log, false).await?;
+            infinisheet_process_tests::list_log(&*log, &mut std::io::stdout().lock()).await
         }
         ["mh-proxy", listen, upstream, source, seed] => {
-            multihost::proxy(listen, upstream, source, number(seed)?).await
+            multihost::proxy(false, listen, upstream, source, number(seed)?).await
+        }
+        ["mh-tcp-proxy", listen, upstream, source, seed] => {
+            multihost::proxy(true, listen, upstream, source, number(seed)?).await
         }
         ["http-put", address, path] => multihost::http_put(address, path).await,
         ["snapshot-worker", db, blobs] => snapshot_worker(db, blobs).await,
