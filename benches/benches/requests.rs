@@ -17,6 +17,7 @@ use infinisheet_object_store::object_store::memory::InMemory;
 use infinisheet_object_store::{
     CountingStore, ObjectStoreBlobStore, ObjectStoreEventLog, RequestCounts,
 };
+use infinisheet_snapshot_workflow::{SnapshotWorker, WorkflowOptions};
 use std::sync::Arc;
 
 /// One row of the table: `what`, the requests `counts` over `times` runs.
@@ -173,6 +174,63 @@ fn main() {
         .await;
         row(
             "cold open of a 300-edit sheet (no snapshot), identity checked",
+            opened,
+            1,
+        );
+
+        // A sheet of 10,000 edits with a snapshot on its last, made by a
+        // snapshot worker as the catalog's would be.
+        let snap_blobs = ObjectStoreBlobStore::new(Arc::new(store.clone()), "snap-sheet".into());
+        let snap_log: Arc<dyn EventLog> = Arc::new(open(&store, "snap-log").await);
+        let options = SheetOptions::default()
+            .snapshot_interval(10_000)
+            .identity(infinisheet_engine::SheetId::random());
+        let sheet = Spreadsheet::create(snap_log.clone(), snap_blobs.root(), options)
+            .await
+            .unwrap();
+        for i in 0..10_000u32 {
+            sheet
+                .set_cell(i / 100, i % 100, Cell::new(CellValue::Number(f64::from(i))))
+                .await
+                .unwrap();
+        }
+        let worker = SnapshotWorker::new(
+            snap_log.clone(),
+            snap_blobs.root(),
+            WorkflowOptions::default().sheet(options),
+        );
+        for at in worker.pending().await.unwrap() {
+            worker.run_job(at).await.unwrap();
+        }
+        // The sheet learns of the snapshot on its next edit.
+        sheet
+            .set_cell(0, 0, Cell::new(CellValue::Number(-1.0)))
+            .await
+            .unwrap();
+        let edits = measure(&store, async {
+            for i in 0..EDITS as u32 {
+                sheet
+                    .set_cell(i, 1, Cell::new(CellValue::Number(1.0)))
+                    .await
+                    .unwrap();
+            }
+        })
+        .await;
+        row(
+            "engine edit (set_cell), steady state, a snapshot known",
+            edits,
+            EDITS,
+        );
+        let opened = measure(&store, async {
+            let log: Arc<dyn EventLog> = Arc::new(open(&store, "snap-log").await);
+            let sheet = Spreadsheet::open(log, snap_blobs.root(), options)
+                .await
+                .unwrap();
+            assert!(sheet.content().end() > 10_000);
+        })
+        .await;
+        row(
+            "cold open of a 10,000-edit sheet with a snapshot, identity checked",
             opened,
             1,
         );

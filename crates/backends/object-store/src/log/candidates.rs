@@ -14,9 +14,22 @@ use infinisheet_event_log::{SequenceId, SnapshotValue, StorageError};
 use std::collections::{BTreeMap, btree_map};
 
 impl ObjectStoreEventLog {
-    /// The log's most recent snapshot: the highest candidate at or after
-    /// the start whose entry has `snapshot` set.
+    /// The log's most recent snapshot: from the head when it knows (see
+    /// `newest.rs`), else [`newest_from_candidates`](Self::newest_from_candidates).
     pub(super) async fn latest_snapshot(
+        &self,
+        head: &Head,
+    ) -> Result<Option<SnapshotValue>, StorageError> {
+        match Self::known_newest(head) {
+            Some(known) => Ok(known),
+            None => self.newest_from_candidates(head).await,
+        }
+    }
+
+    /// The log's most recent snapshot, found through the candidates: the
+    /// highest candidate at or after the start whose entry has `snapshot`
+    /// set.
+    pub(super) async fn newest_from_candidates(
         &self,
         head: &Head,
     ) -> Result<Option<SnapshotValue>, StorageError> {

@@ -22,9 +22,10 @@ pub(crate) const HEAD_MAGIC: &[u8; 4] = b"ISLH";
 /// Magic of the snapshot candidates object.
 pub(crate) const SNAPSHOTS_MAGIC: &[u8; 4] = b"ISLS";
 
-/// Where the log starts and roughly where it ends. Changed only by
+/// Where the log starts and roughly where it ends, and its newest
+/// snapshot when no change of snapshots is under way. Changed only by
 /// compare-and-swap.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Head {
     /// The log's first entry.
     pub(crate) start: SequenceId,
@@ -34,6 +35,97 @@ pub(crate) struct Head {
     /// A record key (or the end) at or after `first_record`: walks towards
     /// the end start here. Never ahead of the log's end.
     pub(crate) end_hint: SequenceId,
+    /// The entry with the highest id whose `snapshot` is set (whatever the
+    /// start: one below it means none at or after it), while no change is
+    /// under way; `Unknown` from the moment one begins until the last one
+    /// under way ends, and in a head of format version 1.
+    pub(crate) newest: Newest,
+    /// The changes of snapshots under way: each operation that may change
+    /// an entry's `snapshot` (a `set_metadata` setting or clearing it, an
+    /// append carrying one) is named here before it writes and removed
+    /// after; the last one out works out `newest` again.
+    pub(crate) changing: Vec<Change>,
+}
+
+impl Head {
+    /// The head of a new, empty log: no snapshot.
+    pub(crate) fn new_log() -> Head {
+        Head {
+            newest: Newest::Known(None),
+            ..Head::default()
+        }
+    }
+}
+
+/// What the head says of the newest snapshot.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum Newest {
+    /// Not known: found through the snapshot candidates.
+    #[default]
+    Unknown,
+    /// The entry with the highest id whose `snapshot` is set, and that
+    /// snapshot; `None` if no entry has one.
+    Known(Option<(SequenceId, String)>),
+}
+
+/// A change of snapshots under way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Change {
+    /// Names the operation.
+    pub(crate) token: u64,
+    /// When it began, in milliseconds since the Unix epoch by its writer's
+    /// clock: one under way for over an hour is taken to have died (its
+    /// process killed between its two head writes).
+    pub(crate) since_ms: u64,
+}
+
+/// The head as format version 1 wrote it.
+#[derive(Deserialize)]
+struct HeadV1 {
+    start: SequenceId,
+    first_record: SequenceId,
+    end_hint: SequenceId,
+}
+
+/// Version byte of a head that names the newest snapshot. A release that
+/// reads only version 1 refuses it (a format version error) rather than
+/// change snapshots without saying so here.
+const HEAD_VERSION: u8 = 2;
+
+/// Encodes the head (version 2).
+pub(crate) fn encode_head(head: &Head) -> Bytes {
+    let mut header = Vec::with_capacity(64);
+    header.extend_from_slice(HEAD_MAGIC);
+    header.push(HEAD_VERSION);
+    // As in `encode_small`: cannot fail; if it did, read back as corrupt.
+    Bytes::from(postcard::to_extend(head, header.clone()).unwrap_or(header))
+}
+
+/// Decodes a head of version 1 (newest snapshot unknown) or 2.
+pub(crate) fn decode_head(key: &Path, bytes: &[u8]) -> Result<Head, StorageError> {
+    let Some((found, rest)) = bytes.split_first_chunk::<4>() else {
+        return Err(corrupt(key, "shorter than its header"));
+    };
+    if found != HEAD_MAGIC {
+        return Err(corrupt(key, "not an Infinisheet log object"));
+    }
+    match rest.split_first() {
+        Some((&VERSION, body)) => {
+            let old: HeadV1 = postcard::from_bytes(body).map_err(|err| corrupt(key, err))?;
+            Ok(Head {
+                start: old.start,
+                first_record: old.first_record,
+                end_hint: old.end_hint,
+                ..Head::default()
+            })
+        }
+        Some((&HEAD_VERSION, body)) => postcard::from_bytes(body).map_err(|err| corrupt(key, err)),
+        Some((version, _)) => Err(corrupt(
+            key,
+            format!("head format version {version}; this build reads versions 1 and 2"),
+        )),
+        None => Err(corrupt(key, "shorter than its header")),
+    }
 }
 
 /// Metadata as stored: the three fields of [`EntryMetadata`].
@@ -270,12 +362,50 @@ mod tests {
             start: 5,
             first_record: 3,
             end_hint: 9,
+            newest: Newest::Known(Some((7, "s7".into()))),
+            changing: vec![Change {
+                token: 1,
+                since_ms: 2,
+            }],
         };
-        let bytes = encode_small(HEAD_MAGIC, &head);
-        assert_eq!(
-            decode_small::<Head>(HEAD_MAGIC, &key(), &bytes).unwrap(),
-            head
+        let bytes = encode_head(&head);
+        assert_eq!(decode_head(&key(), &bytes).unwrap(), head);
+        let mut foreign = bytes.to_vec();
+        foreign[..4].copy_from_slice(SNAPSHOTS_MAGIC);
+        assert!(decode_head(&key(), &foreign).is_err());
+        let mut newer = bytes.to_vec();
+        newer[4] = 3;
+        let err = decode_head(&key(), &newer).unwrap_err();
+        assert!(err.message().contains("version 3"), "{err}");
+    }
+
+    /// A head written by a release of format version 1 reads as the same
+    /// start, first record and end hint, its newest snapshot unknown.
+    #[test]
+    fn version_1_heads_read_with_their_newest_snapshot_unknown() {
+        #[derive(Serialize)]
+        struct V1 {
+            start: u64,
+            first_record: u64,
+            end_hint: u64,
+        }
+        let bytes = encode_small(
+            HEAD_MAGIC,
+            &V1 {
+                start: 5,
+                first_record: 3,
+                end_hint: 9,
+            },
         );
-        assert!(decode_small::<Head>(SNAPSHOTS_MAGIC, &key(), &bytes).is_err());
+        assert_eq!(
+            decode_head(&key(), &bytes).unwrap(),
+            Head {
+                start: 5,
+                first_record: 3,
+                end_hint: 9,
+                newest: Newest::Unknown,
+                changing: Vec::new(),
+            }
+        );
     }
 }

@@ -18,6 +18,11 @@
 //! * `snapshots`: ids that may carry a snapshot (a superset, kept short by
 //!   truncation), so the newest snapshot is found without a listing.
 //!
+//! The head also names the newest snapshot while nothing changes
+//! snapshots (see `newest.rs`), so the head read every append makes
+//! answers a caller tracking snapshots: a steady-state append is two
+//! requests.
+//!
 //! An append creates its record at the end with `PutMode::Create`: exactly
 //! one writer wins an id. The end is found by walking the chain from the
 //! hint (or this handle's last known end), reading record headers only.
@@ -25,6 +30,7 @@
 mod candidates;
 mod fetch;
 mod format;
+mod newest;
 mod objects;
 mod open;
 
@@ -109,7 +115,7 @@ impl ObjectStoreEventLog {
             &objects.prefix,
             &objects.head,
             &objects.records,
-            format::encode_small(format::HEAD_MAGIC, &Head::default()),
+            format::encode_head(&Head::new_log()),
         )
         .await?;
         Ok(Self::with_objects(objects))
@@ -269,33 +275,48 @@ impl ObjectStoreEventLog {
         Ok(AddEntryError::Conflict { attempted, next })
     }
 
-    /// Moves the head's end hint to `end` if it lags far behind. One try: a
-    /// lost race means someone else moved the head.
-    async fn advance_hint(
+    /// The newest snapshot newer than `known` for an append that just
+    /// read the head (`head` at `version`) and ended the log at `end`, and
+    /// the head's end hint moved to `end` if it lags far behind — both in
+    /// the one head write this may make (one try: a lost race means
+    /// someone else moved the head).
+    async fn after_append(
         &self,
-        head: Head,
+        known: KnownSnapshot,
+        head: &Head,
         version: Option<object_store::UpdateVersion>,
         end: SequenceId,
-    ) -> Result<(), StorageError> {
-        if end.saturating_sub(head.end_hint) >= HINT_STRIDE {
+    ) -> Result<Option<SnapshotValue>, StorageError> {
+        let moved = (end.saturating_sub(head.end_hint) >= HINT_STRIDE).then_some(end);
+        let (newest, wrote) = if known.is_tracked() {
+            self.newest_learning(head, version.clone(), moved).await?
+        } else {
+            (None, false)
+        };
+        if let Some(end_hint) = moved
+            && !wrote
+        {
             let moved = Head {
-                end_hint: end,
-                ..head
+                end_hint,
+                ..head.clone()
             };
             self.objects.swap_head(version, &moved).await?;
         }
-        Ok(())
+        Ok(known.newer(newest))
     }
 }
 
-#[async_trait]
-impl EventLog for ObjectStoreEventLog {
-    async fn append_at(
+impl ObjectStoreEventLog {
+    /// [`EventLog::append_at`], within a change of snapshots (see
+    /// `newest.rs`) when `carried` (the ids of entries carrying one) is not
+    /// empty.
+    async fn append_carrying(
         &self,
         entries: Vec<LogEntry>,
         seq: SequenceId,
         known: KnownSnapshot,
         token: Option<AppendToken>,
+        carried: Vec<SequenceId>,
     ) -> Result<AddEntryValue, AddEntryError> {
         // Every record carries a token, the caller's or a fresh one: the
         // store's client retries a PUT whose reply was lost, and the retry
@@ -323,11 +344,6 @@ impl EventLog for ObjectStoreEventLog {
                 });
             }
         }
-        let carried: Vec<SequenceId> = (seq..)
-            .zip(&entries)
-            .filter(|(_, entry)| entry.metadata.snapshot.is_some())
-            .map(|(at, _)| at)
-            .collect();
         if !carried.is_empty() {
             // Candidates first: they may name more than the log holds, never
             // less.
@@ -356,10 +372,92 @@ impl EventLog for ObjectStoreEventLog {
         }
         let end = seq + count;
         self.learn_end(end);
-        self.advance_hint(head, version, end).await?;
         Ok(AddEntryValue {
-            last_snapshot: self.newer_snapshot(known, &head).await?,
+            last_snapshot: self.after_append(known, &head, version, end).await?,
         })
+    }
+
+    /// [`EventLog::set_metadata`] past the range check: within a change of
+    /// snapshots when `update` changes `snapshot`.
+    async fn set_metadata_at(
+        &self,
+        seq: SequenceId,
+        update: MetadataUpdate,
+        head: Head,
+    ) -> Result<(), SetMetadataError> {
+        if let FieldUpdate::Set(_) = update.snapshot {
+            // Candidates first: they may name more than the log holds, never
+            // less.
+            self.objects
+                .change_candidates(|candidates| add_candidates(candidates, &[seq]))
+                .await?;
+        }
+        let block = seq / OVERLAY_BLOCK;
+        let mut appended = None;
+        let mut contention = Contention::default();
+        loop {
+            let (mut overlay, version) = self.objects.overlay(block).await?;
+            let mut metadata = match overlay.get(&seq) {
+                Some(changed) => changed.clone(),
+                None => {
+                    if appended.is_none() {
+                        appended = self.appended_metadata(seq, &head).await?;
+                    }
+                    let Some(appended) = appended.clone() else {
+                        // Truncated away since the bounds were read.
+                        let (head, end) = self.head_and_end().await?;
+                        return Err(Bounds::new(head.start, end).range_error(seq).into());
+                    };
+                    appended
+                }
+            };
+            update.clone().apply(&mut metadata);
+            overlay.insert(seq, metadata);
+            if let Swap::Done = self.objects.swap_overlay(block, version, &overlay).await? {
+                return Ok(());
+            }
+            // Another change to the block landed first: apply to it.
+            contention
+                .lost("changing metadata in", &self.objects.record_key(seq))
+                .await?;
+        }
+    }
+}
+
+#[async_trait]
+impl EventLog for ObjectStoreEventLog {
+    async fn append_at(
+        &self,
+        entries: Vec<LogEntry>,
+        seq: SequenceId,
+        known: KnownSnapshot,
+        token: Option<AppendToken>,
+    ) -> Result<AddEntryValue, AddEntryError> {
+        let carried: Vec<SequenceId> = (seq..)
+            .zip(&entries)
+            .filter(|(_, entry)| entry.metadata.snapshot.is_some())
+            .map(|(at, _)| at)
+            .collect();
+        if carried.is_empty() {
+            return self
+                .append_carrying(entries, seq, known, token, carried)
+                .await;
+        }
+        // Entries carrying snapshots may change the newest one.
+        let change = self.begin_change().await?;
+        let appended = self
+            .append_carrying(entries, seq, KnownSnapshot::NotTracked, token, carried)
+            .await;
+        let ended = self.end_change(change).await;
+        let mut appended = appended?;
+        ended?;
+        if known.is_tracked() {
+            // Answered once the change is over: the head then knows the
+            // newest snapshot again (unless another change is under way).
+            let (head, _) = self.objects.head().await?;
+            appended.last_snapshot = self.newer_snapshot(known, &head).await?;
+        }
+        Ok(appended)
     }
 
     async fn query(
@@ -400,42 +498,14 @@ impl EventLog for ObjectStoreEventLog {
         // The end first: an id past it needs no search for its record.
         let (head, end) = self.head_and_end().await?;
         Bounds::new(head.start, end).check_entry(seq)?;
-        if let FieldUpdate::Set(_) = update.snapshot {
-            // Candidates first: they may name more than the log holds, never
-            // less.
-            self.objects
-                .change_candidates(|candidates| add_candidates(candidates, &[seq]))
-                .await?;
+        if let FieldUpdate::Keep = update.snapshot {
+            return self.set_metadata_at(seq, update, head).await;
         }
-        let block = seq / OVERLAY_BLOCK;
-        let mut appended = None;
-        let mut contention = Contention::default();
-        loop {
-            let (mut overlay, version) = self.objects.overlay(block).await?;
-            let mut metadata = match overlay.get(&seq) {
-                Some(changed) => changed.clone(),
-                None => {
-                    if appended.is_none() {
-                        appended = self.appended_metadata(seq, &head).await?;
-                    }
-                    let Some(appended) = appended.clone() else {
-                        // Truncated away since the bounds were read.
-                        let (head, end) = self.head_and_end().await?;
-                        return Err(Bounds::new(head.start, end).range_error(seq).into());
-                    };
-                    appended
-                }
-            };
-            update.clone().apply(&mut metadata);
-            overlay.insert(seq, metadata);
-            if let Swap::Done = self.objects.swap_overlay(block, version, &overlay).await? {
-                return Ok(());
-            }
-            // Another change to the block landed first: apply to it.
-            contention
-                .lost("changing metadata in", &self.objects.record_key(seq))
-                .await?;
-        }
+        let change = self.begin_change().await?;
+        let changed = self.set_metadata_at(seq, update, head).await;
+        let ended = self.end_change(change).await;
+        changed?;
+        Ok(ended?)
     }
 
     async fn truncate(&self, start: SequenceId) -> Result<(), TruncateError> {
@@ -476,6 +546,7 @@ impl EventLog for ObjectStoreEventLog {
                 start,
                 first_record,
                 end_hint: head.end_hint.max(first_record),
+                ..head.clone()
             };
             if let Swap::Done = self.objects.swap_head(version, &moved).await? {
                 break first_record;

@@ -4,8 +4,8 @@
 //! the chain of records find the end; listings find the record holding an id.
 
 use super::format::{
-    HEAD_MAGIC, Head, OVERLAY_MAGIC, RECORD_MAGIC, SNAPSHOTS_MAGIC, StoredMetadata, decode_record,
-    decode_small, encode_record, encode_small, is_record_version,
+    Head, OVERLAY_MAGIC, RECORD_MAGIC, SNAPSHOTS_MAGIC, StoredMetadata, decode_head, decode_record,
+    decode_small, encode_head, encode_record, encode_small, is_record_version,
 };
 use crate::error::{corrupt, is_lost_race, is_not_found, storage};
 use bytes::Bytes;
@@ -199,10 +199,13 @@ impl Objects {
         }
     }
 
+    /// The head, or (a log of a release that wrote the head only when it
+    /// first moved) the head of a log that never moved, its newest
+    /// snapshot unknown.
     pub(crate) async fn head(&self) -> Result<Versioned<Head>, StorageError> {
         match self.get(&self.head).await? {
             None => Ok((Head::default(), None)),
-            Some((bytes, version)) => Ok((decode_small(HEAD_MAGIC, &self.head, &bytes)?, version)),
+            Some((bytes, version)) => Ok((decode_head(&self.head, &bytes)?, version)),
         }
     }
 
@@ -211,8 +214,7 @@ impl Objects {
         version: Option<UpdateVersion>,
         head: &Head,
     ) -> Result<Swap, StorageError> {
-        self.swap(&self.head, version, encode_small(HEAD_MAGIC, head))
-            .await
+        self.swap(&self.head, version, encode_head(head)).await
     }
 
     /// The ids that may carry a snapshot: a superset of the entries whose

@@ -79,6 +79,69 @@ async fn reads_never_write_and_appends_cost_two_requests() {
     assert_eq!(reads.writes(), 0, "reading blobs wrote: {reads}");
 }
 
+/// An append whose caller tracks snapshots costs what an untracked one
+/// does — its PUT and the head's GET (plus a head write per 256 entries)
+/// — whether the log has a snapshot or none: the head it reads names the
+/// newest. (It cost four: the candidates and an overlay read besides, or
+/// a listing of older candidates when there was no snapshot.)
+#[tokio::test]
+async fn tracked_appends_cost_two_requests_with_a_snapshot_or_none() {
+    use infinisheet_event_log::{FieldUpdate, SnapshotValue};
+    let store = CountingStore::new(Arc::new(InMemory::new()));
+    let log = open(&store).await;
+    for seq in 0..100 {
+        log.add_entry(LogEntry::new("entry"), seq, KnownSnapshot::NotTracked)
+            .await
+            .unwrap();
+    }
+    const APPENDS: u64 = 256;
+    let mut end = 100;
+    let mut tracked = |known: KnownSnapshot, expected: Option<u64>| {
+        let (log, store) = (&log, &store);
+        let start = end;
+        end += APPENDS;
+        async move {
+            let before = store.counts();
+            for seq in start..start + APPENDS {
+                let reply = log
+                    .add_entry(LogEntry::new("entry"), seq, known)
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    reply.last_snapshot.map(|s| s.sequence_id),
+                    expected,
+                    "the newest snapshot told to an append knowing {known:?}"
+                );
+            }
+            let cost = store.counts().since(before);
+            assert!(
+                cost.total() <= 2 * APPENDS + APPENDS / 256 + 1,
+                "{APPENDS} appends knowing {known:?} made {cost}"
+            );
+        }
+    };
+    // No snapshot at all.
+    tracked(KnownSnapshot::NoSnapshot, None).await;
+    log.set_metadata(50, MetadataUpdate::publish_snapshot("s50"))
+        .await
+        .unwrap();
+    // Knowing none: told of it; knowing it: told nothing.
+    tracked(KnownSnapshot::NoSnapshot, Some(50)).await;
+    tracked(KnownSnapshot::At(50), None).await;
+    // Withdrawn: the one known is gone, and the reply says so by naming
+    // none newer.
+    let clear = MetadataUpdate {
+        snapshot: FieldUpdate::Clear,
+        ..MetadataUpdate::default()
+    };
+    log.set_metadata(50, clear).await.unwrap();
+    let reply = log
+        .add_entry(LogEntry::new("entry"), end, KnownSnapshot::NoSnapshot)
+        .await
+        .unwrap();
+    assert_eq!(reply.last_snapshot, None::<SnapshotValue>);
+}
+
 /// A writer that loses the race for an id learns the end in four requests:
 /// its conditional PUT, the winner's record (is it an earlier attempt of
 /// this very append?), the head, and the id past that record. The record
