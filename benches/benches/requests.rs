@@ -235,6 +235,55 @@ fn main() {
             1,
         );
 
+        // A worker's pass between its passes over every sheet, over a
+        // catalog of 50 idle sheets: the markers' listing
+        // (`Catalog::due_sheets`, what `infinisheet worker` reads).
+        {
+            use infinisheet::{
+                Catalog, LogStore, ObjectStoreLogs, SheetOptions as Options, Storage,
+            };
+            let logs: Arc<dyn LogStore> = Arc::new(ObjectStoreLogs::new(
+                Arc::new(store.clone()),
+                "catalog-logs".into(),
+                "memory://catalog-logs",
+            ));
+            let tree = ObjectStoreBlobStore::new(Arc::new(store.clone()), "catalog".into());
+            let catalog = Catalog::new(Storage::new(logs, Arc::new(tree), "memory://catalog"));
+            for i in 0..50 {
+                let path = format!("f{}/s{i}", i % 5);
+                catalog
+                    .create_sheet(&path, Options::default())
+                    .await
+                    .unwrap();
+            }
+            let pass = measure(&store, async {
+                assert!(catalog.due_sheets().await.unwrap().is_empty());
+            })
+            .await;
+            row(
+                "a worker's pass over 50 idle sheets (between full passes)",
+                pass,
+                1,
+            );
+            let full = measure(&store, async {
+                for path in catalog.sheets("").await.unwrap() {
+                    let sheet = catalog.open_sheet(&path).await.unwrap();
+                    let worker = infinisheet::SnapshotWorker::new(
+                        sheet.log(),
+                        sheet.dir(),
+                        sheet.workflow_options(),
+                    );
+                    worker.poll_once().await.unwrap();
+                }
+            })
+            .await;
+            row(
+                "a worker's pass over every one of 50 idle sheets (first, then hourly)",
+                full,
+                1,
+            );
+        }
+
         let dir = blobs.root();
         let content = Bytes::from(vec![7u8; 4096]);
         let write = measure(&store, async {

@@ -18,6 +18,14 @@ pub(crate) struct Worker {
     /// Run one pass and exit.
     #[arg(long)]
     once: bool,
+    /// Seconds between passes over every sheet (60 to 604,800, a week).
+    /// Between them a pass reads only the markers that edits making a
+    /// snapshot due leave (one listing), and works on those sheets alone;
+    /// the passes over every sheet find jobs no marker names (an editor
+    /// killed between its edit and the marker). The first pass goes over
+    /// every sheet.
+    #[arg(long, default_value_t = 3600.0, value_parser = sweep_seconds)]
+    sweep_every: f64,
     /// Archive entries older than the newest N snapshot segments into
     /// history blobs and truncate the log.
     #[arg(long, value_name = "N")]
@@ -42,6 +50,19 @@ fn interval_seconds(text: &str) -> Result<f64, String> {
         Ok(seconds)
     } else {
         Err(format!("give 0.01 to {MAX_INTERVAL} seconds (a day)"))
+    }
+}
+
+/// `--sweep-every`: a number of seconds from a minute to a week.
+fn sweep_seconds(text: &str) -> Result<f64, String> {
+    let seconds: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| "not a number of seconds".to_owned())?;
+    if seconds.is_finite() && (60.0..=604_800.0).contains(&seconds) {
+        Ok(seconds)
+    } else {
+        Err("give 60 to 604800 seconds (a week)".to_owned())
     }
 }
 
@@ -71,11 +92,36 @@ pub(crate) async fn run(place: &Place, args: Worker) -> anyhow::Result<()> {
             );
         }
     }
+    let sweep_every = Duration::from_secs_f64(args.sweep_every);
+    let mut last_sweep: Option<std::time::Instant> = None;
     loop {
-        let sheets = if args.sheets.is_empty() {
-            catalog.sheets("").await?
+        // The markers first: a marker listed now names a job the log
+        // already holds.
+        let due = match catalog.due_sheets().await {
+            Ok(due) => due,
+            Err(err) => {
+                eprintln!("warning: cannot read which sheets have work ({err}): going over all");
+                last_sweep = None;
+                Vec::new()
+            }
+        };
+        let sweep = last_sweep.is_none_or(|at| at.elapsed() >= sweep_every);
+        let sheets = if sweep {
+            last_sweep = Some(std::time::Instant::now());
+            if args.sheets.is_empty() {
+                catalog.sheets("").await?
+            } else {
+                args.sheets.clone()
+            }
         } else {
-            args.sheets.clone()
+            let mut marked: Vec<String> = due
+                .iter()
+                .map(|sheet| sheet.path.clone())
+                .filter(|path| args.sheets.is_empty() || args.sheets.contains(path))
+                .collect();
+            marked.sort();
+            marked.dedup();
+            marked
         };
         let mut seen = HashSet::new();
         for path in sheets {
@@ -86,13 +132,27 @@ pub(crate) async fn run(place: &Place, args: Worker) -> anyhow::Result<()> {
             // path holds now.
             let sheet = match catalog.open_sheet(&path).await {
                 Ok(sheet) => sheet,
-                Err(err) if args.sheets.is_empty() => {
+                Err(err) if args.sheets.is_empty() || !sweep => {
+                    // A marked sheet moved or removed since: the next pass
+                    // goes over every sheet.
+                    if !sweep {
+                        last_sweep = None;
+                    }
                     eprintln!("warning: skipping {path}: {err}");
                     continue;
                 }
                 Err(err) => return Err(err.into()),
             };
             let metadata = sheet.metadata();
+            let marked: Vec<&infinisheet::DueSheet> = due
+                .iter()
+                .filter(|due| due.sheet == infinisheet::marker_key(metadata))
+                .collect();
+            if !sweep && marked.is_empty() {
+                // The marker's path holds another sheet now.
+                last_sweep = None;
+                continue;
+            }
             let place = metadata
                 .id
                 .map_or_else(|| path.clone(), |id| id.to_string());
@@ -127,11 +187,22 @@ pub(crate) async fn run(place: &Place, args: Worker) -> anyhow::Result<()> {
                     if let Some(err) = &report.maintenance_failed {
                         eprintln!("warning: {path}: archiving or cleanup failed: {err}");
                     }
+                    if report.failed.is_empty() {
+                        // Done with what the markers listed named.
+                        for due in marked {
+                            if let Err(err) = catalog.clear_due(due).await {
+                                eprintln!("warning: {path}: {err}");
+                            }
+                        }
+                    }
                 }
                 Err(err) => eprintln!("warning: {path}: {err}"),
             }
         }
-        workers.retain(|key, _| seen.contains(key));
+        if sweep {
+            // Only a pass over every sheet sees every sheet that still is.
+            workers.retain(|key, _| seen.contains(key));
+        }
         if args.once {
             return Ok(());
         }

@@ -30,12 +30,14 @@ pub const DATA_DIR: &str = ".sheets";
 const FORMAT: u32 = 2;
 
 mod change;
+mod due;
 mod error;
 mod orphans;
 mod path;
 mod rebuild;
 mod sheet;
 
+pub use due::{DUE_DIR, DueSheet, marker_key};
 pub use error::CatalogError;
 pub use orphans::{ORPHAN_MARKER, Orphan, OrphanSweep};
 use path::CatalogPath;
@@ -252,12 +254,30 @@ impl Catalog {
             .write(SHEET_METADATA, json)
             .await
             .map_err(storage_error(&at))?;
-        Ok(CatalogSheet {
+        Ok(self.sheet_handle(&at, metadata, log, data))
+    }
+
+    /// The handle of the sheet at `at`: its log wrapped so that appends
+    /// making a snapshot job due say so in `.due/`.
+    fn sheet_handle(
+        &self,
+        at: &CatalogPath,
+        metadata: SheetMetadata,
+        log: Arc<dyn infinisheet_event_log::EventLog>,
+        dir: Arc<dyn BlobDir>,
+    ) -> CatalogSheet {
+        let log = Arc::new(due::MarkingLog {
+            inner: log,
+            root: self.storage.blobs.root(),
+            sheet: due::marker_key(&metadata),
+            path: at.display(),
+        });
+        CatalogSheet {
             path: at.display(),
             metadata,
             log,
-            dir: data,
-        })
+            dir,
+        }
     }
 
     /// The folders and sheets in a folder, sorted by name.
@@ -283,10 +303,10 @@ impl Catalog {
             .map_err(storage_error(&at))?;
         let mut items = Vec::new();
         let top = at.names.is_empty();
-        for entry in listed
-            .into_iter()
-            .filter(|e| e.kind == EntryKind::Dir && !(top && e.name.as_str() == DATA_DIR))
-        {
+        for entry in listed.into_iter().filter(|e| {
+            e.kind == EntryKind::Dir
+                && !(top && (e.name.as_str() == DATA_DIR || e.name.as_str() == DUE_DIR))
+        }) {
             let child = at.child(entry.name.clone());
             let kind = self.kind(&child).await?.unwrap_or(ItemKind::Unknown);
             items.push(CatalogItem {
@@ -395,12 +415,7 @@ impl Catalog {
         let (at, metadata) = self.metadata_at(path).await?;
         let log = self.storage.logs.log(&metadata.log_id, false).await?;
         let dir = self.data_dir(&at, &metadata).await?;
-        Ok(CatalogSheet {
-            path: at.display(),
-            metadata,
-            log,
-            dir,
-        })
+        Ok(self.sheet_handle(&at, metadata, log, dir))
     }
 
     /// The metadata of the sheet at `path` as the catalog has it now (one

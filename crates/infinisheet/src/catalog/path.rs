@@ -1,6 +1,6 @@
 //! Paths in the catalog.
 
-use super::{CatalogError, DATA_DIR, FOLDER_MARKER, SHEET_METADATA};
+use super::{CatalogError, DATA_DIR, DUE_DIR, FOLDER_MARKER, SHEET_METADATA};
 use infinisheet_blob_store::BlobName;
 
 /// A path in the catalog: names separated by `/`; empty is the top folder.
@@ -18,7 +18,11 @@ impl CatalogPath {
         let names = trimmed
             .split('/')
             .map(|name| {
-                if name == FOLDER_MARKER || name == SHEET_METADATA || name == DATA_DIR {
+                if name == FOLDER_MARKER
+                    || name == SHEET_METADATA
+                    || name == DATA_DIR
+                    || name == DUE_DIR
+                {
                     return Err(format!("{name:?} is reserved"));
                 }
                 BlobName::new(name).map_err(|e| e.to_string())

@@ -8,3 +8,4 @@ mod catalog;
 #[path = "../common/mod.rs"]
 mod common;
 mod csv_fidelity;
+mod due;
