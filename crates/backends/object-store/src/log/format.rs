@@ -73,10 +73,11 @@ pub(crate) enum Newest {
 pub(crate) struct Change {
     /// Names the operation.
     pub(crate) token: u64,
-    /// When it began, in milliseconds since the Unix epoch by its writer's
-    /// clock: one under way for over an hour is taken to have died (its
-    /// process killed between its two head writes).
-    pub(crate) since_ms: u64,
+    /// By the store's clock, a time at or after the change began: the
+    /// head's `Last-Modified` as read by the first head write after the
+    /// one that named it (`None` until then). One named over an hour
+    /// before the head's latest write is taken to have died.
+    pub(crate) stamped_ms: Option<i64>,
 }
 
 /// The head as format version 1 wrote it.
@@ -365,7 +366,7 @@ mod tests {
             newest: Newest::Known(Some((7, "s7".into()))),
             changing: vec![Change {
                 token: 1,
-                since_ms: 2,
+                stamped_ms: Some(2),
             }],
         };
         let bytes = encode_head(&head);

@@ -285,11 +285,13 @@ impl ObjectStoreEventLog {
         known: KnownSnapshot,
         head: &Head,
         version: Option<object_store::UpdateVersion>,
+        now: Option<i64>,
         end: SequenceId,
     ) -> Result<Option<SnapshotValue>, StorageError> {
         let moved = (end.saturating_sub(head.end_hint) >= HINT_STRIDE).then_some(end);
         let (newest, wrote) = if known.is_tracked() {
-            self.newest_learning(head, version.clone(), moved).await?
+            self.newest_learning(head, version.clone(), now, moved)
+                .await?
         } else {
             (None, false)
         };
@@ -361,7 +363,7 @@ impl ObjectStoreEventLog {
                 return Err(self.conflict(seq, past).await?);
             }
         }
-        let (head, version) = self.objects.head().await?;
+        let (head, version, now) = self.objects.head_timed().await?;
         if head.first_record > seq {
             // The record at `seq` had been removed by a truncate that passed
             // it, so creating it again succeeded: this client was behind.
@@ -373,7 +375,7 @@ impl ObjectStoreEventLog {
         let end = seq + count;
         self.learn_end(end);
         Ok(AddEntryValue {
-            last_snapshot: self.after_append(known, &head, version, end).await?,
+            last_snapshot: self.after_append(known, &head, version, now, end).await?,
         })
     }
 
@@ -448,9 +450,13 @@ impl EventLog for ObjectStoreEventLog {
         let appended = self
             .append_carrying(entries, seq, KnownSnapshot::NotTracked, token, carried)
             .await;
-        let ended = self.end_change(change).await;
+        // After a storage error the record may still land: the change
+        // stays named (see `newest.rs`). Otherwise it is over; failing to
+        // say so leaves it named, and fails no append that landed.
+        if !matches!(appended, Err(AddEntryError::Storage(_))) {
+            let _ = self.end_change(change).await;
+        }
         let mut appended = appended?;
-        ended?;
         if known.is_tracked() {
             // Answered once the change is over: the head then knows the
             // newest snapshot again (unless another change is under way).
@@ -503,9 +509,12 @@ impl EventLog for ObjectStoreEventLog {
         }
         let change = self.begin_change().await?;
         let changed = self.set_metadata_at(seq, update, head).await;
-        let ended = self.end_change(change).await;
-        changed?;
-        Ok(ended?)
+        // As for appends carrying snapshots: after a storage error the
+        // overlay may still change, and the change stays named.
+        if !matches!(changed, Err(SetMetadataError::Storage(_))) {
+            let _ = self.end_change(change).await;
+        }
+        changed
     }
 
     async fn truncate(&self, start: SequenceId) -> Result<(), TruncateError> {

@@ -15,13 +15,17 @@
 //! operation named earlier had finished writing before it took its name
 //! out. So a known `newest` is never stale.
 //!
-//! An operation that dies between its two head writes leaves its name: the
-//! newest snapshot is then found through the candidates (two more reads
-//! per tracked call) until the name is an hour old, when the next such
-//! operation (or a tracked append) drops it. A process paused for an hour
-//! between the two writes of one operation is taken for dead: should it
-//! then still write, its change would show in the entries but `newest`
-//! would not know of it until the next change of snapshots.
+//! An operation that cannot tell whether its writes landed (a storage
+//! error: a write may still be on its way, and land later) leaves its name,
+//! as does one that dies between its two head writes: the newest snapshot
+//! is then found through the candidates (two more reads per tracked call)
+//! until the name is an hour old. Age is by the store's clock alone: the
+//! first head write after a name's own stamps it with the head's
+//! `Last-Modified` (at or after the change began), and a name stamped over
+//! an hour before the head's latest write is dropped by the next head
+//! write that sees it (a tracked append writes the head for that, once).
+//! A write delayed for more than an hour would land unseen by `newest`,
+//! until the next change of snapshots.
 
 use super::ObjectStoreEventLog;
 use super::format::{Change, Head, Newest};
@@ -29,22 +33,24 @@ use super::objects::Swap;
 use crate::error::Contention;
 use infinisheet_event_log::{SnapshotValue, StorageError};
 use object_store::UpdateVersion;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// How long a change may stay named in the head before it is taken to
 /// have died.
 const ABANDONED: Duration = Duration::from_secs(3600);
 
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| since.as_millis() as u64)
-}
-
-/// Drops the changes named longer ago than [`ABANDONED`].
-fn drop_abandoned(changing: &mut Vec<Change>) {
-    let now = now_ms();
-    changing.retain(|change| now.saturating_sub(change.since_ms) < ABANDONED.as_millis() as u64);
+/// Stamps the changes not stamped yet with `now` (the head's
+/// `Last-Modified` as read) and drops those stamped [`ABANDONED`] before
+/// it. Nothing without a time.
+fn age(changing: &mut Vec<Change>, now: Option<i64>) {
+    let Some(now) = now else {
+        return;
+    };
+    for change in changing.iter_mut() {
+        change.stamped_ms.get_or_insert(now);
+    }
+    let limit = ABANDONED.as_millis() as i64;
+    changing.retain(|change| change.stamped_ms.is_none_or(|at| now - at < limit));
 }
 
 impl ObjectStoreEventLog {
@@ -69,18 +75,30 @@ impl ObjectStoreEventLog {
     /// goes to [`end_change`](Self::end_change) afterwards.
     pub(super) async fn begin_change(&self) -> Result<u64, StorageError> {
         let token = fastrand::u64(..);
+        match self.name_change(token).await {
+            Ok(()) => Ok(token),
+            Err(err) => {
+                // The write may have landed: take the name out again if
+                // so (one try; otherwise it ages out).
+                let _ = self.end_change(token).await;
+                Err(err)
+            }
+        }
+    }
+
+    async fn name_change(&self, token: u64) -> Result<(), StorageError> {
         let mut contention = Contention::default();
         loop {
-            let (head, version) = self.objects.head().await?;
+            let (head, version, now) = self.objects.head_timed().await?;
             let mut next = head.clone();
-            drop_abandoned(&mut next.changing);
+            age(&mut next.changing, now);
             next.changing.push(Change {
                 token,
-                since_ms: now_ms(),
+                stamped_ms: None,
             });
             next.newest = Newest::Unknown;
             if let Swap::Done = self.objects.swap_head(version, &next).await? {
-                return Ok(token);
+                return Ok(());
             }
             contention
                 .lost("beginning a change of snapshots in", &self.objects.head)
@@ -93,10 +111,10 @@ impl ObjectStoreEventLog {
     pub(super) async fn end_change(&self, token: u64) -> Result<(), StorageError> {
         let mut contention = Contention::default();
         loop {
-            let (head, version) = self.objects.head().await?;
+            let (head, version, now) = self.objects.head_timed().await?;
             let mut next = head.clone();
             next.changing.retain(|change| change.token != token);
-            drop_abandoned(&mut next.changing);
+            age(&mut next.changing, now);
             if next.changing.is_empty() {
                 // Read after the head that names no other change: every
                 // earlier change is written.
@@ -115,35 +133,42 @@ impl ObjectStoreEventLog {
         }
     }
 
-    /// The newest snapshot for a head read as `head` (at `version`): from
-    /// the head when it knows, else from the candidates — and then, when
-    /// no change is under way, also written into the head (one try; a lost
-    /// race means the head moved on), moving its end hint to `end_hint` if
-    /// given. For writers: a log of a release before the head knew its
-    /// newest snapshot learns it on the first tracked append.
+    /// The newest snapshot for a head read as `head` (at `version`, last
+    /// written at `now` by the store's clock): from the head when it
+    /// knows, else from the candidates — and then, when no change is under
+    /// way (or only changes that aged out), also written into the head
+    /// (one try; a lost race means the head moved on), moving its end hint
+    /// to `end_hint` if given; changes named but not stamped yet get their
+    /// stamp so. For writers: a log of a release before the head knew its
+    /// newest snapshot learns it on the first tracked append. Whether it
+    /// wrote the head.
     pub(super) async fn newest_learning(
         &self,
         head: &Head,
         version: Option<UpdateVersion>,
+        now: Option<i64>,
         end_hint: Option<u64>,
     ) -> Result<(Option<SnapshotValue>, bool), StorageError> {
         if let Some(known) = Self::known_newest(head) {
             return Ok((known, false));
         }
         let mut changing = head.changing.clone();
-        drop_abandoned(&mut changing);
+        age(&mut changing, now);
         let newest = self.newest_from_candidates(head).await?;
-        if changing.is_empty() {
-            let next = Head {
-                newest: Newest::Known(newest.as_ref().map(|s| (s.sequence_id, s.blob_id.clone()))),
-                changing,
-                end_hint: end_hint.unwrap_or(head.end_hint),
-                ..head.clone()
-            };
-            self.objects.swap_head(version, &next).await?;
-            return Ok((newest, true));
+        let mut next = Head {
+            changing,
+            end_hint: end_hint.unwrap_or(head.end_hint),
+            ..head.clone()
+        };
+        if next.changing.is_empty() {
+            next.newest =
+                Newest::Known(newest.as_ref().map(|s| (s.sequence_id, s.blob_id.clone())));
         }
-        Ok((newest, false))
+        if next == *head {
+            return Ok((newest, false));
+        }
+        self.objects.swap_head(version, &next).await?;
+        Ok((newest, true))
     }
 }
 
@@ -191,8 +216,9 @@ mod tests {
 
     /// A change that died between its two head writes (its snapshot
     /// written, its name left in the head): every answer is still right,
-    /// found through the candidates, until the name is an hour old; then
-    /// the next tracked append drops it and the head knows again.
+    /// found through the candidates, until the name is an hour old by the
+    /// store's clock; then the next tracked append drops it and the head
+    /// knows again.
     #[tokio::test]
     async fn a_change_that_died_is_answered_around_and_dropped_after_an_hour() {
         let store = CountingStore::new(Arc::new(InMemory::new()));
@@ -215,11 +241,24 @@ mod tests {
             assert_eq!(told, Some(20));
             assert!(cost > 2, "answered from a head that cannot know: {cost}");
         }
-        assert_eq!(head(&log).await.newest, Newest::Unknown);
-        // An hour later.
+        // Nothing drops it before then, whatever a client's clock says:
+        // age is by the store's clock.
+        let (told, _) = append_told(&log, &store).await;
+        assert_eq!(told, Some(20));
+        assert!(!head(&log).await.changing.is_empty());
+        // The appends stamped the name with the store's time.
+        let now = head(&log).await;
+        assert_eq!(now.newest, Newest::Unknown);
+        assert!(
+            now.changing.iter().all(|c| c.stamped_ms.is_some()),
+            "{now:?}"
+        );
+        // An hour later by the store's clock.
         let (mut aged, version) = log.objects.head().await.unwrap();
         for change in &mut aged.changing {
-            change.since_ms -= ABANDONED.as_millis() as u64 + 1;
+            change.stamped_ms = change
+                .stamped_ms
+                .map(|at| at - ABANDONED.as_millis() as i64 - 1000);
         }
         log.objects.swap_head(version, &aged).await.unwrap();
         let (told, _) = append_told(&log, &store).await;
@@ -229,6 +268,69 @@ mod tests {
         assert_eq!(now.newest, Newest::Known(Some((20, "s20".into()))));
         let (told, cost) = append_told(&log, &store).await;
         assert_eq!((told, cost), (Some(20), 2));
+    }
+
+    /// Fails every overlay write while `on`: a write the client gives up
+    /// on (which may yet land).
+    #[derive(Default)]
+    struct FailOverlays {
+        on: std::sync::atomic::AtomicBool,
+    }
+
+    impl infinisheet_test_kit::Interceptor for FailOverlays {
+        fn intercept(&self, call: infinisheet_test_kit::Call<'_>) -> infinisheet_test_kit::Verdict {
+            match call {
+                infinisheet_test_kit::Call::Put { location, .. }
+                    if location.as_ref().contains("/overlays/")
+                        && self.on.load(std::sync::atomic::Ordering::SeqCst) =>
+                {
+                    infinisheet_test_kit::Verdict::Fail(object_store::Error::Generic {
+                        store: "test",
+                        source: "no answer".into(),
+                    })
+                }
+                _ => infinisheet_test_kit::Verdict::Pass,
+            }
+        }
+    }
+
+    /// A publish that fails with a storage error may still land (its PUT
+    /// on its way): its change stays named, so when the write lands late
+    /// the answers name it rather than the snapshot before.
+    #[tokio::test]
+    async fn a_change_that_failed_uncertainly_stays_named() {
+        let store = CountingStore::new(Arc::new(InMemory::new()));
+        let faults = Arc::new(FailOverlays::default());
+        let log = ObjectStoreEventLog::open(
+            Arc::new(infinisheet_test_kit::Intercepted::new(
+                Arc::new(store.clone()),
+                faults.clone(),
+            )),
+            Path::from("log"),
+        )
+        .await
+        .unwrap();
+        let batch = (0..40).map(|i| LogEntry::new(format!("e{i}"))).collect();
+        log.add_entries(batch, 0, KnownSnapshot::NotTracked)
+            .await
+            .unwrap();
+        log.set_metadata(10, MetadataUpdate::publish_snapshot("s10"))
+            .await
+            .unwrap();
+        faults.on.store(true, std::sync::atomic::Ordering::SeqCst);
+        let failed = log
+            .set_metadata(20, MetadataUpdate::publish_snapshot("s20"))
+            .await;
+        assert!(failed.is_err());
+        faults.on.store(false, std::sync::atomic::Ordering::SeqCst);
+        assert!(!head(&log).await.changing.is_empty());
+        // The write lands late.
+        let (at, _) = log.objects.head().await.unwrap();
+        log.set_metadata_at(20, MetadataUpdate::publish_snapshot("s20"), at)
+            .await
+            .unwrap();
+        let (told, _) = append_told(&log, &store).await;
+        assert_eq!(told, Some(20));
     }
 
     /// A change still under way while another begins and ends: the one

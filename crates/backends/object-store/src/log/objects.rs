@@ -162,6 +162,19 @@ impl Objects {
 
     /// Reads a whole object, or `None` if it does not exist.
     async fn get(&self, key: &Path) -> Result<Option<Versioned<Bytes>>, StorageError> {
+        Ok(self
+            .get_timed(key)
+            .await?
+            .map(|(bytes, version, _)| (bytes, version)))
+    }
+
+    /// [`get`](Self::get), with when the store last wrote the object (its
+    /// `Last-Modified`, in milliseconds since the Unix epoch by the store's
+    /// clock).
+    async fn get_timed(
+        &self,
+        key: &Path,
+    ) -> Result<Option<(Bytes, Option<UpdateVersion>, i64)>, StorageError> {
         let found = match self.store.get(key).await {
             Ok(found) => found,
             Err(err) if is_not_found(&err) => return Ok(None),
@@ -171,8 +184,9 @@ impl Objects {
             e_tag: found.meta.e_tag.clone(),
             version: found.meta.version.clone(),
         };
+        let modified = found.meta.last_modified.timestamp_millis();
         match found.bytes().await {
-            Ok(bytes) => Ok(Some((bytes, Some(version)))),
+            Ok(bytes) => Ok(Some((bytes, Some(version), modified))),
             Err(err) if is_not_found(&err) => Ok(None),
             Err(err) => Err(storage("reading", key, err)),
         }
@@ -206,6 +220,19 @@ impl Objects {
         match self.get(&self.head).await? {
             None => Ok((Head::default(), None)),
             Some((bytes, version)) => Ok((decode_head(&self.head, &bytes)?, version)),
+        }
+    }
+
+    /// [`head`](Self::head), with when the store last wrote it (see
+    /// [`get_timed`](Self::get_timed)); `None` for a head never written.
+    pub(crate) async fn head_timed(
+        &self,
+    ) -> Result<(Head, Option<UpdateVersion>, Option<i64>), StorageError> {
+        match self.get_timed(&self.head).await? {
+            None => Ok((Head::default(), None, None)),
+            Some((bytes, version, modified)) => {
+                Ok((decode_head(&self.head, &bytes)?, version, Some(modified)))
+            }
         }
     }
 
