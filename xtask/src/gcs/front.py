@@ -22,17 +22,29 @@ class Front(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def body(self):
+        """The request's body, whole; a client gone before the end of it
+        raises, so no torn body is ever passed on."""
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
             parts = []
             while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                line = self.rfile.readline()
+                if not line.endswith(b"\n"):
+                    raise ConnectionError("the body ended early")
+                size = int(line.split(b";")[0].strip(), 16)
                 if size == 0:
                     while self.rfile.readline().strip():
                         pass
                     return b"".join(parts)
-                parts.append(self.rfile.read(size))
+                part = self.rfile.read(size)
+                if len(part) != size:
+                    raise ConnectionError("the body ended early")
+                parts.append(part)
                 self.rfile.readline()
-        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        length = int(self.headers.get("Content-Length") or 0)
+        data = self.rfile.read(length)
+        if len(data) != length:
+            raise ConnectionError("the body ended early")
+        return data
 
     def forward(self, method, path, headers, body):
         upstream = http.client.HTTPConnection(*UPSTREAM, timeout=60)
@@ -45,10 +57,14 @@ class Front(BaseHTTPRequestHandler):
 
     def answer(self, status, headers, data):
         self.send_response(status)
+        length = str(len(data))
         for name, value in headers:
-            if name.lower() not in HOP:
+            if name.lower() == "content-length" and self.command == "HEAD":
+                # A HEAD's length is the object's, not its empty body's.
+                length = value
+            elif name.lower() not in HOP:
                 self.send_header(name, value)
-        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Content-Length", length)
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(data)

@@ -1,5 +1,6 @@
-//! The conformance suite on a Google Cloud Storage emulator
-//! (`gcp-storage-emulator`, started by `cargo xtask test` with one bucket;
+//! The blob-store conformance suite on a Google Cloud Storage emulator
+//! (fake-gcs-server behind a front for uploads, started by `cargo xtask
+//! test` with one bucket;
 //! `GOOGLE_SERVICE_ACCOUNT` names a credentials file pointing
 //! `object_store`'s GCS client at it with OAuth off). Built only with the
 //! `gcs-tests` feature.
