@@ -294,3 +294,123 @@ pub async fn http_put(address: &str, path: &str) -> Result<(), String> {
     }
     Err(format!("PUT {path} to {address}: {last}"))
 }
+
+/// The catalog on the storage `INFINISHEET_LOGS` and `INFINISHEET_BLOBS`
+/// name (`s3://…` with the `AWS_*` environment, `http://…` with
+/// `INFINISHEET_TOKEN`), opened within a minute.
+async fn catalog() -> Result<infinisheet::Catalog, String> {
+    let logs = std::env::var("INFINISHEET_LOGS").map_err(|_| "no INFINISHEET_LOGS".to_owned())?;
+    let blobs =
+        std::env::var("INFINISHEET_BLOBS").map_err(|_| "no INFINISHEET_BLOBS".to_owned())?;
+    retried(|| async {
+        infinisheet::Storage::open(&logs, &blobs)
+            .await
+            .map(infinisheet::Catalog::new)
+            .map_err(|e| e.to_string())
+    })
+    .await
+}
+
+/// Makes the sheet `path` (taking snapshots every `interval` edits) if it
+/// is not there.
+///
+/// # Errors
+///
+/// If the catalog cannot be reached or the sheet made in a minute.
+pub async fn new_sheet(path: &str, interval: u64) -> Result<(), String> {
+    let catalog = catalog().await?;
+    let options = infinisheet::SheetOptions::default().snapshot_interval(interval);
+    retried(|| async {
+        match catalog.create_sheet(path, options).await {
+            Ok(_) | Err(infinisheet::CatalogError::AlreadyExists { .. }) => Ok(()),
+            Err(err) => Err(err.to_string()),
+        }
+    })
+    .await
+}
+
+/// Edits the sheet `path` as writer `writer`: cell (row `n`, column
+/// `writer`) becomes `n`, for `n` below `count`, `pace` apart, each edit
+/// tried until it lands (each try at most [`ATTEMPT`]; after a failed one
+/// the sheet is opened anew) and then acknowledged as `ack <writer> <n>`.
+///
+/// # Errors
+///
+/// If an edit keeps failing for a minute.
+pub async fn edit_sheet(path: &str, writer: u32, count: u64, pace: Duration) -> Result<(), String> {
+    use infinisheet::engine::{Cell, CellValue};
+    let catalog = catalog().await?;
+    let open = || async {
+        let sheet = catalog.open_sheet(path).await.map_err(|e| e.to_string())?;
+        sheet.writer(false).await.map_err(|e| e.to_string())
+    };
+    let mut sheet = retried(open).await?;
+    let mut out = std::io::stdout().lock();
+    for n in 0..count {
+        let started = std::time::Instant::now();
+        let row = u32::try_from(n).map_err(|_| "too many edits".to_owned())?;
+        loop {
+            let cell = Cell::new(CellValue::Number(n as f64));
+            let edit = sheet.cells().set_cell(row, writer, cell);
+            match tokio::time::timeout(ATTEMPT, edit).await {
+                Ok(Ok(_)) => break,
+                Ok(Err(err)) if started.elapsed() > Duration::from_secs(60) => {
+                    return Err(format!("edit {n}: {err}"));
+                }
+                Err(_) if started.elapsed() > Duration::from_secs(60) => {
+                    return Err(format!("edit {n}: no answer"));
+                }
+                // The edit may or may not have landed; setting the cell
+                // again is the same edit. A sheet that failed mid-edit is
+                // opened anew.
+                _ => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    if let Ok(Ok(reopened)) = tokio::time::timeout(ATTEMPT, open()).await {
+                        sheet = reopened;
+                    }
+                }
+            }
+        }
+        writeln!(out, "ack {writer} {n}").map_err(|e| e.to_string())?;
+        out.flush().map_err(|e| e.to_string())?;
+        tokio::time::sleep(pace).await;
+    }
+    Ok(())
+}
+
+/// Checks the sheet `path` as `infinisheet check` does and reads its
+/// cells back, opened cold: prints `problem <text>` for each problem,
+/// `snapshots <count>`, then `cell <column> <row> <value>` for each number in the first
+/// `columns` columns and `rows` rows.
+///
+/// # Errors
+///
+/// If the sheet cannot be opened or read in a minute.
+pub async fn check_sheet(path: &str, columns: u32, rows: u32) -> Result<(), String> {
+    use infinisheet::engine::{CellRange, CellRef, CellValue};
+    let catalog = catalog().await?;
+    let sheet =
+        retried(|| async { catalog.open_sheet(path).await.map_err(|e| e.to_string()) }).await?;
+    let mut out = std::io::stdout().lock();
+    let checked = infinisheet::check_sheet(&sheet).await;
+    for problem in &checked.problems {
+        writeln!(out, "problem {problem}").map_err(|e| e.to_string())?;
+    }
+    writeln!(out, "snapshots {}", checked.snapshots.len()).map_err(|e| e.to_string())?;
+    let cells = retried(|| async { sheet.open().await.map_err(|e| e.to_string()) }).await?;
+    let range = CellRange::new(
+        CellRef::new(0, 0),
+        CellRef::new(rows.saturating_sub(1), columns.saturating_sub(1)),
+    );
+    let read = retried(|| async { cells.read(range).await.map_err(|e| e.to_string()) }).await?;
+    for (row, cells) in read.iter().enumerate() {
+        for (column, cell) in cells.iter().enumerate() {
+            if let Some(cell) = cell
+                && let CellValue::Number(value) = cell.value
+            {
+                writeln!(out, "cell {column} {row} {value}").map_err(|e| e.to_string())?;
+            }
+        }
+    }
+    out.flush().map_err(|e| e.to_string())
+}

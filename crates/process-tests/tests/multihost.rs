@@ -21,10 +21,15 @@
 //! proxies' addresses) for 4 s; then client 3's link goes down for 4 s
 //! (at 1 s, 5.5 s and 10 s; the writers pace themselves to work for 14 s,
 //! and a partition that meets no writer at work is a failure).
+//! On S3 and `serve`, each client host also edits one sheet of a catalog
+//! on the same storage (its own column, each edit retried until it lands)
+//! while `infinisheet worker` on client 2 snapshots it.
 //! Afterwards a reader on every client host lists the log, and the test
 //! checks: every acknowledged append is there exactly once and nothing
 //! else is; all readers agree; every tail gave every entry once, in
-//! order; no process hung or failed. A second run whose writers' creates
+//! order; `infinisheet check` finds nothing wrong with the sheet and every
+//! acknowledged edit reads back from it opened cold; no process hung or
+//! failed. A second run whose writers' creates
 //! overwrite (the conditional write disabled) must fail the check.
 //!
 //! Needs root (network namespaces, veth pairs), the S3 server's launcher
@@ -280,6 +285,10 @@ impl Drop for Net {
 #[derive(Debug, Default)]
 struct Outcome {
     acknowledged: usize,
+    /// Edits of the sheet acknowledged (runs with a catalog).
+    sheet_edits: usize,
+    /// Snapshots of the sheet `check` read whole.
+    sheet_snapshots: usize,
     duplicates: usize,
     lost: usize,
     partitions: usize,
@@ -328,6 +337,8 @@ fn client_env(backend: Backend, client: u8) -> Vec<(&'static str, String)> {
     let proxy = format!("http://10.77.{client}.1:{PROXY_PORT}");
     match backend {
         Backend::S3 => vec![
+            ("INFINISHEET_LOGS", format!("s3://{BUCKET}/logs")),
+            ("INFINISHEET_BLOBS", format!("s3://{BUCKET}/sheets")),
             ("AWS_ENDPOINT", proxy),
             ("AWS_ALLOW_HTTP", "true".into()),
             ("AWS_REGION", "us-east-1".into()),
@@ -336,6 +347,8 @@ fn client_env(backend: Backend, client: u8) -> Vec<(&'static str, String)> {
             ("AWS_BUCKET", BUCKET.into()),
         ],
         Backend::Serve => vec![
+            ("INFINISHEET_LOGS", proxy.clone()),
+            ("INFINISHEET_BLOBS", proxy.clone()),
             ("INFINISHEET_SERVER", proxy),
             ("INFINISHEET_TOKEN", TOKEN.into()),
         ],
@@ -600,13 +613,42 @@ fn run(backend: Backend, tag: &str, writers: u32, each: u64, ignore_create: bool
     let empty = net.run("c3", &["mh-list", &spec], &client_env(backend, 3));
     assert_eq!(empty.trim(), "bounds 0 0");
 
+    // A sheet of a catalog on the same storage, edited from every client
+    // host while a worker on client 2 snapshots it (not on PostgreSQL,
+    // which holds logs only; not in the self-check).
+    let with_sheet = backend != Backend::Postgres && !ignore_create;
+    if with_sheet {
+        net.run(
+            "c3",
+            &["mh-sheet-new", SHEET, &SHEET_INTERVAL.to_string()],
+            &client_env(backend, 3),
+        );
+    }
     let total = (u64::from(CLIENTS) * u64::from(writers) * each) as usize;
     let (events, received) = mpsc::channel();
     let mut writer_of = BTreeMap::new();
     let mut tails = BTreeMap::new();
+    let mut sheet_writers = BTreeMap::new();
     let started = Instant::now();
     for client in 1..=CLIENTS {
         let env = client_env(backend, client);
+        if with_sheet {
+            let column = u32::from(client - 1);
+            let index = net.spawn(
+                &format!("c{client}"),
+                WRITER,
+                &[
+                    "mh-sheet-writer",
+                    SHEET,
+                    &column.to_string(),
+                    &each.to_string(),
+                    &PACE.as_millis().to_string(),
+                ],
+                &env,
+            );
+            read_lines(index, &mut net.children[index], &events);
+            sheet_writers.insert(index, client);
+        }
         for w in 0..writers {
             let id = u32::from(client - 1) * writers + w;
             let mut args = vec![
@@ -633,6 +675,23 @@ fn run(backend: Backend, tag: &str, writers: u32, each: u64, ignore_create: bool
         read_lines(index, &mut net.children[index], &events);
         tails.insert(index, client);
     }
+    if with_sheet {
+        let program = std::env::var("INFINISHEET_BIN")
+            .expect("INFINISHEET_BIN (the infinisheet command): run `cargo xtask multihost`");
+        let worker = net.spawn_logged(
+            "c2",
+            &program,
+            &["-q", "worker", "--interval", "0.2"],
+            &client_env(backend, 2),
+            std::fs::File::create(scratch.path().join("worker.log"))
+                .unwrap()
+                .into(),
+        );
+        // Its stdout (nothing, with -q) is not read.
+        drop(net.children[worker].stdout.take());
+    }
+    let mut open_sheet_writers = sheet_writers.len();
+    let mut sheet_acks: Vec<(u32, u64)> = Vec::new();
 
     let mut schedule = partitions(&net);
     schedule.reverse();
@@ -691,14 +750,16 @@ fn run(backend: Backend, tag: &str, writers: u32, each: u64, ignore_create: bool
             Duration::from_secs(120)
         };
         if open_writers == 0
+            && open_sheet_writers == 0
             && healing.is_none()
             && (open_tails == 0 || writers_done.unwrap().elapsed() > tails_deadline)
         {
             break;
         }
-        if started.elapsed() > WRITERS_DEADLINE && open_writers > 0 {
+        if started.elapsed() > WRITERS_DEADLINE && open_writers + open_sheet_writers > 0 {
             outcome.problems.push(format!(
-                "{open_writers} writers hung past {WRITERS_DEADLINE:?}"
+                "{} writers hung past {WRITERS_DEADLINE:?}",
+                open_writers + open_sheet_writers
             ));
             break;
         }
@@ -706,6 +767,14 @@ fn run(backend: Backend, tag: &str, writers: u32, each: u64, ignore_create: bool
             Ok(Event::Line(index, line)) => {
                 if let Some(client) = tails.get(&index) {
                     tail_lines.entry(*client).or_default().push(line);
+                } else if sheet_writers.contains_key(&index) {
+                    let words: Vec<&str> = line.split(' ').collect();
+                    match words[..] {
+                        ["ack", column, n] => {
+                            sheet_acks.push((column.parse().unwrap(), n.parse().unwrap()));
+                        }
+                        _ => panic!("bad sheet ack {line:?}"),
+                    }
                 } else {
                     let (seq, w, n) = infinisheet_process_tests::parse_ack(&line);
                     acks.entry(seq).or_default().push((w, n));
@@ -717,7 +786,14 @@ fn run(backend: Backend, tag: &str, writers: u32, each: u64, ignore_create: bool
             }
             Ok(Event::End(index)) => {
                 let status = net.children[index].wait().unwrap();
-                if let Some(client) = tails.get(&index) {
+                if let Some(client) = sheet_writers.get(&index) {
+                    open_sheet_writers -= 1;
+                    if !status.success() {
+                        outcome
+                            .problems
+                            .push(format!("client {client}'s sheet writer failed ({status})"));
+                    }
+                } else if let Some(client) = tails.get(&index) {
                     open_tails -= 1;
                     if !status.success() {
                         outcome
@@ -759,6 +835,9 @@ fn run(backend: Backend, tag: &str, writers: u32, each: u64, ignore_create: bool
         }
     }
 
+    if with_sheet {
+        check_the_sheet(&net, backend, &sheet_acks, each, &mut outcome);
+    }
     // Every host's reader, through its own proxy.
     let listings: Vec<String> = (1..=CLIENTS)
         .map(|client| {
@@ -869,17 +948,86 @@ fn run(backend: Backend, tag: &str, writers: u32, each: u64, ignore_create: bool
     outcome
 }
 
+/// The sheet the catalog runs edit, and how often it is snapshotted.
+const SHEET: &str = "multihost/sheet";
+const SHEET_INTERVAL: u64 = 20;
+
+/// `infinisheet check` on the sheet from client 1, and every acknowledged
+/// edit read back from it opened cold.
+fn check_the_sheet(
+    net: &Net,
+    backend: Backend,
+    acks: &[(u32, u64)],
+    each: u64,
+    outcome: &mut Outcome,
+) {
+    outcome.sheet_edits = acks.len();
+    let expected = u64::from(CLIENTS) * each;
+    if acks.len() as u64 != expected {
+        outcome.problems.push(format!(
+            "{} of {expected} sheet edits acknowledged",
+            acks.len()
+        ));
+    }
+    let checked = net.run(
+        "c1",
+        &[
+            "mh-sheet-check",
+            SHEET,
+            &CLIENTS.to_string(),
+            &each.to_string(),
+        ],
+        &client_env(backend, 1),
+    );
+    let mut cells = BTreeMap::new();
+    for line in checked.lines() {
+        if let Some(problem) = line.strip_prefix("problem ") {
+            outcome
+                .problems
+                .push(format!("check of the sheet: {problem}"));
+        } else if let Some(count) = line.strip_prefix("snapshots ") {
+            outcome.sheet_snapshots = count.parse().unwrap();
+        } else if let Some(cell) = line.strip_prefix("cell ") {
+            let words: Vec<&str> = cell.split(' ').collect();
+            let column: u32 = words[0].parse().unwrap();
+            let row: u64 = words[1].parse().unwrap();
+            let value: f64 = words[2].parse().unwrap();
+            cells.insert((column, row), value);
+        } else {
+            panic!("bad check line {line:?}");
+        }
+    }
+    if outcome.sheet_snapshots == 0 {
+        outcome.problems.push(format!(
+            "the worker published no snapshot of the sheet ({} edits, one due every {SHEET_INTERVAL})",
+            acks.len()
+        ));
+    }
+    for (column, n) in acks {
+        if cells.get(&(*column, *n)) != Some(&(*n as f64)) {
+            outcome.problems.push(format!(
+                "the sheet lost edit {n} of client {}: it reads {:?}",
+                column + 1,
+                cells.get(&(*column, *n))
+            ));
+        }
+    }
+}
+
 fn report(tag: &str, outcome: &Outcome) {
     let mut out = std::io::stderr().lock();
     writeln!(
         out,
         "multihost {tag}: {} appends acknowledged, {} duplicates, {} lost, {} partitions, \
-         longest stall {:.1} s, requests through the proxies {:?}; {} problems{}",
+         longest stall {:.1} s, {} sheet edits acknowledged and checked ({} snapshots), \
+         requests through the proxies {:?}; {} problems{}",
         outcome.acknowledged,
         outcome.duplicates,
         outcome.lost,
         outcome.partitions,
         outcome.longest_stall.as_secs_f64(),
+        outcome.sheet_edits,
+        outcome.sheet_snapshots,
         outcome.proxied,
         outcome.problems.len(),
         if outcome.problems.is_empty() {

@@ -33,6 +33,16 @@
 //!                                                             the same for any TCP protocol
 //!                                                             (PostgreSQL's): 1 % of reply pieces
 //!                                                             lost, the connection cut instead
+//! infinisheet-writer mh-sheet-new <path> <interval>             make the sheet <path> of the catalog
+//!                                                             INFINISHEET_LOGS and INFINISHEET_BLOBS
+//!                                                             name, a snapshot every <interval> edits
+//! infinisheet-writer mh-sheet-writer <path> <writer> <count> <pace-ms>
+//!                                                             set cell (n, <writer>) to n for each
+//!                                                             n below <count>, retried until it
+//!                                                             lands; print `ack <writer> <n>`
+//! infinisheet-writer mh-sheet-check <path> <columns> <rows>   `infinisheet check` the sheet and read
+//!                                                             it back cold: `problem <text>` lines,
+//!                                                             then `cell <column> <row> <value>`
 //! infinisheet-writer http-put <host:port> <path>              a bodiless PUT answered 200, tried
 //!                                                             for up to a minute (a new bucket;
 //!                                                             a server coming up)
@@ -188,6 +198,14 @@ async fn run(args: &[String]) -> Result<(), String> {
             multihost::proxy(true, listen, upstream, source, number(seed)?).await
         }
         ["http-put", address, path] => multihost::http_put(address, path).await,
+        ["mh-sheet-new", path, interval] => multihost::new_sheet(path, number(interval)?).await,
+        ["mh-sheet-writer", path, writer, count, pace] => {
+            let pace = std::time::Duration::from_millis(number(pace)?);
+            multihost::edit_sheet(path, writer_id(writer)?, number(count)?, pace).await
+        }
+        ["mh-sheet-check", path, columns, rows] => {
+            multihost::check_sheet(path, writer_id(columns)?, writer_id(rows)?).await
+        }
         ["snapshot-worker", db, blobs] => snapshot_worker(db, blobs).await,
         _ => Err("usage: see the doc comment of src/bin/writer.rs".into()),
     }
