@@ -380,7 +380,8 @@ pub async fn edit_sheet(path: &str, writer: u32, count: u64, pace: Duration) -> 
 
 /// Checks the sheet `path` as `infinisheet check` does and reads its
 /// cells back, opened cold: prints `problem <text>` for each problem,
-/// `snapshots <count>`, then `cell <column> <row> <value>` for each number in the first
+/// `snapshots <count>`, `pending <count>` (jobs still due), then
+/// `cell <column> <row> <value>` for each number in the first
 /// `columns` columns and `rows` rows.
 ///
 /// # Errors
@@ -397,6 +398,7 @@ pub async fn check_sheet(path: &str, columns: u32, rows: u32) -> Result<(), Stri
         writeln!(out, "problem {problem}").map_err(|e| e.to_string())?;
     }
     writeln!(out, "snapshots {}", checked.snapshots.len()).map_err(|e| e.to_string())?;
+    writeln!(out, "pending {}", checked.pending.len()).map_err(|e| e.to_string())?;
     let cells = retried(|| async { sheet.open().await.map_err(|e| e.to_string()) }).await?;
     let range = CellRange::new(
         CellRef::new(0, 0),

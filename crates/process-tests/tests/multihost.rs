@@ -361,6 +361,23 @@ fn client_env(backend: Backend, client: u8) -> Vec<(&'static str, String)> {
     }
 }
 
+/// What a process on the storage host needs to reach its server directly
+/// (no proxy, no faults): for the final check of the sheet.
+fn storage_env(backend: Backend) -> Vec<(&'static str, String)> {
+    let direct = format!("http://10.77.0.2:{S3_PORT}");
+    let mut env = client_env(backend, 1);
+    for (name, value) in &mut env {
+        if matches!(*name, "AWS_ENDPOINT" | "INFINISHEET_SERVER")
+            || (backend == Backend::Serve
+                && name.starts_with("INFINISHEET_")
+                && *name != "INFINISHEET_TOKEN")
+        {
+            value.clone_from(&direct);
+        }
+    }
+    env
+}
+
 /// Runs `program args` as the `postgres` user (PostgreSQL refuses root),
 /// to its end.
 fn as_postgres(program: &std::path::Path, args: &[&str]) {
@@ -675,10 +692,11 @@ fn run(backend: Backend, tag: &str, writers: u32, each: u64, ignore_create: bool
         read_lines(index, &mut net.children[index], &events);
         tails.insert(index, client);
     }
+    let mut worker = None;
     if with_sheet {
         let program = std::env::var("INFINISHEET_BIN")
             .expect("INFINISHEET_BIN (the infinisheet command): run `cargo xtask multihost`");
-        let worker = net.spawn_logged(
+        let index = net.spawn_logged(
             "c2",
             &program,
             &["-q", "worker", "--interval", "0.2"],
@@ -688,7 +706,8 @@ fn run(backend: Backend, tag: &str, writers: u32, each: u64, ignore_create: bool
                 .into(),
         );
         // Its stdout (nothing, with -q) is not read.
-        drop(net.children[worker].stdout.take());
+        drop(net.children[index].stdout.take());
+        worker = Some(index);
     }
     let mut open_sheet_writers = sheet_writers.len();
     let mut sheet_acks: Vec<(u32, u64)> = Vec::new();
@@ -835,8 +854,8 @@ fn run(backend: Backend, tag: &str, writers: u32, each: u64, ignore_create: bool
         }
     }
 
-    if with_sheet {
-        check_the_sheet(&net, backend, &sheet_acks, each, &mut outcome);
+    if let Some(worker) = worker {
+        check_the_sheet(&mut net, backend, worker, &sheet_acks, each, &mut outcome);
     }
     // Every host's reader, through its own proxy.
     let listings: Vec<String> = (1..=CLIENTS)
@@ -952,11 +971,14 @@ fn run(backend: Backend, tag: &str, writers: u32, each: u64, ignore_create: bool
 const SHEET: &str = "multihost/sheet";
 const SHEET_INTERVAL: u64 = 20;
 
-/// `infinisheet check` on the sheet from client 1, and every acknowledged
-/// edit read back from it opened cold.
+/// Once the worker (child `worker`, still at work) has done every job
+/// due, `infinisheet check` on the sheet, and every acknowledged edit read
+/// back from it opened cold — from the storage host, past the proxies'
+/// faults (a lost reply would be taken for damage).
 fn check_the_sheet(
-    net: &Net,
+    net: &mut Net,
     backend: Backend,
+    worker: usize,
     acks: &[(u32, u64)],
     each: u64,
     outcome: &mut Outcome,
@@ -969,16 +991,34 @@ fn check_the_sheet(
             acks.len()
         ));
     }
-    let checked = net.run(
-        "c1",
-        &[
-            "mh-sheet-check",
-            SHEET,
-            &CLIENTS.to_string(),
-            &each.to_string(),
-        ],
-        &client_env(backend, 1),
-    );
+    let args = [
+        "mh-sheet-check",
+        SHEET,
+        &CLIENTS.to_string(),
+        &each.to_string(),
+    ];
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let checked = loop {
+        let ended = net.children[worker].try_wait().ok().flatten();
+        let checked = net.run("st", &args, &storage_env(backend));
+        let done = checked.lines().any(|line| line == "pending 0");
+        if let Some(status) = ended {
+            outcome
+                .problems
+                .push(format!("the worker ended ({status})"));
+            break checked;
+        }
+        if done || Instant::now() > deadline {
+            if !done {
+                outcome
+                    .problems
+                    .push("the worker left snapshot jobs due for two minutes".into());
+            }
+            break checked;
+        }
+        // The worker polls every 0.2 s: nothing to wait on but its work.
+        std::thread::sleep(Duration::from_millis(500));
+    };
     let mut cells = BTreeMap::new();
     for line in checked.lines() {
         if let Some(problem) = line.strip_prefix("problem ") {
@@ -987,6 +1027,7 @@ fn check_the_sheet(
                 .push(format!("check of the sheet: {problem}"));
         } else if let Some(count) = line.strip_prefix("snapshots ") {
             outcome.sheet_snapshots = count.parse().unwrap();
+        } else if line.starts_with("pending ") {
         } else if let Some(cell) = line.strip_prefix("cell ") {
             let words: Vec<&str> = cell.split(' ').collect();
             let column: u32 = words[0].parse().unwrap();

@@ -94,6 +94,12 @@ pub(crate) async fn run(place: &Place, args: Worker) -> anyhow::Result<()> {
     }
     let sweep_every = Duration::from_secs_f64(args.sweep_every);
     let mut last_sweep: Option<std::time::Instant> = None;
+    // As the catalog writes paths (a marker holds one): no slashes around.
+    let named: Vec<String> = args
+        .sheets
+        .iter()
+        .map(|path| path.trim_matches('/').to_owned())
+        .collect();
     loop {
         // The markers first: a marker listed now names a job the log
         // already holds.
@@ -106,24 +112,35 @@ pub(crate) async fn run(place: &Place, args: Worker) -> anyhow::Result<()> {
             }
         };
         let sweep = last_sweep.is_none_or(|at| at.elapsed() >= sweep_every);
+        // Whether this pass saw every sheet of the catalog (so markers of
+        // sheets it did not see name sheets that are no more).
+        let mut saw_all = sweep && named.is_empty();
         let sheets = if sweep {
-            last_sweep = Some(std::time::Instant::now());
-            if args.sheets.is_empty() {
-                catalog.sheets("").await?
+            if named.is_empty() {
+                match catalog.sheets("").await {
+                    Ok(sheets) => sheets,
+                    // Tried again next pass: a worker outlives outages.
+                    Err(err) => {
+                        eprintln!("warning: cannot list the sheets: {err}");
+                        saw_all = false;
+                        Vec::new()
+                    }
+                }
             } else {
-                args.sheets.clone()
+                named.clone()
             }
         } else {
             let mut marked: Vec<String> = due
                 .iter()
                 .map(|sheet| sheet.path.clone())
-                .filter(|path| args.sheets.is_empty() || args.sheets.contains(path))
+                .filter(|path| named.is_empty() || named.contains(path))
                 .collect();
             marked.sort();
             marked.dedup();
             marked
         };
         let mut seen = HashSet::new();
+        let mut keys = HashSet::new();
         for path in sheets {
             if stopping(&stop) {
                 return Ok(());
@@ -132,7 +149,8 @@ pub(crate) async fn run(place: &Place, args: Worker) -> anyhow::Result<()> {
             // path holds now.
             let sheet = match catalog.open_sheet(&path).await {
                 Ok(sheet) => sheet,
-                Err(err) if args.sheets.is_empty() || !sweep => {
+                Err(err) if named.is_empty() || !sweep => {
+                    saw_all = false;
                     // A marked sheet moved or removed since: the next pass
                     // goes over every sheet.
                     if !sweep {
@@ -144,6 +162,7 @@ pub(crate) async fn run(place: &Place, args: Worker) -> anyhow::Result<()> {
                 Err(err) => return Err(err.into()),
             };
             let metadata = sheet.metadata();
+            keys.insert(infinisheet::marker_key(metadata));
             let marked: Vec<&infinisheet::DueSheet> = due
                 .iter()
                 .filter(|due| due.sheet == infinisheet::marker_key(metadata))
@@ -200,8 +219,17 @@ pub(crate) async fn run(place: &Place, args: Worker) -> anyhow::Result<()> {
             }
         }
         if sweep {
-            // Only a pass over every sheet sees every sheet that still is.
+            last_sweep = Some(std::time::Instant::now());
+        }
+        if saw_all {
+            // Only a pass over every sheet sees every sheet that still is;
+            // the markers of sheets that are no more go.
             workers.retain(|key, _| seen.contains(key));
+            for gone in due.iter().filter(|due| !keys.contains(&due.sheet)) {
+                if let Err(err) = catalog.clear_due(gone).await {
+                    eprintln!("warning: {err}");
+                }
+            }
         }
         if args.once {
             return Ok(());

@@ -232,6 +232,32 @@ fn a_worker_process_snapshots_what_set_processes_write() {
     assert_eq!(values, want);
 }
 
+/// The markers an edit leaves for workers: one per job made due, cleared
+/// by a worker's pass once it did the job, and cleared too when their
+/// sheet is no more (else every pass would go over every sheet again).
+#[test]
+fn a_workers_pass_clears_the_markers_of_done_and_removed_sheets() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let markers = || {
+        std::fs::read_dir(home.join("sheets").join("blobs").join(".due"))
+            .map(|dir| dir.count())
+            .unwrap_or(0)
+    };
+    for sheet in ["kept", "gone"] {
+        ok(home, &["new", sheet, "--snapshot-interval", "2"]);
+        for cell in ["A1", "A2"] {
+            ok(home, &["set", sheet, cell, "1", "--no-worker"]);
+        }
+    }
+    assert_eq!(markers(), 2);
+    ok(home, &["rm", "gone"]);
+    ok(home, &["worker", "--once"]);
+    assert_eq!(markers(), 0);
+    let info = ok(home, &["info", "kept"]);
+    assert!(info.contains("pending    0"), "{info}");
+}
+
 #[test]
 fn the_demo_runs() {
     let home = tempfile::tempdir().unwrap();

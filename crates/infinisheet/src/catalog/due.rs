@@ -10,7 +10,10 @@
 //!
 //! A process killed between an append and its marker (or a log appended to
 //! outside the catalog) leaves a job no marker names: a worker also goes
-//! over every sheet on its first pass and then every so often.
+//! over every sheet on its first pass and then every so often, and such a
+//! pass removes the markers of sheets that are no more. A writer that runs
+//! its own snapshot jobs ([`CatalogSheet::writer`](super::CatalogSheet::writer)
+//! with a worker) leaves none.
 
 use super::{Catalog, CatalogError, CatalogPath, storage_error};
 use async_trait::async_trait;
@@ -76,7 +79,9 @@ impl EventLog for MarkingLog {
     ) -> Result<AddEntryValue, AddEntryError> {
         let due = entries.iter().any(|entry| entry.metadata.pending.is_some());
         let appended = self.inner.append_at(entries, seq, known, token).await;
-        if due && appended.is_ok() {
+        // Landed, or perhaps landed (a storage error: the caller's retry
+        // may go in at another id, without the job).
+        if due && matches!(appended, Ok(_) | Err(AddEntryError::Storage(_))) {
             self.mark().await;
         }
         appended
@@ -114,6 +119,17 @@ impl EventLog for MarkingLog {
     async fn wait_for_entries(&self, end: SequenceId, timeout: Duration) {
         self.inner.wait_for_entries(end, timeout).await;
     }
+}
+
+/// The sheet a marker's name names: `<key>.<32 hex digits>` (the random
+/// part has no dot; a log id may).
+fn marked_sheet(marker: &str) -> Option<&str> {
+    let (sheet, random) = marker.rsplit_once('.')?;
+    let hex = random.len() == 32
+        && random
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    (hex && !sheet.is_empty()).then_some(sheet)
 }
 
 /// The name a sheet's markers begin with: its identity, or (a sheet made
@@ -154,8 +170,8 @@ impl Catalog {
         let mut sheets: Vec<DueSheet> = Vec::new();
         for entry in listed.into_iter().filter(|e| e.kind == EntryKind::Blob) {
             let marker = entry.name.into_string();
-            // The random part has no dot; a log id may.
-            let Some((sheet, _)) = marker.rsplit_once('.') else {
+            let Some(sheet) = marked_sheet(&marker) else {
+                // Not a marker (nothing else is written here).
                 continue;
             };
             let path = match due.read(&marker).await {

@@ -266,8 +266,8 @@ impl Catalog {
         log: Arc<dyn infinisheet_event_log::EventLog>,
         dir: Arc<dyn BlobDir>,
     ) -> CatalogSheet {
-        let log = Arc::new(due::MarkingLog {
-            inner: log,
+        let marking = Arc::new(due::MarkingLog {
+            inner: log.clone(),
             root: self.storage.blobs.root(),
             sheet: due::marker_key(&metadata),
             path: at.display(),
@@ -275,7 +275,8 @@ impl Catalog {
         CatalogSheet {
             path: at.display(),
             metadata,
-            log,
+            log: marking,
+            unmarked: log,
             dir,
         }
     }

@@ -70,6 +70,9 @@ pub struct CatalogSheet {
     pub(super) path: String,
     pub(super) metadata: SheetMetadata,
     pub(super) log: Arc<dyn EventLog>,
+    /// The log without the markers its jobs leave for a worker process:
+    /// for a writer that runs its own jobs.
+    pub(super) unmarked: Arc<dyn EventLog>,
     pub(super) dir: Arc<dyn BlobDir>,
 }
 
@@ -202,8 +205,11 @@ impl CatalogSheet {
     ///
     /// As [`open`](CatalogSheet::open).
     pub async fn writer_with(&self, options: WorkflowOptions) -> Result<SheetWriter, OpenError> {
+        // Its jobs run here: they need no marker for a worker process (one
+        // the host leaves undone is found by a worker's pass over every
+        // sheet).
         let host = WorkflowHost::start(
-            self.log(),
+            self.unmarked.clone(),
             self.dir(),
             options.sheet(self.metadata.sheet_options()),
         );

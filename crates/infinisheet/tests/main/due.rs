@@ -58,6 +58,33 @@ async fn an_edit_making_a_snapshot_due_marks_its_sheet_until_cleared() {
     ));
 }
 
+/// A writer that runs its own snapshot jobs leaves no marker; blobs in
+/// `.due/` that are not markers (a sheet an older release let be named
+/// `.due`) are no sheets with work.
+#[tokio::test]
+async fn writers_running_their_jobs_and_foreign_blobs_mark_nothing() {
+    use infinisheet::blob_store::{BlobDirExt, BlobStore};
+    let storage = Storage::open("memory:", "memory:").await.unwrap();
+    let catalog = Catalog::new(storage.clone());
+    let options = SheetOptions::default().snapshot_interval(2);
+    catalog.create_sheet("s", options).await.unwrap();
+    let sheet = catalog.open_sheet("s").await.unwrap();
+    let writer = sheet.writer(true).await.unwrap();
+    for i in 0..5 {
+        writer
+            .cells()
+            .set_cell(i, 0, Cell::new(CellValue::Number(f64::from(i))))
+            .await
+            .unwrap();
+    }
+    writer.finish().await;
+    assert_eq!(catalog.due_sheets().await.unwrap(), Vec::new());
+    let due = storage.blobs.root().open_dir(".due").await.unwrap();
+    due.write("sheet.json", "{}").await.unwrap();
+    due.write("x.0123", "p").await.unwrap();
+    assert_eq!(catalog.due_sheets().await.unwrap(), Vec::new());
+}
+
 /// What a worker's pass between its passes over every sheet reads of an
 /// idle catalog of 50 sheets on an object store: the markers' listing,
 /// nothing per sheet.

@@ -23,7 +23,9 @@
 //! first head write after a name's own stamps it with the head's
 //! `Last-Modified` (at or after the change began), and a name stamped over
 //! an hour before the head's latest write is dropped by the next head
-//! write that sees it (a tracked append writes the head for that, once).
+//! write that sees it. Tracked appends write the head for that: to stamp a
+//! name, and, while names are left, again as it is once a minute (so its
+//! `Last-Modified` moves on).
 //! A write delayed for more than an hour would land unseen by `newest`,
 //! until the next change of snapshots.
 
@@ -51,6 +53,21 @@ fn age(changing: &mut Vec<Change>, now: Option<i64>) {
     }
     let limit = ABANDONED.as_millis() as i64;
     changing.retain(|change| change.stamped_ms.is_none_or(|at| now - at < limit));
+}
+
+/// Whether a head naming changes that have not aged out should be written
+/// again as it is, so that its `Last-Modified` — the clock names age by —
+/// moves on: once a minute at most (by this client's clock, which decides
+/// how often, never what is dropped), for a log whose head nothing else
+/// writes.
+fn needs_refresh(head: &Head, now: Option<i64>) -> bool {
+    let Some(written) = now else {
+        return false;
+    };
+    let local = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_millis() as i64);
+    !head.changing.is_empty() && local - written > 60_000
 }
 
 impl ObjectStoreEventLog {
@@ -164,11 +181,11 @@ impl ObjectStoreEventLog {
             next.newest =
                 Newest::Known(newest.as_ref().map(|s| (s.sequence_id, s.blob_id.clone())));
         }
-        if next == *head {
+        if next == *head && !needs_refresh(head, now) {
             return Ok((newest, false));
         }
-        self.objects.swap_head(version, &next).await?;
-        Ok((newest, true))
+        let swapped = self.objects.swap_head(version, &next).await?;
+        Ok((newest, matches!(swapped, Swap::Done)))
     }
 }
 
