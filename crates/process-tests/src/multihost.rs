@@ -23,6 +23,10 @@ use std::time::Duration;
 /// sent again (with its token).
 pub const ATTEMPT: Duration = Duration::from_secs(10);
 
+/// The longest one try of a sheet's edit (or of opening it again) may
+/// take.
+pub const SHEET_ATTEMPT: Duration = Duration::from_secs(30);
+
 /// The longest one request may take; a partition makes the rest wait.
 const REQUEST: Duration = Duration::from_secs(5);
 
@@ -331,13 +335,17 @@ pub async fn new_sheet(path: &str, interval: u64) -> Result<(), String> {
 
 /// Edits the sheet `path` as writer `writer`: cell (row `n`, column
 /// `writer`) becomes `n`, for `n` below `count`, `pace` apart, each edit
-/// tried until it lands (each try at most [`ATTEMPT`]; after a failed one
-/// the sheet is opened anew) and then acknowledged as `ack <writer> <n>`.
+/// tried until it lands (each try at most [`SHEET_ATTEMPT`]; after a
+/// failed one the sheet is opened anew) and then acknowledged as
+/// `ack <writer> <n>`.
 ///
 /// # Errors
 ///
-/// If an edit keeps failing for a minute.
+/// If an edit keeps failing for three minutes.
 pub async fn edit_sheet(path: &str, writer: u32, count: u64, pace: Duration) -> Result<(), String> {
+    // An edit is several requests (a sheet catching up reads the log and
+    // snapshot tiles), and on a loaded machine each can take seconds.
+    const GIVE_UP: Duration = Duration::from_secs(180);
     use infinisheet::engine::{Cell, CellValue};
     let catalog = catalog().await?;
     let open = || async {
@@ -352,20 +360,22 @@ pub async fn edit_sheet(path: &str, writer: u32, count: u64, pace: Duration) -> 
         loop {
             let cell = Cell::new(CellValue::Number(n as f64));
             let edit = sheet.cells().set_cell(row, writer, cell);
-            match tokio::time::timeout(ATTEMPT, edit).await {
+            match tokio::time::timeout(SHEET_ATTEMPT, edit).await {
                 Ok(Ok(_)) => break,
-                Ok(Err(err)) if started.elapsed() > Duration::from_secs(60) => {
+                Ok(Err(err)) if started.elapsed() > GIVE_UP => {
                     return Err(format!("edit {n}: {err}"));
                 }
-                Err(_) if started.elapsed() > Duration::from_secs(60) => {
-                    return Err(format!("edit {n}: no answer"));
+                Err(_) if started.elapsed() > GIVE_UP => {
+                    return Err(format!(
+                        "edit {n}: no answer in {SHEET_ATTEMPT:?}, for {GIVE_UP:?}"
+                    ));
                 }
                 // The edit may or may not have landed; setting the cell
                 // again is the same edit. A sheet that failed mid-edit is
                 // opened anew.
                 _ => {
                     tokio::time::sleep(Duration::from_millis(50)).await;
-                    if let Ok(Ok(reopened)) = tokio::time::timeout(ATTEMPT, open()).await {
+                    if let Ok(Ok(reopened)) = tokio::time::timeout(SHEET_ATTEMPT, open()).await {
                         sheet = reopened;
                     }
                 }

@@ -385,6 +385,8 @@ fn as_postgres(program: &std::path::Path, args: &[&str]) {
         .args(["-u", "postgres", "--"])
         .arg(program)
         .args(args)
+        // The test's directory may be closed to that user.
+        .current_dir("/tmp")
         .stdout(Stdio::null())
         .status()
         .unwrap();
@@ -508,7 +510,8 @@ fn start_storage(net: &mut Net, backend: Backend, scratch: &std::path::Path) -> 
                 log.into(),
             );
             let mut stop = Command::new("runuser");
-            stop.args(["-u", "postgres", "--"])
+            stop.current_dir("/tmp")
+                .args(["-u", "postgres", "--"])
                 .arg(bin.join("pg_ctl"))
                 .args(["-D", data, "stop", "-m", "immediate", "-w"]);
             net.stops.push(stop);
