@@ -53,10 +53,10 @@ const S3_PORT: u16 = 9000;
 const PROXY_PORT: u16 = 8000;
 const CLIENTS: u8 = 3;
 const PARTITION: Duration = Duration::from_secs(4);
-/// How long each writer waits between its appends: every backend's
-/// writers are still at work when the partitions come (PostgreSQL's
-/// would otherwise be done before the second).
-const PACE: Duration = Duration::from_millis(350);
+/// How long each writer spends appending, its appends spread evenly over
+/// it: every backend's writers are still at work when the last partition
+/// comes (PostgreSQL's would otherwise be done before the second).
+const WRITING: Duration = Duration::from_secs(14);
 /// The longest the writers may take, all told, before the run counts
 /// them as hung.
 const WRITERS_DEADLINE: Duration = Duration::from_secs(300);
@@ -532,7 +532,7 @@ struct Partition {
 
 /// The partitions, one after another, each healed before the next: all
 /// while every host's writers are at work (each writer spends at least
-/// `each` x [`PACE`], 14 s, appending).
+/// [`WRITING`], 14 s, appending).
 fn partitions(net: &Net) -> Vec<Partition> {
     let (st, rt) = (net.ns("st"), net.ns("rt"));
     let link = |client: u8, state: &str| {
@@ -645,6 +645,9 @@ fn run(backend: Backend, tag: &str, writers: u32, each: u64, ignore_create: bool
         );
     }
     let total = (u64::from(CLIENTS) * u64::from(writers) * each) as usize;
+    let pace = (WRITING / u32::try_from(each.max(1)).unwrap_or(u32::MAX))
+        .as_millis()
+        .to_string();
     let (events, received) = mpsc::channel();
     let mut writer_of = BTreeMap::new();
     let mut tails = BTreeMap::new();
@@ -662,7 +665,7 @@ fn run(backend: Backend, tag: &str, writers: u32, each: u64, ignore_create: bool
                     SHEET,
                     &column.to_string(),
                     &each.to_string(),
-                    &PACE.as_millis().to_string(),
+                    &pace,
                 ],
                 &env,
             );
@@ -676,7 +679,7 @@ fn run(backend: Backend, tag: &str, writers: u32, each: u64, ignore_create: bool
                 spec.clone(),
                 id.to_string(),
                 each.to_string(),
-                PACE.as_millis().to_string(),
+                pace.clone(),
             ];
             if ignore_create {
                 args.push("--ignore-create".into());

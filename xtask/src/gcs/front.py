@@ -97,4 +97,11 @@ class Front(BaseHTTPRequestHandler):
         pass
 
 
-ThreadingHTTPServer((sys.argv[1], int(sys.argv[2])), Front).serve_forever()
+class Server(ThreadingHTTPServer):
+    # http.server's backlog is 5: dozens of tests connecting at once had
+    # connections refused and timed out ("looking up ...: retryable").
+    request_queue_size = 256
+    daemon_threads = True
+
+
+Server((sys.argv[1], int(sys.argv[2])), Front).serve_forever()
