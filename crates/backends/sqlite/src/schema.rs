@@ -176,6 +176,24 @@ pub(crate) fn check_or_create(
             supported: SCHEMA_VERSION,
         });
     } else if (1..SCHEMA_VERSION).contains(&version) {
+        // A release of that version wrote these tables: a later version's
+        // objects already there mean the recorded version is damaged
+        // (migrating would fail half-way on "duplicate column").
+        let later = if version == 1 {
+            "SELECT count(*) FROM pragma_table_info('logs') WHERE name = 'crc'"
+        } else {
+            "SELECT count(*) FROM sqlite_schema WHERE name = 'append_tokens'"
+        };
+        let found: i64 = tx
+            .query_row(later, [], |row| row.get(0))
+            .map_err(|err| storage("reading the schema", err))?;
+        if found > 0 {
+            return Err(OpenError::Storage(crate::error::corrupt(format!(
+                "{} records schema version {version}, but holds a later version's tables: \
+                 its version is damaged",
+                path.display()
+            ))));
+        }
         if version == 1 {
             migrate_from_1(&tx)
                 .map_err(|err| storage("adding checksums (schema version 1 to 2)", err))?;

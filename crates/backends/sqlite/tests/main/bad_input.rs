@@ -88,6 +88,35 @@ async fn a_newer_schema_is_refused_and_left_as_it_is() {
     );
 }
 
+/// A schema version damaged to an older one (the damage sweep flipped a
+/// bit of it) is corruption, typed as such, and the file is left as it
+/// is: migrating it failed half-way on "duplicate column name".
+#[tokio::test]
+async fn a_version_damaged_to_an_older_one_is_corruption() {
+    for older in 1..SCHEMA_VERSION {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("damaged.db");
+        let db = SqliteDatabase::open(&path, options()).await.unwrap();
+        db.create_log("kept").await.unwrap();
+        drop(db);
+        {
+            let conn = rusqlite::Connection::open(&path).unwrap();
+            conn.pragma_update(None, "user_version", older).unwrap();
+        }
+        match SqliteDatabase::open(&path, options()).await {
+            Err(OpenError::Storage(err)) if err.is_corrupt() => {
+                assert!(err.to_string().contains("damaged"), "{err}");
+            }
+            other => panic!("version {older}: expected corruption, got {other:?}"),
+        }
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, older, "the database was changed");
+    }
+}
+
 #[tokio::test]
 async fn missing_duplicate_and_invalid_log_names() {
     let db = SqliteDatabase::temporary(options()).await.unwrap();
