@@ -17,7 +17,7 @@
 
 use super::{Catalog, CatalogError, CatalogPath, storage_error};
 use async_trait::async_trait;
-use infinisheet_blob_store::{BlobDir, BlobDirExt, BlobName, EntryKind, ReadBlobError};
+use infinisheet_blob_store::{BlobDir, BlobDirExt, EntryKind, ReadBlobError};
 use infinisheet_event_log::raw::Bounds;
 use infinisheet_event_log::{
     AddEntryError, AddEntryValue, AppendToken, EventLog, KnownSnapshot, LogCapabilities, LogEntry,
@@ -144,14 +144,10 @@ impl Catalog {
     /// The directory of markers.
     pub(super) async fn due_dir(&self) -> Result<Arc<dyn BlobDir>, CatalogError> {
         let top = CatalogPath { names: Vec::new() };
-        let name = BlobName::new(DUE_DIR).map_err(|err| CatalogError::InvalidPath {
-            path: DUE_DIR.to_owned(),
-            reason: err.to_string(),
-        })?;
         self.storage
             .blobs
             .root()
-            .dir(&name)
+            .open_dir(DUE_DIR)
             .await
             .map_err(storage_error(&top))
     }
