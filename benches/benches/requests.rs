@@ -357,4 +357,44 @@ fn main() {
         .await;
         row("a tail's idle minute (it polls)", minute, 1);
     });
+    // Following 50 idle sheets through a catalog (as `serve` does): the
+    // tails wait on the catalog's one listing of `.live/` a second, and
+    // read their logs only when a marker names them (or at their safety
+    // net, here ten minutes). A minute after the first, in virtual time.
+    paused.block_on(async {
+        use infinisheet::{Catalog, LogStore, ObjectStoreLogs, SheetOptions as Options, Storage};
+        let store = CountingStore::new(Arc::new(InMemory::new()));
+        let logs: Arc<dyn LogStore> = Arc::new(ObjectStoreLogs::new(
+            Arc::new(store.clone()),
+            "logs".into(),
+            "memory://logs",
+        ));
+        let tree = ObjectStoreBlobStore::new(Arc::new(store.clone()), "tree".into());
+        let catalog = Catalog::new(Storage::new(logs, Arc::new(tree), "memory://tree"));
+        let options = infinisheet_event_log::TailOptions::default()
+            .pushed_wait(std::time::Duration::from_secs(600));
+        for i in 0..50 {
+            let sheet = catalog
+                .create_sheet(&format!("s{i}"), Options::default())
+                .await
+                .unwrap();
+            let log = sheet.log();
+            let end = log.bounds().await.unwrap().end;
+            tokio::spawn(async move {
+                let mut tail = log.tail_with(end, options);
+                while tail.next().await.is_ok() {}
+            });
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+        let minute = measure(
+            &store,
+            tokio::time::sleep(std::time::Duration::from_secs(60)),
+        )
+        .await;
+        row(
+            "following 50 idle sheets through a catalog, a minute (tails on `.live/`)",
+            minute,
+            1,
+        );
+    });
 }

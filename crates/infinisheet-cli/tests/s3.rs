@@ -136,3 +136,99 @@ fn a_missing_bucket_is_said_in_words_not_xml() {
     );
     assert!(!err.contains("<?xml") && !err.contains("<Error>"), "{err}");
 }
+
+/// `serve` on S3 follows its sheets through the catalog's `.live/`
+/// markers, not by polling each log: an edit by another process reaches
+/// both streams of its sheet well before the tail's five-minute safety
+/// net (it takes a listing, a second), and removing the sheet ends them.
+#[test]
+fn serve_on_s3_streams_another_process_edit_and_a_removal() {
+    use std::io::{BufRead, Write};
+    use std::time::{Duration, Instant};
+    let run_id = fastrand::u64(..);
+    let (logs, blobs) = (
+        &format!("serve-live-{run_id:x}/logs"),
+        &format!("serve-live-{run_id:x}/blobs"),
+    );
+    let (ok, _, err) = run(logs, blobs, &["new", "s"]);
+    assert!(ok, "{err}");
+    let bucket = std::env::var("AWS_BUCKET").unwrap();
+    let mut server = std::process::Command::new(assert_cmd::cargo::cargo_bin("infinisheet"))
+        .args(["--logs", &format!("s3://{bucket}/{logs}")])
+        .args(["--blobs", &format!("s3://{bucket}/{blobs}")])
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env_remove("INFINISHEET_HOME")
+        .env_remove("INFINISHEET_TOKEN")
+        .env_remove("INFINISHEET_READ_TOKEN")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let addr = first
+        .trim()
+        .strip_prefix("listening on http://")
+        .unwrap_or_else(|| panic!("serve said {first:?}"))
+        .to_owned();
+    // Two streams, their lines through a channel each.
+    let streams: Vec<_> = (0..2)
+        .map(|_| {
+            let mut socket = std::net::TcpStream::connect(&addr).unwrap();
+            write!(
+                socket,
+                "GET /api/events?sheet=s HTTP/1.1\r\nHost: {addr}\r\n\r\n"
+            )
+            .unwrap();
+            let (tx, rx) = std::sync::mpsc::channel::<String>();
+            let reader = socket.try_clone().unwrap();
+            std::thread::spawn(move || {
+                for line in std::io::BufReader::new(reader).lines() {
+                    let Ok(line) = line else { return };
+                    if tx.send(line).is_err() {
+                        return;
+                    }
+                }
+            });
+            (socket, rx)
+        })
+        .collect();
+    let wait_for = |rx: &std::sync::mpsc::Receiver<String>, want: &str| loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(120))
+            .unwrap_or_else(|_| panic!("no line with {want:?}"));
+        if line.contains(want) {
+            return line;
+        }
+    };
+    for (_, rx) in &streams {
+        wait_for(rx, "event: caught-up");
+    }
+    let edited = Instant::now();
+    let (ok, _, err) = run(logs, blobs, &["set", "s", "A1", "5"]);
+    assert!(ok, "{err}");
+    for (_, rx) in &streams {
+        wait_for(rx, "event: entries");
+    }
+    let heard = edited.elapsed();
+    println!(
+        "<!-- serve on S3: another process's edit reached both streams {heard:?} after `set` began -->"
+    );
+    assert!(
+        heard < Duration::from_secs(60),
+        "{heard:?}: the safety net, not a marker"
+    );
+    let removed = Instant::now();
+    let (ok, _, err) = run(logs, blobs, &["rm", "s"]);
+    assert!(ok, "{err}");
+    for (_, rx) in &streams {
+        wait_for(rx, "event: gone");
+    }
+    let gone = removed.elapsed();
+    println!("<!-- serve on S3: the removal ended both streams {gone:?} after `rm` began -->");
+    assert!(gone < Duration::from_secs(60), "{gone:?}");
+    let _ = server.kill();
+    let _ = server.wait();
+}

@@ -152,9 +152,10 @@ mod storage;
 pub mod table;
 
 pub use catalog::{
-    Catalog, CatalogError, CatalogItem, CatalogSheet, DATA_DIR, DUE_DIR, DueSheet, FOLDER_MARKER,
-    ItemKind, LogRebuild, ORPHAN_MARKER, OpenError, Orphan, OrphanSweep, REPLACED_DIR,
-    SHEET_METADATA, SheetMetadata, SheetWriter, marker_key,
+    ACTIVE_FOR, Catalog, CatalogError, CatalogItem, CatalogSheet, DATA_DIR, DUE_DIR, DueSheet,
+    FOLDER_MARKER, ItemKind, LIST_EVERY, LIVE_DIR, LogRebuild, MARK_EVERY, ORPHAN_MARKER,
+    OpenError, Orphan, OrphanSweep, REPLACED_DIR, SHEET_METADATA, STALE_AFTER, SheetFollow,
+    SheetMetadata, SheetWriter, marker_key,
 };
 pub use check::{SheetCheck, SheetRepair, check_sheet, repair_sheet};
 #[cfg(feature = "filesystem")]

@@ -62,7 +62,12 @@ impl Catalog {
                 .await
                 .map_err(storage_error(&source))?;
         }
-        from_dir.remove_all().await.map_err(storage_error(&source))
+        from_dir
+            .remove_all()
+            .await
+            .map_err(storage_error(&source))?;
+        self.mark_changed().await;
+        Ok(())
     }
 
     /// Removes a sheet (its directory, then its log's entries) or a folder
@@ -80,7 +85,7 @@ impl Catalog {
                 reason: "the top folder cannot be removed".into(),
             });
         }
-        match self.kind(&at).await? {
+        let removed = match self.kind(&at).await? {
             None => Err(CatalogError::NotFound { path: at.display() }),
             Some(ItemKind::Sheet) => self.remove_sheet(&at).await,
             // Only what the catalog made is removed: a directory with
@@ -95,7 +100,17 @@ impl Catalog {
                 self.refuse_unknown_beneath(&at).await?;
                 self.remove_folder(&at).await
             }
+        };
+        // Also after a failure half-way: something may have gone.
+        if !matches!(
+            removed,
+            Err(CatalogError::NotFound { .. }
+                | CatalogError::NotCatalogItem { .. }
+                | CatalogError::NotEmpty { .. })
+        ) {
+            self.mark_changed().await;
         }
+        removed
     }
 
     /// Fails, naming it, if a directory the catalog did not make lies in

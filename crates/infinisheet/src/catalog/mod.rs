@@ -32,6 +32,7 @@ const FORMAT: u32 = 2;
 mod change;
 mod due;
 mod error;
+mod live;
 mod orphans;
 mod path;
 mod rebuild;
@@ -39,6 +40,7 @@ mod sheet;
 
 pub use due::{DUE_DIR, DueSheet, marker_key};
 pub use error::CatalogError;
+pub use live::{ACTIVE_FOR, LIST_EVERY, LIVE_DIR, MARK_EVERY, STALE_AFTER, SheetFollow};
 pub use orphans::{ORPHAN_MARKER, Orphan, OrphanSweep};
 use path::CatalogPath;
 pub use rebuild::{LogRebuild, REPLACED_DIR};
@@ -64,6 +66,9 @@ pub use sheet::{CatalogItem, CatalogSheet, ItemKind, OpenError, SheetMetadata, S
 #[derive(Clone, Debug)]
 pub struct Catalog {
     storage: Storage,
+    /// This process's followers of the catalog's sheets (shared by
+    /// clones).
+    live: Arc<live::Feed>,
 }
 
 fn storage_error<E: Failure>(path: &CatalogPath) -> impl Fn(E) -> CatalogError + '_ {
@@ -77,7 +82,10 @@ fn storage_error<E: Failure>(path: &CatalogPath) -> impl Fn(E) -> CatalogError +
 impl Catalog {
     /// The catalog in `storage`.
     pub fn new(storage: Storage) -> Catalog {
-        Catalog { storage }
+        Catalog {
+            storage,
+            live: Arc::default(),
+        }
     }
 
     /// The catalog's storage.
@@ -258,7 +266,8 @@ impl Catalog {
     }
 
     /// The handle of the sheet at `at`: its log wrapped so that appends
-    /// making a snapshot job due say so in `.due/`.
+    /// say so in `.live/` where the log cannot wake other processes' tails
+    /// itself, and those making a snapshot job due in `.due/`.
     fn sheet_handle(
         &self,
         at: &CatalogPath,
@@ -266,10 +275,14 @@ impl Catalog {
         log: Arc<dyn infinisheet_event_log::EventLog>,
         dir: Arc<dyn BlobDir>,
     ) -> CatalogSheet {
+        let key = due::marker_key(&metadata);
+        let live = live::LiveLog::new(log, &self.live, self.storage.blobs.root(), key.clone());
+        let live_markers = live.uses_markers();
+        let log: Arc<dyn infinisheet_event_log::EventLog> = Arc::new(live);
         let marking = Arc::new(due::MarkingLog {
             inner: log.clone(),
             root: self.storage.blobs.root(),
-            sheet: due::marker_key(&metadata),
+            sheet: key,
             path: at.display(),
         });
         CatalogSheet {
@@ -277,6 +290,7 @@ impl Catalog {
             metadata,
             log: marking,
             unmarked: log,
+            live_markers,
             dir,
         }
     }
@@ -306,7 +320,10 @@ impl Catalog {
         let top = at.names.is_empty();
         for entry in listed.into_iter().filter(|e| {
             e.kind == EntryKind::Dir
-                && !(top && (e.name.as_str() == DATA_DIR || e.name.as_str() == DUE_DIR))
+                && !(top
+                    && (e.name.as_str() == DATA_DIR
+                        || e.name.as_str() == DUE_DIR
+                        || e.name.as_str() == LIVE_DIR))
         }) {
             let child = at.child(entry.name.clone());
             let kind = self.kind(&child).await?.unwrap_or(ItemKind::Unknown);

@@ -1,6 +1,6 @@
 //! Paths in the catalog.
 
-use super::{CatalogError, DATA_DIR, DUE_DIR, FOLDER_MARKER, SHEET_METADATA};
+use super::{CatalogError, DATA_DIR, DUE_DIR, FOLDER_MARKER, LIVE_DIR, SHEET_METADATA};
 use infinisheet_blob_store::BlobName;
 
 /// A path in the catalog: names separated by `/`; empty is the top folder.
@@ -22,6 +22,7 @@ impl CatalogPath {
                     || name == SHEET_METADATA
                     || name == DATA_DIR
                     || name == DUE_DIR
+                    || name == LIVE_DIR
                 {
                     return Err(format!("{name:?} is reserved"));
                 }

@@ -211,6 +211,7 @@ impl Catalog {
             .write(SHEET_METADATA, json)
             .await
             .map_err(storage_error(&at))?;
+        self.mark_changed().await;
         for old in [HISTORY_DIR, SNAPSHOTS_DIR] {
             remove_dir(&data, old, &at).await?;
         }

@@ -70,9 +70,11 @@ pub struct CatalogSheet {
     pub(super) path: String,
     pub(super) metadata: SheetMetadata,
     pub(super) log: Arc<dyn EventLog>,
-    /// The log without the markers its jobs leave for a worker process:
-    /// for a writer that runs its own jobs.
+    /// The log without the markers its jobs leave for a worker process
+    /// (with those of `.live/`): for a writer that runs its own jobs.
     pub(super) unmarked: Arc<dyn EventLog>,
+    /// Whether tails hear of appends through `.live/` markers.
+    pub(super) live_markers: bool,
     pub(super) dir: Arc<dyn BlobDir>,
 }
 

@@ -9,3 +9,5 @@ mod catalog;
 mod common;
 mod csv_fidelity;
 mod due;
+#[cfg(feature = "object-store")]
+mod live;

@@ -1,7 +1,18 @@
 //! `GET /api/events`: a sheet's entries as Server-Sent Events, live, and
 //! the end of the stream when the sheet leaves its path.
+//!
+//! Every stream of one open sheet lives on one tail ([`Hub`]): it reads
+//! the log once for all of them, turns each entry into JSON once, and is
+//! the one that asks the catalog whether the sheet is still at its path —
+//! when the catalog's `.live/` markers say something changed, and every
+//! [`SAFETY_NET`]. A stream first catches up from its client's id on its
+//! own (so a client far behind costs nothing to the others), then sends
+//! what the shared tail tells from where it is; a stream that falls more
+//! than [`NOTES_KEPT`] notes behind, or finds a gap, catches up on its
+//! own again. The tail ends with its last stream.
 
 use super::guard::refuse;
+use super::sheets::Open;
 use super::{ApiError, App};
 use crate::cli::cells::entry_json;
 use axum::Extension;
@@ -9,18 +20,43 @@ use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use infinisheet::event_log::{EventLogExt, KnownSnapshot, LogEntry, TailError, TailEvent};
-use infinisheet::{CatalogError, CatalogSheet};
+use infinisheet::CatalogError;
+use infinisheet::event_log::{
+    EventLogExt, KnownSnapshot, LogEntry, SnapshotValue, TailError, TailEvent, TailOptions,
+};
 use serde_json::json;
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 use std::time::Duration;
-use tokio::sync::OwnedSemaphorePermit;
+use tokio::sync::{Notify, OwnedSemaphorePermit, broadcast};
 
-/// How often a stream asks the catalog whether its sheet is still at its
-/// path.
-const CONFIRM_EVERY: Duration = Duration::from_secs(2);
+/// The safety net of a server's following: a sheet's shared tail asks
+/// the catalog whether the sheet is still at its path this often when no
+/// marker woke it (a catalog changed by an older release), and a tail
+/// woken by the catalog's `.live/` markers reads its log this often when
+/// none woke it (an append no marker announced).
+pub(super) const SAFETY_NET: Duration = Duration::from_secs(300);
+
+/// The tail options of a server's following of `sheet`: a log woken
+/// through the catalog's markers is read again only at the safety net;
+/// one that pushes itself at its default (10 s: a snapshot another process
+/// publishes on SQLite is news at the next read).
+pub(super) fn tail_options(sheet: &infinisheet::CatalogSheet) -> TailOptions {
+    if sheet.follows_markers() {
+        TailOptions::default().pushed_wait(SAFETY_NET)
+    } else {
+        TailOptions::default()
+    }
+}
+
+/// Notes a sheet's shared tail keeps for slow streams before they must
+/// read the log themselves.
+const NOTES_KEPT: usize = 4;
+
+/// The bytes of entries a page of a sheet's shared tail should hold (its
+/// notes are kept for every stream): a quarter of a stream's own.
+const HUB_PAGE_BYTES: usize = PAGE_BYTES / 4;
 
 #[derive(Debug, serde::Deserialize)]
 pub(super) struct EventsQuery {
@@ -78,17 +114,16 @@ pub(super) async fn events(
         Some(from) => from,
         None => open.cells.content().end(),
     };
-    let sheet = open.sheet.clone();
-    drop(open);
-    let path = path.to_owned();
+    // Subscribed before the stream catches up, so nothing falls between.
+    let notes = subscribe(&app, &open);
     // One event waits at a time: a client that reads slowly slows its
     // stream, and holds no more than an event and the page it came from.
     let (tx, rx) = tokio::sync::mpsc::channel::<Shared>(1);
     let stop = app.stop.clone();
-    let follower = app.clone();
+    let streamer = app.clone();
     tokio::spawn(async move {
         let _held = (permit, slot);
-        follow(&follower, sheet, &path, from, tx, stop).await;
+        stream(&streamer, &open, notes, from, tx, stop).await;
     });
     // Each event keeps its share of the replies' budget until the next is
     // asked for: by then the server's buffers have taken it.
@@ -122,125 +157,360 @@ const PAGE_ENTRIES: u64 = 256;
 /// saying so (its cells are read with a range instead).
 const EDIT_BYTES: usize = super::routes::READ_BYTES;
 
-/// Sends `sheet`'s entries from `from` on, until the client goes, the
-/// server stops, or the catalog no longer has the sheet at `path`.
-async fn follow(
+/// What a sheet's shared tail tells its streams.
+#[derive(Debug)]
+enum Note {
+    /// The entries from `start`, each's edits as JSON (`None`: more than
+    /// an event carries).
+    Entries {
+        start: u64,
+        edits: Vec<Option<String>>,
+    },
+    /// Every entry before `end` was told.
+    CaughtUp { end: u64 },
+    /// The sheet's newest snapshot.
+    Snapshot(SnapshotValue),
+    /// The log was truncated to `start`.
+    Reset { start: u64 },
+    /// The storage failed; the tail tries again.
+    Failed(String),
+    /// The sheet left its path: the streams end.
+    Gone(String),
+}
+
+/// The streams' side of a sheet's shared tail ([`Open::hub`]): one tail
+/// per open sheet however many streams follow it, running while any does.
+#[derive(Debug)]
+pub(super) struct Hub {
+    notes: broadcast::Sender<Arc<Note>>,
+    /// Told when a stream leaves, so the tail ends with the last.
+    left: Notify,
+}
+
+/// A stream's subscription to its sheet's shared tail.
+struct Notes {
+    rx: broadcast::Receiver<Arc<Note>>,
+    hub: Arc<Hub>,
+}
+
+impl Drop for Notes {
+    fn drop(&mut self) {
+        self.hub.left.notify_one();
+    }
+}
+
+/// Subscribes to `open`'s shared tail, starting it if none runs.
+fn subscribe(app: &Arc<App>, open: &Arc<Open>) -> Notes {
+    let mut slot = open.hub.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(hub) = slot.as_ref() {
+        return Notes {
+            rx: hub.notes.subscribe(),
+            hub: hub.clone(),
+        };
+    }
+    let (notes, rx) = broadcast::channel(NOTES_KEPT);
+    let hub = Arc::new(Hub {
+        notes,
+        left: Notify::new(),
+    });
+    *slot = Some(hub.clone());
+    let from = open.cells.content().end();
+    tokio::spawn(run_hub(app.clone(), open.clone(), hub.clone(), from));
+    Notes { rx, hub }
+}
+
+/// `open`'s shared tail: reads its log from `from` on and tells the
+/// streams, asks the catalog whether the sheet is still at its path when
+/// the catalog's markers say something changed (and every
+/// [`SAFETY_NET`]), and ends when the last stream leaves, the server
+/// stops, or the sheet is gone.
+async fn run_hub(app: Arc<App>, open: Arc<Open>, hub: Arc<Hub>, from: u64) {
+    let sheet = &open.sheet;
+    let mut follow = sheet.follow(&app.catalog);
+    let log = sheet.log();
+    let mut tail = log
+        .tail_with(from, tail_options(sheet))
+        .tracking_snapshots(KnownSnapshot::NoSnapshot);
+    let mut pages = Pages::new(HUB_PAGE_BYTES);
+    tail.set_page_entries(Some(pages.page));
+    let mut stop = app.stop.clone();
+    let mut confirm = tokio::time::interval(SAFETY_NET);
+    confirm.tick().await;
+    loop {
+        {
+            let mut slot = open.hub.lock().unwrap_or_else(PoisonError::into_inner);
+            if hub.notes.receiver_count() == 0 {
+                if slot.as_ref().is_some_and(|now| Arc::ptr_eq(now, &hub)) {
+                    *slot = None;
+                }
+                return;
+            }
+        }
+        let ask = tokio::select! {
+            next = tail.next() => {
+                let note = match next {
+                    Ok(TailEvent::Entries { start, entries }) => {
+                        pages.saw(&entries);
+                        tail.set_page_entries(Some(pages.page));
+                        let edits = entries.iter().map(|e| edit_json(&e.payload)).collect();
+                        Note::Entries { start, edits }
+                    }
+                    Ok(TailEvent::CaughtUp { end }) => Note::CaughtUp { end },
+                    Ok(TailEvent::Snapshot { snapshot }) => Note::Snapshot(snapshot),
+                    Ok(_) => continue,
+                    Err(TailError::FellBehind { start, .. }) => {
+                        tail.resume_at(start);
+                        Note::Reset { start }
+                    }
+                    Err(err) => {
+                        let _ = hub.notes.send(Arc::new(Note::Failed(err.to_string())));
+                        // A storage failure (or a log cut short under
+                        // the tail): try again shortly, from the same id.
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                        if matches!(err, TailError::BeyondEnd { .. }) {
+                            tail.resume_at(open.cells.content().end());
+                        }
+                        continue;
+                    }
+                };
+                let _ = hub.notes.send(Arc::new(note));
+                false
+            }
+            () = follow.changed() => true,
+            _ = confirm.tick() => true,
+            () = hub.left.notified() => false,
+            () = async { let _ = stop.wait_for(|stopping| *stopping).await; } => return,
+        };
+        if ask
+            && let Err(err @ CatalogError::Stale { .. }) =
+                sheet.confirm_at(&app.catalog, sheet.path()).await
+        {
+            {
+                let mut slot = open.hub.lock().unwrap_or_else(PoisonError::into_inner);
+                if slot.as_ref().is_some_and(|now| Arc::ptr_eq(now, &hub)) {
+                    *slot = None;
+                }
+            }
+            let _ = hub.notes.send(Arc::new(Note::Gone(err.to_string())));
+            app.sheets.forget(&open);
+            return;
+        }
+    }
+}
+
+/// The size of a tail's next page: from one entry, doubling while pages
+/// are small (the first page of a sheet of large entries holds one), and
+/// never more entries of the largest size seen than `bytes` hold.
+struct Pages {
+    page: u64,
+    largest: usize,
+    bytes: usize,
+}
+
+impl Pages {
+    fn new(bytes: usize) -> Pages {
+        Pages {
+            page: 1,
+            largest: 1,
+            bytes,
+        }
+    }
+
+    fn saw(&mut self, entries: &[LogEntry]) {
+        let bytes: usize = entries.iter().map(|e| e.payload.len()).sum();
+        self.largest = entries
+            .iter()
+            .map(|e| e.payload.len())
+            .fold(self.largest, usize::max);
+        let page = self.page;
+        self.page = if bytes > self.bytes {
+            (page / 2).max(1)
+        } else if bytes < self.bytes / 4 && entries.len() as u64 == page {
+            (page * 2).min(PAGE_ENTRIES)
+        } else {
+            page
+        };
+        self.page = self.page.min((self.bytes / self.largest).max(1) as u64);
+    }
+}
+
+/// Sends a stream's events: the entries from `from` read on its own until
+/// it is caught up, then its sheet's shared tail's notes — reading on its
+/// own again when it falls behind them — until the client goes, the
+/// server stops, or the sheet is gone.
+async fn stream(
     app: &App,
-    sheet: CatalogSheet,
-    path: &str,
+    open: &Open,
+    mut notes: Notes,
     from: u64,
     tx: tokio::sync::mpsc::Sender<Shared>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
-    // The tail's next event is only ever dropped when the stream ends.
-    let mut gone = std::pin::pin!(until_gone(&sheet, path, &app.catalog));
-    let log = sheet.log();
-    let mut tail = log.tail(from).tracking_snapshots(KnownSnapshot::NoSnapshot);
-    // From one entry a page, doubling while pages are small: the first
-    // page of a sheet of large entries holds one.
-    let mut page = 1;
-    // The largest entry seen: a page never asks for more entries of that
-    // size than PAGE_BYTES holds.
-    let mut largest = 1usize;
-    tail.set_page_entries(Some(page));
+    let log = open.sheet.log();
+    let mut at = Told {
+        next: from,
+        snapshot: None,
+        caught_up: false,
+    };
+    let mut pages = Pages::new(PAGE_BYTES);
     loop {
-        let next = tokio::select! {
-            next = tail.next() => Ok(next),
-            _ = stop.wait_for(|stopping| *stopping) => return,
-            // The client went away: its slot is free at once, however
-            // quiet the sheet.
-            () = tx.closed() => return,
-            why = &mut gone => Err(why),
-        };
-        let next = match next {
-            Ok(next) => next,
-            Err(why) => {
-                let event = Event::default()
-                    .event("gone")
-                    .data(json!({ "error": why }).to_string());
-                let _ = tx.send((event, None)).await;
+        // Catching up on its own.
+        let known = at.snapshot.as_ref().map_or(KnownSnapshot::NoSnapshot, |s| {
+            KnownSnapshot::At(s.sequence_id)
+        });
+        let mut tail = log.tail(at.next).tracking_snapshots(known);
+        let caught_up = loop {
+            tail.set_page_entries(Some(pages.page));
+            let read = tokio::select! {
+                read = tail.next() => read,
+                _ = stop.wait_for(|stopping| *stopping) => return,
+                () = tx.closed() => return,
+            };
+            let note = match read {
+                Ok(TailEvent::Entries { start, entries }) => {
+                    pages.saw(&entries);
+                    let edits = entries.iter().map(|e| edit_json(&e.payload)).collect();
+                    Note::Entries { start, edits }
+                }
+                Ok(TailEvent::CaughtUp { end }) => break end,
+                Ok(TailEvent::Snapshot { snapshot }) => Note::Snapshot(snapshot),
+                Ok(_) => continue,
+                Err(TailError::FellBehind { start, .. }) => {
+                    tail.resume_at(start);
+                    Note::Reset { start }
+                }
+                Err(err @ TailError::BeyondEnd { .. }) => {
+                    let event = Event::default()
+                        .event("error")
+                        .data(json!({ "error": err.to_string() }).to_string());
+                    let _ = tx.send((event, None)).await;
+                    return;
+                }
+                Err(err) => {
+                    if !tell(app, &tx, &Note::Failed(err.to_string()), &mut at).await {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    continue;
+                }
+            };
+            if !tell(app, &tx, &note, &mut at).await {
                 return;
             }
         };
-        let event = match next {
-            Ok(TailEvent::Entries { start, entries }) => {
-                // The next page's size, from this one's bytes.
-                let bytes: usize = entries.iter().map(|e| e.payload.len()).sum();
-                largest = entries
-                    .iter()
-                    .map(|e| e.payload.len())
-                    .fold(largest, usize::max);
-                page = if bytes > PAGE_BYTES {
-                    (page / 2).max(1)
-                } else if bytes < PAGE_BYTES / 4 && entries.len() as u64 == page {
-                    (page * 2).min(PAGE_ENTRIES)
-                } else {
-                    page
-                };
-                page = page.min((PAGE_BYTES / largest).max(1) as u64);
-                tail.set_page_entries(Some(page));
-                let sent = tokio::select! {
-                    sent = send_entries(app, &tx, start, &entries) => sent,
-                    _ = stop.wait_for(|stopping| *stopping) => return,
-                    // Gone while its events wait for room: nothing held.
-                    () = tx.closed() => return,
-                };
-                match sent {
-                    Ok(()) => continue,
-                    Err(Unsent::Gone) => return,
-                    Err(Unsent::TooLarge { seq }) => {
-                        let why = format!(
-                            "entry {seq}'s edits take more than an event carries ({} MiB of \
-                             JSON): read its cells with /api/cells",
-                            EDIT_BYTES >> 20
-                        );
-                        let event = Event::default()
-                            .event("error")
-                            .data(json!({ "error": why }).to_string());
-                        let _ = tx.send((event, None)).await;
+        if !tell(app, &tx, &Note::CaughtUp { end: caught_up }, &mut at).await {
+            return;
+        }
+        // Live, on the shared tail's notes.
+        loop {
+            let note = tokio::select! {
+                note = notes.rx.recv() => note,
+                _ = stop.wait_for(|stopping| *stopping) => return,
+                () = tx.closed() => return,
+            };
+            match note {
+                Ok(note) => {
+                    if let Note::Entries { start, .. } = &*note
+                        && *start > at.next
+                    {
+                        // Entries this stream missed: read them.
+                        break;
+                    }
+                    if !tell(app, &tx, &note, &mut at).await {
                         return;
                     }
                 }
+                // Fell behind the notes kept: read on its own.
+                Err(broadcast::error::RecvError::Lagged(_)) => break,
+                Err(broadcast::error::RecvError::Closed) => return,
             }
-            Ok(TailEvent::CaughtUp { end }) => Event::default()
-                .event("caught-up")
-                .data(json!({ "end": end }).to_string()),
-            // No id: a client resumes by entries only.
-            Ok(TailEvent::Snapshot { snapshot }) => Event::default().event("snapshot").data(
-                json!({ "sequence_id": snapshot.sequence_id, "blob_id": snapshot.blob_id })
-                    .to_string(),
-            ),
-            Ok(_) => continue,
-            Err(TailError::FellBehind { start, .. }) => {
-                tail.resume_at(start);
-                Event::default()
-                    .event("reset")
-                    .id(start.to_string())
-                    .data(json!({ "start": start }).to_string())
-            }
-            Err(err @ TailError::BeyondEnd { .. }) => {
-                let event = Event::default()
-                    .event("error")
-                    .data(json!({ "error": err.to_string() }).to_string());
-                let _ = tx.send((event, None)).await;
-                return;
-            }
-            Err(err) => {
-                let event = Event::default()
-                    .event("error")
-                    .data(json!({ "error": err.to_string() }).to_string());
-                if tx.send((event, None)).await.is_err() {
-                    return;
-                }
-                // A storage failure: try again shortly, from the same id.
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                continue;
-            }
-        };
-        if tx.send((event, None)).await.is_err() {
-            return; // the client went away
         }
     }
+}
+
+/// What a stream has told its client.
+struct Told {
+    /// The next entry's id.
+    next: u64,
+    /// The snapshot last told.
+    snapshot: Option<SnapshotValue>,
+    /// Whether `caught-up` was told since the last entries.
+    caught_up: bool,
+}
+
+/// Sends what `note` says that the stream has not told yet; `false` once
+/// the stream ends (the client went, an entry too large, the sheet gone).
+async fn tell(
+    app: &App,
+    tx: &tokio::sync::mpsc::Sender<Shared>,
+    note: &Note,
+    at: &mut Told,
+) -> bool {
+    let (next, told) = (&mut at.next, &mut at.snapshot);
+    let event = match note {
+        Note::Entries { start, edits } => {
+            let end = start + edits.len() as u64;
+            if end <= *next || *start > *next {
+                return true;
+            }
+            let skip = usize::try_from(*next - start).unwrap_or(usize::MAX);
+            match send_entries(app, tx, *next, &edits[skip..]).await {
+                Ok(()) => {
+                    *next = end;
+                    at.caught_up = false;
+                    return true;
+                }
+                Err(Unsent::Gone) => return false,
+                Err(Unsent::TooLarge { seq }) => {
+                    let why = format!(
+                        "entry {seq}'s edits take more than an event carries ({} MiB of \
+                         JSON): read its cells with /api/cells",
+                        EDIT_BYTES >> 20
+                    );
+                    let event = Event::default()
+                        .event("error")
+                        .data(json!({ "error": why }).to_string());
+                    let _ = tx.send((event, None)).await;
+                    return false;
+                }
+            }
+        }
+        Note::CaughtUp { end } if *end == *next && !at.caught_up => {
+            at.caught_up = true;
+            Event::default()
+                .event("caught-up")
+                .data(json!({ "end": end }).to_string())
+        }
+        Note::CaughtUp { .. } => return true,
+        Note::Snapshot(snapshot) if told.as_ref() != Some(snapshot) => {
+            *told = Some(snapshot.clone());
+            // No id: a client resumes by entries only.
+            Event::default().event("snapshot").data(
+                json!({ "sequence_id": snapshot.sequence_id, "blob_id": snapshot.blob_id })
+                    .to_string(),
+            )
+        }
+        Note::Snapshot(_) => return true,
+        Note::Reset { start } if *next < *start => {
+            *next = *start;
+            Event::default()
+                .event("reset")
+                .id(start.to_string())
+                .data(json!({ "start": start }).to_string())
+        }
+        Note::Reset { .. } => return true,
+        Note::Failed(why) => Event::default()
+            .event("error")
+            .data(json!({ "error": why }).to_string()),
+        Note::Gone(why) => {
+            let event = Event::default()
+                .event("gone")
+                .data(json!({ "error": why }).to_string());
+            let _ = tx.send((event, None)).await;
+            return false;
+        }
+    };
+    tx.send((event, None)).await.is_ok()
 }
 
 /// Why entries were not sent.
@@ -258,13 +528,13 @@ async fn send_entries(
     app: &App,
     tx: &tokio::sync::mpsc::Sender<Shared>,
     start: u64,
-    entries: &[LogEntry],
+    entries: &[Option<String>],
 ) -> Result<(), Unsent> {
     let mut first = start;
-    let mut edits: Vec<String> = Vec::new();
+    let mut edits: Vec<&str> = Vec::new();
     let mut size = 0;
-    for (at, entry) in (start..).zip(entries) {
-        let edit = edit_json(&entry.payload).ok_or(Unsent::TooLarge { seq: at })?;
+    for (at, edit) in (start..).zip(entries) {
+        let edit = edit.as_deref().ok_or(Unsent::TooLarge { seq: at })?;
         if !edits.is_empty() && size + edit.len() > EVENT_BYTES {
             send_event(app, tx, first, at, &edits).await?;
             (first, size) = (at, 0);
@@ -285,7 +555,7 @@ async fn send_event(
     tx: &tokio::sync::mpsc::Sender<Shared>,
     start: u64,
     end: u64,
-    edits: &[String],
+    edits: &[&str],
 ) -> Result<(), Unsent> {
     let data = format!(
         "{{\"start\":{start},\"end\":{end},\"edits\":[{}]}}",
@@ -305,18 +575,6 @@ fn edit_json(payload: &[u8]) -> Option<String> {
     let mut out = super::replies::Capped::new(EDIT_BYTES);
     serde_json::to_writer(&mut out, &entry_json(payload)).ok()?;
     String::from_utf8(out.into_parts().0).ok()
-}
-
-/// Returns, with why, once the catalog no longer has `sheet` at `path`
-/// (asked every [`CONFIRM_EVERY`]; a catalog that cannot tell is asked
-/// again).
-async fn until_gone(sheet: &CatalogSheet, path: &str, catalog: &infinisheet::Catalog) -> String {
-    loop {
-        tokio::time::sleep(CONFIRM_EVERY).await;
-        if let Err(err @ CatalogError::Stale { .. }) = sheet.confirm_at(catalog, path).await {
-            return err.to_string();
-        }
-    }
 }
 
 #[cfg(test)]

@@ -37,9 +37,11 @@
 //!
 //! The server (axum on its own hyper accept loop) keeps each sheet it serves open on
 //! its own `WorkflowHost` with a watch, keyed by identity and LRU-capped
-//! (`sheets.rs`), and streams a tail per event-stream client through a
-//! channel; the stop signal ends the streams so the graceful shutdown
-//! completes. A request passes, in order, the access log (`access.rs`),
+//! (`sheets.rs`), and follows each sheet with one tail its event streams
+//! share (`events.rs`: a stream catches up on its own, then lives on the
+//! shared tail's notes; on an object store the tail waits on the
+//! catalog's `.live/` markers rather than polling); the stop signal ends
+//! the streams so the graceful shutdown completes. A request passes, in order, the access log (`access.rs`),
 //! its deadline, the host allow-list, the origin check (`guard.rs`), the
 //! route, the token or session check (`session.rs`), the writer check and
 //! the route's body limit (`routes.rs`) before its body is read;

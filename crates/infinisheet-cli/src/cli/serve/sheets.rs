@@ -14,8 +14,15 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-/// A sheet unused this long closes.
+/// A sheet unused this long (and followed by no event stream) closes.
 const IDLE: Duration = Duration::from_secs(5 * 60);
+
+/// How often an open sheet's snapshot worker looks for jobs other
+/// processes' edits asked for (the server's own edits wake it at once;
+/// `infinisheet worker` finds the others' through `.due/` too): a scan of
+/// the log since its newest snapshot, so not every second on a sheet that
+/// sits open.
+const JOB_POLL: Duration = Duration::from_secs(60);
 
 /// A sheet the server has open: a writer with its snapshot worker (so
 /// edits wake its jobs), kept live by a watch.
@@ -26,6 +33,19 @@ pub(super) struct Open {
     /// Taken when the sheet closes, to finish its jobs.
     writer: Mutex<Option<SheetWriter>>,
     _watch: SheetWatch,
+    /// The tail its event streams share, while any follows it.
+    pub(super) hub: Mutex<Option<Arc<super::events::Hub>>>,
+}
+
+impl Open {
+    /// Whether event streams follow the sheet (it is in use, however
+    /// long since a request named it).
+    fn followed(&self) -> bool {
+        self.hub
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some()
+    }
 }
 
 /// What makes a sheet the same sheet: its identity and its log.
@@ -100,20 +120,21 @@ impl Sheets {
         // Its snapshot jobs run here, and so do those other processes'
         // edits ask for (the worker polls).
         let writer = sheet
-            .writer_with(WorkflowOptions::default())
+            .writer_with(WorkflowOptions::default().poll_interval(Some(JOB_POLL)))
             .await
             .map_err(|err| CatalogError::Storage {
                 path: sheet.path().to_owned(),
                 retryable: err.is_retryable(),
                 source: Box::new(err),
             })?;
-        let watch = writer.watch();
+        let watch = writer.watch_with(super::events::tail_options(&sheet));
         let open = Arc::new(Open {
             // What was opened, should the path have changed meanwhile.
             sheet,
             cells: writer.cells().clone(),
             writer: Mutex::new(Some(writer)),
             _watch: watch,
+            hub: Mutex::default(),
         });
         let evicted = {
             let mut slots = self.slots();
@@ -208,7 +229,7 @@ pub(super) async fn close_idle(app: Arc<App>) {
             let now = Instant::now();
             let keys: Vec<Key> = slots
                 .iter()
-                .filter(|(_, slot)| now.duration_since(slot.used) >= IDLE)
+                .filter(|(_, slot)| now.duration_since(slot.used) >= IDLE && !slot.open.followed())
                 .map(|(key, _)| key.clone())
                 .collect();
             keys.iter().filter_map(|key| slots.remove(key)).collect()

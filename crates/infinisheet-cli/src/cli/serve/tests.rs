@@ -228,3 +228,109 @@ fn refused_calls_change_nothing() {
         assert_eq!(a1, Some(infinisheet::Cell::from(42.0)));
     });
 }
+
+/// Streams of one sheet share one tail, and a server following idle
+/// sheets on an object store costs a listing a second however many
+/// streams follow: counted on the in-memory store, in virtual time. An
+/// edit from another process reaches every stream of its sheet within
+/// a listing and a read or two.
+#[test]
+fn idle_streams_cost_a_listing_a_second_and_an_edit_reaches_every_one() {
+    use futures::StreamExt;
+    use infinisheet::engine::{Cell, CellValue};
+    use infinisheet::object_store::object_store::memory::InMemory;
+    use infinisheet::object_store::{CountingStore, ObjectStoreBlobStore};
+    use infinisheet::{LogStore, ObjectStoreLogs};
+    use std::sync::Arc;
+
+    let catalog_on = |store: &CountingStore| {
+        let logs: Arc<dyn LogStore> = Arc::new(ObjectStoreLogs::new(
+            Arc::new(store.clone()),
+            "logs".into(),
+            "memory://logs",
+        ));
+        let tree = ObjectStoreBlobStore::new(Arc::new(store.clone()), "tree".into());
+        Catalog::new(Storage::new(logs, Arc::new(tree), "memory://tree"))
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .expect("a runtime");
+    runtime.block_on(async {
+        let store = CountingStore::new(Arc::new(InMemory::new()));
+        let catalog = catalog_on(&store);
+        for name in ["a", "b"] {
+            catalog
+                .create_sheet(name, SheetOptions::default())
+                .await
+                .expect("a sheet");
+        }
+        // Kept: a dropped sender is a stop.
+        let (_stopper, stop) = tokio::sync::watch::channel(false);
+        let app = App::new(
+            catalog.clone(),
+            guard::Tokens::new(None, None).expect("no tokens"),
+            ([127, 0, 0, 1], 8080).into(),
+            &[],
+            false,
+            super::Limits {
+                open_sheets: 4,
+                event_streams: 16,
+                body: 1 << 20,
+            },
+            stop,
+        );
+        let router = routes::router(app, Duration::from_secs(3600));
+        // Three streams on `a`, one on `b`; each sends what it reads.
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, String)>();
+        for (i, sheet) in ["a", "a", "a", "b"].into_iter().enumerate() {
+            let request = Request::builder()
+                .uri(format!("/api/events?sheet={sheet}"))
+                .header("host", "127.0.0.1:8080")
+                .body(Body::empty())
+                .expect("a request");
+            let reply = router.clone().oneshot(request).await.expect("a reply");
+            assert_eq!(reply.status(), StatusCode::OK);
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let mut body = reply.into_body().into_data_stream();
+                while let Some(Ok(chunk)) = body.next().await {
+                    let _ = tx.send((i, String::from_utf8_lossy(&chunk).into_owned()));
+                }
+            });
+        }
+        // Past the sheets' first active minute, an idle one.
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        while rx.try_recv().is_ok() {}
+        let before = store.counts();
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        let minute = store.counts().since(before);
+        println!("<!-- serve, 4 streams on 2 idle sheets, a minute: {minute:?} -->");
+        assert!(
+            minute.total() <= 70,
+            "an idle minute of four streams cost {minute:?}"
+        );
+        // Another process edits `a`: each of its three streams hears.
+        let edited = tokio::time::Instant::now();
+        let other = catalog_on(&store).open_sheet("a").await.expect("a");
+        other
+            .writer(false)
+            .await
+            .expect("a writer")
+            .cells()
+            .set_cell(0, 0, Cell::new(CellValue::Number(7.0)))
+            .await
+            .expect("an edit");
+        let mut heard = std::collections::BTreeSet::new();
+        while heard.len() < 3 {
+            let (i, text) = rx.recv().await.expect("the streams go on");
+            if text.contains("event: entries") {
+                assert!(i < 3, "the edit of `a` reached `b`'s stream: {text}");
+                heard.insert(i);
+            }
+        }
+        let waited = edited.elapsed();
+        assert!(waited <= Duration::from_millis(1600), "{waited:?}");
+    });
+}
