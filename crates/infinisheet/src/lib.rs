@@ -154,8 +154,8 @@ pub mod table;
 pub use catalog::{
     ACTIVE_FOR, Catalog, CatalogError, CatalogItem, CatalogSheet, DATA_DIR, DUE_DIR, DueSheet,
     FOLDER_MARKER, ItemKind, LIST_EVERY, LIVE_DIR, LogRebuild, MARK_EVERY, ORPHAN_MARKER,
-    OpenError, Orphan, OrphanSweep, REPLACED_DIR, SHEET_METADATA, STALE_AFTER, SheetFollow,
-    SheetMetadata, SheetWriter, marker_key,
+    OpenError, Orphan, OrphanSweep, REPLACED_DIR, SAFETY_NET, SHEET_METADATA, STALE_AFTER,
+    SheetFollow, SheetMetadata, SheetWriter, marker_key,
 };
 pub use check::{SheetCheck, SheetRepair, check_sheet, repair_sheet};
 #[cfg(feature = "filesystem")]

@@ -194,7 +194,9 @@ impl Spreadsheet {
     /// Keeps the content live: a background task tails the log (see
     /// [`EventLogExt::tail`]) and syncs as soon as other writers' entries
     /// arrive — at once on a backend that wakes tails, within the tail's
-    /// polling backoff (10 ms to 500 ms) elsewhere — instead of on a fixed
+    /// polling backoff (10 ms to 500 ms) elsewhere (a catalog's sheet on
+    /// an object store wakes through the catalog's markers: watch it with
+    /// its `CatalogSheet::tail_options`) — instead of on a fixed
     /// interval. [`subscribe`](Spreadsheet::subscribe) sees each new
     /// content. A truncate past the sheet reloads it from the newest
     /// snapshot, as [`sync`](Spreadsheet::sync) does. Stops when the

@@ -230,6 +230,10 @@ pub(crate) async fn run(place: &Place, args: Worker) -> anyhow::Result<()> {
                     eprintln!("warning: {err}");
                 }
             }
+            // And the `.live/` markers of writers that ended long ago.
+            if let Err(err) = catalog.sweep_live_markers().await {
+                eprintln!("warning: {err}");
+            }
         }
         if args.once {
             return Ok(());

@@ -56,18 +56,19 @@ impl Catalog {
         let to_dir = self.dir(&target).await?;
         copy_tree(&from_dir, &to_dir, &target).await?;
         // The copy is whole; now the source goes, its metadata first.
-        if kind == ItemKind::Sheet {
-            from_dir
-                .remove(SHEET_METADATA)
-                .await
-                .map_err(storage_error(&source))?;
+        let moved = async {
+            if kind == ItemKind::Sheet {
+                from_dir
+                    .remove(SHEET_METADATA)
+                    .await
+                    .map_err(storage_error(&source))?;
+            }
+            from_dir.remove_all().await.map_err(storage_error(&source))
         }
-        from_dir
-            .remove_all()
-            .await
-            .map_err(storage_error(&source))?;
+        .await;
+        // Also after a failure half-way: the source may have gone.
         self.mark_changed().await;
-        Ok(())
+        moved
     }
 
     /// Removes a sheet (its directory, then its log's entries) or a folder

@@ -1,43 +1,61 @@
-//! Following many sheets for the price of one listing: a log that cannot
-//! wake its tails across processes (an object store's) has its appends
-//! through the catalog leave a marker in `.live/` — the first append of a
-//! handle, then at most one every [`MARK_EVERY`] — and a process that
-//! follows sheets lists `.live/` once every [`LIST_EVERY`] (one request,
-//! however many sheets it follows) instead of polling each log. A new
-//! marker of a followed sheet wakes its tails at once and makes the sheet
-//! *active* for [`ACTIVE_FOR`] (longer than a handle goes without
-//! marking), during which its tails poll as on any log that cannot push;
-//! an idle sheet is read only every
+//! Following many sheets for the price of one listing: on a catalog
+//! whose logs are on an object store (which cannot wake a tail in another
+//! process), an append through the catalog leaves a marker in `.live/` —
+//! before the first append of a handle, then at most one every
+//! [`MARK_EVERY`] — and a process that follows sheets lists `.live/` once
+//! every [`LIST_EVERY`] (one request, however many sheets it follows)
+//! instead of polling each log. A new marker of a followed sheet wakes its
+//! tails at once and makes the sheet *active* for [`ACTIVE_FOR`] (longer
+//! than a handle goes without marking), during which its tails poll as on
+//! any log that cannot push; an idle sheet is read only every
 //! [`pushed_wait`](infinisheet_event_log::TailOptions::pushed_wait), the
-//! safety net for an append no marker announced (a process killed between
-//! its append and its marker, a log appended to outside the catalog, a
-//! marker the store lost).
+//! safety net for an append no marker announced (a log appended to
+//! outside the catalog, a writer of an earlier release, a marker the
+//! store lost or that could not be written).
 //!
-//! Why no append goes unseen for longer than a poll: a handle appends
-//! without marking only within [`MARK_EVERY`] of starting its last marker;
-//! a follower lists that marker after it was started, and from then on
-//! keeps the sheet active for [`ACTIVE_FOR`], so until after the handle
-//! marks again. A sheet that starts being followed is active at once, for
-//! the markers written before.
+//! Why no append goes unseen for longer than a poll: a handle writes a
+//! marker before an append unless it started one within [`MARK_EVERY`],
+//! and again after an append that outlasted that; a follower lists the
+//! marker after it was started and from then on keeps the sheet active
+//! for [`ACTIVE_FOR`], so until after the handle marks again. An append
+//! cancelled after its marker is covered all the same. A sheet that starts
+//! being followed is active at once, for the markers written before, and
+//! a feed's first listing (what later ones are compared with) wakes every
+//! follower once.
 //!
 //! Moving, removing or replacing a sheet leaves a marker naming no sheet
-//! (`.live/<32 hex>`): every follower then asks the catalog whether its
-//! sheets are still where they were ([`SheetFollow`]).
+//! (`.live/<32 hex>`, on every catalog): every follower then asks the
+//! catalog whether its sheets are still where they were ([`SheetFollow`]).
 //!
-//! A marker's name is `<sheet key>.<32 hex>`: the time it was written (12
-//! hex digits of milliseconds since 1970) and a random part. Handles
-//! remove their previous marker when they write the next; a follower
-//! removes markers older than [`STALE_AFTER`] it lists (those of processes
-//! that ended).
+//! A marker's name is `<sheet key>.<32 hex>`: 12 hex digits of the
+//! milliseconds since 1970 when it was written (for people reading a
+//! bucket; nothing depends on clocks) and a random part; markers are
+//! empty. Handles remove their previous marker when they write the next;
+//! one marker write in 16, and `infinisheet worker`'s passes over every
+//! sheet, remove the markers a sweep of theirs listed [`STALE_AFTER`]
+//! before that are still there (those of processes that ended). Followers
+//! only list: reading never writes. Removing any marker by hand is safe
+//! (its news waits for the safety net at worst).
+//!
+//! What a follower gets: an append on an idle sheet within a listing and
+//! a read (about a second), one on an active sheet within a poll (at most
+//! half a second), one no marker announced at its tail's `pushed_wait`
+//! ([`CatalogSheet::tail_options`] sets it to [`SAFETY_NET`]). One
+//! listing serves every tail waiting through one [`Catalog`] and its
+//! clones: make one and clone it. Each tail of an active sheet polls on
+//! its own (a server shares one tail among its clients), and a handle
+//! pays one marker (a write before its append, and the removal of the one
+//! before off its path) every [`MARK_EVERY`] it appends: keep handles open
+//! rather than opening the sheet for each edit.
 
-use super::{Catalog, CatalogSheet};
+use super::{Catalog, CatalogError, CatalogPath, CatalogSheet, storage_error};
 use async_trait::async_trait;
 use infinisheet_blob_store::{BlobDir, BlobDirExt, EntryKind};
 use infinisheet_event_log::raw::Bounds;
 use infinisheet_event_log::{
     AddEntryError, AddEntryValue, AppendToken, EventLog, KnownSnapshot, LogCapabilities, LogEntry,
     MetadataUpdate, QueryEnd, QueryError, QueryStart, QueryValue, SequenceId, SetMetadataError,
-    StorageError, TruncateError,
+    StorageError, TailOptions, TruncateError,
 };
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
@@ -61,16 +79,29 @@ pub const LIST_EVERY: Duration = Duration::from_secs(1);
 /// a slow listing.
 pub const ACTIVE_FOR: Duration = Duration::from_secs(45);
 
-/// A marker older than this (by the name's time) is removed by a follower
-/// that lists it.
+/// A marker a sweep listed this long before and finds still there is
+/// removed (a live handle replaces its own every [`MARK_EVERY`]; followers
+/// list every [`LIST_EVERY`]).
 pub const STALE_AFTER: Duration = Duration::from_secs(10 * 60);
+
+/// The safety net of a tail woken through markers: with
+/// [`CatalogSheet::tail_options`], such a tail reads its log this often
+/// when no marker woke it, for an append no marker announced (a writer
+/// killed between its append and its marker, a log appended to around the
+/// catalog, a writer of an earlier release).
+pub const SAFETY_NET: Duration = Duration::from_secs(5 * 60);
+
+/// The log store whose catalogs leave `.live/` markers: the object
+/// stores', whose logs never wake tails in another process (reached
+/// directly or through `serve`, whose log store reports its own).
+const MARKED_BACKEND: &str = "object-store";
 
 /// The quickest and slowest polls of an active sheet's tail.
 const POLL_MIN: Duration = Duration::from_millis(10);
 const POLL_MAX: Duration = Duration::from_millis(500);
 
-/// The most stale markers a follower removes after one listing.
-const SWEEP_MOST: usize = 16;
+/// The most stale markers one sweep removes.
+const SWEEP_MOST: usize = 256;
 
 /// A new marker's name: `<key>.<time><random>` (`key` empty: a change of
 /// the catalog).
@@ -111,6 +142,9 @@ fn parse_marker(name: &str) -> Option<(Option<&str>, u64)> {
 #[derive(Debug, Default)]
 pub(super) struct Feed {
     state: Mutex<FeedState>,
+    /// The markers this process's last sweep listed, and when: the next
+    /// sweep, [`STALE_AFTER`] on, removes those still there.
+    swept: Mutex<Option<(Instant, HashSet<String>)>>,
 }
 
 #[derive(Debug, Default)]
@@ -159,9 +193,12 @@ impl Feed {
         followed.active_until = followed.active_until.max(active_until);
         let news = followed.news.subscribe();
         let catalog = state.catalog().subscribe();
-        if !state.listing {
+        // Outside a runtime nothing lists: tails wait for their safety net.
+        if !state.listing
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
             state.listing = true;
-            tokio::spawn(list_markers(Arc::downgrade(self), root.clone()));
+            runtime.spawn(list_markers(Arc::downgrade(self), root.clone()));
         }
         Follow {
             feed: self.clone(),
@@ -213,6 +250,17 @@ impl Drop for Follow {
 /// Lists `.live/` every [`LIST_EVERY`] while anything is followed, waking
 /// the followers of sheets with new markers.
 async fn list_markers(feed: Weak<Feed>, root: Arc<dyn BlobDir>) {
+    /// Says the listing stopped however the task ends (a runtime shutting
+    /// down drops it), so the next follow starts another.
+    struct Stopped(Weak<Feed>);
+    impl Drop for Stopped {
+        fn drop(&mut self) {
+            if let Some(feed) = self.0.upgrade() {
+                feed.lock().listing = false;
+            }
+        }
+    }
+    let _stopped = Stopped(feed.clone());
     // The markers of the last listing (`None`: none made yet).
     let mut known: Option<HashSet<String>> = None;
     let mut dir: Option<Arc<dyn BlobDir>> = None;
@@ -240,7 +288,7 @@ async fn list_markers(feed: Weak<Feed>, root: Arc<dyn BlobDir>) {
             None => None,
         };
         let Some(feed) = feed.upgrade() else { return };
-        let (Some(dir), Some(entries)) = (&dir, listed) else {
+        let (Some(_), Some(entries)) = (&dir, listed) else {
             // Blind: every followed sheet polls until a listing works.
             let mut state = feed.lock();
             let until = Instant::now() + ACTIVE_FOR;
@@ -249,24 +297,16 @@ async fn list_markers(feed: Weak<Feed>, root: Arc<dyn BlobDir>) {
             }
             continue;
         };
-        let now_millis = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
         let mut names = HashSet::new();
-        let mut stale = Vec::new();
         {
             let mut state = feed.lock();
             let until = Instant::now() + ACTIVE_FOR;
             let mut catalog_changed = false;
             for entry in entries.into_iter().filter(|e| e.kind == EntryKind::Blob) {
                 let name = entry.name.into_string();
-                let Some((key, millis)) = parse_marker(&name) else {
+                let Some((key, _)) = parse_marker(&name) else {
                     continue;
                 };
-                if now_millis.saturating_sub(millis) > STALE_AFTER.as_millis() as u64 {
-                    stale.push(name);
-                    continue;
-                }
                 let new = known.as_ref().is_some_and(|known| !known.contains(&name));
                 if new {
                     match key {
@@ -294,12 +334,58 @@ async fn list_markers(feed: Weak<Feed>, root: Arc<dyn BlobDir>) {
             }
         }
         known = Some(names);
-        drop(feed);
-        for name in stale.into_iter().take(SWEEP_MOST) {
-            // Another follower may have removed it first.
-            let _ = dir.remove(&name).await;
+    }
+}
+
+/// Removes the markers in `dir` this process's sweep listed at least
+/// [`STALE_AFTER`] ago and that are still there (at most [`SWEEP_MOST`]):
+/// those of handles that ended (a live handle replaces its marker every
+/// [`MARK_EVERY`]). By this process's clock alone, so hosts' clocks need
+/// not agree. Returns how many it removed.
+async fn sweep(
+    feed: &Feed,
+    dir: &Arc<dyn BlobDir>,
+) -> Result<usize, infinisheet_blob_store::ListError> {
+    let listed: HashSet<String> = dir
+        .list_all()
+        .await?
+        .into_iter()
+        .filter(|e| e.kind == EntryKind::Blob)
+        .map(|e| e.name.into_string())
+        .filter(|name| parse_marker(name).is_some())
+        .collect();
+    let stale: Vec<String> = {
+        let mut swept = feed.swept.lock().unwrap_or_else(PoisonError::into_inner);
+        match swept.as_ref() {
+            Some((at, _)) if at.elapsed() < STALE_AFTER => return Ok(0),
+            Some((_, seen)) => {
+                let stale = seen
+                    .intersection(&listed)
+                    .take(SWEEP_MOST)
+                    .cloned()
+                    .collect::<Vec<_>>();
+                let rest = listed
+                    .iter()
+                    .filter(|n| !stale.contains(n))
+                    .cloned()
+                    .collect();
+                *swept = Some((Instant::now(), rest));
+                stale
+            }
+            None => {
+                *swept = Some((Instant::now(), listed));
+                return Ok(0);
+            }
+        }
+    };
+    let mut removed = 0;
+    for name in stale {
+        // Another writer may have removed it first.
+        if dir.remove(&name).await.is_ok() {
+            removed += 1;
         }
     }
+    Ok(removed)
 }
 
 /// A sheet's log as the catalog hands it out when the log cannot wake
@@ -318,8 +404,10 @@ struct Live {
     feed: Arc<Feed>,
     root: Arc<dyn BlobDir>,
     key: String,
-    /// When this handle's last marker was started, and its name.
-    marked: Mutex<Option<(Instant, String)>>,
+    /// When this handle's last marker was started (by the monotonic and
+    /// the wall clock: the first stops while a machine sleeps), and its
+    /// name.
+    marked: Mutex<Option<(Instant, SystemTime, String)>>,
     /// Held while a marker is written, so racing appends write one.
     marking: tokio::sync::Mutex<()>,
     /// Made when a tail first waits.
@@ -329,13 +417,20 @@ struct Live {
 }
 
 impl LiveLog {
+    /// `inner` wrapped; with markers if `backend` (the catalog's log
+    /// store's) is one whose logs never push ([`MARKED_BACKEND`]). Decided
+    /// by the storage, not by what this process can do, so every process
+    /// of a catalog writes markers or none does: a filesystem or SQLite log
+    /// that cannot push here (no inotify, a network mount) polls as
+    /// before, since other processes of it leave no markers.
     pub(super) fn new(
         inner: Arc<dyn EventLog>,
+        backend: &str,
         feed: &Arc<Feed>,
         root: Arc<dyn BlobDir>,
         key: String,
     ) -> LiveLog {
-        let live = (!inner.capabilities().wakes_across_processes).then(|| Live {
+        let live = (backend == MARKED_BACKEND).then(|| Live {
             feed: feed.clone(),
             root,
             key,
@@ -360,7 +455,11 @@ impl Live {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .as_ref()
-            .is_none_or(|(at, _)| at.elapsed() >= MARK_EVERY)
+            .is_none_or(|(at, wall, _)| {
+                // A wall clock set back counts as due too.
+                at.elapsed() >= MARK_EVERY
+                    || wall.elapsed().map_or(true, |since| since >= MARK_EVERY)
+            })
     }
 
     /// Leaves a marker unless this handle left one within [`MARK_EVERY`];
@@ -375,7 +474,7 @@ impl Live {
         if !self.due() {
             return;
         }
-        let started = Instant::now();
+        let started = (Instant::now(), SystemTime::now());
         let name = marker_name(&self.key);
         let Ok(dir) = self.root.open_dir(LIVE_DIR).await else {
             return;
@@ -383,17 +482,24 @@ impl Live {
         if dir.write(&name, Vec::new()).await.is_err() {
             return;
         }
+        // One marker in 16 (by its random part) sweeps those of handles
+        // that ended. Only writers sweep: reading never writes.
+        let sweeps = name.ends_with('0');
         let before = self
             .marked
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .replace((started, name));
-        if let Some((_, before)) = before {
-            // Off the append's path: one left behind is swept as stale.
-            tokio::spawn(async move {
+            .replace((started.0, started.1, name));
+        // Off the append's path.
+        let feed = self.feed.clone();
+        tokio::spawn(async move {
+            if let Some((_, _, before)) = before {
                 let _ = dir.remove(&before).await;
-            });
-        }
+            }
+            if sweeps {
+                let _ = sweep(&feed, &dir).await;
+            }
+        });
     }
 
     /// How long a tail waiting for `end` polls (`None`: the sheet is idle,
@@ -423,12 +529,19 @@ impl EventLog for LiveLog {
         known: KnownSnapshot,
         token: Option<AppendToken>,
     ) -> Result<AddEntryValue, AddEntryError> {
+        // The marker first: an append cancelled after it (a request's
+        // deadline) or slow to land still has one, and a follower that
+        // lists it stays active for longer than the handle goes unmarked.
+        if let Some(live) = &self.live {
+            live.mark().await;
+        }
         let appended = self.inner.append_at(entries, seq, known, token).await;
         // Landed, or perhaps landed (a storage error).
         if let Some(live) = &self.live
             && matches!(appended, Ok(_) | Err(AddEntryError::Storage(_)))
         {
             live.feed.poke(&live.key);
+            // An append that took longer than a marker lasts: another.
             live.mark().await;
         }
         appended
@@ -532,8 +645,23 @@ impl CatalogSheet {
         self.live_markers
     }
 
+    /// The options to tail this sheet with (`log().tail_with(from,
+    /// sheet.tail_options())`, `cells.watch_with(sheet.tail_options())`):
+    /// where its tails wake through markers
+    /// ([`follows_markers`](CatalogSheet::follows_markers)), an idle tail
+    /// reads its log only every [`SAFETY_NET`]; elsewhere the defaults.
+    /// With the defaults such a tail reads its idle log every 10 s.
+    pub fn tail_options(&self) -> TailOptions {
+        if self.live_markers {
+            TailOptions::default().pushed_wait(SAFETY_NET)
+        } else {
+            TailOptions::default()
+        }
+    }
+
     /// Follows this sheet's markers (see [`LIVE_DIR`]): one listing of
-    /// `.live/` a second for every sheet this process follows.
+    /// `.live/` a second in all for every sheet this [`Catalog`] (and its
+    /// clones) follows, however many.
     /// [`SheetFollow::changed`] says when to ask
     /// [`confirm_at`](CatalogSheet::confirm_at) again — a server following
     /// sheets for its clients asks then, and once in a long while as a
@@ -549,6 +677,29 @@ impl CatalogSheet {
 }
 
 impl Catalog {
+    /// Removes the `.live/` markers this catalog's previous sweep listed
+    /// at least [`STALE_AFTER`] before and finds still there (at most 256):
+    /// those of writers that ended. The first sweep of a [`Catalog`] (and
+    /// any within [`STALE_AFTER`] of the last that removed) only lists.
+    /// Writers sweep now and then on their own (one marker in 16);
+    /// `infinisheet worker` sweeps on each pass over every sheet. Returns
+    /// how many it removed.
+    ///
+    /// # Errors
+    ///
+    /// [`CatalogError::Storage`] if `.live/` cannot be listed.
+    pub async fn sweep_live_markers(&self) -> Result<usize, CatalogError> {
+        let top = CatalogPath { names: Vec::new() };
+        let dir = self
+            .storage
+            .blobs
+            .root()
+            .open_dir(LIVE_DIR)
+            .await
+            .map_err(storage_error(&top))?;
+        sweep(&self.live, &dir).await.map_err(storage_error(&top))
+    }
+
     /// Leaves a marker naming no sheet: sheets may have moved, gone or
     /// been replaced. A marker that cannot be written leaves followers to
     /// find out on their own (they ask every so often).

@@ -40,7 +40,9 @@ mod sheet;
 
 pub use due::{DUE_DIR, DueSheet, marker_key};
 pub use error::CatalogError;
-pub use live::{ACTIVE_FOR, LIST_EVERY, LIVE_DIR, MARK_EVERY, STALE_AFTER, SheetFollow};
+pub use live::{
+    ACTIVE_FOR, LIST_EVERY, LIVE_DIR, MARK_EVERY, SAFETY_NET, STALE_AFTER, SheetFollow,
+};
 pub use orphans::{ORPHAN_MARKER, Orphan, OrphanSweep};
 use path::CatalogPath;
 pub use rebuild::{LogRebuild, REPLACED_DIR};
@@ -276,7 +278,13 @@ impl Catalog {
         dir: Arc<dyn BlobDir>,
     ) -> CatalogSheet {
         let key = due::marker_key(&metadata);
-        let live = live::LiveLog::new(log, &self.live, self.storage.blobs.root(), key.clone());
+        let live = live::LiveLog::new(
+            log,
+            self.storage.logs.backend(),
+            &self.live,
+            self.storage.blobs.root(),
+            key.clone(),
+        );
         let live_markers = live.uses_markers();
         let log: Arc<dyn infinisheet_event_log::EventLog> = Arc::new(live);
         let marking = Arc::new(due::MarkingLog {

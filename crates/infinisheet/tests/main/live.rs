@@ -162,7 +162,7 @@ fn fifty_idle_sheets_cost_one_listing_a_second_and_an_append_wakes_its_tail() {
 }
 
 #[test]
-fn a_removal_elsewhere_wakes_the_sheets_follower_and_stale_markers_go() {
+fn a_removal_elsewhere_wakes_the_sheets_follower_and_ended_writers_markers_are_swept() {
     paused().block_on(async {
         let store = CountingStore::new(Arc::new(InMemory::new()));
         let here = catalog(&store);
@@ -192,14 +192,68 @@ fn a_removal_elsewhere_wakes_the_sheets_follower_and_stale_markers_go() {
             sheet.confirm(&here).await,
             Err(infinisheet::CatalogError::Stale { .. })
         ));
-        let names: Vec<String> = live
-            .list(None)
+        let names = || async {
+            live.list(None)
+                .await
+                .unwrap()
+                .entries
+                .into_iter()
+                .map(|e| e.name.to_string())
+                .collect::<Vec<String>>()
+        };
+        // Following only lists: reading never writes.
+        assert!(names().await.iter().any(|n| n == old));
+        // A sweep (one marker write in 16, every worker's pass over every
+        // sheet) removes what its sweep ten minutes before listed and is
+        // still there — by this process's clock, whatever the names say.
+        let sweeper = catalog(&store);
+        assert_eq!(sweeper.sweep_live_markers().await.unwrap(), 0);
+        let fresh = "abc.000000000002ffffffffffffffffffff";
+        tokio::time::sleep(infinisheet::STALE_AFTER / 2).await;
+        live.write(fresh, Vec::new()).await.unwrap();
+        assert_eq!(sweeper.sweep_live_markers().await.unwrap(), 0, "too soon");
+        tokio::time::sleep(infinisheet::STALE_AFTER / 2).await;
+        // The old marker and the removal's go; the one written since stays.
+        assert_eq!(sweeper.sweep_live_markers().await.unwrap(), 2);
+        let names = names().await;
+        assert_eq!(names, vec![fresh.to_owned()]);
+    });
+}
+
+/// Only catalogs on an object store leave append markers: whether a
+/// catalog does is the storage's, not a process's (a filesystem or SQLite
+/// log that cannot push on one host polls there, since processes where it
+/// pushes leave none). A removal leaves a marker on every catalog.
+#[test]
+fn only_object_store_catalogs_mark_appends() {
+    paused().block_on(async {
+        let store = CountingStore::new(Arc::new(InMemory::new()));
+        let on_store = catalog(&store)
+            .create_sheet("s", SheetOptions::default())
             .await
-            .unwrap()
-            .entries
-            .into_iter()
-            .map(|e| e.name.to_string())
-            .collect();
-        assert!(!names.iter().any(|n| n == old), "{names:?}");
+            .unwrap();
+        assert!(on_store.follows_markers());
+        let memory = Catalog::new(Storage::open("memory:", "memory:").await.unwrap());
+        let sheet = memory
+            .create_sheet("s", SheetOptions::default())
+            .await
+            .unwrap();
+        assert!(!sheet.follows_markers());
+        assert_eq!(sheet.tail_options(), TailOptions::default());
+        sheet
+            .log()
+            .add_entry(LogEntry::new("a"), 1, KnownSnapshot::NotTracked)
+            .await
+            .unwrap();
+        let live = memory
+            .storage()
+            .blobs
+            .root()
+            .open_dir(LIVE_DIR)
+            .await
+            .unwrap();
+        assert!(live.list(None).await.unwrap().entries.is_empty());
+        memory.remove("s", false).await.unwrap();
+        assert_eq!(live.list(None).await.unwrap().entries.len(), 1);
     });
 }

@@ -22,7 +22,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use infinisheet::CatalogError;
 use infinisheet::event_log::{
-    EventLogExt, KnownSnapshot, LogEntry, SnapshotValue, TailError, TailEvent, TailOptions,
+    EventLogExt, KnownSnapshot, LogEntry, SnapshotValue, TailError, TailEvent,
 };
 use serde_json::json;
 use std::convert::Infallible;
@@ -31,24 +31,10 @@ use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 use tokio::sync::{Notify, OwnedSemaphorePermit, broadcast};
 
-/// The safety net of a server's following: a sheet's shared tail asks
-/// the catalog whether the sheet is still at its path this often when no
-/// marker woke it (a catalog changed by an older release), and a tail
-/// woken by the catalog's `.live/` markers reads its log this often when
-/// none woke it (an append no marker announced).
-pub(super) const SAFETY_NET: Duration = Duration::from_secs(300);
-
-/// The tail options of a server's following of `sheet`: a log woken
-/// through the catalog's markers is read again only at the safety net;
-/// one that pushes itself at its default (10 s: a snapshot another process
-/// publishes on SQLite is news at the next read).
-pub(super) fn tail_options(sheet: &infinisheet::CatalogSheet) -> TailOptions {
-    if sheet.follows_markers() {
-        TailOptions::default().pushed_wait(SAFETY_NET)
-    } else {
-        TailOptions::default()
-    }
-}
+/// How often a sheet's shared tail asks the catalog whether the sheet is
+/// still at its path when no marker woke it (a catalog changed by an
+/// earlier release): the catalog's safety net.
+pub(super) const SAFETY_NET: Duration = infinisheet::SAFETY_NET;
 
 /// Notes a sheet's shared tail keeps for slow streams before they must
 /// read the log themselves.
@@ -189,12 +175,24 @@ pub(super) struct Hub {
 
 /// A stream's subscription to its sheet's shared tail.
 struct Notes {
-    rx: broadcast::Receiver<Arc<Note>>,
+    /// Always `Some` but in `drop`.
+    rx: Option<broadcast::Receiver<Arc<Note>>>,
     hub: Arc<Hub>,
+}
+
+impl Notes {
+    async fn recv(&mut self) -> Result<Arc<Note>, broadcast::error::RecvError> {
+        match self.rx.as_mut() {
+            Some(rx) => rx.recv().await,
+            None => Err(broadcast::error::RecvError::Closed),
+        }
+    }
 }
 
 impl Drop for Notes {
     fn drop(&mut self) {
+        // Gone from the count before the tail is told to look at it.
+        drop(self.rx.take());
         self.hub.left.notify_one();
     }
 }
@@ -204,7 +202,7 @@ fn subscribe(app: &Arc<App>, open: &Arc<Open>) -> Notes {
     let mut slot = open.hub.lock().unwrap_or_else(PoisonError::into_inner);
     if let Some(hub) = slot.as_ref() {
         return Notes {
-            rx: hub.notes.subscribe(),
+            rx: Some(hub.notes.subscribe()),
             hub: hub.clone(),
         };
     }
@@ -216,7 +214,7 @@ fn subscribe(app: &Arc<App>, open: &Arc<Open>) -> Notes {
     *slot = Some(hub.clone());
     let from = open.cells.content().end();
     tokio::spawn(run_hub(app.clone(), open.clone(), hub.clone(), from));
-    Notes { rx, hub }
+    Notes { rx: Some(rx), hub }
 }
 
 /// `open`'s shared tail: reads its log from `from` on and tells the
@@ -229,7 +227,7 @@ async fn run_hub(app: Arc<App>, open: Arc<Open>, hub: Arc<Hub>, from: u64) {
     let mut follow = sheet.follow(&app.catalog);
     let log = sheet.log();
     let mut tail = log
-        .tail_with(from, tail_options(sheet))
+        .tail_with(from, sheet.tail_options())
         .tracking_snapshots(KnownSnapshot::NoSnapshot);
     let mut pages = Pages::new(HUB_PAGE_BYTES);
     tail.set_page_entries(Some(pages.page));
@@ -394,7 +392,12 @@ async fn stream(
                     continue;
                 }
             };
-            if !tell(app, &tx, &note, &mut at).await {
+            let told = tokio::select! {
+                told = tell(app, &tx, &note, &mut at) => told,
+                _ = stop.wait_for(|stopping| *stopping) => return,
+                () = tx.closed() => return,
+            };
+            if !told {
                 return;
             }
         };
@@ -404,7 +407,7 @@ async fn stream(
         // Live, on the shared tail's notes.
         loop {
             let note = tokio::select! {
-                note = notes.rx.recv() => note,
+                note = notes.recv() => note,
                 _ = stop.wait_for(|stopping| *stopping) => return,
                 () = tx.closed() => return,
             };
@@ -416,7 +419,13 @@ async fn stream(
                         // Entries this stream missed: read them.
                         break;
                     }
-                    if !tell(app, &tx, &note, &mut at).await {
+                    let told = tokio::select! {
+                        told = tell(app, &tx, &note, &mut at) => told,
+                        _ = stop.wait_for(|stopping| *stopping) => return,
+                        // Gone while its events wait for room: nothing held.
+                        () = tx.closed() => return,
+                    };
+                    if !told {
                         return;
                     }
                 }
@@ -482,7 +491,13 @@ async fn tell(
                 .data(json!({ "end": end }).to_string())
         }
         Note::CaughtUp { .. } => return true,
-        Note::Snapshot(snapshot) if told.as_ref() != Some(snapshot) => {
+        // Only newer: a note the shared tail sent before this stream
+        // caught up may name one older than the stream told.
+        Note::Snapshot(snapshot)
+            if told
+                .as_ref()
+                .is_none_or(|t| snapshot.sequence_id > t.sequence_id) =>
+        {
             *told = Some(snapshot.clone());
             // No id: a client resumes by entries only.
             Event::default().event("snapshot").data(

@@ -127,7 +127,7 @@ impl Sheets {
                 retryable: err.is_retryable(),
                 source: Box::new(err),
             })?;
-        let watch = writer.watch_with(super::events::tail_options(&sheet));
+        let watch = writer.watch_with(sheet.tail_options());
         let open = Arc::new(Open {
             // What was opened, should the path have changed meanwhile.
             sheet,
@@ -146,9 +146,13 @@ impl Sheets {
                 },
             );
             let mut evicted = Vec::new();
+            // Sheets event streams follow stay (their streams hold them;
+            // a second copy would follow them twice): at most as many as
+            // the streams the server takes.
             while slots.len() > self.most {
                 let Some(oldest) = slots
                     .iter()
+                    .filter(|(_, slot)| !slot.open.followed())
                     .min_by_key(|(_, slot)| slot.used)
                     .map(|(key, _)| key.clone())
                 else {
