@@ -33,7 +33,9 @@
 //! empty. Handles remove their previous marker when they write the next;
 //! one marker write in 16, and `infinisheet worker`'s passes over every
 //! sheet, remove the markers a sweep of theirs listed [`STALE_AFTER`]
-//! before that are still there (those of processes that ended). Followers
+//! before that are still there (those of processes that ended), and any
+//! whose name says it is a day old (for catalogs only short-lived
+//! processes write to). Followers
 //! only list: reading never writes. Removing any marker by hand is safe
 //! (its news waits for the safety net at worst).
 //!
@@ -86,9 +88,9 @@ pub const STALE_AFTER: Duration = Duration::from_secs(10 * 60);
 
 /// The safety net of a tail woken through markers: with
 /// [`CatalogSheet::tail_options`], such a tail reads its log this often
-/// when no marker woke it, for an append no marker announced (a writer
-/// killed between its append and its marker, a log appended to around the
-/// catalog, a writer of an earlier release).
+/// when no marker woke it, for an append no marker announced (a marker
+/// that could not be written, a log appended to around the catalog, a
+/// writer of an earlier release).
 pub const SAFETY_NET: Duration = Duration::from_secs(5 * 60);
 
 /// The log store whose catalogs leave `.live/` markers: the object
@@ -96,12 +98,23 @@ pub const SAFETY_NET: Duration = Duration::from_secs(5 * 60);
 /// directly or through `serve`, whose log store reports its own).
 const MARKED_BACKEND: &str = "object-store";
 
+/// The longest a marker's write may take before the append goes on
+/// without it.
+const MARK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long after a marker failed to be written a handle tries again.
+const MARK_RETRY: Duration = Duration::from_secs(5);
+
 /// The quickest and slowest polls of an active sheet's tail.
 const POLL_MIN: Duration = Duration::from_millis(10);
 const POLL_MAX: Duration = Duration::from_millis(500);
 
 /// The most stale markers one sweep removes.
-const SWEEP_MOST: usize = 256;
+const SWEEP_MOST: usize = 4096;
+
+/// A marker whose name says it is older than this is removed by any
+/// sweep, also a process's first (a day: far beyond any clock's error).
+const STAMP_STALE: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// A new marker's name: `<key>.<time><random>` (`key` empty: a change of
 /// the catalog).
@@ -260,7 +273,7 @@ async fn list_markers(feed: Weak<Feed>, root: Arc<dyn BlobDir>) {
             }
         }
     }
-    let _stopped = Stopped(feed.clone());
+    let mut stopped = Stopped(feed.clone());
     // The markers of the last listing (`None`: none made yet).
     let mut known: Option<HashSet<String>> = None;
     let mut dir: Option<Arc<dyn BlobDir>> = None;
@@ -276,6 +289,9 @@ async fn list_markers(feed: Weak<Feed>, root: Arc<dyn BlobDir>) {
             let mut state = feed.lock();
             if state.sheets.is_empty() {
                 state.listing = false;
+                // Said under the lock: a task a follow starts from here on
+                // keeps its flag.
+                stopped.0 = Weak::new();
                 return;
             }
         }
@@ -338,45 +354,64 @@ async fn list_markers(feed: Weak<Feed>, root: Arc<dyn BlobDir>) {
 }
 
 /// Removes the markers in `dir` this process's sweep listed at least
-/// [`STALE_AFTER`] ago and that are still there (at most [`SWEEP_MOST`]):
-/// those of handles that ended (a live handle replaces its marker every
-/// [`MARK_EVERY`]). By this process's clock alone, so hosts' clocks need
-/// not agree. Returns how many it removed.
+/// [`STALE_AFTER`] ago and that are still there: those of handles that
+/// ended (a live handle replaces its marker every [`MARK_EVERY`]). By this
+/// process's clock, so hosts' clocks need not agree — but a process
+/// without such a listing yet (a short-lived one) also removes markers
+/// whose names say they are more than [`STAMP_STALE`] old, so markers of
+/// short-lived writers go even where nothing runs long. At most
+/// [`SWEEP_MOST`] a sweep. Returns how many it removed.
 async fn sweep(
     feed: &Feed,
     dir: &Arc<dyn BlobDir>,
 ) -> Result<usize, infinisheet_blob_store::ListError> {
-    let listed: HashSet<String> = dir
+    // Nothing to do within STALE_AFTER of the last sweep: no listing.
+    if feed
+        .swept
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .as_ref()
+        .is_some_and(|(at, _)| at.elapsed() < STALE_AFTER)
+    {
+        return Ok(0);
+    }
+    let listed: Vec<(String, u64)> = dir
         .list_all()
         .await?
         .into_iter()
         .filter(|e| e.kind == EntryKind::Blob)
-        .map(|e| e.name.into_string())
-        .filter(|name| parse_marker(name).is_some())
+        .filter_map(|e| {
+            let name = e.name.into_string();
+            let millis = parse_marker(&name)?.1;
+            Some((name, millis))
+        })
         .collect();
+    let now_millis = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
     let stale: Vec<String> = {
         let mut swept = feed.swept.lock().unwrap_or_else(PoisonError::into_inner);
-        match swept.as_ref() {
+        let seen = match swept.as_ref() {
             Some((at, _)) if at.elapsed() < STALE_AFTER => return Ok(0),
-            Some((_, seen)) => {
-                let stale = seen
-                    .intersection(&listed)
-                    .take(SWEEP_MOST)
-                    .cloned()
-                    .collect::<Vec<_>>();
-                let rest = listed
-                    .iter()
-                    .filter(|n| !stale.contains(n))
-                    .cloned()
-                    .collect();
-                *swept = Some((Instant::now(), rest));
-                stale
-            }
-            None => {
-                *swept = Some((Instant::now(), listed));
-                return Ok(0);
-            }
-        }
+            Some((_, seen)) => Some(seen),
+            None => None,
+        };
+        let stale: Vec<String> = listed
+            .iter()
+            .filter(|(name, millis)| {
+                seen.is_some_and(|seen| seen.contains(name))
+                    || now_millis.saturating_sub(u128::from(*millis)) > STAMP_STALE.as_millis()
+            })
+            .take(SWEEP_MOST)
+            .map(|(name, _)| name.clone())
+            .collect();
+        let rest = listed
+            .into_iter()
+            .map(|(name, _)| name)
+            .filter(|name| !stale.contains(name))
+            .collect();
+        *swept = Some((Instant::now(), rest));
+        stale
     };
     let mut removed = 0;
     for name in stale {
@@ -410,6 +445,11 @@ struct Live {
     marked: Mutex<Option<(Instant, SystemTime, String)>>,
     /// Held while a marker is written, so racing appends write one.
     marking: tokio::sync::Mutex<()>,
+    /// `.live/`, opened once.
+    dir: tokio::sync::OnceCell<Arc<dyn BlobDir>>,
+    /// When a marker last failed to be written: none is tried again for
+    /// [`MARK_RETRY`], so appends do not each wait for a failing store.
+    failed: Mutex<Option<Instant>>,
     /// Made when a tail first waits.
     follow: OnceLock<Follow>,
     /// The end the last wait was for and the poll it waited.
@@ -436,6 +476,8 @@ impl LiveLog {
             key,
             marked: Mutex::default(),
             marking: tokio::sync::Mutex::default(),
+            dir: tokio::sync::OnceCell::new(),
+            failed: Mutex::default(),
             follow: OnceLock::new(),
             poll: Mutex::new((0, POLL_MIN)),
         });
@@ -451,21 +493,28 @@ impl LiveLog {
 
 impl Live {
     fn due(&self) -> bool {
-        self.marked
+        let failing = self
+            .failed
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .as_ref()
-            .is_none_or(|(at, wall, _)| {
-                // A wall clock set back counts as due too.
-                at.elapsed() >= MARK_EVERY
-                    || wall.elapsed().map_or(true, |since| since >= MARK_EVERY)
-            })
+            .is_some_and(|at| at.elapsed() < MARK_RETRY);
+        !failing
+            && self
+                .marked
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .as_ref()
+                .is_none_or(|(at, wall, _)| {
+                    // A wall clock set back counts as due too.
+                    at.elapsed() >= MARK_EVERY
+                        || wall.elapsed().map_or(true, |since| since >= MARK_EVERY)
+                })
     }
 
     /// Leaves a marker unless this handle left one within [`MARK_EVERY`];
-    /// removes the one before. A marker that cannot be written is tried
-    /// again on the next append (followers read the log every
-    /// `pushed_wait` meanwhile).
+    /// removes the one before. A marker that cannot be written (in
+    /// [`MARK_TIMEOUT`]) is tried again by an append [`MARK_RETRY`] later
+    /// (followers read the log every `pushed_wait` meanwhile).
     async fn mark(&self) {
         if !self.due() {
             return;
@@ -474,14 +523,24 @@ impl Live {
         if !self.due() {
             return;
         }
-        let started = (Instant::now(), SystemTime::now());
         let name = marker_name(&self.key);
-        let Ok(dir) = self.root.open_dir(LIVE_DIR).await else {
+        let written = tokio::time::timeout(MARK_TIMEOUT, async {
+            let dir = self
+                .dir
+                .get_or_try_init(|| self.root.open_dir(LIVE_DIR))
+                .await
+                .ok()?
+                .clone();
+            dir.write(&name, Vec::new()).await.ok()?;
+            Some(dir)
+        })
+        .await;
+        let Ok(Some(dir)) = written else {
+            *self.failed.lock().unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
             return;
         };
-        if dir.write(&name, Vec::new()).await.is_err() {
-            return;
-        }
+        // From when it was written: a follower lists it after that.
+        let started = (Instant::now(), SystemTime::now());
         // One marker in 16 (by its random part) sweeps those of handles
         // that ended. Only writers sweep: reading never writes.
         let sweeps = name.ends_with('0');
@@ -604,8 +663,19 @@ impl EventLog for LiveLog {
         let mut news = follow.news.clone();
         news.borrow_and_update();
         let wait = live.poll(end).map_or(timeout, |poll| poll.min(timeout));
+        // The inner log's wait only for its wake-ups in this process: one
+        // that waits on a server (the HTTP log's long poll) would hold a
+        // connection and have the server poll for what the markers say.
+        let capabilities = self.inner.capabilities();
+        let inner = async {
+            if capabilities.wakes_in_process && !capabilities.wakes_across_processes {
+                self.inner.wait_for_entries(end, wait).await;
+            } else {
+                tokio::time::sleep(wait).await;
+            }
+        };
         tokio::select! {
-            () = self.inner.wait_for_entries(end, wait) => {}
+            () = inner => {}
             _ = news.changed() => {
                 let mut poll = live.poll.lock().unwrap_or_else(PoisonError::into_inner);
                 *poll = (end, POLL_MIN / 2);

@@ -385,7 +385,13 @@ async fn stream(
                     return;
                 }
                 Err(err) => {
-                    if !tell(app, &tx, &Note::Failed(err.to_string()), &mut at).await {
+                    let note = Note::Failed(err.to_string());
+                    let told = tokio::select! {
+                        told = tell(app, &tx, &note, &mut at) => told,
+                        _ = stop.wait_for(|stopping| *stopping) => return,
+                        () = tx.closed() => return,
+                    };
+                    if !told {
                         return;
                     }
                     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -401,7 +407,13 @@ async fn stream(
                 return;
             }
         };
-        if !tell(app, &tx, &Note::CaughtUp { end: caught_up }, &mut at).await {
+        let note = Note::CaughtUp { end: caught_up };
+        let told = tokio::select! {
+            told = tell(app, &tx, &note, &mut at) => told,
+            _ = stop.wait_for(|stopping| *stopping) => return,
+            () = tx.closed() => return,
+        };
+        if !told {
             return;
         }
         // Live, on the shared tail's notes.
@@ -491,12 +503,14 @@ async fn tell(
                 .data(json!({ "end": end }).to_string())
         }
         Note::CaughtUp { .. } => return true,
-        // Only newer: a note the shared tail sent before this stream
-        // caught up may name one older than the stream told.
+        // Only newer (or the same entry's again, in another blob): a note
+        // the shared tail sent before this stream caught up may name one
+        // older than the stream told.
         Note::Snapshot(snapshot)
-            if told
-                .as_ref()
-                .is_none_or(|t| snapshot.sequence_id > t.sequence_id) =>
+            if told.as_ref().is_none_or(|t| {
+                snapshot.sequence_id > t.sequence_id
+                    || (snapshot.sequence_id == t.sequence_id && snapshot.blob_id != t.blob_id)
+            }) =>
         {
             *told = Some(snapshot.clone());
             // No id: a client resumes by entries only.

@@ -138,8 +138,9 @@ impl Sheets {
         });
         let evicted = {
             let mut slots = self.slots();
+            let new_key = Key::of(open.sheet.metadata());
             slots.insert(
-                Key::of(open.sheet.metadata()),
+                new_key.clone(),
                 Slot {
                     open: open.clone(),
                     used: Instant::now(),
@@ -152,7 +153,8 @@ impl Sheets {
             while slots.len() > self.most {
                 let Some(oldest) = slots
                     .iter()
-                    .filter(|(_, slot)| !slot.open.followed())
+                    // Nor the sheet just opened, for the request at hand.
+                    .filter(|(key, slot)| !slot.open.followed() && **key != new_key)
                     .min_by_key(|(_, slot)| slot.used)
                     .map(|(key, _)| key.clone())
                 else {
