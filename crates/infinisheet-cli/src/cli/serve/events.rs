@@ -386,11 +386,7 @@ async fn stream(
                 }
                 Err(err) => {
                     let note = Note::Failed(err.to_string());
-                    let told = tokio::select! {
-                        told = tell(app, &tx, &note, &mut at) => told,
-                        _ = stop.wait_for(|stopping| *stopping) => return,
-                        () = tx.closed() => return,
-                    };
+                    let told = tell(app, &tx, &mut stop, &note, &mut at).await;
                     if !told {
                         return;
                     }
@@ -398,21 +394,13 @@ async fn stream(
                     continue;
                 }
             };
-            let told = tokio::select! {
-                told = tell(app, &tx, &note, &mut at) => told,
-                _ = stop.wait_for(|stopping| *stopping) => return,
-                () = tx.closed() => return,
-            };
+            let told = tell(app, &tx, &mut stop, &note, &mut at).await;
             if !told {
                 return;
             }
         };
         let note = Note::CaughtUp { end: caught_up };
-        let told = tokio::select! {
-            told = tell(app, &tx, &note, &mut at) => told,
-            _ = stop.wait_for(|stopping| *stopping) => return,
-            () = tx.closed() => return,
-        };
+        let told = tell(app, &tx, &mut stop, &note, &mut at).await;
         if !told {
             return;
         }
@@ -431,12 +419,7 @@ async fn stream(
                         // Entries this stream missed: read them.
                         break;
                     }
-                    let told = tokio::select! {
-                        told = tell(app, &tx, &note, &mut at) => told,
-                        _ = stop.wait_for(|stopping| *stopping) => return,
-                        // Gone while its events wait for room: nothing held.
-                        () = tx.closed() => return,
-                    };
+                    let told = tell(app, &tx, &mut stop, &note, &mut at).await;
                     if !told {
                         return;
                     }
@@ -460,8 +443,24 @@ struct Told {
 }
 
 /// Sends what `note` says that the stream has not told yet; `false` once
-/// the stream ends (the client went, an entry too large, the sheet gone).
+/// the stream ends (the client went, even while its events wait for room;
+/// the server stops; an entry too large; the sheet gone).
 async fn tell(
+    app: &App,
+    tx: &tokio::sync::mpsc::Sender<Shared>,
+    stop: &mut tokio::sync::watch::Receiver<bool>,
+    note: &Note,
+    at: &mut Told,
+) -> bool {
+    tokio::select! {
+        told = tell_now(app, tx, note, at) => told,
+        _ = stop.wait_for(|stopping| *stopping) => false,
+        () = tx.closed() => false,
+    }
+}
+
+/// [`tell`], however long its events wait for room.
+async fn tell_now(
     app: &App,
     tx: &tokio::sync::mpsc::Sender<Shared>,
     note: &Note,
