@@ -125,11 +125,16 @@ impl EventLog for MarkingLog {
 /// part has no dot; a log id may).
 fn marked_sheet(marker: &str) -> Option<&str> {
     let (sheet, random) = marker.rsplit_once('.')?;
-    let hex = random.len() == 32
-        && random
+    (is_hex32(random) && !sheet.is_empty()).then_some(sheet)
+}
+
+/// Whether `part` is 32 lower-case hex digits: the part after a sheet's
+/// key in the name of a `.due/` or a `.live/` marker.
+pub(super) fn is_hex32(part: &str) -> bool {
+    part.len() == 32
+        && part
             .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-    (hex && !sheet.is_empty()).then_some(sheet)
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// The name a sheet's markers begin with: its identity, or (a sheet made

@@ -139,11 +139,7 @@ fn parse_marker(name: &str) -> Option<(Option<&str>, u64)> {
         Some(_) => return None,
         None => (None, name),
     };
-    let hex = stamp.len() == 32
-        && stamp
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-    if !hex {
+    if !super::due::is_hex32(stamp) {
         return None;
     }
     let millis = u64::from_str_radix(&stamp[..12], 16).ok()?;
@@ -423,10 +419,10 @@ async fn sweep(
     Ok(removed)
 }
 
-/// A sheet's log as the catalog hands it out when the log cannot wake
-/// tails across processes: appends leave markers in `.live/`, and tails
-/// wait on the catalog's listing of them (see the module's docs). Over a
-/// log that pushes, it passes everything through.
+/// A sheet's log as the catalog hands it out: on an object-store catalog
+/// appends leave markers in `.live/` and tails wait on the catalog's
+/// listing of them (see the module's docs); elsewhere it passes
+/// everything through.
 #[derive(Debug)]
 pub(super) struct LiveLog {
     inner: Arc<dyn EventLog>,
@@ -439,7 +435,7 @@ struct Live {
     feed: Arc<Feed>,
     root: Arc<dyn BlobDir>,
     key: String,
-    /// When this handle's last marker was started (by the monotonic and
+    /// When this handle's last marker was written (by the monotonic and
     /// the wall clock: the first stops while a machine sleeps), and its
     /// name.
     marked: Mutex<Option<(Instant, SystemTime, String)>>,
@@ -748,10 +744,11 @@ impl CatalogSheet {
 
 impl Catalog {
     /// Removes the `.live/` markers this catalog's previous sweep listed
-    /// at least [`STALE_AFTER`] before and finds still there (at most 256):
-    /// those of writers that ended. The first sweep of a [`Catalog`] (and
-    /// any within [`STALE_AFTER`] of the last that removed) only lists.
-    /// Writers sweep now and then on their own (one marker in 16);
+    /// at least [`STALE_AFTER`] before and finds still there, and any
+    /// whose name says it is a day old (at most 4,096): those of writers
+    /// that ended. A sweep within [`STALE_AFTER`] of the last does nothing
+    /// (and lists nothing). Writers sweep now and then on their own (one
+    /// marker in 16);
     /// `infinisheet worker` sweeps on each pass over every sheet. Returns
     /// how many it removed.
     ///

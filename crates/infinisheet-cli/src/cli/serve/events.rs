@@ -235,23 +235,16 @@ async fn run_hub(app: Arc<App>, open: Arc<Open>, hub: Arc<Hub>, from: u64) {
     let mut confirm = tokio::time::interval(SAFETY_NET);
     confirm.tick().await;
     loop {
-        {
-            let mut slot = open.hub.lock().unwrap_or_else(PoisonError::into_inner);
-            if hub.notes.receiver_count() == 0 {
-                if slot.as_ref().is_some_and(|now| Arc::ptr_eq(now, &hub)) {
-                    *slot = None;
-                }
-                return;
-            }
+        if hub.notes.receiver_count() == 0 && leave(&open, &hub, true) {
+            return;
         }
         let ask = tokio::select! {
             next = tail.next() => {
                 let note = match next {
                     Ok(TailEvent::Entries { start, entries }) => {
-                        pages.saw(&entries);
+                        let note = pages.note(start, &entries);
                         tail.set_page_entries(Some(pages.page));
-                        let edits = entries.iter().map(|e| edit_json(&e.payload)).collect();
-                        Note::Entries { start, edits }
+                        note
                     }
                     Ok(TailEvent::CaughtUp { end }) => Note::CaughtUp { end },
                     Ok(TailEvent::Snapshot { snapshot }) => Note::Snapshot(snapshot),
@@ -283,17 +276,27 @@ async fn run_hub(app: Arc<App>, open: Arc<Open>, hub: Arc<Hub>, from: u64) {
             && let Err(err @ CatalogError::Stale { .. }) =
                 sheet.confirm_at(&app.catalog, sheet.path()).await
         {
-            {
-                let mut slot = open.hub.lock().unwrap_or_else(PoisonError::into_inner);
-                if slot.as_ref().is_some_and(|now| Arc::ptr_eq(now, &hub)) {
-                    *slot = None;
-                }
-            }
+            leave(&open, &hub, false);
             let _ = hub.notes.send(Arc::new(Note::Gone(err.to_string())));
             app.sheets.forget(&open);
             return;
         }
     }
+}
+
+/// Takes `hub` out of `open`'s slot (if it is still there) so the next
+/// stream starts another; `false`, leaving it, when `idle` asks for no
+/// stream to follow it and one does (counted under the slot's lock, which
+/// a new stream takes to subscribe).
+fn leave(open: &Open, hub: &Arc<Hub>, idle: bool) -> bool {
+    let mut slot = open.hub.lock().unwrap_or_else(PoisonError::into_inner);
+    if idle && hub.notes.receiver_count() > 0 {
+        return false;
+    }
+    if slot.as_ref().is_some_and(|now| Arc::ptr_eq(now, hub)) {
+        *slot = None;
+    }
+    true
 }
 
 /// The size of a tail's next page: from one entry, doubling while pages
@@ -312,6 +315,14 @@ impl Pages {
             largest: 1,
             bytes,
         }
+    }
+
+    /// The note of `entries` from `start`, each's edits turned into JSON
+    /// once, sizing the next page from them.
+    fn note(&mut self, start: u64, entries: &[LogEntry]) -> Note {
+        self.saw(entries);
+        let edits = entries.iter().map(|e| edit_json(&e.payload)).collect();
+        Note::Entries { start, edits }
     }
 
     fn saw(&mut self, entries: &[LogEntry]) {
@@ -365,11 +376,7 @@ async fn stream(
                 () = tx.closed() => return,
             };
             let note = match read {
-                Ok(TailEvent::Entries { start, entries }) => {
-                    pages.saw(&entries);
-                    let edits = entries.iter().map(|e| edit_json(&e.payload)).collect();
-                    Note::Entries { start, edits }
-                }
+                Ok(TailEvent::Entries { start, entries }) => pages.note(start, &entries),
                 Ok(TailEvent::CaughtUp { end }) => break end,
                 Ok(TailEvent::Snapshot { snapshot }) => Note::Snapshot(snapshot),
                 Ok(_) => continue,
