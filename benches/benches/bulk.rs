@@ -87,7 +87,7 @@ async fn import_once(home: &Path, file: &Path) -> Duration {
     settle();
     let started = Instant::now();
     let cells = sheet.writer(true).await.unwrap();
-    let reader = std::fs::File::open(file).unwrap();
+    let reader = tokio::fs::File::open(file).await.unwrap();
     let report = import_csv(&cells, reader, &ImportOptions::default(), |_| {})
         .await
         .unwrap();

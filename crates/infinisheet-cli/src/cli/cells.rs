@@ -350,11 +350,12 @@ pub(crate) async fn import(place: &Place, args: Import) -> anyhow::Result<()> {
         format: args.format.csv(false, true)?,
         replace: args.replace,
     };
-    let reader: Box<dyn std::io::Read> = if args.file.as_os_str() == "-" {
-        Box::new(std::io::stdin().lock())
+    let reader: Box<dyn tokio::io::AsyncRead + Unpin + Send> = if args.file.as_os_str() == "-" {
+        Box::new(tokio::io::stdin())
     } else {
         Box::new(
-            std::fs::File::open(&args.file)
+            tokio::fs::File::open(&args.file)
+                .await
                 .with_context(|| format!("opening {}", args.file.display()))?,
         )
     };

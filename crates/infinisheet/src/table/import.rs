@@ -60,6 +60,10 @@ pub enum ImportError {
     /// An edit failed; the rows before it are in the sheet.
     #[error("writing to the sheet: {0}")]
     Edit(#[from] EditError),
+    /// The parsing thread ended before the file did without saying why:
+    /// the runtime is shutting down.
+    #[error("the import stopped before the end of the file: the runtime is shutting down")]
+    Stopped,
 }
 
 /// What an import wrote.
@@ -81,41 +85,151 @@ pub struct ImportReport {
 /// per batch of rows. `progress` hears the bytes read so far after each
 /// append.
 ///
+/// `reader` is read on the calling task, never blocking it; decoding,
+/// parsing and building the blocks run on one of the runtime's blocking
+/// threads ([`tokio::task::spawn_blocking`]), beside the appends: while a
+/// batch is appended the next is parsed. At most a few batches and a few
+/// MiB of the file are held at once, however large it is. Needs a tokio
+/// runtime (either flavour).
+///
 /// # Errors
 ///
 /// [`ImportFailed`]: why the import stopped ([`ImportError`]) and how many
 /// rows and cells it had appended by then, which stay in the sheet.
-pub async fn import_csv<R: std::io::Read>(
+pub async fn import_csv<R: tokio::io::AsyncRead + Unpin>(
     sheet: &Spreadsheet,
     reader: R,
     options: &ImportOptions,
-    progress: impl FnMut(u64),
+    mut progress: impl FnMut(u64),
 ) -> Result<ImportReport, ImportFailed> {
+    use tokio::io::AsyncReadExt;
+    use tokio::sync::mpsc;
+    let (chunks, chunks_in) = mpsc::channel::<std::io::Result<Vec<u8>>>(2);
+    let (batches_out, mut batches) = mpsc::channel::<Result<Parsed, ImportError>>(1);
+    let parse_options = *options;
+    let parser = tokio::task::spawn_blocking(move || {
+        parse(
+            Chunks {
+                incoming: chunks_in,
+                current: Vec::new(),
+                at: 0,
+            },
+            &parse_options,
+            &batches_out,
+        );
+    });
     let mut committed = ImportReport::default();
+    let result = {
+        // The file, read a chunk at a time until it ends or the parser
+        // stops taking chunks.
+        let feed = async move {
+            let mut reader = reader;
+            loop {
+                let mut chunk = Vec::with_capacity(CHUNK);
+                let read = reader.read_buf(&mut chunk).await;
+                let more = matches!(read, Ok(n) if n > 0);
+                let sent = match read {
+                    Ok(0) => break,
+                    Ok(_) => chunks.send(Ok(chunk)).await,
+                    Err(error) => chunks.send(Err(error)).await,
+                };
+                if sent.is_err() || !more {
+                    break;
+                }
+            }
+        };
+        let append = async {
+            while let Some(parsed) = batches.recv().await {
+                let parsed = parsed?;
+                if !parsed.edits.is_empty() {
+                    sheet.edit(parsed.edits).await?;
+                }
+                committed = parsed.report;
+                progress(parsed.position);
+                if parsed.last {
+                    return Ok(committed);
+                }
+            }
+            Err(ImportError::Stopped)
+        };
+        tokio::pin!(feed, append);
+        // Once the appends end (done or failed) the file is read no more.
+        tokio::select! {
+            result = &mut append => result,
+            () = &mut feed => append.await,
+        }
+    };
+    // The parser ends with its channels; a panic in it is not lost.
+    drop(batches);
+    if let Err(joined) = parser.await
+        && joined.is_panic()
+    {
+        std::panic::resume_unwind(joined.into_panic());
+    }
+    result.map_err(|error| ImportFailed { committed, error })
+}
+
+/// How much of the file one read takes.
+const CHUNK: usize = 1 << 20;
+
+/// What the parser hands the appends: the edits of a batch of rows, the
+/// report as it stands once they are in, and where in the file they end.
+struct Parsed {
+    edits: Vec<Edit>,
+    report: ImportReport,
+    position: u64,
+    /// The file's last batch (its report says how the file ends).
+    last: bool,
+}
+
+/// The file's chunks as the reader the parser reads, on a blocking thread.
+struct Chunks {
+    incoming: tokio::sync::mpsc::Receiver<std::io::Result<Vec<u8>>>,
+    current: Vec<u8>,
+    at: usize,
+}
+
+impl std::io::Read for Chunks {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.at == self.current.len() {
+            match self.incoming.blocking_recv() {
+                None => return Ok(0),
+                Some(chunk) => {
+                    self.current = chunk?;
+                    self.at = 0;
+                }
+            }
+        }
+        let n = buf.len().min(self.current.len() - self.at);
+        buf[..n].copy_from_slice(&self.current[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+/// Decodes and parses `input` into batches, sent to `out` until the file
+/// ends, an error stops it (sent too) or no one takes them.
+fn parse(
+    input: Chunks,
+    options: &ImportOptions,
+    out: &tokio::sync::mpsc::Sender<Result<Parsed, ImportError>>,
+) {
     let ending = std::sync::Arc::new(std::sync::Mutex::new(Ending::default()));
     let reader = Watch {
-        inner: reader,
+        inner: input,
         ending: ending.clone(),
     };
     let result = if options.format.encoding == encoding_rs::UTF_8 {
         // Invalid UTF-8 is an error, never replaced.
-        import_rows(sheet, reader, options, progress, &mut committed).await
+        parse_rows(reader, options, out, &ending)
     } else {
         let reader = encoding_rs_io::DecodeReaderBytesBuilder::new()
             .encoding(Some(options.format.encoding))
             .build(reader);
-        import_rows(sheet, reader, options, progress, &mut committed).await
+        parse_rows(reader, options, out, &ending)
     };
-    match result {
-        Ok(mut report) => {
-            let ending = *ending
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            report.crlf = ending.first == Some(true);
-            report.final_newline = matches!(ending.last, None | Some(b'\n' | b'\r'));
-            Ok(report)
-        }
-        Err(error) => Err(ImportFailed { committed, error }),
+    if let Err(error) = result {
+        let _ = out.blocking_send(Err(error));
     }
 }
 
@@ -176,13 +290,15 @@ pub struct ImportFailed {
     pub error: ImportError,
 }
 
-async fn import_rows<R: std::io::Read>(
-    sheet: &Spreadsheet,
+/// The receiver of the batches is gone: the appends stopped.
+struct Gone;
+
+fn parse_rows<R: std::io::Read>(
     reader: R,
     options: &ImportOptions,
-    mut progress: impl FnMut(u64),
-    committed: &mut ImportReport,
-) -> Result<ImportReport, ImportError> {
+    out: &tokio::sync::mpsc::Sender<Result<Parsed, ImportError>>,
+    ending: &std::sync::Mutex<Ending>,
+) -> Result<(), ImportError> {
     let origin = options.origin;
     let mut csv = csv::ReaderBuilder::new()
         .has_headers(false)
@@ -197,18 +313,28 @@ async fn import_rows<R: std::io::Read>(
         cells: 0,
         clear: options.replace,
     };
+    let send = |parsed: Parsed| out.blocking_send(Ok(parsed)).map_err(|_| Gone);
     let mut record = csv::StringRecord::new();
     loop {
         let before = csv.position().line();
         if !csv.read_record(&mut record)? {
             break;
         }
-        // A full batch is appended once the next row is read, so that the
-        // last one is always appended as the last.
+        // A full batch is sent once the next row is read, so that the
+        // last one is always sent as the last.
         if pending.cells >= batch as u64 {
-            pending.flush(sheet, origin, &mut report, false).await?;
-            *committed = report;
-            progress(csv.position().byte());
+            let edits = pending.take(origin, &mut report, false)?;
+            let position = csv.position().byte();
+            if send(Parsed {
+                edits,
+                report,
+                position,
+                last: false,
+            })
+            .is_err()
+            {
+                return Ok(());
+            }
         }
         // The reader skips empty lines: they are the lines it read beyond
         // the record's own.
@@ -236,10 +362,20 @@ async fn import_rows<R: std::io::Read>(
         pending.rows.push(row);
         report.rows += 1;
     }
-    pending.flush(sheet, origin, &mut report, true).await?;
-    *committed = report;
-    progress(csv.position().byte());
-    Ok(report)
+    let edits = pending.take(origin, &mut report, true)?;
+    let ending = *ending
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    report.crlf = ending.first == Some(true);
+    report.final_newline = matches!(ending.last, None | Some(b'\n' | b'\r'));
+    let position = csv.position().byte();
+    let _ = send(Parsed {
+        edits,
+        report,
+        position,
+        last: true,
+    });
+    Ok(())
 }
 
 /// The rows read and not yet appended.
@@ -253,17 +389,17 @@ struct Pending {
 }
 
 impl Pending {
-    /// Appends the rows as a block. The `last` append puts its final row
-    /// in a block of its own: a snapshot holds the entries before the one
-    /// that asks for it, so the snapshot the import asks for then holds
-    /// all but that row.
-    async fn flush(
+    /// The rows as the edits of one append: a block (after a clear of the
+    /// sheet, the first time if asked). The `last` append puts its final
+    /// row in a block of its own: a snapshot holds the entries before the
+    /// one that asks for it, so the snapshot the import asks for then
+    /// holds all but that row.
+    fn take(
         &mut self,
-        sheet: &Spreadsheet,
         origin: CellRef,
         report: &mut ImportReport,
         last: bool,
-    ) -> Result<(), ImportError> {
+    ) -> Result<Vec<Edit>, ImportError> {
         let too_large = || ImportError::TooLarge { origin };
         let count = self.rows.len() as u64;
         let mut edits = Vec::with_capacity(2);
@@ -303,13 +439,10 @@ impl Pending {
         } else {
             self.rows.clear();
         }
-        if !edits.is_empty() {
-            sheet.edit(edits).await?;
-        }
         report.cells += self.cells;
         self.first_row += count;
         self.cells = 0;
         self.clear = false;
-        Ok(())
+        Ok(edits)
     }
 }
