@@ -24,7 +24,14 @@ pub struct ReferenceError {
 }
 
 impl CellRef {
-    /// The cell at zero-based `row` and `column`.
+    /// The cell at zero-based `row` and `column`: row first, as the
+    /// fields are, while an A1 name gives the column first.
+    ///
+    /// ```
+    /// use infinisheet_engine::CellRef;
+    /// assert_eq!(CellRef::new(6, 1).to_string(), "B7");
+    /// assert_eq!("B7".parse::<CellRef>().unwrap(), CellRef::new(6, 1));
+    /// ```
     pub fn new(row: u32, column: u32) -> CellRef {
         CellRef { row, column }
     }
@@ -265,8 +272,9 @@ impl CellRange {
     }
 }
 
-/// Something that names one cell: a [`CellRef`], A1 text (`"B7"`), or
-/// zero-based `(row, column)`. What [`Spreadsheet::set`](crate::Spreadsheet::set)
+/// Something that names one cell: a [`CellRef`] or A1 text (`"B7"`).
+/// (No bare `(u32, u32)`: A1 names the column first, zero-based places
+/// put the row first — [`CellRef::new`] says which is which.) What [`Spreadsheet::set`](crate::Spreadsheet::set)
 /// and [`Spreadsheet::get`](crate::Spreadsheet::get) take.
 pub trait IntoCellRef {
     /// The cell.
@@ -280,12 +288,6 @@ pub trait IntoCellRef {
 impl IntoCellRef for CellRef {
     fn into_cell_ref(self) -> Result<CellRef, ReferenceError> {
         Ok(self)
-    }
-}
-
-impl IntoCellRef for (u32, u32) {
-    fn into_cell_ref(self) -> Result<CellRef, ReferenceError> {
-        Ok(CellRef::new(self.0, self.1))
     }
 }
 
@@ -410,7 +412,6 @@ mod tests {
             assert!(bad.parse::<CellRange>().is_err(), "{bad}");
         }
         assert_eq!("B7".into_cell_ref(), Ok(CellRef::new(6, 1)));
-        assert_eq!((6, 1).into_cell_ref(), Ok(CellRef::new(6, 1)));
         assert!("7B".into_cell_ref().is_err());
     }
 }

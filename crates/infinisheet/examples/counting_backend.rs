@@ -122,7 +122,7 @@ pub async fn session(
     let sheet = catalog.create_sheet("reports/q3", options).await?;
     let cells = sheet.writer(true).await?;
     for row in 0..12u32 {
-        cells.set((row, 0), f64::from(row)).await?;
+        cells.set(CellRef::new(row, 0), f64::from(row)).await?;
     }
     cells.finish().await;
     let reopened = catalog.open_sheet("reports/q3").await?.open().await?;

@@ -96,8 +96,8 @@ impl Spreadsheet {
         self.inner.viewport().area
     }
 
-    /// Sets one cell by reference — `"B2"`, a [`CellRef`](crate::CellRef) or `(row,
-    /// column)` — to anything that makes a cell (`42.0`, `true`, `"text"`,
+    /// Sets one cell by reference — `"B2"` or a
+    /// [`CellRef`](crate::CellRef) (`CellRef::new(row, column)`) — to anything that makes a cell (`42.0`, `true`, `"text"`,
     /// a [`Cell`] with a format). As [`set_cell`](Spreadsheet::set_cell)
     /// otherwise.
     ///
@@ -114,7 +114,7 @@ impl Spreadsheet {
         self.set_cell(at.row, at.column, cell.into()).await
     }
 
-    /// The cell at `at` (`"B2"`, a [`CellRef`](crate::CellRef) or `(row, column)`), or
+    /// The cell at `at` (`"B2"` or a [`CellRef`](crate::CellRef)), or
     /// `None` if it is blank. Reads the snapshot tile it lies in if that is
     /// not loaded (moving the viewport there).
     ///

@@ -12,7 +12,7 @@ use infinisheet_blob_store::{BlobDir, BlobStore};
 use infinisheet_engine::{Cell, CellValue, SheetOptions, Spreadsheet};
 use infinisheet_event_log::EventLog;
 use infinisheet_filesystem::{FsBlobStore, FsEventLog, FsLogOptions};
-use infinisheet_object_store::object_store::{ObjectStore, memory::InMemory};
+use infinisheet_object_store::{ObjectStore, memory::InMemory};
 use infinisheet_object_store::{ObjectStoreBlobStore, ObjectStoreEventLog};
 use infinisheet_sqlite::{SqliteDatabase, SqliteOptions};
 use std::sync::Arc;

@@ -5,7 +5,8 @@
 
 use infinisheet_blob_store::BlobStore;
 use infinisheet_engine::{
-    Cell, CellRange, CellValue, EditError, LoadStatus, ReadError, SheetOptions, Spreadsheet,
+    Cell, CellRange, CellRef, CellValue, EditError, LoadStatus, ReadError, SheetOptions,
+    Spreadsheet,
 };
 use infinisheet_event_log::{EventLog, MetadataUpdate};
 use infinisheet_layers::{Faults, Layered, Op};
@@ -30,7 +31,7 @@ async fn cells_by_reference_and_ranges_of_whole_rows_and_columns() {
         .unwrap();
     sheet.set("A1", "name").await.unwrap();
     sheet.set("B2", 42.0).await.unwrap();
-    sheet.set((9, 2), true).await.unwrap();
+    sheet.set(CellRef::new(9, 2), true).await.unwrap();
     sheet
         .set("C3", Cell::new(CellValue::Number(0.5)).with_format("0%"))
         .await
@@ -54,7 +55,10 @@ async fn cells_by_reference_and_ranges_of_whole_rows_and_columns() {
     // Its tile was read; the viewport moved there to read it.
     assert_eq!(cold.viewport(), Some(range("B2")));
     assert_eq!(cold.content().loaded_tiles(), 1);
-    assert_eq!(cold.get((0, 0)).await.unwrap(), Some(Cell::from("name")));
+    assert_eq!(
+        cold.get(CellRef::new(0, 0)).await.unwrap(),
+        Some(Cell::from("name"))
+    );
     assert_eq!(cold.get("Z99").await.unwrap(), None);
     assert!(matches!(cold.get("B").await, Err(ReadError::Reference(_))));
     // A1 shares B2's tile, Z99 lies in no tile: neither moves the viewport.
