@@ -13,7 +13,7 @@ use infinisheet_engine::{Cell, CellValue, SheetOptions, Spreadsheet};
 use infinisheet_event_log::{
     EventLog, EventLogExt, KnownSnapshot, LogEntry, MetadataUpdate, QueryEnd, QueryStart, TailEvent,
 };
-use infinisheet_object_store::object_store::memory::InMemory;
+use infinisheet_object_store::memory::InMemory;
 use infinisheet_object_store::{
     CountingStore, ObjectStoreBlobStore, ObjectStoreEventLog, RequestCounts,
 };

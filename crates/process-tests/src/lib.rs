@@ -107,8 +107,8 @@ pub fn check_version(content: &[u8]) -> Option<u64> {
 /// The S3 client's retries in these tests: as many as the default, but
 /// from 10 ms rather than 100 ms, so a run with thousands of injected
 /// faults stays short.
-pub fn quick_retries() -> infinisheet_object_store::object_store::RetryConfig {
-    use infinisheet_object_store::object_store::{BackoffConfig, RetryConfig};
+pub fn quick_retries() -> infinisheet_object_store::RetryConfig {
+    use infinisheet_object_store::{BackoffConfig, RetryConfig};
     RetryConfig {
         backoff: BackoffConfig {
             init_backoff: Duration::from_millis(10),

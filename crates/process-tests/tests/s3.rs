@@ -7,8 +7,8 @@
 #![allow(clippy::unwrap_used)] // tests fail by panicking
 
 use infinisheet_object_store::ObjectStoreEventLog;
-use infinisheet_object_store::object_store::aws::AmazonS3Builder;
-use infinisheet_object_store::object_store::{ObjectStore, PutMode};
+use infinisheet_object_store::aws::AmazonS3Builder;
+use infinisheet_object_store::{ObjectStore, PutMode};
 use infinisheet_process_tests::proxy::{FaultProxy, FaultRates, upstream_address};
 use infinisheet_process_tests::{
     append_and_report, check_exactly_once, concurrent_appenders, parse_ack,

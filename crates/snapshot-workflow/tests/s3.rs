@@ -9,8 +9,8 @@ mod common;
 
 use infinisheet_blob_store::BlobStore;
 use infinisheet_event_log::EventLog;
-use infinisheet_object_store::object_store::ObjectStore;
-use infinisheet_object_store::object_store::aws::AmazonS3Builder;
+use infinisheet_object_store::ObjectStore;
+use infinisheet_object_store::aws::AmazonS3Builder;
 use infinisheet_object_store::{ObjectStoreBlobStore, ObjectStoreEventLog};
 use std::sync::Arc;
 

@@ -124,7 +124,13 @@ pub use counting::{CountingStore, RequestCounts};
 pub use error::ServerError;
 pub use log::{ObjectStoreEventLog, OpenError};
 pub use logs::ObjectStoreLogs;
-pub use object_store;
+/// The `object_store` crate's items, here so that a store is built
+/// without a dependency of one's own (`infinisheet_object_store::memory::InMemory`,
+/// `infinisheet::object_store::aws::AmazonS3Builder`). `parse_url` and
+/// `parse_url_opts` here are this crate's own ([`parse_url`]: configured
+/// from the environment, with typed errors), not `object_store`'s.
+#[doc(no_inline)]
+pub use object_store::*;
 pub use url::{UrlError, UrlStore, open_url, open_url_opts, parse_url, parse_url_opts};
 
 /// Makes rustls on `ring` the process's TLS crypto provider, unless one is

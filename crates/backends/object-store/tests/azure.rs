@@ -5,8 +5,8 @@
 
 #![allow(clippy::unwrap_used)] // tests fail by panicking
 
-use infinisheet_object_store::object_store::ObjectStore;
-use infinisheet_object_store::object_store::path::Path;
+use infinisheet_object_store::ObjectStore;
+use infinisheet_object_store::path::Path;
 use infinisheet_object_store::{ObjectStoreBlobStore, ObjectStoreEventLog, UrlStore, open_url};
 use std::sync::Arc;
 

@@ -17,10 +17,8 @@
 
 #![allow(clippy::unwrap_used)] // tests fail by panicking
 
-use infinisheet_object_store::object_store::path::Path;
-use infinisheet_object_store::object_store::{
-    ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload,
-};
+use infinisheet_object_store::path::Path;
+use infinisheet_object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use infinisheet_object_store::{ObjectStoreBlobStore, ObjectStoreEventLog, UrlStore, open_url};
 use infinisheet_test_kit::{Call, Intercepted, Interceptor, Verdict};
 use std::sync::Arc;
@@ -57,12 +55,12 @@ struct NoConditionalReplace;
 impl Interceptor for NoConditionalReplace {
     fn intercept(&self, call: Call<'_>) -> Verdict {
         match call {
-            Call::Put { opts, .. } if matches!(opts.mode, PutMode::Update(_)) => Verdict::Fail(
-                infinisheet_object_store::object_store::Error::NotImplemented {
+            Call::Put { opts, .. } if matches!(opts.mode, PutMode::Update(_)) => {
+                Verdict::Fail(infinisheet_object_store::Error::NotImplemented {
                     operation: "a replace conditional on a generation".into(),
                     implementer: "this GCS emulator".into(),
-                },
-            ),
+                })
+            }
             _ => Verdict::Pass,
         }
     }

@@ -6,7 +6,7 @@
 
 mod common;
 
-use infinisheet_object_store::object_store::ObjectStore;
+use infinisheet_object_store::ObjectStore;
 use infinisheet_object_store::{ObjectStoreBlobStore, ObjectStoreEventLog};
 use std::sync::Arc;
 
@@ -22,9 +22,7 @@ fn reconnect(store: &Arc<dyn ObjectStore>) -> Arc<dyn ObjectStore> {
 }
 
 /// A new client of the bucket `store` uses, as its own type.
-fn reconnect_client(
-    store: &Arc<dyn ObjectStore>,
-) -> Arc<infinisheet_object_store::object_store::aws::AmazonS3> {
+fn reconnect_client(store: &Arc<dyn ObjectStore>) -> Arc<infinisheet_object_store::aws::AmazonS3> {
     let shown = store.to_string();
     let bucket = shown
         .strip_prefix("AmazonS3(")
@@ -105,22 +103,19 @@ infinisheet_conformance::blob_store_tests!(
 #[tokio::test]
 async fn a_paged_listing_makes_one_request_a_page() {
     use infinisheet_blob_store::{BlobDirExt, BlobStore};
-    use infinisheet_object_store::object_store::list::{
+    use infinisheet_object_store::list::{
         PaginatedListOptions, PaginatedListResult, PaginatedListStore,
     };
     use std::sync::atomic::{AtomicU64, Ordering};
 
-    struct Counted(
-        Arc<infinisheet_object_store::object_store::aws::AmazonS3>,
-        AtomicU64,
-    );
+    struct Counted(Arc<infinisheet_object_store::aws::AmazonS3>, AtomicU64);
     #[async_trait::async_trait]
     impl PaginatedListStore for Counted {
         async fn list_paginated(
             &self,
             prefix: Option<&str>,
             opts: PaginatedListOptions,
-        ) -> infinisheet_object_store::object_store::Result<PaginatedListResult> {
+        ) -> infinisheet_object_store::Result<PaginatedListResult> {
             self.1.fetch_add(1, Ordering::SeqCst);
             self.0.list_paginated(prefix, opts).await
         }

@@ -40,7 +40,7 @@ async fn file_logs_with_sqlite_blobs() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn object_store_logs_and_blobs() {
     use infinisheet::object_store::ObjectStoreBlobStore;
-    use infinisheet::object_store::object_store::{ObjectStore, memory::InMemory};
+    use infinisheet::object_store::{ObjectStore, memory::InMemory};
     use infinisheet::{LogStore, ObjectStoreLogs};
     // One store for logs and blobs, opened again for the reopen (a
     // `memory://` URL would make a new, empty store each time).

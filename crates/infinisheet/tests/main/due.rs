@@ -91,7 +91,7 @@ async fn writers_running_their_jobs_and_foreign_blobs_mark_nothing() {
 #[cfg(feature = "object-store")]
 #[tokio::test]
 async fn an_idle_catalog_costs_a_listing() {
-    use infinisheet::object_store::object_store::memory::InMemory;
+    use infinisheet::object_store::memory::InMemory;
     use infinisheet::object_store::{CountingStore, ObjectStoreBlobStore};
     use infinisheet::{LogStore, ObjectStoreLogs};
     use std::sync::Arc;

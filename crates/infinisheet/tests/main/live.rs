@@ -10,7 +10,7 @@ use infinisheet::blob_store::BlobDirExt;
 use infinisheet::event_log::{
     EventLog, EventLogExt, KnownSnapshot, LogEntry, TailEvent, TailOptions,
 };
-use infinisheet::object_store::object_store::memory::InMemory;
+use infinisheet::object_store::memory::InMemory;
 use infinisheet::object_store::{CountingStore, ObjectStoreBlobStore};
 use infinisheet::{Catalog, LIVE_DIR, LogStore, ObjectStoreLogs, SheetOptions, Storage};
 use std::sync::Arc;

@@ -56,7 +56,7 @@
 use infinisheet_blob_store::{BlobDirExt, BlobStore};
 use infinisheet_filesystem::{FsBlobStore, FsEventLog, FsLogOptions};
 use infinisheet_object_store::ObjectStoreEventLog;
-use infinisheet_object_store::object_store::aws::AmazonS3Builder;
+use infinisheet_object_store::aws::AmazonS3Builder;
 use infinisheet_postgres::{PostgresDatabase, PostgresOptions};
 use infinisheet_process_tests::multihost;
 use infinisheet_process_tests::{append_and_ack, version, worker_sheet};

@@ -14,7 +14,7 @@ use infinisheet_blob_store::BlobStore;
 use infinisheet_event_log::EventLog;
 use infinisheet_filesystem::{FsBlobStore, FsEventLog, FsLogOptions};
 use infinisheet_memory::{MemoryBlobStore, MemoryEventLog};
-use infinisheet_object_store::object_store::{ObjectStore, memory::InMemory};
+use infinisheet_object_store::{ObjectStore, memory::InMemory};
 use infinisheet_object_store::{ObjectStoreBlobStore, ObjectStoreEventLog};
 use infinisheet_sqlite::{SqliteDatabase, SqliteOptions};
 use std::sync::Arc;

@@ -3,9 +3,9 @@
 
 #![allow(dead_code, unreachable_pub)]
 
-use infinisheet_object_store::object_store::aws::AmazonS3Builder;
-use infinisheet_object_store::object_store::path::Path;
-use infinisheet_object_store::object_store::{ObjectStore, memory::InMemory};
+use infinisheet_object_store::aws::AmazonS3Builder;
+use infinisheet_object_store::path::Path;
+use infinisheet_object_store::{ObjectStore, memory::InMemory};
 use std::sync::Arc;
 
 /// A fresh in-memory store.
@@ -41,7 +41,7 @@ pub fn s3_bucket(bucket: &str) -> Arc<dyn ObjectStore> {
 
 /// A client of the existing `bucket` on the S3 server, as its own type
 /// (which also offers paginated listing).
-pub fn s3_client(bucket: &str) -> Arc<infinisheet_object_store::object_store::aws::AmazonS3> {
+pub fn s3_client(bucket: &str) -> Arc<infinisheet_object_store::aws::AmazonS3> {
     infinisheet_object_store::install_tls();
     let store = AmazonS3Builder::from_env()
         .with_bucket_name(bucket)

@@ -6,9 +6,9 @@
 
 use crate::common;
 
-use infinisheet_object_store::object_store::ObjectStore;
-use infinisheet_object_store::object_store::local::LocalFileSystem;
-use infinisheet_object_store::object_store::path::Path;
+use infinisheet_object_store::ObjectStore;
+use infinisheet_object_store::local::LocalFileSystem;
+use infinisheet_object_store::path::Path;
 use infinisheet_object_store::{ObjectStoreBlobStore, ObjectStoreEventLog, OpenError};
 use std::sync::Arc;
 

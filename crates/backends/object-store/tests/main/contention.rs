@@ -11,8 +11,8 @@ use infinisheet_event_log::{
     EventLog, KnownSnapshot, LogEntry, MetadataUpdate, SetMetadataError, TruncateError,
 };
 use infinisheet_object_store::ObjectStoreEventLog;
-use infinisheet_object_store::object_store::path::Path;
-use infinisheet_object_store::object_store::{self, PutMode};
+use infinisheet_object_store::path::Path;
+use infinisheet_object_store::{self, PutMode};
 use infinisheet_test_kit::{Call, Intercepted, Interceptor, Verdict};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -13,8 +13,8 @@ use infinisheet_event_log::{
     QueryError, QueryStart, SetMetadataError,
 };
 use infinisheet_object_store::ObjectStoreEventLog;
-use infinisheet_object_store::object_store::path::Path;
-use infinisheet_object_store::object_store::{self, ObjectStore};
+use infinisheet_object_store::path::Path;
+use infinisheet_object_store::{self, ObjectStore};
 use infinisheet_test_kit::{Call, Intercepted, Interceptor, Verdict};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};

@@ -7,9 +7,9 @@
 use crate::common;
 
 use infinisheet_blob_store::{BlobDirExt, BlobStore, EntryKind, WriteBlobError};
+use infinisheet_object_store::ObjectStore;
 use infinisheet_object_store::ObjectStoreBlobStore;
-use infinisheet_object_store::object_store::ObjectStore;
-use infinisheet_object_store::object_store::local::LocalFileSystem;
+use infinisheet_object_store::local::LocalFileSystem;
 use std::sync::Arc;
 
 async fn blob_turned_directory_by_another_handle(store: Arc<dyn ObjectStore>) {

@@ -4,7 +4,7 @@
 
 use infinisheet_blob_store::{BlobDirExt, BlobStore, EntryKind};
 use infinisheet_object_store::ObjectStoreBlobStore;
-use infinisheet_object_store::object_store::local::LocalFileSystem;
+use infinisheet_object_store::local::LocalFileSystem;
 use std::sync::Arc;
 
 fn local() -> (tempfile::TempDir, ObjectStoreBlobStore) {

@@ -10,9 +10,9 @@ use futures::TryStreamExt;
 use infinisheet_event_log::{
     EventLog, EventLogExt, KnownSnapshot, LogEntry, MetadataUpdate, QueryEnd, QueryStart,
 };
+use infinisheet_object_store::ObjectStore;
 use infinisheet_object_store::ObjectStoreEventLog;
-use infinisheet_object_store::object_store::ObjectStore;
-use infinisheet_object_store::object_store::path::Path;
+use infinisheet_object_store::path::Path;
 use std::sync::Arc;
 
 async fn packs(store: &Arc<dyn ObjectStore>) -> Vec<String> {

@@ -9,7 +9,7 @@ use infinisheet_blob_store::{BlobDirExt, BlobStore};
 use infinisheet_event_log::{
     EventLog, EventLogExt, KnownSnapshot, LogEntry, MetadataUpdate, QueryEnd, QueryStart,
 };
-use infinisheet_object_store::object_store::memory::InMemory;
+use infinisheet_object_store::memory::InMemory;
 use infinisheet_object_store::{CountingStore, ObjectStoreBlobStore, ObjectStoreEventLog};
 use std::sync::Arc;
 
@@ -201,12 +201,10 @@ impl infinisheet_test_kit::Interceptor for NoDeletes {
         if matches!(call, infinisheet_test_kit::Call::Delete)
             && self.on.load(std::sync::atomic::Ordering::Relaxed)
         {
-            return infinisheet_test_kit::Verdict::Fail(
-                infinisheet_object_store::object_store::Error::Generic {
-                    store: "test",
-                    source: "the writer died".into(),
-                },
-            );
+            return infinisheet_test_kit::Verdict::Fail(infinisheet_object_store::Error::Generic {
+                store: "test",
+                source: "the writer died".into(),
+            });
         }
         infinisheet_test_kit::Verdict::Pass
     }
@@ -219,7 +217,7 @@ impl infinisheet_test_kit::Interceptor for NoDeletes {
 #[tokio::test]
 async fn a_stale_record_below_the_start_says_nothing_about_the_end() {
     let deletes = Arc::new(NoDeletes::default());
-    let store: Arc<dyn infinisheet_object_store::object_store::ObjectStore> = Arc::new(
+    let store: Arc<dyn infinisheet_object_store::ObjectStore> = Arc::new(
         infinisheet_test_kit::Intercepted::new(Arc::new(InMemory::new()), deletes.clone()),
     );
     let open = || ObjectStoreEventLog::open(store.clone(), "log".into());
@@ -284,7 +282,7 @@ async fn a_log_that_is_not_there_is_not_found_and_not_created() {
         .await
         .unwrap();
     let mut keys = Vec::new();
-    let mut listing = infinisheet_object_store::object_store::ObjectStore::list(&store, None);
+    let mut listing = infinisheet_object_store::ObjectStore::list(&store, None);
     while let Some(meta) = futures::StreamExt::next(&mut listing).await {
         keys.push(meta.unwrap().location.to_string());
     }

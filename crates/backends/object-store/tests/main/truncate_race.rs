@@ -9,7 +9,7 @@ use crate::common;
 use infinisheet_event_log::EventLogExt as _;
 use infinisheet_event_log::{EventLog, KnownSnapshot, LogEntry, TruncateError};
 use infinisheet_object_store::ObjectStoreEventLog;
-use infinisheet_object_store::object_store::path::Path;
+use infinisheet_object_store::path::Path;
 use infinisheet_test_kit::{Call, Hook, Intercepted, Interceptor, Verdict};
 use std::sync::{Arc, Mutex};
 

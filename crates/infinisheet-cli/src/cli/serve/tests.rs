@@ -238,7 +238,7 @@ fn refused_calls_change_nothing() {
 fn idle_streams_cost_a_listing_a_second_and_an_edit_reaches_every_one() {
     use futures::StreamExt;
     use infinisheet::engine::{Cell, CellValue};
-    use infinisheet::object_store::object_store::memory::InMemory;
+    use infinisheet::object_store::memory::InMemory;
     use infinisheet::object_store::{CountingStore, ObjectStoreBlobStore};
     use infinisheet::{LogStore, ObjectStoreLogs};
     use std::sync::Arc;
