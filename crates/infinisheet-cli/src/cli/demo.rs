@@ -4,7 +4,7 @@
 
 use infinisheet::engine::CellState;
 use infinisheet::event_log::{KnownSnapshot, QueryEnd, QueryStart};
-use infinisheet::table::value_text;
+use infinisheet::table::shown_text;
 use infinisheet::{Catalog, Cell, CellRange, CellRef, CellValue, SheetOptions, Storage};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -117,7 +117,7 @@ pub(crate) async fn run(args: Demo) -> anyhow::Result<()> {
         .map(|row| {
             area.columns()
                 .map(|column| match content.cell(row, column) {
-                    CellState::Set(cell) => value_text(&cell.value),
+                    CellState::Set(cell) => shown_text(&cell),
                     _ => String::new(),
                 })
                 .collect()

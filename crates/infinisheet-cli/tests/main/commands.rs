@@ -276,6 +276,8 @@ fn the_demo_runs() {
     assert!(out.contains("wrote 3600 edits"), "{out}");
     assert!(out.contains("reopened cold"), "{out}");
     assert!(out.contains("item 12"), "{out}");
+    // Column B's format (0.00) shows: 2.5 as 2.50.
+    assert!(out.contains("2.50"), "{out}");
     // It says where the sheet is kept and what to try; each suggestion runs.
     let tries: Vec<&str> = out
         .lines()
@@ -1264,7 +1266,7 @@ fn ls_info_and_log_print_json() {
     assert_eq!(entries[0]["edit"]["kind"], "identity");
     assert_eq!(
         entries[1]["edit"],
-        serde_json::json!({ "kind": "set", "cell": "B2", "value": 42, "format": "0.00" })
+        serde_json::json!({ "kind": "set", "cell": "B2", "value": 42, "format": "0.00", "shown": "42.00" })
     );
     assert_eq!(entries[2]["edit"]["value"], "hi");
     assert_eq!(entries[2]["seq"], 2);

@@ -128,8 +128,10 @@ fn write_field(
     out.write_all(b"\"")
 }
 
-/// A cell as JSON: `{"value": ...}` plus `"format"` if it has one; an
-/// error value is `{"error": "#N/A"}`; an empty cell's value is `null`.
+/// A cell as JSON: `{"value": ...}` plus `"format"` if it has one (and
+/// `"shown"`, the value as that format shows it — `"2.50"` for `2.5` in
+/// `0.00` — where that differs from the value's text); an error value is
+/// `{"error": "#N/A"}`; an empty cell's value is `null`.
 pub fn cell_json(cell: &Cell) -> serde_json::Value {
     use serde_json::json;
     let mut object = match &cell.value {
@@ -150,6 +152,12 @@ pub fn cell_json(cell: &Cell) -> serde_json::Value {
     };
     if let (Some(format), Some(map)) = (&cell.format, object.as_object_mut()) {
         map.insert("format".into(), json!(format));
+        // What a spreadsheet shows ([`shown_text`]), where the format
+        // changes it.
+        let shown = super::shown_text(cell);
+        if shown != cell.value.to_string() {
+            map.insert("shown".into(), json!(shown));
+        }
     }
     object
 }
