@@ -62,6 +62,28 @@ pub(crate) fn test(root: &Path) -> Result<()> {
     cli(&["new", "s"])?;
     cli(&["set", "s", "A1", "42"])?;
     cli(&["set", "s", "A5000", "far"])?;
+    // The demo's sheet, in a folder of the same catalog: the picker lists
+    // it, and the screenshot is of it.
+    let demo = Command::new(&binary)
+        .arg("demo")
+        .arg("--dir")
+        .arg(&home)
+        .args(["--rows", "2000", "--columns", "8"])
+        .stdout(Stdio::null())
+        .status()?;
+    if !demo.success() {
+        bail!("infinisheet demo failed with {demo}");
+    }
+    let listed = Command::new(&binary)
+        .arg("--home")
+        .arg(&home)
+        .args(["ls", "demo"])
+        .output()?;
+    let demo = String::from_utf8(listed.stdout)?;
+    let demo = match demo.lines().collect::<Vec<_>>()[..] {
+        [name] => format!("demo/{}", name.trim()),
+        _ => bail!("the demo folder holds {demo:?}"),
+    };
     let log = out.join("serve.log");
     let (server, url) = serve(&binary, &home, &[], &log)?;
     // The same catalog behind a token, for the sign-in.
@@ -85,6 +107,7 @@ pub(crate) fn test(root: &Path) -> Result<()> {
             &log.to_string_lossy(),
             &token_url,
             TOKEN,
+            &demo,
         ],
         &[("PLAYWRIGHT_MODULES", modules.to_string_lossy().into_owned())],
     )?;

@@ -334,6 +334,61 @@ fn serve_reads_sets_and_streams_edits_live() {
         r#"{"nowhere": "1"}"#,
     );
     assert_eq!(status, 400);
+    // A paste: rows from a cell are one block entry (`""` an empty cell,
+    // null a cell left as it is); a range with null is one clear, done
+    // before the sets of the same request.
+    let json = ["Content-Type: application/json"];
+    let end = |server: &Server| server.json("/api/cells?sheet=team/s&range=A1")["end"].clone();
+    let before = end(&server).as_u64().unwrap();
+    let (status, body) = server.request(
+        "POST",
+        "/api/cells?sheet=team/s",
+        &json,
+        r#"{"B10": [["x", 1, ""], ["y", null, true]]}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    let landed: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (landed["start"].as_u64(), landed["end"].as_u64()),
+        (Some(before), Some(before + 1))
+    );
+    let cells = server.json(&format!(
+        "/api/cells?sheet=team/s&range=B10:D11&at={}",
+        before + 1
+    ));
+    assert_eq!(
+        cells["rows"],
+        serde_json::json!([[{"value": "x"}, {"value": 1}, {"value": null}], [{"value": "y"}, null, {"value": true}]])
+    );
+    let (status, body) = server.request(
+        "POST",
+        "/api/cells?sheet=team/s",
+        &json,
+        r#"{"B10:C11": null, "C10": "kept"}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    let landed: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(landed["end"].as_u64(), Some(before + 3));
+    let cells = server.json(&format!(
+        "/api/cells?sheet=team/s&range=B10:D11&at={}",
+        before + 3
+    ));
+    assert_eq!(
+        cells["rows"],
+        serde_json::json!([[null, {"value": "kept"}, {"value": null}], [null, null, {"value": true}]])
+    );
+    for bad in [
+        r#"{"B2:C3": "x"}"#,
+        r#"{"B2": [1, 2]}"#,
+        r#"{"B2": [[{"a": 1}]]}"#,
+        r#"{"B2": [[]]}"#,
+        r#"{"A4294967297": [["x"]]}"#,
+        r#"{"A4294967296": [["x"], ["y"]]}"#,
+    ] {
+        let (status, body) = server.request("POST", "/api/cells?sheet=team/s", &json, bad);
+        assert_eq!(status, 400, "{bad}: {body}");
+    }
+    assert_eq!(end(&server).as_u64(), Some(before + 3));
     // SIGTERM: a clean stop.
     let mut server = server;
     std::process::Command::new("kill")

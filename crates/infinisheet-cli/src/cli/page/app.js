@@ -1,186 +1,701 @@
-// The page `infinisheet serve` serves: a grid over a sheet of any size that
-// fetches only the cells in view, edits a cell on double-click, and follows
-// other writers' edits through the server's event stream. On a server with
-// a token it rides on the session cookie signing in at /login gave it (the
-// token is never in a URL); a read-only session edits nothing.
+// The page `infinisheet serve` serves: a spreadsheet grid over a sheet of
+// any size. It fetches only the cells in view (and a screen around them),
+// draws only those, and follows other writers' edits through the server's
+// event stream. Keyboard and mouse work as in other spreadsheet apps:
+// arrows, Tab, Enter, Home/End, Page Up/Down, Shift to select, typing to
+// edit, Escape to cancel, Delete to clear; a name box goes to a cell or a
+// range; copy and paste carry ranges as tab-separated text (a paste is one
+// block entry in the log). On a server with a token it rides on the
+// session cookie signing in at /login gave it (the token is never in a
+// URL); a read-only session edits nothing.
 "use strict";
+// Pixels: a row's height (the column heads' too), a column's width, the
+// row heads' width.
 const ROW = 24, COL = 100, HEAD = 50;
-const params = new URLSearchParams(location.search);
-const scroller = document.getElementById("scroller");
-const space = document.getElementById("space");
-const select = document.getElementById("sheet");
-const status = document.getElementById("status");
-// `known`: the end of the entries the event stream has announced.
-// `snapshot`: the entry the sheet's latest snapshot covers, as the stream said.
-let sheet = null, events = null, rows = 1000, cols = 26, pending = false, known = 0, snapshot = null;
-// Whether this session may edit (the server says so with the sheet list).
-let writable = true;
+// The most pixels of scrolling space: browsers cap an element's size, so
+// a sheet taller or wider than this scrolls in proportion.
+const MAX_SPACE = 4_000_000;
+// A sheet's last row and column (zero-based).
+const LAST = 2 ** 32 - 1;
+// The most cells one copy reads (the server's own cap on a read).
+const COPY_LIMIT = 100_000;
+
+const $ = (id) => document.getElementById(id);
+const grid = $("grid"), scroller = $("scroller"), space = $("space"), view = $("view"), layer = $("layer");
+const editor = $("editor"), picker = $("sheet"), namebox = $("namebox"), status = $("status"), news = $("news");
+const problem = $("problem"), problemText = $("problem-text");
+
+let sheet = null, events = null, writable = true, gone = null;
+// `known`: the end of the entries the event stream announced (or a write
+// of this page answered); reads ask for at least those.
+let known = 0;
+// The sheet's size in use, as the last read said.
+let size = { rows: 0, cols: 0 };
+// The cells of the last range read (`"row,col"` to the cell's JSON), the
+// range, and the log's end it held.
+let cells = new Map(), fetched = null, fetchedAt = -1;
+// The selection: the active cell (`cursor`) and the corner it was
+// extended from (`anchor`).
+let cursor = { row: 0, col: 0 }, anchor = { row: 0, col: 0 };
+// The cell being edited, or null.
+let editing = null;
+// Where the view is, in virtual pixels from A1's corner (exact, however
+// large the sheet), and the scroller position that was set for it.
+let vy = 0, vx = 0, setTop = -1, setLeft = -1;
+// Writes in flight; what they show until they land (`"row,col"` to
+// `{ text, until }`); the entries this page wrote; entries heard while
+// writes were in flight, judged when they are done.
+let saving = 0;
+const showing = new Map();
+const mine = [];
+let heard = [];
+// Whether the server cannot be reached (reads, writes or the stream).
+let offline = { read: false, write: false, stream: false };
+
+const key = (row, col) => row + "," + col;
+const enc = encodeURIComponent;
 
 function columnName(c) {
   let name = "";
   for (c += 1; c > 0; c = Math.floor((c - 1) / 26)) name = String.fromCharCode(65 + ((c - 1) % 26)) + name;
   return name;
 }
+const refOf = (row, col) => columnName(col) + (row + 1);
+
+// `B7` → { row: 6, col: 1 }, or null if it is not a cell in the sheet.
+function parseRef(text) {
+  const m = /^\s*([A-Za-z]{1,7})([1-9][0-9]{0,9})\s*$/.exec(text);
+  if (!m) return null;
+  let col = 0;
+  for (const ch of m[1].toUpperCase()) col = col * 26 + (ch.charCodeAt(0) - 64);
+  const row = Number(m[2]) - 1;
+  return col - 1 <= LAST && row <= LAST ? { row, col: col - 1 } : null;
+}
+
+function selection() {
+  return {
+    top: Math.min(anchor.row, cursor.row), bottom: Math.max(anchor.row, cursor.row),
+    left: Math.min(anchor.col, cursor.col), right: Math.max(anchor.col, cursor.col),
+  };
+}
+const rangeText = (s) => s.top === s.bottom && s.left === s.right
+  ? refOf(s.top, s.left) : `${refOf(s.top, s.left)}:${refOf(s.bottom, s.right)}`;
+
+class Failure extends Error {
+  constructor(message, { status = 0, offline = false } = {}) {
+    super(message); this.status = status; this.offline = offline;
+  }
+  // Worth trying again: the server was not reached, or was busy.
+  get retryable() { return this.offline || this.status === 503; }
+}
 
 async function api(path, options = {}) {
-  const reply = await fetch(path, { ...options, credentials: "same-origin" });
+  let reply;
+  try {
+    reply = await fetch(path, { ...options, credentials: "same-origin" });
+  } catch {
+    throw new Failure("the server cannot be reached", { offline: true });
+  }
   // No session (or it ended): sign in, and come back.
   if (reply.status === 401) {
-    location.href = "/login?next=" + encodeURIComponent(location.pathname + location.search);
-    throw new Error("signing in");
+    location.href = "/login?next=" + enc(location.pathname + location.search);
+    throw new Failure("signing in", { status: 401 });
   }
-  const body = await reply.json();
-  if (!reply.ok) throw new Error(body.error || reply.statusText);
+  let body = {};
+  try { body = await reply.json(); } catch { /* not JSON: the status says it */ }
+  if (!reply.ok) throw new Failure(body.error || reply.statusText || `status ${reply.status}`, { status: reply.status });
   return body;
 }
 
-function view() {
-  const top = Math.max(0, Math.floor(scroller.scrollTop / ROW));
-  const left = Math.max(0, Math.floor(scroller.scrollLeft / COL));
-  const height = Math.ceil(scroller.clientHeight / ROW) + 1;
-  const width = Math.ceil(scroller.clientWidth / COL) + 1;
-  return { top, left, bottom: top + height, right: left + width };
+const wait = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// ---- what the page says ----
+
+function say() {
+  let state, text;
+  if (!sheet) { state = "none"; text = "no sheet open"; }
+  else if (gone) { state = "gone"; text = gone; }
+  else if (offline.read || offline.write || offline.stream) {
+    state = "offline"; text = saving ? "Offline: not saved yet, retrying…" : "Offline, retrying…";
+  } else if (saving) { state = "saving"; text = "Saving…"; }
+  else if (!writable) { state = "read-only"; text = "Read-only: this session can look, not edit"; }
+  else { state = "saved"; text = "All changes saved"; }
+  status.dataset.state = state;
+  status.textContent = text;
 }
 
-function text(cell) {
+function showProblem(text) {
+  problemText.textContent = text;
+  problem.hidden = false;
+}
+$("problem-close").addEventListener("click", () => { problem.hidden = true; grid.focus(); });
+
+// Entries the stream told that this page did not write: someone else's.
+function judgeNews() {
+  if (saving) return;
+  const theirs = heard.some(([start, end]) => {
+    for (let id = start; id < end; id++) if (!mine.some(([a, b]) => a <= id && id < b)) return true;
+    return false;
+  });
+  heard = [];
+  if (theirs) {
+    news.textContent = `Someone else's edit arrived ${new Date().toLocaleTimeString()}`;
+    news.dataset.at = String(known);
+  }
+}
+
+// ---- the view: where it is, and drawing it ----
+
+const rowExtent = () => Math.min(LAST + 1, Math.max(1000, size.rows + 100, cursor.row + 100, anchor.row + 100));
+const colExtent = () => Math.min(LAST + 1, Math.max(26, size.cols + 10, cursor.col + 10, anchor.col + 10));
+
+// One direction's scrolling: `total` virtual pixels in at most MAX_SPACE
+// real ones, `ratio` virtual pixels a real one.
+function axis(extent, unit, client) {
+  const total = extent * unit, real = Math.min(total, MAX_SPACE);
+  const ratio = real > client ? Math.max(1, (total - client) / (real - client)) : 1;
+  return { total, real, ratio, most: Math.max(0, total - client) };
+}
+
+function frame() {
+  const w = scroller.clientWidth, h = scroller.clientHeight;
+  const ay = axis(rowExtent(), ROW, h - ROW), ax = axis(colExtent(), COL, w - HEAD);
+  vy = Math.min(Math.max(0, vy), ay.most);
+  vx = Math.min(Math.max(0, vx), ax.most);
+  const top = Math.floor(vy / ROW), left = Math.floor(vx / COL);
+  return {
+    w, h, ay, ax, top, left, dy: vy - top * ROW, dx: vx - left * COL,
+    rows: Math.ceil((h - ROW) / ROW) + 1, cols: Math.ceil((w - HEAD) / COL) + 1,
+    full: Math.max(1, Math.floor((h - ROW) / ROW)), fullCols: Math.max(1, Math.floor((w - HEAD) / COL)),
+  };
+}
+
+// Sizes the scrolling space to the sheet and puts the scrollbars where
+// the view is.
+function place() {
+  const f = frame();
+  space.style.height = (f.ay.real + ROW) + "px";
+  space.style.width = (f.ax.real + HEAD) + "px";
+  const top = Math.round(vy / f.ay.ratio), left = Math.round(vx / f.ax.ratio);
+  if (scroller.scrollTop !== top) scroller.scrollTop = top;
+  if (scroller.scrollLeft !== left) scroller.scrollLeft = left;
+  setTop = scroller.scrollTop; setLeft = scroller.scrollLeft;
+}
+
+let drawing = false;
+function schedule() {
+  // The name box says the selection at once; the grid is drawn on the
+  // next frame.
+  if (document.activeElement !== namebox) namebox.value = rangeText(selection());
+  if (drawing) return;
+  drawing = true;
+  requestAnimationFrame(() => { drawing = false; draw(); });
+}
+
+function valueText(cell) {
   if (!cell) return "";
   if (cell.error) return cell.error;
   if (cell.value === true) return "TRUE";
   if (cell.value === false) return "FALSE";
-  return cell.value === null ? "" : String(cell.value);
+  if (cell.value === null || cell.value === undefined) return "";
+  return typeof cell.value === "number" ? String(cell.value).replace("e+", "e") : String(cell.value);
+}
+// As `get` shows it: through its number format.
+const shownText = (cell) => (cell && cell.shown !== undefined ? cell.shown : valueText(cell));
+
+function box(className, x, y, width, height) {
+  const div = document.createElement("div");
+  div.className = className;
+  div.style.left = x + "px"; div.style.top = y + "px";
+  if (width !== undefined) div.style.width = width + "px";
+  if (height !== undefined) div.style.height = height + "px";
+  return div;
 }
 
-async function refresh() {
+function draw() {
+  const f = frame();
+  view.style.width = f.w + "px"; view.style.height = f.h + "px";
+  const x = (c) => HEAD + (c - f.left) * COL - f.dx, y = (r) => ROW + (r - f.top) * ROW - f.dy;
+  const out = document.createDocumentFragment();
+  const bottom = Math.min(LAST, f.top + f.rows), right = Math.min(LAST, f.left + f.cols);
+  for (let r = f.top; r <= bottom; r++) {
+    for (let c = f.left; c <= right; c++) {
+      const k = key(r, c), cell = cells.get(k), pending = showing.get(k);
+      if (!cell && !pending) continue;
+      const div = box("cell", x(c), y(r));
+      if (pending) div.classList.add("saving");
+      else if (typeof cell.value === "number") div.classList.add("num");
+      else if (typeof cell.value === "boolean") div.classList.add("bool");
+      div.dataset.ref = refOf(r, c);
+      div.textContent = pending ? pending.text : shownText(cell);
+      out.appendChild(div);
+    }
+  }
+  const s = selection();
+  // The selection, cut to the view (its far corners may be far away).
+  const t = Math.max(s.top, f.top - 1), b = Math.min(s.bottom, bottom + 1);
+  const l = Math.max(s.left, f.left - 1), rr = Math.min(s.right, right + 1);
+  if ((s.top !== s.bottom || s.left !== s.right) && t <= b && l <= rr) {
+    out.appendChild(box("sel", x(l), y(t), (rr - l + 1) * COL, (b - t + 1) * ROW));
+  }
+  out.appendChild(box("cursor", x(cursor.col), y(cursor.row)));
+  for (let c = f.left; c <= right; c++) {
+    const head = box("head", x(c), 0);
+    if (c >= s.left && c <= s.right) head.classList.add("on");
+    head.textContent = columnName(c);
+    out.appendChild(head);
+  }
+  for (let r = f.top; r <= bottom; r++) {
+    const head = box("head", 0, y(r), HEAD);
+    if (r >= s.top && r <= s.bottom) head.classList.add("on");
+    head.textContent = r + 1;
+    out.appendChild(head);
+  }
+  out.appendChild(box("head corner", 0, 0, HEAD));
+  layer.replaceChildren(out);
+  if (editing) {
+    editor.style.left = x(editing.col) + "px"; editor.style.top = y(editing.row) + "px";
+    editor.style.width = Math.max(COL, Math.min(3 * COL, 8 * editor.value.length + 12)) + "px";
+  }
+  if (document.activeElement !== namebox) namebox.value = rangeText(s);
+  if (!fetched || f.top < fetched.top || f.left < fetched.left || bottom > fetched.bottom || right > fetched.right) load();
+}
+
+// Makes the active cell visible.
+function reveal() {
+  const f = frame();
+  if (cursor.row < f.top || (cursor.row === f.top && f.dy > 0)) vy = cursor.row * ROW;
+  else if (cursor.row >= f.top + f.full) vy = (cursor.row - f.full + 1) * ROW;
+  if (cursor.col < f.left || (cursor.col === f.left && f.dx > 0)) vx = cursor.col * COL;
+  else if (cursor.col >= f.left + f.fullCols) vx = (cursor.col - f.fullCols + 1) * COL;
+  place();
+  schedule();
+}
+
+function goTo(row, col, extend) {
+  cursor = { row: Math.min(LAST, Math.max(0, row)), col: Math.min(LAST, Math.max(0, col)) };
+  if (!extend) anchor = { ...cursor };
+  reveal();
+}
+const move = (dr, dc, extend) => goTo(cursor.row + dr, cursor.col + dc, extend);
+
+scroller.addEventListener("scroll", () => {
+  // Scrolled by the user (not by `place`): the view follows the bars.
+  const f = frame();
+  if (scroller.scrollTop !== setTop) vy = scroller.scrollTop * f.ay.ratio;
+  if (scroller.scrollLeft !== setLeft) vx = scroller.scrollLeft * f.ax.ratio;
+  setTop = scroller.scrollTop; setLeft = scroller.scrollLeft;
+  schedule();
+});
+window.addEventListener("resize", () => { place(); schedule(); });
+
+// ---- reading ----
+
+let loading = false, again = false;
+async function load() {
   if (!sheet) return;
-  if (pending) { pending = "again"; return; }
-  pending = true;
+  if (loading) { again = true; return; }
+  loading = true;
+  const forSheet = sheet;
+  let delay = 500;
   try {
-    const v = view();
-    const range = `${columnName(v.left)}${v.top + 1}:${columnName(v.right)}${v.bottom + 1}`;
-    // At least the entries the event stream announced: the server's own
-    // view of the sheet may not hold them yet.
-    const data = await api(`/api/cells?sheet=${encodeURIComponent(sheet)}&range=${range}&at=${known}`);
-    // As far as the sheet goes, and a little past what is in view.
-    rows = Math.max(rows, v.bottom + 200, data.sheet_rows + 100);
-    cols = Math.max(cols, v.right + 10, data.sheet_columns + 10);
-    space.style.height = (rows * ROW + ROW) + "px";
-    space.style.width = (cols * COL + HEAD) + "px";
-    render(v, data);
-    status.textContent = `${sheet} · entry ${data.end}` + (snapshot === null ? "" : ` · snapshot at ${snapshot}`);
+    do {
+      again = false;
+      const f = frame();
+      // The view and a screen around it.
+      const want = {
+        top: Math.max(0, f.top - f.rows), bottom: Math.min(LAST, f.top + 2 * f.rows),
+        left: Math.max(0, f.left - 2), right: Math.min(LAST, f.left + f.cols + 2),
+      };
+      const at = known;
+      let data;
+      try {
+        data = await api(`/api/cells?sheet=${enc(forSheet)}&range=${rangeText(want)}&at=${at}`);
+      } catch (err) {
+        if (!err.retryable || forSheet !== sheet) throw err;
+        offline.read = true; say();
+        await wait(delay); delay = Math.min(2 * delay, 8000);
+        again = true;
+        continue;
+      }
+      if (forSheet !== sheet) return;
+      offline.read = false;
+      const fresh = new Map();
+      if (data.range) {
+        const first = parseRef(data.range.split(":")[0]);
+        data.rows.forEach((row, i) => row.forEach((cell, j) => {
+          if (cell) fresh.set(key(first.row + i, first.col + j), cell);
+        }));
+      }
+      cells = fresh; fetched = want; fetchedAt = data.end;
+      size = { rows: data.sheet_rows, cols: data.sheet_columns };
+      // What was being saved shows as saved once a read holds it.
+      for (const [k, shown] of showing) if (shown.until !== null && shown.until <= fetchedAt) showing.delete(k);
+      place();
+      say();
+      schedule();
+    } while (again && forSheet === sheet);
   } catch (err) {
-    status.textContent = "error: " + err.message;
+    if (forSheet === sheet) showProblem(`Reading ${forSheet}: ${err.message}`);
   } finally {
-    const again = pending === "again";
-    pending = false;
-    if (again) refresh();
+    loading = false;
   }
 }
 
-function render(v, data) {
-  space.replaceChildren();
-  for (let c = v.left; c <= v.right; c++) {
-    const head = document.createElement("div");
-    head.className = "head"; head.textContent = columnName(c);
-    // Kept in view while the grid scrolls under it.
-    head.style.left = (HEAD + c * COL) + "px"; head.style.top = scroller.scrollTop + "px";
-    space.appendChild(head);
+// ---- writing ----
+
+// Sends `body` (a POST /api/cells object), showing `texts` (`"row,col"` to
+// text) in the grid meanwhile. A write that cannot reach the server is
+// tried again until it can; one the server refuses is said, and undone
+// on the page.
+async function write(body, texts, what) {
+  const forSheet = sheet;
+  for (const [k, text] of texts) showing.set(k, { text, until: null });
+  saving++; say(); schedule();
+  let delay = 500, landed = null;
+  try {
+    for (;;) {
+      try {
+        landed = await api(`/api/cells?sheet=${enc(forSheet)}`, {
+          method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+        });
+        offline.write = false;
+        break;
+      } catch (err) {
+        if (err.retryable && forSheet === sheet && !gone) {
+          offline.write = true; say();
+          await wait(delay); delay = Math.min(2 * delay, 8000);
+          continue;
+        }
+        offline.write = false;
+        if (err.status !== 401) showProblem(`${what} was not saved: ${err.message}`);
+        return false;
+      }
+    }
+    mine.push([landed.start, landed.end]);
+    if (mine.length > 500) mine.splice(0, mine.length - 500);
+    known = Math.max(known, landed.end);
+    return true;
+  } finally {
+    saving--;
+    for (const [k, text] of texts) {
+      const shown = showing.get(k);
+      if (shown && shown.text === text && shown.until === null) {
+        if (landed) shown.until = landed.end; else showing.delete(k);
+      }
+    }
+    judgeNews();
+    say();
+    schedule();
+    if (forSheet === sheet) { fetched = null; load(); }
   }
-  for (let r = v.top; r <= v.bottom; r++) {
-    const head = document.createElement("div");
-    head.className = "head"; head.textContent = r + 1;
-    head.style.left = scroller.scrollLeft + "px"; head.style.width = HEAD + "px"; head.style.top = (ROW + r * ROW) + "px";
-    space.appendChild(head);
-  }
-  // The reply covers the range asked, cut to the cells in use.
-  const first = data.range ? parseRef(data.range.split(":")[0]) : null;
-  (data.rows || []).forEach((cells, i) => cells.forEach((cell, j) => {
-    if (!cell || !first) return;
-    const r = first.row + i, c = first.col + j;
-    const div = document.createElement("div");
-    div.className = "cell" + (typeof cell.value === "number" ? " num" : "");
-    div.dataset.ref = columnName(c) + (r + 1);
-    div.textContent = text(cell);
-    div.style.left = (HEAD + c * COL) + "px"; div.style.top = (ROW + r * ROW) + "px";
-    space.appendChild(div);
-  }));
 }
 
-function parseRef(ref) {
-  const m = /^([A-Z]+)(\d+)$/.exec(ref);
-  let col = 0;
-  for (const ch of m[1]) col = col * 26 + (ch.charCodeAt(0) - 64);
-  return { row: Number(m[2]) - 1, col: col - 1 };
+// The text an edit starts from: what `set` reads back as the same value
+// (text that would read as another value keeps a leading ').
+function editText(row, col) {
+  const pending = showing.get(key(row, col));
+  if (pending) return pending.text;
+  const cell = cells.get(key(row, col));
+  const text = valueText(cell);
+  if (cell && typeof cell.value === "string" && looksLikeValue(text)) return "'" + text;
+  return text;
+}
+function looksLikeValue(text) {
+  if (text === "TRUE" || text === "FALSE" || text.startsWith("'") || /^#[A-Z/0!?]+[!?A-Z]*$/.test(text)) return true;
+  return /^-?[0-9][0-9.e-]*$/.test(text) && String(Number(text)).replace("e+", "e") === text;
 }
 
-space.addEventListener("dblclick", (event) => {
-  if (!writable) { status.textContent = "read-only: this session cannot edit"; return; }
-  const r = Math.floor((event.offsetY + (event.target === space ? 0 : event.target.offsetTop) - ROW) / ROW);
-  const c = Math.floor((event.offsetX + (event.target === space ? 0 : event.target.offsetLeft) - HEAD) / COL);
-  if (r < 0 || c < 0) return;
-  edit(columnName(c) + (r + 1), r, c);
+function startEdit(initial) {
+  if (!sheet || gone) return;
+  if (!writable) { showProblem("This session is read-only: it cannot edit"); return; }
+  anchor = { ...cursor };
+  editing = { ...cursor };
+  editor.value = initial === null ? editText(cursor.row, cursor.col) : initial;
+  editor.dataset.ref = refOf(cursor.row, cursor.col);
+  editor.dataset.start = editor.value;
+  editor.hidden = false;
+  draw();
+  editor.focus();
+  editor.setSelectionRange(editor.value.length, editor.value.length);
+}
+
+function closeEditor() {
+  editing = null;
+  editor.hidden = true;
+  grid.focus({ preventScroll: true });
+}
+
+function commit(dr, dc) {
+  const at = editing, text = editor.value, changed = text !== editor.dataset.start;
+  closeEditor();
+  if (changed) {
+    const ref = refOf(at.row, at.col);
+    write({ [ref]: text }, new Map([[key(at.row, at.col), text]]), ref);
+  }
+  goTo(at.row + dr, at.col + dc, false);
+}
+
+editor.addEventListener("keydown", (e) => {
+  e.stopPropagation();
+  if (e.key === "Escape") { e.preventDefault(); closeEditor(); schedule(); }
+  else if (e.key === "Enter") { e.preventDefault(); commit(e.shiftKey ? -1 : 1, 0); }
+  else if (e.key === "Tab") { e.preventDefault(); commit(0, e.shiftKey ? -1 : 1); }
+});
+editor.addEventListener("input", schedule);
+
+function clearSelection() {
+  if (!writable) { showProblem("This session is read-only: it cannot edit"); return; }
+  const s = selection(), texts = new Map();
+  for (const k of cells.keys()) {
+    const [r, c] = k.split(",").map(Number);
+    if (r >= s.top && r <= s.bottom && c >= s.left && c <= s.right) texts.set(k, "");
+  }
+  write({ [rangeText(s)]: null }, texts, `Clearing ${rangeText(s)}`);
+}
+
+// ---- keyboard and mouse ----
+
+grid.addEventListener("keydown", (e) => {
+  if (e.target === editor || !sheet) return;
+  const ctrl = e.ctrlKey || e.metaKey, f = frame();
+  const handled = () => e.preventDefault();
+  switch (e.key) {
+    case "ArrowUp": handled(); return move(-1, 0, e.shiftKey);
+    case "ArrowDown": handled(); return move(1, 0, e.shiftKey);
+    case "ArrowLeft": handled(); return move(0, -1, e.shiftKey);
+    case "ArrowRight": handled(); return move(0, 1, e.shiftKey);
+    case "Tab": handled(); return move(0, e.shiftKey ? -1 : 1, false);
+    case "Enter": handled(); return e.shiftKey ? move(-1, 0, false) : startEdit(null);
+    case "F2": handled(); return startEdit(null);
+    case "Home": handled(); return goTo(ctrl ? 0 : cursor.row, 0, e.shiftKey);
+    case "End": handled(); return goTo(ctrl ? Math.max(0, size.rows - 1) : cursor.row, Math.max(0, size.cols - 1), e.shiftKey);
+    case "PageDown": handled(); vy += f.full * ROW; return move(f.full, 0, e.shiftKey);
+    case "PageUp": handled(); vy -= f.full * ROW; return move(-f.full, 0, e.shiftKey);
+    case "Escape": handled(); anchor = { ...cursor }; problem.hidden = true; return schedule();
+    case "Delete": case "Backspace": handled(); return clearSelection();
+  }
+  if (ctrl && e.key.toLowerCase() === "a") { handled(); anchor = { row: 0, col: 0 }; cursor = { row: Math.max(0, size.rows - 1), col: Math.max(0, size.cols - 1) }; return schedule(); }
+  // Typing starts an edit with what was typed.
+  if (!ctrl && !e.altKey && e.key.length === 1) { handled(); startEdit(e.key); }
 });
 
-function edit(ref, r, c) {
-  const box = document.createElement("div");
-  box.className = "cell";
-  box.style.left = (HEAD + c * COL) + "px"; box.style.top = (ROW + r * ROW) + "px";
-  const input = document.createElement("input");
-  input.id = "editor"; input.dataset.ref = ref;
-  const old = space.querySelector(`.cell[data-ref="${ref}"]`);
-  input.value = old ? old.textContent : "";
-  box.appendChild(input); space.appendChild(box); input.focus();
-  input.addEventListener("keydown", async (e) => {
-    if (e.key === "Escape") { box.remove(); return; }
-    if (e.key !== "Enter") return;
-    try {
-      await api(`/api/cells?sheet=${encodeURIComponent(sheet)}`, {
-        method: "POST", headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ [ref]: input.value }),
-      });
-    } catch (err) {
-      // Said, and left said: a refresh would write over it.
-      box.remove();
-      status.textContent = `${ref} not saved: ${err.message}`;
-      return;
-    }
-    box.remove();
-    refresh();
-  });
+// The cell under a point of the grid, or null (a head or a scrollbar).
+function cellAt(event) {
+  const rect = grid.getBoundingClientRect(), f = frame();
+  const px = event.clientX - rect.left, py = event.clientY - rect.top;
+  if (px >= f.w || py >= f.h || px < HEAD || py < ROW) return null;
+  return {
+    row: Math.min(LAST, f.top + Math.floor((py - ROW + f.dy) / ROW)),
+    col: Math.min(LAST, f.left + Math.floor((px - HEAD + f.dx) / COL)),
+  };
 }
+
+let dragging = false;
+scroller.addEventListener("mousedown", (e) => {
+  const at = cellAt(e);
+  if (!at || e.button !== 0) return;
+  e.preventDefault();
+  if (editing) commit(0, 0);
+  grid.focus({ preventScroll: true });
+  cursor = at;
+  if (!e.shiftKey) anchor = { ...at };
+  dragging = true;
+  schedule();
+});
+window.addEventListener("mousemove", (e) => {
+  if (!dragging) return;
+  const at = cellAt(e);
+  if (at && (at.row !== cursor.row || at.col !== cursor.col)) { cursor = at; schedule(); }
+});
+window.addEventListener("mouseup", () => { dragging = false; });
+scroller.addEventListener("dblclick", (e) => {
+  const at = cellAt(e);
+  if (!at) return;
+  cursor = at; anchor = { ...at };
+  startEdit(null);
+});
+
+// ---- the name box ----
+
+namebox.addEventListener("focus", () => namebox.select());
+namebox.addEventListener("keydown", (e) => {
+  if (e.key === "Escape") { e.preventDefault(); namebox.value = rangeText(selection()); grid.focus(); return; }
+  if (e.key !== "Enter") return;
+  e.preventDefault();
+  const [a, b, extra] = namebox.value.split(":");
+  const from = parseRef(a), to = b === undefined ? from : parseRef(b);
+  if (!from || !to || extra !== undefined) {
+    showProblem(`"${namebox.value.trim()}" is not a cell like A1000000 or a range like B2:D9`);
+    return;
+  }
+  problem.hidden = true;
+  // The range's first cell is the active one, in view; the selection
+  // reaches to its other corner.
+  anchor = to;
+  cursor = from;
+  reveal();
+  grid.focus({ preventScroll: true });
+});
+
+// ---- copy and paste: tab-separated text, as other spreadsheet apps ----
+
+function tsvField(text) {
+  return /[\t\n\r"]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+}
+
+// Rows of fields from tab-separated text: quoted fields may hold tabs,
+// line breaks and doubled quotes; a last line break ends the last row.
+function parseTsv(text) {
+  const rows = [];
+  let row = [], field = "", i = 0, quoted = false;
+  if (text.endsWith("\r\n")) text = text.slice(0, -2); else if (text.endsWith("\n")) text = text.slice(0, -1);
+  while (i <= text.length) {
+    const ch = text[i];
+    if (quoted) {
+      if (ch === '"' && text[i + 1] === '"') { field += '"'; i += 2; continue; }
+      if (ch === '"') { quoted = false; i++; continue; }
+      if (ch === undefined) { quoted = false; continue; }
+      field += ch; i++; continue;
+    }
+    if (ch === '"' && field === "") { quoted = true; i++; continue; }
+    if (ch === "\t") { row.push(field); field = ""; i++; continue; }
+    if (ch === "\n" || ch === "\r" || ch === undefined) {
+      row.push(field); field = ""; rows.push(row); row = [];
+      i += ch === "\r" && text[i + 1] === "\n" ? 2 : 1;
+      continue;
+    }
+    field += ch; i++;
+  }
+  return rows;
+}
+
+const typingIn = () => document.activeElement === editor || document.activeElement === namebox
+  || document.activeElement === picker;
+
+document.addEventListener("copy", (e) => {
+  if (typingIn() || !sheet) return;
+  e.preventDefault();
+  const s = selection();
+  const count = (s.bottom - s.top + 1) * (s.right - s.left + 1);
+  if (count > COPY_LIMIT) { showProblem(`${rangeText(s)} holds ${count} cells; a copy takes at most ${COPY_LIMIT}`); return; }
+  const inView = fetched && s.top >= fetched.top && s.bottom <= fetched.bottom && s.left >= fetched.left && s.right <= fetched.right;
+  if (inView) { e.clipboardData.setData("text/plain", tsvOf(s, (r, c) => cells.get(key(r, c)))); return; }
+  // Beyond what is read: read it, then write the clipboard.
+  api(`/api/cells?sheet=${enc(sheet)}&range=${rangeText(s)}&at=${known}`).then((data) => {
+    const first = data.range ? parseRef(data.range.split(":")[0]) : null;
+    const at = (r, c) => (first && data.rows[r - first.row] ? data.rows[r - first.row][c - first.col] : null);
+    return navigator.clipboard.writeText(tsvOf(s, at));
+  }).catch((err) => showProblem(`Copying ${rangeText(s)}: ${err.message}`));
+});
+
+function tsvOf(s, cellAtRC) {
+  const lines = [];
+  for (let r = s.top; r <= s.bottom; r++) {
+    const fields = [];
+    for (let c = s.left; c <= s.right; c++) fields.push(tsvField(valueText(cellAtRC(r, c))));
+    lines.push(fields.join("\t"));
+  }
+  return lines.join("\n");
+}
+
+document.addEventListener("paste", (e) => {
+  if (typingIn() || !sheet) return;
+  e.preventDefault();
+  const text = e.clipboardData.getData("text/plain");
+  if (!text) return;
+  if (!writable) { showProblem("This session is read-only: it cannot edit"); return; }
+  const rows = parseTsv(text), s = selection();
+  const width = Math.max(...rows.map((r) => r.length));
+  if (s.top + rows.length - 1 > LAST || s.left + width - 1 > LAST) { showProblem("The paste reaches past the sheet's edge"); return; }
+  const texts = new Map();
+  rows.forEach((row, i) => row.forEach((field, j) => texts.set(key(s.top + i, s.left + j), field)));
+  anchor = { row: s.top, col: s.left };
+  cursor = { row: s.top + rows.length - 1, col: s.left + width - 1 };
+  schedule();
+  // One block entry: the rows from the selection's first cell.
+  write({ [refOf(s.top, s.left)]: rows }, texts, `The paste at ${refOf(s.top, s.left)}`);
+});
+
+// ---- the sheet and its events ----
 
 function follow() {
   if (events) events.close();
-  events = new EventSource(`/api/events?sheet=${encodeURIComponent(sheet)}`);
-  events.addEventListener("entries", (e) => { known = Math.max(known, JSON.parse(e.data).end); refresh(); });
-  events.addEventListener("reset", () => { known = 0; refresh(); });
-  events.addEventListener("snapshot", (e) => { snapshot = JSON.parse(e.data).sequence_id; refresh(); });
-  events.addEventListener("caught-up", () => { document.body.dataset.live = "true"; });
+  const forSheet = sheet;
+  let live = false;
+  events = new EventSource(`/api/events?sheet=${enc(sheet)}`);
+  events.addEventListener("entries", (e) => {
+    const { start, end } = JSON.parse(e.data);
+    known = Math.max(known, end);
+    if (live) { heard.push([start, end]); judgeNews(); }
+    load();
+  });
+  events.addEventListener("reset", () => { known = 0; fetched = null; load(); });
+  events.addEventListener("caught-up", () => {
+    live = true;
+    offline.stream = false; say();
+    document.body.dataset.live = "true";
+  });
+  events.addEventListener("snapshot", () => {});
+  events.addEventListener("open", () => { if (offline.stream) { offline.stream = false; say(); } });
   // The sheet left its path (removed, moved, replaced): stop following it.
   events.addEventListener("gone", (e) => {
     events.close(); events = null; document.body.dataset.live = "false";
-    status.textContent = JSON.parse(e.data).error;
+    gone = `This sheet is gone: ${JSON.parse(e.data).error}`;
+    offline.stream = false;
+    say();
   });
-  events.onerror = () => { status.textContent = "reconnecting…"; };
+  events.onerror = () => {
+    if (forSheet !== sheet || gone) return;
+    offline.stream = true; document.body.dataset.live = "false"; say();
+  };
 }
 
 async function choose(path) {
-  sheet = path; known = 0; snapshot = null;
+  if (editing) closeEditor();
+  sheet = path; known = 0; gone = null; fetched = null; fetchedAt = -1;
+  cells = new Map(); showing.clear(); heard = []; mine.length = 0; news.textContent = "";
+  size = { rows: 0, cols: 0 }; cursor = { row: 0, col: 0 }; anchor = { row: 0, col: 0 }; vy = 0; vx = 0;
+  offline = { read: false, write: false, stream: false };
+  document.title = `${path} · Infinisheet`;
   history.replaceState(null, "", "?" + new URLSearchParams({ sheet: path }));
+  say();
   follow();
-  await refresh();
+  place();
+  await load();
+  grid.focus({ preventScroll: true });
 }
 
-scroller.addEventListener("scroll", refresh);
-window.addEventListener("resize", refresh);
-select.addEventListener("change", () => choose(select.value));
+picker.addEventListener("change", () => choose(picker.value));
+
+// The catalog's sheets, grouped by folder.
+function fillPicker(sheets) {
+  picker.replaceChildren();
+  const groups = new Map();
+  for (const path of sheets) {
+    const cut = path.lastIndexOf("/");
+    const folder = cut < 0 ? "" : path.slice(0, cut + 1);
+    if (!groups.has(folder)) groups.set(folder, []);
+    groups.get(folder).push(path);
+  }
+  for (const [folder, paths] of [...groups].sort(([a], [b]) => a.localeCompare(b))) {
+    const parent = folder ? Object.assign(document.createElement("optgroup"), { label: folder }) : picker;
+    for (const path of paths) parent.appendChild(new Option(folder ? path.slice(folder.length) : path, path));
+    if (folder) picker.appendChild(parent);
+  }
+}
 
 (async () => {
   try {
     const { sheets, access, session } = await api("/api/sheets");
     writable = access === "write";
-    document.getElementById("signout").hidden = !session;
-    for (const path of sheets) select.add(new Option(path, path));
-    const wanted = params.get("sheet") || sheets[0];
-    if (wanted) { select.value = wanted; await choose(wanted); } else status.textContent = "no sheets yet";
-  } catch (err) { status.textContent = "error: " + err.message; }
+    $("signout").hidden = !session;
+    fillPicker(sheets);
+    const wanted = params().get("sheet") || sheets[0];
+    if (wanted) { picker.value = wanted; await choose(wanted); } else status.textContent = "No sheets yet: create one with `infinisheet new`";
+  } catch (err) {
+    if (err.status !== 401) showProblem(`Loading the sheet list: ${err.message}`);
+  }
 })();
+
+function params() { return new URLSearchParams(location.search); }

@@ -10,7 +10,7 @@ use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
-use infinisheet::engine::Edit;
+use infinisheet::engine::{Block, Edit};
 use infinisheet::http::{Permission, StorageService};
 use infinisheet::table::write_json;
 use infinisheet::{CatalogError, Cell, CellRange, CellRef, CellValue};
@@ -248,10 +248,14 @@ fn reply(body: Vec<u8>, share: tokio::sync::OwnedSemaphorePermit, media: &'stati
 }
 
 /// `POST /api/cells?sheet=PATH` with `{"B2": "42", "C3": "text", "D4":
-/// 7, "E5": true, "F6": null}` (`Content-Type: application/json`): a
-/// string is read as `set` reads it (a number, TRUE/FALSE, an error value,
-/// or text), a number or boolean is that value, and null makes the cell
-/// blank; all in one entry batch, all or nothing. Acknowledged only once
+/// 7, "E5": true, "F6": null, "A10": [["x", 1], ["y", 2]], "H1:H9":
+/// null}` (`Content-Type: application/json`): a string is read as `set`
+/// reads it (a number, TRUE/FALSE, an error value, or text; `""` an
+/// empty cell), a number or boolean is that value, and null makes the
+/// cell blank; an array of rows is one block entry from its cell (a
+/// paste: a `null` in it leaves that cell as it is); a range with null is
+/// one clear. Ranges are cleared first, then cells and blocks set, all in
+/// one entry batch, all or nothing. Acknowledged only once
 /// the catalog confirms the path still names the sheet the edit went to:
 /// if it was removed, moved or replaced meanwhile, the answer is 409 and
 /// says so.
@@ -284,32 +288,7 @@ async fn set_cells(
                 "the body is not an object of cells and values ({{\"B2\": \"42\"}}): {err}"
             ))
         })?;
-    let mut edits = Vec::with_capacity(cells.len());
-    for (at, value) in cells {
-        let at: CellRef = at.parse().map_err(bad_request)?;
-        let value = match value {
-            Value::String(input) => CellValue::from_input(&input),
-            Value::Number(number) => CellValue::Number(
-                number
-                    .as_f64()
-                    .ok_or_else(|| bad_request(format!("{at}: {number} is not a number here")))?,
-            ),
-            Value::Bool(b) => CellValue::Boolean(b),
-            Value::Null => {
-                edits.push(Edit::Clear(CellRange::new(at, at)));
-                continue;
-            }
-            other => {
-                return Err(bad_request(format!(
-                    "{at}: {other} is not a value: give text, a number, true/false, or null to clear"
-                )));
-            }
-        };
-        edits.push(Edit::Set(at, Cell::new(value)));
-    }
-    if edits.is_empty() {
-        return Err(bad_request("no cells to set"));
-    }
+    let edits = cell_edits(cells)?;
     let _work = app.work.acquire().await.map_err(failed)?;
     let open = app.sheets.get(&path).await?;
     let entries = open.cells.edit(edits).await.map_err(failed)?;
@@ -333,6 +312,79 @@ async fn set_cells(
     Ok(Json(
         json!({ "sheet": path.trim_matches('/'), "start": entries.start, "end": entries.end }),
     ))
+}
+
+/// The edits of a `POST /api/cells` body (see [`set_cells`]).
+fn cell_edits(cells: std::collections::BTreeMap<String, Value>) -> Result<Vec<Edit>, ApiError> {
+    let value_of = |at: CellRef, value: Value| -> Result<CellValue, ApiError> {
+        Ok(match value {
+            Value::String(input) => CellValue::from_input(&input),
+            Value::Number(number) => CellValue::Number(
+                number
+                    .as_f64()
+                    .ok_or_else(|| bad_request(format!("{at}: {number} is not a number here")))?,
+            ),
+            Value::Bool(b) => CellValue::Boolean(b),
+            other => {
+                return Err(bad_request(format!(
+                    "{at}: {other} is not a value: give text, a number, true/false, or null to clear"
+                )));
+            }
+        })
+    };
+    let (mut clears, mut sets) = (Vec::new(), Vec::with_capacity(cells.len()));
+    for (at, value) in cells {
+        if at.contains(':') {
+            let range: CellRange = at.parse().map_err(bad_request)?;
+            if !value.is_null() {
+                return Err(bad_request(format!(
+                    "{range}: a range is only cleared (null); set its cells one by one or as \
+                     rows from its first cell"
+                )));
+            }
+            clears.push(Edit::Clear(range));
+            continue;
+        }
+        let at: CellRef = at.parse().map_err(bad_request)?;
+        match value {
+            Value::Null => clears.push(Edit::Clear(CellRange::new(at, at))),
+            Value::Array(rows) => {
+                let mut block = Vec::with_capacity(rows.len());
+                for (i, row) in rows.into_iter().enumerate() {
+                    let Value::Array(row) = row else {
+                        return Err(bad_request(format!(
+                            "{at}: row {} of the block is not an array of values",
+                            i + 1
+                        )));
+                    };
+                    let row = row
+                        .into_iter()
+                        .enumerate()
+                        .map(|(j, value)| match value {
+                            Value::Null => Ok(None),
+                            value => {
+                                let place = CellRef::new(
+                                    at.row.saturating_add(i as u32),
+                                    at.column.saturating_add(j as u32),
+                                );
+                                Ok(Some(Cell::new(value_of(place, value)?)))
+                            }
+                        })
+                        .collect::<Result<Vec<_>, ApiError>>()?;
+                    block.push(row);
+                }
+                let block = Block::from_rows(at, block)
+                    .map_err(|err| bad_request(format!("the block at {at}: {err}")))?;
+                sets.push(Edit::Block(block));
+            }
+            value => sets.push(Edit::Set(at, Cell::new(value_of(at, value)?))),
+        }
+    }
+    clears.append(&mut sets);
+    if clears.is_empty() {
+        return Err(bad_request("no cells to set"));
+    }
+    Ok(clears)
 }
 
 /// Whether `request`'s body is of type `media` (one `Content-Type`, of
@@ -492,6 +544,7 @@ async fn read_body(request: Request, most: usize) -> Result<Vec<u8>, String> {
 /// layers (a query that does not parse, a body too large), which come as
 /// plain text, too. Pages (HTML) stay as they are.
 async fn json_errors(request: Request, next: axum::middleware::Next) -> Response {
+    let cells = request.uri().path() == "/api/cells";
     let response = next.run(request).await;
     let status = response.status();
     let plain = response
@@ -506,7 +559,18 @@ async fn json_errors(request: Request, next: axum::middleware::Next) -> Response
         .await
         .map(|bytes| String::from_utf8_lossy(&bytes).trim().to_owned())
         .unwrap_or_default();
-    let text = if text.is_empty() {
+    let text = if status == StatusCode::PAYLOAD_TOO_LARGE {
+        // The body limit's own refusal ("length limit exceeded") says
+        // what the limit is.
+        if cells {
+            format!(
+                "the call is too large (cells are set {} KiB at a time)",
+                CELLS_BODY_LIMIT >> 10
+            )
+        } else {
+            "the call is too large".to_owned()
+        }
+    } else if text.is_empty() {
         status.canonical_reason().unwrap_or("refused").to_owned()
     } else {
         text
