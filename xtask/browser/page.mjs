@@ -97,6 +97,16 @@ try {
   check(/^A(2[0-9])$/.test(paged), `Page Down led to ${paged}`);
   await page.keyboard.press("Control+Home");
   check((await namebox.inputValue()) === "A1", "Ctrl+Home did not go to A1");
+  // One character is an edit too; arrows end an edit begun by typing.
+  await go("A7");
+  await page.keyboard.type("7");
+  await page.keyboard.press("Enter");
+  await page.keyboard.type("8");
+  await page.keyboard.press("ArrowRight");
+  check((await namebox.inputValue()) === "B8", `the arrow after typing led to ${await namebox.inputValue()}`);
+  await shows("A8", "8");
+  await waitUntil(async () => (await state()) === "saved", "the edits to be saved");
+  check(stored("A7") === "7" && stored("A8") === "8", `one-character edits: ${stored("A7")}, ${stored("A8")}`);
   await waitUntil(async () => (await state()) === "saved", "the status to say saved");
   check(stored("C3") === "", "an edit cancelled with Escape was saved");
   step("arrows, typing, Enter, Tab, Home, Page Down, Escape");
@@ -109,7 +119,13 @@ try {
   await page.keyboard.press("Shift+ArrowRight");
   await page.keyboard.press("Shift+ArrowDown");
   check((await namebox.inputValue()) === "D2:E3", `Shift+arrows selected ${await namebox.inputValue()}`);
-  const box = await page.locator(cell("B2")).boundingBox();
+  // Typing edits the active cell (where the selection began).
+  await page.keyboard.type("z");
+  check((await page.locator("#editor").getAttribute("data-ref")) === "D2", "typing over a selection did not edit its active cell");
+  await page.keyboard.press("Escape");
+  // Where B2 is (read at once: the grid redraws its cells every frame).
+  await page.waitForSelector(cell("B2"));
+  const box = await page.evaluate((sel) => { const r = document.querySelector(sel).getBoundingClientRect(); return { x: r.x, y: r.y }; }, cell("B2"));
   await page.mouse.click(box.x + 10, box.y + 10);
   await page.keyboard.down("Shift");
   await page.mouse.click(box.x + 2 * 100 + 10, box.y + 24 + 10);
@@ -135,8 +151,12 @@ try {
   await go("A1000000");
   await page.waitForSelector(".head:text-is('1000000')", { timeout: 30000 });
   check((await namebox.inputValue()) === "A1000000", "the name box did not go to A1000000");
+  const head = await page.locator(".head:text-is('1000000')").evaluate((el) => el.scrollWidth <= el.clientWidth);
+  check(head, "row 1000000's number does not fit its head");
   await go("c7:d9");
   check((await namebox.inputValue()) === "C7:D9", `the range is ${await namebox.inputValue()}`);
+  await go("C:D");
+  check((await namebox.inputValue()) === "C1:D4294967296", `whole columns are ${await namebox.inputValue()}`);
   await go("nowhere");
   await page.waitForSelector("#problem:visible", { timeout: 30000 });
   check((await page.locator("#problem-text").textContent()).includes("is not a cell like A1000000"), "no error for a bad name");
@@ -165,7 +185,35 @@ try {
   const align = await page.locator(cell("F1")).evaluate((el) => getComputedStyle(el).textAlign);
   check(align === "right", `a number is aligned ${align}`);
   check(cli("get", "s", "F1:G1").includes("1,234,567.89"), "get shows it otherwise");
-  step("number formats shown as get shows them, numbers right-aligned");
+  // Typing over a formatted number keeps its format.
+  await go("F1");
+  await page.keyboard.type("3");
+  await page.keyboard.press("Enter");
+  await shows("F1", "3.00");
+  step("number formats shown as get shows them, numbers right-aligned, kept when typed over");
+
+  // Copy and paste within the page carries cells exactly: formats, and
+  // text that would read as another value.
+  cli("set", "s", "H1", "'TRUE", "--no-worker");
+  await shows("H1", "TRUE");
+  await go("F1:H1");
+  await page.keyboard.press("Control+C");
+  await go("F3");
+  await page.keyboard.press("Control+V");
+  await shows("G3", "1,234,567.89");
+  await shows("F3", "3.00");
+  await waitUntil(async () => (await state()) === "saved", "the paste to be saved");
+  const h3 = JSON.parse(cli("get", "s", "H3", "--json")).rows[0][0];
+  check(h3.value === "TRUE", `the text TRUE pasted as ${JSON.stringify(h3)}`);
+  // One value over a range fills it, in one entry.
+  await page.evaluate(() => navigator.clipboard.writeText("fill"));
+  await go("I1:I4");
+  const fillStart = await end();
+  await page.keyboard.press("Control+V");
+  await shows("I4", "fill");
+  await waitUntil(async () => (await state()) === "saved", "the fill to be saved");
+  check((await end()) === fillStart + 1 && stored("I2") === "fill", "a value pasted over I1:I4 did not fill it in one entry");
+  step("copy and paste within the page keep formats and text; one value fills a range");
 
   // Paste: 100 rows of 10 tab-separated fields from the clipboard are one
   // block entry; a quoted field keeps its tab and line break; an empty
@@ -225,33 +273,43 @@ try {
   await page.click("#problem-close");
   step(`a refused write is shown: ${refusal}`);
 
-  // Offline: the edit waits and is retried; the status says so.
-  await go("H1");
+  // Offline: edits wait and are retried, in the order they were made;
+  // the status says so.
+  await go("J1");
   await context.setOffline(true);
-  await page.keyboard.type("later");
+  await page.keyboard.type("first");
   await page.keyboard.press("Enter");
   await waitUntil(async () => (await state()) === "offline", "the status to say offline");
   check((await page.locator("#status").textContent()).includes("retrying"), "offline without retrying");
+  await go("J1");
+  await page.keyboard.type("second");
+  await page.keyboard.press("Enter");
   await context.setOffline(false);
   await waitUntil(async () => (await state()) === "saved", "the status to say saved again");
-  check(stored("H1") === "later", "the edit made offline was not saved");
-  step("offline: the status says retrying, and the edit lands once back");
+  check(stored("J1") === "second", `two edits made offline landed as ${stored("J1")}`);
+  step("offline: the status says retrying, and the edits land in order once back");
 
   // Another process's edit far away; a scroll there shows it.
-  await page.evaluate(() => { document.getElementById("scroller").scrollTop = 4990 * 24; });
+  await page.evaluate(() => { const s = document.getElementById("scroller"); s.scrollLeft = 0; s.scrollTop = 4990 * 24; });
   await shows("A5000", "far");
   step("A5000 shows after scrolling there");
 
   // The sheet picker lists the catalog, folders too; the demo sheet.
   const options = await page.locator("#sheet optgroup[label='demo/'] option").allTextContents();
   check(options.length === 1 && demo.endsWith(options[0]), `the demo folder lists ${options}`);
+  // An edit in progress when the sheet changes is saved to its own sheet.
+  await go("K1");
+  await page.keyboard.type("switched");
   await page.selectOption("#sheet", demo);
   await shows("A1", "item 1");
+  await waitUntil(async () => (await state()) === "saved", "the edit to be saved");
+  check(stored("K1") === "switched", "an edit in progress was lost with the sheet change");
   await shows("B3", "2.50");
   await page.screenshot({ path: screenshot });
   step(`the sheet picker opens ${demo}; screenshot in ${screenshot}`);
-  await page.selectOption("#sheet", "s");
+  await page.goBack();
   await shows("A1", "42");
+  check((await page.locator("#sheet").inputValue()) === "s", "Back did not lead back to s");
   await context.close();
 
   // A page of another origin: what any site the user visits could try.
@@ -316,6 +374,16 @@ try {
   const after = await signed.evaluate(async () => (await fetch("/api/sheets")).status);
   if (after !== 401) throw new Error(`after signing out /api/sheets answered ${after}`);
   step("signed out: the session is gone");
+} catch (err) {
+  // What the first page showed when a step failed, beside the screenshot.
+  for (const open of browser.contexts().flatMap((c) => c.pages())) {
+    const said = await open.evaluate(() => ["status", "problem-text", "namebox", "news"]
+      .map((id) => `${id}: ${JSON.stringify(document.getElementById(id)?.value ?? document.getElementById(id)?.textContent)}`)
+      .join(", ")).catch(() => "");
+    console.error(`on failure, ${open.url()}: ${said}`);
+    await open.screenshot({ path: screenshot.replace(/\.png$/, "-failure.png") }).catch(() => {});
+  }
+  throw err;
 } finally {
   await browser.close();
 }

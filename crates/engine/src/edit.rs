@@ -92,7 +92,16 @@ impl Block {
             width: u32::MAX,
             cells: width,
         })?;
-        let mut cells = Vec::with_capacity(rows.len() * width as usize);
+        // Its size is checked before anything is allocated: a tall block
+        // of short rows that one wide row widens is refused, not built.
+        if width == 0 {
+            return Err(BlockError::NoWidth);
+        }
+        let area = rows.len().saturating_mul(width as usize);
+        if area > MAX_BLOCK_CELLS {
+            return Err(BlockError::TooManyCells { cells: area });
+        }
+        let mut cells = Vec::with_capacity(area);
         for mut row in rows {
             row.resize(width as usize, None);
             cells.extend(row);
@@ -114,9 +123,11 @@ impl Block {
     pub fn area(&self) -> CellRange {
         let rows = self.cells.len().div_ceil(self.width as usize);
         // `new` checked that every place fits.
+        // `width - 1` first: a block ending in the last column reaches
+        // 2^32 - 1, and the sum on the way must not pass it.
         let last = CellRef::new(
             self.origin.row + rows.saturating_sub(1) as u32,
-            self.origin.column + self.width - 1,
+            self.origin.column + (self.width - 1),
         );
         CellRange::new(self.origin, last)
     }

@@ -352,7 +352,13 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    let result = runtime.block_on(run(cli));
+    // The command is done: a read still blocked on a thread of the
+    // runtime (standard input that stays open after an import stopped) is
+    // not waited for, as it would not be were the reads on the main
+    // thread.
+    runtime.shutdown_background();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         // A reader that stopped reading (`| head`) ends the command quietly.
         Err(err) if cli::is_closed_pipe(&err) => ExitCode::SUCCESS,

@@ -571,3 +571,47 @@ async fn snapshots_outside_the_content_are_refused() {
         "{err}"
     );
 }
+
+/// A block's size is checked before it is built (a tall block of empty
+/// rows under one wide row is refused, not allocated), and a block may end
+/// in the sheet's last column: it is written, read back, and reopened.
+#[tokio::test]
+async fn blocks_are_sized_before_they_are_built_and_reach_the_last_column() {
+    use infinisheet_engine::{Block, BlockError, Edit, MAX_BLOCK_CELLS};
+    let mut rows = vec![vec![Some(number(1.0)); 1 << 17]];
+    rows.resize_with(1 << 20, Vec::new);
+    assert_eq!(
+        Block::from_rows(CellRef::new(0, 0), rows),
+        Err(BlockError::TooManyCells {
+            cells: (1 << 17) * (1 << 20)
+        })
+    );
+    const { assert!(MAX_BLOCK_CELLS < (1 << 37)) };
+    let (log, dir) = memory();
+    let sheet = Spreadsheet::open(log.clone(), dir.clone(), SheetOptions::default())
+        .await
+        .unwrap();
+    let last = u32::MAX;
+    let block = Block::from_rows(
+        CellRef::new(0, last - 1),
+        vec![vec![Some(number(1.0)), Some(number(2.0))]],
+    )
+    .unwrap();
+    assert_eq!(block.area().last, CellRef::new(0, last));
+    sheet.edit(vec![Edit::Block(block)]).await.unwrap();
+    sheet.set(CellRef::new(1, last), number(3.0)).await.unwrap();
+    let reopened = Spreadsheet::open(log, dir, SheetOptions::default())
+        .await
+        .unwrap();
+    for view in [&sheet, &reopened] {
+        let rows = view
+            .read(CellRange::new(
+                CellRef::new(0, last - 1),
+                CellRef::new(1, last),
+            ))
+            .await
+            .unwrap();
+        assert_eq!(rows[0][1], Some(number(2.0)));
+        assert_eq!(rows[1][1], Some(number(3.0)));
+    }
+}

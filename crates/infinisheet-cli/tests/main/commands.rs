@@ -424,6 +424,63 @@ fn imports_report_what_they_committed_and_left() {
     assert!(out.contains("s: healthy"), "{out}");
 }
 
+/// An import from standard input that stops on bad input ends at once
+/// although its input stays open (the read blocked on it is not waited
+/// for); a wide first row above many empty lines imports in a few entries
+/// within a block's limit.
+#[test]
+fn imports_end_on_open_input_and_take_wide_sparse_files() {
+    use std::io::Write;
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    ok(home, &["new", "s"]);
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("infinisheet"))
+        .arg("--home")
+        .arg(home)
+        .args(["import", "s", "-", "--batch", "2"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(b"a,b\n1,2\n\xff,3\n").unwrap();
+    input.flush().unwrap();
+    let (done, ended) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(child.wait_with_output());
+    });
+    let out = ended
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the import ended while its input was open")
+        .unwrap();
+    drop(input);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{said}");
+    assert!(
+        said.contains("the first 1 rows (2 cells) were imported"),
+        "{said}"
+    );
+
+    let mut text = (1..=2000)
+        .map(|i| i.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    text.push_str(&"\n".repeat(200_001));
+    text.push_str("x\n");
+    let file = home.join("sparse.csv");
+    std::fs::write(&file, &text).unwrap();
+    ok(home, &["new", "sparse"]);
+    ok(
+        home,
+        &["import", "sparse", file.to_str().unwrap(), "--no-worker"],
+    );
+    assert_eq!(ok(home, &["get", "sparse", "A200002", "--raw"]).trim(), "x");
+    assert_eq!(ok(home, &["get", "sparse", "BXX1", "--raw"]).trim(), "2000");
+    let info: Value = serde_json::from_str(&ok(home, &["info", "sparse", "--json"])).unwrap();
+    assert!(info["entries"]["end"].as_u64().unwrap() <= 5, "{info}");
+}
+
 /// The data directory of the only sheet in the catalog at `home`.
 fn data_dir(home: &Path) -> PathBuf {
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(home.join("sheets/blobs/.sheets"))

@@ -389,6 +389,52 @@ fn serve_reads_sets_and_streams_edits_live() {
         assert_eq!(status, 400, "{bad}: {body}");
     }
     assert_eq!(end(&server).as_u64(), Some(before + 3));
+    // Objects: typed input with a format, a value exactly as `get --json`
+    // prints it (text that reads as a boolean stays text), an error value.
+    // Sets go in the order of their cells whatever the keys' order (A9's
+    // block before A10's cell), and one place given twice is refused.
+    let (status, body) = server.request(
+        "POST",
+        "/api/cells?sheet=team/s",
+        &json,
+        r##"{"A10": "last", "A9": [["first"], ["overwritten"]], "B12": {"input": "1300", "format": "0.00"}, "C12": {"value": "TRUE", "format": null, "shown": "TRUE"}, "D12": {"error": "#N/A"}}"##,
+    );
+    assert_eq!(status, 200, "{body}");
+    let cells = server.json(&format!(
+        "/api/cells?sheet=team/s&range=A9:D12&at={}",
+        before + 8
+    ));
+    assert_eq!(cells["rows"][0][0]["value"], "first");
+    assert_eq!(cells["rows"][1][0]["value"], "last");
+    assert_eq!(
+        cells["rows"][3],
+        serde_json::json!([null, {"value": 1300, "format": "0.00", "shown": "1300.00"}, {"value": "TRUE"}, {"error": "#N/A"}])
+    );
+    let before = end(&server).as_u64().unwrap();
+    for bad in [
+        r#"{"a1": 1, "A1": 2}"#,
+        r#"{"B2": {"input": "1", "value": 1}}"#,
+        r#"{"B2": {"value": [1]}}"#,
+        r##"{"B2": {"error": "#NOPE"}}"##,
+        r#"{"B2": {"value": 1, "colour": "red"}}"#,
+        r#"{"B2": {"format": 7, "value": 1}}"#,
+    ] {
+        let (status, body) = server.request("POST", "/api/cells?sheet=team/s", &json, bad);
+        assert_eq!(status, 400, "{bad}: {body}");
+    }
+    // A block whose rectangle is over a call's cells is refused before it
+    // is built, however few cells its JSON names.
+    let tall = format!(
+        r#"{{"A1": [[{}]{}]}}"#,
+        "0,".repeat(999) + "0",
+        ",[]".repeat(300)
+    );
+    let (status, body) = server.request("POST", "/api/cells?sheet=team/s", &json, &tall);
+    assert!(
+        status == 400 && body.contains("at most 262144 cells"),
+        "{status} {body}"
+    );
+    assert_eq!(end(&server).as_u64(), Some(before));
     // SIGTERM: a clean stop.
     let mut server = server;
     std::process::Command::new("kill")

@@ -3,7 +3,7 @@
 
 use super::{CsvFormat, whole_sheet};
 use infinisheet_engine::{
-    Block, BlockError, Cell, CellRef, CellValue, Edit, EditError, Spreadsheet,
+    Block, BlockError, Cell, CellRef, CellValue, Edit, EditError, MAX_BLOCK_CELLS, Spreadsheet,
 };
 
 /// How fields become values.
@@ -60,6 +60,14 @@ pub enum ImportError {
     /// An edit failed; the rows before it are in the sheet.
     #[error("writing to the sheet: {0}")]
     Edit(#[from] EditError),
+    /// A row has more fields than one block holds.
+    #[error("row {row} has {fields} fields; a row of at most {MAX_BLOCK_CELLS} can be imported")]
+    RowTooWide {
+        /// The row, counted from 1 in the file.
+        row: u64,
+        /// Its fields.
+        fields: usize,
+    },
     /// The parsing thread ended before the file did without saying why:
     /// the runtime is shutting down.
     #[error("the import stopped before the end of the file: the runtime is shutting down")]
@@ -290,9 +298,6 @@ pub struct ImportFailed {
     pub error: ImportError,
 }
 
-/// The receiver of the batches is gone: the appends stopped.
-struct Gone;
-
 fn parse_rows<R: std::io::Read>(
     reader: R,
     options: &ImportOptions,
@@ -305,37 +310,51 @@ fn parse_rows<R: std::io::Read>(
         .flexible(true)
         .delimiter(options.format.delimiter)
         .from_reader(std::io::BufReader::with_capacity(1 << 20, reader));
-    let batch = options.batch.max(1);
+    // Cells a block may hold: the batch asked for, at most what a block
+    // can hold.
+    let cap = options.batch.clamp(1, MAX_BLOCK_CELLS) as u64;
     let mut report = ImportReport::default();
     let mut pending = Pending {
         first_row: 0,
         rows: Vec::new(),
         cells: 0,
+        width: 0,
         clear: options.replace,
     };
-    let send = |parsed: Parsed| out.blocking_send(Ok(parsed)).map_err(|_| Gone);
     let mut record = csv::StringRecord::new();
+    // Sends the rows pending before one more row of `width` fields when
+    // the block would pass the cap with it (its rows as wide as its widest,
+    // empty lines too): a block is built within its limit, never past it.
+    // Or when the block would be mostly gaps: a wide row above many empty
+    // lines (or many empty lines above a row) is not stored as a rectangle
+    // of nothing. Only ever before another row, so the last batch is sent
+    // as the last.
+    let make_room = |pending: &mut Pending, report: &mut ImportReport, width: usize, at: u64| {
+        let rows = pending.rows.len() as u64 + 1;
+        let (wide, cells) = (
+            pending.width.max(width) as u64,
+            pending.cells + width as u64,
+        );
+        let area = rows * wide;
+        let fits = area <= cap && rows <= cap && (cells == 0 || area <= 2 * cells + wide);
+        if pending.rows.is_empty() || fits {
+            return Ok(true);
+        }
+        let edits = pending.take(origin, report, false)?;
+        let parsed = Parsed {
+            edits,
+            report: *report,
+            position: at,
+            last: false,
+        };
+        Ok::<bool, ImportError>(out.blocking_send(Ok(parsed)).is_ok())
+    };
     loop {
         let before = csv.position().line();
         if !csv.read_record(&mut record)? {
             break;
         }
-        // A full batch is sent once the next row is read, so that the
-        // last one is always sent as the last.
-        if pending.cells >= batch as u64 {
-            let edits = pending.take(origin, &mut report, false)?;
-            let position = csv.position().byte();
-            if send(Parsed {
-                edits,
-                report,
-                position,
-                last: false,
-            })
-            .is_err()
-            {
-                return Ok(());
-            }
-        }
+        let at = csv.position().byte();
         // The reader skips empty lines: they are the lines it read beyond
         // the record's own.
         let spanned = 1 + record
@@ -344,8 +363,20 @@ fn parse_rows<R: std::io::Read>(
             .sum::<u64>();
         let empty_lines = (csv.position().line() - before).saturating_sub(spanned);
         for _ in 0..empty_lines {
+            if !make_room(&mut pending, &mut report, 0, at)? {
+                return Ok(()); // no one takes the batches: the appends stopped
+            }
             pending.rows.push(Vec::new());
             report.rows += 1;
+        }
+        if record.len() > MAX_BLOCK_CELLS {
+            return Err(ImportError::RowTooWide {
+                row: report.rows + 1,
+                fields: record.len(),
+            });
+        }
+        if !make_room(&mut pending, &mut report, record.len(), at)? {
+            return Ok(());
         }
         let row: Vec<Option<Cell>> = record
             .iter()
@@ -358,6 +389,7 @@ fn parse_rows<R: std::io::Read>(
             })
             .collect();
         pending.cells += row.len() as u64;
+        pending.width = pending.width.max(row.len());
         report.columns = report.columns.max(row.len() as u64);
         pending.rows.push(row);
         report.rows += 1;
@@ -369,17 +401,19 @@ fn parse_rows<R: std::io::Read>(
     report.crlf = ending.first == Some(true);
     report.final_newline = matches!(ending.last, None | Some(b'\n' | b'\r'));
     let position = csv.position().byte();
-    let _ = send(Parsed {
+    let _ = out.blocking_send(Ok(Parsed {
         edits,
         report,
         position,
         last: true,
-    });
+    }));
     Ok(())
 }
 
 /// The rows read and not yet appended.
 struct Pending {
+    /// Their widest row.
+    width: usize,
     /// Their first row, counted from the import's origin.
     first_row: u64,
     rows: Vec<Vec<Option<Cell>>>,
@@ -442,6 +476,7 @@ impl Pending {
         report.cells += self.cells;
         self.first_row += count;
         self.cells = 0;
+        self.width = 0;
         self.clear = false;
         Ok(edits)
     }

@@ -9,9 +9,10 @@
 // session cookie signing in at /login gave it (the token is never in a
 // URL); a read-only session edits nothing.
 "use strict";
-// Pixels: a row's height (the column heads' too), a column's width, the
-// row heads' width.
-const ROW = 24, COL = 100, HEAD = 50;
+// Pixels: a row's height (the column heads' too), a column's width. The
+// row heads are as wide as the longest row number in the scrolling space
+// (`frame().head`).
+const ROW = 24, COL = 100;
 // The most pixels of scrolling space: browsers cap an element's size, so
 // a sheet taller or wider than this scrolls in proportion.
 const MAX_SPACE = 4_000_000;
@@ -34,18 +35,22 @@ let size = { rows: 0, cols: 0 };
 // The cells of the last range read (`"row,col"` to the cell's JSON), the
 // range, and the log's end it held.
 let cells = new Map(), fetched = null, fetchedAt = -1;
-// The selection: the active cell (`cursor`) and the corner it was
-// extended from (`anchor`).
+// The selection: the active cell (`anchor`, where typing edits and
+// plain arrows move from) and the corner Shift moves (`cursor`).
 let cursor = { row: 0, col: 0 }, anchor = { row: 0, col: 0 };
-// The cell being edited, or null.
-let editing = null;
+// The cell being edited, or null; `entering`: the edit began by typing,
+// so arrows end it and move (as they do in other spreadsheet apps) rather
+// than move in the text.
+let editing = null, entering = false;
 // Where the view is, in virtual pixels from A1's corner (exact, however
 // large the sheet), and the scroller position that was set for it.
 let vy = 0, vx = 0, setTop = -1, setLeft = -1;
-// Writes in flight; what they show until they land (`"row,col"` to
-// `{ text, until }`); the entries this page wrote; entries heard while
-// writes were in flight, judged when they are done.
-let saving = 0;
+// Writes not yet landed (of any sheet: they are sent in order, one at a
+// time, each to the sheet it was made in); what they show until they
+// land (`"row,col"` to `{ text, until }`, of the open sheet); the entries
+// this page wrote; entries heard while writes were in flight, judged when
+// they are done.
+let saving = 0, queue = Promise.resolve();
 const showing = new Map();
 const mine = [];
 let heard = [];
@@ -133,13 +138,14 @@ $("problem-close").addEventListener("click", () => { problem.hidden = true; grid
 // Entries the stream told that this page did not write: someone else's.
 function judgeNews() {
   if (saving) return;
-  const theirs = heard.some(([start, end]) => {
+  const theirs = heard.find(([start, end]) => {
     for (let id = start; id < end; id++) if (!mine.some(([a, b]) => a <= id && id < b)) return true;
     return false;
   });
   heard = [];
   if (theirs) {
-    news.textContent = `Someone else's edit arrived ${new Date().toLocaleTimeString()}`;
+    const where = theirs[2] ? ` (${theirs[2]})` : "";
+    news.textContent = `Someone else's edit arrived${where} ${new Date().toLocaleTimeString()}`;
     news.dataset.at = String(known);
   }
 }
@@ -159,12 +165,13 @@ function axis(extent, unit, client) {
 
 function frame() {
   const w = scroller.clientWidth, h = scroller.clientHeight;
+  const HEAD = Math.max(50, 9 * String(rowExtent()).length + 14);
   const ay = axis(rowExtent(), ROW, h - ROW), ax = axis(colExtent(), COL, w - HEAD);
   vy = Math.min(Math.max(0, vy), ay.most);
   vx = Math.min(Math.max(0, vx), ax.most);
   const top = Math.floor(vy / ROW), left = Math.floor(vx / COL);
   return {
-    w, h, ay, ax, top, left, dy: vy - top * ROW, dx: vx - left * COL,
+    w, h, ay, ax, top, left, head: HEAD, dy: vy - top * ROW, dx: vx - left * COL,
     rows: Math.ceil((h - ROW) / ROW) + 1, cols: Math.ceil((w - HEAD) / COL) + 1,
     full: Math.max(1, Math.floor((h - ROW) / ROW)), fullCols: Math.max(1, Math.floor((w - HEAD) / COL)),
   };
@@ -175,7 +182,7 @@ function frame() {
 function place() {
   const f = frame();
   space.style.height = (f.ay.real + ROW) + "px";
-  space.style.width = (f.ax.real + HEAD) + "px";
+  space.style.width = (f.ax.real + f.head) + "px";
   const top = Math.round(vy / f.ay.ratio), left = Math.round(vx / f.ax.ratio);
   if (scroller.scrollTop !== top) scroller.scrollTop = top;
   if (scroller.scrollLeft !== left) scroller.scrollLeft = left;
@@ -215,7 +222,10 @@ function box(className, x, y, width, height) {
 function draw() {
   const f = frame();
   view.style.width = f.w + "px"; view.style.height = f.h + "px";
+  const HEAD = f.head;
   const x = (c) => HEAD + (c - f.left) * COL - f.dx, y = (r) => ROW + (r - f.top) * ROW - f.dy;
+  // Gridlines everywhere, moving with the cells.
+  view.style.backgroundPosition = `${HEAD - f.dx - 1}px ${ROW - f.dy - 1}px`;
   const out = document.createDocumentFragment();
   const bottom = Math.min(LAST, f.top + f.rows), right = Math.min(LAST, f.left + f.cols);
   for (let r = f.top; r <= bottom; r++) {
@@ -261,23 +271,28 @@ function draw() {
   if (!fetched || f.top < fetched.top || f.left < fetched.left || bottom > fetched.bottom || right > fetched.right) load();
 }
 
-// Makes the active cell visible.
-function reveal() {
+// Makes `at` (the selection's moving corner unless said) visible.
+function reveal(at = cursor) {
   const f = frame();
-  if (cursor.row < f.top || (cursor.row === f.top && f.dy > 0)) vy = cursor.row * ROW;
-  else if (cursor.row >= f.top + f.full) vy = (cursor.row - f.full + 1) * ROW;
-  if (cursor.col < f.left || (cursor.col === f.left && f.dx > 0)) vx = cursor.col * COL;
-  else if (cursor.col >= f.left + f.fullCols) vx = (cursor.col - f.fullCols + 1) * COL;
+  if (at.row < f.top || (at.row === f.top && f.dy > 0)) vy = at.row * ROW;
+  else if (at.row >= f.top + f.full) vy = (at.row - f.full + 1) * ROW;
+  if (at.col < f.left || (at.col === f.left && f.dx > 0)) vx = at.col * COL;
+  else if (at.col >= f.left + f.fullCols) vx = (at.col - f.fullCols + 1) * COL;
   place();
   schedule();
 }
 
+const clampRC = (row, col) => ({ row: Math.min(LAST, Math.max(0, row)), col: Math.min(LAST, Math.max(0, col)) });
+// Extending moves the selection's far corner; otherwise the active cell
+// moves and the selection is that cell.
 function goTo(row, col, extend) {
-  cursor = { row: Math.min(LAST, Math.max(0, row)), col: Math.min(LAST, Math.max(0, col)) };
+  cursor = clampRC(row, col);
   if (!extend) anchor = { ...cursor };
   reveal();
 }
-const move = (dr, dc, extend) => goTo(cursor.row + dr, cursor.col + dc, extend);
+const move = (dr, dc, extend) => (extend
+  ? goTo(cursor.row + dr, cursor.col + dc, true)
+  : goTo(anchor.row + dr, anchor.col + dc, false));
 
 scroller.addEventListener("scroll", () => {
   // Scrolled by the user (not by `place`): the view follows the bars.
@@ -348,10 +363,21 @@ async function load() {
 // text) in the grid meanwhile. A write that cannot reach the server is
 // tried again until it can; one the server refuses is said, and undone
 // on the page.
-async function write(body, texts, what) {
-  const forSheet = sheet;
-  for (const [k, text] of texts) showing.set(k, { text, until: null });
+function write(body, texts, what) {
+  const forSheet = sheet, shown = new Map();
+  for (const [k, text] of texts) { const s = { text, until: null }; showing.set(k, s); shown.set(k, s); }
   saving++; say(); schedule();
+  const done = queue.then(() => send(forSheet, body, shown, what));
+  queue = done.catch(() => {});
+  return done;
+}
+
+// One write, after every write made before it has landed or failed: two
+// edits of a cell land in the order they were made, however often either
+// is retried. A write that cannot reach the server is sent again until it
+// can (also after the page moved to another sheet); one the server
+// refuses is said, and taken back from the grid.
+async function send(forSheet, body, shown, what) {
   let delay = 500, landed = null;
   try {
     for (;;) {
@@ -362,26 +388,31 @@ async function write(body, texts, what) {
         offline.write = false;
         break;
       } catch (err) {
-        if (err.retryable && forSheet === sheet && !gone) {
+        if (err.retryable) {
           offline.write = true; say();
           await wait(delay); delay = Math.min(2 * delay, 8000);
           continue;
         }
         offline.write = false;
-        if (err.status !== 401) showProblem(`${what} was not saved: ${err.message}`);
+        const where = forSheet === sheet ? "" : ` (in ${forSheet})`;
+        if (err.status !== 401) showProblem(`${what}${where} was not saved: ${err.message}`);
         return false;
       }
     }
-    mine.push([landed.start, landed.end]);
-    if (mine.length > 500) mine.splice(0, mine.length - 500);
-    known = Math.max(known, landed.end);
+    if (forSheet === sheet) {
+      mine.push([landed.start, landed.end]);
+      if (mine.length > 500) mine.splice(0, mine.length - 500);
+      known = Math.max(known, landed.end);
+    }
     return true;
   } finally {
     saving--;
-    for (const [k, text] of texts) {
-      const shown = showing.get(k);
-      if (shown && shown.text === text && shown.until === null) {
-        if (landed) shown.until = landed.end; else showing.delete(k);
+    if (forSheet === sheet) {
+      // Until a read holds it (landed), or taken back (refused); a newer
+      // edit of the cell shows instead if there is one.
+      for (const [k, s] of shown) {
+        if (showing.get(k) !== s) continue;
+        if (landed) s.until = landed.end; else showing.delete(k);
       }
     }
     judgeNews();
@@ -390,6 +421,8 @@ async function write(body, texts, what) {
     if (forSheet === sheet) { fetched = null; load(); }
   }
 }
+// Leaving with writes not landed: the browser asks first.
+window.addEventListener("beforeunload", (e) => { if (saving) e.preventDefault(); });
 
 // The text an edit starts from: what `set` reads back as the same value
 // (text that would read as another value keeps a leading ').
@@ -409,11 +442,14 @@ function looksLikeValue(text) {
 function startEdit(initial) {
   if (!sheet || gone) return;
   if (!writable) { showProblem("This session is read-only: it cannot edit"); return; }
-  anchor = { ...cursor };
-  editing = { ...cursor };
-  editor.value = initial === null ? editText(cursor.row, cursor.col) : initial;
-  editor.dataset.ref = refOf(cursor.row, cursor.col);
-  editor.dataset.start = editor.value;
+  // The active cell; the selection becomes that cell.
+  cursor = { ...anchor };
+  editing = { ...anchor };
+  entering = initial !== null;
+  const before = editText(anchor.row, anchor.col);
+  editor.value = initial === null ? before : initial;
+  editor.dataset.ref = refOf(anchor.row, anchor.col);
+  editor.dataset.start = before;
   editor.hidden = false;
   draw();
   editor.focus();
@@ -431,7 +467,10 @@ function commit(dr, dc) {
   closeEditor();
   if (changed) {
     const ref = refOf(at.row, at.col);
-    write({ [ref]: text }, new Map([[key(at.row, at.col), text]]), ref);
+    // A cell keeps its number format when its value is typed over.
+    const cell = cells.get(key(at.row, at.col));
+    const value = cell && cell.format ? { input: text, format: cell.format } : text;
+    write({ [ref]: value }, new Map([[key(at.row, at.col), text]]), ref);
   }
   goTo(at.row + dr, at.col + dc, false);
 }
@@ -441,16 +480,21 @@ editor.addEventListener("keydown", (e) => {
   if (e.key === "Escape") { e.preventDefault(); closeEditor(); schedule(); }
   else if (e.key === "Enter") { e.preventDefault(); commit(e.shiftKey ? -1 : 1, 0); }
   else if (e.key === "Tab") { e.preventDefault(); commit(0, e.shiftKey ? -1 : 1); }
+  else if (entering) {
+    const step = { ArrowUp: [-1, 0], ArrowDown: [1, 0], ArrowLeft: [0, -1], ArrowRight: [0, 1] }[e.key];
+    if (step) { e.preventDefault(); commit(...step); }
+  }
 });
 editor.addEventListener("input", schedule);
 
 function clearSelection() {
   if (!writable) { showProblem("This session is read-only: it cannot edit"); return; }
   const s = selection(), texts = new Map();
-  for (const k of cells.keys()) {
-    const [r, c] = k.split(",").map(Number);
-    if (r >= s.top && r <= s.bottom && c >= s.left && c <= s.right) texts.set(k, "");
-  }
+  const inside = (k) => { const [r, c] = k.split(",").map(Number); return r >= s.top && r <= s.bottom && c >= s.left && c <= s.right; };
+  for (const k of [...cells.keys(), ...showing.keys()]) if (inside(k)) texts.set(k, "");
+  // Nothing there (as far as what is read shows): no entry.
+  const read = fetched && s.top >= fetched.top && s.bottom <= fetched.bottom && s.left >= fetched.left && s.right <= fetched.right;
+  if (read && texts.size === 0) return;
   write({ [rangeText(s)]: null }, texts, `Clearing ${rangeText(s)}`);
 }
 
@@ -484,10 +528,10 @@ grid.addEventListener("keydown", (e) => {
 function cellAt(event) {
   const rect = grid.getBoundingClientRect(), f = frame();
   const px = event.clientX - rect.left, py = event.clientY - rect.top;
-  if (px >= f.w || py >= f.h || px < HEAD || py < ROW) return null;
+  if (px >= f.w || py >= f.h || px < f.head || py < ROW) return null;
   return {
     row: Math.min(LAST, f.top + Math.floor((py - ROW + f.dy) / ROW)),
-    col: Math.min(LAST, f.left + Math.floor((px - HEAD + f.dx) / COL)),
+    col: Math.min(LAST, f.left + Math.floor((px - f.head + f.dx) / COL)),
   };
 }
 
@@ -520,22 +564,28 @@ scroller.addEventListener("dblclick", (e) => {
 
 namebox.addEventListener("focus", () => namebox.select());
 namebox.addEventListener("keydown", (e) => {
-  if (e.key === "Escape") { e.preventDefault(); namebox.value = rangeText(selection()); grid.focus(); return; }
+  if (e.key === "Escape") { e.preventDefault(); problem.hidden = true; namebox.value = rangeText(selection()); grid.focus(); return; }
   if (e.key !== "Enter") return;
   e.preventDefault();
   const [a, b, extra] = namebox.value.split(":");
-  const from = parseRef(a), to = b === undefined ? from : parseRef(b);
+  let from = parseRef(a), to = b === undefined ? from : parseRef(b);
+  // Whole columns (`C:E`) and rows (`3:5`), to the sheet's edge.
+  const cols = b !== undefined && /^\s*[A-Za-z]{1,7}\s*$/.test(a) && /^\s*[A-Za-z]{1,7}\s*$/.test(b);
+  const wholeRows = b !== undefined && /^\s*[1-9][0-9]{0,9}\s*$/.test(a) && /^\s*[1-9][0-9]{0,9}\s*$/.test(b);
+  if (cols) { from = parseRef(a.trim() + "1"); to = parseRef(b.trim() + "1"); if (to) to = { row: LAST, col: to.col }; }
+  if (wholeRows) { from = parseRef("A" + a.trim()); to = parseRef("A" + b.trim()); if (to) to = { row: to.row, col: LAST }; }
   if (!from || !to || extra !== undefined) {
-    showProblem(`"${namebox.value.trim()}" is not a cell like A1000000 or a range like B2:D9`);
+    showProblem(`"${namebox.value.trim()}" is not a cell like A1000000 or a range like B2:D9, C:E or 3:5`);
     return;
   }
   problem.hidden = true;
   // The range's first cell is the active one, in view; the selection
   // reaches to its other corner.
-  anchor = to;
-  cursor = from;
-  reveal();
+  // The active cell is the range's first.
+  anchor = { row: Math.min(from.row, to.row), col: Math.min(from.col, to.col) };
+  cursor = { row: Math.max(from.row, to.row), col: Math.max(from.col, to.col) };
   grid.focus({ preventScroll: true });
+  reveal(anchor);
 });
 
 // ---- copy and paste: tab-separated text, as other spreadsheet apps ----
@@ -580,7 +630,13 @@ document.addEventListener("copy", (e) => {
   const count = (s.bottom - s.top + 1) * (s.right - s.left + 1);
   if (count > COPY_LIMIT) { showProblem(`${rangeText(s)} holds ${count} cells; a copy takes at most ${COPY_LIMIT}`); return; }
   const inView = fetched && s.top >= fetched.top && s.bottom <= fetched.bottom && s.left >= fetched.left && s.right <= fetched.right;
-  if (inView) { e.clipboardData.setData("text/plain", tsvOf(s, (r, c) => cells.get(key(r, c)))); return; }
+  if (inView) {
+    const at = (r, c) => cells.get(key(r, c));
+    e.clipboardData.setData("text/plain", tsvOf(s, at));
+    // For a paste in this page: the cells exactly, formats and all.
+    e.clipboardData.setData(CELLS_TYPE, JSON.stringify(blockOf(s, at)));
+    return;
+  }
   // Beyond what is read: read it, then write the clipboard.
   api(`/api/cells?sheet=${enc(sheet)}&range=${rangeText(s)}&at=${known}`).then((data) => {
     const first = data.range ? parseRef(data.range.split(":")[0]) : null;
@@ -588,6 +644,27 @@ document.addEventListener("copy", (e) => {
     return navigator.clipboard.writeText(tsvOf(s, at));
   }).catch((err) => showProblem(`Copying ${rangeText(s)}: ${err.message}`));
 });
+
+// The clipboard type that carries cells exactly between pages of serve.
+const CELLS_TYPE = "application/x-infinisheet-cells";
+
+// Rows of cells as POST /api/cells takes them exactly (`{"value": ...}`,
+// `{"error": ...}`, with the format), `""` for a blank cell.
+function blockOf(s, cellAtRC) {
+  const rows = [];
+  for (let r = s.top; r <= s.bottom; r++) {
+    const row = [];
+    for (let c = s.left; c <= s.right; c++) {
+      const cell = cellAtRC(r, c);
+      if (!cell) { row.push(""); continue; }
+      const exact = cell.error ? { error: cell.error } : { value: cell.value };
+      if (cell.format) exact.format = cell.format;
+      row.push(exact);
+    }
+    rows.push(row);
+  }
+  return rows;
+}
 
 function tsvOf(s, cellAtRC) {
   const lines = [];
@@ -605,11 +682,23 @@ document.addEventListener("paste", (e) => {
   const text = e.clipboardData.getData("text/plain");
   if (!text) return;
   if (!writable) { showProblem("This session is read-only: it cannot edit"); return; }
-  const rows = parseTsv(text), s = selection();
-  const width = Math.max(...rows.map((r) => r.length));
+  // Cells copied in a page of serve come exactly as they were; text from
+  // elsewhere is read as typed.
+  let rows = null;
+  try { rows = JSON.parse(e.clipboardData.getData(CELLS_TYPE) || "null"); } catch { rows = null; }
+  if (!Array.isArray(rows) || !rows.every(Array.isArray)) rows = parseTsv(text);
+  const s = selection();
+  // One value pasted over a range fills it.
+  const count = (s.bottom - s.top + 1) * (s.right - s.left + 1);
+  if (rows.length === 1 && rows[0].length === 1 && count > 1 && count <= COPY_LIMIT) {
+    rows = Array.from({ length: s.bottom - s.top + 1 }, () => Array(s.right - s.left + 1).fill(rows[0][0]));
+  }
+  let width = 0;
+  for (const row of rows) width = Math.max(width, row.length);
   if (s.top + rows.length - 1 > LAST || s.left + width - 1 > LAST) { showProblem("The paste reaches past the sheet's edge"); return; }
   const texts = new Map();
-  rows.forEach((row, i) => row.forEach((field, j) => texts.set(key(s.top + i, s.left + j), field)));
+  const shownAs = (field) => (typeof field === "string" ? field : valueText(field));
+  rows.forEach((row, i) => row.forEach((field, j) => texts.set(key(s.top + i, s.left + j), shownAs(field))));
   anchor = { row: s.top, col: s.left };
   cursor = { row: s.top + rows.length - 1, col: s.left + width - 1 };
   schedule();
@@ -625,14 +714,15 @@ function follow() {
   let live = false;
   events = new EventSource(`/api/events?sheet=${enc(sheet)}`);
   events.addEventListener("entries", (e) => {
-    const { start, end } = JSON.parse(e.data);
+    const { start, end, edits } = JSON.parse(e.data);
     known = Math.max(known, end);
-    if (live) { heard.push([start, end]); judgeNews(); }
+    const where = (edits || []).map((edit) => edit && (edit.cell || edit.range)).find(Boolean);
+    if (live) { heard.push([start, end, where]); judgeNews(); }
     load();
   });
   events.addEventListener("reset", () => { known = 0; fetched = null; load(); });
   events.addEventListener("caught-up", () => {
-    live = true;
+    live = true; streamDelay = 500;
     offline.stream = false; say();
     document.body.dataset.live = "true";
   });
@@ -648,17 +738,28 @@ function follow() {
   events.onerror = () => {
     if (forSheet !== sheet || gone) return;
     offline.stream = true; document.body.dataset.live = "false"; say();
+    // Refused (a busy server, a sheet not there): the browser does not
+    // try again, so the page does, after a while; a read says why meanwhile.
+    if (events.readyState === EventSource.CLOSED) {
+      streamDelay = Math.min(2 * streamDelay, 30000);
+      setTimeout(() => { if (forSheet === sheet && !gone) follow(); }, streamDelay);
+      fetched = null; load();
+    }
   };
 }
+let streamDelay = 500;
 
-async function choose(path) {
-  if (editing) closeEditor();
+async function choose(path, how = "push") {
+  // An edit in progress is saved first, to the sheet it was made in.
+  if (editing) commit(0, 0);
+  if (how === "push" && path !== sheet) history.pushState(null, "", "?" + new URLSearchParams({ sheet: path }));
+  else history.replaceState(null, "", "?" + new URLSearchParams({ sheet: path }));
   sheet = path; known = 0; gone = null; fetched = null; fetchedAt = -1;
   cells = new Map(); showing.clear(); heard = []; mine.length = 0; news.textContent = "";
   size = { rows: 0, cols: 0 }; cursor = { row: 0, col: 0 }; anchor = { row: 0, col: 0 }; vy = 0; vx = 0;
   offline = { read: false, write: false, stream: false };
   document.title = `${path} · Infinisheet`;
-  history.replaceState(null, "", "?" + new URLSearchParams({ sheet: path }));
+  if (picker.value !== path) picker.value = path;
   say();
   follow();
   place();
@@ -680,10 +781,21 @@ function fillPicker(sheets) {
   }
   for (const [folder, paths] of [...groups].sort(([a], [b]) => a.localeCompare(b))) {
     const parent = folder ? Object.assign(document.createElement("optgroup"), { label: folder }) : picker;
-    for (const path of paths) parent.appendChild(new Option(folder ? path.slice(folder.length) : path, path));
+    for (const path of paths) parent.appendChild(new Option(path, path));
     if (folder) picker.appendChild(parent);
   }
+  if (sheet && !sheets.includes(sheet)) picker.appendChild(new Option(`${sheet} (gone)`, sheet));
+  if (sheet) picker.value = sheet;
 }
+
+// The list again whenever the picker is opened: sheets come and go.
+picker.addEventListener("focus", async () => {
+  try { fillPicker((await api("/api/sheets")).sheets); } catch { /* the old list stays */ }
+});
+window.addEventListener("popstate", () => {
+  const wanted = params().get("sheet");
+  if (wanted && wanted !== sheet) choose(wanted, "replace");
+});
 
 (async () => {
   try {
@@ -691,8 +803,9 @@ function fillPicker(sheets) {
     writable = access === "write";
     $("signout").hidden = !session;
     fillPicker(sheets);
-    const wanted = params().get("sheet") || sheets[0];
-    if (wanted) { picker.value = wanted; await choose(wanted); } else status.textContent = "No sheets yet: create one with `infinisheet new`";
+    // The sheet asked for, or the first the picker lists.
+    const wanted = params().get("sheet") || (picker.options[0] && picker.options[0].value);
+    if (wanted) await choose(wanted, "replace"); else status.textContent = "No sheets yet: create one with `infinisheet new`";
   } catch (err) {
     if (err.status !== 401) showProblem(`Loading the sheet list: ${err.message}`);
   }

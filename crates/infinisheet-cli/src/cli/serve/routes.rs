@@ -54,6 +54,8 @@ pub(super) fn router(app: Arc<App>, timeout: Duration) -> Router {
     let pages = Router::new()
         .route("/", get(page))
         .route("/app.js", get(script))
+        // No icon: said at once, so browsers stop asking.
+        .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
         .route(
             "/login",
             get(session::form)
@@ -248,14 +250,19 @@ fn reply(body: Vec<u8>, share: tokio::sync::OwnedSemaphorePermit, media: &'stati
 }
 
 /// `POST /api/cells?sheet=PATH` with `{"B2": "42", "C3": "text", "D4":
-/// 7, "E5": true, "F6": null, "A10": [["x", 1], ["y", 2]], "H1:H9":
-/// null}` (`Content-Type: application/json`): a string is read as `set`
-/// reads it (a number, TRUE/FALSE, an error value, or text; `""` an
-/// empty cell), a number or boolean is that value, and null makes the
-/// cell blank; an array of rows is one block entry from its cell (a
-/// paste: a `null` in it leaves that cell as it is); a range with null is
-/// one clear. Ranges are cleared first, then cells and blocks set, all in
-/// one entry batch, all or nothing. Acknowledged only once
+/// 7, "E5": true, "F6": null, "G7": {"input": "1300", "format": "0.00"},
+/// "G8": {"value": "TRUE"}, "A10": [["x", 1], ["y", 2]], "H1:H9": null}`
+/// (`Content-Type: application/json`): a string is read as `set` reads
+/// it (a number, TRUE/FALSE, an error value, or text; `""` an empty
+/// cell), a number or boolean is that value, and null makes the cell
+/// blank; an object is a cell with a format: `"input"` read as a string
+/// is, or `"value"` (or `"error"`) exactly as `get --json` prints it; an
+/// array of rows is one block entry from its cell (a paste: a `null` in
+/// it leaves that cell as it is); a range with null is one clear. Ranges
+/// are cleared first, then cells and blocks set in the order of their
+/// first cell, all in one entry batch, all or nothing; a place given
+/// twice (`a1` and `A1`) is refused, and a call sets at most
+/// [`CELLS_PER_CALL`] cells. Acknowledged only once
 /// the catalog confirms the path still names the sheet the edit went to:
 /// if it was removed, moved or replaced meanwhile, the answer is 409 and
 /// says so.
@@ -282,14 +289,16 @@ async fn set_cells(
             ),
         )
     })?;
-    let cells: std::collections::BTreeMap<String, Value> =
-        serde_json::from_slice(&body).map_err(|err| {
-            bad_request(format!(
-                "the body is not an object of cells and values ({{\"B2\": \"42\"}}): {err}"
-            ))
-        })?;
-    let edits = cell_edits(cells)?;
+    // Parsed within a share of the work: what a call's cells take in
+    // memory is bounded by the shares.
     let _work = app.work.acquire().await.map_err(failed)?;
+    let cells: serde_json::Map<String, Value> = serde_json::from_slice(&body).map_err(|err| {
+        bad_request(format!(
+            "the body is not an object of cells and values ({{\"B2\": \"42\"}}): {err}"
+        ))
+    })?;
+    drop(body);
+    let edits = cell_edits(cells)?;
     let open = app.sheets.get(&path).await?;
     let entries = open.cells.edit(edits).await.map_err(failed)?;
     // Confirmed after the edit: a removal between a check and the edit
@@ -314,41 +323,117 @@ async fn set_cells(
     ))
 }
 
-/// The edits of a `POST /api/cells` body (see [`set_cells`]).
-fn cell_edits(cells: std::collections::BTreeMap<String, Value>) -> Result<Vec<Edit>, ApiError> {
-    let value_of = |at: CellRef, value: Value| -> Result<CellValue, ApiError> {
-        Ok(match value {
-            Value::String(input) => CellValue::from_input(&input),
-            Value::Number(number) => CellValue::Number(
-                number
-                    .as_f64()
-                    .ok_or_else(|| bad_request(format!("{at}: {number} is not a number here")))?,
-            ),
-            Value::Bool(b) => CellValue::Boolean(b),
-            other => {
-                return Err(bad_request(format!(
-                    "{at}: {other} is not a value: give text, a number, true/false, or null to clear"
-                )));
-            }
-        })
+/// The most cells one `POST /api/cells` sets (a block counts its whole
+/// rectangle): what a call's cells take in memory stays in tens of MiB.
+const CELLS_PER_CALL: u64 = 1 << 18;
+
+/// One value of a `POST /api/cells` body (see [`set_cells`]) as a cell:
+/// `None` for null (blank, or left as it is in a block).
+fn cell_of(at: CellRef, value: Value) -> Result<Option<Cell>, ApiError> {
+    let number = |number: serde_json::Number| {
+        number
+            .as_f64()
+            .filter(|n| n.is_finite())
+            .ok_or_else(|| bad_request(format!("{at}: {number} is not a number here")))
     };
-    let (mut clears, mut sets) = (Vec::new(), Vec::with_capacity(cells.len()));
-    for (at, value) in cells {
-        if at.contains(':') {
-            let range: CellRange = at.parse().map_err(bad_request)?;
+    let not_a_value = |other: &Value| {
+        bad_request(format!(
+            "{at}: {other} is not a value: give text, a number, true/false, null, or an object \
+             {{\"input\": \"1300\", \"format\": \"0.00\"}} or {{\"value\": \"TRUE\"}}"
+        ))
+    };
+    Ok(Some(match value {
+        Value::Null => return Ok(None),
+        Value::String(input) => Cell::new(CellValue::from_input(&input)),
+        Value::Number(n) => Cell::new(CellValue::Number(number(n)?)),
+        Value::Bool(b) => Cell::new(CellValue::Boolean(b)),
+        Value::Object(mut object) => {
+            let format = match object.remove("format") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(format)) => Some(format),
+                Some(other) => return Err(not_a_value(&other)),
+            };
+            // As `get --json` prints a cell ("shown" is how it shows).
+            object.remove("shown");
+            let value = match (
+                object.remove("input"),
+                object.remove("value"),
+                object.remove("error"),
+            ) {
+                (Some(Value::String(input)), None, None) => CellValue::from_input(&input),
+                (None, Some(value), None) => match value {
+                    Value::Null => CellValue::Empty,
+                    Value::String(text) => CellValue::Text(text),
+                    Value::Number(n) => CellValue::Number(number(n)?),
+                    Value::Bool(b) => CellValue::Boolean(b),
+                    other => return Err(not_a_value(&other)),
+                },
+                (None, None, Some(Value::String(error))) => match CellValue::parse(&error) {
+                    error @ CellValue::Error(_) => error,
+                    _ => {
+                        return Err(bad_request(format!(
+                            "{at}: {error:?} is not an error value"
+                        )));
+                    }
+                },
+                _ => return Err(not_a_value(&Value::Object(object))),
+            };
+            if let Some(key) = object.keys().next() {
+                return Err(bad_request(format!("{at}: a cell has no {key:?}")));
+            }
+            Cell { value, format }
+        }
+        other => return Err(not_a_value(&other)),
+    }))
+}
+
+/// The edits of a `POST /api/cells` body (see [`set_cells`]): the clears,
+/// then the sets and blocks, each in the order of its first cell.
+fn cell_edits(cells: serde_json::Map<String, Value>) -> Result<Vec<Edit>, ApiError> {
+    let mut clears: Vec<(CellRange, Edit)> = Vec::new();
+    let mut sets: Vec<(CellRef, Edit)> = Vec::with_capacity(cells.len());
+    let mut seen = std::collections::HashMap::new();
+    let mut count = 0u64;
+    let mut charge = |n: u64| {
+        count = count.saturating_add(n);
+        if count > CELLS_PER_CALL {
+            return Err(bad_request(format!(
+                "a call sets at most {CELLS_PER_CALL} cells (a block counts its rows times its \
+                 widest row): split it"
+            )));
+        }
+        Ok(())
+    };
+    for (key, value) in cells {
+        let range: CellRange = key.parse().map_err(bad_request)?;
+        let single = !key.contains(':');
+        // One place, one spelling: `a1` and `A1` both given would leave it
+        // to the order of keys.
+        if let Some(other) = seen.insert((range, single), key.clone()) {
+            return Err(bad_request(format!(
+                "{range} is given twice ({other:?} and {key:?})"
+            )));
+        }
+        if !single {
             if !value.is_null() {
                 return Err(bad_request(format!(
                     "{range}: a range is only cleared (null); set its cells one by one or as \
                      rows from its first cell"
                 )));
             }
-            clears.push(Edit::Clear(range));
+            charge(1)?;
+            clears.push((range, Edit::Clear(range)));
             continue;
         }
-        let at: CellRef = at.parse().map_err(bad_request)?;
+        let at = range.first;
         match value {
-            Value::Null => clears.push(Edit::Clear(CellRange::new(at, at))),
             Value::Array(rows) => {
+                let width = rows
+                    .iter()
+                    .map(|row| row.as_array().map_or(0, Vec::len))
+                    .max()
+                    .unwrap_or(0);
+                charge((rows.len() as u64).saturating_mul(width as u64))?;
                 let mut block = Vec::with_capacity(rows.len());
                 for (i, row) in rows.into_iter().enumerate() {
                     let Value::Array(row) = row else {
@@ -360,31 +445,39 @@ fn cell_edits(cells: std::collections::BTreeMap<String, Value>) -> Result<Vec<Ed
                     let row = row
                         .into_iter()
                         .enumerate()
-                        .map(|(j, value)| match value {
-                            Value::Null => Ok(None),
-                            value => {
-                                let place = CellRef::new(
-                                    at.row.saturating_add(i as u32),
-                                    at.column.saturating_add(j as u32),
-                                );
-                                Ok(Some(Cell::new(value_of(place, value)?)))
-                            }
+                        .map(|(j, value)| {
+                            let place = CellRef::new(
+                                at.row.saturating_add(i as u32),
+                                at.column.saturating_add(j as u32),
+                            );
+                            cell_of(place, value)
                         })
                         .collect::<Result<Vec<_>, ApiError>>()?;
                     block.push(row);
                 }
                 let block = Block::from_rows(at, block)
                     .map_err(|err| bad_request(format!("the block at {at}: {err}")))?;
-                sets.push(Edit::Block(block));
+                sets.push((at, Edit::Block(block)));
             }
-            value => sets.push(Edit::Set(at, Cell::new(value_of(at, value)?))),
+            value => {
+                charge(1)?;
+                match cell_of(at, value)? {
+                    Some(cell) => sets.push((at, Edit::Set(at, cell))),
+                    None => clears.push((range, Edit::Clear(range))),
+                }
+            }
         }
     }
-    clears.append(&mut sets);
-    if clears.is_empty() {
+    if clears.is_empty() && sets.is_empty() {
         return Err(bad_request("no cells to set"));
     }
-    Ok(clears)
+    clears.sort_by_key(|(range, _)| (range.first, range.last));
+    sets.sort_by_key(|(at, _)| *at);
+    Ok(clears
+        .into_iter()
+        .map(|(_, edit)| edit)
+        .chain(sets.into_iter().map(|(_, edit)| edit))
+        .collect())
 }
 
 /// Whether `request`'s body is of type `media` (one `Content-Type`, of
