@@ -98,7 +98,25 @@ pub struct ImportReport {
 /// threads ([`tokio::task::spawn_blocking`]), beside the appends: while a
 /// batch is appended the next is parsed. At most a few batches and a few
 /// MiB of the file are held at once, however large it is. Needs a tokio
-/// runtime (either flavour).
+/// runtime (either flavour). Any `tokio::io::AsyncRead` does: a byte slice,
+/// `tokio::fs::File` (tokio's `fs` feature), `tokio::io::stdin()`
+/// (`io-std`). `sheet` is a [`Spreadsheet`], or a catalog's
+/// `SheetWriter` (through `Deref`).
+///
+/// ```
+/// # use infinisheet::engine::Spreadsheet;
+/// # async fn example(sheet: &Spreadsheet) -> Result<(), Box<dyn std::error::Error>> {
+/// use infinisheet::table::{ImportOptions, import_csv};
+/// let options = ImportOptions::default();
+/// let csv = b"name,amount\nrent,1200\n";
+/// let report = import_csv(sheet, &csv[..], &options, |_| {}).await?;
+/// assert_eq!((report.rows, report.cells), (2, 4));
+/// // A file, saying how far it got:
+/// let file = tokio::fs::File::open("data.csv").await?;
+/// import_csv(sheet, file, &options, |bytes| eprintln!("{bytes} bytes read")).await?;
+/// # Ok(())
+/// # }
+/// ```
 ///
 /// # Errors
 ///
