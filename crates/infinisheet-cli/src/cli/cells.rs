@@ -13,7 +13,9 @@ use infinisheet::table::{
     whole_sheet, write_json,
 };
 use infinisheet::workflow::{JobOutcome, read_payloads};
-use infinisheet::{Cell, CellRange, CellRef, CellValue, SnapshotWorker};
+use infinisheet::{
+    CatalogError, Cell, CellRange, CellRef, CellValue, SheetOptions, SnapshotWorker,
+};
 use serde_json::json;
 use std::io::Write;
 use std::path::PathBuf;
@@ -184,10 +186,12 @@ pub(crate) async fn get(place: &Place, args: Get) -> anyhow::Result<()> {
         }
         Output::Csv | Output::Tsv => {
             let delimiter = if output == Output::Tsv { b'\t' } else { b',' };
-            // A range is a rectangle: every row as wide as the range.
+            // A range is a rectangle: every row as wide as the range; the
+            // values as `raw` prints them.
             let format = CsvFormat {
                 delimiter,
                 whole_rows: true,
+                formatted: false,
                 ..CsvFormat::default()
             };
             export_csv(&cells, std::io::stdout().lock(), Some(range), &format).await?;
@@ -290,16 +294,40 @@ pub(crate) struct Format {
     /// iso-8859-1, shift_jis…).
     #[arg(long, default_value = "utf-8")]
     encoding: String,
+    /// The quote character around fields that hold a delimiter, a quote or
+    /// a line break.
+    #[arg(long, default_value = "\"")]
+    quote: String,
+    /// The character that escapes a quote inside quotes (`\\` for files
+    /// that write `\"`); without it a quote inside quotes is doubled (`""`).
+    #[arg(long)]
+    escape: Option<String>,
+    /// Lines that begin with this character are comments: left out when
+    /// imported (a field that begins with it is quoted when exported).
+    #[arg(long)]
+    comment: Option<String>,
 }
 
 impl Format {
     fn csv(&self, crlf: bool, final_newline: bool) -> anyhow::Result<CsvFormat> {
+        let delimiter = CsvFormat::delimiter(&self.delimiter)?;
+        let quote = CsvFormat::character("quote", &self.quote, delimiter, 0)?;
+        let other = |what, text: &Option<String>| {
+            text.as_deref()
+                .map(|text| CsvFormat::character(what, text, delimiter, quote))
+                .transpose()
+        };
         Ok(CsvFormat {
-            delimiter: CsvFormat::delimiter(&self.delimiter)?,
+            delimiter,
+            quote,
+            escape: other("escape", &self.escape)?,
+            comment: other("comment", &self.comment)?,
+            bom: false,
             crlf,
             final_newline,
             encoding: CsvFormat::encoding(&self.encoding)?,
             whole_rows: false,
+            formatted: true,
         })
     }
 }
@@ -312,6 +340,11 @@ enum TypesArg {
     Auto,
     /// Every field is text.
     Text,
+    /// As `auto`, and numbers written in a form a number format gives back
+    /// exactly (`06`, `34.0900000`, `1,234.50`, `12.5%`) are numbers with
+    /// that format, so they can be summed and export writes them back the
+    /// same.
+    Numbers,
 }
 
 #[derive(Debug, clap::Args)]
@@ -332,6 +365,14 @@ pub(crate) struct Import {
     /// Clear the whole sheet first, so it holds the file and nothing else.
     #[arg(long)]
     replace: bool,
+    /// Create the sheet if there is none at the path (with the default
+    /// options; `new` takes others).
+    #[arg(long)]
+    create: bool,
+    /// Take a quoted field that is never closed as it is (the rest of the
+    /// file in one cell) instead of refusing the file.
+    #[arg(long)]
+    lenient: bool,
     #[command(flatten)]
     format: Format,
     /// Leave the snapshots to a `worker` process.
@@ -346,9 +387,11 @@ pub(crate) async fn import(place: &Place, args: Import) -> anyhow::Result<()> {
         types: match args.types {
             TypesArg::Auto => Types::Auto,
             TypesArg::Text => Types::Text,
+            TypesArg::Numbers => Types::Numbers,
         },
         format: args.format.csv(false, true)?,
         replace: args.replace,
+        lenient: args.lenient,
     };
     let reader: Box<dyn tokio::io::AsyncRead + Unpin + Send> = if args.file.as_os_str() == "-" {
         Box::new(tokio::io::stdin())
@@ -360,7 +403,21 @@ pub(crate) async fn import(place: &Place, args: Import) -> anyhow::Result<()> {
         )
     };
     let total = std::fs::metadata(&args.file).map_or(0, |m| m.len());
-    let (_, sheet) = place.sheet(&args.sheet).await?;
+    let catalog = place.catalog().await?;
+    // A missing sheet is made only when asked: a mistyped path creates
+    // nothing.
+    let sheet = match catalog.open_sheet(&args.sheet).await {
+        Ok(sheet) => sheet,
+        Err(CatalogError::NotFound { .. }) if args.create => catalog
+            .create_sheet(&args.sheet, SheetOptions::default())
+            .await
+            .with_context(|| format!("creating {}", args.sheet))?,
+        Err(CatalogError::NotFound { path }) => bail!(
+            "{path} does not exist: create it with `infinisheet new {path}` (or import with \
+             --create)"
+        ),
+        Err(err) => return Err(err.into()),
+    };
     let cells = sheet.writer(!args.no_worker).await?;
     // A bar when the size is known (a file), a running count when it is
     // not (standard input, a pipe); nothing with -q or off a terminal.
@@ -411,20 +468,23 @@ pub(crate) async fn import(place: &Place, args: Import) -> anyhow::Result<()> {
         wrote.as_secs_f64(),
     );
     let mut flags = Vec::new();
+    let mut how = Vec::new();
+    if report.bom {
+        flags.push("--bom");
+        how.push("begins with a byte-order mark");
+    }
     if report.crlf {
         flags.push("--crlf");
+        how.push("ends its lines in CRLF");
     }
     if !report.final_newline {
         flags.push("--no-final-newline");
+        how.push("has no line break after its last line");
     }
     if !flags.is_empty() && !super::quiet() {
         eprintln!(
-            "note: the file's lines end {}; `export {}` writes them back the same",
-            match (report.crlf, report.final_newline) {
-                (true, true) => "in CRLF",
-                (true, false) => "in CRLF, the last without a line break",
-                _ => "without a line break after the last",
-            },
+            "note: the file {}; `export {}` writes it back the same",
+            how.join(" and "),
             flags.join(" ")
         );
     }
@@ -448,6 +508,9 @@ pub(crate) struct Export {
     /// Leave the line break after the last line out.
     #[arg(long)]
     no_final_newline: bool,
+    /// Begin the file with a UTF-8 byte-order mark.
+    #[arg(long)]
+    bom: bool,
 }
 
 pub(crate) async fn export(place: &Place, args: Export) -> anyhow::Result<()> {
@@ -456,7 +519,10 @@ pub(crate) async fn export(place: &Place, args: Export) -> anyhow::Result<()> {
         .as_deref()
         .map(str::parse::<CellRange>)
         .transpose()?;
-    let format = args.format.csv(args.crlf, !args.no_final_newline)?;
+    let format = CsvFormat {
+        bom: args.bom,
+        ..args.format.csv(args.crlf, !args.no_final_newline)?
+    };
     let (_, sheet) = place.reader_sheet(&args.sheet).await?;
     let cells = sheet.open().await?;
     match args.file.as_ref().filter(|path| path.as_os_str() != "-") {

@@ -481,6 +481,93 @@ fn imports_end_on_open_input_and_take_wide_sparse_files() {
     assert!(info["entries"]["end"].as_u64().unwrap() <= 5, "{info}");
 }
 
+/// CSV as people write it, through the command: a missing sheet is
+/// named and not made (unless `--create`); a byte-order mark, CRLF and
+/// numbers in their formats (`--types numbers`) come back through the
+/// flags the import names; backslash escapes and comments; an open quote
+/// refused, or taken with `--lenient`.
+#[test]
+fn import_reads_csv_as_people_write_it() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let file = home.join("in.csv");
+    let text = b"\xEF\xBB\xBFid,code,amount,share\r\n1,06,\"1,234.50\",12.5%\r\n2,\"\",,-4.10\r\n";
+    std::fs::write(&file, text).unwrap();
+    let path = file.to_str().unwrap();
+    let line = fails(cli(home), &["import", "books/q3", path]);
+    assert!(
+        line.contains("infinisheet new books/q3") && line.contains("--create"),
+        "{line}"
+    );
+    assert_eq!(ok(home, &["ls"]), "", "a refused import made nothing");
+    let out = cli(home)
+        .args(["import", "books/q3", path, "--create", "--types", "numbers"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let note = String::from_utf8_lossy(&out.stderr);
+    assert!(note.contains("`export --bom --crlf`"), "{note}");
+    let back = cli(home)
+        .args(["export", "books/q3", "--bom", "--crlf"])
+        .output()
+        .unwrap();
+    assert_eq!(back.stdout, text);
+    let cells = get_json(home, "books/q3", "B2:D3");
+    assert_eq!(
+        cells["rows"][0][0],
+        serde_json::json!({"value": 6, "format": "00", "shown": "06"})
+    );
+    assert_eq!(cells["rows"][0][1]["value"], 1234.5);
+    assert_eq!(
+        cells["rows"][1][0],
+        serde_json::json!({"value": ""}),
+        "\"\" is empty text"
+    );
+    assert_eq!(
+        cells["rows"][1][1],
+        serde_json::json!({"value": null}),
+        "an empty field"
+    );
+
+    let strange = home.join("strange.csv");
+    std::fs::write(&strange, "# exported by hand\n\"a \\\"b\\\"\",c\n").unwrap();
+    ok(home, &["new", "s"]);
+    ok(
+        home,
+        &[
+            "import",
+            "s",
+            strange.to_str().unwrap(),
+            "--escape",
+            "\\",
+            "--comment",
+            "#",
+        ],
+    );
+    assert_eq!(ok(home, &["get", "s", "A1", "--raw"]), "a \"b\"\n");
+    let open = home.join("open.csv");
+    std::fs::write(&open, "a\nb,\"c\nd\n").unwrap();
+    let line = fails(
+        cli(home),
+        &["import", "s", open.to_str().unwrap(), "--replace"],
+    );
+    assert!(
+        line.contains("line 2") && line.contains("--lenient"),
+        "{line}"
+    );
+    ok(
+        home,
+        &[
+            "import",
+            "s",
+            open.to_str().unwrap(),
+            "--replace",
+            "--lenient",
+        ],
+    );
+    assert_eq!(ok(home, &["get", "s", "B2", "--raw"]), "c\\nd\\n\n");
+}
+
 /// The data directory of the only sheet in the catalog at `home`.
 fn data_dir(home: &Path) -> PathBuf {
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(home.join("sheets/blobs/.sheets"))

@@ -1,6 +1,6 @@
 //! CSV and JSON export of a range, streamed in bands and bounded.
 
-use super::{CsvFormat, FormatError, band_rows, value_text};
+use super::{CsvFormat, FormatError, band_rows, shown_text};
 use encoding_rs::Encoding;
 use infinisheet_engine::{Cell, CellRange, CellValue, Spreadsheet, ViewportError};
 use std::io::Write;
@@ -37,8 +37,10 @@ pub enum ExportError {
 /// `format`: one line a row through its last cell that is set (blank cells
 /// before it are empty fields), a row with none an empty line, the last
 /// line ending in a line break only if `format.final_newline`; values as
-/// [`value_text`] shows them. Reads a band of rows at a time. Returns the
-/// rows written.
+/// a spreadsheet shows them ([`shown_text`]: a number through its number
+/// format, otherwise as [`value_text`](super::value_text) writes it),
+/// empty text as `""`, an empty or blank cell as nothing. Reads a band of
+/// rows at a time. Returns the rows written.
 ///
 /// # Errors
 ///
@@ -54,6 +56,10 @@ pub async fn export_csv<W: std::io::Write>(
         return Err(FormatError::ReadOnlyEncoding(encoding.name()).into());
     }
     let mut out = std::io::BufWriter::with_capacity(1 << 16, EncodingWriter::new(writer, encoding));
+    if format.bom {
+        // U+FEFF, in the file's encoding.
+        out.write_all("\u{feff}".as_bytes())?;
+    }
     let line_end: &[u8] = if format.crlf { b"\r\n" } else { b"\n" };
     let content = sheet.content();
     let range = match range {
@@ -84,11 +90,22 @@ pub async fn export_csv<W: std::io::Write>(
                 if i > 0 {
                     out.write_all(&[format.delimiter])?;
                 }
-                let text = cell
-                    .as_ref()
-                    .map(|c| value_text(&c.value))
-                    .unwrap_or_default();
-                write_field(&mut out, &text, format.delimiter, used == 1)?;
+                // Empty text is `""`, an empty or blank cell nothing; a
+                // number as its format shows it.
+                let (text, quoted) = match cell {
+                    None => (String::new(), false),
+                    Some(cell) => match &cell.value {
+                        CellValue::Text(text) if text.is_empty() => (String::new(), true),
+                        _ if format.formatted => (shown_text(cell), false),
+                        value => (value.to_string(), false),
+                    },
+                };
+                let field = Field {
+                    first: i == 0,
+                    alone: used == 1,
+                    quoted,
+                };
+                write_field(&mut out, &text, format, field)?;
             }
             written += 1;
         }
@@ -100,32 +117,59 @@ pub async fn export_csv<W: std::io::Write>(
     Ok(written)
 }
 
+/// Where a field is, and whether it must be quoted.
+#[derive(Clone, Copy)]
+struct Field {
+    /// The first of its line (a comment byte there would make the line a
+    /// comment).
+    first: bool,
+    /// The only one of its line (empty, it would be an empty line).
+    alone: bool,
+    /// Quoted whatever it holds (empty text).
+    quoted: bool,
+}
+
 /// Writes one CSV field, quoted where a reader needs it: when it holds the
-/// delimiter, a quote or a line break, or is the only field of its line
-/// and empty (an empty line is a row of no cells).
+/// delimiter, the quote, the escape or a line break, begins its line with
+/// the comment byte, is empty text, or is the only field of its line and
+/// empty (an empty line is a row of no cells). Inside quotes a quote is
+/// doubled, or escaped when the format has an escape (which is escaped
+/// too).
 fn write_field(
     out: &mut impl Write,
     text: &str,
-    delimiter: u8,
-    alone: bool,
+    format: &CsvFormat,
+    field: Field,
 ) -> std::io::Result<()> {
-    let needs_quotes = (alone && text.is_empty())
-        || text
-            .bytes()
-            .any(|b| b == delimiter || matches!(b, b'"' | b'\n' | b'\r'));
+    let special = |b: u8| {
+        b == format.delimiter
+            || b == format.quote
+            || Some(b) == format.escape
+            || matches!(b, b'\n' | b'\r')
+    };
+    let needs_quotes = field.quoted
+        || (field.alone && text.is_empty())
+        || (field.first && format.comment.is_some() && text.bytes().next() == format.comment)
+        || text.bytes().any(special);
     if !needs_quotes {
         return out.write_all(text.as_bytes());
     }
-    out.write_all(b"\"")?;
-    let mut parts = text.split('"');
-    if let Some(first) = parts.next() {
-        out.write_all(first.as_bytes())?;
+    let quote = [format.quote];
+    out.write_all(&quote)?;
+    let mut start = 0;
+    for (i, b) in text.bytes().enumerate() {
+        let escaped = match format.escape {
+            None => b == format.quote,
+            Some(escape) => b == format.quote || b == escape,
+        };
+        if escaped {
+            out.write_all(&text.as_bytes()[start..i])?;
+            out.write_all(&[format.escape.unwrap_or(format.quote)])?;
+            start = i;
+        }
     }
-    for part in parts {
-        out.write_all(b"\"\"")?;
-        out.write_all(part.as_bytes())?;
-    }
-    out.write_all(b"\"")
+    out.write_all(&text.as_bytes()[start..])?;
+    out.write_all(&quote)
 }
 
 /// A cell as JSON: `{"value": ...}` plus `"format"` if it has one (and

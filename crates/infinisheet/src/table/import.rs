@@ -1,7 +1,8 @@
 //! CSV import: a file's rows as one block entry (or a few), with the
 //! dialect and types asked for, reporting how much landed if it stops.
 
-use super::{CsvFormat, whole_sheet};
+use super::csv_read::{CsvReader, Record};
+use super::{CsvError, CsvFormat, whole_sheet};
 use infinisheet_engine::{
     Block, BlockError, Cell, CellRef, CellValue, Edit, EditError, MAX_BLOCK_CELLS, Spreadsheet,
 };
@@ -13,8 +14,36 @@ pub enum Types {
     /// exactly as that value is ([`CellValue::parse`]); otherwise text.
     #[default]
     Auto,
-    /// Every field is text (an empty field an empty cell).
+    /// Every field is text (an unquoted empty field an empty cell).
     Text,
+    /// As [`Auto`](Types::Auto), and a number written in a form a number
+    /// format gives back exactly (`06`, `34.0900000`, `1,234.50`, `12.5%`)
+    /// is that number with that format (`00`, `0.0000000`, `#,##0.00`,
+    /// `0.0%`): the value can be summed and the file comes back the same.
+    Numbers,
+}
+
+/// A field as a cell: a quoted empty field (`""`) is empty text, an
+/// unquoted one an empty cell (PostgreSQL's `COPY` convention).
+fn cell_of(field: &str, quoted: bool, types: Types) -> Cell {
+    if field.is_empty() {
+        return Cell::new(if quoted {
+            CellValue::Text(String::new())
+        } else {
+            CellValue::Empty
+        });
+    }
+    match types {
+        Types::Text => Cell::new(CellValue::Text(field.to_owned())),
+        Types::Auto => Cell::new(CellValue::parse(field)),
+        Types::Numbers => match CellValue::parse(field) {
+            CellValue::Text(text) => match super::shown::number_with_format(&text) {
+                Some((number, format)) => Cell::new(CellValue::Number(number)).with_format(format),
+                None => Cell::new(CellValue::Text(text)),
+            },
+            value => Cell::new(value),
+        },
+    }
 }
 
 /// How [`import_csv`] reads and writes.
@@ -30,6 +59,9 @@ pub struct ImportOptions {
     pub format: CsvFormat,
     /// Clear the whole sheet first (in the same append as the first block).
     pub replace: bool,
+    /// Take a quoted field that is never closed as it is (the rest of the
+    /// file, in one field) instead of refusing the file.
+    pub lenient: bool,
 }
 
 impl Default for ImportOptions {
@@ -40,6 +72,7 @@ impl Default for ImportOptions {
             types: Types::Auto,
             format: CsvFormat::default(),
             replace: false,
+            lenient: false,
         }
     }
 }
@@ -48,9 +81,9 @@ impl Default for ImportOptions {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ImportError {
-    /// The file is not valid CSV (or cannot be read).
+    /// The file is not CSV as the format says (or cannot be read).
     #[error("reading CSV: {0}")]
-    Csv(#[from] csv::Error),
+    Csv(#[from] CsvError),
     /// The data does not fit the sheet (more than 2^32 rows or columns).
     #[error("the data does not fit in the sheet from {origin}")]
     TooLarge {
@@ -87,6 +120,8 @@ pub struct ImportReport {
     pub crlf: bool,
     /// Whether the file ends in a line break (an empty file does).
     pub final_newline: bool,
+    /// Whether the file begins with a UTF-8 byte-order mark.
+    pub bom: bool,
 }
 
 /// Reads CSV from `reader` into `sheet` as `options` say, one block entry
@@ -240,61 +275,17 @@ fn parse(
     options: &ImportOptions,
     out: &tokio::sync::mpsc::Sender<Result<Parsed, ImportError>>,
 ) {
-    let ending = std::sync::Arc::new(std::sync::Mutex::new(Ending::default()));
-    let reader = Watch {
-        inner: input,
-        ending: ending.clone(),
-    };
     let result = if options.format.encoding == encoding_rs::UTF_8 {
         // Invalid UTF-8 is an error, never replaced.
-        parse_rows(reader, options, out, &ending)
+        parse_rows(input, options, out)
     } else {
         let reader = encoding_rs_io::DecodeReaderBytesBuilder::new()
             .encoding(Some(options.format.encoding))
-            .build(reader);
-        parse_rows(reader, options, out, &ending)
+            .build(input);
+        parse_rows(reader, options, out)
     };
     if let Err(error) = result {
         let _ = out.blocking_send(Err(error));
-    }
-}
-
-/// How the bytes of a file end its lines, as read so far.
-#[derive(Clone, Copy, Debug, Default)]
-struct Ending {
-    /// Whether the first line break was `\r\n` (once one was read).
-    first: Option<bool>,
-    /// The last byte read.
-    last: Option<u8>,
-    previous_cr: bool,
-}
-
-/// Notes the line endings of what passes through.
-struct Watch<R> {
-    inner: R,
-    ending: std::sync::Arc<std::sync::Mutex<Ending>>,
-}
-
-impl<R: std::io::Read> std::io::Read for Watch<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        let mut ending = self
-            .ending
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if ending.first.is_none() {
-            for &b in &buf[..n] {
-                if b == b'\n' {
-                    ending.first = Some(ending.previous_cr);
-                    break;
-                }
-                ending.previous_cr = b == b'\r';
-            }
-        }
-        if n > 0 {
-            ending.last = Some(buf[n - 1]);
-        }
-        Ok(n)
     }
 }
 
@@ -320,14 +311,9 @@ fn parse_rows<R: std::io::Read>(
     reader: R,
     options: &ImportOptions,
     out: &tokio::sync::mpsc::Sender<Result<Parsed, ImportError>>,
-    ending: &std::sync::Mutex<Ending>,
 ) -> Result<(), ImportError> {
     let origin = options.origin;
-    let mut csv = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .delimiter(options.format.delimiter)
-        .from_reader(std::io::BufReader::with_capacity(1 << 20, reader));
+    let mut csv = CsvReader::new(reader, &options.format, options.lenient);
     // Cells a block may hold: the batch asked for, at most what a block
     // can hold.
     let cap = options.batch.clamp(1, MAX_BLOCK_CELLS) as u64;
@@ -339,7 +325,7 @@ fn parse_rows<R: std::io::Read>(
         width: 0,
         clear: options.replace,
     };
-    let mut record = csv::StringRecord::new();
+    let mut record = Record::default();
     // Sends the rows pending before one more row of `width` fields when
     // the block would pass the cap with it (its rows as wide as its widest,
     // empty lines too): a block is built within its limit, never past it.
@@ -367,26 +353,8 @@ fn parse_rows<R: std::io::Read>(
         };
         Ok::<bool, ImportError>(out.blocking_send(Ok(parsed)).is_ok())
     };
-    loop {
-        let before = csv.position().line();
-        if !csv.read_record(&mut record)? {
-            break;
-        }
-        let at = csv.position().byte();
-        // The reader skips empty lines: they are the lines it read beyond
-        // the record's own.
-        let spanned = 1 + record
-            .iter()
-            .map(|f| f.bytes().filter(|&b| b == b'\n').count() as u64)
-            .sum::<u64>();
-        let empty_lines = (csv.position().line() - before).saturating_sub(spanned);
-        for _ in 0..empty_lines {
-            if !make_room(&mut pending, &mut report, 0, at)? {
-                return Ok(()); // no one takes the batches: the appends stopped
-            }
-            pending.rows.push(Vec::new());
-            report.rows += 1;
-        }
+    while csv.read(&mut record)? {
+        let at = csv.position();
         if record.len() > MAX_BLOCK_CELLS {
             return Err(ImportError::RowTooWide {
                 row: report.rows + 1,
@@ -394,17 +362,11 @@ fn parse_rows<R: std::io::Read>(
             });
         }
         if !make_room(&mut pending, &mut report, record.len(), at)? {
-            return Ok(());
+            return Ok(()); // no one takes the batches: the appends stopped
         }
         let row: Vec<Option<Cell>> = record
-            .iter()
-            .map(|field| {
-                Some(Cell::new(match options.types {
-                    Types::Auto => CellValue::parse(field),
-                    Types::Text if field.is_empty() => CellValue::Empty,
-                    Types::Text => CellValue::Text(field.to_owned()),
-                }))
-            })
+            .fields()
+            .map(|(field, quoted)| Some(cell_of(field, quoted, options.types)))
             .collect();
         pending.cells += row.len() as u64;
         pending.width = pending.width.max(row.len());
@@ -413,12 +375,10 @@ fn parse_rows<R: std::io::Read>(
         report.rows += 1;
     }
     let edits = pending.take(origin, &mut report, true)?;
-    let ending = *ending
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    report.crlf = ending.first == Some(true);
-    report.final_newline = matches!(ending.last, None | Some(b'\n' | b'\r'));
-    let position = csv.position().byte();
+    report.crlf = csv.first_crlf() == Some(true);
+    report.final_newline = csv.final_newline();
+    report.bom = csv.bom();
+    let position = csv.position();
     let _ = out.blocking_send(Ok(Parsed {
         edits,
         report,

@@ -12,10 +12,12 @@
 use encoding_rs::Encoding;
 use infinisheet_engine::{CellRange, CellRef, CellValue};
 
+mod csv_read;
 mod export;
 mod import;
 mod shown;
 
+pub use csv_read::CsvError;
 pub use export::{EXPORT_LIMIT, ExportError, cell_json, export_csv, write_json};
 pub use import::{ImportError, ImportFailed, ImportOptions, ImportReport, Types, import_csv};
 pub use shown::shown_text;
@@ -27,11 +29,25 @@ pub fn value_text(value: &CellValue) -> String {
     value.to_string()
 }
 
-/// How a CSV file is written: its delimiter, line ending and encoding.
+/// How a CSV file is written: its delimiter, quotes, line ending and
+/// encoding.
 #[derive(Clone, Copy, Debug)]
 pub struct CsvFormat {
     /// The byte between fields; `,` unless set.
     pub delimiter: u8,
+    /// The byte around a field that holds a delimiter, a quote or a line
+    /// break; `"` unless set.
+    pub quote: u8,
+    /// The byte before a quote (or itself) inside quotes, as in `\"`;
+    /// `None` (the default): a quote inside quotes is doubled (`""`).
+    pub escape: Option<u8>,
+    /// Lines that begin with this byte are comments, left out when read
+    /// (and not written back); none unless set.
+    pub comment: Option<u8>,
+    /// The file begins with a UTF-8 byte-order mark (written when set;
+    /// reading takes one off and says so in
+    /// [`ImportReport::bom`](crate::table::ImportReport::bom)).
+    pub bom: bool,
     /// End lines with `\r\n` when writing (reading takes either).
     pub crlf: bool,
     /// End the last line with a line break too (as most files do).
@@ -43,16 +59,26 @@ pub struct CsvFormat {
     /// Unset, a row ends at its last cell in use, so a file imported and
     /// exported again comes back as it was.
     pub whole_rows: bool,
+    /// Write a number through its number format (`2.50` for 2.5 in
+    /// `0.00`), as a spreadsheet shows it and as
+    /// [`Types::Numbers`](crate::table::Types::Numbers) reads it back; set (the default) for
+    /// files, unset for values alone (`get --output csv`).
+    pub formatted: bool,
 }
 
 impl Default for CsvFormat {
     fn default() -> Self {
         CsvFormat {
             delimiter: b',',
+            quote: b'"',
+            escape: None,
+            comment: None,
+            bom: false,
             crlf: false,
             final_newline: true,
             encoding: encoding_rs::UTF_8,
             whole_rows: false,
+            formatted: true,
         }
     }
 }
@@ -73,6 +99,17 @@ pub enum FormatError {
     /// The encoding can be read but not written (UTF-16, replacement).
     #[error("files are not written in {0}; it can only be read")]
     ReadOnlyEncoding(&'static str),
+    /// A quote, escape or comment character that is not one ASCII
+    /// character, or is one the format uses otherwise.
+    #[error("the {what} {text:?} is not one ASCII character other than a line break{also}")]
+    Character {
+        /// Which: `quote`, `escape`, `comment`.
+        what: &'static str,
+        /// What was given.
+        text: String,
+        /// What else it may not be.
+        also: &'static str,
+    },
 }
 
 impl CsvFormat {
@@ -89,6 +126,44 @@ impl CsvFormat {
             }
             _ => Err(FormatError::Delimiter(text.to_owned())),
         }
+    }
+
+    /// The byte `text` names for the `what` of a format (`quote`,
+    /// `escape`, `comment`): one ASCII character other than a line break
+    /// or `delimiter`, and for an escape other than `quote` (quotes are
+    /// doubled without one).
+    ///
+    /// # Errors
+    ///
+    /// [`FormatError::Character`].
+    pub fn character(
+        what: &'static str,
+        text: &str,
+        delimiter: u8,
+        quote: u8,
+    ) -> Result<u8, FormatError> {
+        let refuse = |also| FormatError::Character {
+            what,
+            text: text.to_owned(),
+            also,
+        };
+        let byte = match text {
+            // `--escape '\\'` as a shell passes it through.
+            "\\\\" => b'\\',
+            _ if text.len() == 1 && text.is_ascii() && !matches!(text, "\n" | "\r") => {
+                text.as_bytes()[0]
+            }
+            _ => return Err(refuse("")),
+        };
+        if byte == delimiter {
+            return Err(refuse(" or the delimiter"));
+        }
+        if what != "quote" && byte == quote {
+            return Err(refuse(
+                " or the quote (a quote inside quotes is doubled unless --escape names another)",
+            ));
+        }
+        Ok(byte)
     }
 
     /// The encoding a WHATWG label names (`utf-8`, `latin1`, `cp1252`…).

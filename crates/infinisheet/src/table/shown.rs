@@ -1,7 +1,9 @@
 //! A cell as a spreadsheet shows it: its value through its number format,
-//! for the formats people use most (`0`, `0.00`, `#,##0`, `#,##0.00`,
-//! `0%`, `0.0%`). Any other format, or a value that is not a number, shows
-//! as its value text.
+//! for the formats people use most (`0`, `00` — at least two digits —,
+//! `0.00`, `#,##0`, `#,##0.00`, `0%`, `0.0%`). Any other format, or a
+//! value that is not a number, shows as its value text. And the other way:
+//! the number and format that show as a text exactly
+//! ([`number_with_format`]).
 
 use infinisheet_engine::{Cell, CellValue};
 
@@ -9,6 +11,8 @@ use infinisheet_engine::{Cell, CellValue};
 /// percent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct NumberFormat {
+    /// Digits before the point at least (leading zeros): `00` is 2.
+    digits: usize,
     decimals: usize,
     grouped: bool,
     percent: bool,
@@ -28,12 +32,15 @@ fn parse(text: &str) -> Option<NumberFormat> {
         Some(_) => return None,
         None => (body, 0),
     };
-    let grouped = match whole {
-        "0" => false,
-        "#,##0" => true,
+    let (digits, grouped) = match whole {
+        "#,##0" => (1, true),
+        _ if !whole.is_empty() && whole.len() <= 30 && whole.bytes().all(|b| b == b'0') => {
+            (whole.len(), false)
+        }
         _ => return None,
     };
     Some(NumberFormat {
+        digits,
         decimals,
         grouped,
         percent,
@@ -68,10 +75,13 @@ fn apply(number: f64, format: NumberFormat) -> String {
         scaled.abs()
     };
     let text = format!("{:.*}", format.decimals, rounded);
-    let (whole, fraction) = match text.split_once('.') {
+    let (mut whole, fraction) = match text.split_once('.') {
         Some((whole, fraction)) => (whole.to_owned(), Some(fraction.to_owned())),
         None => (text, None),
     };
+    if whole.len() < format.digits {
+        whole.insert_str(0, &"0".repeat(format.digits - whole.len()));
+    }
     let mut out = String::new();
     // "-0" and "-0.00" show without the sign, as spreadsheets show them.
     let rounds_to_zero = whole.bytes().all(|b| b == b'0')
@@ -113,6 +123,82 @@ pub fn shown_text(cell: &Cell) -> String {
     }
 }
 
+/// The number and the format that show as `text` exactly, if there are
+/// any: `06` is 6 in `00`, `34.0900000` is 34.09 in `0.0000000`,
+/// `1,234.50` is 1234.5 in `#,##0.00`, `12.5%` is 0.125 in `0.0%`, `-4.10`
+/// is -4.1 in `0.00`. Text that is no such number, or that the number and
+/// format would show otherwise (too many digits to be exact, `+5`, `.5`,
+/// `1e5`), has none.
+pub(crate) fn number_with_format(text: &str) -> Option<(f64, String)> {
+    let body = text.strip_prefix('-').unwrap_or(text);
+    let (body, percent) = match body.strip_suffix('%') {
+        Some(body) => (body, true),
+        None => (body, false),
+    };
+    let (whole, fraction) = match body.split_once('.') {
+        Some((whole, fraction)) => (whole, Some(fraction)),
+        None => (body, None),
+    };
+    if whole.is_empty()
+        || fraction.is_some_and(|f| f.is_empty() || !f.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return None;
+    }
+    let grouped = whole.contains(',');
+    let digits = if grouped {
+        // 1 to 3 digits, then groups of exactly 3, no leading zero.
+        let mut groups = whole.split(',');
+        let first = groups.next()?;
+        let well_formed = (1..=3).contains(&first.len())
+            && !first.starts_with('0')
+            && first.bytes().all(|b| b.is_ascii_digit())
+            && groups.all(|g| g.len() == 3 && g.bytes().all(|b| b.is_ascii_digit()));
+        if !well_formed {
+            return None;
+        }
+        1
+    } else {
+        if !whole.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        // Leading zeros are the format's: `06` needs two digits.
+        if whole.len() > 1 && whole.starts_with('0') {
+            whole.len()
+        } else {
+            1
+        }
+    };
+    let decimals = fraction.map_or(0, str::len);
+    let format = NumberFormat {
+        digits,
+        decimals,
+        grouped,
+        percent,
+    };
+    let plain: String = text.chars().filter(|&c| c != ',' && c != '%').collect();
+    let mut number: f64 = plain.parse().ok()?;
+    if percent {
+        number /= 100.0;
+    }
+    // Only where the format gives the text back exactly.
+    if !number.is_finite() || apply(number, format) != text {
+        return None;
+    }
+    let mut written = if grouped {
+        "#,##0".to_owned()
+    } else {
+        "0".repeat(digits)
+    };
+    if decimals > 0 {
+        written.push('.');
+        written.push_str(&"0".repeat(decimals));
+    }
+    if percent {
+        written.push('%');
+    }
+    Some((number, written))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,6 +221,52 @@ mod tests {
         assert_eq!(shown(0.1234, "0.0%"), "12.3%");
         assert_eq!(shown(-0.001, "0.00"), "0.00");
         assert_eq!(shown(f64::INFINITY, "0.00"), "inf");
+    }
+
+    #[test]
+    fn numbers_and_formats_that_show_as_a_text() {
+        for (text, number, format) in [
+            ("06", 6.0, "00"),
+            ("007", 7.0, "000"),
+            ("34.0900000", 34.09, "0.0000000"),
+            ("4.10", 4.1, "0.00"),
+            ("-4.10", -4.1, "0.00"),
+            ("2.0", 2.0, "0.0"),
+            ("1,234.50", 1234.5, "#,##0.00"),
+            ("-1,234,567", -1234567.0, "#,##0"),
+            ("12.5%", 0.125, "0.0%"),
+            ("25%", 0.25, "0%"),
+        ] {
+            assert_eq!(
+                number_with_format(text),
+                Some((number, format.to_owned())),
+                "{text}"
+            );
+            assert_eq!(shown(number, format), text);
+        }
+        for text in [
+            "+5",
+            ".5",
+            "5.",
+            "1e5",
+            "0E0",
+            " 42",
+            "1,23",
+            "01,234",
+            "1,2345",
+            "12345678901234567890.5",
+            "-0.0",
+            "--1",
+            "1.2.3",
+            "%",
+            "-",
+            "abc",
+            "1,234,",
+            "0x10",
+            "1_000",
+        ] {
+            assert_eq!(number_with_format(text), None, "{text}");
+        }
     }
 
     #[test]

@@ -91,6 +91,7 @@ async fn round_trip(text: &[u8], types: Types, format: CsvFormat) -> (Vec<u8>, S
     let written = CsvFormat {
         crlf: report.crlf,
         final_newline: report.final_newline,
+        bom: report.bom,
         ..format
     };
     let mut out = Vec::new();
@@ -241,4 +242,273 @@ async fn distro_info_files_come_back_whole() {
             same(&out, &text, &path.display().to_string());
         }
     }
+}
+
+/// A file in the style of rust-csv's `strange.csv`: quotes escaped with a
+/// backslash inside quoted fields, and a backslash escaped by another.
+const STRANGE: &str = r#"name,said
+"Alice","She said \"hi\", then left"
+"Bob","a back\\slash"
+Carol,plain
+"#;
+
+/// `fields` as a line of `format`: quoted where a field needs it (the
+/// delimiter, the quote, the escape), `None` a quoted empty field (`""`).
+fn line(fields: &[Option<&str>], format: &CsvFormat) -> String {
+    let (quote, delimiter) = (char::from(format.quote), char::from(format.delimiter));
+    let escape = format.escape.map(char::from);
+    fields
+        .iter()
+        .map(|field| match field {
+            None => format!("{quote}{quote}"),
+            Some(text)
+                if text.contains([quote, delimiter])
+                    || escape.is_some_and(|e| text.contains(e)) =>
+            {
+                let inner: String = text
+                    .chars()
+                    .flat_map(|c| match escape {
+                        Some(e) if c == quote || c == e => vec![e, c],
+                        None if c == quote => vec![c, c],
+                        _ => vec![c],
+                    })
+                    .collect();
+                format!("{quote}{inner}{quote}")
+            }
+            Some(text) => (*text).to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(&delimiter.to_string())
+        + "\n"
+}
+
+/// CSV as people write it, each form in every dialect: quoted empty
+/// fields (empty text) beside unquoted ones (empty cells), a line of only
+/// `""`, a byte-order mark, another quote character, backslash escapes,
+/// CRLF, and numbers kept with the formats that print them back.
+#[tokio::test]
+async fn csv_as_people_write_it_comes_back_in_every_dialect() {
+    let dialects: Vec<(&str, CsvFormat)> = vec![
+        ("comma", CsvFormat::default()),
+        (
+            "semicolon",
+            CsvFormat {
+                delimiter: b';',
+                ..CsvFormat::default()
+            },
+        ),
+        (
+            "tab",
+            CsvFormat {
+                delimiter: b'\t',
+                ..CsvFormat::default()
+            },
+        ),
+        (
+            "single quotes",
+            CsvFormat {
+                quote: b'\'',
+                ..CsvFormat::default()
+            },
+        ),
+        (
+            "backslash",
+            CsvFormat {
+                escape: Some(b'\\'),
+                ..CsvFormat::default()
+            },
+        ),
+        (
+            "latin-1",
+            CsvFormat {
+                encoding: CsvFormat::encoding("latin1").unwrap(),
+                ..CsvFormat::default()
+            },
+        ),
+    ];
+    for (name, format) in dialects {
+        let d = char::from(format.delimiter);
+        let both = format!("x{d} y");
+        let text = [
+            line(
+                &[
+                    Some("a"),
+                    None,
+                    Some(""),
+                    Some(&both),
+                    Some("say \"it's\" \\ here"),
+                ],
+                &format,
+            ),
+            line(&[None], &format),
+            line(&[Some(""), Some("")], &format),
+            line(
+                &[
+                    Some("06"),
+                    Some("34.0900000"),
+                    Some("1,234.50"),
+                    Some("12.5%"),
+                    Some("-4.10"),
+                ],
+                &format,
+            ),
+        ]
+        .concat();
+        for (variant, bytes) in [
+            ("lf", text.clone().into_bytes()),
+            ("crlf", text.replace('\n', "\r\n").into_bytes()),
+            (
+                "bom",
+                [b"\xEF\xBB\xBF".as_slice(), text.as_bytes()].concat(),
+            ),
+        ] {
+            if name == "latin-1" && variant == "bom" {
+                continue; // a UTF-8 mark is UTF-8's
+            }
+            for types in [Types::Auto, Types::Text, Types::Numbers] {
+                let what = format!("{name}, {variant}, {types:?}");
+                let (out, sheet) = round_trip(&bytes, types, format).await;
+                same(&out, &bytes, &what);
+                let content = sheet.content();
+                let cell = |row, column| match content.cell(row, column) {
+                    CellState::Set(cell) => cell,
+                    other => panic!("{what}: {other:?} at {row},{column}"),
+                };
+                assert_eq!(
+                    cell(0, 1).value,
+                    CellValue::Text(String::new()),
+                    "{what}: \"\" is empty text"
+                );
+                assert_eq!(
+                    cell(0, 2).value,
+                    CellValue::Empty,
+                    "{what}: an unquoted empty field"
+                );
+                assert_eq!(cell(0, 3).value, CellValue::Text(both.clone()), "{what}");
+                assert_eq!(
+                    cell(0, 4).value,
+                    CellValue::Text("say \"it's\" \\ here".into()),
+                    "{what}"
+                );
+                assert_eq!(
+                    cell(1, 0).value,
+                    CellValue::Text(String::new()),
+                    "{what}: a line of \"\""
+                );
+                assert_eq!(cell(2, 1).value, CellValue::Empty, "{what}");
+                if types == Types::Numbers {
+                    assert_eq!(cell(3, 0), infinisheet::Cell::from(6.0).with_format("00"));
+                    assert_eq!(
+                        cell(3, 1),
+                        infinisheet::Cell::from(34.09).with_format("0.0000000")
+                    );
+                    assert_eq!(
+                        cell(3, 2),
+                        infinisheet::Cell::from(1234.5).with_format("#,##0.00")
+                    );
+                    assert_eq!(
+                        cell(3, 3),
+                        infinisheet::Cell::from(0.125).with_format("0.0%")
+                    );
+                    assert_eq!(
+                        cell(3, 4),
+                        infinisheet::Cell::from(-4.1).with_format("0.00")
+                    );
+                } else {
+                    assert_eq!(cell(3, 0).value, CellValue::Text("06".into()), "{what}");
+                }
+            }
+        }
+    }
+    // strange.csv's backslash escapes: quotes only where needed, so the
+    // fields quoted without need come back bare, the rest as they were.
+    let format = CsvFormat {
+        escape: Some(b'\\'),
+        ..CsvFormat::default()
+    };
+    let (out, sheet) = round_trip(STRANGE.as_bytes(), Types::Auto, format).await;
+    let content = sheet.content();
+    let text = |row, column| {
+        content
+            .cell(row, column)
+            .cell()
+            .map(|c| c.value.to_string())
+    };
+    assert_eq!(text(1, 1).as_deref(), Some("She said \"hi\", then left"));
+    assert_eq!(text(2, 1).as_deref(), Some("a back\\slash"));
+    let want = "name,said\nAlice,\"She said \\\"hi\\\", then left\"\nBob,\"a back\\\\slash\"\nCarol,plain\n";
+    same(&out, want.as_bytes(), "strange");
+}
+
+/// Comment lines are left out; a quote never closed is refused naming its
+/// line (or taken as it is, leniently); a file that is not UTF-8 names
+/// the encoding option.
+#[tokio::test]
+async fn comments_unclosed_quotes_and_other_encodings() {
+    let log = Arc::new(MemoryEventLog::new());
+    let sheet = Spreadsheet::open(log, MemoryBlobStore::new().root(), SheetOptions::default())
+        .await
+        .unwrap();
+    let comments = ImportOptions {
+        format: CsvFormat {
+            comment: Some(b'#'),
+            ..CsvFormat::default()
+        },
+        ..ImportOptions::default()
+    };
+    let file = b"# made by hand\na,b\n# more\n\"#not\",c\n";
+    import_csv(&sheet, &file[..], &comments, |_| {})
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    export_csv(&sheet, &mut out, None, &comments.format)
+        .await
+        .unwrap();
+    same(&out, b"a,b\n\"#not\",c\n", "comments");
+
+    let open = b"a,b\nc,\"never closed\nd,e\nf\n";
+    let strict = import_csv(&sheet, &open[..], &ImportOptions::default(), |_| {})
+        .await
+        .unwrap_err();
+    let said = strict.to_string();
+    assert!(
+        said.contains("line 2") && said.contains("--lenient"),
+        "{said}"
+    );
+    assert_eq!(
+        strict.committed.rows, 0,
+        "the batch with the open quote is not appended"
+    );
+    let lenient = ImportOptions {
+        lenient: true,
+        replace: true,
+        ..ImportOptions::default()
+    };
+    let report = import_csv(&sheet, &open[..], &lenient, |_| {})
+        .await
+        .unwrap();
+    assert_eq!(report.rows, 2);
+    assert_eq!(
+        sheet
+            .content()
+            .cell(1, 1)
+            .cell()
+            .map(|c| c.value.to_string())
+            .as_deref(),
+        Some("never closed\nd,e\nf\n")
+    );
+
+    let said = import_csv(
+        &sheet,
+        &b"caf\xe9,1\n"[..],
+        &ImportOptions::default(),
+        |_| {},
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(
+        said.contains("line 1 is not UTF-8") && said.contains("--encoding"),
+        "{said}"
+    );
 }

@@ -1,0 +1,513 @@
+//! A CSV reader for CSV as people write it: any quote character, quotes
+//! doubled or escaped with a backslash (or another byte), comment lines,
+//! a UTF-8 byte-order mark, `\n`, `\r\n` or `\r` line ends. Unlike the
+//! `csv` crate it says which fields were quoted (`""` is an empty text,
+//! an unquoted empty field a blank one), keeps an empty line as a row of
+//! no fields, and refuses a quote that is never closed (naming the line
+//! it opened on) instead of reading the rest of the file into one field.
+
+use super::CsvFormat;
+use std::io::{BufRead, Read};
+
+/// What stops a read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CsvError {
+    /// The file cannot be read.
+    #[error("reading the file: {0}")]
+    Io(#[from] std::io::Error),
+    /// A quoted field is never closed.
+    #[error(
+        "line {line}: a quoted field begins here and is never closed, so the rest of the file \
+         would be one cell; mend the file, or import with --lenient to take it as it is"
+    )]
+    Unterminated {
+        /// The line the field begins on, counted from 1.
+        line: u64,
+    },
+    /// A line is not UTF-8 (in a file read as UTF-8).
+    #[error(
+        "line {line} is not UTF-8; if the file is in another encoding, name it with --encoding \
+         (windows-1252, latin1, shift_jis…)"
+    )]
+    NotUtf8 {
+        /// The line, counted from 1.
+        line: u64,
+    },
+}
+
+/// One row's fields, read into one buffer.
+#[derive(Debug, Default)]
+pub(crate) struct Record {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+    quoted: Vec<bool>,
+}
+
+impl Record {
+    pub(crate) fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// The fields and whether each was quoted (the bytes were checked as
+    /// UTF-8 when the record was read).
+    pub(crate) fn fields(&self) -> impl Iterator<Item = (&str, bool)> {
+        let mut start = 0;
+        self.ends
+            .iter()
+            .zip(&self.quoted)
+            .map(move |(&end, &quoted)| {
+                let field = std::str::from_utf8(&self.bytes[start..end]).unwrap_or_default();
+                start = end;
+                (field, quoted)
+            })
+    }
+
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.ends.clear();
+        self.quoted.clear();
+    }
+
+    fn end_field(&mut self, quoted: bool) {
+        self.ends.push(self.bytes.len());
+        self.quoted.push(quoted);
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    /// At the start of a record (nothing read of it).
+    RecordStart,
+    /// At the start of a field after a delimiter.
+    FieldStart,
+    Unquoted,
+    Quoted,
+    /// After the escape byte inside quotes.
+    Escaped,
+    /// After a quote inside quotes: the field's end, or a doubled quote.
+    QuoteInQuoted,
+    /// After a quoted field's closing quote (text may follow, as written).
+    AfterQuoted,
+    /// Inside a comment line.
+    Comment,
+}
+
+/// The reader's place in the text, apart from its input.
+struct Machine {
+    delimiter: u8,
+    quote: u8,
+    escape: Option<u8>,
+    comment: Option<u8>,
+    state: State,
+    /// The field being read was quoted.
+    quoted: bool,
+    /// The line being read, from 1; the line the open quote began on.
+    line: u64,
+    quote_line: u64,
+    /// A `\r` ended the last record: a `\n` right after belongs to it.
+    after_cr: bool,
+    first_crlf: Option<bool>,
+    last_byte: Option<u8>,
+}
+
+impl Machine {
+    /// A line break `b` (`\n` or `\r`) seen outside quotes.
+    fn line_break(&mut self, b: u8, next: Option<u8>) {
+        self.line += 1;
+        if self.first_crlf.is_none() {
+            // `\r` then `\n` is one break; known once the next byte is.
+            self.first_crlf = match (b, next) {
+                (b'\r', Some(b'\n')) => Some(true),
+                (b'\r', None) => None,
+                _ => Some(false),
+            };
+        }
+        self.after_cr = b == b'\r';
+    }
+
+    /// Reads from `chunk` into `record` until a record ends or the chunk
+    /// does: whether a record ended, and the bytes used.
+    fn step(&mut self, chunk: &[u8], record: &mut Record) -> (bool, usize) {
+        let mut i = 0;
+        while i < chunk.len() {
+            let b = chunk[i];
+            let next = chunk.get(i + 1).copied();
+            i += 1;
+            if self.after_cr {
+                self.after_cr = false;
+                if b == b'\n' {
+                    if self.first_crlf.is_none() {
+                        self.first_crlf = Some(true);
+                    }
+                    continue;
+                }
+                if self.first_crlf.is_none() {
+                    self.first_crlf = Some(false);
+                }
+            }
+            match self.state {
+                State::RecordStart if Some(b) == self.comment => self.state = State::Comment,
+                State::Comment => {
+                    if b == b'\n' || b == b'\r' {
+                        self.line_break(b, next);
+                        self.state = State::RecordStart;
+                    }
+                }
+                State::RecordStart | State::FieldStart => {
+                    if b == self.quote {
+                        self.state = State::Quoted;
+                        self.quoted = true;
+                        self.quote_line = self.line;
+                    } else if b == self.delimiter {
+                        record.end_field(false);
+                        self.state = State::FieldStart;
+                    } else if b == b'\n' || b == b'\r' {
+                        // An empty line is a record of no fields; a line
+                        // ending in a delimiter ends in an empty field.
+                        if self.state == State::FieldStart {
+                            record.end_field(false);
+                        }
+                        self.line_break(b, next);
+                        self.state = State::RecordStart;
+                        return (true, i);
+                    } else {
+                        record.bytes.push(b);
+                        self.quoted = false;
+                        self.state = State::Unquoted;
+                    }
+                }
+                State::Unquoted => {
+                    if b == self.delimiter {
+                        record.end_field(false);
+                        self.state = State::FieldStart;
+                    } else if b == b'\n' || b == b'\r' {
+                        record.end_field(false);
+                        self.line_break(b, next);
+                        self.state = State::RecordStart;
+                        return (true, i);
+                    } else {
+                        // Runs of plain bytes at once.
+                        let rest = &chunk[i - 1..];
+                        let run = rest
+                            .iter()
+                            .position(|&c| c == self.delimiter || c == b'\n' || c == b'\r')
+                            .unwrap_or(rest.len());
+                        record.bytes.extend_from_slice(&rest[..run]);
+                        i += run - 1;
+                    }
+                }
+                State::Quoted => {
+                    if Some(b) == self.escape {
+                        self.state = State::Escaped;
+                    } else if b == self.quote {
+                        self.state = State::QuoteInQuoted;
+                    } else {
+                        if b == b'\n' || (b == b'\r' && next != Some(b'\n')) {
+                            self.line += 1;
+                        }
+                        record.bytes.push(b);
+                    }
+                }
+                State::Escaped => {
+                    if b == b'\n' || (b == b'\r' && next != Some(b'\n')) {
+                        self.line += 1;
+                    }
+                    record.bytes.push(b);
+                    self.state = State::Quoted;
+                }
+                State::QuoteInQuoted => {
+                    if b == self.quote && self.escape.is_none() {
+                        record.bytes.push(b);
+                        self.state = State::Quoted;
+                    } else {
+                        self.state = State::AfterQuoted;
+                        i -= 1; // read it again after the closing quote
+                    }
+                }
+                State::AfterQuoted => {
+                    if b == self.delimiter {
+                        record.end_field(true);
+                        self.state = State::FieldStart;
+                    } else if b == b'\n' || b == b'\r' {
+                        record.end_field(true);
+                        self.line_break(b, next);
+                        self.state = State::RecordStart;
+                        return (true, i);
+                    } else {
+                        // Text after a closing quote joins the field.
+                        record.bytes.push(b);
+                    }
+                }
+            }
+        }
+        if let Some(&last) = chunk.last() {
+            self.last_byte = Some(last);
+        }
+        (false, chunk.len())
+    }
+}
+
+/// Reads records from UTF-8 bytes.
+pub(crate) struct CsvReader<R> {
+    input: std::io::BufReader<Bom<R>>,
+    machine: Machine,
+    lenient: bool,
+    position: u64,
+}
+
+impl<R: Read> CsvReader<R> {
+    pub(crate) fn new(input: R, format: &CsvFormat, lenient: bool) -> CsvReader<R> {
+        CsvReader {
+            input: std::io::BufReader::with_capacity(
+                1 << 20,
+                Bom {
+                    inner: input,
+                    head: Vec::new(),
+                    checked: false,
+                    found: false,
+                },
+            ),
+            machine: Machine {
+                delimiter: format.delimiter,
+                quote: format.quote,
+                escape: format.escape,
+                comment: format.comment,
+                state: State::RecordStart,
+                quoted: false,
+                line: 1,
+                quote_line: 1,
+                after_cr: false,
+                first_crlf: None,
+                last_byte: None,
+            },
+            lenient,
+            position: 0,
+        }
+    }
+
+    /// Bytes of the text read so far.
+    pub(crate) fn position(&self) -> u64 {
+        self.position
+    }
+
+    /// Whether the first line break was `\r\n`, once one was read.
+    pub(crate) fn first_crlf(&self) -> Option<bool> {
+        self.machine.first_crlf
+    }
+
+    /// Whether the text ends in a line break (an empty one does).
+    pub(crate) fn final_newline(&self) -> bool {
+        matches!(self.machine.last_byte, None | Some(b'\n' | b'\r'))
+    }
+
+    /// Whether the text began with a UTF-8 byte-order mark (left out of
+    /// the first field).
+    pub(crate) fn bom(&self) -> bool {
+        self.input.get_ref().found
+    }
+
+    /// Reads the next record into `record`: false at the end of the text.
+    /// An empty line is a record of no fields.
+    pub(crate) fn read(&mut self, record: &mut Record) -> Result<bool, CsvError> {
+        record.clear();
+        let line = self.machine.line;
+        loop {
+            let chunk = self.input.fill_buf()?;
+            if chunk.is_empty() {
+                return self.finish(record, line);
+            }
+            let (done, used) = self.machine.step(chunk, record);
+            if done {
+                self.machine.last_byte = Some(chunk[used - 1]);
+            }
+            self.input.consume(used);
+            self.position += used as u64;
+            if done {
+                return self.check(record, line).map(|()| true);
+            }
+        }
+    }
+
+    /// The end of the text: the last record if one was begun.
+    fn finish(&mut self, record: &mut Record, line: u64) -> Result<bool, CsvError> {
+        let m = &mut self.machine;
+        match m.state {
+            State::RecordStart | State::Comment => {
+                m.state = State::RecordStart;
+                return Ok(false);
+            }
+            State::Quoted | State::Escaped if !self.lenient => {
+                return Err(CsvError::Unterminated { line: m.quote_line });
+            }
+            State::FieldStart => record.end_field(false),
+            State::Unquoted => record.end_field(false),
+            State::Quoted | State::Escaped | State::QuoteInQuoted | State::AfterQuoted => {
+                record.end_field(true);
+            }
+        }
+        m.state = State::RecordStart;
+        self.check(record, line).map(|()| true)
+    }
+
+    fn check(&self, record: &Record, line: u64) -> Result<(), CsvError> {
+        match std::str::from_utf8(&record.bytes) {
+            Ok(_) => Ok(()),
+            Err(err) => {
+                // The line of the first bad byte.
+                let before = &record.bytes[..err.valid_up_to()];
+                let breaks = before.iter().filter(|&&b| b == b'\n').count() as u64;
+                Err(CsvError::NotUtf8 {
+                    line: line + breaks,
+                })
+            }
+        }
+    }
+}
+
+/// Takes a UTF-8 byte-order mark off the start of a text.
+struct Bom<R> {
+    inner: R,
+    /// The first bytes, read to look for the mark, not given out yet.
+    head: Vec<u8>,
+    checked: bool,
+    found: bool,
+}
+
+impl<R: Read> Read for Bom<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if !self.checked {
+            // The mark may come a byte at a time (a pipe): read until
+            // there are three bytes or the text ends.
+            let mut head = [0u8; 3];
+            let mut n = 0;
+            while n < 3 {
+                match self.inner.read(&mut head[n..]) {
+                    Ok(0) => break,
+                    Ok(k) => n += k,
+                    Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(err) => return Err(err),
+                }
+            }
+            self.checked = true;
+            if head[..n] == *b"\xEF\xBB\xBF" {
+                self.found = true;
+            } else {
+                self.head = head[..n].to_vec();
+            }
+        }
+        if !self.head.is_empty() {
+            let n = buf.len().min(self.head.len());
+            buf[..n].copy_from_slice(&self.head[..n]);
+            self.head.drain(..n);
+            return Ok(n);
+        }
+        self.inner.read(buf)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn records(
+        text: &[u8],
+        format: &CsvFormat,
+        lenient: bool,
+    ) -> Result<Vec<Vec<(String, bool)>>, CsvError> {
+        let mut reader = CsvReader::new(text, format, lenient);
+        let mut record = Record::default();
+        let mut out = Vec::new();
+        while reader.read(&mut record)? {
+            out.push(record.fields().map(|(f, q)| (f.to_owned(), q)).collect());
+        }
+        Ok(out)
+    }
+
+    fn plain(rows: &[&[&str]]) -> Vec<Vec<(String, bool)>> {
+        rows.iter()
+            .map(|r| r.iter().map(|f| ((*f).to_owned(), false)).collect())
+            .collect()
+    }
+
+    #[test]
+    fn fields_lines_and_quotes() {
+        let format = CsvFormat::default();
+        assert_eq!(
+            records(b"a,b\n\nc,\n", &format, false).unwrap(),
+            plain(&[&["a", "b"], &[], &["c", ""]])
+        );
+        assert_eq!(
+            records(b"a\r\nb\rc", &format, false).unwrap(),
+            plain(&[&["a"], &["b"], &["c"]])
+        );
+        let quoted = records(b"\"\",x,\"a \"\"q\"\"\nline\"\n", &format, false).unwrap();
+        assert_eq!(
+            quoted,
+            vec![vec![
+                ("".into(), true),
+                ("x".into(), false),
+                ("a \"q\"\nline".into(), true)
+            ]]
+        );
+        // Every split of the text into chunks reads the same.
+        let text = b"\xEF\xBB\xBFa,\"b\"\"\r\nc\"\r\n\r\nd,e\r\n";
+        let whole = records(text, &format, false).unwrap();
+        for cut in 0..text.len() {
+            let reader = text[..cut].chain(&text[cut..]);
+            let mut csv = CsvReader::new(OneByte(reader), &format, false);
+            let mut record = Record::default();
+            let mut out = Vec::new();
+            while csv.read(&mut record).unwrap() {
+                out.push(
+                    record
+                        .fields()
+                        .map(|(f, q)| (f.to_owned(), q))
+                        .collect::<Vec<_>>(),
+                );
+            }
+            assert_eq!(out, whole, "cut at {cut}");
+            assert!(csv.bom() && csv.first_crlf() == Some(true) && csv.final_newline());
+        }
+    }
+
+    /// A reader that gives one byte at a time.
+    struct OneByte<R>(R);
+
+    impl<R: Read> Read for OneByte<R> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = buf.len().min(1);
+            self.0.read(&mut buf[..n])
+        }
+    }
+
+    #[test]
+    fn dialects_and_refusals() {
+        let format = CsvFormat {
+            quote: b'\'',
+            escape: Some(b'\\'),
+            comment: Some(b'#'),
+            ..CsvFormat::default()
+        };
+        let read = records(
+            b"# a comment\n'it\\'s',\"x\"\n'back\\\\slash'\n",
+            &format,
+            false,
+        )
+        .unwrap();
+        assert_eq!(
+            read,
+            vec![
+                vec![("it's".into(), true), ("\"x\"".into(), false)],
+                vec![("back\\slash".into(), true)]
+            ]
+        );
+        let err = records(b"a\nb,\"open\nand on\n", &CsvFormat::default(), false).unwrap_err();
+        assert!(matches!(err, CsvError::Unterminated { line: 2 }), "{err}");
+        let lenient = records(b"a\nb,\"open\nand on\n", &CsvFormat::default(), true).unwrap();
+        assert_eq!(lenient[1][1], ("open\nand on\n".into(), true));
+        let err = records(b"a\nb\nc\xff\n", &CsvFormat::default(), false).unwrap_err();
+        assert!(matches!(err, CsvError::NotUtf8 { line: 3 }), "{err}");
+        assert!(err.to_string().contains("--encoding"));
+    }
+}
