@@ -119,7 +119,10 @@ try {
   await page.keyboard.press("Shift+ArrowRight");
   await page.keyboard.press("Shift+ArrowDown");
   check((await namebox.inputValue()) === "D2:E3", `Shift+arrows selected ${await namebox.inputValue()}`);
-  // Typing edits the active cell (where the selection began).
+  // Escape leaves the active cell (where the selection began), and typing
+  // edits it.
+  await page.keyboard.press("Escape");
+  check((await namebox.inputValue()) === "D2", `Escape left ${await namebox.inputValue()}`);
   await page.keyboard.type("z");
   check((await page.locator("#editor").getAttribute("data-ref")) === "D2", "typing over a selection did not edit its active cell");
   await page.keyboard.press("Escape");
@@ -213,7 +216,17 @@ try {
   await shows("I4", "fill");
   await waitUntil(async () => (await state()) === "saved", "the fill to be saved");
   check((await end()) === fillStart + 1 && stored("I2") === "fill", "a value pasted over I1:I4 did not fill it in one entry");
-  step("copy and paste within the page keep formats and text; one value fills a range");
+  // Cells on the clipboard that are not its text (another page put them
+  // there) are not pasted: the text is.
+  await go("L1");
+  await page.evaluate(() => {
+    const data = new DataTransfer();
+    data.setData("text/plain", "harmless");
+    data.setData("application/x-infinisheet-cells", JSON.stringify([[{ value: "EVIL", format: "0.00" }]]));
+    document.dispatchEvent(new ClipboardEvent("paste", { clipboardData: data, bubbles: true }));
+  });
+  await shows("L1", "harmless");
+  step("copy and paste within the page keep formats and text; one value fills a range; crafted cells are not pasted");
 
   // Paste: 100 rows of 10 tab-separated fields from the clipboard are one
   // block entry; a quoted field keeps its tab and line break; an empty

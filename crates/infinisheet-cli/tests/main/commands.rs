@@ -479,6 +479,17 @@ fn imports_end_on_open_input_and_take_wide_sparse_files() {
     assert_eq!(ok(home, &["get", "sparse", "BXX1", "--raw"]).trim(), "2000");
     let info: Value = serde_json::from_str(&ok(home, &["info", "sparse", "--json"])).unwrap();
     assert!(info["entries"]["end"].as_u64().unwrap() <= 5, "{info}");
+    // Rows between empty lines are not split into many entries either.
+    let file = home.join("gappy.csv");
+    std::fs::write(&file, "a\n\n\n\n".repeat(50_000)).unwrap();
+    ok(home, &["new", "gappy"]);
+    ok(
+        home,
+        &["import", "gappy", file.to_str().unwrap(), "--no-worker"],
+    );
+    let info: Value = serde_json::from_str(&ok(home, &["info", "gappy", "--json"])).unwrap();
+    assert!(info["entries"]["end"].as_u64().unwrap() <= 5, "{info}");
+    assert_eq!(ok(home, &["get", "gappy", "A199997", "--raw"]), "a\n");
 }
 
 /// CSV as people write it, through the command: a missing sheet is

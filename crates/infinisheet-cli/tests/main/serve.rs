@@ -413,6 +413,8 @@ fn serve_reads_sets_and_streams_edits_live() {
     let before = end(&server).as_u64().unwrap();
     for bad in [
         r#"{"a1": 1, "A1": 2}"#,
+        r#"{"A1": 1, "A1": 2}"#,
+        r#"{"B2": {"value": 1, "format": "0.0"}, "B2": 3}"#,
         r#"{"B2": {"input": "1", "value": 1}}"#,
         r#"{"B2": {"value": [1]}}"#,
         r##"{"B2": {"error": "#NOPE"}}"##,

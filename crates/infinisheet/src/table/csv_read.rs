@@ -9,6 +9,13 @@
 use super::CsvFormat;
 use std::io::{BufRead, Read};
 
+/// The most fields of a row: what one block holds.
+pub const MAX_FIELDS: usize = infinisheet_engine::MAX_BLOCK_CELLS;
+
+/// The most bytes of a row (with `lenient`, a quote never closed makes
+/// the rest of the file one row).
+pub const MAX_RECORD_BYTES: usize = 256 << 20;
+
 /// What stops a read.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -23,6 +30,15 @@ pub enum CsvError {
     )]
     Unterminated {
         /// The line the field begins on, counted from 1.
+        line: u64,
+    },
+    /// A row has more fields, or bytes, than one row can.
+    #[error(
+        "line {line}: a row of more than {MAX_FIELDS} fields or {} MiB cannot be imported",
+        MAX_RECORD_BYTES >> 20
+    )]
+    TooLarge {
+        /// The line the row begins on, counted from 1.
         line: u64,
     },
     /// A line is not UTF-8 (in a file read as UTF-8).
@@ -323,6 +339,10 @@ impl<R: Read> CsvReader<R> {
             }
             self.input.consume(used);
             self.position += used as u64;
+            // Refused as it grows, a chunk past the limits at most.
+            if record.ends.len() > MAX_FIELDS || record.bytes.len() > MAX_RECORD_BYTES {
+                return Err(CsvError::TooLarge { line });
+            }
             if done {
                 return self.check(record, line).map(|()| true);
             }
@@ -347,6 +367,9 @@ impl<R: Read> CsvReader<R> {
             }
         }
         m.state = State::RecordStart;
+        if record.ends.len() > MAX_FIELDS {
+            return Err(CsvError::TooLarge { line });
+        }
         self.check(record, line).map(|()| true)
     }
 
@@ -506,6 +529,15 @@ mod tests {
         assert!(matches!(err, CsvError::Unterminated { line: 2 }), "{err}");
         let lenient = records(b"a\nb,\"open\nand on\n", &CsvFormat::default(), true).unwrap();
         assert_eq!(lenient[1][1], ("open\nand on\n".into(), true));
+        // A row wider than a block is refused as it is read, naming its
+        // line; one as wide as a block is read.
+        let wide = |fields: usize| format!("a\n{}\n", ",".repeat(fields - 1)).into_bytes();
+        assert_eq!(
+            records(&wide(MAX_FIELDS), &CsvFormat::default(), false).unwrap()[1].len(),
+            MAX_FIELDS
+        );
+        let err = records(&wide(MAX_FIELDS + 1), &CsvFormat::default(), false).unwrap_err();
+        assert!(matches!(err, CsvError::TooLarge { line: 2 }), "{err}");
         let err = records(b"a\nb\nc\xff\n", &CsvFormat::default(), false).unwrap_err();
         assert!(matches!(err, CsvError::NotUtf8 { line: 3 }), "{err}");
         assert!(err.to_string().contains("--encoding"));

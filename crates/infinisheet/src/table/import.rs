@@ -93,14 +93,6 @@ pub enum ImportError {
     /// An edit failed; the rows before it are in the sheet.
     #[error("writing to the sheet: {0}")]
     Edit(#[from] EditError),
-    /// A row has more fields than one block holds.
-    #[error("row {row} has {fields} fields; a row of at most {MAX_BLOCK_CELLS} can be imported")]
-    RowTooWide {
-        /// The row, counted from 1 in the file.
-        row: u64,
-        /// Its fields.
-        fields: usize,
-    },
     /// The parsing thread ended before the file did without saying why:
     /// the runtime is shutting down.
     #[error("the import stopped before the end of the file: the runtime is shutting down")]
@@ -326,24 +318,8 @@ fn parse_rows<R: std::io::Read>(
         clear: options.replace,
     };
     let mut record = Record::default();
-    // Sends the rows pending before one more row of `width` fields when
-    // the block would pass the cap with it (its rows as wide as its widest,
-    // empty lines too): a block is built within its limit, never past it.
-    // Or when the block would be mostly gaps: a wide row above many empty
-    // lines (or many empty lines above a row) is not stored as a rectangle
-    // of nothing. Only ever before another row, so the last batch is sent
-    // as the last.
-    let make_room = |pending: &mut Pending, report: &mut ImportReport, width: usize, at: u64| {
-        let rows = pending.rows.len() as u64 + 1;
-        let (wide, cells) = (
-            pending.width.max(width) as u64,
-            pending.cells + width as u64,
-        );
-        let area = rows * wide;
-        let fits = area <= cap && rows <= cap && (cells == 0 || area <= 2 * cells + wide);
-        if pending.rows.is_empty() || fits {
-            return Ok(true);
-        }
+    // Sends the rows pending (not the last batch: a row follows).
+    let send = |pending: &mut Pending, report: &mut ImportReport, at: u64| {
         let edits = pending.take(origin, report, false)?;
         let parsed = Parsed {
             edits,
@@ -353,17 +329,38 @@ fn parse_rows<R: std::io::Read>(
         };
         Ok::<bool, ImportError>(out.blocking_send(Ok(parsed)).is_ok())
     };
+    // Empty lines read after the pending rows and not yet among them: they
+    // join the block only with a row after them that fits it too, so a
+    // wide row above many empty lines is not a rectangle of nothing, and
+    // empty lines at the end take no room at all.
+    let mut blank = 0u64;
     while csv.read(&mut record)? {
-        let at = csv.position();
-        if record.len() > MAX_BLOCK_CELLS {
-            return Err(ImportError::RowTooWide {
-                row: report.rows + 1,
-                fields: record.len(),
-            });
+        if record.len() == 0 {
+            blank += 1;
+            continue;
         }
-        if !make_room(&mut pending, &mut report, record.len(), at)? {
+        let at = csv.position();
+        // The block with the empty lines and this row, as wide as its
+        // widest row: sent first if that would pass the cap, so a block is
+        // built within its limit, never past it.
+        let rows = pending.rows.len() as u64 + blank + 1;
+        let area = rows * pending.width.max(record.len()) as u64;
+        if !pending.rows.is_empty()
+            && (area > cap || rows > cap)
+            && !send(&mut pending, &mut report, at)?
+        {
             return Ok(()); // no one takes the batches: the appends stopped
         }
+        if pending.rows.is_empty() {
+            // Leading empty lines: only the rows they take.
+            pending.first_row += blank;
+        } else {
+            pending
+                .rows
+                .extend(std::iter::repeat_with(Vec::new).take(blank as usize));
+        }
+        report.rows += blank + 1;
+        blank = 0;
         let row: Vec<Option<Cell>> = record
             .fields()
             .map(|(field, quoted)| Some(cell_of(field, quoted, options.types)))
@@ -372,8 +369,8 @@ fn parse_rows<R: std::io::Read>(
         pending.width = pending.width.max(row.len());
         report.columns = report.columns.max(row.len() as u64);
         pending.rows.push(row);
-        report.rows += 1;
     }
+    report.rows += blank;
     let edits = pending.take(origin, &mut report, true)?;
     report.crlf = csv.first_crlf() == Some(true);
     report.final_newline = csv.final_newline();

@@ -17,7 +17,7 @@ mod export;
 mod import;
 mod shown;
 
-pub use csv_read::CsvError;
+pub use csv_read::{CsvError, MAX_FIELDS, MAX_RECORD_BYTES};
 pub use export::{EXPORT_LIMIT, ExportError, cell_json, export_csv, write_json};
 pub use import::{ImportError, ImportFailed, ImportOptions, ImportReport, Types, import_csv};
 pub use shown::shown_text;

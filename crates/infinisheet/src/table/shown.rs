@@ -20,13 +20,20 @@ struct NumberFormat {
 
 /// The format `text` names, if it is one of the plain number formats:
 /// `0` or `#,##0`, then optionally `.` and zeros, then optionally `%`.
+/// The most zeros a format applied here has before or after its point (as
+/// spreadsheets allow): a longer one is another format, shown as the
+/// value's text.
+const MOST_DIGITS: usize = 30;
+
 fn parse(text: &str) -> Option<NumberFormat> {
     let (body, percent) = match text.strip_suffix('%') {
         Some(body) => (body, true),
         None => (text, false),
     };
     let (whole, decimals) = match body.split_once('.') {
-        Some((whole, zeros)) if !zeros.is_empty() && zeros.bytes().all(|b| b == b'0') => {
+        Some((whole, zeros))
+            if (1..=MOST_DIGITS).contains(&zeros.len()) && zeros.bytes().all(|b| b == b'0') =>
+        {
             (whole, zeros.len())
         }
         Some(_) => return None,
@@ -34,7 +41,7 @@ fn parse(text: &str) -> Option<NumberFormat> {
     };
     let (digits, grouped) = match whole {
         "#,##0" => (1, true),
-        _ if !whole.is_empty() && whole.len() <= 30 && whole.bytes().all(|b| b == b'0') => {
+        _ if (1..=MOST_DIGITS).contains(&whole.len()) && whole.bytes().all(|b| b == b'0') => {
             (whole.len(), false)
         }
         _ => return None,
@@ -169,6 +176,9 @@ pub(crate) fn number_with_format(text: &str) -> Option<(f64, String)> {
         }
     };
     let decimals = fraction.map_or(0, str::len);
+    if decimals > MOST_DIGITS || digits > MOST_DIGITS {
+        return None;
+    }
     let format = NumberFormat {
         digits,
         decimals,
@@ -220,6 +230,13 @@ mod tests {
         assert_eq!(shown(0.25, "0%"), "25%");
         assert_eq!(shown(0.1234, "0.0%"), "12.3%");
         assert_eq!(shown(-0.001, "0.00"), "0.00");
+        // Beyond 30 zeros a format is not applied (it was a panic at 65,536).
+        assert_eq!(shown(1.5, &format!("0.{}", "0".repeat(70_000))), "1.5");
+        assert_eq!(shown(1.5, &format!("{}0", "0".repeat(30))), "1.5");
+        assert_eq!(
+            number_with_format(&format!("1.{}", "0".repeat(70_000))),
+            None
+        );
         assert_eq!(shown(f64::INFINITY, "0.00"), "inf");
     }
 

@@ -120,8 +120,10 @@ function say() {
   let state, text;
   if (!sheet) { state = "none"; text = "no sheet open"; }
   else if (gone) { state = "gone"; text = gone; }
-  else if (offline.read || offline.write || offline.stream) {
+  else if (offline.read || offline.write) {
     state = "offline"; text = saving ? "Offline: not saved yet, retrying…" : "Offline, retrying…";
+  } else if (offline.stream) {
+    state = "offline"; text = saving ? "Saving… (others' edits paused, retrying)" : "Others' edits paused, retrying…";
   } else if (saving) { state = "saving"; text = "Saving…"; }
   else if (!writable) { state = "read-only"; text = "Read-only: this session can look, not edit"; }
   else { state = "saved"; text = "All changes saved"; }
@@ -512,11 +514,11 @@ grid.addEventListener("keydown", (e) => {
     case "Tab": handled(); return move(0, e.shiftKey ? -1 : 1, false);
     case "Enter": handled(); return e.shiftKey ? move(-1, 0, false) : startEdit(null);
     case "F2": handled(); return startEdit(null);
-    case "Home": handled(); return goTo(ctrl ? 0 : cursor.row, 0, e.shiftKey);
-    case "End": handled(); return goTo(ctrl ? Math.max(0, size.rows - 1) : cursor.row, Math.max(0, size.cols - 1), e.shiftKey);
+    case "Home": handled(); return goTo(ctrl ? 0 : (e.shiftKey ? cursor : anchor).row, 0, e.shiftKey);
+    case "End": handled(); return goTo(ctrl ? Math.max(0, size.rows - 1) : (e.shiftKey ? cursor : anchor).row, Math.max(0, size.cols - 1), e.shiftKey);
     case "PageDown": handled(); vy += f.full * ROW; return move(f.full, 0, e.shiftKey);
     case "PageUp": handled(); vy -= f.full * ROW; return move(-f.full, 0, e.shiftKey);
-    case "Escape": handled(); anchor = { ...cursor }; problem.hidden = true; return schedule();
+    case "Escape": handled(); cursor = { ...anchor }; problem.hidden = true; return schedule();
     case "Delete": case "Backspace": handled(); return clearSelection();
   }
   if (ctrl && e.key.toLowerCase() === "a") { handled(); anchor = { row: 0, col: 0 }; cursor = { row: Math.max(0, size.rows - 1), col: Math.max(0, size.cols - 1) }; return schedule(); }
@@ -684,9 +686,18 @@ document.addEventListener("paste", (e) => {
   if (!writable) { showProblem("This session is read-only: it cannot edit"); return; }
   // Cells copied in a page of serve come exactly as they were; text from
   // elsewhere is read as typed.
-  let rows = null;
+  // Only cells whose text is the text on the clipboard: another page
+  // could put other cells beside a harmless text.
+  let rows = null, exact = false;
   try { rows = JSON.parse(e.clipboardData.getData(CELLS_TYPE) || "null"); } catch { rows = null; }
-  if (!Array.isArray(rows) || !rows.every(Array.isArray)) rows = parseTsv(text);
+  if (Array.isArray(rows) && rows.length && rows.every(Array.isArray)) {
+    let wide = 0;
+    for (const row of rows) wide = Math.max(wide, row.length);
+    const s0 = { top: 0, left: 0, bottom: rows.length - 1, right: wide - 1 };
+    const at = (r, c) => { const v = rows[r] && rows[r][c]; return v && typeof v === "object" ? v : null; };
+    exact = tsvOf(s0, at) === text;
+  }
+  if (!exact) rows = parseTsv(text);
   const s = selection();
   // One value pasted over a range fills it.
   const count = (s.bottom - s.top + 1) * (s.right - s.left + 1);
@@ -695,15 +706,22 @@ document.addEventListener("paste", (e) => {
   }
   let width = 0;
   for (const row of rows) width = Math.max(width, row.length);
+  if (!rows.length || !width) return;
   if (s.top + rows.length - 1 > LAST || s.left + width - 1 > LAST) { showProblem("The paste reaches past the sheet's edge"); return; }
   const texts = new Map();
-  const shownAs = (field) => (typeof field === "string" ? field : valueText(field));
+  const shownAs = (field) => (field && typeof field === "object" ? shownText(field) : field || "");
   rows.forEach((row, i) => row.forEach((field, j) => texts.set(key(s.top + i, s.left + j), shownAs(field))));
   anchor = { row: s.top, col: s.left };
   cursor = { row: s.top + rows.length - 1, col: s.left + width - 1 };
   schedule();
-  // One block entry: the rows from the selection's first cell.
-  write({ [refOf(s.top, s.left)]: rows }, texts, `The paste at ${refOf(s.top, s.left)}`);
+  // One block entry from the selection's first cell; cells copied blank
+  // are blank again: the area is cleared first (in the same batch).
+  const area = rangeText({ top: s.top, left: s.left, bottom: cursor.row, right: cursor.col });
+  const body = exact
+    ? { [area]: null, [refOf(s.top, s.left)]: rows.map((row) => row.map((v) => (v && typeof v === "object" ? v : null))) }
+    : { [refOf(s.top, s.left)]: rows };
+  if (exact && area === refOf(s.top, s.left)) delete body[area];
+  write(body, texts, `The paste at ${refOf(s.top, s.left)}`);
 });
 
 // ---- the sheet and its events ----

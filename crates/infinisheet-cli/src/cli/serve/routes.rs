@@ -292,7 +292,7 @@ async fn set_cells(
     // Parsed within a share of the work: what a call's cells take in
     // memory is bounded by the shares.
     let _work = app.work.acquire().await.map_err(failed)?;
-    let cells: serde_json::Map<String, Value> = serde_json::from_slice(&body).map_err(|err| {
+    let Pairs(cells) = serde_json::from_slice(&body).map_err(|err| {
         bad_request(format!(
             "the body is not an object of cells and values ({{\"B2\": \"42\"}}): {err}"
         ))
@@ -336,10 +336,11 @@ fn cell_of(at: CellRef, value: Value) -> Result<Option<Cell>, ApiError> {
             .filter(|n| n.is_finite())
             .ok_or_else(|| bad_request(format!("{at}: {number} is not a number here")))
     };
-    let not_a_value = |other: &Value| {
+    let not_a_value = |what: &str| {
         bad_request(format!(
-            "{at}: {other} is not a value: give text, a number, true/false, null, or an object \
-             {{\"input\": \"1300\", \"format\": \"0.00\"}} or {{\"value\": \"TRUE\"}}"
+            "{at}: {what} is not a value: give text, a number, true/false, null, or an object \
+             {{\"input\": \"1300\", \"format\": \"0.00\"}} or {{\"value\": \"TRUE\"}} \
+             (one of \"input\", \"value\", \"error\", and a \"format\" text)"
         ))
     };
     Ok(Some(match value {
@@ -351,7 +352,7 @@ fn cell_of(at: CellRef, value: Value) -> Result<Option<Cell>, ApiError> {
             let format = match object.remove("format") {
                 None | Some(Value::Null) => None,
                 Some(Value::String(format)) => Some(format),
-                Some(other) => return Err(not_a_value(&other)),
+                Some(other) => return Err(not_a_value(&format!("the format {other}"))),
             };
             // As `get --json` prints a cell ("shown" is how it shows).
             object.remove("shown");
@@ -366,7 +367,7 @@ fn cell_of(at: CellRef, value: Value) -> Result<Option<Cell>, ApiError> {
                     Value::String(text) => CellValue::Text(text),
                     Value::Number(n) => CellValue::Number(number(n)?),
                     Value::Bool(b) => CellValue::Boolean(b),
-                    other => return Err(not_a_value(&other)),
+                    other => return Err(not_a_value(&other.to_string())),
                 },
                 (None, None, Some(Value::String(error))) => match CellValue::parse(&error) {
                     error @ CellValue::Error(_) => error,
@@ -376,20 +377,47 @@ fn cell_of(at: CellRef, value: Value) -> Result<Option<Cell>, ApiError> {
                         )));
                     }
                 },
-                _ => return Err(not_a_value(&Value::Object(object))),
+                _ => return Err(not_a_value("this object")),
             };
             if let Some(key) = object.keys().next() {
                 return Err(bad_request(format!("{at}: a cell has no {key:?}")));
             }
             Cell { value, format }
         }
-        other => return Err(not_a_value(&other)),
+        other => return Err(not_a_value(&other.to_string())),
     }))
+}
+
+/// A JSON object's members in their order, every one of them (a map keeps
+/// only the last of a key given twice).
+struct Pairs(Vec<(String, Value)>);
+
+impl<'de> serde::Deserialize<'de> for Pairs {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Pairs, D::Error> {
+        struct Members;
+        impl<'de> serde::de::Visitor<'de> for Members {
+            type Value = Pairs;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Pairs, A::Error> {
+                let mut pairs = Vec::with_capacity(map.size_hint().unwrap_or(0).min(4096));
+                while let Some(pair) = map.next_entry()? {
+                    pairs.push(pair);
+                }
+                Ok(Pairs(pairs))
+            }
+        }
+        deserializer.deserialize_map(Members)
+    }
 }
 
 /// The edits of a `POST /api/cells` body (see [`set_cells`]): the clears,
 /// then the sets and blocks, each in the order of its first cell.
-fn cell_edits(cells: serde_json::Map<String, Value>) -> Result<Vec<Edit>, ApiError> {
+fn cell_edits(cells: Vec<(String, Value)>) -> Result<Vec<Edit>, ApiError> {
     let mut clears: Vec<(CellRange, Edit)> = Vec::new();
     let mut sets: Vec<(CellRef, Edit)> = Vec::with_capacity(cells.len());
     let mut seen = std::collections::HashMap::new();
