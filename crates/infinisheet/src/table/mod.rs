@@ -61,7 +61,7 @@ pub struct CsvFormat {
     pub whole_rows: bool,
     /// Write a number through its number format (`2.50` for 2.5 in
     /// `0.00`), as a spreadsheet shows it and as
-    /// [`Types::Numbers`](crate::table::Types::Numbers) reads it back; set (the default) for
+    /// [`Types::Numbers`] reads it back; set (the default) for
     /// files, unset for values alone (`get --output csv`).
     pub formatted: bool,
 }
