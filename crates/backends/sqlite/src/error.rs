@@ -59,10 +59,30 @@ fn describe(err: &rusqlite::Error) -> &'static str {
         Some(ErrorCode::DatabaseCorrupt) => "the database file is corrupt",
         Some(ErrorCode::NotADatabase) => "the file is not a SQLite database",
         Some(ErrorCode::ReadOnly) => "the database is read-only",
-        Some(ErrorCode::SystemIoFailure) => "an I/O error occurred",
+        Some(ErrorCode::SystemIoFailure) => io_failure(err),
         Some(ErrorCode::CannotOpen) => "the database file cannot be opened",
         Some(ErrorCode::PermissionDenied) => "permission denied",
         _ => "SQLite failed",
+    }
+}
+
+/// What an I/O error was doing, by SQLite's extended code: growing a file
+/// (the WAL index, the database, its journal) fails on a full disk with
+/// `IOERR_SHMSIZE` or `IOERR_TRUNCATE` rather than `SQLITE_FULL`, which
+/// SQLite only reports for a failed write.
+fn io_failure(err: &rusqlite::Error) -> &'static str {
+    use rusqlite::ffi;
+    let rusqlite::Error::SqliteFailure(failure, _) = err else {
+        return "an I/O error occurred";
+    };
+    match failure.extended_code {
+        ffi::SQLITE_IOERR_SHMSIZE | ffi::SQLITE_IOERR_TRUNCATE => {
+            "the disk is full (a file could not be grown)"
+        }
+        ffi::SQLITE_IOERR_WRITE => "writing to the disk failed (is it full?)",
+        ffi::SQLITE_IOERR_FSYNC | ffi::SQLITE_IOERR_DIR_FSYNC => "flushing to the disk failed",
+        ffi::SQLITE_IOERR_READ | ffi::SQLITE_IOERR_SHORT_READ => "reading from the disk failed",
+        _ => "an I/O error occurred",
     }
 }
 
@@ -214,5 +234,33 @@ pub(crate) fn copy(err: &StorageError) -> StorageError {
         StorageError::retryable(err.backend(), message)
     } else {
         StorageError::new(err.backend(), message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failure(code: std::ffi::c_int) -> rusqlite::Error {
+        rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), None)
+    }
+
+    /// A full disk says so whichever way SQLite met it: a failed write is
+    /// `SQLITE_FULL`, a file that could not grow (the WAL index on a full
+    /// disk, seen as "disk I/O error" before) an I/O error of its own.
+    #[test]
+    fn a_full_disk_says_so() {
+        for code in [
+            rusqlite::ffi::SQLITE_FULL,
+            rusqlite::ffi::SQLITE_IOERR_SHMSIZE,
+            rusqlite::ffi::SQLITE_IOERR_TRUNCATE,
+        ] {
+            let said = storage("appending", failure(code)).to_string();
+            assert!(said.contains("the disk is full"), "{code}: {said}");
+        }
+        let said = storage("appending", failure(rusqlite::ffi::SQLITE_IOERR_WRITE)).to_string();
+        assert!(said.contains("is it full?"), "{said}");
+        let said = storage("reading", failure(rusqlite::ffi::SQLITE_IOERR_READ)).to_string();
+        assert!(said.contains("reading from the disk failed"), "{said}");
     }
 }

@@ -9,8 +9,8 @@ use infinisheet::event_log::{
     Bounds, EventLogExt, FieldUpdate, KnownSnapshot, MetadataUpdate, QueryEnd, QueryStart,
 };
 use infinisheet::table::{
-    CsvFormat, ImportOptions, Types, cell_json, export_csv, import_csv, shown_text, value_text,
-    whole_sheet, write_json,
+    CsvFormat, ImportOptions, LineBreaks, Types, cell_json, export_csv, import_csv, shown_text,
+    value_text, whole_sheet, write_json,
 };
 use infinisheet::workflow::{JobOutcome, read_payloads};
 use infinisheet::{
@@ -303,7 +303,8 @@ pub(crate) struct Format {
     #[arg(long)]
     escape: Option<String>,
     /// Lines that begin with this character are comments: left out when
-    /// imported (a field that begins with it is quoted when exported).
+    /// imported (when exported, a line's first field that begins with it
+    /// is quoted).
     #[arg(long)]
     comment: Option<String>,
 }
@@ -322,6 +323,7 @@ impl Format {
             quote,
             escape: other("escape", &self.escape)?,
             comment: other("comment", &self.comment)?,
+            quote_all: false,
             bom: false,
             crlf,
             final_newline,
@@ -473,20 +475,38 @@ pub(crate) async fn import(place: &Place, args: Import) -> anyhow::Result<()> {
         flags.push("--bom");
         how.push("begins with a byte-order mark");
     }
+    if report.quoted_all {
+        flags.push("--quote-all");
+        how.push("quotes every field");
+    }
+    let LineBreaks { lf, crlf, cr } = report.breaks;
+    let kinds = [lf, crlf, cr].iter().filter(|&&n| n > 0).count();
+    if kinds > 1 {
+        how.push(
+            "ends its lines in more than one way (LF, CRLF, CR): export writes them all one way",
+        );
+    } else if cr > 0 {
+        how.push(
+            "ends its lines in CR alone (as old Macs did): export writes LF, or CRLF with --crlf",
+        );
+    }
     if report.crlf {
         flags.push("--crlf");
-        how.push("ends its lines in CRLF");
+        if kinds == 1 {
+            how.push("ends its lines in CRLF");
+        }
     }
     if !report.final_newline {
         flags.push("--no-final-newline");
         how.push("has no line break after its last line");
     }
-    if !flags.is_empty() && !super::quiet() {
-        eprintln!(
-            "note: the file {}; `export {}` writes it back the same",
-            how.join(" and "),
-            flags.join(" ")
-        );
+    if !how.is_empty() && !super::quiet() {
+        let back = if flags.is_empty() {
+            String::new()
+        } else {
+            format!("; `export {}` writes it back so", flags.join(" "))
+        };
+        eprintln!("note: the file {}{back}", how.join(", and "));
     }
     Ok(())
 }
@@ -511,6 +531,10 @@ pub(crate) struct Export {
     /// Begin the file with a UTF-8 byte-order mark.
     #[arg(long)]
     bom: bool,
+    /// Quote every field, empty ones too (as files that quote every field
+    /// are written).
+    #[arg(long)]
+    quote_all: bool,
 }
 
 pub(crate) async fn export(place: &Place, args: Export) -> anyhow::Result<()> {
@@ -521,15 +545,30 @@ pub(crate) async fn export(place: &Place, args: Export) -> anyhow::Result<()> {
         .transpose()?;
     let format = CsvFormat {
         bom: args.bom,
+        quote_all: args.quote_all,
         ..args.format.csv(args.crlf, !args.no_final_newline)?
     };
     let (_, sheet) = place.reader_sheet(&args.sheet).await?;
     let cells = sheet.open().await?;
     match args.file.as_ref().filter(|path| path.as_os_str() != "-") {
         Some(path) => {
-            let file = std::fs::File::create(path)
-                .with_context(|| format!("creating {}", path.display()))?;
-            let rows = export_csv(&cells, file, range, &format).await?;
+            // Written beside the file and renamed over it once whole: an
+            // export that fails leaves the file as it was.
+            let dir = match path.parent() {
+                Some(dir) if !dir.as_os_str().is_empty() => dir,
+                _ => std::path::Path::new("."),
+            };
+            let temp = tempfile::Builder::new()
+                .prefix(".infinisheet-export")
+                .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
+                .tempfile_in(dir)
+                .with_context(|| format!("creating a file in {}", dir.display()))?;
+            let rows = export_csv(&cells, temp.as_file(), range, &format).await?;
+            temp.as_file()
+                .sync_all()
+                .with_context(|| format!("writing {}", path.display()))?;
+            temp.persist(path)
+                .with_context(|| format!("writing {}", path.display()))?;
             if !super::quiet() {
                 eprintln!(
                     "exported {} to {}",

@@ -577,6 +577,100 @@ fn import_reads_csv_as_people_write_it() {
         ],
     );
     assert_eq!(ok(home, &["get", "s", "B2", "--raw"]), "c\\nd\\n\n");
+    // A file that quotes every field is named, and comes back so; one
+    // whose lines end in more than one way is named.
+    let all = home.join("all.csv");
+    std::fs::write(&all, "\"a\",\"1\"\n\"\",\"b\"\n").unwrap();
+    let out = cli(home)
+        .args(["import", "s", all.to_str().unwrap(), "--replace"])
+        .output()
+        .unwrap();
+    let note = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        note.contains("quotes every field") && note.contains("`export --quote-all`"),
+        "{note}"
+    );
+    let back = cli(home)
+        .args(["export", "s", "--quote-all"])
+        .output()
+        .unwrap();
+    assert_eq!(back.stdout, std::fs::read(&all).unwrap());
+    let mixed = home.join("mixed.csv");
+    std::fs::write(&mixed, "a\r\nb\nc\n").unwrap();
+    let out = cli(home)
+        .args(["import", "s", mixed.to_str().unwrap(), "--replace"])
+        .output()
+        .unwrap();
+    let note = String::from_utf8_lossy(&out.stderr);
+    assert!(note.contains("more than one way"), "{note}");
+
+    // Bytes that are not text in the encoding named, and a UTF-16 file
+    // read as UTF-8, are refused saying what to do.
+    let sjis = home.join("sjis.csv");
+    std::fs::write(&sjis, b"ok\n\x82\xa0,\xff\xff\n").unwrap();
+    let line = fails(
+        cli(home),
+        &[
+            "import",
+            "s",
+            sjis.to_str().unwrap(),
+            "--encoding",
+            "shift_jis",
+        ],
+    );
+    assert!(
+        line.contains("line 2 holds bytes that are not Shift_JIS"),
+        "{line}"
+    );
+    let utf16 = home.join("utf16.csv");
+    std::fs::write(&utf16, b"\xff\xfea\x00,\x00b\x00\n\x00").unwrap();
+    let line = fails(cli(home), &["import", "s", utf16.to_str().unwrap()]);
+    assert!(line.contains("--encoding utf-16"), "{line}");
+    ok(
+        home,
+        &[
+            "import",
+            "s",
+            utf16.to_str().unwrap(),
+            "--encoding",
+            "utf-16",
+            "--replace",
+        ],
+    );
+    assert_eq!(ok(home, &["get", "s", "B1", "--raw"]), "b\n");
+
+    // An export the encoding cannot hold names the cell, and leaves the
+    // file it would have replaced as it was.
+    ok(home, &["set", "s", "C2", "日本"]);
+    let target = home.join("out.csv");
+    std::fs::write(&target, "before\n").unwrap();
+    let line = fails(
+        cli(home),
+        &[
+            "export",
+            "s",
+            target.to_str().unwrap(),
+            "--encoding",
+            "latin1",
+        ],
+    );
+    assert!(
+        line.contains("'日' in C2") && line.contains("--encoding utf-8"),
+        "{line}"
+    );
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "before\n");
+    let left: Vec<_> = std::fs::read_dir(home)
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(".infinisheet-export")
+        })
+        .collect();
+    assert!(left.is_empty(), "a temporary file was left: {left:?}");
+    ok(home, &["export", "s", target.to_str().unwrap()]);
+    assert!(std::fs::read_to_string(&target).unwrap().contains("日本"));
 }
 
 /// The data directory of the only sheet in the catalog at `home`.

@@ -41,6 +41,23 @@ pub enum CsvError {
         /// The line the row begins on, counted from 1.
         line: u64,
     },
+    /// The file begins with a UTF-16 byte-order mark but is read as UTF-8.
+    #[error(
+        "the file is UTF-16 (it begins with a UTF-16 byte-order mark): import it with \
+         --encoding utf-16"
+    )]
+    Utf16,
+    /// A line holds bytes that are not text in the file's encoding.
+    #[error(
+        "line {line} holds bytes that are not {encoding} text; name the file's encoding with \
+         --encoding (utf-8, windows-1252, shift_jis…)"
+    )]
+    NotInEncoding {
+        /// The line, counted from 1.
+        line: u64,
+        /// The encoding it was read in.
+        encoding: &'static str,
+    },
     /// A line is not UTF-8 (in a file read as UTF-8).
     #[error(
         "line {line} is not UTF-8; if the file is in another encoding, name it with --encoding \
@@ -58,11 +75,29 @@ pub(crate) struct Record {
     bytes: Vec<u8>,
     ends: Vec<usize>,
     quoted: Vec<bool>,
+    /// The line it begins on, from 1.
+    line: u64,
 }
 
 impl Record {
     pub(crate) fn len(&self) -> usize {
         self.ends.len()
+    }
+
+    /// The line it begins on, from 1.
+    pub(crate) fn line(&self) -> u64 {
+        self.line
+    }
+
+    /// Whether it holds U+FFFD, what a decoder puts for bytes that are
+    /// not text in its encoding.
+    pub(crate) fn has_replacement(&self) -> bool {
+        self.bytes.windows(3).any(|w| w == "\u{fffd}".as_bytes())
+    }
+
+    /// Whether every field was quoted (and there is one).
+    pub(crate) fn all_quoted(&self) -> bool {
+        !self.quoted.is_empty() && self.quoted.iter().all(|&q| q)
     }
 
     /// The fields and whether each was quoted (the bytes were checked as
@@ -125,12 +160,17 @@ struct Machine {
     after_cr: bool,
     first_crlf: Option<bool>,
     last_byte: Option<u8>,
+    /// Line breaks of each kind between records: `\n`, `\r\n`, `\r`.
+    breaks: [u64; 3],
 }
 
 impl Machine {
     /// A line break `b` (`\n` or `\r`) seen outside quotes.
     fn line_break(&mut self, b: u8, next: Option<u8>) {
         self.line += 1;
+        if b == b'\n' {
+            self.breaks[0] += 1;
+        }
         if self.first_crlf.is_none() {
             // `\r` then `\n` is one break; known once the next byte is.
             self.first_crlf = match (b, next) {
@@ -153,11 +193,13 @@ impl Machine {
             if self.after_cr {
                 self.after_cr = false;
                 if b == b'\n' {
+                    self.breaks[1] += 1;
                     if self.first_crlf.is_none() {
                         self.first_crlf = Some(true);
                     }
                     continue;
                 }
+                self.breaks[2] += 1;
                 if self.first_crlf.is_none() {
                     self.first_crlf = Some(false);
                 }
@@ -282,6 +324,7 @@ impl<R: Read> CsvReader<R> {
                     head: Vec::new(),
                     checked: false,
                     found: false,
+                    utf16: false,
                 },
             ),
             machine: Machine {
@@ -296,6 +339,7 @@ impl<R: Read> CsvReader<R> {
                 after_cr: false,
                 first_crlf: None,
                 last_byte: None,
+                breaks: [0; 3],
             },
             lenient,
             position: 0,
@@ -310,6 +354,16 @@ impl<R: Read> CsvReader<R> {
     /// Whether the first line break was `\r\n`, once one was read.
     pub(crate) fn first_crlf(&self) -> Option<bool> {
         self.machine.first_crlf
+    }
+
+    /// How many line breaks between records were `\n`, `\r\n` and `\r`
+    /// alone.
+    pub(crate) fn breaks(&self) -> [u64; 3] {
+        let mut breaks = self.machine.breaks;
+        if self.machine.after_cr {
+            breaks[2] += 1; // the text ended right after a `\r`
+        }
+        breaks
     }
 
     /// Whether the text ends in a line break (an empty one does).
@@ -328,6 +382,7 @@ impl<R: Read> CsvReader<R> {
     pub(crate) fn read(&mut self, record: &mut Record) -> Result<bool, CsvError> {
         record.clear();
         let line = self.machine.line;
+        record.line = line;
         loop {
             let chunk = self.input.fill_buf()?;
             if chunk.is_empty() {
@@ -376,6 +431,7 @@ impl<R: Read> CsvReader<R> {
     fn check(&self, record: &Record, line: u64) -> Result<(), CsvError> {
         match std::str::from_utf8(&record.bytes) {
             Ok(_) => Ok(()),
+            Err(_) if self.input.get_ref().utf16 => Err(CsvError::Utf16),
             Err(err) => {
                 // The line of the first bad byte.
                 let before = &record.bytes[..err.valid_up_to()];
@@ -395,6 +451,8 @@ struct Bom<R> {
     head: Vec<u8>,
     checked: bool,
     found: bool,
+    /// It began with a UTF-16 mark instead.
+    utf16: bool,
 }
 
 impl<R: Read> Read for Bom<R> {
@@ -416,6 +474,8 @@ impl<R: Read> Read for Bom<R> {
             if head[..n] == *b"\xEF\xBB\xBF" {
                 self.found = true;
             } else {
+                self.utf16 =
+                    head[..n].starts_with(b"\xFF\xFE") || head[..n].starts_with(b"\xFE\xFF");
                 self.head = head[..n].to_vec();
             }
         }

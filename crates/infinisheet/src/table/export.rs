@@ -2,7 +2,7 @@
 
 use super::{CsvFormat, FormatError, band_rows, shown_text};
 use encoding_rs::Encoding;
-use infinisheet_engine::{Cell, CellRange, CellValue, Spreadsheet, ViewportError};
+use infinisheet_engine::{Cell, CellRange, CellRef, CellValue, Spreadsheet, ViewportError};
 use std::io::Write;
 
 /// The most cells [`export_csv`] writes (blank ones included).
@@ -31,6 +31,34 @@ pub enum ExportError {
     /// The format cannot be written.
     #[error(transparent)]
     Format(#[from] FormatError),
+    /// A cell holds a character the file's encoding cannot hold (nothing
+    /// of that cell was written).
+    #[error(
+        "{character:?} in {cell} cannot be written in {encoding}: export in UTF-8 (--encoding \
+         utf-8, and --bom for spreadsheet apps that need the mark)"
+    )]
+    Unmappable {
+        /// The cell.
+        cell: CellRef,
+        /// The first character of it that cannot be written.
+        character: char,
+        /// The encoding's name.
+        encoding: &'static str,
+    },
+}
+
+/// The first character of `text` that `encoding` cannot hold, if any.
+fn unmappable(text: &str, encoding: &'static Encoding) -> Option<char> {
+    if encoding == encoding_rs::UTF_8 || text.is_ascii() {
+        return None;
+    }
+    let (_, _, lossy) = encoding.encode(text);
+    if !lossy {
+        return None;
+    }
+    let mut buf = [0u8; 4];
+    text.chars()
+        .find(|c| encoding.encode(c.encode_utf8(&mut buf)).2)
 }
 
 /// Writes `range` of `sheet` (its used range if `None`) as CSV in
@@ -77,7 +105,7 @@ pub async fn export_csv<W: std::io::Write>(
     let mut written = 0u64;
     let lines = range.height();
     for area in range.bands(band_rows(range)) {
-        for row in sheet.read(area).await? {
+        for (r, row) in sheet.read(area).await?.into_iter().enumerate() {
             if written > 0 {
                 out.write_all(line_end)?;
             }
@@ -100,6 +128,17 @@ pub async fn export_csv<W: std::io::Write>(
                         value => (value.to_string(), false),
                     },
                 };
+                // Checked before any of it is written.
+                if let Some(character) = unmappable(&text, encoding) {
+                    return Err(ExportError::Unmappable {
+                        cell: CellRef::new(
+                            area.first.row + r as u32,
+                            range.first.column + i as u32,
+                        ),
+                        character,
+                        encoding: encoding.name(),
+                    });
+                }
                 let field = Field {
                     first: i == 0,
                     alone: used == 1,
@@ -148,6 +187,7 @@ fn write_field(
             || matches!(b, b'\n' | b'\r')
     };
     let needs_quotes = field.quoted
+        || format.quote_all
         || (field.alone && text.is_empty())
         || (field.first && format.comment.is_some() && text.bytes().next() == format.comment)
         || text.bytes().any(special);
@@ -290,10 +330,14 @@ impl<W: Write> EncodingWriter<W> {
             self.out.reserve(room);
             let (result, read) =
                 encoder.encode_from_utf8_to_vec_without_replacement(text, &mut self.out, last);
-            self.inner.write_all(&self.out)?;
+            // Nothing of a text that cannot be written is written: a
+            // buffer in front that tries again writes nothing twice.
             match result {
-                encoding_rs::EncoderResult::InputEmpty => return Ok(()),
-                encoding_rs::EncoderResult::OutputFull => text = &text[read..],
+                encoding_rs::EncoderResult::InputEmpty => return self.inner.write_all(&self.out),
+                encoding_rs::EncoderResult::OutputFull => {
+                    self.inner.write_all(&self.out)?;
+                    text = &text[read..];
+                }
                 encoding_rs::EncoderResult::Unmappable(c) => {
                     return Err(std::io::Error::new(
                         std::io::ErrorKind::InvalidData,

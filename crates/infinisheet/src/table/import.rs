@@ -114,6 +114,22 @@ pub struct ImportReport {
     pub final_newline: bool,
     /// Whether the file begins with a UTF-8 byte-order mark.
     pub bom: bool,
+    /// Whether every field of the file was quoted (as some programs write
+    /// every field): [`CsvFormat::quote_all`] writes it back so.
+    pub quoted_all: bool,
+    /// The line breaks between rows, of each kind.
+    pub breaks: LineBreaks,
+}
+
+/// How many line breaks of each kind a file has between its rows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LineBreaks {
+    /// `\n`.
+    pub lf: u64,
+    /// `\r\n`.
+    pub crlf: u64,
+    /// `\r` alone (old Mac files).
+    pub cr: u64,
 }
 
 /// Reads CSV from `reader` into `sheet` as `options` say, one block entry
@@ -334,11 +350,27 @@ fn parse_rows<R: std::io::Read>(
     // wide row above many empty lines is not a rectangle of nothing, and
     // empty lines at the end take no room at all.
     let mut blank = 0u64;
+    // A decoder puts U+FFFD for bytes that are not text in its encoding:
+    // in a legacy encoding (which cannot hold U+FFFD) that is a file in
+    // another one.
+    let encoding = options.format.encoding;
+    let legacy = encoding != encoding_rs::UTF_8
+        && encoding != encoding_rs::UTF_16LE
+        && encoding != encoding_rs::UTF_16BE;
+    let mut quoted_all = true;
     while csv.read(&mut record)? {
         if record.len() == 0 {
             blank += 1;
             continue;
         }
+        if legacy && record.has_replacement() {
+            return Err(CsvError::NotInEncoding {
+                line: record.line(),
+                encoding: encoding.name(),
+            }
+            .into());
+        }
+        quoted_all &= record.all_quoted();
         let at = csv.position();
         // The block with the empty lines and this row, as wide as its
         // widest row: sent first if that would pass the cap, so a block is
@@ -375,6 +407,9 @@ fn parse_rows<R: std::io::Read>(
     report.crlf = csv.first_crlf() == Some(true);
     report.final_newline = csv.final_newline();
     report.bom = csv.bom();
+    report.quoted_all = quoted_all && report.cells > 0;
+    let [lf, crlf, cr] = csv.breaks();
+    report.breaks = LineBreaks { lf, crlf, cr };
     let position = csv.position();
     let _ = out.blocking_send(Ok(Parsed {
         edits,

@@ -19,7 +19,9 @@ mod shown;
 
 pub use csv_read::{CsvError, MAX_FIELDS, MAX_RECORD_BYTES};
 pub use export::{EXPORT_LIMIT, ExportError, cell_json, export_csv, write_json};
-pub use import::{ImportError, ImportFailed, ImportOptions, ImportReport, Types, import_csv};
+pub use import::{
+    ImportError, ImportFailed, ImportOptions, ImportReport, LineBreaks, Types, import_csv,
+};
 pub use shown::shown_text;
 
 /// How a cell's value is written in a table or a CSV file: numbers in
@@ -44,6 +46,8 @@ pub struct CsvFormat {
     /// Lines that begin with this byte are comments, left out when read
     /// (and not written back); none unless set.
     pub comment: Option<u8>,
+    /// Quote every field, as some programs write files (empty ones too).
+    pub quote_all: bool,
     /// The file begins with a UTF-8 byte-order mark (written when set;
     /// reading takes one off and says so in
     /// [`ImportReport::bom`](crate::table::ImportReport::bom)).
@@ -73,6 +77,7 @@ impl Default for CsvFormat {
             quote: b'"',
             escape: None,
             comment: None,
+            quote_all: false,
             bom: false,
             crlf: false,
             final_newline: true,
