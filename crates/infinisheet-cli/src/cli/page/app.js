@@ -717,10 +717,11 @@ document.addEventListener("paste", (e) => {
   // One block entry from the selection's first cell; cells copied blank
   // are blank again: the area is cleared first (in the same batch).
   const area = rangeText({ top: s.top, left: s.left, bottom: cursor.row, right: cursor.col });
-  const body = exact
-    ? { [area]: null, [refOf(s.top, s.left)]: rows.map((row) => row.map((v) => (v && typeof v === "object" ? v : null))) }
-    : { [refOf(s.top, s.left)]: rows };
-  if (exact && area === refOf(s.top, s.left)) delete body[area];
+  const first = refOf(s.top, s.left);
+  const cellOf = (v) => (v && typeof v === "object" ? v : null);
+  let body = { [first]: rows };
+  if (exact && area === first) body = { [first]: cellOf(rows[0][0]) }; // null: blank again
+  else if (exact) body = { [area]: null, [first]: rows.map((row) => row.map(cellOf)) };
   write(body, texts, `The paste at ${refOf(s.top, s.left)}`);
 });
 
