@@ -850,10 +850,17 @@ fn reading_commands_work_read_only_and_create_nothing() {
     let binary = if as_root {
         use std::os::unix::fs::PermissionsExt;
         let copy = reachable.path().join("infinisheet");
-        std::fs::copy(assert_cmd::cargo::cargo_bin("infinisheet"), &copy).unwrap();
-        for path in [reachable.path(), copy.as_path()] {
-            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
-        }
+        // Copied by another process: a file this one held open for writing
+        // would be inherited by a child another test forks meanwhile, and
+        // running the copy would then fail with "Text file busy".
+        let copied = std::process::Command::new("install")
+            .args(["-m", "0755"])
+            .arg(assert_cmd::cargo::cargo_bin("infinisheet"))
+            .arg(&copy)
+            .status()
+            .unwrap();
+        assert!(copied.success(), "install: {copied}");
+        std::fs::set_permissions(reachable.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         copy
     } else {
         assert_cmd::cargo::cargo_bin("infinisheet")
