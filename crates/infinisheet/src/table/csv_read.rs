@@ -151,8 +151,6 @@ struct Machine {
     escape: Option<u8>,
     comment: Option<u8>,
     state: State,
-    /// The field being read was quoted.
-    quoted: bool,
     /// The line being read, from 1; the line the open quote began on.
     line: u64,
     quote_line: u64,
@@ -180,6 +178,14 @@ impl Machine {
             };
         }
         self.after_cr = b == b'\r';
+    }
+
+    /// A byte of a quoted field, counting the lines it spans.
+    fn quoted_byte(&mut self, b: u8, next: Option<u8>, record: &mut Record) {
+        if b == b'\n' || (b == b'\r' && next != Some(b'\n')) {
+            self.line += 1;
+        }
+        record.bytes.push(b);
     }
 
     /// Reads from `chunk` into `record` until a record ends or the chunk
@@ -215,7 +221,6 @@ impl Machine {
                 State::RecordStart | State::FieldStart => {
                     if b == self.quote {
                         self.state = State::Quoted;
-                        self.quoted = true;
                         self.quote_line = self.line;
                     } else if b == self.delimiter {
                         record.end_field(false);
@@ -231,7 +236,6 @@ impl Machine {
                         return (true, i);
                     } else {
                         record.bytes.push(b);
-                        self.quoted = false;
                         self.state = State::Unquoted;
                     }
                 }
@@ -261,17 +265,11 @@ impl Machine {
                     } else if b == self.quote {
                         self.state = State::QuoteInQuoted;
                     } else {
-                        if b == b'\n' || (b == b'\r' && next != Some(b'\n')) {
-                            self.line += 1;
-                        }
-                        record.bytes.push(b);
+                        self.quoted_byte(b, next, record);
                     }
                 }
                 State::Escaped => {
-                    if b == b'\n' || (b == b'\r' && next != Some(b'\n')) {
-                        self.line += 1;
-                    }
-                    record.bytes.push(b);
+                    self.quoted_byte(b, next, record);
                     self.state = State::Quoted;
                 }
                 State::QuoteInQuoted => {
@@ -333,7 +331,6 @@ impl<R: Read> CsvReader<R> {
                 escape: format.escape,
                 comment: format.comment,
                 state: State::RecordStart,
-                quoted: false,
                 line: 1,
                 quote_line: 1,
                 after_cr: false,

@@ -6,7 +6,7 @@
 //! Counted on the in-memory store in virtual time (the clock only moves
 //! when every task waits).
 
-use infinisheet::blob_store::BlobDirExt;
+use infinisheet::blob_store::{BlobDir, BlobDirExt};
 use infinisheet::event_log::{
     EventLog, EventLogExt, KnownSnapshot, LogEntry, TailEvent, TailOptions,
 };
@@ -26,6 +26,17 @@ fn catalog(store: &CountingStore) -> Catalog {
     ));
     let tree = ObjectStoreBlobStore::new(Arc::new(store.clone()), "tree".into());
     Catalog::new(Storage::new(logs, Arc::new(tree), "memory://tree"))
+}
+
+/// The catalog's `.live/` directory.
+async fn live_dir(catalog: &Catalog) -> Arc<dyn BlobDir> {
+    catalog
+        .storage()
+        .blobs
+        .root()
+        .open_dir(LIVE_DIR)
+        .await
+        .unwrap()
 }
 
 fn paused() -> tokio::runtime::Runtime {
@@ -121,13 +132,8 @@ fn fifty_idle_sheets_cost_one_listing_a_second_and_an_append_wakes_its_tail() {
             let waited = at - appended;
             assert!(waited <= Duration::from_millis(600), "{waited:?}");
         }
-        let markers = there
-            .storage()
-            .blobs
-            .root()
-            .open_dir(LIVE_DIR)
+        let markers = live_dir(&there)
             .await
-            .unwrap()
             .list(None)
             .await
             .unwrap()
@@ -171,13 +177,7 @@ fn a_removal_elsewhere_wakes_the_sheets_follower_and_ended_writers_markers_are_s
             .await
             .unwrap();
         // A marker of a process that ended long ago.
-        let live = here
-            .storage()
-            .blobs
-            .root()
-            .open_dir(LIVE_DIR)
-            .await
-            .unwrap();
+        let live = live_dir(&here).await;
         let old = "abc.000000000001ffffffffffffffffffff";
         live.write(old, Vec::new()).await.unwrap();
         let mut follow = sheet.follow(&here);
@@ -250,13 +250,7 @@ fn only_object_store_catalogs_mark_appends() {
             .add_entry(LogEntry::new("a"), 1, KnownSnapshot::NotTracked)
             .await
             .unwrap();
-        let live = memory
-            .storage()
-            .blobs
-            .root()
-            .open_dir(LIVE_DIR)
-            .await
-            .unwrap();
+        let live = live_dir(&memory).await;
         assert!(live.list(None).await.unwrap().entries.is_empty());
         memory.remove("s", false).await.unwrap();
         assert_eq!(live.list(None).await.unwrap().entries.len(), 1);
