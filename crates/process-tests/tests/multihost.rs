@@ -963,12 +963,16 @@ fn run(backend: Backend, tag: &str, writers: u32, each: u64, ignore_create: bool
         }
     }
     if !outcome.problems.is_empty() && !ignore_create {
-        let log = std::fs::read_to_string(scratch.path().join("server.log")).unwrap_or_default();
-        let lines: Vec<&str> = log.lines().collect();
-        eprintln!(
-            "multihost {tag}: the server's log ends:\n{}",
-            lines[lines.len().saturating_sub(30)..].join("\n")
-        );
+        // The storage server's log and the worker's (why it ended, if it
+        // did), kept in the scratch directory that goes with the test.
+        for (whose, file) in [("server", "server.log"), ("worker", "worker.log")] {
+            let log = std::fs::read_to_string(scratch.path().join(file)).unwrap_or_default();
+            let lines: Vec<&str> = log.lines().collect();
+            eprintln!(
+                "multihost {tag}: the {whose}'s log ends:\n{}",
+                lines[lines.len().saturating_sub(30)..].join("\n")
+            );
+        }
     }
     outcome
 }
