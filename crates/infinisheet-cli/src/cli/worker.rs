@@ -67,9 +67,23 @@ fn sweep_seconds(text: &str) -> Result<f64, String> {
 }
 
 pub(crate) async fn run(place: &Place, args: Worker) -> anyhow::Result<()> {
-    let catalog = place.catalog().await?;
     // In range: `interval_seconds` took it.
     let interval = Duration::from_secs_f64(args.interval);
+    // A long-running worker waits out storage that cannot be reached yet
+    // (a retryable error: a server busy or cut off), as it does a failed
+    // pass; `--once` says why at once.
+    let catalog = loop {
+        match place.catalog().await {
+            Ok(catalog) => break catalog,
+            Err(err) if !args.once && is_retryable(&err) => {
+                if !super::quiet() {
+                    eprintln!("worker: {}; trying again", super::one_line(&err));
+                }
+                tokio::time::sleep(interval.max(Duration::from_secs(1))).await;
+            }
+            Err(err) => return Err(err),
+        }
+    };
     // By identity and log: a sheet's data directory is its identity's, so
     // a sheet keeps its worker across `mv`, a path that now holds another
     // sheet (`rm` and `new`) gets one of its own, and a worker is dropped
@@ -304,4 +318,13 @@ pub(crate) fn stop_signal() -> anyhow::Result<tokio::sync::watch::Receiver<bool>
         }
     });
     Ok(rx)
+}
+
+/// Whether `err` (or what caused it) is a storage error worth trying again.
+fn is_retryable(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<infinisheet::StorageError>()
+            .is_some_and(infinisheet::StorageError::is_retryable)
+    })
 }
