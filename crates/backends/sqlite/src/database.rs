@@ -242,7 +242,16 @@ impl SqliteDatabase {
                         |row| row.get(0),
                     )
                     .optional()?;
+                // The id comes from the index of names (it covers the
+                // lookup): a damaged index page can point the name at
+                // another row, or at none, while every page reads clean.
+                // The row it names must carry the name and its checksum.
+                let misled = match existing {
+                    Some(id) => misled_row(&tx, table, id, &owned)?,
+                    None => None,
+                };
                 let result = match (existing, mode) {
+                    _ if let Some(damaged) = misled => Named::Damaged(damaged),
                     (Some(_), Mode::Create) => Named::Exists,
                     (Some(id), _) => Named::Found(id),
                     // Before saying "missing" (or making a new one), check
@@ -303,6 +312,51 @@ enum Named {
     Missing,
     /// A row of the table fails its checksum.
     Damaged(String),
+}
+
+/// Why the row `id` of `logs` or `blob_stores`, which the index of names
+/// gave for `name`, is not that name's whole row, if it is not: the row is
+/// missing, holds another name, or fails its checksum. Read from the table
+/// by id, not through the index.
+fn misled_row(
+    tx: &rusqlite::Transaction<'_>,
+    table: &str,
+    id: i64,
+    name: &str,
+) -> rusqlite::Result<Option<String>> {
+    let logs = table == "logs";
+    let (sql, what) = if logs {
+        (
+            "SELECT name, crc, start_seq, end_seq FROM logs WHERE id = ?1",
+            "log",
+        )
+    } else {
+        (
+            "SELECT name, crc, 0, 0 FROM blob_stores WHERE id = ?1",
+            "blob store",
+        )
+    };
+    let row: Option<(String, i64, i64, i64)> = tx
+        .query_row(sql, [id], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+        })
+        .optional()?;
+    let Some((found, crc, start, end)) = row else {
+        return Ok(Some(format!(
+            "the index of {what} names points {name:?} at {what} {id}, which does not exist"
+        )));
+    };
+    if found != name {
+        return Ok(Some(format!(
+            "the index of {what} names points {name:?} at {what} {id}, which is {found:?}"
+        )));
+    }
+    let expected = if logs {
+        checksum::log(id, name, start, end)
+    } else {
+        checksum::store(id, name)
+    };
+    Ok((crc != expected).then(|| format!("the row of {what} {id} ({name:?}) fails its checksum")))
 }
 
 /// The first row of `logs` or `blob_stores` whose checksum fails, or whose

@@ -1,7 +1,8 @@
 //! The damage sweep: every on-disk format — filesystem log segments, SQLite
 //! entries and blobs, snapshot tiles and indexes — has its bytes flipped
 //! one at a time and is cut at every length (SQLite: every stored value's
-//! bytes, a seeded sample of the whole file, and cuts at every 512 bytes),
+//! bytes, every bit of the indexes' entries, a seeded sample of the whole
+//! file, and cuts at every 512 bytes),
 //! and each damaged copy is read back. A read is either unchanged or a
 //! typed corruption error naming what is damaged; never other data, never
 //! a panic. The documented exceptions are counted apart: a bad final frame
@@ -347,6 +348,38 @@ async fn read_sqlite(path: &Path) -> Result<SqliteState, Read> {
     })
 }
 
+/// The byte ranges of each index's root page that hold its entries: the
+/// page header, the cell pointers and the cells (not the free space).
+fn index_ranges(path: &Path, file: &[u8]) -> Vec<std::ops::Range<usize>> {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let page_size: i64 = conn
+        .query_row("PRAGMA page_size", [], |row| row.get(0))
+        .unwrap();
+    let page_size = usize::try_from(page_size).unwrap();
+    let mut select = conn
+        .prepare("SELECT rootpage FROM sqlite_master WHERE type = 'index'")
+        .unwrap();
+    let roots: Vec<usize> = select
+        .query_map([], |row| row.get::<_, i64>(0))
+        .unwrap()
+        .map(|root| usize::try_from(root.unwrap()).unwrap())
+        .collect();
+    let mut ranges = Vec::new();
+    for root in roots {
+        let page = (root - 1) * page_size;
+        let header = if root == 1 { page + 100 } else { page };
+        // An index leaf (type 10) has an 8-byte header, an interior page 12.
+        let header_len = if file[header] == 10 { 8 } else { 12 };
+        let cells = usize::from(u16::from_be_bytes([file[header + 3], file[header + 4]]));
+        let content = usize::from(u16::from_be_bytes([file[header + 5], file[header + 6]]));
+        ranges.push(header..header + header_len + 2 * cells);
+        if cells > 0 {
+            ranges.push(page + content..page + page_size);
+        }
+    }
+    ranges
+}
+
 /// The byte ranges of the file that hold stored values.
 fn value_ranges(file: &[u8]) -> Vec<std::ops::Range<usize>> {
     let mut needles: Vec<Vec<u8>> = (0..30).map(|s| payload(s).to_vec()).collect();
@@ -377,6 +410,17 @@ async fn sqlite_entries_and_blobs_read_back_whole_or_as_corruption() {
             let mut damaged = bytes.clone();
             damaged[at] ^= 1 << (at % 8);
             changes.push((format!("value byte {at} flipped"), damaged));
+        }
+    }
+    // Every bit of the indexes' leaf pages that holds a key or a pointer:
+    // a damaged index entry reads clean but can point a name elsewhere.
+    for range in index_ranges(&pristine, &bytes) {
+        for at in range {
+            for bit in 0..8 {
+                let mut damaged = bytes.clone();
+                damaged[at] ^= 1 << bit;
+                changes.push((format!("index byte {at} bit {bit} flipped"), damaged));
+            }
         }
     }
     let mut structure: Vec<(String, Vec<u8>)> = Vec::new();
