@@ -109,6 +109,11 @@ impl Block {
         Block::new(origin, width, cells)
     }
 
+    /// Its origin, width and cells, moved out.
+    pub(crate) fn into_parts(self) -> (CellRef, u32, Vec<Option<Cell>>) {
+        (self.origin, self.width, self.cells)
+    }
+
     /// The top-left cell.
     pub fn origin(&self) -> CellRef {
         self.origin

@@ -27,7 +27,8 @@
 //! `read`, `set`, the load status — in `read.rs`), `Content` (`content.rs`: the immutable state
 //! readers take), `segment.rs` (the append-only log segment shared by
 //! contents, each seeing its own prefix), `snapshot.rs` (reading and writing
-//! snapshot blobs), `format.rs` (tile and index encodings), `compact.rs`
+//! snapshot blobs), `streamed.rs` (writing a snapshot streaming from the
+//! log or a repair's payloads, in flat memory), `format.rs` (tile and index encodings), `compact.rs`
 //! (the compact cell encoding and LZ4 wrapping blocks and tiles share),
 //! `entry.rs` (log entries), `edit.rs` (`Edit`, `Block`), `value.rs`
 //! (lossless parsing, shortest number text), `reference.rs` (A1 references,
@@ -120,6 +121,7 @@ mod reference;
 mod segment;
 mod sheet;
 mod snapshot;
+mod streamed;
 mod value;
 
 pub use content::{CellState, Content};
@@ -136,8 +138,11 @@ pub use format::INDEX_NAME as SNAPSHOT_INDEX;
 pub use identity::{SheetId, SheetIdError};
 pub use options::SheetOptions;
 pub use reference::{CellRange, CellRef, IntoCellRef, ReferenceError};
-pub use sheet::{LoadStatus, SNAPSHOT_WORKFLOW, SheetWatch, Spreadsheet, rebuild_snapshot};
+pub use sheet::{
+    BulkAppend, LoadStatus, SNAPSHOT_WORKFLOW, SheetWatch, Spreadsheet, rebuild_snapshot,
+};
 pub use snapshot::{
     SNAPSHOTS_DIR, parse_snapshot_id, snapshot_dependencies, snapshot_id, verify_snapshot,
 };
+pub use streamed::write_snapshot_from_log;
 pub use value::{Cell, CellValue, ErrorValue, UnknownErrorValue, number_text};

@@ -53,7 +53,7 @@ pub fn parse_snapshot_id(blob_id: &str) -> Option<(SequenceId, Option<SheetId>)>
 /// A cell and its place within its tile.
 type PlacedCell = ((u32, u32), Cell);
 
-fn path(snapshot: &str, blob: &str) -> String {
+pub(crate) fn path(snapshot: &str, blob: &str) -> String {
     format!("{SNAPSHOTS_DIR}/{snapshot}/{blob}")
 }
 
@@ -81,7 +81,7 @@ impl Blobs {
         }
     }
 
-    async fn snapshot_dir(
+    pub(crate) async fn snapshot_dir(
         &self,
         snapshot: &str,
         blob: &str,
@@ -143,7 +143,7 @@ impl Blobs {
         written.1.remove(&(tile.tile_row, tile.tile_column))
     }
 
-    async fn read_tile(&self, tile: &TileRef) -> Result<Arc<Tile>, SnapshotReadError> {
+    pub(crate) async fn read_tile(&self, tile: &TileRef) -> Result<Arc<Tile>, SnapshotReadError> {
         {
             let written = self.written.lock().unwrap_or_else(PoisonError::into_inner);
             if written.0 == tile.snapshot
@@ -195,7 +195,7 @@ impl Blobs {
         Ok(((tile.tile_row, tile.tile_column), read))
     }
 
-    async fn write(
+    pub(crate) async fn write(
         &self,
         snapshot: &str,
         blob: &str,
@@ -361,7 +361,7 @@ pub(crate) async fn write(
 /// (up to 16 times) for a sheet narrower than a tile, so that a tile
 /// still holds about `tile_rows` x `tile_columns` cells (a 10-column table
 /// of 100x100 tiles would make ten times the blobs, each a tenth full).
-fn first_geometry(options: &SheetOptions, columns: u64) -> (u32, u32) {
+pub(crate) fn first_geometry(options: &SheetOptions, columns: u64) -> (u32, u32) {
     let tile_rows = options.tile_rows.clamp(1, 1 << 16);
     let tile_columns = options.tile_columns.clamp(1, 1 << 16);
     let taller = (u64::from(tile_columns) / columns.max(1)).clamp(1, 16) as u32;
@@ -369,7 +369,7 @@ fn first_geometry(options: &SheetOptions, columns: u64) -> (u32, u32) {
 }
 
 /// Whether two ranges share a cell.
-fn overlap(a: CellRange, b: CellRange) -> bool {
+pub(crate) fn overlap(a: CellRange, b: CellRange) -> bool {
     a.first.row <= b.last.row
         && b.first.row <= a.last.row
         && a.first.column <= b.last.column

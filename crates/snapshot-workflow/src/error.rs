@@ -2,7 +2,9 @@
 //! do, and whether trying again may help.
 
 use infinisheet_blob_store::{DirError, ListError, ReadBlobError, RemoveBlobError, WriteBlobError};
-use infinisheet_engine::{LoadError, SnapshotReadError, WriteSnapshotError};
+use infinisheet_engine::{
+    LoadError, RebuildError, SNAPSHOTS_DIR, SnapshotReadError, WriteSnapshotError,
+};
 use infinisheet_event_log::{
     BoxError, QueryError, SequenceId, SetMetadataError, SnapshotValue, StorageError, TruncateError,
 };
@@ -173,5 +175,19 @@ blob_failure!(
 impl BlobFailure for StorageError {
     fn retryable(&self) -> bool {
         self.is_retryable()
+    }
+}
+
+impl From<RebuildError> for WorkflowError {
+    fn from(err: RebuildError) -> Self {
+        match err {
+            RebuildError::Load(err) => WorkflowError::Load(err),
+            RebuildError::Write(err) => WorkflowError::Write(err),
+            other => WorkflowError::Blob {
+                path: SNAPSHOTS_DIR.to_owned(),
+                retryable: other.is_retryable(),
+                source: Box::new(other),
+            },
+        }
     }
 }

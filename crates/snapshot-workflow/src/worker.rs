@@ -5,7 +5,9 @@ use crate::cleanup::{self, CleanupReport};
 use crate::scan::{self, Found};
 use crate::{WorkflowError, WorkflowOptions, history};
 use infinisheet_blob_store::BlobDir;
-use infinisheet_engine::{SNAPSHOT_WORKFLOW, Spreadsheet, WriteSnapshotError};
+use infinisheet_engine::{
+    RebuildError, SNAPSHOT_WORKFLOW, Spreadsheet, WriteSnapshotError, write_snapshot_from_log,
+};
 use infinisheet_event_log::{
     EventLog, EventLogExt, FieldUpdate, KnownSnapshot, MetadataUpdate, QueryEnd, QueryError,
     QueryStart, SequenceId, SetMetadataError, SnapshotValue,
@@ -332,34 +334,53 @@ impl Inner {
                 None => JobOutcome::NotPending,
             });
         }
-        if newest.is_some_and(|newest| newest.sequence_id > at) {
+        if newest
+            .as_ref()
+            .is_some_and(|newest| newest.sequence_id > at)
+        {
             return self.supersede(at).await;
         }
         let open = self.slot().clone();
-        let sheet = match open {
+        let (value, base, short) = match open {
             Some(sheet) => {
                 sheet.sync().await?;
-                sheet
+                let content = sheet.content();
+                let base = content.snapshot().map(|b| b.sequence_id);
+                // Reading the entries since the base costs about as much as
+                // checking the blobs the snapshot shares when there are
+                // this many.
+                let short = content.end() - base.unwrap_or(0) <= SHORT_CHECK;
+                match sheet.write_snapshot(at).await {
+                    Ok(value) => (value, base, short),
+                    Err(WriteSnapshotError::OutOfRange { start, .. }) if start > at => {
+                        return self.supersede(at).await;
+                    }
+                    Err(err) => return Err(err.into()),
+                }
             }
             None => {
-                let mut options = self.options.sheet;
-                options.polling_interval = None;
-                let opened = Spreadsheet::open(self.log.clone(), self.dir.clone(), options).await?;
-                *self.slot() = Some(opened.clone());
-                opened
+                // No sheet loaded (the first job, or the one after a
+                // failure): the snapshot is written streaming from the log,
+                // holding the tiles of a few rows, never every cell since
+                // the newest snapshot (an import's millions). The sheet is
+                // then loaded from it, for the jobs after.
+                // The writer reads the newest snapshot again (one may have
+                // been published since the scan): check what it shares
+                // before and after publishing, as for a long job.
+                let (base, short) = (newest.as_ref().map(|n| n.sequence_id), false);
+                let written =
+                    write_snapshot_from_log(&*self.log, self.dir.clone(), self.options.sheet, at)
+                        .await;
+                match written {
+                    Ok(value) => (value, base, short),
+                    Err(RebuildError::Write(WriteSnapshotError::OutOfRange { start, .. }))
+                        if start > at =>
+                    {
+                        return self.supersede(at).await;
+                    }
+                    Err(err) => return Err(err.into()),
+                }
             }
-        };
-        let content = sheet.content();
-        let base = content.snapshot().map(|b| b.sequence_id);
-        // Reading the entries since the base costs about as much as
-        // checking the blobs the snapshot shares when there are this many.
-        let short = content.end() - base.unwrap_or(0) <= SHORT_CHECK;
-        let value = match sheet.write_snapshot(at).await {
-            Ok(value) => value,
-            Err(WriteSnapshotError::OutOfRange { start, .. }) if start > at => {
-                return self.supersede(at).await;
-            }
-            Err(err) => return Err(err.into()),
         };
         // The base is whole and nothing can remove what it shares while it
         // is the newest snapshot, if this worker checked it when it
@@ -406,6 +427,16 @@ impl Inner {
             });
         }
         *self.verified() = Some(at);
+        if self.slot().is_none() {
+            // Loaded from the snapshot just published: its index and the
+            // entries after it, none of the cells before.
+            let mut options = self.options.sheet;
+            options.polling_interval = None;
+            if let Ok(opened) = Spreadsheet::open(self.log.clone(), self.dir.clone(), options).await
+            {
+                *self.slot() = Some(opened);
+            }
+        }
         Ok(JobOutcome::Published(value))
     }
 

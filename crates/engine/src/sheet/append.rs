@@ -135,3 +135,121 @@ mod tests {
         assert_eq!(snapshot_due(u64::MAX, 2, 10), None);
     }
 }
+
+/// Appends made by [`Spreadsheet::bulk`]: entries go to the log's end and
+/// nowhere else, so a load of any size holds none of its cells.
+#[derive(Debug)]
+pub struct BulkAppend {
+    sheet: Spreadsheet,
+    /// Where the next entry goes, as far as this bulk knows.
+    next: SequenceId,
+}
+
+impl Spreadsheet {
+    /// Starts a bulk load: entries appended through the [`BulkAppend`]
+    /// returned go to the log, not into this sheet's content, which would
+    /// hold every cell they set (an import of millions of cells). The
+    /// content does not show them until the sheet loads them:
+    /// [`reload`](Spreadsheet::reload) once the load's snapshot is written
+    /// reads only the entries after it. A later edit through this sheet
+    /// finds the log moved on, syncs (reading every entry since) and lands
+    /// after them.
+    pub fn bulk(&self) -> BulkAppend {
+        BulkAppend {
+            sheet: self.clone(),
+            next: self.content().end,
+        }
+    }
+
+    /// Loads the sheet again from the log's newest snapshot and the entries
+    /// after it (what [`open`](Spreadsheet::open) reads), replacing the
+    /// content in one step: after a [`bulk`](Spreadsheet::bulk) load whose
+    /// snapshot is written, this reads none of its cells but the tiles a
+    /// viewport needs.
+    ///
+    /// # Errors
+    ///
+    /// [`LoadError`]; the content is then unchanged.
+    pub async fn reload(&self) -> Result<(), LoadError> {
+        let _op = self.inner.ops.lock().await;
+        let loaded = self.inner.load().await?;
+        self.inner.publish(loaded);
+        Ok(())
+    }
+}
+
+impl BulkAppend {
+    /// Appends `edits` at the log's end, one entry each, all or none, under
+    /// one append token (a try whose reply was lost is found landed by the
+    /// next, never appended twice); with `snapshot`, the last entry asks
+    /// for a snapshot (unless the sheet's `snapshot_interval` is 0). When
+    /// another writer took the place, the edits go after its entries
+    /// (edits are last-writer-wins per cell), up to `max_edit_attempts`
+    /// times. Returns the entries' ids.
+    ///
+    /// # Errors
+    ///
+    /// * [`EditError::Contended`] after `max_edit_attempts` lost races.
+    /// * [`EditError::Storage`] if the log failed; the edits may have
+    ///   landed if it failed after taking them.
+    pub async fn append(
+        &mut self,
+        edits: Vec<Edit>,
+        snapshot: bool,
+    ) -> Result<Range<SequenceId>, EditError> {
+        let inner = &self.sheet.inner;
+        let options = &inner.options;
+        let token = AppendToken::random();
+        let now = std::time::SystemTime::now();
+        let count = edits.len() as u64;
+        let ask = snapshot && options.snapshot_interval > 0;
+        let entries: Vec<LogEntry> = edits
+            .iter()
+            .enumerate()
+            .map(|(i, edit)| {
+                let entry = LogEntry::new(crate::entry::timed(now, &encode_edit(edit)));
+                if ask && i as u64 + 1 == count {
+                    entry.with_pending(SNAPSHOT_WORKFLOW)
+                } else {
+                    entry
+                }
+            })
+            .collect();
+        drop(edits);
+        let attempts = options.max_edit_attempts.max(1);
+        let (mut conflicts, mut failures) = (0, 0);
+        loop {
+            let seq = self.next;
+            match inner
+                .log
+                .append_at(entries.clone(), seq, KnownSnapshot::NotTracked, Some(token))
+                .await
+            {
+                Ok(_) => {
+                    self.next = seq + count;
+                    return Ok(seq..seq + count);
+                }
+                Err(AddEntryError::Conflict { .. }) => {
+                    conflicts += 1;
+                    if conflicts >= attempts {
+                        return Err(EditError::Contended { attempts });
+                    }
+                    self.next = inner.log.bounds().await.map_err(EditError::Storage)?.end;
+                }
+                Err(AddEntryError::Storage(err))
+                    if err.is_retryable() && failures < options.storage_retries =>
+                {
+                    tracing::debug!(%err, seq, "resending a bulk append after a storage error");
+                    tokio::time::sleep(retry_delay(failures)).await;
+                    failures += 1;
+                }
+                Err(err) => return Err(EditError::Storage(storage(err))),
+            }
+        }
+    }
+
+    /// Where the next entry goes, as far as this load knows.
+    pub fn end(&self) -> SequenceId {
+        self.next
+    }
+}

@@ -137,7 +137,7 @@ impl Inner {
 
 /// Fails unless the snapshot `blob_id` a log names carries the sheet's
 /// `identity` (a sheet without one takes any snapshot).
-pub(super) fn check_snapshot(identity: Option<SheetId>, blob_id: &str) -> Result<(), LoadError> {
+pub(crate) fn check_snapshot(identity: Option<SheetId>, blob_id: &str) -> Result<(), LoadError> {
     let Some(expected) = identity else {
         return Ok(());
     };
@@ -161,7 +161,7 @@ pub(super) fn check_snapshot(identity: Option<SheetId>, blob_id: &str) -> Result
 
 /// Fails unless a log whose first entry is `first` (`None`: an empty log)
 /// begins with the sheet's `identity` (a sheet without one takes any log).
-pub(super) fn check_first(
+pub(crate) fn check_first(
     identity: Option<SheetId>,
     first: Option<&[u8]>,
 ) -> Result<(), LoadError> {

@@ -7,10 +7,11 @@ mod append;
 mod load;
 mod read;
 
+pub use append::BulkAppend;
 pub use read::LoadStatus;
 
 use append::retry_delay;
-use load::{apply_entry, check_first, check_snapshot};
+pub(crate) use load::{check_first, check_snapshot};
 
 use crate::content::{Base, Content, TileKey};
 use crate::edit::{Block, Edit};
@@ -401,25 +402,7 @@ pub async fn rebuild_snapshot(
     base: Option<SnapshotValue>,
     payloads: &[bytes::Bytes],
 ) -> Result<SnapshotValue, RebuildError> {
-    let blobs = Blobs::new(dir);
-    let mut draft = match base {
-        Some(value) => {
-            check_snapshot(options.identity, &value.blob_id)?;
-            let start = value.sequence_id;
-            let base = blobs.read_base(value).await.map_err(LoadError::from)?;
-            Content::empty(start, Some(Arc::new(base)))
-        }
-        None => {
-            check_first(options.identity, payloads.first().map(|p| &p[..]))?;
-            Content::empty(0, None)
-        }
-    };
-    for payload in payloads {
-        let seq = draft.end;
-        apply_entry(&mut draft, seq, &LogEntry::new(payload.clone()))?;
-    }
-    let at = draft.end;
-    Ok(snapshot::write(&blobs, &draft, at, &options).await?)
+    crate::streamed::rebuild(dir, &options, base, payloads).await
 }
 
 /// Syncs every `interval` while the sheet is alive.

@@ -1,0 +1,590 @@
+//! Snapshots written from entries as they stream past, in flat memory: a
+//! worker's snapshot of a sheet that is not loaded (an import's, however
+//! large), and a repair's rebuild.
+//!
+//! Two passes over the entries. The first reads where each entry writes
+//! (its rows) and the sheet's extent, which fixes the tile geometry; from
+//! them, each band of tile rows has a last entry touching it. The second
+//! gathers each band's cells and, right after that last entry, merges them
+//! with the base snapshot's tiles of the band and writes them. What is held
+//! at once is the cells of the bands still open: for an import, which
+//! writes row after row, one band or two, however large the file.
+
+use crate::content::{Base, TileKey};
+use crate::edit::Block;
+use crate::entry::{EntryError, SheetEntry};
+use crate::error::{LoadError, RebuildError, WriteSnapshotError};
+use crate::format::{INDEX_NAME, Index, Tile, TileRef, tile_name};
+use crate::options::SheetOptions;
+use crate::reference::{CellRange, CellRef};
+use crate::segment::Extent;
+use crate::sheet::{check_first, check_snapshot};
+use crate::snapshot::{Blobs, first_geometry, overlap, snapshot_id};
+use crate::value::Cell;
+use bytes::Bytes;
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use infinisheet_blob_store::{BlobDir, BlobName, WriteBlobError};
+use infinisheet_event_log::{
+    EventLog, KnownSnapshot, QueryEnd, QueryStart, SequenceId, SnapshotValue, StorageError,
+};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use tokio::task::JoinHandle;
+
+/// Where a streamed snapshot's entries come from (read twice).
+enum Entries<'a> {
+    /// The log's entries before `to`.
+    Log {
+        log: &'a dyn EventLog,
+        to: SequenceId,
+    },
+    /// Entries in hand, the first at `from`.
+    Payloads {
+        from: SequenceId,
+        payloads: &'a [Bytes],
+    },
+}
+
+impl Entries<'_> {
+    /// The entries from `at` on, a page of them (none at the end).
+    async fn page(&self, at: SequenceId) -> Result<Vec<Bytes>, RebuildError> {
+        match *self {
+            Entries::Log { log, to } => {
+                if at >= to {
+                    return Ok(Vec::new());
+                }
+                let page = log
+                    .query(
+                        QueryStart::Id(at),
+                        QueryEnd::Id(to),
+                        KnownSnapshot::NotTracked,
+                    )
+                    .await
+                    .map_err(LoadError::from)?;
+                if page.start != at || page.entries.is_empty() {
+                    // The log ends before the snapshot's place.
+                    return Err(WriteSnapshotError::OutOfRange {
+                        at: to,
+                        start: page.start,
+                        end: page.end,
+                    }
+                    .into());
+                }
+                Ok(page.entries.into_iter().map(|e| e.payload).collect())
+            }
+            Entries::Payloads { from, payloads } => {
+                let skip = usize::try_from(at.saturating_sub(from)).unwrap_or(usize::MAX);
+                Ok(payloads.get(skip..).unwrap_or_default().to_vec())
+            }
+        }
+    }
+}
+
+/// An entry as the snapshot sees it: `None` for the sheet's identity.
+fn decode(seq: SequenceId, payload: &[u8]) -> Result<Option<SheetEntry>, LoadError> {
+    match SheetEntry::decode(payload) {
+        Ok(SheetEntry::Identity { .. }) if seq == 0 => Ok(None),
+        Ok(SheetEntry::Identity { .. }) => Err(LoadError::Entry {
+            seq,
+            source: EntryError::Malformed("an identity is only ever the first entry".into()),
+        }),
+        Ok(entry) => Ok(Some(entry)),
+        Err(source) => Err(LoadError::Entry { seq, source }),
+    }
+}
+
+/// The rows an entry writes or clears.
+struct Span {
+    first: u32,
+    last: u32,
+    clear: bool,
+}
+
+/// A cell and its place within its tile.
+type PlacedCell = ((u32, u32), Cell);
+
+/// A tile written (`None`: all its cells cleared).
+type Written = (TileKey, Option<TileRef>);
+
+/// A tile to write: where, the base's (if any), its cells in entry order,
+/// and the clears that blank the base's.
+type Job = (TileKey, Option<TileRef>, Vec<PlacedCell>, Vec<CellRange>);
+
+/// Writes the snapshot preceding entry `at` of the sheet whose log is
+/// `log` and whose directory is `dir`, streaming: from the log's newest
+/// snapshot (at or before `at`) and the entries from there to `at`, read
+/// page by page, holding only the tiles of the rows entries still to come
+/// write (see the module). Writes what
+/// [`Spreadsheet::write_snapshot`](crate::Spreadsheet::write_snapshot)
+/// would, where it would; returns the value to publish on entry `at`.
+///
+/// # Errors
+///
+/// * [`RebuildError::Load`] if the log or the base snapshot cannot be
+///   read, is another sheet's, or an entry is not a sheet entry.
+/// * [`RebuildError::Write`]: [`WriteSnapshotError::OutOfRange`] if a
+///   snapshot newer than `at` is the log's newest or the log ends before
+///   `at`; otherwise a blob could not be read or written.
+pub async fn write_snapshot_from_log(
+    log: &dyn EventLog,
+    dir: Arc<dyn BlobDir>,
+    options: SheetOptions,
+    at: SequenceId,
+) -> Result<SnapshotValue, RebuildError> {
+    let first = log
+        .query(
+            QueryStart::Snapshot,
+            QueryEnd::Id(at.saturating_add(1)),
+            KnownSnapshot::NoSnapshot,
+        )
+        .await
+        .map_err(LoadError::from)?;
+    if first.start > at {
+        return Err(WriteSnapshotError::OutOfRange {
+            at,
+            start: first.start,
+            end: first.end,
+        }
+        .into());
+    }
+    let blobs = Blobs::new(dir);
+    let snapshot = first
+        .entries
+        .first()
+        .and_then(|e| e.metadata.snapshot.clone());
+    let base = match snapshot {
+        Some(blob_id) => {
+            check_snapshot(options.identity, &blob_id)?;
+            let value = SnapshotValue {
+                sequence_id: first.start,
+                blob_id,
+            };
+            if first.start == at {
+                return Ok(value); // written already
+            }
+            Some(blobs.read_base(value).await.map_err(LoadError::from)?)
+        }
+        None if first.start > 0 => {
+            return Err(LoadError::NoSnapshot { start: first.start }.into());
+        }
+        None => {
+            check_first(
+                options.identity,
+                first.entries.first().map(|e| &e.payload[..]),
+            )?;
+            None
+        }
+    };
+    let start = first.start;
+    drop(first);
+    write(&blobs, base, start, &Entries::Log { log, to: at }, &options).await
+}
+
+/// [`rebuild_snapshot`](crate::rebuild_snapshot) through the streaming
+/// writer: the payloads follow `base` (or the log's start).
+pub(crate) async fn rebuild(
+    dir: Arc<dyn BlobDir>,
+    options: &SheetOptions,
+    base: Option<SnapshotValue>,
+    payloads: &[Bytes],
+) -> Result<SnapshotValue, RebuildError> {
+    let blobs = Blobs::new(dir);
+    let (base, start) = match base {
+        Some(value) => {
+            check_snapshot(options.identity, &value.blob_id)?;
+            let start = value.sequence_id;
+            (
+                Some(blobs.read_base(value).await.map_err(LoadError::from)?),
+                start,
+            )
+        }
+        None => {
+            check_first(options.identity, payloads.first().map(|p| &p[..]))?;
+            (None, 0)
+        }
+    };
+    let entries = Entries::Payloads {
+        from: start,
+        payloads,
+    };
+    write(&blobs, base, start, &entries, options).await
+}
+
+/// The streaming writer: the snapshot of `base` (starting at `start`, or
+/// nothing) and `entries` from `start` on, at their end.
+async fn write(
+    blobs: &Blobs,
+    base: Option<Base>,
+    start: SequenceId,
+    entries: &Entries<'_>,
+    options: &SheetOptions,
+) -> Result<SnapshotValue, RebuildError> {
+    // Pass one: the rows each entry writes, and the extent.
+    let mut extent = base.as_ref().map_or_else(Extent::default, Base::extent);
+    let mut spans: Vec<Option<Span>> = Vec::new();
+    let mut seq = start;
+    loop {
+        let page = entries.page(seq).await?;
+        if page.is_empty() {
+            break;
+        }
+        for payload in &page {
+            let span = match decode(seq, payload)? {
+                None => None,
+                Some(SheetEntry::SetCellValueAndFormat { row, column, .. }) => {
+                    extent.grow(row, column);
+                    Some(Span {
+                        first: row,
+                        last: row,
+                        clear: false,
+                    })
+                }
+                Some(SheetEntry::Block(block)) => {
+                    if let Some((row, column)) = block.reach() {
+                        extent.grow(row, column);
+                    }
+                    let area = block.area();
+                    Some(Span {
+                        first: area.first.row,
+                        last: area.last.row,
+                        clear: false,
+                    })
+                }
+                Some(SheetEntry::Clear { range }) => {
+                    extent.clear(range);
+                    Some(Span {
+                        first: range.first.row,
+                        last: range.last.row,
+                        clear: true,
+                    })
+                }
+                Some(SheetEntry::Identity { .. }) => None,
+            };
+            spans.push(span);
+            seq += 1;
+        }
+    }
+    let at = seq;
+    let id = snapshot_id(at, options.identity);
+    let (tile_rows, tile_columns) = base.as_ref().map_or_else(
+        || first_geometry(options, extent.columns),
+        |b| (b.index.tile_rows, b.index.tile_columns),
+    );
+    // The bands of tile rows holding cells (the base's, and those entries
+    // write), and the last entry touching each: a band is written right
+    // after it.
+    let mut bands: BTreeSet<u32> = base
+        .as_ref()
+        .map(|b| b.index.tiles.iter().map(|t| t.tile_row).collect())
+        .unwrap_or_default();
+    for span in spans.iter().flatten().filter(|s| !s.clear) {
+        bands.extend(span.first / tile_rows..=span.last / tile_rows);
+    }
+    let mut last: HashMap<u32, usize> = HashMap::new();
+    for (i, span) in spans.iter().enumerate() {
+        let Some(span) = span else { continue };
+        let touched = span.first / tile_rows..=span.last / tile_rows;
+        for &band in bands.range(touched) {
+            last.insert(band, i);
+        }
+    }
+    drop(spans);
+    let mut due: BTreeMap<usize, Vec<u32>> = BTreeMap::new();
+    for (band, i) in last {
+        due.entry(i).or_default().push(band);
+    }
+
+    // Pass two: each band's cells, written after its last entry.
+    let mut band = Band {
+        blobs,
+        id: &id,
+        tile_rows,
+        tile_columns,
+        concurrency: options.blob_concurrency.max(1),
+        tiles: base
+            .as_ref()
+            .map(|b| {
+                b.index
+                    .tiles
+                    .iter()
+                    .map(|t| ((t.tile_row, t.tile_column), t.clone()))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        pending: BTreeMap::new(),
+        clears: Vec::new(),
+        dir: None,
+        writes: FuturesUnordered::new(),
+    };
+    drop(base);
+    let mut seq = start;
+    let mut i = 0;
+    while seq < at {
+        let page = entries.page(seq).await?;
+        if page.is_empty() {
+            break;
+        }
+        for payload in page {
+            match decode(seq, &payload)? {
+                None | Some(SheetEntry::Identity { .. }) => {}
+                Some(SheetEntry::SetCellValueAndFormat {
+                    row,
+                    column,
+                    value,
+                    format,
+                }) => band.set(row, column, Cell { value, format }),
+                Some(SheetEntry::Block(block)) => band.set_block(block),
+                Some(SheetEntry::Clear { range }) => band.clear(range),
+            }
+            if let Some(bands) = due.remove(&i) {
+                for done in bands {
+                    band.flush(done).await?;
+                }
+            }
+            seq += 1;
+            i += 1;
+            if seq == at {
+                break;
+            }
+        }
+    }
+    while !band.writes.is_empty() {
+        band.finish_one().await?;
+    }
+    let index = Index {
+        rows: extent.rows,
+        columns: extent.columns,
+        tile_rows,
+        tile_columns,
+        tiles: band.tiles.into_values().collect(),
+    };
+    blobs.write(&id, INDEX_NAME, index.encode()).await?;
+    Ok(SnapshotValue {
+        sequence_id: at,
+        blob_id: id,
+    })
+}
+
+/// The tiles of a streamed snapshot: those written or shared so far, and
+/// the cells of the bands still open.
+struct Band<'a> {
+    blobs: &'a Blobs,
+    id: &'a str,
+    tile_rows: u32,
+    tile_columns: u32,
+    concurrency: usize,
+    tiles: BTreeMap<TileKey, TileRef>,
+    /// Cells of open tiles, in entry order.
+    pending: BTreeMap<TileKey, Vec<PlacedCell>>,
+    /// Every clear so far: the base's cells they cover are blank.
+    clears: Vec<CellRange>,
+    /// The snapshot's directory, once opened.
+    dir: Option<Arc<dyn BlobDir>>,
+    /// Tiles being merged, encoded and written.
+    writes: FuturesUnordered<JoinHandle<Result<Written, WriteSnapshotError>>>,
+}
+
+/// A write that cannot run: the runtime is going away.
+fn shutting_down() -> WriteBlobError {
+    WriteBlobError::Storage(StorageError::retryable(
+        "engine",
+        "the runtime is shutting down",
+    ))
+}
+
+impl Band<'_> {
+    async fn dir(&mut self) -> Result<Arc<dyn BlobDir>, RebuildError> {
+        if let Some(dir) = &self.dir {
+            return Ok(dir.clone());
+        }
+        let dir = self
+            .blobs
+            .snapshot_dir(self.id, INDEX_NAME)
+            .await
+            .map_err(|err| {
+                let retryable = err.is_retryable();
+                let storage = if retryable {
+                    StorageError::retryable("engine", err.to_string())
+                } else {
+                    StorageError::new("engine", err.to_string())
+                };
+                WriteSnapshotError::Write {
+                    blob: crate::snapshot::path(self.id, INDEX_NAME),
+                    source: WriteBlobError::Storage(storage),
+                }
+            })?;
+        self.dir = Some(dir.clone());
+        Ok(dir)
+    }
+
+    /// Waits for one tile write and records it.
+    async fn finish_one(&mut self) -> Result<(), RebuildError> {
+        let Some(done) = self.writes.next().await else {
+            return Ok(());
+        };
+        let (key, tile) = match done {
+            Ok(written) => written?,
+            Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
+            Err(_) => {
+                return Err(WriteSnapshotError::Write {
+                    blob: crate::snapshot::path(self.id, INDEX_NAME),
+                    source: shutting_down(),
+                }
+                .into());
+            }
+        };
+        match tile {
+            Some(tile) => self.tiles.insert(key, tile),
+            None => self.tiles.remove(&key),
+        };
+        Ok(())
+    }
+
+    fn set(&mut self, row: u32, column: u32, cell: Cell) {
+        let key = (row / self.tile_rows, column / self.tile_columns);
+        let place = (row % self.tile_rows, column % self.tile_columns);
+        self.pending.entry(key).or_default().push((place, cell));
+    }
+
+    /// Sets a block's cells: each row's run within a tile at once.
+    fn set_block(&mut self, block: Block) {
+        let (origin, width, cells) = block.into_parts();
+        let mut cells = cells.into_iter();
+        let mut row = origin.row;
+        let tile_columns = u64::from(self.tile_columns);
+        let end = u64::from(origin.column) + u64::from(width);
+        loop {
+            let mut column = u64::from(origin.column);
+            let mut any = false;
+            while column < end {
+                // The run of this row within the tile of `column`.
+                let tile_column = column / tile_columns;
+                let run = (((tile_column + 1) * tile_columns).min(end) - column) as usize;
+                // `Block::new` checked that every place fits in a u32.
+                let key = (row / self.tile_rows, tile_column as u32);
+                let local_row = row % self.tile_rows;
+                let first = (column % tile_columns) as u32;
+                let pending = self.pending.entry(key).or_default();
+                for (k, cell) in cells.by_ref().take(run).enumerate() {
+                    any = true;
+                    if let Some(cell) = cell {
+                        pending.push(((local_row, first + k as u32), cell));
+                    }
+                }
+                column += run as u64;
+            }
+            if !any || cells.len() == 0 {
+                return;
+            }
+            row += 1;
+        }
+    }
+
+    fn area(&self, (tile_row, tile_column): TileKey) -> CellRange {
+        let first = CellRef::new(tile_row * self.tile_rows, tile_column * self.tile_columns);
+        let last = CellRef::new(
+            first.row.saturating_add(self.tile_rows - 1),
+            first.column.saturating_add(self.tile_columns - 1),
+        );
+        CellRange::new(first, last)
+    }
+
+    /// Blanks `range`: the open cells in it now, the base's when their
+    /// band is written.
+    fn clear(&mut self, range: CellRange) {
+        let rows =
+            (range.first.row / self.tile_rows, 0)..=(range.last.row / self.tile_rows, u32::MAX);
+        let columns =
+            range.first.column / self.tile_columns..=range.last.column / self.tile_columns;
+        let (tile_rows, tile_columns) = (self.tile_rows, self.tile_columns);
+        for (key, cells) in self.pending.range_mut(rows) {
+            if columns.contains(&key.1) {
+                let (row0, column0) = (key.0 * tile_rows, key.1 * tile_columns);
+                cells.retain(|((row, column), _)| !range.contains(row0 + row, column0 + column));
+            }
+        }
+        self.clears.push(range);
+    }
+
+    /// Writes the tiles of band `band` that changed: the base's merged
+    /// with the band's cells, less what clears blanked.
+    async fn flush(&mut self, band: u32) -> Result<(), RebuildError> {
+        let keys = (band, 0)..=(band, u32::MAX);
+        let mut jobs: Vec<Job> = Vec::new();
+        let open: Vec<TileKey> = self.pending.range(keys.clone()).map(|(k, _)| *k).collect();
+        let shared: Vec<TileKey> = self.tiles.range(keys).map(|(k, _)| *k).collect();
+        for key in open.iter().chain(&shared) {
+            if jobs.iter().any(|job| job.0 == *key) {
+                continue;
+            }
+            let area = self.area(*key);
+            let clears: Vec<CellRange> = self
+                .clears
+                .iter()
+                .copied()
+                .filter(|clear| overlap(*clear, area))
+                .collect();
+            let edits = self.pending.remove(key).unwrap_or_default();
+            let previous = self.tiles.get(key).cloned();
+            if edits.is_empty() && (clears.is_empty() || previous.is_none()) {
+                continue; // unchanged: shared as it is
+            }
+            jobs.push((*key, previous, edits, clears));
+        }
+        for (key, previous, edits, clears) in jobs {
+            let origin = self.area(key).first;
+            let old = match &previous {
+                Some(tile) => {
+                    let old = self.blobs.read_tile(tile).await.map_err(LoadError::from)?;
+                    Some(old.without(|row, column| {
+                        let (row, column) = (origin.row + row, origin.column + column);
+                        clears.iter().any(|clear| clear.contains(row, column))
+                    }))
+                }
+                None => None,
+            };
+            let dir = self.dir().await?;
+            let id = self.id.to_owned();
+            // Merged, encoded and written in the background, beside the
+            // reading and decoding of the next entries.
+            self.writes.push(tokio::spawn(async move {
+                let name = tile_name(key.0, key.1);
+                let failed = |source| WriteSnapshotError::Write {
+                    blob: crate::snapshot::path(&id, &name),
+                    source,
+                };
+                let merged = tokio::task::spawn_blocking(move || {
+                    let tile = Tile::merged(old, edits);
+                    (tile.len(), (tile.len() > 0).then(|| tile.encode()))
+                })
+                .await;
+                let (cells, encoded) = match merged {
+                    Ok(merged) => merged,
+                    Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
+                    Err(_) => return Err(failed(shutting_down())),
+                };
+                let Some(encoded) = encoded else {
+                    return Ok((key, None)); // all cleared
+                };
+                let blob = BlobName::new(&name).map_err(|err| failed(err.into()))?;
+                dir.write_blob(&blob, Bytes::from(encoded))
+                    .await
+                    .map_err(failed)?;
+                Ok((
+                    key,
+                    Some(TileRef {
+                        tile_row: key.0,
+                        tile_column: key.1,
+                        snapshot: id,
+                        cells: cells as u32,
+                    }),
+                ))
+            }));
+            while self.writes.len() > self.concurrency {
+                self.finish_one().await?;
+            }
+        }
+        Ok(())
+    }
+}
