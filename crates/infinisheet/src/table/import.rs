@@ -136,6 +136,15 @@ pub struct LineBreaks {
 /// per batch of rows. `progress` hears the bytes read so far after each
 /// append.
 ///
+/// The entries go to the sheet's log and nowhere else
+/// ([`Spreadsheet::bulk`]): `sheet`'s content does not hold the cells
+/// (that would be the whole file in memory) until it loads them. The last
+/// entry asks for a snapshot, which a worker writes streaming from the log
+/// ([`write_snapshot_from_log`](infinisheet_engine::write_snapshot_from_log)),
+/// in as little memory; after it, [`Spreadsheet::reload`] reads none of
+/// the cells but the tiles a viewport needs. Without a worker,
+/// [`Spreadsheet::sync`] reads them all.
+///
 /// `reader` is read on the calling task, never blocking it; decoding,
 /// parsing and building the blocks run on one of the runtime's blocking
 /// threads ([`tokio::task::spawn_blocking`]), beside the appends: while a
@@ -154,6 +163,7 @@ pub struct LineBreaks {
 /// let csv = b"name,amount\nrent,1200\n";
 /// let report = import_csv(sheet, &csv[..], &options, |_| {}).await?;
 /// assert_eq!((report.rows, report.cells), (2, 4));
+/// sheet.sync().await?; // the content reads the new cells
 /// // A file, saying how far it got:
 /// let file = tokio::fs::File::open("data.csv").await?;
 /// import_csv(sheet, file, &options, |bytes| eprintln!("{bytes} bytes read")).await?;
@@ -208,10 +218,11 @@ pub async fn import_csv<R: tokio::io::AsyncRead + Unpin>(
             }
         };
         let append = async {
+            let mut bulk = sheet.bulk();
             while let Some(parsed) = batches.recv().await {
                 let parsed = parsed?;
                 if !parsed.edits.is_empty() {
-                    sheet.edit(parsed.edits).await?;
+                    bulk.append(parsed.edits, parsed.last).await?;
                 }
                 committed = parsed.report;
                 progress(parsed.position);

@@ -88,6 +88,7 @@ async fn round_trip(text: &[u8], types: Types, format: CsvFormat) -> (Vec<u8>, S
         ..ImportOptions::default()
     };
     let report = import_csv(&sheet, text, &options, |_| {}).await.unwrap();
+    sheet.sync().await.unwrap();
     let written = CsvFormat {
         crlf: report.crlf,
         final_newline: report.final_newline,
@@ -101,6 +102,8 @@ async fn round_trip(text: &[u8], types: Types, format: CsvFormat) -> (Vec<u8>, S
 
 /// The sheet as CSV in the default format.
 async fn exported(sheet: &Spreadsheet) -> String {
+    // An import appends to the log alone: the content reads it on a sync.
+    sheet.sync().await.unwrap();
     let mut out = Vec::new();
     export_csv(sheet, &mut out, None, &CsvFormat::default())
         .await
@@ -460,6 +463,7 @@ async fn comments_unclosed_quotes_and_other_encodings() {
     import_csv(&sheet, &file[..], &comments, |_| {})
         .await
         .unwrap();
+    sheet.sync().await.unwrap();
     let mut out = Vec::new();
     export_csv(&sheet, &mut out, None, &comments.format)
         .await
@@ -488,6 +492,7 @@ async fn comments_unclosed_quotes_and_other_encodings() {
         .await
         .unwrap();
     assert_eq!(report.rows, 2);
+    sheet.sync().await.unwrap();
     assert_eq!(
         sheet
             .content()
