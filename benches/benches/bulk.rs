@@ -9,7 +9,10 @@
 //! * a whole snapshot of that sheet to filesystem blobs (and to SQLite
 //!   blobs) against the same snapshot to memory blobs;
 //! * the peak memory of `get --json` and `export` of all of it, in fresh
-//!   processes (`bulk-read`).
+//!   processes (`bulk-read`);
+//! * import at scale (`bulk/scale`): 1M, 10M and 100M cells through each
+//!   tool's command, time and peak RSS, against `sqlite3 .import` and
+//!   DuckDB's `read_csv` of the same generated file.
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
@@ -249,5 +252,165 @@ fn snapshot(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, snapshot, import);
+/// Runs `command` (its first word the program) under Python, which times
+/// it and reads the kernel's account of its peak resident memory; `None`
+/// if the program is missing.
+fn timed_peak(command: &[&std::ffi::OsStr]) -> Option<(Duration, u64)> {
+    const PEAK: &str = "import resource, subprocess, sys, time\n\
+        started = time.perf_counter()\n\
+        done = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL)\n\
+        took = time.perf_counter() - started\n\
+        print(took, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n\
+        sys.exit(done.returncode)";
+    if std::process::Command::new(command[0])
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        return None;
+    }
+    settle();
+    let out = std::process::Command::new("python3")
+        .args(["-c", PEAK])
+        .args(command)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{:?} failed: {}",
+        command,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said = String::from_utf8(out.stdout).unwrap();
+    let mut words = said.split_whitespace();
+    let took: f64 = words.next().unwrap().parse().unwrap();
+    let kib: u64 = words.next().unwrap().parse().unwrap();
+    Some((Duration::from_secs_f64(took), kib))
+}
+
+/// Writes the CSV of [`csv`]'s rows, `rows` of them, a row at a time.
+fn write_csv(path: &Path, rows: u64) {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    for row in 0..rows {
+        let n = (row * 7919) % 100_000;
+        writeln!(
+            out,
+            "{row},{}.{:02},\"item {row}, grade {}\",{},0{},{},city {},{},{}.5,x{}",
+            n / 100,
+            n % 100,
+            n % 7,
+            if n.is_multiple_of(2) { "TRUE" } else { "FALSE" },
+            n % 90,
+            n * 3,
+            n % 1000,
+            -(n as i64 - 50_000),
+            n % 977,
+            n % 31,
+        )
+        .unwrap();
+    }
+    out.flush().unwrap();
+}
+
+/// Import at scale, through each tool's command, in one run against the
+/// same generated file: `infinisheet import` (its snapshot included),
+/// `sqlite3 .import` and DuckDB's `read_csv` into a database file (the
+/// Python of `$INFINISHEET_DUCKDB_PYTHON`, which `cargo xtask bench`
+/// installs; skipped, loudly, without it): time and peak RSS at 1M, 10M
+/// and 100M cells (10,000 when the benchmark runs as a test of itself).
+fn scale(_: &mut Criterion) {
+    // Not a criterion function (each size runs once): a filter given on
+    // the command line that does not match `bulk/scale` skips it.
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|arg| !arg.starts_with('-'))
+        .collect();
+    if !filters.is_empty() && !filters.iter().any(|f| "bulk/scale".contains(f.as_str())) {
+        return;
+    }
+    let sizes: &[u64] = if measuring() {
+        &[1_000_000, 10_000_000, 100_000_000]
+    } else {
+        &[10_000]
+    };
+    let binary = infinisheet_benches::command_binary();
+    let duckdb = std::env::var_os("INFINISHEET_DUCKDB_PYTHON");
+    if duckdb.is_none() {
+        eprintln!(
+            "\n!!! bulk/scale: DuckDB SKIPPED: no $INFINISHEET_DUCKDB_PYTHON (cargo xtask bench \
+             installs DuckDB and sets it) !!!\n"
+        );
+    }
+    const DUCKDB: &str = "import duckdb, sys\n\
+        con = duckdb.connect(sys.argv[1])\n\
+        con.execute(\"create table t as select * from read_csv(?, header=false, all_varchar=true)\", [sys.argv[2]])\n\
+        con.close()";
+    for &cells in sizes {
+        let work = tempfile::tempdir().unwrap();
+        let file = work.path().join("data.csv");
+        write_csv(&file, cells / u64::from(COLUMNS));
+        let csv_mib = disk_bytes(&file) as f64 / f64::from(1 << 20);
+        let home = work.path().join("home");
+        let status = std::process::Command::new(&binary)
+            .arg("--home")
+            .arg(&home)
+            .args(["-q", "new", "big"])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let os = |s: &'static str| std::ffi::OsStr::new(s);
+        let ours = timed_peak(&[
+            binary.as_os_str(),
+            os("--home"),
+            home.as_os_str(),
+            os("-q"),
+            os("import"),
+            os("big"),
+            file.as_os_str(),
+        ])
+        .unwrap();
+        let on_disk = disk_bytes(&home);
+        std::fs::remove_dir_all(&home).unwrap();
+        let db = work.path().join("reference.db");
+        let import = std::ffi::OsString::from(format!(".import --csv {} t", file.display()));
+        let sqlite = timed_peak(&[os("sqlite3"), db.as_os_str(), &import]);
+        let _ = std::fs::remove_file(&db);
+        let duck = duckdb.as_ref().and_then(|python| {
+            let db = work.path().join("reference.duckdb");
+            timed_peak(&[
+                python,
+                os("-c"),
+                os(DUCKDB),
+                db.as_os_str(),
+                file.as_os_str(),
+            ])
+        });
+        let show = |(took, kib): (Duration, u64)| {
+            format!(
+                "{:.2} s, {:.0} MiB",
+                took.as_secs_f64(),
+                kib as f64 / 1024.0
+            )
+        };
+        let against = |reference: Option<(Duration, u64)>, name: &str| match reference {
+            Some(reference) => format!(
+                "{name} {} ({:.2}x)",
+                show(reference),
+                ours.0.as_secs_f64() / reference.0.as_secs_f64()
+            ),
+            None => format!("{name} SKIPPED"),
+        };
+        eprintln!(
+            "bulk/scale {cells} cells ({csv_mib:.0} MiB of CSV): infinisheet import {} \
+             ({:.2}x the CSV on disk); {}; {}",
+            show(ours),
+            on_disk as f64 / disk_bytes(&file) as f64,
+            against(sqlite, "sqlite3 .import"),
+            against(duck, "DuckDB read_csv"),
+        );
+    }
+}
+
+criterion_group!(benches, snapshot, import, scale);
 criterion_main!(benches);

@@ -936,5 +936,15 @@ fn bench(extra: &[String]) -> Result<()> {
     }
     let mut env = server.env();
     env.extend(postgres.env());
+    // DuckDB, the bulk import's second reference (`bulk/scale`).
+    let duckdb = s3::pip_install("duckdb-2.0.1", &["duckdb==2.0.1"])?;
+    env.push((
+        "INFINISHEET_DUCKDB_PYTHON",
+        duckdb
+            .join("bin")
+            .join("python")
+            .to_string_lossy()
+            .into_owned(),
+    ));
     run_with("cargo", &args, &env)
 }

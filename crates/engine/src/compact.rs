@@ -117,6 +117,33 @@ impl<'a> Reader<'a> {
         String::from_utf8(bytes.to_vec()).map_err(|_| "a text in it is not UTF-8".to_owned())
     }
 
+    /// Steps over one cell as [`cell`](Reader::cell) reads it, making
+    /// nothing: whether it is a cell (not a gap). Checks its layout, not
+    /// its text (reading it whole does that).
+    pub(crate) fn skip_cell(&mut self) -> Result<bool, String> {
+        let mut format = false;
+        loop {
+            let head = self.varint()?;
+            let (length, kind) = (head >> 3, (head & 7) as u8);
+            match kind {
+                0 if length == 0 && !format => return Ok(false),
+                1 if length == 0 => {}
+                2 | 3 => {
+                    self.take(length)?;
+                }
+                4 if length < 2 => {}
+                5 if usize::try_from(length).is_ok_and(|i| i < ErrorValue::ALL.len()) => {}
+                6 if !format => {
+                    self.take(length)?;
+                    format = true;
+                    continue;
+                }
+                _ => return Err(format!("a cell in it has kind {kind} and length {length}")),
+            }
+            return Ok(true);
+        }
+    }
+
     /// One cell (`None`: a gap).
     pub(crate) fn cell(&mut self) -> Result<Option<Cell>, String> {
         let mut format = None;

@@ -261,6 +261,103 @@ pub(crate) fn encode_edit(edit: &Edit) -> Bytes {
     }
 }
 
+/// Where an entry writes, read without making its cells
+/// ([`SheetEntry::shape`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Shape {
+    /// The sheet's identity: no cell.
+    Identity,
+    /// Cells set in rows `first_row` to `last_row` (a block's rectangle),
+    /// the largest row and column holding one being `reach` (none: all
+    /// gaps), as [`Block::reach`] says.
+    Cells {
+        first_row: u32,
+        last_row: u32,
+        reach: Option<(u32, u32)>,
+    },
+    /// A range made blank.
+    Clear(CellRange),
+}
+
+impl SheetEntry {
+    /// Where the entry writes, as [`decode`](SheetEntry::decode) would
+    /// say, without making a block's cells: for reading the shape of a
+    /// log of millions of cells cheaply (a streamed snapshot's first
+    /// pass).
+    ///
+    /// # Errors
+    ///
+    /// As [`decode`](SheetEntry::decode), for the entry's layout.
+    pub(crate) fn shape(bytes: &[u8]) -> Result<Shape, EntryError> {
+        let (_, untimed) = split_time(bytes)?;
+        if let Some((&BLOCK_TAG, body)) = untimed.split_first() {
+            return block_shape(body).map_err(EntryError::Malformed);
+        }
+        Ok(match SheetEntry::decode(bytes)? {
+            SheetEntry::SetCellValueAndFormat { row, column, .. } => Shape::Cells {
+                first_row: row,
+                last_row: row,
+                reach: Some((row, column)),
+            },
+            SheetEntry::Identity { .. } => Shape::Identity,
+            SheetEntry::Clear { range } => Shape::Clear(range),
+            SheetEntry::Block(block) => {
+                let area = block.area();
+                Shape::Cells {
+                    first_row: area.first.row,
+                    last_row: area.last.row,
+                    reach: block.reach(),
+                }
+            }
+        })
+    }
+}
+
+/// The [`Shape`] of a block entry's body: its header, and a step over each
+/// cell.
+fn block_shape(body: &[u8]) -> Result<Shape, String> {
+    let body = decompress(body).map_err(|e| format!("the block {e}"))?;
+    let mut reader = Reader::new(&body);
+    let origin = CellRef::new(reader.u32("row")?, reader.u32("column")?);
+    let width = reader.u32("width")?;
+    let count = reader.varint()?;
+    if count > body.len() as u64 || count > crate::edit::MAX_BLOCK_CELLS as u64 {
+        return Err(format!(
+            "the block claims {count} cells in {} bytes (a block holds at most {})",
+            body.len(),
+            crate::edit::MAX_BLOCK_CELLS
+        ));
+    }
+    if width == 0 {
+        return Err(crate::edit::BlockError::NoWidth.to_string());
+    }
+    let width = u64::from(width);
+    let (mut last_set, mut widest, mut any) = (0u64, 0u64, false);
+    for k in 0..count {
+        if reader.skip_cell()? {
+            (last_set, widest, any) = (k / width, widest.max(k % width), true);
+        }
+    }
+    if !reader.is_empty() {
+        return Err("bytes follow the block's cells".into());
+    }
+    let rows = count.div_ceil(width);
+    let last_row = u64::from(origin.row) + rows.saturating_sub(1);
+    let last_column = u64::from(origin.column) + width - 1;
+    let (Ok(last_row), Ok(_)) = (u32::try_from(last_row), u32::try_from(last_column)) else {
+        return Err(format!(
+            "a block of {count} cells, {width} wide, from {origin} reaches past the sheet's edge"
+        ));
+    };
+    // Within the block, which fits: these fit too.
+    let reach = any.then(|| (origin.row + last_set as u32, origin.column + widest as u32));
+    Ok(Shape::Cells {
+        first_row: origin.row,
+        last_row,
+        reach,
+    })
+}
+
 fn decode_block(body: &[u8]) -> Result<SheetEntry, String> {
     let body = decompress(body).map_err(|e| format!("the block {e}"))?;
     let mut reader = Reader::new(&body);
@@ -320,6 +417,59 @@ mod tests {
             Block::new(CellRef::new(0, 0), 1, vec![None; claimed]),
             Err(BlockError::TooManyCells { .. })
         ));
+    }
+
+    /// A block's shape, read without making its cells, is what decoding
+    /// it says; bytes that decode never fail to give a shape.
+    #[test]
+    fn shapes_are_what_decoding_says() {
+        let cell = |i: usize| match i % 4 {
+            0 => Cell::new(CellValue::Number(i as f64)),
+            1 => Cell::new(CellValue::Text(format!("t{i}"))).with_format("0.0"),
+            2 => Cell::new(CellValue::Empty),
+            _ => Cell::new(CellValue::Error(crate::value::ErrorValue::NotAvailable)),
+        };
+        for (width, count, gaps) in [
+            (1, 1, 0),
+            (3, 7, 2),
+            (4, 8, 3),
+            (5, 12, 5),
+            (2, 6, 1),
+            (3, 3, 1),
+        ] {
+            // Every `gaps`-th cell a gap (0: none), and the tail all gaps
+            // when `gaps` is 1.
+            let cells: Vec<Option<Cell>> = (0..count)
+                .map(|i| (gaps == 0 || (gaps > 1 && i % gaps != 0)).then(|| cell(i)))
+                .collect();
+            let block = Block::new(CellRef::new(10, 20), width, cells).unwrap();
+            let area = block.area();
+            let expected = Shape::Cells {
+                first_row: area.first.row,
+                last_row: area.last.row,
+                reach: block.reach(),
+            };
+            let bytes = timed(SystemTime::now(), &encode_block(&block));
+            assert_eq!(SheetEntry::shape(&bytes).unwrap(), expected, "{block:?}");
+            for len in 0..bytes.len() {
+                if SheetEntry::decode(&bytes[..len]).is_ok() {
+                    assert!(SheetEntry::shape(&bytes[..len]).is_ok(), "cut to {len}");
+                }
+            }
+        }
+        let range = CellRange::new(CellRef::new(1, 2), CellRef::new(3, 4));
+        assert_eq!(
+            SheetEntry::shape(&encode_clear(range)).unwrap(),
+            Shape::Clear(range)
+        );
+        assert_eq!(
+            SheetEntry::shape(&SheetEntry::set_cell(5, 6, cell(0)).encode()).unwrap(),
+            Shape::Cells {
+                first_row: 5,
+                last_row: 5,
+                reach: Some((5, 6))
+            }
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@
 
 use crate::content::{Base, TileKey};
 use crate::edit::Block;
-use crate::entry::{EntryError, SheetEntry};
+use crate::entry::{EntryError, Shape, SheetEntry};
 use crate::error::{LoadError, RebuildError, WriteSnapshotError};
 use crate::format::{INDEX_NAME, Index, Tile, TileRef, tile_name};
 use crate::options::SheetOptions;
@@ -90,6 +90,19 @@ fn decode(seq: SequenceId, payload: &[u8]) -> Result<Option<SheetEntry>, LoadErr
             source: EntryError::Malformed("an identity is only ever the first entry".into()),
         }),
         Ok(entry) => Ok(Some(entry)),
+        Err(source) => Err(LoadError::Entry { seq, source }),
+    }
+}
+
+/// Where an entry writes (no cell made): `Identity` for the sheet's
+/// identity, which only the first entry may be.
+fn shape(seq: SequenceId, payload: &[u8]) -> Result<Shape, LoadError> {
+    match SheetEntry::shape(payload) {
+        Ok(Shape::Identity) if seq != 0 => Err(LoadError::Entry {
+            seq,
+            source: EntryError::Malformed("an identity is only ever the first entry".into()),
+        }),
+        Ok(shape) => Ok(shape),
         Err(source) => Err(LoadError::Entry { seq, source }),
     }
 }
@@ -220,7 +233,8 @@ async fn write(
     entries: &Entries<'_>,
     options: &SheetOptions,
 ) -> Result<SnapshotValue, RebuildError> {
-    // Pass one: the rows each entry writes, and the extent.
+    // Pass one: the rows each entry writes, and the extent (blocks' cells
+    // stepped over, not made).
     let mut extent = base.as_ref().map_or_else(Extent::default, Base::extent);
     let mut spans: Vec<Option<Span>> = Vec::new();
     let mut seq = start;
@@ -230,28 +244,23 @@ async fn write(
             break;
         }
         for payload in &page {
-            let span = match decode(seq, payload)? {
-                None => None,
-                Some(SheetEntry::SetCellValueAndFormat { row, column, .. }) => {
-                    extent.grow(row, column);
-                    Some(Span {
-                        first: row,
-                        last: row,
-                        clear: false,
-                    })
-                }
-                Some(SheetEntry::Block(block)) => {
-                    if let Some((row, column)) = block.reach() {
+            let span = match shape(seq, payload)? {
+                Shape::Identity => None,
+                Shape::Cells {
+                    first_row,
+                    last_row,
+                    reach,
+                } => {
+                    if let Some((row, column)) = reach {
                         extent.grow(row, column);
                     }
-                    let area = block.area();
                     Some(Span {
-                        first: area.first.row,
-                        last: area.last.row,
+                        first: first_row,
+                        last: last_row,
                         clear: false,
                     })
                 }
-                Some(SheetEntry::Clear { range }) => {
+                Shape::Clear(range) => {
                     extent.clear(range);
                     Some(Span {
                         first: range.first.row,
@@ -259,7 +268,6 @@ async fn write(
                         clear: true,
                     })
                 }
-                Some(SheetEntry::Identity { .. }) => None,
             };
             spans.push(span);
             seq += 1;

@@ -106,6 +106,19 @@ impl Inner {
                 }
                 Err(err) => return Err(err.into()),
             };
+            // A snapshot past everything held, named as entries arrive:
+            // start again from it (its index, the viewport's tiles and the
+            // entries after it), never reading the entries before it in —
+            // an import's millions of cells, which its snapshot holds.
+            if let Some(newer) = &page.last_snapshot
+                && !page.entries.is_empty()
+                && newer.sequence_id > draft.end
+                && is_newer(&draft, newer)
+            {
+                let loaded = self.load().await?;
+                self.publish(loaded);
+                return Ok(());
+            }
             let complete = page.is_complete;
             self.absorb(&mut draft, page).await?;
             if complete {

@@ -615,3 +615,129 @@ async fn blocks_are_sized_before_they_are_built_and_reach_the_last_column() {
         assert_eq!(rows[1][1], Some(number(3.0)));
     }
 }
+
+/// A log that counts the entries its queries return.
+#[derive(Debug)]
+struct Counting {
+    inner: Arc<dyn infinisheet_event_log::EventLog>,
+    read: std::sync::atomic::AtomicU64,
+}
+
+#[async_trait::async_trait]
+impl infinisheet_event_log::EventLog for Counting {
+    async fn append_at(
+        &self,
+        entries: Vec<infinisheet_event_log::LogEntry>,
+        seq: u64,
+        known: infinisheet_event_log::KnownSnapshot,
+        token: Option<infinisheet_event_log::AppendToken>,
+    ) -> Result<infinisheet_event_log::AddEntryValue, infinisheet_event_log::AddEntryError> {
+        self.inner.append_at(entries, seq, known, token).await
+    }
+    async fn query(
+        &self,
+        start: infinisheet_event_log::QueryStart,
+        end: infinisheet_event_log::QueryEnd,
+        known: infinisheet_event_log::KnownSnapshot,
+    ) -> Result<infinisheet_event_log::QueryValue, infinisheet_event_log::QueryError> {
+        let page = self.inner.query(start, end, known).await?;
+        self.read.fetch_add(
+            page.entries.len() as u64,
+            std::sync::atomic::Ordering::SeqCst,
+        );
+        Ok(page)
+    }
+    async fn bounds(
+        &self,
+    ) -> Result<infinisheet_event_log::Bounds, infinisheet_event_log::StorageError> {
+        self.inner.bounds().await
+    }
+    async fn set_metadata(
+        &self,
+        seq: u64,
+        update: infinisheet_event_log::MetadataUpdate,
+    ) -> Result<(), infinisheet_event_log::SetMetadataError> {
+        self.inner.set_metadata(seq, update).await
+    }
+    async fn truncate(&self, start: u64) -> Result<(), infinisheet_event_log::TruncateError> {
+        self.inner.truncate(start).await
+    }
+    fn capabilities(&self) -> infinisheet_event_log::LogCapabilities {
+        self.inner.capabilities()
+    }
+}
+
+/// A bulk load (an import) by another handle, its snapshot written
+/// streaming from the log and published: a sheet that syncs afterwards
+/// starts from that snapshot and reads the entry after it, not the load's
+/// entries (which would put every cell of the load in its memory); it
+/// reads what the load wrote all the same.
+#[tokio::test]
+async fn a_sheet_behind_a_bulk_load_starts_from_its_snapshot() {
+    use infinisheet_engine::{Block, Edit, write_snapshot_from_log};
+    // Pages of five entries, as a backend pages a long log.
+    let log: Arc<dyn EventLog> = Arc::new(MemoryEventLog::with_page_size(5));
+    let dir = MemoryBlobStore::new().root();
+    let counting = Arc::new(Counting {
+        inner: log.clone(),
+        read: std::sync::atomic::AtomicU64::new(0),
+    });
+    let options = SheetOptions::default();
+    let reader = Spreadsheet::open(counting.clone(), dir.clone(), options)
+        .await
+        .unwrap();
+    reader
+        .set_cell(0, 0, Cell::new(CellValue::Number(1.0)))
+        .await
+        .unwrap();
+    let loader = Spreadsheet::open(log.clone(), dir.clone(), options)
+        .await
+        .unwrap();
+    let mut bulk = loader.bulk();
+    let mut last = 0;
+    for band in 0..50u32 {
+        let cells = (0..100u32)
+            .map(|i| Some(Cell::new(CellValue::Number(f64::from(band * 100 + i)))))
+            .collect();
+        let block = Block::new(CellRef::new(1 + band * 10, 0), 10, cells).unwrap();
+        last = bulk
+            .append(vec![Edit::Block(block)], band == 49)
+            .await
+            .unwrap()
+            .end
+            - 1;
+    }
+    let value = write_snapshot_from_log(&*log, dir.clone(), options, last)
+        .await
+        .unwrap();
+    log.set_metadata(last, MetadataUpdate::publish_snapshot(value.blob_id))
+        .await
+        .unwrap();
+    let before = counting.read.load(std::sync::atomic::Ordering::SeqCst);
+    reader.sync().await.unwrap();
+    let read = counting.read.load(std::sync::atomic::Ordering::SeqCst) - before;
+    // The first page (which names the snapshot), then the entry it is on:
+    // not the fifty before it.
+    assert!(read <= 5 + 1, "the sync read {read} entries");
+    let content = reader.content();
+    assert_eq!(content.snapshot().map(|s| s.sequence_id), Some(last));
+    reader
+        .set_viewport(CellRange::new(CellRef::new(0, 0), CellRef::new(600, 9)))
+        .await
+        .unwrap();
+    let content = reader.content();
+    assert_eq!(
+        content.cell(0, 0).cell().map(|c| c.value.clone()),
+        Some(CellValue::Number(1.0))
+    );
+    // From the snapshot, and from the entry it is on.
+    assert_eq!(
+        content.cell(10, 9).cell().map(|c| c.value.clone()),
+        Some(CellValue::Number(99.0))
+    );
+    assert_eq!(
+        content.cell(500, 9).cell().map(|c| c.value.clone()),
+        Some(CellValue::Number(4999.0))
+    );
+    assert_eq!((content.row_count(), content.column_count()), (501, 10));
+}
