@@ -22,8 +22,8 @@ use crate::sheet::{check_first, check_snapshot};
 use crate::snapshot::{Blobs, first_geometry, overlap, snapshot_id};
 use crate::value::Cell;
 use bytes::Bytes;
-use futures::StreamExt;
 use futures::stream::FuturesUnordered;
+use futures::{StreamExt, TryStreamExt, stream};
 use infinisheet_blob_store::{BlobDir, BlobName, WriteBlobError};
 use infinisheet_event_log::{
     EventLog, KnownSnapshot, QueryEnd, QueryStart, SequenceId, SnapshotValue, StorageError,
@@ -540,18 +540,25 @@ impl Band<'_> {
             }
             jobs.push((*key, previous, edits, clears));
         }
-        for (key, previous, edits, clears) in jobs {
-            let origin = self.area(key).first;
-            let old = match &previous {
-                Some(tile) => {
-                    let old = self.blobs.read_tile(tile).await.map_err(LoadError::from)?;
-                    Some(old.without(|row, column| {
-                        let (row, column) = (origin.row + row, origin.column + column);
-                        clears.iter().any(|clear| clear.contains(row, column))
-                    }))
-                }
-                None => None,
-            };
+        // The base's tiles of the band, read a few at a time, less what
+        // the clears blanked.
+        let blobs = self.blobs;
+        let origins: Vec<CellRef> = jobs.iter().map(|job| self.area(job.0).first).collect();
+        let olds: Vec<Option<Arc<Tile>>> = stream::iter(jobs.iter().zip(origins))
+            .map(|((_, previous, _, clears), origin)| async move {
+                let Some(tile) = previous else {
+                    return Ok(None);
+                };
+                let old = blobs.read_tile(tile).await.map_err(LoadError::from)?;
+                Ok::<_, RebuildError>(Some(old.without(|row, column| {
+                    let (row, column) = (origin.row + row, origin.column + column);
+                    clears.iter().any(|clear| clear.contains(row, column))
+                })))
+            })
+            .buffered(self.concurrency)
+            .try_collect()
+            .await?;
+        for ((key, _, edits, _), old) in jobs.into_iter().zip(olds) {
             let dir = self.dir().await?;
             let id = self.id.to_owned();
             // Merged, encoded and written in the background, beside the
