@@ -144,5 +144,5 @@ pub use sheet::{
 pub use snapshot::{
     SNAPSHOTS_DIR, parse_snapshot_id, snapshot_dependencies, snapshot_id, verify_snapshot,
 };
-pub use streamed::write_snapshot_from_log;
+pub use streamed::{rebuild_snapshot_from_log, write_snapshot_from_log};
 pub use value::{Cell, CellValue, ErrorValue, UnknownErrorValue, number_text};

@@ -194,6 +194,44 @@ pub async fn write_snapshot_from_log(
     write(&blobs, base, start, &Entries::Log { log, to: at }, &options).await
 }
 
+/// Writes again the snapshot preceding entry `at` of the sheet whose log
+/// is `log` and whose directory is `dir`, from the whole snapshot `base`
+/// (or from nothing, the log's start) and the log's entries from there to
+/// `at`, read page by page: [`rebuild_snapshot`](crate::rebuild_snapshot)
+/// in flat memory, for a repair whose entries are all still in the log.
+///
+/// # Errors
+///
+/// As [`rebuild_snapshot`](crate::rebuild_snapshot);
+/// [`WriteSnapshotError::OutOfRange`] if the log no longer holds (or does
+/// not yet hold) every entry from `base` to `at`.
+pub async fn rebuild_snapshot_from_log(
+    log: &dyn EventLog,
+    dir: Arc<dyn BlobDir>,
+    options: SheetOptions,
+    base: Option<SnapshotValue>,
+    at: SequenceId,
+) -> Result<SnapshotValue, RebuildError> {
+    let blobs = Blobs::new(dir);
+    let entries = Entries::Log { log, to: at };
+    let (base, start) = match base {
+        Some(value) => {
+            check_snapshot(options.identity, &value.blob_id)?;
+            let start = value.sequence_id;
+            (
+                Some(blobs.read_base(value).await.map_err(LoadError::from)?),
+                start,
+            )
+        }
+        None => {
+            let first = entries.page(0).await?;
+            check_first(options.identity, first.first().map(|p| &p[..]))?;
+            (None, 0)
+        }
+    };
+    write(&blobs, base, start, &entries, &options).await
+}
+
 /// [`rebuild_snapshot`](crate::rebuild_snapshot) through the streaming
 /// writer: the payloads follow `base` (or the log's start).
 pub(crate) async fn rebuild(
@@ -544,12 +582,17 @@ impl Band<'_> {
         // the clears blanked.
         let blobs = self.blobs;
         let origins: Vec<CellRef> = jobs.iter().map(|job| self.area(job.0).first).collect();
-        let olds: Vec<Option<Arc<Tile>>> = stream::iter(jobs.iter().zip(origins))
-            .map(|((_, previous, _, clears), origin)| async move {
+        let reads: Vec<(Option<TileRef>, Vec<CellRange>, CellRef)> = jobs
+            .iter()
+            .zip(origins)
+            .map(|(job, origin)| (job.1.clone(), job.3.clone(), origin))
+            .collect();
+        let olds: Vec<Option<Arc<Tile>>> = stream::iter(reads)
+            .map(|(previous, clears, origin)| async move {
                 let Some(tile) = previous else {
                     return Ok(None);
                 };
-                let old = blobs.read_tile(tile).await.map_err(LoadError::from)?;
+                let old = blobs.read_tile(&tile).await.map_err(LoadError::from)?;
                 Ok::<_, RebuildError>(Some(old.without(|row, column| {
                     let (row, column) = (origin.row + row, origin.column + column);
                     clears.iter().any(|clear| clear.contains(row, column))

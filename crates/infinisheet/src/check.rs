@@ -7,10 +7,11 @@
 
 use crate::CatalogSheet;
 use infinisheet_engine::{
-    SheetEntry, SheetId, parse_snapshot_id, rebuild_snapshot, verify_snapshot,
+    SheetEntry, SheetId, parse_snapshot_id, rebuild_snapshot, rebuild_snapshot_from_log,
+    verify_snapshot,
 };
 use infinisheet_event_log::{
-    EventLogExt, KnownSnapshot, MetadataUpdate, QueryEnd, QueryStart, SequenceId, SnapshotValue,
+    EventLog, KnownSnapshot, MetadataUpdate, QueryEnd, QueryStart, SequenceId, SnapshotValue,
 };
 use infinisheet_snapshot_workflow::read_payloads;
 
@@ -49,42 +50,53 @@ pub async fn check_sheet(sheet: &CatalogSheet) -> SheetCheck {
     let mut check = SheetCheck::default();
     let log = sheet.log();
     let dir = sheet.dir();
-    let all = match log
-        .query_all(QueryStart::Start, QueryEnd::End, KnownSnapshot::NotTracked)
-        .await
-    {
-        Ok(all) => all,
-        Err(err) => {
-            check
-                .problems
-                .push(format!("the log cannot be read: {err}"));
-            return check;
-        }
-    };
-    (check.start, check.end) = (all.start, all.end);
     // The first entry's identity is checked by opening the sheet, below.
     let identity = sheet.metadata().id;
-    for (seq, entry) in (all.start..).zip(&all.entries) {
-        if let Err(err) = SheetEntry::decode(&entry.payload) {
-            check.problems.push(format!(
-                "log entry {seq} cannot be read: {err} (`repair --rebuild` makes a new log of \
-                 every entry that can be)"
-            ));
+    // Page by page: a log of millions of cells is never held whole.
+    let mut from = QueryStart::Start;
+    loop {
+        let page = match log
+            .query(from, QueryEnd::End, KnownSnapshot::NotTracked)
+            .await
+        {
+            Ok(page) => page,
+            Err(err) => {
+                check
+                    .problems
+                    .push(format!("the log cannot be read: {err}"));
+                return check;
+            }
+        };
+        if from == QueryStart::Start {
+            check.start = page.start;
         }
-        if entry.metadata.pending.is_some() {
-            check.pending.push(seq);
-        }
-        if let Some(blob_id) = &entry.metadata.snapshot {
-            match snapshot_problem(&dir, identity, seq, blob_id).await {
-                None => check.snapshots.push(seq),
-                Some(problem) => check.problems.push(problem),
+        for (seq, entry) in (page.start..).zip(&page.entries) {
+            if let Err(err) = SheetEntry::decode(&entry.payload) {
+                check.problems.push(format!(
+                    "log entry {seq} cannot be read: {err} (`repair --rebuild` makes a new log \
+                     of every entry that can be)"
+                ));
+            }
+            if entry.metadata.pending.is_some() {
+                check.pending.push(seq);
+            }
+            if let Some(blob_id) = &entry.metadata.snapshot {
+                match snapshot_problem(&dir, identity, seq, blob_id).await {
+                    None => check.snapshots.push(seq),
+                    Some(problem) => check.problems.push(problem),
+                }
             }
         }
+        check.end = page.end;
+        if page.is_complete || page.entries.is_empty() {
+            break;
+        }
+        from = QueryStart::Id(page.end);
     }
-    if all.start > 0 {
-        match read_payloads(&*log, &dir, 0, all.start).await {
-            Ok(payloads) if payloads.len() as u64 == all.start => {
-                check.history_entries = all.start;
+    if check.start > 0 {
+        match read_payloads(&*log, &dir, 0, check.start).await {
+            Ok(payloads) if payloads.len() as u64 == check.start => {
+                check.history_entries = check.start;
                 for (seq, payload) in (0..).zip(&payloads) {
                     if let Err(err) = SheetEntry::decode(payload) {
                         check.problems.push(format!(
@@ -97,11 +109,11 @@ pub async fn check_sheet(sheet: &CatalogSheet) -> SheetCheck {
             Ok(payloads) => check.problems.push(format!(
                 "the history holds {} of the {} entries before the log's start",
                 payloads.len(),
-                all.start
+                check.start
             )),
             Err(err) => check.problems.push(format!(
                 "the entries before {} cannot be read: {err}",
-                all.start
+                check.start
             )),
         }
     }
@@ -178,16 +190,33 @@ pub async fn repair_sheet(
     let dir = sheet.dir();
     let identity = sheet.metadata().id;
     let options = sheet.metadata().sheet_options();
-    let all = log
-        .query_all(QueryStart::Start, QueryEnd::End, KnownSnapshot::NotTracked)
-        .await?;
+    // The snapshots the log names, page by page (the entries themselves
+    // are read again only where a snapshot is rebuilt).
+    let mut named: Vec<(SequenceId, String)> = Vec::new();
+    let mut from = QueryStart::Start;
+    let mut live = 0;
+    loop {
+        let page = log
+            .query(from, QueryEnd::End, KnownSnapshot::NotTracked)
+            .await?;
+        if from == QueryStart::Start {
+            live = page.start;
+        }
+        for (seq, entry) in (page.start..).zip(&page.entries) {
+            if let Some(blob_id) = &entry.metadata.snapshot {
+                named.push((seq, blob_id.clone()));
+            }
+        }
+        if page.is_complete || page.entries.is_empty() {
+            break;
+        }
+        from = QueryStart::Id(page.end);
+    }
     let mut repair = SheetRepair::default();
     // The whole snapshots so far, oldest first: the bases to rebuild from.
     let mut whole: Vec<SnapshotValue> = Vec::new();
-    for (seq, entry) in (all.start..).zip(&all.entries) {
-        let Some(blob_id) = &entry.metadata.snapshot else {
-            continue;
-        };
+    for (seq, blob_id) in &named {
+        let (seq, blob_id) = (*seq, blob_id);
         if snapshot_problem(&dir, identity, seq, blob_id)
             .await
             .is_none()
@@ -200,25 +229,32 @@ pub async fn repair_sheet(
         }
         let base = whole.last().cloned();
         let from = base.as_ref().map_or(0, |b| b.sequence_id);
-        let payloads = match read_payloads(&*log, &dir, from, seq).await {
-            Ok(payloads) if payloads.len() as u64 == seq - from => payloads,
-            Ok(payloads) => {
-                repair.unrepaired.push(format!(
-                    "the snapshot on entry {seq}: only {} of the entries {from}..{seq} it is \
-                     made of are left",
-                    payloads.len()
-                ));
-                continue;
-            }
-            Err(err) => {
-                repair.unrepaired.push(format!(
-                    "the snapshot on entry {seq}: the entries {from}..{seq} it is made of \
-                     cannot be read: {err}"
-                ));
-                continue;
-            }
+        let rebuilt = if from >= live {
+            // Every entry it is made of is in the log: read page by page.
+            rebuild_snapshot_from_log(&*log, dir.clone(), options, base, seq).await
+        } else {
+            // Some only in the history blobs before the log's start.
+            let payloads = match read_payloads(&*log, &dir, from, seq).await {
+                Ok(payloads) if payloads.len() as u64 == seq - from => payloads,
+                Ok(payloads) => {
+                    repair.unrepaired.push(format!(
+                        "the snapshot on entry {seq}: only {} of the entries {from}..{seq} it is \
+                         made of are left",
+                        payloads.len()
+                    ));
+                    continue;
+                }
+                Err(err) => {
+                    repair.unrepaired.push(format!(
+                        "the snapshot on entry {seq}: the entries {from}..{seq} it is made of \
+                         cannot be read: {err}"
+                    ));
+                    continue;
+                }
+            };
+            rebuild_snapshot(dir.clone(), options, base, &payloads).await
         };
-        let value = match rebuild_snapshot(dir.clone(), options, base, &payloads).await {
+        let value = match rebuilt {
             Ok(value) => value,
             Err(err) => {
                 repair.unrepaired.push(format!(

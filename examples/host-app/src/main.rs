@@ -47,7 +47,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     cells.set("B1", "amount").await?;
     cells.set("C1", Cell::from(0.25).with_format("0%")).await?;
 
-    // 5,000 rows of CSV in one block entry; `06` stays text.
+    // 5,000 rows of CSV in two block entries (the last row apart: the
+    // snapshot asked for on it holds the rest); `06` stays text.
     let mut csv = String::new();
     for row in 0..5_000 {
         csv.push_str(&format!("item {row:04},{},06\n", row * 3));

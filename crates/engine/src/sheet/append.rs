@@ -4,6 +4,7 @@
 
 use super::load::{is_newer, known};
 use super::*;
+use infinisheet_event_log::{FieldUpdate, MetadataUpdate, SetMetadataError};
 
 impl Inner {
     pub(super) async fn edit(&self, edits: Vec<Edit>) -> Result<Range<SequenceId>, EditError> {
@@ -141,6 +142,8 @@ mod tests {
 #[derive(Debug)]
 pub struct BulkAppend {
     sheet: Spreadsheet,
+    /// Whether it appended anything yet.
+    appended: bool,
     /// Where the next entry goes, as far as this bulk knows.
     next: SequenceId,
 }
@@ -157,6 +160,7 @@ impl Spreadsheet {
     pub fn bulk(&self) -> BulkAppend {
         BulkAppend {
             sheet: self.clone(),
+            appended: false,
             next: self.content().end,
         }
     }
@@ -226,6 +230,7 @@ impl BulkAppend {
                 .await
             {
                 Ok(_) => {
+                    self.appended = true;
                     self.next = seq + count;
                     return Ok(seq..seq + count);
                 }
@@ -251,5 +256,25 @@ impl BulkAppend {
     /// Where the next entry goes, as far as this load knows.
     pub fn end(&self) -> SequenceId {
         self.next
+    }
+
+    /// Asks for a snapshot on the last entry this load appended (if it
+    /// appended any, and the sheet takes snapshots): for a load that stops
+    /// before its last append, whose entries would otherwise wait for the
+    /// next edit to ask. A worker's pass over the log finds the job.
+    ///
+    /// # Errors
+    ///
+    /// [`SetMetadataError`] if the log cannot change the entry's metadata.
+    pub async fn ask_snapshot(&self) -> Result<(), SetMetadataError> {
+        let inner = &self.sheet.inner;
+        if !self.appended || inner.options.snapshot_interval == 0 {
+            return Ok(());
+        }
+        let ask = MetadataUpdate {
+            pending: FieldUpdate::Set(SNAPSHOT_WORKFLOW.to_owned()),
+            ..MetadataUpdate::default()
+        };
+        inner.log.set_metadata(self.next - 1, ask).await
     }
 }

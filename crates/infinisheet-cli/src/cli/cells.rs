@@ -408,12 +408,16 @@ pub(crate) async fn import(place: &Place, args: Import) -> anyhow::Result<()> {
     let catalog = place.catalog().await?;
     // A missing sheet is made only when asked: a mistyped path creates
     // nothing.
+    let mut created = false;
     let sheet = match catalog.open_sheet(&args.sheet).await {
         Ok(sheet) => sheet,
-        Err(CatalogError::NotFound { .. }) if args.create => catalog
-            .create_sheet(&args.sheet, SheetOptions::default())
-            .await
-            .with_context(|| format!("creating {}", args.sheet))?,
+        Err(CatalogError::NotFound { .. }) if args.create => {
+            created = true;
+            catalog
+                .create_sheet(&args.sheet, SheetOptions::default())
+                .await
+                .with_context(|| format!("creating {}", args.sheet))?
+        }
         Err(CatalogError::NotFound { path }) => bail!(
             "{path} does not exist: create it with `infinisheet new {path}` (or import with \
              --create)"
@@ -441,9 +445,21 @@ pub(crate) async fn import(place: &Place, args: Import) -> anyhow::Result<()> {
         bar
     };
     let started = std::time::Instant::now();
-    let report = import_csv(&cells, reader, &options, |bytes| bar.set_position(bytes))
-        .await
-        .with_context(|| format!("importing {}", args.file.display()))?;
+    let report = match import_csv(&cells, reader, &options, |bytes| bar.set_position(bytes)).await {
+        Ok(report) => report,
+        Err(failed) => {
+            bar.finish_and_clear();
+            if created && failed.committed.rows == 0 {
+                // Refused before a row landed: the sheet made for it goes
+                // too, so a refused file leaves nothing behind.
+                drop(cells);
+                let _ = catalog.remove(&args.sheet, false).await;
+            }
+            return Err(
+                anyhow::Error::new(failed).context(format!("importing {}", args.file.display()))
+            );
+        }
+    };
     bar.finish_and_clear();
     let wrote = started.elapsed();
     let snapshots = if cells.has_worker() {
@@ -481,10 +497,19 @@ pub(crate) async fn import(place: &Place, args: Import) -> anyhow::Result<()> {
     }
     let LineBreaks { lf, crlf, cr } = report.breaks;
     let kinds = [lf, crlf, cr].iter().filter(|&&n| n > 0).count();
+    let ways = [(lf, "LF"), (crlf, "CRLF"), (cr, "CR")]
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(_, name)| *name)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mixed;
     if kinds > 1 {
-        how.push(
-            "ends its lines in more than one way (LF, CRLF, CR): export writes them all one way",
+        mixed = format!(
+            "ends its lines in more than one way ({ways}), which export writes all one way \
+             (LF, or CRLF with --crlf)"
         );
+        how.push(&mixed);
     } else if cr > 0 {
         how.push(
             "ends its lines in CR alone (as old Macs did): export writes LF, or CRLF with --crlf",

@@ -511,6 +511,19 @@ fn import_reads_csv_as_people_write_it() {
         "{line}"
     );
     assert_eq!(ok(home, &["ls"]), "", "a refused import made nothing");
+    // Nor does one with --create whose file is refused before a row lands.
+    let unclosed = home.join("unclosed.csv");
+    std::fs::write(&unclosed, "a,\"never closed\nb\n").unwrap();
+    let line = fails(
+        cli(home),
+        &["import", "refused", unclosed.to_str().unwrap(), "--create"],
+    );
+    assert!(line.contains("--lenient"), "{line}");
+    assert_eq!(
+        ok(home, &["ls"]),
+        "",
+        "a refused import with --create made nothing"
+    );
     let out = cli(home)
         .args(["import", "books/q3", path, "--create", "--types", "numbers"])
         .output()
@@ -602,7 +615,10 @@ fn import_reads_csv_as_people_write_it() {
         .output()
         .unwrap();
     let note = String::from_utf8_lossy(&out.stderr);
-    assert!(note.contains("more than one way"), "{note}");
+    assert!(
+        note.contains("more than one way (LF, CRLF)") && !note.contains("CR)"),
+        "{note}"
+    );
 
     // Bytes that are not text in the encoding named, and a UTF-16 file
     // read as UTF-8, are refused saying what to do.

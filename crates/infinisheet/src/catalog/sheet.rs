@@ -248,6 +248,17 @@ impl SheetWriter {
         self.host.is_some()
     }
 
+    /// Waits until the snapshot jobs the edits asked for so far are done
+    /// (at once without a worker here), keeping the worker: after an
+    /// [`import_csv`](crate::table::import_csv), then
+    /// [`Spreadsheet::reload`] reads the imported cells from their
+    /// snapshot, none of them into memory.
+    pub async fn idle(&self) {
+        if let Some(host) = &self.host {
+            host.idle().await;
+        }
+    }
+
     /// Waits for the snapshot jobs the edits asked for, then stops the
     /// worker: what it did (nothing without one).
     pub async fn finish(self) -> HostReport {

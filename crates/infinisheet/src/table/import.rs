@@ -142,8 +142,10 @@ pub struct LineBreaks {
 /// entry asks for a snapshot, which a worker writes streaming from the log
 /// ([`write_snapshot_from_log`](infinisheet_engine::write_snapshot_from_log)),
 /// in as little memory; after it, [`Spreadsheet::reload`] reads none of
-/// the cells but the tiles a viewport needs. Without a worker,
-/// [`Spreadsheet::sync`] reads them all.
+/// the cells but the tiles a viewport needs (a catalog's `SheetWriter`
+/// waits for it with `idle`). Until then [`Spreadsheet::sync`] or `reload`
+/// read every imported cell into memory, as opening the sheet does. An
+/// import that stops part way asks for the snapshot of what it appended.
 ///
 /// `reader` is read on the calling task, never blocking it; decoding,
 /// parsing and building the blocks run on one of the runtime's blocking
@@ -163,7 +165,7 @@ pub struct LineBreaks {
 /// let csv = b"name,amount\nrent,1200\n";
 /// let report = import_csv(sheet, &csv[..], &options, |_| {}).await?;
 /// assert_eq!((report.rows, report.cells), (2, 4));
-/// sheet.sync().await?; // the content reads the new cells
+/// sheet.sync().await?; // the content reads the new cells (two, here)
 /// // A file, saying how far it got:
 /// let file = tokio::fs::File::open("data.csv").await?;
 /// import_csv(sheet, file, &options, |bytes| eprintln!("{bytes} bytes read")).await?;
@@ -198,6 +200,7 @@ pub async fn import_csv<R: tokio::io::AsyncRead + Unpin>(
         );
     });
     let mut committed = ImportReport::default();
+    let mut bulk = sheet.bulk();
     let result = {
         // The file, read a chunk at a time until it ends or the parser
         // stops taking chunks.
@@ -218,7 +221,6 @@ pub async fn import_csv<R: tokio::io::AsyncRead + Unpin>(
             }
         };
         let append = async {
-            let mut bulk = sheet.bulk();
             while let Some(parsed) = batches.recv().await {
                 let parsed = parsed?;
                 if !parsed.edits.is_empty() {
@@ -245,6 +247,13 @@ pub async fn import_csv<R: tokio::io::AsyncRead + Unpin>(
         && joined.is_panic()
     {
         std::panic::resume_unwind(joined.into_panic());
+    }
+    if result.is_err() {
+        // What landed waits for its snapshot no longer than the next pass
+        // of a worker (the last entry would have asked). Best effort: a
+        // log that failed the import may fail this too, and the import's
+        // own error is the one to report.
+        let _ = bulk.ask_snapshot().await;
     }
     result.map_err(|error| ImportFailed { committed, error })
 }

@@ -517,3 +517,40 @@ async fn comments_unclosed_quotes_and_other_encodings() {
         "{said}"
     );
 }
+
+/// An import that stops part way asks for the snapshot of what it
+/// appended (its last entry would have), so the rows that landed are not
+/// left for the next edit to ask for.
+#[tokio::test]
+async fn a_stopped_import_asks_for_the_snapshot_of_what_landed() {
+    use infinisheet::event_log::{EventLogExt, KnownSnapshot, QueryEnd, QueryStart};
+    let log = Arc::new(MemoryEventLog::new());
+    let sheet = Spreadsheet::open(
+        log.clone(),
+        MemoryBlobStore::new().root(),
+        SheetOptions::default(),
+    )
+    .await
+    .unwrap();
+    let options = ImportOptions {
+        batch: 2, // a row a block
+        ..ImportOptions::default()
+    };
+    let file = b"a,b\nc,d\ne,f\ng,\"never closed\nh\n";
+    let failed = import_csv(&sheet, &file[..], &options, |_| {})
+        .await
+        .unwrap_err();
+    assert!(failed.committed.rows >= 2, "{failed}");
+    let all = log
+        .query_all(QueryStart::Start, QueryEnd::End, KnownSnapshot::NotTracked)
+        .await
+        .unwrap();
+    assert!(all.entries.len() >= 2);
+    let pending: Vec<bool> = all
+        .entries
+        .iter()
+        .map(|e| e.metadata.pending.is_some())
+        .collect();
+    assert_eq!(pending.last(), Some(&true), "{pending:?}");
+    assert_eq!(pending.iter().filter(|p| **p).count(), 1, "{pending:?}");
+}
