@@ -182,6 +182,21 @@ impl Segment {
         self.read().entries as usize
     }
 
+    /// How many cells the first `visible` entries set (a block's every
+    /// place, gaps too): what holding them costs.
+    pub(crate) fn weight(&self, visible: usize) -> u64 {
+        let data = self.read();
+        let visible = visible as u32;
+        let singles = data.edits.iter().take_while(|e| e.entry < visible).count() as u64;
+        let blocks: u64 = data
+            .blocks
+            .iter()
+            .take_while(|b| b.entry < visible)
+            .map(|b| b.block.cells().len() as u64)
+            .sum();
+        singles + blocks
+    }
+
     /// Appends one entry seen by contents with more than `visible`
     /// entries. Gives the change back, appending nothing, if the segment
     /// already holds more than `visible` entries (a draft that was

@@ -22,6 +22,12 @@ use std::time::Duration;
 /// making the checks.
 const SHORT_CHECK: u64 = 1_000;
 
+/// The most cells set since its snapshot the worker's loaded sheet takes in
+/// for a job (a few tens of MB; an interval of edits, or pastes, is far
+/// less); a job with more (an import's millions) is written streaming from
+/// the log, in flat memory.
+const LOADED_CELLS: u64 = 1 << 18;
+
 /// What a snapshot job did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -340,10 +346,17 @@ impl Inner {
         {
             return self.supersede(at).await;
         }
-        let open = self.slot().clone();
+        let mut open = self.slot().clone();
+        if let Some(sheet) = &open
+            && !sheet.sync_within(LOADED_CELLS).await?
+        {
+            // More cells since its snapshot than a loaded sheet keeps (an
+            // import's): written streaming, as with no sheet loaded.
+            *self.slot() = None;
+            open = None;
+        }
         let (value, base, short) = match open {
             Some(sheet) => {
-                sheet.sync().await?;
                 let content = sheet.content();
                 let base = content.snapshot().map(|b| b.sequence_id);
                 // Reading the entries since the base costs about as much as

@@ -73,9 +73,27 @@ impl Inner {
         draft: &mut Content,
         page: QueryValue,
     ) -> Result<(), LoadError> {
+        self.absorb_within(draft, page, None).await.map(|_| ())
+    }
+
+    /// [`absorb`](Inner::absorb), counting the cells set into `held` and
+    /// stopping (`false`, the draft to be dropped) once they pass `limit`:
+    /// entry by entry, as a page may hold an import's millions.
+    async fn absorb_within(
+        &self,
+        draft: &mut Content,
+        page: QueryValue,
+        mut budget: Option<(u64, &mut u64)>,
+    ) -> Result<bool, LoadError> {
         let arrived = !page.entries.is_empty();
         for (i, entry) in page.entries.iter().enumerate() {
-            apply_entry(draft, page.start + i as u64, entry)?;
+            let weight = apply_entry(draft, page.start + i as u64, entry)?;
+            if let Some((limit, held)) = &mut budget {
+                **held += weight;
+                if **held > *limit {
+                    return Ok(false);
+                }
+            }
         }
         if let Some(newer) = page.last_snapshot {
             let held = draft.segment.start..=draft.end;
@@ -83,13 +101,27 @@ impl Inner {
                 self.check_snapshot(&newer.blob_id)?;
                 let (base, tiles) = self.base_with_tiles(newer).await?;
                 draft.fork(base, tiles);
+                if let Some((_, held)) = budget {
+                    *held = draft.segment.weight(draft.visible);
+                }
             }
         }
-        Ok(())
+        Ok(true)
     }
 
     pub(super) async fn sync(&self) -> Result<(), LoadError> {
+        self.sync_within(None).await.map(|_| ())
+    }
+
+    /// [`sync`](Inner::sync), giving up (`false`, the content unchanged)
+    /// once the content would hold more than `limit` cells set since its
+    /// snapshot.
+    pub(super) async fn sync_within(&self, limit: Option<u64>) -> Result<bool, LoadError> {
         let mut draft = (*self.current()).clone();
+        let mut held = match limit {
+            Some(_) => draft.segment.weight(draft.visible),
+            None => 0,
+        };
         loop {
             let page = match self
                 .log
@@ -102,7 +134,7 @@ impl Inner {
                     // the newest snapshot.
                     let loaded = self.load().await?;
                     self.publish(loaded);
-                    return Ok(());
+                    return Ok(true);
                 }
                 Err(err) => return Err(err.into()),
             };
@@ -117,16 +149,21 @@ impl Inner {
             {
                 let loaded = self.load().await?;
                 self.publish(loaded);
-                return Ok(());
+                return Ok(true);
             }
             let complete = page.is_complete;
-            self.absorb(&mut draft, page).await?;
+            if !self
+                .absorb_within(&mut draft, page, limit.map(|limit| (limit, &mut held)))
+                .await?
+            {
+                return Ok(false);
+            }
             if complete {
                 break;
             }
         }
         self.publish(draft);
-        Ok(())
+        Ok(true)
     }
 
     /// Makes `draft` the content, in one step, keeping the tiles loaded
@@ -216,7 +253,7 @@ pub(super) fn apply_entry(
     draft: &mut Content,
     seq: SequenceId,
     entry: &LogEntry,
-) -> Result<(), LoadError> {
+) -> Result<u64, LoadError> {
     match SheetEntry::decode(&entry.payload) {
         Ok(SheetEntry::SetCellValueAndFormat {
             row,
@@ -225,20 +262,21 @@ pub(super) fn apply_entry(
             format,
         }) => {
             draft.apply_one(row, column, Cell { value, format });
-            Ok(())
+            Ok(1)
         }
         Ok(SheetEntry::Block(block)) => {
+            let weight = block.cells().len() as u64;
             draft.apply_block(Arc::new(block));
-            Ok(())
+            Ok(weight)
         }
         Ok(SheetEntry::Clear { range }) => {
             draft.apply_clear(range);
-            Ok(())
+            Ok(0)
         }
         // Checked against the sheet's own when the log is opened.
         Ok(SheetEntry::Identity { .. }) if seq == 0 => {
             draft.apply_mark();
-            Ok(())
+            Ok(0)
         }
         Ok(SheetEntry::Identity { .. }) => Err(LoadError::Entry {
             seq,

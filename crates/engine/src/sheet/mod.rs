@@ -235,6 +235,23 @@ impl Spreadsheet {
             .await
     }
 
+    /// [`sync`](Spreadsheet::sync), unless the content would then hold
+    /// more than `cells` cells set since its snapshot (a bulk load's
+    /// millions, whose snapshot is better written streaming from the log:
+    /// [`write_snapshot_from_log`](crate::write_snapshot_from_log)): then
+    /// `false`, and the content is unchanged. At most about a page of
+    /// entries past the limit is read into memory.
+    ///
+    /// # Errors
+    ///
+    /// As [`sync`](Spreadsheet::sync).
+    pub async fn sync_within(&self, cells: u64) -> Result<bool, LoadError> {
+        let _op = self.inner.ops.lock().await;
+        self.inner
+            .tracked(self.inner.sync_within(Some(cells)), LoadError::is_retryable)
+            .await
+    }
+
     /// Sets the cell at zero-based `row` and `column`, appending one entry
     /// at the content's end; returns its sequence id. When the content
     /// returns, it holds the edit.

@@ -741,3 +741,36 @@ async fn a_sheet_behind_a_bulk_load_starts_from_its_snapshot() {
     );
     assert_eq!((content.row_count(), content.column_count()), (501, 10));
 }
+
+/// `sync_within` takes in what fits under its limit, and leaves the
+/// content as it was when the entries since its snapshot set more.
+#[tokio::test]
+async fn a_bounded_sync_stops_short_of_a_bulk_load() {
+    use infinisheet_engine::{Block, Edit};
+    let (log, dir) = memory();
+    let options = SheetOptions::default().snapshot_interval(0);
+    let reader = Spreadsheet::open(log.clone(), dir.clone(), options)
+        .await
+        .unwrap();
+    let writer = Spreadsheet::open(log.clone(), dir.clone(), options)
+        .await
+        .unwrap();
+    writer
+        .set_cell(0, 0, Cell::new(CellValue::Number(1.0)))
+        .await
+        .unwrap();
+    assert!(reader.sync_within(10).await.unwrap());
+    assert_eq!(reader.content().end(), 1);
+    let mut bulk = writer.bulk();
+    for band in 0..3u32 {
+        let cells = (0..100)
+            .map(|i| Some(Cell::new(CellValue::Number(f64::from(i)))))
+            .collect();
+        let block = Block::new(CellRef::new(1 + band * 10, 0), 10, cells).unwrap();
+        bulk.append(vec![Edit::Block(block)], false).await.unwrap();
+    }
+    assert!(!reader.sync_within(250).await.unwrap(), "301 cells > 250");
+    assert_eq!(reader.content().end(), 1, "unchanged");
+    assert!(reader.sync_within(301).await.unwrap());
+    assert_eq!(reader.content().end(), 4);
+}

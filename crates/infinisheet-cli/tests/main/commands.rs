@@ -2026,19 +2026,10 @@ fn get_of_nothing_prints_no_cells_for_scripts() {
     assert!(json.contains("\"value\":-0.0"), "{json}");
 }
 
-/// An import streams: its peak memory does not grow with the file. Three
-/// million cells (24 MB of CSV) through the command, its snapshot written
-/// by its own worker: a sheet held whole takes about 90 bytes a cell (270
-/// MB here, twice that with the worker's copy); the import stays within
-/// 192 MiB (about 100 MiB in a debug build), read from the kernel's
-/// account of the child.
-#[test]
-fn imports_hold_a_few_rows_not_the_file() {
-    let home = tempfile::tempdir().unwrap();
-    let home = home.path();
-    let input = home.join("big.csv");
-    let mut csv = String::with_capacity(25 << 20);
-    for row in 0..300_000u32 {
+/// A CSV of `rows` rows of ten fields (numbers and names) at `path`.
+fn write_big_csv(path: &std::path::Path, rows: u32) {
+    let mut csv = String::with_capacity(rows as usize * 80);
+    for row in 0..rows {
         for column in 0..10u32 {
             if column > 0 {
                 csv.push(',');
@@ -2051,38 +2042,86 @@ fn imports_hold_a_few_rows_not_the_file() {
         }
         csv.push('\n');
     }
-    std::fs::write(&input, &csv).unwrap();
-    drop(csv);
-    ok(home, &["new", "big"]);
-    // Python 3 (which the project's set-up needs) runs it and reads the
-    // kernel's account of its one child: the peak resident memory.
-    const PEAK: &str = "import resource, subprocess, sys\n\
-        done = subprocess.run(sys.argv[1:])\n\
+    std::fs::write(path, &csv).unwrap();
+}
+
+/// Runs the command with `args` on `home` under Python (which the
+/// project's set-up needs), which reads the kernel's account of its one
+/// child: its peak resident memory, in MiB. With `stop`, once `ready`
+/// returns, a line on the wrapper's standard input ends the command with
+/// SIGTERM (one that runs until told); without, the command runs to its
+/// end.
+fn peak_mib(
+    home: &std::path::Path,
+    args: &[&std::ffi::OsStr],
+    stop: bool,
+    ready: impl FnOnce(),
+) -> u64 {
+    use std::io::Write;
+    const PEAK: &str = "import resource, subprocess, sys, threading\n\
+        child = subprocess.Popen(sys.argv[1:])\n\
+        def stop():\n    \
+            if sys.stdin.readline():\n        \
+                child.terminate()\n\
+        threading.Thread(target=stop, daemon=True).start()\n\
+        code = child.wait()\n\
         print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n\
-        sys.exit(done.returncode)";
-    let output = std::process::Command::new("python3")
+        sys.exit(0 if code in (0, -15) else 1)";
+    let mut wrapper = std::process::Command::new("python3")
         .args(["-c", PEAK])
         .arg(assert_cmd::cargo::cargo_bin("infinisheet"))
         .arg("--home")
         .arg(home)
-        .args(["-q", "import", "big"])
-        .arg(&input)
+        .args(args)
         .env_remove("INFINISHEET_HOME")
-        .output()
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .unwrap();
+    ready();
+    // A line stops the command; the pipe closed without one leaves it be.
+    let mut stdin = wrapper.stdin.take().unwrap();
+    if stop {
+        let _ = stdin.write_all(b"stop\n");
+    }
+    drop(stdin);
+    let output = wrapper.wait_with_output().unwrap();
     assert!(
         output.status.success(),
-        "the import failed: {}",
+        "the command failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let peak_kib: u64 = String::from_utf8(output.stdout)
+    let kib: u64 = String::from_utf8(output.stdout)
         .unwrap()
         .trim()
         .parse()
         .unwrap();
-    let peak_mib = peak_kib / 1024; // KiB on Linux
-    eprintln!("peak RSS of a 3M-cell import: {peak_mib} MiB");
-    assert!(peak_mib < 192, "a 3M-cell import peaked at {peak_mib} MiB");
+    kib / 1024
+}
+
+/// An import streams: its peak memory does not grow with the file. Three
+/// million cells (24 MB of CSV) through the command, its snapshot written
+/// by its own worker: a sheet held whole takes about 90 bytes a cell (270
+/// MB here, twice that with the worker's copy); the import stays within
+/// 192 MiB (about 100 MiB in a debug build), read from the kernel's
+/// account of the child.
+#[test]
+fn imports_hold_a_few_rows_not_the_file() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let input = home.join("big.csv");
+    write_big_csv(&input, 300_000);
+    ok(home, &["new", "big"]);
+    let os = std::ffi::OsStr::new;
+    let peak = peak_mib(
+        home,
+        &[os("-q"), os("import"), os("big"), input.as_os_str()],
+        false,
+        || {},
+    );
+    eprintln!("peak RSS of a 3M-cell import: {peak} MiB");
+    assert!(peak < 192, "a 3M-cell import peaked at {peak} MiB");
     // Whole, and its snapshot written: the last row reads back, and the
     // sheet opens from a snapshot at the log's last entry.
     let last = get_json(home, "big", "A300000:B300000");
@@ -2090,4 +2129,58 @@ fn imports_hold_a_few_rows_not_the_file() {
     assert!(last.to_string().contains(&expected), "{last}");
     let info = ok(home, &["info", "big"]);
     assert!(info.contains("snapshot"), "{info}");
+}
+
+/// A worker that has a sheet loaded from an earlier job does not take an
+/// import's millions of cells into it for the next: past 262,144 cells
+/// since its snapshot it writes streaming, as for its first job. Before,
+/// a running `worker` took a 3M-cell import whole (over 300 MB).
+#[test]
+fn a_running_worker_streams_an_imports_snapshot() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let small = home.join("small.csv");
+    std::fs::write(&small, "a,1\nb,2\n").unwrap();
+    let input = home.join("big.csv");
+    write_big_csv(&input, 300_000);
+    ok(home, &["new", "big"]);
+    ok(
+        home,
+        &["import", "big", small.to_str().unwrap(), "--no-worker"],
+    );
+    let os = std::ffi::OsStr::new;
+    // Whether the sheet's snapshot jobs are all done.
+    let done = |home: &std::path::Path| ok(home, &["info", "big"]).contains("pending    0");
+    let wait_until_done = |home: &std::path::Path| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        while !done(home) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the worker did not run the job"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    };
+    let worker = [os("-q"), os("worker"), os("--interval"), os("0.05")];
+    let peak = peak_mib(home, &worker, true, || {
+        // Its first job (the small import) loads the sheet.
+        wait_until_done(home);
+        ok(
+            home,
+            &[
+                "import",
+                "big",
+                input.to_str().unwrap(),
+                "--at",
+                "A3",
+                "--no-worker",
+            ],
+        );
+        wait_until_done(home);
+    });
+    eprintln!("peak RSS of a worker snapshotting a 3M-cell import: {peak} MiB");
+    assert!(peak < 192, "the worker peaked at {peak} MiB");
+    let last = get_json(home, "big", "A300002:B300002");
+    let expected = (299_999u32.wrapping_mul(2_654_435_761)).to_string();
+    assert!(last.to_string().contains(&expected), "{last}");
 }
