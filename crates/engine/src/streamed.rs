@@ -121,12 +121,37 @@ type PlacedCell = ((u32, u32), Cell);
 /// (about 100 MB): an import, row after row, holds a band or two, far less.
 const HELD_CELLS: u64 = 1 << 20;
 
-/// A tile written (`None`: all its cells cleared).
-type Written = (TileKey, Option<TileRef>);
+/// What a tile's cells are merged onto.
+#[derive(Clone, Debug)]
+enum Earlier {
+    /// Nothing: a new tile, or one cleared whole.
+    Nothing,
+    /// The base snapshot's tile.
+    Base(TileRef),
+    /// What this writer wrote of it early, under a scratch name (the blob
+    /// name, its cells).
+    Scratch(String, u32),
+}
 
-/// A tile to write: where, the base's (if any), its cells in entry order,
-/// and the clears that blank the base's.
-type Job = (TileKey, Option<TileRef>, Vec<PlacedCell>, Vec<CellRange>);
+/// A tile to write: where, what it is merged onto, its cells in entry
+/// order, the clears that blank what it is merged onto, and whether this
+/// is its last write (under its own name) or an early one (a scratch
+/// name, so a snapshot another worker published under the same name never
+/// shows a partial tile).
+struct Job {
+    key: TileKey,
+    earlier: Earlier,
+    edits: Vec<PlacedCell>,
+    clears: Vec<CellRange>,
+    last: bool,
+}
+
+/// A tile written: its last write (`None`: all its cells cleared), or an
+/// early one (the scratch name and its cells; `None`: nothing left).
+enum Written {
+    Last(TileKey, Option<TileRef>),
+    Early(TileKey, Option<(String, u32)>),
+}
 
 /// Writes the snapshot preceding entry `at` of the sheet whose log is
 /// `log` and whose directory is `dir`, streaming: from the log's newest
@@ -376,6 +401,11 @@ async fn write(
         clears: Vec::new(),
         held: 0,
         written: HashMap::new(),
+        early: HashMap::new(),
+        scratch: std::hash::BuildHasher::hash_one(
+            &std::collections::hash_map::RandomState::new(),
+            0u8,
+        ),
         dir: None,
         writes: FuturesUnordered::new(),
     };
@@ -401,7 +431,7 @@ async fn write(
             }
             if let Some(bands) = due.remove(&i) {
                 for done in bands {
-                    band.flush(done).await?;
+                    band.flush(done, true).await?;
                 }
             }
             if band.held > held_cells {
@@ -417,6 +447,12 @@ async fn write(
     while !band.writes.is_empty() {
         band.finish_one().await?;
     }
+    // Every band written early was written last after its last entry.
+    debug_assert!(
+        band.early.is_empty(),
+        "scratch tiles left: {:?}",
+        band.early
+    );
     let index = Index {
         rows: extent.rows,
         columns: extent.columns,
@@ -446,9 +482,15 @@ struct Band<'a> {
     clears: Vec<CellRange>,
     /// Cells in `pending`.
     held: u64,
-    /// Bands written (their tiles in `tiles` are this snapshot's), with how
-    /// many of `clears` their tiles have had applied.
+    /// Bands written early, with how many of `clears` their scratch tiles
+    /// have had applied.
     written: HashMap<u32, usize>,
+    /// Tiles written early: their scratch blob and cells (`None`: nothing
+    /// left of them, the base's tile cleared whole).
+    early: HashMap<TileKey, Option<(String, u32)>>,
+    /// This writer's own in scratch names (two workers may write one
+    /// snapshot at once).
+    scratch: u64,
     /// The snapshot's directory, once opened.
     dir: Option<Arc<dyn BlobDir>>,
     /// Tiles being merged, encoded and written.
@@ -493,7 +535,7 @@ impl Band<'_> {
         let Some(done) = self.writes.next().await else {
             return Ok(());
         };
-        let (key, tile) = match done {
+        let written = match done {
             Ok(written) => written?,
             Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
             Err(_) => {
@@ -504,10 +546,18 @@ impl Band<'_> {
                 .into());
             }
         };
-        match tile {
-            Some(tile) => self.tiles.insert(key, tile),
-            None => self.tiles.remove(&key),
-        };
+        match written {
+            Written::Last(key, tile) => {
+                self.early.remove(&key);
+                match tile {
+                    Some(tile) => self.tiles.insert(key, tile),
+                    None => self.tiles.remove(&key),
+                };
+            }
+            Written::Early(key, scratch) => {
+                self.early.insert(key, scratch);
+            }
+        }
         Ok(())
     }
 
@@ -590,25 +640,26 @@ impl Band<'_> {
         self.clears.push(range);
     }
 
-    /// Writes every band with cells held: when they pass the budget (a
-    /// late entry touching every band, a band millions of cells wide), so
-    /// what is held stays bounded; a band touched again is written again,
-    /// merged with what was written.
+    /// Writes every band with cells held, early: when they pass the
+    /// budget (a late entry touching every band, a band millions of cells
+    /// wide), so what is held stays bounded. A band touched again is merged
+    /// onto what was written, and written last after its last entry.
     async fn flush_open(&mut self) -> Result<(), RebuildError> {
         let bands: BTreeSet<u32> = self.pending.keys().map(|key| key.0).collect();
         for band in bands {
-            self.flush(band).await?;
+            self.flush(band, false).await?;
         }
         Ok(())
     }
 
     /// Writes the tiles of band `band` that changed: the base's (or what
-    /// this snapshot wrote of it before) merged with the band's cells,
-    /// less what clears blanked since.
-    async fn flush(&mut self, band: u32) -> Result<(), RebuildError> {
+    /// was written of them early) merged with the band's cells, less what
+    /// clears blanked since: under their own names after the band's `last`
+    /// entry, under scratch names before it.
+    async fn flush(&mut self, band: u32, last: bool) -> Result<(), RebuildError> {
         let applied = self.written.get(&band).copied();
         if applied.is_some() {
-            // Written before: its tiles are read back, once whole.
+            // Written early: its scratch tiles are read back, once whole.
             while !self.writes.is_empty() {
                 self.finish_one().await?;
             }
@@ -618,6 +669,7 @@ impl Band<'_> {
         let mut touched: BTreeSet<TileKey> =
             self.pending.range(keys.clone()).map(|(k, _)| *k).collect();
         touched.extend(self.tiles.range(keys).map(|(k, _)| *k));
+        touched.extend(self.early.keys().filter(|key| key.0 == band));
         let mut jobs: Vec<Job> = Vec::new();
         for key in touched {
             let area = self.area(key);
@@ -628,13 +680,50 @@ impl Band<'_> {
                 .collect();
             let edits = self.pending.remove(&key).unwrap_or_default();
             self.held -= edits.len() as u64;
-            let previous = self.tiles.get(&key).cloned();
-            if edits.is_empty() && (clears.is_empty() || previous.is_none()) {
-                continue; // unchanged: shared (or kept) as it is
+            let earlier = match self.early.get(&key) {
+                Some(Some((name, cells))) => Earlier::Scratch(name.clone(), *cells),
+                Some(None) => Earlier::Nothing,
+                None => self
+                    .tiles
+                    .get(&key)
+                    .cloned()
+                    .map_or(Earlier::Nothing, Earlier::Base),
+            };
+            let unchanged =
+                edits.is_empty() && (clears.is_empty() || matches!(earlier, Earlier::Nothing));
+            if unchanged {
+                match (&earlier, self.early.contains_key(&key)) {
+                    // Shared (or kept) as it is.
+                    (_, false) => {}
+                    // Cleared whole early, nothing since: no tile at all.
+                    (Earlier::Nothing, true) if last => {
+                        self.early.remove(&key);
+                        self.tiles.remove(&key);
+                    }
+                    (Earlier::Nothing, true) => {}
+                    // Written early, nothing since: its last write below.
+                    (_, true) if last => jobs.push(Job {
+                        key,
+                        earlier,
+                        edits,
+                        clears,
+                        last,
+                    }),
+                    (_, true) => {}
+                }
+                continue;
             }
-            jobs.push((key, previous, edits, clears));
+            jobs.push(Job {
+                key,
+                earlier,
+                edits,
+                clears,
+                last,
+            });
         }
-        self.written.insert(band, self.clears.len());
+        if !last {
+            self.written.insert(band, self.clears.len());
+        }
         let mut jobs = jobs.into_iter().peekable();
         while jobs.peek().is_some() {
             let chunk: Vec<Job> = jobs.by_ref().take(self.concurrency).collect();
@@ -643,39 +732,62 @@ impl Band<'_> {
         Ok(())
     }
 
-    /// Reads the earlier tiles of `jobs` (a few at a time), less what the
+    /// Reads what `jobs` merge onto (a few at a time), less what the
     /// clears blanked, and starts merging, encoding and writing each.
     async fn write_tiles(&mut self, jobs: Vec<Job>) -> Result<(), RebuildError> {
         let blobs = self.blobs;
-        let origins: Vec<CellRef> = jobs.iter().map(|job| self.area(job.0).first).collect();
-        let reads: Vec<(Option<TileRef>, Vec<CellRange>, CellRef)> = jobs
+        let dir = self.dir().await?;
+        let id = self.id.to_owned();
+        let reads: Vec<(Earlier, Vec<CellRange>, CellRef)> = jobs
             .iter()
-            .zip(origins)
-            .map(|(job, origin)| (job.1.clone(), job.3.clone(), origin))
+            .map(|job| {
+                (
+                    job.earlier.clone(),
+                    job.clears.clone(),
+                    self.area(job.key).first,
+                )
+            })
             .collect();
         let olds: Vec<Option<Arc<Tile>>> = stream::iter(reads)
-            .map(|(previous, clears, origin)| async move {
-                let Some(tile) = previous else {
-                    return Ok(None);
-                };
-                let old = blobs.read_tile(&tile).await.map_err(LoadError::from)?;
-                Ok::<_, RebuildError>(Some(old.without(|row, column| {
-                    let (row, column) = (origin.row + row, origin.column + column);
-                    clears.iter().any(|clear| clear.contains(row, column))
-                })))
+            .map(|(earlier, clears, origin)| {
+                let (dir, id) = (dir.clone(), id.clone());
+                async move {
+                    let old = match earlier {
+                        Earlier::Nothing => return Ok(None),
+                        Earlier::Base(tile) => {
+                            blobs.read_tile(&tile).await.map_err(LoadError::from)?
+                        }
+                        Earlier::Scratch(name, cells) => {
+                            Arc::new(read_scratch(&dir, &id, &name, cells).await?)
+                        }
+                    };
+                    Ok::<_, RebuildError>(Some(old.without(|row, column| {
+                        let (row, column) = (origin.row + row, origin.column + column);
+                        clears.iter().any(|clear| clear.contains(row, column))
+                    })))
+                }
             })
             .buffered(self.concurrency)
             .try_collect()
             .await?;
-        for ((key, previous, edits, _), old) in jobs.into_iter().zip(olds) {
-            let dir = self.dir().await?;
-            let id = self.id.to_owned();
-            // A tile this snapshot wrote before (a band written early).
-            let ours = previous.is_some_and(|tile| tile.snapshot == id);
+        for (job, old) in jobs.into_iter().zip(olds) {
+            let Job {
+                key,
+                earlier,
+                edits,
+                last,
+                ..
+            } = job;
+            let (dir, id) = (dir.clone(), id.clone());
+            let scratch = format!("p{:016x}-{}-{}", self.scratch, key.0, key.1);
             // Merged, encoded and written in the background, beside the
             // reading and decoding of the next entries.
             self.writes.push(tokio::spawn(async move {
-                let name = tile_name(key.0, key.1);
+                let name = if last {
+                    tile_name(key.0, key.1)
+                } else {
+                    scratch
+                };
                 let failed = |source| WriteSnapshotError::Write {
                     blob: crate::snapshot::path(&id, &name),
                     source,
@@ -691,26 +803,35 @@ impl Band<'_> {
                     Err(_) => return Err(failed(shutting_down())),
                 };
                 let blob = BlobName::new(&name).map_err(|err| failed(err.into()))?;
-                let Some(encoded) = encoded else {
-                    if ours {
-                        // All cleared since: no index will name it. Left
-                        // behind, it is only a stray blob of the directory.
-                        let _ = dir.remove_blob(&blob).await;
-                    }
-                    return Ok((key, None)); // all cleared
-                };
-                dir.write_blob(&blob, Bytes::from(encoded))
-                    .await
-                    .map_err(failed)?;
-                Ok((
-                    key,
-                    Some(TileRef {
-                        tile_row: key.0,
-                        tile_column: key.1,
-                        snapshot: id,
-                        cells: cells as u32,
-                    }),
-                ))
+                if let Some(encoded) = encoded {
+                    dir.write_blob(&blob, Bytes::from(encoded))
+                        .await
+                        .map_err(failed)?;
+                }
+                // A scratch tile read for the last time goes (best effort:
+                // left behind, it is a stray blob no index names). Only
+                // scratch names are ever removed.
+                if let Earlier::Scratch(old, _) = &earlier
+                    && (last || cells == 0)
+                    && let Ok(old) = BlobName::new(old)
+                {
+                    let _ = dir.remove_blob(&old).await;
+                }
+                let cells = u32::try_from(cells).unwrap_or(u32::MAX);
+                Ok(match (last, cells) {
+                    (true, 0) => Written::Last(key, None),
+                    (true, _) => Written::Last(
+                        key,
+                        Some(TileRef {
+                            tile_row: key.0,
+                            tile_column: key.1,
+                            snapshot: id,
+                            cells,
+                        }),
+                    ),
+                    (false, 0) => Written::Early(key, None),
+                    (false, _) => Written::Early(key, Some((name, cells))),
+                })
             }));
             while self.writes.len() > self.concurrency {
                 self.finish_one().await?;
@@ -718,6 +839,41 @@ impl Band<'_> {
         }
         Ok(())
     }
+}
+
+/// A tile this writer wrote early under a scratch name, checked against
+/// the cells it holds.
+async fn read_scratch(
+    dir: &Arc<dyn BlobDir>,
+    id: &str,
+    name: &str,
+    cells: u32,
+) -> Result<Tile, RebuildError> {
+    let blob = crate::snapshot::path(id, name);
+    let corrupt = |reason: String| {
+        RebuildError::Load(LoadError::Snapshot(
+            crate::error::SnapshotReadError::Corrupt {
+                blob: blob.clone(),
+                reason,
+            },
+        ))
+    };
+    let bytes = dir
+        .read_blob(&BlobName::new(name).map_err(|err| corrupt(err.to_string()))?)
+        .await
+        .map_err(|err| {
+            RebuildError::Load(LoadError::Snapshot(
+                crate::error::SnapshotReadError::from_read(blob.clone(), err),
+            ))
+        })?;
+    let tile = Tile::decode(&bytes).map_err(corrupt)?;
+    if tile.len() != cells as usize {
+        return Err(corrupt(format!(
+            "it holds {} cells; {cells} were written",
+            tile.len()
+        )));
+    }
+    Ok(tile)
 }
 
 #[cfg(test)]
@@ -744,6 +900,63 @@ mod tests {
             blobs.insert(name.clone(), snapshot.read(&name).await.unwrap());
         }
         blobs
+    }
+
+    /// Every blob written or removed under a directory, by path.
+    type Record = Arc<std::sync::Mutex<Vec<(String, Option<Bytes>)>>>;
+
+    /// A directory that records the writes and removals made through it
+    /// (and its subdirectories) around a real one.
+    #[derive(Debug)]
+    struct Recording {
+        inner: Arc<dyn BlobDir>,
+        path: String,
+        record: Record,
+    }
+
+    #[async_trait::async_trait]
+    impl BlobDir for Recording {
+        async fn read_blob(
+            &self,
+            name: &BlobName,
+        ) -> Result<Bytes, infinisheet_blob_store::ReadBlobError> {
+            self.inner.read_blob(name).await
+        }
+        async fn write_blob(&self, name: &BlobName, content: Bytes) -> Result<(), WriteBlobError> {
+            let path = format!("{}/{}", self.path, name.as_str());
+            self.record
+                .lock()
+                .unwrap()
+                .push((path, Some(content.clone())));
+            self.inner.write_blob(name, content).await
+        }
+        async fn remove_blob(
+            &self,
+            name: &BlobName,
+        ) -> Result<(), infinisheet_blob_store::RemoveBlobError> {
+            let path = format!("{}/{}", self.path, name.as_str());
+            self.record.lock().unwrap().push((path, None));
+            self.inner.remove_blob(name).await
+        }
+        async fn dir(
+            &self,
+            name: &BlobName,
+        ) -> Result<Arc<dyn BlobDir>, infinisheet_blob_store::DirError> {
+            Ok(Arc::new(Recording {
+                inner: self.inner.dir(name).await?,
+                path: format!("{}/{}", self.path, name.as_str()),
+                record: self.record.clone(),
+            }))
+        }
+        async fn list(
+            &self,
+            continuation: Option<&infinisheet_blob_store::Continuation>,
+        ) -> Result<infinisheet_blob_store::ListPage, infinisheet_blob_store::ListError> {
+            self.inner.list(continuation).await
+        }
+        async fn remove_all(&self) -> Result<(), StorageError> {
+            self.inner.remove_all().await
+        }
     }
 
     fn edit(op: (u8, u32, u32, u32, u8)) -> Edit {
@@ -781,7 +994,12 @@ mod tests {
             runtime.block_on(async {
                 let log: Arc<dyn EventLog> = Arc::new(MemoryEventLog::new());
                 let loaded_dir = MemoryBlobStore::new().root();
-                let streamed_dir = MemoryBlobStore::new().root();
+                let record = Record::default();
+                let streamed_dir: Arc<dyn BlobDir> = Arc::new(Recording {
+                    inner: MemoryBlobStore::new().root(),
+                    path: String::new(),
+                    record: record.clone(),
+                });
                 let options = SheetOptions::default().tile_size(3, 2).snapshot_interval(0);
                 let sheet = Spreadsheet::open(log.clone(), loaded_dir.clone(), options).await.unwrap();
                 let mut base: Option<SnapshotValue> = None;
@@ -801,10 +1019,17 @@ mod tests {
                         .await
                         .unwrap();
                     prop_assert_eq!(&loaded, &streamed);
-                    prop_assert_eq!(
-                        blobs_of(&loaded_dir, &loaded.blob_id).await,
-                        blobs_of(&streamed_dir, &streamed.blob_id).await
-                    );
+                    let written = blobs_of(&loaded_dir, &loaded.blob_id).await;
+                    prop_assert_eq!(&written, &blobs_of(&streamed_dir, &streamed.blob_id).await);
+                    // A tile's own name is only ever written with its final
+                    // cells, never removed: another worker may have
+                    // published the same snapshot already.
+                    for (path, content) in record.lock().unwrap().drain(..) {
+                        let name = path.rsplit('/').next().unwrap_or_default().to_owned();
+                        if name.starts_with('t') {
+                            prop_assert_eq!(content.as_ref(), written.get(&name), "{}", path);
+                        }
+                    }
                     // The next round builds on this one, both ways.
                     sheet.set_cell(0, 0, Cell::new(crate::CellValue::Boolean(true))).await.unwrap();
                     log.set_metadata(at, infinisheet_event_log::MetadataUpdate::publish_snapshot(loaded.blob_id.clone())).await.unwrap();

@@ -28,6 +28,10 @@ const SHORT_CHECK: u64 = 1_000;
 /// the log, in flat memory.
 const LOADED_CELLS: u64 = 1 << 18;
 
+/// The most entries after a streamed job's snapshot for which the worker
+/// loads the sheet for the jobs after (opening reads them all).
+const REOPEN_ENTRIES: u64 = 2;
+
 /// What a snapshot job did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -440,9 +444,13 @@ impl Inner {
             });
         }
         *self.verified() = Some(at);
-        if self.slot().is_none() {
+        if self.slot().is_none()
+            && let Ok(bounds) = self.log.bounds().await
+            && bounds.end.saturating_sub(at) <= REOPEN_ENTRIES
+        {
             // Loaded from the snapshot just published: its index and the
-            // entries after it, none of the cells before.
+            // few entries after it, none of the cells before. (With more
+            // after it, an import still landing, the next job streams too.)
             let mut options = self.options.sheet;
             options.polling_interval = None;
             if let Ok(opened) = Spreadsheet::open(self.log.clone(), self.dir.clone(), options).await

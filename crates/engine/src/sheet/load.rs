@@ -122,6 +122,9 @@ impl Inner {
             Some(_) => draft.segment.weight(draft.visible),
             None => 0,
         };
+        if limit.is_some_and(|limit| held > limit) {
+            return Ok(false);
+        }
         loop {
             let page = match self
                 .log
@@ -129,6 +132,11 @@ impl Inner {
                 .await
             {
                 Ok(page) => page,
+                // A bounded sync does not load the sheet again (which
+                // reads every entry after the newest snapshot).
+                Err(QueryError::Range(range)) if range.start > draft.end && limit.is_some() => {
+                    return Ok(false);
+                }
                 Err(QueryError::Range(range)) if range.start > draft.end => {
                     // Truncated past what this sheet holds: start again from
                     // the newest snapshot.
@@ -147,6 +155,9 @@ impl Inner {
                 && newer.sequence_id > draft.end
                 && is_newer(&draft, newer)
             {
+                if limit.is_some() {
+                    return Ok(false);
+                }
                 let loaded = self.load().await?;
                 self.publish(loaded);
                 return Ok(true);

@@ -238,9 +238,12 @@ impl Spreadsheet {
     /// [`sync`](Spreadsheet::sync), unless the content would then hold
     /// more than `cells` cells set since its snapshot (a bulk load's
     /// millions, whose snapshot is better written streaming from the log:
-    /// [`write_snapshot_from_log`](crate::write_snapshot_from_log)): then
-    /// `false`, and the content is unchanged. At most about a page of
-    /// entries past the limit is read into memory.
+    /// [`write_snapshot_from_log`](crate::write_snapshot_from_log)), or it
+    /// would have to load the sheet again (the log truncated past it, or a
+    /// snapshot past what it holds): then `false`, and the content is
+    /// unchanged. It reads entry by entry, at most one past the limit; the
+    /// cells read stay in memory (in the segment the content shares) until
+    /// the sheet is dropped or moves to a newer snapshot.
     ///
     /// # Errors
     ///

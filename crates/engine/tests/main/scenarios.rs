@@ -773,4 +773,30 @@ async fn a_bounded_sync_stops_short_of_a_bulk_load() {
     assert_eq!(reader.content().end(), 1, "unchanged");
     assert!(reader.sync_within(301).await.unwrap());
     assert_eq!(reader.content().end(), 4);
+    // Holding more than the limit already: nothing to take in, still no.
+    assert!(!reader.sync_within(300).await.unwrap());
+    // A snapshot past what it holds would load the sheet again: no.
+    let mut bulk = writer.bulk();
+    let cells = (0..10)
+        .map(|i| Some(Cell::new(CellValue::Number(f64::from(i)))))
+        .collect();
+    let block = Block::new(CellRef::new(40, 0), 10, cells).unwrap();
+    bulk.append(vec![Edit::Block(block.clone())], false)
+        .await
+        .unwrap();
+    let at = bulk
+        .append(vec![Edit::Block(block)], false)
+        .await
+        .unwrap()
+        .start;
+    let value = infinisheet_engine::write_snapshot_from_log(&*log, dir.clone(), options, at)
+        .await
+        .unwrap();
+    log.set_metadata(at, MetadataUpdate::publish_snapshot(value.blob_id))
+        .await
+        .unwrap();
+    assert!(!reader.sync_within(1_000_000).await.unwrap());
+    assert_eq!(reader.content().end(), 4, "unchanged");
+    reader.sync().await.unwrap();
+    assert_eq!(reader.content().snapshot().map(|s| s.sequence_id), Some(at));
 }
