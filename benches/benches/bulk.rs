@@ -47,22 +47,27 @@ fn cell_count() -> u64 {
 fn csv() -> Vec<u8> {
     let mut text = String::with_capacity(8 << 20);
     for row in 0..rows() {
-        let n = row.wrapping_mul(7919) % 100_000;
-        text.push_str(&format!(
-            "{row},{}.{:02},\"item {row}, grade {}\",{},0{},{},city {},{},{}.5,x{}\n",
-            n / 100,
-            n % 100,
-            n % 7,
-            if n.is_multiple_of(2) { "TRUE" } else { "FALSE" },
-            n % 90,
-            n * 3,
-            n % 1000,
-            -(i64::from(n) - 50_000),
-            n % 977,
-            n % 31,
-        ));
+        text.push_str(&csv_row(u64::from(row)));
     }
     text.into_bytes()
+}
+
+/// Row `row` of the CSV, its line break included.
+fn csv_row(row: u64) -> String {
+    let n = (row * 7919) % 100_000;
+    format!(
+        "{row},{}.{:02},\"item {row}, grade {}\",{},0{},{},city {},{},{}.5,x{}\n",
+        n / 100,
+        n % 100,
+        n % 7,
+        if n.is_multiple_of(2) { "TRUE" } else { "FALSE" },
+        n % 90,
+        n * 3,
+        n % 1000,
+        -(n as i64 - 50_000),
+        n % 977,
+        n % 31,
+    )
 }
 
 /// Bytes under `path` (a file, or every file below a directory).
@@ -293,22 +298,7 @@ fn write_csv(path: &Path, rows: u64) {
     use std::io::Write;
     let mut out = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
     for row in 0..rows {
-        let n = (row * 7919) % 100_000;
-        writeln!(
-            out,
-            "{row},{}.{:02},\"item {row}, grade {}\",{},0{},{},city {},{},{}.5,x{}",
-            n / 100,
-            n % 100,
-            n % 7,
-            if n.is_multiple_of(2) { "TRUE" } else { "FALSE" },
-            n % 90,
-            n * 3,
-            n % 1000,
-            -(n as i64 - 50_000),
-            n % 977,
-            n % 31,
-        )
-        .unwrap();
+        out.write_all(csv_row(row).as_bytes()).unwrap();
     }
     out.flush().unwrap();
 }

@@ -8,7 +8,12 @@
 //! gathers each band's cells and, right after that last entry, merges them
 //! with the base snapshot's tiles of the band and writes them. What is held
 //! at once is the cells of the bands still open: for an import, which
-//! writes row after row, one band or two, however large the file.
+//! writes row after row, one band or two, however large the file. Past
+//! about a million cells (a late entry touching every band, a band millions
+//! of cells wide) the open bands are written early, to scratch blobs of
+//! this writer's own, and merged again later; a tile's own name is written
+//! once, with its final cells, so two workers writing one snapshot never
+//! show each other's partial tiles.
 
 use crate::content::{Base, TileKey};
 use crate::edit::Block;
@@ -249,24 +254,7 @@ pub async fn rebuild_snapshot_from_log(
     base: Option<SnapshotValue>,
     at: SequenceId,
 ) -> Result<SnapshotValue, RebuildError> {
-    let blobs = Blobs::new(dir);
-    let entries = Entries::Log { log, to: at };
-    let (base, start) = match base {
-        Some(value) => {
-            check_snapshot(options.identity, &value.blob_id)?;
-            let start = value.sequence_id;
-            (
-                Some(blobs.read_base(value).await.map_err(LoadError::from)?),
-                start,
-            )
-        }
-        None => {
-            let first = entries.page(0).await?;
-            check_first(options.identity, first.first().map(|p| &p[..]))?;
-            (None, 0)
-        }
-    };
-    write(&blobs, base, start, &entries, &options, HELD_CELLS).await
+    rebuild_from(dir, &options, base, &Entries::Log { log, to: at }).await
 }
 
 /// [`rebuild_snapshot`](crate::rebuild_snapshot) through the streaming
@@ -277,26 +265,34 @@ pub(crate) async fn rebuild(
     base: Option<SnapshotValue>,
     payloads: &[Bytes],
 ) -> Result<SnapshotValue, RebuildError> {
+    let from = base.as_ref().map_or(0, |b| b.sequence_id);
+    rebuild_from(dir, options, base, &Entries::Payloads { from, payloads }).await
+}
+
+/// A rebuild: the snapshot of the whole snapshot `base` (checked to be the
+/// sheet's) or of the sheet's first entries (checked to begin with its
+/// identity), and `entries` after it.
+async fn rebuild_from(
+    dir: Arc<dyn BlobDir>,
+    options: &SheetOptions,
+    base: Option<SnapshotValue>,
+    entries: &Entries<'_>,
+) -> Result<SnapshotValue, RebuildError> {
     let blobs = Blobs::new(dir);
     let (base, start) = match base {
         Some(value) => {
             check_snapshot(options.identity, &value.blob_id)?;
             let start = value.sequence_id;
-            (
-                Some(blobs.read_base(value).await.map_err(LoadError::from)?),
-                start,
-            )
+            let base = blobs.read_base(value).await.map_err(LoadError::from)?;
+            (Some(base), start)
         }
         None => {
-            check_first(options.identity, payloads.first().map(|p| &p[..]))?;
+            let first = entries.page(0).await?;
+            check_first(options.identity, first.first().map(|p| &p[..]))?;
             (None, 0)
         }
     };
-    let entries = Entries::Payloads {
-        from: start,
-        payloads,
-    };
-    write(&blobs, base, start, &entries, options, HELD_CELLS).await
+    write(&blobs, base, start, entries, options, HELD_CELLS).await
 }
 
 /// The streaming writer: the snapshot of `base` (starting at `start`, or
