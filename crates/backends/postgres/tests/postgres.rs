@@ -377,20 +377,28 @@ async fn a_dropped_listen_connection_loses_no_entry() {
         // Once this process listens again, kill every listening connection
         // (this test's and any other's: each must come back), then append
         // while they are down.
-        listening_again(&client).await;
-        let killed: i64 = client
-            .query_one(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
-                 WHERE application_name = 'infinisheet listen' AND query LIKE 'LISTEN%'",
-                &[],
-            )
-            .await
-            .unwrap()
-            .get(0);
-        assert!(
-            killed >= 1,
-            "round {round}: no listening connection to kill"
-        );
+        // (A listener seen may be another test's that ends before the
+        // kill: then wait for one again.)
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            listening_again(&client).await;
+            let killed: i64 = client
+                .query_one(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+                     WHERE application_name = 'infinisheet listen' AND query LIKE 'LISTEN%'",
+                    &[],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            if killed >= 1 {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "round {round}: no listening connection to kill"
+            );
+        }
         for _ in 0..3 {
             append_elsewhere(
                 &client,

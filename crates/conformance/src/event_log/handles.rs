@@ -193,7 +193,8 @@ pub async fn token_retried_through_second_handle_lands_once(a: Log, b: Log) {
 /// all: past a 256-entry stride, where the object-store log moves its end
 /// hint, while the handles race) — leave
 /// exactly one entry per id, dense, each the payload of the append told it
-/// won that id.
+/// won that id. A retryable storage error is tried again under the entry's
+/// token (a remote store under load may answer one).
 pub async fn racing_through_two_handles_one_winner_per_id(a: Log, b: Log) {
     const WRITERS: usize = 16;
     const EACH: u64 = 17;
@@ -207,16 +208,24 @@ pub async fn racing_through_two_handles_one_winner_per_id(a: Log, b: Log) {
             tokio::spawn(async move {
                 let mut won = Vec::new();
                 let mut seq = 0;
-                let mut attempts = 0u32;
+                let (mut attempts, mut failures) = (0u32, 0u32);
                 while (won.len() as u64) < EACH {
                     attempts += 1;
                     assert!(attempts < 100_000, "writer {writer} makes no progress");
                     let payload = format!("writer {writer} entry {}", won.len());
+                    // Each entry under a token of its own: a try that
+                    // failed with a retryable error (a remote store under
+                    // load) is tried again at the same id, and lands once
+                    // or is found landed.
+                    let token = AppendToken::from_u128(
+                        0x7ace_0000_0000 | ((writer as u128) << 16) | won.len() as u128,
+                    );
                     match log
-                        .add_entry(
-                            LogEntry::new(payload.clone()),
+                        .append_at(
+                            vec![LogEntry::new(payload.clone())],
                             seq,
                             KnownSnapshot::NotTracked,
+                            Some(token),
                         )
                         .await
                     {
@@ -228,6 +237,10 @@ pub async fn racing_through_two_handles_one_winner_per_id(a: Log, b: Log) {
                             assert_eq!(attempted, seq);
                             assert!(next > seq, "a conflict at {seq} names {next} as the end");
                             seq = next;
+                        }
+                        Err(AddEntryError::Storage(err)) if err.is_retryable() && failures < 20 => {
+                            failures += 1;
+                            tokio::time::sleep(Duration::from_millis(20)).await;
                         }
                         Err(err) => panic!("writer {writer} at {seq}: {err}"),
                     }
