@@ -196,13 +196,46 @@ pub(crate) fn write_number(text: &mut String, number: f64) {
         let _ = write!(text, "{}", magnitude as u64);
     } else if (1e-5..1e15).contains(&magnitude) {
         // Ryu writes the same shortest digits as Rust, in plain decimals
-        // in this range, faster.
-        text.push_str(ryu::Buffer::new().format_finite(number));
+        // in this range, faster, except at an exact tie between two
+        // shortest texts (76168512627220.625 is ...62 to Ryu, ...63 to
+        // Rust; both read back the same): possible only when the number's
+        // exact decimal has one digit more than Ryu wrote. Rust's text is
+        // the one written then.
+        let mut buffer = ryu::Buffer::new();
+        let fast = buffer.format_finite(number);
+        let written = fast
+            .split_once('.')
+            .map_or(0, |(_, fraction)| fraction.len());
+        if fast.contains('e') || exact_fraction_digits(number) == written + 1 {
+            let _ = write!(text, "{number}");
+        } else {
+            text.push_str(fast);
+        }
     } else if magnitude == 0.0 || (1e-6..1e21).contains(&magnitude) || !number.is_finite() {
         let _ = write!(text, "{number}");
     } else {
         let _ = write!(text, "{number:e}");
     }
+}
+
+/// How many digits after the point the exact decimal value of a finite
+/// `number` has (every binary fraction ends: `0.625` has 3).
+fn exact_fraction_digits(number: f64) -> usize {
+    let bits = number.to_bits();
+    let exponent = ((bits >> 52) & 0x7FF) as i64;
+    let mantissa = bits & ((1 << 52) - 1);
+    let (mantissa, exponent) = if exponent == 0 {
+        (mantissa, -1074) // subnormal
+    } else {
+        (mantissa | (1 << 52), exponent - 1075)
+    };
+    if mantissa == 0 {
+        return 0;
+    }
+    // The number is mantissa x 2^exponent: with the mantissa odd, a
+    // negative exponent -k gives exactly k digits after the point.
+    let exponent = exponent + i64::from(mantissa.trailing_zeros());
+    usize::try_from(-exponent).unwrap_or(0)
 }
 
 impl fmt::Display for CellValue {
@@ -418,6 +451,9 @@ mod tests {
         assert_eq!(number_text(1e300), "1e300");
         assert_eq!(number_text(1e20), "100000000000000000000");
         assert_eq!(number_text(0.1 + 0.2), "0.30000000000000004");
+        // Exact ties between two shortest texts, where Ryu and Rust differ.
+        assert_eq!(number_text(76_168_512_627_220.63), "76168512627220.63");
+        assert_eq!(number_text(236_160_343_559_928.62), "236160343559928.63");
     }
 
     proptest::proptest! {
