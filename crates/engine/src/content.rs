@@ -25,6 +25,15 @@ impl Base {
         }
     }
 
+    /// The tiles its index names, by position.
+    pub(crate) fn tile_map(&self) -> std::collections::BTreeMap<TileKey, crate::format::TileRef> {
+        self.index
+            .tiles
+            .iter()
+            .map(|t| ((t.tile_row, t.tile_column), t.clone()))
+            .collect()
+    }
+
     /// The tiles of this snapshot (present in its index) that hold cells
     /// of `area`.
     pub(crate) fn tiles_covering(&self, area: CellRange) -> Vec<TileKey> {

@@ -81,7 +81,7 @@ impl Blobs {
         }
     }
 
-    pub(crate) async fn snapshot_dir(
+    async fn snapshot_dir(
         &self,
         snapshot: &str,
         blob: &str,
@@ -195,6 +195,26 @@ impl Blobs {
         Ok(((tile.tile_row, tile.tile_column), read))
     }
 
+    /// The directory of the snapshot `snapshot`, opened to write `blob`
+    /// into it: failing to open it is failing to write the blob.
+    pub(crate) async fn writable_dir(
+        &self,
+        snapshot: &str,
+        blob: &str,
+    ) -> Result<Arc<dyn BlobDir>, WriteSnapshotError> {
+        self.snapshot_dir(snapshot, blob).await.map_err(|err| {
+            let storage = if err.is_retryable() {
+                StorageError::retryable
+            } else {
+                StorageError::new
+            };
+            WriteSnapshotError::Write {
+                blob: path(snapshot, blob),
+                source: WriteBlobError::Storage(storage("engine", err.to_string())),
+            }
+        })
+    }
+
     pub(crate) async fn write(
         &self,
         snapshot: &str,
@@ -205,14 +225,7 @@ impl Blobs {
             blob: path(snapshot, blob),
             source,
         };
-        let dir = self.snapshot_dir(snapshot, blob).await.map_err(|err| {
-            let storage = if err.is_retryable() {
-                StorageError::retryable
-            } else {
-                StorageError::new
-            };
-            failed(WriteBlobError::Storage(storage("engine", err.to_string())))
-        })?;
+        let dir = self.writable_dir(snapshot, blob).await?;
         let name = BlobName::new(blob).map_err(|err| failed(err.into()))?;
         dir.write_blob(&name, Bytes::from(bytes))
             .await
@@ -264,16 +277,10 @@ pub(crate) async fn write(
             .or_default()
             .push(((row % tile_rows, column % tile_columns), cell));
     }
-    let mut tiles: BTreeMap<TileKey, TileRef> = content
+    let mut tiles = content
         .base
         .as_ref()
-        .map(|b| {
-            b.index
-                .tiles
-                .iter()
-                .map(|t| ((t.tile_row, t.tile_column), t.clone()))
-                .collect()
-        })
+        .map(|b| b.tile_map())
         .unwrap_or_default();
     let area = |(tile_row, tile_column): TileKey| {
         let first = CellRef::new(tile_row * tile_rows, tile_column * tile_columns);

@@ -17,13 +17,13 @@
 
 use crate::content::{Base, TileKey};
 use crate::edit::Block;
-use crate::entry::{EntryError, Shape, SheetEntry};
+use crate::entry::{Shape, SheetEntry};
 use crate::error::{LoadError, RebuildError, WriteSnapshotError};
 use crate::format::{INDEX_NAME, Index, Tile, TileRef, tile_name};
 use crate::options::SheetOptions;
 use crate::reference::{CellRange, CellRef};
 use crate::segment::Extent;
-use crate::sheet::{check_first, check_snapshot};
+use crate::sheet::{check_first, check_snapshot, misplaced_identity};
 use crate::snapshot::{Blobs, first_geometry, overlap, snapshot_id};
 use crate::value::Cell;
 use bytes::Bytes;
@@ -86,27 +86,19 @@ impl Entries<'_> {
     }
 }
 
-/// An entry as the snapshot sees it: `None` for the sheet's identity.
-fn decode(seq: SequenceId, payload: &[u8]) -> Result<Option<SheetEntry>, LoadError> {
+/// An entry, checked to be the sheet's identity only if it is the first.
+fn decode(seq: SequenceId, payload: &[u8]) -> Result<SheetEntry, LoadError> {
     match SheetEntry::decode(payload) {
-        Ok(SheetEntry::Identity { .. }) if seq == 0 => Ok(None),
-        Ok(SheetEntry::Identity { .. }) => Err(LoadError::Entry {
-            seq,
-            source: EntryError::Malformed("an identity is only ever the first entry".into()),
-        }),
-        Ok(entry) => Ok(Some(entry)),
+        Ok(SheetEntry::Identity { .. }) if seq != 0 => Err(misplaced_identity(seq)),
+        Ok(entry) => Ok(entry),
         Err(source) => Err(LoadError::Entry { seq, source }),
     }
 }
 
-/// Where an entry writes (no cell made): `Identity` for the sheet's
-/// identity, which only the first entry may be.
+/// Where an entry writes (no cell made), checked as [`decode`] checks.
 fn shape(seq: SequenceId, payload: &[u8]) -> Result<Shape, LoadError> {
     match SheetEntry::shape(payload) {
-        Ok(Shape::Identity) if seq != 0 => Err(LoadError::Entry {
-            seq,
-            source: EntryError::Malformed("an identity is only ever the first entry".into()),
-        }),
+        Ok(Shape::Identity) if seq != 0 => Err(misplaced_identity(seq)),
         Ok(shape) => Ok(shape),
         Err(source) => Err(LoadError::Entry { seq, source }),
     }
@@ -195,45 +187,29 @@ pub async fn write_snapshot_from_log(
         }
         .into());
     }
-    let blobs = Blobs::new(dir);
-    let snapshot = first
+    let base = match first
         .entries
         .first()
-        .and_then(|e| e.metadata.snapshot.clone());
-    let base = match snapshot {
-        Some(blob_id) => {
+        .and_then(|e| e.metadata.snapshot.clone())
+    {
+        Some(blob_id) if first.start == at => {
             check_snapshot(options.identity, &blob_id)?;
-            let value = SnapshotValue {
-                sequence_id: first.start,
+            return Ok(SnapshotValue {
+                sequence_id: at,
                 blob_id,
-            };
-            if first.start == at {
-                return Ok(value); // written already
-            }
-            Some(blobs.read_base(value).await.map_err(LoadError::from)?)
+            }); // written already
         }
+        Some(blob_id) => Some(SnapshotValue {
+            sequence_id: first.start,
+            blob_id,
+        }),
         None if first.start > 0 => {
             return Err(LoadError::NoSnapshot { start: first.start }.into());
         }
-        None => {
-            check_first(
-                options.identity,
-                first.entries.first().map(|e| &e.payload[..]),
-            )?;
-            None
-        }
+        None => None,
     };
-    let start = first.start;
     drop(first);
-    write(
-        &blobs,
-        base,
-        start,
-        &Entries::Log { log, to: at },
-        &options,
-        HELD_CELLS,
-    )
-    .await
+    rebuild_from(dir, &options, base, &Entries::Log { log, to: at }).await
 }
 
 /// Writes again the snapshot preceding entry `at` of the sheet whose log
@@ -383,16 +359,7 @@ async fn write(
         tile_rows,
         tile_columns,
         concurrency: options.blob_concurrency.max(1),
-        tiles: base
-            .as_ref()
-            .map(|b| {
-                b.index
-                    .tiles
-                    .iter()
-                    .map(|t| ((t.tile_row, t.tile_column), t.clone()))
-                    .collect()
-            })
-            .unwrap_or_default(),
+        tiles: base.as_ref().map(Base::tile_map).unwrap_or_default(),
         pending: BTreeMap::new(),
         clears: Vec::new(),
         held: 0,
@@ -407,7 +374,6 @@ async fn write(
     };
     drop(base);
     let mut seq = start;
-    let mut i = 0;
     while seq < at {
         let page = entries.page(seq).await?;
         if page.is_empty() {
@@ -415,16 +381,18 @@ async fn write(
         }
         for payload in page {
             match decode(seq, &payload)? {
-                None | Some(SheetEntry::Identity { .. }) => {}
-                Some(SheetEntry::SetCellValueAndFormat {
+                SheetEntry::Identity { .. } => {}
+                SheetEntry::SetCellValueAndFormat {
                     row,
                     column,
                     value,
                     format,
-                }) => band.set(row, column, Cell { value, format }),
-                Some(SheetEntry::Block(block)) => band.set_block(block),
-                Some(SheetEntry::Clear { range }) => band.clear(range),
+                } => band.set(row, column, Cell { value, format }),
+                SheetEntry::Block(block) => band.set_block(block),
+                SheetEntry::Clear { range } => band.clear(range),
             }
+            // Entries counted from the start, as the spans were.
+            let i = (seq - start) as usize;
             if let Some(bands) = due.remove(&i) {
                 for done in bands {
                     band.flush(done, true).await?;
@@ -434,7 +402,6 @@ async fn write(
                 band.flush_open().await?;
             }
             seq += 1;
-            i += 1;
             if seq == at {
                 break;
             }
@@ -506,22 +473,7 @@ impl Band<'_> {
         if let Some(dir) = &self.dir {
             return Ok(dir.clone());
         }
-        let dir = self
-            .blobs
-            .snapshot_dir(self.id, INDEX_NAME)
-            .await
-            .map_err(|err| {
-                let retryable = err.is_retryable();
-                let storage = if retryable {
-                    StorageError::retryable("engine", err.to_string())
-                } else {
-                    StorageError::new("engine", err.to_string())
-                };
-                WriteSnapshotError::Write {
-                    blob: crate::snapshot::path(self.id, INDEX_NAME),
-                    source: WriteBlobError::Storage(storage),
-                }
-            })?;
+        let dir = self.blobs.writable_dir(self.id, INDEX_NAME).await?;
         self.dir = Some(dir.clone());
         Ok(dir)
     }

@@ -376,14 +376,14 @@ impl Inner {
                 }
             }
             None => {
-                // No sheet loaded (the first job, or the one after a
-                // failure): the snapshot is written streaming from the log,
-                // holding the tiles of a few rows, never every cell since
-                // the newest snapshot (an import's millions). The sheet is
-                // then loaded from it, for the jobs after.
-                // The writer reads the newest snapshot again (one may have
-                // been published since the scan): check what it shares
-                // before and after publishing, as for a long job.
+                // No sheet loaded (the first job, after a failure, or one
+                // too big to take in): the snapshot is written streaming
+                // from the log, holding the tiles of a few rows, never
+                // every cell since the newest snapshot (an import's
+                // millions). The writer reads the newest snapshot again
+                // (one may have been published since the scan), so what it
+                // shares is checked before and after publishing, as for a
+                // long job.
                 let (base, short) = (newest.as_ref().map(|n| n.sequence_id), false);
                 let written =
                     write_snapshot_from_log(&*self.log, self.dir.clone(), self.options.sheet, at)

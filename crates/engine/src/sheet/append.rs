@@ -253,11 +253,6 @@ impl BulkAppend {
         }
     }
 
-    /// Where the next entry goes, as far as this load knows.
-    pub fn end(&self) -> SequenceId {
-        self.next
-    }
-
     /// Asks for a snapshot on the last entry this load appended (if it
     /// appended any, and the sheet takes snapshots): for a load that stops
     /// before its last append, whose entries would otherwise wait for the

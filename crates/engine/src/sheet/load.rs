@@ -289,10 +289,15 @@ pub(super) fn apply_entry(
             draft.apply_mark();
             Ok(0)
         }
-        Ok(SheetEntry::Identity { .. }) => Err(LoadError::Entry {
-            seq,
-            source: EntryError::Malformed("an identity is only ever the first entry".into()),
-        }),
+        Ok(SheetEntry::Identity { .. }) => Err(misplaced_identity(seq)),
         Err(source) => Err(LoadError::Entry { seq, source }),
+    }
+}
+
+/// The error of an identity entry anywhere but first.
+pub(crate) fn misplaced_identity(seq: SequenceId) -> LoadError {
+    LoadError::Entry {
+        seq,
+        source: EntryError::Malformed("an identity is only ever the first entry".into()),
     }
 }

@@ -11,7 +11,7 @@ pub use append::BulkAppend;
 pub use read::LoadStatus;
 
 use append::retry_delay;
-pub(crate) use load::{check_first, check_snapshot};
+pub(crate) use load::{check_first, check_snapshot, misplaced_identity};
 
 use crate::content::{Base, Content, TileKey};
 use crate::edit::{Block, Edit};
