@@ -16,7 +16,7 @@
 //! Numbers are kept as their shortest text, which reads back to the same
 //! value and is shorter than 8 bytes for most numbers in real data.
 
-use crate::value::{Cell, CellValue, ErrorValue, write_number};
+use crate::value::{Cell, CellValue, ErrorValue, shortest_integer, write_number};
 
 /// Postcard's unsigned integer: LEB128.
 pub(crate) fn varint(bytes: &mut Vec<u8>, mut value: u64) {
@@ -156,9 +156,12 @@ impl<'a> Reader<'a> {
                 2 => CellValue::Text(self.text(length)?),
                 3 => {
                     let bytes = self.take(length)?;
-                    let number = std::str::from_utf8(bytes)
-                        .ok()
-                        .and_then(|text| text.parse::<f64>().ok())
+                    let number = shortest_integer(bytes)
+                        .or_else(|| {
+                            std::str::from_utf8(bytes)
+                                .ok()
+                                .and_then(|text| text.parse::<f64>().ok())
+                        })
                         .ok_or("a number in it does not read")?;
                     CellValue::Number(number)
                 }
