@@ -275,7 +275,7 @@ impl SqliteBlobDir {
             .db
             .shared
             .connection
-            .call(move |conn: &mut Connection| {
+            .call(false, move |conn: &mut Connection| {
                 let tx = conn.transaction_with_behavior(behavior)?;
                 let value = job(&tx, store)?;
                 tx.commit()?;

@@ -211,7 +211,7 @@ impl SqliteDatabase {
         let names = self
             .shared
             .connection
-            .call(|conn| {
+            .call(false, |conn| {
                 let mut statement = conn.prepare_cached("SELECT name FROM logs ORDER BY name")?;
                 let names = statement.query_map([], |row| row.get(0))?;
                 names.collect::<Result<Vec<String>, _>>()
@@ -233,7 +233,7 @@ impl SqliteDatabase {
         let found = self
             .shared
             .connection
-            .call(move |conn| -> rusqlite::Result<Named> {
+            .call(false, move |conn| -> rusqlite::Result<Named> {
                 let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
                 let existing: Option<i64> = tx
                     .query_row(

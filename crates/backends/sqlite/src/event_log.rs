@@ -503,17 +503,36 @@ impl SqliteEventLog {
         E: From<StorageError> + Send + 'static,
         F: FnOnce(&mut Connection, &Target) -> Result<T, Failed<E>> + Send + 'static,
     {
+        self.run_sized(doing, false, job).await
+    }
+
+    /// [`run`](Self::run), on the blocking pool if the call is `large`
+    /// (see `SharedConnection::call`).
+    async fn run_sized<T, E, F>(&self, doing: &str, large: bool, job: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StorageError> + Send + 'static,
+        F: FnOnce(&mut Connection, &Target) -> Result<T, Failed<E>> + Send + 'static,
+    {
         let log = self.target.clone();
         let whose = format!("log {:?} of {}", log.name, self.db.path().display());
         let result = self
             .db
             .shared
             .connection
-            .call(move |conn| job(conn, &log))
+            .call(large, move |conn| job(conn, &log))
             .await;
         finish(doing, &whose, result)
     }
 }
+
+/// The bytes of entries from which a call runs on the blocking pool rather
+/// than in place (see `SharedConnection::call`): a bulk load's blocks,
+/// never an edit's few cells.
+const LARGE_CALL: usize = 256 << 10;
+
+/// The most entries a query asks for that runs in place.
+const FEW_ENTRIES: u64 = 16;
 
 #[async_trait]
 impl EventLog for SqliteEventLog {
@@ -525,7 +544,8 @@ impl EventLog for SqliteEventLog {
         token: Option<AppendToken>,
     ) -> Result<AddEntryValue, AddEntryError> {
         let wake = self.waker();
-        self.run("appending", move |conn, log| {
+        let large = entries.iter().map(|e| e.payload.len()).sum::<usize>() >= LARGE_CALL;
+        self.run_sized("appending", large, move |conn, log| {
             let added = append(conn, log, entries, seq, known, token);
             // Here, not after the await: a caller that stops waiting
             // does not stop the commit, nor its news.
@@ -545,7 +565,13 @@ impl EventLog for SqliteEventLog {
     ) -> Result<QueryValue, QueryError> {
         let options = self.db.shared.options;
         let (max_entries, max_bytes) = (options.query_entries(), options.query_page_bytes);
-        self.run("querying", move |conn, log| {
+        // In place only when it asks for a few entries: a load, a tail's
+        // poll or a snapshot writer's read may bring back megabytes.
+        let large = !matches!(
+            (start, end),
+            (QueryStart::Id(from), QueryEnd::Id(to)) if to.saturating_sub(from) <= FEW_ENTRIES
+        );
+        self.run_sized("querying", large, move |conn, log| {
             query(conn, log, start, end, known, max_entries, max_bytes)
         })
         .await
