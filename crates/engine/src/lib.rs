@@ -139,7 +139,8 @@ pub use identity::{SheetId, SheetIdError};
 pub use options::SheetOptions;
 pub use reference::{CellRange, CellRef, IntoCellRef, ReferenceError};
 pub use sheet::{
-    BulkAppend, LoadStatus, SNAPSHOT_WORKFLOW, SheetWatch, Spreadsheet, rebuild_snapshot,
+    BulkAppend, BulkEntries, LoadStatus, SNAPSHOT_WORKFLOW, SheetWatch, Spreadsheet,
+    rebuild_snapshot,
 };
 pub use snapshot::{
     SNAPSHOTS_DIR, parse_snapshot_id, snapshot_dependencies, snapshot_id, verify_snapshot,

@@ -182,14 +182,53 @@ impl Spreadsheet {
     }
 }
 
+/// Edits encoded as the entries a [`BulkAppend`] appends, each stamped with
+/// the time it was encoded. Encode them where their cells were made (an
+/// import's parsing thread): the cells are freed where they were allocated,
+/// and the appends hold bytes only.
+#[derive(Clone, Debug, Default)]
+pub struct BulkEntries {
+    payloads: Vec<bytes::Bytes>,
+}
+
+impl BulkEntries {
+    /// Encodes `edits`, one entry each.
+    pub fn encode(edits: Vec<Edit>) -> BulkEntries {
+        let now = std::time::SystemTime::now();
+        BulkEntries {
+            payloads: edits
+                .iter()
+                .map(|edit| crate::entry::timed(now, &encode_edit(edit)))
+                .collect(),
+        }
+    }
+
+    /// How many entries.
+    pub fn len(&self) -> usize {
+        self.payloads.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.payloads.is_empty()
+    }
+}
+
+impl From<Vec<Edit>> for BulkEntries {
+    fn from(edits: Vec<Edit>) -> BulkEntries {
+        BulkEntries::encode(edits)
+    }
+}
+
 impl BulkAppend {
-    /// Appends `edits` at the log's end, one entry each, all or none, under
-    /// one append token (a try whose reply was lost is found landed by the
-    /// next, never appended twice); with `snapshot`, the last entry asks
-    /// for a snapshot (unless the sheet's `snapshot_interval` is 0). When
-    /// another writer took the place, the edits go after its entries
-    /// (edits are last-writer-wins per cell), up to `max_edit_attempts`
-    /// times. Returns the entries' ids.
+    /// Appends `entries` (edits, or [`BulkEntries`] encoded already) at the
+    /// log's end, one entry each, all or none, under one append token (a
+    /// try whose reply was lost is found landed by the next, never appended
+    /// twice); with `snapshot`, the last entry asks for a snapshot (unless
+    /// the sheet's `snapshot_interval` is 0). When another writer took the
+    /// place, the edits go after its entries (edits are last-writer-wins
+    /// per cell), up to `max_edit_attempts` times. Returns the entries'
+    /// ids.
     ///
     /// # Errors
     ///
@@ -198,20 +237,20 @@ impl BulkAppend {
     ///   landed if it failed after taking them.
     pub async fn append(
         &mut self,
-        edits: Vec<Edit>,
+        entries: impl Into<BulkEntries>,
         snapshot: bool,
     ) -> Result<Range<SequenceId>, EditError> {
         let inner = &self.sheet.inner;
         let options = &inner.options;
         let token = AppendToken::random();
-        let now = std::time::SystemTime::now();
-        let count = edits.len() as u64;
+        let payloads = entries.into().payloads;
+        let count = payloads.len() as u64;
         let ask = snapshot && options.snapshot_interval > 0;
-        let entries: Vec<LogEntry> = edits
-            .iter()
+        let entries: Vec<LogEntry> = payloads
+            .into_iter()
             .enumerate()
-            .map(|(i, edit)| {
-                let entry = LogEntry::new(crate::entry::timed(now, &encode_edit(edit)));
+            .map(|(i, payload)| {
+                let entry = LogEntry::new(payload);
                 if ask && i as u64 + 1 == count {
                     entry.with_pending(SNAPSHOT_WORKFLOW)
                 } else {
@@ -219,7 +258,6 @@ impl BulkAppend {
                 }
             })
             .collect();
-        drop(edits);
         let attempts = options.max_edit_attempts.max(1);
         let (mut conflicts, mut failures) = (0, 0);
         loop {

@@ -7,7 +7,7 @@ mod append;
 mod load;
 mod read;
 
-pub use append::BulkAppend;
+pub use append::{BulkAppend, BulkEntries};
 pub use read::LoadStatus;
 
 use append::retry_delay;

@@ -4,7 +4,8 @@
 use super::csv_read::{CsvReader, Record};
 use super::{CsvError, CsvFormat, whole_sheet};
 use infinisheet_engine::{
-    Block, BlockError, Cell, CellRef, CellValue, Edit, EditError, MAX_BLOCK_CELLS, Spreadsheet,
+    Block, BlockError, BulkEntries, Cell, CellRef, CellValue, Edit, EditError, MAX_BLOCK_CELLS,
+    Spreadsheet,
 };
 
 /// How fields become values.
@@ -53,6 +54,11 @@ pub struct ImportOptions {
     pub origin: CellRef,
     /// Cells per log entry: each batch of rows is one block entry.
     pub batch: usize,
+    /// Cells between entries that ask for a snapshot (the last entry
+    /// always asks): a worker writes each while the import goes on, and an
+    /// import killed part way leaves at most this many cells without a
+    /// snapshot job. 0 is taken as 1.
+    pub snapshot_every: u64,
     /// How fields become values.
     pub types: Types,
     /// The file's delimiter and encoding.
@@ -69,6 +75,7 @@ impl Default for ImportOptions {
         ImportOptions {
             origin: CellRef::new(0, 0),
             batch: 100_000,
+            snapshot_every: 2_000_000,
             types: Types::Auto,
             format: CsvFormat::default(),
             replace: false,
@@ -138,14 +145,20 @@ pub struct LineBreaks {
 ///
 /// The entries go to the sheet's log and nowhere else
 /// ([`Spreadsheet::bulk`]): `sheet`'s content does not hold the cells
-/// (that would be the whole file in memory) until it loads them. The last
-/// entry asks for a snapshot, which a worker writes streaming from the log
+/// (that would be the whole file in memory) until it loads them. Every 2
+/// million cells (`snapshot_every`) an entry asks for a snapshot, and so
+/// does the last: a
+/// worker writes each streaming from the log
 /// ([`write_snapshot_from_log`](infinisheet_engine::write_snapshot_from_log)),
-/// in as little memory; after it, [`Spreadsheet::reload`] reads none of
-/// the cells but the tiles a viewport needs (a catalog's `SheetWriter`
-/// waits for it with `idle`). Until then [`Spreadsheet::sync`] or `reload`
-/// read every imported cell into memory, as opening the sheet does. An
-/// import that stops part way asks for the snapshot of what it appended.
+/// in as little memory, while the import goes on (a worker in the same
+/// process, a catalog's `SheetWriter`'s, works on the other core), and an
+/// import killed part way leaves at most 2 million cells without a
+/// snapshot job. After the last, [`Spreadsheet::reload`] reads none of
+/// the cells but the tiles a viewport needs (a `SheetWriter` waits for it
+/// with `idle`). Until then [`Spreadsheet::sync`] or `reload` read every
+/// cell since the newest snapshot into memory, as opening the sheet does.
+/// An import that stops part way asks for the snapshot of what it
+/// appended.
 ///
 /// `reader` is read on the calling task, never blocking it; decoding,
 /// parsing and building the blocks run on one of the runtime's blocking
@@ -221,10 +234,17 @@ pub async fn import_csv<R: tokio::io::AsyncRead + Unpin>(
             }
         };
         let append = async {
+            // The cells appended since an entry last asked for a snapshot.
+            let mut asked_at = 0;
             while let Some(parsed) = batches.recv().await {
                 let parsed = parsed?;
                 if !parsed.edits.is_empty() {
-                    bulk.append(parsed.edits, parsed.last).await?;
+                    let ask = parsed.last
+                        || parsed.report.cells - asked_at >= options.snapshot_every.max(1);
+                    bulk.append(parsed.edits, ask).await?;
+                    if ask {
+                        asked_at = parsed.report.cells;
+                    }
                 }
                 committed = parsed.report;
                 progress(parsed.position);
@@ -264,7 +284,7 @@ const CHUNK: usize = 1 << 20;
 /// What the parser hands the appends: the edits of a batch of rows, the
 /// report as it stands once they are in, and where in the file they end.
 struct Parsed {
-    edits: Vec<Edit>,
+    edits: BulkEntries,
     report: ImportReport,
     position: u64,
     /// The file's last batch (its report says how the file ends).
@@ -356,7 +376,9 @@ fn parse_rows<R: std::io::Read>(
     let mut record = Record::default();
     // Sends the rows pending (not the last batch: a row follows).
     let send = |pending: &mut Pending, report: &mut ImportReport, at: u64| {
-        let edits = pending.take(origin, report, false)?;
+        // Encoded here, where the cells were made, so they are freed by
+        // the thread that allocated them.
+        let edits = BulkEntries::encode(pending.take(origin, report, false)?);
         let parsed = Parsed {
             edits,
             report: *report,
@@ -423,7 +445,7 @@ fn parse_rows<R: std::io::Read>(
         pending.rows.push(row);
     }
     report.rows += blank;
-    let edits = pending.take(origin, &mut report, true)?;
+    let edits = BulkEntries::encode(pending.take(origin, &mut report, true)?);
     report.crlf = csv.first_crlf() == Some(true);
     report.final_newline = csv.final_newline();
     report.bom = csv.bom();

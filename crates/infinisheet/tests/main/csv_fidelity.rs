@@ -554,3 +554,46 @@ async fn a_stopped_import_asks_for_the_snapshot_of_what_landed() {
     assert_eq!(pending.last(), Some(&true), "{pending:?}");
     assert_eq!(pending.iter().filter(|p| **p).count(), 1, "{pending:?}");
 }
+
+/// A long import asks for a snapshot as it goes, not only at its end: a
+/// worker writes them while it goes on, and an import killed part way
+/// leaves at most `snapshot_every` cells without a job. Before, only the
+/// last entry asked.
+#[tokio::test]
+async fn a_long_import_asks_for_snapshots_as_it_goes() {
+    use infinisheet::event_log::{EventLogExt, KnownSnapshot, QueryEnd, QueryStart};
+    let log = Arc::new(MemoryEventLog::new());
+    let sheet = Spreadsheet::open(
+        log.clone(),
+        MemoryBlobStore::new().root(),
+        SheetOptions::default(),
+    )
+    .await
+    .unwrap();
+    let options = ImportOptions {
+        batch: 4, // two rows a block
+        snapshot_every: 10,
+        ..ImportOptions::default()
+    };
+    let file: String = (0..20).map(|row| format!("{row},x\n")).collect();
+    let report = import_csv(&sheet, file.as_bytes(), &options, |_| {})
+        .await
+        .unwrap();
+    assert_eq!(report.cells, 40);
+    let all = log
+        .query_all(QueryStart::Start, QueryEnd::End, KnownSnapshot::NotTracked)
+        .await
+        .unwrap();
+    // Ten blocks of four cells (the last row alone, in a block of its
+    // own): an ask once ten cells or more went in since the last, and at
+    // the end.
+    let asking: Vec<usize> = all
+        .entries
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.metadata.pending.is_some())
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(all.entries.len(), 11);
+    assert_eq!(asking, [2, 5, 8, 10]);
+}
