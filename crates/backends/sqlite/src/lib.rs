@@ -51,6 +51,13 @@
 //!   thread round trip measured ~60 µs on these 2-core VMs — twice a whole
 //!   NORMAL-durability append — and held NORMAL appends to 0.25 of raw
 //!   rusqlite; `block_in_place` costs ~14 µs and still frees the runtime.
+//!   Calls that may carry megabytes (appends of 256 KiB or more, queries
+//!   that may return more than 16 entries) go to the blocking pool instead:
+//!   the thread saved is
+//!   nothing beside them, and each `block_in_place` moves the caller's
+//!   tasks to another thread, which spread an import's and its snapshot
+//!   writer's allocations over an allocator arena per pool thread (a 10M-cell
+//!   import peaked at about 200 MB, about 150 MB since).
 //!   But `block_in_place` suspends every other future of the calling task, so
 //!   the tile writes a snapshot makes `blob_concurrency` at a time ran one by
 //!   one. Blob writes therefore go to the blocking pool and a queue: the first
