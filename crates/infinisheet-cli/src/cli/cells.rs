@@ -577,10 +577,30 @@ pub(crate) async fn export(place: &Place, args: Export) -> anyhow::Result<()> {
     let (_, sheet) = place.reader_sheet(&args.sheet).await?;
     let cells = sheet.open().await?;
     match args.file.as_ref().filter(|path| path.as_os_str() != "-") {
+        Some(path) if is_special(path) => {
+            // A device, a pipe or a socket (`/dev/null`, `>(gzip)`): written
+            // into, never replaced (a rename would put a plain file in its
+            // place).
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .open(path)
+                .with_context(|| format!("opening {}", path.display()))?;
+            let rows = export_csv(&cells, file, range, &format).await?;
+            if !super::quiet() {
+                eprintln!(
+                    "exported {} to {}",
+                    counted(rows, "row", "rows"),
+                    path.display()
+                );
+            }
+        }
         Some(path) => {
             // Written beside the file and renamed over it once whole: an
-            // export that fails leaves the file as it was.
-            let dir = match path.parent() {
+            // export that fails leaves the file as it was. Through a
+            // symbolic link, the file it names is replaced, not the link.
+            let resolved = std::fs::canonicalize(path).ok();
+            let target = resolved.as_deref().unwrap_or(path.as_path());
+            let dir = match target.parent() {
                 Some(dir) if !dir.as_os_str().is_empty() => dir,
                 _ => std::path::Path::new("."),
             };
@@ -593,7 +613,7 @@ pub(crate) async fn export(place: &Place, args: Export) -> anyhow::Result<()> {
             temp.as_file()
                 .sync_all()
                 .with_context(|| format!("writing {}", path.display()))?;
-            temp.persist(path)
+            temp.persist(target)
                 .with_context(|| format!("writing {}", path.display()))?;
             if !super::quiet() {
                 eprintln!(
@@ -608,6 +628,12 @@ pub(crate) async fn export(place: &Place, args: Export) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Whether `path` names something other than a file or a directory (through
+/// links): a character or block device, a named pipe, a socket.
+fn is_special(path: &std::path::Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|meta| !meta.is_file() && !meta.is_dir())
 }
 
 #[derive(Debug, clap::Args)]

@@ -1083,6 +1083,49 @@ fn export_to_dash_and_whole_columns() {
     assert_eq!(none["rows"].as_array().map(Vec::len), Some(0), "{none}");
 }
 
+/// `export` into a named pipe (or a device: `/dev/null`) writes into it;
+/// it used to rename its file over it, so `export s /dev/null` run as root
+/// put a plain file where the device was. Through a symbolic link, the
+/// file it names gets the export and the link stays a link.
+#[test]
+fn export_writes_into_pipes_and_through_links() {
+    use std::os::unix::fs::FileTypeExt;
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    ok(home, &["new", "s"]);
+    ok(home, &["set", "s", "A1", "1"]);
+    ok(home, &["set", "s", "B2", "x"]);
+    let pipe = home.join("pipe");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&pipe)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    // The reader: opening a pipe waits for its writer.
+    let reading = {
+        let pipe = pipe.clone();
+        std::thread::spawn(move || std::fs::read_to_string(pipe).unwrap())
+    };
+    ok(home, &["export", "s", pipe.to_str().unwrap()]);
+    // Checked first: a replaced pipe leaves the reader waiting for ever.
+    let kind = std::fs::symlink_metadata(&pipe).unwrap().file_type();
+    assert!(kind.is_fifo(), "the pipe was replaced: {kind:?}");
+    assert_eq!(reading.join().unwrap(), "1\n,x\n");
+
+    let file = home.join("data.csv");
+    std::fs::write(&file, "old\n").unwrap();
+    let link = home.join("link.csv");
+    std::os::unix::fs::symlink(&file, &link).unwrap();
+    ok(home, &["export", "s", link.to_str().unwrap()]);
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "1\n,x\n");
+}
+
 /// Where the storage is: `INFINISHEET_LOGS`/`INFINISHEET_BLOBS` as
 /// `--logs`/`--blobs`; `--home` and URLs never both silently (the command
 /// line wins over the environment, both at one level is an error); a
