@@ -455,6 +455,11 @@ pub(crate) async fn import(place: &Place, args: Import) -> anyhow::Result<()> {
                 // too, so a refused file leaves nothing behind.
                 drop(cells);
                 let _ = catalog.remove(&args.sheet, false).await;
+            } else if failed.committed.rows > 0 && cells.has_worker() {
+                // The rows that landed stay: their snapshot (which the
+                // import asked for) is written before the error is told,
+                // as after an import that went through.
+                finish(cells).await;
             }
             return Err(
                 anyhow::Error::new(failed).context(format!("importing {}", args.file.display()))
@@ -474,7 +479,10 @@ pub(crate) async fn import(place: &Place, args: Import) -> anyhow::Result<()> {
         spinner.enable_steady_tick(std::time::Duration::from_millis(120));
         finish(cells).await;
         spinner.finish_and_clear();
-        format!("snapshots done in {:.2} s", started.elapsed().as_secs_f64())
+        format!(
+            "snapshots done {:.2} s later",
+            (started.elapsed() - wrote).as_secs_f64()
+        )
     } else {
         "snapshot jobs are left to a `worker` process".to_owned()
     };
