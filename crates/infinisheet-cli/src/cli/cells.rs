@@ -361,6 +361,12 @@ pub(crate) struct Import {
     /// Cells per log entry (each batch of rows is one block entry).
     #[arg(long, default_value_t = 100_000)]
     batch: usize,
+    /// Cells between entries that ask for a snapshot (the last always
+    /// asks): a worker writes them as the import goes on, and a sheet
+    /// opened before the next one is written reads at most this many
+    /// cells of the import.
+    #[arg(long, default_value_t = 2_000_000, value_parser = clap::value_parser!(u64).range(1..))]
+    snapshot_every: u64,
     /// How fields become values.
     #[arg(long, value_enum, default_value = "auto")]
     types: TypesArg,
@@ -386,6 +392,7 @@ pub(crate) async fn import(place: &Place, args: Import) -> anyhow::Result<()> {
     let options = ImportOptions {
         origin: args.at.parse::<CellRef>()?,
         batch: args.batch,
+        snapshot_every: args.snapshot_every,
         types: match args.types {
             TypesArg::Auto => Types::Auto,
             TypesArg::Text => Types::Text,
