@@ -293,6 +293,22 @@ fn timed_peak(command: &[&std::ffi::OsStr]) -> Option<(Duration, u64)> {
     Some((Duration::from_secs_f64(took), kib))
 }
 
+/// Writes a CSV of `rows` rows of `wide` of [`csv`]'s rows each, side by
+/// side (`10 * wide` columns), a row at a time.
+fn write_wide_csv(path: &Path, rows: u64, wide: u64) {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    for row in 0..rows {
+        for k in 0..wide {
+            let part = csv_row(row * wide + k);
+            out.write_all(part.trim_end().as_bytes()).unwrap();
+            out.write_all(if k + 1 == wide { b"\n" } else { b"," })
+                .unwrap();
+        }
+    }
+    out.flush().unwrap();
+}
+
 /// Writes the CSV of [`csv`]'s rows, `rows` of them, a row at a time.
 fn write_csv(path: &Path, rows: u64) {
     use std::io::Write;
@@ -309,6 +325,9 @@ fn write_csv(path: &Path, rows: u64) {
 /// Python of `$INFINISHEET_DUCKDB_PYTHON`, which `cargo xtask bench`
 /// installs; skipped, loudly, without it): time and peak RSS at 1M, 10M
 /// and 100M cells (10,000 when the benchmark runs as a test of itself).
+/// Then 10M cells in 10,000 columns through `infinisheet import` alone
+/// (`sqlite3` takes at most 2,000 columns): a band of 100 rows is a
+/// million cells there, more than a streamed snapshot holds.
 fn scale(_: &mut Criterion) {
     // Not a criterion function (each size runs once): a filter given on
     // the command line that does not match `bulk/scale` skips it.
@@ -400,6 +419,42 @@ fn scale(_: &mut Criterion) {
             against(duck, "DuckDB read_csv"),
         );
     }
+    let (rows, wide) = if measuring() {
+        (1_000, 1_000)
+    } else {
+        (10, 100)
+    };
+    let work = tempfile::tempdir().unwrap();
+    let file = work.path().join("wide.csv");
+    write_wide_csv(&file, rows, wide);
+    let home = work.path().join("home");
+    let status = std::process::Command::new(&binary)
+        .arg("--home")
+        .arg(&home)
+        .args(["-q", "new", "wide"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let os = |s: &'static str| std::ffi::OsStr::new(s);
+    let (took, kib) = timed_peak(&[
+        binary.as_os_str(),
+        os("--home"),
+        home.as_os_str(),
+        os("-q"),
+        os("import"),
+        os("wide"),
+        file.as_os_str(),
+    ])
+    .unwrap();
+    eprintln!(
+        "bulk/scale {} cells in {} columns ({:.0} MiB of CSV): infinisheet import {:.2} s, \
+         {:.0} MiB",
+        rows * wide * 10,
+        wide * 10,
+        disk_bytes(&file) as f64 / f64::from(1 << 20),
+        took.as_secs_f64(),
+        kib as f64 / 1024.0
+    );
 }
 
 criterion_group!(benches, snapshot, import, scale);
