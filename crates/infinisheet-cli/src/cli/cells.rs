@@ -401,7 +401,6 @@ pub(crate) async fn import(place: &Place, args: Import) -> anyhow::Result<()> {
         format: args.format.csv(false, true)?,
         replace: args.replace,
         lenient: args.lenient,
-        ..ImportOptions::default()
     };
     let reader: Box<dyn tokio::io::AsyncRead + Unpin + Send> = if args.file.as_os_str() == "-" {
         Box::new(tokio::io::stdin())
