@@ -487,7 +487,7 @@ pub(crate) async fn import(place: &Place, args: Import) -> anyhow::Result<()> {
         spinner.finish_and_clear();
         format!(
             "snapshots done {:.2} s later",
-            (started.elapsed() - wrote).as_secs_f64()
+            started.elapsed().saturating_sub(wrote).as_secs_f64()
         )
     } else {
         "snapshot jobs are left to a `worker` process".to_owned()

@@ -147,8 +147,7 @@ pub struct LineBreaks {
 /// ([`Spreadsheet::bulk`]): `sheet`'s content does not hold the cells
 /// (that would be the whole file in memory) until it loads them. Every 2
 /// million cells (`snapshot_every`) an entry asks for a snapshot, and so
-/// does the last: a
-/// worker writes each streaming from the log
+/// does the last: a worker writes each streaming from the log
 /// ([`write_snapshot_from_log`](infinisheet_engine::write_snapshot_from_log)),
 /// in as little memory, while the import goes on (a worker in the same
 /// process, a catalog's `SheetWriter`'s, works on the other core), and an
