@@ -319,6 +319,29 @@ fn write_csv(path: &Path, rows: u64) {
     out.flush().unwrap();
 }
 
+/// `infinisheet import` of `file` into a new sheet of a new `home`: its
+/// time and peak RSS.
+fn import_with_ours(binary: &Path, home: &Path, file: &Path) -> (Duration, u64) {
+    let status = std::process::Command::new(binary)
+        .arg("--home")
+        .arg(home)
+        .args(["-q", "new", "big"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let os = std::ffi::OsStr::new;
+    timed_peak(&[
+        binary.as_os_str(),
+        os("--home"),
+        home.as_os_str(),
+        os("-q"),
+        os("import"),
+        os("big"),
+        file.as_os_str(),
+    ])
+    .unwrap()
+}
+
 /// Import at scale, through each tool's command, in one run against the
 /// same generated file: `infinisheet import` (its snapshot included),
 /// `sqlite3 .import` and DuckDB's `read_csv` into a database file (the
@@ -361,24 +384,8 @@ fn scale(_: &mut Criterion) {
         write_csv(&file, cells / u64::from(COLUMNS));
         let csv_mib = disk_bytes(&file) as f64 / f64::from(1 << 20);
         let home = work.path().join("home");
-        let status = std::process::Command::new(&binary)
-            .arg("--home")
-            .arg(&home)
-            .args(["-q", "new", "big"])
-            .status()
-            .unwrap();
-        assert!(status.success());
+        let ours = import_with_ours(&binary, &home, &file);
         let os = |s: &'static str| std::ffi::OsStr::new(s);
-        let ours = timed_peak(&[
-            binary.as_os_str(),
-            os("--home"),
-            home.as_os_str(),
-            os("-q"),
-            os("import"),
-            os("big"),
-            file.as_os_str(),
-        ])
-        .unwrap();
         let on_disk = disk_bytes(&home);
         std::fs::remove_dir_all(&home).unwrap();
         let db = work.path().join("reference.db");
@@ -427,25 +434,7 @@ fn scale(_: &mut Criterion) {
     let work = tempfile::tempdir().unwrap();
     let file = work.path().join("wide.csv");
     write_wide_csv(&file, rows, wide);
-    let home = work.path().join("home");
-    let status = std::process::Command::new(&binary)
-        .arg("--home")
-        .arg(&home)
-        .args(["-q", "new", "wide"])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let os = |s: &'static str| std::ffi::OsStr::new(s);
-    let (took, kib) = timed_peak(&[
-        binary.as_os_str(),
-        os("--home"),
-        home.as_os_str(),
-        os("-q"),
-        os("import"),
-        os("wide"),
-        file.as_os_str(),
-    ])
-    .unwrap();
+    let (took, kib) = import_with_ours(&binary, &work.path().join("home"), &file);
     eprintln!(
         "bulk/scale {} cells in {} columns ({:.0} MiB of CSV): infinisheet import {:.2} s, \
          {:.0} MiB",

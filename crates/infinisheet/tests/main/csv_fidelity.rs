@@ -524,14 +524,7 @@ async fn comments_unclosed_quotes_and_other_encodings() {
 #[tokio::test]
 async fn a_stopped_import_asks_for_the_snapshot_of_what_landed() {
     use infinisheet::event_log::{EventLogExt, KnownSnapshot, QueryEnd, QueryStart};
-    let log = Arc::new(MemoryEventLog::new());
-    let sheet = Spreadsheet::open(
-        log.clone(),
-        MemoryBlobStore::new().root(),
-        SheetOptions::default(),
-    )
-    .await
-    .unwrap();
+    let (log, sheet) = memory_sheet().await;
     let options = ImportOptions {
         batch: 2, // a row a block
         ..ImportOptions::default()
@@ -562,14 +555,7 @@ async fn a_stopped_import_asks_for_the_snapshot_of_what_landed() {
 #[tokio::test]
 async fn a_long_import_asks_for_snapshots_as_it_goes() {
     use infinisheet::event_log::{EventLogExt, KnownSnapshot, QueryEnd, QueryStart};
-    let log = Arc::new(MemoryEventLog::new());
-    let sheet = Spreadsheet::open(
-        log.clone(),
-        MemoryBlobStore::new().root(),
-        SheetOptions::default(),
-    )
-    .await
-    .unwrap();
+    let (log, sheet) = memory_sheet().await;
     let options = ImportOptions {
         batch: 4, // two rows a block
         snapshot_every: 10,
@@ -596,4 +582,17 @@ async fn a_long_import_asks_for_snapshots_as_it_goes() {
         .collect();
     assert_eq!(all.entries.len(), 11);
     assert_eq!(asking, [2, 5, 8, 10]);
+}
+
+/// A sheet on a memory log and blob store, and its log.
+async fn memory_sheet() -> (Arc<MemoryEventLog>, Spreadsheet) {
+    let log = Arc::new(MemoryEventLog::new());
+    let sheet = Spreadsheet::open(
+        log.clone(),
+        MemoryBlobStore::new().root(),
+        SheetOptions::default(),
+    )
+    .await
+    .unwrap();
+    (log, sheet)
 }
