@@ -293,18 +293,22 @@ enum Command {
     Man,
 }
 
-/// The most threads of the runtime's blocking pool: four a core, at least
-/// eight — as many syncs and encodes as a core can keep going, and room for
-/// the few that wait long (an import's parsing, a read of standard input).
-/// Tokio's default, 512, spread an import and the snapshots written beside
-/// it over 20 threads, and glibc keeps an arena of memory for each: a
-/// 100M-cell import peaked at 215 MB in 15.6 s, and at 180 MB in 12.9 s
-/// with eight.
-fn blocking_threads() -> usize {
-    std::thread::available_parallelism()
-        .map_or(2, std::num::NonZeroUsize::get)
-        .saturating_mul(4)
-        .max(8)
+/// The most threads of the runtime's blocking pool. For `import`, four a
+/// core and at least eight: tokio's default, 512, spread an import and the
+/// snapshots written beside it over 20 threads, and glibc keeps an arena of
+/// memory for each (a 100M-cell import peaked at 215 MB in 15.6 s, and at
+/// 180 MB in 12.9 s with eight). Every other command keeps tokio's
+/// default: under `serve`, SQLite calls waiting for another process's
+/// write lock held every thread of a capped pool, and the server stopped
+/// answering until the lock was released.
+fn blocking_threads(command: &Command) -> usize {
+    match command {
+        Command::Import(_) => std::thread::available_parallelism()
+            .map_or(2, std::num::NonZeroUsize::get)
+            .saturating_mul(4)
+            .max(8),
+        _ => 512,
+    }
 }
 
 fn main() -> ExitCode {
@@ -358,7 +362,7 @@ fn main() -> ExitCode {
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .max_blocking_threads(blocking_threads())
+        .max_blocking_threads(blocking_threads(&cli.command))
         .build()
     {
         Ok(runtime) => runtime,
