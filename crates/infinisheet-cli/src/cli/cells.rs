@@ -590,13 +590,20 @@ pub(crate) async fn export(place: &Place, args: Export) -> anyhow::Result<()> {
     };
     let (_, sheet) = place.reader_sheet(&args.sheet).await?;
     let cells = sheet.open().await?;
-    match args.file.as_ref().filter(|path| path.as_os_str() != "-") {
+    // Standard output by any of its names is the descriptor itself (a
+    // shell's `>` or `>>` file keeps its place and its other writes).
+    let stdout = ["-", "/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"];
+    match args
+        .file
+        .as_ref()
+        .filter(|path| !stdout.iter().any(|name| path.as_os_str() == *name))
+    {
         Some(path) if is_special(path) => {
             // A device, a pipe or a socket (`/dev/null`, `>(gzip)`): written
             // into, never replaced (a rename would put a plain file in its
             // place).
             let file = std::fs::OpenOptions::new()
-                .write(true)
+                .append(true)
                 .open(path)
                 .with_context(|| format!("opening {}", path.display()))?;
             let rows = export_csv(&cells, file, range, &format).await?;
@@ -645,9 +652,13 @@ pub(crate) async fn export(place: &Place, args: Export) -> anyhow::Result<()> {
 }
 
 /// Whether `path` names something other than a file or a directory (through
-/// links): a character or block device, a named pipe, a socket.
+/// links): a character or block device, a named pipe, a socket; or an open
+/// descriptor (`/dev/stdout`, `/proc/self/fd/3`), whatever it is open on: a
+/// shell's `> out.csv` or `>> log` is written through, never replaced.
 fn is_special(path: &std::path::Path) -> bool {
-    std::fs::metadata(path).is_ok_and(|meta| !meta.is_file() && !meta.is_dir())
+    path.starts_with("/dev")
+        || path.starts_with("/proc")
+        || std::fs::metadata(path).is_ok_and(|meta| !meta.is_file() && !meta.is_dir())
 }
 
 #[derive(Debug, clap::Args)]

@@ -1148,6 +1148,24 @@ fn export_writes_into_pipes_and_through_links() {
             .is_symlink()
     );
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "1\n,x\n");
+
+    // `/dev/stdout` open on a file the shell appends to: written through.
+    let appended = home.join("appended.csv");
+    std::fs::write(&appended, "kept\n").unwrap();
+    let out = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&appended)
+        .unwrap();
+    let status = std::process::Command::new(assert_cmd::cargo::cargo_bin("infinisheet"))
+        .arg("--home")
+        .arg(home)
+        .args(["-q", "export", "s", "/dev/stdout"])
+        .env_remove("INFINISHEET_HOME")
+        .stdout(out)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(std::fs::read_to_string(&appended).unwrap(), "kept\n1\n,x\n");
 }
 
 /// Where the storage is: `INFINISHEET_LOGS`/`INFINISHEET_BLOBS` as
