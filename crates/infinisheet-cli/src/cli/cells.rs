@@ -656,9 +656,12 @@ pub(crate) async fn export(place: &Place, args: Export) -> anyhow::Result<()> {
 /// descriptor (`/dev/stdout`, `/proc/self/fd/3`), whatever it is open on: a
 /// shell's `> out.csv` or `>> log` is written through, never replaced.
 fn is_special(path: &std::path::Path) -> bool {
-    path.starts_with("/dev")
-        || path.starts_with("/proc")
-        || std::fs::metadata(path).is_ok_and(|meta| !meta.is_file() && !meta.is_dir())
+    let descriptor = path == std::path::Path::new("/dev/stderr")
+        || path.parent().is_some_and(|dir| {
+            dir == std::path::Path::new("/dev/fd")
+                || (dir.starts_with("/proc") && dir.file_name().is_some_and(|name| name == "fd"))
+        });
+    descriptor || std::fs::metadata(path).is_ok_and(|meta| !meta.is_file() && !meta.is_dir())
 }
 
 #[derive(Debug, clap::Args)]
