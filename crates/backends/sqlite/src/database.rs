@@ -124,8 +124,9 @@ impl SqliteDatabase {
     /// # Errors
     ///
     /// [`OpenError::Missing`] if there is no database file at `path`;
-    /// [`OpenError::NeedsUpgrade`] if it has an older schema (open it for
-    /// writing once to upgrade it); otherwise as [`open`](SqliteDatabase::open).
+    /// [`OpenError::NeedsUpgrade`] if it has a schema older than version 3
+    /// (open it for writing once to upgrade it; version 3 is read as it
+    /// is); otherwise as [`open`](SqliteDatabase::open).
     pub async fn open_read_only(
         path: impl AsRef<Path>,
         options: SqliteOptions,

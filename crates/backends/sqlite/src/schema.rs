@@ -13,7 +13,10 @@ use std::time::{Duration, Instant};
 const APPLICATION_ID: i64 = 0x4953_4854;
 
 /// The schema version this code writes and reads (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
+
+/// The oldest schema version a read-only open reads without upgrading it.
+const READABLE_FROM: i64 = 3;
 
 const CREATE: &str = "
 CREATE TABLE infinisheet_meta (
@@ -27,17 +30,6 @@ CREATE TABLE logs (
     end_seq INTEGER NOT NULL,
     crc INTEGER NOT NULL
 ) STRICT;
-CREATE TABLE entries (
-    log INTEGER NOT NULL REFERENCES logs(id),
-    seq INTEGER NOT NULL,
-    payload BLOB NOT NULL,
-    snapshot TEXT,
-    history TEXT,
-    pending TEXT,
-    crc INTEGER NOT NULL,
-    PRIMARY KEY (log, seq)
-) STRICT, WITHOUT ROWID;
-CREATE INDEX entries_with_snapshot ON entries (log, seq) WHERE snapshot IS NOT NULL;
 CREATE TABLE blob_stores (
     id INTEGER PRIMARY KEY,
     name TEXT NOT NULL UNIQUE,
@@ -61,7 +53,8 @@ CREATE TABLE blobs (
 /// carrying a snapshot, checked against the first on every lookup of the
 /// newest snapshot. Both second indexes cover their lookups (hold every
 /// column asked for), so they answer without the table's pages: a damaged
-/// table page that makes a lookup by key miss is caught too.
+/// table page that makes a lookup by key miss is caught too. (The
+/// entries' second index is made with their table now, [`CREATE_ENTRIES`].)
 const CREATE_V3: &str = "
 CREATE TABLE append_tokens (
     log INTEGER NOT NULL REFERENCES logs(id),
@@ -72,6 +65,27 @@ CREATE TABLE append_tokens (
     PRIMARY KEY (log, seq)
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX blobs_by_path ON blobs (path, store);
+";
+
+/// The entries, as version 4 lays them out: a table keyed by row id, its
+/// payload the last column. Versions 1 to 3 kept them in a table without
+/// row ids, whose b-tree compares whole rows as keys: every seek (each
+/// append, each page of a query) read the whole payloads of the entries
+/// it stepped past, an entry of a few hundred KiB a dozen times over.
+/// Here a seek reads the small index of `(log, seq)` and the one row it
+/// finds, and a read of the metadata alone stops before the payload.
+const CREATE_ENTRIES: &str = "
+CREATE TABLE entries (
+    log INTEGER NOT NULL REFERENCES logs(id),
+    seq INTEGER NOT NULL,
+    snapshot TEXT,
+    history TEXT,
+    pending TEXT,
+    crc INTEGER NOT NULL,
+    payload BLOB NOT NULL,
+    PRIMARY KEY (log, seq)
+) STRICT;
+CREATE INDEX entries_with_snapshot ON entries (log, seq) WHERE snapshot IS NOT NULL;
 CREATE INDEX entries_with_snapshot_too ON entries (log, seq, snapshot) WHERE snapshot IS NOT NULL;
 ";
 /// Switches the database to WAL mode (nothing to do if it is in it). Two
@@ -158,6 +172,7 @@ pub(crate) fn check_or_create(
         let instance = fastrand::u64(..);
         tx.execute_batch(CREATE)
             .and_then(|()| tx.execute_batch(CREATE_V3))
+            .and_then(|()| tx.execute_batch(CREATE_ENTRIES))
             .map_err(|err| storage("creating the schema", err))?;
         tx.execute(
             "INSERT INTO infinisheet_meta (key, value) VALUES ('instance', ?1)",
@@ -179,10 +194,11 @@ pub(crate) fn check_or_create(
         // A release of that version wrote these tables: a later version's
         // objects already there mean the recorded version is damaged
         // (migrating would fail half-way on "duplicate column").
-        let later = if version == 1 {
-            "SELECT count(*) FROM pragma_table_info('logs') WHERE name = 'crc'"
-        } else {
-            "SELECT count(*) FROM sqlite_schema WHERE name = 'append_tokens'"
+        let later = match version {
+            1 => "SELECT count(*) FROM pragma_table_info('logs') WHERE name = 'crc'",
+            2 => "SELECT count(*) FROM sqlite_schema WHERE name = 'append_tokens'",
+            // Version 4's entries have row ids, so an index of their key.
+            _ => "SELECT count(*) FROM sqlite_schema WHERE name = 'sqlite_autoindex_entries_1'",
         };
         let found: i64 = tx
             .query_row(later, [], |row| row.get(0))
@@ -198,11 +214,19 @@ pub(crate) fn check_or_create(
             migrate_from_1(&tx)
                 .map_err(|err| storage("adding checksums (schema version 1 to 2)", err))?;
         }
-        migrate_from_2(&tx)
+        if version <= 2 {
+            migrate_from_2(&tx).map_err(|err| {
+                storage(
+                    "adding append tokens and an index (schema version 2 to 3)",
+                    err,
+                )
+            })?;
+        }
+        migrate_from_3(&tx)
             .and_then(|()| record_schema(&tx))
             .map_err(|err| {
                 storage(
-                    "adding append tokens and an index (schema version 2 to 3)",
+                    "moving the entries to a table with row ids (schema version 3 to 4)",
                     err,
                 )
             })?;
@@ -244,7 +268,10 @@ pub(crate) fn check_read_only(connection: &Connection, path: &Path) -> Result<u6
             supported: SCHEMA_VERSION,
         });
     }
-    if version < SCHEMA_VERSION {
+    // Version 3 holds the same tables and columns as version 4, laid out
+    // less well (see `CREATE_ENTRIES`): a reader reads it as it is, and the
+    // first writer to open it moves the entries.
+    if version < READABLE_FROM {
         return Err(OpenError::NeedsUpgrade {
             path: path.to_owned(),
             found: version,
@@ -381,9 +408,30 @@ fn migrate_from_1(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
 
 /// Version 2 kept no append tokens and one index each of blob paths and
 /// snapshots: add the tokens' table (empty: no append of an older release
-/// carried one) and the second indexes.
+/// carried one) and the blob paths' second index.
 fn migrate_from_2(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
+    // The entries' second index comes with version 4's table.
     tx.execute_batch(CREATE_V3)?;
+    tx.execute_batch("PRAGMA user_version = 3;")
+}
+
+/// Versions 1 to 3 kept the entries without row ids (see
+/// [`CREATE_ENTRIES`]): copy them into version 4's table, in one
+/// transaction with the rest of the upgrade. The old table goes, its
+/// indexes with it.
+fn migrate_from_3(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute_batch(
+        "ALTER TABLE entries RENAME TO entries_v3;
+         DROP INDEX IF EXISTS entries_with_snapshot;
+         DROP INDEX IF EXISTS entries_with_snapshot_too;",
+    )?;
+    tx.execute_batch(CREATE_ENTRIES)?;
+    tx.execute_batch(
+        "INSERT INTO entries (log, seq, snapshot, history, pending, crc, payload) \
+             SELECT log, seq, snapshot, history, pending, crc, payload FROM entries_v3 \
+             ORDER BY log, seq;
+         DROP TABLE entries_v3;",
+    )?;
     tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION};"))
 }
 
@@ -399,6 +447,7 @@ mod tests {
         let conn = Connection::open_in_memory().unwrap();
         conn.execute_batch(CREATE).unwrap();
         conn.execute_batch(CREATE_V3).unwrap();
+        conn.execute_batch(CREATE_ENTRIES).unwrap();
         let plan = |query: &str, args: &[&dyn rusqlite::ToSql]| -> String {
             conn.query_row(&format!("EXPLAIN QUERY PLAN {query}"), args, |row| {
                 row.get(3)

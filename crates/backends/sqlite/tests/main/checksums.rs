@@ -205,6 +205,129 @@ async fn a_version_1_file_gains_checksums_and_keeps_its_data() {
     assert_eq!(version, infinisheet_sqlite::SCHEMA_VERSION);
 }
 
+/// Version 3 kept the entries in a table without row ids, whose b-tree
+/// compares whole rows (payloads of hundreds of KiB) on every seek:
+/// opening moves them, metadata, checksums and all, into version 4's
+/// table, and they read back the same.
+#[tokio::test]
+async fn a_version_3_file_moves_its_entries_to_a_table_with_row_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v3.db");
+    let big = Bytes::from(vec![7u8; 300_000]);
+    {
+        let db = db(&path).await;
+        let log = db.create_log("kept").await.unwrap();
+        let entries = vec![
+            LogEntry::new(big.clone()),
+            LogEntry::new("two"),
+            LogEntry::new("three"),
+        ];
+        log.add_entries(entries, 0, KnownSnapshot::NotTracked)
+            .await
+            .unwrap();
+        log.set_metadata(1, MetadataUpdate::publish_snapshot("snap"))
+            .await
+            .unwrap();
+        let ask = MetadataUpdate {
+            pending: infinisheet_event_log::FieldUpdate::Set("workflow".into()),
+            ..MetadataUpdate::default()
+        };
+        log.set_metadata(2, ask).await.unwrap();
+    }
+    // The same entries as version 3 laid them out.
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "ALTER TABLE entries RENAME TO v4;
+             DROP INDEX entries_with_snapshot;
+             DROP INDEX entries_with_snapshot_too;
+             CREATE TABLE entries (log INTEGER NOT NULL REFERENCES logs(id),
+                 seq INTEGER NOT NULL, payload BLOB NOT NULL, snapshot TEXT, history TEXT,
+                 pending TEXT, crc INTEGER NOT NULL, PRIMARY KEY (log, seq)) STRICT, WITHOUT ROWID;
+             CREATE INDEX entries_with_snapshot ON entries (log, seq) WHERE snapshot IS NOT NULL;
+             CREATE INDEX entries_with_snapshot_too ON entries (log, seq, snapshot)
+                 WHERE snapshot IS NOT NULL;
+             INSERT INTO entries SELECT log, seq, payload, snapshot, history, pending, crc FROM v4;
+             DROP TABLE v4;
+             PRAGMA user_version = 3;",
+        )
+        .unwrap();
+        // As version 3 recorded it: the checksum of its tables' text.
+        let mut crc = 0u32;
+        let mut select = conn
+            .prepare("SELECT type, name, tbl_name, sql FROM sqlite_schema ORDER BY type, name")
+            .unwrap();
+        let mut rows = select.query([]).unwrap();
+        while let Some(row) = rows.next().unwrap() {
+            for column in 0..4 {
+                let text: String = row
+                    .get::<_, Option<String>>(column)
+                    .unwrap()
+                    .unwrap_or_default();
+                crc = crc32c::crc32c_append(crc, &(text.len() as u64).to_le_bytes());
+                crc = crc32c::crc32c_append(crc, text.as_bytes());
+            }
+        }
+        drop(rows);
+        conn.execute(
+            "UPDATE infinisheet_meta SET value = ?1 WHERE key = 'schema'",
+            [i64::from(crc)],
+        )
+        .unwrap();
+    }
+    // A reader reads it as it is, and leaves it so.
+    {
+        let reader = SqliteDatabase::open_read_only(&path, SqliteOptions::default())
+            .await
+            .unwrap();
+        let log = reader.open_log("kept").await.unwrap();
+        let all = log
+            .query_all(QueryStart::Start, QueryEnd::End, KnownSnapshot::NoSnapshot)
+            .await
+            .unwrap();
+        assert_eq!(all.entries[0].payload, big);
+        assert_eq!(all.last_snapshot.unwrap().sequence_id, 1);
+        let version: i64 = rusqlite::Connection::open(&path)
+            .unwrap()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, 3);
+    }
+    let opened = db(&path).await;
+    let log = opened.open_log("kept").await.unwrap();
+    let all = log
+        .query_all(QueryStart::Start, QueryEnd::End, KnownSnapshot::NoSnapshot)
+        .await
+        .unwrap();
+    assert_eq!((all.start, all.end), (0, 3));
+    assert_eq!(all.entries[0].payload, big);
+    assert_eq!(all.entries[1].metadata.snapshot.as_deref(), Some("snap"));
+    assert_eq!(all.entries[2].metadata.pending.as_deref(), Some("workflow"));
+    assert_eq!(all.last_snapshot.unwrap().sequence_id, 1);
+    log.add_entry(LogEntry::new("four"), 3, KnownSnapshot::NotTracked)
+        .await
+        .unwrap();
+    drop((log, opened));
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, infinisheet_sqlite::SCHEMA_VERSION);
+    let sql: String = conn
+        .query_row(
+            "SELECT sql FROM sqlite_schema WHERE name = 'entries'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(!sql.contains("WITHOUT ROWID"), "{sql}");
+    assert!(sql.trim_end().ends_with("STRICT"), "{sql}");
+    // Opened again, it is version 4 as it is.
+    let db = db(&path).await;
+    let log = db.open_log("kept").await.unwrap();
+    assert_eq!(log.bounds().await.unwrap().end, 4);
+}
+
 #[tokio::test]
 async fn a_foreign_database_with_a_wal_is_left_unchanged() {
     let dir = tempfile::tempdir().unwrap();
