@@ -125,6 +125,7 @@ macro_rules! __event_log_tests {
                 query_is_repeatable,
                 query_snapshot_start_is_latest_snapshot,
                 query_reports_newer_snapshot,
+                empty_query_names_newest_snapshot,
                 query_no_reply_when_known_is_newest,
                 replies_name_no_snapshot_when_not_tracked,
                 add_reports_newer_snapshot,

@@ -31,7 +31,8 @@ use futures::stream::FuturesUnordered;
 use futures::{StreamExt, TryStreamExt, stream};
 use infinisheet_blob_store::{BlobDir, BlobName, WriteBlobError};
 use infinisheet_event_log::{
-    EventLog, KnownSnapshot, QueryEnd, QueryStart, SequenceId, SnapshotValue, StorageError,
+    EventLog, KnownSnapshot, QueryEnd, QueryError, QueryStart, SequenceId, SnapshotValue,
+    StorageError,
 };
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -175,44 +176,54 @@ pub async fn write_snapshot_from_log(
     options: SheetOptions,
     at: SequenceId,
 ) -> Result<SnapshotValue, RebuildError> {
-    let first = log
+    // The log's newest snapshot, named by a query of no entry (reading
+    // the entries from it to `at` only to see the first's metadata read a
+    // whole page of them).
+    let probe = match log
         .query(
-            QueryStart::Snapshot,
-            QueryEnd::Id(at.saturating_add(1)),
+            QueryStart::Id(at),
+            QueryEnd::Id(at),
             KnownSnapshot::NoSnapshot,
         )
         .await
-        .map_err(LoadError::from)?;
-    if first.start > at {
-        return Err(WriteSnapshotError::OutOfRange {
-            at,
-            start: first.start,
-            end: first.end,
-        }
-        .into());
-    }
-    let base = match first
-        .entries
-        .first()
-        .and_then(|e| e.metadata.snapshot.clone())
     {
-        Some(blob_id) if first.start == at => {
-            check_snapshot(options.identity, &blob_id)?;
-            return Ok(SnapshotValue {
-                sequence_id: at,
-                blob_id,
-            }); // written already
+        Ok(probe) => probe,
+        Err(QueryError::Range(range)) => {
+            return Err(WriteSnapshotError::OutOfRange {
+                at,
+                start: range.start,
+                end: range.end,
+            }
+            .into());
         }
-        Some(blob_id) => Some(SnapshotValue {
-            sequence_id: first.start,
-            blob_id,
-        }),
-        None if first.start > 0 => {
-            return Err(LoadError::NoSnapshot { start: first.start }.into());
-        }
-        None => None,
+        Err(err) => return Err(LoadError::from(err).into()),
     };
-    drop(first);
+    let base = match probe.last_snapshot {
+        Some(newest) if newest.sequence_id > at => {
+            return Err(WriteSnapshotError::OutOfRange {
+                at,
+                start: newest.sequence_id,
+                end: probe.end,
+            }
+            .into());
+        }
+        Some(newest) if newest.sequence_id == at => {
+            check_snapshot(options.identity, &newest.blob_id)?;
+            return Ok(newest); // written already
+        }
+        Some(newest) => Some(newest),
+        None => {
+            let start = log
+                .bounds()
+                .await
+                .map_err(|err| LoadError::from(QueryError::Storage(err)))?
+                .start;
+            if start > 0 {
+                return Err(LoadError::NoSnapshot { start }.into());
+            }
+            None
+        }
+    };
     rebuild_from(dir, &options, base, &Entries::Log { log, to: at }).await
 }
 

@@ -63,6 +63,34 @@ pub async fn query_reports_newer_snapshot(log: Log) {
     );
 }
 
+/// A query of no entry (`end` at its `start`) still names the newest
+/// snapshot, wherever it lies: how a snapshot writer learns what to build
+/// on without reading the entries from there.
+pub async fn empty_query_names_newest_snapshot(log: Log) {
+    fill(&*log, 10).await;
+    let empty = |at: u64, known: KnownSnapshot| {
+        let log = log.clone();
+        async move {
+            let value = log
+                .query(QueryStart::Id(at), QueryEnd::Id(at), known)
+                .await
+                .unwrap_or_else(|err| panic!("an empty query at {at}: {err}"));
+            assert!(value.entries.is_empty(), "an empty query at {at}");
+            assert_eq!((value.start, value.end), (at, at));
+            value.last_snapshot
+        }
+    };
+    assert_eq!(empty(6, KnownSnapshot::NoSnapshot).await, None);
+    publish(&log, 4, "s4").await;
+    for at in [0, 4, 6, 10] {
+        assert_eq!(empty(at, KnownSnapshot::NoSnapshot).await, snap(4, "s4"));
+    }
+    publish(&log, 8, "s8").await;
+    assert_eq!(empty(5, KnownSnapshot::At(4)).await, snap(8, "s8"));
+    assert_eq!(empty(10, KnownSnapshot::At(8)).await, None);
+    assert_eq!(empty(5, KnownSnapshot::NotTracked).await, None);
+}
+
 /// A query names no snapshot when the caller already builds on the newest.
 pub async fn query_no_reply_when_known_is_newest(log: Log) {
     fill(&*log, 10).await;
