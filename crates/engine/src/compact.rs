@@ -62,6 +62,17 @@ pub(crate) fn put_cell(bytes: &mut Vec<u8>, cell: Option<&Cell>, scratch: &mut S
     }
 }
 
+/// The number a number cell's bytes hold.
+fn number(bytes: &[u8]) -> Result<f64, String> {
+    shortest_integer(bytes)
+        .or_else(|| {
+            std::str::from_utf8(bytes)
+                .ok()
+                .and_then(|text| text.parse::<f64>().ok())
+        })
+        .ok_or_else(|| "a number in it does not read".to_owned())
+}
+
 /// Reads what [`varint`] and [`put_cell`] wrote.
 pub(crate) struct Reader<'a> {
     bytes: &'a [u8],
@@ -144,6 +155,42 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// One cell as its bytes in this encoding, header included (`None`: a
+    /// gap), checked as [`cell`](Reader::cell) checks it (its text is
+    /// UTF-8, its number reads) without making it: for copying cells from
+    /// a block into a tile as they are.
+    pub(crate) fn raw_cell(&mut self) -> Result<Option<&'a [u8]>, String> {
+        let start = self.bytes;
+        let mut format = false;
+        loop {
+            let head = self.varint()?;
+            let (length, kind) = (head >> 3, (head & 7) as u8);
+            match kind {
+                0 if length == 0 && !format => return Ok(None),
+                1 if length == 0 => {}
+                2 => {
+                    std::str::from_utf8(self.take(length)?)
+                        .map_err(|_| "a text in it is not UTF-8".to_owned())?;
+                }
+                3 => {
+                    number(self.take(length)?)?;
+                }
+                4 if length < 2 => {}
+                5 if usize::try_from(length).is_ok_and(|i| i < ErrorValue::ALL.len()) => {}
+                6 if !format => {
+                    std::str::from_utf8(self.take(length)?)
+                        .map_err(|_| "a text in it is not UTF-8".to_owned())?;
+                    format = true;
+                    continue;
+                }
+                5 => return Err("an error value in it is unknown".into()),
+                _ => return Err(format!("a cell in it has kind {kind} and length {length}")),
+            }
+            let used = start.len() - self.bytes.len();
+            return Ok(Some(&start[..used]));
+        }
+    }
+
     /// One cell (`None`: a gap).
     pub(crate) fn cell(&mut self) -> Result<Option<Cell>, String> {
         let mut format = None;
@@ -154,17 +201,7 @@ impl<'a> Reader<'a> {
                 0 if length == 0 && format.is_none() => return Ok(None),
                 1 if length == 0 => CellValue::Empty,
                 2 => CellValue::Text(self.text(length)?),
-                3 => {
-                    let bytes = self.take(length)?;
-                    let number = shortest_integer(bytes)
-                        .or_else(|| {
-                            std::str::from_utf8(bytes)
-                                .ok()
-                                .and_then(|text| text.parse::<f64>().ok())
-                        })
-                        .ok_or("a number in it does not read")?;
-                    CellValue::Number(number)
-                }
+                3 => CellValue::Number(number(self.take(length)?)?),
                 4 if length < 2 => CellValue::Boolean(length == 1),
                 5 => CellValue::Error(
                     *usize::try_from(length)
@@ -283,5 +320,61 @@ mod tests {
             assert!(Reader::new(bytes).cell().is_err(), "{bytes:?}");
         }
         assert!(Reader::new(&[0xFF; 11]).varint().is_err());
+    }
+
+    /// A cell's raw bytes are what `put_cell` wrote of it, and a gap is
+    /// none.
+    #[test]
+    fn raw_cells_are_their_encoding() {
+        let mut scratch = String::new();
+        let mut all = Vec::new();
+        for cell in cells() {
+            put_cell(&mut all, cell.as_ref(), &mut scratch);
+        }
+        let mut reader = Reader::new(&all);
+        for cell in cells() {
+            let mut own = Vec::new();
+            put_cell(&mut own, cell.as_ref(), &mut scratch);
+            let raw = reader.raw_cell().unwrap_or_else(|e| panic!("{e}"));
+            match cell {
+                Some(_) => assert_eq!(raw, Some(&own[..])),
+                None => assert_eq!(raw, None),
+            }
+        }
+        assert!(reader.is_empty());
+    }
+
+    proptest::proptest! {
+        /// `raw_cell` accepts what `cell` accepts, reads as far, and fails
+        /// with the same message: a block copied into tiles as it is is
+        /// checked as one read cell by cell.
+        #[test]
+        fn raw_cell_checks_as_cell_does(bytes in proptest::collection::vec(
+            proptest::prop_oneof![
+                proptest::strategy::Just(0u8),
+                proptest::strategy::Just(0x12),
+                proptest::strategy::Just(0x1B),
+                proptest::strategy::Just(b'1'),
+                0u8..=255,
+            ],
+            0..24,
+        )) {
+            let (mut raw, mut made) = (Reader::new(&bytes), Reader::new(&bytes));
+            loop {
+                let (a, b) = (raw.raw_cell(), made.cell());
+                match (&a, &b) {
+                    (Ok(a), Ok(b)) => proptest::prop_assert_eq!(a.is_some(), b.is_some()),
+                    (Err(a), Err(b)) => {
+                        proptest::prop_assert_eq!(a, b);
+                        break;
+                    }
+                    _ => proptest::prop_assert!(false, "{a:?} against {b:?}"),
+                }
+                proptest::prop_assert_eq!(raw.rest().len(), made.rest().len());
+                if raw.is_empty() {
+                    break;
+                }
+            }
+        }
     }
 }

@@ -55,28 +55,33 @@ impl Block {
     /// [`BlockError`] if `width` is 0, the block reaches past the sheet,
     /// or it holds more than [`MAX_BLOCK_CELLS`].
     pub fn new(origin: CellRef, width: u32, cells: Vec<Option<Cell>>) -> Result<Block, BlockError> {
-        if width == 0 {
-            return Err(BlockError::NoWidth);
-        }
-        if cells.len() > MAX_BLOCK_CELLS {
-            return Err(BlockError::TooManyCells { cells: cells.len() });
-        }
-        let too_large = || BlockError::TooLarge {
-            origin,
-            width,
-            cells: cells.len(),
-        };
-        let rows = (cells.len() as u64).div_ceil(u64::from(width));
-        let last_row = u64::from(origin.row) + rows.saturating_sub(1);
-        let last_column = u64::from(origin.column) + u64::from(width) - 1;
-        if last_row > u64::from(u32::MAX) || last_column > u64::from(u32::MAX) {
-            return Err(too_large());
-        }
+        Block::check(origin, width, cells.len())?;
         Ok(Block {
             origin,
             width,
             cells,
         })
+    }
+
+    /// What [`new`](Block::new) checks of a block of `count` cells.
+    pub(crate) fn check(origin: CellRef, width: u32, count: usize) -> Result<(), BlockError> {
+        if width == 0 {
+            return Err(BlockError::NoWidth);
+        }
+        if count > MAX_BLOCK_CELLS {
+            return Err(BlockError::TooManyCells { cells: count });
+        }
+        let rows = (count as u64).div_ceil(u64::from(width));
+        let last_row = u64::from(origin.row) + rows.saturating_sub(1);
+        let last_column = u64::from(origin.column) + u64::from(width) - 1;
+        if last_row > u64::from(u32::MAX) || last_column > u64::from(u32::MAX) {
+            return Err(BlockError::TooLarge {
+                origin,
+                width,
+                cells: count,
+            });
+        }
+        Ok(())
     }
 
     /// The block of `rows` from `origin`, as wide as its widest row

@@ -313,6 +313,81 @@ impl SheetEntry {
     }
 }
 
+/// A block entry whose cells are still in the compact encoding (a tile's
+/// too): for copying them into tiles as they are.
+pub(crate) struct RawBlock {
+    pub(crate) origin: CellRef,
+    pub(crate) width: u32,
+    /// How many cells (gaps included) follow.
+    count: usize,
+    /// The decompressed body from its first cell on.
+    cells: Vec<u8>,
+}
+
+impl RawBlock {
+    /// The entry `bytes` as a raw block, its header checked as
+    /// [`SheetEntry::decode`] checks it; `None` if it is not a block entry.
+    ///
+    /// # Errors
+    ///
+    /// As [`SheetEntry::decode`], for the entry's layout.
+    pub(crate) fn of(bytes: &[u8]) -> Result<Option<RawBlock>, EntryError> {
+        let (_, untimed) = split_time(bytes)?;
+        let Some((&BLOCK_TAG, body)) = untimed.split_first() else {
+            return Ok(None);
+        };
+        raw_block(body).map(Some).map_err(EntryError::Malformed)
+    }
+
+    /// Its cells (`None`: a gap), each the bytes [`put_cell`] wrote, checked
+    /// as decoding checks them, and that nothing follows them.
+    ///
+    /// # Errors
+    ///
+    /// Why the block is malformed.
+    pub(crate) fn cells(&self) -> Result<Vec<Option<&[u8]>>, EntryError> {
+        let malformed = |why: String| EntryError::Malformed(why);
+        let mut reader = Reader::new(&self.cells);
+        let mut cells = Vec::with_capacity(self.count);
+        for _ in 0..self.count {
+            cells.push(reader.raw_cell().map_err(malformed)?);
+        }
+        if !reader.is_empty() {
+            return Err(malformed("bytes follow the block's cells".into()));
+        }
+        Ok(cells)
+    }
+}
+
+fn raw_block(body: &[u8]) -> Result<RawBlock, String> {
+    let body = decompress(body).map_err(|e| format!("the block {e}"))?;
+    let mut reader = Reader::new(&body);
+    let origin = CellRef::new(reader.u32("row")?, reader.u32("column")?);
+    let width = reader.u32("width")?;
+    let count = reader.varint()?;
+    let count = usize::try_from(count)
+        .ok()
+        .filter(|&c| c <= body.len() && c <= crate::edit::MAX_BLOCK_CELLS)
+        .ok_or_else(|| {
+            format!(
+                "the block claims {count} cells in {} bytes (a block holds at most {})",
+                body.len(),
+                crate::edit::MAX_BLOCK_CELLS
+            )
+        })?;
+    // What `Block::new` checks of a decoded block.
+    Block::check(origin, width, count).map_err(|e| e.to_string())?;
+    let at = body.len() - reader.rest().len();
+    let mut cells = body;
+    cells.drain(..at);
+    Ok(RawBlock {
+        origin,
+        width,
+        count,
+        cells,
+    })
+}
+
 /// The [`Shape`] of a block entry's body: its header, and a step over each
 /// cell.
 fn block_shape(body: &[u8]) -> Result<Shape, String> {

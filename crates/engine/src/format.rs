@@ -209,6 +209,30 @@ impl Tile {
         seal(TILE_MAGIC, &body)
     }
 
+    /// What [`encode`](Tile::encode) writes of a tile of `cells` cells
+    /// whose encoding but for their count is `body` (see [`TileBody`]).
+    pub(crate) fn seal_body(cells: u32, body: &[u8]) -> Vec<u8> {
+        let mut whole = Vec::with_capacity(5 + body.len());
+        varint(&mut whole, u64::from(cells));
+        whole.extend_from_slice(body);
+        seal(TILE_MAGIC, &whole)
+    }
+
+    /// The cells of a [`TileBody`], by place within the tile.
+    pub(crate) fn cells_of_body(
+        cells: u32,
+        body: &[u8],
+    ) -> Result<impl Iterator<Item = ((u32, u32), Cell)>, String> {
+        let mut whole = Vec::with_capacity(5 + body.len());
+        varint(&mut whole, u64::from(cells));
+        whole.extend_from_slice(body);
+        let tile = Tile::decode_body(&whole)?;
+        Ok(tile
+            .cells
+            .into_iter()
+            .map(|(key, cell)| ((key >> 16, key & 0xFFFF), cell)))
+    }
+
     pub(crate) fn decode(bytes: &[u8]) -> Result<Tile, String> {
         match unseal(TILE_MAGIC, "tile", bytes)? {
             Body::Current(body) => Tile::decode_body(&body),
@@ -245,6 +269,34 @@ impl Tile {
             return Err("bytes follow the tile's cells".into());
         }
         Ok(Tile { cells })
+    }
+}
+
+/// A tile's encoding but for its count of cells, written cell by cell
+/// from cells already in the compact encoding (a block entry's), in
+/// increasing places: a tile made without making its cells.
+#[derive(Debug, Default)]
+pub(crate) struct TileBody {
+    pub(crate) body: Vec<u8>,
+    pub(crate) cells: u32,
+    /// The key after the last cell's.
+    next: u64,
+}
+
+impl TileBody {
+    /// Appends the cell `raw` (its compact encoding) at a place within the
+    /// tile; `false` (nothing appended) if the place is not after the last
+    /// cell's.
+    pub(crate) fn push(&mut self, (row, column): (u32, u32), raw: &[u8]) -> bool {
+        let key = u64::from(local_key(row, column));
+        if key < self.next {
+            return false;
+        }
+        varint(&mut self.body, key - self.next);
+        self.body.extend_from_slice(raw);
+        self.cells += 1;
+        self.next = key + 1;
+        true
     }
 }
 

@@ -16,10 +16,9 @@
 //! show each other's partial tiles.
 
 use crate::content::{Base, TileKey};
-use crate::edit::Block;
-use crate::entry::{Shape, SheetEntry};
+use crate::entry::{EntryError, RawBlock, Shape, SheetEntry};
 use crate::error::{LoadError, RebuildError, WriteSnapshotError};
-use crate::format::{INDEX_NAME, Index, Tile, TileRef, tile_name};
+use crate::format::{INDEX_NAME, Index, Tile, TileBody, TileRef, tile_name};
 use crate::options::SheetOptions;
 use crate::reference::{CellRange, CellRef};
 use crate::segment::Extent;
@@ -115,6 +114,90 @@ struct Span {
 /// A cell and its place within its tile.
 type PlacedCell = ((u32, u32), Cell);
 
+/// A block's cell on its way to a tile: the bytes of its compact encoding
+/// (a block entry's, read without making the cell), or made.
+enum Incoming<'a> {
+    Raw(&'a [u8]),
+    Made(Cell),
+}
+
+/// The cells held for one tile.
+enum Open {
+    /// In the tile's own encoding, written as they came (cells of block
+    /// entries, in increasing places, none cleared since): the tile's
+    /// bytes without making a cell. An import's tiles stay so.
+    Encoded(TileBody),
+    /// Made, in entry order (a later one at a place wins).
+    Made(Vec<PlacedCell>),
+}
+
+impl Default for Open {
+    fn default() -> Self {
+        Open::Encoded(TileBody::default())
+    }
+}
+
+impl Open {
+    fn len(&self) -> usize {
+        match self {
+            Open::Encoded(body) => body.cells as usize,
+            Open::Made(cells) => cells.len(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The cells, made (once).
+    fn made(&mut self) -> Result<&mut Vec<PlacedCell>, String> {
+        if let Open::Encoded(body) = self {
+            let cells = Tile::cells_of_body(body.cells, &body.body)?.collect();
+            *self = Open::Made(cells);
+        }
+        match self {
+            Open::Made(cells) => Ok(cells),
+            Open::Encoded(_) => Err("a tile's cells were not made".into()),
+        }
+    }
+
+    fn push(&mut self, place: (u32, u32), cell: Incoming<'_>) -> Result<(), String> {
+        if let (Open::Encoded(body), Incoming::Raw(raw)) = (&mut *self, &cell)
+            && body.push(place, raw)
+        {
+            return Ok(());
+        }
+        let cell = match cell {
+            Incoming::Made(cell) => cell,
+            Incoming::Raw(raw) => crate::compact::Reader::new(raw)
+                .cell()?
+                .ok_or_else(|| "a gap held as a cell".to_owned())?,
+        };
+        self.made()?.push((place, cell));
+        Ok(())
+    }
+}
+
+/// The bytes of the tile of `old`'s cells with `edits` applied, and how
+/// many cells it holds (none: no tile). A new tile whose cells came
+/// encoded is those bytes.
+fn encoded_tile(
+    old: Option<Arc<Tile>>,
+    mut edits: Open,
+) -> Result<(usize, Option<Vec<u8>>), String> {
+    if let (None, Open::Encoded(body)) = (&old, &edits)
+        && body.cells > 0
+    {
+        return Ok((
+            body.cells as usize,
+            Some(Tile::seal_body(body.cells, &body.body)),
+        ));
+    }
+    let edits = std::mem::take(edits.made()?);
+    let tile = Tile::merged(old, edits);
+    Ok((tile.len(), (tile.len() > 0).then(|| tile.encode())))
+}
+
 /// The most cells a streamed snapshot holds before writing what it has
 /// (about 50 MB): an import of a few columns holds a band or two, far
 /// less; one of 10,000 columns (a band of a million cells) writes each
@@ -143,7 +226,7 @@ enum Earlier {
 struct Job {
     key: TileKey,
     earlier: Earlier,
-    edits: Vec<PlacedCell>,
+    edits: Open,
     clears: Vec<CellRange>,
     last: bool,
 }
@@ -395,16 +478,34 @@ async fn write(
             break;
         }
         for payload in page {
-            match decode(seq, &payload)? {
-                SheetEntry::Identity { .. } => {}
-                SheetEntry::SetCellValueAndFormat {
-                    row,
-                    column,
-                    value,
-                    format,
-                } => band.set(row, column, Cell { value, format }),
-                SheetEntry::Block(block) => band.set_block(block),
-                SheetEntry::Clear { range } => band.clear(range),
+            let entry_error = |source| LoadError::Entry { seq, source };
+            if let Some(raw) = RawBlock::of(&payload).map_err(entry_error)? {
+                // Its cells stay bytes: most go into tiles as they are.
+                let cells = raw.cells().map_err(entry_error)?;
+                let cells = cells.into_iter().map(|cell| cell.map(Incoming::Raw));
+                band.set_cells(raw.origin, raw.width, cells)
+                    .map_err(|why| entry_error(EntryError::Malformed(why)))?;
+            } else {
+                match decode(seq, &payload)? {
+                    SheetEntry::Identity { .. } => {}
+                    SheetEntry::SetCellValueAndFormat {
+                        row,
+                        column,
+                        value,
+                        format,
+                    } => band
+                        .set(row, column, Cell { value, format })
+                        .map_err(|why| entry_error(EntryError::Malformed(why)))?,
+                    SheetEntry::Block(block) => {
+                        let (origin, width, cells) = block.into_parts();
+                        let cells = cells.into_iter().map(|cell| cell.map(Incoming::Made));
+                        band.set_cells(origin, width, cells)
+                            .map_err(|why| entry_error(EntryError::Malformed(why)))?;
+                    }
+                    SheetEntry::Clear { range } => band
+                        .clear(range)
+                        .map_err(|why| entry_error(EntryError::Malformed(why)))?,
+                }
             }
             // Entries counted from the start, as the spans were.
             let i = (seq - start) as usize;
@@ -454,8 +555,8 @@ struct Band<'a> {
     tile_columns: u32,
     concurrency: usize,
     tiles: BTreeMap<TileKey, TileRef>,
-    /// Cells of open tiles, in entry order.
-    pending: BTreeMap<TileKey, Vec<PlacedCell>>,
+    /// Cells of open tiles.
+    pending: BTreeMap<TileKey, Open>,
     /// Every clear so far: the base's cells they cover are blank.
     clears: Vec<CellRange>,
     /// Cells in `pending`.
@@ -524,17 +625,25 @@ impl Band<'_> {
         Ok(())
     }
 
-    fn set(&mut self, row: u32, column: u32, cell: Cell) {
+    fn set(&mut self, row: u32, column: u32, cell: Cell) -> Result<(), String> {
         let key = (row / self.tile_rows, column / self.tile_columns);
         let place = (row % self.tile_rows, column % self.tile_columns);
-        self.pending.entry(key).or_default().push((place, cell));
+        self.pending
+            .entry(key)
+            .or_default()
+            .push(place, Incoming::Made(cell))?;
         self.held += 1;
+        Ok(())
     }
 
-    /// Sets a block's cells: each row's run within a tile at once.
-    fn set_block(&mut self, block: Block) {
-        let (origin, width, cells) = block.into_parts();
-        let mut cells = cells.into_iter();
+    /// Sets a block's cells (`None`: a gap), `width` a row from `origin`:
+    /// each row's run within a tile at once.
+    fn set_cells<'c>(
+        &mut self,
+        origin: CellRef,
+        width: u32,
+        mut cells: impl ExactSizeIterator<Item = Option<Incoming<'c>>>,
+    ) -> Result<(), String> {
         let mut row = origin.row;
         let tile_columns = u64::from(self.tile_columns);
         let end = u64::from(origin.column) + u64::from(width);
@@ -547,7 +656,7 @@ impl Band<'_> {
                 // The run of this row within the tile of `column`.
                 let tile_column = column / tile_columns;
                 let run = (((tile_column + 1) * tile_columns).min(end) - column) as usize;
-                // `Block::new` checked that every place fits in a u32.
+                // The block was checked to fit: every place fits in a u32.
                 let key = (row / self.tile_rows, tile_column as u32);
                 let local_row = row % self.tile_rows;
                 let first = (column % tile_columns) as u32;
@@ -559,17 +668,18 @@ impl Band<'_> {
                     .peekable();
                 any = true;
                 if placed.peek().is_some() {
-                    let pending = self.pending.entry(key).or_default();
-                    let before = pending.len();
-                    pending.extend(placed);
-                    self.held += (pending.len() - before) as u64;
+                    let open = self.pending.entry(key).or_default();
+                    for (place, cell) in placed {
+                        open.push(place, cell)?;
+                        self.held += 1;
+                    }
                 } else {
                     placed.for_each(drop);
                 }
                 column += run as u64;
             }
             if !any || cells.len() == 0 {
-                return;
+                return Ok(());
             }
             row += 1;
         }
@@ -586,21 +696,23 @@ impl Band<'_> {
 
     /// Blanks `range`: the open cells in it now, the base's when their
     /// band is written.
-    fn clear(&mut self, range: CellRange) {
+    fn clear(&mut self, range: CellRange) -> Result<(), String> {
         let rows =
             (range.first.row / self.tile_rows, 0)..=(range.last.row / self.tile_rows, u32::MAX);
         let columns =
             range.first.column / self.tile_columns..=range.last.column / self.tile_columns;
         let (tile_rows, tile_columns) = (self.tile_rows, self.tile_columns);
-        for (key, cells) in self.pending.range_mut(rows) {
-            if columns.contains(&key.1) {
+        for (key, open) in self.pending.range_mut(rows) {
+            if columns.contains(&key.1) && !open.is_empty() {
                 let (row0, column0) = (key.0 * tile_rows, key.1 * tile_columns);
+                let cells = open.made()?;
                 let before = cells.len();
                 cells.retain(|((row, column), _)| !range.contains(row0 + row, column0 + column));
                 self.held -= (before - cells.len()) as u64;
             }
         }
         self.clears.push(range);
+        Ok(())
     }
 
     /// Writes every band with cells held, early: when they pass the
@@ -755,13 +867,15 @@ impl Band<'_> {
                     blob: crate::snapshot::path(&id, &name),
                     source,
                 };
-                let merged = tokio::task::spawn_blocking(move || {
-                    let tile = Tile::merged(old, edits);
-                    (tile.len(), (tile.len() > 0).then(|| tile.encode()))
-                })
-                .await;
+                let merged = tokio::task::spawn_blocking(move || encoded_tile(old, edits)).await;
                 let (cells, encoded) = match merged {
-                    Ok(merged) => merged,
+                    Ok(Ok(merged)) => merged,
+                    // Each cell was checked as its entry was read.
+                    Ok(Err(reason)) => {
+                        return Err(failed(WriteBlobError::Storage(StorageError::corrupt(
+                            "engine", reason,
+                        ))));
+                    }
                     Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
                     Err(_) => return Err(failed(shutting_down())),
                 };
@@ -843,7 +957,7 @@ async fn read_scratch(
 mod tests {
     use super::*;
     use crate::Spreadsheet;
-    use crate::edit::Edit;
+    use crate::edit::{Block, Edit};
     use infinisheet_blob_store::{BlobDirExt, BlobStore};
     use infinisheet_memory::{MemoryBlobStore, MemoryEventLog};
     use proptest::prelude::*;
@@ -924,7 +1038,15 @@ mod tests {
 
     fn edit(op: (u8, u32, u32, u32, u8)) -> Edit {
         let (kind, row, column, size, value) = op;
-        let cell = Cell::new(crate::CellValue::Number(f64::from(value)));
+        // Every kind of cell: blocks' cells go into tiles as their bytes.
+        let cell = match value % 6 {
+            0 => Cell::new(crate::CellValue::Number(f64::from(value) / 4.0)),
+            1 => Cell::new(crate::CellValue::Text(format!("t{value}é"))),
+            2 => Cell::new(crate::CellValue::Empty),
+            3 => Cell::new(crate::CellValue::Boolean(value % 4 == 3)),
+            4 => Cell::new(crate::CellValue::Number(f64::from(value))).with_format("0.00"),
+            _ => Cell::new(crate::CellValue::Error(crate::ErrorValue::Calc)),
+        };
         match kind % 3 {
             0 => Edit::Set(CellRef::new(row, column), cell),
             1 => {
