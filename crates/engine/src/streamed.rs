@@ -8,12 +8,15 @@
 //! gathers each band's cells and, right after that last entry, merges them
 //! with the base snapshot's tiles of the band and writes them. What is held
 //! at once is the cells of the bands still open: for an import, which
-//! writes row after row, one band or two, however large the file. Past
-//! about half a million cells (a late entry touching every band, a band millions
-//! of cells wide) the open bands are written early, to scratch blobs of
-//! this writer's own, and merged again later; a tile's own name is written
-//! once, with its final cells, so two workers writing one snapshot never
-//! show each other's partial tiles.
+//! writes row after row, one band or two, however large the file. A
+//! block's cells are held as the bytes it holds them as, which is how a
+//! tile holds them too: a tile only blocks write, in order, is those
+//! bytes, and no cell of it is ever made. Past about 48 MB of cells (a
+//! late entry touching every band, a band of millions of cells) the open
+//! bands are written early, to scratch blobs of this writer's own, and
+//! merged again later; a tile's own name is written once, with its final
+//! cells, so two workers writing one snapshot never show each other's
+//! partial tiles.
 
 use crate::content::{Base, TileKey};
 use crate::entry::{EntryError, RawBlock, Shape, SheetEntry};
@@ -149,6 +152,14 @@ impl Open {
         self.len() == 0
     }
 
+    /// About the bytes it holds (see [`HELD_BYTES`]).
+    fn size(&self) -> u64 {
+        match self {
+            Open::Encoded(body) => body.body.capacity() as u64,
+            Open::Made(cells) => cells.len() as u64 * MADE_CELL_BYTES,
+        }
+    }
+
     /// The cells, made (once).
     fn made(&mut self) -> Result<&mut Vec<PlacedCell>, String> {
         if let Open::Encoded(body) = self {
@@ -198,13 +209,16 @@ fn encoded_tile(
     Ok((tile.len(), (tile.len() > 0).then(|| tile.encode())))
 }
 
-/// The most cells a streamed snapshot holds before writing what it has
-/// (about 50 MB): an import of a few columns holds a band or two, far
-/// less; one of 10,000 columns (a band of a million cells) writes each
-/// band early once. With a budget of a million, a 10M-cell import of
-/// 10,000 columns peaked at 412 MB in 1.6 s; with this, at 206 MB in
-/// 1.85 s (a quarter million: 138 MB in 2.9 s).
-const HELD_CELLS: u64 = 1 << 19;
+/// About how many bytes of cells a streamed snapshot holds before it
+/// writes what it has. Cells copied from blocks are held in their
+/// encoding, a few bytes each: an import of 10,000 columns (a band of a
+/// million cells) holds its band and writes it once, and only a band of
+/// millions of cells is written early (and merged again later). Made
+/// cells count [`MADE_CELL_BYTES`] each (half a million of them).
+const HELD_BYTES: u64 = 48 << 20;
+
+/// What a made cell is taken to hold: its place, the cell, a short text.
+const MADE_CELL_BYTES: u64 = 96;
 
 /// What a tile's cells are merged onto.
 #[derive(Clone, Debug)]
@@ -366,19 +380,19 @@ async fn rebuild_from(
             (None, 0)
         }
     };
-    write(&blobs, base, start, entries, options, HELD_CELLS).await
+    write(&blobs, base, start, entries, options, HELD_BYTES).await
 }
 
 /// The streaming writer: the snapshot of `base` (starting at `start`, or
 /// nothing) and `entries` from `start` on, at their end, holding at most
-/// about `held_cells` cells.
+/// about `held_bytes` bytes of cells.
 async fn write(
     blobs: &Blobs,
     base: Option<Base>,
     start: SequenceId,
     entries: &Entries<'_>,
     options: &SheetOptions,
-    held_cells: u64,
+    held_bytes: u64,
 ) -> Result<SnapshotValue, RebuildError> {
     // Pass one: the rows each entry writes, and the extent (blocks' cells
     // stepped over, not made).
@@ -514,7 +528,7 @@ async fn write(
                     band.flush(done, true).await?;
                 }
             }
-            if band.held > held_cells {
+            if band.held > held_bytes {
                 band.flush_open().await?;
             }
             seq += 1;
@@ -559,7 +573,7 @@ struct Band<'a> {
     pending: BTreeMap<TileKey, Open>,
     /// Every clear so far: the base's cells they cover are blank.
     clears: Vec<CellRange>,
-    /// Cells in `pending`.
+    /// About the bytes `pending` holds.
     held: u64,
     /// Bands written early, with how many of `clears` their scratch tiles
     /// have had applied.
@@ -628,11 +642,10 @@ impl Band<'_> {
     fn set(&mut self, row: u32, column: u32, cell: Cell) -> Result<(), String> {
         let key = (row / self.tile_rows, column / self.tile_columns);
         let place = (row % self.tile_rows, column % self.tile_columns);
-        self.pending
-            .entry(key)
-            .or_default()
-            .push(place, Incoming::Made(cell))?;
-        self.held += 1;
+        let open = self.pending.entry(key).or_default();
+        let before = open.size();
+        open.push(place, Incoming::Made(cell))?;
+        self.held = self.held - before + open.size();
         Ok(())
     }
 
@@ -669,10 +682,11 @@ impl Band<'_> {
                 any = true;
                 if placed.peek().is_some() {
                     let open = self.pending.entry(key).or_default();
+                    let before = open.size();
                     for (place, cell) in placed {
                         open.push(place, cell)?;
-                        self.held += 1;
                     }
+                    self.held = self.held - before + open.size();
                 } else {
                     placed.for_each(drop);
                 }
@@ -705,10 +719,10 @@ impl Band<'_> {
         for (key, open) in self.pending.range_mut(rows) {
             if columns.contains(&key.1) && !open.is_empty() {
                 let (row0, column0) = (key.0 * tile_rows, key.1 * tile_columns);
-                let cells = open.made()?;
-                let before = cells.len();
-                cells.retain(|((row, column), _)| !range.contains(row0 + row, column0 + column));
-                self.held -= (before - cells.len()) as u64;
+                let before = open.size();
+                open.made()?
+                    .retain(|((row, column), _)| !range.contains(row0 + row, column0 + column));
+                self.held = self.held - before + open.size();
             }
         }
         self.clears.push(range);
@@ -754,7 +768,7 @@ impl Band<'_> {
                 .filter(|clear| overlap(*clear, area))
                 .collect();
             let edits = self.pending.remove(&key).unwrap_or_default();
-            self.held -= edits.len() as u64;
+            self.held -= edits.size();
             let earlier = match self.early.get(&key) {
                 Some(Some((name, cells))) => Earlier::Scratch(name.clone(), *cells),
                 Some(None) => Earlier::Nothing,
@@ -1065,15 +1079,15 @@ mod tests {
     proptest! {
         #![proptest_config(ProptestConfig { cases: 48, failure_persistence: None, ..ProptestConfig::default() })]
 
-        /// With a budget of a few cells, the streamed writer writes bands
-        /// early and again when touched later (merging with what it wrote,
+        /// With a budget of a few cells' bytes, the streamed writer writes
+        /// bands early and again when touched later (merging with what it wrote,
         /// clears since applied): the snapshot is still the loaded
         /// sheet's, byte for byte, with and without a base.
         #[test]
         fn a_tight_budget_writes_the_same_snapshot(
             first in proptest::collection::vec((0..3u8, 0..20u32, 0..8u32, 1..4u32, any::<u8>()), 1..25),
             second in proptest::collection::vec((0..3u8, 0..20u32, 0..8u32, 1..4u32, any::<u8>()), 1..25),
-            budget in 1..12u64,
+            budget in 1..400u64,
         ) {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             runtime.block_on(async {
