@@ -238,6 +238,139 @@ pub(crate) fn encode_block(block: &Block) -> Bytes {
     Bytes::from(bytes)
 }
 
+/// Rows of cells written straight into a block entry's encoding, never
+/// made into [`Cell`]s: how an import builds its blocks. Each row is the
+/// cells pushed since the last [`end_row`](BlockRows::end_row); a block
+/// of some of them ([`BulkEntries::push_rows`](crate::BulkEntries::push_rows))
+/// is as wide as its widest, shorter rows ending in gaps, and is the entry
+/// [`Block::from_rows`] of the same cells makes, byte for byte.
+#[derive(Clone, Debug, Default)]
+pub struct BlockRows {
+    /// The cells of every row, one after another.
+    body: Vec<u8>,
+    /// Where each ended row's cells end in `body`, and how many it has.
+    rows: Vec<(usize, u32)>,
+    /// Cells pushed to the row not yet ended.
+    open: u32,
+    /// Cells pushed in all.
+    cells: u64,
+    scratch: String,
+}
+
+impl BlockRows {
+    /// No rows.
+    pub fn new() -> BlockRows {
+        BlockRows::default()
+    }
+
+    /// Appends the cell [`CellValue::parse`] makes of `text`, as that cell
+    /// would be written, without making it: the text's own bytes whether
+    /// it is text or a number (a number is only one if `text` is its
+    /// shortest form).
+    pub fn push_parsed(&mut self, text: &str) {
+        let kind = match crate::value::parsed_kind(text) {
+            ParsedKind::Other(value) => return self.push_cell(&Cell::new(value)),
+            ParsedKind::Number(_) => 3,
+            ParsedKind::Text => 2,
+        };
+        varint(&mut self.body, ((text.len() as u64) << 3) | kind);
+        self.body.extend_from_slice(text.as_bytes());
+        self.open += 1;
+    }
+
+    /// Appends a text cell holding `text`.
+    pub fn push_text(&mut self, text: &str) {
+        varint(&mut self.body, ((text.len() as u64) << 3) | 2);
+        self.body.extend_from_slice(text.as_bytes());
+        self.open += 1;
+    }
+
+    /// Appends `cell`.
+    pub fn push_cell(&mut self, cell: &Cell) {
+        put_cell(&mut self.body, Some(cell), &mut self.scratch);
+        self.open += 1;
+    }
+
+    /// Ends the row: the cells pushed since the last end are its cells
+    /// (none: an empty row).
+    pub fn end_row(&mut self) {
+        self.rows.push((self.body.len(), self.open));
+        self.cells += u64::from(self.open);
+        self.open = 0;
+    }
+
+    /// The rows ended.
+    pub fn rows(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// The cells of the rows ended.
+    pub fn cells(&self) -> u64 {
+        self.cells
+    }
+
+    /// The cells of row `row` (0 past the last).
+    pub fn row_cells(&self, row: usize) -> u32 {
+        self.rows.get(row).map_or(0, |r| r.1)
+    }
+
+    /// The widest of the rows ended (0: none, or only empty ones).
+    pub fn width(&self) -> u32 {
+        self.rows.iter().map(|r| r.1).max().unwrap_or(0)
+    }
+
+    /// Forgets every row.
+    pub fn clear(&mut self) {
+        self.body.clear();
+        self.rows.clear();
+        self.open = 0;
+        self.cells = 0;
+    }
+
+    /// The block entry of rows `rows` with its first cell at `origin` (the
+    /// entry's bytes after its time).
+    pub(crate) fn encode(
+        &self,
+        origin: CellRef,
+        rows: std::ops::Range<usize>,
+    ) -> Result<Vec<u8>, crate::BlockError> {
+        let mut start = match rows.start {
+            0 => 0,
+            i => self.rows.get(i - 1).map_or(self.body.len(), |r| r.0),
+        };
+        let picked = self.rows.get(rows).unwrap_or_default();
+        let width = picked.iter().map(|r| r.1).max().unwrap_or(0);
+        let count = picked.len().saturating_mul(width as usize);
+        Block::check(origin, width, count)?;
+        let cells: usize = picked.iter().map(|r| r.1 as usize).sum();
+        let end = picked.last().map_or(start, |r| r.0);
+        let mut body = Vec::with_capacity(20 + (end - start) + (count - cells));
+        varint(&mut body, u64::from(origin.row));
+        varint(&mut body, u64::from(origin.column));
+        varint(&mut body, u64::from(width));
+        varint(&mut body, count as u64);
+        for &(end, n) in picked {
+            body.extend_from_slice(&self.body[start..end]);
+            // A short row ends in gaps.
+            body.resize(body.len() + (width - n) as usize, 0);
+            start = end;
+        }
+        let mut bytes = vec![BLOCK_TAG];
+        bytes.extend(compress(&body));
+        Ok(bytes)
+    }
+}
+
+/// What [`CellValue::parse`] makes of a text, told without making it.
+pub(crate) enum ParsedKind {
+    /// The text itself.
+    Text,
+    /// A number whose shortest form is the text.
+    Number(f64),
+    /// Another value (empty, a boolean, an error value).
+    Other(CellValue),
+}
+
 /// The bytes of a clear entry (tag 4).
 pub(crate) fn encode_clear(range: CellRange) -> Bytes {
     let mut bytes = vec![CLEAR_TAG];
@@ -648,5 +781,62 @@ mod tests {
             SheetEntry::decode(&long),
             Err(EntryError::Malformed(_))
         ));
+    }
+
+    proptest::proptest! {
+        /// Rows written straight into the encoding make the entry a block
+        /// of the same cells makes, byte for byte, for any run of them.
+        #[test]
+        fn block_rows_encode_as_blocks_do(
+            rows in proptest::collection::vec(
+                proptest::collection::vec(
+                    (0..3u8, "(|TRUE|FALSE|#N/A|#x|-?[0-9]{1,4}(\\.[0-9]{0,3})?|0[0-9]|1e5|[a-zé ]{0,5})"),
+                    0..5,
+                ),
+                0..6,
+            ),
+            split in 0..7usize,
+            origin in (0..1000u32, 0..1000u32),
+        ) {
+            let origin = CellRef::new(origin.0, origin.1);
+            let mut written = BlockRows::new();
+            let mut made: Vec<Vec<Option<Cell>>> = Vec::new();
+            for row in &rows {
+                let mut cells = Vec::new();
+                for (mode, field) in row {
+                    let cell = match mode {
+                        0 => {
+                            written.push_parsed(field);
+                            Cell::new(CellValue::parse(field))
+                        }
+                        1 => {
+                            written.push_text(field);
+                            Cell::new(CellValue::Text(field.clone()))
+                        }
+                        _ => {
+                            let cell = Cell::new(CellValue::Number(field.len() as f64 / 8.0))
+                                .with_format("0.000");
+                            written.push_cell(&cell);
+                            cell
+                        }
+                    };
+                    cells.push(Some(cell));
+                }
+                written.end_row();
+                made.push(cells);
+            }
+            let split = split.min(rows.len());
+            for range in [0..rows.len(), 0..split, split..rows.len()] {
+                let ours = written.encode(origin, range.clone());
+                let theirs = Block::from_rows(origin, made[range.clone()].to_vec())
+                    .map(|block| encode_block(&block).to_vec());
+                proptest::prop_assert_eq!(ours, theirs, "rows {:?}", range);
+            }
+            proptest::prop_assert_eq!(written.rows(), rows.len());
+            proptest::prop_assert_eq!(
+                written.cells(),
+                rows.iter().map(|r| r.len() as u64).sum::<u64>()
+            );
+        }
     }
 }

@@ -127,8 +127,8 @@ mod value;
 pub use content::{CellState, Content};
 pub use edit::{Block, BlockError, Edit, MAX_BLOCK_CELLS};
 pub use entry::{
-    BLOCK_TAG, CLEAR_TAG, ENTRY_VERSION, EntryError, IDENTITY_TAG, SheetEntry, TIMED_TAG,
-    entry_time, timed,
+    BLOCK_TAG, BlockRows, CLEAR_TAG, ENTRY_VERSION, EntryError, IDENTITY_TAG, SheetEntry,
+    TIMED_TAG, entry_time, timed,
 };
 pub use error::{
     CreateError, EditError, LoadError, ReadError, RebuildError, SnapshotReadError, ViewportError,

@@ -1,6 +1,7 @@
 //! Cell values and formats: what a cell holds, and how values are written
 //! and parsed as text (`42`, `TRUE`, `#DIV/0!`).
 
+use crate::entry::ParsedKind;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
@@ -121,21 +122,10 @@ impl CellValue {
     /// `4.10`, `2.0`, `0E0`, `+5`, ` 42`, `true`, a field of spaces, a
     /// 20-digit integer that a number would round. Never fails.
     pub fn parse(text: &str) -> CellValue {
-        match text {
-            "" => return CellValue::Empty,
-            "TRUE" => return CellValue::Boolean(true),
-            "FALSE" => return CellValue::Boolean(false),
-            _ => {}
-        }
-        if text.starts_with('#') {
-            if let Some(error) = ErrorValue::ALL.into_iter().find(|e| e.as_str() == text) {
-                return CellValue::Error(error);
-            }
-            return CellValue::Text(text.to_owned());
-        }
-        match parse_number(text) {
-            Some(number) => CellValue::Number(number),
-            None => CellValue::Text(text.to_owned()),
+        match parsed_kind(text) {
+            ParsedKind::Text => CellValue::Text(text.to_owned()),
+            ParsedKind::Number(number) => CellValue::Number(number),
+            ParsedKind::Other(value) => value,
         }
     }
 
@@ -148,6 +138,26 @@ impl CellValue {
             Some(rest) => CellValue::Text(rest.to_owned()),
             None => CellValue::parse(text),
         }
+    }
+}
+
+/// What [`CellValue::parse`] makes of `text`, without making it.
+pub(crate) fn parsed_kind(text: &str) -> ParsedKind {
+    match text {
+        "" => return ParsedKind::Other(CellValue::Empty),
+        "TRUE" => return ParsedKind::Other(CellValue::Boolean(true)),
+        "FALSE" => return ParsedKind::Other(CellValue::Boolean(false)),
+        _ => {}
+    }
+    if text.starts_with('#') {
+        return match ErrorValue::ALL.into_iter().find(|e| e.as_str() == text) {
+            Some(error) => ParsedKind::Other(CellValue::Error(error)),
+            None => ParsedKind::Text,
+        };
+    }
+    match parse_number(text) {
+        Some(number) => ParsedKind::Number(number),
+        None => ParsedKind::Text,
     }
 }
 

@@ -214,6 +214,40 @@ impl BulkEntries {
     }
 }
 
+impl BulkEntries {
+    /// No entries.
+    pub fn new() -> BulkEntries {
+        BulkEntries::default()
+    }
+
+    /// Adds the entry clearing `range`.
+    pub fn push_clear(&mut self, range: crate::CellRange) {
+        let entry = crate::entry::encode_clear(range);
+        self.payloads
+            .push(crate::entry::timed(std::time::SystemTime::now(), &entry));
+    }
+
+    /// Adds the block entry of `rows`' rows `which`, its first cell at
+    /// `origin`: what [`Block::from_rows`](crate::Block::from_rows) of the
+    /// same cells makes, without making them.
+    ///
+    /// # Errors
+    ///
+    /// As [`Block::from_rows`](crate::Block::from_rows) (nothing is
+    /// added).
+    pub fn push_rows(
+        &mut self,
+        origin: crate::CellRef,
+        rows: &crate::BlockRows,
+        which: std::ops::Range<usize>,
+    ) -> Result<(), crate::BlockError> {
+        let entry = rows.encode(origin, which)?;
+        self.payloads
+            .push(crate::entry::timed(std::time::SystemTime::now(), &entry));
+        Ok(())
+    }
+}
+
 impl From<Vec<Edit>> for BulkEntries {
     fn from(edits: Vec<Edit>) -> BulkEntries {
         BulkEntries::encode(edits)

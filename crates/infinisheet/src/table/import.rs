@@ -4,7 +4,7 @@
 use super::csv_read::{CsvReader, Record};
 use super::{CsvError, CsvFormat, whole_sheet};
 use infinisheet_engine::{
-    Block, BlockError, BulkEntries, Cell, CellRef, CellValue, Edit, EditError, MAX_BLOCK_CELLS,
+    BlockError, BlockRows, BulkEntries, Cell, CellRef, CellValue, EditError, MAX_BLOCK_CELLS,
     Spreadsheet,
 };
 
@@ -367,17 +367,14 @@ fn parse_rows<R: std::io::Read>(
     let mut report = ImportReport::default();
     let mut pending = Pending {
         first_row: 0,
-        rows: Vec::new(),
-        cells: 0,
+        rows: BlockRows::new(),
         width: 0,
         clear: options.replace,
     };
     let mut record = Record::default();
     // Sends the rows pending (not the last batch: a row follows).
     let send = |pending: &mut Pending, report: &mut ImportReport, at: u64| {
-        // Encoded here, where the cells were made, so they are freed by
-        // the thread that allocated them.
-        let edits = BulkEntries::encode(pending.take(origin, report, false)?);
+        let edits = pending.take(origin, report, false)?;
         let parsed = Parsed {
             edits,
             report: *report,
@@ -416,35 +413,39 @@ fn parse_rows<R: std::io::Read>(
         // The block with the empty lines and this row, as wide as its
         // widest row: sent first if that would pass the cap, so a block is
         // built within its limit, never past it.
-        let rows = pending.rows.len() as u64 + blank + 1;
+        let rows = pending.rows.rows() as u64 + blank + 1;
         let area = rows * pending.width.max(record.len()) as u64;
-        if !pending.rows.is_empty()
+        if pending.rows.rows() > 0
             && (area > cap || rows > cap)
             && !send(&mut pending, &mut report, at)?
         {
             return Ok(()); // no one takes the batches: the appends stopped
         }
-        if pending.rows.is_empty() {
+        if pending.rows.rows() == 0 {
             // Leading empty lines: only the rows they take.
             pending.first_row += blank;
         } else {
-            pending
-                .rows
-                .extend(std::iter::repeat_with(Vec::new).take(blank as usize));
+            for _ in 0..blank {
+                pending.rows.end_row();
+            }
         }
         report.rows += blank + 1;
         blank = 0;
-        let row: Vec<Option<Cell>> = record
-            .fields()
-            .map(|(field, quoted)| Some(cell_of(field, quoted, options.types)))
-            .collect();
-        pending.cells += row.len() as u64;
-        pending.width = pending.width.max(row.len());
-        report.columns = report.columns.max(row.len() as u64);
-        pending.rows.push(row);
+        // Written straight into the block's encoding: no cell is made.
+        for (field, quoted) in record.fields() {
+            match options.types {
+                _ if field.is_empty() && quoted => pending.rows.push_text(""),
+                Types::Auto => pending.rows.push_parsed(field),
+                Types::Text if !field.is_empty() => pending.rows.push_text(field),
+                types => pending.rows.push_cell(&cell_of(field, quoted, types)),
+            }
+        }
+        pending.rows.end_row();
+        pending.width = pending.width.max(record.len());
+        report.columns = report.columns.max(record.len() as u64);
     }
     report.rows += blank;
-    let edits = BulkEntries::encode(pending.take(origin, &mut report, true)?);
+    let edits = pending.take(origin, &mut report, true)?;
     report.crlf = csv.first_crlf() == Some(true);
     report.final_newline = csv.final_newline();
     report.bom = csv.bom();
@@ -467,8 +468,7 @@ struct Pending {
     width: usize,
     /// Their first row, counted from the import's origin.
     first_row: u64,
-    rows: Vec<Vec<Option<Cell>>>,
-    cells: u64,
+    rows: BlockRows,
     /// Clear the sheet with the next append.
     clear: bool,
 }
@@ -484,51 +484,37 @@ impl Pending {
         origin: CellRef,
         report: &mut ImportReport,
         last: bool,
-    ) -> Result<Vec<Edit>, ImportError> {
+    ) -> Result<BulkEntries, ImportError> {
         let too_large = || ImportError::TooLarge { origin };
-        let count = self.rows.len() as u64;
-        let mut edits = Vec::with_capacity(2);
+        let count = self.rows.rows();
+        let cells = self.rows.cells();
+        let mut entries = BulkEntries::new();
         if self.clear {
-            edits.push(Edit::Clear(whole_sheet()));
+            entries.push_clear(whole_sheet());
         }
-        if self.cells > 0 {
+        if cells > 0 {
             let row =
                 u32::try_from(u64::from(origin.row) + self.first_row).map_err(|_| too_large())?;
-            let mut rows = std::mem::take(&mut self.rows);
-            let tail = match rows.pop() {
-                Some(tail) if last && rows.iter().any(|r| !r.is_empty()) && !tail.is_empty() => {
-                    Some(tail)
-                }
-                Some(tail) => {
-                    rows.push(tail);
-                    None
-                }
-                None => None,
-            };
-            let tail_row = row.checked_add(rows.len() as u32);
-            let mut block = |at: CellRef, rows: Vec<Vec<Option<Cell>>>| {
-                match Block::from_rows(at, rows) {
-                    Ok(block) => {
-                        edits.push(Edit::Block(block));
-                        Ok(())
-                    }
-                    Err(BlockError::NoWidth) => Ok(()), // only empty lines
+            let tail = self.rows.row_cells(count - 1);
+            let split = last && tail > 0 && cells > u64::from(tail);
+            let body = if split { count - 1 } else { count };
+            let mut block = |at: u32, rows: std::ops::Range<usize>| {
+                match entries.push_rows(CellRef::new(at, origin.column), &self.rows, rows) {
+                    Ok(()) | Err(BlockError::NoWidth) => Ok(()), // only empty lines
                     Err(_) => Err(too_large()),
                 }
             };
-            block(CellRef::new(row, origin.column), rows)?;
-            if let Some(tail) = tail {
-                let at = CellRef::new(tail_row.ok_or_else(too_large)?, origin.column);
-                block(at, vec![tail])?;
+            block(row, 0..body)?;
+            if split {
+                let tail_row = row.checked_add(body as u32).ok_or_else(too_large)?;
+                block(tail_row, body..count)?;
             }
-        } else {
-            self.rows.clear();
         }
-        report.cells += self.cells;
-        self.first_row += count;
-        self.cells = 0;
+        self.rows.clear();
+        report.cells += cells;
+        self.first_row += count as u64;
         self.width = 0;
         self.clear = false;
-        Ok(edits)
+        Ok(entries)
     }
 }
