@@ -160,7 +160,9 @@ pub struct LineBreaks {
 /// appended.
 ///
 /// `reader` is read on the calling task, never blocking it; decoding,
-/// parsing and building the blocks run on one of the runtime's blocking
+/// parsing and building the blocks (each field written straight into
+/// its block's encoding, [`BlockRows`]: no cell is made) run on one of
+/// the runtime's blocking
 /// threads ([`tokio::task::spawn_blocking`]), beside the appends: while a
 /// batch is appended the next is parsed. At most a few batches and a few
 /// MiB of the file are held at once, however large it is. Needs a tokio
