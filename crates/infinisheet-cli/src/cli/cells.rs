@@ -606,7 +606,9 @@ pub(crate) async fn export(place: &Place, args: Export) -> anyhow::Result<()> {
                 .append(true)
                 .open(path)
                 .with_context(|| format!("opening {}", path.display()))?;
-            let rows = export_csv(&cells, file, range, &format).await?;
+            let rows = export_csv(&cells, file, range, &format)
+                .await
+                .with_context(|| format!("writing {}", path.display()))?;
             if !super::quiet() {
                 eprintln!(
                     "exported {} to {}",
@@ -618,9 +620,10 @@ pub(crate) async fn export(place: &Place, args: Export) -> anyhow::Result<()> {
         Some(path) => {
             // Written beside the file and renamed over it once whole: an
             // export that fails leaves the file as it was. Through a
-            // symbolic link, the file it names is replaced, not the link.
-            let resolved = std::fs::canonicalize(path).ok();
-            let target = resolved.as_deref().unwrap_or(path.as_path());
+            // symbolic link, the file it names is written (made, if the
+            // link dangles), not the link; the file keeps its mode and
+            // owner.
+            let target = link_target(path)?;
             let dir = match target.parent() {
                 Some(dir) if !dir.as_os_str().is_empty() => dir,
                 _ => std::path::Path::new("."),
@@ -630,11 +633,24 @@ pub(crate) async fn export(place: &Place, args: Export) -> anyhow::Result<()> {
                 .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
                 .tempfile_in(dir)
                 .with_context(|| format!("creating a file in {}", dir.display()))?;
-            let rows = export_csv(&cells, temp.as_file(), range, &format).await?;
+            if let Ok(old) = std::fs::metadata(&target)
+                && old.is_file()
+            {
+                use std::os::unix::fs::MetadataExt;
+                temp.as_file()
+                    .set_permissions(old.permissions())
+                    .with_context(|| format!("writing {}", path.display()))?;
+                // Only root may give a file away; anyone else makes it theirs,
+                // as an editor saving over it does.
+                let _ = std::os::unix::fs::fchown(temp.as_file(), Some(old.uid()), Some(old.gid()));
+            }
+            let rows = export_csv(&cells, temp.as_file(), range, &format)
+                .await
+                .with_context(|| format!("writing {}", path.display()))?;
             temp.as_file()
                 .sync_all()
                 .with_context(|| format!("writing {}", path.display()))?;
-            temp.persist(target)
+            temp.persist(&target)
                 .with_context(|| format!("writing {}", path.display()))?;
             if !super::quiet() {
                 eprintln!(
@@ -645,10 +661,38 @@ pub(crate) async fn export(place: &Place, args: Export) -> anyhow::Result<()> {
             }
         }
         None => {
-            export_csv(&cells, std::io::stdout().lock(), range, &format).await?;
+            export_csv(&cells, std::io::stdout().lock(), range, &format)
+                .await
+                .context("writing to standard output")?;
         }
     }
     Ok(())
+}
+
+/// The path a chain of symbolic links from `path` ends at (itself if it
+/// is none), whether or not anything is there yet: an export through a
+/// dangling link makes the file it names, as `cp` does.
+fn link_target(path: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
+    let mut at = path.to_path_buf();
+    // As many links as Linux follows.
+    for _ in 0..40 {
+        match std::fs::symlink_metadata(&at) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                let next = std::fs::read_link(&at)
+                    .with_context(|| format!("reading the link {}", at.display()))?;
+                // A relative link is relative to its own directory.
+                at = match at.parent() {
+                    Some(dir) => dir.join(next),
+                    None => next,
+                };
+            }
+            _ => return Ok(at),
+        }
+    }
+    bail!(
+        "{} is a loop of symbolic links (or a chain of more than 40)",
+        path.display()
+    )
 }
 
 /// Whether `path` names something other than a file or a directory (through

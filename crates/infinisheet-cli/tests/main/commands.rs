@@ -1168,6 +1168,57 @@ fn export_writes_into_pipes_and_through_links() {
     assert_eq!(std::fs::read_to_string(&appended).unwrap(), "kept\n1\n,x\n");
 }
 
+/// An export over a file keeps its mode; through a dangling link it makes
+/// the file the link names; a loop of links, and a device that fails the
+/// write, are errors naming the path.
+#[test]
+fn export_keeps_modes_follows_dangling_links_and_names_failed_paths() {
+    use std::os::unix::fs::PermissionsExt;
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    ok(home, &["new", "s"]);
+    ok(home, &["set", "s", "A1", "1"]);
+    let kept = home.join("kept.csv");
+    std::fs::write(&kept, "old\n").unwrap();
+    std::fs::set_permissions(&kept, std::fs::Permissions::from_mode(0o440)).unwrap();
+    ok(home, &["export", "s", kept.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(&kept).unwrap(), "1\n");
+    let mode = std::fs::metadata(&kept).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o440, "{mode:o}");
+
+    let dangling = home.join("dangling.csv");
+    std::os::unix::fs::symlink("made/by/link.csv", &dangling).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::create_dir_all(home.join("made/by")).unwrap();
+    ok(home, &["export", "s", dangling.to_str().unwrap()]);
+    assert!(
+        std::fs::symlink_metadata(&dangling)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(
+        std::fs::read_to_string(home.join("made/by/link.csv")).unwrap(),
+        "1\n"
+    );
+
+    let (a, b) = (home.join("a.csv"), home.join("b.csv"));
+    std::os::unix::fs::symlink(&b, &a).unwrap();
+    std::os::unix::fs::symlink(&a, &b).unwrap();
+    let err = fails(cli(home), &["export", "s", a.to_str().unwrap()]);
+    assert!(err.contains("loop of symbolic links"), "{err}");
+    assert!(
+        std::fs::symlink_metadata(&a)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+
+    if std::path::Path::new("/dev/full").exists() {
+        let err = fails(cli(home), &["export", "s", "/dev/full"]);
+        assert!(err.contains("/dev/full"), "{err}");
+    }
+}
+
 /// Where the storage is: `INFINISHEET_LOGS`/`INFINISHEET_BLOBS` as
 /// `--logs`/`--blobs`; `--home` and URLs never both silently (the command
 /// line wins over the environment, both at one level is an error); a
