@@ -189,8 +189,9 @@ impl WorkflowHost {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct HostReport {
-    /// Jobs that failed through their retries over the host's life (they
-    /// stay pending in the log).
+    /// Job runs that failed through their retries over the host's life
+    /// (the jobs stay pending in the log); a job tried again by a later
+    /// pass, and failing again, counts again.
     pub failures: u64,
     /// Jobs asked for and not run when it stopped (they stay pending in
     /// the log).

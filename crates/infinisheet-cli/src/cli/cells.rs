@@ -465,7 +465,7 @@ pub(crate) async fn import(place: &Place, args: Import) -> anyhow::Result<()> {
                 // The rows that landed stay: their snapshot (which the
                 // import asked for) is written before the error is told,
                 // as after an import that went through.
-                finish(cells).await;
+                finish_showing(cells, "writing the snapshot of the rows imported").await;
             }
             return Err(
                 anyhow::Error::new(failed).context(format!("importing {}", args.file.display()))
@@ -475,16 +475,7 @@ pub(crate) async fn import(place: &Place, args: Import) -> anyhow::Result<()> {
     bar.finish_and_clear();
     let wrote = started.elapsed();
     let snapshots = if cells.has_worker() {
-        // The snapshot work takes a while on a large import: say so.
-        let spinner = if super::quiet() {
-            ProgressBar::hidden()
-        } else {
-            ProgressBar::new_spinner()
-        };
-        spinner.set_message("writing the snapshot");
-        spinner.enable_steady_tick(std::time::Duration::from_millis(120));
-        finish(cells).await;
-        spinner.finish_and_clear();
+        finish_showing(cells, "writing the snapshot").await;
         format!(
             "snapshots done {:.2} s later",
             started.elapsed().saturating_sub(wrote).as_secs_f64()
@@ -667,6 +658,20 @@ pub(crate) async fn export(place: &Place, args: Export) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Waits for the snapshots an import asked for, with a spinner saying
+/// `what` (the work takes a while after a large import).
+async fn finish_showing(cells: infinisheet::SheetWriter, what: &'static str) {
+    let spinner = if super::quiet() {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new_spinner()
+    };
+    spinner.set_message(what);
+    spinner.enable_steady_tick(std::time::Duration::from_millis(120));
+    finish(cells).await;
+    spinner.finish_and_clear();
 }
 
 /// The path a chain of symbolic links from `path` ends at (itself if it

@@ -163,8 +163,10 @@ pub(crate) async fn note_pending(sheet: &CatalogSheet) {
 pub(crate) async fn finish(writer: SheetWriter) {
     let report = writer.finish().await;
     if report.failures > 0 {
+        // Runs, not jobs: a job tried again by a later pass counts again.
         eprintln!(
-            "warning: {} snapshot job(s) failed; they stay pending for a worker",
+            "warning: snapshot jobs failed ({} failed run(s)); they stay pending for a \
+             worker (`info` shows how many)",
             report.failures
         );
     }
