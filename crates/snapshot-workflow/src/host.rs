@@ -155,8 +155,8 @@ impl WorkflowHost {
         let _ = outstanding.wait_for(|n| *n == 0).await;
     }
 
-    /// How many jobs failed after their retries (they stay pending for the
-    /// next poll).
+    /// How many job runs failed after their retries (the jobs stay pending
+    /// for the next poll, and count again if they fail again).
     pub fn failures(&self) -> u64 {
         self.shared.failures.load(Ordering::SeqCst)
     }
