@@ -210,6 +210,12 @@ pub(crate) fn check_or_create(
                 path.display()
             ))));
         }
+        tracing::warn!(
+            path = %path.display(),
+            from = version,
+            to = SCHEMA_VERSION,
+            "upgrading the database's schema (its entries are copied once)"
+        );
         if version == 1 {
             migrate_from_1(&tx)
                 .map_err(|err| storage("adding checksums (schema version 1 to 2)", err))?;

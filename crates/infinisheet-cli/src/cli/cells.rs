@@ -467,9 +467,14 @@ pub(crate) async fn import(place: &Place, args: Import) -> anyhow::Result<()> {
                 // as after an import that went through.
                 finish_showing(cells, "writing the snapshot of the rows imported").await;
             }
-            return Err(
-                anyhow::Error::new(failed).context(format!("importing {}", args.file.display()))
-            );
+            // The clear goes with the first rows: if any landed, so did it.
+            let cleared = if args.replace && failed.committed.rows > 0 {
+                " (--replace cleared the sheet first: it holds only these rows)"
+            } else {
+                ""
+            };
+            return Err(anyhow::Error::new(failed)
+                .context(format!("importing {}{cleared}", args.file.display())));
         }
     };
     bar.finish_and_clear();
@@ -484,11 +489,12 @@ pub(crate) async fn import(place: &Place, args: Import) -> anyhow::Result<()> {
         "snapshot jobs are left to a `worker` process".to_owned()
     };
     saidln!(
-        "imported {} ({}, {}) into {} in {:.2} s; {snapshots}",
+        "imported {} ({}, {}) into {}{} in {:.2} s; {snapshots}",
         counted(report.cells, "cell", "cells"),
         counted(report.rows, "row", "rows"),
         counted(report.columns, "column", "columns"),
         sheet.path(),
+        if created { " (a new sheet)" } else { "" },
         wrote.as_secs_f64(),
     );
     let mut flags = Vec::new();
@@ -532,10 +538,14 @@ pub(crate) async fn import(place: &Place, args: Import) -> anyhow::Result<()> {
         how.push("has no line break after its last line");
     }
     if !how.is_empty() && !super::quiet() {
-        let back = if flags.is_empty() {
-            String::new()
-        } else {
-            format!("; `export {}` writes it back so", flags.join(" "))
+        let back = match (flags.is_empty(), kinds > 1) {
+            (true, _) => String::new(),
+            // Mixed line breaks come back one way, whatever the flags.
+            (false, true) => format!(
+                "; `export {}` writes it back as closely as it can",
+                flags.join(" ")
+            ),
+            (false, false) => format!("; `export {}` writes it back so", flags.join(" ")),
         };
         eprintln!("note: the file {}{back}", how.join(", and "));
     }

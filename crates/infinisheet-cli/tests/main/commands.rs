@@ -590,6 +590,24 @@ fn import_reads_csv_as_people_write_it() {
         ],
     );
     assert_eq!(ok(home, &["get", "s", "B2", "--raw"]), "c\\nd\\n\n");
+    // A `--replace` that fails after rows landed says the sheet was
+    // cleared with them.
+    let late = home.join("late.csv");
+    std::fs::write(&late, "1\n2\n3\n\"open\n").unwrap();
+    let line = fails(
+        cli(home),
+        &[
+            "import",
+            "s",
+            late.to_str().unwrap(),
+            "--replace",
+            "--batch",
+            "1",
+        ],
+    );
+    assert!(line.contains("--replace cleared the sheet first"), "{line}");
+    assert_eq!(ok(home, &["get", "s", "A2", "--raw"]), "2\n");
+    assert_eq!(ok(home, &["get", "s", "B2", "--raw"]), "\n");
     // A file that quotes every field is named, and comes back so; one
     // whose lines end in more than one way is named.
     let all = home.join("all.csv");
@@ -617,6 +635,11 @@ fn import_reads_csv_as_people_write_it() {
     let note = String::from_utf8_lossy(&out.stderr);
     assert!(
         note.contains("more than one way (LF, CRLF)") && !note.contains("CR)"),
+        "{note}"
+    );
+    // It cannot come back so: export writes one kind of line break.
+    assert!(
+        !note.contains("writes it back so") && note.contains("as closely as it can"),
         "{note}"
     );
 
