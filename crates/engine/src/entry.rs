@@ -453,8 +453,9 @@ pub(crate) struct RawBlock {
     pub(crate) width: u32,
     /// How many cells (gaps included) follow.
     count: usize,
-    /// The decompressed body from its first cell on.
-    cells: Vec<u8>,
+    /// The decompressed body, and where in it the first cell begins.
+    body: Vec<u8>,
+    at: usize,
 }
 
 impl RawBlock {
@@ -480,7 +481,7 @@ impl RawBlock {
     /// Why the block is malformed.
     pub(crate) fn cells(&self) -> Result<Vec<Option<&[u8]>>, EntryError> {
         let malformed = |why: String| EntryError::Malformed(why);
-        let mut reader = Reader::new(&self.cells);
+        let mut reader = Reader::new(&self.body[self.at..]);
         let mut cells = Vec::with_capacity(self.count);
         for _ in 0..self.count {
             cells.push(reader.raw_cell().map_err(malformed)?);
@@ -498,6 +499,9 @@ fn raw_block(body: &[u8]) -> Result<RawBlock, String> {
     let origin = CellRef::new(reader.u32("row")?, reader.u32("column")?);
     let width = reader.u32("width")?;
     let count = reader.varint()?;
+    // Each cell takes at least a byte, and a block holds at most
+    // MAX_BLOCK_CELLS: a larger count is damage, refused before anything
+    // is allocated for it.
     let count = usize::try_from(count)
         .ok()
         .filter(|&c| c <= body.len() && c <= crate::edit::MAX_BLOCK_CELLS)
@@ -511,13 +515,12 @@ fn raw_block(body: &[u8]) -> Result<RawBlock, String> {
     // What `Block::new` checks of a decoded block.
     Block::check(origin, width, count).map_err(|e| e.to_string())?;
     let at = body.len() - reader.rest().len();
-    let mut cells = body;
-    cells.drain(..at);
     Ok(RawBlock {
         origin,
         width,
         count,
-        cells,
+        body,
+        at,
     })
 }
 
@@ -567,32 +570,17 @@ fn block_shape(body: &[u8]) -> Result<Shape, String> {
 }
 
 fn decode_block(body: &[u8]) -> Result<SheetEntry, String> {
-    let body = decompress(body).map_err(|e| format!("the block {e}"))?;
-    let mut reader = Reader::new(&body);
-    let origin = CellRef::new(reader.u32("row")?, reader.u32("column")?);
-    let width = reader.u32("width")?;
-    let count = reader.varint()?;
-    // Each cell takes at least a byte, and a block holds at most
-    // MAX_BLOCK_CELLS: a larger count is damage, refused before anything
-    // is allocated for it.
-    let count = usize::try_from(count)
-        .ok()
-        .filter(|&c| c <= body.len() && c <= crate::edit::MAX_BLOCK_CELLS)
-        .ok_or_else(|| {
-            format!(
-                "the block claims {count} cells in {} bytes (a block holds at most {})",
-                body.len(),
-                crate::edit::MAX_BLOCK_CELLS
-            )
-        })?;
-    let mut cells = Vec::with_capacity(count);
-    for _ in 0..count {
+    // Its header checked as a raw block's.
+    let raw = raw_block(body)?;
+    let mut reader = Reader::new(&raw.body[raw.at..]);
+    let mut cells = Vec::with_capacity(raw.count);
+    for _ in 0..raw.count {
         cells.push(reader.cell()?);
     }
     if !reader.is_empty() {
         return Err("bytes follow the block's cells".into());
     }
-    Block::new(origin, width, cells)
+    Block::new(raw.origin, raw.width, cells)
         .map(SheetEntry::Block)
         .map_err(|e| e.to_string())
 }
