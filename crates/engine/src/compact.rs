@@ -132,27 +132,7 @@ impl<'a> Reader<'a> {
     /// nothing: whether it is a cell (not a gap). Checks its layout, not
     /// its text (reading it whole does that).
     pub(crate) fn skip_cell(&mut self) -> Result<bool, String> {
-        let mut format = false;
-        loop {
-            let head = self.varint()?;
-            let (length, kind) = (head >> 3, (head & 7) as u8);
-            match kind {
-                0 if length == 0 && !format => return Ok(false),
-                1 if length == 0 => {}
-                2 | 3 => {
-                    self.take(length)?;
-                }
-                4 if length < 2 => {}
-                5 if usize::try_from(length).is_ok_and(|i| i < ErrorValue::ALL.len()) => {}
-                6 if !format => {
-                    self.take(length)?;
-                    format = true;
-                    continue;
-                }
-                _ => return Err(format!("a cell in it has kind {kind} and length {length}")),
-            }
-            return Ok(true);
-        }
+        Ok(self.step_cell(false)?.is_some())
     }
 
     /// One cell as its bytes in this encoding, header included (`None`: a
@@ -160,7 +140,20 @@ impl<'a> Reader<'a> {
     /// UTF-8, its number reads) without making it: for copying cells from
     /// a block into a tile as they are.
     pub(crate) fn raw_cell(&mut self) -> Result<Option<&'a [u8]>, String> {
+        self.step_cell(true)
+    }
+
+    /// Steps over one cell, its text and number checked if `check`; its
+    /// bytes (`None`: a gap).
+    fn step_cell(&mut self, check: bool) -> Result<Option<&'a [u8]>, String> {
         let start = self.bytes;
+        let text = |bytes: &[u8]| {
+            if check && std::str::from_utf8(bytes).is_err() {
+                Err("a text in it is not UTF-8".to_owned())
+            } else {
+                Ok(())
+            }
+        };
         let mut format = false;
         loop {
             let head = self.varint()?;
@@ -168,22 +161,21 @@ impl<'a> Reader<'a> {
             match kind {
                 0 if length == 0 && !format => return Ok(None),
                 1 if length == 0 => {}
-                2 => {
-                    std::str::from_utf8(self.take(length)?)
-                        .map_err(|_| "a text in it is not UTF-8".to_owned())?;
-                }
+                2 => text(self.take(length)?)?,
                 3 => {
-                    number(self.take(length)?)?;
+                    let bytes = self.take(length)?;
+                    if check {
+                        number(bytes)?;
+                    }
                 }
                 4 if length < 2 => {}
                 5 if usize::try_from(length).is_ok_and(|i| i < ErrorValue::ALL.len()) => {}
+                5 => return Err("an error value in it is unknown".into()),
                 6 if !format => {
-                    std::str::from_utf8(self.take(length)?)
-                        .map_err(|_| "a text in it is not UTF-8".to_owned())?;
+                    text(self.take(length)?)?;
                     format = true;
                     continue;
                 }
-                5 => return Err("an error value in it is unknown".into()),
                 _ => return Err(format!("a cell in it has kind {kind} and length {length}")),
             }
             let used = start.len() - self.bytes.len();
