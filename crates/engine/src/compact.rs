@@ -143,6 +143,12 @@ impl<'a> Reader<'a> {
         self.step_cell(true)
     }
 
+    /// One cell's bytes (`None`: a gap), its layout checked, not its text:
+    /// for bytes this code wrote or checked already.
+    pub(crate) fn cell_bytes(&mut self) -> Result<Option<&'a [u8]>, String> {
+        self.step_cell(false)
+    }
+
     /// Steps over one cell, its text and number checked if `check`; its
     /// bytes (`None`: a gap).
     fn step_cell(&mut self, check: bool) -> Result<Option<&'a [u8]>, String> {

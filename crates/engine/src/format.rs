@@ -300,6 +300,29 @@ impl TileBody {
     }
 }
 
+impl TileBody {
+    /// Keeps the cells at the places `keep` picks, as they are.
+    pub(crate) fn retain(&mut self, keep: impl Fn((u32, u32)) -> bool) -> Result<(), String> {
+        let mut kept = TileBody::default();
+        let mut reader = Reader::new(&self.body);
+        let mut next = 0u64;
+        for _ in 0..self.cells {
+            let key = next
+                .checked_add(reader.varint()?)
+                .and_then(|k| u32::try_from(k).ok())
+                .ok_or("a cell's place in it is out of the tile")?;
+            next = u64::from(key) + 1;
+            let raw = reader.cell_bytes()?.ok_or("it holds a gap")?;
+            let place = (key >> 16, key & 0xFFFF);
+            if keep(place) {
+                kept.push(place, raw);
+            }
+        }
+        *self = kept;
+        Ok(())
+    }
+}
+
 /// Where one tile of a snapshot is.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct TileRef {

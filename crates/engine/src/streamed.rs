@@ -117,108 +117,96 @@ struct Span {
 /// A cell and its place within its tile.
 type PlacedCell = ((u32, u32), Cell);
 
-/// A block's cell on its way to a tile: the bytes of its compact encoding
-/// (a block entry's, read without making the cell), or made.
-enum Incoming<'a> {
-    Raw(&'a [u8]),
-    Made(Cell),
-}
-
-/// The cells held for one tile.
-enum Open {
-    /// In the tile's own encoding, written as they came (cells of block
-    /// entries, in increasing places, none cleared since): the tile's
-    /// bytes without making a cell. An import's tiles stay so.
-    Encoded(TileBody),
-    /// Made, in entry order (a later one at a place wins).
-    Made(Vec<PlacedCell>),
-}
-
-impl Default for Open {
-    fn default() -> Self {
-        Open::Encoded(TileBody::default())
-    }
+/// The cells held for one tile, in the tile's own encoding (a cell of a
+/// block entry is copied as its bytes, a single cell's entry encoded
+/// once): layers, each of cells in increasing places, each layer's cells
+/// later in entry order than the layers before it (a cell that does not
+/// come after the last layer's last cell starts a new layer). A tile of
+/// one layer is its bytes, no cell made (an import's tiles are so); more
+/// layers, or a base tile under them, are merged when the tile is
+/// written, a later cell at a place winning. A clear drops cells from the
+/// layers as they are. Nothing held is ever made into cells, so what is
+/// held is what the budget counts.
+#[derive(Default)]
+struct Open {
+    layers: Vec<TileBody>,
 }
 
 impl Open {
-    fn len(&self) -> usize {
-        match self {
-            Open::Encoded(body) => body.cells as usize,
-            Open::Made(cells) => cells.len(),
-        }
-    }
-
     fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.layers.iter().all(|layer| layer.cells == 0)
     }
 
     /// About the bytes it holds (see [`HELD_BYTES`]).
     fn size(&self) -> u64 {
-        match self {
-            Open::Encoded(body) => body.body.capacity() as u64,
-            Open::Made(cells) => cells.len() as u64 * MADE_CELL_BYTES,
-        }
+        let each = std::mem::size_of::<TileBody>();
+        self.layers
+            .iter()
+            .map(|layer| (layer.body.capacity() + each) as u64)
+            .sum()
     }
 
-    /// The cells, made (once).
-    fn made(&mut self) -> Result<&mut Vec<PlacedCell>, String> {
-        if let Open::Encoded(body) = self {
-            let cells = Tile::cells_of_body(body.cells, &body.body)?.collect();
-            *self = Open::Made(cells);
-        }
-        match self {
-            Open::Made(cells) => Ok(cells),
-            Open::Encoded(_) => Err("a tile's cells were not made".into()),
-        }
-    }
-
-    fn push(&mut self, place: (u32, u32), cell: Incoming<'_>) -> Result<(), String> {
-        if let (Open::Encoded(body), Incoming::Raw(raw)) = (&mut *self, &cell)
-            && body.push(place, raw)
+    /// Adds the cell whose compact encoding is `raw` at `place`.
+    fn push(&mut self, place: (u32, u32), raw: &[u8]) {
+        if let Some(last) = self.layers.last_mut()
+            && last.push(place, raw)
         {
-            return Ok(());
+            return;
         }
-        let cell = match cell {
-            Incoming::Made(cell) => cell,
-            Incoming::Raw(raw) => crate::compact::Reader::new(raw)
-                .cell()?
-                .ok_or_else(|| "a gap held as a cell".to_owned())?,
-        };
-        self.made()?.push((place, cell));
+        let mut layer = TileBody::default();
+        layer.push(place, raw);
+        self.layers.push(layer);
+    }
+
+    /// Drops the cells at places `drop` picks.
+    fn drop_where(&mut self, drop: impl Fn((u32, u32)) -> bool) -> Result<(), String> {
+        for layer in &mut self.layers {
+            layer.retain(|place| !drop(place))?;
+        }
+        self.layers.retain(|layer| layer.cells > 0);
         Ok(())
+    }
+
+    /// The cells, made, in entry order.
+    fn made(self) -> Result<Vec<PlacedCell>, String> {
+        let mut cells = Vec::new();
+        for layer in self.layers {
+            cells.extend(Tile::cells_of_body(layer.cells, &layer.body)?);
+        }
+        Ok(cells)
     }
 }
 
+/// `cell` in the compact encoding.
+fn encoded(cell: &Cell) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    crate::compact::put_cell(&mut bytes, Some(cell), &mut String::new());
+    bytes
+}
+
 /// The bytes of the tile of `old`'s cells with `edits` applied, and how
-/// many cells it holds (none: no tile). A new tile whose cells came
-/// encoded is those bytes.
-fn encoded_tile(
-    old: Option<Arc<Tile>>,
-    mut edits: Open,
-) -> Result<(usize, Option<Vec<u8>>), String> {
-    if let (None, Open::Encoded(body)) = (&old, &edits)
-        && body.cells > 0
+/// many cells it holds (none: no tile). A new tile of one layer is its
+/// bytes.
+fn encoded_tile(old: Option<Arc<Tile>>, edits: Open) -> Result<(usize, Option<Vec<u8>>), String> {
+    if let (None, [layer]) = (&old, &edits.layers[..])
+        && layer.cells > 0
     {
         return Ok((
-            body.cells as usize,
-            Some(Tile::seal_body(body.cells, &body.body)),
+            layer.cells as usize,
+            Some(Tile::seal_body(layer.cells, &layer.body)),
         ));
     }
-    let edits = std::mem::take(edits.made()?);
-    let tile = Tile::merged(old, edits);
+    let tile = Tile::merged(old, edits.made()?);
     Ok((tile.len(), (tile.len() > 0).then(|| tile.encode())))
 }
 
 /// About how many bytes of cells a streamed snapshot holds before it
-/// writes what it has. Cells copied from blocks are held in their
-/// encoding, a few bytes each: an import of 10,000 columns (a band of a
-/// million cells) holds its band and writes it once, and only a band of
-/// millions of cells is written early (and merged again later). Made
-/// cells count [`MADE_CELL_BYTES`] each (half a million of them).
+/// writes what it has. Cells are held in their encoding, a few bytes
+/// each: an import of 10,000 columns (a band of a million cells) holds
+/// its band and writes it once, and only a band of millions of cells (or
+/// a late entry touching every band) is written early, and merged again
+/// later.
 const HELD_BYTES: u64 = 48 << 20;
-
-/// What a made cell is taken to hold: its place, the cell, a short text.
-const MADE_CELL_BYTES: u64 = 96;
 
 /// What a tile's cells are merged onto.
 #[derive(Clone, Debug)]
@@ -380,12 +368,14 @@ async fn rebuild_from(
             (None, 0)
         }
     };
-    write(&blobs, base, start, entries, options, HELD_BYTES).await
+    let (value, _peak) = write(&blobs, base, start, entries, options, HELD_BYTES).await?;
+    Ok(value)
 }
 
 /// The streaming writer: the snapshot of `base` (starting at `start`, or
 /// nothing) and `entries` from `start` on, at their end, holding at most
-/// about `held_bytes` bytes of cells.
+/// about `held_bytes` bytes of cells (and the most it held after an
+/// entry).
 async fn write(
     blobs: &Blobs,
     base: Option<Base>,
@@ -393,7 +383,7 @@ async fn write(
     entries: &Entries<'_>,
     options: &SheetOptions,
     held_bytes: u64,
-) -> Result<SnapshotValue, RebuildError> {
+) -> Result<(SnapshotValue, u64), RebuildError> {
     // Pass one: the rows each entry writes, and the extent (blocks' cells
     // stepped over, not made).
     let mut extent = base.as_ref().map_or_else(Extent::default, Base::extent);
@@ -475,6 +465,7 @@ async fn write(
         pending: BTreeMap::new(),
         clears: Vec::new(),
         held: 0,
+        peak: 0,
         written: HashMap::new(),
         early: HashMap::new(),
         scratch: std::hash::BuildHasher::hash_one(
@@ -496,9 +487,7 @@ async fn write(
             if let Some(raw) = RawBlock::of(&payload).map_err(entry_error)? {
                 // Its cells stay bytes: most go into tiles as they are.
                 let cells = raw.cells().map_err(entry_error)?;
-                let cells = cells.into_iter().map(|cell| cell.map(Incoming::Raw));
-                band.set_cells(raw.origin, raw.width, cells)
-                    .map_err(|why| entry_error(EntryError::Malformed(why)))?;
+                band.set_cells(raw.origin, raw.width, cells.into_iter());
             } else {
                 match decode(seq, &payload)? {
                     SheetEntry::Identity { .. } => {}
@@ -507,14 +496,12 @@ async fn write(
                         column,
                         value,
                         format,
-                    } => band
-                        .set(row, column, Cell { value, format })
-                        .map_err(|why| entry_error(EntryError::Malformed(why)))?,
+                    } => band.set(row, column, &Cell { value, format }),
                     SheetEntry::Block(block) => {
+                        // (A block of an older entry version.)
                         let (origin, width, cells) = block.into_parts();
-                        let cells = cells.into_iter().map(|cell| cell.map(Incoming::Made));
-                        band.set_cells(origin, width, cells)
-                            .map_err(|why| entry_error(EntryError::Malformed(why)))?;
+                        let cells = cells.iter().map(|cell| cell.as_ref().map(encoded));
+                        band.set_cells(origin, width, cells);
                     }
                     SheetEntry::Clear { range } => band
                         .clear(range)
@@ -528,6 +515,7 @@ async fn write(
                     band.flush(done, true).await?;
                 }
             }
+            band.peak = band.peak.max(band.held);
             if band.held > held_bytes {
                 band.flush_open().await?;
             }
@@ -546,6 +534,7 @@ async fn write(
         "scratch tiles left: {:?}",
         band.early
     );
+    let peak = band.peak;
     let index = Index {
         rows: extent.rows,
         columns: extent.columns,
@@ -554,10 +543,11 @@ async fn write(
         tiles: band.tiles.into_values().collect(),
     };
     blobs.write(&id, INDEX_NAME, index.encode()).await?;
-    Ok(SnapshotValue {
+    let value = SnapshotValue {
         sequence_id: at,
         blob_id: id,
-    })
+    };
+    Ok((value, peak))
 }
 
 /// The tiles of a streamed snapshot: those written or shared so far, and
@@ -575,6 +565,8 @@ struct Band<'a> {
     clears: Vec<CellRange>,
     /// About the bytes `pending` holds.
     held: u64,
+    /// The most `held` was after an entry.
+    peak: u64,
     /// Bands written early, with how many of `clears` their scratch tiles
     /// have had applied.
     written: HashMap<u32, usize>,
@@ -639,24 +631,23 @@ impl Band<'_> {
         Ok(())
     }
 
-    fn set(&mut self, row: u32, column: u32, cell: Cell) -> Result<(), String> {
+    fn set(&mut self, row: u32, column: u32, cell: &Cell) {
         let key = (row / self.tile_rows, column / self.tile_columns);
         let place = (row % self.tile_rows, column % self.tile_columns);
         let open = self.pending.entry(key).or_default();
         let before = open.size();
-        open.push(place, Incoming::Made(cell))?;
+        open.push(place, &encoded(cell));
         self.held = self.held - before + open.size();
-        Ok(())
     }
 
     /// Sets a block's cells (`None`: a gap), `width` a row from `origin`:
     /// each row's run within a tile at once.
-    fn set_cells<'c>(
+    fn set_cells<C: AsRef<[u8]>>(
         &mut self,
         origin: CellRef,
         width: u32,
-        mut cells: impl ExactSizeIterator<Item = Option<Incoming<'c>>>,
-    ) -> Result<(), String> {
+        mut cells: impl ExactSizeIterator<Item = Option<C>>,
+    ) {
         let mut row = origin.row;
         let tile_columns = u64::from(self.tile_columns);
         let end = u64::from(origin.column) + u64::from(width);
@@ -684,7 +675,7 @@ impl Band<'_> {
                     let open = self.pending.entry(key).or_default();
                     let before = open.size();
                     for (place, cell) in placed {
-                        open.push(place, cell)?;
+                        open.push(place, cell.as_ref());
                     }
                     self.held = self.held - before + open.size();
                 } else {
@@ -693,7 +684,7 @@ impl Band<'_> {
                 column += run as u64;
             }
             if !any || cells.len() == 0 {
-                return Ok(());
+                return;
             }
             row += 1;
         }
@@ -720,8 +711,7 @@ impl Band<'_> {
             if columns.contains(&key.1) && !open.is_empty() {
                 let (row0, column0) = (key.0 * tile_rows, key.1 * tile_columns);
                 let before = open.size();
-                open.made()?
-                    .retain(|((row, column), _)| !range.contains(row0 + row, column0 + column));
+                open.drop_where(|(row, column)| range.contains(row0 + row, column0 + column))?;
                 self.held = self.held - before + open.size();
             }
         }
@@ -1076,6 +1066,39 @@ mod tests {
         }
     }
 
+    /// A clear and a block landing out of order on tiles held in their
+    /// encoding hold them so: what is held stays about the cells' bytes
+    /// (made, they took about 20 times as much, past any budget).
+    #[tokio::test]
+    async fn clears_and_overwrites_hold_cells_as_bytes() {
+        let log: Arc<dyn EventLog> = Arc::new(MemoryEventLog::new());
+        let dir = MemoryBlobStore::new().root();
+        let options = SheetOptions::default().snapshot_interval(0);
+        let sheet = Spreadsheet::open(log.clone(), dir.clone(), options)
+            .await
+            .unwrap();
+        let number = |i: u32| Some(Cell::new(crate::CellValue::Number(f64::from(i % 10))));
+        let rows = 2_000u32;
+        let cells = (0..rows * 10).map(number).collect();
+        let block = Block::new(CellRef::new(0, 0), 10, cells).unwrap();
+        sheet.edit(vec![Edit::Block(block)]).await.unwrap();
+        let column = CellRange::new(CellRef::new(0, 1), CellRef::new(rows, 1));
+        sheet.edit(vec![Edit::Clear(column)]).await.unwrap();
+        // Over the first block's rows again, from the top.
+        let again = Block::new(CellRef::new(0, 0), 2, (0..rows * 2).map(number).collect()).unwrap();
+        sheet.edit(vec![Edit::Block(again)]).await.unwrap();
+        let at = sheet.content().end;
+        let loaded = sheet.write_snapshot(at).await.unwrap();
+        let blobs = Blobs::new(MemoryBlobStore::new().root());
+        let entries = Entries::Log { log: &*log, to: at };
+        let (streamed, peak) = write(&blobs, None, 0, &entries, &options, u64::MAX)
+            .await
+            .unwrap();
+        assert_eq!(loaded, streamed);
+        // 24,000 cells of 2 bytes and a place: made, over a megabyte.
+        assert!(peak < 150_000, "held {peak} bytes");
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig { cases: 48, failure_persistence: None, ..ProptestConfig::default() })]
 
@@ -1114,7 +1137,7 @@ mod tests {
                         Some(value) => Some(blobs.read_base(value).await.unwrap()),
                         None => None,
                     };
-                    let streamed = write(&blobs, based, start, &Entries::Log { log: &*log, to: at }, &options, budget)
+                    let (streamed, _) = write(&blobs, based, start, &Entries::Log { log: &*log, to: at }, &options, budget)
                         .await
                         .unwrap();
                     prop_assert_eq!(&loaded, &streamed);
