@@ -160,7 +160,13 @@ pub(crate) fn check_or_create(
 
     let tx = connection
         .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(|err| storage("locking the database to check its schema", err))?;
+        .map_err(|err| {
+            storage(
+                "locking the database to check its schema (another process may be \
+                 upgrading it; try again once it is done)",
+                err,
+            )
+        })?;
     let version: i64 = tx
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .map_err(|err| storage("reading the schema version", err))?;
@@ -245,6 +251,12 @@ pub(crate) fn check_or_create(
     let instance = checked_instance(&tx, path)?;
     tx.commit()
         .map_err(|err| storage("committing the schema", err))?;
+    if (1..SCHEMA_VERSION).contains(&version) {
+        // The upgrade's copy of the entries leaves the WAL as large as
+        // they are: back into the file, and the WAL emptied (best effort:
+        // a reader may hold it; the next checkpoint then does it).
+        let _ = connection.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);");
+    }
     Ok(instance)
 }
 
@@ -432,12 +444,26 @@ fn migrate_from_3(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
          DROP INDEX IF EXISTS entries_with_snapshot_too;",
     )?;
     tx.execute_batch(CREATE_ENTRIES)?;
-    tx.execute_batch(
-        "INSERT INTO entries (log, seq, snapshot, history, pending, crc, payload) \
+    // A few entries at a time, each batch deleted from the old table once
+    // copied: the pages it frees take the next batch, so the file grows
+    // by a batch, not by all the entries (it doubled, and needed as much
+    // free space again as the entries take). The transaction's log (the
+    // WAL) still holds a copy until it is checkpointed, just after.
+    {
+        let mut copy = tx.prepare(
+            "INSERT INTO entries (log, seq, snapshot, history, pending, crc, payload) \
              SELECT log, seq, snapshot, history, pending, crc, payload FROM entries_v3 \
-             ORDER BY log, seq;
-         DROP TABLE entries_v3;",
-    )?;
+             ORDER BY log, seq LIMIT 4",
+        )?;
+        let mut delete = tx.prepare(
+            "DELETE FROM entries_v3 WHERE (log, seq) IN \
+             (SELECT log, seq FROM entries_v3 ORDER BY log, seq LIMIT 4)",
+        )?;
+        while copy.execute([])? > 0 {
+            delete.execute([])?;
+        }
+    }
+    tx.execute_batch("DROP TABLE entries_v3;")?;
     tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION};"))
 }
 

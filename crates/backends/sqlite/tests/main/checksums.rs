@@ -217,11 +217,13 @@ async fn a_version_3_file_moves_its_entries_to_a_table_with_row_ids() {
     {
         let db = db(&path).await;
         let log = db.create_log("kept").await.unwrap();
-        let entries = vec![
+        let mut entries = vec![
             LogEntry::new(big.clone()),
             LogEntry::new("two"),
             LogEntry::new("three"),
         ];
+        // Enough entries to move in several batches.
+        entries.extend((0..40u8).map(|i| LogEntry::new(Bytes::from(vec![i; 100_000]))));
         log.add_entries(entries, 0, KnownSnapshot::NotTracked)
             .await
             .unwrap();
@@ -249,7 +251,8 @@ async fn a_version_3_file_moves_its_entries_to_a_table_with_row_ids() {
                  WHERE snapshot IS NOT NULL;
              INSERT INTO entries SELECT log, seq, payload, snapshot, history, pending, crc FROM v4;
              DROP TABLE v4;
-             PRAGMA user_version = 3;",
+             PRAGMA user_version = 3;
+             VACUUM;",
         )
         .unwrap();
         // As version 3 recorded it: the checksum of its tables' text.
@@ -275,6 +278,13 @@ async fn a_version_3_file_moves_its_entries_to_a_table_with_row_ids() {
         )
         .unwrap();
     }
+    let pages = |path: &Path| -> i64 {
+        rusqlite::Connection::open(path)
+            .unwrap()
+            .query_row("PRAGMA page_count", [], |r| r.get(0))
+            .unwrap()
+    };
+    let before = pages(&path);
     // A reader reads it as it is, and leaves it so.
     {
         let reader = SqliteDatabase::open_read_only(&path, SqliteOptions::default())
@@ -299,12 +309,13 @@ async fn a_version_3_file_moves_its_entries_to_a_table_with_row_ids() {
         .query_all(QueryStart::Start, QueryEnd::End, KnownSnapshot::NoSnapshot)
         .await
         .unwrap();
-    assert_eq!((all.start, all.end), (0, 3));
+    assert_eq!((all.start, all.end), (0, 43));
+    assert_eq!(all.entries[42].payload, Bytes::from(vec![39u8; 100_000]));
     assert_eq!(all.entries[0].payload, big);
     assert_eq!(all.entries[1].metadata.snapshot.as_deref(), Some("snap"));
     assert_eq!(all.entries[2].metadata.pending.as_deref(), Some("workflow"));
     assert_eq!(all.last_snapshot.unwrap().sequence_id, 1);
-    log.add_entry(LogEntry::new("four"), 3, KnownSnapshot::NotTracked)
+    log.add_entry(LogEntry::new("four"), 43, KnownSnapshot::NotTracked)
         .await
         .unwrap();
     drop((log, opened));
@@ -321,11 +332,15 @@ async fn a_version_3_file_moves_its_entries_to_a_table_with_row_ids() {
         )
         .unwrap();
     assert!(!sql.contains("WITHOUT ROWID"), "{sql}");
+    // Moved a few at a time into the pages the last ones freed: the file
+    // grows by a batch, not by the entries (it doubled).
+    let after = pages(&path);
+    assert!(after < before * 5 / 4, "{before} pages, then {after}");
     assert!(sql.trim_end().ends_with("STRICT"), "{sql}");
     // Opened again, it is version 4 as it is.
     let db = db(&path).await;
     let log = db.open_log("kept").await.unwrap();
-    assert_eq!(log.bounds().await.unwrap().end, 4);
+    assert_eq!(log.bounds().await.unwrap().end, 44);
 }
 
 #[tokio::test]
