@@ -301,25 +301,93 @@ impl TileBody {
 }
 
 impl TileBody {
+    /// Its cells in order: each one's place and bytes.
+    fn cells(&self) -> BodyCells<'_> {
+        BodyCells {
+            reader: Reader::new(&self.body),
+            left: self.cells,
+            next: 0,
+        }
+    }
+
     /// Keeps the cells at the places `keep` picks, as they are.
     pub(crate) fn retain(&mut self, keep: impl Fn((u32, u32)) -> bool) -> Result<(), String> {
         let mut kept = TileBody::default();
-        let mut reader = Reader::new(&self.body);
-        let mut next = 0u64;
-        for _ in 0..self.cells {
-            let key = next
-                .checked_add(reader.varint()?)
-                .and_then(|k| u32::try_from(k).ok())
-                .ok_or("a cell's place in it is out of the tile")?;
-            next = u64::from(key) + 1;
-            let raw = reader.cell_bytes()?.ok_or("it holds a gap")?;
-            let place = (key >> 16, key & 0xFFFF);
+        for cell in self.cells() {
+            let (place, raw) = cell?;
             if keep(place) {
                 kept.push(place, raw);
             }
         }
         *self = kept;
         Ok(())
+    }
+
+    /// One body of the cells of `layers`, each layer's cells later than
+    /// the layers' before it: at a place held by several, the last layer's
+    /// cell. The cells stay bytes; what is made is a cursor per layer.
+    pub(crate) fn merged(layers: &[TileBody]) -> Result<TileBody, String> {
+        use std::cmp::Reverse;
+        use std::collections::BinaryHeap;
+        let mut cursors: Vec<BodyCells<'_>> = layers.iter().map(TileBody::cells).collect();
+        // The next cell of each layer, smallest place first and, at one
+        // place, the latest layer first.
+        let mut heads = BinaryHeap::new();
+        let mut raws: Vec<&[u8]> = vec![&[]; layers.len()];
+        for (layer, cursor) in cursors.iter_mut().enumerate() {
+            if let Some(cell) = cursor.next() {
+                let (place, raw) = cell?;
+                raws[layer] = raw;
+                heads.push(Reverse((place, Reverse(layer))));
+            }
+        }
+        let mut merged = TileBody::default();
+        let mut last = None;
+        while let Some(Reverse((place, Reverse(layer)))) = heads.pop() {
+            if last != Some(place) {
+                merged.push(place, raws[layer]);
+                last = Some(place);
+            }
+            if let Some(cell) = cursors[layer].next() {
+                let (place, raw) = cell?;
+                raws[layer] = raw;
+                heads.push(Reverse((place, Reverse(layer))));
+            }
+        }
+        Ok(merged)
+    }
+}
+
+/// The cells of a [`TileBody`], in order.
+struct BodyCells<'a> {
+    reader: Reader<'a>,
+    left: u32,
+    next: u64,
+}
+
+impl<'a> Iterator for BodyCells<'a> {
+    type Item = Result<((u32, u32), &'a [u8]), String>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        let mut step = || {
+            let key = self
+                .next
+                .checked_add(self.reader.varint()?)
+                .and_then(|k| u32::try_from(k).ok())
+                .ok_or("a cell's place in it is out of the tile")?;
+            self.next = u64::from(key) + 1;
+            let raw = self.reader.cell_bytes()?.ok_or("it holds a gap")?;
+            Ok(((key >> 16, key & 0xFFFF), raw))
+        };
+        let cell = step();
+        if cell.is_err() {
+            self.left = 0;
+        }
+        Some(cell)
     }
 }
 
