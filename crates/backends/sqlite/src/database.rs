@@ -531,6 +531,12 @@ fn open_connection(path: &Path, options: SqliteOptions) -> Result<(Connection, u
     connection
         .busy_timeout(options.busy_timeout)
         .map_err(|err| storage("setting the busy timeout", err))?;
+    // A WAL that grew large (a schema upgrade's copy, a big import's
+    // burst) is cut back to this when it next restarts, not kept at its
+    // largest for as long as a process runs.
+    connection
+        .pragma_update(None, "journal_size_limit", 64_i64 << 20)
+        .map_err(|err| storage("limiting the WAL's size", err))?;
     let instance = schema::check_or_create(&mut connection, path, options.busy_timeout)?;
     let synchronous = match options.durability {
         Durability::Full => "FULL",

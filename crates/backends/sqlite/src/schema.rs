@@ -216,11 +216,12 @@ pub(crate) fn check_or_create(
                 path.display()
             ))));
         }
+        enough_room_to_move(path)?;
         tracing::warn!(
             path = %path.display(),
             from = version,
             to = SCHEMA_VERSION,
-            "upgrading the database's schema (its entries are copied once)"
+            "upgrading the database's schema (its entries are moved once)"
         );
         if version == 1 {
             migrate_from_1(&tx)
@@ -253,11 +254,45 @@ pub(crate) fn check_or_create(
         .map_err(|err| storage("committing the schema", err))?;
     if (1..SCHEMA_VERSION).contains(&version) {
         // The upgrade's copy of the entries leaves the WAL as large as
-        // they are: back into the file, and the WAL emptied (best effort:
-        // a reader may hold it; the next checkpoint then does it).
-        let _ = connection.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);");
+        // they are: back into the file now, as far as readers allow,
+        // without waiting for them (a waiting checkpoint keeps writers
+        // out); the WAL is cut back when it restarts (`journal_size_limit`).
+        let _ = connection.execute_batch("PRAGMA wal_checkpoint(PASSIVE);");
     }
     Ok(instance)
+}
+
+/// Refuses to start moving the entries (version 3 to 4) on a disk with
+/// less free space than the move's WAL takes (about the file's size): the
+/// move would fail at its end, or commit and leave a WAL no checkpoint
+/// could empty, and a disk too full for edits.
+fn enough_room_to_move(path: &Path) -> Result<(), OpenError> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let Ok(size) = std::fs::metadata(path).map(|m| m.len()) else {
+        return Ok(());
+    };
+    // Unknown (a file system that does not say): try.
+    let Ok(stat) = rustix::fs::statvfs(dir) else {
+        return Ok(());
+    };
+    let free = stat.f_bavail.saturating_mul(stat.f_frsize);
+    let needed = size + size / 10 + (16 << 20);
+    if free < needed {
+        return Err(OpenError::Storage(StorageError::new(
+            crate::BACKEND,
+            format!(
+                "{} needs its schema upgraded (version 3 to 4), which needs about {} MB free \
+                 beside it for the move; {} MB are free",
+                path.display(),
+                needed >> 20,
+                free >> 20
+            ),
+        )));
+    }
+    Ok(())
 }
 
 /// Checks, reading only, that the database behind `connection` is an
