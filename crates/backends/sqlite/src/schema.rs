@@ -262,7 +262,7 @@ pub(crate) fn check_or_create(
     Ok(instance)
 }
 
-/// Refuses to start moving the entries (version 3 to 4) on a disk with
+/// Refuses to start moving the entries (to version 4) on a disk with
 /// less free space than the move's WAL takes (about the file's size): the
 /// move would fail at its end, or commit and leave a WAL no checkpoint
 /// could empty, and a disk too full for edits.
@@ -284,8 +284,8 @@ fn enough_room_to_move(path: &Path) -> Result<(), OpenError> {
         return Err(OpenError::Storage(StorageError::new(
             crate::BACKEND,
             format!(
-                "{} needs its schema upgraded (version 3 to 4), which needs about {} MB free \
-                 beside it for the move; {} MB are free",
+                "{} needs its schema upgraded (to version {SCHEMA_VERSION}), which needs about \
+                 {} MB free beside it for the move; {} MB are free",
                 path.display(),
                 needed >> 20,
                 free >> 20
