@@ -527,24 +527,12 @@ fn raw_block(body: &[u8]) -> Result<RawBlock, String> {
 /// The [`Shape`] of a block entry's body: its header, and a step over each
 /// cell.
 fn block_shape(body: &[u8]) -> Result<Shape, String> {
-    let body = decompress(body).map_err(|e| format!("the block {e}"))?;
-    let mut reader = Reader::new(&body);
-    let origin = CellRef::new(reader.u32("row")?, reader.u32("column")?);
-    let width = reader.u32("width")?;
-    let count = reader.varint()?;
-    if count > body.len() as u64 || count > crate::edit::MAX_BLOCK_CELLS as u64 {
-        return Err(format!(
-            "the block claims {count} cells in {} bytes (a block holds at most {})",
-            body.len(),
-            crate::edit::MAX_BLOCK_CELLS
-        ));
-    }
-    if width == 0 {
-        return Err(crate::edit::BlockError::NoWidth.to_string());
-    }
-    let width = u64::from(width);
-    let (mut last_set, mut widest, mut any) = (0u64, 0u64, false);
-    for k in 0..count {
+    // Its header checked as a raw block's (which fits in the sheet).
+    let raw = raw_block(body)?;
+    let mut reader = Reader::new(&raw.body[raw.at..]);
+    let width = raw.width as usize;
+    let (mut last_set, mut widest, mut any) = (0, 0, false);
+    for k in 0..raw.count {
         if reader.skip_cell()? {
             (last_set, widest, any) = (k / width, widest.max(k % width), true);
         }
@@ -552,15 +540,10 @@ fn block_shape(body: &[u8]) -> Result<Shape, String> {
     if !reader.is_empty() {
         return Err("bytes follow the block's cells".into());
     }
-    let rows = count.div_ceil(width);
-    let last_row = u64::from(origin.row) + rows.saturating_sub(1);
-    let last_column = u64::from(origin.column) + width - 1;
-    let (Ok(last_row), Ok(_)) = (u32::try_from(last_row), u32::try_from(last_column)) else {
-        return Err(format!(
-            "a block of {count} cells, {width} wide, from {origin} reaches past the sheet's edge"
-        ));
-    };
+    let origin = raw.origin;
+    let rows = raw.count.div_ceil(width);
     // Within the block, which fits: these fit too.
+    let last_row = origin.row + rows.saturating_sub(1) as u32;
     let reach = any.then(|| (origin.row + last_set as u32, origin.column + widest as u32));
     Ok(Shape::Cells {
         first_row: origin.row,

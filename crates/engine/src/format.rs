@@ -98,6 +98,11 @@ fn local_key(row: u32, column: u32) -> u32 {
     (row << 16) | column
 }
 
+/// The place a [`local_key`] names: row, column within the tile.
+fn place_of(key: u32) -> (u32, u32) {
+    (key >> 16, key & 0xFFFF)
+}
+
 impl Tile {
     /// The tile holding `cells`, given by place within the tile.
     pub(crate) fn from_cells(cells: impl IntoIterator<Item = ((u32, u32), Cell)>) -> Tile {
@@ -128,9 +133,7 @@ impl Tile {
     /// Every cell, by place within the tile.
     #[cfg(test)]
     pub(crate) fn cells(&self) -> impl Iterator<Item = ((u32, u32), &Cell)> {
-        self.cells
-            .iter()
-            .map(|(key, cell)| ((key >> 16, key & 0xFFFF), cell))
+        self.cells.iter().map(|(key, cell)| (place_of(*key), cell))
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -140,7 +143,10 @@ impl Tile {
     /// The tile without the cells at places `drop` picks (the same tile if
     /// it picks none).
     pub(crate) fn without(self: Arc<Tile>, drop: impl Fn(u32, u32) -> bool) -> Arc<Tile> {
-        let dropped = |key: u32| drop(key >> 16, key & 0xFFFF);
+        let dropped = |key: u32| {
+            let (row, column) = place_of(key);
+            drop(row, column)
+        };
         if !self.cells.iter().any(|(key, _)| dropped(*key)) {
             return self;
         }
@@ -212,10 +218,7 @@ impl Tile {
     /// What [`encode`](Tile::encode) writes of a tile of `cells` cells
     /// whose encoding but for their count is `body` (see [`TileBody`]).
     pub(crate) fn seal_body(cells: u32, body: &[u8]) -> Vec<u8> {
-        let mut whole = Vec::with_capacity(5 + body.len());
-        varint(&mut whole, u64::from(cells));
-        whole.extend_from_slice(body);
-        seal(TILE_MAGIC, &whole)
+        seal(TILE_MAGIC, &counted(cells, body))
     }
 
     /// The cells of a [`TileBody`], by place within the tile.
@@ -223,14 +226,11 @@ impl Tile {
         cells: u32,
         body: &[u8],
     ) -> Result<impl Iterator<Item = ((u32, u32), Cell)>, String> {
-        let mut whole = Vec::with_capacity(5 + body.len());
-        varint(&mut whole, u64::from(cells));
-        whole.extend_from_slice(body);
-        let tile = Tile::decode_body(&whole)?;
+        let tile = Tile::decode_body(&counted(cells, body))?;
         Ok(tile
             .cells
             .into_iter()
-            .map(|(key, cell)| ((key >> 16, key & 0xFFFF), cell)))
+            .map(|(key, cell)| (place_of(key), cell)))
     }
 
     pub(crate) fn decode(bytes: &[u8]) -> Result<Tile, String> {
@@ -272,6 +272,14 @@ impl Tile {
     }
 }
 
+/// A tile's body: its count of `cells`, then `body`, their encoding.
+fn counted(cells: u32, body: &[u8]) -> Vec<u8> {
+    let mut whole = Vec::with_capacity(5 + body.len());
+    varint(&mut whole, u64::from(cells));
+    whole.extend_from_slice(body);
+    whole
+}
+
 /// A tile's encoding but for its count of cells, written cell by cell
 /// from cells already in the compact encoding (a block entry's), in
 /// increasing places: a tile made without making its cells.
@@ -298,9 +306,7 @@ impl TileBody {
         self.next = key + 1;
         true
     }
-}
 
-impl TileBody {
     /// Its cells in order: each one's place and bytes.
     fn cells(&self) -> BodyCells<'_> {
         BodyCells {
@@ -381,7 +387,7 @@ impl<'a> Iterator for BodyCells<'a> {
                 .ok_or("a cell's place in it is out of the tile")?;
             self.next = u64::from(key) + 1;
             let raw = self.reader.cell_bytes()?.ok_or("it holds a gap")?;
-            Ok(((key >> 16, key & 0xFFFF), raw))
+            Ok((place_of(key), raw))
         };
         let cell = step();
         if cell.is_err() {

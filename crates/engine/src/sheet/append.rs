@@ -212,9 +212,7 @@ impl BulkEntries {
     pub fn is_empty(&self) -> bool {
         self.payloads.is_empty()
     }
-}
 
-impl BulkEntries {
     /// No entries.
     pub fn new() -> BulkEntries {
         BulkEntries::default()
