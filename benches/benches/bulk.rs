@@ -342,17 +342,25 @@ fn import_with_ours(binary: &Path, home: &Path, file: &Path) -> (Duration, u64) 
     .unwrap()
 }
 
+/// The median of `runs` by time (the later of the two middle ones for
+/// an even count), with its peak RSS; `None` for no run.
+fn median(mut runs: Vec<(Duration, u64)>) -> Option<(Duration, u64)> {
+    runs.sort();
+    runs.get(runs.len() / 2).copied()
+}
+
 /// Import at scale, through each tool's command, in one run against the
 /// same generated file: `infinisheet import` (its snapshot included),
 /// `sqlite3 .import` and DuckDB's `read_csv` into a database file (the
 /// Python of `$INFINISHEET_DUCKDB_PYTHON`, which `cargo xtask bench`
-/// installs; skipped, loudly, without it): time and peak RSS at 1M, 10M
-/// and 100M cells (10,000 when the benchmark runs as a test of itself).
+/// installs; skipped, loudly, without it): the median time, with its peak
+/// RSS, of 5 turns each at 1M and 10M cells and 3 at 100M (3 at 10,000
+/// cells when the benchmark runs as a test of itself).
 /// Then 10M cells in 10,000 columns through `infinisheet import` alone
 /// (`sqlite3` takes at most 2,000 columns): a band of 100 rows is a
 /// million cells there, more than a streamed snapshot holds.
 fn scale(_: &mut Criterion) {
-    // Not a criterion function (each size runs once): a filter given on
+    // Not a criterion function (its own rounds, timed from outside): a filter given on
     // the command line that does not match `bulk/scale` skips it.
     let filters: Vec<String> = std::env::args()
         .skip(1)
@@ -383,25 +391,43 @@ fn scale(_: &mut Criterion) {
         let file = work.path().join("data.csv");
         write_csv(&file, cells / u64::from(COLUMNS));
         let csv_mib = disk_bytes(&file) as f64 / f64::from(1 << 20);
-        let home = work.path().join("home");
-        let ours = import_with_ours(&binary, &home, &file);
         let os = |s: &'static str| std::ffi::OsStr::new(s);
-        let on_disk = disk_bytes(&home);
-        std::fs::remove_dir_all(&home).unwrap();
-        let db = work.path().join("reference.db");
-        let import = std::ffi::OsString::from(format!(".import --csv {} t", file.display()));
-        let sqlite = timed_peak(&[os("sqlite3"), db.as_os_str(), &import]);
-        let _ = std::fs::remove_file(&db);
-        let duck = duckdb.as_ref().and_then(|python| {
-            let db = work.path().join("reference.duckdb");
-            timed_peak(&[
-                python,
-                os("-c"),
-                os(DUCKDB),
-                db.as_os_str(),
-                file.as_os_str(),
-            ])
-        });
+        // One run is noise at a tenth of a second: each tool runs the same
+        // number of rounds, taking turns, and its median run is shown.
+        let rounds = if measuring() && cells < 100_000_000 {
+            5
+        } else {
+            3
+        };
+        let (mut ours, mut sqlite, mut duck) = (Vec::new(), Vec::new(), Vec::new());
+        let mut on_disk = 0;
+        for round in 0..rounds {
+            // The homes stay until every round ran: a file system that
+            // just deleted many files can be slower to create the next
+            // (ext4 without a journal looks through them), which would
+            // slow our later rounds and no other tool's.
+            let home = work.path().join(format!("home{round}"));
+            ours.push(import_with_ours(&binary, &home, &file));
+            on_disk = disk_bytes(&home);
+            let db = work.path().join("reference.db");
+            let import = std::ffi::OsString::from(format!(".import --csv {} t", file.display()));
+            sqlite.extend(timed_peak(&[os("sqlite3"), db.as_os_str(), &import]));
+            let _ = std::fs::remove_file(&db);
+            duck.extend(duckdb.as_ref().and_then(|python| {
+                let db = work.path().join("reference.duckdb");
+                let took = timed_peak(&[
+                    python,
+                    os("-c"),
+                    os(DUCKDB),
+                    db.as_os_str(),
+                    file.as_os_str(),
+                ]);
+                let _ = std::fs::remove_file(&db);
+                took
+            }));
+        }
+        let ours = median(ours).unwrap();
+        let (sqlite, duck) = (median(sqlite), median(duck));
         let show = |(took, kib): (Duration, u64)| {
             format!(
                 "{:.2} s, {:.0} MiB",
@@ -418,8 +444,8 @@ fn scale(_: &mut Criterion) {
             None => format!("{name} SKIPPED"),
         };
         eprintln!(
-            "bulk/scale {cells} cells ({csv_mib:.0} MiB of CSV): infinisheet import {} \
-             ({:.2}x the CSV on disk); {}; {}",
+            "bulk/scale {cells} cells ({csv_mib:.0} MiB of CSV), median of {rounds} runs each: \
+             infinisheet import {} ({:.2}x the CSV on disk); {}; {}",
             show(ours),
             on_disk as f64 / disk_bytes(&file) as f64,
             against(sqlite, "sqlite3 .import"),
