@@ -1,7 +1,9 @@
 //! `FsBlobStore`: the blob hierarchy as real directories and files under
 //! `<root>/blobs`, each write atomic: a temporary file in `<root>/tmp`,
-//! synced, renamed into place, and the directory synced.
+//! synced, renamed into place, and the directory synced (one sync for the
+//! writes into a directory waiting at once: see [`crate::dir_sync`]).
 
+use crate::dir_sync::DirSyncs;
 use crate::error::{BACKEND, create_dir_durably, io, os};
 use crate::names::{from_disk, on_disk};
 use crate::tree::{
@@ -60,6 +62,8 @@ struct Inner {
     /// Scopes continuation tokens to this root.
     scope: String,
     counter: AtomicU64,
+    /// Directory syncs, shared by the writes waiting on one.
+    syncs: DirSyncs,
     /// Keeps a temporary store's directory alive.
     temporary: Option<Arc<tempfile::TempDir>>,
     /// Opened by [`FsBlobStore::open_read_only`]: every change is refused.
@@ -221,6 +225,7 @@ impl FsBlobStore {
                 tmp,
                 scope,
                 counter: AtomicU64::new(0),
+                syncs: DirSyncs::default(),
                 temporary,
                 read_only,
             }),
@@ -359,7 +364,9 @@ impl FsBlobDir {
             });
             match renamed {
                 Ok(true) => {
-                    rustix::fs::fsync(&dir)
+                    inner
+                        .syncs
+                        .sync(dir.as_fd())
                         .map_err(|err| os("syncing the directory of", name.as_str(), err))?;
                     return Ok(());
                 }
@@ -400,7 +407,9 @@ impl FsBlobDir {
                     Ok(()) | Err(Errno::NOENT) => {}
                     Err(err) => return Err(os("removing", name.as_str(), err).into()),
                 }
-                rustix::fs::fsync(&dir)
+                self.inner
+                    .syncs
+                    .sync(dir.as_fd())
                     .map_err(|err| os("syncing the directory of", name.as_str(), err))?;
                 Ok(())
             }

@@ -72,7 +72,9 @@
 //!   the checkpoint is found when that segment is first read (its whole
 //!   index is built then), not on open; `infinisheet check` reads it all.
 //! * A filesystem blob write is temp file in `<root>/tmp`, fdatasync, rename
-//!   into `<root>/blobs/...`, directory fsync. `tmp` is never listed; leftovers
+//!   into `<root>/blobs/...`, directory fsync: one for the writes into a
+//!   directory that wait at once (group commit; a failed one covers none of
+//!   them, and each then syncs itself). `tmp` is never listed; leftovers
 //!   of dead processes are removed on open. A write over an empty directory
 //!   removes only empty directories (`rmdir`), so a blob renamed into one
 //!   meanwhile is never deleted; the write is then `WrongKind`.
@@ -104,6 +106,7 @@
 //!   encoded: `LocalFileSystem`'s URLs read such a part as a directory.
 
 mod blob_store;
+mod dir_sync;
 mod error;
 mod log;
 mod logs;
