@@ -473,23 +473,55 @@ impl RawBlock {
         raw_block(body).map(Some).map_err(EntryError::Malformed)
     }
 
-    /// Its cells (`None`: a gap), each the bytes [`put_cell`] wrote, checked
-    /// as decoding checks them, and that nothing follows them.
+    /// The block, its cells checked as decoding checks them (their text is
+    /// UTF-8, their numbers read), and that nothing follows them: done on
+    /// another thread than the one placing the cells.
     ///
     /// # Errors
     ///
     /// Why the block is malformed.
-    pub(crate) fn cells(&self) -> Result<Vec<Option<&[u8]>>, EntryError> {
+    pub(crate) fn checked(self) -> Result<CheckedBlock, EntryError> {
+        self.walk(Reader::raw_cell)?;
+        Ok(CheckedBlock(self))
+    }
+
+    /// Its cells (`None`: a gap), each the bytes [`put_cell`] wrote, each
+    /// stepped over by `step`, and that nothing follows them.
+    fn walk<'a>(
+        &'a self,
+        mut step: impl FnMut(&mut Reader<'a>) -> Result<Option<&'a [u8]>, String>,
+    ) -> Result<Vec<Option<&'a [u8]>>, EntryError> {
         let malformed = |why: String| EntryError::Malformed(why);
         let mut reader = Reader::new(&self.body[self.at..]);
         let mut cells = Vec::with_capacity(self.count);
         for _ in 0..self.count {
-            cells.push(reader.raw_cell().map_err(malformed)?);
+            cells.push(step(&mut reader).map_err(malformed)?);
         }
         if !reader.is_empty() {
             return Err(malformed("bytes follow the block's cells".into()));
         }
         Ok(cells)
+    }
+}
+
+/// A [`RawBlock`] whose cells were checked.
+pub(crate) struct CheckedBlock(RawBlock);
+
+impl CheckedBlock {
+    /// Where its first cell goes, and its width.
+    pub(crate) fn place(&self) -> (CellRef, u32) {
+        (self.0.origin, self.0.width)
+    }
+
+    /// Its cells (`None`: a gap), each the bytes [`put_cell`] wrote,
+    /// stepped over without checking their text and numbers again.
+    ///
+    /// # Errors
+    ///
+    /// Why the block is malformed (not for a block [`RawBlock::checked`]
+    /// passed).
+    pub(crate) fn cells(&self) -> Result<Vec<Option<&[u8]>>, EntryError> {
+        self.0.walk(Reader::cell_bytes)
     }
 }
 

@@ -19,7 +19,7 @@
 //! partial tiles.
 
 use crate::content::{Base, TileKey};
-use crate::entry::{EntryError, RawBlock, Shape, SheetEntry};
+use crate::entry::{CheckedBlock, EntryError, RawBlock, Shape, SheetEntry};
 use crate::error::{LoadError, RebuildError, WriteSnapshotError};
 use crate::format::{INDEX_NAME, Index, Tile, TileBody, TileRef, tile_name};
 use crate::options::SheetOptions;
@@ -95,6 +95,53 @@ fn decode(seq: SequenceId, payload: &[u8]) -> Result<SheetEntry, LoadError> {
         Ok(SheetEntry::Identity { .. }) if seq != 0 => Err(misplaced_identity(seq)),
         Ok(entry) => Ok(entry),
         Err(source) => Err(LoadError::Entry { seq, source }),
+    }
+}
+
+/// Entries this large (a block's, most often) are read on the blocking
+/// pool; smaller ones (a cell's edit) cost less than the trip there.
+const POOLED_ENTRY: usize = 16 << 10;
+
+/// `work` done to each entry of `page` (the first is entry `seq`), in
+/// order, two entries ahead of the caller: the large ones on the blocking
+/// pool, so that reading entries and using them take both cores.
+fn on_pool<T: Send + 'static>(
+    page: Vec<Bytes>,
+    seq: SequenceId,
+    work: fn(SequenceId, Bytes) -> Result<T, LoadError>,
+) -> impl futures::Stream<Item = Result<T, LoadError>> {
+    stream::iter(page.into_iter().zip(seq..))
+        .map(move |(payload, seq)| async move {
+            if payload.len() < POOLED_ENTRY {
+                return work(seq, payload);
+            }
+            match tokio::task::spawn_blocking(move || work(seq, payload)).await {
+                Ok(done) => done,
+                Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
+                Err(_) => Err(LoadError::Log(QueryError::Storage(
+                    StorageError::retryable("engine", "the runtime is shutting down"),
+                ))),
+            }
+        })
+        .buffered(2)
+}
+
+/// An entry of the log, made ready to place: a block's cells checked and
+/// left as bytes, any other entry decoded.
+enum Decoded {
+    Block(CheckedBlock),
+    Other(SheetEntry),
+}
+
+impl Decoded {
+    /// Entry `seq`, whose bytes are `payload`, checked as [`decode`]
+    /// checks it.
+    fn of(seq: SequenceId, payload: Bytes) -> Result<Decoded, LoadError> {
+        let entry_error = |source| LoadError::Entry { seq, source };
+        match RawBlock::of(&payload).map_err(entry_error)? {
+            Some(raw) => Ok(Decoded::Block(raw.checked().map_err(entry_error)?)),
+            None => decode(seq, &payload).map(Decoded::Other),
+        }
     }
 }
 
@@ -415,8 +462,9 @@ async fn write(
         if page.is_empty() {
             break;
         }
-        for payload in &page {
-            let span = match shape(seq, payload)? {
+        let mut shapes = on_pool(page, seq, |seq, payload| shape(seq, &payload));
+        while let Some(shape) = shapes.next().await {
+            let span = match shape? {
                 Shape::Identity => None,
                 Shape::Cells {
                     first_row,
@@ -503,15 +551,22 @@ async fn write(
         if page.is_empty() {
             break;
         }
-        for payload in page {
+        // Blocks are decompressed and their cells checked beside the
+        // placing of the cells before.
+        let mut page = page;
+        page.truncate(usize::try_from(at - seq).unwrap_or(usize::MAX));
+        let mut decoded = on_pool(page, seq, Decoded::of);
+        while let Some(entry) = decoded.next().await {
             let entry_error = |source| LoadError::Entry { seq, source };
-            if let Some(raw) = RawBlock::of(&payload).map_err(entry_error)? {
-                // Its cells stay bytes: most go into tiles as they are.
-                let cells = raw.cells().map_err(entry_error)?;
-                band.set_cells(raw.origin, raw.width, cells.into_iter())
-                    .map_err(|why| entry_error(EntryError::Malformed(why)))?;
-            } else {
-                match decode(seq, &payload)? {
+            match entry? {
+                Decoded::Block(block) => {
+                    // Its cells stay bytes: most go into tiles as they are.
+                    let (origin, width) = block.place();
+                    let cells = block.cells().map_err(entry_error)?;
+                    band.set_cells(origin, width, cells.into_iter())
+                        .map_err(|why| entry_error(EntryError::Malformed(why)))?;
+                }
+                Decoded::Other(entry) => match entry {
                     SheetEntry::Identity { .. } => {}
                     SheetEntry::SetCellValueAndFormat {
                         row,
@@ -531,7 +586,7 @@ async fn write(
                     SheetEntry::Clear { range } => band
                         .clear(range)
                         .map_err(|why| entry_error(EntryError::Malformed(why)))?,
-                }
+                },
             }
             // Entries counted from the start, as the spans were.
             let i = (seq - start) as usize;
