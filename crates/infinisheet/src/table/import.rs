@@ -3,6 +3,7 @@
 
 use super::csv_read::{CsvReader, Record};
 use super::{CsvError, CsvFormat, whole_sheet};
+use futures::{StreamExt, stream};
 use infinisheet_engine::{
     BlockError, BlockRows, BulkEntries, Cell, CellRef, CellValue, EditError, MAX_BLOCK_CELLS,
     Spreadsheet,
@@ -201,6 +202,8 @@ pub async fn import_csv<R: tokio::io::AsyncRead + Unpin>(
     use tokio::sync::mpsc;
     let (chunks, chunks_in) = mpsc::channel::<std::io::Result<Vec<u8>>>(2);
     let (batches_out, mut batches) = mpsc::channel::<Result<Parsed, ImportError>>(1);
+    // Rows encoded go back to the parser, emptied, to be filled again.
+    let (spare_rows, spare) = std::sync::mpsc::channel::<BlockRows>();
     let parse_options = *options;
     let parser = tokio::task::spawn_blocking(move || {
         parse(
@@ -210,7 +213,10 @@ pub async fn import_csv<R: tokio::io::AsyncRead + Unpin>(
                 at: 0,
             },
             &parse_options,
-            &batches_out,
+            &Out {
+                batches: batches_out,
+                spare,
+            },
         );
     });
     let mut committed = ImportReport::default();
@@ -235,21 +241,46 @@ pub async fn import_csv<R: tokio::io::AsyncRead + Unpin>(
             }
         };
         let append = async {
+            // Each batch's block encoded and compressed on the blocking
+            // pool, beside the parsing of the next and the append of the
+            // one before: the parser takes a core, and the rest of the
+            // work the other.
+            let encoded = stream::poll_fn(|cx| batches.poll_recv(cx))
+            .map(|parsed| async {
+                let parsed = parsed?;
+                let Parsed {
+                    batch,
+                    report,
+                    position,
+                    last,
+                } = parsed;
+                let edits = match tokio::task::spawn_blocking(move || batch.encode()).await {
+                    Ok((edits, mut rows)) => {
+                        rows.clear();
+                        let _ = spare_rows.send(rows);
+                        edits?
+                    }
+                    Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
+                    Err(_) => return Err(ImportError::Stopped),
+                };
+                Ok::<_, ImportError>((edits, report, position, last))
+            })
+            .buffered(2);
+            let mut encoded = std::pin::pin!(encoded);
             // The cells appended since an entry last asked for a snapshot.
             let mut asked_at = 0;
-            while let Some(parsed) = batches.recv().await {
-                let parsed = parsed?;
-                if !parsed.edits.is_empty() {
-                    let ask = parsed.last
-                        || parsed.report.cells - asked_at >= options.snapshot_every.max(1);
-                    bulk.append(parsed.edits, ask).await?;
+            while let Some(encoded) = encoded.next().await {
+                let (edits, report, position, last) = encoded?;
+                if !edits.is_empty() {
+                    let ask = last || report.cells - asked_at >= options.snapshot_every.max(1);
+                    bulk.append(edits, ask).await?;
                     if ask {
-                        asked_at = parsed.report.cells;
+                        asked_at = report.cells;
                     }
                 }
-                committed = parsed.report;
-                progress(parsed.position);
-                if parsed.last {
+                committed = report;
+                progress(position);
+                if last {
                     return Ok(committed);
                 }
             }
@@ -282,10 +313,10 @@ pub async fn import_csv<R: tokio::io::AsyncRead + Unpin>(
 /// How much of the file one read takes.
 const CHUNK: usize = 1 << 20;
 
-/// What the parser hands the appends: the edits of a batch of rows, the
-/// report as it stands once they are in, and where in the file they end.
+/// What the parser hands the appends: a batch of rows, the report as it
+/// stands once they are in, and where in the file they end.
 struct Parsed {
-    edits: BulkEntries,
+    batch: Batch,
     report: ImportReport,
     position: u64,
     /// The file's last batch (its report says how the file ends).
@@ -317,13 +348,16 @@ impl std::io::Read for Chunks {
     }
 }
 
+/// Where the parser's batches go, and where the rows of batches encoded
+/// come back.
+struct Out {
+    batches: tokio::sync::mpsc::Sender<Result<Parsed, ImportError>>,
+    spare: std::sync::mpsc::Receiver<BlockRows>,
+}
+
 /// Decodes and parses `input` into batches, sent to `out` until the file
 /// ends, an error stops it (sent too) or no one takes them.
-fn parse(
-    input: Chunks,
-    options: &ImportOptions,
-    out: &tokio::sync::mpsc::Sender<Result<Parsed, ImportError>>,
-) {
+fn parse(input: Chunks, options: &ImportOptions, out: &Out) {
     let result = if options.format.encoding == encoding_rs::UTF_8 {
         // Invalid UTF-8 is an error, never replaced.
         parse_rows(input, options, out)
@@ -334,7 +368,7 @@ fn parse(
         parse_rows(reader, options, out)
     };
     if let Err(error) = result {
-        let _ = out.blocking_send(Err(error));
+        let _ = out.batches.blocking_send(Err(error));
     }
 }
 
@@ -359,7 +393,7 @@ pub struct ImportFailed {
 fn parse_rows<R: std::io::Read>(
     reader: R,
     options: &ImportOptions,
-    out: &tokio::sync::mpsc::Sender<Result<Parsed, ImportError>>,
+    out: &Out,
 ) -> Result<(), ImportError> {
     let origin = options.origin;
     let mut csv = CsvReader::new(reader, &options.format, options.lenient);
@@ -376,14 +410,14 @@ fn parse_rows<R: std::io::Read>(
     let mut record = Record::default();
     // Sends the rows pending (not the last batch: a row follows).
     let send = |pending: &mut Pending, report: &mut ImportReport, at: u64| {
-        let edits = pending.take(origin, report, false)?;
+        let batch = pending.take(origin, report, false, &out.spare)?;
         let parsed = Parsed {
-            edits,
+            batch,
             report: *report,
             position: at,
             last: false,
         };
-        Ok::<bool, ImportError>(out.blocking_send(Ok(parsed)).is_ok())
+        Ok::<bool, ImportError>(out.batches.blocking_send(Ok(parsed)).is_ok())
     };
     // Empty lines read after the pending rows and not yet among them: they
     // join the block only with a row after them that fits it too, so a
@@ -447,7 +481,7 @@ fn parse_rows<R: std::io::Read>(
         report.columns = report.columns.max(record.len() as u64);
     }
     report.rows += blank;
-    let edits = pending.take(origin, &mut report, true)?;
+    let batch = pending.take(origin, &mut report, true, &out.spare)?;
     report.crlf = csv.first_crlf() == Some(true);
     report.final_newline = csv.final_newline();
     report.bom = csv.bom();
@@ -455,8 +489,8 @@ fn parse_rows<R: std::io::Read>(
     let [lf, crlf, cr] = csv.breaks();
     report.breaks = LineBreaks { lf, crlf, cr };
     let position = csv.position();
-    let _ = out.blocking_send(Ok(Parsed {
-        edits,
+    let _ = out.batches.blocking_send(Ok(Parsed {
+        batch,
         report,
         position,
         last: true,
@@ -476,47 +510,91 @@ struct Pending {
 }
 
 impl Pending {
-    /// The rows as the edits of one append: a block (after a clear of the
+    /// The rows as the batch of one append: a block (after a clear of the
     /// sheet, the first time if asked). The `last` append puts its final
     /// row in a block of its own: a snapshot holds the entries before the
     /// one that asks for it, so the snapshot the import asks for then
-    /// holds all but that row.
+    /// holds all but that row. The rows go on with `spare` rows, when
+    /// some came back.
     fn take(
         &mut self,
         origin: CellRef,
         report: &mut ImportReport,
         last: bool,
-    ) -> Result<BulkEntries, ImportError> {
-        let too_large = || ImportError::TooLarge { origin };
+        spare: &std::sync::mpsc::Receiver<BlockRows>,
+    ) -> Result<Batch, ImportError> {
         let count = self.rows.rows();
         let cells = self.rows.cells();
-        let mut entries = BulkEntries::new();
-        if self.clear {
-            entries.push_clear(whole_sheet());
+        let row = u32::try_from(u64::from(origin.row) + self.first_row)
+            .ok()
+            .filter(|_| cells > 0);
+        if cells > 0 && row.is_none() {
+            return Err(ImportError::TooLarge { origin });
         }
-        if cells > 0 {
-            let row =
-                u32::try_from(u64::from(origin.row) + self.first_row).map_err(|_| too_large())?;
-            let tail = self.rows.row_cells(count - 1);
-            let split = last && tail > 0 && cells > u64::from(tail);
-            let body = if split { count - 1 } else { count };
-            let mut block = |at: u32, rows: std::ops::Range<usize>| {
-                match entries.push_rows(CellRef::new(at, origin.column), &self.rows, rows) {
-                    Ok(()) | Err(BlockError::NoWidth) => Ok(()), // only empty lines
-                    Err(_) => Err(too_large()),
-                }
-            };
-            block(row, 0..body)?;
-            if split {
-                let tail_row = row.checked_add(body as u32).ok_or_else(too_large)?;
-                block(tail_row, body..count)?;
-            }
-        }
-        self.rows.clear();
+        let tail = if count > 0 {
+            self.rows.row_cells(count - 1)
+        } else {
+            0
+        };
+        let batch = Batch {
+            clear: self.clear,
+            origin,
+            at: row.map(|row| CellRef::new(row, origin.column)),
+            split: last && tail > 0 && cells > u64::from(tail),
+            rows: std::mem::replace(&mut self.rows, spare.try_recv().unwrap_or_default()),
+        };
         report.cells += cells;
         self.first_row += count as u64;
         self.width = 0;
         self.clear = false;
+        Ok(batch)
+    }
+}
+
+/// The rows of one append, not yet encoded.
+struct Batch {
+    /// Clear the sheet first.
+    clear: bool,
+    /// The import's origin.
+    origin: CellRef,
+    /// Where the first row goes (`None`: no cells).
+    at: Option<CellRef>,
+    /// The last row goes in a block of its own.
+    split: bool,
+    rows: BlockRows,
+}
+
+impl Batch {
+    /// Its entries (the clear, if asked, and the block or two of its
+    /// rows), and its rows, to be used again.
+    fn encode(self) -> (Result<BulkEntries, ImportError>, BlockRows) {
+        let entries = self.entries();
+        (entries, self.rows)
+    }
+
+    fn entries(&self) -> Result<BulkEntries, ImportError> {
+        let too_large = || ImportError::TooLarge {
+            origin: self.origin,
+        };
+        let mut entries = BulkEntries::new();
+        if self.clear {
+            entries.push_clear(whole_sheet());
+        }
+        if let Some(at) = self.at {
+            let count = self.rows.rows();
+            let body = if self.split { count - 1 } else { count };
+            let mut block = |at: CellRef, rows: std::ops::Range<usize>| {
+                match entries.push_rows(at, &self.rows, rows) {
+                    Ok(()) | Err(BlockError::NoWidth) => Ok(()), // only empty lines
+                    Err(_) => Err(too_large()),
+                }
+            };
+            block(at, 0..body)?;
+            if self.split {
+                let tail_row = at.row.checked_add(body as u32).ok_or_else(too_large)?;
+                block(CellRef::new(tail_row, at.column), body..count)?;
+            }
+        }
         Ok(entries)
     }
 }
