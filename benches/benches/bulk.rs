@@ -386,9 +386,16 @@ fn scale(_: &mut Criterion) {
         con = duckdb.connect(sys.argv[1])\n\
         con.execute(\"create table t as select * from read_csv(?, header=false, all_varchar=true)\", [sys.argv[2]])\n\
         con.close()";
+    // Every size's files stay until the last ran: a file system that just
+    // deleted many files can be slower to create the next (ext4 without a
+    // journal looks through the inodes deleted in the last five minutes),
+    // which would slow the rounds after a delete, ours (a file per tile)
+    // far more than the other tools' (a file each). About 3.5 GB at most.
+    let work = tempfile::tempdir().unwrap();
     for &cells in sizes {
-        let work = tempfile::tempdir().unwrap();
-        let file = work.path().join("data.csv");
+        let work = work.path().join(format!("{cells}"));
+        std::fs::create_dir(&work).unwrap();
+        let file = work.join("data.csv");
         write_csv(&file, cells / u64::from(COLUMNS));
         let csv_mib = disk_bytes(&file) as f64 / f64::from(1 << 20);
         let os = |s: &'static str| std::ffi::OsStr::new(s);
@@ -402,19 +409,15 @@ fn scale(_: &mut Criterion) {
         let (mut ours, mut sqlite, mut duck) = (Vec::new(), Vec::new(), Vec::new());
         let mut on_disk = 0;
         for round in 0..rounds {
-            // The homes stay until every round ran: a file system that
-            // just deleted many files can be slower to create the next
-            // (ext4 without a journal looks through them), which would
-            // slow our later rounds and no other tool's.
-            let home = work.path().join(format!("home{round}"));
+            let home = work.join(format!("home{round}"));
             ours.push(import_with_ours(&binary, &home, &file));
             on_disk = disk_bytes(&home);
-            let db = work.path().join("reference.db");
+            let db = work.join("reference.db");
             let import = std::ffi::OsString::from(format!(".import --csv {} t", file.display()));
             sqlite.extend(timed_peak(&[os("sqlite3"), db.as_os_str(), &import]));
             let _ = std::fs::remove_file(&db);
             duck.extend(duckdb.as_ref().and_then(|python| {
-                let db = work.path().join("reference.duckdb");
+                let db = work.join("reference.duckdb");
                 let took = timed_peak(&[
                     python,
                     os("-c"),
@@ -457,7 +460,6 @@ fn scale(_: &mut Criterion) {
     } else {
         (10, 100)
     };
-    let work = tempfile::tempdir().unwrap();
     let file = work.path().join("wide.csv");
     write_wide_csv(&file, rows, wide);
     let (took, kib) = import_with_ours(&binary, &work.path().join("home"), &file);

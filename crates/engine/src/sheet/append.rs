@@ -183,9 +183,8 @@ impl Spreadsheet {
 }
 
 /// Edits encoded as the entries a [`BulkAppend`] appends, each stamped with
-/// the time it was encoded. Encode them where their cells were made (an
-/// import's parsing thread): the cells are freed where they were allocated,
-/// and the appends hold bytes only.
+/// the time it was encoded. Encode them off the appending task (an import
+/// encodes each batch on a blocking thread): the appends hold bytes only.
 #[derive(Clone, Debug, Default)]
 pub struct BulkEntries {
     payloads: Vec<bytes::Bytes>,

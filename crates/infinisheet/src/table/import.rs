@@ -160,13 +160,14 @@ pub struct LineBreaks {
 /// An import that stops part way asks for the snapshot of what it
 /// appended.
 ///
-/// `reader` is read on the calling task, never blocking it; decoding,
-/// parsing and building the blocks (each field written straight into
-/// its block's encoding, [`BlockRows`]: no cell is made) run on one of
-/// the runtime's blocking
-/// threads ([`tokio::task::spawn_blocking`]), beside the appends: while a
-/// batch is appended the next is parsed. At most a few batches and a few
-/// MiB of the file are held at once, however large it is. Needs a tokio
+/// `reader` is read on the calling task, never blocking it; decoding
+/// and parsing (each field written straight into its block's encoding,
+/// [`BlockRows`]: no cell is made) run on one of the runtime's blocking
+/// threads ([`tokio::task::spawn_blocking`]), and each batch's block is
+/// encoded and compressed on another, beside the appends: while a batch
+/// is appended the next is encoded and the one after parsed. At most a
+/// few batches and a few MiB of the file are held at once, however large
+/// it is. Needs a tokio
 /// runtime (either flavour). Any `tokio::io::AsyncRead` does: a byte slice,
 /// `tokio::fs::File` (tokio's `fs` feature), `tokio::io::stdin()`
 /// (`io-std`). `sheet` is a [`Spreadsheet`], or a catalog's
@@ -246,26 +247,26 @@ pub async fn import_csv<R: tokio::io::AsyncRead + Unpin>(
             // one before: the parser takes a core, and the rest of the
             // work the other.
             let encoded = stream::poll_fn(|cx| batches.poll_recv(cx))
-            .map(|parsed| async {
-                let parsed = parsed?;
-                let Parsed {
-                    batch,
-                    report,
-                    position,
-                    last,
-                } = parsed;
-                let edits = match tokio::task::spawn_blocking(move || batch.encode()).await {
-                    Ok((edits, mut rows)) => {
-                        rows.clear();
-                        let _ = spare_rows.send(rows);
-                        edits?
-                    }
-                    Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
-                    Err(_) => return Err(ImportError::Stopped),
-                };
-                Ok::<_, ImportError>((edits, report, position, last))
-            })
-            .buffered(2);
+                .map(|parsed| async {
+                    let parsed = parsed?;
+                    let Parsed {
+                        batch,
+                        report,
+                        position,
+                        last,
+                    } = parsed;
+                    let edits = match tokio::task::spawn_blocking(move || batch.encode()).await {
+                        Ok((edits, mut rows)) => {
+                            rows.clear();
+                            let _ = spare_rows.send(rows);
+                            edits?
+                        }
+                        Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
+                        Err(_) => return Err(ImportError::Stopped),
+                    };
+                    Ok::<_, ImportError>((edits, report, position, last))
+                })
+                .buffered(2);
             let mut encoded = std::pin::pin!(encoded);
             // The cells appended since an entry last asked for a snapshot.
             let mut asked_at = 0;
