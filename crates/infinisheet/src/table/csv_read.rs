@@ -72,8 +72,16 @@ pub enum CsvError {
 /// One row's fields, read into one buffer.
 #[derive(Debug, Default)]
 pub(crate) struct Record {
+    /// The fields' bytes as they are read, one after another.
     bytes: Vec<u8>,
+    /// The same once checked as UTF-8, each field whole (the buffer moves
+    /// here, and back for the next record).
+    text: String,
     ends: Vec<usize>,
+    /// Where a field's bytes go on after a quote or an escape left out
+    /// (`"ab"c`, `"a\"b"`): like its end, a place a character may not be
+    /// cut at.
+    joins: Vec<usize>,
     quoted: Vec<bool>,
     /// The line it begins on, from 1.
     line: u64,
@@ -92,7 +100,7 @@ impl Record {
     /// Whether it holds U+FFFD, what a decoder puts for bytes that are
     /// not text in its encoding.
     pub(crate) fn has_replacement(&self) -> bool {
-        self.bytes.windows(3).any(|w| w == "\u{fffd}".as_bytes())
+        self.text.contains('\u{fffd}')
     }
 
     /// Whether every field was quoted (and there is one).
@@ -100,22 +108,27 @@ impl Record {
         !self.quoted.is_empty() && self.quoted.iter().all(|&q| q)
     }
 
-    /// The fields and whether each was quoted (the bytes were checked as
-    /// UTF-8 when the record was read).
+    /// The fields and whether each was quoted (checked as UTF-8, each
+    /// whole, when the record was read).
     pub(crate) fn fields(&self) -> impl Iterator<Item = (&str, bool)> {
         let mut start = 0;
         self.ends
             .iter()
             .zip(&self.quoted)
             .map(move |(&end, &quoted)| {
-                let field = std::str::from_utf8(&self.bytes[start..end]).unwrap_or_default();
+                let field = self.text.get(start..end).unwrap_or_default();
                 start = end;
                 (field, quoted)
             })
     }
 
     fn clear(&mut self) {
+        if self.bytes.capacity() == 0 {
+            self.bytes = std::mem::take(&mut self.text).into_bytes();
+        }
         self.bytes.clear();
+        self.text.clear();
+        self.joins.clear();
         self.ends.clear();
         self.quoted.clear();
     }
@@ -261,6 +274,7 @@ impl Machine {
                 }
                 State::Quoted => {
                     if Some(b) == self.escape {
+                        record.joins.push(record.bytes.len());
                         self.state = State::Escaped;
                     } else if b == self.quote {
                         self.state = State::QuoteInQuoted;
@@ -277,6 +291,7 @@ impl Machine {
                         record.bytes.push(b);
                         self.state = State::Quoted;
                     } else {
+                        record.joins.push(record.bytes.len());
                         self.state = State::AfterQuoted;
                         i -= 1; // read it again after the closing quote
                     }
@@ -425,19 +440,40 @@ impl<R: Read> CsvReader<R> {
         self.check(record, line).map(|()| true)
     }
 
-    fn check(&self, record: &Record, line: u64) -> Result<(), CsvError> {
-        match std::str::from_utf8(&record.bytes) {
-            Ok(_) => Ok(()),
-            Err(_) if self.input.get_ref().utf16 => Err(CsvError::Utf16),
-            Err(err) => {
-                // The line of the first bad byte.
-                let before = &record.bytes[..err.valid_up_to()];
-                let breaks = before.iter().filter(|&&b| b == b'\n').count() as u64;
-                Err(CsvError::NotUtf8 {
-                    line: line + breaks,
-                })
+    /// Checks the record's fields as UTF-8, each whole (a character cut by
+    /// a delimiter, a quote or an escape is none, though the bytes are
+    /// text once those are left out), and moves them to its text.
+    fn check(&self, record: &mut Record, line: u64) -> Result<(), CsvError> {
+        let bad = match String::from_utf8(std::mem::take(&mut record.bytes)) {
+            Ok(text) => {
+                let mut cuts = record.ends.iter().chain(&record.joins);
+                let cut = cuts.find(|&&end| !text.is_char_boundary(end));
+                match cut {
+                    None => {
+                        record.text = text;
+                        return Ok(());
+                    }
+                    Some(&end) => {
+                        record.bytes = text.into_bytes();
+                        end
+                    }
+                }
             }
+            Err(err) => {
+                let bad = err.utf8_error().valid_up_to();
+                record.bytes = err.into_bytes();
+                bad
+            }
+        };
+        if self.input.get_ref().utf16 {
+            return Err(CsvError::Utf16);
         }
+        // The line of the first bad byte.
+        let before = record.bytes.get(..bad).unwrap_or_default();
+        let breaks = before.iter().filter(|&&b| b == b'\n').count() as u64;
+        Err(CsvError::NotUtf8 {
+            line: line + breaks,
+        })
     }
 }
 
@@ -598,5 +634,43 @@ mod tests {
         let err = records(b"a\nb\nc\xff\n", &CsvFormat::default(), false).unwrap_err();
         assert!(matches!(err, CsvError::NotUtf8 { line: 3 }), "{err}");
         assert!(err.to_string().contains("--encoding"));
+    }
+
+    /// A character cut in two by a delimiter or a quote is no text, though
+    /// the fields' bytes together are: an error naming its line, never two
+    /// fields read as empty.
+    #[test]
+    fn a_character_split_between_fields_is_not_utf8() {
+        let e_acute = "\u{e9}".as_bytes();
+        let format = CsvFormat::default();
+        for split in [
+            [&b"a\n"[..], &e_acute[..1], b",", &e_acute[1..], b"\n"].concat(),
+            [&b"a\nb\n\""[..], &e_acute[..1], b"\"", &e_acute[1..], b"\n"].concat(),
+            [
+                &b"a\nb\n\""[..],
+                &e_acute[..1],
+                b"\"\"",
+                &e_acute[1..],
+                b"\"\n",
+            ]
+            .concat(),
+        ] {
+            let err = records(&split, &format, false).unwrap_err();
+            assert!(matches!(err, CsvError::NotUtf8 { line: 2 | 3 }), "{err}");
+            assert!(records(&split, &format, true).is_err());
+        }
+        let escaped = CsvFormat {
+            escape: Some(b'\\'),
+            ..CsvFormat::default()
+        };
+        let split = [&b"a\n\""[..], &e_acute[..1], b"\\", &e_acute[1..], b"\"\n"].concat();
+        let err = records(&split, &escaped, false).unwrap_err();
+        assert!(matches!(err, CsvError::NotUtf8 { line: 2 }), "{err}");
+        // Whole, it is read.
+        let whole = [&b"a,"[..], e_acute, b"\n"].concat();
+        assert_eq!(
+            records(&whole, &format, false).unwrap(),
+            plain(&[&["a", "\u{e9}"]])
+        );
     }
 }
