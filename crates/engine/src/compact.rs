@@ -16,7 +16,7 @@
 //! Numbers are kept as their shortest text, which reads back to the same
 //! value and is shorter than 8 bytes for most numbers in real data.
 
-use crate::value::{Cell, CellValue, ErrorValue, shortest_integer, write_number};
+use crate::value::{Cell, CellValue, ErrorValue, shortest_decimal, shortest_integer, write_number};
 
 /// Postcard's unsigned integer: LEB128.
 pub(crate) fn varint(bytes: &mut Vec<u8>, mut value: u64) {
@@ -65,6 +65,7 @@ pub(crate) fn put_cell(bytes: &mut Vec<u8>, cell: Option<&Cell>, scratch: &mut S
 /// The number a number cell's bytes hold.
 fn number(bytes: &[u8]) -> Result<f64, String> {
     shortest_integer(bytes)
+        .or_else(|| shortest_decimal(bytes))
         .or_else(|| {
             std::str::from_utf8(bytes)
                 .ok()

@@ -169,9 +169,9 @@ fn parse_number(text: &str) -> Option<f64> {
     if !(first.is_ascii_digit() || first == b'-') {
         return None;
     }
-    if let Some(integer) = shortest_integer(bytes) {
+    if let Some(number) = shortest_integer(bytes).or_else(|| shortest_decimal(bytes)) {
         // Most numbers in real data: read without writing them back.
-        return Some(integer);
+        return Some(number);
     }
     if !bytes
         .iter()
@@ -210,6 +210,46 @@ pub(crate) fn shortest_integer(bytes: &[u8]) -> Option<f64> {
     }
     // Below 10^15 < 2^53: exact.
     let magnitude = value as f64;
+    Some(if negative { -magnitude } else { magnitude })
+}
+
+/// The number `bytes` write if they are a decimal of at most 15 digits in
+/// its shortest form, from 1e-5 on (`0.5`, `-12.25`, `0.0001`: an integer
+/// part as [`shortest_integer`] takes it, a point, digits not ending in
+/// `0`), which is what [`write_number`] writes of it; `None` for anything
+/// else, whether a number or not. (Decimals of 15 digits or fewer read
+/// back as themselves, so the shortest text of such a number is its own
+/// digits; and two of them never tie.)
+pub(crate) fn shortest_decimal(bytes: &[u8]) -> Option<f64> {
+    /// Powers of ten, exact in an `f64` up to 10^22.
+    const TENS: [f64; 16] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+    ];
+    let (negative, rest) = match bytes.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, bytes),
+    };
+    let point = rest.iter().position(|&b| b == b'.')?;
+    let (whole, fraction) = (&rest[..point], &rest[point + 1..]);
+    let (&lead, _) = whole.split_first()?;
+    let (&last, _) = fraction.split_last()?;
+    if (lead == b'0' && whole.len() > 1)
+        || last == b'0'
+        || whole.len() + fraction.len() > 15
+        || (whole == b"0" && fraction.starts_with(b"00000"))
+    {
+        return None;
+    }
+    let mut digits = 0u64;
+    for &digit in whole.iter().chain(fraction) {
+        if !digit.is_ascii_digit() {
+            return None;
+        }
+        digits = digits * 10 + u64::from(digit - b'0');
+    }
+    // Both below 2^53, so exact: their quotient is the number the text
+    // reads as, rounded once (Clinger's fast path).
+    let magnitude = digits as f64 / *TENS.get(fraction.len())?;
     Some(if negative { -magnitude } else { magnitude })
 }
 
@@ -520,6 +560,42 @@ mod tests {
             proptest::prop_assert_eq!(parse_number(&text), slow);
             if let Some(fast) = shortest_integer(text.as_bytes()) {
                 proptest::prop_assert_eq!(Some(fast.to_bits()), slow.map(f64::to_bits));
+            }
+        }
+
+        #[test]
+        fn decimals_read_without_writing_back_as_numbers_read_by_writing_back(
+            text in "-?(0|[1-9][0-9]{0,9})\\.[0-9]{0,7}[1-9]|-?[0-9]{1,8}\\.[0-9]{1,9}|[0-9.-]{1,8}",
+        ) {
+            let slow = text
+                .parse::<f64>()
+                .ok()
+                .filter(|n| n.is_finite() && number_text(*n) == text);
+            let fast = shortest_decimal(text.as_bytes());
+            if let Some(fast) = fast {
+                proptest::prop_assert_eq!(Some(fast.to_bits()), slow.map(f64::to_bits));
+            }
+            // Every decimal of 15 digits or fewer in its shortest form, from
+            // 1e-5 on, takes the fast path.
+            let digits = text.bytes().filter(u8::is_ascii_digit).count();
+            let small = text.trim_start_matches('-').starts_with("0.00000");
+            if slow.is_some() && text.contains('.') && digits <= 15 && !small {
+                proptest::prop_assert!(fast.is_some(), "{text} took the slow path");
+            }
+            proptest::prop_assert_eq!(parse_number(&text).map(f64::to_bits), slow.map(f64::to_bits));
+        }
+
+        #[test]
+        fn the_fast_path_reads_any_decimal_it_takes_as_rust_does(
+            whole in 0u64..100_000_000, fraction in 1u64..10_000_000, zeros in 0usize..6, negative: bool,
+        ) {
+            let fraction = fraction.to_string();
+            let fraction = format!("{}{}", "0".repeat(zeros), fraction.trim_end_matches('0'));
+            let text = format!("{}{whole}.{fraction}", if negative { "-" } else { "" });
+            if let Some(fast) = shortest_decimal(text.as_bytes()) {
+                let rust: f64 = text.parse().unwrap();
+                proptest::prop_assert_eq!(fast.to_bits(), rust.to_bits());
+                proptest::prop_assert_eq!(number_text(fast), text);
             }
         }
     }
