@@ -193,12 +193,12 @@ impl Machine {
         self.after_cr = b == b'\r';
     }
 
-    /// A byte of a quoted field, counting the lines it spans.
-    fn quoted_byte(&mut self, b: u8, next: Option<u8>, record: &mut Record) {
-        if b == b'\n' || (b == b'\r' && next != Some(b'\n')) {
+    /// Counts the line break `b` of a quoted field (`\r\n` is one: its
+    /// `\n` follows a `\r`), if it is one; `prev` is the byte before.
+    fn quoted_break(&mut self, b: u8, prev: Option<u8>) {
+        if b == b'\r' || (b == b'\n' && prev != Some(b'\r')) {
             self.line += 1;
         }
-        record.bytes.push(b);
     }
 
     /// Reads from `chunk` into `record` until a record ends or the chunk
@@ -208,6 +208,11 @@ impl Machine {
         while i < chunk.len() {
             let b = chunk[i];
             let next = chunk.get(i + 1).copied();
+            // The byte before `b` in the text (the last chunk's last).
+            let before = match i {
+                0 => self.last_byte,
+                _ => chunk.get(i - 1).copied(),
+            };
             i += 1;
             if self.after_cr {
                 self.after_cr = false;
@@ -264,9 +269,7 @@ impl Machine {
                     } else {
                         // Runs of plain bytes at once.
                         let rest = &chunk[i - 1..];
-                        let run = rest
-                            .iter()
-                            .position(|&c| c == self.delimiter || c == b'\n' || c == b'\r')
+                        let run = memchr::memchr3(self.delimiter, b'\n', b'\r', rest)
                             .unwrap_or(rest.len());
                         record.bytes.extend_from_slice(&rest[..run]);
                         i += run - 1;
@@ -279,11 +282,28 @@ impl Machine {
                     } else if b == self.quote {
                         self.state = State::QuoteInQuoted;
                     } else {
-                        self.quoted_byte(b, next, record);
+                        // Runs of quoted bytes at once, counting the lines
+                        // they span.
+                        let rest = &chunk[i - 1..];
+                        let run = match self.escape {
+                            Some(escape) => memchr::memchr2(self.quote, escape, rest),
+                            None => memchr::memchr(self.quote, rest),
+                        }
+                        .unwrap_or(rest.len());
+                        for at in memchr::memchr2_iter(b'\n', b'\r', &rest[..run]) {
+                            let prev = match at {
+                                0 => before,
+                                _ => rest.get(at - 1).copied(),
+                            };
+                            self.quoted_break(rest[at], prev);
+                        }
+                        record.bytes.extend_from_slice(&rest[..run]);
+                        i += run - 1;
                     }
                 }
                 State::Escaped => {
-                    self.quoted_byte(b, next, record);
+                    self.quoted_break(b, before);
+                    record.bytes.push(b);
                     self.state = State::Quoted;
                 }
                 State::QuoteInQuoted => {
@@ -584,6 +604,43 @@ mod tests {
             }
             assert_eq!(out, whole, "cut at {cut}");
             assert!(csv.bom() && csv.first_crlf() == Some(true) && csv.final_newline());
+        }
+    }
+
+    /// Lines are counted inside quoted fields too (`\r\n` as one break),
+    /// so a record's line, and an error's, are where they are in the file.
+    #[test]
+    fn lines_are_counted_through_quoted_fields() {
+        let escaped = CsvFormat {
+            escape: Some(b'\\'),
+            ..CsvFormat::default()
+        };
+        let text = b"a,\"1\n2\r\n3\r4\"\n\"x\\\"\ny\"\nb\n\xff\n";
+        for format in [CsvFormat::default(), escaped] {
+            // Read whole, and one byte at a time.
+            let readers: [Box<dyn std::io::Read>; 2] =
+                [Box::new(&text[..]), Box::new(OneByte(&text[..]))];
+            for reader in readers {
+                let mut csv = CsvReader::new(reader, &format, false);
+                let mut record = Record::default();
+                let mut lines = Vec::new();
+                let err = loop {
+                    match csv.read(&mut record) {
+                        Ok(true) => lines.push(record.line()),
+                        Ok(false) => panic!("read to the end"),
+                        Err(err) => break err,
+                    }
+                };
+                // Without an escape, `\"` closes the quote: `y"` is a
+                // record of its own.
+                let expected: &[u64] = if format.escape.is_some() {
+                    &[1, 5, 7]
+                } else {
+                    &[1, 5, 6, 7]
+                };
+                assert_eq!(lines, expected);
+                assert!(matches!(err, CsvError::NotUtf8 { line: 8 }), "{err}");
+            }
         }
     }
 
