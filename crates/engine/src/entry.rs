@@ -424,16 +424,23 @@ impl SheetEntry {
     pub(crate) fn shape(bytes: &[u8]) -> Result<Shape, EntryError> {
         let (_, untimed) = split_time(bytes)?;
         if let Some((&BLOCK_TAG, body)) = untimed.split_first() {
-            return block_shape(body).map_err(EntryError::Malformed);
+            return raw_block(body)
+                .and_then(|raw| raw.shape())
+                .map_err(EntryError::Malformed);
         }
-        Ok(match SheetEntry::decode(bytes)? {
-            SheetEntry::SetCellValueAndFormat { row, column, .. } => Shape::Cells {
+        Ok(SheetEntry::decode(bytes)?.shape_of())
+    }
+
+    /// Where the entry, decoded, writes.
+    pub(crate) fn shape_of(&self) -> Shape {
+        match self {
+            &SheetEntry::SetCellValueAndFormat { row, column, .. } => Shape::Cells {
                 first_row: row,
                 last_row: row,
                 reach: Some((row, column)),
             },
             SheetEntry::Identity { .. } => Shape::Identity,
-            SheetEntry::Clear { range } => Shape::Clear(range),
+            &SheetEntry::Clear { range } => Shape::Clear(range),
             SheetEntry::Block(block) => {
                 let area = block.area();
                 Shape::Cells {
@@ -442,7 +449,7 @@ impl SheetEntry {
                     reach: block.reach(),
                 }
             }
-        })
+        }
     }
 }
 
@@ -485,6 +492,32 @@ impl RawBlock {
         Ok(CheckedBlock(self))
     }
 
+    /// Where it writes, its cells' layout checked (not their text and
+    /// numbers).
+    fn shape(&self) -> Result<Shape, String> {
+        let mut reader = Reader::new(&self.body[self.at..]);
+        let width = self.width as usize;
+        let (mut last_set, mut widest, mut any) = (0, 0, false);
+        for k in 0..self.count {
+            if reader.skip_cell()? {
+                (last_set, widest, any) = (k / width, widest.max(k % width), true);
+            }
+        }
+        if !reader.is_empty() {
+            return Err("bytes follow the block's cells".into());
+        }
+        let origin = self.origin;
+        let rows = self.count.div_ceil(width);
+        // Within the block, which fits: these fit too.
+        let last_row = origin.row + rows.saturating_sub(1) as u32;
+        let reach = any.then(|| (origin.row + last_set as u32, origin.column + widest as u32));
+        Ok(Shape::Cells {
+            first_row: origin.row,
+            last_row,
+            reach,
+        })
+    }
+
     /// Its cells (`None`: a gap), each the bytes [`put_cell`] wrote, each
     /// stepped over by `step`, and that nothing follows them.
     fn walk<'a>(
@@ -511,6 +544,21 @@ impl CheckedBlock {
     /// Where its first cell goes, and its width.
     pub(crate) fn place(&self) -> (CellRef, u32) {
         (self.0.origin, self.0.width)
+    }
+
+    /// Where it writes.
+    ///
+    /// # Errors
+    ///
+    /// Why the block is malformed (not for a block [`RawBlock::checked`]
+    /// passed).
+    pub(crate) fn shape(&self) -> Result<Shape, EntryError> {
+        self.0.shape().map_err(EntryError::Malformed)
+    }
+
+    /// The bytes it holds (its cells decompressed).
+    pub(crate) fn size(&self) -> usize {
+        self.0.body.len()
     }
 
     /// Its cells (`None`: a gap), each the bytes [`put_cell`] wrote,
@@ -558,32 +606,6 @@ fn raw_block(body: &[u8]) -> Result<RawBlock, String> {
 
 /// The [`Shape`] of a block entry's body: its header, and a step over each
 /// cell.
-fn block_shape(body: &[u8]) -> Result<Shape, String> {
-    // Its header checked as a raw block's (which fits in the sheet).
-    let raw = raw_block(body)?;
-    let mut reader = Reader::new(&raw.body[raw.at..]);
-    let width = raw.width as usize;
-    let (mut last_set, mut widest, mut any) = (0, 0, false);
-    for k in 0..raw.count {
-        if reader.skip_cell()? {
-            (last_set, widest, any) = (k / width, widest.max(k % width), true);
-        }
-    }
-    if !reader.is_empty() {
-        return Err("bytes follow the block's cells".into());
-    }
-    let origin = raw.origin;
-    let rows = raw.count.div_ceil(width);
-    // Within the block, which fits: these fit too.
-    let last_row = origin.row + rows.saturating_sub(1) as u32;
-    let reach = any.then(|| (origin.row + last_set as u32, origin.column + widest as u32));
-    Ok(Shape::Cells {
-        first_row: origin.row,
-        last_row,
-        reach,
-    })
-}
-
 fn decode_block(body: &[u8]) -> Result<SheetEntry, String> {
     // Its header checked as a raw block's.
     let raw = raw_block(body)?;

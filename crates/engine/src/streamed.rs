@@ -102,28 +102,50 @@ fn decode(seq: SequenceId, payload: &[u8]) -> Result<SheetEntry, LoadError> {
 /// pool; smaller ones (a cell's edit) cost less than the trip there.
 const POOLED_ENTRY: usize = 16 << 10;
 
-/// `work` done to each entry of `page` (the first is entry `seq`), in
-/// order, two entries ahead of the caller: the large ones on the blocking
-/// pool, so that reading entries and using them take both cores.
-fn on_pool<T: Send + 'static>(
+/// Blocks the first pass keeps decompressed and checked for the second
+/// (which then reads them from the log no more), at most about this many
+/// bytes of them: an import's snapshot job, a few million cells, whole.
+const KEPT_BYTES: usize = 32 << 20;
+
+/// The entries read on, after the first pass: `Box`ed, as they come from
+/// what the first pass kept or from the log.
+type DecodedStream =
+    std::pin::Pin<Box<dyn futures::Stream<Item = Result<Decoded, LoadError>> + Send>>;
+
+/// `work` done to each entry of `page` (the first is entry `seq`) with
+/// what `how` says of it, in order, two entries ahead of the caller: the
+/// large ones on the blocking pool, so that reading entries and using
+/// them take both cores.
+fn on_pool<T: Send + 'static, H: Send + 'static>(
     page: Vec<Bytes>,
     seq: SequenceId,
-    work: fn(SequenceId, Bytes) -> Result<T, LoadError>,
+    mut how: impl FnMut(&Bytes) -> H,
+    work: fn(SequenceId, Bytes, H) -> Result<T, LoadError>,
 ) -> impl futures::Stream<Item = Result<T, LoadError>> {
     stream::iter(page.into_iter().zip(seq..))
-        .map(move |(payload, seq)| async move {
-            if payload.len() < POOLED_ENTRY {
-                return work(seq, payload);
-            }
-            match tokio::task::spawn_blocking(move || work(seq, payload)).await {
-                Ok(done) => done,
-                Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
-                Err(_) => Err(LoadError::Log(QueryError::Storage(
-                    StorageError::retryable("engine", "the runtime is shutting down"),
-                ))),
+        .map(move |(payload, seq)| {
+            let how = how(&payload);
+            async move {
+                if payload.len() < POOLED_ENTRY {
+                    return work(seq, payload, how);
+                }
+                pooled(move || work(seq, payload, how)).await
             }
         })
         .buffered(2)
+}
+
+/// `work`'s result, run on the blocking pool.
+async fn pooled<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, LoadError> + Send + 'static,
+) -> Result<T, LoadError> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(done) => done,
+        Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
+        Err(_) => Err(LoadError::Log(QueryError::Storage(
+            StorageError::retryable("engine", "the runtime is shutting down"),
+        ))),
+    }
 }
 
 /// An entry of the log, made ready to place: a block's cells checked and
@@ -142,6 +164,39 @@ impl Decoded {
             Some(raw) => Ok(Decoded::Block(raw.checked().map_err(entry_error)?)),
             None => decode(seq, &payload).map(Decoded::Other),
         }
+    }
+
+    /// Where it writes.
+    fn shape(&self, seq: SequenceId) -> Result<Shape, LoadError> {
+        match self {
+            Decoded::Block(block) => block
+                .shape()
+                .map_err(|source| LoadError::Entry { seq, source }),
+            Decoded::Other(entry) => Ok(entry.shape_of()),
+        }
+    }
+
+    /// The bytes it holds, about.
+    fn size(&self) -> usize {
+        match self {
+            Decoded::Block(block) => block.size(),
+            Decoded::Other(_) => 64,
+        }
+    }
+}
+
+/// Entry `seq`'s shape, and the entry decoded if `keep` (the first pass
+/// keeping it for the second).
+fn shaped(
+    seq: SequenceId,
+    payload: Bytes,
+    keep: bool,
+) -> Result<(Shape, Option<Decoded>), LoadError> {
+    if keep {
+        let decoded = Decoded::of(seq, payload)?;
+        Ok((decoded.shape(seq)?, Some(decoded)))
+    } else {
+        Ok((shape(seq, &payload)?, None))
     }
 }
 
@@ -453,18 +508,38 @@ async fn write(
     held_bytes: u64,
 ) -> Result<(SnapshotValue, u64), RebuildError> {
     // Pass one: the rows each entry writes, and the extent (blocks' cells
-    // stepped over, not made).
+    // stepped over, not made). The first entries, up to `KEPT_BYTES`, are
+    // decoded whole and kept for pass two.
     let mut extent = base.as_ref().map_or_else(Extent::default, Base::extent);
     let mut spans: Vec<Option<Span>> = Vec::new();
+    let mut kept: Vec<Decoded> = Vec::new();
+    let (mut kept_bytes, mut keeping) = (0, true);
+    // Room for more, as the entries' compressed sizes foretell it.
+    let mut room = KEPT_BYTES;
     let mut seq = start;
     loop {
         let page = entries.page(seq).await?;
         if page.is_empty() {
             break;
         }
-        let mut shapes = on_pool(page, seq, |seq, payload| shape(seq, &payload));
-        while let Some(shape) = shapes.next().await {
-            let span = match shape? {
+        let keep = |payload: &Bytes| {
+            let guess = payload.len().saturating_mul(2);
+            let keep = guess <= room;
+            room = if keep { room - guess } else { 0 };
+            keep
+        };
+        let mut shapes = on_pool(page, seq, keep, shaped);
+        while let Some(shaped) = shapes.next().await {
+            let (shape, decoded) = shaped?;
+            // Kept while they are the first entries and fit.
+            match decoded {
+                Some(decoded) if keeping && kept_bytes + decoded.size() <= KEPT_BYTES => {
+                    kept_bytes += decoded.size();
+                    kept.push(decoded);
+                }
+                _ => keeping = false,
+            }
+            let span = match shape {
                 Shape::Identity => None,
                 Shape::Cells {
                     first_row,
@@ -547,15 +622,24 @@ async fn write(
     drop(base);
     let mut seq = start;
     while seq < at {
-        let page = entries.page(seq).await?;
-        if page.is_empty() {
-            break;
-        }
-        // Blocks are decompressed and their cells checked beside the
-        // placing of the cells before.
-        let mut page = page;
-        page.truncate(usize::try_from(at - seq).unwrap_or(usize::MAX));
-        let mut decoded = on_pool(page, seq, Decoded::of);
+        let mut decoded: DecodedStream = if kept.is_empty() {
+            let mut page = entries.page(seq).await?;
+            if page.is_empty() {
+                break;
+            }
+            // Blocks are decompressed and their cells checked beside the
+            // placing of the cells before.
+            page.truncate(usize::try_from(at - seq).unwrap_or(usize::MAX));
+            Box::pin(on_pool(
+                page,
+                seq,
+                |_| (),
+                |seq, payload, ()| Decoded::of(seq, payload),
+            ))
+        } else {
+            // The first entries, as pass one kept them.
+            Box::pin(stream::iter(std::mem::take(&mut kept).into_iter().map(Ok)))
+        };
         while let Some(entry) = decoded.next().await {
             let entry_error = |source| LoadError::Entry { seq, source };
             match entry? {
