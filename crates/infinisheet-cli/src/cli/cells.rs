@@ -537,6 +537,14 @@ pub(crate) async fn import(place: &Place, args: Import) -> anyhow::Result<()> {
         flags.push("--no-final-newline");
         how.push("has no line break after its last line");
     }
+    let bare;
+    if let Some(line) = report.bare_quote {
+        bare = format!(
+            "has a quote inside an unquoted field (line {line}), which export writes quoted, its \
+             quote doubled (\"5\"\" disk\")"
+        );
+        how.push(&bare);
+    }
     if !how.is_empty() && !super::quiet() {
         let back = match (flags.is_empty(), kinds > 1) {
             (true, _) => String::new(),

@@ -32,6 +32,17 @@ pub enum CsvError {
         /// The line the field begins on, counted from 1.
         line: u64,
     },
+    /// Text follows a quoted field's closing quote (`"a"b`), most often a
+    /// quote inside the field neither doubled nor escaped the file's way.
+    #[error(
+        "line {line}: text follows the closing quote of a field; a quote inside a quoted field \
+         is written twice (\"\"), or escaped with a backslash in files read with --escape '\\'; \
+         mend the file, or import with --lenient to take the text into the field as it is"
+    )]
+    AfterQuote {
+        /// The line of the closing quote, counted from 1.
+        line: u64,
+    },
     /// A row has more fields, or bytes, than one row can.
     #[error(
         "line {line}: a row of more than {MAX_FIELDS} fields or {} MiB cannot be imported",
@@ -173,6 +184,12 @@ struct Machine {
     last_byte: Option<u8>,
     /// Line breaks of each kind between records: `\n`, `\r\n`, `\r`.
     breaks: [u64; 3],
+    /// Refuse text after a closing quote (not `--lenient`).
+    strict: bool,
+    /// The line where text followed a closing quote first, while strict.
+    after_quote: Option<u64>,
+    /// The line of the first unquoted field holding a quote (`5" disk`).
+    bare_quote: Option<u64>,
 }
 
 impl Machine {
@@ -271,6 +288,11 @@ impl Machine {
                         let rest = &chunk[i - 1..];
                         let run = memchr::memchr3(self.delimiter, b'\n', b'\r', rest)
                             .unwrap_or(rest.len());
+                        if self.bare_quote.is_none()
+                            && memchr::memchr(self.quote, &rest[..run]).is_some()
+                        {
+                            self.bare_quote = Some(self.line);
+                        }
                         record.bytes.extend_from_slice(&rest[..run]);
                         i += run - 1;
                     }
@@ -326,7 +348,11 @@ impl Machine {
                         self.state = State::RecordStart;
                         return (true, i);
                     } else {
-                        // Text after a closing quote joins the field.
+                        // Text after a closing quote joins the field (with
+                        // --lenient; refused otherwise).
+                        if self.strict && self.after_quote.is_none() {
+                            self.after_quote = Some(self.line);
+                        }
                         record.bytes.push(b);
                     }
                 }
@@ -372,6 +398,9 @@ impl<R: Read> CsvReader<R> {
                 first_crlf: None,
                 last_byte: None,
                 breaks: [0; 3],
+                strict: !lenient,
+                after_quote: None,
+                bare_quote: None,
             },
             lenient,
             position: 0,
@@ -399,6 +428,12 @@ impl<R: Read> CsvReader<R> {
     }
 
     /// Whether the text ends in a line break (an empty one does).
+    /// The line of the first unquoted field holding a quote (which an
+    /// export writes quoted), if any.
+    pub(crate) fn bare_quote(&self) -> Option<u64> {
+        self.machine.bare_quote
+    }
+
     pub(crate) fn final_newline(&self) -> bool {
         matches!(self.machine.last_byte, None | Some(b'\n' | b'\r'))
     }
@@ -426,6 +461,9 @@ impl<R: Read> CsvReader<R> {
             }
             self.input.consume(used);
             self.position += used as u64;
+            if let Some(line) = self.machine.after_quote {
+                return Err(CsvError::AfterQuote { line });
+            }
             // Refused as it grows, a chunk past the limits at most.
             if record.ends.len() > MAX_FIELDS || record.bytes.len() > MAX_RECORD_BYTES {
                 return Err(CsvError::TooLarge { line });
@@ -679,6 +717,28 @@ mod tests {
         assert!(matches!(err, CsvError::Unterminated { line: 2 }), "{err}");
         let lenient = records(b"a\nb,\"open\nand on\n", &CsvFormat::default(), true).unwrap();
         assert_eq!(lenient[1][1], ("open\nand on\n".into(), true));
+        // Text after a closing quote (a quote escaped some other way) is
+        // refused naming the quote's line, unless lenient.
+        for text in [&b"a\n\"x\"y,z\n"[..], b"a\n\"say \\\"hi\\\"\",2\n"] {
+            let err = records(text, &CsvFormat::default(), false).unwrap_err();
+            assert!(matches!(err, CsvError::AfterQuote { line: 2 }), "{err}");
+            assert!(err.to_string().contains("--escape"), "{err}");
+        }
+        let lenient = records(b"\"x\"y,z\n", &CsvFormat::default(), true).unwrap();
+        assert_eq!(lenient[0][0], ("xy".into(), true));
+        // A quote inside an unquoted field is read as it is, and told.
+        let mut csv = CsvReader::new(
+            &b"a,b\n5\" disk,c\n\"q\",d\"\n"[..],
+            &CsvFormat::default(),
+            false,
+        );
+        let mut record = Record::default();
+        let mut fields = Vec::new();
+        while csv.read(&mut record).unwrap() {
+            fields.extend(record.fields().map(|(f, _)| f.to_owned()));
+        }
+        assert_eq!(fields, ["a", "b", "5\" disk", "c", "q", "d\""]);
+        assert_eq!(csv.bare_quote(), Some(2));
         // A row wider than a block is refused as it is read, naming its
         // line; one as wide as a block is read.
         let wide = |fields: usize| format!("a\n{}\n", ",".repeat(fields - 1)).into_bytes();
@@ -713,8 +773,19 @@ mod tests {
             .concat(),
         ] {
             let err = records(&split, &format, false).unwrap_err();
-            assert!(matches!(err, CsvError::NotUtf8 { line: 2 | 3 }), "{err}");
-            assert!(records(&split, &format, true).is_err());
+            // (Text after a closing quote is refused first, unless lenient.)
+            assert!(
+                matches!(
+                    err,
+                    CsvError::NotUtf8 { line: 2 | 3 } | CsvError::AfterQuote { line: 3 }
+                ),
+                "{err}"
+            );
+            let lenient = records(&split, &format, true).unwrap_err();
+            assert!(
+                matches!(lenient, CsvError::NotUtf8 { line: 2 | 3 }),
+                "{lenient}"
+            );
         }
         let escaped = CsvFormat {
             escape: Some(b'\\'),

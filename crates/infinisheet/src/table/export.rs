@@ -141,7 +141,6 @@ pub async fn export_csv<W: std::io::Write>(
                 }
                 let field = Field {
                     first: i == 0,
-                    alone: used == 1,
                     quoted,
                 };
                 write_field(&mut out, &text, format, field)?;
@@ -162,16 +161,15 @@ struct Field {
     /// The first of its line (a comment byte there would make the line a
     /// comment).
     first: bool,
-    /// The only one of its line (empty, it would be an empty line).
-    alone: bool,
     /// Quoted whatever it holds (empty text).
     quoted: bool,
 }
 
 /// Writes one CSV field, quoted where a reader needs it: when it holds the
 /// delimiter, the quote, the escape or a line break, begins its line with
-/// the comment byte, is empty text, or is the only field of its line and
-/// empty (an empty line is a row of no cells). Inside quotes a quote is
+/// the comment byte, or is empty text (a blank or empty cell alone on its
+/// line is an empty line, a row of no cells, blank when read). Inside
+/// quotes a quote is
 /// doubled, or escaped when the format has an escape (which is escaped
 /// too).
 fn write_field(
@@ -186,9 +184,11 @@ fn write_field(
             || Some(b) == format.escape
             || matches!(b, b'\n' | b'\r')
     };
+    // A field alone and empty (a blank or empty cell in a column exported
+    // alone) is an empty line, a row of no fields: blank again when read.
+    // Quoted, it would read back as empty text.
     let needs_quotes = field.quoted
         || format.quote_all
-        || (field.alone && text.is_empty())
         || (field.first && format.comment.is_some() && text.bytes().next() == format.comment)
         || text.bytes().any(special);
     if !needs_quotes {

@@ -127,6 +127,9 @@ pub struct ImportReport {
     pub quoted_all: bool,
     /// The line breaks between rows, of each kind.
     pub breaks: LineBreaks,
+    /// The line of the first unquoted field holding a quote (`5" disk`),
+    /// which an export writes quoted (`"5"" disk"`), if any.
+    pub bare_quote: Option<u64>,
 }
 
 /// How many line breaks of each kind a file has between its rows.
@@ -487,6 +490,7 @@ fn parse_rows<R: std::io::Read>(
     report.final_newline = csv.final_newline();
     report.bom = csv.bom();
     report.quoted_all = quoted_all && report.cells > 0;
+    report.bare_quote = csv.bare_quote();
     let [lf, crlf, cr] = csv.breaks();
     report.breaks = LineBreaks { lf, crlf, cr };
     let position = csv.position();

@@ -596,3 +596,31 @@ async fn memory_sheet() -> (Arc<MemoryEventLog>, Spreadsheet) {
     .unwrap();
     (log, sheet)
 }
+
+/// A column exported alone writes a blank or empty cell as an empty line
+/// (a row of no fields, blank again when imported) and only empty text as
+/// `""`: the two never come out the same.
+#[tokio::test]
+async fn a_column_alone_keeps_blank_and_empty_text_apart() {
+    let (_, sheet) = round_trip(b"a,,x\nb,\"\",y\nc,,\n", Types::Auto, CsvFormat::default()).await;
+    let column = "B1:B3".parse().unwrap();
+    for whole_rows in [false, true] {
+        let format = CsvFormat {
+            whole_rows,
+            ..CsvFormat::default()
+        };
+        let mut out = Vec::new();
+        export_csv(&sheet, &mut out, Some(column), &format)
+            .await
+            .unwrap();
+        same(&out, b"\n\"\"\n\n", "column B");
+        // And back: blank, empty text, blank.
+        let (_, again) = round_trip(&out, Types::Auto, CsvFormat::default()).await;
+        let cells = again.read("A1:A3".parse().unwrap()).await.unwrap();
+        let values: Vec<_> = cells
+            .iter()
+            .map(|row| row.first().cloned().flatten().map(|c| c.value))
+            .collect();
+        assert_eq!(values, [None, Some(CellValue::Text(String::new())), None]);
+    }
+}
