@@ -497,6 +497,14 @@ pub(crate) async fn import(place: &Place, args: Import) -> anyhow::Result<()> {
         if created { " (a new sheet)" } else { "" },
         wrote.as_secs_f64(),
     );
+    if report.looks_utf8 && !super::quiet() {
+        eprintln!(
+            "note: the file begins as UTF-8, with letters beyond ASCII, but was read as {}: each \
+             such letter became two or three characters; if it is UTF-8, import it again \
+             without --encoding",
+            options.format.encoding.name()
+        );
+    }
     let mut flags = Vec::new();
     let mut how = Vec::new();
     if report.bom {

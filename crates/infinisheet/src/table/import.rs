@@ -130,6 +130,10 @@ pub struct ImportReport {
     /// The line of the first unquoted field holding a quote (`5" disk`),
     /// which an export writes quoted (`"5"" disk"`), if any.
     pub bare_quote: Option<u64>,
+    /// The file was read in a one-byte encoding (`latin1`...) though it
+    /// begins as UTF-8 with letters beyond ASCII: most likely it is UTF-8,
+    /// and each such letter was read as two or three.
+    pub looks_utf8: bool,
 }
 
 /// How many line breaks of each kind a file has between its rows.
@@ -215,6 +219,7 @@ pub async fn import_csv<R: tokio::io::AsyncRead + Unpin>(
                 incoming: chunks_in,
                 current: Vec::new(),
                 at: 0,
+                failed: None,
             },
             &parse_options,
             &Out {
@@ -332,10 +337,36 @@ struct Chunks {
     incoming: tokio::sync::mpsc::Receiver<std::io::Result<Vec<u8>>>,
     current: Vec<u8>,
     at: usize,
+    /// A failed read received ahead (by `starts_as_utf8`), told next.
+    failed: Option<std::io::Error>,
+}
+
+impl Chunks {
+    /// Whether the file's first chunk is UTF-8 holding more than ASCII (a
+    /// character cut at its end counts as UTF-8); receives that chunk.
+    fn starts_as_utf8(&mut self) -> bool {
+        if self.current.is_empty() {
+            match self.incoming.blocking_recv() {
+                Some(Ok(chunk)) => self.current = chunk,
+                Some(Err(err)) => self.failed = Some(err),
+                None => {}
+            }
+        }
+        let bytes = &self.current[self.at..];
+        let valid = match std::str::from_utf8(bytes) {
+            Ok(_) => bytes.len(),
+            Err(err) if err.error_len().is_none() => err.valid_up_to(),
+            Err(_) => return false,
+        };
+        !bytes[..valid].is_ascii()
+    }
 }
 
 impl std::io::Read for Chunks {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if let Some(err) = self.failed.take() {
+            return Err(err);
+        }
         while self.at == self.current.len() {
             match self.incoming.blocking_recv() {
                 None => return Ok(0),
@@ -361,15 +392,17 @@ struct Out {
 
 /// Decodes and parses `input` into batches, sent to `out` until the file
 /// ends, an error stops it (sent too) or no one takes them.
-fn parse(input: Chunks, options: &ImportOptions, out: &Out) {
-    let result = if options.format.encoding == encoding_rs::UTF_8 {
+fn parse(mut input: Chunks, options: &ImportOptions, out: &Out) {
+    let encoding = options.format.encoding;
+    let result = if encoding == encoding_rs::UTF_8 {
         // Invalid UTF-8 is an error, never replaced.
-        parse_rows(input, options, out)
+        parse_rows(input, options, out, false)
     } else {
+        let looks_utf8 = encoding.is_single_byte() && input.starts_as_utf8();
         let reader = encoding_rs_io::DecodeReaderBytesBuilder::new()
-            .encoding(Some(options.format.encoding))
+            .encoding(Some(encoding))
             .build(input);
-        parse_rows(reader, options, out)
+        parse_rows(reader, options, out, looks_utf8)
     };
     if let Err(error) = result {
         let _ = out.batches.blocking_send(Err(error));
@@ -398,13 +431,17 @@ fn parse_rows<R: std::io::Read>(
     reader: R,
     options: &ImportOptions,
     out: &Out,
+    looks_utf8: bool,
 ) -> Result<(), ImportError> {
     let origin = options.origin;
     let mut csv = CsvReader::new(reader, &options.format, options.lenient);
     // Cells a block may hold: the batch asked for, at most what a block
     // can hold.
     let cap = options.batch.clamp(1, MAX_BLOCK_CELLS) as u64;
-    let mut report = ImportReport::default();
+    let mut report = ImportReport {
+        looks_utf8,
+        ..ImportReport::default()
+    };
     let mut pending = Pending {
         first_row: 0,
         rows: BlockRows::new(),

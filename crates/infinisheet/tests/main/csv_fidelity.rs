@@ -624,3 +624,38 @@ async fn a_column_alone_keeps_blank_and_empty_text_apart() {
         assert_eq!(values, [None, Some(CellValue::Text(String::new())), None]);
     }
 }
+
+/// A file read in a one-byte encoding that begins as UTF-8 with letters
+/// beyond ASCII is most likely UTF-8: the report says so (the CLI tells
+/// the user), and only then.
+#[tokio::test]
+async fn a_utf8_file_read_as_latin1_is_told() {
+    let latin1 = CsvFormat {
+        encoding: CsvFormat::encoding("latin1").unwrap(),
+        ..CsvFormat::default()
+    };
+    for (text, told) in [
+        ("name\nJos\u{e9}\n".as_bytes(), true),
+        (b"name\nJos\xe9\n", false),
+        (b"name\nJose\n", false),
+    ] {
+        let (_log, sheet) = memory_sheet().await;
+        let options = ImportOptions {
+            format: latin1,
+            ..ImportOptions::default()
+        };
+        let report = import_csv(&sheet, text, &options, |_| {}).await.unwrap();
+        assert_eq!(report.looks_utf8, told, "{}", String::from_utf8_lossy(text));
+    }
+    // Read as UTF-8, nothing is told.
+    let (_, sheet) = memory_sheet().await;
+    let report = import_csv(
+        &sheet,
+        "Jos\u{e9}\n".as_bytes(),
+        &ImportOptions::default(),
+        |_| {},
+    )
+    .await
+    .unwrap();
+    assert!(!report.looks_utf8);
+}
