@@ -15,7 +15,8 @@ pub(crate) struct Worker {
     /// Seconds between passes (0.01 to 86,400, a day).
     #[arg(long, default_value_t = 1.0, value_parser = interval_seconds)]
     interval: f64,
-    /// Run one pass and exit.
+    /// Run one pass and exit (1 if a job, a sheet or its upkeep failed:
+    /// the warnings say which).
     #[arg(long)]
     once: bool,
     /// Seconds between passes over every sheet (60 to 604,800, a week).
@@ -115,6 +116,9 @@ pub(crate) async fn run(place: &Place, args: Worker) -> anyhow::Result<()> {
         .map(|path| path.trim_matches('/').to_owned())
         .collect();
     loop {
+        // What failed in this pass (`--once` ends in an error if anything
+        // did).
+        let mut failed = 0u64;
         // The markers first: a marker listed now names a job the log
         // already holds.
         let due = match catalog.due_sheets().await {
@@ -213,12 +217,14 @@ pub(crate) async fn run(place: &Place, args: Worker) -> anyhow::Result<()> {
                     }
                     for (at, err) in &report.failed {
                         eprintln!("warning: {path}: the snapshot job on entry {at} failed: {err}");
+                        failed += 1;
                     }
                     if let Some(done) = &report.maintenance {
                         say_maintained(&path, done)?;
                     }
                     if let Some(err) = &report.maintenance_failed {
                         eprintln!("warning: {path}: archiving or cleanup failed: {err}");
+                        failed += 1;
                     }
                     if report.failed.is_empty() {
                         // Done with what the markers listed named.
@@ -229,7 +235,10 @@ pub(crate) async fn run(place: &Place, args: Worker) -> anyhow::Result<()> {
                         }
                     }
                 }
-                Err(err) => eprintln!("warning: {path}: {err}"),
+                Err(err) => {
+                    eprintln!("warning: {path}: {err}");
+                    failed += 1;
+                }
             }
         }
         if sweep {
@@ -250,6 +259,12 @@ pub(crate) async fn run(place: &Place, args: Worker) -> anyhow::Result<()> {
             }
         }
         if args.once {
+            if failed > 0 {
+                anyhow::bail!(
+                    "{} of this pass failed (see the warnings above); the jobs stay pending",
+                    super::counted(failed, "step", "steps")
+                );
+            }
             return Ok(());
         }
         tokio::select! {

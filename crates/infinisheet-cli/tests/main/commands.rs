@@ -1925,6 +1925,37 @@ fn a_damaged_entry_is_named_and_rebuilt_around() {
     });
 }
 
+/// `worker --once` whose pass fails on a sheet (here its log, damaged)
+/// says so and exits 1 (it printed a warning and exited 0).
+#[test]
+fn a_worker_pass_with_a_failed_job_fails() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    ok(home, &["new", "s"]);
+    for (cell, value) in [("A1", "1"), ("A2", "2")] {
+        ok(home, &["set", "s", cell, value, "--no-worker"]);
+    }
+    ok(home, &["snapshot", "s", "--no-wait"]);
+    let db = rusqlite::Connection::open(home.join("logs.db")).unwrap();
+    let changed = db
+        .execute(
+            "UPDATE entries SET payload = CAST(payload || x'00' AS BLOB) WHERE seq = 1",
+            [],
+        )
+        .unwrap();
+    assert_eq!(changed, 1);
+    drop(db);
+    let out = cli(home).args(["worker", "--once"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("warning: s: ")
+            && err.contains("fails its checksum")
+            && err.contains("error: 1 step of this pass failed"),
+        "{err}"
+    );
+}
+
 /// A byte flipped in the SQLite file under one entry: the backend's
 /// checksum refuses it, `get` says the sheet is damaged and names the
 /// repair, and `repair --rebuild` reads around that one entry, keeping the
