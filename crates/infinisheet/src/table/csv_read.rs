@@ -80,6 +80,14 @@ pub enum CsvError {
     },
 }
 
+/// The line breaks in a record's bytes (inside quoted fields: `\n`, `\r`
+/// or `\r\n`, one each).
+fn breaks(bytes: &[u8]) -> u64 {
+    memchr::memchr2_iter(b'\n', b'\r', bytes)
+        .filter(|&at| bytes[at] == b'\r' || at == 0 || bytes[at - 1] != b'\r')
+        .count() as u64
+}
+
 /// One row's fields, read into one buffer.
 #[derive(Debug, Default)]
 pub(crate) struct Record {
@@ -104,14 +112,16 @@ impl Record {
     }
 
     /// The line it begins on, from 1.
+    #[cfg(test)]
     pub(crate) fn line(&self) -> u64 {
         self.line
     }
 
-    /// Whether it holds U+FFFD, what a decoder puts for bytes that are
-    /// not text in its encoding.
-    pub(crate) fn has_replacement(&self) -> bool {
-        self.text.contains('\u{fffd}')
+    /// The line of the first U+FFFD it holds (what a decoder puts for
+    /// bytes that are not text in its encoding), if any.
+    pub(crate) fn replacement_line(&self) -> Option<u64> {
+        let at = self.text.find('\u{fffd}')?;
+        Some(self.line + breaks(&self.text.as_bytes()[..at]))
     }
 
     /// Whether every field was quoted (and there is one).
@@ -251,6 +261,8 @@ impl Machine {
                     if b == b'\n' || b == b'\r' {
                         self.line_break(b, next);
                         self.state = State::RecordStart;
+                        // The record begins on a later line.
+                        record.line = self.line;
                     }
                 }
                 State::RecordStart | State::FieldStart => {
@@ -448,12 +460,12 @@ impl<R: Read> CsvReader<R> {
     /// An empty line is a record of no fields.
     pub(crate) fn read(&mut self, record: &mut Record) -> Result<bool, CsvError> {
         record.clear();
-        let line = self.machine.line;
-        record.line = line;
+        // Where it begins (later, past comment lines, as they are read).
+        record.line = self.machine.line;
         loop {
             let chunk = self.input.fill_buf()?;
             if chunk.is_empty() {
-                return self.finish(record, line);
+                return self.finish(record);
             }
             let (done, used) = self.machine.step(chunk, record);
             if done {
@@ -466,16 +478,16 @@ impl<R: Read> CsvReader<R> {
             }
             // Refused as it grows, a chunk past the limits at most.
             if record.ends.len() > MAX_FIELDS || record.bytes.len() > MAX_RECORD_BYTES {
-                return Err(CsvError::TooLarge { line });
+                return Err(CsvError::TooLarge { line: record.line });
             }
             if done {
-                return self.check(record, line).map(|()| true);
+                return self.check(record).map(|()| true);
             }
         }
     }
 
     /// The end of the text: the last record if one was begun.
-    fn finish(&mut self, record: &mut Record, line: u64) -> Result<bool, CsvError> {
+    fn finish(&mut self, record: &mut Record) -> Result<bool, CsvError> {
         let m = &mut self.machine;
         match m.state {
             State::RecordStart | State::Comment => {
@@ -493,15 +505,15 @@ impl<R: Read> CsvReader<R> {
         }
         m.state = State::RecordStart;
         if record.ends.len() > MAX_FIELDS {
-            return Err(CsvError::TooLarge { line });
+            return Err(CsvError::TooLarge { line: record.line });
         }
-        self.check(record, line).map(|()| true)
+        self.check(record).map(|()| true)
     }
 
     /// Checks the record's fields as UTF-8, each whole (a character cut by
     /// a delimiter, a quote or an escape is none, though the bytes are
     /// text once those are left out), and moves them to its text.
-    fn check(&self, record: &mut Record, line: u64) -> Result<(), CsvError> {
+    fn check(&self, record: &mut Record) -> Result<(), CsvError> {
         let bad = match String::from_utf8(std::mem::take(&mut record.bytes)) {
             Ok(text) => {
                 let mut cuts = record.ends.iter().chain(&record.joins);
@@ -528,9 +540,8 @@ impl<R: Read> CsvReader<R> {
         }
         // The line of the first bad byte.
         let before = record.bytes.get(..bad).unwrap_or_default();
-        let breaks = before.iter().filter(|&&b| b == b'\n').count() as u64;
         Err(CsvError::NotUtf8 {
-            line: line + breaks,
+            line: record.line + breaks(before),
         })
     }
 }
@@ -751,6 +762,37 @@ mod tests {
         let err = records(b"a\nb\nc\xff\n", &CsvFormat::default(), false).unwrap_err();
         assert!(matches!(err, CsvError::NotUtf8 { line: 3 }), "{err}");
         assert!(err.to_string().contains("--encoding"));
+    }
+
+    /// Errors name the line of what is wrong: past line breaks of every
+    /// kind inside quoted fields, past comment lines before the record.
+    #[test]
+    fn errors_name_the_line_of_the_fault() {
+        let not_utf8 =
+            |text: &[u8], format: &CsvFormat, lenient: bool| match records(text, format, lenient) {
+                Err(CsvError::NotUtf8 { line }) => line,
+                other => panic!("{other:?}"),
+            };
+        let format = CsvFormat::default();
+        for (text, line) in [
+            (&b"a\r\"x\ry\r\xff\"\rb\r"[..], 4),
+            (b"a\n\"x\ny\n\xff\"\nb\n", 4),
+            (b"a\r\n\"x\r\ny\r\n\xff\"\r\nb\r\n", 4),
+            (b"a\n\"x\r\ny\rz\n\xff\"\n", 5),
+        ] {
+            assert_eq!(not_utf8(text, &format, false), line, "{text:?}");
+        }
+        // A character split by a closing quote, after a CR inside quotes.
+        assert_eq!(not_utf8(b"a\r\"x\ry\xc3\"\xa9\r", &format, true), 3);
+        let comments = CsvFormat {
+            comment: Some(b'#'),
+            ..CsvFormat::default()
+        };
+        assert_eq!(not_utf8(b"#c\n#d\n\xff\n", &comments, false), 3);
+        assert_eq!(not_utf8(b"a\n#c\r\n#d\r\nb\xff\n", &comments, false), 4);
+        let wide = format!("#a\n#b\n{}\n", ",".repeat(MAX_FIELDS));
+        let err = records(wide.as_bytes(), &comments, false).unwrap_err();
+        assert!(matches!(err, CsvError::TooLarge { line: 3 }), "{err}");
     }
 
     /// A character cut in two by a delimiter or a quote is no text, though

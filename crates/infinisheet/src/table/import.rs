@@ -478,9 +478,9 @@ fn parse_rows<R: std::io::Read>(
             blank += 1;
             continue;
         }
-        if legacy && record.has_replacement() {
+        if legacy && let Some(line) = record.replacement_line() {
             return Err(CsvError::NotInEncoding {
-                line: record.line(),
+                line,
                 encoding: encoding.name(),
             }
             .into());

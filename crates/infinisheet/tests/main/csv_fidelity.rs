@@ -659,3 +659,22 @@ async fn a_utf8_file_read_as_latin1_is_told() {
     .unwrap();
     assert!(!report.looks_utf8);
 }
+
+/// Bytes a one-byte or legacy encoding cannot read are refused with their
+/// own line, not the line their record begins on.
+#[tokio::test]
+async fn bytes_not_in_the_encoding_name_their_line() {
+    let (_log, sheet) = memory_sheet().await;
+    let options = ImportOptions {
+        format: CsvFormat {
+            encoding: CsvFormat::encoding("shift_jis").unwrap(),
+            ..CsvFormat::default()
+        },
+        ..ImportOptions::default()
+    };
+    let text = b"a\n\"x\ny\n\x81\x20\"\nb\n";
+    let failed = import_csv(&sheet, &text[..], &options, |_| {})
+        .await
+        .unwrap_err();
+    assert!(failed.to_string().contains("line 4"), "{failed}");
+}
