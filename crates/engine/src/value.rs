@@ -535,6 +535,14 @@ mod tests {
         assert_eq!(number_text(236_160_343_559_928.62), "236160343559928.63");
     }
 
+    /// The slow path: `text` read, then kept only if written back the
+    /// same.
+    fn slow_number(text: &str) -> Option<f64> {
+        text.parse::<f64>()
+            .ok()
+            .filter(|n| n.is_finite() && number_text(*n) == text)
+    }
+
     proptest::proptest! {
         #[test]
         fn the_fast_paths_write_what_rust_writes(number in proptest::num::f64::ANY, scale in -30i32..30) {
@@ -552,11 +560,7 @@ mod tests {
         fn integers_read_without_writing_back_as_numbers_read_by_writing_back(
             text in "-?[0-9]{1,17}|[+0-9.e-]{1,8}",
         ) {
-            // The slow path: read, then kept only if written back the same.
-            let slow = text
-                .parse::<f64>()
-                .ok()
-                .filter(|n| n.is_finite() && number_text(*n) == text);
+            let slow = slow_number(&text);
             proptest::prop_assert_eq!(parse_number(&text), slow);
             if let Some(fast) = shortest_integer(text.as_bytes()) {
                 proptest::prop_assert_eq!(Some(fast.to_bits()), slow.map(f64::to_bits));
@@ -567,10 +571,7 @@ mod tests {
         fn decimals_read_without_writing_back_as_numbers_read_by_writing_back(
             text in "-?(0|[1-9][0-9]{0,9})\\.[0-9]{0,7}[1-9]|-?[0-9]{1,8}\\.[0-9]{1,9}|[0-9.-]{1,8}",
         ) {
-            let slow = text
-                .parse::<f64>()
-                .ok()
-                .filter(|n| n.is_finite() && number_text(*n) == text);
+            let slow = slow_number(&text);
             let fast = shortest_decimal(text.as_bytes());
             if let Some(fast) = fast {
                 proptest::prop_assert_eq!(Some(fast.to_bits()), slow.map(f64::to_bits));

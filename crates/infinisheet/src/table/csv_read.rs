@@ -439,13 +439,13 @@ impl<R: Read> CsvReader<R> {
         breaks
     }
 
-    /// Whether the text ends in a line break (an empty one does).
     /// The line of the first unquoted field holding a quote (which an
     /// export writes quoted), if any.
     pub(crate) fn bare_quote(&self) -> Option<u64> {
         self.machine.bare_quote
     }
 
+    /// Whether the text ends in a line break (an empty one does).
     pub(crate) fn final_newline(&self) -> bool {
         matches!(self.machine.last_byte, None | Some(b'\n' | b'\r'))
     }
