@@ -491,31 +491,44 @@ async fn rebuild_from(
             (None, 0)
         }
     };
-    let (value, _peak) = write(&blobs, base, start, entries, options, HELD_BYTES).await?;
+    let budget = Budget {
+        held: HELD_BYTES,
+        kept: KEPT_BYTES,
+    };
+    let (value, _peak) = write(&blobs, base, start, entries, options, budget).await?;
     Ok(value)
+}
+
+/// What the streaming writer may hold.
+#[derive(Clone, Copy)]
+struct Budget {
+    /// Cells of open tiles, about ([`HELD_BYTES`]).
+    held: u64,
+    /// Blocks pass one keeps for pass two ([`KEPT_BYTES`]).
+    kept: usize,
 }
 
 /// The streaming writer: the snapshot of `base` (starting at `start`, or
 /// nothing) and `entries` from `start` on, at their end, holding at most
-/// about `held_bytes` bytes of cells (and the most it held after an
-/// entry).
+/// about `budget.held` bytes of cells (and the most it held after an
+/// entry) beside `budget.kept` bytes of blocks.
 async fn write(
     blobs: &Blobs,
     base: Option<Base>,
     start: SequenceId,
     entries: &Entries<'_>,
     options: &SheetOptions,
-    held_bytes: u64,
+    budget: Budget,
 ) -> Result<(SnapshotValue, u64), RebuildError> {
     // Pass one: the rows each entry writes, and the extent (blocks' cells
-    // stepped over, not made). The first entries, up to `KEPT_BYTES`, are
-    // decoded whole and kept for pass two.
+    // stepped over, not made). The first entries, up to `budget.kept`
+    // bytes, are decoded whole and kept for pass two.
     let mut extent = base.as_ref().map_or_else(Extent::default, Base::extent);
     let mut spans: Vec<Option<Span>> = Vec::new();
     let mut kept: Vec<Decoded> = Vec::new();
     let (mut kept_bytes, mut keeping) = (0, true);
     // Room for more, as the entries' compressed sizes foretell it.
-    let mut room = KEPT_BYTES;
+    let mut room = budget.kept;
     let mut seq = start;
     loop {
         let page = entries.page(seq).await?;
@@ -533,7 +546,7 @@ async fn write(
             let (shape, decoded) = shaped?;
             // Kept while they are the first entries and fit.
             match decoded {
-                Some(decoded) if keeping && kept_bytes + decoded.size() <= KEPT_BYTES => {
+                Some(decoded) if keeping && kept_bytes + decoded.size() <= budget.kept => {
                     kept_bytes += decoded.size();
                     kept.push(decoded);
                 }
@@ -680,7 +693,7 @@ async fn write(
                 }
             }
             band.peak = band.peak.max(band.held);
-            if band.held > held_bytes {
+            if band.held > budget.held {
                 band.flush_open().await?;
             }
             seq += 1;
@@ -1263,7 +1276,11 @@ mod tests {
         let loaded = sheet.write_snapshot(at).await.unwrap();
         let blobs = Blobs::new(MemoryBlobStore::new().root());
         let entries = Entries::Log { log: &*log, to: at };
-        let (streamed, peak) = write(&blobs, None, 0, &entries, &options, u64::MAX)
+        let budget = Budget {
+            held: u64::MAX,
+            kept: KEPT_BYTES,
+        };
+        let (streamed, peak) = write(&blobs, None, 0, &entries, &options, budget)
             .await
             .unwrap();
         assert_eq!(loaded, streamed);
@@ -1278,13 +1295,17 @@ mod tests {
         /// With a budget of a few cells' bytes, the streamed writer writes
         /// bands early and again when touched later (merging with what it wrote,
         /// clears since applied): the snapshot is still the loaded
-        /// sheet's, byte for byte, with and without a base.
+        /// sheet's, byte for byte, with and without a base. Pass one keeps
+        /// none, some or all of the entries for pass two, which reads the
+        /// rest from the log.
         #[test]
         fn a_tight_budget_writes_the_same_snapshot(
             first in proptest::collection::vec((0..3u8, 0..20u32, 0..8u32, 1..4u32, any::<u8>()), 1..25),
             second in proptest::collection::vec((0..3u8, 0..20u32, 0..8u32, 1..4u32, any::<u8>()), 1..25),
-            budget in 1..400u64,
+            held in 1..400u64,
+            kept in prop_oneof![Just(0usize), 1..2_000usize, Just(KEPT_BYTES)],
         ) {
+            let budget = Budget { held, kept };
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             runtime.block_on(async {
                 let log: Arc<dyn EventLog> = Arc::new(MemoryEventLog::new());
