@@ -1925,6 +1925,19 @@ fn a_damaged_entry_is_named_and_rebuilt_around() {
     });
 }
 
+/// Changes entry `seq` of the only log in `home`'s SQLite file behind
+/// the backend's back, so that it fails its checksum.
+fn fail_checksum(home: &Path, seq: i64) {
+    let db = rusqlite::Connection::open(home.join("logs.db")).unwrap();
+    let changed = db
+        .execute(
+            "UPDATE entries SET payload = CAST(payload || x'00' AS BLOB) WHERE seq = ?1",
+            [seq],
+        )
+        .unwrap();
+    assert_eq!(changed, 1);
+}
+
 /// `worker --once` whose pass fails on a sheet (here its log, damaged)
 /// says so and exits 1 (it printed a warning and exited 0).
 #[test]
@@ -1936,15 +1949,7 @@ fn a_worker_pass_with_a_failed_job_fails() {
         ok(home, &["set", "s", cell, value, "--no-worker"]);
     }
     ok(home, &["snapshot", "s", "--no-wait"]);
-    let db = rusqlite::Connection::open(home.join("logs.db")).unwrap();
-    let changed = db
-        .execute(
-            "UPDATE entries SET payload = CAST(payload || x'00' AS BLOB) WHERE seq = 1",
-            [],
-        )
-        .unwrap();
-    assert_eq!(changed, 1);
-    drop(db);
+    fail_checksum(home, 1);
     let out = cli(home).args(["worker", "--once"]).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
@@ -1970,15 +1975,7 @@ fn an_entry_failing_its_checksum_is_rebuilt_around() {
     }
     // Entry 0 is the identity, 1 to 3 the cells: damage A2's.
     let damaged_at = 2;
-    let db = rusqlite::Connection::open(home.join("logs.db")).unwrap();
-    let changed = db
-        .execute(
-            "UPDATE entries SET payload = CAST(payload || x'00' AS BLOB) WHERE seq = ?1",
-            [damaged_at],
-        )
-        .unwrap();
-    assert_eq!(changed, 1);
-    drop(db);
+    fail_checksum(home, damaged_at);
     let err = fails(cli(home), &["get", "s", "A1"]);
     assert!(
         err.contains("is damaged") && err.contains("repair --rebuild"),
